@@ -11,6 +11,7 @@
 // expects (it only acts on CQEs whose user_data it set). Boost 1.82 fixed it
 // upstream; tests/unit/asio_uring_cancel_test.cpp guards the fix.
 #pragma once
+#pragma GCC system_header
 
 #include_next <liburing.h>
 
