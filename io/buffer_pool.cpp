@@ -29,7 +29,8 @@ buffer_pool::~buffer_pool() {
                  in_use_);
     std::abort();
   }
-  for (std::byte* s : free_) ::operator delete(s, std::align_val_t(slab_alignment));
+  for (std::byte* s : free_)
+    ::operator delete(s, std::align_val_t(slab_alignment));
 }
 
 std::byte* buffer_pool::take_locked() {

@@ -15,7 +15,8 @@ foreign_socket::foreign_socket(asio::any_io_executor ex)
 
 foreign_socket::~foreign_socket() {
   if (pending_ > 0) {
-    std::fprintf(stderr, "uringmig: internal error: socket wrapper destroyed with a wait pending\n");
+    std::fprintf(stderr,
+                 "uringmig: internal error: socket wrapper destroyed with a wait pending\n");
     std::abort();
   }
   drop();
@@ -42,10 +43,10 @@ void foreign_socket::assign(int fd) {
 asio::awaitable<boost::system::error_code> foreign_socket::wait(wait_type w) {
   if (!sd_.is_open()) co_return asio::error::bad_descriptor;
   ++pending_;
-  auto [ec] = co_await sd_.async_wait(w == wait_type::read
-                                          ? asio::posix::stream_descriptor::wait_read
-                                          : asio::posix::stream_descriptor::wait_write,
-                                      asio::as_tuple(asio::use_awaitable));
+  auto [ec] =
+      co_await sd_.async_wait(w == wait_type::read ? asio::posix::stream_descriptor::wait_read
+                                                   : asio::posix::stream_descriptor::wait_write,
+                              asio::as_tuple(asio::use_awaitable));
   if (--pending_ == 0 && releasing_) drained_.cancel();
   co_return ec;
 }

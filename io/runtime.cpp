@@ -5,13 +5,13 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/signal_set.hpp>
 
+#include <unistd.h>
 #include <csignal>
 #include <cstdio>
 #include <functional>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
-#include <unistd.h>
 
 #ifndef URINGMIG_LIBURING_CANCEL_FIX
 #error "io/compat must precede the system include path (Asio 1.81 io_uring cancel fix)"
@@ -44,7 +44,8 @@ runtime::runtime(std::size_t threads) {
   if (!probe.ok) throw std::runtime_error(describe_uring_failure(probe));
   if (threads == 0) threads = default_thread_count();
   contexts_.reserve(threads);
-  for (std::size_t i = 0; i < threads; ++i) contexts_.push_back(std::make_unique<asio::io_context>(1));
+  for (std::size_t i = 0; i < threads; ++i)
+    contexts_.push_back(std::make_unique<asio::io_context>(1));
   signals_ = std::make_unique<signal_state>(*contexts_[0]);
 }
 
@@ -100,15 +101,18 @@ void runtime::run_impl(const std::function<void()>& start) {
   sig.set.async_wait(on_signal);
 
   // Every context stays alive until main is done; then each runs dry.
-  for (auto& c : contexts_) sig.guards.push_back(asio::make_work_guard(*c));
+  for (auto& c : contexts_)
+    sig.guards.push_back(asio::make_work_guard(*c));
   start();
 
   std::vector<std::thread> threads;
   for (std::size_t i = 1; i < contexts_.size(); ++i)
     threads.emplace_back([ctx = contexts_[i].get()] { ctx->run(); });
   contexts_[0]->run();
-  for (auto& t : threads) t.join();
-  for (auto& c : contexts_) c->restart();
+  for (auto& t : threads)
+    t.join();
+  for (auto& c : contexts_)
+    c->restart();
   sig.count = 0;
 }
 

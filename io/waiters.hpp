@@ -1,12 +1,12 @@
 #pragma once
 
 #include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
-#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/execution/outstanding_work.hpp>
-#include <boost/asio/prefer.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <deque>
@@ -49,7 +49,8 @@ class waiters {
 };
 
 inline void wake_all(std::deque<wake_handler> hs) {
-  for (auto& h : hs) wake(std::move(h));
+  for (auto& h : hs)
+    wake(std::move(h));
 }
 
 /// Suspends the calling coroutine. `try_park(wake_handler&)` runs at the
