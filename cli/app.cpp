@@ -1,0 +1,382 @@
+#include "cli/app.hpp"
+
+#include "cli/config.hpp"
+#include "cli/doctor.hpp"
+#include "cli/logging.hpp"
+#include "cli/options.hpp"
+#include "cli/presets.hpp"
+#include "codecs/url.hpp"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+#include <CLI/CLI.hpp>
+
+#include <cstdlib>
+#include <exception>
+#include <iostream>
+#include <memory>
+#include <system_error>
+#include <vector>
+
+namespace uringmig::cli {
+
+namespace {
+
+// Which flags a job command offers, beyond --source/--target/--config/--preset/--state-dir/
+// --log-level (all of them have those).
+constexpr unsigned with_selection = 1U;  // --tables, --exclude
+constexpr unsigned with_jobs = 2U;       // --jobs, --index-jobs
+constexpr unsigned with_follow = 4U;     // --follow / --no-follow, --restart
+constexpr unsigned with_dry_run = 8U;    // --dry-run
+constexpr unsigned with_deadline = 16U;  // --max-runtime
+
+struct job_command {
+  std::string_view name;
+  std::string_view description;
+  unsigned flags = 0;
+  bool needs_endpoints = true;
+  bool writes_log = true;  // keeps a JSON log in the state directory
+};
+
+constexpr job_command job_commands[] = {
+    {"run", "Copy tables from --source to --target; --follow keeps them in sync",
+     with_selection | with_jobs | with_follow | with_dry_run | with_deadline},
+    {"plan", "Show the tables, chunks and order a run would use; copy nothing",
+     with_selection | with_jobs},
+    {"follow", "Apply the source's changes (CDC) to the target until stopped",
+     with_selection | with_deadline | with_dry_run},
+    {"switchover", "Wait until the target has caught up, then hand over to it",
+     with_deadline | with_dry_run},
+    {"status", "Show the progress recorded in the state directory (offline)", 0, false, false},
+    {"verify", "Compare row counts and checksums of source and target tables",
+     with_selection | with_jobs | with_deadline},
+};
+
+constexpr std::string_view command_names[] = {"run",    "plan",   "follow", "switchover",
+                                              "status", "verify", "doctor", "version"};
+
+/// Values bound to CLI11; only the options a user actually gave are read back.
+struct flag_values {
+  std::string source;
+  std::string target;
+  std::string preset;
+  std::string config;
+  std::string state_dir;
+  std::string max_runtime;
+  std::string log_level;
+  std::vector<std::string> tables;
+  std::vector<std::string> exclude;
+  int jobs = 0;
+  int index_jobs = 0;
+  bool follow = false;
+  bool dry_run = false;
+  bool restart = false;
+};
+
+struct bound_command {
+  const job_command* spec = nullptr;
+  CLI::App* app = nullptr;
+  CLI::Option* source = nullptr;
+  CLI::Option* target = nullptr;
+  CLI::Option* preset = nullptr;
+  CLI::Option* config = nullptr;
+  CLI::Option* state_dir = nullptr;
+  CLI::Option* log_level = nullptr;
+  CLI::Option* tables = nullptr;
+  CLI::Option* exclude = nullptr;
+  CLI::Option* jobs = nullptr;
+  CLI::Option* index_jobs = nullptr;
+  CLI::Option* follow = nullptr;
+  CLI::Option* restart = nullptr;
+  CLI::Option* dry_run = nullptr;
+  CLI::Option* max_runtime = nullptr;
+};
+
+bool given(const CLI::Option* o) {
+  return o != nullptr && o->count() > 0;
+}
+
+bound_command add_job_command(CLI::App& app, const job_command& spec, flag_values& v) {
+  bound_command b;
+  b.spec = &spec;
+  b.app = app.add_subcommand(std::string(spec.name), std::string(spec.description));
+  auto* s = b.app;
+  b.source = s->add_option("--source", v.source, "Source URL (postgresql://, sqlite://)");
+  b.target = s->add_option("--target", v.target, "Target URL (postgresql://, sqlite://, doris://)");
+  b.preset = s->add_option("--preset", v.preset, "Defaults to start from: " + preset_names());
+  b.config = s->add_option("--config", v.config, "TOML file with settings; flags override it");
+  b.state_dir =
+      s->add_option("--state-dir", v.state_dir, "Where progress and logs live (./uringmig-state)");
+  b.log_level = s->add_option("--log-level", v.log_level, "trace, debug, info, warn or error")
+                    ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+  if ((spec.flags & with_selection) != 0U) {
+    b.tables = s->add_option("--tables", v.tables, "Only tables matching these schema.table globs")
+                   ->delimiter(',');
+    b.exclude =
+        s->add_option("--exclude", v.exclude, "Skip tables matching these globs")->delimiter(',');
+  }
+  if ((spec.flags & with_jobs) != 0U) {
+    b.jobs = s->add_option("--jobs", v.jobs, "Parallel copy jobs (0: one per core, at most 4)")
+                 ->check(CLI::Range(0, max_jobs));
+    b.index_jobs = s->add_option("--index-jobs", v.index_jobs, "Parallel index builds")
+                       ->check(CLI::Range(0, max_jobs));
+  }
+  if ((spec.flags & with_follow) != 0U) {
+    b.follow = s->add_flag("--follow,!--no-follow", v.follow,
+                           "After the copy, keep the target in sync (CDC)");
+    b.restart = s->add_flag("--restart", v.restart, "Discard saved progress and start over");
+  }
+  if ((spec.flags & with_dry_run) != 0U) {
+    b.dry_run = s->add_flag("--dry-run", v.dry_run, "Show what would happen; change nothing");
+  }
+  if ((spec.flags & with_deadline) != 0U) {
+    b.max_runtime = s->add_option("--max-runtime", v.max_runtime,
+                                  "Stop cleanly after this long: 90s, 14m, 2h, 1h30m");
+  }
+  return b;
+}
+
+option_layer flags_layer(const bound_command& b, const flag_values& v) {
+  option_layer l;
+  if (given(b.source)) l.source = v.source;
+  if (given(b.target)) l.target = v.target;
+  if (given(b.preset)) l.preset = v.preset;
+  if (given(b.state_dir)) l.state_dir = std::filesystem::path(v.state_dir);
+  if (given(b.log_level)) l.log_level = v.log_level;
+  if (given(b.tables)) l.tables = v.tables;
+  if (given(b.exclude)) l.exclude = v.exclude;
+  if (given(b.jobs)) l.jobs = v.jobs;
+  if (given(b.index_jobs)) l.index_jobs = v.index_jobs;
+  if (given(b.follow)) l.follow = v.follow;
+  if (given(b.restart)) l.restart = v.restart;
+  if (given(b.dry_run)) l.dry_run = v.dry_run;
+  if (given(b.max_runtime)) {
+    const auto d = parse_duration(v.max_runtime);
+    if (!d) {
+      throw engine::usage_error("--max-runtime '" + v.max_runtime +
+                                "' is not a duration (examples: 90s, 14m, 2h, 1h30m)");
+    }
+    l.max_runtime = *d;
+  }
+  return l;
+}
+
+/// Validates one endpoint URL; `role` is "source" or "target".
+void check_endpoint(std::string_view command, std::string_view role, const std::string& url,
+                    bool required) {
+  if (url.empty()) {
+    if (!required) return;
+    throw engine::usage_error(std::string(command) + " needs a " + std::string(role) + ": pass --" +
+                              std::string(role) + " URL or set " + std::string(role) +
+                              " in the --config file");
+  }
+  const auto parsed = codecs::parse_endpoint(url);
+  if (!parsed) {
+    throw engine::usage_error("invalid --" + std::string(role) + " URL: " + parsed.error);
+  }
+}
+
+/// One line, "uringmig: " once, no secrets.
+std::string error_line(std::string_view message) {
+  std::string text = codecs::redact(message);
+  for (char& c : text) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  std::string_view body = text;
+  if (body.substr(0, 10) == "uringmig: ") {
+    body.remove_prefix(10);
+  } else if (body.substr(0, 9) == "uringmig ") {
+    body.remove_prefix(9);
+  }
+  while (!body.empty() && body.back() == ' ')
+    body.remove_suffix(1);
+  return "uringmig: " + std::string(body);
+}
+
+void report(std::ostream& err, std::string_view message) {
+  const auto line = error_line(message);
+  err << line << '\n';
+  err.flush();
+  log_to_file_only(spdlog::level::err, line);
+}
+
+int run_job_command(const bound_command& b, const flag_values& v, const run_context& ctx,
+                    std::ostream& err) {
+  const auto& spec = *b.spec;
+  const option_layer flags = flags_layer(b, v);
+
+  option_layer config;
+  if (given(b.config)) {
+    const std::filesystem::path file(v.config);
+    const auto cwd = ctx.cwd.empty() ? std::filesystem::current_path() : ctx.cwd;
+    const env_lookup real = ctx.env ? ctx.env : env_lookup(process_env);
+    config = load_config(file, layered_env(real, find_dotenv_files(file, cwd)));
+  }
+
+  option_layer preset;
+  const std::string preset_name = flags.preset ? *flags.preset : config.preset.value_or("");
+  if (!preset_name.empty()) preset = preset_layer(preset_name);
+
+  const auto resolved = merge_layers(spec.name, preset, config, flags);
+  const auto& job = resolved.job;
+  check_endpoint(spec.name, "source", job.source_url, spec.needs_endpoints);
+  check_endpoint(spec.name, "target", job.target_url, spec.needs_endpoints);
+
+  // Inputs are sound; now make sure the runtime can work at all.
+  const auto probe = ctx.probe_uring ? ctx.probe_uring() : io::probe_uring();
+  if (!probe.ok) {
+    report(err, io::describe_uring_failure(probe));
+    return 1;
+  }
+
+  std::filesystem::path log_file;
+  if (spec.writes_log && !job.dry_run) {
+    std::error_code ec;
+    std::filesystem::create_directories(job.state_dir, ec);
+    if (ec) {
+      report(err, "cannot create state directory '" + job.state_dir.string() +
+                      "': " + ec.message() + " (pass --state-dir with a writable directory)");
+      return 1;
+    }
+    log_file = log_file_path(job.state_dir);
+  }
+  init_logging(resolved.log_level, log_file);
+
+  std::string summary = "uringmig " + std::string(version()) + " " + std::string(spec.name);
+  if (!job.preset.empty()) summary += " preset=" + job.preset;
+  if (!job.source_url.empty()) summary += " source=" + job.source_url;
+  if (!job.target_url.empty()) summary += " target=" + job.target_url;
+  summary += " state_dir=" + job.state_dir.string();
+  if (job.dry_run) summary += " (dry run)";
+  spdlog::info("{}", codecs::redact(summary));
+  for (const auto& [key, value] : job.settings)
+    spdlog::debug("setting {} = {}", key, value);
+
+  const int rc = ctx.run_job ? ctx.run_job(job) : engine::run_job(job);
+  spdlog::debug("uringmig {} finished with exit code {}", spec.name, rc);
+  return rc;
+}
+
+int run_checked(std::span<const std::string> args, const run_context& ctx, std::ostream& out,
+                std::ostream& err) {
+  init_logging("info");  // stderr only until the command knows its level and state directory
+  CLI::App app{"uringmig: migrate data between databases (PostgreSQL, SQLite, Doris)", "uringmig"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "uringmig " + std::string(version()));
+  app.footer("Run 'uringmig COMMAND --help' for the flags of one command.");
+
+  flag_values values;
+  std::vector<bound_command> commands;
+  for (const auto& spec : job_commands)
+    commands.push_back(add_job_command(app, spec, values));
+  for (auto& c : commands) {
+    if (c.preset != nullptr) c.app->footer(preset_help());
+  }
+  auto* doctor = app.add_subcommand("doctor", "Check io_uring and the libraries; say how to fix");
+  auto* version_cmd = app.add_subcommand("version", "Print the version");
+
+  // CLI11 would only say "A subcommand is required"; name the culprit and the choices instead.
+  std::string valid;
+  bool known = false;
+  for (const auto& name : command_names) {
+    if (!valid.empty()) valid += ", ";
+    valid += name;
+    if (args.size() >= 2 && args[1] == name) known = true;
+  }
+  if (args.size() < 2) {
+    report(err, "no command given (valid: " + valid + "; see 'uringmig --help')");
+    return 2;
+  }
+  if (const auto& first = args[1]; !known && !first.empty() && first.front() != '-') {
+    report(err, "unknown command '" + first + "' (valid: " + valid + "; see 'uringmig --help')");
+    return 2;
+  }
+
+  std::vector<const char*> argv;
+  argv.reserve(args.size() + 1);
+  if (args.empty()) argv.push_back("uringmig");
+  for (const auto& a : args)
+    argv.push_back(a.c_str());
+  try {
+    app.parse(static_cast<int>(argv.size()), argv.data());
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) {
+      return app.exit(e, out, err);  // --help, --help-all, --version
+    }
+    std::string hint = "uringmig --help";
+    const auto selected = app.get_subcommands();
+    if (!selected.empty()) hint = "uringmig " + selected.front()->get_name() + " --help";
+    report(err, std::string(e.what()) + " (see '" + hint + "')");
+    return 2;
+  }
+
+  if (version_cmd->parsed()) {
+    out << "uringmig " << version() << '\n';
+    return 0;
+  }
+  if (doctor->parsed()) {
+    return run_doctor(ctx.probe_uring ? ctx.probe_uring() : io::probe_uring(), out, err);
+  }
+  for (const auto& c : commands) {
+    if (c.app->parsed()) return run_job_command(c, values, ctx, err);
+  }
+  report(err, "no command given (valid: " + valid + "; see 'uringmig --help')");
+  return 2;
+}
+
+[[noreturn]] void on_terminate() noexcept {
+  std::string what = "unexpected internal error";
+  try {
+    if (const auto ep = std::current_exception()) std::rethrow_exception(ep);
+  } catch (const std::exception& e) {
+    what = std::string("internal error: ") + e.what();
+  } catch (...) {  // NOLINT(bugprone-empty-catch): keep the generic text
+  }
+  const auto line = error_line(what) + "\n";
+  const auto n = ::write(STDERR_FILENO, line.data(), line.size());
+  static_cast<void>(n);
+  std::_Exit(1);
+}
+
+}  // namespace
+
+std::string_view version() noexcept {
+  return URINGMIG_VERSION;
+}
+
+int run(std::span<const std::string> args, const run_context& ctx) {
+  std::ostream& out = ctx.out != nullptr ? *ctx.out : std::cout;
+  std::ostream& err = ctx.err != nullptr ? *ctx.err : std::cerr;
+  try {
+    return run_checked(args, ctx, out, err);
+  } catch (const engine::usage_error& e) {
+    report(err, e.what());
+    return 2;
+  } catch (const engine::job_error& e) {
+    report(err, e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    report(err, e.what());
+    return 1;
+  } catch (...) {
+    report(err, "unexpected internal error");
+    return 1;
+  }
+}
+
+int main(int argc, char** argv) noexcept {
+  std::set_terminate(on_terminate);
+  int rc = 1;
+  try {
+    const std::vector<std::string> args(argv, argv + argc);
+    rc = run(args);
+  } catch (...) {
+    static constexpr std::string_view line = "uringmig: unexpected internal error\n";
+    const auto n = ::write(STDERR_FILENO, line.data(), line.size());
+    static_cast<void>(n);
+  }
+  flush_logs();
+  return rc;
+}
+
+}  // namespace uringmig::cli

@@ -1,0 +1,68 @@
+#pragma once
+
+#include "cli/options.hpp"
+
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+// The config file (--config FILE) is TOML. Top-level keys mirror the flags:
+//
+//   source = "postgresql://app:${PGPASSWORD}@db1/app"
+//   target = "sqlite:///data/shards?shards=8&shard_key=customer_id"
+//   preset = "bulk"                  # jobs, index_jobs, follow, dry_run, restart,
+//   tables = ["public.*"]            # state_dir, max_runtime ("1h30m" or seconds),
+//   exclude = ["public.tmp_*"]       # log_level
+//
+//   [copy]                           # any other table: flattened into job_options::settings
+//   buffer_size = 262144             #   "copy.buffer_size" -> "262144"
+//
+//   [tables."public.orders"]         # per-table settings
+//   chunk_column = "id"              #   "tables.public.orders.chunk_column" -> "id"
+//
+// Because TOML cannot hold both `tables = [...]` and `[tables."x"]`, the patterns may also be
+// given inside the table as `[tables] include = [...]  exclude = [...]`.
+//
+// String values (also inside arrays and settings) expand `${VAR}` and `${VAR:-default}` from
+// the environment; `$${` is a literal `${`. Variables come from the real environment first, then
+// from a `.env` file next to the config file, then from `.env` in the current directory.
+
+namespace uringmig::cli {
+
+/// Looks a variable up; nullopt when unset.
+using env_lookup = std::function<std::optional<std::string>(const std::string& name)>;
+
+/// The process environment (getenv).
+std::optional<std::string> process_env(const std::string& name);
+
+/// Parses a .env file: KEY=VALUE lines, `export KEY=VALUE`, `#` comments, values optionally in
+/// 'single' (literal) or "double" (\n \t \\ \" \$ escapes) quotes. Throws engine::usage_error
+/// naming `origin`:line for a malformed line (never quoting the value).
+std::map<std::string, std::string> parse_dotenv(std::string_view text, std::string_view origin);
+
+/// The .env files that apply to `config_file`, highest precedence first: next to the config
+/// file, then in `cwd` (once if both are the same file). Missing files are not listed.
+std::vector<std::filesystem::path> find_dotenv_files(const std::filesystem::path& config_file,
+                                                     const std::filesystem::path& cwd);
+
+/// `real` first, then the variables of `dotenv_files` in order. Reads the files now; throws
+/// engine::usage_error when one cannot be read or parsed.
+env_lookup layered_env(env_lookup real, const std::vector<std::filesystem::path>& dotenv_files);
+
+/// Expands `${VAR}` / `${VAR:-default}` (default when unset or empty); `$${` gives `${`.
+/// `where` names the value in errors ("app.toml: source"). Throws engine::usage_error for an
+/// unset variable without default, a bad name or an unterminated `${`.
+std::string interpolate(std::string_view text, const env_lookup& env, std::string_view where);
+
+/// Parses config text; `origin` names it in errors. Throws engine::usage_error (one line).
+option_layer parse_config(std::string_view toml_text, std::string_view origin,
+                          const env_lookup& env);
+
+/// Reads and parses `file`. Throws engine::usage_error when it is missing, unreadable or bad.
+option_layer load_config(const std::filesystem::path& file, const env_lookup& env);
+
+}  // namespace uringmig::cli

@@ -1,0 +1,130 @@
+#include "engine/table_copy.hpp"
+
+#include "codecs/sql_text.hpp"
+#include "io/channel.hpp"
+#include "io/runtime.hpp"
+
+#include <boost/asio/experimental/awaitable_operators.hpp>
+
+#include <atomic>
+#include <chrono>
+
+namespace uringmig::engine {
+
+namespace asio = boost::asio;
+namespace pg = connectors::postgres;
+using codecs::qualified_name;
+
+namespace {
+
+struct source_failed : std::runtime_error {
+  source_failed() : std::runtime_error("the source side of the copy failed") {}
+};
+
+asio::awaitable<void> exec_checked(pg::connection& c, std::string sql) {
+  (co_await c.query(sql)).check(sql);
+}
+
+asio::awaitable<void> rollback_if_open(pg::connection& c) {
+  if (c.is_open()) (void)co_await c.query("ROLLBACK");
+}
+
+}  // namespace
+
+asio::awaitable<copy_stats> stream_copy(pg::connection& src, pg::connection& dst,
+                                        std::string copy_out_sql, std::string copy_in_sql,
+                                        io::buffer_pool& pool, std::size_t channel_budget) {
+  io::channel<io::buffer> ch(channel_budget);
+  std::atomic<bool> reader_failed{false};
+  std::atomic<std::int64_t> bytes{0};
+  const auto t0 = std::chrono::steady_clock::now();
+
+  auto reader = [&]() -> asio::awaitable<pg::result> {
+    pg::result r = co_await src.copy_out(std::move(copy_out_sql), pool,
+                                         [&](io::buffer b) -> asio::awaitable<bool> {
+                                           bytes += static_cast<std::int64_t>(b.size());
+                                           co_return co_await ch.send(std::move(b));
+                                         });
+    if (!r.ok()) {
+      reader_failed = true;
+      ch.cancel();
+    } else {
+      ch.close();
+    }
+    co_return r;
+  };
+  auto writer = [&]() -> asio::awaitable<pg::result> {
+    pg::result r = co_await dst.copy_in(std::move(copy_in_sql),
+                                        [&]() -> asio::awaitable<std::optional<io::buffer>> {
+                                          auto b = co_await ch.receive();
+                                          // A channel that ends because the reader failed must not
+                                          // end the COPY normally: that would commit a partial
+                                          // table.
+                                          if (!b && reader_failed) throw source_failed();
+                                          co_return b;
+                                        });
+    if (!r.ok()) ch.cancel();  // the reader's sink now returns false: it stops
+    co_return r;
+  };
+
+  using namespace asio::experimental::awaitable_operators;
+  pg::result out;
+  pg::result in;
+  try {
+    std::tie(out, in) =
+        co_await (io::run_on(src.executor(), reader()) && io::run_on(dst.executor(), writer()));
+  } catch (const source_failed&) {
+    // copy_in rethrows the source's exception after sending CopyFail; the
+    // reader's own result (below) says why.
+  }
+  if (!out.ok()) throw pg::error(out.error());
+  if (!in.ok()) throw pg::error(in.error());
+  copy_stats s;
+  s.rows = in.affected_rows();
+  s.bytes = bytes;
+  s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  co_return s;
+}
+
+asio::awaitable<std::vector<std::string>> copy_columns(pg::connection& c, const table_ref& t) {
+  pg::result r = co_await c.query(
+      "select quote_ident(attname) from pg_attribute "
+      "where attrelid = $1::regclass and attnum > 0 and not attisdropped and attgenerated = '' "
+      "order by attnum",
+      pg::make_params(qualified_name(t.schema, t.name)));
+  r.check("listing the columns of " + t.display());
+  std::vector<std::string> cols;
+  for (int i = 0; i < r.rows(); ++i)
+    cols.emplace_back(r.value(i, 0));
+  co_return cols;
+}
+
+asio::awaitable<copy_stats> copy_whole_table(pg::connection& src, pg::connection& dst,
+                                             const table_ref& t, io::buffer_pool& pool) {
+  const auto cols = co_await copy_columns(src, t);
+  std::string list;
+  for (const auto& c : cols)
+    list += (list.empty() ? "" : ", ") + c;
+  const std::string name = qualified_name(t.schema, t.name);
+  const std::string out_sql =
+      "COPY (SELECT " + list + " FROM ONLY " + name + ") TO STDOUT (FORMAT binary)";
+  const std::string in_sql = "COPY " + name + " (" + list + ") FROM STDIN (FORMAT binary, FREEZE)";
+
+  // The target's statements run on the target connection's own context.
+  const auto& dex = dst.executor();
+  co_await io::run_on(dex, exec_checked(dst, "BEGIN"));
+  std::exception_ptr failure;
+  try {
+    // TRUNCATE in the same transaction is what lets COPY FREEZE skip hint-bit rewrites.
+    co_await io::run_on(dex, exec_checked(dst, "TRUNCATE ONLY " + name));
+    copy_stats s = co_await stream_copy(src, dst, out_sql, in_sql, pool, 4 * pool.slab_size());
+    co_await io::run_on(dex, exec_checked(dst, "COMMIT"));
+    co_return s;
+  } catch (...) {
+    failure = std::current_exception();  // no co_await inside a handler
+  }
+  co_await io::run_on(dex, rollback_if_open(dst));
+  std::rethrow_exception(failure);
+}
+
+}  // namespace uringmig::engine

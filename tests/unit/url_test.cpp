@@ -1,0 +1,241 @@
+#include "codecs/url.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace {
+
+using namespace uringmig::codecs;
+
+endpoint parse_ok(std::string_view url) {
+  auto r = parse_endpoint(url);
+  EXPECT_TRUE(r) << "URL rejected: " << r.error;
+  return r ? *r.value : endpoint{};
+}
+
+std::string parse_error(std::string_view url) {
+  auto r = parse_endpoint(url);
+  EXPECT_FALSE(r) << "URL accepted";
+  EXPECT_TRUE(r.error.find('\n') == std::string::npos) << "more than one line: " << r.error;
+  return r.error;
+}
+
+// ---- postgresql ---------------------------------------------------------------------------
+
+TEST(url_parse, postgres_socket_dir_and_percent_encoding) {
+  const std::string url = "postgresql://u:p%40ss@/db?host=/tmp/sock&port=5433";
+  const auto e = parse_ok(url);
+  ASSERT_EQ(e.kind(), endpoint_kind::postgres);
+  const auto& pg = std::get<postgres_endpoint>(e.spec);
+  EXPECT_EQ(pg.conninfo, url);  // verbatim for libpq
+  EXPECT_EQ(e.url, url);
+  EXPECT_EQ(pg.user, "u");
+  EXPECT_TRUE(pg.has_password);
+  EXPECT_EQ(pg.host, "/tmp/sock");
+  EXPECT_EQ(pg.port, "5433");
+  EXPECT_EQ(pg.dbname, "db");
+}
+
+TEST(url_parse, postgres_short_scheme_without_password) {
+  const auto e = parse_ok("postgres://app@db.example.com:6432/sales%20eu?sslmode=require");
+  const auto& pg = std::get<postgres_endpoint>(e.spec);
+  EXPECT_EQ(pg.user, "app");
+  EXPECT_FALSE(pg.has_password);
+  EXPECT_EQ(pg.host, "db.example.com");
+  EXPECT_EQ(pg.port, "6432");
+  EXPECT_EQ(pg.dbname, "sales eu");
+}
+
+TEST(url_parse, postgres_several_hosts_and_ipv6) {
+  const auto e = parse_ok("postgresql://[::1]:5432,replica:5433/app");
+  const auto& pg = std::get<postgres_endpoint>(e.spec);
+  EXPECT_EQ(pg.host, "::1,replica");
+  EXPECT_EQ(pg.port, "5432,5433");
+  EXPECT_EQ(pg.dbname, "app");
+}
+
+TEST(url_parse, postgres_query_parameters_override_uri_parts) {
+  const auto e =
+      parse_ok("postgresql://old@h/olddb?user=new&dbname=newdb&password=x&host=%2Fvar%2Frun");
+  const auto& pg = std::get<postgres_endpoint>(e.spec);
+  EXPECT_EQ(pg.user, "new");
+  EXPECT_EQ(pg.dbname, "newdb");
+  EXPECT_EQ(pg.host, "/var/run");
+  EXPECT_TRUE(pg.has_password);
+}
+
+TEST(url_parse, postgres_minimal) {
+  const auto e = parse_ok("postgresql://");
+  const auto& pg = std::get<postgres_endpoint>(e.spec);
+  EXPECT_TRUE(pg.host.empty());
+  EXPECT_TRUE(pg.dbname.empty());
+  EXPECT_FALSE(pg.has_password);
+}
+
+TEST(url_parse, postgres_scheme_is_case_insensitive) {
+  EXPECT_EQ(parse_ok("PostgreSQL://h/db").kind(), endpoint_kind::postgres);
+}
+
+TEST(url_parse, postgres_bad_port) {
+  const auto err = parse_error("postgresql://u:hunter2@h:54x2/db");
+  EXPECT_NE(err.find("54x2"), std::string::npos) << err;
+  EXPECT_NE(err.find("port"), std::string::npos) << err;
+  EXPECT_EQ(err.find("hunter2"), std::string::npos) << err;
+}
+
+TEST(url_parse, postgres_port_out_of_range_in_query) {
+  const auto err = parse_error("postgresql://h/db?port=70000");
+  EXPECT_NE(err.find("70000"), std::string::npos) << err;
+}
+
+TEST(url_parse, postgres_bad_percent_encoding_in_password_is_not_quoted) {
+  const auto err = parse_error("postgresql://u:hun%zzter2@h/db");
+  EXPECT_NE(err.find("password"), std::string::npos) << err;
+  EXPECT_EQ(err.find("hun"), std::string::npos) << err;
+  EXPECT_EQ(err.find("zz"), std::string::npos) << err;
+}
+
+TEST(url_parse, postgres_unencoded_at_in_password) {
+  const auto err = parse_error("postgresql://u:hun@ter2@h/db");
+  EXPECT_NE(err.find("%40"), std::string::npos) << err;
+  EXPECT_EQ(err.find("ter2"), std::string::npos) << err;
+  EXPECT_EQ(err.find("hun"), std::string::npos) << err;
+}
+
+TEST(url_parse, postgres_parameter_without_value) {
+  const auto err = parse_error("postgresql://h/db?sslmode");
+  EXPECT_NE(err.find("sslmode"), std::string::npos) << err;
+}
+
+TEST(url_parse, postgres_password_parameter_value_never_in_error) {
+  const auto err = parse_error("postgresql://h/db?password=hunter2%G1");
+  EXPECT_EQ(err.find("hunter2"), std::string::npos) << err;
+}
+
+// ---- sqlite -------------------------------------------------------------------------------
+
+TEST(url_parse, sqlite_file) {
+  const auto e = parse_ok("sqlite:///var/lib/app/data%20v2.db");
+  ASSERT_EQ(e.kind(), endpoint_kind::sqlite);
+  EXPECT_EQ(std::get<sqlite_endpoint>(e.spec).path, "/var/lib/app/data v2.db");
+}
+
+TEST(url_parse, sqlite_relative_path) {
+  const auto e = parse_ok("sqlite://out/x.db");
+  EXPECT_EQ(std::get<sqlite_endpoint>(e.spec).path, "out/x.db");
+}
+
+TEST(url_parse, sqlite_shards_default_reserved_shard_is_the_count) {
+  const auto e = parse_ok("sqlite:///data/shards?shards=8&shard_key=customer_id");
+  ASSERT_EQ(e.kind(), endpoint_kind::sqlite_shards);
+  const auto& s = std::get<sqlite_shards_endpoint>(e.spec);
+  EXPECT_EQ(s.dir, "/data/shards");
+  EXPECT_EQ(s.shards, 8);
+  EXPECT_EQ(s.shard_key, "customer_id");
+  EXPECT_EQ(s.reserved_shard, 8);
+}
+
+TEST(url_parse, sqlite_shards_explicit_reserved_shard) {
+  const auto e = parse_ok("sqlite:///d?shard_key=k&reserved_shard=0&shards=1");
+  const auto& s = std::get<sqlite_shards_endpoint>(e.spec);
+  EXPECT_EQ(s.shards, 1);
+  EXPECT_EQ(s.reserved_shard, 0);
+}
+
+TEST(url_parse, sqlite_errors) {
+  EXPECT_NE(parse_error("sqlite:///d?shards=0&shard_key=k").find("shards='0'"), std::string::npos);
+  EXPECT_NE(parse_error("sqlite:///d?shards=abc&shard_key=k").find("abc"), std::string::npos);
+  EXPECT_NE(parse_error("sqlite:///d?shards=-2&shard_key=k").find("-2"), std::string::npos);
+  EXPECT_NE(parse_error("sqlite:///d?shards=4").find("shard_key"), std::string::npos);
+  EXPECT_NE(parse_error("sqlite:///d?shard_key=k").find("shards=N"), std::string::npos);
+  EXPECT_NE(
+      parse_error("sqlite:///d?shards=4&shard_key=k&reserved_shard=-1").find("reserved_shard"),
+      std::string::npos);
+  EXPECT_NE(parse_error("sqlite:///d?shards=4&shard_key=").find("shard_key"), std::string::npos);
+  EXPECT_NE(parse_error("sqlite:///d?shard=4").find("'shard'"), std::string::npos);
+  EXPECT_NE(parse_error("sqlite://").find("no path"), std::string::npos);
+}
+
+// ---- doris --------------------------------------------------------------------------------
+
+TEST(url_parse, doris_defaults) {
+  const auto e = parse_ok("doris://loader:s3cret@fe1/analytics");
+  ASSERT_EQ(e.kind(), endpoint_kind::doris);
+  const auto& d = std::get<doris_endpoint>(e.spec);
+  EXPECT_EQ(d.user, "loader");
+  EXPECT_EQ(d.password, "s3cret");
+  EXPECT_EQ(d.fe.host, "fe1");
+  EXPECT_EQ(d.fe.port, 8030);
+  EXPECT_EQ(d.database, "analytics");
+  EXPECT_TRUE(d.be.empty());
+  EXPECT_EQ(d.format, doris_format::csv);
+}
+
+TEST(url_parse, doris_backends_and_json) {
+  const auto e = parse_ok("doris://root@fe:9030/db?be=be1:8041,be2&format=json");
+  const auto& d = std::get<doris_endpoint>(e.spec);
+  EXPECT_EQ(d.fe.port, 9030);
+  EXPECT_TRUE(d.password.empty());
+  ASSERT_EQ(d.be.size(), 2U);
+  EXPECT_EQ(d.be[0].host, "be1");
+  EXPECT_EQ(d.be[0].port, 8041);
+  EXPECT_EQ(d.be[1].host, "be2");
+  EXPECT_EQ(d.be[1].port, 8040);
+  EXPECT_EQ(d.format, doris_format::json);
+  EXPECT_EQ(to_string(d.format), "json");
+}
+
+TEST(url_parse, doris_user_defaults_to_root_and_password_is_decoded) {
+  const auto e = parse_ok("doris://:p%3Aw@fe/db");
+  const auto& d = std::get<doris_endpoint>(e.spec);
+  EXPECT_EQ(d.user, "root");
+  EXPECT_EQ(d.password, "p:w");
+}
+
+TEST(url_parse, doris_errors_never_show_the_password) {
+  for (const char* url : {"doris://u:hunter2@fe/db?format=xml", "doris://u:hunter2@fe",
+                          "doris://u:hunter2@fe:0/db", "doris://u:hunter2@fe/db?label=x",
+                          "doris://u:hunter2@/db", "doris://u:hunter2@fe/db?be=be1:x"}) {
+    const auto err = parse_error(url);
+    EXPECT_FALSE(err.empty()) << url;
+    EXPECT_EQ(err.find("hunter2"), std::string::npos) << err;
+  }
+  EXPECT_NE(parse_error("doris://u:p@fe/db?format=xml").find("xml"), std::string::npos);
+  EXPECT_NE(parse_error("doris://u:p@fe").find("database"), std::string::npos);
+  EXPECT_NE(parse_error("doris://u:p@fe/db?label=x").find("'label'"), std::string::npos);
+}
+
+// ---- generic ------------------------------------------------------------------------------
+
+TEST(url_parse, unknown_scheme_names_the_scheme_only) {
+  const auto err = parse_error("mysql://root:hunter2@h/db");
+  EXPECT_NE(err.find("'mysql://'"), std::string::npos) << err;
+  EXPECT_NE(err.find("postgresql://"), std::string::npos) << err;
+  EXPECT_EQ(err.find("hunter2"), std::string::npos) << err;
+}
+
+TEST(url_parse, conninfo_is_not_a_url_and_is_not_quoted) {
+  const auto err = parse_error("host=h password=hunter2 dbname=x");
+  EXPECT_NE(err.find("not a URL"), std::string::npos) << err;
+  EXPECT_EQ(err.find("hunter2"), std::string::npos) << err;
+}
+
+TEST(url_parse, empty_url) {
+  EXPECT_NE(parse_error("").find("empty"), std::string::npos);
+}
+
+TEST(url_parse, redacted_url_masks_the_password) {
+  const auto e = parse_ok("postgresql://u:hunter2@h/db?sslpassword=k3y");
+  EXPECT_EQ(redacted_url(e), "postgresql://u:****@h/db?sslpassword=****");
+}
+
+TEST(url_parse, percent_decode) {
+  EXPECT_EQ(percent_decode("a%20b%2fc%2F"), "a b/c/");
+  EXPECT_EQ(percent_decode("a+b"), "a+b");
+  EXPECT_FALSE(percent_decode("50%"));
+  EXPECT_FALSE(percent_decode("%4"));
+  EXPECT_FALSE(percent_decode("%g0"));
+}
+
+}  // namespace
