@@ -6,8 +6,10 @@
 
 #include <gtest/gtest.h>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -319,4 +321,32 @@ TEST(pg_connection, wrong_password_fails_fast_without_leaking_it) {
       EXPECT_EQ(std::string(e.what()).find("hunter2"), std::string::npos);
     }
   }());
+}
+
+asio::awaitable<void> echo_one(pg::connection& c, const std::string& payload, int i, int& good) {
+  auto r =
+      co_await c.query("select $1::text || $2::text", pg::make_params(payload, std::to_string(i)));
+  if (r.ok() && r.value(0, 0).size() == payload.size() + std::to_string(i).size()) ++good;
+}
+
+TEST(pg_connection, big_queries_and_big_results_in_flight_do_not_deadlock) {
+  // 200 queries of 256 KiB each, each echoed back: while we are still writing
+  // queries the server is writing results; unless the owner reads while it
+  // waits to write, both sides block on full socket buffers.
+  auto db = fresh_database("conn_bigpipe");
+  io::runtime rt(1);
+  constexpr int n = 200;
+  int good = 0;
+  rt.run([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    auto c = co_await pg::connection::connect(ex, db.socket_url);
+    const std::string payload(256 * 1024, 'p');
+    using op = decltype(asio::co_spawn(ex, std::declval<asio::awaitable<void>>(), asio::deferred));
+    std::vector<op> ops;
+    for (int i = 0; i < n; ++i)
+      ops.push_back(asio::co_spawn(ex, echo_one(c, payload, i, good), asio::deferred));
+    co_await asio::experimental::make_parallel_group(std::move(ops))
+        .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
+  }());
+  EXPECT_EQ(good, n);
 }
