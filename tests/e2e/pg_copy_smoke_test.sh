@@ -31,7 +31,8 @@ src_url="postgresql://$PGFIX_USER@/$src?host=$PGFIX_HOST&port=$PGFIX_PORT"
 dst_url="postgresql://$PGFIX_ROLE:$PGFIX_PASSWORD@127.0.0.1:$PGFIX_PORT/$dst"
 
 rc=0
-strace -f -qq -e trace=io_uring_setup,epoll_create,epoll_create1 -o "$work/trace" \
+# LeakSanitizer cannot run under ptrace: off for the traced run only.
+ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" strace -f -qq -e trace=io_uring_setup,epoll_create,epoll_create1 -o "$work/trace" \
   "$bin" run --source "$src_url" --target "$dst_url" --state-dir "$work/state" \
   >"$work/out" 2>"$work/err" || rc=$?
 cat "$work/out" "$work/err"
