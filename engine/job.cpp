@@ -1,21 +1,31 @@
 #include "engine/job.hpp"
 
 #include "codecs/url.hpp"
-#include "engine/data_copy.hpp"
+#include "engine/bulk.hpp"
 
 namespace uringmig::engine {
 
+namespace {
+
+bool pg_to_pg(const job_options& opts) {
+  auto s = codecs::parse_endpoint(opts.source_url);
+  auto t = codecs::parse_endpoint(opts.target_url);
+  return s && t && s.value->kind() == codecs::endpoint_kind::postgres &&
+         t.value->kind() == codecs::endpoint_kind::postgres;
+}
+
+}  // namespace
+
 int run_job(const job_options& opts) {
-  if (opts.command == "run") {
-    auto s = codecs::parse_endpoint(opts.source_url);
-    auto t = codecs::parse_endpoint(opts.target_url);
-    if (s && t && s.value->kind() == codecs::endpoint_kind::postgres &&
-        t.value->kind() == codecs::endpoint_kind::postgres && !opts.dry_run && !opts.follow)
-      return run_data_copy(opts);
-    throw usage_error(
-        "uringmig run: only PostgreSQL -> PostgreSQL data copy into existing tables "
-        "works yet; schema copy, SQLite, Doris, --dry-run and --follow are not yet "
-        "implemented");
+  if (opts.command == "run" || opts.command == "plan") {
+    if (!pg_to_pg(opts))
+      throw usage_error("uringmig " + opts.command +
+                        ": only PostgreSQL -> PostgreSQL works yet; SQLite and Doris targets are "
+                        "not yet implemented");
+    if (opts.follow)
+      throw usage_error("uringmig run --follow (the online preset) is not yet implemented");
+    if (opts.command == "plan" || opts.dry_run) return run_plan(opts);
+    return run_bulk(opts);
   }
   throw usage_error("uringmig " + opts.command + ": not yet implemented");
 }

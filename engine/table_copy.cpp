@@ -86,6 +86,10 @@ asio::awaitable<copy_stats> stream_copy(pg::connection& src, pg::connection& dst
   co_return s;
 }
 
+asio::awaitable<void> exec_on(pg::connection& c, std::string sql) {
+  co_await io::run_on(c.executor(), exec_checked(c, std::move(sql)));
+}
+
 asio::awaitable<std::vector<std::string>> copy_columns(pg::connection& c, const table_ref& t) {
   pg::result r = co_await c.query(
       "select quote_ident(attname) from pg_attribute "

@@ -34,6 +34,10 @@ boost::asio::awaitable<copy_stats> stream_copy(connectors::postgres::connection&
                                                std::string copy_out_sql, std::string copy_in_sql,
                                                io::buffer_pool& pool, std::size_t channel_budget);
 
+/// Runs `sql` on `c`'s own executor (wherever the caller is) and throws
+/// postgres::error if it fails.
+boost::asio::awaitable<void> exec_on(connectors::postgres::connection& c, std::string sql);
+
 /// The columns COPY must name for `t`: not dropped, not generated (the target
 /// recomputes those), in attnum order, quoted.
 boost::asio::awaitable<std::vector<std::string>> copy_columns(connectors::postgres::connection& c,

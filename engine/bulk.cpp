@@ -1,0 +1,377 @@
+#include "engine/bulk.hpp"
+
+#include "codecs/sql_text.hpp"
+#include "engine/bulk_internal.hpp"
+#include "engine/pg_tools.hpp"
+#include "engine/planner.hpp"
+#include "engine/table_copy.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <unistd.h>
+#include <cstdio>
+
+namespace uringmig::engine {
+
+namespace asio = boost::asio;
+namespace pg = connectors::postgres;
+using bulk::job;
+
+namespace {
+
+std::string setting(const job_options& o, const std::string& key, const std::string& dflt = {}) {
+  auto it = o.settings.find(key);
+  return it == o.settings.end() ? dflt : it->second;
+}
+
+std::pair<codecs::endpoint, codecs::endpoint> pg_endpoints(const job_options& opts) {
+  auto s = codecs::parse_endpoint(opts.source_url);
+  auto t = codecs::parse_endpoint(opts.target_url);
+  if (!s) throw usage_error("--source: " + s.error);
+  if (!t) throw usage_error("--target: " + t.error);
+  if (s.value->kind() != codecs::endpoint_kind::postgres ||
+      t.value->kind() != codecs::endpoint_kind::postgres)
+    throw usage_error("the bulk preset copies PostgreSQL to PostgreSQL");
+  return {std::move(*s.value), std::move(*t.value)};
+}
+
+std::string version_text(int v) {
+  return std::to_string(v / 10000) + "." + std::to_string(v % 10000);
+}
+
+std::string mb(std::int64_t bytes) {
+  return fmt::format("{:.1f}", bytes / 1e6);
+}
+
+std::string split_text(const planned_table& p) {
+  if (p.chunks.size() == 1) return "whole table";
+  return fmt::format("{} chunks, {}", p.chunks.size(), to_string(p.chunks.front().kind));
+}
+
+/// What `plan` and every run check before touching anything.
+struct preflight {
+  int source_version = 0;
+  int target_version = 0;
+  std::filesystem::path bin_dir;
+  std::vector<std::string> target_tables;  // non-empty: the target has user tables
+  bool can_create = false;
+};
+
+asio::awaitable<preflight> check(const job_options& opts, const codecs::endpoint& target,
+                                 pg::connection& src, pg::connection& dst) {
+  preflight p;
+  p.source_version = src.server_version();
+  p.target_version = dst.server_version();
+  p.bin_dir = pg_bin_dir(setting(opts, "pg.bin_dir"), p.source_version);
+  if (::access((p.bin_dir / "pg_dump").c_str(), X_OK) != 0 ||
+      ::access((p.bin_dir / "pg_restore").c_str(), X_OK) != 0)
+    throw usage_error(fmt::format(
+        "pg_dump/pg_restore for PostgreSQL {} not found in {}: install postgresql-client-{} or "
+        "set pg.bin_dir in the config",
+        p.source_version / 10000, p.bin_dir.string(), p.source_version / 10000));
+  if (p.target_version / 10000 < p.source_version / 10000)
+    throw usage_error(
+        fmt::format("the target runs PostgreSQL {} and the source {}: the target must "
+                    "be the same major version or newer",
+                    version_text(p.target_version), version_text(p.source_version)));
+  p.target_tables = co_await bulk::user_tables(dst, 5);
+  pg::result priv =
+      co_await dst.query("select has_database_privilege(current_database(), 'CREATE')");
+  priv.check("checking privileges on the target");
+  p.can_create = priv.value(0, 0) == "t";
+  if (!p.can_create)
+    throw usage_error("the target user cannot CREATE in " + codecs::redacted_url(target) +
+                      ": grant it CREATE on the database (or use the database owner)");
+  co_return p;
+}
+
+void print_plan(const std::vector<planned_table>& plan, const std::set<std::string>& done) {
+  std::printf("%-5s %-44s %10s %12s  %s\n", "order", "table", "MB", "rows (est.)", "split");
+  std::int64_t bytes = 0;
+  std::size_t chunks = 0;
+  int order = 0;
+  for (const auto& p : plan) {
+    bytes += p.bytes;
+    chunks += p.chunks.size();
+    const std::string name = p.schema + "." + p.name;
+    std::printf("%-5d %-44s %10s %12lld  %s%s\n", ++order, name.c_str(), mb(p.bytes).c_str(),
+                static_cast<long long>(p.rows_estimate), split_text(p).c_str(),
+                done.count(name) ? "  (data already copied)" : "");
+  }
+  std::printf("total: %zu tables, %s MB, %zu chunks\n", plan.size(), mb(bytes).c_str(), chunks);
+}
+
+/// Runs every copy worker and index worker to the end.
+asio::awaitable<void> run_workers(job& j, std::size_t jobs, std::size_t index_jobs) {
+  auto ex = co_await asio::this_coro::executor;
+  using op = decltype(asio::co_spawn(ex, std::declval<asio::awaitable<void>>(), asio::deferred));
+  std::vector<op> ops;
+  j.copy_workers_running = static_cast<int>(jobs);
+  for (std::size_t i = 0; i < jobs; ++i)
+    ops.push_back(asio::co_spawn(ex, bulk::copy_worker(j, i), asio::deferred));
+  for (std::size_t i = 0; i < index_jobs; ++i)
+    ops.push_back(
+        asio::co_spawn(j.rt.executor(i % j.rt.size()), bulk::index_worker(j, i), asio::deferred));
+  auto [order, errors] = co_await asio::experimental::make_parallel_group(std::move(ops))
+                             .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
+  (void)order;
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
+}
+
+asio::awaitable<void> bulk_main(job& j, bool resuming, std::vector<std::string>& failed_tables) {
+  auto& opts = j.opts;
+  auto ex = co_await asio::this_coro::executor;
+  auto tex = j.rt.executor(1 % j.rt.size());
+  auto holder = co_await bulk::connect_endpoint(ex, j.source, "source");
+  auto dst = co_await io::run_on(tex, bulk::connect_endpoint(tex, j.target, "target"));
+  const preflight pf = co_await check(opts, j.target, holder, dst);
+  j.bin_dir = pf.bin_dir;
+  if (!resuming && !opts.restart && !pf.target_tables.empty()) {
+    std::string list;
+    for (const auto& t : pf.target_tables)
+      list += (list.empty() ? "" : ", ") + t;
+    throw usage_error("the target database is not empty (it has " + list +
+                      "): use an empty database, or --restart to replace what is there");
+  }
+
+  // One snapshot for everything: held open by this session until the data is in.
+  (co_await holder.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"))
+      .check("source snapshot");
+  pg::result snap = co_await holder.query("select pg_export_snapshot()");
+  snap.check("exporting the source snapshot");
+  j.snapshot = std::string(snap.value(0, 0));
+  if (resuming)
+    spdlog::info(
+        "resuming the job in {}: copied chunks are skipped; the previous snapshot ended "
+        "with its process, so this run reads under a fresh snapshot ({})",
+        opts.state_dir.string(), j.snapshot);
+  else
+    spdlog::info("source snapshot {}", j.snapshot);
+
+  auto tables = co_await discover_tables(holder, make_filter(opts));
+  if (tables.empty())
+    throw usage_error("no source table matches --tables/--exclude: nothing to copy");
+  std::vector<planned_table> plan;
+  if (resuming) {
+    plan = j.state.load_plan();
+  } else {
+    plan = co_await make_plan(holder, tables, opts);
+    j.state.save_plan(plan);
+  }
+  auto indexes = co_await bulk::list_indexes(holder, tables);
+
+  // Schema before data (pg_restore --single-transaction: all or nothing).
+  if (j.state.get("phase.pre_data") != "done" || !std::filesystem::exists(j.dump_file)) {
+    co_await bulk::dump_schema(j, tables, holder);
+  }
+  if (j.state.get("phase.pre_data") != "done") {
+    spdlog::info("restoring the schema (pre-data) on the target");
+    co_await bulk::restore_section(j, "pre-data", opts.restart, {});
+    j.state.put("phase.pre_data", "done");
+  }
+  co_await io::run_on(tex, bulk::prepare_target(dst, opts.restart));
+  auto marks = co_await io::run_on(tex, bulk::target_done_marks(dst));
+
+  // Work lists: chunks not marked done on the target, in plan order.
+  std::map<std::pair<std::string, std::string>, const table_info*> by_name;
+  for (const auto& t : tables)
+    by_name[{t.schema, t.name}] = &t;
+  for (const auto& p : plan) {
+    auto it = by_name.find({p.schema, p.name});
+    if (it == by_name.end()) {
+      spdlog::warn("table {}.{} of the plan is gone from the source: skipped", p.schema, p.name);
+      continue;
+    }
+    auto w = std::make_unique<bulk::table_work>();
+    w->info = *it->second;
+    w->plan = p;
+    if (auto ix = indexes.find(w->info.oid); ix != indexes.end()) w->indexes = ix->second;
+    for (const auto& ix : w->indexes)
+      j.state.add_index(p.schema, p.name, ix.name, ix.kind);
+    j.tables.push_back(std::move(w));
+  }
+  for (auto& w : j.tables) {
+    for (const auto& c : w->plan.chunks) {
+      if (marks.count({w->info.schema, w->info.name, c.chunk_no})) continue;
+      j.chunks.push_back({w.get(), &c});
+      ++w->chunks_left;
+    }
+    if (w->chunks_left == 0 &&
+        j.state.get_table_status(w->info.schema, w->info.name) != table_status::done) {
+      std::lock_guard lk(j.m);
+      bulk::table_data_done(j, *w);
+    }
+  }
+  spdlog::info("{} tables, {} chunks to copy", j.tables.size(), j.chunks.size());
+
+  const std::size_t jobs = static_cast<std::size_t>(opts.jobs > 0 ? opts.jobs : 4);
+  const std::size_t index_jobs =
+      static_cast<std::size_t>(opts.index_jobs > 0 ? opts.index_jobs : 2);
+  co_await run_workers(j, jobs, index_jobs);
+  (void)co_await holder.query("COMMIT");  // releases the snapshot
+
+  for (auto& w : j.tables)
+    if (w->failed) failed_tables.push_back(w->info.display() + ": " + w->error);
+  if (j.rt.stop_token().stop_requested() || !failed_tables.empty()) co_return;
+
+  if (j.state.get("phase.post_data") != "done") {
+    std::set<std::uint32_t> ours;
+    for (const auto& [oid, defs] : indexes)
+      for (const auto& d : defs) {
+        ours.insert(d.index_oid);
+        if (d.constraint_oid) ours.insert(d.constraint_oid);
+      }
+    spdlog::info("restoring the schema (post-data) on the target");
+    co_await bulk::restore_section(j, "post-data", false, ours);
+    j.state.put("phase.post_data", "done");
+  }
+  const int seqs = co_await bulk::copy_sequences(j, holder, dst);
+  j.state.put("phase.sequences", "done");
+  spdlog::info("{} sequence(s) set to the source's values", seqs);
+  co_await holder.close();
+  co_await io::run_on(tex, dst.close());
+}
+
+void print_summary(const job& j, double secs) {
+  std::printf("%-44s %12s %10s %9s %9s  %s\n", "table", "rows", "MB", "copy s", "index s",
+              "status");
+  std::int64_t rows = 0, bytes = 0;
+  for (const auto& w : j.tables) {
+    rows += w->rows;
+    bytes += w->bytes;
+    std::printf("%-44s %12lld %10s %9.2f %9.2f  %s\n", w->info.display().c_str(),
+                static_cast<long long>(w->rows.load()), mb(w->bytes).c_str(), w->copy_seconds,
+                w->index_seconds,
+                w->failed ? "FAILED" : (w->chunks_left == 0 ? "ok" : "incomplete"));
+  }
+  std::printf("total: %lld rows, %s MB in %.2fs (%.0f rows/s, %.1f MB/s)\n",
+              static_cast<long long>(rows), mb(bytes).c_str(), secs, rows / std::max(secs, 1e-9),
+              bytes / 1e6 / std::max(secs, 1e-9));
+}
+
+}  // namespace
+
+int run_bulk(const job_options& opts) {
+  auto [source, target] = pg_endpoints(opts);
+  state_store state = state_store::open(opts.state_dir);
+  if (opts.restart) state.reset();
+  const bool resuming = state.has_plan();
+  io::runtime rt(0);
+  job j(opts, source, target, rt, state);
+  j.dump_file = opts.state_dir / "schema.dump";
+  if (auto r = setting(opts, "copy.retries"); !r.empty()) j.retries = std::max(1, std::stoi(r));
+  const std::int64_t run_id = state.begin_run(
+      {opts.command, opts.preset, codecs::redacted_url(source), codecs::redacted_url(target), {}});
+
+  std::vector<std::string> failed;
+  std::string error;
+  bool usage = false;
+  try {
+    rt.run([&]() -> asio::awaitable<void> {
+      std::optional<asio::steady_timer> deadline;
+      if (opts.max_runtime.count() > 0) {
+        deadline.emplace(rt.executor(0), opts.max_runtime);
+        deadline->async_wait([&](boost::system::error_code ec) {
+          if (!ec)
+            rt.request_stop("--max-runtime " + std::to_string(opts.max_runtime.count()) +
+                            "s reached");
+        });
+      }
+      std::exception_ptr e;
+      try {
+        co_await bulk_main(j, resuming, failed);
+      } catch (...) {
+        e = std::current_exception();
+      }
+      if (deadline) deadline->cancel();
+      if (e) std::rethrow_exception(e);
+    }());
+  } catch (const usage_error& e) {
+    error = e.what();
+    usage = true;
+  } catch (const job_error& e) {
+    error = e.what();
+  } catch (const pg::error& e) {
+    error = e.diag().to_string();
+  }
+  if (!j.tables.empty()) print_summary(j, j.elapsed());
+  if (!error.empty()) {
+    state.end_run(run_id, run_status::failed, error);
+    if (usage) throw usage_error(error);
+    throw job_error(error);
+  }
+  if (rt.stop_token().stop_requested()) {
+    const std::string msg = rt.stop_reason() +
+                            ": in-flight chunks finished or rolled back, state saved; resume with "
+                            "the same command";
+    state.end_run(run_id, run_status::interrupted, msg);
+    throw job_error(msg);
+  }
+  if (!failed.empty()) {
+    std::string names;
+    for (const auto& f : failed)
+      names += (names.empty() ? "" : "; ") + f;
+    const std::string msg = fmt::format(
+        "{} table(s) failed ({}); the others are copied; fix the "
+        "cause and run the same command to retry them",
+        failed.size(), names);
+    state.end_run(run_id, run_status::failed, msg);
+    throw job_error(msg);
+  }
+  state.end_run(run_id, run_status::done, "");
+  return 0;
+}
+
+int run_plan(const job_options& opts) {
+  auto [source, target] = pg_endpoints(opts);
+  auto existing = state_store::open_existing(opts.state_dir);
+  const bool resuming = existing && existing->has_plan() && !opts.restart;
+  io::runtime rt(0);
+  rt.run([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    auto src = co_await bulk::connect_endpoint(ex, source, "source");
+    auto dst = co_await bulk::connect_endpoint(ex, target, "target");
+    const preflight pf = co_await check(opts, target, src, dst);
+    std::printf("source: %s (PostgreSQL %s)\n", codecs::redacted_url(source).c_str(),
+                version_text(pf.source_version).c_str());
+    std::printf("target: %s (PostgreSQL %s)\n", codecs::redacted_url(target).c_str(),
+                version_text(pf.target_version).c_str());
+    std::printf("pg_dump/pg_restore: %s\n", pf.bin_dir.c_str());
+    if (!resuming && !opts.restart && !pf.target_tables.empty())
+      throw usage_error("the target database is not empty (it has " + pf.target_tables.front() +
+                        "...): use an empty database, or --restart to replace what is there");
+    auto tables = co_await discover_tables(src, make_filter(opts));
+    if (tables.empty())
+      throw usage_error("no source table matches --tables/--exclude: nothing to copy");
+    std::set<std::string> done;
+    std::vector<planned_table> plan;
+    if (resuming) {
+      plan = existing->load_plan();
+      for (const auto& p : plan)
+        if (existing->done_chunks(p.schema, p.name).size() == p.chunks.size())
+          done.insert(p.schema + "." + p.name);
+      std::printf(
+          "state: resuming the job in %s; copied chunks are skipped and the data is read "
+          "under a fresh snapshot (snapshots do not survive a restart)\n",
+          opts.state_dir.c_str());
+    } else {
+      plan = co_await make_plan(src, tables, opts);
+      std::printf("state: a new job%s; data is read under one snapshot exported at the start\n",
+                  opts.restart ? " (--restart: the target's copies are replaced)" : "");
+    }
+    print_plan(plan, done);
+    co_await src.close();
+    co_await dst.close();
+  }());
+  return 0;
+}
+
+}  // namespace uringmig::engine

@@ -1,0 +1,313 @@
+// The bulk clone's workers: chunk copies (source snapshot -> target
+// transaction with its done mark) and index builds.
+#include "codecs/sql_text.hpp"
+#include "engine/bulk_internal.hpp"
+#include "engine/planner.hpp"
+#include "engine/table_copy.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace uringmig::engine::bulk {
+
+namespace asio = boost::asio;
+
+double job::elapsed() const {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+}
+
+namespace {
+
+/// Source sessions read inside the job's exported snapshot.
+asio::awaitable<void> enter_snapshot(pg::connection& src, const std::string& snapshot) {
+  std::vector<pg::statement> b;
+  b.push_back({"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", {}, false});
+  if (!snapshot.empty())
+    b.push_back({"SET TRANSACTION SNAPSHOT " + codecs::quote_literal(snapshot), {}, false});
+  auto rs = co_await src.pipeline(std::move(b));
+  for (auto& r : rs) {
+    if (!r.ok() && !r.aborted()) {
+      if (r.error().sqlstate == "22023")
+        throw job_error("the source snapshot " + snapshot +
+                        " is gone (its exporting session ended); run the same command again to "
+                        "resume with a fresh snapshot");
+      r.check("entering the source snapshot");
+    }
+  }
+}
+
+asio::awaitable<pg::connection> open_source(job& j, asio::any_io_executor ex) {
+  auto c = co_await connect_endpoint(ex, j.source, "source");
+  co_await enter_snapshot(c, j.snapshot);
+  co_return c;
+}
+
+asio::awaitable<void> configure_target(pg::connection& c) {
+  (co_await c.query("SET synchronous_commit = off")).check("configuring the target session");
+  // Triggers and FK checks must not fire while data loads (needs superuser).
+  pg::result r = co_await c.query("SET session_replication_role = replica");
+  if (!r.ok()) spdlog::warn("target: session_replication_role not set: {}", r.error().message);
+}
+
+asio::awaitable<pg::connection> open_target(job& j, asio::any_io_executor ex) {
+  auto c = co_await connect_endpoint(ex, j.target, "target");
+  co_await configure_target(c);
+  co_return c;
+}
+
+/// Back to a clean state after a failure: reconnect what broke, restart the
+/// source's snapshot transaction.
+asio::awaitable<void> recover_source(job& j, pg::connection& src) {
+  if (!src.is_open()) {
+    co_await src.reconnect();
+  } else {
+    (void)co_await src.query("ROLLBACK");
+  }
+  co_await enter_snapshot(src, j.snapshot);
+}
+
+asio::awaitable<void> recover_target(pg::connection& dst) {
+  if (!dst.is_open()) {
+    co_await dst.reconnect();
+    co_await configure_target(dst);
+  } else {
+    (void)co_await dst.query("ROLLBACK");
+  }
+}
+
+asio::awaitable<copy_stats> copy_chunk(job& j, pg::connection& src, pg::connection& dst,
+                                       const chunk_ref& ref) {
+  const table_info& t = ref.table->info;
+  const planned_chunk& c = *ref.chunk;
+  // A table copied in one chunk: TRUNCATE + COPY FREEZE in one transaction.
+  const bool whole = ref.table->plan.chunks.size() == 1;
+  std::string cols;
+  for (const auto& col : t.columns)
+    cols += (cols.empty() ? "" : ", ") + col;
+  const std::string out_sql = "COPY (" + chunk_select(t, c) + ") TO STDOUT (FORMAT binary)";
+  const std::string in_sql = "COPY " + t.qualified() + " (" + cols + ") FROM STDIN (FORMAT binary" +
+                             (whole ? ", FREEZE)" : ")");
+  co_await exec_on(dst, "BEGIN");
+  if (whole) co_await exec_on(dst, "TRUNCATE ONLY " + t.qualified());
+  copy_stats s = co_await stream_copy(src, dst, out_sql, in_sql, j.pool, 8 * j.pool.slab_size());
+  // The done mark commits with the rows: a crash leaves both or neither.
+  co_await exec_on(dst, fmt::format("INSERT INTO uringmig.chunk_done (schema_name, table_name, "
+                                    "chunk_no, rows) VALUES ({}, {}, {}, {})",
+                                    codecs::quote_literal(t.schema), codecs::quote_literal(t.name),
+                                    c.chunk_no, s.rows));
+  co_await exec_on(dst, "COMMIT");
+  co_return s;
+}
+
+void fail_table(job& j, table_work& t, const std::string& why) {
+  {
+    std::lock_guard lk(j.m);
+    if (t.failed) return;
+    t.failed = true;
+    t.error = why;
+  }
+  spdlog::error("table {} failed: {}", t.info.display(), why);
+  j.state.set_table_status(t.info.schema, t.info.name, table_status::failed, why);
+}
+
+std::optional<chunk_ref> next_chunk(job& j) {
+  std::lock_guard lk(j.m);
+  while (!j.chunks.empty()) {
+    chunk_ref c = j.chunks.front();
+    j.chunks.pop_front();
+    if (!c.table->failed) {
+      if (c.table->copy_started < 0) c.table->copy_started = j.elapsed();
+      return c;
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+void wake_index_workers(job& j) {
+  while (!j.index_waiters.empty()) {
+    io::detail::wake(std::move(j.index_waiters.front()));
+    j.index_waiters.pop_front();
+  }
+}
+
+void table_data_done(job& j, table_work& t) {
+  t.copy_seconds = j.elapsed() - std::max(0.0, t.copy_started);
+  t.indexes_left = static_cast<int>(t.indexes.size());
+  if (t.indexes.empty()) {
+    j.index_queue.push_back({&t, nullptr});
+  } else {
+    for (const auto& ix : t.indexes)
+      j.index_queue.push_back({&t, &ix});
+  }
+  wake_index_workers(j);
+}
+
+asio::awaitable<void> copy_worker(job& j, std::size_t index) {
+  std::exception_ptr failure;
+  try {
+    const std::size_t n = j.rt.size();
+    auto sex = j.rt.executor((2 * index) % n);
+    auto dex = j.rt.executor((2 * index + 1) % n);
+    auto src = co_await io::run_on(sex, open_source(j, sex));
+    auto dst = co_await io::run_on(dex, open_target(j, dex));
+    const auto stop = j.rt.stop_token();
+    while (!stop.stop_requested()) {
+      auto ref = next_chunk(j);
+      if (!ref) break;
+      table_work& t = *ref->table;
+      j.state.set_table_status(t.info.schema, t.info.name, table_status::copying);
+      for (int attempt = 1;; ++attempt) {
+        std::string error;
+        bool retryable = false;
+        try {
+          copy_stats s = co_await copy_chunk(j, src, dst, *ref);
+          j.state.mark_chunk_done(t.info.schema, t.info.name, ref->chunk->chunk_no, s.rows, s.bytes,
+                                  s.seconds);
+          t.rows += s.rows;
+          t.bytes += s.bytes;
+          spdlog::debug("{} chunk {}: {} rows in {:.2f}s", t.info.display(), ref->chunk->chunk_no,
+                        s.rows, s.seconds);
+          std::lock_guard lk(j.m);
+          if (--t.chunks_left == 0 && !t.failed) table_data_done(j, t);
+          break;
+        } catch (const pg::error& e) {
+          error = e.diag().to_string();
+          retryable = e.retryable();
+        } catch (const job_error& e) {
+          error = e.what();
+        }
+        j.state.mark_chunk_failed(t.info.schema, t.info.name, ref->chunk->chunk_no, attempt, error);
+        if (!retryable || attempt >= j.retries || stop.stop_requested()) {
+          fail_table(j, t, fmt::format("chunk {}: {}", ref->chunk->chunk_no, error));
+          std::lock_guard lk(j.m);
+          --t.chunks_left;
+          break;
+        }
+        const auto backoff = std::chrono::milliseconds(500) * (1 << std::min(attempt - 1, 6));
+        spdlog::warn("{} chunk {}: {} (attempt {}/{}, retrying in {} ms)", t.info.display(),
+                     ref->chunk->chunk_no, error, attempt, j.retries, backoff.count());
+        asio::steady_timer timer(co_await asio::this_coro::executor);
+        timer.expires_after(backoff);
+        co_await timer.async_wait(asio::use_awaitable);
+        try {
+          co_await io::run_on(dex, recover_target(dst));
+          co_await io::run_on(sex, recover_source(j, src));
+        } catch (const pg::error& e) {
+          spdlog::warn("{}: reconnecting failed: {}", t.info.display(), e.diag().to_string());
+        }
+      }
+    }
+    co_await io::run_on(sex, src.close());
+    co_await io::run_on(dex, dst.close());
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  {
+    std::lock_guard lk(j.m);
+    if (--j.copy_workers_running == 0) wake_index_workers(j);
+  }
+  if (failure) std::rethrow_exception(failure);
+}
+
+namespace {
+
+asio::awaitable<std::optional<index_ref>> next_index(job& j) {
+  for (;;) {
+    {
+      std::lock_guard lk(j.m);
+      if (!j.index_queue.empty()) {
+        index_ref r = j.index_queue.front();
+        j.index_queue.pop_front();
+        co_return r;
+      }
+      if (j.copy_workers_running == 0) co_return std::nullopt;
+    }
+    co_await io::detail::park([&j](io::detail::wake_handler& h) {
+      std::lock_guard lk(j.m);
+      if (!j.index_queue.empty() || j.copy_workers_running == 0) return false;
+      j.index_waiters.push_back(std::move(h));
+      return true;
+    });
+  }
+}
+
+asio::awaitable<void> finish_table(job& j, pg::connection& dst, table_work& t) {
+  const double t0 = j.elapsed();
+  for (const auto& ix : t.indexes) {
+    if (ix.constraint_sql.empty()) continue;
+    pg::result exists = co_await dst.query(
+        "select 1 from pg_constraint where conname = $1 and conrelid = $2::regclass",
+        pg::make_params(ix.constraint_name, t.info.qualified()));
+    exists.check("checking constraint " + ix.constraint_name);
+    if (exists.rows() == 0) (co_await dst.query(ix.constraint_sql)).check(ix.constraint_sql);
+  }
+  (co_await dst.query("ANALYZE " + t.info.qualified())).check("ANALYZE " + t.info.display());
+  t.index_seconds += j.elapsed() - t0;
+  j.state.set_index_seconds(t.info.schema, t.info.name, t.index_seconds);
+  bool failed;
+  {
+    std::lock_guard lk(j.m);
+    failed = t.failed;
+  }
+  if (!failed) j.state.set_table_status(t.info.schema, t.info.name, table_status::done);
+  spdlog::info("table {} done: {} rows, copy {:.2f}s, indexes {:.2f}s", t.info.display(),
+               t.rows.load(), t.copy_seconds, t.index_seconds);
+}
+
+}  // namespace
+
+asio::awaitable<void> index_worker(job& j, std::size_t index) {
+  auto ex = co_await asio::this_coro::executor;
+  pg::connection dst = co_await connect_endpoint(ex, j.target, "target");
+  (co_await dst.query("SET synchronous_commit = off")).check("configuring the index session");
+  if (auto it = j.opts.settings.find("index.maintenance_work_mem"); it != j.opts.settings.end()) {
+    (co_await dst.query("SET maintenance_work_mem = " + codecs::quote_literal(it->second)))
+        .check("index.maintenance_work_mem");
+  } else {
+    (void)co_await dst.query("SET maintenance_work_mem = '256MB'");
+  }
+  (void)index;
+  for (;;) {
+    auto item = co_await next_index(j);
+    if (!item) break;
+    table_work& t = *item->table;
+    if (item->index == nullptr) {
+      try {
+        co_await finish_table(j, dst, t);
+      } catch (const pg::error& e) {
+        fail_table(j, t, e.diag().to_string());
+      }
+      continue;
+    }
+    const index_def& ix = *item->index;
+    j.state.set_table_status(t.info.schema, t.info.name, table_status::indexing);
+    const double t0 = j.elapsed();
+    pg::result r = co_await dst.query(ix.create_sql);
+    if (r.ok()) {
+      j.state.mark_index_done(t.info.schema, t.info.name, ix.name, j.elapsed() - t0);
+    } else {
+      j.state.mark_index_failed(t.info.schema, t.info.name, ix.name, r.error().to_string());
+      fail_table(j, t, "index " + ix.name + ": " + r.error().to_string());
+    }
+    bool last;
+    {
+      std::lock_guard lk(j.m);
+      t.index_seconds += j.elapsed() - t0;
+      last = --t.indexes_left == 0;
+    }
+    if (last) {
+      try {
+        co_await finish_table(j, dst, t);
+      } catch (const pg::error& e) {
+        fail_table(j, t, e.diag().to_string());
+      }
+    }
+  }
+  co_await dst.close();
+}
+
+}  // namespace uringmig::engine::bulk

@@ -1,0 +1,116 @@
+// Internal to the bulk clone (engine/bulk*.cpp).
+#pragma once
+
+#include "codecs/url.hpp"
+#include "connectors/postgres/connection.hpp"
+#include "engine/catalog.hpp"
+#include "engine/job.hpp"
+#include "engine/plan_types.hpp"
+#include "engine/state_store.hpp"
+#include "io/buffer_pool.hpp"
+#include "io/runtime.hpp"
+
+#include <boost/asio/awaitable.hpp>
+
+#include <atomic>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace uringmig::engine::bulk {
+
+namespace pg = connectors::postgres;
+
+/// An index (or PK / unique constraint) the bulk clone builds itself.
+struct index_def {
+  std::uint32_t index_oid = 0;
+  std::uint32_t constraint_oid = 0;  // 0: a plain index
+  std::string name;                  // quoted, unqualified
+  std::string create_sql;            // CREATE [UNIQUE] INDEX IF NOT EXISTS ...
+  std::string constraint_sql;        // ALTER TABLE ... ADD CONSTRAINT ... USING INDEX ..., or ""
+  std::string constraint_name;       // raw, for the existence check
+  index_kind kind = index_kind::index;
+};
+
+struct table_work {
+  table_info info;
+  planned_table plan;
+  std::vector<index_def> indexes;
+  int chunks_left = 0;   // guarded by job::m
+  int indexes_left = 0;  // guarded by job::m
+  bool failed = false;  // guarded by job::m
+  std::string error;    // guarded by job::m
+  std::atomic<std::int64_t> rows{0};
+  std::atomic<std::int64_t> bytes{0};
+  double copy_started = -1;  // seconds since job start, guarded by job::m
+  double copy_seconds = 0;
+  double index_seconds = 0;
+};
+
+struct chunk_ref {
+  table_work* table;
+  const planned_chunk* chunk;
+};
+
+/// One index to build, or (index == nullptr) a table to finish: its
+/// constraints USING INDEX, then ANALYZE.
+struct index_ref {
+  table_work* table;
+  const index_def* index;
+};
+
+/// Shared by every worker of one run; work lists are guarded by `m`.
+struct job {
+  const job_options& opts;
+  codecs::endpoint source;
+  codecs::endpoint target;
+  io::runtime& rt;
+  state_store& state;
+  io::buffer_pool pool{256 * 1024, 128 * 1024 * 1024};
+  std::string snapshot;
+  std::string job_name;  // identifies the run's marks on the target
+  int retries = 5;
+  std::filesystem::path dump_file;
+  std::filesystem::path bin_dir;
+
+  std::deque<std::unique_ptr<table_work>> tables;
+  std::mutex m;
+  std::deque<chunk_ref> chunks;         // to copy, plan order
+  std::deque<index_ref> index_queue;  // data in: indexes to build, tables to finish
+  int copy_workers_running = 0;
+  std::deque<io::detail::wake_handler> index_waiters;
+
+  job(const job_options& o, codecs::endpoint s, codecs::endpoint t, io::runtime& r, state_store& st)
+      : opts(o), source(std::move(s)), target(std::move(t)), rt(r), state(st) {}
+  double elapsed() const;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+};
+
+// bulk_schema.cpp
+boost::asio::awaitable<pg::connection> connect_endpoint(boost::asio::any_io_executor ex,
+                                                        const codecs::endpoint& e,
+                                                        const char* role);
+boost::asio::awaitable<void> dump_schema(job& j, const std::vector<table_info>& selected,
+                                         pg::connection& src);
+boost::asio::awaitable<void> restore_section(job& j, const std::string& section, bool clean,
+                                             const std::set<std::uint32_t>& skip_oids);
+boost::asio::awaitable<std::map<std::uint32_t, std::vector<index_def>>> list_indexes(
+    pg::connection& src, const std::vector<table_info>& tables);
+boost::asio::awaitable<int> copy_sequences(job& j, pg::connection& src, pg::connection& dst);
+boost::asio::awaitable<std::vector<std::string>> user_tables(pg::connection& c, int limit);
+boost::asio::awaitable<void> prepare_target(pg::connection& dst, bool restart);
+boost::asio::awaitable<std::set<std::tuple<std::string, std::string, int>>> target_done_marks(
+    pg::connection& dst);
+
+// bulk_copy.cpp
+boost::asio::awaitable<void> copy_worker(job& j, std::size_t index);
+boost::asio::awaitable<void> index_worker(job& j, std::size_t index);
+void table_data_done(job& j, table_work& t);  // under j.m: queue its indexes
+void wake_index_workers(job& j);              // under j.m
+
+}  // namespace uringmig::engine::bulk

@@ -1,0 +1,224 @@
+// The bulk clone's schema side: pg_dump / pg_restore, the indexes we build
+// ourselves, sequences, and the bookkeeping schema on the target.
+#include "codecs/sql_text.hpp"
+#include "engine/bulk_internal.hpp"
+#include "engine/pg_tools.hpp"
+#include "io/blocking.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+#include <fstream>
+
+namespace uringmig::engine::bulk {
+
+namespace asio = boost::asio;
+
+namespace {
+
+std::uint32_t to_oid(std::string_view s) {
+  std::uint32_t v = 0;
+  std::from_chars(s.data(), s.data() + s.size(), v);
+  return v;
+}
+
+const std::string& conninfo_of(const codecs::endpoint& e) {
+  return std::get<codecs::postgres_endpoint>(e.spec).conninfo;
+}
+
+}  // namespace
+
+asio::awaitable<pg::connection> connect_endpoint(asio::any_io_executor ex,
+                                                 const codecs::endpoint& e, const char* role) {
+  try {
+    co_return co_await pg::connection::connect(ex, conninfo_of(e));
+  } catch (const pg::error& err) {
+    throw job_error(fmt::format("cannot connect to the {} {}: {}", role, codecs::redacted_url(e),
+                                err.diag().message));
+  }
+}
+
+asio::awaitable<void> dump_schema(job& j, const std::vector<table_info>& selected,
+                                  pg::connection& src) {
+  // Everything in the selected schemas, minus the tables the filters leave
+  // out (pg_dump drops their indexes, constraints and triggers with them).
+  pg::result all = co_await src.query(
+      "select n.nspname, c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+      "where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema', "
+      "'uringmig') and n.nspname not like 'pg\\_%'");
+  all.check("listing the source tables for pg_dump");
+  std::set<std::string> keep;
+  for (const auto& t : selected) {
+    keep.insert(t.schema + "." + t.name);
+    keep.insert(t.root_schema + "." + t.root_name);
+  }
+  std::vector<std::string> args = {"--format=custom", "--schema-only", "--no-sync",
+                                   "--file=" + j.dump_file.string()};
+  if (!j.snapshot.empty()) args.push_back("--snapshot=" + j.snapshot);
+  const table_filter f = make_filter(j.opts);
+  for (const auto& s : f.include_schemas)
+    args.push_back("--schema=" + codecs::quote_ident(s));
+  for (const auto& s : f.exclude_schemas)
+    args.push_back("--exclude-schema=" + codecs::quote_ident(s));
+  for (int i = 0; i < all.rows(); ++i) {
+    const std::string schema(all.value(i, 0));
+    const std::string name(all.value(i, 1));
+    if (!keep.count(schema + "." + name))
+      args.push_back("--exclude-table=" + codecs::qualified_name(schema, name));
+  }
+  const auto program = j.bin_dir / "pg_dump";
+  const std::string conninfo = conninfo_of(j.source);
+  auto out = co_await io::run_blocking([&] { return run_pg_tool(program, args, conninfo, false); });
+  if (out.exit_code != 0) {
+    spdlog::error("pg_dump failed:\n{}", out.err);
+    throw job_error("pg_dump of the source schema failed: " + last_line(out.err));
+  }
+}
+
+asio::awaitable<void> restore_section(job& j, const std::string& section, bool clean,
+                                      const std::set<std::uint32_t>& skip_oids) {
+  const auto pg_restore = j.bin_dir / "pg_restore";
+  std::vector<std::string> args = {"--section=" + section, "--single-transaction",
+                                   "--exit-on-error"};
+  if (clean) {
+    args.push_back("--clean");
+    args.push_back("--if-exists");
+  }
+  if (j.opts.settings.count("schema.no_owner") && j.opts.settings.at("schema.no_owner") == "true")
+    args.push_back("--no-owner");
+  if (j.opts.settings.count("schema.no_acl") && j.opts.settings.at("schema.no_acl") == "true")
+    args.push_back("--no-privileges");
+  if (!skip_oids.empty()) {
+    // A list file without the entries we build ourselves.
+    auto listing = co_await io::run_blocking([&] {
+      return run_pg_tool(pg_restore, {"--list", j.dump_file.string()}, "dbname=postgres", true);
+    });
+    if (listing.exit_code != 0)
+      throw job_error("pg_restore --list failed: " + last_line(listing.err));
+    const auto list_file = j.dump_file.string() + "." + section + ".list";
+    std::ofstream lf(list_file);
+    for (const auto& e : parse_toc(listing.out)) {
+      if ((e.desc == "INDEX" || e.desc == "CONSTRAINT") && skip_oids.count(e.object_oid)) continue;
+      lf << e.line << '\n';
+    }
+    lf.close();
+    args.push_back("--use-list=" + list_file);
+  }
+  args.push_back(j.dump_file.string());
+  const std::string conninfo = conninfo_of(j.target);
+  auto out =
+      co_await io::run_blocking([&] { return run_pg_tool(pg_restore, args, conninfo, false); });
+  if (out.exit_code != 0) {
+    spdlog::error("pg_restore --section={} failed:\n{}", section, out.err);
+    throw job_error("restoring the schema (" + section +
+                    ") on the target failed: " + last_line(out.err));
+  }
+}
+
+asio::awaitable<std::map<std::uint32_t, std::vector<index_def>>> list_indexes(
+    pg::connection& src, const std::vector<table_info>& tables) {
+  std::string oids = "{";
+  for (const auto& t : tables)
+    oids += (oids.size() > 1 ? "," : "") + std::to_string(t.oid);
+  oids += "}";
+  pg::result r = co_await src.query(
+      "select i.indrelid, i.indexrelid, quote_ident(ic.relname), pg_get_indexdef(i.indexrelid), "
+      "  coalesce(con.oid, 0), coalesce(con.contype, ' '), coalesce(con.conname, ''), "
+      "  coalesce(con.condeferrable, false), coalesce(con.condeferred, false), "
+      "  quote_ident(n.nspname) || '.' || quote_ident(c.relname) "
+      "from pg_index i join pg_class ic on ic.oid = i.indexrelid "
+      "join pg_class c on c.oid = i.indrelid join pg_namespace n on n.oid = c.relnamespace "
+      "left join pg_constraint con on con.conindid = i.indexrelid and con.conrelid = i.indrelid "
+      "  and con.contype in ('p', 'u', 'x') "
+      "where i.indrelid = any($1::oid[]) and not c.relispartition and ic.relkind = 'i' "
+      "order by i.indrelid, con.contype nulls last, ic.relname",
+      pg::make_params(oids));
+  r.check("listing the source indexes");
+  std::map<std::uint32_t, std::vector<index_def>> out;
+  for (int i = 0; i < r.rows(); ++i) {
+    const char contype = r.value(i, 5)[0];
+    if (contype == 'x') continue;  // exclusion constraints: pg_restore's post-data
+    index_def d;
+    d.index_oid = to_oid(r.value(i, 1));
+    d.name = r.value(i, 2);
+    std::string def(r.value(i, 3));
+    const auto pos = def.find(" INDEX ");
+    if (pos != std::string::npos) def.insert(pos + 7, "IF NOT EXISTS ");
+    d.create_sql = std::move(def);
+    if (contype == 'p' || contype == 'u') {
+      d.constraint_oid = to_oid(r.value(i, 4));
+      d.constraint_name = r.value(i, 6);
+      d.kind = contype == 'p' ? index_kind::primary_key : index_kind::unique_constraint;
+      d.constraint_sql = "ALTER TABLE " + std::string(r.value(i, 9)) + " ADD CONSTRAINT " +
+                         codecs::quote_ident(d.constraint_name) +
+                         (contype == 'p' ? " PRIMARY KEY" : " UNIQUE") + " USING INDEX " + d.name;
+      if (r.value(i, 7) == "t")
+        d.constraint_sql += r.value(i, 8) == "t" ? " DEFERRABLE INITIALLY DEFERRED" : " DEFERRABLE";
+    }
+    out[to_oid(r.value(i, 0))].push_back(std::move(d));
+  }
+  co_return out;
+}
+
+asio::awaitable<int> copy_sequences(job& j, pg::connection& src, pg::connection& dst) {
+  // The sequences the schema restore created on the target, with the source's values.
+  pg::result seqs = co_await dst.query(
+      "select quote_ident(schemaname) || '.' || quote_ident(sequencename) from pg_sequences "
+      "where schemaname not in ('pg_catalog', 'information_schema', 'uringmig')");
+  seqs.check("listing the target's sequences");
+  int n = 0;
+  for (int i = 0; i < seqs.rows(); ++i) {
+    const std::string name(seqs.value(i, 0));
+    pg::result v = co_await src.query("select last_value, is_called from " + name);
+    if (!v.ok()) {
+      spdlog::warn("sequence {}: cannot read it on the source: {}", name, v.error().message);
+      continue;
+    }
+    pg::result s = co_await io::run_on(
+        dst.executor(),
+        dst.query("select pg_catalog.setval($1::regclass, $2::bigint, $3::bool)",
+                  pg::make_params(name, std::string(v.value(0, 0)), std::string(v.value(0, 1)))));
+    s.check("setting sequence " + name);
+    ++n;
+  }
+  (void)j;
+  co_return n;
+}
+
+asio::awaitable<std::vector<std::string>> user_tables(pg::connection& c, int limit) {
+  pg::result r = co_await c.query(
+      "select n.nspname || '.' || c.relname from pg_class c join pg_namespace n on n.oid = "
+      "c.relnamespace where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', "
+      "'information_schema', 'uringmig') and n.nspname not like 'pg\\_%' order by 1 limit " +
+      std::to_string(limit));
+  r.check("checking whether the target is empty");
+  std::vector<std::string> out;
+  for (int i = 0; i < r.rows(); ++i)
+    out.emplace_back(r.value(i, 0));
+  co_return out;
+}
+
+asio::awaitable<void> prepare_target(pg::connection& dst, bool restart) {
+  if (restart) (co_await dst.simple("DROP SCHEMA IF EXISTS uringmig CASCADE")).check("--restart");
+  (co_await dst.simple(
+       "CREATE SCHEMA IF NOT EXISTS uringmig; "
+       "CREATE TABLE IF NOT EXISTS uringmig.chunk_done (schema_name text, table_name text, "
+       "chunk_no int, rows bigint, done_at timestamptz DEFAULT now(), "
+       "PRIMARY KEY (schema_name, table_name, chunk_no))"))
+      .check("creating the uringmig bookkeeping schema on the target");
+}
+
+asio::awaitable<std::set<std::tuple<std::string, std::string, int>>> target_done_marks(
+    pg::connection& dst) {
+  pg::result r =
+      co_await dst.query("select schema_name, table_name, chunk_no from uringmig.chunk_done");
+  r.check("reading the done chunks on the target");
+  std::set<std::tuple<std::string, std::string, int>> out;
+  for (int i = 0; i < r.rows(); ++i)
+    out.emplace(std::string(r.value(i, 0)), std::string(r.value(i, 1)),
+                std::stoi(std::string(r.value(i, 2))));
+  co_return out;
+}
+
+}  // namespace uringmig::engine::bulk

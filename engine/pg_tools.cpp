@@ -1,0 +1,180 @@
+#include "engine/pg_tools.hpp"
+
+#include "codecs/url.hpp"
+
+#include <libpq-fe.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <sstream>
+#include <stdexcept>
+
+extern char** environ;
+
+namespace uringmig::engine {
+
+namespace {
+
+std::string quote_conninfo_value(const char* v) {
+  std::string out = "'";
+  for (const char* p = v; *p; ++p) {
+    if (*p == '\'' || *p == '\\') out.push_back('\\');
+    out.push_back(*p);
+  }
+  out.push_back('\'');
+  return out;
+}
+
+/// Splits a conninfo/URI into key='value' form without the password.
+std::pair<std::string, std::string> split_password(const std::string& conninfo) {
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(conninfo.c_str(), &err);
+  if (opts == nullptr) {
+    std::string msg = err ? err : "invalid connection string";
+    if (err) PQfreemem(err);
+    throw std::runtime_error(codecs::redact(msg));
+  }
+  std::string out;
+  std::string password;
+  for (PQconninfoOption* o = opts; o->keyword != nullptr; ++o) {
+    if (o->val == nullptr || *o->val == '\0') continue;
+    if (std::strcmp(o->keyword, "password") == 0) {
+      password = o->val;
+      continue;
+    }
+    out += std::string(out.empty() ? "" : " ") + o->keyword + "=" + quote_conninfo_value(o->val);
+  }
+  PQconninfoFree(opts);
+  return {out, password};
+}
+
+}  // namespace
+
+std::filesystem::path pg_bin_dir(const std::string& configured, int server_version_num) {
+  if (!configured.empty()) return configured;
+  return "/usr/lib/postgresql/" + std::to_string(server_version_num / 10000) + "/bin";
+}
+
+tool_output run_pg_tool(const std::filesystem::path& program, std::vector<std::string> args,
+                        const std::string& conninfo, bool capture_stdout) {
+  auto [safe_conninfo, password] = split_password(conninfo);
+  args.insert(args.begin(), {program.string(), "-d", safe_conninfo});
+
+  std::vector<std::string> env_store;
+  for (char** e = environ; *e; ++e) {
+    if (std::strncmp(*e, "PGPASSWORD=", 11) != 0) env_store.emplace_back(*e);
+  }
+  if (!password.empty()) env_store.push_back("PGPASSWORD=" + password);
+  std::vector<char*> envp;
+  for (auto& s : env_store)
+    envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::vector<char*> argv;
+  for (auto& a : args)
+    argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  int out_pipe[2] = {-1, -1};
+  int err_pipe[2] = {-1, -1};
+  if (::pipe2(err_pipe, O_CLOEXEC) != 0 || (capture_stdout && ::pipe2(out_pipe, O_CLOEXEC) != 0))
+    throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, err_pipe[1], 2);
+  if (capture_stdout) posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  // Our sockets and rings are not the child's business.
+  posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+  pid_t pid = 0;
+  const int rc = ::posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  ::close(err_pipe[1]);
+  if (capture_stdout) ::close(out_pipe[1]);
+  if (rc != 0) {
+    ::close(err_pipe[0]);
+    if (capture_stdout) ::close(out_pipe[0]);
+    throw std::runtime_error("cannot run " + program.string() + ": " + std::strerror(rc));
+  }
+
+  tool_output res;
+  std::array<pollfd, 2> fds{
+      {{err_pipe[0], POLLIN, 0}, {capture_stdout ? out_pipe[0] : -1, POLLIN, 0}}};
+  std::array<char, 65536> buf{};
+  int open_fds = capture_stdout ? 2 : 1;
+  while (open_fds > 0) {
+    if (::poll(fds.data(), fds.size(), -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    for (std::size_t i = 0; i < fds.size(); ++i) {
+      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+      const ssize_t n = ::read(fds[i].fd, buf.data(), buf.size());
+      if (n > 0) {
+        std::string& dst = i == 0 ? res.err : res.out;
+        dst.append(buf.data(), static_cast<std::size_t>(n));
+        if (i == 0 && res.err.size() > 16384) res.err.erase(0, res.err.size() - 8192);
+      } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+        ::close(fds[i].fd);
+        fds[i].fd = -1;
+        --open_fds;
+      }
+    }
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  res.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  res.err = codecs::redact(res.err);
+  return res;
+}
+
+std::string last_line(const std::string& text) {
+  std::istringstream in(text);
+  std::string line, last;
+  while (std::getline(in, line)) {
+    if (line.find_first_not_of(" \t\r") != std::string::npos) last = line;
+  }
+  return last;
+}
+
+std::vector<toc_entry> parse_toc(const std::string& listing) {
+  std::vector<toc_entry> out;
+  std::istringstream in(listing);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == ';') continue;
+    toc_entry e;
+    e.line = line;
+    // "<id>; <classoid> <oid> <DESC words...> <schema> <name...> <owner>"
+    const auto semi = line.find(';');
+    if (semi == std::string::npos) continue;
+    std::istringstream rest(line.substr(semi + 1));
+    unsigned class_oid = 0;
+    rest >> class_oid >> e.object_oid;
+    std::string word;
+    rest >> word;
+    e.desc = word;
+    // Two-word descriptions that matter here.
+    if (word == "FK" || word == "INDEX" || word == "TABLE" || word == "SEQUENCE") {
+      std::string next;
+      const auto pos = rest.tellg();
+      if (rest >> next && (next == "CONSTRAINT" || next == "ATTACH" || next == "DATA" ||
+                           next == "OWNED" || next == "SET")) {
+        e.desc += " " + next;
+      } else {
+        rest.seekg(pos);
+      }
+    }
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+}  // namespace uringmig::engine
