@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# PostgreSQL -> PostgreSQL bulk clone: uringmig against pgcopydb, side by side.
+# Two throwaway clusters (source, target) on this machine; data: pgbench scale
+# $SCALE (default 30) plus a 1M-row table of mixed types with a secondary
+# index. Runs `uringmig run --preset bulk --jobs 2 --index-jobs 2` and
+# `pgcopydb clone --table-jobs 2 --index-jobs 2` alternately RUNS times (3),
+# prints each time and the median ratio (goal: <= 0.80). Also the floor: a
+# `psql \copy to stdout | psql \copy from stdin` pipe of the same tables into a
+# pre-made schema, and uringmig's peak RSS (/usr/bin/time -v).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+runs=${RUNS:-3}
+scale=${SCALE:-30}
+mixed_rows=${MIXED_ROWS:-1000000}
+
+scripts/setup-deps.sh
+for p in pgcopydb time; do dpkg-query -W "$p" >/dev/null 2>&1 || apt-get install -y -qq "$p" >/dev/null; done
+cmake --preset release >/dev/null
+cmake --build --preset release --target uringmig pg_fixture -j"$(nproc)" >/dev/null
+bin=$PWD/build/release/uringmig
+fixture=$PWD/build/release/tests/pg_fixture
+
+srcdir=$(mktemp -d); dstdir=$(mktemp -d); scratch=$(mktemp -d)
+cleanup() {
+  "$fixture" stop "$srcdir" >/dev/null 2>&1 || true
+  "$fixture" stop "$dstdir" >/dev/null 2>&1 || true
+  rm -rf "$srcdir" "$dstdir" "$scratch"
+}
+trap cleanup EXIT
+"$fixture" start "$srcdir" >/dev/null
+"$fixture" start "$dstdir" >/dev/null
+env_of() { (. "$1/conninfo.env"; echo "$PGFIX_HOST $PGFIX_PORT $PGFIX_USER"); }
+read -r shost sport suser < <(env_of "$srcdir")
+read -r thost tport tuser < <(env_of "$dstdir")
+src_url="postgresql://$suser@/bench?host=$shost&port=$sport"
+dst_url="postgresql://$tuser@/bench?host=$thost&port=$tport"
+spsql() { psql -qX -v ON_ERROR_STOP=1 -h "$shost" -p "$sport" -U "$suser" "$@"; }
+tpsql() { psql -qX -v ON_ERROR_STOP=1 -h "$thost" -p "$tport" -U "$tuser" "$@"; }
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN {printf "%.2f", b - a}'; }
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+echo "== data: pgbench scale $scale + $mixed_rows mixed-type rows"
+spsql -d postgres -c "create database bench"
+PGPASSWORD= /usr/lib/postgresql/15/bin/pgbench -q -i -s "$scale" -h "$shost" -p "$sport" -U "$suser" bench 2>&1 | tail -1
+spsql -d bench <<SQL
+create table mixed (id bigint primary key, name text, amount numeric(12,2), ratio float8,
+  at timestamptz, tags text[], doc jsonb, flag boolean, raw bytea);
+insert into mixed select g, 'name ' || g, g % 100000 / 100.0, g / 7.0, now() - g * interval '1 s',
+  array['t' || g % 10, 'x'], jsonb_build_object('g', g, 'k', g % 13), g % 2 = 0, decode(md5(g::text), 'hex')
+from generate_series(1, $mixed_rows) g;
+create index mixed_name on mixed (name);
+vacuum analyze;
+SQL
+size=$(spsql -d bench -Atc "select pg_size_pretty(pg_database_size('bench'))")
+echo "source database: $size"
+
+fresh_target() { tpsql -d postgres -c "drop database if exists bench" -c "create database bench"; }
+ratios=()
+for i in $(seq "$runs"); do
+  fresh_target
+  t0=$(now)
+  "$bin" run --preset bulk --jobs 2 --index-jobs 2 --source "$src_url" --target "$dst_url" \
+    --state-dir "$scratch/state$i" --log-level warn >/dev/null
+  a=$(since "$t0")
+  fresh_target
+  t0=$(now)
+  pgcopydb clone --source "$src_url" --target "$dst_url" --table-jobs 2 --index-jobs 2 \
+    --dir "$scratch/pgcopydb$i" >/dev/null 2>&1
+  b=$(since "$t0")
+  r=$(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.3f", a / b}')
+  ratios+=("$r")
+  echo "run $i: uringmig ${a}s, pgcopydb ${b}s, ratio $r"
+done
+echo "median ratio uringmig / pgcopydb: $(printf '%s\n' "${ratios[@]}" | median) (goal <= 0.80)"
+
+echo "== floor: psql \\copy pipes of the same tables into a pre-made schema (data only)"
+fresh_target
+/usr/lib/postgresql/15/bin/pg_dump -s -h "$shost" -p "$sport" -U "$suser" bench | tpsql -d bench >/dev/null
+t0=$(now)
+for t in pgbench_accounts pgbench_branches pgbench_tellers pgbench_history mixed; do
+  spsql -d bench -c "\\copy $t to stdout (format binary)" | tpsql -d bench -c "\\copy $t from stdin (format binary)"
+done
+echo "psql pipe (data only, one table at a time, indexes already present): $(since "$t0")s"
+
+echo "== peak memory of uringmig"
+fresh_target
+/usr/bin/time -v "$bin" run --preset bulk --jobs 2 --index-jobs 2 --source "$src_url" \
+  --target "$dst_url" --state-dir "$scratch/rss" --log-level warn 2>&1 >/dev/null |
+  awk '/Maximum resident set size/ {printf "uringmig peak RSS: %.1f MiB\n", $6 / 1024}'
