@@ -42,7 +42,7 @@ constexpr job_command job_commands[] = {
     {"run", "Copy tables from --source to --target; --follow keeps them in sync",
      with_selection | with_jobs | with_follow | with_dry_run | with_deadline},
     {"plan", "Show the tables, chunks and order a run would use; copy nothing",
-     with_selection | with_jobs},
+     with_selection | with_jobs, true, false},
     {"follow", "Apply the source's changes (CDC) to the target until stopped",
      with_selection | with_deadline | with_dry_run},
     {"switchover", "Wait until the target has caught up, then hand over to it",
@@ -71,6 +71,7 @@ struct flag_values {
   bool follow = false;
   bool dry_run = false;
   bool restart = false;
+  bool json = false;
 };
 
 struct bound_command {
@@ -90,6 +91,7 @@ struct bound_command {
   CLI::Option* restart = nullptr;
   CLI::Option* dry_run = nullptr;
   CLI::Option* max_runtime = nullptr;
+  CLI::Option* json = nullptr;
 };
 
 bool given(const CLI::Option* o) {
@@ -133,6 +135,7 @@ bound_command add_job_command(CLI::App& app, const job_command& spec, flag_value
     b.max_runtime = s->add_option("--max-runtime", v.max_runtime,
                                   "Stop cleanly after this long: 90s, 14m, 2h, 1h30m");
   }
+  if (spec.name == "status") b.json = s->add_flag("--json", v.json, "Print one JSON object");
   return b;
 }
 
@@ -217,13 +220,18 @@ int run_job_command(const bound_command& b, const flag_values& v, const run_cont
   const std::string preset_name = flags.preset ? *flags.preset : config.preset.value_or("");
   if (!preset_name.empty()) preset = preset_layer(preset_name);
 
-  const auto resolved = merge_layers(spec.name, preset, config, flags);
+  auto resolved = merge_layers(spec.name, preset, config, flags);
+  resolved.job.json = given(b.json);
   const auto& job = resolved.job;
+  // status reads the state store offline: no ring needed, so it works anywhere.
+  const bool offline = spec.name == "status";
   check_endpoint(spec.name, "source", job.source_url, spec.needs_endpoints);
   check_endpoint(spec.name, "target", job.target_url, spec.needs_endpoints);
 
   // Inputs are sound; now make sure the runtime can work at all.
-  const auto probe = ctx.probe_uring ? ctx.probe_uring() : io::probe_uring();
+  const auto probe = offline           ? io::uring_probe_result{true, 0, {}, {}}
+                     : ctx.probe_uring ? ctx.probe_uring()
+                                       : io::probe_uring();
   if (!probe.ok) {
     report(err, io::describe_uring_failure(probe));
     return 1;
@@ -248,7 +256,11 @@ int run_job_command(const bound_command& b, const flag_values& v, const run_cont
   if (!job.target_url.empty()) summary += " target=" + job.target_url;
   summary += " state_dir=" + job.state_dir.string();
   if (job.dry_run) summary += " (dry run)";
-  spdlog::info("{}", codecs::redact(summary));
+  if (offline) {
+    spdlog::debug("{}", codecs::redact(summary));
+  } else {
+    spdlog::info("{}", codecs::redact(summary));
+  }
   for (const auto& [key, value] : job.settings)
     spdlog::debug("setting {} = {}", key, value);
 

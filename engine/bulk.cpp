@@ -4,6 +4,7 @@
 #include "engine/bulk_internal.hpp"
 #include "engine/pg_tools.hpp"
 #include "engine/planner.hpp"
+#include "engine/status.hpp"
 #include "engine/table_copy.hpp"
 
 #include <fmt/format.h>
@@ -17,6 +18,7 @@
 
 #include <unistd.h>
 #include <cstdio>
+#include <iostream>
 
 namespace uringmig::engine {
 
@@ -126,12 +128,13 @@ asio::awaitable<void> run_workers(job& j, std::size_t jobs, std::size_t index_jo
     if (e) std::rethrow_exception(e);
 }
 
-asio::awaitable<void> bulk_main(job& j, bool resuming, std::vector<std::string>& failed_tables) {
+asio::awaitable<void> bulk_main(job& j, bool resuming, const reporter_options& reporter_opts,
+                                std::vector<std::string>& failed_tables) {
   auto& opts = j.opts;
   auto ex = co_await asio::this_coro::executor;
-  auto tex = j.rt.executor(1 % j.rt.size());
   auto holder = co_await bulk::connect_endpoint(ex, j.source, "source");
-  auto dst = co_await io::run_on(tex, bulk::connect_endpoint(tex, j.target, "target"));
+  // The control connections both live on this context; workers have their own.
+  auto dst = co_await bulk::connect_endpoint(ex, j.target, "target");
   const preflight pf = co_await check(opts, j.target, holder, dst);
   j.bin_dir = pf.bin_dir;
   if (!resuming && !opts.restart && !pf.target_tables.empty()) {
@@ -148,6 +151,7 @@ asio::awaitable<void> bulk_main(job& j, bool resuming, std::vector<std::string>&
   pg::result snap = co_await holder.query("select pg_export_snapshot()");
   snap.check("exporting the source snapshot");
   j.snapshot = std::string(snap.value(0, 0));
+  j.state.set_run_snapshot(j.run_id, j.snapshot);
   if (resuming)
     spdlog::info(
         "resuming the job in {}: copied chunks are skipped; the previous snapshot ended "
@@ -177,8 +181,8 @@ asio::awaitable<void> bulk_main(job& j, bool resuming, std::vector<std::string>&
     co_await bulk::restore_section(j, "pre-data", opts.restart, {});
     j.state.put("phase.pre_data", "done");
   }
-  co_await io::run_on(tex, bulk::prepare_target(dst, opts.restart));
-  auto marks = co_await io::run_on(tex, bulk::target_done_marks(dst));
+  co_await bulk::prepare_target(dst, opts.restart);
+  auto marks = co_await bulk::target_done_marks(dst);
 
   // Work lists: chunks not marked done on the target, in plan order.
   std::map<std::pair<std::string, std::string>, const table_info*> by_name;
@@ -211,11 +215,29 @@ asio::awaitable<void> bulk_main(job& j, bool resuming, std::vector<std::string>&
     }
   }
   spdlog::info("{} tables, {} chunks to copy", j.tables.size(), j.chunks.size());
+  {
+    const job_status st = j.state.status_snapshot();
+    for (auto& w : j.tables) {
+      w->progress =
+          &j.prog.add_table(w->info.schema, w->info.name, w->info.bytes, w->info.rows_estimate,
+                            static_cast<int>(w->plan.chunks.size()));
+      for (const auto& row : st.tables) {
+        if (row.schema == w->info.schema && row.name == w->info.name) {
+          const int done = static_cast<int>(w->plan.chunks.size()) - w->chunks_left;
+          w->progress->resume_from(done, row.rows_copied, row.bytes_copied);
+          w->rows += row.rows_copied;
+          w->bytes += row.bytes_copied;
+        }
+      }
+    }
+  }
+  progress_reporter reporter(j.prog, reporter_opts);
 
   const std::size_t jobs = static_cast<std::size_t>(opts.jobs > 0 ? opts.jobs : 4);
   const std::size_t index_jobs =
       static_cast<std::size_t>(opts.index_jobs > 0 ? opts.index_jobs : 2);
   co_await run_workers(j, jobs, index_jobs);
+  reporter.stop();
   (void)co_await holder.query("COMMIT");  // releases the snapshot
 
   for (auto& w : j.tables)
@@ -237,23 +259,17 @@ asio::awaitable<void> bulk_main(job& j, bool resuming, std::vector<std::string>&
   j.state.put("phase.sequences", "done");
   spdlog::info("{} sequence(s) set to the source's values", seqs);
   co_await holder.close();
-  co_await io::run_on(tex, dst.close());
+  co_await dst.close();
 }
 
-void print_summary(const job& j, double secs) {
-  std::printf("%-44s %12s %10s %9s %9s  %s\n", "table", "rows", "MB", "copy s", "index s",
-              "status");
+void print_totals(const job& j, double secs) {
   std::int64_t rows = 0, bytes = 0;
   for (const auto& w : j.tables) {
     rows += w->rows;
     bytes += w->bytes;
-    std::printf("%-44s %12lld %10s %9.2f %9.2f  %s\n", w->info.display().c_str(),
-                static_cast<long long>(w->rows.load()), mb(w->bytes).c_str(), w->copy_seconds,
-                w->index_seconds,
-                w->failed ? "FAILED" : (w->chunks_left == 0 ? "ok" : "incomplete"));
   }
-  std::printf("total: %lld rows, %s MB in %.2fs (%.0f rows/s, %.1f MB/s)\n",
-              static_cast<long long>(rows), mb(bytes).c_str(), secs, rows / std::max(secs, 1e-9),
+  std::printf("wall time %.2fs: %lld rows, %s MB (%.0f rows/s, %.1f MB/s)\n", secs,
+              static_cast<long long>(rows), mb(bytes).c_str(), rows / std::max(secs, 1e-9),
               bytes / 1e6 / std::max(secs, 1e-9));
 }
 
@@ -261,6 +277,7 @@ void print_summary(const job& j, double secs) {
 
 int run_bulk(const job_options& opts) {
   auto [source, target] = pg_endpoints(opts);
+  const reporter_options reporter_opts = make_reporter_options(opts);
   state_store state = state_store::open(opts.state_dir);
   if (opts.restart) state.reset();
   const bool resuming = state.has_plan();
@@ -270,6 +287,7 @@ int run_bulk(const job_options& opts) {
   if (auto r = setting(opts, "copy.retries"); !r.empty()) j.retries = std::max(1, std::stoi(r));
   const std::int64_t run_id = state.begin_run(
       {opts.command, opts.preset, codecs::redacted_url(source), codecs::redacted_url(target), {}});
+  j.run_id = run_id;
 
   std::vector<std::string> failed;
   std::string error;
@@ -287,7 +305,7 @@ int run_bulk(const job_options& opts) {
       }
       std::exception_ptr e;
       try {
-        co_await bulk_main(j, resuming, failed);
+        co_await bulk_main(j, resuming, reporter_opts, failed);
       } catch (...) {
         e = std::current_exception();
       }
@@ -302,7 +320,12 @@ int run_bulk(const job_options& opts) {
   } catch (const pg::error& e) {
     error = e.diag().to_string();
   }
-  if (!j.tables.empty()) print_summary(j, j.elapsed());
+  if (!j.tables.empty()) {
+    std::cout.flush();
+    print_summary(std::cout, summarize(state.status_snapshot()));
+    std::cout.flush();
+    print_totals(j, j.elapsed());
+  }
   if (!error.empty()) {
     state.end_run(run_id, run_status::failed, error);
     if (usage) throw usage_error(error);

@@ -86,12 +86,28 @@ asio::awaitable<copy_stats> copy_chunk(job& j, pg::connection& src, pg::connecti
   std::string cols;
   for (const auto& col : t.columns)
     cols += (cols.empty() ? "" : ", ") + col;
-  const std::string out_sql = "COPY (" + chunk_select(t, c) + ") TO STDOUT (FORMAT binary)";
+  // A whole, unfiltered table: COPY straight from the table, which scans the
+  // heap without going through the executor; otherwise COPY (SELECT ...).
+  const std::string out_sql =
+      c.where_sql.empty() ? "COPY " + t.qualified() + " (" + cols + ") TO STDOUT (FORMAT binary)"
+                          : "COPY (" + chunk_select(t, c) + ") TO STDOUT (FORMAT binary)";
   const std::string in_sql = "COPY " + t.qualified() + " (" + cols + ") FROM STDIN (FORMAT binary" +
                              (whole ? ", FREEZE)" : ")");
   co_await exec_on(dst, "BEGIN");
   if (whole) co_await exec_on(dst, "TRUNCATE ONLY " + t.qualified());
-  copy_stats s = co_await stream_copy(src, dst, out_sql, in_sql, j.pool, 8 * j.pool.slab_size());
+  table_progress* tp = ref.table->progress;
+  std::int64_t counted = 0;  // given back to the progress if this attempt fails
+  copy_stats s;
+  try {
+    s = co_await stream_copy(src, dst, out_sql, in_sql, j.pool, 8 * j.pool.slab_size(),
+                             [tp, &counted](std::size_t n) {
+                               counted += static_cast<std::int64_t>(n);
+                               tp->add(0, static_cast<std::int64_t>(n));
+                             });
+  } catch (...) {
+    tp->add(0, -counted);
+    throw;
+  }
   // The done mark commits with the rows: a crash leaves both or neither.
   co_await exec_on(dst, fmt::format("INSERT INTO uringmig.chunk_done (schema_name, table_name, "
                                     "chunk_no, rows) VALUES ({}, {}, {}, {})",
@@ -109,6 +125,7 @@ void fail_table(job& j, table_work& t, const std::string& why) {
     t.error = why;
   }
   spdlog::error("table {} failed: {}", t.info.display(), why);
+  t.progress->set_phase(table_phase::failed);
   j.state.set_table_status(t.info.schema, t.info.name, table_status::failed, why);
 }
 
@@ -136,6 +153,7 @@ void wake_index_workers(job& j) {
 
 void table_data_done(job& j, table_work& t) {
   t.copy_seconds = j.elapsed() - std::max(0.0, t.copy_started);
+  j.state.set_copy_seconds(t.info.schema, t.info.name, t.copy_seconds);
   t.indexes_left = static_cast<int>(t.indexes.size());
   if (t.indexes.empty()) {
     j.index_queue.push_back({&t, nullptr});
@@ -160,6 +178,8 @@ asio::awaitable<void> copy_worker(job& j, std::size_t index) {
       if (!ref) break;
       table_work& t = *ref->table;
       j.state.set_table_status(t.info.schema, t.info.name, table_status::copying);
+      t.progress->set_phase(table_phase::copying);
+      j.prog.chunk_started();
       for (int attempt = 1;; ++attempt) {
         std::string error;
         bool retryable = false;
@@ -167,6 +187,8 @@ asio::awaitable<void> copy_worker(job& j, std::size_t index) {
           copy_stats s = co_await copy_chunk(j, src, dst, *ref);
           j.state.mark_chunk_done(t.info.schema, t.info.name, ref->chunk->chunk_no, s.rows, s.bytes,
                                   s.seconds);
+          t.progress->add(s.rows, 0);
+          t.progress->chunk_done();
           t.rows += s.rows;
           t.bytes += s.bytes;
           spdlog::debug("{} chunk {}: {} rows in {:.2f}s", t.info.display(), ref->chunk->chunk_no,
@@ -200,6 +222,7 @@ asio::awaitable<void> copy_worker(job& j, std::size_t index) {
           spdlog::warn("{}: reconnecting failed: {}", t.info.display(), e.diag().to_string());
         }
       }
+      j.prog.chunk_finished();
     }
     co_await io::run_on(sex, src.close());
     co_await io::run_on(dex, dst.close());
@@ -253,7 +276,10 @@ asio::awaitable<void> finish_table(job& j, pg::connection& dst, table_work& t) {
     std::lock_guard lk(j.m);
     failed = t.failed;
   }
-  if (!failed) j.state.set_table_status(t.info.schema, t.info.name, table_status::done);
+  if (!failed) {
+    j.state.set_table_status(t.info.schema, t.info.name, table_status::done);
+    t.progress->set_phase(table_phase::done);
+  }
   spdlog::info("table {} done: {} rows, copy {:.2f}s, indexes {:.2f}s", t.info.display(),
                t.rows.load(), t.copy_seconds, t.index_seconds);
 }
@@ -285,6 +311,7 @@ asio::awaitable<void> index_worker(job& j, std::size_t index) {
     }
     const index_def& ix = *item->index;
     j.state.set_table_status(t.info.schema, t.info.name, table_status::indexing);
+    t.progress->set_phase(table_phase::indexing);
     const double t0 = j.elapsed();
     pg::result r = co_await dst.query(ix.create_sql);
     if (r.ok()) {

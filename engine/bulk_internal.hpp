@@ -6,6 +6,7 @@
 #include "engine/catalog.hpp"
 #include "engine/job.hpp"
 #include "engine/plan_types.hpp"
+#include "engine/progress.hpp"
 #include "engine/state_store.hpp"
 #include "io/buffer_pool.hpp"
 #include "io/runtime.hpp"
@@ -43,13 +44,14 @@ struct table_work {
   std::vector<index_def> indexes;
   int chunks_left = 0;   // guarded by job::m
   int indexes_left = 0;  // guarded by job::m
-  bool failed = false;  // guarded by job::m
-  std::string error;    // guarded by job::m
+  bool failed = false;   // guarded by job::m
+  std::string error;     // guarded by job::m
   std::atomic<std::int64_t> rows{0};
   std::atomic<std::int64_t> bytes{0};
   double copy_started = -1;  // seconds since job start, guarded by job::m
   double copy_seconds = 0;
   double index_seconds = 0;
+  table_progress* progress = nullptr;  // owned by job::prog
 };
 
 struct chunk_ref {
@@ -73,14 +75,16 @@ struct job {
   state_store& state;
   io::buffer_pool pool{256 * 1024, 128 * 1024 * 1024};
   std::string snapshot;
+  std::int64_t run_id = 0;
   std::string job_name;  // identifies the run's marks on the target
   int retries = 5;
   std::filesystem::path dump_file;
   std::filesystem::path bin_dir;
+  engine::progress prog;
 
   std::deque<std::unique_ptr<table_work>> tables;
   std::mutex m;
-  std::deque<chunk_ref> chunks;         // to copy, plan order
+  std::deque<chunk_ref> chunks;       // to copy, plan order
   std::deque<index_ref> index_queue;  // data in: indexes to build, tables to finish
   int copy_workers_running = 0;
   std::deque<io::detail::wake_handler> index_waiters;

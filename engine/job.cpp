@@ -2,6 +2,8 @@
 
 #include "codecs/url.hpp"
 #include "engine/bulk.hpp"
+#include "engine/status.hpp"
+#include "engine/verify.hpp"
 
 namespace uringmig::engine {
 
@@ -26,6 +28,11 @@ int run_job(const job_options& opts) {
       throw usage_error("uringmig run --follow (the online preset) is not yet implemented");
     if (opts.command == "plan" || opts.dry_run) return run_plan(opts);
     return run_bulk(opts);
+  }
+  if (opts.command == "status") return run_status(opts);
+  if (opts.command == "verify") {
+    if (!pg_to_pg(opts)) throw usage_error("uringmig verify: compares PostgreSQL to PostgreSQL");
+    return run_verify(opts);
   }
   throw usage_error("uringmig " + opts.command + ": not yet implemented");
 }

@@ -23,6 +23,7 @@ struct job_options {
   bool dry_run = false;
   bool restart = false;
   bool follow = false;
+  bool json = false;                    // status: print one JSON object instead of tables
   std::chrono::seconds max_runtime{0};  // 0: no deadline
   // Settings with no flag of their own, flattened from the config file
   // ("copy.buffer_size" -> "262144"); interpreted by the engine.

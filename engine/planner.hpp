@@ -18,7 +18,11 @@ namespace uringmig::engine {
 ///                  where = "created > '2024-01-01'", ranges = ["..1000", "1000..5000", "5000.."]
 /// and from a queue file (setting copy.queue_file), lines "schema.table|column|lo..hi".
 struct chunk_policy {
-  std::int64_t chunk_bytes = 256ll << 20;  // copy.chunk_size
+  // copy.chunk_size. Large by default: a table copied whole gets COPY FREEZE
+  // (no later hint-bit or visibility-map work) and leaves the other jobs to
+  // other tables; smaller chunks resume at a finer grain and spread one huge
+  // table over several jobs.
+  std::int64_t chunk_bytes = 1ll << 30;
 };
 
 chunk_policy make_chunk_policy(const job_options& opts);

@@ -25,15 +25,12 @@ asio::awaitable<void> exec_checked(pg::connection& c, std::string sql) {
   (co_await c.query(sql)).check(sql);
 }
 
-asio::awaitable<void> rollback_if_open(pg::connection& c) {
-  if (c.is_open()) (void)co_await c.query("ROLLBACK");
-}
-
 }  // namespace
 
 asio::awaitable<copy_stats> stream_copy(pg::connection& src, pg::connection& dst,
                                         std::string copy_out_sql, std::string copy_in_sql,
-                                        io::buffer_pool& pool, std::size_t channel_budget) {
+                                        io::buffer_pool& pool, std::size_t channel_budget,
+                                        std::function<void(std::size_t)> on_bytes) {
   io::channel<io::buffer> ch(channel_budget);
   std::atomic<bool> reader_failed{false};
   std::atomic<std::int64_t> bytes{0};
@@ -43,6 +40,7 @@ asio::awaitable<copy_stats> stream_copy(pg::connection& src, pg::connection& dst
     pg::result r = co_await src.copy_out(std::move(copy_out_sql), pool,
                                          [&](io::buffer b) -> asio::awaitable<bool> {
                                            bytes += static_cast<std::int64_t>(b.size());
+                                           if (on_bytes) on_bytes(b.size());
                                            co_return co_await ch.send(std::move(b));
                                          });
     if (!r.ok()) {
@@ -101,34 +99,6 @@ asio::awaitable<std::vector<std::string>> copy_columns(pg::connection& c, const 
   for (int i = 0; i < r.rows(); ++i)
     cols.emplace_back(r.value(i, 0));
   co_return cols;
-}
-
-asio::awaitable<copy_stats> copy_whole_table(pg::connection& src, pg::connection& dst,
-                                             const table_ref& t, io::buffer_pool& pool) {
-  const auto cols = co_await copy_columns(src, t);
-  std::string list;
-  for (const auto& c : cols)
-    list += (list.empty() ? "" : ", ") + c;
-  const std::string name = qualified_name(t.schema, t.name);
-  const std::string out_sql =
-      "COPY (SELECT " + list + " FROM ONLY " + name + ") TO STDOUT (FORMAT binary)";
-  const std::string in_sql = "COPY " + name + " (" + list + ") FROM STDIN (FORMAT binary, FREEZE)";
-
-  // The target's statements run on the target connection's own context.
-  const auto& dex = dst.executor();
-  co_await io::run_on(dex, exec_checked(dst, "BEGIN"));
-  std::exception_ptr failure;
-  try {
-    // TRUNCATE in the same transaction is what lets COPY FREEZE skip hint-bit rewrites.
-    co_await io::run_on(dex, exec_checked(dst, "TRUNCATE ONLY " + name));
-    copy_stats s = co_await stream_copy(src, dst, out_sql, in_sql, pool, 4 * pool.slab_size());
-    co_await io::run_on(dex, exec_checked(dst, "COMMIT"));
-    co_return s;
-  } catch (...) {
-    failure = std::current_exception();  // no co_await inside a handler
-  }
-  co_await io::run_on(dex, rollback_if_open(dst));
-  std::rethrow_exception(failure);
 }
 
 }  // namespace uringmig::engine

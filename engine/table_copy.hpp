@@ -6,6 +6,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -29,10 +30,12 @@ struct copy_stats {
 /// The bytes are not parsed. If either side fails, the COPY IN is aborted
 /// (CopyFail), so a target transaction never commits a partial stream.
 /// Throws postgres::error with the failing side's diagnostics.
+/// `on_bytes`, when set, is called from the source's thread for every buffer read.
 boost::asio::awaitable<copy_stats> stream_copy(connectors::postgres::connection& src,
                                                connectors::postgres::connection& dst,
                                                std::string copy_out_sql, std::string copy_in_sql,
-                                               io::buffer_pool& pool, std::size_t channel_budget);
+                                               io::buffer_pool& pool, std::size_t channel_budget,
+                                               std::function<void(std::size_t)> on_bytes);
 
 /// Runs `sql` on `c`'s own executor (wherever the caller is) and throws
 /// postgres::error if it fails.
@@ -42,11 +45,5 @@ boost::asio::awaitable<void> exec_on(connectors::postgres::connection& c, std::s
 /// recomputes those), in attnum order, quoted.
 boost::asio::awaitable<std::vector<std::string>> copy_columns(connectors::postgres::connection& c,
                                                               const table_ref& t);
-
-/// Copies every row of `t` from `src` to the same table on `dst` in one target
-/// transaction: TRUNCATE + COPY FREEZE, binary format.
-boost::asio::awaitable<copy_stats> copy_whole_table(connectors::postgres::connection& src,
-                                                    connectors::postgres::connection& dst,
-                                                    const table_ref& t, io::buffer_pool& pool);
 
 }  // namespace uringmig::engine

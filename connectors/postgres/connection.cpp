@@ -4,12 +4,15 @@
 #include "connectors/postgres/connection_impl.hpp"
 
 #include <spdlog/spdlog.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <stdexcept>
+#include <thread>
 
 namespace uringmig::connectors::postgres {
 
@@ -80,6 +83,7 @@ void connection::impl::after_connect() {
 
 void connection::impl::start_owner(std::shared_ptr<impl> self) {
   owner_running = true;
+  owner_thread = std::this_thread::get_id();
   asio::co_spawn(ex, run_owner(std::move(self)), [](std::exception_ptr e) {
     // The owner catches what its work throws; reaching here is a bug.
     if (e) spdlog::critical("postgres connection owner ended with an exception");
@@ -91,6 +95,10 @@ void connection::impl::notify() {
 }
 
 asio::awaitable<void> connection::impl::submit(request& rq) {
+  // Connections are single-threaded by design: a call from another context's
+  // thread would race with the owner. Fail loudly instead (use io::run_on).
+  if (owner_running && owner_thread != std::this_thread::get_id())
+    throw std::logic_error("postgres connection used from a thread that does not own it");
   co_await io::detail::park([this, &rq](io::detail::wake_handler& h) {
     if (!owner_running || broken) {
       diagnostics d = broken ? *broken : connection_failure("the connection is closed");

@@ -12,6 +12,10 @@ namespace uringmig::connectors::postgres {
 
 namespace asio = boost::asio;
 using namespace boost::asio::experimental::awaitable_operators;
+
+namespace {
+constexpr std::size_t put_piece = 32 * 1024;
+}
 using wait_type = io::foreign_socket::wait_type;
 
 asio::awaitable<bool> connection::impl::flush_all() {
@@ -209,11 +213,23 @@ asio::awaitable<void> connection::impl::run_copy_in(request& rq) {
     const std::byte* p = b->data();
     std::size_t left = b->size();
     while (left > 0) {
-      const int chunk = static_cast<int>(std::min<std::size_t>(left, INT_MAX / 2));
+      // Small pieces, flushed as they go: after a partial send libpq moves
+      // what is left to the front of its buffer, so a big buffer there costs
+      // a memmove per send (seen in perf: 15% of the process on 256 KiB puts).
+      const int chunk = static_cast<int>(std::min<std::size_t>(left, put_piece));
       const int rc = PQputCopyData(conn, reinterpret_cast<const char*>(p), chunk);
       if (rc == 1) {
         p += chunk;
         left -= static_cast<std::size_t>(chunk);
+        const int f = PQflush(conn);
+        if (f < 0) {
+          set_broken("sending COPY data failed");
+          break;
+        }
+        if (f == 1) {
+          const bool awaited = co_await flush_all();
+          if (!awaited) break;
+        }
       } else if (rc == 0) {
         {
           const bool awaited = co_await flush_all();

@@ -9,6 +9,7 @@
 
 #include <deque>
 #include <exception>
+#include <thread>
 
 namespace uringmig::connectors::postgres {
 
@@ -73,6 +74,7 @@ struct connection::impl {
   bool idle_waiting = false;
   bool closing = false;
   io::detail::waiters closed_waiters;
+  std::thread::id owner_thread;  // the context's thread: every call must come from it
 };
 
 }  // namespace uringmig::connectors::postgres

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # uses-fixture: pg
-# The binary end to end on the shared cluster: `uringmig run` copies tables
+# The binary end to end on the shared cluster: `uringmig run` clones tables
 # PG -> PG (the README's smoke job), talks to PostgreSQL over io_uring only
 # (strace: io_uring_setup, no epoll), and bad input gives one line and the
 # right exit code without printing the password.
@@ -25,7 +25,6 @@ psql -qX -v ON_ERROR_STOP=1 -d "$src" -c "$ddl" -c "
   insert into items select g, 'item ' || g, g / 7.0, array['a', g::text],
          jsonb_build_object('g', g) from generate_series(1, 200000) g;
   insert into \"Odd \"\"Name\"\"\" values ('x', '\\x00ff'), (null, null), ('', '\\x');"
-psql -qX -v ON_ERROR_STOP=1 -d "$dst" -c "$ddl"
 
 src_url="postgresql://$PGFIX_USER@/$src?host=$PGFIX_HOST&port=$PGFIX_PORT"
 dst_url="postgresql://$PGFIX_ROLE:$PGFIX_PASSWORD@127.0.0.1:$PGFIX_PORT/$dst"
@@ -47,7 +46,7 @@ sum() { psql -qXAt -d "$1" -c "select count(*), md5(string_agg(t::text, '|' orde
 [ "$(sum "$src")" = "$(sum "$dst")" ] || fail "target differs from source: $(sum "$dst") vs $(sum "$src")"
 grep -q "200000" "$work/out" || fail "summary lacks the row count"
 
-# Running again replaces the data (TRUNCATE in the same transaction): no duplicates.
+# Running the same command again resumes a finished job: nothing copied twice.
 "$bin" run --source "$src_url" --target "$dst_url" --state-dir "$work/state" >/dev/null 2>&1 ||
   fail "second run failed"
 [ "$(sum "$src")" = "$(sum "$dst")" ] || fail "second run duplicated or lost rows"
@@ -68,7 +67,9 @@ expect 1 wrong_password run --source "postgresql://$PGFIX_ROLE:hunter2@127.0.0.1
   --target "$dst_url" --state-dir "$work/state"
 expect 2 no_match run --source "$src_url" --target "$dst_url" --tables 'nope.*' --state-dir "$work/state"
 expect 2 bad_url run --source "mysql://u:hunter2@h/db" --target "$dst_url"
-expect 2 not_yet verify --source "$src_url" --target "$dst_url"
+expect 2 not_yet follow --source "$src_url" --target "$dst_url"
+rc=0; "$bin" verify --source "$src_url" --target "$dst_url" >"$work/verify.out" 2>&1 || rc=$?
+[ "$rc" -eq 0 ] || { cat "$work/verify.out"; fail "verify after the copy exited $rc"; }
 
 [ "$failures" -eq 0 ] || { echo "$failures failure(s)"; exit 1; }
 echo "pg_copy_smoke: all checks passed"

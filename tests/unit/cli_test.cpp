@@ -202,13 +202,21 @@ TEST(cli, engine_exit_code_is_returned) {
 // ---- io_uring gate ------------------------------------------------------------------------
 
 TEST(cli, uring_gate_blocks_every_job_command) {
-  for (const char* cmd : {"run", "plan", "follow", "switchover", "verify", "status"}) {
+  for (const char* cmd : {"run", "plan", "follow", "switchover", "verify"}) {
     harness h;
     h.probe = {false, 1, "io_uring_setup failed: Operation not permitted", "allow it"};
     EXPECT_EQ(h(args({cmd})), 1) << cmd;
     EXPECT_EQ(h.err.str(), "uringmig: " + io::describe_uring_failure(h.probe) + "\n") << cmd;
     EXPECT_FALSE(h.seen) << cmd;
   }
+}
+
+TEST(cli, status_reads_state_offline_without_uring) {
+  harness h;
+  h.probe = {false, 1, "io_uring_setup failed: Operation not permitted", "allow it"};
+  EXPECT_EQ(h({"status", "--state-dir", "/nonexistent", "--json"}), 0);
+  ASSERT_TRUE(h.seen.has_value()) << "status must not be gated on io_uring";
+  EXPECT_TRUE(h.seen->json);
 }
 
 TEST(cli, doctor_reports_then_fails_without_uring) {

@@ -1,0 +1,264 @@
+#include "engine/status.hpp"
+#include "cli/app.hpp"
+#include "engine/job.hpp"
+#include "engine/state_store.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <cctype>
+#include <filesystem>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace uringmig;
+using namespace uringmig::engine;
+using ::testing::HasSubstr;
+using ::testing::MatchesRegex;
+namespace fs = std::filesystem;
+
+struct temp_dir {
+  fs::path path;
+  temp_dir() {
+    std::string tmpl = (fs::temp_directory_path() / "uringmig-status-XXXXXX").string();
+    path = ::mkdtemp(tmpl.data());
+  }
+  ~temp_dir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+};
+
+/// A strict-enough JSON checker: true when `s` is exactly one JSON value.
+class json_checker {
+ public:
+  explicit json_checker(std::string_view s) : s_(s) {}
+  bool valid() {
+    ws();
+    if (!value()) return false;
+    ws();
+    return i_ == s_.size();
+  }
+
+ private:
+  void ws() {
+    while (i_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[i_])) != 0)
+      ++i_;
+  }
+  bool lit(std::string_view w) {
+    if (s_.substr(i_, w.size()) != w) return false;
+    i_ += w.size();
+    return true;
+  }
+  bool string() {
+    if (!lit("\"")) return false;
+    while (i_ < s_.size() && s_[i_] != '"') {
+      if (static_cast<unsigned char>(s_[i_]) < 0x20) return false;
+      if (s_[i_] == '\\') ++i_;
+      ++i_;
+    }
+    return lit("\"");
+  }
+  bool number() {
+    const auto start = i_;
+    if (i_ < s_.size() && s_[i_] == '-') ++i_;
+    while (i_ < s_.size() && (std::isdigit(static_cast<unsigned char>(s_[i_])) != 0 ||
+                              s_[i_] == '.' || s_[i_] == 'e' || s_[i_] == 'E' || s_[i_] == '+'))
+      ++i_;
+    return i_ > start;
+  }
+  template <class F>
+  bool list(char close, F item) {
+    ws();
+    if (lit(std::string_view(&close, 1))) return true;
+    while (true) {
+      ws();
+      if (!item()) return false;
+      ws();
+      if (lit(std::string_view(&close, 1))) return true;
+      if (!lit(",")) return false;
+    }
+  }
+  bool value() {
+    if (i_ >= s_.size()) return false;
+    switch (s_[i_]) {
+      case '{':
+        ++i_;
+        return list('}', [this] {
+          if (!string()) return false;
+          ws();
+          if (!lit(":")) return false;
+          ws();
+          return value();
+        });
+      case '[':
+        ++i_;
+        return list(']', [this] { return value(); });
+      case '"':
+        return string();
+      case 't':
+        return lit("true");
+      case 'f':
+        return lit("false");
+      case 'n':
+        return lit("null");
+      default:
+        return number();
+    }
+  }
+  std::string_view s_;
+  std::size_t i_ = 0;
+};
+
+/// A state dir with one run, a plan of two tables half done, an index and a failure.
+void make_state(const fs::path& dir) {
+  auto s = state_store::open(dir);
+  const auto run = s.begin_run(
+      {"run", "bulk", "postgresql://u:hunter2@src:5432/db", "postgresql://u@dst/db", std::nullopt});
+  s.set_run_snapshot(run, "00000003-0000001B-1");
+  planned_table big{"public", "big", 300'000'000, 3000, {}};
+  for (int i = 0; i < 3; ++i) {
+    big.chunks.push_back({i, chunk_kind::int_range, std::to_string(i * 1000),
+                          std::to_string((i + 1) * 1000), "id >= x"});
+  }
+  planned_table small{"sales", "Order \"x\"", 10, 3, {{0, chunk_kind::whole, {}, {}, ""}}};
+  s.save_plan({big, small});
+  s.set_table_status("public", "big", table_status::copying);
+  s.mark_chunk_done("public", "big", 0, 1000, 50'000'000, 1.0);
+  s.mark_chunk_done("public", "big", 1, 1000, 50'000'000, 1.0);
+  s.mark_chunk_failed("public", "big", 2, 5, "server closed the connection");
+  s.add_index("public", "big", "big_pkey", index_kind::primary_key);
+  s.add_index("public", "big", "big_k_idx", index_kind::index);
+  s.mark_index_done("public", "big", "big_pkey", 0.5);
+  s.mark_chunk_done("sales", "Order \"x\"", 0, 3, 300, 0.01);
+  s.set_table_status("sales", "Order \"x\"", table_status::done);
+  s.set_copy_seconds("sales", "Order \"x\"", 0.01);
+  s.put("schema.pre_data", "done");
+  s.end_run(run, run_status::interrupted, "interrupted, resume with the same command");
+}
+
+TEST(status_command, no_state_is_a_usage_error_naming_the_dir) {
+  temp_dir d;
+  job_options o;
+  o.command = "status";
+  o.state_dir = d.path / "nothing";
+  try {
+    run_status(o);
+    FAIL() << "no exception";
+  } catch (const usage_error& e) {
+    const auto dir = (d.path / "nothing").string();
+    EXPECT_EQ(std::string(e.what()),
+              "no job state in " + dir + " (run a job with --state-dir " + dir + " first)");
+  }
+}
+
+TEST(status_command, prints_run_tables_chunks_indexes_and_totals) {
+  temp_dir d;
+  make_state(d.path);
+  job_options o;
+  o.command = "status";
+  o.state_dir = d.path;
+  std::ostringstream out;
+  EXPECT_EQ(run_status(o, out), 0);
+  const auto text = out.str();
+  EXPECT_THAT(text, HasSubstr("run       #1 run --preset bulk: interrupted\n"));
+  EXPECT_THAT(text, HasSubstr("snapshot  00000003-0000001B-1\n"));
+  EXPECT_THAT(text, HasSubstr("message   interrupted, resume with the same command\n"));
+  EXPECT_THAT(text, HasSubstr("mark      schema.pre_data = done\n"));
+  EXPECT_EQ(text.find("hunter2"), std::string::npos);
+  EXPECT_THAT(text, MatchesRegex("(.|\n)*\npublic.big +copying +2/3 +2000 +100.0 +1/2 (.|\n)*"));
+  EXPECT_THAT(text,
+              MatchesRegex("(.|\n)*\nsales.Order \"x\" +done +1/1 +3 +0.0 +0/0 +0.0s (.|\n)*"));
+  EXPECT_THAT(text, MatchesRegex("(.|\n)*\ntotal \\(2 tables, 1 done\\) +3/4 +2003 +100.0 +1/2"
+                                 "(.|\n)*"));
+  EXPECT_THAT(text, HasSubstr("chunk 2 of public.big (5 attempts): server closed the connection"));
+}
+
+TEST(status_command, json_is_one_valid_object) {
+  temp_dir d;
+  make_state(d.path);
+  job_options o;
+  o.command = "status";
+  o.state_dir = d.path;
+  o.json = true;
+  std::ostringstream out;
+  run_status(o, out);
+  const auto text = out.str();
+  ASSERT_FALSE(text.empty());
+  EXPECT_EQ(text.back(), '\n');
+  EXPECT_EQ(text.find('\n'), text.size() - 1);  // one line
+  EXPECT_TRUE(json_checker(text).valid()) << text;
+  EXPECT_THAT(text, HasSubstr("\"name\":\"Order \\\"x\\\"\""));
+  EXPECT_THAT(text, HasSubstr("\"chunks_done\":2"));
+  EXPECT_THAT(text, HasSubstr("\"live\":false"));
+  EXPECT_THAT(text, HasSubstr("\"snapshot\":\"00000003-0000001B-1\""));
+  EXPECT_THAT(text, HasSubstr("\"totals\":{\"tables\":2,"));
+  EXPECT_FALSE(json_checker("{\"a\":1,}").valid());
+  EXPECT_FALSE(json_checker("{\"a\":1}{").valid());
+}
+
+TEST(status_command, works_while_a_job_holds_the_state) {
+  temp_dir d;
+  make_state(d.path);
+  auto writer = state_store::open(d.path);
+  const auto run = writer.begin_run({"run", "bulk", "", "", std::nullopt});
+  job_options o;
+  o.state_dir = d.path;
+  std::ostringstream out;
+  run_status(o, out);
+  EXPECT_THAT(out.str(),
+              HasSubstr("run       #" + std::to_string(run) + " run --preset bulk: running\n"));
+  o.json = true;
+  std::ostringstream json;
+  run_status(o, json);
+  EXPECT_THAT(json.str(), HasSubstr("\"live\":true"));
+}
+
+TEST(status_command, stale_running_run_is_reported) {
+  temp_dir d;
+  {
+    auto s = state_store::open(d.path);
+    s.begin_run({"run", "", "", "", std::nullopt});  // the process "dies" here
+  }
+  job_options o;
+  o.state_dir = d.path;
+  std::ostringstream out;
+  run_status(o, out);
+  EXPECT_THAT(out.str(), HasSubstr("stopped without an outcome"));
+  EXPECT_THAT(out.str(), HasSubstr("no plan saved yet"));
+}
+
+TEST(status_command, through_the_cli_no_state_exits_2_with_one_line) {
+  temp_dir d;
+  std::ostringstream out;
+  std::ostringstream err;
+  cli::run_context ctx;
+  ctx.out = &out;
+  ctx.err = &err;
+  ctx.probe_uring = [] { return io::uring_probe_result{true, 0, "", ""}; };
+  ctx.run_job = [](const job_options& o) { return run_status(o); };  // what run_job does
+  const auto dir = (d.path / "none").string();
+  const std::vector<std::string> args{"uringmig", "status", "--state-dir", dir};
+  EXPECT_EQ(cli::run(args, ctx), 2);
+  EXPECT_EQ(err.str(), "uringmig: no job state in " + dir + " (run a job with --state-dir " + dir +
+                           " first)\n");
+}
+
+TEST(status_command, summary_rows_from_state) {
+  temp_dir d;
+  make_state(d.path);
+  const auto rows = summarize(state_store::open_existing(d.path)->status_snapshot());
+  ASSERT_EQ(rows.size(), 2U);
+  EXPECT_EQ(rows[0].table, "public.big");
+  EXPECT_EQ(rows[0].rows, 2000);
+  EXPECT_EQ(rows[0].bytes, 100'000'000);
+  EXPECT_EQ(rows[1].status, "done");
+}
+
+}  // namespace
