@@ -113,7 +113,7 @@ asio::awaitable<copy_stats> copy_chunk(job& j, pg::connection& src, pg::connecti
                                     "chunk_no, rows) VALUES ({}, {}, {}, {})",
                                     codecs::quote_literal(t.schema), codecs::quote_literal(t.name),
                                     c.chunk_no, s.rows));
-  co_await exec_on(dst, "COMMIT");
+  co_await commit_on(dst);
   co_return s;
 }
 

@@ -17,10 +17,6 @@ using codecs::qualified_name;
 
 namespace {
 
-struct source_failed : std::runtime_error {
-  source_failed() : std::runtime_error("the source side of the copy failed") {}
-};
-
 asio::awaitable<void> exec_checked(pg::connection& c, std::string sql) {
   (co_await c.query(sql)).check(sql);
 }
@@ -52,29 +48,23 @@ asio::awaitable<copy_stats> stream_copy(pg::connection& src, pg::connection& dst
     co_return r;
   };
   auto writer = [&]() -> asio::awaitable<pg::result> {
-    pg::result r = co_await dst.copy_in(std::move(copy_in_sql),
-                                        [&]() -> asio::awaitable<std::optional<io::buffer>> {
-                                          auto b = co_await ch.receive();
-                                          // A channel that ends because the reader failed must not
-                                          // end the COPY normally: that would commit a partial
-                                          // table.
-                                          if (!b && reader_failed) throw source_failed();
-                                          co_return b;
-                                        });
+    pg::result r =
+        co_await dst.copy_in(std::move(copy_in_sql), [&]() -> asio::awaitable<pg::copy_piece> {
+          pg::copy_piece p;
+          p.data = co_await ch.receive();
+          // A channel that ends because the reader failed must not end the
+          // COPY normally: that would commit a partial table.
+          if (!p.data && reader_failed) p.abort = "the source side of the copy failed";
+          co_return p;
+        });
     if (!r.ok()) ch.cancel();  // the reader's sink now returns false: it stops
     co_return r;
   };
 
   using namespace asio::experimental::awaitable_operators;
-  pg::result out;
-  pg::result in;
-  try {
-    std::tie(out, in) =
-        co_await (io::run_on(src.executor(), reader()) && io::run_on(dst.executor(), writer()));
-  } catch (const source_failed&) {
-    // copy_in rethrows the source's exception after sending CopyFail; the
-    // reader's own result (below) says why.
-  }
+  // Neither side throws: both always finish, and both results are looked at.
+  auto [out, in] =
+      co_await (io::run_on(src.executor(), reader()) && io::run_on(dst.executor(), writer()));
   if (!out.ok()) throw pg::error(out.error());
   if (!in.ok()) throw pg::error(in.error());
   copy_stats s;
@@ -86,6 +76,26 @@ asio::awaitable<copy_stats> stream_copy(pg::connection& src, pg::connection& dst
 
 asio::awaitable<void> exec_on(pg::connection& c, std::string sql) {
   co_await io::run_on(c.executor(), exec_checked(c, std::move(sql)));
+}
+
+namespace {
+
+asio::awaitable<void> commit_checked(pg::connection& c) {
+  pg::result r = co_await c.query("COMMIT");
+  r.check("COMMIT");
+  // COMMIT of a failed transaction "succeeds" as ROLLBACK: never take it for a commit.
+  if (std::string_view(PQcmdStatus(r.native())) != "COMMIT") {
+    pg::diagnostics d;
+    d.sqlstate = "40000";
+    d.message = "the transaction was rolled back instead of committed";
+    throw pg::error(std::move(d));
+  }
+}
+
+}  // namespace
+
+asio::awaitable<void> commit_on(pg::connection& c) {
+  co_await io::run_on(c.executor(), commit_checked(c));
 }
 
 asio::awaitable<std::vector<std::string>> copy_columns(pg::connection& c, const table_ref& t) {

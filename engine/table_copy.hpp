@@ -41,6 +41,9 @@ boost::asio::awaitable<copy_stats> stream_copy(connectors::postgres::connection&
 /// postgres::error if it fails.
 boost::asio::awaitable<void> exec_on(connectors::postgres::connection& c, std::string sql);
 
+/// COMMIT on `c`'s executor; throws if the server rolled back instead.
+boost::asio::awaitable<void> commit_on(connectors::postgres::connection& c);
+
 /// The columns COPY must name for `t`: not dropped, not generated (the target
 /// recomputes those), in attnum order, quoted.
 boost::asio::awaitable<std::vector<std::string>> copy_columns(connectors::postgres::connection& c,

@@ -37,8 +37,15 @@ struct statement {
 
 /// Receives COPY OUT data in pooled buffers; return false to stop early.
 using copy_sink = std::function<boost::asio::awaitable<bool>(io::buffer)>;
-/// Supplies COPY IN data; nullopt ends the COPY. Throwing aborts it (CopyFail).
-using copy_source = std::function<boost::asio::awaitable<std::optional<io::buffer>>()>;
+/// One step of COPY IN data: a buffer, the end (no data, no abort), or an
+/// abort with a reason (sent as CopyFail, so the server rolls the COPY back).
+struct copy_piece {
+  std::optional<io::buffer> data;
+  std::string abort;
+};
+/// Supplies COPY IN data. Report failures through copy_piece::abort rather
+/// than by throwing (a throw is caught and treated as an abort too).
+using copy_source = std::function<boost::asio::awaitable<copy_piece>()>;
 
 struct connect_options {
   std::chrono::milliseconds timeout{std::chrono::seconds(30)};

@@ -132,7 +132,15 @@ asio::awaitable<void> connection::impl::run_copy_out(request& rq) {
   }
   PGresult* head = co_await next_result();
   if (head == nullptr || PQresultStatus(head) != PGRES_COPY_OUT) {
-    rq.final = co_await finish_results(head ? result(head) : result(*broken));
+    // No temporaries in a conditional inside co_await (GCC 12 evaluates
+    // both arms' destructors), and `broken` may be empty here.
+    result first;
+    if (head != nullptr) {
+      first = result(head);
+    } else {
+      first = result(broken ? *broken : connection_failure("no result from the server"));
+    }
+    rq.final = co_await finish_results(std::move(first));
     co_return;
   }
   PQclear(head);
@@ -191,7 +199,15 @@ asio::awaitable<void> connection::impl::run_copy_in(request& rq) {
   }
   PGresult* head = co_await next_result();
   if (head == nullptr || PQresultStatus(head) != PGRES_COPY_IN) {
-    rq.final = co_await finish_results(head ? result(head) : result(*broken));
+    // No temporaries in a conditional inside co_await (GCC 12 evaluates
+    // both arms' destructors), and `broken` may be empty here.
+    result first;
+    if (head != nullptr) {
+      first = result(head);
+    } else {
+      first = result(broken ? *broken : connection_failure("no result from the server"));
+    }
+    rq.final = co_await finish_results(std::move(first));
     co_return;
   }
   PQclear(head);
@@ -199,17 +215,20 @@ asio::awaitable<void> connection::impl::run_copy_in(request& rq) {
   bool server_gone = false;  // the server ended the COPY (error) or the connection broke
   std::string abort_reason;
   for (;;) {
-    std::optional<io::buffer> b;
+    copy_piece piece;
     try {
-      b = co_await (*rq.source)();
+      piece = co_await (*rq.source)();
     } catch (const std::exception& e) {
-      rq.exception = std::current_exception();
-      abort_reason = std::string("uringmig: data source failed: ") + e.what();
+      piece.abort = std::string("data source failed: ") + e.what();
     } catch (...) {
-      rq.exception = std::current_exception();
-      abort_reason = "uringmig: data source failed";
+      piece.abort = "data source failed";
     }
-    if (!b || !abort_reason.empty()) break;
+    if (!piece.abort.empty()) {
+      abort_reason = "uringmig: " + piece.abort;
+      break;
+    }
+    if (!piece.data) break;
+    const std::optional<io::buffer>& b = piece.data;
     const std::byte* p = b->data();
     std::size_t left = b->size();
     while (left > 0) {

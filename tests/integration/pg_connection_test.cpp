@@ -189,7 +189,11 @@ TEST(pg_connection, copy_round_trip_one_million_rows) {
     };
     auto writer = [&]() -> asio::awaitable<pg::result> {
       co_return co_await d.copy_in("copy t from stdin (format binary)",
-                                   [&]() { return ch.receive(); });
+                                   [&]() -> asio::awaitable<pg::copy_piece> {
+                                     pg::copy_piece p;
+                                     p.data = co_await ch.receive();
+                                     co_return p;
+                                   });
     };
     using namespace asio::experimental::awaitable_operators;
     auto [out, in] = co_await (reader() && io::run_on(ex1, writer()));
@@ -224,20 +228,40 @@ TEST(pg_connection, copy_in_error_is_a_result_and_connection_survives) {
     auto c = co_await pg::connection::connect(ex, db.socket_url);
     (co_await c.simple("create table t(a int)")).check();
     bool sent = false;
-    auto r = co_await c.copy_in("copy t from stdin",
-                                [&]() -> asio::awaitable<std::optional<io::buffer>> {
-                                  if (sent) co_return std::nullopt;
-                                  sent = true;
-                                  io::buffer b = co_await pool.acquire();
-                                  const std::string rows = "1\nnot a number\n3\n";
-                                  b.append(rows.data(), rows.size());
-                                  co_return b;
-                                });
+    auto r = co_await c.copy_in("copy t from stdin", [&]() -> asio::awaitable<pg::copy_piece> {
+      pg::copy_piece p;
+      if (sent) co_return p;
+      sent = true;
+      io::buffer b = co_await pool.acquire();
+      const std::string rows = "1\nnot a number\n3\n";
+      b.append(rows.data(), rows.size());
+      p.data = std::move(b);
+      co_return p;
+    });
     EXPECT_FALSE(r.ok());
     EXPECT_EQ(r.error().sqlstate, "22P02"sv);
     auto n = co_await c.query("select count(*) from t");
     EXPECT_TRUE(n.ok());
     EXPECT_EQ(n.value(0, 0), "0"sv);
+    // A source that gives up after good rows: CopyFail, nothing kept.
+    int calls = 0;
+    auto aborted =
+        co_await c.copy_in("copy t from stdin", [&]() -> asio::awaitable<pg::copy_piece> {
+          pg::copy_piece p;
+          if (++calls == 1) {
+            io::buffer b = co_await pool.acquire();
+            const std::string rows = "1\n2\n";
+            b.append(rows.data(), rows.size());
+            p.data = std::move(b);
+          } else {
+            p.abort = "the reader went away";
+          }
+          co_return p;
+        });
+    EXPECT_FALSE(aborted.ok());
+    EXPECT_EQ(aborted.error().sqlstate, "57014"sv);
+    auto m = co_await c.query("select count(*) from t");
+    EXPECT_EQ(m.value(0, 0), "0"sv);
   }());
 }
 
@@ -349,4 +373,25 @@ TEST(pg_connection, big_queries_and_big_results_in_flight_do_not_deadlock) {
         .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
   }());
   EXPECT_EQ(good, n);
+}
+
+TEST(pg_connection, copy_out_error_is_a_result_and_connection_survives) {
+  auto db = fresh_database("copy_out_err");
+  io::runtime rt(1);
+  io::buffer_pool pool(4096, 64 * 1024);
+  rt.run([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    auto c = co_await pg::connection::connect(ex, db.socket_url);
+    int buffers = 0;
+    auto r = co_await c.copy_out("copy (select nope) to stdout", pool,
+                                 [&](io::buffer) -> asio::awaitable<bool> {
+                                   ++buffers;
+                                   co_return true;
+                                 });
+    EXPECT_FALSE(r.ok());
+    EXPECT_EQ(r.error().sqlstate, "42703"sv);
+    EXPECT_EQ(buffers, 0);
+    auto n = co_await c.query("select 5");
+    EXPECT_EQ(n.value(0, 0), "5"sv);
+  }());
 }
