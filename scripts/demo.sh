@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The README's "run" command: installs what is missing, builds the release
 # binary, checks the machine (`uringmig doctor`), then runs the main job on an
-# embedded default — a PostgreSQL -> PostgreSQL copy of a generated 1M-row
-# table between two databases of a throwaway local cluster — and verifies the
-# copy with checksums computed in SQL. Leaves nothing running.
+# embedded default — a PostgreSQL -> PostgreSQL bulk clone (schema, data,
+# indexes, constraints) of a generated 1M-row table between two databases of a
+# throwaway local cluster — and checks the copy with `uringmig verify` and with
+# checksums computed in SQL. Leaves nothing running.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -35,17 +36,19 @@ psql -qX -v ON_ERROR_STOP=1 -d demo_source -c "$ddl" -c "
          'client ' || g, (g % 100000) / 100.0, now() - g * interval '1 minute',
          array['tier' || g % 3], jsonb_build_object('score', g % 97)
   from generate_series(1, $rows) g"
-psql -qX -v ON_ERROR_STOP=1 -d demo_target -c "$ddl"
 
-echo "== uringmig run (PostgreSQL -> PostgreSQL, $rows rows)"
+src="postgresql://$PGFIX_USER@/demo_source?host=$PGFIX_HOST&port=$PGFIX_PORT"
+dst="postgresql://$PGFIX_ROLE:$PGFIX_PASSWORD@127.0.0.1:$PGFIX_PORT/demo_target"
+echo "== uringmig run --preset bulk (PostgreSQL -> PostgreSQL, $rows rows)"
 state=$(mktemp -d)
-"$bin" run --preset bulk \
-  --source "postgresql://$PGFIX_USER@/demo_source?host=$PGFIX_HOST&port=$PGFIX_PORT" \
-  --target "postgresql://$PGFIX_ROLE:$PGFIX_PASSWORD@127.0.0.1:$PGFIX_PORT/demo_target" \
-  --state-dir "$state"
+"$bin" run --preset bulk --source "$src" --target "$dst" --state-dir "$state"
+echo "== uringmig status"
+"$bin" status --state-dir "$state"
 rm -rf "$state"
+echo "== uringmig verify"
+"$bin" verify --source "$src" --target "$dst"
 
-echo "== verify"
+echo "== checksums in SQL"
 check="select count(*) || ' rows, md5 ' || md5(string_agg(c::text, '|' order by id)) from clients c"
 a=$(psql -qXAt -d demo_source -c "$check")
 b=$(psql -qXAt -d demo_target -c "$check")
