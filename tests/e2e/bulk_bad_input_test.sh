@@ -33,6 +33,12 @@ grep -q 'not empty' "$work/target_not_empty.err" || fail "non-empty target not e
 grep -q -- '--restart' "$work/target_not_empty.err" || fail "non-empty target: --restart not suggested"
 expect 2 no_table_matches run --preset bulk --source "$(url "$src")" --target "$(url "$dst")" --tables 'nope.*'
 expect 2 plan_not_empty plan --source "$(url "$src")" --target "$(url "$full")"
+# A source user that cannot read a table: named, before anything is touched.
+psql -qX -v ON_ERROR_STOP=1 -d "$src" -c "create role reader_$$ login password 'hunter2'" \
+  -c "create table secret (x int)" -c "grant select on t to reader_$$"
+expect 2 no_select_privilege run --preset bulk \
+  --source "postgresql://reader_$$:hunter2@127.0.0.1:$PGFIX_PORT/$src" --target "$(url "$dst")"
+grep -q 'cannot read public.secret' "$work/no_select_privilege.err" || fail "unreadable table not named"
 untouched "$dst"; untouched "$full"
 [ "$(psql -qXAt -d "$dst" -c "select count(*) from pg_class where relname = 't'")" = 0 ] ||
   fail "a table was created on the target"
