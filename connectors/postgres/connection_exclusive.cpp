@@ -121,29 +121,35 @@ asio::awaitable<void> connection::impl::run_simple(request& rq) {
   }
 }
 
-asio::awaitable<void> connection::impl::run_copy_out(request& rq) {
+asio::awaitable<bool> connection::impl::start_copy(request& rq, ExecStatusType expected) {
   bool sent =
       PQsendQueryParams(conn, rq.sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) == 1;
   if (sent) sent = co_await flush_all();
   if (!sent) {
     set_broken("sending COPY failed");
     rq.final = result(*broken);
-    co_return;
+    co_return false;
   }
   PGresult* head = co_await next_result();
-  if (head == nullptr || PQresultStatus(head) != PGRES_COPY_OUT) {
-    // No temporaries in a conditional inside co_await (GCC 12 evaluates
-    // both arms' destructors), and `broken` may be empty here.
-    result first;
-    if (head != nullptr) {
-      first = result(head);
-    } else {
-      first = result(broken ? *broken : connection_failure("no result from the server"));
-    }
-    rq.final = co_await finish_results(std::move(first));
-    co_return;
+  if (head != nullptr && PQresultStatus(head) == expected) {
+    PQclear(head);
+    co_return true;
   }
-  PQclear(head);
+  // No temporaries in a conditional inside co_await (GCC 12 evaluates both
+  // arms' destructors), and `broken` may be empty here.
+  result first;
+  if (head != nullptr) {
+    first = result(head);
+  } else {
+    first = result(broken ? *broken : connection_failure("no result from the server"));
+  }
+  rq.final = co_await finish_results(std::move(first));
+  co_return false;
+}
+
+asio::awaitable<void> connection::impl::run_copy_out(request& rq) {
+  const bool started = co_await start_copy(rq, PGRES_COPY_OUT);
+  if (!started) co_return;
 
   io::buffer buf = co_await rq.pool->acquire();
   bool stopped = false;  // the sink said stop (or threw): read the rest, keep nothing
@@ -189,28 +195,8 @@ asio::awaitable<void> connection::impl::run_copy_out(request& rq) {
 }
 
 asio::awaitable<void> connection::impl::run_copy_in(request& rq) {
-  bool sent =
-      PQsendQueryParams(conn, rq.sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) == 1;
-  if (sent) sent = co_await flush_all();
-  if (!sent) {
-    set_broken("sending COPY failed");
-    rq.final = result(*broken);
-    co_return;
-  }
-  PGresult* head = co_await next_result();
-  if (head == nullptr || PQresultStatus(head) != PGRES_COPY_IN) {
-    // No temporaries in a conditional inside co_await (GCC 12 evaluates
-    // both arms' destructors), and `broken` may be empty here.
-    result first;
-    if (head != nullptr) {
-      first = result(head);
-    } else {
-      first = result(broken ? *broken : connection_failure("no result from the server"));
-    }
-    rq.final = co_await finish_results(std::move(first));
-    co_return;
-  }
-  PQclear(head);
+  const bool started = co_await start_copy(rq, PGRES_COPY_IN);
+  if (!started) co_return;
 
   bool server_gone = false;  // the server ended the COPY (error) or the connection broke
   std::string abort_reason;

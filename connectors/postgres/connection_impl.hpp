@@ -57,6 +57,8 @@ struct connection::impl {
   boost::asio::awaitable<void> run_simple(request& rq);
   boost::asio::awaitable<void> run_copy_out(request& rq);
   boost::asio::awaitable<void> run_copy_in(request& rq);
+  /// Sends rq.sql and waits for the COPY to start; false: rq.final holds why not.
+  boost::asio::awaitable<bool> start_copy(request& rq, ExecStatusType expected);
   boost::asio::awaitable<bool> flush_all();
   boost::asio::awaitable<bool> read_more();
   boost::asio::awaitable<PGresult*> next_result();

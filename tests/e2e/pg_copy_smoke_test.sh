@@ -4,21 +4,9 @@
 # PG -> PG (the README's smoke job), talks to PostgreSQL over io_uring only
 # (strace: io_uring_setup, no epoll), and bad input gives one line and the
 # right exit code without printing the password.
-set -euo pipefail
-: "${URINGMIG_BIN:?}" "${URINGMIG_PGFIX_DIR:?}"
-# shellcheck disable=SC1091
-. "$URINGMIG_PGFIX_DIR/conninfo.env"
-export PGHOST=$PGFIX_HOST PGPORT=$PGFIX_PORT PGUSER=$PGFIX_USER
-bin=$(realpath -- "$URINGMIG_BIN")
-work=$(mktemp -d)
-trap 'rm -rf -- "$work"' EXIT
-cd "$work"
-
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-
+. "$(dirname "${BASH_SOURCE[0]}")/lib/pg.sh"
 src=e2e_src_$$; dst=e2e_dst_$$
-psql -qX -v ON_ERROR_STOP=1 -c "create database $src" -c "create database $dst"
+new_db "$src"; new_db "$dst"
 ddl='create table items(id bigint primary key, name text, price numeric, tags text[], doc jsonb);
      create table "Odd ""Name"""(k text, v bytea);'
 psql -qX -v ON_ERROR_STOP=1 -d "$src" -c "$ddl" -c "
@@ -71,5 +59,4 @@ expect 2 not_yet follow --source "$src_url" --target "$dst_url"
 rc=0; "$bin" verify --source "$src_url" --target "$dst_url" >"$work/verify.out" 2>&1 || rc=$?
 [ "$rc" -eq 0 ] || { cat "$work/verify.out"; fail "verify after the copy exited $rc"; }
 
-[ "$failures" -eq 0 ] || { echo "$failures failure(s)"; exit 1; }
-echo "pg_copy_smoke: all checks passed"
+finish pg_copy_smoke
