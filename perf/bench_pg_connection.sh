@@ -3,9 +3,10 @@
 #  1. pipelined queries/s: perf/pg_pipeline_bench (uringmig's connection,
 #     100 coroutines, one sync per query) vs pgbench -M extended with
 #     \startpipeline (one client, 100 queries per pipeline);
-#  2. COPY of a 1M-row table to another database: `uringmig run` vs
-#     psql \copy ... to stdout (binary) | psql \copy ... from stdin (binary,
-#     freeze, same transaction as a TRUNCATE), alternated RUNS times.
+#  2. a 1M-row table (with a primary key) to another database: `uringmig run`
+#     (schema, data, then the key built) vs psql \copy ... to stdout (binary) |
+#     psql \copy ... from stdin (binary, freeze, with TRUNCATE in the same
+#     transaction) into the table made beforehand, alternated RUNS times.
 # Prints each time and the median ratio uringmig / reference (< 1: faster).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -44,15 +45,18 @@ awk -v a="$q_ours" -v b="$q_ref" 'BEGIN {printf "queries/s ratio uringmig/pgbenc
 
 echo "== COPY $rows rows between databases, $runs runs each, alternated"
 ddl="create table t(id bigint primary key, name text, amount numeric, at timestamptz, tags text[])"
-psql -qX -v ON_ERROR_STOP=1 -c "create database bsrc" -c "create database bdst"
+psql -qX -v ON_ERROR_STOP=1 -c "create database bsrc"
+fresh() { psql -qX -v ON_ERROR_STOP=1 -c "drop database if exists bdst" -c "create database bdst"; }
 psql -qX -v ON_ERROR_STOP=1 -d bsrc -c "$ddl" -c "insert into t select g, 'name ' || g, g * 1.5,
   now() - g * interval '1 s', array['a', g::text] from generate_series(1, $rows) g" -c "vacuum analyze t"
-psql -qX -v ON_ERROR_STOP=1 -d bdst -c "$ddl"
 mb=$(psql -qXAt -d bsrc -c "select pg_total_relation_size('t') / 1e6")
 ratios=()
 for i in $(seq "$runs"); do
+  fresh
   t0=$(now)
-  "$bin" run --source "$(url bsrc)" --target "$(url bdst)" --state-dir "$fixdir/state" --log-level warn >/dev/null
+  "$bin" run --source "$(url bsrc)" --target "$(url bdst)" --state-dir "$fixdir/state$i" --log-level warn >/dev/null
+  fresh
+  psql -qX -v ON_ERROR_STOP=1 -d bdst -c "$ddl"
   t1=$(now)
   psql -qX -d bsrc -c '\copy t to stdout (format binary)' |
     psql -qX -v ON_ERROR_STOP=1 -1 -d bdst -c 'truncate t' -c '\copy t from stdin (format binary, freeze)'
