@@ -2,8 +2,8 @@
 
 #include "codecs/url.hpp"
 
-#include <libpq-fe.h>
 #include <fcntl.h>
+#include <libpq-fe.h>
 #include <poll.h>
 #include <spawn.h>
 #include <sys/wait.h>

@@ -55,6 +55,7 @@ int main(int argc, char** argv) {
     co_await c.close();
   }());
   const int done = total / conc * conc;
-  std::printf("%d queries in %.3f s: %.0f queries/s (%d errors)\n", done, secs, done / secs, errors);
+  std::printf("%d queries in %.3f s: %.0f queries/s (%d errors)\n", done, secs, done / secs,
+              errors);
   return errors == 0 ? 0 : 1;
 }

@@ -5,9 +5,9 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 
+#include <unistd.h>
 #include <cstddef>
 #include <stdexcept>
-#include <unistd.h>
 
 namespace uringmig::test {
 
@@ -43,14 +43,16 @@ inline cancel_cycles_result run_cancel_cycles(std::size_t cycles) {
       busy_rd.async_wait(asio::posix::stream_descriptor::wait_read,
                          [&](const boost::system::error_code&) { busy_done = true; });
       busy_rd.cancel();
-      while (!busy_done && !out.idle_wait_completed) ctx.run_one();
+      while (!busy_done && !out.idle_wait_completed)
+        ctx.run_one();
       out.cycles_done = i + 1;
     }
 
     // Tear down cleanly: cancel the idle wait and let it complete before the
     // descriptors and the context go away.
     idle_rd.cancel();
-    while (!idle_done) ctx.run_one();
+    while (!idle_done)
+      ctx.run_one();
   }
   ::close(idle[1]);
   ::close(busy[1]);
