@@ -75,7 +75,7 @@ q() { psql -qXAt -d "$dst" -c "$1"; }
 # Transient failures: terminate the target's copy sessions mid-run; chunks retry.
 dst2=cfg_retry_$$; new_db "$dst2"
 psql -qX -v ON_ERROR_STOP=1 -d "$src" -c "create table bulky (id bigint primary key, v text);
-  insert into bulky select g, repeat('b', 200) from generate_series(1, 300000) g; drop table broken"
+  insert into bulky select g, repeat('b', 200) from generate_series(1, 600000) g; drop table broken"
 cat >"$work/retry.toml" <<'EOF2'
 [copy]
 chunk_size = "1MB"
@@ -84,13 +84,14 @@ EOF2
   --target "$(url "$dst2")" --state-dir "$work/state2" >"$work/out2" 2>"$work/err2" &
 pid=$!
 killed=0
-for i in $(seq 600); do
+for i in $(seq 1200); do
   n=$(psql -qXAt -d "$dst2" -c "select count(*) from uringmig.chunk_done" 2>/dev/null || echo 0)
   if [ "$n" -ge 3 ]; then
+    # Between chunks a session may not be in COPY: keep trying until one is caught.
     killed=$(psql -qXAt -d "$dst2" -c "select count(*) from (select pg_terminate_backend(pid) from pg_stat_activity
       where datname = current_database() and application_name = 'uringmig' and pid <> pg_backend_pid()
-      and query like 'COPY%') s")
-    break
+      and query like 'COPY%' and state = 'active') s")
+    [ "$killed" -ge 1 ] && break
   fi
   kill -0 "$pid" 2>/dev/null || break
   sleep 0.05
@@ -100,6 +101,6 @@ grep -E 'retrying|uringmig: ' "$work/err2" | head -5
 [ "$killed" -ge 1 ] || fail "no copy session was caught to terminate"
 [ "$rc" -eq 0 ] || fail "the run did not survive terminated sessions (exit $rc)"
 grep -q 'retrying in' "$work/err2" || fail "no retry was logged"
-[ "$(psql -qXAt -d "$dst2" -c "select count(*), sum(id) from bulky")" = "300000|45000150000" ] ||
+[ "$(psql -qXAt -d "$dst2" -c "select count(*), sum(id) from bulky")" = "600000|180000300000" ] ||
   fail "bulky lost or duplicated rows after retries"
 finish bulk_config

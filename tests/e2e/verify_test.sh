@@ -4,21 +4,9 @@
 # 0; a changed row, a missing table and a duplicated keyless row exit 1 with
 # one `uringmig:` line naming the tables; --tables limits the check; a bad
 # connection is one line without the password.
-set -euo pipefail
-: "${URINGMIG_BIN:?}" "${URINGMIG_PGFIX_DIR:?}"
-# shellcheck disable=SC1091
-. "$URINGMIG_PGFIX_DIR/conninfo.env"
-export PGHOST=$PGFIX_HOST PGPORT=$PGFIX_PORT PGUSER=$PGFIX_USER
-bin=$(realpath -- "$URINGMIG_BIN")
-work=$(mktemp -d)
-trap 'rm -rf -- "$work"' EXIT
-cd "$work"
-
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-
+. "$(dirname "${BASH_SOURCE[0]}")/lib/pg.sh"
 src=e2e_vsrc_$$; dst=e2e_vdst_$$
-psql -qX -v ON_ERROR_STOP=1 -c "create database $src" -c "create database $dst"
+new_db "$src"; new_db "$dst"
 data=$(cat <<'SQL'
 create table items(id bigint primary key, name text, price numeric, tags text[], doc jsonb);
 insert into items select g, E'item\t' || g, g / 7.0, array['a', g::text],
@@ -30,8 +18,8 @@ SQL
 psql -qX -v ON_ERROR_STOP=1 -d "$src" -c "$data"
 psql -qX -v ON_ERROR_STOP=1 -d "$dst" -c "$data"
 
-src_url="postgresql://$PGFIX_USER@/$src?host=$PGFIX_HOST&port=$PGFIX_PORT"
-dst_url="postgresql://$PGFIX_ROLE:$PGFIX_PASSWORD@127.0.0.1:$PGFIX_PORT/$dst"
+src_url=$(url "$src")
+dst_url=$(tcp_url "$dst")
 
 check() {  # expected_rc name args...: runs verify, checks the exit code and the one-line error
   local want=$1 name=$2; shift 2
@@ -72,5 +60,4 @@ check 1 unreachable --source "$src_url" --target "postgresql://u:hunter2@127.0.0
 grep -q "cannot connect to the target" "$work/unreachable.err" || fail "unreachable: unclear error"
 check 2 no_match --source "$src_url" --target "$dst_url" --tables 'nope.*'
 
-[ "$failures" -eq 0 ] || { echo "$failures failure(s)"; exit 1; }
-echo "verify: all checks passed"
+finish verify
