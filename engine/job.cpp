@@ -2,6 +2,7 @@
 
 #include "codecs/url.hpp"
 #include "engine/bulk.hpp"
+#include "engine/shards.hpp"
 #include "engine/status.hpp"
 #include "engine/verify.hpp"
 
@@ -16,10 +17,22 @@ bool pg_to_pg(const job_options& opts) {
          t.value->kind() == codecs::endpoint_kind::postgres;
 }
 
+bool sqlite_target(const job_options& opts) {
+  auto t = codecs::parse_endpoint(opts.target_url);
+  return t && (t.value->kind() == codecs::endpoint_kind::sqlite ||
+               t.value->kind() == codecs::endpoint_kind::sqlite_shards);
+}
+
 }  // namespace
 
 int run_job(const job_options& opts) {
   if (opts.command == "run" || opts.command == "plan") {
+    if (sqlite_target(opts)) {
+      if (opts.follow)
+        throw usage_error("SQLite targets are loaded in bulk; --follow needs a PostgreSQL target");
+      if (opts.command == "plan" || opts.dry_run) return plan_shards(opts);
+      return run_shards(opts);
+    }
     if (!pg_to_pg(opts))
       throw usage_error("uringmig " + opts.command +
                         ": only PostgreSQL -> PostgreSQL works yet; SQLite and Doris targets are "

@@ -1,0 +1,100 @@
+#include "connectors/sqlite/catalog.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <system_error>
+
+namespace uringmig::connectors::sqlite {
+
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+}  // namespace
+
+std::optional<std::size_t> table_info::find_column(std::string_view column) const {
+  for (std::size_t i = 0; i < columns.size(); ++i)
+    if (columns[i].name == column) return i;
+  for (std::size_t i = 0; i < columns.size(); ++i)
+    if (iequals(columns[i].name, column)) return i;
+  return std::nullopt;
+}
+
+std::vector<std::string> list_tables(const database& db) {
+  statement s = db.prepare(
+      "select name from sqlite_schema where type = 'table' and name not like 'sqlite\\_%' escape "
+      "'\\' and name not like '\\_uringmig\\_%' escape '\\' and sql not like 'CREATE VIRTUAL%' "
+      "order by name");
+  std::vector<std::string> out;
+  while (s.step())
+    out.emplace_back(s.column_text(0));
+  return out;
+}
+
+table_info describe_table(const database& db, const std::string& name) {
+  table_info t;
+  t.name = name;
+  {
+    statement s = db.prepare("select sql from sqlite_schema where type = 'table' and name = ?1");
+    s.bind_text(1, name);
+    if (!s.step()) throw error("no table " + name + " in " + db.path().string(), SQLITE_ERROR, 0);
+    t.create_sql = std::string(s.column_text(0));
+  }
+  {
+    statement s = db.prepare("select name, type, pk from pragma_table_info(?1) order by cid");
+    s.bind_text(1, name);
+    while (s.step())
+      t.columns.push_back({std::string(s.column_text(0)), std::string(s.column_text(1)),
+                           static_cast<int>(s.column_int64(2))});
+  }
+  {
+    statement s = db.prepare(
+        "select sql from sqlite_schema where type = 'index' and tbl_name = ?1 and sql is not null "
+        "order by name");
+    s.bind_text(1, name);
+    while (s.step())
+      t.index_sql.emplace_back(s.column_text(0));
+  }
+  {
+    statement s = db.prepare("select wr from pragma_table_list(?1) where schema = 'main'");
+    s.bind_text(1, name);
+    t.without_rowid = s.step() && s.column_int64(0) != 0;
+  }
+  if (!t.without_rowid) {
+    for (const char* candidate : {"rowid", "_rowid_", "oid"}) {
+      if (!t.find_column(candidate)) {
+        t.rowid_name = candidate;
+        break;
+      }
+    }
+  }
+  const std::string q = quote_ident(name);
+  t.rows = db.scalar_int("select count(*) from " + q);
+  if (!t.rowid_name.empty() && t.rows > 0) {
+    statement s =
+        db.prepare("select min(" + t.rowid_name + "), max(" + t.rowid_name + ") from " + q);
+    if (s.step()) {
+      t.min_rowid = s.column_int64(0);
+      t.max_rowid = s.column_int64(1);
+    }
+  }
+  // dbstat is compiled into Debian's SQLite; fall back to the file's size without it.
+  try {
+    statement s = db.prepare("select sum(pgsize) from dbstat where name = ?1");
+    s.bind_text(1, name);
+    if (s.step()) t.bytes = s.column_int64(0);
+  } catch (const error&) {
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(db.path(), ec);
+    t.bytes = ec ? 0 : static_cast<std::int64_t>(size);
+  }
+  return t;
+}
+
+}  // namespace uringmig::connectors::sqlite

@@ -1,0 +1,45 @@
+#pragma once
+
+#include "connectors/sqlite/database.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+// What uringmig needs to know about a SQLite source table.
+
+namespace uringmig::connectors::sqlite {
+
+struct column_info {
+  std::string name;
+  std::string declared_type;  // as written in CREATE TABLE ("" when none)
+  int pk = 0;                 // position in the primary key, 0 when not part of it
+};
+
+struct table_info {
+  std::string name;
+  std::string create_sql;  // from sqlite_schema, verbatim
+  std::vector<column_info> columns;
+  bool without_rowid = false;
+  /// A name that reaches the rowid ("rowid", "_rowid_" or "oid", whichever no column shadows);
+  /// empty for WITHOUT ROWID tables or when all three are column names.
+  std::string rowid_name;
+  std::vector<std::string> index_sql;  // the table's own CREATE INDEX statements
+  std::int64_t rows = 0;               // exact (count(*))
+  std::int64_t min_rowid = 0;          // when rowid_name is set and rows > 0
+  std::int64_t max_rowid = 0;
+  std::int64_t bytes = 0;  // estimate: the file's size shared by row count
+
+  /// Index of the column called `name` (exact match first, then ASCII case-insensitive, as
+  /// SQLite resolves names); nullopt when there is none.
+  std::optional<std::size_t> find_column(std::string_view column) const;
+};
+
+/// Ordinary tables of the main schema (no sqlite_* internals, no virtual tables), by name.
+std::vector<std::string> list_tables(const database& db);
+
+/// Describes one table; throws error when it does not exist.
+table_info describe_table(const database& db, const std::string& name);
+
+}  // namespace uringmig::connectors::sqlite

@@ -1,0 +1,118 @@
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+
+// A thin, blocking C++ face on the SQLite C API: a connection, prepared statements and one
+// error type. SQLite calls block, so callers run them on threads of their own (the shard
+// writers, the SQLite readers), never on an io_context that serves sockets.
+
+namespace uringmig::connectors::sqlite {
+
+/// A failed SQLite call: what() is "<what was being done>: <sqlite message> (<path>)".
+class error : public std::runtime_error {
+ public:
+  error(std::string what, int code, int extended_code);
+  int code() const noexcept { return code_; }
+  int extended_code() const noexcept { return extended_; }
+  /// SQLITE_FULL, or an I/O error from a full disk or a file size limit.
+  bool disk_full() const noexcept;
+  bool not_a_database() const noexcept { return code_ == SQLITE_NOTADB; }
+  bool cannot_open() const noexcept { return code_ == SQLITE_CANTOPEN; }
+
+ private:
+  int code_;
+  int extended_;
+};
+
+/// A prepared statement. Move-only; finalized in the destructor.
+class statement {
+ public:
+  statement() = default;
+  statement(statement&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+  statement& operator=(statement&& o) noexcept;
+  ~statement();
+
+  explicit operator bool() const noexcept { return s_ != nullptr; }
+  sqlite3_stmt* get() const noexcept { return s_; }
+
+  // Parameters are 1-based, as in SQLite. Text and blobs are copied only when `copy` is true
+  // (SQLITE_TRANSIENT); otherwise they must stay valid until the next step/reset.
+  void bind_null(int i) { check_bind(sqlite3_bind_null(s_, i)); }
+  void bind_int64(int i, std::int64_t v) { check_bind(sqlite3_bind_int64(s_, i, v)); }
+  void bind_double(int i, double v) { check_bind(sqlite3_bind_double(s_, i, v)); }
+  void bind_text(int i, std::string_view v, bool copy = false);
+  void bind_blob(int i, std::string_view v, bool copy = false);
+
+  /// True while a row is available; false when done. Throws error.
+  bool step();
+  /// Runs a statement that returns no rows to its end, then resets it.
+  void run();
+  void reset() noexcept { sqlite3_reset(s_); }
+  void clear_bindings() noexcept { sqlite3_clear_bindings(s_); }
+
+  int column_count() const noexcept { return sqlite3_column_count(s_); }
+  int column_type(int i) const noexcept { return sqlite3_column_type(s_, i); }
+  std::int64_t column_int64(int i) const noexcept { return sqlite3_column_int64(s_, i); }
+  double column_double(int i) const noexcept { return sqlite3_column_double(s_, i); }
+  /// The value as text (SQLite converts numbers with its own formatting).
+  std::string_view column_text(int i) const noexcept;
+  std::string_view column_blob(int i) const noexcept;
+
+ private:
+  friend class database;
+  explicit statement(sqlite3_stmt* s) : s_(s) {}
+  void check_bind(int rc) const;
+  [[noreturn]] void fail(int rc, const char* doing) const;
+
+  sqlite3_stmt* s_ = nullptr;
+};
+
+enum class open_mode { read_only, read_write_create };
+
+/// One connection. Move-only; closed in the destructor.
+class database {
+ public:
+  /// Opens `path`; read_only never creates the file. Throws error (cannot_open()) when the file
+  /// cannot be opened; a file that is not a database fails at the first statement
+  /// (not_a_database()), which check_readable() provokes.
+  static database open(const std::filesystem::path& path, open_mode mode);
+
+  database(database&& o) noexcept : db_(std::exchange(o.db_, nullptr)), path_(std::move(o.path_)) {}
+  database& operator=(database&& o) noexcept;
+  ~database();
+
+  /// Reads the schema: fails with not_a_database() for a file that is not SQLite.
+  void check_readable();
+  /// Runs one or more statements that return nothing (PRAGMAs, DDL, BEGIN/COMMIT).
+  void exec(std::string_view sql);
+  statement prepare(std::string_view sql) const;
+  /// The first column of the first row as int64 (0 when there is no row).
+  std::int64_t scalar_int(std::string_view sql) const;
+  /// The first column of the first row as text ("" when there is no row or NULL).
+  std::string scalar_text(std::string_view sql) const;
+  /// sqlite3_limit(db, id, -1): the run-time limit (e.g. SQLITE_LIMIT_VARIABLE_NUMBER).
+  int limit(int id) const noexcept { return sqlite3_limit(db_, id, -1); }
+  std::int64_t changes() const noexcept { return sqlite3_changes64(db_); }
+
+  sqlite3* get() const noexcept { return db_; }
+  const std::filesystem::path& path() const noexcept { return path_; }
+  /// "<doing>: <errmsg> (<path>)" for the connection's last error.
+  std::string message(const char* doing, int rc) const;
+
+ private:
+  database(sqlite3* db, std::filesystem::path p) : db_(db), path_(std::move(p)) {}
+  sqlite3* db_ = nullptr;
+  std::filesystem::path path_;
+};
+
+/// `"name"` with embedded quotes doubled: an SQLite identifier.
+std::string quote_ident(std::string_view name);
+
+}  // namespace uringmig::connectors::sqlite

@@ -1,0 +1,249 @@
+#include "connectors/sqlite/shard_writer.hpp"
+
+#include "codecs/row_batch.hpp"
+
+#include <fmt/format.h>
+
+#include <system_error>
+
+namespace uringmig::connectors::sqlite {
+
+namespace {
+
+constexpr std::size_t kMaxRowsPerInsert = 4096;
+
+}  // namespace
+
+shard_writer::shard_writer(shard_writer_options o)
+    : o_(std::move(o)), db_(database::open(o_.file, open_mode::read_write_create)) {
+  // Page size only applies to a new file, before it switches to WAL.
+  if (db_.scalar_int("pragma page_count") == 0)
+    db_.exec(fmt::format("pragma page_size = {}", o_.page_size));
+  db_.exec(
+      fmt::format("pragma journal_mode = wal; pragma synchronous = off; pragma cache_size = -{}; "
+                  "pragma temp_store = memory; pragma wal_autocheckpoint = 10000",
+                  o_.cache_mib * 1024));
+  db_.exec(
+      "create table if not exists _uringmig_chunks(tbl text not null, chunk_no integer not null, "
+      "rows integer not null, primary key(tbl, chunk_no)) without rowid; "
+      "create table if not exists _uringmig_meta(tbl text not null, key text not null, value "
+      "text, primary key(tbl, key)) without rowid");
+  {
+    statement s = db_.prepare("select value from _uringmig_meta where tbl = ?1 and key = 'job'");
+    s.bind_text(1, o_.table);
+    if (s.step() && s.column_text(0) != o_.fingerprint)
+      throw error(fmt::format("{} holds table {} from a different job (source, shard key or "
+                              "shard count differ)",
+                              o_.file.string(), o_.table),
+                  SQLITE_MISMATCH, SQLITE_MISMATCH);
+  }
+  {
+    statement s = db_.prepare("select chunk_no from _uringmig_chunks where tbl = ?1");
+    s.bind_text(1, o_.table);
+    while (s.step())
+      done_.insert(static_cast<int>(s.column_int64(0)));
+  }
+  statement exists = db_.prepare("select 1 from sqlite_schema where type = 'table' and name = ?1");
+  exists.bind_text(1, o_.table);
+  db_.exec("begin");
+  if (!exists.step()) db_.exec(o_.create_sql);
+  exists.reset();
+  set_meta("job", o_.fingerprint);
+  set_meta("status", "loading");
+  db_.exec("commit");
+
+  params_per_row_ = o_.columns.size() + (o_.rowid_name.empty() ? 0 : 1);
+  const auto limit = static_cast<std::size_t>(db_.limit(SQLITE_LIMIT_VARIABLE_NUMBER));
+  rows_per_insert_ = std::max<std::size_t>(1, limit / std::max<std::size_t>(params_per_row_, 1));
+  rows_per_insert_ = std::min(rows_per_insert_, kMaxRowsPerInsert);
+  if (o_.max_rows_per_insert > 0)
+    rows_per_insert_ = std::min(rows_per_insert_, static_cast<std::size_t>(o_.max_rows_per_insert));
+  mark_ = db_.prepare(
+      "insert or replace into _uringmig_chunks(tbl, chunk_no, rows) values (?1, ?2, ?3)");
+}
+
+void shard_writer::set_meta(std::string_view key, std::string_view value) {
+  statement s =
+      db_.prepare("insert or replace into _uringmig_meta(tbl, key, value) values (?1, ?2, ?3)");
+  s.bind_text(1, o_.table);
+  s.bind_text(2, key);
+  s.bind_text(3, value);
+  s.run();
+}
+
+void shard_writer::clear_unfinished(const std::vector<unfinished_chunk>& chunks) {
+  bool any = false;
+  for (const auto& c : chunks)
+    any = any || !done_.count(c.chunk_no);
+  if (!any) return;
+  const std::string t = quote_ident(o_.table);
+  db_.exec("begin");
+  for (const auto& c : chunks) {
+    if (done_.count(c.chunk_no)) continue;
+    if (c.whole_table || o_.rowid_name.empty()) {
+      db_.exec("delete from " + t);
+      break;
+    }
+    statement s =
+        db_.prepare(fmt::format("delete from {} where {} between ?1 and ?2", t, o_.rowid_name));
+    s.bind_int64(1, c.lo);
+    s.bind_int64(2, c.hi);
+    s.run();
+  }
+  db_.exec("commit");
+}
+
+void shard_writer::begin_if_needed() {
+  if (!in_tx_) {
+    db_.exec("begin");
+    in_tx_ = true;
+  }
+}
+
+statement& shard_writer::insert_statement(std::size_t rows) {
+  auto it = inserts_.find(rows);
+  if (it != inserts_.end()) return it->second;
+  std::string sql = "insert into " + quote_ident(o_.table) + "(";
+  bool first = true;
+  if (!o_.rowid_name.empty()) {
+    sql += o_.rowid_name;
+    first = false;
+  }
+  for (const auto& c : o_.columns) {
+    if (!first) sql += ", ";
+    sql += quote_ident(c);
+    first = false;
+  }
+  sql += ") values ";
+  std::string one = "(";
+  for (std::size_t i = 0; i < params_per_row_; ++i)
+    one += i ? ",?" : "?";
+  one += ")";
+  sql.reserve(sql.size() + rows * (one.size() + 1));
+  for (std::size_t r = 0; r < rows; ++r) {
+    if (r) sql += ',';
+    sql += one;
+  }
+  return inserts_.emplace(rows, db_.prepare(sql)).first->second;
+}
+
+void shard_writer::run_rows(std::size_t count) {
+  statement& s = insert_statement(count);
+  sqlite3_stmt* st = s.get();
+  const std::size_t ncols = o_.columns.size();
+  const bool with_rowid = !o_.rowid_name.empty();
+  // Bind `count` rows from the cursor on, across batches; the batches stay until the step ran.
+  std::size_t bi = 0;
+  const char* pos = cursor_;
+  std::size_t left_in_batch = batches_[0].rows_left;
+  int p = 1;
+  int rc = SQLITE_OK;
+  for (std::size_t r = 0; r < count; ++r) {
+    if (left_in_batch == 0) {
+      ++bi;
+      pos = batches_[bi].bytes.data();
+      left_in_batch = batches_[bi].rows_left;
+    }
+    codecs::row_batch_reader in(std::string_view(pos, SIZE_MAX / 2));
+    const std::int64_t rowid = in.rowid();
+    if (with_rowid) rc |= sqlite3_bind_int64(st, p++, rowid);
+    for (std::size_t c = 0; c < ncols; ++c, ++p) {
+      const codecs::value_view v = in.value();
+      switch (v.kind) {
+        case codecs::value_kind::null:
+          rc |= sqlite3_bind_null(st, p);
+          break;
+        case codecs::value_kind::integer:
+          rc |= sqlite3_bind_int64(st, p, v.i);
+          break;
+        case codecs::value_kind::real:
+          rc |= sqlite3_bind_double(st, p, v.r);
+          break;
+        case codecs::value_kind::text:
+          rc |= sqlite3_bind_text64(st, p, v.bytes.data(), v.bytes.size(), SQLITE_STATIC,
+                                    SQLITE_UTF8);
+          break;
+        case codecs::value_kind::blob:
+          rc |= sqlite3_bind_blob64(st, p, v.bytes.data(), v.bytes.size(), SQLITE_STATIC);
+          break;
+      }
+    }
+    pos = in.position();
+    --left_in_batch;
+  }
+  if (rc != SQLITE_OK)
+    throw error(db_.message("binding a row", rc), rc & 0xff, sqlite3_extended_errcode(db_.get()));
+  s.step();
+  s.reset();
+  // Release the batches whose rows all ran; the cursor moves on.
+  for (std::size_t i = 0; i < bi; ++i)
+    batches_.pop_front();
+  batches_.front().rows_left = left_in_batch;
+  if (left_in_batch == 0) {
+    batches_.pop_front();
+    cursor_ = batches_.empty() ? nullptr : batches_.front().bytes.data();
+  } else {
+    cursor_ = pos;
+  }
+  pending_ -= count;
+  rows_written_ += static_cast<std::int64_t>(count);
+}
+
+void shard_writer::insert(std::string batch, std::int64_t rows) {
+  if (rows <= 0) return;
+  begin_if_needed();
+  batches_.push_back(held_batch{std::move(batch), static_cast<std::size_t>(rows)});
+  if (batches_.size() == 1) cursor_ = batches_.front().bytes.data();
+  pending_ += static_cast<std::size_t>(rows);
+  rows_in_tx_ += rows;
+  while (pending_ >= rows_per_insert_)
+    run_rows(rows_per_insert_);
+}
+
+void shard_writer::flush_pending() {
+  // The remainder in statements of power-of-two sizes (few distinct statements to prepare).
+  while (pending_ > 0) {
+    std::size_t n = 1;
+    while (n * 2 <= pending_ && n * 2 < rows_per_insert_)
+      n *= 2;
+    run_rows(n);
+  }
+}
+
+void shard_writer::end_chunk(int chunk_no, std::int64_t rows) {
+  begin_if_needed();
+  mark_.bind_text(1, o_.table);
+  mark_.bind_int64(2, chunk_no);
+  mark_.bind_int64(3, rows);
+  mark_.run();
+  ended_.push_back(chunk_no);
+}
+
+std::vector<int> shard_writer::maybe_commit() {
+  if (rows_in_tx_ < o_.commit_rows) return {};
+  return commit();
+}
+
+std::vector<int> shard_writer::commit() {
+  if (!in_tx_) return {};
+  flush_pending();
+  db_.exec("commit");
+  in_tx_ = false;
+  rows_in_tx_ = 0;
+  for (int c : ended_)
+    done_.insert(c);
+  return std::exchange(ended_, {});
+}
+
+void shard_writer::finish() {
+  commit();
+  for (const auto& sql : o_.index_sql)
+    db_.exec(sql);
+  db_.exec("pragma synchronous = normal");
+  db_.exec("begin");
+  set_meta("status", "complete");
+  db_.exec("commit");
+  db_.exec("pragma wal_checkpoint(truncate)");
+}
+
+}  // namespace uringmig::connectors::sqlite

@@ -1,0 +1,106 @@
+#pragma once
+
+#include "connectors/sqlite/database.hpp"
+
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+// Writes one table into one SQLite file (a shard of a shard set, or a plain target file),
+// tuned for a bulk load, and remembers in the same file which source chunks it has fully
+// received, so a killed load resumes with every row exactly once.
+//
+// In the file, next to the table:
+//   _uringmig_chunks(tbl, chunk_no, rows)  a chunk's mark, committed with its last rows
+//   _uringmig_meta(tbl, key, value)        job = fingerprint of the job that writes the table;
+//                                          status = loading | complete
+// Rows carry their rowid (the source's rowid, or one the reader derived from the chunk), so
+// the rows of a chunk that was not marked can be found and deleted before it is redone.
+// Blocking: use it from one thread of its own.
+
+namespace uringmig::connectors::sqlite {
+
+struct shard_writer_options {
+  std::filesystem::path file;
+  std::string table;
+  std::string create_sql;              // CREATE TABLE for `table`, run when it does not exist
+  std::vector<std::string> columns;    // in batch order
+  std::string rowid_name = "rowid";    // where a row's rowid goes; "" to let SQLite choose
+  std::vector<std::string> index_sql;  // built after the data (CREATE INDEX IF NOT EXISTS ...)
+  std::string fingerprint;             // the job's; a file written by another job is refused
+  int page_size = 4096;                // for a new file (set before WAL)
+  int cache_mib = 16;
+  std::int64_t commit_rows = 500000;  // a transaction holds at least this many rows
+  int max_rows_per_insert = 0;        // 0: as many as SQLITE_LIMIT_VARIABLE_NUMBER allows
+};
+
+/// A chunk's rows to remove before it is redone: rowids lo..hi, or the whole table.
+struct unfinished_chunk {
+  int chunk_no = 0;
+  bool whole_table = false;
+  std::int64_t lo = 0;
+  std::int64_t hi = 0;
+};
+
+class shard_writer {
+ public:
+  /// Opens or creates the file and the table. Throws error; and error with SQLITE_MISMATCH
+  /// when the table was loaded by a different job (another source, key or shard count).
+  explicit shard_writer(shard_writer_options o);
+  shard_writer(const shard_writer&) = delete;
+  shard_writer& operator=(const shard_writer&) = delete;
+
+  /// Chunks this file has fully received (read at open).
+  const std::set<int>& done_chunks() const noexcept { return done_; }
+  /// Deletes what earlier, killed runs left of chunks that are not done, in one transaction.
+  void clear_unfinished(const std::vector<unfinished_chunk>& chunks);
+
+  /// Rows of a batch (codecs/row_batch.hpp) for the current transaction. The writer keeps the
+  /// batch until its rows ran: text and blobs are bound without copying.
+  void insert(std::string batch, std::int64_t rows);
+  /// All rows of `chunk_no` for this file have been inserted: its mark joins the transaction.
+  void end_chunk(int chunk_no, std::int64_t rows);
+  /// Commits when at least commit_rows rows wait; returns the chunks whose marks committed.
+  std::vector<int> maybe_commit();
+  std::vector<int> commit();
+  /// Commits, builds the indexes, makes the file durable (synchronous NORMAL, WAL
+  /// checkpoint) and marks the table complete.
+  void finish();
+
+  std::int64_t rows_written() const noexcept { return rows_written_; }
+  const std::filesystem::path& file() const noexcept { return o_.file; }
+
+ private:
+  void begin_if_needed();
+  void flush_pending();
+  void run_rows(std::size_t count);
+  statement& insert_statement(std::size_t rows);
+  void set_meta(std::string_view key, std::string_view value);
+
+  shard_writer_options o_;
+  database db_;
+  std::set<int> done_;
+  bool in_tx_ = false;
+  std::size_t params_per_row_ = 0;
+  std::size_t rows_per_insert_ = 1;
+  std::map<std::size_t, statement> inserts_;  // by row count: the full size and powers of two
+  statement mark_;
+  struct held_batch {
+    std::string bytes;
+    std::size_t rows_left = 0;  // rows of it not yet executed
+  };
+  std::deque<held_batch> batches_;  // bound by reference: kept until their rows ran
+  const char* cursor_ = nullptr;    // the next row to run, in batches_.front()
+  std::size_t pending_ = 0;         // rows inserted but not run yet
+  std::vector<int> ended_;          // chunks marked in the open transaction
+  std::int64_t rows_in_tx_ = 0;
+  std::int64_t rows_written_ = 0;
+};
+
+}  // namespace uringmig::connectors::sqlite

@@ -1,0 +1,311 @@
+#include "engine/shard_load.hpp"
+
+#include "connectors/sqlite/shard_writer.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace uringmig::engine::shards {
+
+namespace asio = boost::asio;
+namespace sq = connectors::sqlite;
+
+std::filesystem::path target_spec::file_of(const std::string& table, int index) const {
+  if (!sharded) return file;
+  return dir / codecs::shard_file_name(table, index);
+}
+
+struct load::file_state {
+  explicit file_state(std::size_t budget) : ch(budget) {}
+  std::unique_ptr<sq::shard_writer> writer;
+  io::channel<shard_msg> ch;
+  std::map<int, std::int64_t> chunk_rows;
+  int needed = 0;     // chunks this file still needs
+  int committed = 0;  // of those, committed
+};
+
+namespace {
+
+/// A send refused because the load is failing: the reader stops quietly.
+struct load_cancelled {};
+
+using op_t = decltype(asio::co_spawn(std::declval<asio::any_io_executor>(),
+                                     std::declval<asio::awaitable<void>>(), asio::deferred));
+
+asio::awaitable<void> wait_all(std::vector<op_t> ops) {
+  if (ops.empty()) co_return;
+  auto [order, errors] = co_await asio::experimental::make_parallel_group(std::move(ops))
+                             .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
+  (void)order;
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
+}
+
+double since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+}  // namespace
+
+// ---- chunk_sink ---------------------------------------------------------------------------
+
+chunk_sink::chunk_sink(load& l, const planned_chunk& c)
+    : l_(l),
+      chunk_no_(c.chunk_no),
+      skip_(l.files_.size()),
+      batches_(l.files_.size()),
+      counts_(l.files_.size()),
+      chunk_rows_(l.files_.size()) {
+  for (std::size_t f = 0; f < l.files_.size(); ++f)
+    skip_[f] = l.files_[f]->writer->done_chunks().count(c.chunk_no) > 0;
+  scratch_.reserve(256);
+}
+
+const table_load& chunk_sink::table() const {
+  return l_.t_;
+}
+
+bool chunk_sink::end_row(std::optional<std::string_view> key) {
+  int f = 0;
+  if (l_.target_.sharded) f = key ? l_.target_.router.route(*key) : l_.target_.router.route_null();
+  ++rows_;
+  bytes_ += static_cast<std::int64_t>(scratch_.size());
+  const auto fi = static_cast<std::size_t>(f);
+  if (skip_[fi]) {
+    scratch_.clear();
+    return false;
+  }
+  std::string& b = batches_[fi];
+  if (b.empty()) b.reserve(l_.o_.batch_bytes + 1024);
+  b.append(scratch_);
+  scratch_.clear();
+  ++counts_[fi];
+  if (b.size() >= l_.o_.batch_bytes) {
+    full_.push_back(f);
+    return true;
+  }
+  return false;
+}
+
+asio::awaitable<void> chunk_sink::send(int file, bool end) {
+  const auto fi = static_cast<std::size_t>(file);
+  shard_msg msg;
+  msg.chunk_no = chunk_no_;
+  msg.rows = std::move(batches_[fi]);
+  msg.row_count = counts_[fi];
+  msg.end = end;
+  chunk_rows_[fi] += counts_[fi];
+  batches_[fi] = std::string();
+  counts_[fi] = 0;
+  const bool sent = co_await l_.files_[fi]->ch.send(std::move(msg));
+  if (!sent) throw load_cancelled{};
+}
+
+asio::awaitable<void> chunk_sink::flush() {
+  if (l_.tp_) l_.tp_->add(0, bytes_ - bytes_reported_);
+  bytes_reported_ = bytes_;
+  for (int f : full_)
+    co_await send(f, false);
+  full_.clear();
+}
+
+asio::awaitable<void> chunk_sink::finish() {
+  {
+    std::lock_guard lk(l_.m_);
+    l_.chunk_stats_[chunk_no_] = {rows_, bytes_};
+  }
+  for (std::size_t f = 0; f < batches_.size(); ++f)
+    if (!skip_[f]) co_await send(static_cast<int>(f), true);
+}
+
+// ---- load ---------------------------------------------------------------------------------
+
+load::load(io::runtime& rt, state_store& state, progress& prog, const target_spec& target,
+           const load_options& o, const table_load& t)
+    : rt_(rt), state_(state), prog_(prog), target_(target), o_(o), t_(t) {
+  for (int f = 0; f < target_.files(); ++f)
+    files_.push_back(std::make_unique<file_state>(o_.channel_bytes));
+  tp_ = prog_.find(t_.schema, t_.name);
+}
+
+void load::fail(std::exception_ptr e) {
+  {
+    std::lock_guard lk(m_);
+    if (!error_) error_ = e;
+    failed_ = true;
+  }
+  for (auto& f : files_)
+    f->ch.cancel();
+}
+
+load::~load() = default;
+
+asio::awaitable<void> load::open_writer(std::size_t f) {
+  sq::shard_writer_options w;
+  w.file = target_.file_of(t_.name, static_cast<int>(f));
+  w.table = t_.name;
+  w.create_sql = t_.create_sql;
+  w.columns = t_.columns;
+  w.rowid_name = t_.keep_rowid ? "rowid" : "";
+  w.index_sql = t_.index_sql;
+  w.fingerprint = o_.fingerprint;
+  w.page_size = o_.page_size;
+  w.cache_mib = o_.cache_mib;
+  w.commit_rows = o_.commit_rows;
+  w.max_rows_per_insert = o_.max_rows_per_insert;
+  auto writer = std::make_unique<sq::shard_writer>(std::move(w));
+  std::vector<sq::unfinished_chunk> redo;
+  for (const auto& c : t_.plan.chunks) {
+    if (writer->done_chunks().count(c.chunk_no)) continue;
+    sq::unfinished_chunk u;
+    u.chunk_no = c.chunk_no;
+    u.whole_table = c.kind == chunk_kind::whole || !t_.chunk_rowids;
+    if (!u.whole_table) std::tie(u.lo, u.hi) = t_.chunk_rowids(c);
+    redo.push_back(u);
+  }
+  writer->clear_unfinished(redo);
+  files_[f]->writer = std::move(writer);
+  co_return;
+}
+
+asio::awaitable<void> load::open_writers() {
+  std::vector<op_t> ops;
+  for (std::size_t f = 0; f < files_.size(); ++f)
+    ops.push_back(asio::co_spawn(rt_.executor(1 + o_.readers + f), open_writer(f), asio::deferred));
+  co_await wait_all(std::move(ops));
+}
+
+void load::chunk_committed(int chunk_no) {
+  std::lock_guard lk(m_);
+  auto it = files_left_.find(chunk_no);
+  if (it == files_left_.end() || --it->second > 0) return;
+  files_left_.erase(it);
+  const auto [rows, bytes] = chunk_stats_[chunk_no];
+  state_.mark_chunk_done(t_.schema, t_.name, chunk_no, rows, bytes, since(started_));
+  if (tp_) {
+    tp_->add(rows, 0);
+    tp_->chunk_done();
+  }
+}
+
+asio::awaitable<void> load::writer_loop(std::size_t f) {
+  file_state& fs = *files_[f];
+  sq::shard_writer& w = *fs.writer;
+  try {
+    for (;;) {
+      std::optional<shard_msg> m = co_await fs.ch.receive();
+      if (!m) break;
+      if (m->row_count > 0) {
+        fs.chunk_rows[m->chunk_no] += m->row_count;
+        w.insert(std::move(m->rows), m->row_count);
+      }
+      if (m->end) {
+        w.end_chunk(m->chunk_no, fs.chunk_rows[m->chunk_no]);
+        fs.chunk_rows.erase(m->chunk_no);
+        for (int c : w.maybe_commit()) {
+          ++fs.committed;
+          chunk_committed(c);
+        }
+      }
+    }
+    {
+      std::lock_guard lk(m_);
+      if (failed_) co_return;
+    }
+    for (int c : w.commit()) {
+      ++fs.committed;
+      chunk_committed(c);
+    }
+    if (fs.committed == fs.needed) {
+      const auto t0 = std::chrono::steady_clock::now();
+      w.finish();
+      std::lock_guard lk(m_);
+      index_seconds_ = std::max(index_seconds_, since(t0));
+    }
+    rows_written_ += w.rows_written();
+  } catch (...) {
+    fail(std::current_exception());
+  }
+}
+
+asio::awaitable<void> load::reader_loop(std::size_t r, chunk_reader& read) {
+  try {
+    for (;;) {
+      if (rt_.stop_token().stop_requested()) break;
+      const planned_chunk* c = nullptr;
+      {
+        std::lock_guard lk(m_);
+        if (failed_ || next_ >= todo_.size()) break;
+        c = todo_[next_++];
+      }
+      chunk_sink sink(*this, *c);
+      co_await read(r, *c, sink);
+      co_await sink.flush();
+      co_await sink.finish();
+    }
+  } catch (const load_cancelled&) {
+  } catch (...) {
+    fail(std::current_exception());
+  }
+}
+
+asio::awaitable<bool> load::run(chunk_reader read) {
+  started_ = std::chrono::steady_clock::now();
+  try {
+    co_await open_writers();
+  } catch (...) {
+    fail(std::current_exception());
+  }
+  if (failed_) std::rethrow_exception(error_);
+
+  for (const auto& c : t_.plan.chunks) {
+    int missing = 0;
+    for (const auto& f : files_)
+      if (!f->writer->done_chunks().count(c.chunk_no)) ++missing;
+    if (missing > 0) {
+      todo_.push_back(&c);
+      files_left_[c.chunk_no] = missing;
+    }
+  }
+  for (auto& f : files_)
+    for (const auto* c : todo_)
+      if (!f->writer->done_chunks().count(c->chunk_no)) ++f->needed;
+  if (tp_) tp_->set_phase(table_phase::copying);
+  state_.set_table_status(t_.schema, t_.name, table_status::copying);
+
+  std::vector<op_t> writers;
+  for (std::size_t f = 0; f < files_.size(); ++f)
+    writers.push_back(
+        asio::co_spawn(rt_.executor(1 + o_.readers + f), writer_loop(f), asio::deferred));
+  auto readers_then_close = [this, &read]() -> asio::awaitable<void> {
+    std::vector<op_t> readers;
+    for (std::size_t r = 0; r < o_.readers; ++r)
+      readers.push_back(asio::co_spawn(rt_.executor(1 + r), reader_loop(r, read), asio::deferred));
+    co_await wait_all(std::move(readers));
+    for (auto& f : files_)
+      f->ch.close();
+  };
+  auto ex = co_await asio::this_coro::executor;
+  writers.push_back(asio::co_spawn(ex, readers_then_close(), asio::deferred));
+  co_await wait_all(std::move(writers));
+
+  // Writers are done with their files: close them on their own threads.
+  for (auto& f : files_)
+    f->writer.reset();
+  if (error_) std::rethrow_exception(error_);
+  const bool complete = files_left_.empty() && next_ >= todo_.size();
+  state_.set_copy_seconds(t_.schema, t_.name, since(started_) - index_seconds_);
+  if (complete) {
+    state_.set_index_seconds(t_.schema, t_.name, index_seconds_);
+    state_.set_table_status(t_.schema, t_.name, table_status::done);
+    if (tp_) tp_->set_phase(table_phase::done);
+  }
+  co_return complete;
+}
+
+}  // namespace uringmig::engine::shards

@@ -1,0 +1,238 @@
+#include "codecs/sql_text.hpp"
+#include "connectors/sqlite/catalog.hpp"
+#include "engine/catalog.hpp"
+#include "engine/shard_sources.hpp"
+
+#include <fmt/format.h>
+
+#include <charconv>
+#include <mutex>
+#include <optional>
+
+namespace uringmig::engine::shards {
+
+namespace asio = boost::asio;
+namespace sq = connectors::sqlite;
+
+namespace {
+
+std::string setting(const job_options& o, const std::string& key, const std::string& dflt) {
+  auto it = o.settings.find(key);
+  return it == o.settings.end() ? dflt : it->second;
+}
+
+/// Reader connections, one per reader index, opened on the reader's own thread.
+struct sqlite_readers {
+  std::filesystem::path path;
+  std::vector<std::optional<sq::database>> conns;
+  std::vector<std::map<std::string, sq::statement>> stmts;  // per reader, by SQL
+};
+
+std::string select_sql(const table_load& t, const std::string& rowid_name, bool ranged) {
+  std::string sql = "select " + (rowid_name.empty() ? std::string("0") : rowid_name);
+  for (const auto& c : t.columns)
+    sql += ", " + sq::quote_ident(c);
+  sql += " from " + sq::quote_ident(t.name);
+  if (ranged) sql += " where " + rowid_name + " between ?1 and ?2";
+  return sql;
+}
+
+}  // namespace
+
+source open_sqlite_source(const codecs::sqlite_endpoint& src, const job_options& opts,
+                          const target_spec& target, std::size_t readers) {
+  std::error_code ec;
+  if (!std::filesystem::exists(src.path, ec))
+    throw usage_error("--source: no such file: " + src.path + " (the SQLite source must exist)");
+  if (std::filesystem::is_directory(src.path, ec))
+    throw usage_error("--source: " + src.path + " is a directory, not a SQLite database file");
+  std::optional<sq::database> db;
+  try {
+    db.emplace(sq::database::open(src.path, sq::open_mode::read_only));
+    db->check_readable();
+  } catch (const sq::error& e) {
+    if (e.not_a_database())
+      throw usage_error("--source: " + src.path + " is not a SQLite database");
+    throw usage_error(std::string("--source: ") + e.what());
+  }
+
+  // --tables / --exclude name SQLite tables as "name" or "main.name".
+  job_options scoped = opts;
+  for (auto* list : {&scoped.tables, &scoped.exclude})
+    for (auto& p : *list)
+      if (p.find('.') == std::string::npos) p = "main." + p;
+  const table_filter filter = make_filter(scoped);
+
+  const std::int64_t chunk_rows =
+      std::max<std::int64_t>(1, std::stoll(setting(opts, "sqlite.chunk_rows", "100000")));
+  std::vector<std::string> extra_indexes;
+  for (const auto& c : [&] {
+         std::vector<std::string> v;
+         std::string list = setting(opts, "sqlite.index", "");
+         std::size_t start = 0;
+         while (start < list.size()) {
+           std::size_t end = list.find(',', start);
+           if (end == std::string::npos) end = list.size();
+           if (end > start) v.push_back(list.substr(start, end - start));
+           start = end + 1;
+         }
+         return v;
+       }())
+    extra_indexes.push_back(c);
+
+  source out;
+  out.description = "sqlite:" + src.path;
+  for (const auto& name : sq::list_tables(*db)) {
+    if (!filter.matches("main", name, "main", name)) continue;
+    sq::table_info info = sq::describe_table(*db, name);
+    table_load t;
+    t.schema = "main";
+    t.name = name;
+    for (const auto& c : info.columns)
+      t.columns.push_back(c.name);
+    if (target.sharded) {
+      auto k = info.find_column(target.shard_key);
+      if (!k) {
+        std::string cols;
+        for (const auto& c : info.columns)
+          cols += (cols.empty() ? "" : ", ") + c.name;
+        throw usage_error(
+            fmt::format("shard key column '{}' does not exist in table {} "
+                        "(its columns: {}); fix shard_key in the target URL",
+                        target.shard_key, name, cols));
+      }
+      t.key_column = *k;
+    }
+    t.create_sql = info.create_sql;
+    const std::string q = sq::quote_ident(name);
+    std::set<std::string> indexed;
+    auto add_index = [&](const std::string& column) {
+      auto k = info.find_column(column);
+      if (!k)
+        throw usage_error(fmt::format("sqlite.index names column '{}' that table {} does not have",
+                                      column, name));
+      const std::string& col = info.columns[*k].name;
+      if (!indexed.insert(col).second) return;
+      t.index_sql.push_back(fmt::format("create index if not exists {} on {}({})",
+                                        sq::quote_ident(name + "_" + col + "_idx"), q,
+                                        sq::quote_ident(col)));
+    };
+    if (t.key_column) add_index(info.columns[*t.key_column].name);
+    for (const auto& c : extra_indexes)
+      add_index(c);
+    for (const auto& sql : info.index_sql) {
+      // The source's own indexes, made idempotent for a resumed finish.
+      std::string s = sql;
+      const auto pos = s.find("INDEX");
+      if (pos != std::string::npos && s.find("IF NOT EXISTS") == std::string::npos)
+        s.insert(pos + 5, " IF NOT EXISTS");
+      t.index_sql.push_back(s);
+    }
+
+    planned_table& p = t.plan;
+    p.schema = "main";
+    p.name = name;
+    p.bytes = info.bytes;
+    p.rows_estimate = info.rows;
+    t.keep_rowid = !info.rowid_name.empty();
+    if (!t.keep_rowid || info.rows <= chunk_rows) {
+      planned_chunk c;
+      c.chunk_no = 0;
+      c.kind = chunk_kind::whole;
+      p.chunks.push_back(c);
+    } else {
+      const std::int64_t n = (info.rows + chunk_rows - 1) / chunk_rows;
+      __extension__ const __int128 span =
+          static_cast<__int128>(info.max_rowid) - info.min_rowid + 1;
+      for (std::int64_t i = 0; i < n; ++i) {
+        const auto lo = static_cast<std::int64_t>(info.min_rowid + span * i / n);
+        const auto hi = static_cast<std::int64_t>(info.min_rowid + span * (i + 1) / n - 1);
+        planned_chunk c;
+        c.chunk_no = static_cast<int>(i);
+        c.kind = chunk_kind::int_range;
+        c.lower = std::to_string(lo);
+        c.upper = std::to_string(hi);
+        c.where_sql = fmt::format("{} between {} and {}", info.rowid_name, lo, hi);
+        p.chunks.push_back(c);
+      }
+    }
+    t.chunk_rowids = [](const planned_chunk& c) {
+      return std::pair<std::int64_t, std::int64_t>(std::stoll(c.lower.value_or("0")),
+                                                   std::stoll(c.upper.value_or("0")));
+    };
+    out.rows.push_back(info.rows);
+    out.bytes.push_back(info.bytes);
+    out.tables.push_back(std::move(t));
+  }
+  if (out.tables.empty())
+    throw usage_error("no table of " + src.path + " matches --tables/--exclude: nothing to copy");
+
+  auto rs = std::make_shared<sqlite_readers>();
+  rs->path = src.path;
+  rs->conns.resize(readers);
+  rs->stmts.resize(readers);
+  std::map<std::string, std::string> rowid_names;
+  for (const auto& t : out.tables)
+    rowid_names[t.name] = sq::describe_table(*db, t.name).rowid_name;
+  out.reader = [rs, rowid_names](std::size_t r, const planned_chunk& c,
+                                 chunk_sink& sink) -> asio::awaitable<void> {
+    if (!rs->conns[r]) {
+      rs->conns[r].emplace(sq::database::open(rs->path, sq::open_mode::read_only));
+      rs->conns[r]->exec("pragma mmap_size = 1073741824; pragma cache_size = -16384");
+    }
+    const table_load& t = sink.table();
+    const bool ranged = c.kind != chunk_kind::whole;
+    const std::string sql = select_sql(t, rowid_names.at(t.name), ranged);
+    auto& cache = rs->stmts[r];
+    auto it = cache.find(sql);
+    if (it == cache.end()) it = cache.emplace(sql, rs->conns[r]->prepare(sql)).first;
+    sq::statement& s = it->second;
+    s.reset();
+    if (ranged) {
+      s.bind_int64(1, std::stoll(*c.lower));
+      s.bind_int64(2, std::stoll(*c.upper));
+    }
+    const int ncols = static_cast<int>(t.columns.size());
+    const int key = t.key_column ? static_cast<int>(*t.key_column) + 1 : -1;
+    char num[32];
+    while (s.step()) {
+      codecs::row_batch_writer w = sink.row();
+      w.begin_row(s.column_int64(0));
+      std::optional<std::string_view> key_text;
+      for (int i = 1; i <= ncols; ++i) {
+        switch (s.column_type(i)) {
+          case SQLITE_INTEGER: {
+            const std::int64_t v = s.column_int64(i);
+            w.integer(v);
+            if (i == key) {
+              auto [end, ec2] = std::to_chars(num, num + sizeof num, v);
+              (void)ec2;
+              key_text = std::string_view(num, static_cast<std::size_t>(end - num));
+            }
+            break;
+          }
+          case SQLITE_FLOAT:
+            w.real(s.column_double(i));
+            if (i == key) key_text = s.column_text(i);  // SQLite's own text form
+            break;
+          case SQLITE_TEXT:
+            w.text(s.column_text(i));
+            if (i == key) key_text = s.column_text(i);
+            break;
+          case SQLITE_BLOB:
+            w.blob(s.column_blob(i));
+            if (i == key) key_text = s.column_blob(i);
+            break;
+          default:
+            w.null();
+            break;
+        }
+      }
+      if (sink.end_row(key_text)) co_await sink.flush();
+    }
+    s.reset();
+  };
+  return out;
+}
+
+}  // namespace uringmig::engine::shards

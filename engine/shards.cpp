@@ -1,0 +1,346 @@
+#include "engine/shards.hpp"
+
+#include "codecs/url.hpp"
+#include "connectors/sqlite/database.hpp"
+#include "engine/shard_load.hpp"
+#include "engine/shard_sources.hpp"
+#include "engine/state_store.hpp"
+#include "engine/status.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <boost/asio/steady_timer.hpp>
+
+#include <fcntl.h>
+#include <unistd.h>
+#include <cstdio>
+#include <iostream>
+
+namespace uringmig::engine {
+
+namespace asio = boost::asio;
+namespace sq = connectors::sqlite;
+using shards::source;
+using shards::target_spec;
+
+namespace {
+
+std::string setting(const job_options& o, const std::string& key, const std::string& dflt) {
+  auto it = o.settings.find(key);
+  return it == o.settings.end() ? dflt : it->second;
+}
+
+int int_setting(const job_options& o, const std::string& key, int dflt, int lo, int hi) {
+  const std::string v = setting(o, key, "");
+  if (v.empty()) return dflt;
+  try {
+    std::size_t used = 0;
+    const long long n = std::stoll(v, &used);
+    if (used == v.size() && n >= lo && n <= hi) return static_cast<int>(n);
+  } catch (const std::exception&) {
+  }
+  throw usage_error(fmt::format("{} = '{}': expected an integer from {} to {}", key, v, lo, hi));
+}
+
+struct endpoints {
+  codecs::endpoint source;
+  codecs::endpoint target;
+};
+
+endpoints parse(const job_options& opts) {
+  auto s = codecs::parse_endpoint(opts.source_url);
+  auto t = codecs::parse_endpoint(opts.target_url);
+  if (!s) throw usage_error("--source: " + s.error);
+  if (!t) throw usage_error("--target: " + t.error);
+  return {std::move(*s.value), std::move(*t.value)};
+}
+
+/// The target directory exists (made if missing) and accepts new files.
+void check_writable_dir(const std::filesystem::path& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec)
+    throw usage_error(
+        fmt::format("--target: cannot create directory {}: {}", dir.string(), ec.message()));
+  const std::filesystem::path probe = dir / ".uringmig-write-probe";
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0)
+    throw usage_error(fmt::format("--target: directory {} is not writable: {}", dir.string(),
+                                  std::strerror(errno)));
+  ::close(fd);
+  ::unlink(probe.c_str());
+}
+
+target_spec make_target(const codecs::endpoint& t) {
+  target_spec spec;
+  if (const auto* sh = std::get_if<codecs::sqlite_shards_endpoint>(&t.spec)) {
+    spec.sharded = true;
+    spec.dir = sh->dir;
+    spec.router = codecs::shard_router(sh->shards, sh->reserved_shard);
+    spec.shard_key = sh->shard_key;
+  } else if (const auto* f = std::get_if<codecs::sqlite_endpoint>(&t.spec)) {
+    spec.file = f->path;
+    spec.dir = spec.file.parent_path().empty() ? "." : spec.file.parent_path();
+  } else {
+    throw usage_error("--target: expected a sqlite:// URL");
+  }
+  return spec;
+}
+
+source open_source(const codecs::endpoint& s, const job_options& opts, const target_spec& target,
+                   std::size_t readers) {
+  if (const auto* f = std::get_if<codecs::sqlite_endpoint>(&s.spec))
+    return shards::open_sqlite_source(*f, opts, target, readers);
+  if (s.kind() == codecs::endpoint_kind::sqlite_shards)
+    throw usage_error("--source: a shard set cannot be a source; name one SQLite file");
+  throw usage_error("--source: SQLite targets load from a SQLite file (sqlite:///path) for now");
+}
+
+std::string job_fingerprint(const codecs::endpoint& s, const target_spec& t,
+                            const std::vector<shards::table_load>& tables) {
+  std::vector<std::string> parts{codecs::redacted_url(s),
+                                 t.sharded ? t.dir.string() : t.file.string(),
+                                 std::to_string(t.sharded),
+                                 std::to_string(t.router.shards()),
+                                 std::to_string(t.router.reserved()),
+                                 t.shard_key};
+  for (const auto& tl : tables)
+    parts.push_back(tl.schema + "." + tl.name);
+  return fingerprint(parts);
+}
+
+/// Files of `table` in the target that already exist.
+std::vector<std::filesystem::path> existing_files(const target_spec& t, const std::string& table) {
+  std::vector<std::filesystem::path> out;
+  std::error_code ec;
+  for (int f = 0; f < t.files(); ++f) {
+    auto p = t.file_of(table, f);
+    if (std::filesystem::exists(p, ec)) out.push_back(p);
+  }
+  return out;
+}
+
+bool plain_file_has_table(const std::filesystem::path& file, const std::string& table) {
+  sq::database db = sq::database::open(file, sq::open_mode::read_only);
+  sq::statement s = db.prepare("select 1 from sqlite_schema where type = 'table' and name = ?1");
+  s.bind_text(1, table);
+  return s.step();
+}
+
+/// A new job must not overwrite anything; --restart removes what an earlier job left.
+void prepare_target(const target_spec& t, const std::vector<shards::table_load>& tables,
+                    bool restart) {
+  for (const auto& tl : tables) {
+    auto files = existing_files(t, tl.name);
+    if (files.empty()) continue;
+    if (!t.sharded) {
+      bool has = false;
+      try {
+        has = plain_file_has_table(t.file, tl.name);
+      } catch (const sq::error& e) {
+        throw usage_error(std::string("--target: ") + e.what());
+      }
+      if (!has) continue;
+      if (!restart)
+        throw usage_error(
+            fmt::format("--target: {} already has table {}: use --restart to "
+                        "replace it, or another file",
+                        t.file.string(), tl.name));
+      sq::database db = sq::database::open(t.file, sq::open_mode::read_write_create);
+      db.exec("drop table if exists " + sq::quote_ident(tl.name));
+      sq::statement d1 = db.prepare("delete from _uringmig_chunks where tbl = ?1");
+      d1.bind_text(1, tl.name);
+      d1.run();
+      sq::statement d2 = db.prepare("delete from _uringmig_meta where tbl = ?1");
+      d2.bind_text(1, tl.name);
+      d2.run();
+      continue;
+    }
+    if (!restart)
+      throw usage_error(
+          fmt::format("--target: {} already exists: use --restart to replace the "
+                      "shard set, or another directory",
+                      files.front().string()));
+    for (const auto& f : files)
+      for (const char* suffix : {"", "-wal", "-shm"})
+        std::filesystem::remove(f.string() + suffix);
+  }
+}
+
+void print_plan(const source& src, const target_spec& t) {
+  std::printf("%-5s %-36s %10s %12s  %s\n", "order", "table", "MB", "rows", "split");
+  int order = 0;
+  std::size_t chunks = 0;
+  for (std::size_t i = 0; i < src.tables.size(); ++i) {
+    const auto& tl = src.tables[i];
+    chunks += tl.plan.chunks.size();
+    std::printf("%-5d %-36s %10.1f %12lld  %s\n", ++order, tl.name.c_str(), src.bytes[i] / 1e6,
+                static_cast<long long>(src.rows[i]),
+                tl.plan.chunks.size() == 1
+                    ? "whole table"
+                    : fmt::format("{} rowid-range chunks", tl.plan.chunks.size()).c_str());
+    if (t.sharded)
+      std::printf("      -> %s .. %s (%d files, key %s)\n", t.file_of(tl.name, 0).c_str(),
+                  t.file_of(tl.name, t.files() - 1).c_str(), t.files(), t.shard_key.c_str());
+    else
+      std::printf("      -> %s\n", t.file.c_str());
+  }
+  std::printf("total: %zu tables, %zu chunks\n", src.tables.size(), chunks);
+}
+
+shards::load_options load_options_from(const job_options& opts, std::size_t readers) {
+  shards::load_options o;
+  o.readers = readers;
+  o.page_size = int_setting(opts, "sqlite.page_size", 4096, 512, 65536);
+  if (o.page_size & (o.page_size - 1))
+    throw usage_error("sqlite.page_size must be a power of two from 512 to 65536");
+  o.cache_mib = int_setting(opts, "sqlite.cache_mib", 16, 1, 4096);
+  o.commit_rows = int_setting(opts, "sqlite.commit_rows", 500000, 1, 1 << 30);
+  o.max_rows_per_insert = int_setting(opts, "sqlite.rows_per_insert", 0, 0, 1 << 20);
+  o.batch_bytes =
+      static_cast<std::size_t>(int_setting(opts, "sqlite.batch_kib", 256, 4, 65536)) * 1024;
+  return o;
+}
+
+}  // namespace
+
+int plan_shards(const job_options& opts) {
+  const endpoints ep = parse(opts);
+  const target_spec target = make_target(ep.target);
+  const std::size_t readers = static_cast<std::size_t>(opts.jobs > 0 ? opts.jobs : 2);
+  const source src = open_source(ep.source, opts, target, readers);
+  (void)load_options_from(opts, readers);
+  std::printf("source: %s\n", codecs::redacted_url(ep.source).c_str());
+  std::printf("target: %s\n", codecs::redacted_url(ep.target).c_str());
+  print_plan(src, target);
+  return 0;
+}
+
+int run_shards(const job_options& opts) {
+  const endpoints ep = parse(opts);
+  const target_spec target = make_target(ep.target);
+  const std::size_t readers = static_cast<std::size_t>(opts.jobs > 0 ? opts.jobs : 2);
+  const shards::load_options lo_base = load_options_from(opts, readers);
+  const reporter_options reporter_opts = make_reporter_options(opts);
+  source src = open_source(ep.source, opts, target, readers);
+  check_writable_dir(target.dir);
+
+  state_store state = state_store::open(opts.state_dir);
+  if (opts.restart) state.reset();
+  const std::string fp = job_fingerprint(ep.source, target, src.tables);
+  const bool resuming = state.has_plan() && state.get("shards.fingerprint") == fp;
+  if (state.has_plan() && !resuming)
+    throw usage_error(fmt::format(
+        "the state directory {} holds another job (different source, target, key or tables): "
+        "use --restart to start over, or another --state-dir",
+        opts.state_dir.string()));
+  if (!resuming) {
+    prepare_target(target, src.tables, opts.restart);
+    std::vector<planned_table> plan;
+    for (const auto& t : src.tables)
+      plan.push_back(t.plan);
+    state.save_plan(plan);
+    state.put("shards.fingerprint", fp);
+  } else {
+    // The chunks of the first run: rowid ranges must not move under written rows.
+    const auto saved = state.load_plan();
+    for (auto& t : src.tables)
+      for (const auto& p : saved)
+        if (p.schema == t.schema && p.name == t.name) t.plan = p;
+    spdlog::info("resuming the job in {}: chunks every file has are skipped",
+                 opts.state_dir.string());
+  }
+  shards::load_options lo = lo_base;
+  lo.fingerprint = fp;
+  const std::int64_t run_id = state.begin_run({opts.command,
+                                               opts.preset.empty() ? "shards" : opts.preset,
+                                               codecs::redacted_url(ep.source),
+                                               codecs::redacted_url(ep.target),
+                                               {}});
+
+  progress prog;
+  for (std::size_t i = 0; i < src.tables.size(); ++i)
+    prog.add_table(src.tables[i].schema, src.tables[i].name, src.bytes[i], src.rows[i],
+                   static_cast<int>(src.tables[i].plan.chunks.size()));
+  {
+    const job_status st = state.status_snapshot();
+    for (const auto& row : st.tables)
+      if (auto* tp = prog.find(row.schema, row.name))
+        tp->resume_from(row.chunks_done, row.rows_copied, row.bytes_copied);
+  }
+
+  io::runtime rt(1 + readers + static_cast<std::size_t>(target.files()));
+  const auto started = std::chrono::steady_clock::now();
+  std::string error;
+  bool interrupted = false;
+  std::int64_t rows = 0;
+  {
+    progress_reporter reporter(prog, reporter_opts);
+    try {
+      rt.run([&]() -> asio::awaitable<void> {
+        std::optional<asio::steady_timer> deadline;
+        if (opts.max_runtime.count() > 0) {
+          deadline.emplace(rt.executor(0), opts.max_runtime);
+          deadline->async_wait([&](boost::system::error_code ec) {
+            if (!ec)
+              rt.request_stop("--max-runtime " + std::to_string(opts.max_runtime.count()) +
+                              "s reached");
+          });
+        }
+        std::exception_ptr e;
+        try {
+          for (const auto& t : src.tables) {
+            if (state.get_table_status(t.schema, t.name) == table_status::done) continue;
+            shards::load l(rt, state, prog, target, lo, t);
+            const bool done = co_await l.run(src.reader);
+            rows += l.rows_written();
+            if (!done) {
+              interrupted = true;
+              break;
+            }
+          }
+        } catch (...) {
+          e = std::current_exception();
+        }
+        if (deadline) deadline->cancel();
+        if (e) std::rethrow_exception(e);
+      }());
+    } catch (const sq::error& e) {
+      error = e.disk_full()
+                  ? fmt::format(
+                        "the target disk is full or a file size limit was hit ({}); free "
+                        "space and run the same command to resume",
+                        e.what())
+                  : std::string(e.what()) + "; fix the cause and run the same command to resume";
+    } catch (const job_error& e) {
+      error = e.what();
+    } catch (const usage_error&) {
+      throw;
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+    reporter.stop();
+  }
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  std::cout.flush();
+  print_summary(std::cout, summarize(state.status_snapshot()));
+  std::printf("wall time %.2fs: %lld rows written (%.0f rows/s) into %d file(s) per table\n", secs,
+              static_cast<long long>(rows), rows / std::max(secs, 1e-9), target.files());
+  std::fflush(stdout);
+  if (!error.empty()) {
+    state.end_run(run_id, run_status::failed, error);
+    throw job_error(error);
+  }
+  if (interrupted || rt.stop_token().stop_requested()) {
+    const std::string msg =
+        (rt.stop_reason().empty() ? std::string("stopped") : rt.stop_reason()) +
+        ": chunks in flight finished, state saved; resume with the same command";
+    state.end_run(run_id, run_status::interrupted, msg);
+    throw job_error(msg);
+  }
+  state.end_run(run_id, run_status::done, "");
+  return 0;
+}
+
+}  // namespace uringmig::engine
