@@ -21,6 +21,17 @@ sha256_digest sha256(std::string_view bytes) noexcept {
 __extension__ typedef unsigned __int128 u128;
 
 std::uint64_t mod_big_endian(const sha256_digest& digest, std::uint64_t n) noexcept {
+  if (n <= (std::uint64_t{1} << 32)) {
+    // Horner over eight 32-bit big-endian words in 64-bit arithmetic: r < n <= 2^32, so
+    // r * 2^32 + w < 2^64 (a 64-bit division is several times cheaper than a 128-bit one).
+    std::uint64_t r = 0;
+    for (std::size_t w = 0; w < 32; w += 4) {
+      const std::uint64_t word = (std::uint64_t{digest[w]} << 24) | (std::uint64_t{digest[w + 1]} << 16) |
+                                 (std::uint64_t{digest[w + 2]} << 8) | digest[w + 3];
+      r = ((r << 32) | word) % n;
+    }
+    return r;
+  }
   // Horner over four 64-bit big-endian words: r = (r * 2^64 + w) mod n.
   u128 r = 0;
   for (int w = 0; w < 4; ++w) {

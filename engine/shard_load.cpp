@@ -151,7 +151,7 @@ asio::awaitable<void> load::open_writer(std::size_t f) {
   w.table = t_.name;
   w.create_sql = t_.create_sql;
   w.columns = t_.columns;
-  w.rowid_name = t_.keep_rowid ? "rowid" : "";
+  w.resume = t_.resume;
   w.index_sql = t_.index_sql;
   w.fingerprint = o_.fingerprint;
   w.page_size = o_.page_size;
@@ -159,16 +159,16 @@ asio::awaitable<void> load::open_writer(std::size_t f) {
   w.commit_rows = o_.commit_rows;
   w.max_rows_per_insert = o_.max_rows_per_insert;
   auto writer = std::make_unique<sq::shard_writer>(std::move(w));
-  std::vector<sq::unfinished_chunk> redo;
-  for (const auto& c : t_.plan.chunks) {
-    if (writer->done_chunks().count(c.chunk_no)) continue;
-    sq::unfinished_chunk u;
-    u.chunk_no = c.chunk_no;
-    u.whole_table = c.kind == chunk_kind::whole || !t_.chunk_rowids;
-    if (!u.whole_table) std::tie(u.lo, u.hi) = t_.chunk_rowids(c);
-    redo.push_back(u);
+  std::vector<sq::chunk_range> ranges;
+  if (t_.resume == sq::shard_writer_options::resume_by::ranges) {
+    for (const auto& c : t_.plan.chunks) {
+      sq::chunk_range r;
+      r.chunk_no = c.chunk_no;
+      std::tie(r.lo, r.hi) = t_.chunk_rowids(c);
+      ranges.push_back(r);
+    }
   }
-  writer->clear_unfinished(redo);
+  writer->clear_unfinished(ranges);
   files_[f]->writer = std::move(writer);
   co_return;
 }
@@ -193,24 +193,61 @@ void load::chunk_committed(int chunk_no) {
   }
 }
 
+void load::write_msg(file_state& fs, shard_msg& m) {
+  sq::shard_writer& w = *fs.writer;
+  if (m.row_count > 0) {
+    fs.chunk_rows[m.chunk_no] += m.row_count;
+    w.insert(std::move(m.rows), m.row_count);
+  }
+  if (m.end) {
+    w.end_chunk(m.chunk_no, fs.chunk_rows[m.chunk_no]);
+    fs.chunk_rows.erase(m.chunk_no);
+    for (int c : w.maybe_commit()) {
+      ++fs.committed;
+      chunk_committed(c);
+    }
+  }
+}
+
 asio::awaitable<void> load::writer_loop(std::size_t f) {
   file_state& fs = *files_[f];
   sq::shard_writer& w = *fs.writer;
+  // resume_by::sequential needs one chunk at a time per file: messages of other chunks wait
+  // here (at most the other readers' chunks' share of this file) until the current one ends.
+  const bool one_at_a_time = t_.resume == sq::shard_writer_options::resume_by::sequential;
+  int current = -1;
+  std::map<int, std::vector<shard_msg>> parked;
   try {
     for (;;) {
       std::optional<shard_msg> m = co_await fs.ch.receive();
       if (!m) break;
-      if (m->row_count > 0) {
-        fs.chunk_rows[m->chunk_no] += m->row_count;
-        w.insert(std::move(m->rows), m->row_count);
+      if (!one_at_a_time) {
+        write_msg(fs, *m);
+        continue;
       }
-      if (m->end) {
-        w.end_chunk(m->chunk_no, fs.chunk_rows[m->chunk_no]);
-        fs.chunk_rows.erase(m->chunk_no);
-        for (int c : w.maybe_commit()) {
-          ++fs.committed;
-          chunk_committed(c);
+      if (current < 0) current = m->chunk_no;
+      if (m->chunk_no != current) {
+        parked[m->chunk_no].push_back(std::move(*m));
+        continue;
+      }
+      const bool ended = m->end;
+      write_msg(fs, *m);
+      // A chunk ended: drain parked chunks; stop at the first one still incomplete.
+      while (ended && current >= 0) {
+        current = -1;
+        if (parked.empty()) break;
+        auto it = parked.begin();
+        for (auto p = parked.begin(); p != parked.end(); ++p)
+          if (p->second.back().end) it = p;  // a complete one first
+        current = it->first;
+        std::vector<shard_msg> msgs = std::move(it->second);
+        parked.erase(it);
+        bool complete = false;
+        for (auto& pm : msgs) {
+          complete = complete || pm.end;
+          write_msg(fs, pm);
         }
+        if (!complete) break;
       }
     }
     {

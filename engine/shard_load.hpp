@@ -4,6 +4,7 @@
 
 #include "codecs/row_batch.hpp"
 #include "codecs/shard_route.hpp"
+#include "connectors/sqlite/shard_writer.hpp"
 #include "engine/job.hpp"
 #include "engine/plan_types.hpp"
 #include "engine/progress.hpp"
@@ -47,10 +48,12 @@ struct table_load {
   std::optional<std::size_t> key_column;  // sharded targets
   std::string create_sql;                 // CREATE TABLE for the target files
   std::vector<std::string> index_sql;     // after the data
-  /// Rows carry rowids the writers store, so an unfinished chunk's rows can be deleted.
-  bool keep_rowid = true;
+  /// How a writer finds an unfinished chunk's rows again (connectors/sqlite/shard_writer.hpp).
+  /// sequential: each writer takes one chunk at a time (others wait in memory).
+  connectors::sqlite::shard_writer_options::resume_by resume =
+      connectors::sqlite::shard_writer_options::resume_by::sequential;
   planned_table plan;
-  /// The rowids a chunk's rows get (inclusive); whole-table chunks clear everything.
+  /// resume_by::ranges: the rowids of a chunk (inclusive).
   std::function<std::pair<std::int64_t, std::int64_t>(const planned_chunk&)> chunk_rowids;
 };
 
@@ -136,6 +139,7 @@ class load {
   boost::asio::awaitable<void> open_writers();
   boost::asio::awaitable<void> open_writer(std::size_t file);
   boost::asio::awaitable<void> writer_loop(std::size_t file);
+  void write_msg(file_state& fs, shard_msg& m);
   boost::asio::awaitable<void> reader_loop(std::size_t reader, chunk_reader& read);
   void chunk_committed(int chunk_no);
   void fail(std::exception_ptr e);

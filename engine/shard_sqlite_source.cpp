@@ -80,11 +80,13 @@ source open_sqlite_source(const codecs::sqlite_endpoint& src, const job_options&
        }())
     extra_indexes.push_back(c);
 
+  std::map<std::string, std::string> rowid_names;
   source out;
   out.description = "sqlite:" + src.path;
   for (const auto& name : sq::list_tables(*db)) {
     if (!filter.matches("main", name, "main", name)) continue;
     sq::table_info info = sq::describe_table(*db, name);
+    rowid_names[name] = info.rowid_name;
     table_load t;
     t.schema = "main";
     t.name = name;
@@ -134,8 +136,12 @@ source open_sqlite_source(const codecs::sqlite_endpoint& src, const job_options&
     p.name = name;
     p.bytes = info.bytes;
     p.rows_estimate = info.rows;
-    t.keep_rowid = !info.rowid_name.empty();
-    if (!t.keep_rowid || info.rows <= chunk_rows) {
+    using resume_by = sq::shard_writer_options::resume_by;
+    t.resume = info.rowid_name.empty() ? resume_by::whole
+               : info.rowid_alias      ? resume_by::ranges
+                                       : resume_by::sequential;
+    if (info.rowid_name.empty() || info.rows <= chunk_rows) {
+      // (rows counts the rowid span: a sparse table gets chunks by span, never too few.)
       planned_chunk c;
       c.chunk_no = 0;
       c.kind = chunk_kind::whole;
@@ -171,9 +177,15 @@ source open_sqlite_source(const codecs::sqlite_endpoint& src, const job_options&
   rs->path = src.path;
   rs->conns.resize(readers);
   rs->stmts.resize(readers);
-  std::map<std::string, std::string> rowid_names;
-  for (const auto& t : out.tables)
-    rowid_names[t.name] = sq::describe_table(*db, t.name).rowid_name;
+  // The file's size shared out by rows, for progress.
+  std::int64_t all_rows = 0;
+  for (auto r : out.rows)
+    all_rows += r;
+  for (std::size_t i = 0; i < out.bytes.size(); ++i)
+    out.bytes[i] = all_rows > 0 ? static_cast<std::int64_t>(static_cast<double>(out.bytes[i]) *
+                                                           static_cast<double>(out.rows[i]) /
+                                                           static_cast<double>(all_rows))
+                                : 0;
   out.reader = [rs, rowid_names](std::size_t r, const planned_chunk& c,
                                  chunk_sink& sink) -> asio::awaitable<void> {
     if (!rs->conns[r]) {

@@ -1,6 +1,7 @@
 #include "engine/shards.hpp"
 
 #include "codecs/url.hpp"
+#include "connectors/postgres/error.hpp"
 #include "connectors/sqlite/database.hpp"
 #include "engine/shard_load.hpp"
 #include "engine/shard_sources.hpp"
@@ -14,6 +15,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 
 namespace uringmig::engine {
@@ -87,13 +89,19 @@ target_spec make_target(const codecs::endpoint& t) {
   return spec;
 }
 
-source open_source(const codecs::endpoint& s, const job_options& opts, const target_spec& target,
-                   std::size_t readers) {
-  if (const auto* f = std::get_if<codecs::sqlite_endpoint>(&s.spec))
-    return shards::open_sqlite_source(*f, opts, target, readers);
+asio::awaitable<source> open_source(const codecs::endpoint& s, const job_options& opts,
+                                    const target_spec& target, io::runtime& rt,
+                                    std::size_t readers) {
+  if (const auto* f = std::get_if<codecs::sqlite_endpoint>(&s.spec)) {
+    source src = shards::open_sqlite_source(*f, opts, target, readers);
+    src.close = []() -> asio::awaitable<void> { co_return; };
+    co_return src;
+  }
+  if (s.kind() == codecs::endpoint_kind::postgres)
+    co_return co_await shards::open_pg_source(s, opts, target, rt, readers);
   if (s.kind() == codecs::endpoint_kind::sqlite_shards)
     throw usage_error("--source: a shard set cannot be a source; name one SQLite file");
-  throw usage_error("--source: SQLite targets load from a SQLite file (sqlite:///path) for now");
+  throw usage_error("--source: SQLite targets load from a SQLite file or PostgreSQL");
 }
 
 std::string job_fingerprint(const codecs::endpoint& s, const target_spec& t,
@@ -194,7 +202,7 @@ shards::load_options load_options_from(const job_options& opts, std::size_t read
   o.page_size = int_setting(opts, "sqlite.page_size", 4096, 512, 65536);
   if (o.page_size & (o.page_size - 1))
     throw usage_error("sqlite.page_size must be a power of two from 512 to 65536");
-  o.cache_mib = int_setting(opts, "sqlite.cache_mib", 16, 1, 4096);
+  o.cache_mib = int_setting(opts, "sqlite.cache_mib", 4, 1, 4096);
   o.commit_rows = int_setting(opts, "sqlite.commit_rows", 500000, 1, 1 << 30);
   o.max_rows_per_insert = int_setting(opts, "sqlite.rows_per_insert", 0, 0, 1 << 20);
   o.batch_bytes =
@@ -202,144 +210,188 @@ shards::load_options load_options_from(const job_options& opts, std::size_t read
   return o;
 }
 
+std::size_t reader_count(const job_options& opts) {
+  return static_cast<std::size_t>(opts.jobs > 0 ? opts.jobs : 2);
+}
+
 }  // namespace
 
 int plan_shards(const job_options& opts) {
   const endpoints ep = parse(opts);
   const target_spec target = make_target(ep.target);
-  const std::size_t readers = static_cast<std::size_t>(opts.jobs > 0 ? opts.jobs : 2);
-  const source src = open_source(ep.source, opts, target, readers);
+  const std::size_t readers = reader_count(opts);
   (void)load_options_from(opts, readers);
-  std::printf("source: %s\n", codecs::redacted_url(ep.source).c_str());
-  std::printf("target: %s\n", codecs::redacted_url(ep.target).c_str());
-  print_plan(src, target);
+  io::runtime rt(1 + readers);
+  rt.run([&]() -> asio::awaitable<void> {
+    source src = co_await open_source(ep.source, opts, target, rt, readers);
+    std::printf("source: %s\n", codecs::redacted_url(ep.source).c_str());
+    std::printf("target: %s\n", codecs::redacted_url(ep.target).c_str());
+    print_plan(src, target);
+    co_await src.close();
+  }());
   return 0;
 }
+
+namespace {
+
+/// Everything after the source is open, inside the runtime.
+struct shard_run {
+  const job_options& opts;
+  const endpoints& ep;
+  const target_spec& target;
+  io::runtime& rt;
+  std::optional<state_store> state;
+  std::int64_t run_id = 0;
+  progress prog;
+  std::int64_t rows = 0;
+  bool interrupted = false;
+};
+
+asio::awaitable<void> run_all(shard_run& r, const shards::load_options& lo_base,
+                              const reporter_options& reporter_opts) {
+  const job_options& opts = r.opts;
+  source src = co_await open_source(r.ep.source, opts, r.target, r.rt, lo_base.readers);
+  std::exception_ptr error;
+  try {
+    check_writable_dir(r.target.dir);
+    r.state.emplace(state_store::open(opts.state_dir));
+    state_store& state = *r.state;
+    if (opts.restart) state.reset();
+    const std::string fp = job_fingerprint(r.ep.source, r.target, src.tables);
+    const bool resuming = state.has_plan() && state.get("shards.fingerprint") == fp;
+    if (state.has_plan() && !resuming)
+      throw usage_error(fmt::format(
+          "the state directory {} holds another job (different source, target, key or tables): "
+          "use --restart to start over, or another --state-dir",
+          opts.state_dir.string()));
+    if (!resuming) {
+      prepare_target(r.target, src.tables, opts.restart);
+      std::vector<planned_table> plan;
+      for (const auto& t : src.tables)
+        plan.push_back(t.plan);
+      state.save_plan(plan);
+      state.put("shards.fingerprint", fp);
+    } else {
+      // The first run's chunks: rowid ranges must not move under rows already written.
+      const auto saved = state.load_plan();
+      for (auto& t : src.tables)
+        for (const auto& p : saved)
+          if (p.schema == t.schema && p.name == t.name) t.plan = p;
+      spdlog::info("resuming the job in {}: chunks every file has are skipped{}",
+                   opts.state_dir.string(),
+                   r.ep.source.kind() == codecs::endpoint_kind::postgres
+                       ? "; the previous snapshot ended with its process, so this run reads "
+                         "under a fresh one"
+                       : "");
+    }
+    shards::load_options lo = lo_base;
+    lo.fingerprint = fp;
+    r.run_id = state.begin_run({opts.command, opts.preset.empty() ? "shards" : opts.preset,
+                                codecs::redacted_url(r.ep.source), codecs::redacted_url(r.ep.target),
+                                {}});
+    for (std::size_t i = 0; i < src.tables.size(); ++i)
+      r.prog.add_table(src.tables[i].schema, src.tables[i].name, src.bytes[i], src.rows[i],
+                       static_cast<int>(src.tables[i].plan.chunks.size()));
+    {
+      const job_status st = state.status_snapshot();
+      for (const auto& row : st.tables)
+        if (auto* tp = r.prog.find(row.schema, row.name))
+          tp->resume_from(row.chunks_done, row.rows_copied, row.bytes_copied);
+    }
+    progress_reporter reporter(r.prog, reporter_opts);
+    std::exception_ptr load_error;
+    try {
+      for (const auto& t : src.tables) {
+        if (state.get_table_status(t.schema, t.name) == table_status::done) continue;
+        shards::load l(r.rt, state, r.prog, r.target, lo, t);
+        const bool done = co_await l.run(src.reader);
+        r.rows += l.rows_written();
+        if (!done) {
+          r.interrupted = true;
+          break;
+        }
+      }
+    } catch (...) {
+      load_error = std::current_exception();
+    }
+    reporter.stop();
+    if (load_error) std::rethrow_exception(load_error);
+  } catch (...) {
+    error = std::current_exception();
+  }
+  co_await src.close();
+  if (error) std::rethrow_exception(error);
+}
+
+}  // namespace
 
 int run_shards(const job_options& opts) {
   const endpoints ep = parse(opts);
   const target_spec target = make_target(ep.target);
-  const std::size_t readers = static_cast<std::size_t>(opts.jobs > 0 ? opts.jobs : 2);
-  const shards::load_options lo_base = load_options_from(opts, readers);
+  const std::size_t readers = reader_count(opts);
+  shards::load_options lo = load_options_from(opts, readers);
   const reporter_options reporter_opts = make_reporter_options(opts);
-  source src = open_source(ep.source, opts, target, readers);
-  check_writable_dir(target.dir);
-
-  state_store state = state_store::open(opts.state_dir);
-  if (opts.restart) state.reset();
-  const std::string fp = job_fingerprint(ep.source, target, src.tables);
-  const bool resuming = state.has_plan() && state.get("shards.fingerprint") == fp;
-  if (state.has_plan() && !resuming)
-    throw usage_error(fmt::format(
-        "the state directory {} holds another job (different source, target, key or tables): "
-        "use --restart to start over, or another --state-dir",
-        opts.state_dir.string()));
-  if (!resuming) {
-    prepare_target(target, src.tables, opts.restart);
-    std::vector<planned_table> plan;
-    for (const auto& t : src.tables)
-      plan.push_back(t.plan);
-    state.save_plan(plan);
-    state.put("shards.fingerprint", fp);
-  } else {
-    // The chunks of the first run: rowid ranges must not move under written rows.
-    const auto saved = state.load_plan();
-    for (auto& t : src.tables)
-      for (const auto& p : saved)
-        if (p.schema == t.schema && p.name == t.name) t.plan = p;
-    spdlog::info("resuming the job in {}: chunks every file has are skipped",
-                 opts.state_dir.string());
-  }
-  shards::load_options lo = lo_base;
-  lo.fingerprint = fp;
-  const std::int64_t run_id = state.begin_run({opts.command,
-                                               opts.preset.empty() ? "shards" : opts.preset,
-                                               codecs::redacted_url(ep.source),
-                                               codecs::redacted_url(ep.target),
-                                               {}});
-
-  progress prog;
-  for (std::size_t i = 0; i < src.tables.size(); ++i)
-    prog.add_table(src.tables[i].schema, src.tables[i].name, src.bytes[i], src.rows[i],
-                   static_cast<int>(src.tables[i].plan.chunks.size()));
-  {
-    const job_status st = state.status_snapshot();
-    for (const auto& row : st.tables)
-      if (auto* tp = prog.find(row.schema, row.name))
-        tp->resume_from(row.chunks_done, row.rows_copied, row.bytes_copied);
-  }
 
   io::runtime rt(1 + readers + static_cast<std::size_t>(target.files()));
+  shard_run r{opts, ep, target, rt, {}, 0, {}, 0, false};
   const auto started = std::chrono::steady_clock::now();
   std::string error;
-  bool interrupted = false;
-  std::int64_t rows = 0;
-  {
-    progress_reporter reporter(prog, reporter_opts);
-    try {
-      rt.run([&]() -> asio::awaitable<void> {
-        std::optional<asio::steady_timer> deadline;
-        if (opts.max_runtime.count() > 0) {
-          deadline.emplace(rt.executor(0), opts.max_runtime);
-          deadline->async_wait([&](boost::system::error_code ec) {
-            if (!ec)
-              rt.request_stop("--max-runtime " + std::to_string(opts.max_runtime.count()) +
-                              "s reached");
-          });
-        }
-        std::exception_ptr e;
-        try {
-          for (const auto& t : src.tables) {
-            if (state.get_table_status(t.schema, t.name) == table_status::done) continue;
-            shards::load l(rt, state, prog, target, lo, t);
-            const bool done = co_await l.run(src.reader);
-            rows += l.rows_written();
-            if (!done) {
-              interrupted = true;
-              break;
-            }
-          }
-        } catch (...) {
-          e = std::current_exception();
-        }
-        if (deadline) deadline->cancel();
-        if (e) std::rethrow_exception(e);
-      }());
-    } catch (const sq::error& e) {
-      error = e.disk_full()
-                  ? fmt::format(
-                        "the target disk is full or a file size limit was hit ({}); free "
-                        "space and run the same command to resume",
-                        e.what())
-                  : std::string(e.what()) + "; fix the cause and run the same command to resume";
-    } catch (const job_error& e) {
-      error = e.what();
-    } catch (const usage_error&) {
-      throw;
-    } catch (const std::exception& e) {
-      error = e.what();
-    }
-    reporter.stop();
+  try {
+    rt.run([&]() -> asio::awaitable<void> {
+      std::optional<asio::steady_timer> deadline;
+      if (opts.max_runtime.count() > 0) {
+        deadline.emplace(rt.executor(0), opts.max_runtime);
+        deadline->async_wait([&](boost::system::error_code ec) {
+          if (!ec)
+            rt.request_stop("--max-runtime " + std::to_string(opts.max_runtime.count()) +
+                            "s reached");
+        });
+      }
+      std::exception_ptr e;
+      try {
+        co_await run_all(r, lo, reporter_opts);
+      } catch (...) {
+        e = std::current_exception();
+      }
+      if (deadline) deadline->cancel();
+      if (e) std::rethrow_exception(e);
+    }());
+  } catch (const sq::error& e) {
+    error = e.disk_full()
+                ? fmt::format("the target disk is full or a file size limit was hit ({}); free "
+                              "space and run the same command to resume",
+                              e.what())
+                : std::string(e.what()) + "; fix the cause and run the same command to resume";
+  } catch (const usage_error& e) {
+    if (r.state && r.run_id) r.state->end_run(r.run_id, run_status::failed, e.what());
+    throw;
+  } catch (const connectors::postgres::error& e) {
+    error = e.diag().to_string();
+  } catch (const std::exception& e) {
+    error = e.what();
   }
+  if (!r.state) throw job_error(error);
+  state_store& state = *r.state;
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::cout.flush();
   print_summary(std::cout, summarize(state.status_snapshot()));
-  std::printf("wall time %.2fs: %lld rows written (%.0f rows/s) into %d file(s) per table\n", secs,
-              static_cast<long long>(rows), rows / std::max(secs, 1e-9), target.files());
+  std::printf("wall time %.2fs: %lld rows written (%.0f rows/s) into %d file(s) per table\n",
+              secs, static_cast<long long>(r.rows), r.rows / std::max(secs, 1e-9),
+              target.files());
   std::fflush(stdout);
   if (!error.empty()) {
-    state.end_run(run_id, run_status::failed, error);
+    if (r.run_id) state.end_run(r.run_id, run_status::failed, error);
     throw job_error(error);
   }
-  if (interrupted || rt.stop_token().stop_requested()) {
+  if (r.interrupted || rt.stop_token().stop_requested()) {
     const std::string msg =
         (rt.stop_reason().empty() ? std::string("stopped") : rt.stop_reason()) +
         ": chunks in flight finished, state saved; resume with the same command";
-    state.end_run(run_id, run_status::interrupted, msg);
+    state.end_run(r.run_id, run_status::interrupted, msg);
     throw job_error(msg);
   }
-  state.end_run(run_id, run_status::done, "");
+  state.end_run(r.run_id, run_status::done, "");
   return 0;
 }
 

@@ -67,6 +67,13 @@ table_info describe_table(const database& db, const std::string& name) {
     t.without_rowid = s.step() && s.column_int64(0) != 0;
   }
   if (!t.without_rowid) {
+    int pk_columns = 0;
+    for (std::size_t i = 0; i < t.columns.size(); ++i) {
+      if (t.columns[i].pk == 0) continue;
+      ++pk_columns;
+      if (iequals(t.columns[i].declared_type, "INTEGER")) t.rowid_alias = i;
+    }
+    if (pk_columns != 1) t.rowid_alias.reset();
     for (const char* candidate : {"rowid", "_rowid_", "oid"}) {
       if (!t.find_column(candidate)) {
         t.rowid_name = candidate;
@@ -75,25 +82,24 @@ table_info describe_table(const database& db, const std::string& name) {
     }
   }
   const std::string q = quote_ident(name);
-  t.rows = db.scalar_int("select count(*) from " + q);
-  if (!t.rowid_name.empty() && t.rows > 0) {
+  if (!t.rowid_name.empty()) {
+    // Two subqueries: each min/max walks one edge of the b-tree (one query computing both scans
+    // the table); count(*) would read every page.
     statement s =
-        db.prepare("select min(" + t.rowid_name + "), max(" + t.rowid_name + ") from " + q);
-    if (s.step()) {
+        db.prepare("select (select min(" + t.rowid_name + ") from " + q + "), (select max(" +
+                   t.rowid_name + ") from " + q + ")");
+    if (s.step() && s.column_type(0) != SQLITE_NULL) {
       t.min_rowid = s.column_int64(0);
       t.max_rowid = s.column_int64(1);
+      t.rows = t.max_rowid - t.min_rowid + 1;
+      t.rows_exact = false;
     }
+  } else {
+    t.rows = db.scalar_int("select count(*) from " + q);
   }
-  // dbstat is compiled into Debian's SQLite; fall back to the file's size without it.
-  try {
-    statement s = db.prepare("select sum(pgsize) from dbstat where name = ?1");
-    s.bind_text(1, name);
-    if (s.step()) t.bytes = s.column_int64(0);
-  } catch (const error&) {
-    std::error_code ec;
-    const auto size = std::filesystem::file_size(db.path(), ec);
-    t.bytes = ec ? 0 : static_cast<std::int64_t>(size);
-  }
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(db.path(), ec);
+  t.bytes = ec ? 0 : static_cast<std::int64_t>(size);
   return t;
 }
 

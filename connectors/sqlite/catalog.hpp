@@ -25,11 +25,15 @@ struct table_info {
   /// A name that reaches the rowid ("rowid", "_rowid_" or "oid", whichever no column shadows);
   /// empty for WITHOUT ROWID tables or when all three are column names.
   std::string rowid_name;
+  /// The INTEGER PRIMARY KEY column, which is the rowid itself; nullopt when there is none.
+  std::optional<std::size_t> rowid_alias;
   std::vector<std::string> index_sql;  // the table's own CREATE INDEX statements
-  std::int64_t rows = 0;               // exact (count(*))
-  std::int64_t min_rowid = 0;          // when rowid_name is set and rows > 0
+  /// With a rowid: max - min + 1 (rowids are usually dense); else count(*).
+  std::int64_t rows = 0;
+  bool rows_exact = true;
+  std::int64_t min_rowid = 0;  // when rowid_name is set and the table has rows
   std::int64_t max_rowid = 0;
-  std::int64_t bytes = 0;  // estimate: the file's size shared by row count
+  std::int64_t bytes = 0;  // the file's size: callers share it out between tables
 
   /// Index of the column called `name` (exact match first, then ASCII case-insensitive, as
   /// SQLite resolves names); nullopt when there is none.

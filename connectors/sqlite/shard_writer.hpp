@@ -31,19 +31,25 @@ struct shard_writer_options {
   std::string table;
   std::string create_sql;              // CREATE TABLE for `table`, run when it does not exist
   std::vector<std::string> columns;    // in batch order
-  std::string rowid_name = "rowid";    // where a row's rowid goes; "" to let SQLite choose
+  /// How rows of an unfinished chunk are found again after a crash.
+  ///  sequential: rows get rowids 1, 2, ... in the order written, chunks are written one after
+  ///              another, and each mark records the row count after its chunk: what lies
+  ///              beyond the last mark is unfinished (the caller must send chunks one at a time).
+  ///  ranges:     a column is the rowid (INTEGER PRIMARY KEY) and chunks are ranges of it.
+  ///  whole:      one chunk; unfinished means the whole table (WITHOUT ROWID tables).
+  enum class resume_by { sequential, ranges, whole } resume = resume_by::sequential;
   std::vector<std::string> index_sql;  // built after the data (CREATE INDEX IF NOT EXISTS ...)
   std::string fingerprint;             // the job's; a file written by another job is refused
   int page_size = 4096;                // for a new file (set before WAL)
-  int cache_mib = 16;
+  int cache_mib = 4;
+  bool load_wal = false;  // load in WAL mode too (default: rollback journal, WAL at the end)
   std::int64_t commit_rows = 500000;  // a transaction holds at least this many rows
   int max_rows_per_insert = 0;        // 0: as many as SQLITE_LIMIT_VARIABLE_NUMBER allows
 };
 
-/// A chunk's rows to remove before it is redone: rowids lo..hi, or the whole table.
-struct unfinished_chunk {
+/// A chunk's rowid range, for resume_by::ranges.
+struct chunk_range {
   int chunk_no = 0;
-  bool whole_table = false;
   std::int64_t lo = 0;
   std::int64_t hi = 0;
 };
@@ -59,7 +65,8 @@ class shard_writer {
   /// Chunks this file has fully received (read at open).
   const std::set<int>& done_chunks() const noexcept { return done_; }
   /// Deletes what earlier, killed runs left of chunks that are not done, in one transaction.
-  void clear_unfinished(const std::vector<unfinished_chunk>& chunks);
+  /// `ranges`: every chunk's range (resume_by::ranges only).
+  void clear_unfinished(const std::vector<chunk_range>& ranges);
 
   /// Rows of a batch (codecs/row_batch.hpp) for the current transaction. The writer keeps the
   /// batch until its rows ran: text and blobs are bound without copying.
@@ -100,6 +107,7 @@ class shard_writer {
   std::size_t pending_ = 0;         // rows inserted but not run yet
   std::vector<int> ended_;          // chunks marked in the open transaction
   std::int64_t rows_in_tx_ = 0;
+  std::int64_t table_rows_ = 0;  // rows committed by earlier runs (the largest end_row)
   std::int64_t rows_written_ = 0;
 };
 

@@ -1,0 +1,130 @@
+#include "codecs/copy_text.hpp"
+
+#include <cstring>
+
+namespace uringmig::codecs {
+
+namespace {
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+}  // namespace
+
+bool copy_text_parser::feed(std::string_view piece, const row_fn& on_row) {
+  while (!piece.empty()) {
+    const char* nl = static_cast<const char*>(std::memchr(piece.data(), '\n', piece.size()));
+    if (!nl) {
+      carry_.append(piece);
+      return true;
+    }
+    const auto len = static_cast<std::size_t>(nl - piece.data());
+    bool ok = true;
+    if (carry_.empty()) {
+      ok = parse_row(piece.substr(0, len), on_row);
+    } else {
+      carry_.append(piece.substr(0, len));
+      ok = parse_row(carry_, on_row);
+      carry_.clear();
+    }
+    if (!ok) return false;
+    piece.remove_prefix(len + 1);
+  }
+  return true;
+}
+
+bool copy_text_parser::parse_row(std::string_view line, const row_fn& on_row) {
+  scratch_.clear();
+  offsets_.clear();
+  lengths_.clear();
+  std::size_t i = 0;
+  for (;;) {
+    // One field: up to the next unescaped tab or the end of the line.
+    const std::size_t start = scratch_.size();
+    if (line.size() - i >= 2 && line[i] == '\\' && line[i + 1] == 'N' &&
+        (i + 2 == line.size() || line[i + 2] == '\t')) {
+      offsets_.push_back(std::string::npos);
+      lengths_.push_back(0);
+      i += 2;
+    } else {
+      while (i < line.size() && line[i] != '\t') {
+        // Copy the run of plain bytes at once.
+        std::size_t j = i;
+        while (j < line.size() && line[j] != '\t' && line[j] != '\\')
+          ++j;
+        scratch_.append(line.substr(i, j - i));
+        i = j;
+        if (i >= line.size() || line[i] != '\\') continue;
+        ++i;
+        if (i >= line.size()) break;  // a lone trailing backslash: dropped
+        const char c = line[i++];
+        switch (c) {
+          case 'b': scratch_ += '\b'; break;
+          case 'f': scratch_ += '\f'; break;
+          case 'n': scratch_ += '\n'; break;
+          case 'r': scratch_ += '\r'; break;
+          case 't': scratch_ += '\t'; break;
+          case 'v': scratch_ += '\v'; break;
+          case 'x': {
+            int v = 0, digits = 0;
+            while (digits < 2 && i < line.size() && hex_value(line[i]) >= 0) {
+              v = v * 16 + hex_value(line[i++]);
+              ++digits;
+            }
+            if (digits == 0) scratch_ += 'x';
+            else scratch_ += static_cast<char>(v);
+            break;
+          }
+          default:
+            if (c >= '0' && c <= '7') {
+              int v = c - '0', digits = 1;
+              while (digits < 3 && i < line.size() && line[i] >= '0' && line[i] <= '7') {
+                v = v * 8 + (line[i++] - '0');
+                ++digits;
+              }
+              scratch_ += static_cast<char>(v & 0xff);
+            } else {
+              scratch_ += c;
+            }
+        }
+      }
+      offsets_.push_back(start);
+      lengths_.push_back(scratch_.size() - start);
+    }
+    if (i >= line.size()) break;
+    ++i;  // the tab
+  }
+  if (expected_ > 0 && offsets_.size() != expected_) {
+    error_ = "a COPY row has " + std::to_string(offsets_.size()) + " fields, expected " +
+             std::to_string(expected_);
+    return false;
+  }
+  fields_.resize(offsets_.size());
+  for (std::size_t f = 0; f < offsets_.size(); ++f)
+    fields_[f] = offsets_[f] == std::string::npos
+                     ? std::nullopt
+                     : std::optional<std::string_view>(
+                           std::string_view(scratch_).substr(offsets_[f], lengths_[f]));
+  ++rows_;
+  on_row(fields_);
+  return true;
+}
+
+std::optional<std::string> decode_bytea_hex(std::string_view text) {
+  if (text.size() < 2 || text[0] != '\\' || text[1] != 'x' || text.size() % 2 != 0)
+    return std::nullopt;
+  std::string out;
+  out.reserve((text.size() - 2) / 2);
+  for (std::size_t i = 2; i < text.size(); i += 2) {
+    const int hi = hex_value(text[i]), lo = hex_value(text[i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out += static_cast<char>(hi * 16 + lo);
+  }
+  return out;
+}
+
+}  // namespace uringmig::codecs
