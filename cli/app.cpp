@@ -238,7 +238,9 @@ int run_job_command(const bound_command& b, const flag_values& v, const run_cont
   }
 
   std::filesystem::path log_file;
-  if (spec.writes_log && !job.dry_run) {
+  // verify keeps no state: it logs to a file only when given a --state-dir (flag or config).
+  const bool state_dir_named = flags.state_dir || config.state_dir;
+  if (spec.writes_log && !job.dry_run && (spec.name != "verify" || state_dir_named)) {
     std::error_code ec;
     std::filesystem::create_directories(job.state_dir, ec);
     if (ec) {

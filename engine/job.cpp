@@ -44,6 +44,7 @@ int run_job(const job_options& opts) {
   }
   if (opts.command == "status") return run_status(opts);
   if (opts.command == "verify") {
+    if (sqlite_target(opts)) return run_verify_sqlite(opts);
     if (!pg_to_pg(opts)) throw usage_error("uringmig verify: compares PostgreSQL to PostgreSQL");
     return run_verify(opts);
   }

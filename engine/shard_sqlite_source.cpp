@@ -4,6 +4,7 @@
 #include "engine/shard_sources.hpp"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <charconv>
 #include <mutex>
@@ -110,9 +111,11 @@ source open_sqlite_source(const codecs::sqlite_endpoint& src, const job_options&
     std::set<std::string> indexed;
     auto add_index = [&](const std::string& column) {
       auto k = info.find_column(column);
-      if (!k)
-        throw usage_error(fmt::format("sqlite.index names column '{}' that table {} does not have",
-                                      column, name));
+      if (!k) {
+        spdlog::warn("sqlite.index: table {} has no column '{}': no index on it there", name,
+                     column);
+        return;
+      }
       const std::string& col = info.columns[*k].name;
       if (!indexed.insert(col).second) return;
       t.index_sql.push_back(fmt::format("create index if not exists {} on {}({})",

@@ -1,22 +1,12 @@
 # Shared by the e2e scripts that use the `pg` fixture (source it).
-# Provides: $bin, $work (removed at exit), fail/finish, new_db NAME, url DB, tcp_url DB,
+# Provides what lib/common.sh does, and new_db NAME, url DB, tcp_url DB,
 # table_sums DB (one line per table: name, row count, order-independent md5).
-set -euo pipefail
-: "${URINGMIG_BIN:?}" "${URINGMIG_PGFIX_DIR:?}"
+: "${URINGMIG_PGFIX_DIR:?}"
+# shellcheck disable=SC1091
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 # shellcheck disable=SC1091
 . "$URINGMIG_PGFIX_DIR/conninfo.env"
 export PGHOST=$PGFIX_HOST PGPORT=$PGFIX_PORT PGUSER=$PGFIX_USER
-bin=$(realpath -- "$URINGMIG_BIN")
-work=$(mktemp -d)
-trap 'rm -rf -- "$work"' EXIT
-cd "$work"
-
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-finish() {
-  [ "$failures" -eq 0 ] || { echo "$failures failure(s)"; exit 1; }
-  echo "$1: all checks passed"
-}
 new_db() { psql -qX -v ON_ERROR_STOP=1 -c "create database \"$1\""; }
 url() { echo "postgresql://$PGFIX_USER@/$1?host=$PGFIX_HOST&port=$PGFIX_PORT"; }
 tcp_url() { echo "postgresql://$PGFIX_ROLE:$PGFIX_PASSWORD@127.0.0.1:$PGFIX_PORT/$1"; }
