@@ -99,6 +99,11 @@ digest read_target(const codecs::endpoint& t, const std::string& table,
       d.problem = path.string() + " is missing";
       return d;
     }
+    if (std::filesystem::exists(path.string() + "-journal", ec)) {
+      // A hot journal: a load was killed mid-transaction (the next run rolls it back).
+      d.problem = path.string() + " is incomplete (its load was interrupted)";
+      return d;
+    }
     sq::database db = sq::database::open(path, sq::open_mode::read_only);
     try {
       sq::statement m = db.prepare(
