@@ -1,0 +1,245 @@
+// Routing, the FE's answers (307, auth, its error bodies, get_load_state) and
+// the control endpoints under /_double/ that shell tests drive with curl.
+
+#include "tests/doris_double/routes.hpp"
+
+#include <cstdlib>
+#include <map>
+
+#include "tests/doris_double/stream_load.hpp"
+
+namespace uringmig::test::doris_double {
+
+namespace {
+
+const std::vector<header> json_type = {{"Content-Type", "application/json"}};
+
+// RestBaseResult, what LoadAction answers with on its own errors.
+std::string fe_failed(std::string_view msg) {
+  return "{\"status\":\"FAILED\",\"msg\":" + json_quote(msg) + "}";
+}
+
+// ResponseEntityBuilder's body: HTTP 200, the real code inside.
+std::string fe_body(std::string_view msg, int code, std::string_view data) {
+  return "{\"msg\":" + json_quote(msg) + ",\"code\":" + std::to_string(code) +
+         ",\"data\":" + json_quote(data) + ",\"count\":0}";
+}
+
+bool is_load_route(const std::vector<std::string>& parts) {
+  return parts.size() == 4 && parts[0] == "api" && parts[3] == "_stream_load";
+}
+
+bool is_two_phase_route(const std::vector<std::string>& parts) {
+  return parts.size() >= 3 && parts.size() <= 4 && parts[0] == "api" &&
+         parts.back() == "_stream_load_2pc";
+}
+
+// Credentials check of RestBaseController::executeCheckPassword. Returns the
+// answer to send when it fails.
+std::optional<after> fe_check_auth(connection_io& io, const request_head& req, handler_env& env,
+                                   request_record& rec, bool pending) {
+  if (env.st.take(fault::http_401)) {
+    return answer(io, env, rec, req, 401, {{"WWW-Authenticate", "Basic realm=\"doris\""}}, "",
+                  pending);
+  }
+  std::optional<basic_credentials> creds = parse_basic_auth(req.get("Authorization"));
+  bool forced = env.st.take(fault::fe_unauthorized).has_value();
+  bool good = creds && creds->user == env.opts.user && creds->password == env.opts.password;
+  if (good && !forced) return std::nullopt;
+  std::string why =
+      !creds ? std::string("Need auth information.")
+             : "Access denied for user '" + creds->user + "@127.0.0.1' (using password: YES)";
+  std::string body = fe_body("Unauthorized", 401, why);
+  if (env.opts.fe_http_401) {
+    std::vector<header> h = json_type;
+    h.push_back({"WWW-Authenticate", "Basic realm=\"doris\""});
+    return answer(io, env, rec, req, 401, h, body, pending);
+  }
+  return answer(io, env, rec, req, 200, json_type, body, pending);
+}
+
+std::string redirect_location(const request_head& req, const handler_env& env) {
+  std::string userinfo;
+  if (auto creds = parse_basic_auth(req.get("Authorization"))) {
+    userinfo = percent_encode(creds->user) + ":" + percent_encode(creds->password) + "@";
+  }
+  std::string path = req.target.substr(0, req.target.find('?'));
+  return "http://" + userinfo + "127.0.0.1:" + std::to_string(env.be_port) + path + "?" + req.query;
+}
+
+after fe_stream_load(connection_io& io, const request_head& req, const std::string& db,
+                     const std::string& table, handler_env& env) {
+  request_record rec = make_record(node::fe, req);
+  rec.label = req.get("label");
+  const bool pending = has_body(req);  // the FE never reads a load's body
+  if (auto done = fe_check_auth(io, req, env, rec, pending)) return *done;
+  if (!req.has("Expect")) {
+    return answer(io, env, rec, req, 200, json_type, fe_failed("There is no 100-continue header"),
+                  pending);
+  }
+  if (auto f = env.st.take(fault::fe_error_body)) {
+    std::string msg = f->message.empty() ? "No backend load available." : f->message;
+    return answer(io, env, rec, req, 200, json_type, fe_failed(msg), pending);
+  }
+  if (env.opts.fe_direct) return serve_stream_load(io, req, db, table, env, node::fe);
+  return answer(
+      io, env, rec, req, 307,
+      {{"Location", redirect_location(req, env)}, {"Content-Type", "text/html;charset=utf-8"}}, "",
+      pending);
+}
+
+after fe_two_phase(connection_io& io, const request_head& req, const std::string& db,
+                   handler_env& env) {
+  request_record rec = make_record(node::fe, req);
+  rec.label = req.get("label");
+  const bool pending = has_body(req);
+  if (auto done = fe_check_auth(io, req, env, rec, pending)) return *done;
+  if (req.get("txn_id").empty() && req.get("label").empty()) {
+    return answer(io, env, rec, req, 200, json_type,
+                  fe_failed("No transaction id or label selected."), pending);
+  }
+  if (req.get("txn_operation").empty()) {
+    return answer(io, env, rec, req, 200, json_type,
+                  fe_failed("No transaction operation('commit' or 'abort') selected."), pending);
+  }
+  if (env.opts.fe_direct) return serve_two_phase(io, req, db, env, node::fe);
+  return answer(
+      io, env, rec, req, 307,
+      {{"Location", redirect_location(req, env)}, {"Content-Type", "text/html;charset=utf-8"}}, "",
+      pending);
+}
+
+after fe_load_state(connection_io& io, const request_head& req, const std::string& db,
+                    handler_env& env) {
+  request_record rec = make_record(node::fe, req);
+  const bool pending = has_body(req);
+  if (auto done = fe_check_auth(io, req, env, rec, pending)) return *done;
+  auto query = parse_query(req.query);
+  rec.label = query["label"];
+  std::optional<label_info> info = env.st.label(db, rec.label);
+  std::string state = info ? std::string(txn_state_name(info->state)) : "UNKNOWN";
+  return answer(io, env, rec, req, 200, json_type, fe_body("success", 0, state), pending);
+}
+
+after control(connection_io& io, const request_head& req, const std::string& what,
+              handler_env& env) {
+  request_record rec = make_record(node::fe, req);
+  const bool pending = has_body(req);
+  auto q = parse_query(req.query);
+  auto reply = [&](int status, const std::string& body) {
+    return answer(io, env, rec, req, status, json_type, body, pending);
+  };
+  auto number = [&](const char* key, long long fallback) {
+    auto it = q.find(key);
+    return it == q.end() || it->second.empty() ? fallback : std::atoll(it->second.c_str());
+  };
+  if (what == "fault" && req.method == "POST") {
+    if (q["name"] == "clear") {
+      env.st.clear_faults();
+      return reply(200, "{\"ok\":true}");
+    }
+    std::optional<fault> kind = fault_from_name(q["name"]);
+    if (!kind) return reply(400, "{\"ok\":false,\"error\":\"unknown fault\"}");
+    fault_spec spec;
+    spec.kind = *kind;
+    spec.count = static_cast<int>(number("count", 1));
+    spec.bytes = static_cast<std::uint64_t>(number("bytes", 0));
+    spec.delay_ms = static_cast<int>(number("delay_ms", 0));
+    spec.rows = static_cast<std::uint64_t>(number("rows", 1));
+    spec.message = q["message"];
+    env.st.arm(std::move(spec));
+    return reply(200, "{\"ok\":true}");
+  }
+  if (what == "table" && req.method == "POST") {
+    table_schema schema;
+    schema.column_count = static_cast<std::size_t>(number("columns", 0));
+    for (std::string_view names = q["names"]; !names.empty();) {
+      std::size_t comma = names.find(',');
+      schema.names.emplace_back(trim(names.substr(0, comma)));
+      names = comma == std::string_view::npos ? std::string_view() : names.substr(comma + 1);
+    }
+    if (schema.column_count == 0) schema.column_count = schema.names.size();
+    env.st.set_table(q["db"], q["table"], std::move(schema));
+    return reply(200, "{\"ok\":true}");
+  }
+  if (what == "rows" && req.method == "GET") {
+    std::string body;
+    for (const row& r : env.st.rows(q["db"], q["table"]))
+      body += record_line(r);
+    return answer(io, env, rec, req, 200, {{"Content-Type", "text/plain; charset=UTF-8"}}, body,
+                  pending);
+  }
+  if (what == "stats" && req.method == "GET") {
+    std::map<std::string, int> per_label;
+    std::size_t total = 0;
+    for (const request_record& r : env.st.requests()) {
+      ++total;
+      if (r.where == node::be && r.target.find("/_stream_load") != std::string::npos) {
+        ++per_label[r.label];
+      }
+    }
+    std::string body = "{\"requests\":" + std::to_string(total) + ",\"be_loads_by_label\":{";
+    bool first = true;
+    for (const auto& [label, n] : per_label) {
+      body += (first ? "" : ",") + json_quote(label) + ":" + std::to_string(n);
+      first = false;
+    }
+    return reply(200, body + "}}");
+  }
+  return reply(404, "{\"ok\":false,\"error\":\"unknown control request\"}");
+}
+
+after not_found(connection_io& io, const request_head& req, handler_env& env, node where) {
+  request_record rec = make_record(where, req);
+  return answer(io, env, rec, req, 404, json_type, fe_body("Not Found", 404, req.path),
+                has_body(req));
+}
+
+after not_allowed(connection_io& io, const request_head& req, handler_env& env, node where) {
+  request_record rec = make_record(where, req);
+  return answer(io, env, rec, req, 405, json_type, fe_body("Method Not Allowed", 405, req.method),
+                has_body(req));
+}
+
+}  // namespace
+
+after route(connection_io& io, const request_head& req, handler_env& env, node where) {
+  std::string expect = req.get("Expect");
+  if (!expect.empty() && !iequals(expect, "100-continue")) {
+    request_record rec = make_record(where, req);
+    return answer(io, env, rec, req, 417, {}, "", has_body(req));
+  }
+  std::vector<std::string> parts = split_path(req.path);
+  const bool put = req.method == "PUT";
+  if (where == node::fe) {
+    if (parts.size() == 2 && parts[0] == "_double") return control(io, req, parts[1], env);
+    if (is_load_route(parts)) {
+      return put ? fe_stream_load(io, req, parts[1], parts[2], env)
+                 : not_allowed(io, req, env, where);
+    }
+    if (is_two_phase_route(parts)) {
+      return put ? fe_two_phase(io, req, parts[1], env) : not_allowed(io, req, env, where);
+    }
+    if (parts.size() == 3 && parts[0] == "api" && parts[2] == "get_load_state") {
+      return fe_load_state(io, req, parts[1], env);
+    }
+    return not_found(io, req, env, where);
+  }
+  if (is_load_route(parts)) {
+    return put ? serve_stream_load(io, req, parts[1], parts[2], env, where)
+               : not_allowed(io, req, env, where);
+  }
+  if (is_two_phase_route(parts)) {
+    return put ? serve_two_phase(io, req, parts[1], env, where) : not_allowed(io, req, env, where);
+  }
+  if (parts.size() == 2 && parts[0] == "api" && parts[1] == "_load_error_log") {
+    request_record rec = make_record(where, req);
+    std::optional<std::string> log = env.st.error_log(parse_query(req.query)["file"]);
+    const std::vector<header> text = {{"Content-Type", "text/plain; charset=UTF-8"}};
+    if (!log) return answer(io, env, rec, req, 404, text, "not found\n", has_body(req));
+    return answer(io, env, rec, req, 200, text, *log, has_body(req));
+  }
+  return not_found(io, req, env, where);
+}
+
+}  // namespace uringmig::test::doris_double
