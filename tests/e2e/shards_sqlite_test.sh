@@ -85,5 +85,5 @@ grep -q "already exists: use --restart" err || fail "overwrite not refused: $(ca
 # verify notices a changed value and a row in the wrong file.
 sqlite3 shards/clients_shard_01.db "update clients set balance = balance + 1 where rowid = 3"
 expect_exit 1 "$bin" verify --source "sqlite://$work/src.db" --target "$dst" --tables clients
-grep -q "contents differ" out || fail "changed value not noticed: $(cat out)"
+grep -q "contents differ" stdout || fail "changed value not noticed: $(cat stdout)"
 finish shards_sqlite

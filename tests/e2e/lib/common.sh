@@ -13,10 +13,10 @@ finish() {
   [ "$failures" -eq 0 ] || { echo "$failures failure(s)"; exit 1; }
   echo "$1: all checks passed"
 }
-# expect_exit CODE CMD...: runs CMD, fails unless it exits with CODE; its stderr is in $work/err.
+# expect_exit CODE CMD...: runs CMD, fails unless it exits with CODE; its stdout and stderr are in $work/stdout and $work/err.
 expect_exit() {
   local want=$1 rc=0
   shift
-  "$@" >"$work/out" 2>"$work/err" || rc=$?
+  "$@" >"$work/stdout" 2>"$work/err" || rc=$?
   [ "$rc" -eq "$want" ] || fail "'$*' exited $rc, expected $want: $(tail -3 "$work/err")"
 }
