@@ -63,20 +63,34 @@ bool copy_text_parser::parse_row(std::string_view line, const row_fn& on_row) {
         if (i >= line.size()) break;  // a lone trailing backslash: dropped
         const char c = line[i++];
         switch (c) {
-          case 'b': scratch_ += '\b'; break;
-          case 'f': scratch_ += '\f'; break;
-          case 'n': scratch_ += '\n'; break;
-          case 'r': scratch_ += '\r'; break;
-          case 't': scratch_ += '\t'; break;
-          case 'v': scratch_ += '\v'; break;
+          case 'b':
+            scratch_ += '\b';
+            break;
+          case 'f':
+            scratch_ += '\f';
+            break;
+          case 'n':
+            scratch_ += '\n';
+            break;
+          case 'r':
+            scratch_ += '\r';
+            break;
+          case 't':
+            scratch_ += '\t';
+            break;
+          case 'v':
+            scratch_ += '\v';
+            break;
           case 'x': {
             int v = 0, digits = 0;
             while (digits < 2 && i < line.size() && hex_value(line[i]) >= 0) {
               v = v * 16 + hex_value(line[i++]);
               ++digits;
             }
-            if (digits == 0) scratch_ += 'x';
-            else scratch_ += static_cast<char>(v);
+            if (digits == 0)
+              scratch_ += 'x';
+            else
+              scratch_ += static_cast<char>(v);
             break;
           }
           default:

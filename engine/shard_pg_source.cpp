@@ -79,9 +79,10 @@ asio::awaitable<source> open_pg_source(const codecs::endpoint& src, const job_op
   for (const auto& t : tables) {
     auto [it, fresh] = seen.emplace(t.name, t.display());
     if (!fresh)
-      throw usage_error(fmt::format("tables {} and {} would both load into SQLite table {}: "
-                                    "select one of them with --tables/--exclude",
-                                    it->second, t.display(), t.name));
+      throw usage_error(
+          fmt::format("tables {} and {} would both load into SQLite table {}: "
+                      "select one of them with --tables/--exclude",
+                      it->second, t.display(), t.name));
   }
   std::vector<planned_table> plan = co_await make_plan(h, tables, opts);
 
@@ -121,15 +122,17 @@ asio::awaitable<source> open_pg_source(const codecs::endpoint& src, const job_op
         std::string list;
         for (const auto& c : tl.columns)
           list += (list.empty() ? "" : ", ") + c;
-        throw usage_error(fmt::format("shard key column '{}' does not exist in table {} (its "
-                                      "columns: {}); fix shard_key in the target URL",
-                                      target.shard_key, t.display(), list));
+        throw usage_error(
+            fmt::format("shard key column '{}' does not exist in table {} (its "
+                        "columns: {}); fix shard_key in the target URL",
+                        target.shard_key, t.display(), list));
       }
       tl.key_column = *k;
-      tl.index_sql.push_back(fmt::format(
-          "create index if not exists {} on {}({})",
-          connectors::sqlite::quote_ident(t.name + "_" + target.shard_key + "_idx"),
-          connectors::sqlite::quote_ident(t.name), connectors::sqlite::quote_ident(target.shard_key)));
+      tl.index_sql.push_back(
+          fmt::format("create index if not exists {} on {}({})",
+                      connectors::sqlite::quote_ident(t.name + "_" + target.shard_key + "_idx"),
+                      connectors::sqlite::quote_ident(t.name),
+                      connectors::sqlite::quote_ident(target.shard_key)));
     }
     for (const auto& p : plan)
       if (p.schema == t.schema && p.name == t.name) tl.plan = p;
@@ -180,8 +183,8 @@ asio::awaitable<source> open_pg_source(const codecs::endpoint& src, const job_op
     };
     std::string parse_error;
     const std::string sql = "COPY (" + chunk_select(info, c) + ") TO STDOUT";
-    pg::result res = co_await conn.copy_out(
-        sql, st->pool, [&](io::buffer b) -> asio::awaitable<bool> {
+    pg::result res =
+        co_await conn.copy_out(sql, st->pool, [&](io::buffer b) -> asio::awaitable<bool> {
           const std::string_view piece(reinterpret_cast<const char*>(b.data()), b.size());
           if (!parser.feed(piece, on_row)) {
             parse_error = parser.error();
@@ -195,7 +198,8 @@ asio::awaitable<source> open_pg_source(const codecs::endpoint& src, const job_op
         });
     if (!parse_error.empty()) throw job_error("reading " + info.display() + ": " + parse_error);
     res.check("reading " + info.display());
-    if (!parser.finish()) throw job_error("reading " + info.display() + ": the COPY data ended mid-row");
+    if (!parser.finish())
+      throw job_error("reading " + info.display() + ": the COPY data ended mid-row");
   };
   out.close = [st, &rt, readers]() -> asio::awaitable<void> {
     for (std::size_t r = 0; r < readers; ++r) {

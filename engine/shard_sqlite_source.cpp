@@ -186,8 +186,8 @@ source open_sqlite_source(const codecs::sqlite_endpoint& src, const job_options&
     all_rows += r;
   for (std::size_t i = 0; i < out.bytes.size(); ++i)
     out.bytes[i] = all_rows > 0 ? static_cast<std::int64_t>(static_cast<double>(out.bytes[i]) *
-                                                           static_cast<double>(out.rows[i]) /
-                                                           static_cast<double>(all_rows))
+                                                            static_cast<double>(out.rows[i]) /
+                                                            static_cast<double>(all_rows))
                                 : 0;
   out.reader = [rs, rowid_names](std::size_t r, const planned_chunk& c,
                                  chunk_sink& sink) -> asio::awaitable<void> {

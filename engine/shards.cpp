@@ -286,8 +286,10 @@ asio::awaitable<void> run_all(shard_run& r, const shards::load_options& lo_base,
     }
     shards::load_options lo = lo_base;
     lo.fingerprint = fp;
-    r.run_id = state.begin_run({opts.command, opts.preset.empty() ? "shards" : opts.preset,
-                                codecs::redacted_url(r.ep.source), codecs::redacted_url(r.ep.target),
+    r.run_id = state.begin_run({opts.command,
+                                opts.preset.empty() ? "shards" : opts.preset,
+                                codecs::redacted_url(r.ep.source),
+                                codecs::redacted_url(r.ep.target),
                                 {}});
     for (std::size_t i = 0; i < src.tables.size(); ++i)
       r.prog.add_table(src.tables[i].schema, src.tables[i].name, src.bytes[i], src.rows[i],
@@ -358,9 +360,10 @@ int run_shards(const job_options& opts) {
     }());
   } catch (const sq::error& e) {
     error = e.disk_full()
-                ? fmt::format("the target disk is full or a file size limit was hit ({}); free "
-                              "space and run the same command to resume",
-                              e.what())
+                ? fmt::format(
+                      "the target disk is full or a file size limit was hit ({}); free "
+                      "space and run the same command to resume",
+                      e.what())
                 : std::string(e.what()) + "; fix the cause and run the same command to resume";
   } catch (const usage_error& e) {
     if (r.state && r.run_id) r.state->end_run(r.run_id, run_status::failed, e.what());
@@ -376,9 +379,8 @@ int run_shards(const job_options& opts) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::cout.flush();
   print_summary(std::cout, summarize(state.status_snapshot()));
-  std::printf("wall time %.2fs: %lld rows written (%.0f rows/s) into %d file(s) per table\n",
-              secs, static_cast<long long>(r.rows), r.rows / std::max(secs, 1e-9),
-              target.files());
+  std::printf("wall time %.2fs: %lld rows written (%.0f rows/s) into %d file(s) per table\n", secs,
+              static_cast<long long>(r.rows), r.rows / std::max(secs, 1e-9), target.files());
   std::fflush(stdout);
   if (!error.empty()) {
     if (r.run_id) state.end_run(r.run_id, run_status::failed, error);

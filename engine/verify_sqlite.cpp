@@ -106,8 +106,8 @@ digest read_target(const codecs::endpoint& t, const std::string& table,
     }
     sq::database db = sq::database::open(path, sq::open_mode::read_only);
     try {
-      sq::statement m = db.prepare(
-          "select value from _uringmig_meta where tbl = ?1 and key = 'status'");
+      sq::statement m =
+          db.prepare("select value from _uringmig_meta where tbl = ?1 and key = 'status'");
       m.bind_text(1, table);
       if (m.step() && m.column_text(0) != "complete") {
         d.problem = path.string() + " is incomplete (its load did not finish)";
@@ -127,8 +127,8 @@ digest read_target(const codecs::endpoint& t, const std::string& table,
           want = router->route_null();
           break;
         case SQLITE_INTEGER: {
-          const int len = std::snprintf(num, sizeof num, "%lld",
-                                        static_cast<long long>(s.column_int64(k)));
+          const int len =
+              std::snprintf(num, sizeof num, "%lld", static_cast<long long>(s.column_int64(k)));
           want = router->route(std::string_view(num, static_cast<std::size_t>(len)));
           break;
         }
@@ -152,8 +152,7 @@ int run_verify_sqlite(const job_options& opts) {
   if (!s) throw usage_error("--source: " + s.error);
   if (!t) throw usage_error("--target: " + t.error);
   const auto* src = std::get_if<codecs::sqlite_endpoint>(&s.value->spec);
-  if (!src)
-    throw usage_error("uringmig verify with a SQLite target needs a SQLite source file");
+  if (!src) throw usage_error("uringmig verify with a SQLite target needs a SQLite source file");
   std::error_code ec;
   if (!std::filesystem::exists(src->path, ec))
     throw usage_error("--source: no such file: " + src->path);
@@ -188,8 +187,8 @@ int run_verify_sqlite(const job_options& opts) {
     if (!key_name.empty()) {
       key = info.find_column(key_name);
       if (!key)
-        throw usage_error(fmt::format("shard key column '{}' does not exist in table {}",
-                                      key_name, name));
+        throw usage_error(
+            fmt::format("shard key column '{}' does not exist in table {}", key_name, name));
     }
     // Both sides at once: the source on its own thread.
     auto source_digest = std::async(std::launch::async, read_source, src->path, name, columns);

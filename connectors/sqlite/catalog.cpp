@@ -85,9 +85,8 @@ table_info describe_table(const database& db, const std::string& name) {
   if (!t.rowid_name.empty()) {
     // Two subqueries: each min/max walks one edge of the b-tree (one query computing both scans
     // the table); count(*) would read every page.
-    statement s =
-        db.prepare("select (select min(" + t.rowid_name + ") from " + q + "), (select max(" +
-                   t.rowid_name + ") from " + q + ")");
+    statement s = db.prepare("select (select min(" + t.rowid_name + ") from " + q +
+                             "), (select max(" + t.rowid_name + ") from " + q + ")");
     if (s.step() && s.column_type(0) != SQLITE_NULL) {
       t.min_rowid = s.column_int64(0);
       t.max_rowid = s.column_int64(1);

@@ -25,10 +25,10 @@ shard_writer::shard_writer(shard_writer_options o)
   // The load runs with a rollback journal unless load_wal: pages appended to the file are never
   // journaled, so each is written once (WAL writes every page twice: the log, then the
   // checkpoint). A kill -9 still rolls back to the last commit. finish() switches to WAL.
-  db_.exec(fmt::format(
-      "pragma journal_mode = {}; pragma synchronous = off; pragma cache_size = -{}; "
-      "pragma temp_store = memory",
-      o_.load_wal ? "wal" : "delete", o_.cache_mib * 1024));
+  db_.exec(
+      fmt::format("pragma journal_mode = {}; pragma synchronous = off; pragma cache_size = -{}; "
+                  "pragma temp_store = memory",
+                  o_.load_wal ? "wal" : "delete", o_.cache_mib * 1024));
   db_.exec(
       "create table if not exists _uringmig_chunks(tbl text not null, chunk_no integer not null, "
       "rows integer not null, end_row integer not null, primary key(tbl, chunk_no)) without "

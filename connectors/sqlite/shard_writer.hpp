@@ -29,8 +29,8 @@ namespace uringmig::connectors::sqlite {
 struct shard_writer_options {
   std::filesystem::path file;
   std::string table;
-  std::string create_sql;              // CREATE TABLE for `table`, run when it does not exist
-  std::vector<std::string> columns;    // in batch order
+  std::string create_sql;            // CREATE TABLE for `table`, run when it does not exist
+  std::vector<std::string> columns;  // in batch order
   /// How rows of an unfinished chunk are found again after a crash.
   ///  sequential: rows get rowids 1, 2, ... in the order written, chunks are written one after
   ///              another, and each mark records the row count after its chunk: what lies
