@@ -107,8 +107,8 @@ using chunk_reader = std::function<boost::asio::awaitable<void>(std::size_t read
 
 struct load_options {
   std::size_t readers = 2;
-  std::size_t batch_bytes = 256 * 1024;
-  std::size_t channel_bytes = 4 * 1024 * 1024;
+  std::size_t batch_bytes = 64 * 1024;
+  std::size_t channel_bytes = 1024 * 1024;
   int page_size = 4096;
   int cache_mib = 16;
   std::int64_t commit_rows = 500000;

@@ -193,7 +193,7 @@ source open_sqlite_source(const codecs::sqlite_endpoint& src, const job_options&
                                  chunk_sink& sink) -> asio::awaitable<void> {
     if (!rs->conns[r]) {
       rs->conns[r].emplace(sq::database::open(rs->path, sq::open_mode::read_only));
-      rs->conns[r]->exec("pragma mmap_size = 1073741824; pragma cache_size = -16384");
+      rs->conns[r]->exec("pragma cache_size = -8192");
     }
     const table_load& t = sink.table();
     const bool ranged = c.kind != chunk_kind::whole;

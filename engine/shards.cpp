@@ -206,7 +206,7 @@ shards::load_options load_options_from(const job_options& opts, std::size_t read
   o.commit_rows = int_setting(opts, "sqlite.commit_rows", 500000, 1, 1 << 30);
   o.max_rows_per_insert = int_setting(opts, "sqlite.rows_per_insert", 0, 0, 1 << 20);
   o.batch_bytes =
-      static_cast<std::size_t>(int_setting(opts, "sqlite.batch_kib", 256, 4, 65536)) * 1024;
+      static_cast<std::size_t>(int_setting(opts, "sqlite.batch_kib", 64, 4, 65536)) * 1024;
   return o;
 }
 

@@ -145,6 +145,12 @@ std::string database::message(const char* doing, int rc) const {
   return fmt::format("{}: {} ({})", doing, msg, path_.string());
 }
 
+bool configure_process() noexcept {
+  const bool a = sqlite3_config(SQLITE_CONFIG_MULTITHREAD) == SQLITE_OK;
+  const bool b = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) == SQLITE_OK;
+  return a && b;
+}
+
 std::string quote_ident(std::string_view name) {
   std::string out = "\"";
   for (char c : name) {

@@ -112,6 +112,13 @@ class database {
   std::filesystem::path path_;
 };
 
+/// Process-wide SQLite settings for many threads each with connections of their own: no
+/// global memory statistics (their mutex is taken on every allocation, and a dozen writer
+/// threads contend on it) and multi-thread mode (a connection is never used by two threads
+/// at once; the state store serialises its own). Call once, before SQLite is first used;
+/// later calls, or calls after SQLite started, change nothing. Returns whether it applied.
+bool configure_process() noexcept;
+
 /// `"name"` with embedded quotes doubled: an SQLite identifier.
 std::string quote_ident(std::string_view name);
 

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# SQLite -> 10 SQLite shards: uringmig against SQLite's own fastest single-file copy of the
+# same table (the sqlite3 CLI: WAL, synchronous off, ATTACH + INSERT INTO ... SELECT * into a
+# table of the same schema, which takes SQLite's page-level transfer path). The source is
+# scripts/sample-clients.sh (ROWS, default 1M). Alternates RUNS times (default 3), prints each
+# pair, the median ratio (goal <= 1.0, issue #4 resolves at <= 1.5), uringmig's rows/s and peak
+# RSS (/usr/bin/time -v), and uringmig's time with the key index left out of the comparison
+# (the reference builds no index). JOBS: uringmig --jobs (default 2).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+runs=${RUNS:-3}
+rows=${ROWS:-1000000}
+jobs=${JOBS:-2}
+
+scripts/setup-deps.sh
+dpkg-query -W time >/dev/null 2>&1 || apt-get install -y -qq time >/dev/null
+cmake --preset release >/dev/null
+cmake --build --preset release --target uringmig -j"$(nproc)" >/dev/null
+bin=$PWD/build/release/uringmig
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+scripts/sample-clients.sh "$dir/src.db" "$rows" >/dev/null
+schema=$(sqlite3 "$dir/src.db" "select sql from sqlite_schema where name = 'clients'")
+
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN {printf "%.3f", b - a}'; }
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+reference() {
+  rm -f "$dir"/ref.db*
+  local t0; t0=$(now)
+  sqlite3 "$dir/ref.db" >/dev/null <<SQL
+pragma journal_mode = wal;
+pragma synchronous = off;
+attach '$dir/src.db' as src;
+$schema;
+insert into main.clients select * from src.clients;
+SQL
+  since "$t0"
+}
+ours() {
+  rm -rf "$dir/shards" "$dir/state"
+  local t0; t0=$(now)
+  /usr/bin/time -v -o "$dir/time.txt" "$bin" run --jobs "$jobs" --source "sqlite://$dir/src.db" \
+    --target "sqlite://$dir/shards?shards=10&shard_key=MOBILE_NUMBER" --state-dir "$dir/state" \
+    >"$dir/run.out" 2>"$dir/run.err"
+  since "$t0"
+}
+
+echo "rows: $rows, uringmig --jobs $jobs, $(nproc) cores"
+ratios=(); ours_times=(); index_times=()
+for i in $(seq "$runs"); do
+  a=$(ours); b=$(reference)
+  idx=$(sqlite3 "$dir/state/state.db" "select index_seconds from job_table" 2>/dev/null || echo 0)
+  rss=$(awk '/Maximum resident set size/ {printf "%.1f", $6 / 1024}' "$dir/time.txt")
+  r=$(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.3f", a / b}')
+  ratios+=("$r"); ours_times+=("$a"); index_times+=("$idx")
+  echo "run $i: uringmig ${a}s (of which indexes ${idx}s, peak RSS ${rss} MiB), sqlite3 ${b}s, ratio $r"
+done
+t=$(printf '%s\n' "${ours_times[@]}" | median)
+ix=$(printf '%s\n' "${index_times[@]}" | median)
+echo "median ratio uringmig / sqlite3: $(printf '%s\n' "${ratios[@]}" | median) (goal <= 1.0; resolve at <= 1.5)"
+awk -v t="$t" -v n="$rows" -v ix="$ix" 'BEGIN {printf "uringmig: %.0f rows/s end to end; %.0f rows/s without the index builds (%.2fs)\n", n / t, n / (t - ix), ix}'
