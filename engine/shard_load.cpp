@@ -25,8 +25,9 @@ struct load::file_state {
   std::unique_ptr<sq::shard_writer> writer;
   io::channel<shard_msg> ch;
   std::map<int, std::int64_t> chunk_rows;
-  int needed = 0;     // chunks this file still needs
-  int committed = 0;  // of those, committed
+  double wait_seconds = 0;  // blocked on the channel (for the debug log)
+  int needed = 0;           // chunks this file still needs
+  int committed = 0;        // of those, committed
 };
 
 namespace {
@@ -63,30 +64,34 @@ chunk_sink::chunk_sink(load& l, const planned_chunk& c)
       chunk_rows_(l.files_.size()) {
   for (std::size_t f = 0; f < l.files_.size(); ++f)
     skip_[f] = l.files_[f]->writer->done_chunks().count(c.chunk_no) > 0;
-  scratch_.reserve(256);
 }
 
 const table_load& chunk_sink::table() const {
   return l_.t_;
 }
 
-bool chunk_sink::end_row(std::optional<std::string_view> key) {
+codecs::row_batch_writer chunk_sink::begin_row(std::optional<std::string_view> key) {
   int f = 0;
   if (l_.target_.sharded) f = key ? l_.target_.router.route(*key) : l_.target_.router.route_null();
-  ++rows_;
-  bytes_ += static_cast<std::int64_t>(scratch_.size());
-  const auto fi = static_cast<std::size_t>(f);
-  if (skip_[fi]) {
+  current_file_ = static_cast<std::size_t>(f);
+  if (skip_[current_file_]) {
     scratch_.clear();
-    return false;
+    current_ = &scratch_;
+  } else {
+    current_ = &batches_[current_file_];
+    if (current_->capacity() == 0) *current_ = l_.take_buffer();
   }
-  std::string& b = batches_[fi];
-  if (b.empty()) b.reserve(l_.o_.batch_bytes + 1024);
-  b.append(scratch_);
-  scratch_.clear();
-  ++counts_[fi];
-  if (b.size() >= l_.o_.batch_bytes) {
-    full_.push_back(f);
+  row_start_ = current_->size();
+  return codecs::row_batch_writer(*current_);
+}
+
+bool chunk_sink::end_row() {
+  ++rows_;
+  bytes_ += static_cast<std::int64_t>(current_->size() - row_start_);
+  if (current_ == &scratch_) return false;
+  ++counts_[current_file_];
+  if (current_->size() >= l_.o_.batch_bytes) {
+    full_.push_back(static_cast<int>(current_file_));
     return true;
   }
   return false;
@@ -102,7 +107,9 @@ asio::awaitable<void> chunk_sink::send(int file, bool end) {
   chunk_rows_[fi] += counts_[fi];
   batches_[fi] = std::string();
   counts_[fi] = 0;
+  const auto t0 = std::chrono::steady_clock::now();
   const bool sent = co_await l_.files_[fi]->ch.send(std::move(msg));
+  send_wait_ += since(t0);
   if (!sent) throw load_cancelled{};
 }
 
@@ -158,6 +165,7 @@ asio::awaitable<void> load::open_writer(std::size_t f) {
   w.cache_mib = o_.cache_mib;
   w.commit_rows = o_.commit_rows;
   w.max_rows_per_insert = o_.max_rows_per_insert;
+  w.recycle = [this](std::string&& b) { give_buffer(std::move(b)); };
   auto writer = std::make_unique<sq::shard_writer>(std::move(w));
   std::vector<sq::chunk_range> ranges;
   if (t_.resume == sq::shard_writer_options::resume_by::ranges) {
@@ -178,6 +186,27 @@ asio::awaitable<void> load::open_writers() {
   for (std::size_t f = 0; f < files_.size(); ++f)
     ops.push_back(asio::co_spawn(rt_.executor(1 + o_.readers + f), open_writer(f), asio::deferred));
   co_await wait_all(std::move(ops));
+}
+
+std::string load::take_buffer() {
+  {
+    std::lock_guard lk(buffers_m_);
+    if (!buffers_.empty()) {
+      std::string b = std::move(buffers_.back());
+      buffers_.pop_back();
+      return b;
+    }
+  }
+  std::string b;
+  b.reserve(o_.batch_bytes + 4096);
+  return b;
+}
+
+void load::give_buffer(std::string&& b) {
+  if (b.capacity() < o_.batch_bytes || b.capacity() > 4 * o_.batch_bytes) return;
+  b.clear();
+  std::lock_guard lk(buffers_m_);
+  if (buffers_.size() < 4 * files_.size()) buffers_.push_back(std::move(b));
 }
 
 void load::chunk_committed(int chunk_no) {
@@ -219,7 +248,9 @@ asio::awaitable<void> load::writer_loop(std::size_t f) {
   std::map<int, std::vector<shard_msg>> parked;
   try {
     for (;;) {
+      const auto w0 = std::chrono::steady_clock::now();
       std::optional<shard_msg> m = co_await fs.ch.receive();
+      fs.wait_seconds += since(w0);
       if (!m) break;
       if (!one_at_a_time) {
         write_msg(fs, *m);
@@ -258,6 +289,8 @@ asio::awaitable<void> load::writer_loop(std::size_t f) {
       ++fs.committed;
       chunk_committed(c);
     }
+    spdlog::debug("{}: writer {} waited {:.3f}s for rows, {:.3f}s busy", t_.name, f,
+                  fs.wait_seconds, since(started_) - fs.wait_seconds);
     if (fs.committed == fs.needed) {
       const auto t0 = std::chrono::steady_clock::now();
       w.finish();
@@ -281,9 +314,12 @@ asio::awaitable<void> load::reader_loop(std::size_t r, chunk_reader& read) {
         c = todo_[next_++];
       }
       chunk_sink sink(*this, *c);
+      const auto t0 = std::chrono::steady_clock::now();
       co_await read(r, *c, sink);
       co_await sink.flush();
       co_await sink.finish();
+      spdlog::debug("{}: reader {} chunk {} in {:.3f}s, {:.3f}s of it waiting for writers", t_.name,
+                    r, c->chunk_no, since(t0), sink.send_wait());
     }
   } catch (const load_cancelled&) {
   } catch (...) {

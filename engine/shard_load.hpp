@@ -69,21 +69,24 @@ struct shard_msg {
 
 class load;
 
-/// Routes one chunk's rows into per-file batches and sends them to the writers. A reader
-/// encodes a row with row(), then calls end_row() with the key's text (or nullopt for NULL).
+/// Routes one chunk's rows into per-file batches and sends them to the writers. For each row a
+/// reader calls begin_row() with the key's text (nullopt for NULL), writes the row's values
+/// (rowid first) into the writer it returns, then calls end_row().
 class chunk_sink {
  public:
   chunk_sink(load& l, const planned_chunk& c);
 
-  codecs::row_batch_writer row() { return codecs::row_batch_writer(scratch_); }
-  /// Routes the row just written. Returns true when a batch is full: then co_await flush().
-  bool end_row(std::optional<std::string_view> key);
+  /// Routes a row by its key; its values go straight into that file's batch.
+  codecs::row_batch_writer begin_row(std::optional<std::string_view> key);
+  /// Returns true when a batch is full: then co_await flush().
+  bool end_row();
   boost::asio::awaitable<void> flush();
   /// Sends the remainders and the chunk's end marks.
   boost::asio::awaitable<void> finish();
   std::int64_t rows() const { return rows_; }
   std::int64_t bytes() const { return bytes_; }
   const table_load& table() const;
+  double send_wait() const { return send_wait_; }
 
  private:
   boost::asio::awaitable<void> send(int file, bool end);
@@ -95,10 +98,14 @@ class chunk_sink {
   std::vector<std::int64_t> counts_;
   std::vector<std::int64_t> chunk_rows_;
   std::vector<int> full_;
-  std::string scratch_;
+  std::string scratch_;             // rows for files that already have this chunk
+  std::string* current_ = nullptr;  // the batch the row in progress goes to
+  std::size_t current_file_ = 0;
+  std::size_t row_start_ = 0;
   std::int64_t rows_ = 0;
   std::int64_t bytes_ = 0;
   std::int64_t bytes_reported_ = 0;
+  double send_wait_ = 0;
 };
 
 /// A source: reads one chunk of a table into the sink (on the reader's own context).
@@ -142,6 +149,9 @@ class load {
   void write_msg(file_state& fs, shard_msg& m);
   boost::asio::awaitable<void> reader_loop(std::size_t reader, chunk_reader& read);
   void chunk_committed(int chunk_no);
+  /// Batch buffers go round: readers fill them, writers hand them back once their rows ran.
+  std::string take_buffer();
+  void give_buffer(std::string&& b);
   void fail(std::exception_ptr e);
 
   io::runtime& rt_;
@@ -160,6 +170,8 @@ class load {
   std::map<int, std::pair<std::int64_t, std::int64_t>> chunk_stats_;  // rows, bytes
   std::exception_ptr error_;
   bool failed_ = false;
+  std::mutex buffers_m_;
+  std::vector<std::string> buffers_;
   std::atomic<std::int64_t> rows_written_{0};
   double index_seconds_ = 0;
   std::chrono::steady_clock::time_point started_;

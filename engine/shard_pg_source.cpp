@@ -168,18 +168,16 @@ asio::awaitable<source> open_pg_source(const codecs::endpoint& src, const job_op
     parser.expect_fields(aff.size());
     bool full = false;
     auto on_row = [&](const std::vector<std::optional<std::string_view>>& fields) {
-      codecs::row_batch_writer w = sink.row();
+      codecs::row_batch_writer w =
+          sink.begin_row(key < fields.size() ? fields[key] : std::optional<std::string_view>());
       w.begin_row(0);
-      std::optional<std::string_view> key_text;
       for (std::size_t i = 0; i < fields.size(); ++i) {
-        if (!fields[i]) {
+        if (fields[i])
+          codecs::append_pg_value(w, aff[i], *fields[i]);
+        else
           w.null();
-          continue;
-        }
-        codecs::append_pg_value(w, aff[i], *fields[i]);
-        if (i == key) key_text = fields[i];
       }
-      full = sink.end_row(key_text) || full;
+      full = sink.end_row() || full;
     };
     std::string parse_error;
     const std::string sql = "COPY (" + chunk_select(info, c) + ") TO STDOUT";

@@ -211,39 +211,52 @@ source open_sqlite_source(const codecs::sqlite_endpoint& src, const job_options&
     const int key = t.key_column ? static_cast<int>(*t.key_column) + 1 : -1;
     char num[32];
     while (s.step()) {
-      codecs::row_batch_writer w = sink.row();
-      w.begin_row(s.column_int64(0));
+      // The key first: it says which file's batch the row's values go to. Its type is read
+      // before the text conversion (after which SQLite leaves column_type undefined).
       std::optional<std::string_view> key_text;
-      for (int i = 1; i <= ncols; ++i) {
-        switch (s.column_type(i)) {
+      int key_type = SQLITE_NULL;
+      if (key > 0) {
+        key_type = s.column_type(key);
+        switch (key_type) {
           case SQLITE_INTEGER: {
-            const std::int64_t v = s.column_int64(i);
-            w.integer(v);
-            if (i == key) {
-              auto [end, ec2] = std::to_chars(num, num + sizeof num, v);
-              (void)ec2;
-              key_text = std::string_view(num, static_cast<std::size_t>(end - num));
-            }
+            auto [end, ec2] = std::to_chars(num, num + sizeof num, s.column_int64(key));
+            (void)ec2;
+            key_text = std::string_view(num, static_cast<std::size_t>(end - num));
             break;
           }
+          case SQLITE_FLOAT:  // SQLite's own text form; the REAL value is kept alongside
+          case SQLITE_TEXT:
+            key_text = s.column_text(key);
+            break;
+          case SQLITE_BLOB:
+            key_text = s.column_blob(key);
+            break;
+          default:
+            break;
+        }
+      }
+      codecs::row_batch_writer w = sink.begin_row(key_text);
+      w.begin_row(s.column_int64(0));
+      for (int i = 1; i <= ncols; ++i) {
+        switch (i == key ? key_type : s.column_type(i)) {
+          case SQLITE_INTEGER:
+            w.integer(s.column_int64(i));
+            break;
           case SQLITE_FLOAT:
             w.real(s.column_double(i));
-            if (i == key) key_text = s.column_text(i);  // SQLite's own text form
             break;
           case SQLITE_TEXT:
             w.text(s.column_text(i));
-            if (i == key) key_text = s.column_text(i);
             break;
           case SQLITE_BLOB:
             w.blob(s.column_blob(i));
-            if (i == key) key_text = s.column_blob(i);
             break;
           default:
             w.null();
             break;
         }
       }
-      if (sink.end_row(key_text)) co_await sink.flush();
+      if (sink.end_row()) co_await sink.flush();
     }
     s.reset();
   };

@@ -185,11 +185,15 @@ void shard_writer::run_rows(std::size_t count) {
   s.step();
   s.reset();
   // Release the batches whose rows all ran; the cursor moves on.
-  for (std::size_t i = 0; i < bi; ++i)
+  auto release = [this] {
+    if (o_.recycle) o_.recycle(std::move(batches_.front().bytes));
     batches_.pop_front();
+  };
+  for (std::size_t i = 0; i < bi; ++i)
+    release();
   batches_.front().rows_left = left_in_batch;
   if (left_in_batch == 0) {
-    batches_.pop_front();
+    release();
     cursor_ = batches_.empty() ? nullptr : batches_.front().bytes.data();
   } else {
     cursor_ = pos;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -40,7 +41,9 @@ struct shard_writer_options {
   enum class resume_by { sequential, ranges, whole } resume = resume_by::sequential;
   std::vector<std::string> index_sql;  // built after the data (CREATE INDEX IF NOT EXISTS ...)
   std::string fingerprint;             // the job's; a file written by another job is refused
-  int page_size = 4096;                // for a new file (set before WAL)
+  /// Receives each batch once its rows ran (to reuse the buffer); unset: freed.
+  std::function<void(std::string&&)> recycle;
+  int page_size = 4096;  // for a new file (set before WAL)
   int cache_mib = 4;
   bool load_wal = false;  // load in WAL mode too (default: rollback journal, WAL at the end)
   std::int64_t commit_rows = 500000;  // a transaction holds at least this many rows
