@@ -116,7 +116,7 @@ struct load_options {
   std::size_t readers = 2;
   std::size_t batch_bytes = 64 * 1024;
   std::size_t channel_bytes = 1024 * 1024;
-  int page_size = 4096;
+  int page_size = 16384;
   int cache_mib = 16;
   std::int64_t commit_rows = 500000;
   int max_rows_per_insert = 0;

@@ -199,7 +199,7 @@ void print_plan(const source& src, const target_spec& t) {
 shards::load_options load_options_from(const job_options& opts, std::size_t readers) {
   shards::load_options o;
   o.readers = readers;
-  o.page_size = int_setting(opts, "sqlite.page_size", 4096, 512, 65536);
+  o.page_size = int_setting(opts, "sqlite.page_size", 16384, 512, 65536);
   if (o.page_size & (o.page_size - 1))
     throw usage_error("sqlite.page_size must be a power of two from 512 to 65536");
   o.cache_mib = int_setting(opts, "sqlite.cache_mib", 4, 1, 4096);

@@ -43,7 +43,7 @@ struct shard_writer_options {
   std::string fingerprint;             // the job's; a file written by another job is refused
   /// Receives each batch once its rows ran (to reuse the buffer); unset: freed.
   std::function<void(std::string&&)> recycle;
-  int page_size = 4096;  // for a new file (set before WAL)
+  int page_size = 16384;  // for a new file (set before WAL)
   int cache_mib = 4;
   bool load_wal = false;  // load in WAL mode too (default: rollback journal, WAL at the end)
   std::int64_t commit_rows = 500000;  // a transaction holds at least this many rows
