@@ -292,7 +292,14 @@ asio::awaitable<void> load::writer_loop(std::size_t f) {
     spdlog::debug("{}: writer {} waited {:.3f}s for rows, {:.3f}s busy", t_.name, f,
                   fs.wait_seconds, since(started_) - fs.wait_seconds);
     if (fs.committed == fs.needed) {
+      // At most one index build per core at a time: each sorts in up to its cache's worth of
+      // memory, and a dozen at once would only share the cores anyway.
       const auto t0 = std::chrono::steady_clock::now();
+      index_slots_.acquire();
+      struct release {
+        std::counting_semaphore<>& s;
+        ~release() { s.release(); }
+      } r{index_slots_};
       w.finish();
       std::lock_guard lk(m_);
       index_seconds_ = std::max(index_seconds_, since(t0));

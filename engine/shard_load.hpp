@@ -21,6 +21,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <semaphore>
+#include <thread>
 #include <optional>
 #include <set>
 #include <string>
@@ -170,6 +172,8 @@ class load {
   std::map<int, std::pair<std::int64_t, std::int64_t>> chunk_stats_;  // rows, bytes
   std::exception_ptr error_;
   bool failed_ = false;
+  std::counting_semaphore<> index_slots_{
+      static_cast<std::ptrdiff_t>(std::max(2u, std::thread::hardware_concurrency()))};
   std::mutex buffers_m_;
   std::vector<std::string> buffers_;
   std::atomic<std::int64_t> rows_written_{0};

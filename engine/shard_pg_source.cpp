@@ -84,7 +84,11 @@ asio::awaitable<source> open_pg_source(const codecs::endpoint& src, const job_op
                       "select one of them with --tables/--exclude",
                       it->second, t.display(), t.name));
   }
-  std::vector<planned_table> plan = co_await make_plan(h, tables, opts);
+  // Chunks of 64 MB unless the config says otherwise (the bulk clone's 1 GiB default would
+  // let a file's writer hold up to that much of another reader's chunk in memory).
+  job_options planning = opts;
+  planning.settings.emplace("copy.chunk_size", "64MB");
+  std::vector<planned_table> plan = co_await make_plan(h, tables, planning);
 
   source out;
   out.description = codecs::redacted_url(src);

@@ -1,11 +1,13 @@
 #include "codecs/sql_text.hpp"
 #include "connectors/sqlite/catalog.hpp"
 #include "engine/catalog.hpp"
+#include "engine/planner.hpp"
 #include "engine/shard_sources.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <charconv>
 #include <mutex>
 #include <optional>
@@ -66,6 +68,8 @@ source open_sqlite_source(const codecs::sqlite_endpoint& src, const job_options&
 
   const std::int64_t chunk_rows =
       std::max<std::int64_t>(1, std::stoll(setting(opts, "sqlite.chunk_rows", "100000")));
+  const std::int64_t chunk_bytes =
+      parse_size(setting(opts, "sqlite.chunk_bytes", "64MB"), "sqlite.chunk_bytes");
   std::vector<std::string> extra_indexes;
   for (const auto& c : [&] {
          std::vector<std::string> v;
@@ -143,14 +147,21 @@ source open_sqlite_source(const codecs::sqlite_endpoint& src, const job_options&
     t.resume = info.rowid_name.empty() ? resume_by::whole
                : info.rowid_alias      ? resume_by::ranges
                                        : resume_by::sequential;
-    if (info.rowid_name.empty() || info.rows <= chunk_rows) {
+    // Chunks are bounded in bytes too (sqlite.chunk_bytes, 64 MB): a writer may hold another
+    // reader's chunk share in memory while it finishes its current one.
+    std::int64_t table_chunk_rows = chunk_rows;
+    if (info.rows > 0 && info.bytes > 0) {
+      const std::int64_t row_bytes = std::max<std::int64_t>(1, info.bytes / info.rows);
+      table_chunk_rows = std::clamp<std::int64_t>(chunk_bytes / row_bytes, 1, chunk_rows);
+    }
+    if (info.rowid_name.empty() || info.rows <= table_chunk_rows) {
       // (rows counts the rowid span: a sparse table gets chunks by span, never too few.)
       planned_chunk c;
       c.chunk_no = 0;
       c.kind = chunk_kind::whole;
       p.chunks.push_back(c);
     } else {
-      const std::int64_t n = (info.rows + chunk_rows - 1) / chunk_rows;
+      const std::int64_t n = (info.rows + table_chunk_rows - 1) / table_chunk_rows;
       __extension__ const __int128 span =
           static_cast<__int128>(info.max_rowid) - info.min_rowid + 1;
       for (std::int64_t i = 0; i < n; ++i) {

@@ -27,7 +27,7 @@ shard_writer::shard_writer(shard_writer_options o)
   // checkpoint). A kill -9 still rolls back to the last commit. finish() switches to WAL.
   db_.exec(
       fmt::format("pragma journal_mode = {}; pragma synchronous = off; pragma cache_size = -{}; "
-                  "pragma temp_store = memory",
+                  "pragma temp_store = file",
                   o_.load_wal ? "wal" : "delete", o_.cache_mib * 1024));
   db_.exec(
       "create table if not exists _uringmig_chunks(tbl text not null, chunk_no integer not null, "
@@ -252,6 +252,11 @@ std::vector<int> shard_writer::commit() {
 
 void shard_writer::finish() {
   commit();
+  // Index builds sort in memory up to the cache size and spill the rest to temporary files
+  // (temp_store = file: memory stays bounded whatever the table's size). A bigger cache for
+  // this step means fewer merge passes.
+  if (!o_.index_sql.empty())
+    db_.exec(fmt::format("pragma cache_size = -{}", std::max(o_.cache_mib, 16) * 1024));
   for (const auto& sql : o_.index_sql)
     db_.exec(sql);
   db_.exec("pragma journal_mode = wal; pragma synchronous = normal");

@@ -30,6 +30,13 @@ chunk_rows = 2000
 index = ["SNILS"]
 TOML
 dst="sqlite://$work/shards?shards=4&shard_key=MOBILE_NUMBER"
+# plan: checks and prints, writes nothing.
+"$bin" plan --config job.toml --source "sqlite://$work/src.db" --target "$dst" --tables clients \
+  --state-dir stp >plan.out 2>plan.err || fail "plan: $(tail -3 plan.err)"
+grep -q "clients_shard_00.db .. .*clients_shard_04.db (5 files, key MOBILE_NUMBER)" plan.out ||
+  fail "plan output: $(cat plan.out)"
+grep -q "15 rowid-range chunks" plan.out || fail "plan chunks: $(cat plan.out)"
+[ ! -e shards ] && [ ! -e stp ] || fail "plan wrote files"
 # phone is the key for the other table: one run per key column.
 "$bin" run --config job.toml --source "sqlite://$work/src.db" --target "$dst" --tables clients \
   --state-dir st1 >run1.out 2>run1.err || fail "run clients: $(tail -3 run1.err)"
