@@ -152,6 +152,11 @@ void load::fail(std::exception_ptr e) {
 
 load::~load() = default;
 
+asio::any_io_executor load::writer_executor(std::size_t file) {
+  const std::size_t threads = std::max<std::size_t>(1, rt_.size() - 1 - o_.readers);
+  return rt_.executor(1 + o_.readers + file % threads);
+}
+
 asio::awaitable<void> load::open_writer(std::size_t f) {
   sq::shard_writer_options w;
   w.file = target_.file_of(t_.name, static_cast<int>(f));
@@ -184,7 +189,7 @@ asio::awaitable<void> load::open_writer(std::size_t f) {
 asio::awaitable<void> load::open_writers() {
   std::vector<op_t> ops;
   for (std::size_t f = 0; f < files_.size(); ++f)
-    ops.push_back(asio::co_spawn(rt_.executor(1 + o_.readers + f), open_writer(f), asio::deferred));
+    ops.push_back(asio::co_spawn(writer_executor(f), open_writer(f), asio::deferred));
   co_await wait_all(std::move(ops));
 }
 
@@ -360,8 +365,7 @@ asio::awaitable<bool> load::run(chunk_reader read) {
 
   std::vector<op_t> writers;
   for (std::size_t f = 0; f < files_.size(); ++f)
-    writers.push_back(
-        asio::co_spawn(rt_.executor(1 + o_.readers + f), writer_loop(f), asio::deferred));
+    writers.push_back(asio::co_spawn(writer_executor(f), writer_loop(f), asio::deferred));
   auto readers_then_close = [this, &read]() -> asio::awaitable<void> {
     std::vector<op_t> readers;
     for (std::size_t r = 0; r < o_.readers; ++r)

@@ -21,11 +21,11 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <semaphore>
-#include <thread>
 #include <optional>
+#include <semaphore>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace uringmig::engine::shards {
@@ -126,7 +126,8 @@ struct load_options {
 };
 
 /// Loads one table: writer per file (each on a context of its own), readers on theirs.
-/// Contexts: 0 runs the caller; 1..readers the readers; then one per file.
+/// Contexts: 0 runs the caller; 1..readers the readers; the rest the writers (file f on
+/// writer context f % count).
 class load {
  public:
   load(io::runtime& rt, state_store& state, progress& prog, const target_spec& target,
@@ -145,6 +146,8 @@ class load {
  private:
   friend class chunk_sink;
   struct file_state;
+  /// Writers share the contexts after the readers' (several files per thread when fewer).
+  boost::asio::any_io_executor writer_executor(std::size_t file);
   boost::asio::awaitable<void> open_writers();
   boost::asio::awaitable<void> open_writer(std::size_t file);
   boost::asio::awaitable<void> writer_loop(std::size_t file);
