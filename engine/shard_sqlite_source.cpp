@@ -1,5 +1,6 @@
 #include "codecs/sql_text.hpp"
 #include "connectors/sqlite/catalog.hpp"
+#include "connectors/sqlite/table_scan.hpp"
 #include "engine/catalog.hpp"
 #include "engine/planner.hpp"
 #include "engine/shard_sources.hpp"
@@ -9,6 +10,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstring>
 #include <mutex>
 #include <optional>
 
@@ -24,12 +26,40 @@ std::string setting(const job_options& o, const std::string& key, const std::str
   return it == o.settings.end() ? dflt : it->second;
 }
 
-/// Reader connections, one per reader index, opened on the reader's own thread.
+/// How a table is read: straight from its b-tree pages when table_scanner can (raw), else
+/// through SQL.
+struct table_read {
+  std::string rowid_name;
+  std::uint32_t root_page = 0;
+  std::vector<sq::scan_column> scan_columns;
+  bool raw = false;
+};
+
+/// Reader connections, one per reader index, opened on the reader's own thread; each keeps a
+/// read transaction open for the whole load (the file cannot change under a raw scan).
 struct sqlite_readers {
   std::filesystem::path path;
   std::vector<std::optional<sq::database>> conns;
   std::vector<std::map<std::string, sq::statement>> stmts;  // per reader, by SQL
+  std::vector<std::map<std::string, std::unique_ptr<sq::table_scanner>>> scanners;
+  std::map<std::string, table_read> tables;
 };
+
+/// The key's text form as SQLite's CAST(x AS TEXT) gives it.
+std::string_view key_text_of(const codecs::value_view& v, char (&buf)[64]) {
+  switch (v.kind) {
+    case codecs::value_kind::integer: {
+      auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v.i);
+      (void)ec;
+      return {buf, static_cast<std::size_t>(end - buf)};
+    }
+    case codecs::value_kind::real:
+      sqlite3_snprintf(sizeof buf, buf, "%!.15g", v.r);
+      return {buf, std::strlen(buf)};
+    default:
+      return v.bytes;
+  }
+}
 
 std::string select_sql(const table_load& t, const std::string& rowid_name, bool ranged) {
   std::string sql = "select " + (rowid_name.empty() ? std::string("0") : rowid_name);
@@ -85,13 +115,31 @@ source open_sqlite_source(const codecs::sqlite_endpoint& src, const job_options&
        }())
     extra_indexes.push_back(c);
 
-  std::map<std::string, std::string> rowid_names;
+  std::map<std::string, table_read> reads;
   source out;
   out.description = "sqlite:" + src.path;
   for (const auto& name : sq::list_tables(*db)) {
     if (!filter.matches("main", name, "main", name)) continue;
     sq::table_info info = sq::describe_table(*db, name);
-    rowid_names[name] = info.rowid_name;
+    {
+      table_read& tr = reads[name];
+      tr.rowid_name = info.rowid_name;
+      tr.root_page = info.root_page;
+      for (std::size_t i = 0; i < info.columns.size(); ++i) {
+        sq::scan_column sc;
+        sc.rowid_alias = info.rowid_alias == i;
+        sc.has_default = info.columns[i].has_default;
+        sc.real_affinity = sq::has_real_affinity(info.columns[i].declared_type);
+        tr.scan_columns.push_back(sc);
+      }
+      std::string why;
+      tr.raw = setting(opts, "sqlite.raw_scan", "true") == "true" && !info.without_rowid &&
+               !info.has_generated_columns && info.root_page > 1 && !info.rowid_name.empty() &&
+               sq::table_scanner::usable(src.path, tr.scan_columns, why);
+      if (!tr.raw)
+        spdlog::debug("table {}: read through SQL ({})", name,
+                      why.empty() ? "not an ordinary rowid table" : why);
+    }
     table_load t;
     t.schema = "main";
     t.name = name;
@@ -191,6 +239,8 @@ source open_sqlite_source(const codecs::sqlite_endpoint& src, const job_options&
   rs->path = src.path;
   rs->conns.resize(readers);
   rs->stmts.resize(readers);
+  rs->scanners.resize(readers);
+  rs->tables = reads;
   // The file's size shared out by rows, for progress.
   std::int64_t all_rows = 0;
   for (auto r : out.rows)
@@ -200,15 +250,62 @@ source open_sqlite_source(const codecs::sqlite_endpoint& src, const job_options&
                                                             static_cast<double>(out.rows[i]) /
                                                             static_cast<double>(all_rows))
                                 : 0;
-  out.reader = [rs, rowid_names](std::size_t r, const planned_chunk& c,
-                                 chunk_sink& sink) -> asio::awaitable<void> {
+  out.reader = [rs](std::size_t r, const planned_chunk& c,
+                    chunk_sink& sink) -> asio::awaitable<void> {
     if (!rs->conns[r]) {
       rs->conns[r].emplace(sq::database::open(rs->path, sq::open_mode::read_only));
-      rs->conns[r]->exec("pragma cache_size = -8192");
+      rs->conns[r]->exec("pragma cache_size = -8192; begin; select count(*) from sqlite_schema");
     }
     const table_load& t = sink.table();
+    const table_read& tr = rs->tables.at(t.name);
     const bool ranged = c.kind != chunk_kind::whole;
-    const std::string sql = select_sql(t, rowid_names.at(t.name), ranged);
+    if (tr.raw) {
+      auto& scanner = rs->scanners[r][t.name];
+      if (!scanner)
+        scanner = std::make_unique<sq::table_scanner>(rs->path, tr.root_page, tr.scan_columns);
+      const std::int64_t lo = ranged ? std::stoll(*c.lower) : INT64_MIN;
+      const std::int64_t hi = ranged ? std::stoll(*c.upper) : INT64_MAX;
+      const std::size_t key = t.key_column ? *t.key_column : SIZE_MAX;
+      char buf[64];
+      // The scan is synchronous: it stops when a batch is full, the batch is sent, and the
+      // scan resumes after the last row (a new descent from the root: log n).
+      std::int64_t from = lo;
+      for (;;) {
+        const auto stopped = scanner->scan(
+            from, hi, [&](std::int64_t rowid, const std::vector<codecs::value_view>& v) {
+              std::optional<std::string_view> k;
+              if (key < v.size() && v[key].kind != codecs::value_kind::null)
+                k = key_text_of(v[key], buf);
+              codecs::row_batch_writer w = sink.begin_row(k);
+              w.begin_row(rowid);
+              for (const auto& x : v) {
+                switch (x.kind) {
+                  case codecs::value_kind::integer:
+                    w.integer(x.i);
+                    break;
+                  case codecs::value_kind::real:
+                    w.real(x.r);
+                    break;
+                  case codecs::value_kind::text:
+                    w.text(x.bytes);
+                    break;
+                  case codecs::value_kind::blob:
+                    w.blob(x.bytes);
+                    break;
+                  case codecs::value_kind::null:
+                    w.null();
+                    break;
+                }
+              }
+              return !sink.end_row();
+            });
+        co_await sink.flush();
+        if (!stopped || *stopped >= hi) break;
+        from = *stopped + 1;
+      }
+      co_return;
+    }
+    const std::string sql = select_sql(t, tr.rowid_name, ranged);
     auto& cache = rs->stmts[r];
     auto it = cache.find(sql);
     if (it == cache.end()) it = cache.emplace(sql, rs->conns[r]->prepare(sql)).first;

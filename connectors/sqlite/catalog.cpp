@@ -47,11 +47,31 @@ table_info describe_table(const database& db, const std::string& name) {
     t.create_sql = std::string(s.column_text(0));
   }
   {
-    statement s = db.prepare("select name, type, pk from pragma_table_info(?1) order by cid");
+    // table_xinfo also lists generated columns (hidden 2 = virtual, 3 = stored): they are
+    // not copied (the target's CREATE TABLE recomputes them) but change where values sit in
+    // a stored record.
+    statement s = db.prepare(
+        "select name, type, pk, dflt_value is not null, hidden from pragma_table_xinfo(?1) order "
+        "by cid");
     s.bind_text(1, name);
-    while (s.step())
-      t.columns.push_back({std::string(s.column_text(0)), std::string(s.column_text(1)),
-                           static_cast<int>(s.column_int64(2))});
+    while (s.step()) {
+      if (s.column_int64(4) != 0) {
+        t.has_generated_columns = true;
+        continue;
+      }
+      column_info c;
+      c.name = std::string(s.column_text(0));
+      c.declared_type = std::string(s.column_text(1));
+      c.pk = static_cast<int>(s.column_int64(2));
+      c.has_default = s.column_int64(3) != 0;
+      t.columns.push_back(std::move(c));
+    }
+  }
+  {
+    statement s =
+        db.prepare("select rootpage from sqlite_schema where type = 'table' and name = ?1");
+    s.bind_text(1, name);
+    if (s.step()) t.root_page = static_cast<std::uint32_t>(s.column_int64(0));
   }
   {
     statement s = db.prepare(

@@ -15,6 +15,7 @@ struct column_info {
   std::string name;
   std::string declared_type;  // as written in CREATE TABLE ("" when none)
   int pk = 0;                 // position in the primary key, 0 when not part of it
+  bool has_default = false;
 };
 
 struct table_info {
@@ -22,6 +23,8 @@ struct table_info {
   std::string create_sql;  // from sqlite_schema, verbatim
   std::vector<column_info> columns;
   bool without_rowid = false;
+  bool has_generated_columns = false;  // not in `columns` (the target recomputes them)
+  std::uint32_t root_page = 0;         // of the table's b-tree
   /// A name that reaches the rowid ("rowid", "_rowid_" or "oid", whichever no column shadows);
   /// empty for WITHOUT ROWID tables or when all three are column names.
   std::string rowid_name;
