@@ -1,7 +1,6 @@
 #include "connectors/sqlite/table_scan.hpp"
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -119,43 +118,51 @@ bool table_scanner::usable(const std::filesystem::path& file,
 table_scanner::table_scanner(const std::filesystem::path& file, std::uint32_t root_page,
                              std::vector<scan_column> columns)
     : file_(file), root_(root_page), columns_(std::move(columns)) {
-  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw std::runtime_error("cannot open " + file.string());
+  fd_ = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd_ < 0) throw std::runtime_error("cannot open " + file.string());
   struct stat st {};
-  if (::fstat(fd, &st) != 0 || st.st_size < 100) {
-    ::close(fd);
+  std::uint8_t h[100];
+  if (::fstat(fd_, &st) != 0 || st.st_size < 100 ||
+      ::pread(fd_, h, sizeof h, 0) != static_cast<ssize_t>(sizeof h)) {
+    ::close(fd_);
     throw std::runtime_error(file.string() + ": too small for a SQLite file");
   }
   size_ = static_cast<std::size_t>(st.st_size);
-  void* m = ::mmap(nullptr, size_, PROT_READ, MAP_SHARED, fd, 0);
-  ::close(fd);
-  if (m == MAP_FAILED) throw std::runtime_error("cannot map " + file.string());
-  base_ = static_cast<const std::uint8_t*>(m);
-  ::madvise(m, size_, MADV_SEQUENTIAL);
+  ::posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
   header_info info;
   std::string why;
-  if (!read_header(base_, size_, info, why)) {
-    ::munmap(m, size_);
-    base_ = nullptr;
+  if (!read_header(h, sizeof h, info, why)) {
+    ::close(fd_);
     throw std::runtime_error(file.string() + ": " + why);
   }
   page_size_ = info.page_size;
   usable_ = info.page_size - info.reserved;
   pages_ = static_cast<std::uint32_t>(size_ / page_size_);
   values_.resize(columns_.size());
+  levels_.resize(kMaxDepth + 2);
 }
 
 table_scanner::~table_scanner() {
-  if (base_) ::munmap(const_cast<std::uint8_t*>(base_), size_);
+  if (fd_ >= 0) ::close(fd_);
 }
 
 void table_scanner::corrupt(const char* what) const {
   throw std::runtime_error(fmt::format("{}: malformed page ({})", file_.string(), what));
 }
 
-const std::uint8_t* table_scanner::page(std::uint32_t no) const {
+const std::uint8_t* table_scanner::read_page(std::uint32_t no,
+                                             std::vector<std::uint8_t>& buf) const {
   if (no == 0 || no > pages_) corrupt("page number out of range");
-  return base_ + static_cast<std::size_t>(no - 1) * page_size_;
+  buf.resize(page_size_);
+  const auto off = static_cast<off_t>(no - 1) * static_cast<off_t>(page_size_);
+  std::size_t got = 0;
+  while (got < page_size_) {
+    const ssize_t n =
+        ::pread(fd_, buf.data() + got, page_size_ - got, off + static_cast<off_t>(got));
+    if (n <= 0) corrupt("short read");
+    got += static_cast<std::size_t>(n);
+  }
+  return buf.data();
 }
 
 std::optional<std::int64_t> table_scanner::scan(std::int64_t lo, std::int64_t hi,
@@ -167,7 +174,7 @@ std::optional<std::int64_t> table_scanner::scan(std::int64_t lo, std::int64_t hi
 bool table_scanner::walk(std::uint32_t page_no, std::int64_t lo, std::int64_t hi, int depth,
                          const row_fn& row) {
   if (depth > kMaxDepth) corrupt("b-tree too deep (a cycle?)");
-  const std::uint8_t* p = page(page_no);
+  const std::uint8_t* p = read_page(page_no, levels_[static_cast<std::size_t>(depth)]);
   const std::uint8_t* end = p + usable_;
   const std::uint8_t* hdr = p + (page_no == 1 ? 100 : 0);
   const std::uint8_t type = hdr[0];
@@ -224,7 +231,7 @@ std::string_view table_scanner::payload(const std::uint8_t* cell, const std::uin
   std::uint32_t hops = 0;
   while (overflow_.size() < size) {
     if (next == 0 || ++hops > pages_) corrupt("overflow chain");
-    const std::uint8_t* op = page(next);
+    const std::uint8_t* op = read_page(next, overflow_page_);
     const std::size_t take =
         static_cast<std::size_t>(std::min<std::uint64_t>(size - overflow_.size(), u - 4));
     overflow_.append(reinterpret_cast<const char*>(op + 4), take);
