@@ -26,7 +26,8 @@ std::uint64_t mod_big_endian(const sha256_digest& digest, std::uint64_t n) noexc
     // r * 2^32 + w < 2^64 (a 64-bit division is several times cheaper than a 128-bit one).
     std::uint64_t r = 0;
     for (std::size_t w = 0; w < 32; w += 4) {
-      const std::uint64_t word = (std::uint64_t{digest[w]} << 24) | (std::uint64_t{digest[w + 1]} << 16) |
+      const std::uint64_t word = (std::uint64_t{digest[w]} << 24) |
+                                 (std::uint64_t{digest[w + 1]} << 16) |
                                  (std::uint64_t{digest[w + 2]} << 8) | digest[w + 3];
       r = ((r << 32) | word) % n;
     }
@@ -85,6 +86,18 @@ bool is_blank_key(std::string_view key) noexcept {
     i += len;
   }
   return true;
+}
+
+shard_router::shard_router(int shards, int reserved) noexcept
+    : shards_(shards < 1 ? 1 : shards), reserved_(reserved) {
+  // shards <= 65536 (the URL's limit), so each term word * pow < 2^16 * 2^16 and the sum of 16
+  // stays far below 2^64; any int shard count (< 2^31) keeps it below 2^52.
+  const auto n = static_cast<std::uint64_t>(shards_);
+  std::uint64_t p = 1 % n;
+  for (auto& x : pow16_) {
+    x = p;
+    p = (p << 16) % n;
+  }
 }
 
 std::string shard_file_name(std::string_view table, int index) {

@@ -61,6 +61,25 @@ TEST(ShardRoute, ModuloOfTheWholeBigEndianInteger) {
   }
 }
 
+TEST(ShardRoute, RoutersShortcutEqualsTheBigIntegerModulo) {
+  std::uint64_t seed = 12345;
+  auto next = [&] {
+    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+    return seed;
+  };
+  for (int n : {1, 2, 3, 7, 10, 11, 100, 255, 256, 1000, 65535, 65536, 1000003, 2147483647}) {
+    const uc::shard_router r(n, n);
+    for (int i = 0; i < 2000; ++i) {
+      uc::sha256_digest d;
+      for (auto& b : d)
+        b = static_cast<std::uint8_t>(next() >> 56);
+      if (i == 0) d.fill(0xff);  // the largest 256-bit value
+      if (i == 1) d.fill(0);
+      ASSERT_EQ(r.mod(d), uc::mod_big_endian(d, static_cast<std::uint64_t>(n))) << n << " " << i;
+    }
+  }
+}
+
 TEST(ShardRoute, RouterSendsBlankAndNullKeysToTheReservedShard) {
   const uc::shard_router r(10, 10);
   EXPECT_EQ(r.files(), 11);
