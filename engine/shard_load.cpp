@@ -236,10 +236,10 @@ void load::write_msg(file_state& fs, shard_msg& m) {
   if (m.end) {
     w.end_chunk(m.chunk_no, fs.chunk_rows[m.chunk_no]);
     fs.chunk_rows.erase(m.chunk_no);
-    for (int c : w.maybe_commit()) {
-      ++fs.committed;
-      chunk_committed(c);
-    }
+  }
+  for (int c : w.maybe_commit()) {
+    ++fs.committed;
+    chunk_committed(c);
   }
 }
 

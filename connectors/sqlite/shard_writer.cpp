@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <cctype>
 #include <system_error>
 
 namespace uringmig::connectors::sqlite {
@@ -70,6 +71,89 @@ shard_writer::shard_writer(shard_writer_options o)
   mark_ = db_.prepare(
       "insert or replace into _uringmig_chunks(tbl, chunk_no, rows, end_row) values (?1, ?2, ?3, "
       "?4)");
+  if (o_.segment_insert) setup_segments();
+}
+
+namespace {
+
+bool deserialize(database& db, const std::string& image) {
+  return sqlite3_deserialize(db.get(), "uringmig_seg",
+                             reinterpret_cast<unsigned char*>(const_cast<char*>(image.data())),
+                             static_cast<sqlite3_int64>(image.size()),
+                             static_cast<sqlite3_int64>(image.size()),
+                             SQLITE_DESERIALIZE_READONLY) == SQLITE_OK;
+}
+
+}  // namespace
+
+void shard_writer::setup_segments() {
+  // The transfer copies records as they are: the image's table must match the file's exactly
+  // (its stored CREATE), with no index to maintain and no generated column to compute.
+  statement q = db_.prepare(
+      "select (select sql from sqlite_schema where type = 'table' and name = ?1), (select "
+      "count(*) from sqlite_schema where type = 'index' and tbl_name = ?1), (select count(*) "
+      "from pragma_table_xinfo(?1)), (select count(*) from sqlite_schema where type = "
+      "'trigger' and tbl_name = ?1)");
+  q.bind_text(1, o_.table);
+  if (!q.step()) return;
+  const std::string sql(q.column_text(0));
+  if (q.column_int64(1) != 0 || q.column_int64(3) != 0 ||
+      q.column_int64(2) != static_cast<std::int64_t>(o_.columns.size()) || sql.size() > 16000)
+    return;
+  statement pk = db_.prepare("select cid, type from pragma_table_info(?1) where pk > 0");
+  pk.bind_text(1, o_.table);
+  int pk_columns = 0;
+  while (pk.step()) {
+    ++pk_columns;
+    std::string type(pk.column_text(1));
+    for (auto& c : type)
+      c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    if (type == "INTEGER") alias_ = static_cast<std::size_t>(pk.column_int64(0));
+  }
+  if (pk_columns > 1) alias_ = SIZE_MAX;
+  if (pk_columns > 0 && alias_ == SIZE_MAX) return;  // a PRIMARY KEY index: bound INSERTs
+  db_.exec("attach ':memory:' as uringmig_seg");
+  segment_.emplace(o_.table, sql);
+  empty_image_ =
+      codecs::sqlite_image_builder("uringmig_empty", "CREATE TABLE uringmig_empty(x)").build();
+  values_.resize(o_.columns.size());
+}
+
+void shard_writer::insert_segment(std::string& batch, std::int64_t rows) {
+  codecs::row_batch_reader in(batch);
+  for (std::int64_t r = 0; r < rows; ++r) {
+    (void)in.rowid();
+    for (auto& v : values_)
+      v = in.value();
+    std::int64_t rowid = 0;
+    if (alias_ != SIZE_MAX) {
+      if (values_[alias_].kind != codecs::value_kind::integer)
+        throw error(
+            fmt::format("{}: a row's INTEGER PRIMARY KEY is not an integer", o_.file.string()),
+            SQLITE_MISMATCH, SQLITE_MISMATCH);
+      rowid = values_[alias_].i;
+    } else {
+      rowid = ++segment_seq_;
+    }
+    record_.clear();
+    codecs::append_record(record_, values_, alias_);
+    segment_->add(rowid, record_);
+  }
+  recycle(std::move(batch));
+}
+
+void shard_writer::flush_segment() {
+  if (!segment_ || segment_->rows() == 0) return;
+  const std::string& image = segment_->build();
+  if (!deserialize(db_, image))
+    throw error(db_.message("loading a segment image", SQLITE_ERROR), SQLITE_ERROR, SQLITE_ERROR);
+  // Prepared against this image's schema (root pages differ from image to image).
+  statement transfer = db_.prepare("insert into main." + quote_ident(o_.table) +
+                                   " select * from uringmig_seg." + quote_ident(o_.table));
+  transfer.run();
+  rows_written_ += static_cast<std::int64_t>(segment_->rows());
+  segment_->clear();
+  segment_seq_ = 0;
 }
 
 void shard_writer::set_meta(std::string_view key, std::string_view value) {
@@ -205,6 +289,11 @@ void shard_writer::run_rows(std::size_t count) {
 void shard_writer::insert(std::string batch, std::int64_t rows) {
   if (rows <= 0) return;
   begin_if_needed();
+  if (segment_) {
+    insert_segment(batch, rows);
+    rows_in_tx_ += rows;
+    return;
+  }
   batches_.push_back(held_batch{std::move(batch), static_cast<std::size_t>(rows)});
   if (batches_.size() == 1) cursor_ = batches_.front().bytes.data();
   pending_ += static_cast<std::size_t>(rows);
@@ -229,12 +318,17 @@ void shard_writer::end_chunk(int chunk_no, std::int64_t rows) {
   mark_.bind_int64(2, chunk_no);
   mark_.bind_int64(3, rows);
   // With resume_by::sequential this file's rowids run 1..end_row after this chunk.
-  mark_.bind_int64(4, table_rows_ + rows_written_ + static_cast<std::int64_t>(pending_));
+  const std::int64_t buffered = static_cast<std::int64_t>(pending_) +
+                                (segment_ ? static_cast<std::int64_t>(segment_->rows()) : 0);
+  mark_.bind_int64(4, table_rows_ + rows_written_ + buffered);
   mark_.run();
   ended_.push_back(chunk_no);
 }
 
 std::vector<int> shard_writer::maybe_commit() {
+  // A segment is copied and committed as soon as it is full (an image can only be swapped
+  // between transactions); rows of an unfinished chunk may commit without its mark.
+  if (segment_ && segment_->bytes() >= o_.segment_bytes) return commit();
   if (rows_in_tx_ < o_.commit_rows) return {};
   return commit();
 }
@@ -242,8 +336,12 @@ std::vector<int> shard_writer::maybe_commit() {
 std::vector<int> shard_writer::commit() {
   if (!in_tx_) return {};
   flush_pending();
+  flush_segment();
   db_.exec("commit");
   in_tx_ = false;
+  // Out of the transaction: the image can be swapped for a tiny one, freeing the builder's.
+  if (segment_ && !deserialize(db_, empty_image_))
+    throw error(db_.message("releasing a segment image", SQLITE_ERROR), SQLITE_ERROR, SQLITE_ERROR);
   rows_in_tx_ = 0;
   for (int c : ended_)
     done_.insert(c);

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "codecs/row_batch.hpp"
+#include "codecs/sqlite_image.hpp"
 #include "connectors/sqlite/database.hpp"
 
 #include <cstdint>
@@ -7,6 +9,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -48,6 +51,12 @@ struct shard_writer_options {
   bool load_wal = false;  // load in WAL mode too (default: rollback journal, WAL at the end)
   std::int64_t commit_rows = 500000;  // a transaction holds at least this many rows
   int max_rows_per_insert = 0;        // 0: as many as SQLITE_LIMIT_VARIABLE_NUMBER allows
+  /// Append rows as an in-memory database image (codecs/sqlite_image.hpp) copied in with
+  /// INSERT ... SELECT, SQLite's record-by-record transfer, instead of bound INSERTs. Used when
+  /// the table allows it (no index or constraint index during the load, no generated column);
+  /// each image is a transaction of at most segment_bytes of records.
+  bool segment_insert = true;
+  std::size_t segment_bytes = 4 * 1024 * 1024;
 };
 
 /// A chunk's rowid range, for resume_by::ranges.
@@ -92,6 +101,12 @@ class shard_writer {
   void run_rows(std::size_t count);
   statement& insert_statement(std::size_t rows);
   void set_meta(std::string_view key, std::string_view value);
+  void setup_segments();
+  void insert_segment(std::string& batch, std::int64_t rows);
+  void flush_segment();
+  void recycle(std::string&& b) {
+    if (o_.recycle) o_.recycle(std::move(b));
+  }
 
   shard_writer_options o_;
   database db_;
@@ -111,6 +126,13 @@ class shard_writer {
   std::vector<int> ended_;          // chunks marked in the open transaction
   std::int64_t rows_in_tx_ = 0;
   std::int64_t table_rows_ = 0;  // rows committed by earlier runs (the largest end_row)
+  // Segment inserts (segment_insert):
+  std::optional<codecs::sqlite_image_builder> segment_;
+  std::string empty_image_;       // swapped in after each copy, so the image is free
+  std::size_t alias_ = SIZE_MAX;  // the INTEGER PRIMARY KEY column: the cell's rowid
+  std::int64_t segment_seq_ = 0;
+  std::vector<codecs::value_view> values_;
+  std::string record_;
   std::int64_t rows_written_ = 0;
 };
 

@@ -13,8 +13,12 @@ using resume_by = sq::shard_writer_options::resume_by;
 
 namespace {
 
+bool g_segments = true;  // the insert path under test (both run, see WriterPaths)
+
 sq::shard_writer_options options(const std::filesystem::path& file, resume_by r) {
   sq::shard_writer_options o;
+  o.segment_insert = g_segments;
+  o.segment_bytes = 1000;  // several segments per chunk
   o.file = file;
   o.table = "t";
   o.create_sql = r == resume_by::ranges ? "create table t(id integer primary key, v text, b blob)"
@@ -50,7 +54,12 @@ std::int64_t count(const std::filesystem::path& file, const std::string& where =
 
 }  // namespace
 
-TEST(ShardWriter, SequentialResumeDropsTheUnfinishedTail) {
+class ShardWriter : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override { g_segments = GetParam(); }
+};
+
+TEST_P(ShardWriter, SequentialResumeDropsTheUnfinishedTail) {
   uringmig::test::temp_dir dir;
   const auto file = dir.path / "t_shard_00.db";
   {
@@ -89,7 +98,7 @@ TEST(ShardWriter, SequentialResumeDropsTheUnfinishedTail) {
   EXPECT_EQ(db.scalar_int("select max(end_row) from _uringmig_chunks"), 203);
 }
 
-TEST(ShardWriter, RangeResumeDeletesTheChunksRows) {
+TEST_P(ShardWriter, RangeResumeDeletesTheChunksRows) {
   uringmig::test::temp_dir dir;
   const auto file = dir.path / "t.db";
   const std::vector<sq::chunk_range> ranges = {{0, 0, 99}, {1, 100, 199}};
@@ -109,7 +118,7 @@ TEST(ShardWriter, RangeResumeDeletesTheChunksRows) {
   }
 }
 
-TEST(ShardWriter, RefusesAFileOfAnotherJob) {
+TEST_P(ShardWriter, RefusesAFileOfAnotherJob) {
   uringmig::test::temp_dir dir;
   const auto file = dir.path / "t.db";
   { sq::shard_writer w(options(file, resume_by::sequential)); }
@@ -123,3 +132,6 @@ TEST(ShardWriter, RefusesAFileOfAnotherJob) {
     EXPECT_NE(std::string(e.what()).find("different job"), std::string::npos) << e.what();
   }
 }
+
+// Segment images copied in (true) and bound multi-row INSERTs (false).
+INSTANTIATE_TEST_SUITE_P(WriterPaths, ShardWriter, ::testing::Bool());
