@@ -170,6 +170,8 @@ asio::awaitable<void> load::open_writer(std::size_t f) {
   w.cache_mib = o_.cache_mib;
   w.commit_rows = o_.commit_rows;
   w.max_rows_per_insert = o_.max_rows_per_insert;
+  w.segment_insert = o_.segment_insert;
+  w.segment_bytes = o_.segment_bytes;
   w.recycle = [this](std::string&& b) { give_buffer(std::move(b)); };
   auto writer = std::make_unique<sq::shard_writer>(std::move(w));
   std::vector<sq::chunk_range> ranges;
@@ -310,6 +312,7 @@ asio::awaitable<void> load::writer_loop(std::size_t f) {
       index_seconds_ = std::max(index_seconds_, since(t0));
     }
     rows_written_ += w.rows_written();
+    fs.writer.reset();  // closed here, on its own thread, in parallel with the others
   } catch (...) {
     fail(std::current_exception());
   }

@@ -122,6 +122,8 @@ struct load_options {
   int cache_mib = 16;
   std::int64_t commit_rows = 500000;
   int max_rows_per_insert = 0;
+  bool segment_insert = true;
+  std::size_t segment_bytes = 2 * 1024 * 1024;
   std::string fingerprint;
 };
 

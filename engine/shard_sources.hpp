@@ -30,7 +30,7 @@ struct source {
 };
 
 /// Opens and describes a SQLite source file, selects tables with --tables/--exclude, checks
-/// the shard key and plans rowid-range chunks (settings sqlite.chunk_rows, default 100 000, and
+/// the shard key and plans rowid-range chunks (settings sqlite.chunk_rows, default 50 000, and
 /// sqlite.chunk_bytes, default 64 MB: whichever gives smaller chunks).
 /// Throws usage_error for a missing file, a file that is not a database, no matching table,
 /// a missing shard key column. `readers`: how many reader connections the reader may open.

@@ -97,7 +97,7 @@ source open_sqlite_source(const codecs::sqlite_endpoint& src, const job_options&
   const table_filter filter = make_filter(scoped);
 
   const std::int64_t chunk_rows =
-      std::max<std::int64_t>(1, std::stoll(setting(opts, "sqlite.chunk_rows", "100000")));
+      std::max<std::int64_t>(1, std::stoll(setting(opts, "sqlite.chunk_rows", "50000")));
   const std::int64_t chunk_bytes =
       parse_size(setting(opts, "sqlite.chunk_bytes", "64MB"), "sqlite.chunk_bytes");
   std::vector<std::string> extra_indexes;

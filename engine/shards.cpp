@@ -206,6 +206,9 @@ shards::load_options load_options_from(const job_options& opts, std::size_t read
   o.cache_mib = int_setting(opts, "sqlite.cache_mib", 4, 1, 4096);
   o.commit_rows = int_setting(opts, "sqlite.commit_rows", 500000, 1, 1 << 30);
   o.max_rows_per_insert = int_setting(opts, "sqlite.rows_per_insert", 0, 0, 1 << 20);
+  o.segment_insert = setting(opts, "sqlite.segment_insert", "true") != "false";
+  o.segment_bytes =
+      static_cast<std::size_t>(int_setting(opts, "sqlite.segment_kib", 2048, 64, 1 << 20)) * 1024;
   o.batch_bytes =
       static_cast<std::size_t>(int_setting(opts, "sqlite.batch_kib", 64, 4, 65536)) * 1024;
   return o;

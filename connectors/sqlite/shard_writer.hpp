@@ -56,7 +56,7 @@ struct shard_writer_options {
   /// the table allows it (no index or constraint index during the load, no generated column);
   /// each image is a transaction of at most segment_bytes of records.
   bool segment_insert = true;
-  std::size_t segment_bytes = 4 * 1024 * 1024;
+  std::size_t segment_bytes = 2 * 1024 * 1024;
 };
 
 /// A chunk's rowid range, for resume_by::ranges.

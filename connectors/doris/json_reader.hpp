@@ -1,0 +1,39 @@
+#pragma once
+
+// A small reader for the flat JSON objects Doris answers with (Stream Load
+// results, FE errors, 2PC). Pure: no I/O, no dependency.
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace uringmig::connectors::doris::json {
+
+enum class kind { string, number, boolean, null, object, array };
+
+struct value {
+  json::kind kind = json::kind::null;
+  /// string: unescaped UTF-8; number: as written; boolean: "true"/"false";
+  /// null: empty; object/array: the raw JSON text, validated.
+  std::string text;
+};
+
+struct object {
+  std::vector<std::pair<std::string, value>> members;  // document order
+  /// The first member named `key` (case-sensitive), or nullptr.
+  const value* find(std::string_view key) const;
+};
+
+/// An object, or one line saying where the text stops being JSON.
+struct object_result {
+  std::optional<object> value;
+  std::string error;
+  explicit operator bool() const noexcept { return value.has_value(); }
+};
+
+/// Reads one JSON object (whitespace around it allowed, nothing else).
+object_result read_object(std::string_view text);
+
+}  // namespace uringmig::connectors::doris::json

@@ -1,0 +1,228 @@
+#include "connectors/doris/stream_load.hpp"
+
+#include <curl/curl.h>
+#include <spdlog/spdlog.h>
+
+#include <memory>
+#include <stdexcept>
+
+namespace uringmig::connectors::doris {
+
+namespace asio = boost::asio;
+
+namespace {
+
+bool unreserved(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '_' || c == '.' || c == '~';
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const char x = a[i] >= 'A' && a[i] <= 'Z' ? static_cast<char>(a[i] - 'A' + 'a') : a[i];
+    if (x != b[i]) return false;  // `b` is lower case
+  }
+  return true;
+}
+
+/// One path segment, percent-encoded.
+std::string segment(std::string_view s) {
+  static constexpr std::string_view hex = "0123456789ABCDEF";
+  std::string out;
+  for (char c : s) {
+    if (unreserved(c)) {
+      out += c;
+    } else {
+      const auto b = static_cast<unsigned char>(c);
+      out += '%';
+      out += hex[b >> 4];
+      out += hex[b & 15];
+    }
+  }
+  return out;
+}
+
+/// scheme://host:port of a URL without userinfo, for messages.
+std::string origin(std::string_view url) {
+  const std::size_t scheme = url.find("://");
+  if (scheme == std::string_view::npos) return "(unknown)";
+  const std::size_t end = url.find_first_of("/?#", scheme + 3);
+  std::string out(url.substr(0, end));
+  return codecs::redact(out);  // errs on the safe side should userinfo ever be there
+}
+
+bool is_redirect(int status) {
+  return status == 307 || status == 308;  // the method and body must be kept
+}
+
+void check_endpoint(const load_endpoint& e) {
+  if (e.base_url.empty()) throw std::invalid_argument("doris: no FE or BE address");
+  if (e.user.empty()) throw std::invalid_argument("doris: no user name");
+}
+
+struct curl_url_deleter {
+  void operator()(CURLU* u) const { curl_url_cleanup(u); }
+};
+struct curl_free_deleter {
+  void operator()(char* p) const { curl_free(p); }
+};
+
+/// Sends `h`, follows 307s by hand, reads the answer.
+asio::awaitable<load_outcome> exchange(http_client& client, http_request h, int max_redirects) {
+  load_outcome out;
+  for (;;) {
+    http_response r = co_await client.request(h);
+    out.http_status = r.status;
+    out.served_by = origin(h.url);
+    out.timing = r.timing;
+    if (r.error) {
+      out.transport = std::move(r.error);
+      co_return out;
+    }
+    if (!is_redirect(r.status)) {
+      out.body = std::move(r.body);
+      break;
+    }
+    const std::string* location = r.header("location");
+    if (location == nullptr) {
+      out.error = "HTTP " + std::to_string(r.status) + " from " + out.served_by +
+                  " without a Location header";
+      co_return out;
+    }
+    if (out.redirects >= max_redirects) {
+      out.error = "more than " + std::to_string(max_redirects) + " redirects";
+      co_return out;
+    }
+    // The FE's Location carries user:password in clear: never log it.
+    std::optional<std::string> next = redirect_target(h.url, *location);
+    if (!next) {
+      out.error = "HTTP " + std::to_string(r.status) + " from " + out.served_by +
+                  " to a location that is not an http URL";
+      co_return out;
+    }
+    ++out.redirects;
+    spdlog::debug("doris: {} redirected the request to {}", out.served_by, origin(*next));
+    h.url = std::move(*next);
+  }
+  if (out.http_status == 401) {
+    out.error = "HTTP 401 from " + out.served_by + ": wrong user or password";
+  } else if (out.http_status != 200) {
+    out.error = "HTTP " + std::to_string(out.http_status) + " from " + out.served_by;
+  }
+  if (!out.body.empty()) {
+    load_answer_result parsed = parse_load_answer(out.body);
+    if (parsed) {
+      out.answer = std::move(*parsed.value);
+    } else if (out.error.empty()) {
+      out.error = "unreadable answer from " + out.served_by + ": " + parsed.error;
+    }
+  } else if (out.error.empty()) {
+    out.error = "empty answer from " + out.served_by;
+  }
+  co_return out;
+}
+
+}  // namespace
+
+std::string base_url(const codecs::host_port& hp) {
+  const bool v6 = hp.host.find(':') != std::string::npos && hp.host.front() != '[';
+  std::string host = v6 ? "[" + hp.host + "]" : hp.host;
+  return "http://" + host + ":" + std::to_string(hp.port);
+}
+
+bool valid_label(std::string_view label) {
+  if (label.empty() || label.size() > 128) return false;
+  for (char c : label) {
+    if (!(unreserved(c) && c != '.' && c != '~') && c != ':') return false;
+  }
+  return true;
+}
+
+std::optional<std::string> redirect_target(std::string_view current, std::string_view location) {
+  std::unique_ptr<CURLU, curl_url_deleter> u(curl_url());
+  if (!u) return std::nullopt;
+  const std::string base(current);
+  const std::string loc(location);
+  if (curl_url_set(u.get(), CURLUPART_URL, base.c_str(), 0) != CURLUE_OK) return std::nullopt;
+  // A relative Location resolves against the current URL.
+  if (curl_url_set(u.get(), CURLUPART_URL, loc.c_str(), 0) != CURLUE_OK) return std::nullopt;
+  char* raw_scheme = nullptr;
+  if (curl_url_get(u.get(), CURLUPART_SCHEME, &raw_scheme, 0) != CURLUE_OK) return std::nullopt;
+  std::unique_ptr<char, curl_free_deleter> scheme(raw_scheme);
+  const std::string_view s = scheme.get();
+  if (s != "http" && s != "https") return std::nullopt;
+  curl_url_set(u.get(), CURLUPART_USER, nullptr, 0);
+  curl_url_set(u.get(), CURLUPART_PASSWORD, nullptr, 0);
+  curl_url_set(u.get(), CURLUPART_OPTIONS, nullptr, 0);
+  char* raw = nullptr;
+  if (curl_url_get(u.get(), CURLUPART_URL, &raw, 0) != CURLUE_OK) return std::nullopt;
+  std::unique_ptr<char, curl_free_deleter> out(raw);
+  return std::string(out.get());
+}
+
+const std::string& be_rotation::next() {
+  if (urls_.empty()) throw std::logic_error("doris: no BE to choose from");
+  return urls_[next_.fetch_add(1, std::memory_order_relaxed) % urls_.size()];
+}
+
+bool load_outcome::loaded() const {
+  return !transport && error.empty() && answer && (answer->committed() || answer->already_loaded());
+}
+
+std::string load_outcome::describe() const {
+  if (transport) {
+    return "no answer from " + served_by + " (libcurl " + std::to_string(transport->code) +
+           "): " + transport->message;
+  }
+  std::string out = error;
+  if (answer) out += (out.empty() ? "" : "; ") + answer->summary();
+  return codecs::redact(out);
+}
+
+asio::awaitable<load_outcome> stream_load(http_client& client, stream_load_request rq) {
+  check_endpoint(rq.endpoint);
+  if (!rq.label.empty() && !valid_label(rq.label))
+    throw std::invalid_argument("doris: label '" + rq.label +
+                                "' does not match ^[-_A-Za-z0-9:]{1,128}$");
+  http_request h;
+  h.method = http_method::put;
+  h.url = rq.endpoint.base_url + "/api/" + segment(rq.db) + "/" + segment(rq.table) +
+          "/_stream_load";
+  if (!rq.label.empty()) h.headers.emplace_back("label", rq.label);
+  for (auto& kv : rq.headers) {
+    if (iequals(kv.first, "authorization"))
+      throw std::invalid_argument("doris: pass credentials in load_endpoint, not as a header");
+    h.headers.push_back(std::move(kv));
+  }
+  h.user = rq.endpoint.user;
+  h.password = rq.endpoint.password;
+  h.body = rq.body;
+  h.options = rq.options;
+  h.options.expect_continue = true;  // the FE refuses a load without it
+  load_outcome out = co_await exchange(client, std::move(h), rq.max_redirects);
+  co_return out;
+}
+
+asio::awaitable<load_outcome> stream_load_2pc(http_client& client, two_phase_request rq) {
+  check_endpoint(rq.endpoint);
+  http_request h;
+  h.method = http_method::put;
+  h.url = rq.endpoint.base_url + "/api/" + segment(rq.db) + "/_stream_load_2pc";
+  if (rq.txn_id >= 0) {
+    h.headers.emplace_back("txn_id", std::to_string(rq.txn_id));
+  } else if (valid_label(rq.label)) {
+    h.headers.emplace_back("label", rq.label);
+  } else {
+    throw std::invalid_argument("doris: 2PC needs a txn_id or a valid label");
+  }
+  h.headers.emplace_back("txn_operation", rq.commit ? "commit" : "abort");
+  h.user = rq.endpoint.user;
+  h.password = rq.endpoint.password;
+  h.options = rq.options;
+  h.options.expect_continue = false;  // no body
+  load_outcome out = co_await exchange(client, std::move(h), rq.max_redirects);
+  co_return out;
+}
+
+}  // namespace uringmig::connectors::doris
