@@ -1,0 +1,424 @@
+#include "codecs/doris_format.hpp"
+
+#include "codecs/doris_types.hpp"
+
+#include <cstring>
+#include <stdexcept>
+
+namespace uringmig::codecs {
+
+namespace {
+
+// Bytes that force a CSV value into an enclosure: the separator, CR, LF, enclose, escape.
+constexpr std::array<bool, 256> make_csv_special() {
+  std::array<bool, 256> t{};
+  t[static_cast<unsigned char>(doris_csv_separator)] = true;
+  t['\n'] = t['\r'] = true;
+  t[static_cast<unsigned char>(doris_csv_enclose)] = true;
+  t[static_cast<unsigned char>(doris_csv_escape)] = true;
+  return t;
+}
+constexpr std::array<bool, 256> csv_special = make_csv_special();
+
+// 0: copied as is; 1: escaped (controls, quote, backslash); 2: start of a multi-byte sequence.
+constexpr std::array<std::uint8_t, 256> make_json_class() {
+  std::array<std::uint8_t, 256> t{};
+  for (int c = 0; c < 0x20; ++c)
+    t[static_cast<std::size_t>(c)] = 1;
+  t['"'] = t['\\'] = 1;
+  for (int c = 0x80; c < 0x100; ++c)
+    t[static_cast<std::size_t>(c)] = 2;
+  return t;
+}
+constexpr std::array<std::uint8_t, 256> json_class = make_json_class();
+
+// Eight bytes at a time (SWAR): a word has a byte below `n` (n <= 0x80) when has_below != 0.
+constexpr std::uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+std::uint64_t load8(const unsigned char* p) {
+  std::uint64_t x;
+  std::memcpy(&x, p, sizeof x);
+  return x;
+}
+std::uint64_t has_below(std::uint64_t x, unsigned char n) {
+  return (x - ones * n) & ~x & highs;
+}
+std::uint64_t has_byte(std::uint64_t x, unsigned char c) {
+  return has_below(x ^ (ones * c), 1);
+}
+
+// Index of the first byte at or after `i` that csv_special marks (n when none).
+std::size_t skip_plain_csv(const unsigned char* p, std::size_t i, std::size_t n) {
+  for (; i + 8 <= n; i += 8) {
+    const std::uint64_t x = load8(p + i);
+    if (has_byte(x, doris_csv_separator) | has_byte(x, '\n') | has_byte(x, '\r') |
+        has_byte(x, doris_csv_enclose) | has_byte(x, doris_csv_escape))
+      break;
+  }
+  while (i < n && !csv_special[p[i]])
+    ++i;
+  return i;
+}
+
+// Index of the first byte at or after `i` that json_class does not copy as is (n when none).
+std::size_t skip_plain_json(const unsigned char* p, std::size_t i, std::size_t n) {
+  for (; i + 8 <= n; i += 8) {
+    const std::uint64_t x = load8(p + i);
+    if (has_below(x, 0x20) | (x & highs) | has_byte(x, '"') | has_byte(x, '\\')) break;
+  }
+  while (i < n && json_class[p[i]] == 0)
+    ++i;
+  return i;
+}
+
+bool in(unsigned char c, unsigned char lo, unsigned char hi) {
+  return c >= lo && c <= hi;
+}
+
+// Length of the well-formed UTF-8 sequence at p (Unicode table 3-7), 0 when there is none.
+std::size_t utf8_length(const unsigned char* p, std::size_t n) {
+  const unsigned char c = p[0];
+  if (in(c, 0xC2, 0xDF)) return n >= 2 && in(p[1], 0x80, 0xBF) ? 2 : 0;
+  if (in(c, 0xE0, 0xEF)) {
+    const unsigned char lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+    return n >= 3 && in(p[1], lo, hi) && in(p[2], 0x80, 0xBF) ? 3 : 0;
+  }
+  if (in(c, 0xF0, 0xF4)) {
+    const unsigned char lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+    return n >= 4 && in(p[1], lo, hi) && in(p[2], 0x80, 0xBF) && in(p[3], 0x80, 0xBF) ? 4 : 0;
+  }
+  return 0;
+}
+
+void append_csv_text(std::string& out, std::string_view v) {
+  const auto* p = reinterpret_cast<const unsigned char*>(v.data());
+  const std::size_t n = v.size();
+  std::size_t i = skip_plain_csv(p, 0, n);
+  if (i == n && n > 0) {
+    out.append(v);
+    return;
+  }
+  out.push_back(doris_csv_enclose);
+  std::size_t run = 0;  // start of the bytes not yet copied
+  for (; i < n; ++i) {
+    if (p[i] == doris_csv_enclose || p[i] == doris_csv_escape) {
+      out.append(v.data() + run, i - run);
+      out.push_back(doris_csv_escape);
+      run = i;  // the byte itself goes out with the next run
+    }
+  }
+  out.append(v.data() + run, n - run);
+  out.push_back(doris_csv_enclose);
+}
+
+std::string_view bytea_hex(std::string_view v) {
+  return v.size() >= 2 && v[0] == '\\' && v[1] == 'x' ? v.substr(2) : v;
+}
+
+// Non-negative decimal digits of exactly `len` bytes at s[at..]; -1 when not.
+int digits(std::string_view s, std::size_t at, std::size_t len) {
+  if (at + len > s.size()) return -1;
+  int v = 0;
+  for (std::size_t i = at; i < at + len; ++i) {
+    if (s[i] < '0' || s[i] > '9') return -1;
+    v = v * 10 + (s[i] - '0');
+  }
+  return v;
+}
+
+// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2 ? 1 : 0;
+  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const auto yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+}
+
+void civil_from_days(std::int64_t z, std::int64_t& y, unsigned& m, unsigned& d) {
+  z += 719468;
+  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const auto doe = static_cast<unsigned>(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  d = doy - (153 * mp + 2) / 5 + 1;
+  m = mp < 10 ? mp + 3 : mp - 9;
+  y = static_cast<std::int64_t>(yoe) + era * 400 + (m <= 2 ? 1 : 0);
+}
+
+// Writes `v` zero-padded to at least `width` digits at `p`; returns the end.
+char* put_number(char* p, std::int64_t v, int width) {
+  char tmp[24];
+  int n = 0;
+  do {
+    tmp[n++] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v > 0);
+  while (n < width)
+    tmp[n++] = '0';
+  while (n > 0)
+    *p++ = tmp[--n];
+  return p;
+}
+
+}  // namespace
+
+void append_json_string(std::string& out, std::string_view s) {
+  static constexpr char hex[] = "0123456789abcdef";
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const std::size_t n = s.size();
+  out.push_back('"');
+  std::size_t run = 0;
+  std::size_t i = 0;
+  while ((i = skip_plain_json(p, i, n)) < n) {
+    const unsigned char c = p[i];
+    if (json_class[c] == 2) {
+      if (const std::size_t len = utf8_length(p + i, n - i); len > 0) {
+        i += len;
+        continue;
+      }
+    }
+    out.append(s.data() + run, i - run);
+    switch (c) {
+      case '"':
+        out.append("\\\"");
+        break;
+      case '\\':
+        out.append("\\\\");
+        break;
+      case '\n':
+        out.append("\\n");
+        break;
+      case '\r':
+        out.append("\\r");
+        break;
+      case '\t':
+        out.append("\\t");
+        break;
+      case '\b':
+        out.append("\\b");
+        break;
+      case '\f':
+        out.append("\\f");
+        break;
+      default:
+        if (c >= 0x80) {
+          out.append("\\ufffd");
+        } else {
+          const char esc[] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+          out.append(esc, sizeof esc);
+        }
+    }
+    run = ++i;
+  }
+  out.append(s.data() + run, n - run);
+  out.push_back('"');
+}
+
+bool is_json_number(std::string_view s) {
+  std::size_t i = 0;
+  const std::size_t n = s.size();
+  auto digit = [&](std::size_t at) { return at < n && s[at] >= '0' && s[at] <= '9'; };
+  if (i < n && s[i] == '-') ++i;
+  if (!digit(i)) return false;
+  if (s[i] == '0') {
+    ++i;
+  } else {
+    while (digit(i))
+      ++i;
+  }
+  if (i < n && s[i] == '.') {
+    if (!digit(++i)) return false;
+    while (digit(i))
+      ++i;
+  }
+  if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < n && (s[i] == '+' || s[i] == '-')) ++i;
+    if (!digit(i)) return false;
+    while (digit(i))
+      ++i;
+  }
+  return i == n;
+}
+
+std::string_view timestamptz_to_utc(std::string_view t, timestamp_buffer& buf) {
+  // The common case, a session in UTC: a digit then "+00" at the end.
+  if (t.size() > 4 && t.substr(t.size() - 3) == "+00" && t[t.size() - 4] >= '0' &&
+      t[t.size() - 4] <= '9')
+    return t.substr(0, t.size() - 3);
+  // YYYY[Y..]-MM-DD HH:MM:SS[.f{1,6}]{+|-}HH[:MM[:SS]], nothing after.
+  const std::size_t dash = t.find('-');
+  if (dash == std::string_view::npos || dash < 4 || dash > 7) return t;
+  const int year = digits(t, 0, dash);
+  std::size_t i = dash;
+  if (year < 0 || t.size() < i + 15 || t[i + 3] != '-' || t[i + 6] != ' ' || t[i + 9] != ':' ||
+      t[i + 12] != ':')
+    return t;
+  const int mon = digits(t, i + 1, 2), day = digits(t, i + 4, 2), hh = digits(t, i + 7, 2),
+            mi = digits(t, i + 10, 2), ss = digits(t, i + 13, 2);
+  if (mon < 1 || mon > 12 || day < 1 || day > 31 || hh < 0 || hh > 24 || mi < 0 || ss < 0) return t;
+  i += 15;
+  const std::size_t frac_start = i;
+  if (i < t.size() && t[i] == '.') {
+    ++i;
+    while (i < t.size() && t[i] >= '0' && t[i] <= '9')
+      ++i;
+    if (i - frac_start < 2 || i - frac_start > 7) return t;
+  }
+  const std::string_view frac = t.substr(frac_start, i - frac_start);
+  const std::size_t offset_at = i;
+  if (i >= t.size() || (t[i] != '+' && t[i] != '-')) return t;
+  const int sign = t[i] == '-' ? -1 : 1;
+  int off = 0;  // seconds: HH, then optional :MM and :SS
+  for (int part = 0, unit = 3600; part < 3; ++part, unit /= 60) {
+    if (part > 0 && (i >= t.size() || t[i] != ':')) break;
+    const int v = digits(t, i + 1, 2);
+    if (v < 0) return t;
+    off += v * unit;
+    i += 3;
+  }
+  if (i != t.size()) return t;
+  if (off == 0) return t.substr(0, offset_at);
+
+  const std::int64_t secs =
+      days_from_civil(year, static_cast<unsigned>(mon), static_cast<unsigned>(day)) * 86400 +
+      hh * 3600 + mi * 60 + ss - std::int64_t{sign} * off;
+  const std::int64_t days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
+  const std::int64_t sod = secs - days * 86400;
+  std::int64_t y = 0;
+  unsigned m = 0, d = 0;
+  civil_from_days(days, y, m, d);
+  if (y < 0 || y > 999999) return t;
+  char* p = put_number(buf.data(), y, 4);
+  *p++ = '-';
+  p = put_number(p, m, 2);
+  *p++ = '-';
+  p = put_number(p, d, 2);
+  *p++ = ' ';
+  p = put_number(p, sod / 3600, 2);
+  *p++ = ':';
+  p = put_number(p, sod / 60 % 60, 2);
+  *p++ = ':';
+  p = put_number(p, sod % 60, 2);
+  for (char c : frac)
+    *p++ = c;
+  return {buf.data(), static_cast<std::size_t>(p - buf.data())};
+}
+
+doris_row_writer::doris_row_writer(doris_format format, std::vector<doris_column> columns)
+    : format_(format), columns_(std::move(columns)) {
+  if (columns_.empty()) throw std::invalid_argument("a Doris row needs at least one column");
+  for (std::size_t c = 0; c < columns_.size(); ++c) {
+    json_keys_.push_back(c == 0 ? '{' : ',');
+    append_json_string(json_keys_, columns_[c].name);
+    json_keys_.push_back(':');
+    json_key_ends_.push_back(json_keys_.size());
+  }
+}
+
+bool doris_row_writer::append_row(std::string& out,
+                                  const std::vector<std::optional<std::string_view>>& f) const {
+  if (f.size() != columns_.size()) return false;
+  if (format_ == doris_format::csv)
+    append_csv(out, f);
+  else
+    append_json(out, f);
+  return true;
+}
+
+void doris_row_writer::append_csv(std::string& out,
+                                  const std::vector<std::optional<std::string_view>>& f) const {
+  for (std::size_t c = 0; c < f.size(); ++c) {
+    if (c > 0) out.push_back(doris_csv_separator);
+    if (!f[c]) {
+      out.append("\\N");
+      continue;
+    }
+    const std::string_view v = *f[c];
+    switch (columns_[c].kind) {
+      case doris_value_kind::boolean:
+        if (v == "t" || v == "f") {
+          out.append(v == "t" ? std::string_view("true") : std::string_view("false"));
+          continue;
+        }
+        break;
+      case doris_value_kind::bytea:
+        append_csv_text(out, bytea_hex(v));
+        continue;
+      case doris_value_kind::timestamptz: {
+        timestamp_buffer buf;
+        append_csv_text(out, timestamptz_to_utc(v, buf));
+        continue;
+      }
+      default:
+        break;
+    }
+    append_csv_text(out, v);
+  }
+  out.push_back(doris_csv_line_delimiter);
+}
+
+void doris_row_writer::append_json(std::string& out,
+                                   const std::vector<std::optional<std::string_view>>& f) const {
+  std::size_t key_start = 0;
+  for (std::size_t c = 0; c < f.size(); ++c) {
+    out.append(json_keys_, key_start, json_key_ends_[c] - key_start);
+    key_start = json_key_ends_[c];
+    if (!f[c]) {
+      out.append("null");
+      continue;
+    }
+    const std::string_view v = *f[c];
+    switch (columns_[c].kind) {
+      case doris_value_kind::integer:
+      case doris_value_kind::number:
+        if (is_json_number(v)) {
+          out.append(v);
+          continue;
+        }
+        break;
+      case doris_value_kind::boolean:
+        if (v == "t" || v == "f") {
+          out.append(v == "t" ? std::string_view("true") : std::string_view("false"));
+          continue;
+        }
+        break;
+      case doris_value_kind::bytea:
+        append_json_string(out, bytea_hex(v));
+        continue;
+      case doris_value_kind::timestamptz: {
+        timestamp_buffer buf;
+        append_json_string(out, timestamptz_to_utc(v, buf));
+        continue;
+      }
+      case doris_value_kind::text:
+      case doris_value_kind::json:
+        break;
+    }
+    append_json_string(out, v);
+  }
+  out.append("}\n");
+}
+
+http_header_list doris_row_writer::headers() const {
+  std::string names;
+  for (const doris_column& c : columns_) {
+    if (!names.empty()) names.push_back(',');
+    names += quote_doris_ident(c.name);
+  }
+  if (format_ == doris_format::csv)
+    return {{"format", "csv"},
+            {"column_separator", "\\x01"},
+            {"line_delimiter", "\\x0a"},
+            {"enclose", std::string(1, doris_csv_enclose)},
+            {"escape", std::string(1, doris_csv_escape)},
+            {"columns", std::move(names)}};
+  return {{"format", "json"},
+          {"read_json_by_line", "true"},
+          {"num_as_string", "true"},
+          {"columns", std::move(names)}};
+}
+
+}  // namespace uringmig::codecs
