@@ -11,6 +11,8 @@
 //
 // Layout of one row: Int64 rowid, then per column one tag byte and its payload:
 //   'n' NULL | 'i' Int64 | 'r' double | 't' UInt32 length + UTF-8 | 'b' UInt32 length + bytes
+// or, for a row read raw from a SQLite file, one 'R' + UInt32 length + the SQLite record
+// itself (header and body, as stored), which a shard writer copies without decoding.
 // Integers are in host byte order: a batch never leaves the process.
 
 namespace uringmig::codecs {
@@ -41,6 +43,14 @@ class row_batch_writer {
   }
   void text(std::string_view v) { bytes(value_kind::text, v); }
   void blob(std::string_view v) { bytes(value_kind::blob, v); }
+  /// The whole row as a SQLite record (after begin_row, instead of the values).
+  void record(std::string_view rec) {
+    out_.push_back(kRecordTag);
+    const auto n = static_cast<std::uint32_t>(rec.size());
+    put(&n, sizeof n);
+    out_.append(rec);
+  }
+  static constexpr char kRecordTag = 'R';
 
  private:
   void put(const void* p, std::size_t n) { out_.append(static_cast<const char*>(p), n); }
@@ -60,6 +70,15 @@ class row_batch_reader {
   explicit row_batch_reader(std::string_view batch) : p_(batch.data()), end_(p_ + batch.size()) {}
 
   bool at_end() const noexcept { return p_ >= end_; }
+  /// After rowid(): whether the row is one SQLite record (row_batch_writer::record).
+  bool next_is_record() const noexcept { return *p_ == row_batch_writer::kRecordTag; }
+  std::string_view record() noexcept {
+    ++p_;
+    const auto n = get<std::uint32_t>();
+    std::string_view v(p_, n);
+    p_ += n;
+    return v;
+  }
   const char* position() const noexcept { return p_; }
   std::int64_t rowid() noexcept { return get<std::int64_t>(); }
   value_view value() noexcept {

@@ -33,6 +33,10 @@ struct table_read {
   std::uint32_t root_page = 0;
   std::vector<sq::scan_column> scan_columns;
   bool raw = false;
+  /// Rows go to the writers as the source's records, copied without decoding: the target
+  /// table is the source's CREATE TABLE and its writers append through images (no index or
+  /// generated column to maintain during the load).
+  bool pass_records = false;
 };
 
 /// Reader connections, one per reader index, opened on the reader's own thread; each keeps a
@@ -136,6 +140,8 @@ source open_sqlite_source(const codecs::sqlite_endpoint& src, const job_options&
       tr.raw = setting(opts, "sqlite.raw_scan", "true") == "true" && !info.without_rowid &&
                !info.has_generated_columns && info.root_page > 1 && !info.rowid_name.empty() &&
                sq::table_scanner::usable(src.path, tr.scan_columns, why);
+      tr.pass_records = tr.raw && !info.has_constraint_index && info.create_sql.size() <= 16000 &&
+                        setting(opts, "sqlite.segment_insert", "true") != "false";
       if (!tr.raw)
         spdlog::debug("table {}: read through SQL ({})", name,
                       why.empty() ? "not an ordinary rowid table" : why);
@@ -271,34 +277,40 @@ source open_sqlite_source(const codecs::sqlite_endpoint& src, const job_options&
       // scan resumes after the last row (a new descent from the root: log n).
       std::int64_t from = lo;
       for (;;) {
-        const auto stopped = scanner->scan(
-            from, hi, [&](std::int64_t rowid, const std::vector<codecs::value_view>& v) {
-              std::optional<std::string_view> k;
-              if (key < v.size() && v[key].kind != codecs::value_kind::null)
-                k = key_text_of(v[key], buf);
-              codecs::row_batch_writer w = sink.begin_row(k);
-              w.begin_row(rowid);
-              for (const auto& x : v) {
-                switch (x.kind) {
-                  case codecs::value_kind::integer:
-                    w.integer(x.i);
-                    break;
-                  case codecs::value_kind::real:
-                    w.real(x.r);
-                    break;
-                  case codecs::value_kind::text:
-                    w.text(x.bytes);
-                    break;
-                  case codecs::value_kind::blob:
-                    w.blob(x.bytes);
-                    break;
-                  case codecs::value_kind::null:
-                    w.null();
-                    break;
-                }
-              }
-              return !sink.end_row();
-            });
+        const auto stopped =
+            scanner->scan(from, hi,
+                          [&](std::int64_t rowid, const std::vector<codecs::value_view>& v,
+                              std::string_view record) {
+                            std::optional<std::string_view> k;
+                            if (key < v.size() && v[key].kind != codecs::value_kind::null)
+                              k = key_text_of(v[key], buf);
+                            codecs::row_batch_writer w = sink.begin_row(k);
+                            w.begin_row(rowid);
+                            if (tr.pass_records) {
+                              w.record(record);
+                              return !sink.end_row();
+                            }
+                            for (const auto& x : v) {
+                              switch (x.kind) {
+                                case codecs::value_kind::integer:
+                                  w.integer(x.i);
+                                  break;
+                                case codecs::value_kind::real:
+                                  w.real(x.r);
+                                  break;
+                                case codecs::value_kind::text:
+                                  w.text(x.bytes);
+                                  break;
+                                case codecs::value_kind::blob:
+                                  w.blob(x.bytes);
+                                  break;
+                                case codecs::value_kind::null:
+                                  w.null();
+                                  break;
+                              }
+                            }
+                            return !sink.end_row();
+                          });
         co_await sink.flush();
         if (!stopped || *stopped >= hi) break;
         from = *stopped + 1;

@@ -82,6 +82,13 @@ table_info describe_table(const database& db, const std::string& name) {
       t.index_sql.emplace_back(s.column_text(0));
   }
   {
+    statement s = db.prepare(
+        "select count(*) from sqlite_schema where type = 'index' and tbl_name = ?1 and sql is "
+        "null");
+    s.bind_text(1, name);
+    t.has_constraint_index = s.step() && s.column_int64(0) > 0;
+  }
+  {
     statement s = db.prepare("select wr from pragma_table_list(?1) where schema = 'main'");
     s.bind_text(1, name);
     t.without_rowid = s.step() && s.column_int64(0) != 0;

@@ -24,6 +24,7 @@ struct table_info {
   std::vector<column_info> columns;
   bool without_rowid = false;
   bool has_generated_columns = false;  // not in `columns` (the target recomputes them)
+  bool has_constraint_index = false;   // UNIQUE / non-INTEGER PRIMARY KEY (sqlite_autoindex_*)
   std::uint32_t root_page = 0;         // of the table's b-tree
   /// A name that reaches the rowid ("rowid", "_rowid_" or "oid", whichever no column shadows);
   /// empty for WITHOUT ROWID tables or when all three are column names.

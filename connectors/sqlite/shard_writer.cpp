@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <cctype>
+#include <stdexcept>
 #include <system_error>
 
 namespace uringmig::connectors::sqlite {
@@ -122,7 +123,13 @@ void shard_writer::setup_segments() {
 void shard_writer::insert_segment(std::string& batch, std::int64_t rows) {
   codecs::row_batch_reader in(batch);
   for (std::int64_t r = 0; r < rows; ++r) {
-    (void)in.rowid();
+    const std::int64_t source_rowid = in.rowid();
+    if (in.next_is_record()) {
+      // A record read raw from a SQLite file with this table's schema: copied as it is (its
+      // INTEGER PRIMARY KEY, if any, is the rowid, stored NULL in the record).
+      segment_->add(alias_ != SIZE_MAX ? source_rowid : ++segment_seq_, in.record());
+      continue;
+    }
     for (auto& v : values_)
       v = in.value();
     std::int64_t rowid = 0;
@@ -240,6 +247,8 @@ void shard_writer::run_rows(std::size_t count) {
     }
     codecs::row_batch_reader in(std::string_view(pos, SIZE_MAX / 2));
     (void)in.rowid();  // the source's; rowids here follow resume_by
+    if (in.next_is_record())
+      throw std::logic_error("shard_writer: a raw record reached a table loaded by INSERTs");
     for (std::size_t c = 0; c < ncols; ++c, ++p) {
       const codecs::value_view v = in.value();
       switch (v.kind) {

@@ -311,7 +311,7 @@ bool table_scanner::decode(std::int64_t rowid, std::string_view record, const ro
       values_[col].i = rowid;
     }
   }
-  return row(rowid, values_);
+  return row(rowid, values_, record);
 }
 
 }  // namespace uringmig::connectors::sqlite

@@ -52,11 +52,12 @@ class table_scanner {
   static bool usable(const std::filesystem::path& file, const std::vector<scan_column>& columns,
                      std::string& why);
 
-  /// Calls `row(rowid, values)` for the rows with lo <= rowid <= hi, in rowid order, until it
-  /// returns false; `values` are views valid during the call. Returns the rowid of the row
-  /// that stopped the scan (resume from the next one), or nullopt when the range is done.
-  /// Throws std::runtime_error on a malformed page.
-  using row_fn = std::function<bool(std::int64_t, const std::vector<scan_value>&)>;
+  /// Calls `row(rowid, values, record)` for the rows with lo <= rowid <= hi, in rowid order,
+  /// until it returns false; `values` and the raw `record` are views valid during the call. Returns
+  /// the rowid of the row that stopped the scan (resume from the next one), or nullopt when the
+  /// range is done. Throws std::runtime_error on a malformed page.
+  using row_fn =
+      std::function<bool(std::int64_t, const std::vector<scan_value>&, std::string_view)>;
   std::optional<std::int64_t> scan(std::int64_t lo, std::int64_t hi, const row_fn& row);
 
  private:

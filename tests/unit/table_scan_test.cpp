@@ -96,7 +96,7 @@ std::vector<std::string> via_scan(const std::filesystem::path& file, sq::databas
   std::int64_t from = lo;
   int n = 0;
   for (;;) {
-    auto stopped = scanner.scan(from, hi, [&](std::int64_t rowid, const auto& values) {
+    auto stopped = scanner.scan(from, hi, [&](std::int64_t rowid, const auto& values, auto) {
       std::string row = std::to_string(rowid);
       for (const auto& v : values)
         row += "|" + show(v);
