@@ -267,8 +267,11 @@ source open_sqlite_source(const codecs::sqlite_endpoint& src, const job_options&
     const bool ranged = c.kind != chunk_kind::whole;
     if (tr.raw) {
       auto& scanner = rs->scanners[r][t.name];
-      if (!scanner)
+      if (!scanner) {
         scanner = std::make_unique<sq::table_scanner>(rs->path, tr.root_page, tr.scan_columns);
+        // Records pass through whole: only the key needs decoding.
+        if (tr.pass_records) scanner->set_decode_limit(t.key_column ? *t.key_column + 1 : 0);
+      }
       const std::int64_t lo = ranged ? std::stoll(*c.lower) : INT64_MIN;
       const std::int64_t hi = ranged ? std::stoll(*c.upper) : INT64_MAX;
       const std::size_t key = t.key_column ? *t.key_column : SIZE_MAX;

@@ -249,7 +249,8 @@ bool table_scanner::decode(std::int64_t rowid, std::string_view record, const ro
   const std::uint8_t* header_end = start + header_size;
   const std::uint8_t* body = header_end;
   std::size_t col = 0;
-  while (h < header_end && col < columns_.size()) {
+  const std::size_t wanted = std::min(columns_.size(), decode_limit_);
+  while (h < header_end && col < wanted) {
     std::uint64_t st = 0;
     if (!varint(h, header_end, st)) corrupt("record serial type");
     scan_value& v = values_[col];
@@ -304,7 +305,7 @@ bool table_scanner::decode(std::int64_t rowid, std::string_view record, const ro
   }
   // Columns added after the row was written are absent from its record: NULL (usable()
   // refused tables whose columns have defaults).
-  for (; col < columns_.size(); ++col) {
+  for (; col < wanted; ++col) {
     values_[col] = scan_value{};
     if (columns_[col].rowid_alias) {
       values_[col].kind = codecs::value_kind::integer;

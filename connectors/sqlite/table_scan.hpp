@@ -56,6 +56,10 @@ class table_scanner {
   /// until it returns false; `values` and the raw `record` are views valid during the call. Returns
   /// the rowid of the row that stopped the scan (resume from the next one), or nullopt when the
   /// range is done. Throws std::runtime_error on a malformed page.
+  /// Decode only the first `n` columns (the others keep stale values): for a caller that
+  /// passes the raw record on and needs one column of it.
+  void set_decode_limit(std::size_t n) { decode_limit_ = n; }
+
   using row_fn =
       std::function<bool(std::int64_t, const std::vector<scan_value>&, std::string_view)>;
   std::optional<std::int64_t> scan(std::int64_t lo, std::int64_t hi, const row_fn& row);
@@ -83,6 +87,7 @@ class table_scanner {
   std::vector<scan_value> values_;
   std::string overflow_;  // a payload spilled over overflow pages, reassembled
   std::int64_t stopped_at_ = 0;
+  std::size_t decode_limit_ = SIZE_MAX;
 };
 
 }  // namespace uringmig::connectors::sqlite
