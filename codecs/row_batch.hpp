@@ -43,6 +43,25 @@ class row_batch_writer {
   }
   void text(std::string_view v) { bytes(value_kind::text, v); }
   void blob(std::string_view v) { bytes(value_kind::blob, v); }
+  void value(const value_view& v) {
+    switch (v.kind) {
+      case value_kind::null:
+        null();
+        break;
+      case value_kind::integer:
+        integer(v.i);
+        break;
+      case value_kind::real:
+        real(v.r);
+        break;
+      case value_kind::text:
+        text(v.bytes);
+        break;
+      case value_kind::blob:
+        blob(v.bytes);
+        break;
+    }
+  }
   /// The whole row as a SQLite record (after begin_row, instead of the values).
   void record(std::string_view rec) {
     out_.push_back(kRecordTag);

@@ -293,25 +293,8 @@ source open_sqlite_source(const codecs::sqlite_endpoint& src, const job_options&
                               w.record(record);
                               return !sink.end_row();
                             }
-                            for (const auto& x : v) {
-                              switch (x.kind) {
-                                case codecs::value_kind::integer:
-                                  w.integer(x.i);
-                                  break;
-                                case codecs::value_kind::real:
-                                  w.real(x.r);
-                                  break;
-                                case codecs::value_kind::text:
-                                  w.text(x.bytes);
-                                  break;
-                                case codecs::value_kind::blob:
-                                  w.blob(x.bytes);
-                                  break;
-                                case codecs::value_kind::null:
-                                  w.null();
-                                  break;
-                              }
-                            }
+                            for (const auto& x : v)
+                              w.value(x);
                             return !sink.end_row();
                           });
         co_await sink.flush();
@@ -360,25 +343,8 @@ source open_sqlite_source(const codecs::sqlite_endpoint& src, const job_options&
       }
       codecs::row_batch_writer w = sink.begin_row(key_text);
       w.begin_row(s.column_int64(0));
-      for (int i = 1; i <= ncols; ++i) {
-        switch (i == key ? key_type : s.column_type(i)) {
-          case SQLITE_INTEGER:
-            w.integer(s.column_int64(i));
-            break;
-          case SQLITE_FLOAT:
-            w.real(s.column_double(i));
-            break;
-          case SQLITE_TEXT:
-            w.text(s.column_text(i));
-            break;
-          case SQLITE_BLOB:
-            w.blob(s.column_blob(i));
-            break;
-          default:
-            w.null();
-            break;
-        }
-      }
+      for (int i = 1; i <= ncols; ++i)
+        w.value(s.column_value(i, i == key ? key_type : s.column_type(i)));
       if (sink.end_row()) co_await sink.flush();
     }
     s.reset();

@@ -30,24 +30,8 @@ struct digest {
 void add_row(sq::statement& s, int ncols, std::string& scratch, digest& d) {
   scratch.clear();
   codecs::row_batch_writer w(scratch);
-  for (int i = 0; i < ncols; ++i) {
-    switch (s.column_type(i)) {
-      case SQLITE_INTEGER:
-        w.integer(s.column_int64(i));
-        break;
-      case SQLITE_FLOAT:
-        w.real(s.column_double(i));
-        break;
-      case SQLITE_TEXT:
-        w.text(s.column_text(i));
-        break;
-      case SQLITE_BLOB:
-        w.blob(s.column_blob(i));
-        break;
-      default:
-        w.null();
-    }
-  }
+  for (int i = 0; i < ncols; ++i)
+    w.value(s.column_value(i, s.column_type(i)));
   // A 64-bit FNV-1a, then a final mix so sums of similar rows spread.
   std::uint64_t h = 1469598103934665603ull;
   for (unsigned char c : scratch)

@@ -59,6 +59,31 @@ std::string_view statement::column_blob(int i) const noexcept {
   return p ? std::string_view(p, static_cast<std::size_t>(n)) : std::string_view();
 }
 
+codecs::value_view statement::column_value(int i, int type) const noexcept {
+  codecs::value_view v;
+  switch (type) {
+    case SQLITE_INTEGER:
+      v.kind = codecs::value_kind::integer;
+      v.i = column_int64(i);
+      break;
+    case SQLITE_FLOAT:
+      v.kind = codecs::value_kind::real;
+      v.r = column_double(i);
+      break;
+    case SQLITE_TEXT:
+      v.kind = codecs::value_kind::text;
+      v.bytes = column_text(i);
+      break;
+    case SQLITE_BLOB:
+      v.kind = codecs::value_kind::blob;
+      v.bytes = column_blob(i);
+      break;
+    default:
+      break;
+  }
+  return v;
+}
+
 void statement::check_bind(int rc) const {
   if (rc != SQLITE_OK) fail(rc, "binding a parameter");
 }

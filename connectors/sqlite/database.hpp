@@ -1,5 +1,7 @@
 #pragma once
 
+#include "codecs/row_batch.hpp"
+
 #include <sqlite3.h>
 
 #include <cstdint>
@@ -64,6 +66,8 @@ class statement {
   /// The value as text (SQLite converts numbers with its own formatting).
   std::string_view column_text(int i) const noexcept;
   std::string_view column_blob(int i) const noexcept;
+  /// Column `i` as a typed view, given its column_type() (read before any text conversion).
+  codecs::value_view column_value(int i, int type) const noexcept;
 
  private:
   friend class database;

@@ -48,30 +48,8 @@ std::vector<std::string> via_sql(sq::database& db, const std::string& table, std
   std::vector<std::string> out;
   while (s.step()) {
     std::string row = std::to_string(s.column_int64(0));
-    for (int i = 1; i < s.column_count(); ++i) {
-      uc::value_view v;
-      switch (s.column_type(i)) {
-        case SQLITE_INTEGER:
-          v.kind = uc::value_kind::integer;
-          v.i = s.column_int64(i);
-          break;
-        case SQLITE_FLOAT:
-          v.kind = uc::value_kind::real;
-          v.r = s.column_double(i);
-          break;
-        case SQLITE_TEXT:
-          v.kind = uc::value_kind::text;
-          v.bytes = s.column_text(i);
-          break;
-        case SQLITE_BLOB:
-          v.kind = uc::value_kind::blob;
-          v.bytes = s.column_blob(i);
-          break;
-        default:
-          break;
-      }
-      row += "|" + show(v);
-    }
+    for (int i = 1; i < s.column_count(); ++i)
+      row += "|" + show(s.column_value(i, s.column_type(i)));
     out.push_back(row);
   }
   return out;
