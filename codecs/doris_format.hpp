@@ -1,5 +1,7 @@
 #pragma once
 
+#include "codecs/url.hpp"
+
 #include <array>
 #include <cstdint>
 #include <optional>
@@ -61,7 +63,7 @@ enum class doris_value_kind : std::uint8_t {
   timestamptz
 };
 
-enum class doris_format : std::uint8_t { csv, json };
+// doris_format (csv | json) is the one of codecs/url.hpp: the target URL's `format=`.
 
 struct doris_column {
   std::string name;

@@ -2,6 +2,7 @@
 
 #include "codecs/url.hpp"
 #include "engine/bulk.hpp"
+#include "engine/doris.hpp"
 #include "engine/shards.hpp"
 #include "engine/status.hpp"
 #include "engine/verify.hpp"
@@ -23,10 +24,21 @@ bool sqlite_target(const job_options& opts) {
                t.value->kind() == codecs::endpoint_kind::sqlite_shards);
 }
 
+bool doris_target(const job_options& opts) {
+  auto t = codecs::parse_endpoint(opts.target_url);
+  return t && t.value->kind() == codecs::endpoint_kind::doris;
+}
+
 }  // namespace
 
 int run_job(const job_options& opts) {
   if (opts.command == "run" || opts.command == "plan") {
+    if (doris_target(opts)) {
+      if (opts.command == "plan" || opts.dry_run) return plan_doris(opts);
+      throw usage_error(
+          "loading into Doris is not implemented yet; `uringmig plan` prints the plan and the "
+          "suggested Doris tables");
+    }
     if (sqlite_target(opts)) {
       if (opts.follow)
         throw usage_error("SQLite targets are loaded in bulk; --follow needs a PostgreSQL target");
