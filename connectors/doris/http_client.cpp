@@ -92,8 +92,8 @@ http_client::impl::~impl() {
 
 bool http_client::impl::on_owner_thread() const {
   using plain = asio::io_context::executor_type;
-  using tracked = decltype(asio::prefer(std::declval<plain>(),
-                                        asio::execution::outstanding_work.tracked));
+  using tracked =
+      decltype(asio::prefer(std::declval<plain>(), asio::execution::outstanding_work.tracked));
   if (const auto* e = ex.target<plain>()) return e->running_in_this_thread();
   if (const auto* e = ex.target<tracked>()) return e->running_in_this_thread();
   // Another kind of executor: the first caller's thread owns the client.
@@ -134,11 +134,11 @@ int http_client::impl::on_timer(long timeout_ms) {
       return 0;
     }
     timer.expires_after(std::chrono::milliseconds(timeout_ms));
-    timer.async_wait([self = shared_from_this(), gen = timer_generation](
-                         const boost::system::error_code& ec) {
-      if (ec || gen != self->timer_generation || self->closing) return;
-      self->act(CURL_SOCKET_TIMEOUT, 0);
-    });
+    timer.async_wait(
+        [self = shared_from_this(), gen = timer_generation](const boost::system::error_code& ec) {
+          if (ec || gen != self->timer_generation || self->closing) return;
+          self->act(CURL_SOCKET_TIMEOUT, 0);
+        });
     return 0;
   } catch (const std::exception& e) {
     spdlog::error("doris http: arming the timer failed: {}", e.what());
@@ -163,11 +163,11 @@ void http_client::impl::watch(const std::shared_ptr<sock_state>& st) {
 
 void http_client::impl::start_wait(const std::shared_ptr<sock_state>& st, bool read) {
   (read ? st->reading : st->writing) = true;
-  st->sd.async_wait(read ? asio::posix::stream_descriptor::wait_read
-                         : asio::posix::stream_descriptor::wait_write,
-                    [self = shared_from_this(), st, read](const boost::system::error_code& ec) {
-                      self->on_ready(st, read, ec);
-                    });
+  st->sd.async_wait(
+      read ? asio::posix::stream_descriptor::wait_read : asio::posix::stream_descriptor::wait_write,
+      [self = shared_from_this(), st, read](const boost::system::error_code& ec) {
+        self->on_ready(st, read, ec);
+      });
 }
 
 void http_client::impl::on_ready(const std::shared_ptr<sock_state>& st, bool read,
@@ -282,6 +282,8 @@ http_client::stats http_client::snapshot() const {
   impl_->check_thread("snapshot()");
   stats s;
   s.active = impl_->active.size();
+  for (const auto& [easy, t] : impl_->active)
+    s.waiting_for_body += t->paused() ? 1 : 0;
   s.watched_sockets = impl_->live.size();
   for (const auto& [fd, d] : impl_->draining)
     s.draining_sockets += static_cast<std::size_t>(d.states);

@@ -132,6 +132,7 @@ class http_client {
 
   struct stats {
     std::size_t active = 0;            // transfers in the multi handle
+    std::size_t waiting_for_body = 0;  // streamed bodies paused: their channel ran dry
     std::size_t watched_sockets = 0;   // descriptors libcurl asked us to watch
     std::size_t draining_sockets = 0;  // removed, a wait still pending
     std::uint64_t deferred_closes = 0;

@@ -47,7 +47,8 @@ bool iequals(std::string_view a, std::string_view b) {
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
     s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
     s.remove_suffix(1);
   return s;
 }
@@ -267,9 +268,9 @@ void transfer::notify() {
 
 void transfer::end_feeding() {
   queue_.clear();  // the slabs go back to their pool now
-  if (!feeder_running_) return;
-  // The producer learns through send() == false that nobody reads any more.
-  if (feeder_receiving_) rq_.stream->cancel();
+  // Ended before the body did: the producer learns through send() == false
+  // that nobody reads any more (and a receive() in progress returns).
+  if (rq_.stream != nullptr && !eof_) rq_.stream->cancel();
   if (room_waiter_) {
     io::detail::wake_handler h = std::move(*room_waiter_);
     room_waiter_.reset();

@@ -103,6 +103,7 @@ class transfer {
   /// Done, and no feeder still runs: request() may return.
   bool settled() const { return finished_ && !feeder_running_; }
   bool cancelled() const { return cancelled_; }
+  bool paused() const { return paused_; }
   /// Suspends until something changed (completion, feeder end); honours
   /// the handler's cancellation slot.
   boost::asio::awaitable<void> wait();

@@ -27,8 +27,8 @@ struct load_answer {
   std::int64_t txn_id = -1;
   std::string label;
   std::string comment;
-  bool two_phase_commit = false;  // "TwoPhaseCommit": "true"
-  bool group_commit = false;      // "GroupCommit": true
+  bool two_phase_commit = false;    // "TwoPhaseCommit": "true"
+  bool group_commit = false;        // "GroupCommit": true
   std::string existing_job_status;  // RUNNING | FINISHED, with Label Already Exists
   std::uint64_t number_total_rows = 0;
   std::uint64_t number_loaded_rows = 0;

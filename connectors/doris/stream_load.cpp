@@ -187,8 +187,8 @@ asio::awaitable<load_outcome> stream_load(http_client& client, stream_load_reque
                                 "' does not match ^[-_A-Za-z0-9:]{1,128}$");
   http_request h;
   h.method = http_method::put;
-  h.url = rq.endpoint.base_url + "/api/" + segment(rq.db) + "/" + segment(rq.table) +
-          "/_stream_load";
+  h.url =
+      rq.endpoint.base_url + "/api/" + segment(rq.db) + "/" + segment(rq.table) + "/_stream_load";
   if (!rq.label.empty()) h.headers.emplace_back("label", rq.label);
   for (auto& kv : rq.headers) {
     if (iequals(kv.first, "authorization"))
