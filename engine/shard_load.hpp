@@ -1,5 +1,5 @@
 // Internal to the SQLite shard load (engine/shard*.cpp): the pipeline from readers to
-// per-file writer threads, shared by the SQLite and PostgreSQL sources.
+// per-file writers (on a few threads of their own), shared by the SQLite and PostgreSQL sources.
 #pragma once
 
 #include "codecs/row_batch.hpp"
