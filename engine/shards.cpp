@@ -105,6 +105,18 @@ asio::awaitable<source> open_source(const codecs::endpoint& s, const job_options
   throw usage_error("--source: SQLite targets load from a SQLite file or PostgreSQL");
 }
 
+/// Shard files are `<table>_shard_NN.db` in the target directory: the table name must be a
+/// file name.
+void check_file_names(const source& src, const target_spec& t) {
+  if (!t.sharded) return;
+  for (const auto& tl : src.tables)
+    if (tl.name.find('/') != std::string::npos || tl.name.find('\0') != std::string::npos)
+      throw usage_error(
+          fmt::format("table {} cannot name a shard file (`{}_shard_NN.db` would "
+                      "need a '/' in a file name): leave it out with --exclude",
+                      tl.name, tl.name));
+}
+
 std::string job_fingerprint(const codecs::endpoint& s, const target_spec& t,
                             const std::vector<shards::table_load>& tables) {
   std::vector<std::string> parts{codecs::redacted_url(s),
@@ -228,6 +240,7 @@ int plan_shards(const job_options& opts) {
   io::runtime rt(1 + readers);
   rt.run([&]() -> asio::awaitable<void> {
     source src = co_await open_source(ep.source, opts, target, rt, readers);
+    check_file_names(src, target);
     std::printf("source: %s\n", codecs::redacted_url(ep.source).c_str());
     std::printf("target: %s\n", codecs::redacted_url(ep.target).c_str());
     print_plan(src, target);
@@ -257,6 +270,7 @@ asio::awaitable<void> run_all(shard_run& r, const shards::load_options& lo_base,
   source src = co_await open_source(r.ep.source, opts, r.target, r.rt, lo_base.readers);
   std::exception_ptr error;
   try {
+    check_file_names(src, r.target);
     check_writable_dir(r.target.dir);
     r.state.emplace(state_store::open(opts.state_dir));
     state_store& state = *r.state;

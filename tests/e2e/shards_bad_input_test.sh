@@ -33,6 +33,10 @@ one_line
 expect_exit 2 "$bin" run --source "$src" --target "sqlite://$work/out?shards=4" --state-dir st4b
 grep -q "shard_key" err || fail "shards without a key: $(cat err)"
 
+sqlite3 slash.db "create table \"a/b\"(k text); insert into \"a/b\" values ('x')"
+expect_exit 2 "$bin" run --source "sqlite://$work/slash.db" --target "sqlite://$work/out?shards=2&shard_key=k" --state-dir st4c
+grep -q "cannot name a shard file" err || fail "a table name with '/': $(cat err)"
+
 touch afile
 expect_exit 2 "$bin" run --source "$src" --target "sqlite://$work/afile/sub?shards=4&shard_key=MOBILE_NUMBER" --state-dir st5
 grep -q "cannot create directory" err || fail "target under a file: $(cat err)"

@@ -72,12 +72,26 @@ types_dst=$(for f in shards2/*.db; do sqlite3 "$f" "select typeof(phone), typeof
 ids=$(for f in shards2/*.db; do sqlite3 "$f" "select count(*) from \"ИНН клиента\" where rowid = id"; done | awk "{s += \$1} END {print s}")
 [ "$ids" -eq 5000 ] || fail "rowids of the INTEGER PRIMARY KEY table changed ($ids of 5000 kept)"
 
+# The INTEGER PRIMARY KEY itself as the key (its values live in the rowid, not the record),
+# and an empty table.
+sqlite3 src.db "create table empty_t(k text, v text)"
+dst3="sqlite://$work/shards3?shards=4&shard_key=id"
+"$bin" run --source "sqlite://$work/src.db" --target "$dst3" --tables 'ИНН клиента' --state-dir st5 \
+  >/dev/null 2>run5.err || fail "key = INTEGER PRIMARY KEY: $(tail -3 run5.err)"
+"$bin" verify --source "sqlite://$work/src.db" --target "$dst3" --tables 'ИНН клиента' >v5.out 2>&1 ||
+  fail "verify, key = INTEGER PRIMARY KEY: $(cat v5.out)"
+dst4="sqlite://$work/shards4?shards=2&shard_key=k"
+"$bin" run --source "sqlite://$work/src.db" --target "$dst4" --tables empty_t --state-dir st6 \
+  >/dev/null 2>run6.err || fail "empty table: $(tail -3 run6.err)"
+"$bin" verify --source "sqlite://$work/src.db" --target "$dst4" --tables empty_t >v6.out 2>&1 ||
+  fail "verify, empty table: $(cat v6.out)"
+
 # A plain copy of every table into one file (WITHOUT ROWID table included).
 "$bin" run --source "sqlite://$work/src.db" --target "sqlite://$work/copy.db" --state-dir st3 \
   >run3.out 2>run3.err || fail "plain copy: $(tail -3 run3.err)"
 "$bin" verify --source "sqlite://$work/src.db" --target "sqlite://$work/copy.db" >verify3.out 2>&1 ||
   fail "verify plain copy: $(cat verify3.out)"
-grep -q "all 3 table(s) identical" verify3.out || fail "plain copy verify: $(cat verify3.out)"
+grep -q "all 4 table(s) identical" verify3.out || fail "plain copy verify: $(cat verify3.out)"
 
 # status reads the job back; a second run refuses to overwrite; --restart replaces.
 "$bin" status --state-dir st1 --json >status.json || fail "status"
