@@ -60,8 +60,7 @@ chunk_sink::chunk_sink(load& l, const planned_chunk& c)
       chunk_no_(c.chunk_no),
       skip_(l.files_.size()),
       batches_(l.files_.size()),
-      counts_(l.files_.size()),
-      chunk_rows_(l.files_.size()) {
+      counts_(l.files_.size()) {
   for (std::size_t f = 0; f < l.files_.size(); ++f)
     skip_[f] = l.files_[f]->writer->done_chunks().count(c.chunk_no) > 0;
 }
@@ -91,7 +90,8 @@ bool chunk_sink::end_row() {
   if (current_ == &scratch_) return false;
   ++counts_[current_file_];
   if (current_->size() >= l_.o_.batch_bytes) {
-    full_.push_back(static_cast<int>(current_file_));
+    // Listed once, when it crosses the size (a reader may add rows before it flushes).
+    if (row_start_ < l_.o_.batch_bytes) full_.push_back(static_cast<int>(current_file_));
     return true;
   }
   return false;
@@ -104,7 +104,6 @@ asio::awaitable<void> chunk_sink::send(int file, bool end) {
   msg.rows = std::move(batches_[fi]);
   msg.row_count = counts_[fi];
   msg.end = end;
-  chunk_rows_[fi] += counts_[fi];
   batches_[fi] = std::string();
   counts_[fi] = 0;
   const auto t0 = std::chrono::steady_clock::now();

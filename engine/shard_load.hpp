@@ -98,7 +98,6 @@ class chunk_sink {
   std::vector<bool> skip_;  // files that already have this chunk
   std::vector<std::string> batches_;
   std::vector<std::int64_t> counts_;
-  std::vector<std::int64_t> chunk_rows_;
   std::vector<int> full_;
   std::string scratch_;             // rows for files that already have this chunk
   std::string* current_ = nullptr;  // the batch the row in progress goes to
