@@ -328,6 +328,24 @@ bool doris_row_writer::append_row(std::string& out,
   return true;
 }
 
+namespace {
+
+/// PostgreSQL's t / f as Doris's (and JSON's) true / false; nullopt for anything else.
+std::optional<std::string_view> boolean_literal(doris_value_kind kind, std::string_view v) {
+  if (kind != doris_value_kind::boolean || (v != "t" && v != "f")) return std::nullopt;
+  return v == "t" ? std::string_view("true") : std::string_view("false");
+}
+
+/// The text both formats write for a value: bytea as plain hex, timestamptz in UTC, the rest
+/// as PostgreSQL gave it.
+std::string_view rewritten(doris_value_kind kind, std::string_view v, timestamp_buffer& buf) {
+  if (kind == doris_value_kind::bytea) return bytea_hex(v);
+  if (kind == doris_value_kind::timestamptz) return timestamptz_to_utc(v, buf);
+  return v;
+}
+
+}  // namespace
+
 void doris_row_writer::append_csv(std::string& out,
                                   const std::vector<std::optional<std::string_view>>& f) const {
   for (std::size_t c = 0; c < f.size(); ++c) {
@@ -337,25 +355,12 @@ void doris_row_writer::append_csv(std::string& out,
       continue;
     }
     const std::string_view v = *f[c];
-    switch (columns_[c].kind) {
-      case doris_value_kind::boolean:
-        if (v == "t" || v == "f") {
-          out.append(v == "t" ? std::string_view("true") : std::string_view("false"));
-          continue;
-        }
-        break;
-      case doris_value_kind::bytea:
-        append_csv_text(out, bytea_hex(v));
-        continue;
-      case doris_value_kind::timestamptz: {
-        timestamp_buffer buf;
-        append_csv_text(out, timestamptz_to_utc(v, buf));
-        continue;
-      }
-      default:
-        break;
+    if (const auto b = boolean_literal(columns_[c].kind, v)) {
+      out.append(*b);
+      continue;
     }
-    append_csv_text(out, v);
+    timestamp_buffer buf;
+    append_csv_text(out, rewritten(columns_[c].kind, v, buf));
   }
   out.push_back(doris_csv_line_delimiter);
 }
@@ -371,33 +376,18 @@ void doris_row_writer::append_json(std::string& out,
       continue;
     }
     const std::string_view v = *f[c];
-    switch (columns_[c].kind) {
-      case doris_value_kind::integer:
-      case doris_value_kind::number:
-        if (is_json_number(v)) {
-          out.append(v);
-          continue;
-        }
-        break;
-      case doris_value_kind::boolean:
-        if (v == "t" || v == "f") {
-          out.append(v == "t" ? std::string_view("true") : std::string_view("false"));
-          continue;
-        }
-        break;
-      case doris_value_kind::bytea:
-        append_json_string(out, bytea_hex(v));
-        continue;
-      case doris_value_kind::timestamptz: {
-        timestamp_buffer buf;
-        append_json_string(out, timestamptz_to_utc(v, buf));
-        continue;
-      }
-      case doris_value_kind::text:
-      case doris_value_kind::json:
-        break;
+    const doris_value_kind kind = columns_[c].kind;
+    if ((kind == doris_value_kind::integer || kind == doris_value_kind::number) &&
+        is_json_number(v)) {
+      out.append(v);
+      continue;
     }
-    append_json_string(out, v);
+    if (const auto b = boolean_literal(columns_[c].kind, v)) {
+      out.append(*b);
+      continue;
+    }
+    timestamp_buffer buf;
+    append_json_string(out, rewritten(columns_[c].kind, v, buf));
   }
   out.append("}\n");
 }

@@ -6,13 +6,13 @@
 #include "engine/planner.hpp"
 #include "engine/status.hpp"
 #include "engine/table_copy.hpp"
+#include "io/deadline.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -317,23 +317,8 @@ int run_bulk(const job_options& opts) {
   bool usage = false;
   try {
     rt.run([&]() -> asio::awaitable<void> {
-      std::optional<asio::steady_timer> deadline;
-      if (opts.max_runtime.count() > 0) {
-        deadline.emplace(rt.executor(0), opts.max_runtime);
-        deadline->async_wait([&](boost::system::error_code ec) {
-          if (!ec)
-            rt.request_stop("--max-runtime " + std::to_string(opts.max_runtime.count()) +
-                            "s reached");
-        });
-      }
-      std::exception_ptr e;
-      try {
-        co_await bulk_main(j, resuming, reporter_opts, failed);
-      } catch (...) {
-        e = std::current_exception();
-      }
-      if (deadline) deadline->cancel();
-      if (e) std::rethrow_exception(e);
+      io::deadline deadline(rt, opts.max_runtime);
+      co_await bulk_main(j, resuming, reporter_opts, failed);
     }());
   } catch (const usage_error& e) {
     error = e.what();

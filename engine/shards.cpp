@@ -7,10 +7,10 @@
 #include "engine/shard_sources.hpp"
 #include "engine/state_store.hpp"
 #include "engine/status.hpp"
+#include "io/deadline.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
-#include <boost/asio/steady_timer.hpp>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -364,23 +364,8 @@ int run_shards(const job_options& opts) {
   std::string error;
   try {
     rt.run([&]() -> asio::awaitable<void> {
-      std::optional<asio::steady_timer> deadline;
-      if (opts.max_runtime.count() > 0) {
-        deadline.emplace(rt.executor(0), opts.max_runtime);
-        deadline->async_wait([&](boost::system::error_code ec) {
-          if (!ec)
-            rt.request_stop("--max-runtime " + std::to_string(opts.max_runtime.count()) +
-                            "s reached");
-        });
-      }
-      std::exception_ptr e;
-      try {
-        co_await run_all(r, lo, reporter_opts);
-      } catch (...) {
-        e = std::current_exception();
-      }
-      if (deadline) deadline->cancel();
-      if (e) std::rethrow_exception(e);
+      io::deadline deadline(rt, opts.max_runtime);
+      co_await run_all(r, lo, reporter_opts);
     }());
   } catch (const sq::error& e) {
     error = e.disk_full()

@@ -4,6 +4,7 @@
 #include "codecs/url.hpp"
 #include "connectors/postgres/connection.hpp"
 #include "engine/catalog.hpp"
+#include "io/deadline.hpp"
 #include "io/runtime.hpp"
 
 #include <fmt/format.h>
@@ -12,7 +13,6 @@
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
@@ -359,14 +359,7 @@ asio::awaitable<void> verify_all(io::runtime& rt, const job_options& opts,
   auto ex0 = rt.executor(0);
   auto ex1 = rt.executor(1 % rt.size());
   // --max-runtime: no new table starts after it; the ones being read finish.
-  std::optional<asio::steady_timer> deadline;
-  if (opts.max_runtime.count() > 0) {
-    deadline.emplace(ex0, opts.max_runtime);
-    deadline->async_wait([&rt, &opts](boost::system::error_code ec) {
-      if (!ec)
-        rt.request_stop("--max-runtime " + std::to_string(opts.max_runtime.count()) + "s reached");
-    });
-  }
+  io::deadline deadline(rt, opts.max_runtime);
   side_info src_info;
   side_info dst_info;
   pg::connection src = co_await open_control(ex0, source, "source", src_info);
@@ -394,7 +387,7 @@ asio::awaitable<void> verify_all(io::runtime& rt, const job_options& opts,
       opts.jobs > 0 ? static_cast<std::size_t>(opts.jobs) : rt.size(), state.tables.size());
   co_await run_workers(rt, jobs, source, target, snap, state);
 
-  if (deadline) deadline->cancel();
+  deadline.cancel();
   co_await end_session(src);
   co_await io::run_on(ex1, end_session(dst));
 }
