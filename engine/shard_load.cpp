@@ -157,20 +157,13 @@ asio::any_io_executor load::writer_executor(std::size_t file) {
 }
 
 asio::awaitable<void> load::open_writer(std::size_t f) {
-  sq::shard_writer_options w;
+  sq::shard_writer_options w = o_.writer;
   w.file = target_.file_of(t_.name, static_cast<int>(f));
   w.table = t_.name;
   w.create_sql = t_.create_sql;
   w.columns = t_.columns;
   w.resume = t_.resume;
   w.index_sql = t_.index_sql;
-  w.fingerprint = o_.fingerprint;
-  w.page_size = o_.page_size;
-  w.cache_mib = o_.cache_mib;
-  w.commit_rows = o_.commit_rows;
-  w.max_rows_per_insert = o_.max_rows_per_insert;
-  w.segment_insert = o_.segment_insert;
-  w.segment_bytes = o_.segment_bytes;
   w.recycle = [this](std::string&& b) { give_buffer(std::move(b)); };
   auto writer = std::make_unique<sq::shard_writer>(std::move(w));
   std::vector<sq::chunk_range> ranges;

@@ -117,13 +117,9 @@ struct load_options {
   std::size_t readers = 2;
   std::size_t batch_bytes = 64 * 1024;
   std::size_t channel_bytes = 1024 * 1024;
-  int page_size = 16384;
-  int cache_mib = 16;
-  std::int64_t commit_rows = 500000;
-  int max_rows_per_insert = 0;
-  bool segment_insert = true;
-  std::size_t segment_bytes = 2 * 1024 * 1024;
-  std::string fingerprint;
+  /// Every file's writer starts from these (tuning, fingerprint); the load fills in the
+  /// file, the table and its columns.
+  connectors::sqlite::shard_writer_options writer;
 };
 
 /// Loads one table: writer per file (each on a context of its own), readers on theirs.

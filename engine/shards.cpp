@@ -212,14 +212,15 @@ void print_plan(const source& src, const target_spec& t) {
 shards::load_options load_options_from(const job_options& opts, std::size_t readers) {
   shards::load_options o;
   o.readers = readers;
-  o.page_size = int_setting(opts, "sqlite.page_size", 16384, 512, 65536);
-  if (o.page_size & (o.page_size - 1))
+  auto& w = o.writer;
+  w.page_size = int_setting(opts, "sqlite.page_size", 16384, 512, 65536);
+  if (w.page_size & (w.page_size - 1))
     throw usage_error("sqlite.page_size must be a power of two from 512 to 65536");
-  o.cache_mib = int_setting(opts, "sqlite.cache_mib", 4, 1, 4096);
-  o.commit_rows = int_setting(opts, "sqlite.commit_rows", 500000, 1, 1 << 30);
-  o.max_rows_per_insert = int_setting(opts, "sqlite.rows_per_insert", 0, 0, 1 << 20);
-  o.segment_insert = setting(opts, "sqlite.segment_insert", "true") != "false";
-  o.segment_bytes =
+  w.cache_mib = int_setting(opts, "sqlite.cache_mib", 4, 1, 4096);
+  w.commit_rows = int_setting(opts, "sqlite.commit_rows", 500000, 1, 1 << 30);
+  w.max_rows_per_insert = int_setting(opts, "sqlite.rows_per_insert", 0, 0, 1 << 20);
+  w.segment_insert = setting(opts, "sqlite.segment_insert", "true") != "false";
+  w.segment_bytes =
       static_cast<std::size_t>(int_setting(opts, "sqlite.segment_kib", 2048, 64, 1 << 20)) * 1024;
   o.batch_bytes =
       static_cast<std::size_t>(int_setting(opts, "sqlite.batch_kib", 64, 4, 65536)) * 1024;
@@ -303,7 +304,7 @@ asio::awaitable<void> run_all(shard_run& r, const shards::load_options& lo_base,
                        : "");
     }
     shards::load_options lo = lo_base;
-    lo.fingerprint = fp;
+    lo.writer.fingerprint = fp;
     r.run_id = state.begin_run({opts.command,
                                 opts.preset.empty() ? "shards" : opts.preset,
                                 codecs::redacted_url(r.ep.source),

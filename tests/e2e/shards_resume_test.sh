@@ -29,19 +29,13 @@ src="sqlite://$work/src.db"
 
 done_chunks() { sqlite3 "$1/state.db" "select count(*) from chunk where status = 'done'" 2>/dev/null || echo 0; }
 planned_chunks() { sqlite3 "$1/state.db" "select count(*) from chunk" 2>/dev/null || echo 0; }
-start() {  # state-dir target-dir [flags...]: runs in the background
-  local st=$1 dir=$2
-  shift 2
-  "$bin" run --config job_accounts.toml --jobs 2 --source "$src" \
-    --target "sqlite://$work/$dir?shards=5&shard_key=owner" --tables accounts \
-    --state-dir "$st" "$@" >"$st.out" 2>"$st.err" &
-  pid=$!
-}
-start_clients() {
-  local st=$1 dir=$2
-  shift 2
-  "$bin" run --config job.toml --jobs 2 --source "$src" \
-    --target "sqlite://$work/$dir?shards=5&shard_key=MOBILE_NUMBER" --tables clients \
+key_of() { if [ "$1" = clients ]; then echo MOBILE_NUMBER; else echo owner; fi; }
+start() {  # table state-dir target-dir [flags...]: runs in the background
+  local table=$1 st=$2 dir=$3 config=job.toml
+  shift 3
+  [ "$table" = accounts ] && config=job_accounts.toml
+  "$bin" run --config "$config" --jobs 2 --source "$src" \
+    --target "sqlite://$work/$dir?shards=5&shard_key=$(key_of "$table")" --tables "$table" \
     --state-dir "$st" "$@" >"$st.out" 2>"$st.err" &
   pid=$!
 }
@@ -57,7 +51,7 @@ wait_chunks() {  # state-dir n: until n chunks are done everywhere (bounded: 60 
 
 # 1. kill -9 mid-load (clients: sequential rowids; accounts: INTEGER PRIMARY KEY ranges).
 for table in clients accounts; do
-  if [ "$table" = clients ]; then start_clients st_$table out_$table; else start st_$table out_$table; fi
+  start "$table" st_$table out_$table
   wait_chunks st_$table 2 || fail "$table: the load never got going: $(tail -3 st_$table.err)"
   kill -9 "$pid"
   wait "$pid" 2>/dev/null || true
@@ -65,15 +59,13 @@ for table in clients accounts; do
   all=$(planned_chunks st_$table)
   echo "$table: killed after $got of $all chunks"
   [ "$got" -lt "$all" ] || fail "$table: finished before the kill ($got/$all): not a resume test"
-  key=MOBILE_NUMBER
-  [ "$table" = accounts ] && key=owner
-  dst="sqlite://$work/out_$table?shards=5&shard_key=$key"
+  dst="sqlite://$work/out_$table?shards=5&shard_key=$(key_of "$table")"
   # The half-written set is not mistaken for a finished one.
   rc=0
   "$bin" verify --source "$src" --target "$dst" --tables "$table" >v.out 2>&1 || rc=$?
   [ "$rc" -eq 1 ] || fail "$table: verify of a killed load exited $rc: $(cat v.out)"
   grep -q "incomplete" v.out || fail "$table: a killed load is not reported incomplete: $(cat v.out)"
-  if [ "$table" = clients ]; then start_clients st_$table out_$table; else start st_$table out_$table; fi
+  start "$table" st_$table out_$table
   rc=0; wait "$pid" || rc=$?
   [ "$rc" -eq 0 ] || fail "$table: resume exited $rc: $(tail -3 st_$table.err)"
   grep -q "resuming the job" st_$table.err || fail "$table: the resumed run does not say so"
@@ -82,24 +74,24 @@ for table in clients accounts; do
 done
 
 # 2. SIGINT: stop at a chunk boundary, exit 1, then resume.
-start_clients st_int out_int
+start clients st_int out_int
 wait_chunks st_int 3 || fail "the load never got going (SIGINT case)"
 kill -INT "$pid"
 rc=0; wait "$pid" || rc=$?
 [ "$rc" -eq 1 ] || fail "SIGINT: exit $rc, expected 1"
 grep -q "resume with the same command" st_int.err || fail "SIGINT: no resume hint: $(tail -2 st_int.err)"
-start_clients st_int out_int
+start clients st_int out_int
 rc=0; wait "$pid" || rc=$?
 [ "$rc" -eq 0 ] || fail "resume after SIGINT exited $rc: $(tail -3 st_int.err)"
 "$bin" verify --source "$src" --target "sqlite://$work/out_int?shards=5&shard_key=MOBILE_NUMBER" \
   --tables clients >v.out 2>&1 || fail "after SIGINT + resume: $(cat v.out)"
 
 # 3. --max-runtime: the same, on a deadline.
-start_clients st_dl out_dl --max-runtime 1s
+start clients st_dl out_dl --max-runtime 1s
 rc=0; wait "$pid" || rc=$?
 if [ "$rc" -eq 1 ]; then
   grep -q "max-runtime" st_dl.err || fail "--max-runtime: no reason given: $(tail -2 st_dl.err)"
-  start_clients st_dl out_dl
+  start clients st_dl out_dl
   rc=0; wait "$pid" || rc=$?
 fi
 [ "$rc" -eq 0 ] || fail "--max-runtime then resume exited $rc: $(tail -3 st_dl.err)"

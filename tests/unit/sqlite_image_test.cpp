@@ -66,6 +66,15 @@ std::string dump(sq::database& db, const std::string& table) {
   return out;
 }
 
+/// Attaches `image` read-only as schema "seg".
+int attach_image(sq::database& db, const std::string& image) {
+  db.exec("attach ':memory:' as seg");
+  return sqlite3_deserialize(db.get(), "seg",
+                             reinterpret_cast<unsigned char*>(const_cast<char*>(image.data())),
+                             static_cast<sqlite3_int64>(image.size()),
+                             static_cast<sqlite3_int64>(image.size()), SQLITE_DESERIALIZE_READONLY);
+}
+
 }  // namespace
 
 class SqliteImage : public ::testing::TestWithParam<std::uint32_t> {};
@@ -105,12 +114,7 @@ TEST_P(SqliteImage, SqliteReadsWhatWasBuilt) {
   }
 
   auto db = sq::database::open(":memory:", sq::open_mode::read_write_create);
-  db.exec("attach ':memory:' as seg");
-  ASSERT_EQ(sqlite3_deserialize(
-                db.get(), "seg", reinterpret_cast<unsigned char*>(const_cast<char*>(image.data())),
-                static_cast<sqlite3_int64>(image.size()), static_cast<sqlite3_int64>(image.size()),
-                SQLITE_DESERIALIZE_READONLY),
-            SQLITE_OK);
+  ASSERT_EQ(attach_image(db, image), SQLITE_OK);
   EXPECT_EQ(db.scalar_text("pragma seg.integrity_check"), "ok");
   EXPECT_EQ(dump(db, "seg.t"), dump(want, "t"));
 
@@ -129,12 +133,7 @@ TEST(SqliteImageEmpty, AnEmptyTable) {
   uc::sqlite_image_builder img("e", "CREATE TABLE e(x)");
   const std::string& image = img.build();
   auto db = sq::database::open(":memory:", sq::open_mode::read_write_create);
-  db.exec("attach ':memory:' as seg");
-  ASSERT_EQ(sqlite3_deserialize(
-                db.get(), "seg", reinterpret_cast<unsigned char*>(const_cast<char*>(image.data())),
-                static_cast<sqlite3_int64>(image.size()), static_cast<sqlite3_int64>(image.size()),
-                SQLITE_DESERIALIZE_READONLY),
-            SQLITE_OK);
+  ASSERT_EQ(attach_image(db, image), SQLITE_OK);
   EXPECT_EQ(db.scalar_int("select count(*) from seg.e"), 0);
   EXPECT_EQ(db.scalar_text("pragma seg.integrity_check"), "ok");
 }
