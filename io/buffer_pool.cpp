@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <new>
+#include <utility>
 
 namespace uringmig::io {
 
@@ -11,11 +12,13 @@ constexpr std::size_t slab_alignment = 4096;
 }
 
 void buffer::reset() {
-  if (pool_ != nullptr && data_ != nullptr) pool_->give_back(data_);
-  pool_ = nullptr;
-  data_ = nullptr;
+  // Clear first: giving the slab back may wake a waiter on another thread
+  // that goes on to destroy whatever owns this buffer.
+  buffer_pool* pool = std::exchange(pool_, nullptr);
+  std::byte* data = std::exchange(data_, nullptr);
   size_ = 0;
   capacity_ = 0;
+  if (pool != nullptr && data != nullptr) pool->give_back(data);
 }
 
 buffer_pool::buffer_pool(std::size_t slab_size, std::size_t budget_bytes)

@@ -176,14 +176,17 @@ TEST(io_buffer_pool, acquire_waits_for_a_release_from_another_thread) {
   rt.run([&]() -> asio::awaitable<void> {
     io::buffer first = co_await pool.acquire();
     std::thread::id releaser;
-    auto release_later = [&, b = std::move(first)]() mutable -> asio::awaitable<void> {
+    // The buffer is a parameter, so it lives in the releasing coroutine's own
+    // frame: a capture would live in this frame, which ends as soon as the
+    // release wakes us, while the other thread is still inside reset().
+    auto release_later = [](io::buffer b, std::thread::id& who) -> asio::awaitable<void> {
       asio::steady_timer t(co_await asio::this_coro::executor);
       t.expires_after(std::chrono::milliseconds(20));
       co_await t.async_wait(asio::use_awaitable);
-      releaser = std::this_thread::get_id();
+      who = std::this_thread::get_id();
       b.reset();
     };
-    asio::co_spawn(rt.executor(1), release_later(), asio::detached);
+    asio::co_spawn(rt.executor(1), release_later(std::move(first), releaser), asio::detached);
     io::buffer second = co_await pool.acquire();  // parks until the other thread releases
     EXPECT_TRUE(static_cast<bool>(second));
     EXPECT_NE(releaser, std::this_thread::get_id());
