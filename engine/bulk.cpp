@@ -1,4 +1,5 @@
 #include "engine/bulk.hpp"
+#include "engine/settings.hpp"
 
 #include "codecs/sql_text.hpp"
 #include "engine/bulk_internal.hpp"
@@ -27,11 +28,6 @@ namespace pg = connectors::postgres;
 using bulk::job;
 
 namespace {
-
-std::string setting(const job_options& o, const std::string& key, const std::string& dflt = {}) {
-  auto it = o.settings.find(key);
-  return it == o.settings.end() ? dflt : it->second;
-}
 
 std::pair<codecs::endpoint, codecs::endpoint> pg_endpoints(const job_options& opts) {
   auto s = codecs::parse_endpoint(opts.source_url);

@@ -10,4 +10,9 @@ namespace uringmig::engine {
 /// not contacted). Returns 0; usage_error for bad input.
 int plan_doris(const job_options& opts);
 
+/// `run` into Doris over Stream Load (README: "PostgreSQL to Apache Doris"): every chunk of
+/// every selected table exactly once, under one snapshot, resumable. Returns 0; throws
+/// usage_error (nothing touched) or job_error (exit 1, naming the tables that failed).
+int run_doris(const job_options& opts);
+
 }  // namespace uringmig::engine

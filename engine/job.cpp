@@ -34,10 +34,10 @@ bool doris_target(const job_options& opts) {
 int run_job(const job_options& opts) {
   if (opts.command == "run" || opts.command == "plan") {
     if (doris_target(opts)) {
+      if (opts.follow)
+        throw usage_error("Doris targets are loaded in bulk; --follow needs a PostgreSQL target");
       if (opts.command == "plan" || opts.dry_run) return plan_doris(opts);
-      throw usage_error(
-          "loading into Doris is not implemented yet; `uringmig plan` prints the plan and the "
-          "suggested Doris tables");
+      return run_doris(opts);
     }
     if (sqlite_target(opts)) {
       if (opts.follow)

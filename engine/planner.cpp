@@ -1,4 +1,5 @@
 #include "engine/planner.hpp"
+#include "engine/settings.hpp"
 
 #include "codecs/sql_text.hpp"
 
@@ -15,14 +16,6 @@ namespace pg = connectors::postgres;
 
 namespace {
 
-std::string setting(const job_options& o, const std::string& key) {
-  auto it = o.settings.find(key);
-  return it == o.settings.end() ? std::string() : it->second;
-}
-
-std::string table_setting(const job_options& o, const table_info& t, const std::string& key) {
-  return setting(o, "tables." + t.schema + "." + t.name + "." + key);
-}
 
 std::optional<std::int64_t> to_int(std::string_view s) {
   std::int64_t v = 0;
@@ -185,13 +178,13 @@ asio::awaitable<std::vector<planned_table>> make_plan(pg::connection& src,
   for (const table_info& t : tables) {
     planned_table pt{t.schema, t.name, t.bytes, t.rows_estimate, {}};
     const std::string what = "tables." + t.display();
-    const std::string filter = table_setting(opts, t, "where");
-    std::string column = table_setting(opts, t, "chunk_column");
+    const std::string filter = table_setting(opts, t.schema, t.name, "where");
+    std::string column = table_setting(opts, t.schema, t.name, "chunk_column");
     if (!column.empty()) column = codecs::quote_ident(column);
 
     // Explicit ranges: config first, then the queue file.
     std::vector<std::pair<std::string, std::string>> ranges;
-    if (auto r = table_setting(opts, t, "ranges"); !r.empty()) {
+    if (auto r = table_setting(opts, t.schema, t.name, "ranges"); !r.empty()) {
       for (const auto& x : split(r, ','))
         ranges.push_back(parse_range(x, what + ".ranges"));
     } else if (auto q = queue.find(t.display()); q != queue.end()) {
@@ -211,11 +204,11 @@ asio::awaitable<std::vector<planned_table>> make_plan(pg::connection& src,
 
     int n = static_cast<int>(
         std::max<std::int64_t>(1, (t.bytes + policy.chunk_bytes - 1) / policy.chunk_bytes));
-    if (auto c = table_setting(opts, t, "chunks"); !c.empty()) {
+    if (auto c = table_setting(opts, t.schema, t.name, "chunks"); !c.empty()) {
       auto v = to_int(c);
       if (!v || *v < 1 || *v > 100000) throw usage_error(what + ".chunks must be 1..100000");
       n = static_cast<int>(*v);
-    } else if (auto s = table_setting(opts, t, "chunk_size"); !s.empty()) {
+    } else if (auto s = table_setting(opts, t.schema, t.name, "chunk_size"); !s.empty()) {
       const auto bytes = parse_size(s, what + ".chunk_size");
       n = static_cast<int>(std::max<std::int64_t>(1, (t.bytes + bytes - 1) / bytes));
     }

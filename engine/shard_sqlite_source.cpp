@@ -2,6 +2,7 @@
 #include "connectors/sqlite/catalog.hpp"
 #include "connectors/sqlite/table_scan.hpp"
 #include "engine/catalog.hpp"
+#include "engine/settings.hpp"
 #include "engine/planner.hpp"
 #include "engine/shard_sources.hpp"
 
@@ -20,11 +21,6 @@ namespace asio = boost::asio;
 namespace sq = connectors::sqlite;
 
 namespace {
-
-std::string setting(const job_options& o, const std::string& key, const std::string& dflt) {
-  auto it = o.settings.find(key);
-  return it == o.settings.end() ? dflt : it->second;
-}
 
 /// How a table is read: straight from its b-tree pages when table_scanner can (raw), else
 /// through SQL.

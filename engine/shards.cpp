@@ -1,4 +1,5 @@
 #include "engine/shards.hpp"
+#include "engine/settings.hpp"
 
 #include "codecs/url.hpp"
 #include "connectors/postgres/error.hpp"
@@ -27,23 +28,6 @@ using shards::source;
 using shards::target_spec;
 
 namespace {
-
-std::string setting(const job_options& o, const std::string& key, const std::string& dflt) {
-  auto it = o.settings.find(key);
-  return it == o.settings.end() ? dflt : it->second;
-}
-
-int int_setting(const job_options& o, const std::string& key, int dflt, int lo, int hi) {
-  const std::string v = setting(o, key, "");
-  if (v.empty()) return dflt;
-  try {
-    std::size_t used = 0;
-    const long long n = std::stoll(v, &used);
-    if (used == v.size() && n >= lo && n <= hi) return static_cast<int>(n);
-  } catch (const std::exception&) {
-  }
-  throw usage_error(fmt::format("{} = '{}': expected an integer from {} to {}", key, v, lo, hi));
-}
 
 struct endpoints {
   codecs::endpoint source;

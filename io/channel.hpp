@@ -93,6 +93,12 @@ class channel {
   /// Abort both ends; queued items are destroyed.
   void cancel() { shut(true); }
 
+  /// cancel() was called (close() alone does not count).
+  bool cancelled() const {
+    std::lock_guard lk(m_);
+    return cancelled_;
+  }
+
   std::size_t bytes_queued() const {
     std::lock_guard lk(m_);
     return bytes_;

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -55,6 +56,11 @@ struct http_request {
   /// transport error, cancellation) the channel is cancelled, so the
   /// producer's send() returns false. A streamed body cannot be replayed.
   io::channel<io::buffer>* stream = nullptr;
+  /// With a stream: posted to the client's executor once, when libcurl first
+  /// asks for body bytes (after `100 Continue`, or when the wait for it ran
+  /// out). An answer that comes before (a 307, a refusal) never triggers it,
+  /// so a producer that waits for it never reads data nobody will send.
+  std::function<void()> on_body_wanted;
   http_options options;
 };
 

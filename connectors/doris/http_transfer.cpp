@@ -11,6 +11,7 @@
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/system/system_error.hpp>
@@ -316,6 +317,9 @@ asio::awaitable<void> feed(transfer& t, io::channel<io::buffer>& ch) {
     std::optional<io::buffer> b = co_await ch.receive();
     t.feeder_receiving_ = false;
     if (t.finished_) break;
+    // A cancelled body is not a complete one: ending it cleanly would let the
+    // server commit the rows sent so far. Fail the transfer instead.
+    if (!b && ch.cancelled()) throw std::runtime_error("the request body was cancelled");
     t.accept(std::move(b));
   }
 }
@@ -357,6 +361,11 @@ std::size_t transfer::on_read(char* dst, std::size_t size, std::size_t n, void* 
     if (got > 0) std::memcpy(dst, t.rq_.body.data() + t.body_pos_, got);
     t.body_pos_ += got;
   } else {
+    if (!t.body_wanted_ && t.rq_.on_body_wanted) {
+      // Posted, never run inside libcurl's callback.
+      t.body_wanted_ = true;
+      asio::post(t.client_->ex, t.rq_.on_body_wanted);
+    }
     bool popped = false;
     while (got < cap && !t.queue_.empty()) {
       const io::buffer& b = t.queue_.front();

@@ -141,6 +141,7 @@ class transfer {
   std::size_t front_offset_ = 0;
   bool eof_ = false;
   bool paused_ = false;
+  bool body_wanted_ = false;  // on_body_wanted was posted
   bool feeder_running_ = false;
   bool feeder_receiving_ = false;
   std::optional<io::detail::wake_handler> room_waiter_;

@@ -76,6 +76,7 @@ asio::awaitable<load_outcome> exchange(http_client& client, http_request h, int 
     out.http_status = r.status;
     out.served_by = origin(h.url);
     out.timing = r.timing;
+    out.body_bytes_sent = r.body_bytes_sent;
     if (r.error) {
       out.transport = std::move(r.error);
       co_return out;
@@ -103,6 +104,11 @@ asio::awaitable<load_outcome> exchange(http_client& client, http_request h, int 
     }
     ++out.redirects;
     spdlog::debug("doris: {} redirected the request to {}", out.served_by, origin(*next));
+    if (h.stream != nullptr) {
+      // The stream went to the FE's connection: the caller sends again.
+      out.redirect_to = std::move(*next);
+      co_return out;
+    }
     h.url = std::move(*next);
   }
   if (out.http_status == 401) {
@@ -167,7 +173,8 @@ const std::string& be_rotation::next() {
 }
 
 bool load_outcome::loaded() const {
-  return !transport && error.empty() && answer && (answer->committed() || answer->already_loaded());
+  return !transport && !redirect_to && error.empty() && answer &&
+         (answer->committed() || answer->already_loaded());
 }
 
 std::string load_outcome::describe() const {
@@ -187,8 +194,9 @@ asio::awaitable<load_outcome> stream_load(http_client& client, stream_load_reque
                                 "' does not match ^[-_A-Za-z0-9:]{1,128}$");
   http_request h;
   h.method = http_method::put;
-  h.url =
-      rq.endpoint.base_url + "/api/" + segment(rq.db) + "/" + segment(rq.table) + "/_stream_load";
+  h.url = !rq.url.empty() ? std::move(rq.url)
+                          : rq.endpoint.base_url + "/api/" + segment(rq.db) + "/" +
+                                segment(rq.table) + "/_stream_load";
   if (!rq.label.empty()) h.headers.emplace_back("label", rq.label);
   for (auto& kv : rq.headers) {
     if (iequals(kv.first, "authorization"))
@@ -198,6 +206,8 @@ asio::awaitable<load_outcome> stream_load(http_client& client, stream_load_reque
   h.user = rq.endpoint.user;
   h.password = rq.endpoint.password;
   h.body = rq.body;
+  h.stream = rq.stream;
+  h.on_body_wanted = std::move(rq.on_body_wanted);
   h.options = rq.options;
   h.options.expect_continue = true;  // the FE refuses a load without it
   load_outcome out = co_await exchange(client, std::move(h), rq.max_redirects);

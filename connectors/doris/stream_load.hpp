@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -42,6 +43,16 @@ struct stream_load_request {
   /// The complete body, not owned: valid until stream_load() returns. Every
   /// hop sends all of it again from this buffer.
   std::span<const std::byte> body;
+  /// Or a streamed body (chunked), not owned. A stream cannot be replayed, so
+  /// a 307 is not followed: the outcome carries `redirect_to` and the caller
+  /// sends again there with a fresh stream of the same rows. Produce only
+  /// after `on_body_wanted` (see http_request): the FE answers its 307 before
+  /// it would read a byte.
+  io::channel<io::buffer>* stream = nullptr;
+  std::function<void()> on_body_wanted;
+  /// The whole URL to PUT to (a redirect target); empty: built from
+  /// endpoint.base_url, db and table.
+  std::string url;
   http_options options;
   int max_redirects = 3;
 };
@@ -56,7 +67,10 @@ struct load_outcome {
   std::string body;       // the final answer as received (bounded)
   std::string served_by;  // base URL of the node that answered
   int redirects = 0;
-  http_timing timing;  // of the last hop
+  /// A streamed load's 307: where to send it again (userinfo removed).
+  std::optional<std::string> redirect_to;
+  std::uint64_t body_bytes_sent = 0;  // of the last hop
+  http_timing timing;                 // of the last hop
 
   /// The rows are in: committed now, or by an earlier attempt with this label.
   bool loaded() const;
