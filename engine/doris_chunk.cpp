@@ -276,6 +276,9 @@ asio::awaitable<chunk_result> load_chunk(job& j, worker& w, table_target& t,
   chunk_result res;
   int failures = 0;
   int waits = 0;
+  // Rows of an attempt of this run whose body went out whole: when a later attempt finds the
+  // label FINISHED, those are the rows it loaded.
+  std::optional<std::int64_t> sent_whole;
   const int max_waits = std::max(20, j.cfg.retries * 4);
   std::string last_error;
   auto give_up_or_wait = [&](std::string why) -> bool {
@@ -317,6 +320,7 @@ asio::awaitable<chunk_result> load_chunk(job& j, worker& w, table_target& t,
       continue;
     }
     const doris::load_outcome& o = a.outcome;
+    if (a.body.complete) sent_whole = a.body.rows;
     spdlog::debug("doris: {}: {} ({} body bytes, {} rows)", what, o.describe(), o.body_bytes_sent,
                   a.body.rows);
     // Group commit takes no label: once the body went out, an unknown outcome may have
@@ -355,6 +359,7 @@ asio::awaitable<chunk_result> load_chunk(job& j, worker& w, table_target& t,
     if (ans.already_loaded()) {
       spdlog::info("doris: {} was loaded by an earlier attempt (label FINISHED)", what);
       res.ok = true;
+      res.rows = sent_whole.value_or(0);
       break;
     }
     if (ans.label_running()) {
