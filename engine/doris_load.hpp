@@ -59,6 +59,7 @@ struct table_target {
   planned_table plan;
   table_progress* progress = nullptr;
   int chunks_left = 0;  // guarded by job::m
+  std::optional<std::chrono::steady_clock::time_point> started;  // guarded by job::m
   bool failed = false;  // guarded by job::m
   std::string error;    // guarded by job::m
   std::atomic<std::int64_t> rows{0};

@@ -244,6 +244,7 @@ asio::awaitable<void> work(job& j, worker& w, io::runtime& rt, run_state& rs) {
         if (j.chunks.empty()) break;
         next = j.chunks.front();
         j.chunks.pop_front();
+        if (!next.table->started) next.table->started = std::chrono::steady_clock::now();
       }
       table_target& t = *next.table;
       j.prog.chunk_started();
@@ -265,6 +266,10 @@ asio::awaitable<void> work(job& j, worker& w, io::runtime& rt, run_state& rs) {
           t.progress->chunk_done();
         }
         if (--t.chunks_left == 0 && !t.failed) {
+          j.state.set_copy_seconds(
+              t.info.schema, t.info.name,
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - *t.started)
+                  .count());
           j.state.set_table_status(t.info.schema, t.info.name, table_status::done);
           if (t.progress) t.progress->set_phase(table_phase::done);
         }

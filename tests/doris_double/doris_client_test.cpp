@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/post.hpp>
@@ -77,6 +78,73 @@ TEST(doris_client, put_through_the_fe_follows_the_307_with_its_own_authorization
     }
   }
   EXPECT_EQ(out.describe().find("s3cret"), std::string::npos);
+}
+
+// A streamed body cannot be replayed, so the FE's 307 is handed back instead of followed; the
+// producer is told when libcurl wants the body, which the FE never does.
+struct two_hops {
+  load_outcome fe, be;
+  bool fe_wanted_body = false;
+  bool be_wanted_body = false;
+};
+
+asio::awaitable<two_hops> stream_through_the_fe(std::string fe_url) {
+  auto ex = co_await asio::this_coro::executor;
+  http_client client(ex);
+  io::buffer_pool pool(64 * 1024, 1 << 20);
+  two_hops h;
+  io::channel<io::buffer> first(1 << 20);
+  stream_load_request rq = load(endpoint(fe_url), "G1", "");
+  rq.stream = &first;
+  rq.on_body_wanted = [&h] { h.fe_wanted_body = true; };
+  h.fe = co_await stream_load(client, std::move(rq));
+  if (!h.fe.redirect_to) co_return h;
+
+  io::channel<io::buffer> second(1 << 20);
+  asio::steady_timer gate(ex, asio::steady_timer::time_point::max());
+  stream_load_request again = load(endpoint(fe_url), "G1", "");
+  again.stream = &second;
+  again.url = *h.fe.redirect_to;
+  again.on_body_wanted = [&] {
+    h.be_wanted_body = true;
+    gate.cancel();
+  };
+  auto produce_when_wanted = [&]() -> asio::awaitable<void> {
+    while (!h.be_wanted_body)
+      (void)co_await gate.async_wait(asio::as_tuple(asio::use_awaitable));
+    io::buffer b = co_await pool.acquire();
+    const std::string rows = "1\ta\n2\tb\n";
+    b.append(rows.data(), rows.size());
+    (void)co_await second.send(std::move(b));
+    second.close();
+  };
+  h.be = co_await (stream_load(client, std::move(again)) && produce_when_wanted());
+  co_return h;
+}
+
+TEST(doris_client, a_streamed_load_hands_back_the_fe_redirect_and_reads_nothing_for_it) {
+  dd::server srv(double_opts());
+  srv.set_table("db1", "t1", {2, {"id", "name"}});
+  io::runtime rt(1);
+  two_hops h = rt.run(stream_through_the_fe(srv.fe_url()));
+
+  ASSERT_TRUE(h.fe.redirect_to.has_value()) << h.fe.describe();
+  EXPECT_FALSE(h.fe.loaded());
+  EXPECT_EQ(h.fe.redirect_to->find("s3cret"), std::string::npos);  // userinfo stripped
+  EXPECT_EQ(h.fe.redirect_to->rfind(srv.be_url(), 0), 0u) << *h.fe.redirect_to;
+  EXPECT_FALSE(h.fe_wanted_body);
+  auto fe = srv.requests_for_label("G1", dd::node::fe);
+  ASSERT_EQ(fe.size(), 1u);
+  EXPECT_EQ(fe[0].body_bytes, 0u);
+
+  ASSERT_TRUE(h.be.loaded()) << h.be.describe();
+  EXPECT_TRUE(h.be_wanted_body);
+  EXPECT_EQ(h.be.answer->number_loaded_rows, 2u);
+  auto be = srv.requests_for_label("G1");
+  ASSERT_EQ(be.size(), 1u);
+  EXPECT_TRUE(be[0].chunked);
+  EXPECT_TRUE(be[0].sent_continue);
+  EXPECT_EQ(srv.rows("db1", "t1"), (std::vector<dd::row>{{"1", "a"}, {"2", "b"}}));
 }
 
 TEST(doris_client, credentials_never_travel_in_urls) {
