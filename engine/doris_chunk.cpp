@@ -2,6 +2,7 @@
 // streamed as the body of a Stream Load; the answer checked; retries with the same label.
 
 #include "codecs/copy_text.hpp"
+#include "codecs/doris_transcode.hpp"
 #include "codecs/gzip_stream.hpp"
 #include "codecs/sql_text.hpp"
 #include "engine/doris_load.hpp"
@@ -93,12 +94,19 @@ asio::awaitable<void> produce(job& j, worker& w, table_target& t, const planned_
     rows_text.reserve(piece + 64 * 1024);
     std::optional<codecs::gzip_stream> gz;
     if (j.cfg.compress == "gz") gz.emplace(1);
+    // CSV: the SELECT made every column text (doris_run.cpp), so rows transcode in one pass.
+    std::optional<codecs::doris_csv_transcoder> csv;
+    if (t.writer.format() == codecs::doris_format::csv) csv.emplace(t.writer.columns());
     codecs::copy_text_parser parser;
     parser.expect_fields(t.writer.columns().size());
     bool bad_row = false;
     auto on_row = [&](const std::vector<std::optional<std::string_view>>& f) {
       if (!t.writer.append_row(rows_text, f)) bad_row = true;
       ++out.rows;
+    };
+    auto convert = [&](std::string_view text) {
+      if (!csv) return parser.feed(text, on_row) && !bad_row;
+      return csv->feed(text, rows_text);
     };
     // Ready for the wire: straight, or through gzip.
     auto stage = [&](bool last) {
@@ -119,10 +127,12 @@ asio::awaitable<void> produce(job& j, worker& w, table_target& t, const planned_
     pg::result res =
         co_await w.source->copy_out(sql, j.pool, [&](io::buffer b) -> asio::awaitable<bool> {
           const std::string_view text(reinterpret_cast<const char*>(b.data()), b.size());
-          const bool parsed = parser.feed(text, on_row);
+          const bool parsed = convert(text);
           b.reset();  // the slab goes back before we wait for room on the channel
-          if (!parsed || bad_row) {
-            if (bad_row)
+          if (!parsed) {
+            if (csv)
+              parse_error = csv->error();
+            else if (bad_row)
               parse_error = "a row with the wrong number of fields";
             else
               parse_error = parser.error();
@@ -138,7 +148,8 @@ asio::awaitable<void> produce(job& j, worker& w, table_target& t, const planned_
     if (refused) co_return;  // the exchange ended first: its outcome says why
     if (!parse_error.empty()) throw job_error("reading " + t.info.display() + ": " + parse_error);
     res.check("reading " + t.info.display());
-    if (!parser.finish())
+    if (csv) out.rows = csv->rows();
+    if (!(csv ? csv->finish() : parser.finish()))
       throw job_error("reading " + t.info.display() + ": the COPY data ended mid-row");
     stage(true);
     const bool sent = co_await ship(j, staging, ch, out);

@@ -151,6 +151,38 @@ asio::awaitable<std::vector<codecs::doris_source_column>> columns_of(pg::connect
   co_return out;
 }
 
+/// The SELECT list of a chunk. For CSV the value rewrites happen in the SELECT, where they
+/// cost PostgreSQL little (timestamptz in UTC without offset, booleans as true/false, bytea as
+/// hex), so every column reaches codecs::doris_csv_transcoder as plain text and most rows pass
+/// in one copy; `cols` become text kinds. JSON keeps the kinds (numbers bare, booleans as
+/// JSON literals) and rewrites in codecs::doris_row_writer.
+std::vector<std::string> select_list(codecs::doris_format format,
+                                     std::vector<codecs::doris_column>& cols) {
+  std::vector<std::string> out;
+  for (auto& c : cols) {
+    const std::string q = codecs::quote_ident(c.name);
+    if (format != codecs::doris_format::csv) {
+      out.push_back(q);
+      continue;
+    }
+    switch (c.kind) {
+      case codecs::doris_value_kind::timestamptz:
+        out.push_back("(" + q + " AT TIME ZONE 'UTC') AS " + q);
+        break;
+      case codecs::doris_value_kind::boolean:
+        out.push_back(q + "::text AS " + q);
+        break;
+      case codecs::doris_value_kind::bytea:
+        out.push_back("encode(" + q + ", 'hex') AS " + q);
+        break;
+      default:
+        out.push_back(q);
+    }
+    c.kind = codecs::doris_value_kind::text;
+  }
+  return out;
+}
+
 doris::http_headers load_headers(const load_settings& s, const codecs::doris_row_writer& w,
                                  const job_options& opts, const table_info& t) {
   doris::http_headers h;
@@ -268,8 +300,7 @@ asio::awaitable<void> work(job& j, worker& w, io::runtime& rt, run_state& rs) {
         if (--t.chunks_left == 0 && !t.failed) {
           j.state.set_copy_seconds(
               t.info.schema, t.info.name,
-              std::chrono::duration<double>(std::chrono::steady_clock::now() - *t.started)
-                  .count());
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - *t.started).count());
           j.state.set_table_status(t.info.schema, t.info.name, table_status::done);
           if (t.progress) t.progress->set_phase(table_phase::done);
         }
@@ -333,18 +364,19 @@ asio::awaitable<void> run_all(job& j, io::runtime& rt, run_state& rs,
     job_options planning = j.opts;
     // Each chunk is one Doris transaction: 64 MB keeps several loads busy at once.
     planning.settings.emplace("copy.chunk_size", "64MB");
+    // Doris needs no key order: block ranges read each page once (measured ~9% faster).
+    planning.settings.emplace("copy.chunk_by", "ctid");
     std::vector<planned_table> plan = co_await make_plan(holder, found, planning);
     for (auto& ti : found) {
       std::vector<codecs::doris_source_column> cols = co_await columns_of(holder, ti);
       table_info info = ti;
-      info.columns.clear();
-      for (const auto& c : cols)
-        info.columns.push_back(codecs::quote_ident(c.name));
+      std::vector<codecs::doris_column> writer_cols = codecs::doris_columns_of(cols);
+      info.columns = select_list(j.cfg.target.format, writer_cols);
       std::string target = table_setting(j.opts, ti.schema, ti.name, "doris_table");
       if (target.empty()) target = ti.root_name;  // partitions load into their root's table
       auto t = std::make_unique<table_target>(
           std::move(info), std::move(target),
-          codecs::doris_row_writer(j.cfg.target.format, codecs::doris_columns_of(cols)));
+          codecs::doris_row_writer(j.cfg.target.format, std::move(writer_cols)));
       t->label_stem = label_stem(ti.schema, ti.name);
       t->headers = load_headers(j.cfg, t->writer, j.opts, ti);
       for (const auto& p : plan)

@@ -153,6 +153,8 @@ std::int64_t parse_size(const std::string& text, const std::string& what) {
 
 chunk_policy make_chunk_policy(const job_options& opts) {
   chunk_policy p;
+  if (auto by = setting(opts, "copy.chunk_by"); !by.empty() && by != "key" && by != "ctid")
+    throw usage_error("copy.chunk_by = '" + by + "': expected key or ctid");
   if (auto s = setting(opts, "copy.chunk_size"); !s.empty())
     p.chunk_bytes = parse_size(s, "copy.chunk_size");
   return p;
@@ -212,7 +214,10 @@ asio::awaitable<std::vector<planned_table>> make_plan(pg::connection& src,
       const auto bytes = parse_size(s, what + ".chunk_size");
       n = static_cast<int>(std::max<std::int64_t>(1, (t.bytes + bytes - 1) / bytes));
     }
-    if (column.empty() && t.int_key) column = *t.int_key;
+    // copy.chunk_by = "ctid": block ranges even when there is an integer key (TID range
+    // scans read each page once; loads that need no key order, such as Doris, prefer them).
+    const bool by_ctid = setting(opts, "copy.chunk_by") == "ctid";
+    if (column.empty() && t.int_key && !by_ctid) column = *t.int_key;
 
     if (n == 1) {
       planned_chunk c;

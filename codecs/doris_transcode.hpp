@@ -1,0 +1,51 @@
+#pragma once
+
+// PostgreSQL COPY text straight into the Doris CSV dialect of codecs/doris_format.hpp, for
+// chunks whose SELECT already produced Doris's text forms (timestamptz AT TIME ZONE 'UTC',
+// booleans as true/false, bytea as encode(.., 'hex')), so every column is plain text.
+//
+// Most rows take one pass: their only backslashes are whole-field \N (NULL, the same in both
+// formats) and they hold no '"', \x01 or empty field, so the row is copied with each tab turned
+// into \x01. Any other row (escapes, quotes, the separator byte, an empty string) goes through
+// copy_text_parser and doris_row_writer, which enclose and escape it.
+
+#include "codecs/copy_text.hpp"
+#include "codecs/doris_format.hpp"
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace uringmig::codecs {
+
+class doris_csv_transcoder {
+ public:
+  /// `columns`: the writer's columns (every kind text); the field count rows must have.
+  explicit doris_csv_transcoder(std::vector<doris_column> columns);
+
+  /// Appends the rows `piece` completes to `out`. False (error() set) on malformed input or
+  /// a row with another field count; nothing of that row is appended.
+  [[nodiscard]] bool feed(std::string_view piece, std::string& out);
+  /// The input ended: true when no partial row is left.
+  bool finish() const { return carry_.empty(); }
+
+  std::int64_t rows() const { return rows_; }
+  std::int64_t slow_rows() const { return slow_rows_; }
+  const std::string& error() const { return error_; }
+
+ private:
+  bool line(std::string_view l, std::string& out);  // without its '\n'
+  bool fast_line(std::string_view l, std::string& out) const;
+  bool slow_line(std::string_view l, std::string& out);
+
+  doris_row_writer writer_;
+  copy_text_parser parser_;
+  std::size_t fields_;
+  std::string carry_;
+  std::string one_;  // a slow row with its '\n'
+  std::int64_t rows_ = 0;
+  std::int64_t slow_rows_ = 0;
+  std::string error_;
+};
+
+}  // namespace uringmig::codecs
