@@ -8,6 +8,7 @@
 #include "engine/status.hpp"
 #include "engine/table_copy.hpp"
 #include "io/deadline.hpp"
+#include "io/wait_all.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -131,19 +132,14 @@ void print_plan(const std::vector<planned_table>& plan, const std::set<std::stri
 /// Runs every copy worker and index worker to the end.
 asio::awaitable<void> run_workers(job& j, std::size_t jobs, std::size_t index_jobs) {
   auto ex = co_await asio::this_coro::executor;
-  using op = decltype(asio::co_spawn(ex, std::declval<asio::awaitable<void>>(), asio::deferred));
-  std::vector<op> ops;
+  std::vector<io::spawned> ops;
   j.copy_workers_running = static_cast<int>(jobs);
   for (std::size_t i = 0; i < jobs; ++i)
     ops.push_back(asio::co_spawn(ex, bulk::copy_worker(j, i), asio::deferred));
   for (std::size_t i = 0; i < index_jobs; ++i)
     ops.push_back(
         asio::co_spawn(j.rt.executor(i % j.rt.size()), bulk::index_worker(j, i), asio::deferred));
-  auto [order, errors] = co_await asio::experimental::make_parallel_group(std::move(ops))
-                             .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
-  (void)order;
-  for (auto& e : errors)
-    if (e) std::rethrow_exception(e);
+  co_await io::wait_all(std::move(ops));
 }
 
 asio::awaitable<void> bulk_main(job& j, bool resuming, const reporter_options& reporter_opts,

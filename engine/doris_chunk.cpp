@@ -9,6 +9,7 @@
 #include "engine/planner.hpp"
 #include "engine/state_store.hpp"
 #include "io/channel.hpp"
+#include "io/wait_all.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -168,9 +169,6 @@ struct attempt_result {
   produced body;
 };
 
-using op_t = decltype(asio::co_spawn(std::declval<asio::any_io_executor>(),
-                                     std::declval<asio::awaitable<void>>(), asio::deferred));
-
 /// One exchange of a chunk with Doris at `url`, the body streamed by a fresh producer.
 asio::awaitable<attempt_result> attempt(job& j, worker& w, table_target& t, const planned_chunk& c,
                                         std::string label, std::string base, std::string url) {
@@ -197,14 +195,10 @@ asio::awaitable<attempt_result> attempt(job& j, worker& w, table_target& t, cons
     }
     gate.open(false);  // answered before it wanted the body: nothing to read
   };
-  std::vector<op_t> ops;
+  std::vector<io::spawned> ops;
   ops.push_back(asio::co_spawn(ex, produce(j, w, t, c, ch, gate, r.body), asio::deferred));
   ops.push_back(asio::co_spawn(ex, send(), asio::deferred));
-  auto [order, errors] = co_await asio::experimental::make_parallel_group(std::move(ops))
-                             .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
-  (void)order;
-  for (auto& e : errors)
-    if (e) std::rethrow_exception(e);
+  co_await io::wait_all(std::move(ops));
   co_return r;
 }
 

@@ -11,6 +11,7 @@
 #include "engine/status.hpp"
 #include "io/deadline.hpp"
 #include "io/runtime.hpp"
+#include "io/wait_all.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -324,9 +325,6 @@ asio::awaitable<void> work(job& j, worker& w, io::runtime& rt, run_state& rs) {
   if (error) std::rethrow_exception(error);
 }
 
-using op_t = decltype(asio::co_spawn(std::declval<asio::any_io_executor>(),
-                                     std::declval<asio::awaitable<void>>(), asio::deferred));
-
 std::string job_fingerprint(const codecs::endpoint& s, const load_settings& c,
                             const std::deque<std::unique_ptr<table_target>>& tables) {
   std::vector<std::string> parts{codecs::redacted_url(s),
@@ -451,18 +449,20 @@ asio::awaitable<void> run_all(job& j, io::runtime& rt, run_state& rs,
     }
     progress_reporter reporter(j.prog, reporter_opts);
     std::vector<worker> workers(j.cfg.workers);
-    std::vector<op_t> ops;
+    std::vector<io::spawned> ops;
     for (std::size_t i = 0; i < workers.size(); ++i) {
       workers[i].index = i;
       ops.push_back(asio::co_spawn(rt.executor(1 + i % (rt.size() - 1)),
                                    work(j, workers[i], rt, rs), asio::deferred));
     }
-    auto [order, errors] = co_await asio::experimental::make_parallel_group(std::move(ops))
-                               .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
-    (void)order;
+    std::exception_ptr worker_error;
+    try {
+      co_await io::wait_all(std::move(ops));
+    } catch (...) {
+      worker_error = std::current_exception();
+    }
     reporter.stop();
-    for (auto& e : errors)
-      if (e) std::rethrow_exception(e);
+    if (worker_error) std::rethrow_exception(worker_error);
     {
       std::lock_guard lk(j.m);
       rs.interrupted = !j.chunks.empty() && rt.stop_token().stop_requested();

@@ -1,6 +1,7 @@
 #include "engine/shard_load.hpp"
 
 #include "connectors/sqlite/shard_writer.hpp"
+#include "io/wait_all.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -35,17 +36,8 @@ namespace {
 /// A send refused because the load is failing: the reader stops quietly.
 struct load_cancelled {};
 
-using op_t = decltype(asio::co_spawn(std::declval<asio::any_io_executor>(),
-                                     std::declval<asio::awaitable<void>>(), asio::deferred));
-
-asio::awaitable<void> wait_all(std::vector<op_t> ops) {
-  if (ops.empty()) co_return;
-  auto [order, errors] = co_await asio::experimental::make_parallel_group(std::move(ops))
-                             .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
-  (void)order;
-  for (auto& e : errors)
-    if (e) std::rethrow_exception(e);
-}
+using op_t = io::spawned;
+using io::wait_all;
 
 double since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();

@@ -6,6 +6,7 @@
 #include "engine/catalog.hpp"
 #include "io/deadline.hpp"
 #include "io/runtime.hpp"
+#include "io/wait_all.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -340,15 +341,10 @@ asio::awaitable<void> run_workers(io::runtime& rt, std::size_t jobs, const codec
                                   const codecs::endpoint& target, snapshots snap,
                                   shared_state& state) {
   auto ex = rt.executor(0);
-  using op = decltype(asio::co_spawn(ex, std::declval<asio::awaitable<void>>(), asio::deferred));
-  std::vector<op> ops;
+  std::vector<io::spawned> ops;
   for (std::size_t i = 0; i < jobs; ++i)
     ops.push_back(asio::co_spawn(ex, worker(rt, i, source, target, snap, state), asio::deferred));
-  auto [order, errors] = co_await asio::experimental::make_parallel_group(std::move(ops))
-                             .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
-  (void)order;
-  for (auto& e : errors)
-    if (e) std::rethrow_exception(e);
+  co_await io::wait_all(std::move(ops));
 }
 
 /// Runs on context 0: the control connections hold each side's snapshot
