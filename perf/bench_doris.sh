@@ -10,6 +10,7 @@
 # user+sys CPU and peak RSS from /usr/bin/time -v), the median ratio uringmig / pipeline per N
 # (goal <= 0.70), uringmig CPU seconds per million rows and peak RSS (goal <= 256 MiB). Every
 # run must exit 0 and load ROWS rows (uringmig's summary and the double's NumberLoadedRows).
+# CONFIG=job.toml passes --config to uringmig (e.g. [copy] chunk_size = "32MB").
 # PERF=1 also records one uringmig run (--jobs = first of JOBS) system-wide with
 # `perf record -g` and prints the top commands and symbols.
 #
@@ -98,7 +99,8 @@ ours() {
   local n=$1 st=$scratch/state.$2 t0 rc=0
   t0=$(now)
   /usr/bin/time -v -o "$scratch/time.txt" "$bin" run --source "$src_url" --target "$target" \
-    --state-dir "$st" --jobs "$n" --log-level warn >"$scratch/run.out" 2>"$scratch/run.err" || rc=$?
+    ${CONFIG:+--config "$CONFIG"} --state-dir "$st" --jobs "$n" --log-level warn \
+    >"$scratch/run.out" 2>"$scratch/run.err" || rc=$?
   wall=$(awk -v a="$t0" -v b="$(now)" 'BEGIN {printf "%.2f", b - a}')
   [ "$rc" -eq 0 ] || { tail -20 "$scratch/run.err" >&2; fail "uringmig run exited $rc"; }
   local loaded
