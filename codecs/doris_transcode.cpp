@@ -25,32 +25,39 @@ constexpr std::array<std::uint8_t, 256> classes = [] {
 }  // namespace
 
 doris_csv_transcoder::doris_csv_transcoder(std::vector<doris_column> columns)
-    : writer_(doris_format::csv, std::move(columns)), fields_(writer_.columns().size()) {
+    : writer_(doris_format::csv, std::move(columns)),
+      fields_(writer_.columns().size()),
+      ends_(fields_ + 1) {
+  for (const auto& c : writer_.columns())
+    kinds_.push_back(c.kind);
   parser_.expect_fields(fields_);
 }
 
-bool doris_csv_transcoder::fast_line(std::string_view l, std::string& out) const {
-  // Copy the row, then visit only its special bytes (16 at a time with SSE2): turn each tab
-  // into the separator and check that nothing needs the general path.
-  const std::size_t start = out.size();
+bool doris_csv_transcoder::fast_line(std::string_view l, std::string& out) {
+  const char* in = l.data();
   const std::size_t n = l.size();
-  out.resize(start + n + 1);
-  char* o = out.data() + start;
-  std::memcpy(o, l.data(), n);
-  std::size_t fields = 1;
-  std::size_t field_begin = 0;
+  // 1. Find the field ends, visiting only special bytes (16 at a time with SSE2). Backslashes
+  //    may only start a \N (NULL) or a bytea's \\x; quotes, \x01 and \r need the general path.
+  std::size_t f = 0;
+  std::size_t begin = 0;
+  std::size_t skip = SIZE_MAX;
   auto visit = [&](std::size_t i) {
-    const char c = o[i];
+    if (i == skip) return true;
+    const char c = in[i];
     if (c == '\t') {
-      if (i == field_begin) return false;  // an empty string: enclosed as ""
-      o[i] = doris_csv_separator;
-      ++fields;
-      field_begin = i + 1;
+      if (f + 1 >= fields_) return false;  // too many fields: the general path reports it
+      ends_[f++] = i;
+      begin = i + 1;
       return true;
     }
-    // Only a whole-field \N (NULL) passes: Doris reads an unenclosed \N as NULL too.
-    return c == '\\' && i == field_begin && i + 1 < n && o[i + 1] == 'N' &&
-           (i + 2 == n || o[i + 2] == '\t');
+    if (c != '\\' || i != begin) return false;
+    if (i + 1 < n && in[i + 1] == 'N' && (i + 2 == n || in[i + 2] == '\t')) return true;
+    if (kinds_[f] == doris_value_kind::bytea && i + 2 < n && in[i + 1] == '\\' &&
+        in[i + 2] == 'x') {
+      skip = i + 1;
+      return true;
+    }
+    return false;
   };
   std::size_t i = 0;
 #if defined(__SSE2__)
@@ -60,19 +67,61 @@ bool doris_csv_transcoder::fast_line(std::string_view l, std::string& out) const
   const __m128i k_separator = _mm_set1_epi8(doris_csv_separator);
   const __m128i k_cr = _mm_set1_epi8('\r');
   for (; i + 16 <= n; i += 16) {
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(o + i));
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + i));
     const __m128i hit = _mm_or_si128(
         _mm_or_si128(_mm_cmpeq_epi8(v, k_tab), _mm_cmpeq_epi8(v, k_backslash)),
         _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, k_quote), _mm_cmpeq_epi8(v, k_separator)),
                      _mm_cmpeq_epi8(v, k_cr)));
     for (auto mask = static_cast<unsigned>(_mm_movemask_epi8(hit)); mask != 0; mask &= mask - 1)
-      if (!visit(i + static_cast<std::size_t>(__builtin_ctz(mask)))) goto slow;
+      if (!visit(i + static_cast<std::size_t>(__builtin_ctz(mask)))) return false;
   }
 #endif
   for (; i < n; ++i)
-    if (classes[static_cast<unsigned char>(o[i])] != plain && !visit(i)) goto slow;
-  if (field_begin == n || fields != fields_) goto slow;  // an empty last field, a bad count
-  o[n] = doris_csv_line_delimiter;
+    if (classes[static_cast<unsigned char>(in[i])] != plain && !visit(i)) return false;
+  if (f + 1 != fields_) return false;
+  ends_[f] = n;
+
+  // 2. Write the fields: most as they are, booleans as true/false, timestamptz without its
+  //    "+00" (the session runs in UTC), bytea as bare hex; anything unexpected takes the
+  //    general path. An empty field is the empty string, which must be enclosed: general path.
+  const std::size_t start = out.size();
+  out.resize(start + n + 3 * fields_ + 1);
+  char* o = out.data() + start;
+  begin = 0;
+  for (f = 0; f < fields_; ++f) {
+    const char* p = in + begin;
+    std::size_t len = ends_[f] - begin;
+    begin = ends_[f] + 1;
+    if (f > 0) *o++ = doris_csv_separator;
+    if (len == 0) goto slow;
+    if (len == 2 && p[0] == '\\' && p[1] == 'N') {
+      *o++ = '\\';
+      *o++ = 'N';
+      continue;
+    }
+    switch (kinds_[f]) {
+      case doris_value_kind::boolean:
+        if (len != 1 || (p[0] != 't' && p[0] != 'f')) goto slow;
+        p = p[0] == 't' ? "true" : "false";
+        len = p[0] == 't' ? 4 : 5;
+        break;
+      case doris_value_kind::timestamptz:
+        if (len < 4 || std::memcmp(p + len - 3, "+00", 3) != 0) goto slow;
+        len -= 3;
+        break;
+      case doris_value_kind::bytea:
+        if (len <= 3 || p[0] != '\\') goto slow;  // \\x and at least one hex digit
+        p += 3;
+        len -= 3;
+        break;
+      default:
+        break;
+    }
+    std::memcpy(o, p, len);
+    o += len;
+  }
+  *o++ = doris_csv_line_delimiter;
+  out.resize(static_cast<std::size_t>(o - out.data()));
   return true;
 slow:
   out.resize(start);

@@ -1,13 +1,14 @@
 #pragma once
 
-// PostgreSQL COPY text straight into the Doris CSV dialect of codecs/doris_format.hpp, for
-// chunks whose SELECT already produced Doris's text forms (timestamptz AT TIME ZONE 'UTC',
-// booleans as true/false, bytea as encode(.., 'hex')), so every column is plain text.
+// PostgreSQL COPY text straight into the Doris CSV dialect of codecs/doris_format.hpp, the
+// same bytes doris_row_writer writes, faster. The reading session must use TimeZone UTC and
+// bytea_output hex (engine/doris_run.cpp sets them).
 //
-// Most rows take one pass: their only backslashes are whole-field \N (NULL, the same in both
-// formats) and they hold no '"', \x01 or empty field, so the row is copied with each tab turned
-// into \x01. Any other row (escapes, quotes, the separator byte, an empty string) goes through
-// copy_text_parser and doris_row_writer, which enclose and escape it.
+// Most rows take one pass: their special bytes are found 16 at a time, their only backslashes
+// start a whole-field \N (NULL, the same in both formats) or a bytea's \\x, and they hold no
+// '"', \x01 or empty field; fields are copied as they are, booleans become true/false,
+// timestamptz values lose their "+00", bytea values their \x. Any other row goes through
+// copy_text_parser and doris_row_writer, which enclose, escape and convert it.
 
 #include "codecs/copy_text.hpp"
 #include "codecs/doris_format.hpp"
@@ -20,7 +21,7 @@ namespace uringmig::codecs {
 
 class doris_csv_transcoder {
  public:
-  /// `columns`: the writer's columns (every kind text); the field count rows must have.
+  /// `columns`: the writer's columns (names and kinds); the field count rows must have.
   explicit doris_csv_transcoder(std::vector<doris_column> columns);
 
   /// Appends the rows `piece` completes to `out`. False (error() set) on malformed input or
@@ -35,12 +36,14 @@ class doris_csv_transcoder {
 
  private:
   bool line(std::string_view l, std::string& out);  // without its '\n'
-  bool fast_line(std::string_view l, std::string& out) const;
+  bool fast_line(std::string_view l, std::string& out);
   bool slow_line(std::string_view l, std::string& out);
 
   doris_row_writer writer_;
   copy_text_parser parser_;
   std::size_t fields_;
+  std::vector<doris_value_kind> kinds_;
+  std::vector<std::size_t> ends_;  // field ends of the row being transcoded
   std::string carry_;
   std::string one_;  // a slow row with its '\n'
   std::int64_t rows_ = 0;

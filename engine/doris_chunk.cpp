@@ -95,7 +95,7 @@ asio::awaitable<void> produce(job& j, worker& w, table_target& t, const planned_
     rows_text.reserve(piece + 64 * 1024);
     std::optional<codecs::gzip_stream> gz;
     if (j.cfg.compress == "gz") gz.emplace(1);
-    // CSV: the SELECT made every column text (doris_run.cpp), so rows transcode in one pass.
+    // CSV: most rows transcode in one pass (codecs/doris_transcode.hpp).
     std::optional<codecs::doris_csv_transcoder> csv;
     if (t.writer.format() == codecs::doris_format::csv) csv.emplace(t.writer.columns());
     codecs::copy_text_parser parser;
