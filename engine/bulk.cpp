@@ -159,12 +159,21 @@ asio::awaitable<void> bulk_main(job& j, bool resuming, const reporter_options& r
                       "): use an empty database, or --restart to replace what is there");
   }
 
-  // One snapshot for everything: held open by this session until the data is in.
-  (co_await holder.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"))
-      .check("source snapshot");
-  pg::result snap = co_await holder.query("select pg_export_snapshot()");
-  snap.check("exporting the source snapshot");
-  j.snapshot = std::string(snap.value(0, 0));
+  // One snapshot for everything: held open by this session until the data is in. The online
+  // preset imports its replication slot's snapshot instead (no gap, no overlap with the stream).
+  if (!j.imported_snapshot.empty()) {
+    (co_await holder.simple("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION "
+                            "SNAPSHOT " +
+                            codecs::quote_literal(j.imported_snapshot)))
+        .check("importing the replication slot's snapshot");
+    j.snapshot = j.imported_snapshot;
+  } else {
+    (co_await holder.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"))
+        .check("source snapshot");
+    pg::result snap = co_await holder.query("select pg_export_snapshot()");
+    snap.check("exporting the source snapshot");
+    j.snapshot = std::string(snap.value(0, 0));
+  }
   j.state.set_run_snapshot(j.run_id, j.snapshot);
   if (resuming)
     spdlog::info(
@@ -291,13 +300,20 @@ void print_totals(const job& j, double secs) {
 }  // namespace
 
 int run_bulk(const job_options& opts) {
-  auto [source, target] = pg_endpoints(opts);
-  const reporter_options reporter_opts = make_reporter_options(opts);
+  (void)pg_endpoints(opts);  // bad URLs: usage errors before anything is created
   state_store state = state_store::open(opts.state_dir);
   if (opts.restart) state.reset();
-  const bool resuming = state.has_plan();
   io::runtime rt(0);
+  return run_bulk_phase(opts, state, rt, {});
+}
+
+int run_bulk_phase(const job_options& opts, state_store& state, io::runtime& rt,
+                   const std::string& imported_snapshot) {
+  auto [source, target] = pg_endpoints(opts);
+  const reporter_options reporter_opts = make_reporter_options(opts);
+  const bool resuming = state.has_plan();
   job j(opts, source, target, rt, state);
+  j.imported_snapshot = imported_snapshot;
   j.dump_file = opts.state_dir / "schema.dump";
   if (auto r = setting(opts, "copy.retries"); !r.empty()) j.retries = std::max(1, std::stoi(r));
   const std::int64_t run_id = state.begin_run(

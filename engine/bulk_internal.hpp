@@ -75,6 +75,7 @@ struct job {
   state_store& state;
   io::buffer_pool pool{256 * 1024, 128 * 1024 * 1024};
   std::string snapshot;
+  std::string imported_snapshot;  // the online preset's slot snapshot; empty: export one
   std::int64_t run_id = 0;
   std::string job_name;  // identifies the run's marks on the target
   int retries = 5;

@@ -146,6 +146,9 @@ class replication_connection {
   boost::asio::awaitable<void> close();
 
   bool is_streaming() const;
+  /// A message is read ahead: next() returns without waiting. Appliers commit a group of
+  /// transactions when this is false (the stream went quiet) instead of waiting on a timer.
+  bool has_buffered() const;
   /// Why the connection or the stream failed, when it did.
   std::optional<diagnostics> failure() const;
   lsn confirmed_lsn() const;

@@ -252,6 +252,10 @@ asio::awaitable<std::optional<wal_message>> replication_connection::next() {
   }
 }
 
+bool replication_connection::has_buffered() const {
+  return impl_ && impl_->ready != nullptr;
+}
+
 void replication_connection::confirm(lsn flushed) {
   impl_->confirmed = std::max(impl_->confirmed, flushed);
 }
