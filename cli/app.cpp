@@ -29,6 +29,8 @@ constexpr unsigned with_jobs = 2U;       // --jobs, --index-jobs
 constexpr unsigned with_follow = 4U;     // --follow / --no-follow, --restart
 constexpr unsigned with_dry_run = 8U;    // --dry-run
 constexpr unsigned with_deadline = 16U;  // --max-runtime
+constexpr unsigned with_cdc = 32U;       // --publication, --keep-slot
+constexpr unsigned with_timeout = 64U;   // --timeout
 
 struct job_command {
   std::string_view name;
@@ -40,13 +42,13 @@ struct job_command {
 
 constexpr job_command job_commands[] = {
     {"run", "Copy tables from --source to --target; --follow keeps them in sync",
-     with_selection | with_jobs | with_follow | with_dry_run | with_deadline},
+     with_selection | with_jobs | with_follow | with_dry_run | with_deadline | with_cdc},
     {"plan", "Show the tables, chunks and order a run would use; copy nothing",
      with_selection | with_jobs, true, false},
     {"follow", "Apply the source's changes (CDC) to the target until stopped",
-     with_selection | with_deadline | with_dry_run},
+     with_selection | with_deadline | with_dry_run | with_cdc},
     {"switchover", "Wait until the target has caught up, then hand over to it",
-     with_deadline | with_dry_run},
+     with_deadline | with_dry_run | with_timeout},
     {"status", "Show the progress recorded in the state directory (offline)", 0, false, false},
     {"verify", "Compare row counts and checksums of source and target tables",
      with_selection | with_jobs | with_deadline},
@@ -72,6 +74,9 @@ struct flag_values {
   bool dry_run = false;
   bool restart = false;
   bool json = false;
+  std::string publication;
+  bool keep_slot = false;
+  std::string timeout;
 };
 
 struct bound_command {
@@ -92,6 +97,9 @@ struct bound_command {
   CLI::Option* dry_run = nullptr;
   CLI::Option* max_runtime = nullptr;
   CLI::Option* json = nullptr;
+  CLI::Option* publication = nullptr;
+  CLI::Option* keep_slot = nullptr;
+  CLI::Option* timeout = nullptr;
 };
 
 bool given(const CLI::Option* o) {
@@ -135,6 +143,16 @@ bound_command add_job_command(CLI::App& app, const job_command& spec, flag_value
     b.max_runtime = s->add_option("--max-runtime", v.max_runtime,
                                   "Stop cleanly after this long: 90s, 14m, 2h, 1h30m");
   }
+  if ((spec.flags & with_cdc) != 0U) {
+    b.publication = s->add_option("--publication", v.publication,
+                                  "Use this publication (else one is created for the tables)");
+    b.keep_slot = s->add_flag("--keep-slot", v.keep_slot,
+                              "Keep the replication slot and publication after switchover");
+  }
+  if ((spec.flags & with_timeout) != 0U) {
+    b.timeout = s->add_option("--timeout", v.timeout,
+                              "How long to wait for the follower to catch up (default 60s)");
+  }
   if (spec.name == "status") b.json = s->add_flag("--json", v.json, "Print one JSON object");
   return b;
 }
@@ -153,6 +171,15 @@ option_layer flags_layer(const bound_command& b, const flag_values& v) {
   if (given(b.follow)) l.follow = v.follow;
   if (given(b.restart)) l.restart = v.restart;
   if (given(b.dry_run)) l.dry_run = v.dry_run;
+  if (given(b.publication)) l.settings["online.publication"] = v.publication;
+  if (given(b.keep_slot)) l.settings["online.keep_slot"] = v.keep_slot ? "true" : "false";
+  if (given(b.timeout)) {
+    const auto d = parse_duration(v.timeout);
+    if (!d)
+      throw engine::usage_error("--timeout '" + v.timeout +
+                                "' is not a duration (examples: 90s, 14m, 2h, 1h30m)");
+    l.settings["online.timeout_s"] = std::to_string(d->count());
+  }
   if (given(b.max_runtime)) {
     const auto d = parse_duration(v.max_runtime);
     if (!d) {

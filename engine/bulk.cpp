@@ -279,7 +279,7 @@ asio::awaitable<void> bulk_main(job& j, bool resuming, const reporter_options& r
     co_await bulk::restore_section(j, "post-data", false, ours);
     j.state.put("phase.post_data", "done");
   }
-  const int seqs = co_await bulk::copy_sequences(j, holder, dst);
+  const int seqs = co_await bulk::copy_sequences(holder, dst);
   j.state.put("phase.sequences", "done");
   spdlog::info("{} sequence(s) set to the source's values", seqs);
   co_await holder.close();

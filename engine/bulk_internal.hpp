@@ -106,7 +106,8 @@ boost::asio::awaitable<void> restore_section(job& j, const std::string& section,
                                              const std::set<std::uint32_t>& skip_oids);
 boost::asio::awaitable<std::map<std::uint32_t, std::vector<index_def>>> list_indexes(
     pg::connection& src, const std::vector<table_info>& tables);
-boost::asio::awaitable<int> copy_sequences(job& j, pg::connection& src, pg::connection& dst);
+/// Sets every sequence of the target to the source's value; returns how many.
+boost::asio::awaitable<int> copy_sequences(pg::connection& src, pg::connection& dst);
 boost::asio::awaitable<std::vector<std::string>> user_tables(pg::connection& c, int limit);
 boost::asio::awaitable<void> prepare_target(pg::connection& dst, bool restart);
 boost::asio::awaitable<std::set<std::tuple<std::string, std::string, int>>> target_done_marks(

@@ -161,7 +161,7 @@ asio::awaitable<std::map<std::uint32_t, std::vector<index_def>>> list_indexes(
   co_return out;
 }
 
-asio::awaitable<int> copy_sequences(job& j, pg::connection& src, pg::connection& dst) {
+asio::awaitable<int> copy_sequences(pg::connection& src, pg::connection& dst) {
   // The sequences the schema restore created on the target, with the source's values.
   pg::result seqs = co_await dst.query(
       "select quote_ident(schemaname) || '.' || quote_ident(sequencename) from pg_sequences "
@@ -182,7 +182,6 @@ asio::awaitable<int> copy_sequences(job& j, pg::connection& src, pg::connection&
     s.check("setting sequence " + name);
     ++n;
   }
-  (void)j;
   co_return n;
 }
 

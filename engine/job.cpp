@@ -3,6 +3,7 @@
 #include "codecs/url.hpp"
 #include "engine/bulk.hpp"
 #include "engine/doris.hpp"
+#include "engine/online.hpp"
 #include "engine/shards.hpp"
 #include "engine/status.hpp"
 #include "engine/verify.hpp"
@@ -49,9 +50,8 @@ int run_job(const job_options& opts) {
       throw usage_error("uringmig " + opts.command +
                         ": only PostgreSQL -> PostgreSQL works yet; SQLite and Doris targets are "
                         "not yet implemented");
-    if (opts.follow)
-      throw usage_error("uringmig run --follow (the online preset) is not yet implemented");
     if (opts.command == "plan" || opts.dry_run) return run_plan(opts);
+    if (opts.follow) return run_online(opts);
     return run_bulk(opts);
   }
   if (opts.command == "status") return run_status(opts);
@@ -60,6 +60,8 @@ int run_job(const job_options& opts) {
     if (!pg_to_pg(opts)) throw usage_error("uringmig verify: compares PostgreSQL to PostgreSQL");
     return run_verify(opts);
   }
+  if (opts.command == "follow") return run_follow(opts);
+  if (opts.command == "switchover") return run_switchover(opts);
   throw usage_error("uringmig " + opts.command + ": not yet implemented");
 }
 

@@ -1,0 +1,192 @@
+#pragma once
+
+// CDC apply on a PostgreSQL target: pgoutput messages (codecs/pgoutput) turned into pipelined
+// prepared DML, whole source transactions grouped into target transactions that commit together
+// with the replication origin's progress, so a crash at any point resumes without loss or double
+// apply. Streamed (in-progress) transactions are spooled to disk until they commit.
+
+#include "codecs/pgoutput.hpp"
+#include "connectors/postgres/connection.hpp"
+
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace uringmig::engine::cdc {
+
+using lsn = codecs::pgoutput::lsn;
+
+struct apply_options {
+  std::string origin;                                   // replication origin name on the target
+  std::size_t max_batch_statements = 2000;              // statements per pipelined round trip/group
+  std::chrono::milliseconds max_group_delay{200};       // commit a group at latest this long after
+                                                        // its first change (checked at each commit)
+  std::filesystem::path spool_dir;                      // streamed transactions, one file per xid
+  std::string skip_origin_prefix = "uringmig";          // Origin names skipped (loop prevention)
+  std::string sentinel_prefix = "uringmig.switchover";  // logical messages reported, not applied
+};
+
+struct apply_stats {
+  std::uint64_t txns = 0;          // source transactions applied (skipped ones excluded)
+  std::uint64_t changes = 0;       // rows inserted, updated or deleted, and truncates
+  std::uint64_t groups = 0;        // target transactions committed
+  std::uint64_t skipped_txns = 0;  // transactions skipped for their origin
+  lsn committed = 0;               // = committed_lsn()
+};
+
+namespace detail {
+
+struct column_info {
+  std::string name;
+  bool key = false;
+  std::uint32_t type_oid = 0;
+  bool write = true;          // false: generated on the target
+  std::string cast;           // "::integer": the target's type, without typmod
+  bool text_compare = false;  // no equality operator (json, point...): compare as text
+};
+
+struct relation_info {
+  std::string nspname;
+  std::string relname;
+  std::string qualified;  // "ns"."rel"
+  char identity = 'd';
+  std::vector<column_info> columns;
+  std::uint32_t generation = 0;  // bumped when the definition changes: new statement names
+};
+
+struct insert_run {
+  std::uint32_t oid = 0;
+  std::size_t rows = 0;
+  std::size_t max_rows = 0;
+  connectors::postgres::params values;
+};
+
+struct spool_state {
+  std::filesystem::path path;
+  std::set<std::uint32_t> aborted_subxids;  // subtransactions rolled back: their changes skipped
+};
+
+}  // namespace detail
+
+/// Applies one pgoutput stream to a PostgreSQL target under a replication origin. Every member
+/// must be called from the target connection's executor, one call at a time. Not copyable.
+class applier {
+ public:
+  /// Sets up the origin on `target` (pg_replication_origin_create if missing, then
+  /// pg_replication_origin_session_setup, retried for a few seconds while a previous session
+  /// still holds it) and session_replication_role = replica, synchronous_commit = on (what
+  /// committed_lsn() reports must be durable before the slot is told). The applier owns
+  /// `target`. Throws postgres::error or std::runtime_error.
+  static boost::asio::awaitable<applier> open(connectors::postgres::connection target,
+                                              apply_options o);
+
+  applier(applier&&) noexcept = default;
+  applier& operator=(applier&&) noexcept = default;
+  applier(const applier&) = delete;
+  applier& operator=(const applier&) = delete;
+  /// Uncommitted work is abandoned (the target rolls it back when the connection closes);
+  /// spool files are removed.
+  ~applier();
+
+  /// The origin's progress when open() ran: everything up to here is applied. Stream from it.
+  lsn origin_lsn() const { return origin_lsn_; }
+  /// Feeds one pgoutput payload (replication_connection::next()), proto 1 or 2. Transactions
+  /// whose commit end_lsn <= origin_lsn() are skipped. Applies in commit order; may commit a
+  /// group. Throws std::runtime_error (bad input, a relation the target cannot take, a failed
+  /// statement: the open target transaction is rolled back and the applier is unusable).
+  boost::asio::awaitable<void> feed(std::span<const std::byte> payload);
+  /// Commits whatever is grouped but not yet committed.
+  boost::asio::awaitable<void> flush();
+  /// The end LSN of the last source transaction committed on the target (with the origin
+  /// progress in the same target transaction): confirm this to the slot.
+  lsn committed_lsn() const { return committed_lsn_; }
+  /// The oldest sentinel logical message not taken yet: content and LSN. Transactional ones are
+  /// reported once their transaction was fed to its commit.
+  std::optional<std::pair<std::string, lsn>> take_sentinel();
+  apply_stats stats() const;
+  /// No source transaction open (or in a stream block) and nothing grouped but uncommitted.
+  /// Streamed transactions spooled and waiting for their commit do not count.
+  bool idle() const;
+
+ private:
+  applier() = default;
+
+  using message = codecs::pgoutput::message;
+  boost::asio::awaitable<void> handle(const message& m, bool replay);
+  boost::asio::awaitable<void> on_relation(const codecs::pgoutput::relation_message& r);
+  boost::asio::awaitable<void> on_insert(const codecs::pgoutput::insert_message& m);
+  boost::asio::awaitable<void> on_update(const codecs::pgoutput::update_message& m);
+  boost::asio::awaitable<void> on_delete(const codecs::pgoutput::delete_message& m);
+  boost::asio::awaitable<void> on_truncate(const codecs::pgoutput::truncate_message& m);
+  boost::asio::awaitable<void> end_transaction(lsn end_lsn, std::int64_t commit_time);
+  boost::asio::awaitable<void> replay_spool(std::uint32_t xid, lsn end_lsn,
+                                            std::int64_t commit_time);
+
+  void touch_group();
+  boost::asio::awaitable<void> add(connectors::postgres::statement s, std::size_t rows);
+  boost::asio::awaitable<void> emit_inserts();
+  boost::asio::awaitable<void> send_batch();
+  boost::asio::awaitable<void> commit_group();
+  /// The prepared statement's name for `key`, preparing `sql` on first use.
+  boost::asio::awaitable<std::string> prepared(std::string key, std::string sql, std::string table);
+
+  const detail::relation_info& relation(std::uint32_t oid) const;
+  void spool_write(std::span<const std::byte> payload);
+  void remove_spool(std::uint32_t xid);
+
+  connectors::postgres::connection conn_;
+  apply_options opts_;
+  codecs::pgoutput::decoder decoder_{2};
+  codecs::pgoutput::decode_buffers replay_buffers_;
+  lsn origin_lsn_ = 0;
+  lsn committed_lsn_ = 0;
+  lsn seen_end_ = 0;  // end LSN of the last transaction fed (applied, skipped or grouped)
+  apply_stats stats_;
+
+  std::unordered_map<std::uint32_t, detail::relation_info> relations_;
+  std::unordered_map<std::string, std::string> statements_;        // shape key -> prepared name
+  std::unordered_map<std::string, std::string> statement_tables_;  // name -> table, for errors
+  std::uint32_t next_generation_ = 1;
+
+  // The source transaction being fed (Begin .. Commit, or a spool being replayed).
+  bool in_txn_ = false;
+  bool txn_skip_lsn_ = false;     // already applied
+  bool txn_skip_origin_ = false;  // carries our origin
+  std::vector<std::pair<std::string, lsn>> txn_sentinels_;
+  std::set<std::uint32_t> replay_aborted_;  // while a spool is replayed
+
+  // The group: whole source transactions in one target transaction.
+  bool group_active_ = false;  // something was fed since the last group commit
+  bool group_begun_ = false;   // BEGIN is in batch_ or on the server
+  std::size_t group_txns_ = 0;
+  std::size_t group_statements_ = 0;
+  std::uint64_t group_changes_ = 0;
+  lsn group_end_ = 0;
+  std::int64_t group_commit_time_ = 0;
+  std::chrono::steady_clock::time_point group_started_;
+  std::vector<connectors::postgres::statement> batch_;
+  std::size_t batch_rows_ = 0;
+  detail::insert_run run_;
+
+  // Streamed transactions.
+  std::map<std::uint32_t, detail::spool_state> spools_;
+  std::ofstream spool_out_;
+  std::uint32_t spool_xid_ = 0;
+
+  std::deque<std::pair<std::string, lsn>> sentinels_;
+};
+
+}  // namespace uringmig::engine::cdc

@@ -1,0 +1,498 @@
+// engine/cdc_apply against the fixture's PostgreSQL 15: a source database with a publication and
+// a slot, a target database with the same tables; changes made on the source are streamed
+// through the applier and both sides' table contents must match exactly.
+#include "engine/cdc_apply.hpp"
+#include "codecs/pgoutput.hpp"
+#include "connectors/postgres/connection.hpp"
+#include "connectors/postgres/replication.hpp"
+#include "io/runtime.hpp"
+#include "tests/integration/replication_capture.hpp"
+#include "tests/support/shared_cluster.hpp"
+
+#include <gtest/gtest.h>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace asio = boost::asio;
+namespace pg = uringmig::connectors::postgres;
+namespace pgo = uringmig::codecs::pgoutput;
+namespace io = uringmig::io;
+namespace cdc = uringmig::engine::cdc;
+using uringmig::test::exec_sql;
+using uringmig::test::fresh_database;
+using uringmig::test::fresh_database_info;
+using uringmig::test::query_value;
+using namespace uringmig::test::repl;
+using namespace std::literals;
+
+namespace {
+
+/// A source and a target database with the same tables; the source publishes them as `pub`.
+struct cdc_pair {
+  fresh_database_info src;
+  fresh_database_info dst;
+  std::filesystem::path spool;
+
+  cdc_pair(const std::string& name, const std::string& schema, const std::string& tables)
+      : src(fresh_database(name + "_src")), dst(fresh_database(name + "_dst")) {
+    sql(src, schema + "; CREATE PUBLICATION pub FOR TABLE " + tables);
+    sql(dst, schema);
+    spool = std::filesystem::temp_directory_path() / ("uringmig_cdc_spool_" + dst.name);
+    std::filesystem::remove_all(spool);
+  }
+  ~cdc_pair() {
+    std::error_code ec;
+    std::filesystem::remove_all(spool, ec);
+  }
+
+  cdc::apply_options options(std::size_t batch = 2000) const {
+    cdc::apply_options o;
+    o.origin = "uringmig_" + dst.name;
+    o.max_batch_statements = batch;
+    o.spool_dir = spool;
+    return o;
+  }
+
+  /// Both sides' rows of `table`, one text line per row in `order`.
+  void expect_same(const std::string& table, const std::string& order,
+                   const std::string& select = "t::text") const {
+    const std::string q = "SELECT coalesce(string_agg(" + select + ", E'\\n' ORDER BY " + order +
+                          "), '<empty>') FROM " + table + " t";
+    const std::string a = query_value(src.conninfo, q);
+    const std::string b = query_value(dst.conninfo, q);
+    EXPECT_EQ(a, b) << "table " << table;
+    EXPECT_NE(a, "") << "table " << table;
+  }
+  std::string target(const std::string& q) const { return query_value(dst.conninfo, q); }
+};
+
+/// What the test saw in the stream (decoded on the side), to prove a case was exercised.
+struct seen {
+  pgo::decoder dec{2};
+  int units = 0;
+  int stream_starts = 0;
+  int subxact_aborts = 0;
+  int top_aborts = 0;
+  int unchanged_toast = 0;
+  std::vector<pgo::lsn> ends;
+  std::vector<std::vector<std::byte>> payloads;  // kept when `keep`
+  bool keep = false;
+
+  void add(std::span<const std::byte> p) {
+    if (keep) payloads.emplace_back(p.begin(), p.end());
+    auto r = dec.decode(p);
+    ASSERT_TRUE(r) << r.error().to_string();
+    const pgo::message& m = *r;
+    if (const auto* c = std::get_if<pgo::commit_message>(&m)) {
+      ++units;
+      ends.push_back(c->end_lsn);
+    }
+    if (const auto* c = std::get_if<pgo::stream_commit_message>(&m)) {
+      ++units;
+      ends.push_back(c->end_lsn);
+    }
+    if (const auto* a = std::get_if<pgo::stream_abort_message>(&m)) {
+      if (a->xid == a->subxid) {
+        ++units;
+        ++top_aborts;
+      } else {
+        ++subxact_aborts;
+      }
+    }
+    if (std::holds_alternative<pgo::stream_start_message>(m)) ++stream_starts;
+    if (const auto* l = std::get_if<pgo::logical_message>(&m)) {
+      if (!l->transactional()) ++units;
+    }
+    if (const auto* u = std::get_if<pgo::update_message>(&m)) {
+      for (const auto& c : u->new_tuple)
+        unchanged_toast += c.is_unchanged_toast() ? 1 : 0;
+    }
+  }
+};
+
+/// Reads `units` more transactions (or non-transactional messages) from the stream, feeding each
+/// message to `a` (when not null). After `limit` the stream is stopped so the test fails instead
+/// of hanging.
+asio::awaitable<void> apply_units(pg::replication_connection& rc, cdc::applier* a, seen& s,
+                                  int units, std::chrono::seconds limit) {
+  auto ex = co_await asio::this_coro::executor;
+  auto timed_out = std::make_shared<bool>(false);
+  asio::steady_timer watchdog(ex, limit);
+  watchdog.async_wait([&rc, ex, timed_out](boost::system::error_code ec) {
+    if (ec) return;
+    *timed_out = true;
+    asio::co_spawn(ex, rc.stop(), [](std::exception_ptr) {});
+  });
+  const int goal = s.units + units;
+  std::exception_ptr failure;
+  try {
+    while (s.units < goal) {
+      std::optional<pg::wal_message> m = co_await rc.next();
+      if (!m) break;
+      s.add(m->payload);
+      if (a != nullptr) co_await a->feed(m->payload);
+    }
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  watchdog.cancel();
+  EXPECT_FALSE(*timed_out) << "timed out after " << limit.count() << "s waiting for " << units
+                           << " transactions";
+  if (failure) std::rethrow_exception(failure);
+}
+
+asio::awaitable<cdc::applier> open_applier(const cdc_pair& p, cdc::apply_options o) {
+  auto ex = co_await asio::this_coro::executor;
+  auto target = co_await pg::connection::connect(ex, p.dst.socket_url);
+  co_return co_await cdc::applier::open(std::move(target), std::move(o));
+}
+
+/// Applies `units` transactions and commits them; the slot is told.
+asio::awaitable<void> apply_and_flush(pg::replication_connection& rc, cdc::applier& a, seen& s,
+                                      int units) {
+  co_await apply_units(rc, &a, s, units, 60s);
+  co_await a.flush();
+  EXPECT_TRUE(a.idle());
+  if (!s.ends.empty()) {
+    EXPECT_EQ(a.committed_lsn(), s.ends.back());
+  }
+  rc.confirm(a.committed_lsn());
+}
+
+asio::awaitable<pg::replication_connection> start_stream(const cdc_pair& p, std::string options) {
+  auto ex = co_await asio::this_coro::executor;
+  std::string conninfo = p.src.conninfo;
+  if (!options.empty()) conninfo += " options='" + options + "'";
+  auto rc = co_await pg::replication_connection::connect(ex, conninfo);
+  auto slot = co_await rc.create_slot(p.src.name, temporary_slot());
+  co_await rc.start(stream_from(slot));
+  co_return rc;
+}
+
+}  // namespace
+
+TEST(cdc_apply, inserts_updates_deletes_key_changes_truncate_rollback_generated) {
+  cdc_pair p("cdc_dml",
+             "CREATE TABLE k (id int PRIMARY KEY, v text, n int); "
+             "CREATE TABLE tr (id serial PRIMARY KEY, v text); "
+             "CREATE TABLE gen (id int PRIMARY KEY, a int, g int)",
+             "k, tr, gen");
+  // The target computes g itself: it must never be written.
+  sql(p.dst,
+      "ALTER TABLE gen DROP COLUMN g; "
+      "ALTER TABLE gen ADD COLUMN g int GENERATED ALWAYS AS (a * 2) STORED");
+  io::runtime rt(1);
+  rt.run([&]() -> asio::awaitable<void> {
+    auto rc = co_await start_stream(p, "");
+    auto a = co_await open_applier(p, p.options());
+    EXPECT_EQ(a.origin_lsn(), 0u);
+    sql(p.src, "INSERT INTO k SELECT g, 'v' || g, g FROM generate_series(1, 300) g");  // coalesced
+    sql(p.src, "INSERT INTO k VALUES (1000, NULL, NULL)");
+    sql(p.src, "UPDATE k SET v = 'updated', n = NULL WHERE id % 3 = 0");
+    sql(p.src, "DELETE FROM k WHERE id % 5 = 0");
+    sql(p.src, "UPDATE k SET id = id + 10000 WHERE id <= 4");  // key change
+    sql(p.src,
+        "BEGIN; INSERT INTO k VALUES (5000, 'rolled back'); DELETE FROM k WHERE id = 7; "
+        "ROLLBACK");
+    sql(p.src, "INSERT INTO tr (v) SELECT 'x' || g FROM generate_series(1, 10) g");
+    sql(p.src,
+        "BEGIN; INSERT INTO k VALUES (2000, 'mixed'); TRUNCATE tr RESTART IDENTITY; "
+        "INSERT INTO tr (v) VALUES ('after truncate'); COMMIT");
+    sql(p.src,
+        "INSERT INTO gen SELECT g, g, g * 2 FROM generate_series(1, 20) g; "
+        "UPDATE gen SET a = a + 1, g = (a + 1) * 2 WHERE id < 5");
+    seen s;
+    co_await apply_and_flush(rc, a, s, 8);  // each sql() is one transaction
+    p.expect_same("k", "id");
+    p.expect_same("tr", "id");
+    p.expect_same("gen", "id", "format('%s|%s|%s', id, a, g)");
+    EXPECT_EQ(p.target("SELECT count(*) FROM k WHERE id IN (5000)"), "0");
+    EXPECT_EQ(p.target("SELECT count(*) FROM k WHERE id = 7"), "1");
+    EXPECT_EQ(p.target("SELECT id FROM tr"), "1");  // RESTART IDENTITY
+    EXPECT_EQ(a.stats().txns, 8u);
+    EXPECT_EQ(a.stats().skipped_txns, 0u);
+    EXPECT_GE(a.stats().changes, 300u);
+    EXPECT_EQ(p.target("SELECT pg_replication_origin_progress('" + p.options().origin + "', true)"),
+              pgo::format_lsn(a.committed_lsn()));
+    co_await rc.stop();
+  }());
+}
+
+TEST(cdc_apply, replica_identity_full_changes_exactly_one_matching_row) {
+  cdc_pair p("cdc_full", "CREATE TABLE f (a int, b text); ALTER TABLE f REPLICA IDENTITY FULL",
+             "f");
+  io::runtime rt(1);
+  rt.run([&]() -> asio::awaitable<void> {
+    auto rc = co_await start_stream(p, "");
+    auto a = co_await open_applier(p, p.options());
+    sql(p.src,
+        "INSERT INTO f VALUES (1, 'x'), (1, 'x'), (2, 'y'), (3, 'z'), (3, 'z'), "
+        "(4, NULL), (4, NULL)");
+    sql(p.src, "DELETE FROM f WHERE ctid = (SELECT ctid FROM f WHERE a = 1 LIMIT 1)");
+    sql(p.src, "UPDATE f SET b = 'w' WHERE ctid = (SELECT ctid FROM f WHERE a = 3 LIMIT 1)");
+    sql(p.src, "DELETE FROM f WHERE ctid = (SELECT ctid FROM f WHERE a = 4 LIMIT 1)");
+    sql(p.src, "UPDATE f SET a = 20 WHERE a = 2");
+    seen s;
+    co_await apply_and_flush(rc, a, s, 5);
+    p.expect_same("f", "a, b");
+    EXPECT_EQ(p.target("SELECT count(*) FROM f"), "5");
+    co_await rc.stop();
+  }());
+}
+
+TEST(cdc_apply, unchanged_toast_value_keeps_the_target_value) {
+  cdc_pair p("cdc_toast",
+             "CREATE TABLE big (id int PRIMARY KEY, doc text, small int); "
+             "ALTER TABLE big ALTER COLUMN doc SET STORAGE EXTERNAL",
+             "big");
+  io::runtime rt(1);
+  rt.run([&]() -> asio::awaitable<void> {
+    auto rc = co_await start_stream(p, "");
+    auto a = co_await open_applier(p, p.options());
+    sql(p.src,
+        "INSERT INTO big SELECT g, (SELECT string_agg(md5(x::text || g), '') "
+        "FROM generate_series(1, 200) x), 0 FROM generate_series(1, 3) g");
+    sql(p.src, "UPDATE big SET small = small + 1");  // doc unchanged: sent as 'u'
+    sql(p.src, "UPDATE big SET doc = doc || 'changed', small = 7 WHERE id = 2");
+    seen s;
+    co_await apply_and_flush(rc, a, s, 3);
+    EXPECT_GE(s.unchanged_toast, 3) << "the update did not carry unchanged TOAST values";
+    p.expect_same("big", "id", "format('%s|%s|%s|%s', id, md5(doc), length(doc), small)");
+    co_await rc.stop();
+  }());
+}
+
+TEST(cdc_apply, streamed_transaction_with_rolled_back_subtransaction) {
+  cdc_pair p("cdc_stream", "CREATE TABLE k (id int PRIMARY KEY, v text)", "k");
+  io::runtime rt(1);
+  rt.run([&]() -> asio::awaitable<void> {
+    auto rc = co_await start_stream(p, "-c logical_decoding_work_mem=64kB");
+    auto a = co_await open_applier(p, p.options(500));
+    sql(p.src, "INSERT INTO k VALUES (0, 'before')");
+    sql(p.src,
+        "BEGIN; INSERT INTO k SELECT g, repeat('a', 100) FROM generate_series(1, 3000) g; "
+        "SAVEPOINT s; INSERT INTO k SELECT g, repeat('b', 100) FROM generate_series(5001, 8000) g; "
+        "UPDATE k SET v = 'in rolled back savepoint' WHERE id < 100; ROLLBACK TO s; "
+        "UPDATE k SET v = 'kept' WHERE id % 10 = 0; DELETE FROM k WHERE id % 7 = 0; "
+        "SAVEPOINT t; INSERT INTO k VALUES (9000, 'kept subxact'); RELEASE t; COMMIT");
+    sql(p.src,
+        "BEGIN; INSERT INTO k SELECT g, repeat('c', 100) FROM generate_series(10001, 14000) g; "
+        "ROLLBACK");
+    sql(p.src, "INSERT INTO k VALUES (-1, 'after')");
+    seen s;
+    co_await apply_and_flush(rc, a, s, 4);
+    EXPECT_GE(s.stream_starts, 2) << "the large transaction was not streamed";
+    EXPECT_GE(s.subxact_aborts, 1) << "no Stream Abort for the rolled-back subtransaction";
+    EXPECT_EQ(s.top_aborts, 1) << "the rolled-back transaction was not streamed";
+    p.expect_same("k", "id");
+    EXPECT_EQ(p.target("SELECT count(*) FROM k WHERE id > 5000 AND id < 9000"), "0");
+    EXPECT_EQ(a.stats().txns, 3u);
+    EXPECT_TRUE(std::filesystem::is_empty(p.spool)) << "spool files left behind";
+    co_await rc.stop();
+  }());
+}
+
+TEST(cdc_apply, transactions_with_our_origin_are_skipped) {
+  cdc_pair p("cdc_origin", "CREATE TABLE k (id int PRIMARY KEY, v text)", "k");
+  io::runtime rt(1);
+  rt.run([&]() -> asio::awaitable<void> {
+    auto rc = co_await start_stream(p, "");
+    auto a = co_await open_applier(p, p.options());
+    sql(p.src, "INSERT INTO k VALUES (1, 'one')");
+    // Written by a (simulated) reverse applier: carries the origin uringmig_x.
+    exec_sql(p.src.conninfo,
+             "SET synchronous_commit = on; SELECT pg_replication_origin_create('uringmig_x'); "
+             "SELECT pg_replication_origin_session_setup('uringmig_x'); "
+             "INSERT INTO k VALUES (2, 'looped')");
+    sql(p.src, "INSERT INTO k VALUES (3, 'three')");
+    seen s;
+    co_await apply_and_flush(rc, a, s, 3);
+    EXPECT_EQ(p.target("SELECT string_agg(id::text, ',' ORDER BY id) FROM k"), "1,3");
+    EXPECT_EQ(a.stats().skipped_txns, 1u);
+    EXPECT_EQ(a.stats().txns, 2u);
+    co_await rc.stop();
+  }());
+}
+
+TEST(cdc_apply, new_column_on_the_source_is_taken_or_stops_with_a_clear_error) {
+  cdc_pair p("cdc_newcol",
+             "CREATE TABLE ok (id int PRIMARY KEY, v text); "
+             "CREATE TABLE bad (id int PRIMARY KEY, v text)",
+             "ok, bad");
+  io::runtime rt(1);
+  rt.run([&]() -> asio::awaitable<void> {
+    auto rc = co_await start_stream(p, "");
+    auto a = co_await open_applier(p, p.options());
+    sql(p.src, "INSERT INTO ok VALUES (1, 'a'); INSERT INTO bad VALUES (1, 'a')");
+    seen s;
+    co_await apply_and_flush(rc, a, s, 1);
+    // Added on both sides: re-prepared.
+    sql(p.dst, "ALTER TABLE ok ADD COLUMN extra int");
+    sql(p.src,
+        "ALTER TABLE ok ADD COLUMN extra int; INSERT INTO ok VALUES (2, 'b', 42); "
+        "UPDATE ok SET extra = 7 WHERE id = 1");
+    co_await apply_and_flush(rc, a, s, 1);
+    p.expect_same("ok", "id");
+    // Added on the source only: stop, naming the table and the column.
+    sql(p.src, "ALTER TABLE bad ADD COLUMN missing_col int; INSERT INTO bad VALUES (2, 'b', 5)");
+    std::string error;
+    try {
+      co_await apply_units(rc, &a, s, 1, 60s);
+    } catch (const std::runtime_error& e) {
+      error = e.what();
+    }
+    EXPECT_NE(error.find("\"missing_col\""), std::string::npos) << error;
+    EXPECT_NE(error.find("\"public\".\"bad\""), std::string::npos) << error;
+    EXPECT_EQ(p.target("SELECT count(*) FROM bad"), "1");
+    co_await rc.stop();
+  }());
+}
+
+TEST(cdc_apply, crash_resumes_from_the_origin_without_loss_or_double_apply) {
+  cdc_pair p("cdc_crash",
+             "CREATE TABLE k (id int PRIMARY KEY, v text); CREATE TABLE log (txn int, note text)",
+             "k, log");
+  slot_cleanup cleanup{p.src.conninfo, p.src.name};
+  io::runtime rt(1);
+  rt.run([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    constexpr int txns = 40;
+    pg::replication_slot slot;
+    seen all;
+    all.keep = true;
+    {
+      auto rc = co_await pg::replication_connection::connect(ex, p.src.conninfo);
+      pg::slot_options so;
+      so.export_snapshot = false;
+      slot = co_await rc.create_slot(p.src.name, so);
+      co_await rc.start(stream_from(slot));
+      for (int i = 1; i <= txns; ++i) {
+        // `log` has no key: applying a transaction twice would duplicate its row.
+        sql(p.src, "BEGIN; INSERT INTO k VALUES (" + std::to_string(i) + ", 'x'); " +
+                       "UPDATE k SET v = v || 'y' WHERE id = " + std::to_string(i / 2 + 1) +
+                       "; INSERT INTO log VALUES (" + std::to_string(i) + ", 'n'); COMMIT");
+      }
+      co_await apply_units(rc, nullptr, all, txns, 60s);
+      co_await rc.stop();
+    }
+    EXPECT_EQ(all.ends.size(), static_cast<std::size_t>(txns));
+    if (all.ends.size() != static_cast<std::size_t>(txns)) co_return;
+
+    // First run: groups of ~5 statements commit while feeding; cut in the middle of a
+    // transaction and drop the applier without flush (its open target transaction rolls back).
+    pgo::lsn committed = 0;
+    {
+      auto a = co_await open_applier(p, p.options(5));
+      const std::size_t cut = all.payloads.size() * 2 / 3 + 1;
+      for (std::size_t i = 0; i < cut; ++i)
+        co_await a.feed(all.payloads[i]);
+      committed = a.committed_lsn();
+      EXPECT_FALSE(a.idle());
+      EXPECT_GT(a.stats().groups, 2u);
+    }
+    EXPECT_GT(committed, all.ends.front());
+    EXPECT_LT(committed, all.ends.back());
+
+    // Reopen: the origin says where to resume; re-stream from there.
+    {
+      auto a = co_await open_applier(p, p.options(5));
+      EXPECT_EQ(a.origin_lsn(), committed);
+      auto rc = co_await pg::replication_connection::connect(ex, p.src.conninfo);
+      pg::stream_options so = stream_from(slot);
+      so.start = a.origin_lsn();
+      co_await rc.start(std::move(so));
+      int remaining = 0;
+      for (auto e : all.ends)
+        remaining += e > committed ? 1 : 0;
+      seen s;
+      co_await apply_and_flush(rc, a, s, remaining);
+      EXPECT_EQ(a.committed_lsn(), all.ends.back());
+      co_await rc.stop();
+    }
+    p.expect_same("k", "id");
+    p.expect_same("log", "txn, note");
+    EXPECT_EQ(p.target("SELECT count(*) FROM log"), std::to_string(txns));
+
+    // The whole stream again from the start: everything is skipped as already applied.
+    {
+      auto a = co_await open_applier(p, p.options(5));
+      EXPECT_EQ(a.origin_lsn(), all.ends.back());
+      for (const auto& payload : all.payloads)
+        co_await a.feed(payload);
+      co_await a.flush();
+      EXPECT_EQ(a.stats().txns, 0u);
+      EXPECT_EQ(a.stats().groups, 0u);
+    }
+    p.expect_same("log", "txn, note");
+  }());
+}
+
+TEST(cdc_apply, sentinel_message_is_reported_after_the_preceding_transactions) {
+  cdc_pair p("cdc_sentinel", "CREATE TABLE k (id int PRIMARY KEY, v text)", "k");
+  io::runtime rt(1);
+  rt.run([&]() -> asio::awaitable<void> {
+    auto rc = co_await start_stream(p, "");
+    auto a = co_await open_applier(p, p.options());
+    sql(p.src, "INSERT INTO k VALUES (1, 'one')");
+    sql(p.src, "SELECT pg_logical_emit_message(false, 'other', 'ignored')");
+    sql(p.src, "SELECT pg_logical_emit_message(false, 'uringmig.switchover', 'tok')");
+    sql(p.src, "INSERT INTO k VALUES (2, 'two')");
+    seen s;
+    co_await apply_units(rc, &a, s, 2, 60s);
+    EXPECT_FALSE(a.take_sentinel());
+    co_await apply_units(rc, &a, s, 1, 60s);
+    auto sentinel = a.take_sentinel();
+    EXPECT_TRUE(sentinel);
+    if (!sentinel) co_return;
+    EXPECT_EQ(sentinel->first, "tok");
+    EXPECT_GT(sentinel->second, s.ends.at(0));
+    EXPECT_FALSE(a.take_sentinel());
+    co_await a.flush();
+    EXPECT_EQ(a.committed_lsn(), s.ends.at(0));
+    EXPECT_EQ(p.target("SELECT string_agg(id::text, ',') FROM k"), "1");
+    co_await apply_and_flush(rc, a, s, 1);
+    p.expect_same("k", "id");
+    co_await rc.stop();
+  }());
+}
+
+TEST(cdc_apply, throughput_single_row_insert_and_update_transactions) {
+  cdc_pair p("cdc_speed", "CREATE TABLE b (id int PRIMARY KEY, v text, n int)", "b");
+  constexpr int rows = 100000;
+  io::runtime rt(1);
+  rt.run([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    auto rc = co_await pg::replication_connection::connect(ex, p.src.conninfo);
+    auto slot = co_await rc.create_slot(p.src.name, temporary_slot());
+    auto a = co_await open_applier(p, p.options());
+    // Workloads first, so the timing is the stream and the apply, not the source.
+    exec_sql(p.src.conninfo, "DO $$ BEGIN FOR i IN 1.." + std::to_string(rows) +
+                                 " LOOP INSERT INTO b VALUES (i, 'value ' || i, 0); COMMIT; "
+                                 "END LOOP; END $$");
+    exec_sql(p.src.conninfo, "DO $$ BEGIN FOR i IN 1.." + std::to_string(rows) +
+                                 " LOOP UPDATE b SET n = n + 1, v = 'upd' WHERE id = i; COMMIT; "
+                                 "END LOOP; END $$");
+    sql(p.src, "SELECT 1");  // flushes the WAL
+    co_await rc.start(stream_from(slot));
+    seen s;
+    for (const char* what : {"INSERT", "UPDATE"}) {
+      const auto t0 = std::chrono::steady_clock::now();
+      co_await apply_and_flush(rc, a, s, rows);
+      const double secs =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      std::printf("[ perf     ] cdc apply: %d single-row %s transactions in %.2f s = %.0f rows/s\n",
+                  rows, what, secs, rows / secs);
+    }
+    p.expect_same("b", "id");
+    EXPECT_EQ(a.stats().txns, 2u * rows);
+    co_await rc.stop();
+  }());
+}
