@@ -33,7 +33,7 @@ doris_csv_transcoder::doris_csv_transcoder(std::vector<doris_column> columns)
   parser_.expect_fields(fields_);
 }
 
-bool doris_csv_transcoder::fast_line(std::string_view l, std::string& out) {
+bool doris_csv_transcoder::fast_line(std::string_view l, byte_buffer& out) {
   const char* in = l.data();
   const std::size_t n = l.size();
   // 1. Find the field ends, visiting only special bytes (16 at a time with SSE2). Backslashes
@@ -84,16 +84,15 @@ bool doris_csv_transcoder::fast_line(std::string_view l, std::string& out) {
   // 2. Write the fields: most as they are, booleans as true/false, timestamptz without its
   //    "+00" (the session runs in UTC), bytea as bare hex; anything unexpected takes the
   //    general path. An empty field is the empty string, which must be enclosed: general path.
-  const std::size_t start = out.size();
-  out.resize(start + n + 3 * fields_ + 1);
-  char* o = out.data() + start;
+  char* const start = out.reserve_tail(n + 3 * fields_ + 1);
+  char* o = start;
   begin = 0;
   for (f = 0; f < fields_; ++f) {
     const char* p = in + begin;
     std::size_t len = ends_[f] - begin;
     begin = ends_[f] + 1;
     if (f > 0) *o++ = doris_csv_separator;
-    if (len == 0) goto slow;
+    if (len == 0) return false;
     if (len == 2 && p[0] == '\\' && p[1] == 'N') {
       *o++ = '\\';
       *o++ = 'N';
@@ -101,16 +100,16 @@ bool doris_csv_transcoder::fast_line(std::string_view l, std::string& out) {
     }
     switch (kinds_[f]) {
       case doris_value_kind::boolean:
-        if (len != 1 || (p[0] != 't' && p[0] != 'f')) goto slow;
+        if (len != 1 || (p[0] != 't' && p[0] != 'f')) return false;
         p = p[0] == 't' ? "true" : "false";
         len = p[0] == 't' ? 4 : 5;
         break;
       case doris_value_kind::timestamptz:
-        if (len < 4 || std::memcmp(p + len - 3, "+00", 3) != 0) goto slow;
+        if (len < 4 || std::memcmp(p + len - 3, "+00", 3) != 0) return false;
         len -= 3;
         break;
       case doris_value_kind::bytea:
-        if (len <= 3 || p[0] != '\\') goto slow;  // \\x and at least one hex digit
+        if (len <= 3 || p[0] != '\\') return false;  // \\x and at least one hex digit
         p += 3;
         len -= 3;
         break;
@@ -121,20 +120,19 @@ bool doris_csv_transcoder::fast_line(std::string_view l, std::string& out) {
     o += len;
   }
   *o++ = doris_csv_line_delimiter;
-  out.resize(static_cast<std::size_t>(o - out.data()));
+  out.advance(static_cast<std::size_t>(o - start));  // nothing is committed before this
   return true;
-slow:
-  out.resize(start);
-  return false;
 }
 
-bool doris_csv_transcoder::slow_line(std::string_view l, std::string& out) {
+bool doris_csv_transcoder::slow_line(std::string_view l, byte_buffer& out) {
   one_.assign(l);
   one_.push_back('\n');
+  slow_.clear();
   bool appended = true;
   const bool ok = parser_.feed(one_, [&](const std::vector<std::optional<std::string_view>>& f) {
-    appended = writer_.append_row(out, f);
+    appended = writer_.append_row(slow_, f);
   });
+  if (ok && appended) out.append(slow_);
   if (!ok || !appended) {
     error_ = ok ? "a row with the wrong number of fields" : parser_.error();
     return false;
@@ -143,13 +141,13 @@ bool doris_csv_transcoder::slow_line(std::string_view l, std::string& out) {
   return true;
 }
 
-bool doris_csv_transcoder::line(std::string_view l, std::string& out) {
+bool doris_csv_transcoder::line(std::string_view l, byte_buffer& out) {
   ++rows_;
   if (fast_line(l, out)) return true;
   return slow_line(l, out);
 }
 
-bool doris_csv_transcoder::feed(std::string_view piece, std::string& out) {
+bool doris_csv_transcoder::feed(std::string_view piece, byte_buffer& out) {
   std::size_t at = 0;
   if (!carry_.empty()) {
     const void* nl = std::memchr(piece.data(), '\n', piece.size());

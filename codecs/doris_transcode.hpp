@@ -10,6 +10,7 @@
 // timestamptz values lose their "+00", bytea values their \x. Any other row goes through
 // copy_text_parser and doris_row_writer, which enclose, escape and convert it.
 
+#include "codecs/byte_buffer.hpp"
 #include "codecs/copy_text.hpp"
 #include "codecs/doris_format.hpp"
 
@@ -26,7 +27,7 @@ class doris_csv_transcoder {
 
   /// Appends the rows `piece` completes to `out`. False (error() set) on malformed input or
   /// a row with another field count; nothing of that row is appended.
-  [[nodiscard]] bool feed(std::string_view piece, std::string& out);
+  [[nodiscard]] bool feed(std::string_view piece, byte_buffer& out);
   /// The input ended: true when no partial row is left.
   bool finish() const { return carry_.empty(); }
 
@@ -35,9 +36,9 @@ class doris_csv_transcoder {
   const std::string& error() const { return error_; }
 
  private:
-  bool line(std::string_view l, std::string& out);  // without its '\n'
-  bool fast_line(std::string_view l, std::string& out);
-  bool slow_line(std::string_view l, std::string& out);
+  bool line(std::string_view l, byte_buffer& out);  // without its '\n'
+  bool fast_line(std::string_view l, byte_buffer& out);
+  bool slow_line(std::string_view l, byte_buffer& out);
 
   doris_row_writer writer_;
   copy_text_parser parser_;
@@ -45,7 +46,8 @@ class doris_csv_transcoder {
   std::vector<doris_value_kind> kinds_;
   std::vector<std::size_t> ends_;  // field ends of the row being transcoded
   std::string carry_;
-  std::string one_;  // a slow row with its '\n'
+  std::string one_;   // a slow row with its '\n'
+  std::string slow_;  // ... as the general writer wrote it
   std::int64_t rows_ = 0;
   std::int64_t slow_rows_ = 0;
   std::string error_;

@@ -68,18 +68,17 @@ struct produced {
   std::exception_ptr error;
 };
 
-/// Moves `staging` into pooled buffers on the channel. False: the exchange is over.
-asio::awaitable<bool> ship(job& j, std::string& staging, io::channel<io::buffer>& ch,
+/// Copies `bytes` into pooled buffers on the channel. False: the exchange is over.
+asio::awaitable<bool> ship(job& j, std::string_view bytes, io::channel<io::buffer>& ch,
                            produced& out) {
   std::size_t at = 0;
-  while (at < staging.size()) {
+  while (at < bytes.size()) {
     io::buffer b = co_await j.pool.acquire();
-    at += b.append(staging.data() + at, staging.size() - at);
+    at += b.append(bytes.data() + at, bytes.size() - at);
     out.bytes += b.size();
     const bool sent = co_await ch.send(std::move(b));
     if (!sent) co_return false;
   }
-  staging.clear();
   co_return true;
 }
 
@@ -90,9 +89,9 @@ asio::awaitable<void> produce(job& j, worker& w, table_target& t, const planned_
     if (!wanted) co_return;
     out.started = true;
     const std::size_t piece = j.cfg.buffer_bytes;
-    std::string rows_text;  // rows as Doris reads them
-    std::string staging;    // what goes on the wire (rows_text, or its gzip)
-    rows_text.reserve(piece + 64 * 1024);
+    codecs::byte_buffer csv_text;  // CSV rows (the transcoder's output)
+    std::string rows_text;         // JSON rows (the row writer's output)
+    std::string zipped;            // gzip of either
     std::optional<codecs::gzip_stream> gz;
     if (j.cfg.compress == "gz") gz.emplace(1);
     // CSV: most rows transcode in one pass (codecs/doris_transcode.hpp).
@@ -107,20 +106,21 @@ asio::awaitable<void> produce(job& j, worker& w, table_target& t, const planned_
     };
     auto convert = [&](std::string_view text) {
       if (!csv) return parser.feed(text, on_row) && !bad_row;
-      return csv->feed(text, rows_text);
+      return csv->feed(text, csv_text);
     };
-    // Ready for the wire: straight, or through gzip.
-    auto stage = [&](bool last) {
-      if (gz) {
-        gz->write(rows_text, staging);
-        if (last) gz->finish(staging);
-        rows_text.clear();
-      } else if (staging.empty()) {
-        staging.swap(rows_text);
-      } else {
-        staging += rows_text;
-        rows_text.clear();
-      }
+    auto pending = [&] { return csv ? csv_text.size() : rows_text.size(); };
+    auto clear_pending = [&] {
+      csv_text.clear();
+      rows_text.clear();
+    };
+    // What goes on the wire: the rows, or their gzip (only once it has grown enough).
+    auto wire = [&](bool last) -> std::string_view {
+      const std::string_view rows = csv ? csv_text.view() : std::string_view(rows_text);
+      if (!gz) return rows;
+      gz->write(rows, zipped);
+      if (last) gz->finish(zipped);
+      clear_pending();
+      return zipped;
     };
     std::string parse_error;
     bool refused = false;
@@ -139,10 +139,12 @@ asio::awaitable<void> produce(job& j, worker& w, table_target& t, const planned_
               parse_error = parser.error();
             co_return false;
           }
-          if (rows_text.size() < piece) co_return true;
-          stage(false);
-          if (staging.size() < piece) co_return true;
-          const bool sent = co_await ship(j, staging, ch, out);
+          if (pending() < piece) co_return true;
+          const std::string_view bytes = wire(false);
+          if (bytes.size() < piece) co_return true;
+          const bool sent = co_await ship(j, bytes, ch, out);
+          clear_pending();
+          zipped.clear();
           if (!sent) refused = true;
           co_return sent;
         });
@@ -152,8 +154,8 @@ asio::awaitable<void> produce(job& j, worker& w, table_target& t, const planned_
     if (csv) out.rows = csv->rows();
     if (!(csv ? csv->finish() : parser.finish()))
       throw job_error("reading " + t.info.display() + ": the COPY data ended mid-row");
-    stage(true);
-    const bool sent = co_await ship(j, staging, ch, out);
+    const std::string_view bytes = wire(true);
+    const bool sent = co_await ship(j, bytes, ch, out);
     if (!sent) co_return;
     out.complete = true;
     ch.close();
