@@ -257,9 +257,15 @@ int follow_phase(io::runtime& rt, state_store& st, const job_options& opts, cons
   rt.run([&]() -> asio::awaitable<void> {
     auto ex = co_await asio::this_coro::executor;
     if (!rc) rc.emplace(co_await pg::replication_connection::connect(ex, conninfo(ep.source)));
-    f = co_await follow_loop(rt, st, opts, ep, n, *rc);
-    if (f->switched_over) co_await finish_switchover(st, opts, ep, n, *f, *rc);
-    co_await rc->close();
+    std::exception_ptr error;
+    try {
+      f = co_await follow_loop(rt, st, opts, ep, n, *rc);
+      if (f->switched_over) co_await finish_switchover(st, opts, ep, n, *f, *rc);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    co_await rc->close();  // on this context, while it runs
+    if (error) std::rethrow_exception(error);
   }());
   if (f && f->switched_over) {
     std::printf("switchover complete: the target has every change up to %s\n",

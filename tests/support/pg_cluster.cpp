@@ -304,8 +304,10 @@ void pg_cluster::start(const pg_cluster_options& options) {
         info_.socket_dir.string() +
         "'\n"
         "wal_level = logical\n"
-        "max_wal_senders = 10\n"
-        "max_replication_slots = 10\n"
+        // Replication origins with progress also take a replication slot's state: the CDC
+        // tests running side by side need more than the default 10.
+        "max_wal_senders = 32\n"
+        "max_replication_slots = 64\n"
         "fsync = off\n"
         "synchronous_commit = off\n"
         "full_page_writes = off\n"
