@@ -2,6 +2,8 @@
 // The SQL of each change is in cdc_apply_dml.cpp.
 #include "engine/cdc_apply.hpp"
 
+#include "engine/cdc_apply_parallel.hpp"
+
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -25,6 +27,7 @@ namespace {
 asio::awaitable<applier> applier::open(pg::connection target, apply_options o) {
   if (o.origin.empty()) throw std::invalid_argument("cdc apply: no replication origin name");
   if (o.max_batch_statements == 0) o.max_batch_statements = 1;
+  if (o.workers > 1) co_return co_await detail::parallel::open(std::move(target), std::move(o));
   applier a;
   a.conn_ = std::move(target);
   a.opts_ = std::move(o);
@@ -52,20 +55,29 @@ asio::awaitable<applier> applier::open(pg::connection target, apply_options o) {
     asio::steady_timer t(a.conn_.executor(), std::chrono::milliseconds(100));
     co_await t.async_wait(asio::use_awaitable);
   }
-  r = co_await a.conn_.query("SELECT pg_replication_origin_progress($1, true)",
-                             pg::make_params(a.opts_.origin));
-  r.check("target: pg_replication_origin_progress");
-  if (r.rows() == 1 && !r.is_null(0, 0)) {
-    auto l = pgo::parse_lsn(r.value(0, 0));
-    if (!l) fail("cannot read the origin's progress '" + std::string(r.value(0, 0)) + "'");
-    a.origin_lsn_ = *l;
-  }
+  a.origin_lsn_ = co_await detail::origin_progress(a.conn_, a.opts_.origin);
   a.committed_lsn_ = a.origin_lsn_;
   a.seen_end_ = a.origin_lsn_;
   co_return a;
 }
 
+asio::awaitable<lsn> detail::origin_progress(pg::connection& c, const std::string& origin) {
+  // A run with another worker count wrote `origin` or `origin_<k>`: commits are in source order
+  // in both modes, so the highest progress is the resume point.
+  pg::result r = co_await c.query(
+      "SELECT max(pg_replication_origin_progress(roname, true)) FROM pg_replication_origin "
+      "WHERE roname = $1 OR (left(roname, length($1) + 1) = $1 || '_' "
+      "AND substr(roname, length($1) + 2) ~ '^[0-9]+$')",
+      pg::make_params(origin));
+  r.check("target: pg_replication_origin_progress");
+  if (r.rows() != 1 || r.is_null(0, 0)) co_return 0;
+  auto l = pgo::parse_lsn(r.value(0, 0));
+  if (!l) fail("cannot read the origin's progress '" + std::string(r.value(0, 0)) + "'");
+  co_return *l;
+}
+
 applier::~applier() {
+  if (par_) par_->stop();
   if (spool_out_.is_open()) spool_out_.close();
   for (auto& [xid, s] : spools_) {
     std::error_code ec;
@@ -73,7 +85,12 @@ applier::~applier() {
   }
 }
 
+lsn applier::committed_lsn() const {
+  return par_ ? par_->committed_lsn() : committed_lsn_;
+}
+
 std::optional<std::pair<std::string, lsn>> applier::take_sentinel() {
+  if (par_) return par_->take_sentinel();
   if (sentinels_.empty()) return std::nullopt;
   auto s = std::move(sentinels_.front());
   sentinels_.pop_front();
@@ -81,18 +98,24 @@ std::optional<std::pair<std::string, lsn>> applier::take_sentinel() {
 }
 
 apply_stats applier::stats() const {
+  if (par_) return par_->stats();
   apply_stats s = stats_;
   s.committed = committed_lsn_;
   return s;
 }
 
 bool applier::idle() const {
+  if (par_) return par_->idle();
   return !in_txn_ && !decoder_.in_stream_block() && group_txns_ == 0 && !group_active_;
 }
 
 // ---------------------------------------------------------------- the stream
 
 asio::awaitable<void> applier::feed(std::span<const std::byte> payload) {
+  if (par_) {
+    co_await par_->feed(payload);
+    co_return;
+  }
   auto decoded = decoder_.decode(payload);
   if (!decoded) fail(decoded.error().to_string());
   const message& m = *decoded;
@@ -136,6 +159,10 @@ asio::awaitable<void> applier::feed(std::span<const std::byte> payload) {
 }
 
 asio::awaitable<void> applier::flush() {
+  if (par_) {
+    co_await par_->flush();
+    co_return;
+  }
   // A source transaction is never split: one still open stays in the group.
   if (in_txn_) co_return;
   co_await commit_group();
@@ -323,6 +350,11 @@ asio::awaitable<void> applier::send_batch() {
 asio::awaitable<void> applier::commit_group() {
   if (in_txn_ || group_txns_ == 0) co_return;
   co_await emit_inserts();
+  if (before_commit_) {
+    // A parallel worker: the DML runs while earlier transactions commit; COMMIT waits its turn.
+    co_await send_batch();
+    co_await before_commit_();
+  }
   if (!group_begun_) {
     pg::statement begin;
     begin.sql = "BEGIN";
@@ -353,6 +385,7 @@ asio::awaitable<void> applier::commit_group() {
   group_txns_ = 0;
   group_statements_ = 0;
   group_changes_ = 0;
+  if (after_commit_) after_commit_();
 }
 
 }  // namespace uringmig::engine::cdc

@@ -16,7 +16,9 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <span>
@@ -37,6 +39,12 @@ struct apply_options {
   std::filesystem::path spool_dir;                      // streamed transactions, one file per xid
   std::string skip_origin_prefix = "uringmig";          // Origin names skipped (loop prevention)
   std::string sentinel_prefix = "uringmig.switchover";  // logical messages reported, not applied
+  /// Target connections applying concurrently. 1: one connection, origin `origin`. N > 1: N
+  /// connections (open() makes N - 1 more with `connect`), each under its own origin
+  /// `<origin>_<k>`; transactions touching the same (relation, replica identity key) stay
+  /// ordered, COMMITs happen in source commit order (engine/cdc_apply_parallel.cpp).
+  std::size_t workers = 1;
+  std::function<boost::asio::awaitable<connectors::postgres::connection>()> connect;
 };
 
 struct apply_stats {
@@ -79,6 +87,8 @@ struct spool_state {
   std::set<std::uint32_t> aborted_subxids;  // subtransactions rolled back: their changes skipped
 };
 
+class parallel;
+
 }  // namespace detail
 
 /// Applies one pgoutput stream to a PostgreSQL target under a replication origin. Every member
@@ -89,7 +99,9 @@ class applier {
   /// pg_replication_origin_session_setup, retried for a few seconds while a previous session
   /// still holds it) and session_replication_role = replica, synchronous_commit = on (what
   /// committed_lsn() reports must be durable before the slot is told). The applier owns
-  /// `target`. Throws postgres::error or std::runtime_error.
+  /// `target` (and, with o.workers > 1, the connections o.connect makes; their coroutines run
+  /// on target's executor and end once the applier is destroyed). Throws postgres::error or
+  /// std::runtime_error.
   static boost::asio::awaitable<applier> open(connectors::postgres::connection target,
                                               apply_options o);
 
@@ -101,7 +113,8 @@ class applier {
   /// spool files are removed.
   ~applier();
 
-  /// The origin's progress when open() ran: everything up to here is applied. Stream from it.
+  /// The origin's progress when open() ran (the highest of `origin` and `origin_<k>`, whichever
+  /// worker count wrote them): everything up to here is applied. Stream from it.
   lsn origin_lsn() const { return origin_lsn_; }
   /// Feeds one pgoutput payload (replication_connection::next()), proto 1 or 2. Transactions
   /// whose commit end_lsn <= origin_lsn() are skipped. Applies in commit order; may commit a
@@ -112,7 +125,7 @@ class applier {
   boost::asio::awaitable<void> flush();
   /// The end LSN of the last source transaction committed on the target (with the origin
   /// progress in the same target transaction): confirm this to the slot.
-  lsn committed_lsn() const { return committed_lsn_; }
+  lsn committed_lsn() const;
   /// The oldest sentinel logical message not taken yet: content and LSN. Transactional ones are
   /// reported once their transaction was fed to its commit.
   std::optional<std::pair<std::string, lsn>> take_sentinel();
@@ -123,6 +136,7 @@ class applier {
 
  private:
   applier() = default;
+  friend class detail::parallel;
 
   using message = codecs::pgoutput::message;
   boost::asio::awaitable<void> handle(const message& m, bool replay);
@@ -187,6 +201,13 @@ class applier {
   std::uint32_t spool_xid_ = 0;
 
   std::deque<std::pair<std::string, lsn>> sentinels_;
+
+  // workers > 1: the dispatcher (this applier then only delegates to it).
+  std::shared_ptr<detail::parallel> par_;
+  // Set on a parallel worker: awaited once the group's DML is sent and before its COMMIT (its
+  // turn in commit order), called once the COMMIT succeeded.
+  std::function<boost::asio::awaitable<void>()> before_commit_;
+  std::function<void()> after_commit_;
 };
 
 }  // namespace uringmig::engine::cdc

@@ -145,8 +145,11 @@ asio::awaitable<void> drop_leftovers(const endpoints& ep, const online_names& n)
   co_await src.close();
   if (!n.origin.empty()) {
     pg::connection dst = co_await bulk::connect_endpoint(ex, ep.target, "target");
+    // With online.apply_workers > 1 each apply worker has its own origin `<origin>_<k>`.
     (void)co_await dst.query(
-        "select pg_replication_origin_drop(roname) from pg_replication_origin where roname = $1",
+        "select pg_replication_origin_drop(roname) from pg_replication_origin where roname = $1 "
+        "or (left(roname, length($1) + 1) = $1 || '_' and "
+        "substr(roname, length($1) + 2) ~ '^[0-9]+$')",
         pg::make_params(n.origin));
     co_await dst.close();
   }
@@ -168,6 +171,11 @@ asio::awaitable<follow_result> follow_loop(io::runtime& rt, state_store& st,
   ao.origin = n.origin;
   ao.spool_dir = opts.state_dir / "spool";
   ao.sentinel_prefix = sentinel_prefix;
+  // One connection by default: parallel apply tracks only replica identity keys, so other
+  // unique indexes can make a later transaction fail before an earlier one commits.
+  ao.workers = static_cast<std::size_t>(int_setting(opts, "online.apply_workers", 1, 1, 64));
+  const codecs::endpoint target = ep.target;
+  ao.connect = [ex, target]() { return bulk::connect_endpoint(ex, target, "target"); };
   cdc::applier a = co_await cdc::applier::open(std::move(dst), ao);
   const po::lsn from = std::max(a.origin_lsn(), n.start_lsn);
   spdlog::info("following slot {} from {} (publication {})", n.slot, po::format_lsn(from),

@@ -134,4 +134,7 @@ slot3=$(sqlite3 st3/state.db "select value from kv where key = 'online.slot'")
 psql -qX -d "$src" -c "select pg_drop_replication_slot('$slot3')" >/dev/null || fail "job 3's slot is gone"
 psql -qX -d "$dst3" -c "select pg_replication_origin_drop('$slot3')" >/dev/null ||
   fail "job 3's origin is gone"
+# With several apply workers each has its own origin <origin>_<k>.
+psql -qX -d "$dst3" -c "select pg_replication_origin_drop(roname) from pg_replication_origin
+  where roname like '${slot3}\_%'" >/dev/null
 finish online
