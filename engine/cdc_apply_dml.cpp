@@ -154,7 +154,14 @@ asio::awaitable<void> applier::on_relation(const pgo::relation_message& r) {
   if (run_.rows != 0 && run_.oid == r.oid) co_await emit_inserts();
 
   pg::result t = co_await conn_.query(
-      "SELECT a.attname, a.attgenerated <> '', format_type(a.atttypid, NULL) "
+      // The cast names the type without its modifier (the column's assignment applies it), but
+      // character and bit without one mean length 1 and would truncate: bpchar and varbit.
+      "SELECT a.attname, a.attgenerated <> '', CASE "
+      "WHEN a.atttypid = 'bpchar'::regtype THEN 'bpchar' "
+      "WHEN a.atttypid = 'bit'::regtype THEN 'varbit' "
+      "WHEN a.atttypid = 'bpchar[]'::regtype THEN 'bpchar[]' "
+      "WHEN a.atttypid = 'bit[]'::regtype THEN 'varbit[]' "
+      "ELSE format_type(a.atttypid, NULL) END "
       "FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 "
       "AND NOT a.attisdropped",
       pg::make_params(info.qualified));

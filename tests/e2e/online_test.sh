@@ -14,7 +14,7 @@ new_db "$src"
 new_db "$dst"
 psql -qX -v ON_ERROR_STOP=1 -d "$src" <<'SQL'
 create table accounts(id bigserial primary key, owner text not null, balance numeric(12,2),
-                      note text, updated timestamptz default now());
+                      note text, updated timestamptz default now(), code char(8), bits bit(4));
 insert into accounts(owner, balance, note)
   select 'owner ' || g, g * 1.5, case when g % 100 = 0 then repeat('toast ', 2000) end
   from generate_series(1, 20000) g;
@@ -29,7 +29,7 @@ write_load() {  # ROUND
 begin;
 insert into accounts(owner, balance) select 'new $1 ' || g, g from generate_series(1, 200) g;
 update accounts set balance = balance + 1 where id % 97 = $1 % 97;
-update accounts set owner = owner || '!' where id in (100, 200, 300);
+update accounts set owner = owner || '!', code = 'c$1', bits = B'1010' where id in (100, 200, 300);
 delete from accounts where id % 101 = $1 % 101 and id < 20000;
 commit;
 begin;
