@@ -2,6 +2,7 @@
 // simple protocol in pipeline mode): the owner runs them alone, after the
 // pipeline drained, then re-enters pipeline mode.
 #include "connectors/postgres/connection_impl.hpp"
+#include "connectors/postgres/socket_io.hpp"
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
@@ -19,38 +20,15 @@ constexpr std::size_t put_piece = 32 * 1024;
 using wait_type = io::foreign_socket::wait_type;
 
 asio::awaitable<bool> connection::impl::flush_all() {
-  for (;;) {
-    const int f = PQflush(conn);
-    if (f == 0) co_return true;
-    if (f < 0) {
-      set_broken("sending to the server failed");
-      co_return false;
-    }
-    auto r = co_await (sock.wait(wait_type::read) || sock.wait(wait_type::write));
-    if (r.index() == 0 && !PQconsumeInput(conn)) {
-      set_broken("reading from the server failed");
-      co_return false;
-    }
-  }
+  return detail::flush_all(conn, sock, [this](std::string_view what) { set_broken(what); });
 }
 
 asio::awaitable<bool> connection::impl::read_more() {
-  const auto ec = co_await sock.wait(wait_type::read);
-  if (ec || !PQconsumeInput(conn)) {
-    set_broken("reading from the server failed");
-    co_return false;
-  }
-  co_return true;
+  return detail::read_more(conn, sock, [this](std::string_view what) { set_broken(what); });
 }
 
 asio::awaitable<PGresult*> connection::impl::next_result() {
-  while (PQisBusy(conn)) {
-    {
-      const bool awaited = co_await read_more();
-      if (!awaited) co_return nullptr;
-    }
-  }
-  co_return PQgetResult(conn);
+  return detail::next_result(conn, sock, [this](std::string_view what) { set_broken(what); });
 }
 
 asio::awaitable<result> connection::impl::finish_results(result first) {

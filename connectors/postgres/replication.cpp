@@ -3,6 +3,7 @@
 #include "codecs/sql_text.hpp"
 #include "codecs/url.hpp"
 #include "connectors/postgres/replication_impl.hpp"
+#include "connectors/postgres/socket_io.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -55,37 +56,15 @@ std::string text_value(const result& r, int col) {
 // ---------------------------------------------------------------- impl: commands
 
 asio::awaitable<bool> replication_connection::impl::flush_all() {
-  for (;;) {
-    const int f = PQflush(conn);
-    if (f == 0) co_return true;
-    if (f < 0) {
-      set_broken("sending to the server failed");
-      co_return false;
-    }
-    // Read while we wait to write: a server blocked on its own output never drains ours.
-    auto r = co_await (sock.wait(wait_type::read) || sock.wait(wait_type::write));
-    if (r.index() == 0 && !PQconsumeInput(conn)) {
-      set_broken("reading from the server failed");
-      co_return false;
-    }
-  }
+  return detail::flush_all(conn, sock, [this](std::string_view what) { set_broken(what); });
 }
 
 asio::awaitable<bool> replication_connection::impl::read_more() {
-  const auto ec = co_await sock.wait(wait_type::read);
-  if (ec || !PQconsumeInput(conn)) {
-    set_broken("reading from the server failed");
-    co_return false;
-  }
-  co_return true;
+  return detail::read_more(conn, sock, [this](std::string_view what) { set_broken(what); });
 }
 
 asio::awaitable<PGresult*> replication_connection::impl::next_result() {
-  while (PQisBusy(conn)) {
-    const bool more = co_await read_more();
-    if (!more) co_return nullptr;
-  }
-  co_return PQgetResult(conn);
+  return detail::next_result(conn, sock, [this](std::string_view what) { set_broken(what); });
 }
 
 asio::awaitable<result> replication_connection::impl::run_command(std::string sql, bool copy_both) {
