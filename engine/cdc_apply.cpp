@@ -382,6 +382,7 @@ asio::awaitable<void> applier::commit_group() {
   co_await send_batch();
 
   committed_lsn_ = group_end_;
+  stats_.committed_time = group_commit_time_;
   ++stats_.groups;
   stats_.changes += group_changes_;
   group_active_ = false;

@@ -53,6 +53,9 @@ struct apply_stats {
   std::uint64_t groups = 0;        // target transactions committed
   std::uint64_t skipped_txns = 0;  // transactions skipped for their origin
   lsn committed = 0;               // = committed_lsn()
+  /// Source commit time (microseconds since 2000-01-01 UTC) of the last committed transaction;
+  /// 0 before the first. Lag in seconds = now - this, while there is a backlog.
+  std::int64_t committed_time = 0;
 };
 
 namespace detail {

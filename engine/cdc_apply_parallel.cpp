@@ -250,6 +250,7 @@ apply_stats parallel::stats() const {
     s.changes += x.changes;
     s.groups += x.groups;
     s.skipped_txns += x.skipped_txns;
+    s.committed_time = std::max(s.committed_time, x.committed_time);
   }
   s.committed = committed_lsn_;
   return s;

@@ -219,12 +219,20 @@ asio::awaitable<follow_result> follow_loop(io::runtime& rt, state_store& st,
       const double secs = std::chrono::duration<double>(now - last_report).count();
       const po::lsn end = rc.server_wal_end();
       const auto lag = end > a.committed_lsn() ? end - a.committed_lsn() : 0;
+      // Seconds: how old the last applied commit is, while WAL is still waiting (else 0).
+      double lag_s = 0;
+      if (lag > 0 && s.committed_time != 0)
+        lag_s = std::max(0.0, std::chrono::duration<double>(std::chrono::system_clock::now() -
+                                                            po::from_pg_time(s.committed_time))
+                                  .count());
       st.put("online.applied_lsn", po::format_lsn(a.committed_lsn()));
       st.put("online.lag_bytes", std::to_string(lag));
+      st.put("online.lag_seconds", fmt::format("{:.1f}", lag_s));
       st.put("online.apply_rate", fmt::format("{:.0f}", (s.changes - last_changes) / secs));
-      spdlog::info("follow: applied to {}, lag {} bytes, {:.0f} changes/s, {} transactions",
-                   po::format_lsn(a.committed_lsn()), lag, (s.changes - last_changes) / secs,
-                   s.txns);
+      spdlog::info(
+          "follow: applied to {}, lag {} bytes / {:.1f} s, {:.0f} changes/s, {} "
+          "transactions",
+          po::format_lsn(a.committed_lsn()), lag, lag_s, (s.changes - last_changes) / secs, s.txns);
       last_changes = s.changes;
       last_report = now;
     }

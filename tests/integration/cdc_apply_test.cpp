@@ -48,6 +48,10 @@ TEST_P(cdc_apply_w, inserts_updates_deletes_key_changes_truncate_rollback_genera
     EXPECT_EQ(a.stats().txns, 8u);
     EXPECT_EQ(a.stats().skipped_txns, 0u);
     EXPECT_GE(a.stats().changes, 300u);
+    // The last applied commit's source time: recent (the lag in seconds is measured from it).
+    const auto applied_at = uringmig::codecs::pgoutput::from_pg_time(a.stats().committed_time);
+    EXPECT_LT(std::chrono::system_clock::now() - applied_at, std::chrono::minutes(5));
+    EXPECT_GE(std::chrono::system_clock::now() - applied_at, std::chrono::seconds(0));
     const std::string origin = p.options().origin + (g_workers > 1 ? "_%" : "");
     EXPECT_EQ(p.target("SELECT max(pg_replication_origin_progress(roname, true)) FROM "
                        "pg_replication_origin WHERE roname LIKE '" +
