@@ -16,7 +16,6 @@ namespace pg = connectors::postgres;
 
 namespace {
 
-
 std::optional<std::int64_t> to_int(std::string_view s) {
   std::int64_t v = 0;
   auto r = std::from_chars(s.data(), s.data() + s.size(), v);

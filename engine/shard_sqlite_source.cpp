@@ -2,8 +2,8 @@
 #include "connectors/sqlite/catalog.hpp"
 #include "connectors/sqlite/table_scan.hpp"
 #include "engine/catalog.hpp"
-#include "engine/settings.hpp"
 #include "engine/planner.hpp"
+#include "engine/settings.hpp"
 #include "engine/shard_sources.hpp"
 
 #include <fmt/format.h>
