@@ -154,6 +154,10 @@ class applier {
 
   void touch_group();
   boost::asio::awaitable<void> add(connectors::postgres::statement s, std::size_t rows);
+  /// One row's UPDATE or DELETE as the prepared statement `key` (`sql` is empty when it is
+  /// prepared already), added to the batch.
+  boost::asio::awaitable<void> add_change(std::string key, std::string sql, std::string table,
+                                          connectors::postgres::params p);
   boost::asio::awaitable<void> emit_inserts();
   boost::asio::awaitable<void> send_batch();
   boost::asio::awaitable<void> commit_group();

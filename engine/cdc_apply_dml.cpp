@@ -284,12 +284,7 @@ asio::awaitable<void> applier::on_update(const pgo::update_message& m) {
   if (statements_.find(key) == statements_.end()) {
     sql = "UPDATE " + rel.qualified + " SET " + set + w.sql;
   }
-  pg::statement s;
-  s.sql = co_await prepared(key, std::move(sql), rel.qualified);
-  s.prepared = true;
-  s.params = std::move(p);
-  ++group_changes_;
-  co_await add(std::move(s), 1);
+  co_await add_change(key, std::move(sql), rel.qualified, std::move(p));
 }
 
 asio::awaitable<void> applier::on_delete(const pgo::delete_message& m) {
@@ -302,8 +297,13 @@ asio::awaitable<void> applier::on_delete(const pgo::delete_message& m) {
       "D:" + std::to_string(m.relation_oid) + ":" + std::to_string(rel.generation) + ":" + w.key;
   std::string sql;
   if (statements_.find(key) == statements_.end()) sql = "DELETE FROM " + rel.qualified + w.sql;
+  co_await add_change(key, std::move(sql), rel.qualified, std::move(p));
+}
+
+asio::awaitable<void> applier::add_change(std::string key, std::string sql, std::string table,
+                                          pg::params p) {
   pg::statement s;
-  s.sql = co_await prepared(key, std::move(sql), rel.qualified);
+  s.sql = co_await prepared(std::move(key), std::move(sql), std::move(table));
   s.prepared = true;
   s.params = std::move(p);
   ++group_changes_;

@@ -34,6 +34,11 @@ std::string precommit_key(const table_target& t, int chunk_no) {
   return fmt::format("{}{}", precommit_prefix, t.label_stem) + "." + std::to_string(chunk_no);
 }
 
+std::chrono::milliseconds backoff_for(const load_settings& s, int attempt) {
+  auto d = s.backoff * (1LL << std::min(attempt, 16));
+  return std::min<std::chrono::milliseconds>(d, s.backoff_max);
+}
+
 std::string chunk_label(const job& j, const table_target& t, int chunk_no) {
   return fmt::format("uringmig_{}_{}_{}", j.token, t.label_stem, chunk_no);
 }
@@ -238,11 +243,6 @@ asio::awaitable<two_phase_verdict> finish_two_phase(job& j, doris::http_client& 
       v.gone = true;
   }
   co_return v;
-}
-
-std::chrono::milliseconds backoff_for(const load_settings& s, int attempt) {
-  auto d = s.backoff * (1LL << std::min(attempt, 16));
-  return std::min<std::chrono::milliseconds>(d, s.backoff_max);
 }
 
 asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "codecs/doris_format.hpp"
+#include "codecs/doris_types.hpp"
 #include "codecs/url.hpp"
 #include "connectors/doris/http_client.hpp"
 #include "connectors/doris/stream_load.hpp"
@@ -58,10 +59,10 @@ struct table_target {
   connectors::doris::http_headers headers;  // every load of this table
   planned_table plan;
   table_progress* progress = nullptr;
-  int chunks_left = 0;  // guarded by job::m
+  int chunks_left = 0;                                           // guarded by job::m
   std::optional<std::chrono::steady_clock::time_point> started;  // guarded by job::m
-  bool failed = false;  // guarded by job::m
-  std::string error;    // guarded by job::m
+  bool failed = false;                                           // guarded by job::m
+  std::string error;                                             // guarded by job::m
   std::atomic<std::int64_t> rows{0};
   std::atomic<std::int64_t> filtered{0};
 
@@ -108,6 +109,14 @@ struct worker {
 /// Sets up a source session for reading (text forms Doris reads back exactly) and joins the
 /// job's exported snapshot.
 boost::asio::awaitable<void> join_snapshot(const job& j, connectors::postgres::connection& c);
+
+/// Every stored column of a source table (generated ones too: Doris keeps their values as
+/// data) with its format_type() text and NOT NULL, in attnum order.
+boost::asio::awaitable<std::vector<codecs::doris_source_column>> columns_of(
+    connectors::postgres::connection& c, const table_info& t);
+
+/// How long to wait before retry `attempt` (0-based): backoff doubling up to backoff_max.
+std::chrono::milliseconds backoff_for(const load_settings& s, int attempt);
 
 /// Deterministic label of a chunk: `uringmig_<token>_<table stem>_<chunk>`.
 std::string chunk_label(const job& j, const table_target& t, int chunk_no);

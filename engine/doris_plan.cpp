@@ -4,6 +4,7 @@
 #include "codecs/url.hpp"
 #include "engine/bulk_internal.hpp"
 #include "engine/catalog.hpp"
+#include "engine/doris_load.hpp"
 #include "engine/planner.hpp"
 
 #include <fmt/format.h>
@@ -24,14 +25,7 @@ asio::awaitable<codecs::doris_table_spec> describe(pg::connection& c, const tabl
   codecs::doris_table_spec spec;
   spec.database = database;
   spec.table = t.name;
-  pg::result cols = co_await c.query(
-      "select attname, format_type(atttypid, atttypmod), attnotnull from pg_attribute where "
-      "attrelid = $1::oid and attnum > 0 and not attisdropped order by attnum",
-      pg::make_params(std::to_string(t.oid)));
-  cols.check("reading the columns of " + t.display());
-  for (int r = 0; r < cols.rows(); ++r)
-    spec.columns.push_back(
-        {std::string(cols.value(r, 0)), std::string(cols.value(r, 1)), cols.value(r, 2) == "t"});
+  spec.columns = co_await doris_job::columns_of(c, t);
   pg::result pk = co_await c.query(
       "select a.attname from pg_index i join lateral unnest(i.indkey) with ordinality k(attnum, "
       "n) on true join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum where "

@@ -123,19 +123,6 @@ asio::awaitable<void> join_snapshot(const job& j, pg::connection& c) {
       .check("joining the source snapshot");
 }
 
-std::string label_stem(const std::string& schema, const std::string& name) {
-  std::string out;
-  for (char ch : name) {
-    if (out.size() >= 40) break;
-    const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                    (ch >= '0' && ch <= '9') || ch == '_' || ch == '-';
-    out += ok ? ch : '_';
-  }
-  return out + "_" + fingerprint({schema, name}).substr(0, 8);
-}
-
-namespace {
-
 /// Every stored column (generated ones too: Doris keeps their values as data), quoted for
 /// the COPY, with the Doris kinds for the row writer.
 asio::awaitable<std::vector<codecs::doris_source_column>> columns_of(pg::connection& c,
@@ -151,6 +138,19 @@ asio::awaitable<std::vector<codecs::doris_source_column>> columns_of(pg::connect
         {std::string(cols.value(r, 0)), std::string(cols.value(r, 1)), cols.value(r, 2) == "t"});
   co_return out;
 }
+
+std::string label_stem(const std::string& schema, const std::string& name) {
+  std::string out;
+  for (char ch : name) {
+    if (out.size() >= 40) break;
+    const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                    (ch >= '0' && ch <= '9') || ch == '_' || ch == '-';
+    out += ok ? ch : '_';
+  }
+  return out + "_" + fingerprint({schema, name}).substr(0, 8);
+}
+
+namespace {
 
 /// The SELECT list of a chunk: the columns as they are. Value rewrites (timestamptz in UTC,
 /// booleans, bytea) happen on our side (codecs::doris_csv_transcoder, doris_row_writer):
@@ -205,8 +205,7 @@ asio::awaitable<void> preflight(job& j, doris::http_client& http) {
             fmt::format("cannot reach the Doris FE at {}: {} (after {} attempts); "
                         "check the target URL and that Doris is up",
                         fe, r.error->message, attempt + 1));
-      const auto d = std::min<std::chrono::milliseconds>(
-          j.cfg.backoff * (1 << std::min(attempt, 16)), j.cfg.backoff_max);
+      const auto d = backoff_for(j.cfg, attempt);
       spdlog::warn("doris: cannot reach the FE at {}: {}; trying again in {} ms", fe,
                    r.error->message, d.count());
       asio::steady_timer t(co_await asio::this_coro::executor, d);
