@@ -27,6 +27,7 @@ namespace {
 asio::awaitable<applier> applier::open(pg::connection target, apply_options o) {
   if (o.origin.empty()) throw std::invalid_argument("cdc apply: no replication origin name");
   if (o.max_batch_statements == 0) o.max_batch_statements = 1;
+  if (o.max_group_changes == 0) o.max_group_changes = 1;
   if (o.workers > 1) co_return co_await detail::parallel::open(std::move(target), std::move(o));
   applier a;
   a.conn_ = std::move(target);
@@ -247,7 +248,7 @@ asio::awaitable<void> applier::end_transaction(lsn end_lsn, std::int64_t commit_
   ++group_txns_;
   group_end_ = end_lsn;
   group_commit_time_ = commit_time;
-  if (group_statements_ >= opts_.max_batch_statements ||
+  if (group_statements_ >= opts_.max_group_changes ||
       std::chrono::steady_clock::now() - group_started_ >= opts_.max_group_delay) {
     co_await commit_group();
   }
@@ -313,7 +314,7 @@ void applier::touch_group() {
   group_started_ = std::chrono::steady_clock::now();
 }
 
-asio::awaitable<void> applier::add(pg::statement s, std::size_t rows) {
+asio::awaitable<void> applier::add(pg::statement s, std::size_t rows, bool counted) {
   touch_group();
   if (!group_begun_) {
     pg::statement begin;
@@ -323,7 +324,8 @@ asio::awaitable<void> applier::add(pg::statement s, std::size_t rows) {
   }
   batch_.push_back(std::move(s));
   batch_rows_ += rows;
-  group_statements_ += rows;
+  group_writes_ += rows;
+  if (!counted) group_statements_ += rows;
   if (batch_rows_ >= opts_.max_batch_statements) co_await send_batch();
 }
 
@@ -353,6 +355,7 @@ asio::awaitable<void> applier::send_batch() {
 
 asio::awaitable<void> applier::commit_group() {
   if (in_txn_ || group_txns_ == 0) co_return;
+  co_await flush_all_net();
   co_await emit_inserts();
   if (before_commit_) {
     // A parallel worker: the DML runs while earlier transactions commit; COMMIT waits its turn.
@@ -385,11 +388,13 @@ asio::awaitable<void> applier::commit_group() {
   stats_.committed_time = group_commit_time_;
   ++stats_.groups;
   stats_.changes += group_changes_;
+  stats_.rows_written += group_writes_;
   group_active_ = false;
   group_begun_ = false;
   group_txns_ = 0;
   group_statements_ = 0;
   group_changes_ = 0;
+  group_writes_ = 0;
   if (after_commit_) after_commit_();
 }
 

@@ -32,8 +32,12 @@ namespace uringmig::engine::cdc {
 using lsn = codecs::pgoutput::lsn;
 
 struct apply_options {
-  std::string origin;                                   // replication origin name on the target
-  std::size_t max_batch_statements = 2000;              // statements per pipelined round trip/group
+  std::string origin;                       // replication origin name on the target
+  std::size_t max_batch_statements = 2000;  // statements per pipelined round trip
+  std::size_t max_group_changes = 20000;    // source changes per target transaction
+  /// Reduce a group's changes per (table, key) to their net effect, applied as multi-row
+  /// statements, on the tables where order cannot matter (relation_info::coalesce).
+  bool coalesce = true;
   std::chrono::milliseconds max_group_delay{200};       // commit a group at latest this long after
                                                         // its first change (checked at each commit)
   std::filesystem::path spool_dir;                      // streamed transactions, one file per xid
@@ -50,6 +54,8 @@ struct apply_options {
 struct apply_stats {
   std::uint64_t txns = 0;          // source transactions applied (skipped ones excluded)
   std::uint64_t changes = 0;       // rows inserted, updated or deleted, and truncates
+  std::uint64_t rows_written = 0;  // rows the target's statements wrote for them: fewer when a
+                                   // group's changes to one key were coalesced
   std::uint64_t groups = 0;        // target transactions committed
   std::uint64_t skipped_txns = 0;  // transactions skipped for their origin
   lsn committed = 0;               // = committed_lsn()
@@ -76,6 +82,24 @@ struct relation_info {
   char identity = 'd';
   std::vector<column_info> columns;
   std::uint32_t generation = 0;  // bumped when the definition changes: new statement names
+  /// The group's changes to this table may be reduced to their net effect per key and applied
+  /// as multi-row statements (cdc_apply_net.cpp): it has a key, and no unique index, exclusion
+  /// constraint, rule or replica trigger on the target could tell the order of rows apart.
+  bool coalesce = false;
+};
+
+/// The net effect of a group's changes on one key of a coalesced table.
+enum class net_op : std::uint8_t { none, insert, update, remove, replace };
+
+struct net_entry {
+  net_op op = net_op::none;
+  std::vector<std::optional<std::string>> values;  // per column; key columns always set
+  std::string mask;  // per column: '1' the value is in `values`, '0' the target keeps its own
+};
+
+struct net_table {
+  std::unordered_map<std::string, std::size_t> index;  // encoded key -> entries
+  std::vector<net_entry> entries;                      // in first-change order
 };
 
 struct insert_run {
@@ -83,6 +107,7 @@ struct insert_run {
   std::size_t rows = 0;
   std::size_t max_rows = 0;
   connectors::postgres::params values;
+  bool counted = false;  // net inserts: counted in the group as their changes came in
 };
 
 struct spool_state {
@@ -153,12 +178,29 @@ class applier {
                                             std::int64_t commit_time);
 
   void touch_group();
-  boost::asio::awaitable<void> add(connectors::postgres::statement s, std::size_t rows);
+  /// Appends `s` (`rows` rows) to the batch; `counted`: the rows are source changes not counted
+  /// in the group yet (net statements were counted as their changes came in).
+  boost::asio::awaitable<void> add(connectors::postgres::statement s, std::size_t rows,
+                                   bool counted);
   /// One row's UPDATE or DELETE as the prepared statement `key` (`sql` is empty when it is
   /// prepared already), added to the batch.
   boost::asio::awaitable<void> add_change(std::string key, std::string sql, std::string table,
                                           connectors::postgres::params p);
   boost::asio::awaitable<void> emit_inserts();
+  boost::asio::awaitable<void> emit_insert_run(detail::insert_run run);
+  detail::insert_run new_insert_run(std::uint32_t oid) const;
+
+  // cdc_apply_net.cpp: a coalesced table's changes, kept as net effects until the group commits
+  // (or a change that cannot be merged makes them go out first).
+  boost::asio::awaitable<bool> coalescible(const detail::relation_info& rel);
+  boost::asio::awaitable<void> net_insert(const codecs::pgoutput::insert_message& m);
+  /// false: the update changes the key; it goes out as one statement after the table's net.
+  boost::asio::awaitable<bool> net_update(const codecs::pgoutput::update_message& m);
+  boost::asio::awaitable<void> net_delete(const codecs::pgoutput::delete_message& m);
+  boost::asio::awaitable<void> flush_net(std::uint32_t oid);
+  boost::asio::awaitable<void> flush_all_net();
+  boost::asio::awaitable<void> emit_net_keyed(std::uint32_t oid, const std::string& shape,
+                                              std::vector<const detail::net_entry*> rows);
   boost::asio::awaitable<void> send_batch();
   boost::asio::awaitable<void> commit_group();
   /// The prepared statement's name for `key`, preparing `sql` on first use.
@@ -195,12 +237,15 @@ class applier {
   std::size_t group_txns_ = 0;
   std::size_t group_statements_ = 0;
   std::uint64_t group_changes_ = 0;
+  std::uint64_t group_writes_ = 0;
   lsn group_end_ = 0;
   std::int64_t group_commit_time_ = 0;
   std::chrono::steady_clock::time_point group_started_;
   std::vector<connectors::postgres::statement> batch_;
   std::size_t batch_rows_ = 0;
   detail::insert_run run_;
+  std::unordered_map<std::uint32_t, detail::net_table> net_;
+  std::vector<std::uint32_t> net_order_;  // tables with net entries, first change first
 
   // Streamed transactions.
   std::map<std::uint32_t, detail::spool_state> spools_;

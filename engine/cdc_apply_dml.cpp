@@ -2,6 +2,7 @@
 // (relation, shape), runs of inserts coalesced into multi-row INSERTs.
 #include "codecs/sql_text.hpp"
 #include "engine/cdc_apply.hpp"
+#include "engine/cdc_apply_sql.hpp"
 
 #include <algorithm>
 #include <bit>
@@ -13,14 +14,14 @@ namespace pg = connectors::postgres;
 namespace pgo = codecs::pgoutput;
 namespace asio = boost::asio;
 
+using detail::fail;
+using detail::max_bind_params;
+using detail::param;
+using detail::value_of;
+
 namespace {
 
-[[noreturn]] void fail(const std::string& what) {
-  throw std::runtime_error("cdc apply: " + what);
-}
-
 constexpr std::size_t max_insert_rows = 64;
-constexpr std::size_t max_bind_params = 65535;
 
 bool same_definition(const detail::relation_info& a, const detail::relation_info& b) {
   if (a.nspname != b.nspname || a.relname != b.relname || a.identity != b.identity ||
@@ -42,32 +43,11 @@ bool needs_text_compare(std::string_view type) {
   return std::find(std::begin(list), std::end(list), type) != std::end(list);
 }
 
-std::optional<std::string> value_of(const pgo::column_value& v, const detail::relation_info& rel,
-                                    std::size_t col) {
-  switch (v.kind) {
-    case pgo::value_kind::null:
-      return std::nullopt;
-    case pgo::value_kind::text:
-      return std::string(v.data);
-    case pgo::value_kind::unchanged_toast:
-      fail("table " + rel.qualified + " column " + rel.columns[col].name +
-           ": an unchanged TOAST value where a value is needed");
-    case pgo::value_kind::binary:
-      break;
-  }
-  fail("table " + rel.qualified + " column " + rel.columns[col].name +
-       ": binary values are not supported (stream without binary 'true')");
-}
-
 void check_width(const detail::relation_info& rel, std::size_t n) {
   if (n != rel.columns.size()) {
     fail("table " + rel.qualified + ": a tuple of " + std::to_string(n) +
          " columns, the Relation message has " + std::to_string(rel.columns.size()));
   }
-}
-
-std::string param(std::size_t n, const detail::column_info& c) {
-  return "$" + std::to_string(n) + c.cast;
 }
 
 // "c = $n::t" (key) or "c IS NOT DISTINCT FROM $n::t" (full row match).
@@ -150,8 +130,9 @@ asio::awaitable<void> applier::on_relation(const pgo::relation_message& r) {
   }
   auto known = relations_.find(r.oid);
   if (known != relations_.end() && same_definition(known->second, info)) co_return;
-  // Rows of a pending run were laid out for the old definition.
+  // Rows of a pending run or net were laid out for the old definition.
   if (run_.rows != 0 && run_.oid == r.oid) co_await emit_inserts();
+  co_await flush_net(r.oid);
 
   pg::result t = co_await conn_.query(
       // The cast names the type without its modifier (the column's assignment applies it), but
@@ -182,20 +163,30 @@ asio::awaitable<void> applier::on_relation(const pgo::relation_message& r) {
     c.text_compare = needs_text_compare(t.value(row, 2));
   }
   info.generation = next_generation_++;
+  info.coalesce = co_await coalescible(info);
   relations_[r.oid] = std::move(info);
+}
+
+detail::insert_run applier::new_insert_run(std::uint32_t oid) const {
+  const auto& rel = relation(oid);
+  const auto width = static_cast<std::size_t>(
+      std::count_if(rel.columns.begin(), rel.columns.end(), [](const auto& c) { return c.write; }));
+  detail::insert_run run;
+  run.oid = oid;
+  run.max_rows = std::clamp<std::size_t>(max_bind_params / std::max<std::size_t>(width, 1), 1,
+                                         width == 0 ? 1 : max_insert_rows);
+  return run;
 }
 
 asio::awaitable<void> applier::on_insert(const pgo::insert_message& m) {
   const auto& rel = relation(m.relation_oid);
   check_width(rel, m.new_tuple.size());
-  if (run_.rows != 0 && run_.oid != m.relation_oid) co_await emit_inserts();
-  if (run_.rows == 0) {
-    const auto width = static_cast<std::size_t>(std::count_if(
-        rel.columns.begin(), rel.columns.end(), [](const auto& c) { return c.write; }));
-    run_.oid = m.relation_oid;
-    run_.max_rows = std::clamp<std::size_t>(max_bind_params / std::max<std::size_t>(width, 1), 1,
-                                            width == 0 ? 1 : max_insert_rows);
+  if (rel.coalesce) {
+    co_await net_insert(m);
+    co_return;
   }
+  if (run_.rows != 0 && run_.oid != m.relation_oid) co_await emit_inserts();
+  if (run_.rows == 0) run_ = new_insert_run(m.relation_oid);
   for (std::size_t i = 0; i < rel.columns.size(); ++i) {
     if (rel.columns[i].write) run_.values.push_back(value_of(m.new_tuple[i], rel, i));
   }
@@ -209,6 +200,10 @@ asio::awaitable<void> applier::emit_inserts() {
   if (run_.rows == 0) co_return;
   detail::insert_run run = std::move(run_);
   run_ = detail::insert_run{};
+  co_await emit_insert_run(std::move(run));
+}
+
+asio::awaitable<void> applier::emit_insert_run(detail::insert_run run) {
   const auto& rel = relation(run.oid);
   const std::string qualified = rel.qualified;
   std::vector<const detail::column_info*> cols;
@@ -248,16 +243,20 @@ asio::awaitable<void> applier::emit_inserts() {
         std::make_move_iterator(run.values.begin() +
                                 static_cast<std::ptrdiff_t>((done + k) * width)));
     done += k;
-    co_await add(std::move(s), k);
+    co_await add(std::move(s), k, run.counted);
   }
 }
 
 asio::awaitable<void> applier::on_update(const pgo::update_message& m) {
-  co_await emit_inserts();
   const auto& rel = relation(m.relation_oid);
   check_width(rel, m.new_tuple.size());
   const bool has_old = m.old_kind != pgo::old_tuple_kind::none;
   if (has_old) check_width(rel, m.old_tuple.size());
+  if (rel.coalesce) {
+    if (co_await net_update(m)) co_return;
+    co_await flush_net(m.relation_oid);  // a key change: after everything before it
+  }
+  co_await emit_inserts();
   if (rel.identity == 'f' && !has_old) {
     fail("table " + rel.qualified + ": an UPDATE without the old row under REPLICA IDENTITY FULL");
   }
@@ -288,9 +287,13 @@ asio::awaitable<void> applier::on_update(const pgo::update_message& m) {
 }
 
 asio::awaitable<void> applier::on_delete(const pgo::delete_message& m) {
-  co_await emit_inserts();
   const auto& rel = relation(m.relation_oid);
   check_width(rel, m.old_tuple.size());
+  if (rel.coalesce) {
+    co_await net_delete(m);
+    co_return;
+  }
+  co_await emit_inserts();
   pg::params p;
   const where_part w = where_for(rel, m.old_tuple, 1, p);
   const std::string key =
@@ -307,11 +310,13 @@ asio::awaitable<void> applier::add_change(std::string key, std::string sql, std:
   s.prepared = true;
   s.params = std::move(p);
   ++group_changes_;
-  co_await add(std::move(s), 1);
+  co_await add(std::move(s), 1, false);
 }
 
 asio::awaitable<void> applier::on_truncate(const pgo::truncate_message& m) {
   co_await emit_inserts();
+  for (std::uint32_t oid : m.relation_oids)
+    co_await flush_net(oid);
   std::string sql = "TRUNCATE ONLY ";
   for (std::size_t i = 0; i < m.relation_oids.size(); ++i) {
     sql += (i ? ", " : "") + relation(m.relation_oids[i]).qualified;
@@ -321,7 +326,7 @@ asio::awaitable<void> applier::on_truncate(const pgo::truncate_message& m) {
   pg::statement s;
   s.sql = std::move(sql);
   ++group_changes_;
-  co_await add(std::move(s), 1);
+  co_await add(std::move(s), 1, false);
 }
 
 }  // namespace uringmig::engine::cdc

@@ -248,6 +248,7 @@ apply_stats parallel::stats() const {
     const apply_stats x = w.sub->stats();
     s.txns += x.txns;
     s.changes += x.changes;
+    s.rows_written += x.rows_written;
     s.groups += x.groups;
     s.skipped_txns += x.skipped_txns;
     s.committed_time = std::max(s.committed_time, x.committed_time);

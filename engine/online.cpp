@@ -174,6 +174,7 @@ asio::awaitable<follow_result> follow_loop(io::runtime& rt, state_store& st,
   // One connection by default: parallel apply tracks only replica identity keys, so other
   // unique indexes can make a later transaction fail before an earlier one commits.
   ao.workers = static_cast<std::size_t>(int_setting(opts, "online.apply_workers", 1, 1, 64));
+  ao.coalesce = bool_setting(opts, "online.coalesce", true);
   const codecs::endpoint target = ep.target;
   ao.connect = [ex, target]() { return bulk::connect_endpoint(ex, target, "target"); };
   cdc::applier a = co_await cdc::applier::open(std::move(dst), ao);

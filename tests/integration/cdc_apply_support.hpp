@@ -22,6 +22,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include <boost/asio/use_awaitable.hpp>
@@ -40,8 +41,10 @@ using uringmig::test::query_value;
 using namespace uringmig::test::repl;
 using namespace std::literals;
 
-/// Apply workers of the test running (cdc_apply_w runs its cases with 1 and 4).
+/// Apply workers of the test running, and whether it coalesces (cdc_apply_w runs its cases with
+/// 1 and 4 workers, and with 1 worker applying every change as its own statement).
 inline std::size_t g_workers = 1;
+inline bool g_coalesce = true;
 
 /// A source and a target database with the same tables; the source publishes them as `pub`.
 struct cdc_pair {
@@ -75,12 +78,16 @@ struct cdc_pair {
     std::filesystem::remove_all(spool, ec);
   }
 
-  static std::string suffix() { return g_workers > 1 ? "_w" + std::to_string(g_workers) : ""; }
+  static std::string suffix() {
+    return (g_workers > 1 ? "_w" + std::to_string(g_workers) : "") + (g_coalesce ? "" : "_nc");
+  }
 
   cdc::apply_options options(std::size_t batch = 2000) const {
     cdc::apply_options o;
     o.origin = "uringmig_" + dst.name;
     o.max_batch_statements = batch;
+    o.max_group_changes = batch;
+    o.coalesce = g_coalesce;
     o.spool_dir = spool;
     o.workers = g_workers;
     return o;
@@ -204,10 +211,17 @@ inline asio::awaitable<pg::replication_connection> start_stream(const cdc_pair& 
   co_return rc;
 }
 
-class cdc_apply_w : public ::testing::TestWithParam<std::size_t> {
+/// Parameters: apply workers, coalesce.
+class cdc_apply_w : public ::testing::TestWithParam<std::tuple<std::size_t, bool>> {
  protected:
-  void SetUp() override { g_workers = GetParam(); }
-  void TearDown() override { g_workers = 1; }
+  void SetUp() override {
+    g_workers = std::get<0>(GetParam());
+    g_coalesce = std::get<1>(GetParam());
+  }
+  void TearDown() override {
+    g_workers = 1;
+    g_coalesce = true;
+  }
 };
 
 }  // namespace uringmig::test::cdc_apply

@@ -5,7 +5,10 @@
 
 using namespace uringmig::test::cdc_apply;
 
-INSTANTIATE_TEST_SUITE_P(workers, cdc_apply_w, ::testing::Values(1, 4));
+INSTANTIATE_TEST_SUITE_P(workers, cdc_apply_w,
+                         ::testing::Values(std::make_tuple(std::size_t{1}, true),
+                                           std::make_tuple(std::size_t{4}, true),
+                                           std::make_tuple(std::size_t{1}, false)));
 
 TEST_P(cdc_apply_w, inserts_updates_deletes_key_changes_truncate_rollback_generated) {
   cdc_pair p("cdc_dml",

@@ -1,0 +1,46 @@
+#pragma once
+
+// Internal to engine/cdc_apply*: small pieces the applier's SQL builders share.
+
+#include "engine/cdc_apply.hpp"
+
+#include <cstddef>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+namespace uringmig::engine::cdc::detail {
+
+/// Bind parameters one statement may carry (the protocol's 16-bit count).
+inline constexpr std::size_t max_bind_params = 65535;
+
+[[noreturn]] inline void fail(const std::string& what) {
+  throw std::runtime_error("cdc apply: " + what);
+}
+
+/// A tuple's value as a text parameter; an unchanged TOAST or binary value where a value is
+/// needed is an error naming the table and column.
+inline std::optional<std::string> value_of(const codecs::pgoutput::column_value& v,
+                                           const relation_info& rel, std::size_t col) {
+  namespace pgo = codecs::pgoutput;
+  switch (v.kind) {
+    case pgo::value_kind::null:
+      return std::nullopt;
+    case pgo::value_kind::text:
+      return std::string(v.data);
+    case pgo::value_kind::unchanged_toast:
+      fail("table " + rel.qualified + " column " + rel.columns[col].name +
+           ": an unchanged TOAST value where a value is needed");
+    case pgo::value_kind::binary:
+      break;
+  }
+  fail("table " + rel.qualified + " column " + rel.columns[col].name +
+       ": binary values are not supported (stream without binary 'true')");
+}
+
+/// "$n::type" for column `c`.
+inline std::string param(std::size_t n, const column_info& c) {
+  return "$" + std::to_string(n) + c.cast;
+}
+
+}  // namespace uringmig::engine::cdc::detail
