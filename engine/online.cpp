@@ -37,6 +37,8 @@ namespace po = codecs::pgoutput;
 namespace {
 
 constexpr const char* sentinel_prefix = "uringmig.switchover";
+// How long the follower waits for more of a quiet stream before committing the group it holds.
+constexpr std::chrono::milliseconds quiet_commit{10};
 
 struct endpoints {
   codecs::endpoint source;
@@ -212,7 +214,13 @@ asio::awaitable<follow_result> follow_loop(io::runtime& rt, state_store& st,
                    po::format_lsn(s->second));
       break;
     }
-    if (!rc.has_buffered() && !a.idle()) co_await a.flush();
+    if (!rc.has_buffered() && !a.idle()) {
+      // The stream went quiet: commit the group unless more comes at once (a walsender slower
+      // than the apply sends in bursts; committing at every gap made groups of a few
+      // transactions). The group's age still bounds it (apply_options::max_group_delay).
+      const bool more = co_await rc.wait_for_message(quiet_commit);
+      if (!more) co_await a.flush();
+    }
     rc.confirm(a.committed_lsn());
     const auto now = std::chrono::steady_clock::now();
     if (now - last_report >= std::chrono::seconds(1)) {
@@ -232,8 +240,9 @@ asio::awaitable<follow_result> follow_loop(io::runtime& rt, state_store& st,
       st.put("online.apply_rate", fmt::format("{:.0f}", (s.changes - last_changes) / secs));
       spdlog::info(
           "follow: applied to {}, lag {} bytes / {:.1f} s, {:.0f} changes/s, {} "
-          "transactions",
-          po::format_lsn(a.committed_lsn()), lag, lag_s, (s.changes - last_changes) / secs, s.txns);
+          "transactions, {} changes as {} row writes in {} target transactions",
+          po::format_lsn(a.committed_lsn()), lag, lag_s, (s.changes - last_changes) / secs, s.txns,
+          s.changes, s.rows_written, s.groups);
       last_changes = s.changes;
       last_report = now;
     }

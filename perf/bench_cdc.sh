@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # CDC apply: how fast uringmig's follower catches up with a backlog, against PostgreSQL's own
 # logical replication (one apply worker), side by side on the same backlog.
-# Two throwaway clusters (source, target). Source: pgbench scale $SCALE (default 10). Both
-# followers are set up first and stopped: uringmig by `run --preset online` then SIGTERM in the
-# follow phase; native by CREATE SUBSCRIPTION, initial sync, then DISABLE. Then pgbench runs
-# $SECONDS_LOAD seconds (default 20, $CLIENTS clients) on the source, so both slots hold the same
-# backlog. Catch-up time: uringmig = `uringmig follow` + `uringmig switchover` (returns once every
+# Two throwaway clusters (source, target). Both followers are set up first and stopped: uringmig
+# by `run --preset online` then SIGTERM in the follow phase; native by CREATE SUBSCRIPTION,
+# initial sync, then DISABLE. Then the workload runs on the source, so both slots hold the same
+# backlog:
+# - WORKLOAD=tpcb (default): pgbench scale $SCALE (10), $CLIENTS clients (4) for $SECONDS_LOAD
+#   seconds (20): per transaction 3 single-row updates (two on small hot tables) and an insert;
+# - WORKLOAD=updates: issue #6's mix — a $ROWS-row table (1M), $TXNS transactions (10 000) of
+#   100-row updates (a random range of ids), $CLIENTS clients.
+# PERF=1 records uringmig's catch-up system wide (perf record -a -g) and prints the busiest
+# processes and their top symbols. Catch-up time: uringmig = `uringmig follow` + `uringmig switchover` (returns once every
 # change before its sentinel is committed on the target); native = ENABLE until the
 # subscription's confirmed LSN reaches the source's LSN after the load. Prints both, the ratio
 # (goal: uringmig several times faster, ratio <= 0.5), and checks both targets equal the source.
@@ -14,7 +19,11 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scale=${SCALE:-10}
 seconds=${SECONDS_LOAD:-20}
 clients=${CLIENTS:-4}
-workers=${APPLY_WORKERS:-4}
+workers=${APPLY_WORKERS:-1}
+workload=${WORKLOAD:-tpcb}
+rows=${ROWS:-1000000}
+txns=${TXNS:-10000}
+case $workload in tpcb | updates) ;; *) echo "WORKLOAD is tpcb or updates" >&2; exit 2 ;; esac
 
 scripts/setup-deps.sh
 cmake --preset release >/dev/null
@@ -42,12 +51,31 @@ since() { awk -v a="$1" -v b="$(now)" 'BEGIN {printf "%.2f", b - a}'; }
 src_url="postgresql://$suser@/bench?host=$shost&port=$sport"
 ours_url="postgresql://$tuser@/ours?host=$thost&port=$tport"
 
-echo "== source: pgbench scale $scale"
 spsql -d postgres -c "create database bench"
-"$pgbin/pgbench" -q -i -s "$scale" -h "$shost" -p "$sport" -U "$suser" bench 2>&1 | tail -1
-# pgbench_history has no key: it only gets INSERTs, but a follower needs an identity.
-spsql -d bench -c "alter table pgbench_history replica identity full"
+if [ "$workload" = tpcb ]; then
+  echo "== source: pgbench scale $scale"
+  "$pgbin/pgbench" -q -i -s "$scale" -h "$shost" -p "$sport" -U "$suser" bench 2>&1 | tail -1
+  # pgbench_history has no key: it only gets INSERTs, but a follower needs an identity.
+  spsql -d bench -c "alter table pgbench_history replica identity full"
+  marker="update pgbench_branches set filler = 'backlog done' where bid = 1"
+  marker_seen="select filler like 'backlog done%' from pgbench_branches where bid = 1"
+  checked="pgbench_accounts:aid pgbench_branches:bid pgbench_tellers:tid pgbench_history:"
+else
+  echo "== source: $rows rows"
+  spsql -d bench -c "create table t (id int primary key, v int not null, filler text);
+    insert into t select g, 0, repeat('x', 80) from generate_series(1, $rows) g;
+    create table marker (id int primary key, note text); insert into marker values (1, '')"
+  spsql -d bench -c "vacuum analyze"
+  printf '\\set start random(1, %s)\nupdate t set v = v + 1 where id between :start and :start + 99;\n' \
+    "$((rows - 99))" >"$scratch/updates.sql"
+  marker="update marker set note = 'backlog done' where id = 1"
+  marker_seen="select note = 'backlog done' from marker where id = 1"
+  checked="t:id marker:id"
+fi
 
+# Both targets live in one cluster: whichever follower runs first would pay for zero-filling
+# fresh WAL segments, the second would get recycled ones. Not zero-filling makes it even.
+tpsql -d postgres -c "alter system set wal_init_zero = off" -c "select pg_reload_conf()" >/dev/null
 echo "== uringmig: online copy, stopped in the follow phase"
 tpsql -d postgres -c "create database ours"
 APPLY_CONF=$scratch/apply.toml
@@ -75,16 +103,35 @@ for _ in $(seq 1 1200); do
 done
 tpsql -d native -c "alter subscription native_sub disable"
 
-echo "== backlog: pgbench -c $clients for ${seconds}s on the source (both followers stopped)"
-"$pgbin/pgbench" -n -c "$clients" -j "$clients" -T "$seconds" -h "$shost" -p "$sport" -U "$suser" bench 2>&1 |
+# The floor: the same backlog only decoded and streamed (pg_recvlogical into /dev/null), no apply.
+spsql -d bench -Atc "select 'probe slot at ' || lsn from pg_create_logical_replication_slot('probe', 'pgoutput')"
+if [ "$workload" = tpcb ]; then
+  echo "== backlog: pgbench -c $clients for ${seconds}s on the source (both followers stopped)"
+  load=(-T "$seconds")
+else
+  echo "== backlog: $txns transactions of 100-row updates, $clients clients (both followers stopped)"
+  load=(-t "$((txns / clients))" -f "$scratch/updates.sql")
+fi
+"$pgbin/pgbench" -n -c "$clients" -j "$clients" "${load[@]}" -h "$shost" -p "$sport" -U "$suser" bench 2>&1 |
   grep -E "^(number of transactions actually processed|tps)" || true
 # The last transaction: once a follower shows it, it has applied everything (commit order).
-spsql -d bench -c "update pgbench_branches set filler = 'backlog done' where bid = 1"
+spsql -d bench -c "$marker"
 end_lsn=$(spsql -d bench -Atc "select pg_current_wal_lsn()")
 backlog=$(spsql -d bench -Atc "select pg_size_pretty(pg_wal_lsn_diff('$end_lsn', confirmed_flush_lsn)) from pg_replication_slots where slot_name = 'native_sub'")
 echo "backlog per slot: $backlog"
 
 echo "== catch-up"
+t0=$(now)
+"$pgbin/pg_recvlogical" -h "$shost" -p "$sport" -U "$suser" -d bench --slot probe --start \
+  --endpos "$end_lsn" -o proto_version=1 -o publication_names=native_pub -f /dev/null
+floor=$(since "$t0")
+spsql -d bench -Atc "select pg_drop_replication_slot('probe')" >/dev/null
+echo "decode and stream only (pg_recvlogical to /dev/null): ${floor}s"
+perf_pid=
+if [ "${PERF:-0}" = 1 ]; then  # system wide during uringmig's catch-up: source, uringmig, target
+  perf record -q -a -g -o "$scratch/perf.data" &
+  perf_pid=$!
+fi
 t0=$(now)
 "$bin" follow --config "$APPLY_CONF" --source "$src_url" --target "$ours_url" \
   --state-dir "$scratch/st" --log-level warn >"$scratch/follow.out" 2>"$scratch/follow.err" &
@@ -93,23 +140,36 @@ fpid=$!
   --timeout 3600s --log-level warn >/dev/null
 wait "$fpid"
 ours=$(since "$t0")
+if [ -n "$perf_pid" ]; then
+  kill -INT "$perf_pid"; wait "$perf_pid" || true
+  report() { perf report -i "$scratch/perf.data" --no-children -g none --stdio "$@" 2>/dev/null | grep -v '^#' | grep -v '^$' || true; }
+  echo "-- samples by process (postgres: walsender on the source, apply backend on the target)"
+  report --sort comm,pid | head -8
+  for p in $(report --sort pid | head -3 | awk '{print $2}' | cut -d: -f1); do
+    echo "-- pid $p: top symbols (self)"
+    report --pid "$p" --sort dso,sym | head -12
+  done
+fi
 echo "uringmig follow (apply workers $workers): ${ours}s"
 t0=$(now)
 tpsql -d native -c "alter subscription native_sub enable"
 for _ in $(seq 1 36000); do
-  done_=$(tpsql -d native -Atc "select filler like 'backlog done%' from pgbench_branches where bid = 1")
+  done_=$(tpsql -d native -Atc "$marker_seen")
   [ "$done_" = t ] && break
   sleep 0.05
 done
 native=$(since "$t0")
 echo "native logical replication: ${native}s"
 echo "ratio uringmig / native: $(awk -v a="$ours" -v b="$native" 'BEGIN {printf "%.3f", a / b}') (goal <= 0.5: several times faster)"
+echo "floor / native: $(awk -v a="$floor" -v b="$native" 'BEGIN {printf "%.3f", a / b}') (the source's decoding alone)"
 
-sums() {  # psql function: table, count, md5 of the sorted rows
-  "$@" -Atc "select 'accounts', count(*), md5(string_agg(t::text, '|' order by aid)) from pgbench_accounts t
-             union all select 'branches', count(*), md5(string_agg(t::text, '|' order by bid)) from pgbench_branches t
-             union all select 'tellers', count(*), md5(string_agg(t::text, '|' order by tid)) from pgbench_tellers t
-             union all select 'history', count(*), md5(string_agg(t::text, '|' order by t::text)) from pgbench_history t"
+sums() {  # psql function: per checked table, count and md5 of the sorted rows
+  local q="" tc order
+  for tc in $checked; do
+    order=${tc#*:}
+    q+="${q:+ union all }select '${tc%%:*}', count(*), md5(string_agg(t::text, '|' order by ${order:-t::text})) from ${tc%%:*} t"
+  done
+  "$@" -Atc "$q"
 }
 want=$(sums spsql -d bench)
 [ "$(sums tpsql -d ours)" = "$want" ] || { echo "uringmig's target differs from the source"; exit 1; }

@@ -132,6 +132,10 @@ class replication_connection {
   /// inside. Throws postgres::error when the server reported an error or the connection broke
   /// (retryable: class 08, 57P01...). Not cancellable: end a pending next() with stop().
   boost::asio::awaitable<std::optional<wal_message>> next();
+  /// Waits at most `limit` for a message to be read ahead (or the stream to end): false when the
+  /// time ran out, so a caller can commit what it holds while the stream is quiet without
+  /// giving up on a message that is about to come. Same rules as next() (not both at once).
+  boost::asio::awaitable<bool> wait_for_message(std::chrono::milliseconds limit);
 
   /// Records that everything up to `flushed` (a Commit's end_lsn) is durably applied. Standby
   /// status updates report it as write, flush and apply — only what was confirmed, never what

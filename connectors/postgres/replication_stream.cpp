@@ -4,6 +4,8 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
@@ -250,6 +252,27 @@ asio::awaitable<std::optional<wal_message>> replication_connection::next() {
       return true;
     });
   }
+}
+
+asio::awaitable<bool> replication_connection::wait_for_message(std::chrono::milliseconds limit) {
+  impl& i = *impl_;
+  i.check_thread();
+  if (i.consumer) throw std::logic_error("wait_for_message(): next() is waiting already");
+  if (i.ready || !i.streaming) co_return true;
+  // The timer's handler may run after this returns (a completion already queued when the
+  // timer is cancelled): it holds the impl, and at worst wakes a later next() that re-parks.
+  asio::steady_timer timer(co_await asio::this_coro::executor, limit);
+  timer.async_wait([keep = impl_](boost::system::error_code ec) {
+    if (!ec) keep->wake_consumer();
+  });
+  co_await io::detail::park([&i](io::detail::wake_handler& h) {
+    if (i.ready || !i.streaming) return false;
+    i.consumer = std::move(h);
+    if (i.owner_waiting && !i.owner_reading) i.notify();
+    return true;
+  });
+  timer.cancel();
+  co_return i.ready || !i.streaming;
 }
 
 bool replication_connection::has_buffered() const {
