@@ -156,6 +156,39 @@ TEST(replication, streams_changes_after_the_slot_as_pgoutput) {
   }());
 }
 
+TEST(replication, wait_for_message_times_out_on_a_quiet_stream_and_wakes_for_a_change) {
+  auto db = fresh_database("repl_wait");
+  make_table(db);
+  io::runtime rt(1);
+  rt.run([&]() -> asio::awaitable<void> {
+    auto rc = co_await pg::replication_connection::connect(co_await asio::this_coro::executor,
+                                                           db.tcp_url);
+    auto slot = co_await rc.create_slot(db.name, temporary_slot());
+    co_await rc.start(stream_from(slot));
+    // Nothing happens on the source: the wait ends by its limit, not before.
+    const auto t0 = std::chrono::steady_clock::now();
+    EXPECT_FALSE(co_await rc.wait_for_message(std::chrono::milliseconds(50)));
+    EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(50));
+    EXPECT_FALSE(rc.has_buffered());
+    // A change: the wait ends with it (long before its limit), and next() has it at once.
+    sql(db, "INSERT INTO t VALUES (1, 'one')");
+    const auto t1 = std::chrono::steady_clock::now();
+    EXPECT_TRUE(co_await rc.wait_for_message(std::chrono::seconds(60)));
+    EXPECT_LT(std::chrono::steady_clock::now() - t1, std::chrono::seconds(30));
+    EXPECT_TRUE(rc.has_buffered());
+    capture cap;
+    pgo::decoder dec(rc.proto_version());
+    co_await read_units(rc, dec, cap, 1, 30s);
+    EXPECT_EQ(cap.events.size(), 4u);  // begin, relation, insert, commit
+    // After a timed-out wait, next() still works (the timer left nothing parked).
+    EXPECT_FALSE(co_await rc.wait_for_message(std::chrono::milliseconds(1)));
+    sql(db, "INSERT INTO t VALUES (2, 'two')");
+    co_await read_units(rc, dec, cap, 1, 30s);
+    EXPECT_EQ(cap.events.size(), 7u);
+    co_await rc.stop();
+  }());
+}
+
 TEST(replication, status_updates_report_only_the_confirmed_lsn) {
   auto db = fresh_database("repl_status");
   make_table(db);
