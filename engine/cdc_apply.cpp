@@ -106,6 +106,7 @@ apply_stats applier::stats() const {
   if (par_) return par_->stats();
   apply_stats s = stats_;
   s.committed = committed_lsn_;
+  s.queued_txns = group_txns_ + (in_txn_ ? 1 : 0) + spools_.size();
   return s;
 }
 

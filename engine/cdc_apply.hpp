@@ -58,6 +58,8 @@ struct apply_stats {
                                    // group's changes to one key were coalesced
   std::uint64_t groups = 0;        // target transactions committed
   std::uint64_t skipped_txns = 0;  // transactions skipped for their origin
+  std::uint64_t queued_txns = 0;   // now: received (or being received, or spooled), not yet
+                                   // committed on the target
   lsn committed = 0;               // = committed_lsn()
   /// Source commit time (microseconds since 2000-01-01 UTC) of the last committed transaction;
   /// 0 before the first. Lag in seconds = now - this, while there is a backlog.

@@ -254,6 +254,7 @@ apply_stats parallel::stats() const {
     s.committed_time = std::max(s.committed_time, x.committed_time);
   }
   s.committed = committed_lsn_;
+  s.queued_txns = (next_seq_ - 1 - committed_seq_) + (txn_ ? 1 : 0);
   return s;
 }
 

@@ -11,6 +11,7 @@
 #include "engine/bulk_internal.hpp"
 #include "engine/catalog.hpp"
 #include "engine/cdc_apply.hpp"
+#include "engine/progress.hpp"
 #include "engine/settings.hpp"
 #include "engine/state_store.hpp"
 #include "io/runtime.hpp"
@@ -164,9 +165,16 @@ struct follow_result {
 };
 
 /// Streams from the slot and applies until a switchover sentinel or a stop request.
+struct follow_lag {
+  cdc::apply_stats stats;
+  std::uint64_t bytes = 0;
+  double seconds = 0;
+};
+
 asio::awaitable<follow_result> follow_loop(io::runtime& rt, state_store& st,
                                            const job_options& opts, const endpoints& ep,
-                                           const online_names& n, pg::replication_connection& rc) {
+                                           const online_names& n, pg::replication_connection& rc,
+                                           follow_progress& fp) {
   auto ex = co_await asio::this_coro::executor;
   pg::connection dst = co_await bulk::connect_endpoint(ex, ep.target, "target");
   cdc::apply_options ao;
@@ -200,7 +208,46 @@ asio::awaitable<follow_result> follow_loop(io::runtime& rt, state_store& st,
   });
   follow_result out;
   auto last_report = std::chrono::steady_clock::now();
-  std::uint64_t last_changes = 0;
+  auto last_progress = last_report;
+  const std::uint64_t first_changes = a.stats().changes;
+  std::uint64_t last_changes = first_changes;
+  // Lag: WAL the server has that the target has not committed, and how old the last applied
+  // commit is while WAL is waiting (0 when caught up). Published for the progress reporter.
+  const auto publish = [&] {
+    follow_lag l;
+    l.stats = a.stats();
+    const po::lsn end = rc.server_wal_end();
+    l.bytes = end > a.committed_lsn() ? end - a.committed_lsn() : 0;
+    if (l.bytes > 0 && l.stats.committed_time != 0) {
+      l.seconds =
+          std::max(0.0, std::chrono::duration<double>(std::chrono::system_clock::now() -
+                                                      po::from_pg_time(l.stats.committed_time))
+                            .count());
+    }
+    fp.applied_lsn.store(a.committed_lsn(), std::memory_order_relaxed);
+    fp.lag_bytes.store(static_cast<std::int64_t>(l.bytes), std::memory_order_relaxed);
+    fp.lag_ms.store(static_cast<std::int64_t>(l.seconds * 1000), std::memory_order_relaxed);
+    fp.changes.store(l.stats.changes - first_changes, std::memory_order_relaxed);
+    fp.queued_txns.store(l.stats.queued_txns, std::memory_order_relaxed);
+    return l;
+  };
+  // Into the state store (for `status`) and the log, every second: `secs` since the last time.
+  const auto record = [&](const follow_lag& l, double secs) {
+    const cdc::apply_stats& s = l.stats;
+    const double rate = secs > 0 ? double(s.changes - last_changes) / secs : 0;
+    st.put("online.applied_lsn", po::format_lsn(a.committed_lsn()));
+    st.put("online.lag_bytes", std::to_string(l.bytes));
+    st.put("online.lag_seconds", fmt::format("{:.1f}", l.seconds));
+    st.put("online.apply_rate", fmt::format("{:.0f}", rate));
+    st.put("online.apply_queue", std::to_string(s.queued_txns));
+    spdlog::debug(
+        "follow: applied to {}, lag {} bytes / {:.1f} s, {:.0f} changes/s, {} queued, {} "
+        "transactions, {} changes as {} row writes in {} target transactions",
+        po::format_lsn(a.committed_lsn()), l.bytes, l.seconds, rate, s.queued_txns, s.txns,
+        s.changes, s.rows_written, s.groups);
+  };
+  publish();
+  fp.active = true;
   for (;;) {
     std::optional<pg::wal_message> m = co_await rc.next();
     if (!m) break;
@@ -223,34 +270,26 @@ asio::awaitable<follow_result> follow_loop(io::runtime& rt, state_store& st,
     }
     rc.confirm(a.committed_lsn());
     const auto now = std::chrono::steady_clock::now();
-    if (now - last_report >= std::chrono::seconds(1)) {
-      const cdc::apply_stats s = a.stats();
-      const double secs = std::chrono::duration<double>(now - last_report).count();
-      const po::lsn end = rc.server_wal_end();
-      const auto lag = end > a.committed_lsn() ? end - a.committed_lsn() : 0;
-      // Seconds: how old the last applied commit is, while WAL is still waiting (else 0).
-      double lag_s = 0;
-      if (lag > 0 && s.committed_time != 0)
-        lag_s = std::max(0.0, std::chrono::duration<double>(std::chrono::system_clock::now() -
-                                                            po::from_pg_time(s.committed_time))
-                                  .count());
-      st.put("online.applied_lsn", po::format_lsn(a.committed_lsn()));
-      st.put("online.lag_bytes", std::to_string(lag));
-      st.put("online.lag_seconds", fmt::format("{:.1f}", lag_s));
-      st.put("online.apply_rate", fmt::format("{:.0f}", (s.changes - last_changes) / secs));
-      spdlog::info(
-          "follow: applied to {}, lag {} bytes / {:.1f} s, {:.0f} changes/s, {} "
-          "transactions, {} changes as {} row writes in {} target transactions",
-          po::format_lsn(a.committed_lsn()), lag, lag_s, (s.changes - last_changes) / secs, s.txns,
-          s.changes, s.rows_written, s.groups);
-      last_changes = s.changes;
-      last_report = now;
-    }
+    if (now - last_progress < std::chrono::milliseconds(100)) continue;
+    last_progress = now;
+    const follow_lag l = publish();
+    if (now - last_report < std::chrono::seconds(1)) continue;
+    record(l, std::chrono::duration<double>(now - last_report).count());
+    last_changes = l.stats.changes;
+    last_report = now;
   }
   if (!a.idle()) co_await a.flush();
   rc.confirm(a.committed_lsn());
+  // The stats CSV's last line and `status` show where it ended.
+  const follow_lag last = publish();
+  record(last,
+         std::chrono::duration<double>(std::chrono::steady_clock::now() - last_report).count());
+  spdlog::info(
+      "follow: applied up to {}: {} transactions, {} changes as {} row writes in {} target "
+      "transactions",
+      po::format_lsn(a.committed_lsn()), last.stats.txns, last.stats.changes,
+      last.stats.rows_written, last.stats.groups);
   out.applied = a.committed_lsn();
-  st.put("online.applied_lsn", po::format_lsn(out.applied));
   if (!stopping) {
     stopping = true;
     co_await rc.stop();
@@ -280,12 +319,14 @@ asio::awaitable<void> finish_switchover(state_store& st, const job_options& opts
 int follow_phase(io::runtime& rt, state_store& st, const job_options& opts, const endpoints& ep,
                  const online_names& n, std::optional<pg::replication_connection>& rc) {
   std::optional<follow_result> f;
+  progress prog;
+  progress_reporter reporter(prog, make_reporter_options(opts));
   rt.run([&]() -> asio::awaitable<void> {
     auto ex = co_await asio::this_coro::executor;
     if (!rc) rc.emplace(co_await pg::replication_connection::connect(ex, conninfo(ep.source)));
     std::exception_ptr error;
     try {
-      f = co_await follow_loop(rt, st, opts, ep, n, *rc);
+      f = co_await follow_loop(rt, st, opts, ep, n, *rc, prog.follow());
       if (f->switched_over) co_await finish_switchover(st, opts, ep, n, *f, *rc);
     } catch (...) {
       error = std::current_exception();
@@ -293,6 +334,7 @@ int follow_phase(io::runtime& rt, state_store& st, const job_options& opts, cons
     co_await rc->close();  // on this context, while it runs
     if (error) std::rethrow_exception(error);
   }());
+  reporter.stop();
   if (f && f->switched_over) {
     std::printf("switchover complete: the target has every change up to %s\n",
                 po::format_lsn(f->applied).c_str());

@@ -1,5 +1,7 @@
 #include "engine/progress.hpp"
 
+#include "codecs/pgoutput.hpp"
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <sys/ioctl.h>
@@ -16,6 +18,8 @@
 #include <unordered_map>
 
 namespace uringmig::engine {
+
+namespace pgo = codecs::pgoutput;
 
 namespace {
 
@@ -293,6 +297,19 @@ struct progress_reporter::rates {
   sample csv_last;
   sample log_last;
   window overall;
+  // Follow: changes applied at the last CSV line, log line and frame (rates over each's span).
+  struct follow_sample {
+    double t = 0;
+    std::uint64_t changes = 0;
+    double rate(double now, std::uint64_t c) {
+      const double r = now > t && c >= changes ? double(c - changes) / (now - t) : 0;
+      t = now;
+      changes = c;
+      return r;
+    }
+  };
+  follow_sample follow_csv, follow_log, follow_draw;
+  double follow_draw_rate = 0;
   std::unordered_map<const table_progress*, window> tables;
 };
 
@@ -308,7 +325,7 @@ progress_reporter::progress_reporter(const progress& p, reporter_options o)
     if (std::ftell(csv_) == 0) {
       std::fputs(
           "timestamp,elapsed_s,rows,bytes,rows_per_s,mb_per_s,chunks_in_flight,chunks_done,"
-          "chunks_total,rss_mb\n",
+          "chunks_total,rss_mb,applied_lsn,lag_bytes,lag_s,apply_per_s,apply_queue\n",
           csv_);
       std::fflush(csv_);
     }
@@ -391,9 +408,20 @@ void progress_reporter::write_csv_line(rates& r) {
   const double rows_per_s = dt > 0 ? double(s.rows - r.csv_last.rows) / dt : 0;
   const double mb_per_s = dt > 0 ? double(s.bytes - r.csv_last.bytes) / dt / mb : 0;
   r.csv_last = {t, s.rows, s.bytes};
-  const auto line = fmt::format("{},{:.3f},{},{},{:.1f},{:.3f},{},{},{},{:.1f}\n", utc_timestamp(),
-                                t, s.rows, s.bytes, rows_per_s, mb_per_s, s.in_flight,
-                                s.chunks_done, s.chunks_total, double(rss_bytes()) / mb);
+  auto line = fmt::format("{},{:.3f},{},{},{:.1f},{:.3f},{},{},{},{:.1f},", utc_timestamp(), t,
+                          s.rows, s.bytes, rows_per_s, mb_per_s, s.in_flight, s.chunks_done,
+                          s.chunks_total, double(rss_bytes()) / mb);
+  const follow_progress& f = p_.follow();
+  if (f.active.load(std::memory_order_relaxed)) {
+    const auto changes = f.changes.load(std::memory_order_relaxed);
+    line +=
+        fmt::format("{},{},{:.3f},{:.1f},{}\n", pgo::format_lsn(f.applied_lsn.load()),
+                    f.lag_bytes.load(std::memory_order_relaxed),
+                    double(f.lag_ms.load(std::memory_order_relaxed)) / 1000,
+                    r.follow_csv.rate(t, changes), f.queued_txns.load(std::memory_order_relaxed));
+  } else {
+    line += ",,,,\n";
+  }
   std::fputs(line.c_str(), csv_);
   std::fflush(csv_);
 }
@@ -416,6 +444,16 @@ void progress_reporter::log_line(rates& r) {
       t, s.rows, s.bytes, double(s.bytes) / mb, rows_per_s, mb_per_s, s.fraction * 100, eta_s,
       s.chunks_done, s.chunks_total, s.in_flight, s.tables_done, s.tables_failed, s.tables_total,
       double(rss_bytes()) / mb);
+  const follow_progress& f = p_.follow();
+  if (f.active.load(std::memory_order_relaxed)) {
+    const auto changes = f.changes.load(std::memory_order_relaxed);
+    spdlog::info(
+        "follow {{\"applied_lsn\":\"{}\",\"lag_bytes\":{},\"lag_s\":{:.1f},\"changes\":{},"
+        "\"apply_per_s\":{:.0f},\"apply_queue\":{}}}",
+        pgo::format_lsn(f.applied_lsn.load()), f.lag_bytes.load(std::memory_order_relaxed),
+        double(f.lag_ms.load(std::memory_order_relaxed)) / 1000, changes,
+        r.follow_log.rate(t, changes), f.queued_txns.load(std::memory_order_relaxed));
+  }
 }
 
 void progress_reporter::draw(rates& r, bool erase_only) {
@@ -460,6 +498,32 @@ void progress_reporter::draw(rates& r, bool erase_only) {
                        format_bytes(static_cast<std::int64_t>(rate)), eta_text);
   };
   std::vector<std::string> lines;
+  const auto finish = [&] {
+    for (const auto& l : lines) {
+      frame += "\x1b[2K";
+      frame += fit(l, width);
+      frame += '\n';
+    }
+    frame += "\x1b[J";  // anything left below from a taller frame
+    drawn_lines_ = lines.size();
+    o_.terminal_out(frame);
+  };
+  const follow_progress& fp = p_.follow();
+  if (fp.active.load(std::memory_order_relaxed)) {
+    // The follow phase: no tables copying, one line of lag, rate and queue.
+    const auto changes = fp.changes.load(std::memory_order_relaxed);
+    if (t - r.follow_draw.t >= 1.0) r.follow_draw_rate = r.follow_draw.rate(t, changes);
+    lines.push_back(fmt::format(
+        "following: applied to {}, lag {} / {}, {}/s, {} txns queued; {} changes; {} elapsed",
+        pgo::format_lsn(fp.applied_lsn.load()),
+        format_bytes(fp.lag_bytes.load(std::memory_order_relaxed)),
+        format_seconds(double(fp.lag_ms.load(std::memory_order_relaxed)) / 1000),
+        format_count(static_cast<std::int64_t>(r.follow_draw_rate)),
+        fp.queued_txns.load(std::memory_order_relaxed), format_count(std::int64_t(changes)),
+        format_seconds(t)));
+    finish();
+    return;
+  }
   const std::size_t shown = std::min(active.size(), o_.max_table_lines);
   for (std::size_t i = 0; i < shown; ++i) {
     const auto& tp = *active[i].tp;
@@ -478,15 +542,7 @@ void progress_reporter::draw(rates& r, bool erase_only) {
       "  {} copying, {} pending, {} finished; chunks {}/{}, {} in flight; {} elapsed; rss {}",
       active.size(), pending, finished, s.chunks_done, s.chunks_total, s.in_flight,
       format_seconds(t), format_bytes(rss_bytes())));
-
-  for (const auto& l : lines) {
-    frame += "\x1b[2K";
-    frame += fit(l, width);
-    frame += '\n';
-  }
-  frame += "\x1b[J";  // anything left below from a taller frame
-  drawn_lines_ = lines.size();
-  o_.terminal_out(frame);
+  finish();
 }
 
 // ---- summary and formatting --------------------------------------------------------------------

@@ -67,6 +67,17 @@ class table_progress {
   std::atomic<std::int64_t> finished_ns_{0};  // 0: still running
 };
 
+/// The follow phase of an online job: written by the follower, read by the reporter (relaxed
+/// atomics; each value on its own is what matters).
+struct follow_progress {
+  std::atomic<bool> active{false};
+  std::atomic<std::uint64_t> applied_lsn{0};
+  std::atomic<std::int64_t> lag_bytes{0};
+  std::atomic<std::int64_t> lag_ms{0};
+  std::atomic<std::uint64_t> changes{0};      // applied by this follower since it started
+  std::atomic<std::uint64_t> queued_txns{0};  // received, not yet committed on the target
+};
+
 /// Sums over every table at one moment.
 struct progress_totals {
   std::int64_t rows = 0;
@@ -100,9 +111,12 @@ class progress {
   /// Calls `f(const table_progress&)` for each table in plan order, under the registry lock.
   void for_each(const std::function<void(const table_progress&)>& f) const;
   double elapsed_seconds() const noexcept;
+  follow_progress& follow() noexcept { return follow_; }
+  const follow_progress& follow() const noexcept { return follow_; }
 
  private:
   std::chrono::steady_clock::time_point started_;
+  follow_progress follow_;
   std::atomic<int> in_flight_{0};
   mutable std::mutex mu_;
   std::deque<table_progress> tables_;  // deque: emplace_back keeps addresses

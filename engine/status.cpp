@@ -144,8 +144,26 @@ void print_status(std::ostream& out, const job_status& s, const std::filesystem:
   } else {
     out << "run       none recorded\n";
   }
-  for (const auto& [key, value] : s.kv)
+  // An online job: its follow state in one line (the follower refreshes it every second).
+  const auto mark = [&s](const char* key) {
+    auto it = s.kv.find(key);
+    return it == s.kv.end() ? std::string("-") : it->second;
+  };
+  static constexpr const char* follow_keys[] = {"online.phase",      "online.applied_lsn",
+                                                "online.lag_bytes",  "online.lag_seconds",
+                                                "online.apply_rate", "online.apply_queue"};
+  if (s.kv.count("online.phase") != 0) {
+    out << fmt::format(
+        "online    {}; applied to {}; lag {} bytes / {} s; {} changes/s; {} transactions "
+        "queued\n",
+        mark("online.phase"), mark("online.applied_lsn"), mark("online.lag_bytes"),
+        mark("online.lag_seconds"), mark("online.apply_rate"), mark("online.apply_queue"));
+  }
+  for (const auto& [key, value] : s.kv) {
+    if (std::find(std::begin(follow_keys), std::end(follow_keys), key) != std::end(follow_keys))
+      continue;
     out << "mark      " << key << " = " << value << '\n';
+  }
 
   out << '\n';
   if (s.tables.empty()) {

@@ -70,6 +70,15 @@ $(diff <(sums "$src") <(sums "$dst"))"
   fail "a publication was left on the source"
 [ "$(psql -qXAt -d "$dst" -c "select last_value from accounts_id_seq")" = 900000 ] ||
   fail "sequences were not synced at switchover"
+# Follow progress: the stats CSV's follow columns (the last line is written at the end) and
+# `status`'s online line.
+head -1 st/stats.csv | grep -q ',applied_lsn,lag_bytes,lag_s,apply_per_s,apply_queue$' ||
+  fail "stats.csv has no follow columns: $(head -1 st/stats.csv)"
+tail -1 st/stats.csv | awk -F, '$11 ~ /^[0-9A-F]+\/[0-9A-F]+$/ && $12 ~ /^[0-9]+$/ && $15 ~ /^[0-9]+$/ {ok = 1}
+  END {exit !ok}' || fail "stats.csv: no follow values on the last line: $(tail -1 st/stats.csv)"
+expect_exit 0 "$bin" status --state-dir st
+grep -Eq '^online +switched_over; applied to [0-9A-F]+/[0-9A-F]+; lag [0-9]+ bytes' stdout ||
+  fail "status shows no online line: $(cat stdout)"
 
 # 2. kill -9 of the follower, then `uringmig follow`: every change exactly once.
 dst2=online_dst2_$$
