@@ -202,7 +202,7 @@ class applier {
   boost::asio::awaitable<void> flush_net(std::uint32_t oid);
   boost::asio::awaitable<void> flush_all_net();
   boost::asio::awaitable<void> emit_net_keyed(std::uint32_t oid, const std::string& shape,
-                                              std::vector<const detail::net_entry*> rows);
+                                              std::vector<detail::net_entry*> rows);
   boost::asio::awaitable<void> send_batch();
   boost::asio::awaitable<void> commit_group();
   /// The prepared statement's name for `key`, preparing `sql` on first use.

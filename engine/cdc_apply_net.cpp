@@ -247,17 +247,24 @@ asio::awaitable<void> applier::flush_net(std::uint32_t oid) {
   if (t.entries.empty()) co_return;
 
   // Deletes first (a replaced key is deleted, then inserted), then updates, then inserts.
-  std::vector<const net_entry*> deletes;
-  std::map<std::string, std::vector<const net_entry*>> updates;  // by changed columns
+  std::vector<net_entry*> deletes;
+  std::map<std::string, std::vector<net_entry*>> updates;  // by changed columns
   detail::insert_run inserts = new_insert_run(oid);
   inserts.counted = true;
   const auto& rel = relation(oid);
-  for (const auto& e : t.entries) {
+  for (auto& e : t.entries) {
     if (e.op == net_op::remove || e.op == net_op::replace) deletes.push_back(&e);
     if (e.op == net_op::update) updates[e.mask].push_back(&e);
     if (e.op != net_op::insert && e.op != net_op::replace) continue;
+    // A replaced row's key goes to the DELETE as well: copy the values the INSERT takes only
+    // then, move them otherwise.
     for (std::size_t i = 0; i < rel.columns.size(); ++i) {
-      if (rel.columns[i].write) inserts.values.push_back(e.values[i]);
+      if (!rel.columns[i].write) continue;
+      if (e.op == net_op::replace && rel.columns[i].key) {
+        inserts.values.push_back(e.values[i]);
+      } else {
+        inserts.values.push_back(std::move(e.values[i]));
+      }
     }
     ++inserts.rows;
   }
@@ -268,7 +275,7 @@ asio::awaitable<void> applier::flush_net(std::uint32_t oid) {
 }
 
 asio::awaitable<void> applier::emit_net_keyed(std::uint32_t oid, const std::string& shape,
-                                              std::vector<const net_entry*> rows) {
+                                              std::vector<net_entry*> rows) {
   const auto& rel = relation(oid);
   const bool remove = shape.empty();
   std::vector<std::size_t> cols;  // the key's columns, then the ones set
@@ -324,7 +331,7 @@ asio::awaitable<void> applier::emit_net_keyed(std::uint32_t oid, const std::stri
     s.params.reserve(k * width);
     for (std::size_t r = done; r < done + k; ++r) {
       for (std::size_t c : cols)
-        s.params.push_back(rows[r]->values[c]);
+        s.params.push_back(std::move(rows[r]->values[c]));  // each entry goes out once
     }
     done += k;
     co_await add(std::move(s), k, true);

@@ -134,7 +134,7 @@ if [ "${PERF:-0}" = 1 ]; then  # system wide during uringmig's catch-up: source,
 fi
 t0=$(now)
 "$bin" follow --config "$APPLY_CONF" --source "$src_url" --target "$ours_url" \
-  --state-dir "$scratch/st" --log-level warn >"$scratch/follow.out" 2>"$scratch/follow.err" &
+  --state-dir "$scratch/st" --log-level info >"$scratch/follow.out" 2>"$scratch/follow.err" &
 fpid=$!
 "$bin" switchover --source "$src_url" --target "$ours_url" --state-dir "$scratch/st" \
   --timeout 3600s --log-level warn >/dev/null
@@ -145,12 +145,15 @@ if [ -n "$perf_pid" ]; then
   report() { perf report -i "$scratch/perf.data" --no-children -g none --stdio "$@" 2>/dev/null | grep -v '^#' | grep -v '^$' || true; }
   echo "-- samples by process (postgres: walsender on the source, apply backend on the target)"
   report --sort comm,pid | head -8
-  for p in $(report --sort pid | head -3 | awk '{print $2}' | cut -d: -f1); do
-    echo "-- pid $p: top symbols (self)"
+  for p in $(report --comm postgres --sort pid | head -2 | awk '{print $2}' | cut -d: -f1); do
+    echo "-- postgres pid $p: top symbols (self)"
     report --pid "$p" --sort dso,sym | head -12
   done
+  echo "-- uringmig: top symbols (self)"
+  report --comm uringmig --sort dso,sym | head -20
 fi
 echo "uringmig follow (apply workers $workers): ${ours}s"
+grep -o 'follow: applied up to.*' "$scratch/follow.err" | tail -1 || true
 t0=$(now)
 tpsql -d native -c "alter subscription native_sub enable"
 for _ in $(seq 1 36000); do
