@@ -36,6 +36,17 @@ asio::awaitable<applier> applier::open(pg::connection target, apply_options o) {
     a.opts_.spool_dir = std::filesystem::temp_directory_path() / "uringmig-spool";
   }
   std::filesystem::create_directories(a.opts_.spool_dir);
+  // Spools a crashed run left: the slot streams those transactions again from their start.
+  const std::string mine = a.opts_.origin + "_";
+  for (const auto& f : std::filesystem::directory_iterator(a.opts_.spool_dir)) {
+    const std::string name = f.path().filename().string();
+    if (name.size() > mine.size() + 6 && name.compare(0, mine.size(), mine) == 0 &&
+        name.ends_with(".spool") &&
+        name.find_first_not_of("0123456789", mine.size()) == name.size() - 6) {
+      std::error_code ec;
+      std::filesystem::remove(f.path(), ec);
+    }
+  }
 
   // enable_seqscan off: updates and deletes find their row through the key's index, as
   // PostgreSQL's own apply does. The plans of small, heavily updated tables otherwise stay

@@ -348,3 +348,26 @@ TEST(cdc_apply, throughput_single_row_insert_and_update_transactions) {
     co_await rc.stop();
   }());
 }
+
+TEST(cdc_apply, spool_files_a_crashed_run_left_are_removed_at_open) {
+  cdc_pair p("cdc_stale_spool", "CREATE TABLE k (id int PRIMARY KEY)", "k");
+  const std::string origin = p.options().origin;
+  std::filesystem::create_directories(p.spool);
+  const auto touch = [&](const std::string& name) {
+    std::ofstream(p.spool / name) << "stale";
+    return p.spool / name;
+  };
+  const auto stale = touch(origin + "_4711.spool");
+  const auto other_origin = touch("uringmig_other_4711.spool");
+  const auto worker_of_mine = touch(origin + "_1_4711.spool");  // worker 1's: swept by worker 1
+  const auto not_a_spool = touch(origin + "_notes.txt");
+  io::runtime rt(1);
+  rt.run([&]() -> asio::awaitable<void> {
+    auto a = co_await open_applier(p, p.options());
+    EXPECT_FALSE(std::filesystem::exists(stale));
+    EXPECT_TRUE(std::filesystem::exists(other_origin));
+    EXPECT_TRUE(std::filesystem::exists(worker_of_mine));
+    EXPECT_TRUE(std::filesystem::exists(not_a_spool));
+  }());
+  std::filesystem::remove_all(p.spool);
+}
