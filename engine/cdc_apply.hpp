@@ -200,6 +200,9 @@ class applier {
   boost::asio::awaitable<bool> net_update(const codecs::pgoutput::update_message& m);
   boost::asio::awaitable<void> net_delete(const codecs::pgoutput::delete_message& m);
   boost::asio::awaitable<void> flush_net(std::uint32_t oid);
+  detail::net_table& net_table_for(std::uint32_t oid);
+  boost::asio::awaitable<void> add_net_entry(std::uint32_t oid, std::string key,
+                                             detail::net_entry row);
   boost::asio::awaitable<void> flush_all_net();
   boost::asio::awaitable<void> emit_net_keyed(std::uint32_t oid, const std::string& shape,
                                               std::vector<detail::net_entry*> rows);

@@ -106,10 +106,10 @@ asio::awaitable<void> applier::net_insert(const pgo::insert_message& m) {
   }
   row.mask.assign(rel.columns.size(), '1');
 
-  auto* table = &net_[oid];
-  auto it = table->index.find(key);
-  if (it != table->index.end()) {
-    net_entry& e = table->entries[it->second];
+  detail::net_table& table = net_table_for(oid);  // not used after a flush_net
+  auto it = table.index.find(key);
+  if (it != table.index.end()) {
+    net_entry& e = table.entries[it->second];
     if (e.op == net_op::none || e.op == net_op::remove) {
       // Absent before the group (inserted and deleted in it) or deleted in it: absent now.
       e.op = e.op == net_op::none ? net_op::insert : net_op::replace;
@@ -120,16 +120,9 @@ asio::awaitable<void> applier::net_insert(const pgo::insert_message& m) {
       co_return;
     }
     co_await flush_net(oid);  // the key is there already: keep the order, let the target judge
-    table = &net_[oid];
   }
-  if (table->entries.empty()) net_order_.push_back(oid);
   row.op = net_op::insert;
-  table->index.emplace(std::move(key), table->entries.size());
-  table->entries.push_back(std::move(row));
-  ++group_changes_;
-  ++group_statements_;
-  touch_group();
-  if (table->entries.size() >= max_net_entries) co_await flush_net(oid);
+  co_await add_net_entry(oid, std::move(key), std::move(row));
 }
 
 asio::awaitable<bool> applier::net_update(const pgo::update_message& m) {
@@ -160,10 +153,10 @@ asio::awaitable<bool> applier::net_update(const pgo::update_message& m) {
     any = true;
   }
 
-  auto* table = &net_[oid];
-  auto it = table->index.find(key);
-  if (it != table->index.end()) {
-    net_entry& e = table->entries[it->second];
+  detail::net_table& table = net_table_for(oid);  // not used after a flush_net
+  auto it = table.index.find(key);
+  if (it != table.index.end()) {
+    net_entry& e = table.entries[it->second];
     if (e.op != net_op::none && e.op != net_op::remove) {
       for (std::size_t i = 0; i < rel.columns.size(); ++i) {
         if (row.mask[i] != '1') continue;
@@ -175,17 +168,10 @@ asio::awaitable<bool> applier::net_update(const pgo::update_message& m) {
       co_return true;
     }
     co_await flush_net(oid);  // an update of a row the group deleted: keep the order
-    table = &net_[oid];
   }
   if (!any) co_return true;  // nothing the target does not already have
-  if (table->entries.empty()) net_order_.push_back(oid);
   row.op = net_op::update;
-  table->index.emplace(std::move(key), table->entries.size());
-  table->entries.push_back(std::move(row));
-  ++group_changes_;
-  ++group_statements_;
-  touch_group();
-  if (table->entries.size() >= max_net_entries) co_await flush_net(oid);
+  co_await add_net_entry(oid, std::move(key), std::move(row));
   co_return true;
 }
 
@@ -207,10 +193,10 @@ asio::awaitable<void> applier::net_delete(const pgo::delete_message& m) {
     row.values[i] = detail::value_of(v, rel, i);
   }
 
-  auto* table = &net_[oid];
-  auto it = table->index.find(key);
-  if (it != table->index.end()) {
-    net_entry& e = table->entries[it->second];
+  detail::net_table& table = net_table_for(oid);  // not used after a flush_net
+  auto it = table.index.find(key);
+  if (it != table.index.end()) {
+    net_entry& e = table.entries[it->second];
     if (e.op != net_op::none && e.op != net_op::remove) {
       // Inserted in the group: as if never there. Otherwise it existed before: delete it.
       e.op = e.op == net_op::insert ? net_op::none : net_op::remove;
@@ -221,16 +207,29 @@ asio::awaitable<void> applier::net_delete(const pgo::delete_message& m) {
       co_return;
     }
     co_await flush_net(oid);
-    table = &net_[oid];
   }
-  if (table->entries.empty()) net_order_.push_back(oid);
   row.op = net_op::remove;
-  table->index.emplace(std::move(key), table->entries.size());
-  table->entries.push_back(std::move(row));
+  co_await add_net_entry(oid, std::move(key), std::move(row));
+}
+
+detail::net_table& applier::net_table_for(std::uint32_t oid) {
+  auto [it, fresh] = net_.try_emplace(oid);
+  if (fresh) {
+    it->second.index.reserve(1024);
+    it->second.entries.reserve(1024);
+    net_order_.push_back(oid);
+  }
+  return it->second;
+}
+
+asio::awaitable<void> applier::add_net_entry(std::uint32_t oid, std::string key, net_entry row) {
+  detail::net_table& table = net_table_for(oid);
+  table.index.emplace(std::move(key), table.entries.size());
+  table.entries.push_back(std::move(row));
   ++group_changes_;
   ++group_statements_;
   touch_group();
-  if (table->entries.size() >= max_net_entries) co_await flush_net(oid);
+  if (table.entries.size() >= max_net_entries) co_await flush_net(oid);
 }
 
 asio::awaitable<void> applier::flush_all_net() {
