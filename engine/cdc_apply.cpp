@@ -3,6 +3,7 @@
 #include "engine/cdc_apply.hpp"
 
 #include "engine/cdc_apply_parallel.hpp"
+#include "engine/cdc_apply_sql.hpp"
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -15,14 +16,7 @@ namespace uringmig::engine::cdc {
 namespace pg = connectors::postgres;
 namespace pgo = codecs::pgoutput;
 namespace asio = boost::asio;
-
-namespace {
-
-[[noreturn]] void fail(const std::string& what) {
-  throw std::runtime_error("cdc apply: " + what);
-}
-
-}  // namespace
+using detail::fail;
 
 asio::awaitable<applier> applier::open(pg::connection target, apply_options o) {
   if (o.origin.empty()) throw std::invalid_argument("cdc apply: no replication origin name");

@@ -67,18 +67,14 @@ std::string text_array(const std::vector<std::string>& items) {
 
 }  // namespace
 
-asio::awaitable<bool> applier::coalescible(const detail::relation_info& rel) {
-  if (!opts_.coalesce || (rel.identity != 'd' && rel.identity != 'i')) co_return false;
-  std::vector<std::string> keys;
-  for (const auto& c : rel.columns) {
-    if (c.key) keys.push_back(c.name);
-  }
-  if (keys.empty()) co_return false;
-  // Over the table and its partitions (pg_partition_tree has no rows for a plain table): a unique
-  // index without the whole key (two rows with different keys could then collide in between), an
-  // exclusion constraint, a rule, or a trigger that fires in replica mode would each see the rows'
-  // order.
-  pg::result r = co_await conn_.query(
+asio::awaitable<bool> detail::rows_independent(pg::connection& c, const std::string& qualified,
+                                               const std::vector<std::string>& key) {
+  if (key.empty()) co_return false;
+  // Over the table and its partitions (pg_partition_tree has no rows for a plain table): a
+  // unique index without the whole key (two rows with different keys could then collide in
+  // between), an exclusion constraint, a rule, or a trigger that fires in replica mode would
+  // each see the rows' order.
+  pg::result r = co_await c.query(
       "WITH rels AS (SELECT to_regclass($1) AS relid "
       "  UNION SELECT relid FROM pg_partition_tree(to_regclass($1))) "
       "SELECT NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid IN (SELECT relid FROM rels) "
@@ -89,9 +85,18 @@ asio::awaitable<bool> applier::coalescible(const detail::relation_info& rel) {
       "  AND NOT g.tgisinternal AND g.tgenabled IN ('A', 'R')) "
       "AND NOT EXISTS (SELECT 1 FROM pg_rewrite w WHERE w.ev_class IN (SELECT relid FROM rels) "
       "  AND w.rulename <> '_RETURN')",
-      pg::make_params(rel.qualified, text_array(keys)));
-  r.check("target: unique indexes, rules and triggers of " + rel.qualified);
+      pg::make_params(qualified, text_array(key)));
+  r.check("target: unique indexes, rules and triggers of " + qualified);
   co_return r.rows() == 1 && r.value(0, 0) == "t";
+}
+
+asio::awaitable<bool> applier::coalescible(const detail::relation_info& rel) {
+  if (!opts_.coalesce || (rel.identity != 'd' && rel.identity != 'i')) co_return false;
+  std::vector<std::string> key;
+  for (const auto& c : rel.columns) {
+    if (c.key) key.push_back(c.name);
+  }
+  co_return co_await detail::rows_independent(conn_, rel.qualified, key);
 }
 
 asio::awaitable<void> applier::net_insert(const pgo::insert_message& m) {

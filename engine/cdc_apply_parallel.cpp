@@ -3,6 +3,9 @@
 // The invariants are stated in cdc_apply_parallel.hpp.
 #include "engine/cdc_apply_parallel.hpp"
 
+#include "codecs/sql_text.hpp"
+#include "engine/cdc_apply_sql.hpp"
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 
@@ -14,12 +17,9 @@ namespace uringmig::engine::cdc::detail {
 namespace pg = connectors::postgres;
 namespace pgo = codecs::pgoutput;
 namespace asio = boost::asio;
+using detail::fail;
 
 namespace {
-
-[[noreturn]] void fail(const std::string& what) {
-  throw std::runtime_error("cdc apply: " + what);
-}
 
 payload_bytes copy_of(std::span<const std::byte> p) {
   return payload_bytes(p.begin(), p.end());
@@ -41,6 +41,7 @@ asio::awaitable<applier> parallel::open(pg::connection target, apply_options o) 
   conns.push_back(std::move(target));
   for (std::size_t k = 1; k < o.workers; ++k)
     conns.push_back(co_await o.connect());
+  par->catalog_.emplace(co_await o.connect());
   // The job's own name exists too (no progress of its own): what drops the job's origins finds
   // it, as with one worker.
   pg::result r = co_await conns[0].query(
@@ -258,7 +259,7 @@ apply_stats parallel::stats() const {
   return s;
 }
 
-bool parallel::on_relation(const pgo::relation_message& r) {
+asio::awaitable<bool> parallel::on_relation(const pgo::relation_message& r) {
   key_relation k;
   k.identity = static_cast<char>(r.identity);
   k.nspname = std::string(r.nspname);
@@ -269,17 +270,25 @@ bool parallel::on_relation(const pgo::relation_message& r) {
     k.key.push_back(c.is_key());
   }
   auto it = relations_.find(r.oid);
-  if (it == relations_.end()) {
-    relations_.emplace(r.oid, std::move(k));
-    return false;
+  const bool known = it != relations_.end();
+  if (known) {
+    const key_relation& o = it->second;
+    if (o.identity == k.identity && o.names == k.names && o.types == k.types && o.key == k.key &&
+        o.nspname == k.nspname && o.relname == k.relname) {
+      co_return false;
+    }
   }
-  const key_relation& o = it->second;
-  if (o.identity == k.identity && o.names == k.names && o.types == k.types && o.key == k.key &&
-      o.nspname == k.nspname && o.relname == k.relname) {
-    return false;
+  if (k.identity != 'f') {
+    std::vector<std::string> key;
+    for (std::size_t i = 0; i < k.names.size(); ++i) {
+      if (k.key[i]) key.push_back(k.names[i]);
+    }
+    const bool independent = co_await detail::rows_independent(
+        *catalog_, codecs::qualified_name(k.nspname, k.relname), key);
+    k.whole = !independent;
   }
-  it->second = std::move(k);
-  return true;
+  relations_[r.oid] = std::move(k);
+  co_return known;
 }
 
 void parallel::add_key(std::uint32_t oid, std::span<const pgo::column_value> tuple) {
@@ -289,8 +298,8 @@ void parallel::add_key(std::uint32_t oid, std::span<const pgo::column_value> tup
     return;
   }
   const key_relation& rel = it->second;
-  if (rel.identity == 'f') {
-    txn_->keys.push_back("F" + std::to_string(oid));  // no key: the whole relation
+  if (rel.identity == 'f' || rel.whole) {
+    txn_->keys.push_back("F" + std::to_string(oid));  // the whole relation
     return;
   }
   std::string key = std::to_string(oid);
@@ -362,7 +371,7 @@ asio::awaitable<void> parallel::feed(std::span<const std::byte> payload) {
     co_return;
   }
   if (const auto* r = std::get_if<pgo::relation_message>(&m)) {
-    const bool changed = on_relation(*r);
+    const bool changed = co_await on_relation(*r);
     if (!txn_) {
       if (changed) co_await drain();
       std::vector<payload_bytes> one;

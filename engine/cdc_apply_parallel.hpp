@@ -36,6 +36,9 @@ struct key_relation {
   std::vector<bool> key;
   std::string nspname;
   std::string relname;
+  /// Rows with different keys can interact on the target (detail::rows_independent is false):
+  /// its transactions are ordered as a whole, like a keyless table's.
+  bool whole = false;
 };
 
 using payload_bytes = std::vector<std::byte>;
@@ -100,11 +103,13 @@ class parallel {
                        std::vector<std::string> keys);
   void push(std::size_t w, work_item item);
   void broadcast(std::vector<payload_bytes>& relations);
-  /// Records `r`; true when it changes a known relation's definition.
-  bool on_relation(const codecs::pgoutput::relation_message& r);
+  /// Records `r` (asking the target whether its rows are independent); true when it changes a
+  /// known relation's definition.
+  boost::asio::awaitable<bool> on_relation(const codecs::pgoutput::relation_message& r);
   void add_key(std::uint32_t oid, std::span<const codecs::pgoutput::column_value> tuple);
 
   apply_options opts_;
+  std::optional<connectors::postgres::connection> catalog_;  // the dispatcher's catalog queries
   std::vector<worker_state> workers_;
   io::detail::waiters waiters_;
   codecs::pgoutput::decoder decoder_{2};

@@ -8,6 +8,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace uringmig::engine::cdc::detail {
 
@@ -37,6 +38,14 @@ inline std::optional<std::string> value_of(const codecs::pgoutput::column_value&
   fail("table " + rel.qualified + " column " + rel.columns[col].name +
        ": binary values are not supported (stream without binary 'true')");
 }
+
+/// True when rows of `qualified` with different values of `key` (column names) cannot interact
+/// on the target: every unique index contains the key, no exclusion constraint, no rule, no
+/// trigger that fires under session_replication_role = replica (over its partitions too). Then
+/// their changes may be reordered or merged (net apply) and run on different connections.
+boost::asio::awaitable<bool> rows_independent(connectors::postgres::connection& c,
+                                              const std::string& qualified,
+                                              const std::vector<std::string>& key);
 
 /// "$n::type" for column `c`.
 inline std::string param(std::size_t n, const column_info& c) {

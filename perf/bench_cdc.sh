@@ -19,7 +19,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scale=${SCALE:-10}
 seconds=${SECONDS_LOAD:-20}
 clients=${CLIENTS:-4}
-workers=${APPLY_WORKERS:-1}
+workers=${APPLY_WORKERS:-2}
 workload=${WORKLOAD:-tpcb}
 rows=${ROWS:-1000000}
 txns=${TXNS:-10000}

@@ -268,3 +268,51 @@ TEST(cdc_apply_parallel, throughput_single_row_updates_one_vs_four_workers) {
     g_workers = 1;
   }());
 }
+
+TEST(cdc_apply_parallel, a_unique_index_without_the_key_keeps_its_transactions_in_order) {
+  // A frees email x0, B takes it. On different workers B could run first and collide with the
+  // committed x0; the target's unique index on email makes the table ordered as a whole, so B
+  // runs after A on A's worker. A row lock held by the test keeps A waiting long enough that a
+  // B run elsewhere would have failed by then.
+  cdc_pair p("cdc_par_unique",
+             "CREATE TABLE u (id int PRIMARY KEY, email text UNIQUE); "
+             "CREATE TABLE o (id int PRIMARY KEY)",
+             "u, o");
+  g_workers = 4;
+  io::runtime rt(1);
+  rt.run([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    auto rc = co_await start_stream(p, "");
+    auto a = co_await open_applier(p, p.options(1));  // a worker per transaction if it could
+    sql(p.src, "INSERT INTO u VALUES (1, 'x0')");
+    seen s;
+    co_await apply_and_flush(rc, a, s, 1);
+
+    PGconn* locker = PQconnectdb(p.dst.conninfo.c_str());
+    EXPECT_EQ(PQstatus(locker), CONNECTION_OK);
+    PQclear(PQexec(locker, "BEGIN"));
+    PQclear(PQexec(locker, "SELECT * FROM u WHERE id = 1 FOR UPDATE"));
+    sql(p.src, "UPDATE u SET email = 'x1' WHERE id = 1");  // A
+    sql(p.src, "INSERT INTO u VALUES (2, 'x0')");          // B
+    sql(p.src, "INSERT INTO o VALUES (1)");  // C: B's worker, if B had one, sends B's group now
+    co_await apply_units(rc, &a, s, 3, 60s);
+    // A's worker waits for the lock (polled: a condition, with a bound).
+    asio::steady_timer poll(ex);
+    bool waiting = false;
+    for (int i = 0; i < 3000 && !waiting; ++i) {
+      poll.expires_after(std::chrono::milliseconds(10));
+      co_await poll.async_wait(asio::use_awaitable);
+      waiting =
+          query_value(p.dst.conninfo,
+                      "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                      "AND wait_event_type = 'Lock'") != "0";
+    }
+    EXPECT_TRUE(waiting) << "the update never waited for the test's row lock";
+    PQclear(PQexec(locker, "COMMIT"));
+    PQfinish(locker);
+    co_await a.flush();
+    EXPECT_EQ(a.committed_lsn(), s.ends.back());
+    p.expect_same("u", "id");
+    co_await rc.stop();
+  }());
+}
