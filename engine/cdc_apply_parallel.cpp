@@ -181,7 +181,7 @@ asio::awaitable<void> parallel::drain() {
 }
 
 asio::awaitable<void> parallel::room() {
-  const std::size_t limit = 2 * workers_.size() * opts_.max_batch_statements;
+  const std::size_t limit = 2 * workers_.size() * chunk_limit();
   if (queued_ < limit && inflight_.size() < limit) co_return;
   ++waiting_;
   notify();
@@ -475,7 +475,7 @@ asio::awaitable<void> parallel::dispatch(lsn end) {
     std::size_t w = chunk_worker_;
     if (only) {
       w = *only;
-    } else if (chunk_changes_ >= opts_.max_batch_statements) {
+    } else if (chunk_changes_ >= chunk_limit()) {
       w = (chunk_worker_ + 1) % workers_.size();
     }
     if (w != chunk_worker_) {

@@ -13,6 +13,7 @@
 #include "engine/cdc_apply.hpp"
 #include "io/waiters.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <exception>
@@ -92,6 +93,13 @@ class parallel {
   static boost::asio::awaitable<void> run_worker(std::shared_ptr<parallel> self, std::size_t k);
   boost::asio::awaitable<void> wait_change();
   void notify() { io::detail::wake_all(waiters_.take_all()); }
+  /// Changes one worker takes in a row before the next worker's turn: big enough that each
+  /// worker's target transactions are large (a commit each; net apply within), small enough that
+  /// every worker has work.
+  std::size_t chunk_limit() const {
+    return std::max(opts_.max_batch_statements,
+                    opts_.max_group_changes / (2 * std::max<std::size_t>(workers_.size(), 1)));
+  }
   void check() const;
   boost::asio::awaitable<void> wait_turn(std::size_t k);
   boost::asio::awaitable<void> flush_worker(std::size_t k);
