@@ -1,5 +1,6 @@
 #include "codecs/pg_binary.hpp"
 
+#include <bit>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -109,26 +110,15 @@ char* put_ymd(char* o, std::int64_t days_since_2000, bool& bc) {
   return put2(o, d);
 }
 
-// The shortest round-trip digits of a finite non-zero value, PostgreSQL's layout: fixed
-// notation for decimal exponents in [-4, fixed_below), else d.ddde+XX.
-char* put_shortest(char* o, const char* sci, const char* sci_end, int fixed_below) {
-  // sci: [-]d[.ddd]e{+|-}XX from std::to_chars(scientific, shortest).
-  if (*sci == '-') {
-    *o++ = '-';
-    ++sci;
-  }
-  char digits[24];
-  int n = 0;
-  const char* p = sci;
-  for (; p < sci_end && *p != 'e'; ++p)
-    if (*p != '.') digits[n++] = *p;
-  int exp = 0;
-  std::from_chars(p + 1 + (p[1] == '+' ? 1 : 0), sci_end, exp);
+// Digits d1..dn of value 0.d1..dn x 10^(exp + 1), PostgreSQL's layout: fixed notation for
+// decimal exponents in [-4, fixed_below), else d.ddde+XX (at least two exponent digits).
+char* put_layout(char* o, std::string_view digits, int exp, int fixed_below) {
+  const auto n = static_cast<int>(digits.size());
   if (exp < -4 || exp >= fixed_below) {
     *o++ = digits[0];
     if (n > 1) {
       *o++ = '.';
-      o = put_text(o, {digits + 1, static_cast<std::size_t>(n - 1)});
+      o = put_text(o, digits.substr(1));
     }
     *o++ = 'e';
     *o++ = exp < 0 ? '-' : '+';
@@ -141,16 +131,126 @@ char* put_shortest(char* o, const char* sci, const char* sci_end, int fixed_belo
     *o++ = '.';
     for (int z = -1; z > exp; --z)
       *o++ = '0';
-    return put_text(o, {digits, static_cast<std::size_t>(n)});
+    return put_text(o, digits);
   }
-  // exp + 1 digits before the point, zeros when the digits run out.
-  for (int i = 0; i <= exp; ++i)
-    *o++ = i < n ? digits[i] : '0';
+  for (int i = 0; i <= exp; ++i)  // exp + 1 digits before the point, zeros past the digits
+    *o++ = i < n ? digits[static_cast<std::size_t>(i)] : '0';
   if (n > exp + 1) {
     *o++ = '.';
-    o = put_text(o, {digits + exp + 1, static_cast<std::size_t>(n - exp - 1)});
+    o = put_text(o, digits.substr(static_cast<std::size_t>(exp) + 1));
   }
   return o;
+}
+
+// A decimal M x 10^E (M without sign) read from std::to_chars' scientific output.
+struct decimal {
+  std::uint64_t m = 0;
+  int e = 0;
+  char digits[24] = {};
+  int n = 0;
+  int exp10 = 0;  // exponent of the leading digit
+};
+
+decimal parse_scientific(const char* p, const char* end) {
+  decimal d;
+  for (; p < end && *p != 'e'; ++p)
+    if (*p != '.') {
+      d.digits[d.n++] = *p;
+      d.m = d.m * 10 + static_cast<unsigned>(*p - '0');
+    }
+  std::from_chars(p + 1 + (p[1] == '+' ? 1 : 0), end, d.exp10);
+  while (d.n > 1 && d.digits[d.n - 1] == '0') {  // a fixed precision may leave zeros
+    --d.n;
+    d.m /= 10;
+  }
+  d.e = d.exp10 - (d.n - 1);
+  return d;
+}
+
+using u128 = unsigned __int128;
+
+u128 pow5(int q) {
+  u128 r = 1;
+  while (q-- > 0)
+    r *= 5;
+  return r;
+}
+
+int ctz128(u128 v) {
+  int t = 0;
+  while ((v & 1) == 0) {
+    v >>= 1;
+    ++t;
+  }
+  return t;
+}
+
+// M x 10^E == K x 2^F exactly (K odd)? Only small |E| can: the odd part of either side has
+// fewer than 64 bits.
+bool equals_dyadic(std::uint64_t m, int e, std::uint64_t k, int f) {
+  if (m == 0) return false;
+  if (e >= 0) {
+    if (e > 27) return false;
+    const u128 l = u128{m} * pow5(e);
+    const int t = ctz128(l);
+    return (l >> t) == k && t + e == f;
+  }
+  if (-e > 27) return false;
+  const u128 r = u128{k} * pow5(-e);
+  const int t = ctz128(m);
+  return (u128{m} >> t) == r && t == f - e;
+}
+
+// PostgreSQL's Ryu (STRICTLY_SHORTEST off) leaves out the two bounds of the interval of
+// decimals that read back as v; std::to_chars takes them when v's mantissa is even. Which
+// bound `d` sits on: -1 lower, +1 upper, 0 none. `bits`: |v|'s IEEE bits.
+template <class F>
+int on_bound(const decimal& d, std::uint64_t bits) {
+  constexpr int mbits = std::numeric_limits<F>::digits - 1;  // 52 / 23
+  constexpr int bias = std::numeric_limits<F>::max_exponent - 1 + mbits;
+  const std::uint64_t frac = bits & ((std::uint64_t{1} << mbits) - 1);
+  const auto ef = static_cast<int>(bits >> mbits);
+  const std::uint64_t m2 = ef == 0 ? frac : frac | (std::uint64_t{1} << mbits);
+  const int e2 = ef == 0 ? 1 - bias : ef - bias;
+  if (equals_dyadic(d.m, d.e, 2 * m2 + 1, e2 - 1)) return 1;
+  const bool narrow = frac == 0 && ef > 1;  // a power of two: the gap below is half as wide
+  if (narrow ? equals_dyadic(d.m, d.e, 4 * m2 - 1, e2 - 2)
+             : equals_dyadic(d.m, d.e, 2 * m2 - 1, e2 - 1))
+    return -1;
+  return 0;
+}
+
+// `d` moved one unit in its last digit (direction -1 or +1).
+decimal step(const decimal& d, int direction) {
+  char buf[48];
+  const std::uint64_t m = direction > 0 ? d.m + 1 : d.m - 1;
+  char* p = put_uint(buf, m);
+  const int n = static_cast<int>(p - buf);
+  decimal r;
+  r.m = m;
+  r.e = d.e;
+  for (int i = 0; i < n; ++i)
+    r.digits[r.n++] = buf[i];
+  while (r.n > 1 && r.digits[r.n - 1] == '0') {  // 1.000 -> 1: the layout wants no zeros
+    --r.n;
+    r.m /= 10;
+    ++r.e;
+  }
+  r.exp10 = r.e + r.n - 1;
+  return r;
+}
+
+template <class F>
+bool reads_back_inside(const decimal& d, F v, std::uint64_t bits) {
+  char buf[64];
+  char* p = buf;
+  for (int i = 0; i < d.n; ++i)
+    *p++ = d.digits[i];
+  *p++ = 'e';
+  p = std::to_chars(p, buf + sizeof buf, d.e).ptr;
+  F back{};
+  std::from_chars(buf, p, back);
+  return back == v && on_bound<F>(d, bits) == 0;
 }
 
 template <class F>
@@ -158,9 +258,28 @@ char* put_float(char* o, F v, int fixed_below) {
   if (std::isnan(v)) return put_text(o, "NaN");
   if (std::isinf(v)) return put_text(o, v < 0 ? "-Infinity" : "Infinity");
   if (v == 0) return put_text(o, std::signbit(v) ? "-0" : "0");
-  char sci[40];
-  const auto r = std::to_chars(sci, sci + sizeof sci, v, std::chars_format::scientific);
-  return put_shortest(o, sci, r.ptr, fixed_below);
+  if (v < 0) *o++ = '-';
+  v = std::fabs(v);
+  std::uint64_t bits = 0;
+  if constexpr (sizeof(F) == 8)
+    bits = std::bit_cast<std::uint64_t>(v);
+  else
+    bits = std::bit_cast<std::uint32_t>(v);
+  char sci[48];
+  auto r = std::to_chars(sci, sci + sizeof sci, v, std::chars_format::scientific);
+  decimal d = parse_scientific(sci, r.ptr);
+  // Rare: the shortest decimal is a bound. Then the next one inwards, else more digits.
+  for (int side = on_bound<F>(d, bits), precision = d.n; side != 0;) {
+    const decimal in = step(d, -side);
+    if (reads_back_inside(in, v, bits)) {
+      d = in;
+      break;
+    }
+    r = std::to_chars(sci, sci + sizeof sci, v, std::chars_format::scientific, precision++);
+    d = parse_scientific(sci, r.ptr);
+    side = on_bound<F>(d, bits);
+  }
+  return put_layout(o, {d.digits, static_cast<std::size_t>(d.n)}, d.exp10, fixed_below);
 }
 
 }  // namespace
