@@ -59,6 +59,7 @@ struct table_target {
   std::string label_stem;   // "<sanitised name>_<hash>": deterministic per table
   codecs::doris_row_writer writer;
   std::vector<codecs::pg_binary_type> binary;  // read as COPY binary (CSV only); empty: text
+  std::string copy_format_note;                // "COPY binary", "COPY text (why)": for the log
   connectors::doris::http_headers headers;     // every load of this table
   planned_table plan;
   table_progress* progress = nullptr;

@@ -393,10 +393,8 @@ asio::awaitable<void> run_all(job& j, io::runtime& rt, run_state& rs,
           codecs::doris_row_writer(j.cfg.target.format, std::move(writer_cols)));
       if (j.cfg.binary_copy && j.cfg.target.format == codecs::doris_format::csv)
         t->binary = binary_types(cols);
-      if (!t->binary.empty())
-        spdlog::info("doris: {} is read as COPY binary", ti.display());
-      else
-        spdlog::info("doris: {} is read as COPY text{}", ti.display(), text_reason(j.cfg, cols));
+      t->copy_format_note =
+          t->binary.empty() ? "COPY text" + text_reason(j.cfg, cols) : std::string("COPY binary");
       t->label_stem = label_stem(ti.schema, ti.name);
       t->headers = load_headers(j.cfg, t->writer, j.opts, ti);
       for (const auto& p : plan)
@@ -447,6 +445,8 @@ asio::awaitable<void> run_all(job& j, io::runtime& rt, run_state& rs,
     co_await settle_precommitted(j, http, true);
 
     for (auto& t : j.tables) {
+      // Logged once Doris took the credentials: a refusal stays a short message.
+      spdlog::info("doris: {} is read as {}", t->info.display(), t->copy_format_note);
       const std::set<int> done = state.done_chunks(t->info.schema, t->info.name);
       t->progress = &j.prog.add_table(t->info.schema, t->info.name, t->info.bytes,
                                       std::max<std::int64_t>(t->info.rows_estimate, 0),
