@@ -167,7 +167,7 @@ decimal parse_scientific(const char* p, const char* end) {
   return d;
 }
 
-using u128 = unsigned __int128;
+__extension__ typedef unsigned __int128 u128;  // GCC and Clang; -Wpedantic knows no __int128
 
 u128 pow5(int q) {
   u128 r = 1;
