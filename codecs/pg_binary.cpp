@@ -70,6 +70,7 @@ char* put4(char* o, unsigned v) {  // v < 10000
 }
 
 char* put_text(char* o, std::string_view s) {
+  if (s.empty()) return o;  // an empty view may hold nullptr: no memcpy from it
   std::memcpy(o, s.data(), s.size());
   return o + s.size();
 }
