@@ -3,6 +3,7 @@
 #include "codecs/doris_format.hpp"
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -51,6 +52,7 @@ struct doris_source_column {
   std::string name;
   std::string pg_type;  // format_type(atttypid, atttypmod)
   bool not_null = false;
+  std::uint32_t type_oid = 0;  // atttypid; 0: unknown
 };
 
 struct doris_table_spec {

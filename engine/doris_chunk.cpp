@@ -2,6 +2,7 @@
 // streamed as the body of a Stream Load; the answer checked; retries with the same label.
 
 #include "codecs/copy_text.hpp"
+#include "codecs/doris_binary_transcode.hpp"
 #include "codecs/doris_transcode.hpp"
 #include "codecs/gzip_stream.hpp"
 #include "codecs/sql_text.hpp"
@@ -99,9 +100,17 @@ asio::awaitable<void> produce(job& j, worker& w, table_target& t, const planned_
     std::string zipped;            // gzip of either
     std::optional<codecs::gzip_stream> gz;
     if (j.cfg.compress == "gz") gz.emplace(1);
-    // CSV: most rows transcode in one pass (codecs/doris_transcode.hpp).
+    // CSV: COPY binary when every column's type allows it (codecs/doris_binary_transcode.hpp),
+    // else COPY text, most rows in one pass (codecs/doris_transcode.hpp).
+    std::optional<codecs::doris_binary_transcoder> bin;
     std::optional<codecs::doris_csv_transcoder> csv;
-    if (t.writer.format() == codecs::doris_format::csv) csv.emplace(t.writer.columns());
+    if (t.writer.format() == codecs::doris_format::csv) {
+      if (!t.binary.empty())
+        bin.emplace(t.binary);
+      else
+        csv.emplace(t.writer.columns());
+    }
+    const bool csv_out = bin || csv;
     codecs::copy_text_parser parser;
     parser.expect_fields(t.writer.columns().size());
     bool bad_row = false;
@@ -110,17 +119,18 @@ asio::awaitable<void> produce(job& j, worker& w, table_target& t, const planned_
       ++out.rows;
     };
     auto convert = [&](std::string_view text) {
+      if (bin) return bin->feed(text, csv_text);
       if (!csv) return parser.feed(text, on_row) && !bad_row;
       return csv->feed(text, csv_text);
     };
-    auto pending = [&] { return csv ? csv_text.size() : rows_text.size(); };
+    auto pending = [&] { return csv_out ? csv_text.size() : rows_text.size(); };
     auto clear_pending = [&] {
       csv_text.clear();
       rows_text.clear();
     };
     // What goes on the wire: the rows, or their gzip (only once it has grown enough).
     auto wire = [&](bool last) -> std::string_view {
-      const std::string_view rows = csv ? csv_text.view() : std::string_view(rows_text);
+      const std::string_view rows = csv_out ? csv_text.view() : std::string_view(rows_text);
       if (!gz) return rows;
       gz->write(rows, zipped);
       if (last) gz->finish(zipped);
@@ -129,14 +139,17 @@ asio::awaitable<void> produce(job& j, worker& w, table_target& t, const planned_
     };
     std::string parse_error;
     bool refused = false;
-    const std::string sql = "COPY (" + chunk_select(t.info, c) + ") TO STDOUT";
+    const std::string sql =
+        "COPY (" + chunk_select(t.info, c) + ") TO STDOUT" + (bin ? " (FORMAT binary)" : "");
     pg::result res =
         co_await w.source->copy_out(sql, j.pool, [&](io::buffer b) -> asio::awaitable<bool> {
           const std::string_view text(reinterpret_cast<const char*>(b.data()), b.size());
           const bool parsed = convert(text);
           b.reset();  // the slab goes back before we wait for room on the channel
           if (!parsed) {
-            if (csv)
+            if (bin)
+              parse_error = bin->error();
+            else if (csv)
               parse_error = csv->error();
             else if (bad_row)
               parse_error = "a row with the wrong number of fields";
@@ -156,8 +169,9 @@ asio::awaitable<void> produce(job& j, worker& w, table_target& t, const planned_
     if (refused) co_return;  // the exchange ended first: its outcome says why
     if (!parse_error.empty()) throw job_error("reading " + t.info.display() + ": " + parse_error);
     res.check("reading " + t.info.display());
+    if (bin) out.rows = bin->rows();
     if (csv) out.rows = csv->rows();
-    if (!(csv ? csv->finish() : parser.finish()))
+    if (!(bin ? bin->finish() : csv ? csv->finish() : parser.finish()))
       throw job_error("reading " + t.info.display() + ": the COPY data ended mid-row");
     const std::string_view bytes = wire(true);
     const bool sent = co_await ship(j, bytes, ch, out);

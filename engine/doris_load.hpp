@@ -4,6 +4,7 @@
 
 #include "codecs/doris_format.hpp"
 #include "codecs/doris_types.hpp"
+#include "codecs/pg_binary.hpp"
 #include "codecs/url.hpp"
 #include "connectors/doris/http_client.hpp"
 #include "connectors/doris/stream_load.hpp"
@@ -36,6 +37,7 @@ struct load_settings {
   std::chrono::milliseconds backoff{500};
   std::chrono::milliseconds backoff_max{30000};
   bool two_phase = false;        // doris.two_phase_commit
+  bool binary_copy = true;       // doris.binary_copy: COPY binary where the types allow it
   std::string group_commit;      // "", async_mode, sync_mode
   std::string compress;          // "", gz
   std::string max_filter_ratio;  // "" : no row may be filtered
@@ -56,7 +58,9 @@ struct table_target {
   std::string doris_table;  // tables."s.t".doris_table, else the source table's name
   std::string label_stem;   // "<sanitised name>_<hash>": deterministic per table
   codecs::doris_row_writer writer;
-  connectors::doris::http_headers headers;  // every load of this table
+  std::vector<codecs::pg_binary_type> binary;  // read as COPY binary (CSV only); empty: text
+  std::string copy_format_note;                // "COPY binary", "COPY text (why)": for the log
+  connectors::doris::http_headers headers;     // every load of this table
   planned_table plan;
   table_progress* progress = nullptr;
   int chunks_left = 0;                                           // guarded by job::m
@@ -111,7 +115,7 @@ struct worker {
 boost::asio::awaitable<void> join_snapshot(const job& j, connectors::postgres::connection& c);
 
 /// Every stored column of a source table (generated ones too: Doris keeps their values as
-/// data) with its format_type() text and NOT NULL, in attnum order.
+/// data) with its format_type() text, type OID and NOT NULL, in attnum order.
 boost::asio::awaitable<std::vector<codecs::doris_source_column>> columns_of(
     connectors::postgres::connection& c, const table_info& t);
 

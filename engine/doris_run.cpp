@@ -59,6 +59,7 @@ load_settings make_settings(const job_options& opts, const codecs::doris_endpoin
   s.backoff_max =
       std::chrono::milliseconds(int_setting(opts, "doris.backoff_max_ms", 30000, 1, 3600000));
   s.two_phase = bool_setting(opts, "doris.two_phase_commit", false);
+  s.binary_copy = bool_setting(opts, "doris.binary_copy", true);
   s.group_commit = setting(opts, "doris.group_commit");
   if (!s.group_commit.empty() && s.group_commit != "async_mode" && s.group_commit != "sync_mode")
     throw usage_error("doris.group_commit = '" + s.group_commit +
@@ -128,14 +129,16 @@ asio::awaitable<void> join_snapshot(const job& j, pg::connection& c) {
 asio::awaitable<std::vector<codecs::doris_source_column>> columns_of(pg::connection& c,
                                                                      const table_info& t) {
   pg::result cols = co_await c.query(
-      "select attname, format_type(atttypid, atttypmod), attnotnull from pg_attribute where "
+      "select attname, format_type(atttypid, atttypmod), attnotnull, atttypid from pg_attribute "
+      "where "
       "attrelid = $1::oid and attnum > 0 and not attisdropped order by attnum",
       pg::make_params(std::to_string(t.oid)));
   cols.check("reading the columns of " + t.display());
   std::vector<codecs::doris_source_column> out;
   for (int r = 0; r < cols.rows(); ++r)
-    out.push_back(
-        {std::string(cols.value(r, 0)), std::string(cols.value(r, 1)), cols.value(r, 2) == "t"});
+    out.push_back({std::string(cols.value(r, 0)), std::string(cols.value(r, 1)),
+                   cols.value(r, 2) == "t",
+                   static_cast<std::uint32_t>(std::stoul(std::string(cols.value(r, 3))))});
   co_return out;
 }
 
@@ -160,6 +163,28 @@ std::vector<std::string> select_list(const std::vector<codecs::doris_column>& co
   for (const auto& c : cols)
     out.push_back(codecs::quote_ident(c.name));
   return out;
+}
+
+/// The binary types of every column, or nothing when one has a type COPY binary cannot serve.
+std::vector<codecs::pg_binary_type> binary_types(
+    const std::vector<codecs::doris_source_column>& cols) {
+  std::vector<codecs::pg_binary_type> out;
+  for (const auto& c : cols) {
+    const auto b = codecs::pg_binary_type_of(c.type_oid);
+    if (!b) return {};
+    out.push_back(*b);
+  }
+  return out;
+}
+
+std::string text_reason(const load_settings& s,
+                        const std::vector<codecs::doris_source_column>& cols) {
+  if (!s.binary_copy) return " (doris.binary_copy = false)";
+  if (s.target.format != codecs::doris_format::csv) return " (format=json)";
+  for (const auto& c : cols)
+    if (!codecs::pg_binary_type_of(c.type_oid))
+      return fmt::format(" (column {} is {})", c.name, c.pg_type);
+  return {};
 }
 
 doris::http_headers load_headers(const load_settings& s, const codecs::doris_row_writer& w,
@@ -366,6 +391,10 @@ asio::awaitable<void> run_all(job& j, io::runtime& rt, run_state& rs,
       auto t = std::make_unique<table_target>(
           std::move(info), std::move(target),
           codecs::doris_row_writer(j.cfg.target.format, std::move(writer_cols)));
+      if (j.cfg.binary_copy && j.cfg.target.format == codecs::doris_format::csv)
+        t->binary = binary_types(cols);
+      t->copy_format_note =
+          t->binary.empty() ? "COPY text" + text_reason(j.cfg, cols) : std::string("COPY binary");
       t->label_stem = label_stem(ti.schema, ti.name);
       t->headers = load_headers(j.cfg, t->writer, j.opts, ti);
       for (const auto& p : plan)
@@ -416,6 +445,8 @@ asio::awaitable<void> run_all(job& j, io::runtime& rt, run_state& rs,
     co_await settle_precommitted(j, http, true);
 
     for (auto& t : j.tables) {
+      // Logged once Doris took the credentials: a refusal stays a short message.
+      spdlog::info("doris: {} is read as {}", t->info.display(), t->copy_format_note);
       const std::set<int> done = state.done_chunks(t->info.schema, t->info.name);
       t->progress = &j.prog.add_table(t->info.schema, t->info.name, t->info.bytes,
                                       std::max<std::int64_t>(t->info.rows_estimate, 0),
