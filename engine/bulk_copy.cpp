@@ -183,6 +183,7 @@ asio::awaitable<void> copy_worker(job& j, std::size_t index) {
       j.state.set_table_status(t.info.schema, t.info.name, table_status::copying);
       t.progress->set_phase(table_phase::copying);
       j.prog.chunk_started();
+      spdlog::debug("{} chunk {}: copying", t.info.display(), ref->chunk->chunk_no);
       for (int attempt = 1;; ++attempt) {
         std::string error;
         bool retryable = false;
@@ -271,7 +272,9 @@ asio::awaitable<void> finish_table(job& j, pg::connection& dst, table_work& t) {
     exists.check("checking constraint " + ix.constraint_name);
     if (exists.rows() == 0) (co_await dst.query(ix.constraint_sql)).check(ix.constraint_sql);
   }
+  spdlog::debug("ANALYZE {}: starting", t.info.display());
   (co_await dst.query("ANALYZE " + t.info.qualified())).check("ANALYZE " + t.info.display());
+  spdlog::debug("ANALYZE {}: done", t.info.display());
   t.index_seconds += j.elapsed() - t0;
   j.state.set_index_seconds(t.info.schema, t.info.name, t.index_seconds);
   bool failed;
@@ -300,6 +303,7 @@ asio::awaitable<void> index_worker(job& j, std::size_t index) {
     (void)co_await dst.query("SET maintenance_work_mem = '256MB'");
   }
   (void)index;
+  bool parallel = true;  // the server's max_parallel_maintenance_workers
   for (;;) {
     auto item = co_await next_index(j);
     if (!item) break;
@@ -316,7 +320,28 @@ asio::awaitable<void> index_worker(job& j, std::size_t index) {
     j.state.set_table_status(t.info.schema, t.info.name, table_status::indexing);
     t.progress->set_phase(table_phase::indexing);
     const double t0 = j.elapsed();
+    // Parallel workers only for a build that runs alone: next to copies or
+    // other builds the server's cores are taken, and a parallel build costs
+    // more CPU in all (its workers sort to tapes the leader merges).
+    bool alone;
+    {
+      std::lock_guard lk(j.m);
+      alone = j.copy_workers_running == 0 && j.builds_running == 0;
+      ++j.builds_running;
+    }
+    if (alone != parallel) {
+      (void)co_await dst.query(alone ? "RESET max_parallel_maintenance_workers"
+                                     : "SET max_parallel_maintenance_workers = 0");
+      parallel = alone;
+    }
+    spdlog::debug("index {} on {}: building{}", ix.name, t.info.display(),
+                  alone ? " (parallel workers allowed)" : "");
     pg::result r = co_await dst.query(ix.create_sql);
+    {
+      std::lock_guard lk(j.m);
+      --j.builds_running;
+    }
+    spdlog::debug("index {} on {}: built in {:.2f}s", ix.name, t.info.display(), j.elapsed() - t0);
     if (r.ok()) {
       j.state.mark_index_done(t.info.schema, t.info.name, ix.name, j.elapsed() - t0);
     } else {
