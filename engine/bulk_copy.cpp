@@ -242,13 +242,25 @@ asio::awaitable<void> copy_worker(job& j, std::size_t index) {
 
 namespace {
 
+/// How much work an index queue entry stands for: the index's size on the
+/// source, or for a table without indexes (its ANALYZE) the pages ANALYZE reads
+/// at most (300 x the default statistics target of 100).
+std::int64_t work_bytes(const index_ref& r) {
+  return r.index ? r.index->bytes : std::min<std::int64_t>(r.table->info.bytes, 30000 * 8192);
+}
+
 asio::awaitable<std::optional<index_ref>> next_index(job& j) {
   for (;;) {
     {
       std::lock_guard lk(j.m);
       if (!j.index_queue.empty()) {
-        index_ref r = j.index_queue.front();
-        j.index_queue.pop_front();
+        // Longest first: the build that ends last bounds the run, so the
+        // biggest one starts as soon as its data is in, ahead of smaller ones.
+        auto best = j.index_queue.begin();
+        for (auto it = best; it != j.index_queue.end(); ++it)
+          if (work_bytes(*it) > work_bytes(*best)) best = it;
+        index_ref r = *best;
+        j.index_queue.erase(best);
         co_return r;
       }
       if (j.copy_workers_running == 0) co_return std::nullopt;
