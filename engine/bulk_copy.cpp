@@ -136,6 +136,7 @@ std::optional<chunk_ref> next_chunk(job& j) {
     j.chunks.pop_front();
     if (!c.table->failed) {
       if (c.table->copy_started < 0) c.table->copy_started = j.elapsed();
+      ++j.chunks_in_flight;
       return c;
     }
   }
@@ -198,6 +199,7 @@ asio::awaitable<void> copy_worker(job& j, std::size_t index) {
           spdlog::debug("{} chunk {}: {} rows in {:.2f}s", t.info.display(), ref->chunk->chunk_no,
                         s.rows, s.seconds);
           std::lock_guard lk(j.m);
+          --j.chunks_in_flight;
           if (--t.chunks_left == 0 && !t.failed) table_data_done(j, t);
           break;
         } catch (const pg::error& e) {
@@ -210,6 +212,7 @@ asio::awaitable<void> copy_worker(job& j, std::size_t index) {
         if (!retryable || attempt >= j.retries || stop.stop_requested()) {
           fail_table(j, t, fmt::format("chunk {}: {}", ref->chunk->chunk_no, error));
           std::lock_guard lk(j.m);
+          --j.chunks_in_flight;
           --t.chunks_left;
           break;
         }
@@ -332,13 +335,15 @@ asio::awaitable<void> index_worker(job& j, std::size_t index) {
     j.state.set_table_status(t.info.schema, t.info.name, table_status::indexing);
     t.progress->set_phase(table_phase::indexing);
     const double t0 = j.elapsed();
-    // Parallel workers only for a build that runs alone: next to copies or
-    // other builds the server's cores are taken, and a parallel build costs
-    // more CPU in all (its workers sort to tapes the leader merges).
+    // Parallel workers only for a build that runs alone (no chunk left to
+    // copy, no other build): next to other work the server's cores are taken,
+    // and a parallel build costs more CPU in all (its workers sort to tapes
+    // the leader merges).
     bool alone;
     {
       std::lock_guard lk(j.m);
-      alone = j.copy_workers_running == 0 && j.builds_running == 0;
+      const bool copying = !j.chunks.empty() || j.chunks_in_flight > 0;
+      alone = !copying && j.builds_running == 0;
       ++j.builds_running;
     }
     if (alone != parallel) {

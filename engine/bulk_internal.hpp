@@ -89,7 +89,8 @@ struct job {
   std::deque<chunk_ref> chunks;       // to copy, plan order
   std::deque<index_ref> index_queue;  // data in: indexes to build, tables to finish, biggest first
   int copy_workers_running = 0;
-  int builds_running = 0;  // CREATE INDEX statements in flight
+  int chunks_in_flight = 0;  // handed to a copy worker, not yet done or failed
+  int builds_running = 0;    // CREATE INDEX statements in flight
   std::deque<io::detail::wake_handler> index_waiters;
 
   job(const job_options& o, codecs::endpoint s, codecs::endpoint t, io::runtime& r, state_store& st)
