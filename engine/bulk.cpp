@@ -198,13 +198,16 @@ asio::awaitable<void> bulk_main(job& j, bool resuming, const reporter_options& r
 
   // Schema before data (pg_restore --single-transaction: all or nothing).
   if (j.state.get("phase.pre_data") != "done" || !std::filesystem::exists(j.dump_file)) {
+    spdlog::debug("pg_dump of the schema: starting");
     co_await bulk::dump_schema(j, tables, holder);
+    spdlog::debug("pg_dump of the schema: done");
   }
   if (j.state.get("phase.pre_data") != "done") {
     spdlog::info("restoring the schema (pre-data) on the target");
     co_await bulk::restore_section(j, "pre-data", opts.restart, {});
     j.state.put("phase.pre_data", "done");
   }
+  spdlog::debug("pre-data restored");
   co_await bulk::prepare_target(dst, opts.restart);
   auto marks = co_await bulk::target_done_marks(dst);
 
@@ -261,6 +264,7 @@ asio::awaitable<void> bulk_main(job& j, bool resuming, const reporter_options& r
   const std::size_t index_jobs =
       static_cast<std::size_t>(opts.index_jobs > 0 ? opts.index_jobs : 2);
   co_await run_workers(j, jobs, index_jobs);
+  spdlog::debug("copies and index builds done");
   reporter.stop();
   (void)co_await holder.query("COMMIT");  // releases the snapshot
 
@@ -279,6 +283,7 @@ asio::awaitable<void> bulk_main(job& j, bool resuming, const reporter_options& r
     co_await bulk::restore_section(j, "post-data", false, ours);
     j.state.put("phase.post_data", "done");
   }
+  spdlog::debug("post-data restored");
   const int seqs = co_await bulk::copy_sequences(holder, dst);
   j.state.put("phase.sequences", "done");
   spdlog::info("{} sequence(s) set to the source's values", seqs);

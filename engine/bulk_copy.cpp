@@ -136,6 +136,7 @@ std::optional<chunk_ref> next_chunk(job& j) {
     j.chunks.pop_front();
     if (!c.table->failed) {
       if (c.table->copy_started < 0) c.table->copy_started = j.elapsed();
+      ++j.chunks_in_flight;
       return c;
     }
   }
@@ -183,6 +184,7 @@ asio::awaitable<void> copy_worker(job& j, std::size_t index) {
       j.state.set_table_status(t.info.schema, t.info.name, table_status::copying);
       t.progress->set_phase(table_phase::copying);
       j.prog.chunk_started();
+      spdlog::debug("{} chunk {}: copying", t.info.display(), ref->chunk->chunk_no);
       for (int attempt = 1;; ++attempt) {
         std::string error;
         bool retryable = false;
@@ -197,6 +199,7 @@ asio::awaitable<void> copy_worker(job& j, std::size_t index) {
           spdlog::debug("{} chunk {}: {} rows in {:.2f}s", t.info.display(), ref->chunk->chunk_no,
                         s.rows, s.seconds);
           std::lock_guard lk(j.m);
+          --j.chunks_in_flight;
           if (--t.chunks_left == 0 && !t.failed) table_data_done(j, t);
           break;
         } catch (const pg::error& e) {
@@ -209,6 +212,7 @@ asio::awaitable<void> copy_worker(job& j, std::size_t index) {
         if (!retryable || attempt >= j.retries || stop.stop_requested()) {
           fail_table(j, t, fmt::format("chunk {}: {}", ref->chunk->chunk_no, error));
           std::lock_guard lk(j.m);
+          --j.chunks_in_flight;
           --t.chunks_left;
           break;
         }
@@ -241,13 +245,25 @@ asio::awaitable<void> copy_worker(job& j, std::size_t index) {
 
 namespace {
 
+/// How much work an index queue entry stands for: the index's size on the
+/// source, or for a table without indexes (its ANALYZE) the pages ANALYZE reads
+/// at most (300 x the default statistics target of 100).
+std::int64_t work_bytes(const index_ref& r) {
+  return r.index ? r.index->bytes : std::min<std::int64_t>(r.table->info.bytes, 30000 * 8192);
+}
+
 asio::awaitable<std::optional<index_ref>> next_index(job& j) {
   for (;;) {
     {
       std::lock_guard lk(j.m);
       if (!j.index_queue.empty()) {
-        index_ref r = j.index_queue.front();
-        j.index_queue.pop_front();
+        // Longest first: the build that ends last bounds the run, so the
+        // biggest one starts as soon as its data is in, ahead of smaller ones.
+        auto best = j.index_queue.begin();
+        for (auto it = best; it != j.index_queue.end(); ++it)
+          if (work_bytes(*it) > work_bytes(*best)) best = it;
+        index_ref r = *best;
+        j.index_queue.erase(best);
         co_return r;
       }
       if (j.copy_workers_running == 0) co_return std::nullopt;
@@ -271,7 +287,9 @@ asio::awaitable<void> finish_table(job& j, pg::connection& dst, table_work& t) {
     exists.check("checking constraint " + ix.constraint_name);
     if (exists.rows() == 0) (co_await dst.query(ix.constraint_sql)).check(ix.constraint_sql);
   }
+  spdlog::debug("ANALYZE {}: starting", t.info.display());
   (co_await dst.query("ANALYZE " + t.info.qualified())).check("ANALYZE " + t.info.display());
+  spdlog::debug("ANALYZE {}: done", t.info.display());
   t.index_seconds += j.elapsed() - t0;
   j.state.set_index_seconds(t.info.schema, t.info.name, t.index_seconds);
   bool failed;
@@ -300,6 +318,7 @@ asio::awaitable<void> index_worker(job& j, std::size_t index) {
     (void)co_await dst.query("SET maintenance_work_mem = '256MB'");
   }
   (void)index;
+  bool parallel = true;  // the server's max_parallel_maintenance_workers
   for (;;) {
     auto item = co_await next_index(j);
     if (!item) break;
@@ -316,7 +335,30 @@ asio::awaitable<void> index_worker(job& j, std::size_t index) {
     j.state.set_table_status(t.info.schema, t.info.name, table_status::indexing);
     t.progress->set_phase(table_phase::indexing);
     const double t0 = j.elapsed();
+    // Parallel workers only for a build that runs alone (no chunk left to
+    // copy, no other build): next to other work the server's cores are taken,
+    // and a parallel build costs more CPU in all (its workers sort to tapes
+    // the leader merges).
+    bool alone;
+    {
+      std::lock_guard lk(j.m);
+      const bool copying = !j.chunks.empty() || j.chunks_in_flight > 0;
+      alone = !copying && j.builds_running == 0;
+      ++j.builds_running;
+    }
+    if (alone != parallel) {
+      (void)co_await dst.query(alone ? "RESET max_parallel_maintenance_workers"
+                                     : "SET max_parallel_maintenance_workers = 0");
+      parallel = alone;
+    }
+    spdlog::debug("index {} on {}: building{}", ix.name, t.info.display(),
+                  alone ? " (parallel workers allowed)" : "");
     pg::result r = co_await dst.query(ix.create_sql);
+    {
+      std::lock_guard lk(j.m);
+      --j.builds_running;
+    }
+    spdlog::debug("index {} on {}: built in {:.2f}s", ix.name, t.info.display(), j.elapsed() - t0);
     if (r.ok()) {
       j.state.mark_index_done(t.info.schema, t.info.name, ix.name, j.elapsed() - t0);
     } else {

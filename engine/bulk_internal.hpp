@@ -36,6 +36,7 @@ struct index_def {
   std::string constraint_sql;        // ALTER TABLE ... ADD CONSTRAINT ... USING INDEX ..., or ""
   std::string constraint_name;       // raw, for the existence check
   index_kind kind = index_kind::index;
+  std::int64_t bytes = 0;  // on the source: which build to start first
 };
 
 struct table_work {
@@ -86,8 +87,10 @@ struct job {
   std::deque<std::unique_ptr<table_work>> tables;
   std::mutex m;
   std::deque<chunk_ref> chunks;       // to copy, plan order
-  std::deque<index_ref> index_queue;  // data in: indexes to build, tables to finish
+  std::deque<index_ref> index_queue;  // data in: indexes to build, tables to finish, biggest first
   int copy_workers_running = 0;
+  int chunks_in_flight = 0;  // handed to a copy worker, not yet done or failed
+  int builds_running = 0;    // CREATE INDEX statements in flight
   std::deque<io::detail::wake_handler> index_waiters;
 
   job(const job_options& o, codecs::endpoint s, codecs::endpoint t, io::runtime& r, state_store& st)

@@ -126,7 +126,7 @@ asio::awaitable<std::map<std::uint32_t, std::vector<index_def>>> list_indexes(
       "select i.indrelid, i.indexrelid, quote_ident(ic.relname), pg_get_indexdef(i.indexrelid), "
       "  coalesce(con.oid, 0), coalesce(con.contype, ' '), coalesce(con.conname, ''), "
       "  coalesce(con.condeferrable, false), coalesce(con.condeferred, false), "
-      "  quote_ident(n.nspname) || '.' || quote_ident(c.relname) "
+      "  quote_ident(n.nspname) || '.' || quote_ident(c.relname), pg_relation_size(i.indexrelid) "
       "from pg_index i join pg_class ic on ic.oid = i.indexrelid "
       "join pg_class c on c.oid = i.indrelid join pg_namespace n on n.oid = c.relnamespace "
       "left join pg_constraint con on con.conindid = i.indexrelid and con.conrelid = i.indrelid "
@@ -146,6 +146,7 @@ asio::awaitable<std::map<std::uint32_t, std::vector<index_def>>> list_indexes(
     const auto pos = def.find(" INDEX ");
     if (pos != std::string::npos) def.insert(pos + 7, "IF NOT EXISTS ");
     d.create_sql = std::move(def);
+    d.bytes = std::stoll(std::string(r.value(i, 10)));
     if (contype == 'p' || contype == 'u') {
       d.constraint_oid = to_oid(r.value(i, 4));
       d.constraint_name = r.value(i, 6);

@@ -6,12 +6,16 @@
 # `pgcopydb clone --table-jobs 2 --index-jobs 2` alternately RUNS times (3),
 # prints each time and the median ratio (goal: <= 0.80). Also the floor: a
 # `psql \copy to stdout | psql \copy from stdin` pipe of the same tables into a
-# pre-made schema, and uringmig's peak RSS (/usr/bin/time -v).
+# pre-made schema, and uringmig's peak RSS (/usr/bin/time -v). TIMELINE=1: the
+# uringmig runs log at debug level and the last one's timeline is printed
+# (perf/bulk_timeline.py: copies, index builds, ANALYZE, the tail).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 runs=${RUNS:-3}
 scale=${SCALE:-30}
 mixed_rows=${MIXED_ROWS:-1000000}
+log_level=warn
+[ -n "${TIMELINE:-}" ] && log_level=debug
 
 scripts/setup-deps.sh
 for p in pgcopydb time; do dpkg-query -W "$p" >/dev/null 2>&1 || apt-get install -y -qq "$p" >/dev/null; done
@@ -61,7 +65,8 @@ for i in $(seq "$runs"); do
   fresh_target
   t0=$(now)
   "$bin" run --preset bulk --jobs 2 --index-jobs 2 --source "$src_url" --target "$dst_url" \
-    --state-dir "$scratch/state$i" --log-level warn >/dev/null
+    --state-dir "$scratch/state$i" --log-level "$log_level" >/dev/null 2>"$scratch/err$i" ||
+    { cat "$scratch/err$i"; exit 1; }
   a=$(since "$t0")
   fresh_target
   t0=$(now)
@@ -73,6 +78,10 @@ for i in $(seq "$runs"); do
   echo "run $i: uringmig ${a}s, pgcopydb ${b}s, ratio $r"
 done
 echo "median ratio uringmig / pgcopydb: $(printf '%s\n' "${ratios[@]}" | median) (goal <= 0.80)"
+if [ -n "${TIMELINE:-}" ]; then
+  echo "== timeline of uringmig run $runs"
+  python3 perf/bulk_timeline.py "$scratch/state$runs/uringmig.log"
+fi
 
 echo "== floor: psql \\copy pipes of the same tables into a pre-made schema (data only)"
 fresh_target
