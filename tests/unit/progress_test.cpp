@@ -33,11 +33,15 @@ std::vector<std::string> lines_of(const fs::path& p) {
   return out;
 }
 
+// Keeps empty fields, the last one too ("a," is two fields).
 std::vector<std::string> split(const std::string& s, char sep) {
   std::vector<std::string> out;
-  std::stringstream in(s);
-  for (std::string f; std::getline(in, f, sep);)
-    out.push_back(f);
+  std::size_t from = 0;
+  for (auto at = s.find(sep); at != std::string::npos; at = s.find(sep, from)) {
+    out.push_back(s.substr(from, at - from));
+    from = at + 1;
+  }
+  out.push_back(s.substr(from));
   return out;
 }
 
@@ -116,12 +120,13 @@ TEST(progress, stats_csv_has_header_and_increasing_timestamps) {
   ASSERT_GE(lines.size(), 4U);
   EXPECT_EQ(lines[0],
             "timestamp,elapsed_s,rows,bytes,rows_per_s,mb_per_s,chunks_in_flight,chunks_done,"
-            "chunks_total,rss_mb");
+            "chunks_total,rss_mb,applied_lsn,lag_bytes,lag_s,apply_per_s,apply_queue");
   std::string prev_ts;
   double prev_elapsed = -1;
   for (std::size_t i = 1; i < lines.size(); ++i) {
     const auto f = split(lines[i], ',');
-    ASSERT_EQ(f.size(), 10U) << lines[i];
+    ASSERT_EQ(f.size(), 15U) << lines[i];  // the follow columns stay empty without CDC
+    EXPECT_EQ(f[10], "") << lines[i];
     EXPECT_GE(f[0], prev_ts) << lines[i];
     EXPECT_GE(std::stod(f[1]), prev_elapsed) << lines[i];
     prev_ts = f[0];
@@ -140,6 +145,30 @@ TEST(progress, stats_csv_has_header_and_increasing_timestamps) {
   EXPECT_GT(again.size(), lines.size());
   for (std::size_t i = 1; i < again.size(); ++i)
     EXPECT_NE(again[i].substr(0, 9), "timestamp");
+}
+
+TEST(progress, stats_csv_fills_the_follow_columns_while_following) {
+  temp_dir d;
+  progress p;
+  auto& f = p.follow();
+  f.active = true;
+  f.applied_lsn = 0x16B374D48ULL;
+  f.lag_bytes = 4096;
+  f.lag_ms = 1500;
+  f.queued_txns = 3;
+  reporter_options o;
+  o.stats_csv = d.path / "stats.csv";
+  o.stats_interval = 1h;  // only the line written at stop
+  o.log_interval = 0ms;
+  progress_reporter(p, o).stop();
+  const auto lines = lines_of(o.stats_csv);
+  ASSERT_EQ(lines.size(), 2U);
+  const auto last = split(lines[1], ',');
+  ASSERT_EQ(last.size(), 15U) << lines[1];
+  EXPECT_EQ(last[10], "1/6B374D48");
+  EXPECT_EQ(last[11], "4096");
+  EXPECT_EQ(last[12], "1.500");
+  EXPECT_EQ(last[14], "3");
 }
 
 TEST(progress, terminal_frames_stop_cleanly) {
@@ -201,7 +230,9 @@ TEST(progress, summary_table) {
   print_summary(out, {{"public.pgbench_accounts", "done", 3'000'000, 402'100'000, 12.34, 4.5, ""},
                       {"public.broken", "failed", 0, 0, 0.2, 0, "permission denied"}});
   const auto text = out.str();
-  const auto lines = split(text, '\n');
+  auto lines = split(text, '\n');
+  ASSERT_EQ(lines.back(), "");  // the table ends with a newline
+  lines.pop_back();
   ASSERT_EQ(lines.size(), 5U) << text;
   EXPECT_THAT(lines[0], ::testing::MatchesRegex("table +status +rows +MB +copy +index"));
   EXPECT_THAT(lines[1], ::testing::MatchesRegex(
