@@ -42,8 +42,8 @@ void global_init() {
   });
 }
 
-int socket_cb(CURL*, curl_socket_t fd, int what, void* userp, void*) {
-  return static_cast<http_client::impl*>(userp)->on_socket(fd, what);
+int socket_cb(CURL* easy, curl_socket_t fd, int what, void* userp, void*) {
+  return static_cast<http_client::impl*>(userp)->on_socket(easy, fd, what);
 }
 
 int timer_cb(CURLM*, long timeout_ms, void* userp) {
@@ -108,8 +108,10 @@ void http_client::impl::check_thread(const char* what) const {
   }
 }
 
-int http_client::impl::on_socket(curl_socket_t fd, int what) {
+int http_client::impl::on_socket(CURL* easy, curl_socket_t fd, int what) {
   try {
+    if (auto t = active.find(easy); t != active.end() && what != CURL_POLL_REMOVE)
+      t->second->set_socket(fd);
     if (what == CURL_POLL_REMOVE) {
       forget(fd);
       return 0;
@@ -133,7 +135,9 @@ int http_client::impl::on_timer(long timeout_ms) {
       timer.cancel();
       return 0;
     }
-    timer.expires_after(std::chrono::milliseconds(timeout_ms));
+    // libcurl rounds the time left down to whole milliseconds; a timer that fires before the
+    // deadline it stands for may see that deadline dropped unhandled (7.88): never fire early.
+    timer.expires_after(std::chrono::milliseconds(timeout_ms + 1));
     timer.async_wait(
         [self = shared_from_this(), gen = timer_generation](const boost::system::error_code& ec) {
           if (ec || gen != self->timer_generation || self->closing) return;

@@ -125,8 +125,10 @@ void transfer::configure() {
   const bool has_body = streamed || !rq_.body.empty();
   for (const auto& [name, value] : rq_.headers)
     append_header(headers_, value.empty() ? name + ";" : name + ": " + value);
-  if (!has_header(rq_.headers, "expect"))
+  if (!has_header(rq_.headers, "expect")) {
+    expects_continue_ = has_body && o.expect_continue && o.expect_100_timeout.count() > 0;
     append_header(headers_, has_body && o.expect_continue ? "Expect: 100-continue" : "Expect:");
+  }
   if (streamed && !has_header(rq_.headers, "transfer-encoding"))
     append_header(headers_, "Transfer-Encoding: chunked");
 
@@ -197,6 +199,46 @@ void transfer::start() {
     return;
   }
   in_multi_ = true;
+  if (expects_continue_) watch_expect();
+}
+
+namespace {
+
+/// Every `every` while the transfer of `easy` still waits for its 100 past its own deadline, asks
+/// libcurl to look at the transfer's socket. The handler holds no pointer to the transfer: it
+/// finds it in the client's map, so it may outlive it.
+void poke_while_waiting(std::shared_ptr<http_client::impl> c, CURL* easy,
+                        std::shared_ptr<asio::steady_timer> timer,
+                        std::chrono::milliseconds every) {
+  timer->expires_after(every);
+  timer->async_wait([c = std::move(c), easy, timer, every](const boost::system::error_code& ec) {
+    if (ec || c->closing) return;
+    auto it = c->active.find(easy);
+    if (it == c->active.end() || !it->second->awaiting_continue()) return;
+    // (CURLINFO_ACTIVESOCKET knows no socket before the transfer ends.) Events 0: libcurl polls
+    // the socket itself, then looks at its 100 wait.
+    if (const curl_socket_t fd = it->second->socket(); fd != CURL_SOCKET_BAD) c->act(fd, 0);
+    poke_while_waiting(c, easy, timer, every);
+  });
+}
+
+}  // namespace
+
+void transfer::watch_expect() {
+  // libcurl 7.88 drops a timeout that falls due less than 1 ms after the one it is handling (it
+  // compares its timer list in whole milliseconds, but its 100-continue check exactly), and
+  // then holds the body back until a 100 that may never come. After the wait has run out,
+  // poke the transfer until the body goes: a poke before its time changes nothing.
+  const auto wait = rq_.options.expect_100_timeout;
+  auto timer = std::make_shared<asio::steady_timer>(client_->ex);
+  expect_watch_ = timer;
+  timer->expires_after(wait + std::chrono::milliseconds(5));
+  timer->async_wait([c = client_, easy = easy_, timer, wait](const boost::system::error_code& ec) {
+    if (ec) return;
+    poke_while_waiting(
+        c, easy, timer,
+        std::clamp(wait / 8, std::chrono::milliseconds(5), std::chrono::milliseconds(250)));
+  });
 }
 
 std::chrono::microseconds transfer::since_start() const {
@@ -205,6 +247,7 @@ std::chrono::microseconds transfer::since_start() const {
 }
 
 void transfer::detach() {
+  if (expect_watch_) expect_watch_->cancel();  // the io_context must not wait for it
   if (in_multi_) {
     in_multi_ = false;
     curl_multi_remove_handle(client_->multi, easy_);
@@ -354,6 +397,7 @@ void transfer::accept(std::optional<io::buffer> b) {
 
 std::size_t transfer::on_read(char* dst, std::size_t size, std::size_t n, void* self) {
   auto& t = *static_cast<transfer*>(self);
+  t.body_asked_ = true;
   const std::size_t cap = size * n;
   std::size_t got = 0;
   if (t.rq_.stream == nullptr) {

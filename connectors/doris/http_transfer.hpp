@@ -50,7 +50,7 @@ struct http_client::impl : std::enable_shared_from_this<http_client::impl> {
   void check_thread(const char* what) const;
 
   // libcurl callbacks (http_client.cpp); never throw into C.
-  int on_socket(curl_socket_t fd, int what);
+  int on_socket(CURL* easy, curl_socket_t fd, int what);
   int on_timer(long timeout_ms);
   int on_close(curl_socket_t fd);
 
@@ -104,6 +104,14 @@ class transfer {
   bool settled() const { return finished_ && !feeder_running_; }
   bool cancelled() const { return cancelled_; }
   bool paused() const { return paused_; }
+  /// The socket libcurl last asked to watch for this transfer.
+  curl_socket_t socket() const { return socket_; }
+  void set_socket(curl_socket_t fd) { socket_ = fd; }
+  /// Sent its head with `Expect: 100-continue`, still holding the body back.
+  bool awaiting_continue() const {
+    return in_multi_ && !finished_ && !body_asked_ && !resp_.timing.continue_received;
+  }
+
   /// Suspends until something changed (completion, feeder end); honours
   /// the handler's cancellation slot.
   boost::asio::awaitable<void> wait();
@@ -117,6 +125,7 @@ class transfer {
   static std::size_t on_header(char* p, std::size_t size, std::size_t n, void* self);
   static std::size_t on_write(char* p, std::size_t size, std::size_t n, void* self);
   void configure();
+  void watch_expect();
   void detach();
   void notify();
   void end_feeding();
@@ -129,6 +138,9 @@ class transfer {
   curl_slist* headers_ = nullptr;
   char errbuf_[CURL_ERROR_SIZE] = {};
   bool in_multi_ = false;
+  curl_socket_t socket_ = CURL_SOCKET_BAD;
+  bool expects_continue_ = false;                            // we sent `Expect: 100-continue`
+  std::shared_ptr<boost::asio::steady_timer> expect_watch_;  // see watch_expect()
   bool finished_ = false;
   bool cancelled_ = false;
   std::chrono::steady_clock::time_point t0_;
@@ -142,6 +154,7 @@ class transfer {
   bool eof_ = false;
   bool paused_ = false;
   bool body_wanted_ = false;  // on_body_wanted was posted
+  bool body_asked_ = false;   // libcurl called on_read: the wait for a 100 is over
   bool feeder_running_ = false;
   bool feeder_receiving_ = false;
   std::optional<io::detail::wake_handler> room_waiter_;
