@@ -8,9 +8,16 @@
 # - WORKLOAD=tpcb (default): pgbench scale $SCALE (10), $CLIENTS clients (4) for $SECONDS_LOAD
 #   seconds (20): per transaction 3 single-row updates (two on small hot tables) and an insert;
 # - WORKLOAD=updates: issue #6's mix — a $ROWS-row table (1M), $TXNS transactions (10 000) of
-#   100-row updates (a random range of ids), $CLIENTS clients.
+#   100-row updates (a random range of ids), $CLIENTS clients;
+# - WORKLOAD=inserts / deletes: the same table and transaction count, each transaction inserting
+#   100 new rows / deleting 100 existing ones (ids from a sequence: every row once).
+# Prints rows/s applied for both followers (changed rows / catch-up time).
+# LIVE=1 (any workload) measures lag instead of catch-up: both followers run while the workload
+# runs; every second, each slot's lag (source WAL position minus what the follower confirmed, i.e.
+# committed on its target) is sampled; prints median / p95 / max per follower and how long each
+# took to drain after the load stopped.
 # PERF=1 records uringmig's catch-up system wide (perf record -a -g) and prints the busiest
-# processes and their top symbols. Catch-up time: uringmig = `uringmig follow` + `uringmig switchover` (returns once every
+# processes and their top symbols; PERF_DATA=FILE keeps the recording. Catch-up time: uringmig = `uringmig follow` + `uringmig switchover` (returns once every
 # change before its sentinel is committed on the target); native = ENABLE until the
 # subscription's confirmed LSN reaches the source's LSN after the load. Prints both, the ratio
 # (goal: uringmig several times faster, ratio <= 0.5), and checks both targets equal the source.
@@ -23,7 +30,9 @@ workers=${APPLY_WORKERS:-2}
 workload=${WORKLOAD:-tpcb}
 rows=${ROWS:-1000000}
 txns=${TXNS:-10000}
-case $workload in tpcb | updates) ;; *) echo "WORKLOAD is tpcb or updates" >&2; exit 2 ;; esac
+case $workload in tpcb | updates | inserts | deletes) ;;
+  *) echo "WORKLOAD is tpcb, updates, inserts or deletes" >&2; exit 2 ;;
+esac
 
 scripts/setup-deps.sh
 cmake --preset release >/dev/null
@@ -65,9 +74,17 @@ else
   spsql -d bench -c "create table t (id int primary key, v int not null, filler text);
     insert into t select g, 0, repeat('x', 80) from generate_series(1, $rows) g;
     create table marker (id int primary key, note text); insert into marker values (1, '')"
+  spsql -d bench -c "create sequence new_ids start $((rows + 1)); create sequence old_ids"
   spsql -d bench -c "vacuum analyze"
-  printf '\\set start random(1, %s)\nupdate t set v = v + 1 where id between :start and :start + 99;\n' \
-    "$((rows - 99))" >"$scratch/updates.sql"
+  case $workload in
+    updates)
+      printf '\\set start random(1, %s)\nupdate t set v = v + 1 where id between :start and :start + 99;\n' \
+        "$((rows - 99))" ;;
+    inserts)
+      echo "insert into t select nextval('new_ids'), 0, repeat('y', 80) from generate_series(1, 100);" ;;
+    deletes)
+      echo "delete from t where id in (select nextval('old_ids') from generate_series(1, 100));" ;;
+  esac >"$scratch/updates.sql"
   marker="update marker set note = 'backlog done' where id = 1"
   marker_seen="select note = 'backlog done' from marker where id = 1"
   checked="t:id marker:id"
@@ -103,15 +120,69 @@ for _ in $(seq 1 1200); do
 done
 tpsql -d native -c "alter subscription native_sub disable"
 
+sums() {  # psql function: per checked table, count and md5 of the sorted rows
+  local q="" tc order
+  for tc in $checked; do
+    order=${tc#*:}
+    q+="${q:+ union all }select '${tc%%:*}', count(*), md5(string_agg(t::text, '|' order by ${order:-t::text})) from ${tc%%:*} t"
+  done
+  "$@" -Atc "$q"
+}
+if [ "$workload" = tpcb ]; then
+  load=(-T "$seconds"); what="pgbench TPC-B for ${seconds}s"
+else
+  load=(-t "$((txns / clients))" -f "$scratch/updates.sql"); what="$txns transactions of 100-row $workload"
+fi
+
+if [ "${LIVE:-0}" = 1 ]; then
+  # Lag while the workload runs: both followers apply as it goes.
+  ours_slot=$(spsql -d bench -Atc "select slot_name from pg_replication_slots where slot_name <> 'native_sub' and database = 'bench'")
+  # The native apply worker reports its position at least this often (default 10 s).
+  tpsql -d postgres -c "alter system set wal_receiver_status_interval = '1s'" -c "select pg_reload_conf()" >/dev/null
+  "$bin" follow --config "$APPLY_CONF" --source "$src_url" --target "$ours_url" \
+    --state-dir "$scratch/st" --log-level info >"$scratch/follow.out" 2>"$scratch/follow.err" &
+  fpid=$!
+  tpsql -d native -c "alter subscription native_sub enable"
+  echo "== live: $what, $clients clients, both followers running; lag sampled every second"
+  (
+    while :; do
+      spsql -d bench -Atc "select slot_name, pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn) from pg_replication_slots where slot_name in ('$ours_slot', 'native_sub')"
+      sleep 1
+    done
+  ) >"$scratch/lag.txt" 2>/dev/null &
+  sampler=$!
+  "$pgbin/pgbench" -n -c "$clients" -j "$clients" "${load[@]}" -h "$shost" -p "$sport" -U "$suser" bench 2>&1 |
+    grep -E "^(number of transactions actually processed|tps)" || true
+  kill "$sampler"; wait "$sampler" 2>/dev/null || true
+  spsql -d bench -c "$marker"
+  t0=$(now)
+  ours_drain= native_drain=
+  for _ in $(seq 1 36000); do
+    [ -z "$ours_drain" ] && [ "$(tpsql -d ours -Atc "$marker_seen")" = t ] && ours_drain=$(since "$t0")
+    [ -z "$native_drain" ] && [ "$(tpsql -d native -Atc "$marker_seen")" = t ] && native_drain=$(since "$t0")
+    [ -n "$ours_drain" ] && [ -n "$native_drain" ] && break
+    sleep 0.05
+  done
+  "$bin" switchover --source "$src_url" --target "$ours_url" --state-dir "$scratch/st" \
+    --timeout 3600s --log-level warn >/dev/null
+  wait "$fpid"
+  stats() {  # slot: samples, median / p95 / max of its lag in MB
+    awk -F'|' -v s="$1" '$1 == s {print $2}' "$scratch/lag.txt" | sort -g |
+      awk '{a[NR]=$1} END {if (!NR) {print "no samples"; exit}
+        printf "%d samples, median %.1f MB, p95 %.1f MB, max %.1f MB\n", NR, a[int((NR+1)/2)] / 1048576,
+          a[int(NR*0.95 + 0.999)] / 1048576, a[NR] / 1048576}'
+  }
+  echo "uringmig (apply workers $workers): lag $(stats "$ours_slot"); drained ${ours_drain}s after the load"
+  echo "native:  lag $(stats native_sub); drained ${native_drain}s after the load"
+  want=$(sums spsql -d bench)
+  [ "$(sums tpsql -d ours)" = "$want" ] || { echo "uringmig's target differs from the source"; exit 1; }
+  echo "targets checked: uringmig's equals the source"
+  exit 0
+fi
+
 # The floor: the same backlog only decoded and streamed (pg_recvlogical into /dev/null), no apply.
 spsql -d bench -Atc "select 'probe slot at ' || lsn from pg_create_logical_replication_slot('probe', 'pgoutput')"
-if [ "$workload" = tpcb ]; then
-  echo "== backlog: pgbench -c $clients for ${seconds}s on the source (both followers stopped)"
-  load=(-T "$seconds")
-else
-  echo "== backlog: $txns transactions of 100-row updates, $clients clients (both followers stopped)"
-  load=(-t "$((txns / clients))" -f "$scratch/updates.sql")
-fi
+echo "== backlog: $what, $clients clients, on the source (both followers stopped)"
 "$pgbin/pgbench" -n -c "$clients" -j "$clients" "${load[@]}" -h "$shost" -p "$sport" -U "$suser" bench 2>&1 |
   grep -E "^(number of transactions actually processed|tps)" || true
 # The last transaction: once a follower shows it, it has applied everything (commit order).
@@ -151,6 +222,7 @@ if [ -n "$perf_pid" ]; then
   done
   echo "-- uringmig: top symbols (self)"
   report --comm uringmig --sort dso,sym | head -20
+  if [ -n "${PERF_DATA:-}" ]; then cp "$scratch/perf.data" "$PERF_DATA"; echo "perf data kept in $PERF_DATA"; fi
 fi
 echo "uringmig follow (apply workers $workers): ${ours}s"
 grep -o 'follow: applied up to.*' "$scratch/follow.err" | tail -1 || true
@@ -165,15 +237,12 @@ native=$(since "$t0")
 echo "native logical replication: ${native}s"
 echo "ratio uringmig / native: $(awk -v a="$ours" -v b="$native" 'BEGIN {printf "%.3f", a / b}') (goal <= 0.5: several times faster)"
 echo "floor / native: $(awk -v a="$floor" -v b="$native" 'BEGIN {printf "%.3f", a / b}') (the source's decoding alone)"
+if [ "$workload" != tpcb ]; then
+  changed=$((txns / clients * clients * 100))
+  awk -v n="$changed" -v a="$ours" -v b="$native" -v w="$workload" \
+    'BEGIN {printf "rows/s applied (%s): uringmig %.0f, native %.0f\n", w, n / a, n / b}'
+fi
 
-sums() {  # psql function: per checked table, count and md5 of the sorted rows
-  local q="" tc order
-  for tc in $checked; do
-    order=${tc#*:}
-    q+="${q:+ union all }select '${tc%%:*}', count(*), md5(string_agg(t::text, '|' order by ${order:-t::text})) from ${tc%%:*} t"
-  done
-  "$@" -Atc "$q"
-}
 want=$(sums spsql -d bench)
 [ "$(sums tpsql -d ours)" = "$want" ] || { echo "uringmig's target differs from the source"; exit 1; }
 [ "$(sums tpsql -d native)" = "$want" ] || echo "note: the native subscriber differs (still applying?)"
