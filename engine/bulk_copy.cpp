@@ -4,10 +4,10 @@
 #include "engine/bulk_internal.hpp"
 #include "engine/planner.hpp"
 #include "engine/table_copy.hpp"
+#include "io/sleep.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 namespace uringmig::engine::bulk {
@@ -209,7 +209,7 @@ asio::awaitable<void> copy_worker(job& j, std::size_t index) {
           error = e.what();
         }
         j.state.mark_chunk_failed(t.info.schema, t.info.name, ref->chunk->chunk_no, attempt, error);
-        if (!retryable || attempt >= j.retries || stop.stop_requested()) {
+        if (!retryable || attempt >= j.retries) {
           fail_table(j, t, fmt::format("chunk {}: {}", ref->chunk->chunk_no, error));
           std::lock_guard lk(j.m);
           --j.chunks_in_flight;
@@ -219,9 +219,15 @@ asio::awaitable<void> copy_worker(job& j, std::size_t index) {
         const auto backoff = std::chrono::milliseconds(500) * (1 << std::min(attempt - 1, 6));
         spdlog::warn("{} chunk {}: {} (attempt {}/{}, retrying in {} ms)", t.info.display(),
                      ref->chunk->chunk_no, error, attempt, j.retries, backoff.count());
-        asio::steady_timer timer(co_await asio::this_coro::executor);
-        timer.expires_after(backoff);
-        co_await timer.async_wait(asio::use_awaitable);
+        const bool waited = co_await io::sleep_unless_stopped(backoff, stop);
+        if (!waited) {
+          // Stopping: the chunk rolled back and stays to do (not failed); the next run copies it.
+          spdlog::info("{} chunk {}: not retried: stopping", t.info.display(),
+                       ref->chunk->chunk_no);
+          std::lock_guard lk(j.m);
+          --j.chunks_in_flight;
+          break;
+        }
         try {
           co_await io::run_on(dex, recover_target(dst));
           co_await io::run_on(sex, recover_source(j, src));

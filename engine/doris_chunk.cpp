@@ -10,6 +10,7 @@
 #include "engine/planner.hpp"
 #include "engine/state_store.hpp"
 #include "io/channel.hpp"
+#include "io/sleep.hpp"
 #include "io/wait_all.hpp"
 
 #include <fmt/format.h>
@@ -259,11 +260,6 @@ asio::awaitable<two_phase_verdict> finish_two_phase(job& j, doris::http_client& 
   co_return v;
 }
 
-asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
-  asio::steady_timer t(co_await asio::this_coro::executor, d);
-  co_await t.async_wait(asio::use_awaitable);
-}
-
 /// Rows Doris took against rows sent. Empty when they match.
 std::string count_mismatch(const job& j, const doris::load_answer& a, std::int64_t sent) {
   const auto total = static_cast<std::int64_t>(a.number_total_rows);
@@ -312,7 +308,11 @@ asio::awaitable<chunk_result> load_chunk(job& j, worker& w, table_target& t,
       const auto d = backoff_for(j.cfg, failures + std::min(waits, 4) - 1);
       spdlog::warn("doris: {}: {}; trying again in {} ms with the same label", what, last_error,
                    d.count());
-      co_await sleep_for(d);
+      if (!co_await io::sleep_unless_stopped(d, j.stop)) {
+        spdlog::info("doris: {}: not tried again: stopping (the next run loads it)", what);
+        res.interrupted = true;
+        co_return res;
+      }
     }
     ++res.attempts;
     std::string base = j.next_base_url();

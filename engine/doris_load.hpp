@@ -24,6 +24,7 @@
 #include <deque>
 #include <mutex>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <vector>
 
@@ -95,6 +96,7 @@ struct job {
   std::mutex m;
   std::deque<chunk_ref> chunks;  // to load, plan order
   std::atomic<int> precommits{0};
+  std::stop_token stop;  // the runtime's: a retry's backoff ends early when it is requested
 
   job(const job_options& o, codecs::endpoint s, load_settings c, state_store& st);
   /// The FE's base URL, or the next BE's in direct mode.
@@ -137,6 +139,9 @@ struct chunk_result {
   std::uint64_t bytes = 0;    // body bytes of the successful attempt
   int attempts = 0;
   std::string error;  // one line: the table, the chunk, Doris's message, the ErrorURL
+  /// Stopped (SIGINT, --max-runtime) while waiting to retry: neither done nor failed; the
+  /// next run loads it with the same label.
+  bool interrupted = false;
 };
 
 /// Loads one chunk exactly once: deterministic label; retries an unknown outcome or a

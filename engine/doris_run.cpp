@@ -11,6 +11,7 @@
 #include "engine/status.hpp"
 #include "io/deadline.hpp"
 #include "io/runtime.hpp"
+#include "io/sleep.hpp"
 #include "io/wait_all.hpp"
 
 #include <fmt/format.h>
@@ -18,7 +19,6 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 
 #include <iostream>
@@ -233,8 +233,8 @@ asio::awaitable<void> preflight(job& j, doris::http_client& http) {
       const auto d = backoff_for(j.cfg, attempt);
       spdlog::warn("doris: cannot reach the FE at {}: {}; trying again in {} ms", fe,
                    r.error->message, d.count());
-      asio::steady_timer t(co_await asio::this_coro::executor, d);
-      co_await t.async_wait(asio::use_awaitable);
+      if (!co_await io::sleep_unless_stopped(d, j.stop))
+        throw job_error("stopped before anything was loaded; run the same command to start");
       continue;
     }
     auto a = doris::parse_load_answer(r.body);
@@ -287,6 +287,7 @@ asio::awaitable<void> work(job& j, worker& w, io::runtime& rt, run_state& rs) {
       const auto t0 = std::chrono::steady_clock::now();
       chunk_result r = co_await load_chunk(j, w, t, *next.chunk);
       j.prog.chunk_finished();
+      if (r.interrupted) continue;  // stays to do: the run ends interrupted
       const double secs =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       std::lock_guard lk(j.m);
@@ -516,6 +517,7 @@ int run_doris(const job_options& opts) {
   io::runtime rt(1 + threads);
   state_store state = state_store::open(opts.state_dir);
   doris_job::job j(opts, *s.value, std::move(cfg), state);
+  j.stop = rt.stop_token();
   doris_job::run_state rs;
   std::optional<std::int64_t> run_id;
   const auto started = std::chrono::steady_clock::now();

@@ -4,7 +4,8 @@
 # label RUNNING, -235 and too many running txns, Publish Timeout, a slow 100 Continue; kill -9
 # mid-load then the same command; 2PC (commit, a crash between precommit and commit resumed,
 # --restart aborting what the crash left); filtered rows (error with ErrorURL, or accepted with
-# max_filter_ratio); wrong password; Doris down; `Status: Fail` forever; an FE error body.
+# max_filter_ratio); wrong password; Doris down; `Status: Fail` forever; an FE error body;
+# SIGINT while a chunk waits to retry.
 # uses-fixture: pg
 # shellcheck disable=SC1091
 . "$(dirname "$0")/lib/pg.sh"
@@ -198,5 +199,40 @@ expect_exit 1 "$bin" run --config fast.toml --source "$src" \
   --target "doris://root@127.0.0.1:$FE_PORT/dw" --state-dir st11
 tail -1 err | grep -q "no such table" || fail "FE error body: $(tail -1 err)"
 grep -q "trying again" err && fail "a definite FE error was retried"
+
+# 6. SIGINT while a chunk waits to retry (a 30 s backoff): the wait ends at once, exit 1 with the
+#    resume hint, the chunk is neither done nor failed; the same command then loads every row
+#    once, with the same label.
+start_double f12
+fault too_many_versions 1000
+cat >slow.toml <<'EOF2'
+[doris]
+backoff_ms = 30000
+backoff_max_ms = 60000
+retries = 5
+EOF2
+"$bin" run --config slow.toml --jobs 1 --source "$src" --target "doris://root@127.0.0.1:$FE_PORT/dw" \
+  --state-dir st12 >out12 2>err12 &
+pid=$!
+for _ in $(seq 1 600); do  # until the first retry's wait has begun
+  grep -q "trying again in 30000 ms" err12 && break
+  kill -0 "$pid" 2>/dev/null || break
+  sleep 0.05
+done
+grep -q "trying again in 30000 ms" err12 || fail "SIGINT in a backoff: no retry wait: $(tail -3 err12)"
+t0=$(date +%s%N)
+kill -INT "$pid"
+rc=0
+wait "$pid" || rc=$?
+waited_ms=$((($(date +%s%N) - t0) / 1000000))
+[ "$rc" -eq 1 ] || fail "SIGINT in a backoff: exit $rc, expected 1"
+[ "$waited_ms" -lt 15000 ] || fail "SIGINT in a backoff: took ${waited_ms} ms to stop"
+grep -q "resume with the same command" err12 || fail "SIGINT in a backoff: no resume hint: $(tail -2 err12)"
+"$bin" status --state-dir st12 >status12 || fail "status after SIGINT in a backoff"
+grep -q "failed" status12 && fail "SIGINT in a backoff: a chunk or table is marked failed: $(cat status12)"
+curl -sf -X POST "http://127.0.0.1:$FE_PORT/_double/fault?name=clear" >/dev/null || fail "clearing faults"
+"$bin" run --config fast.toml --jobs 1 --source "$src" --target "doris://root@127.0.0.1:$FE_PORT/dw" \
+  --state-dir st12 >out12b 2>err12b || fail "resume after SIGINT in a backoff: $(tail -3 err12b)"
+same_rows f12 "resume after SIGINT in a backoff"
 
 finish doris_faults

@@ -3,6 +3,7 @@
 #include "io/channel.hpp"
 #include "io/foreign_socket.hpp"
 #include "io/runtime.hpp"
+#include "io/sleep.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/asio/co_spawn.hpp>
@@ -228,6 +229,27 @@ TEST(io_runtime, sigterm_requests_a_graceful_stop) {
   }());
   EXPECT_TRUE(observed);
   EXPECT_EQ(rt.stop_reason(), "terminated (SIGTERM)");
+}
+
+TEST(io_sleep, runs_the_whole_wait_or_ends_when_a_stop_is_requested) {
+  using namespace std::chrono_literals;
+  io::runtime rt(2);
+  std::stop_source stop;
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(rt.run(io::sleep_unless_stopped(20ms, stop.get_token())));
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 20ms);
+  // A stop requested from another thread (as the signal handler does) ends a long wait.
+  const auto t1 = std::chrono::steady_clock::now();
+  std::thread stopper;
+  const bool whole = rt.run([&]() -> asio::awaitable<bool> {
+    stopper = std::thread([&] { stop.request_stop(); });
+    co_return co_await io::sleep_unless_stopped(std::chrono::minutes(2), stop.get_token());
+  }());
+  stopper.join();
+  EXPECT_FALSE(whole);
+  EXPECT_LT(std::chrono::steady_clock::now() - t1, std::chrono::minutes(1));
+  // Already stopped: no wait at all.
+  EXPECT_FALSE(rt.run(io::sleep_unless_stopped(std::chrono::minutes(10), stop.get_token())));
 }
 
 TEST(io_foreign_socket, waits_releases_and_never_closes) {
