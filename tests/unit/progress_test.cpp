@@ -117,7 +117,7 @@ TEST(progress, stats_csv_has_header_and_increasing_timestamps) {
     r.stop();  // idempotent
   }
   const auto lines = lines_of(o.stats_csv);
-  ASSERT_GE(lines.size(), 4U);
+  ASSERT_GE(lines.size(), 3U);  // header, lines while running (one at least), the last
   EXPECT_EQ(lines[0],
             "timestamp,elapsed_s,rows,bytes,rows_per_s,mb_per_s,chunks_in_flight,chunks_done,"
             "chunks_total,rss_mb,applied_lsn,lag_bytes,lag_s,apply_per_s,apply_queue");
