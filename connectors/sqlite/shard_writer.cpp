@@ -26,11 +26,13 @@ shard_writer::shard_writer(shard_writer_options o)
     db_.exec(fmt::format("pragma page_size = {}", o_.page_size));
   // The load runs with a rollback journal unless load_wal: pages appended to the file are never
   // journaled, so each is written once (WAL writes every page twice: the log, then the
-  // checkpoint). A kill -9 still rolls back to the last commit. finish() switches to WAL.
+  // checkpoint). A kill -9 still rolls back to the last commit. finish() switches to WAL. The
+  // journal is truncated at each commit, not deleted: no file created and unlinked per
+  // transaction (measured: 4 % faster at 1M rows into 11 files, 9 % for a tiny table).
   db_.exec(
       fmt::format("pragma journal_mode = {}; pragma synchronous = off; pragma cache_size = -{}; "
                   "pragma temp_store = file",
-                  o_.load_wal ? "wal" : "delete", o_.cache_mib * 1024));
+                  o_.load_wal ? "wal" : "truncate", o_.cache_mib * 1024));
   db_.exec(
       "create table if not exists _uringmig_chunks(tbl text not null, chunk_no integer not null, "
       "rows integer not null, end_row integer not null, primary key(tbl, chunk_no)) without "
@@ -366,7 +368,8 @@ void shard_writer::finish() {
     db_.exec(fmt::format("pragma cache_size = -{}", std::max(o_.cache_mib, 16) * 1024));
   for (const auto& sql : o_.index_sql)
     db_.exec(sql);
-  db_.exec("pragma journal_mode = wal; pragma synchronous = normal");
+  // Through delete: a switch from truncate straight to WAL would leave the empty journal behind.
+  db_.exec("pragma journal_mode = delete; pragma journal_mode = wal; pragma synchronous = normal");
   db_.exec("begin");
   set_meta("status", "complete");
   db_.exec("commit");

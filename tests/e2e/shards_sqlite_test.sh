@@ -41,6 +41,9 @@ grep -q "15 rowid-range chunks" plan.out || fail "plan chunks: $(cat plan.out)"
 "$bin" run --config job.toml --source "sqlite://$work/src.db" --target "$dst" --tables clients \
   --state-dir st1 >run1.out 2>run1.err || fail "run clients: $(tail -3 run1.err)"
 grep -q "wall time" run1.out || fail "no summary printed"
+# Nothing beside the files: no journal, WAL or shared-memory file left behind (checked before
+# anything else opens them; a read-only reader of a WAL file leaves its -wal and -shm).
+[ -z "$(ls shards | grep -v '\.db$')" ] || fail "files left beside the shards: $(ls shards | tr '\n' ' ')"
 "$bin" verify --source "sqlite://$work/src.db" --target "$dst" --tables clients >verify1.out 2>&1 ||
   fail "verify clients: $(cat verify1.out)"
 [ "$(ls shards | grep -c '^clients_shard_0[0-4]\.db$')" -eq 5 ] || fail "expected 5 files: $(ls shards)"
