@@ -10,7 +10,9 @@
 #include <boost/asio/detached.hpp>
 
 #include <algorithm>
+#include <functional>
 #include <stdexcept>
+#include <string_view>
 
 namespace uringmig::engine::cdc::detail {
 
@@ -198,7 +200,7 @@ void parallel::push(std::size_t w, work_item item) {
 }
 
 std::uint64_t parallel::assign(std::size_t w, std::vector<payload_bytes> payloads, lsn end,
-                               std::vector<std::string> keys) {
+                               std::vector<dep_key> keys) {
   const std::uint64_t seq = next_seq_++;
   for (const auto& key : keys)
     owners_[key] = {seq, w};
@@ -291,6 +293,23 @@ asio::awaitable<bool> parallel::on_relation(const pgo::relation_message& r) {
   co_return known;
 }
 
+namespace {
+
+// splitmix64's finaliser: every input bit reaches every output bit.
+dep_key mix(dep_key h) {
+  h ^= h >> 30;
+  h *= 0xbf58476d1ce4e5b9ULL;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebULL;
+  return h ^ (h >> 31);
+}
+
+dep_key mix(dep_key h, dep_key v) {
+  return mix(h ^ mix(v + 0x9e3779b97f4a7c15ULL));
+}
+
+}  // namespace
+
 void parallel::add_key(std::uint32_t oid, std::span<const pgo::column_value> tuple) {
   auto it = relations_.find(oid);
   if (it == relations_.end() || tuple.size() != it->second.key.size()) {
@@ -299,26 +318,23 @@ void parallel::add_key(std::uint32_t oid, std::span<const pgo::column_value> tup
   }
   const key_relation& rel = it->second;
   if (rel.identity == 'f' || rel.whole) {
-    txn_->keys.push_back("F" + std::to_string(oid));  // the whole relation
+    txn_->keys.push_back(mix(1, oid));  // the whole relation (a row key starts from 2)
     return;
   }
-  std::string key = std::to_string(oid);
+  dep_key key = mix(2, oid);
   for (std::size_t i = 0; i < tuple.size(); ++i) {
     if (!rel.key[i]) continue;
     const pgo::column_value& v = tuple[i];
     if (v.is_null()) {
-      key += "\x01N";
+      key = mix(key, 0x6e756c6cULL);  // NULL: unlike any text value's digest below but by chance
     } else if (v.kind == pgo::value_kind::text) {
-      key += '\x01';
-      key += std::to_string(v.data.size());
-      key += ':';
-      key += v.data;
+      key = mix(key, std::hash<std::string_view>{}(v.data) ^ v.data.size());
     } else {
       txn_->barrier = true;  // an unchanged TOASTed key: no value to track
       return;
     }
   }
-  txn_->keys.push_back(std::move(key));
+  txn_->keys.push_back(key);
 }
 
 asio::awaitable<void> parallel::feed(std::span<const std::byte> payload) {

@@ -44,6 +44,11 @@ struct key_relation {
 
 using payload_bytes = std::vector<std::byte>;
 
+/// A dependency key: a 64-bit digest of (relation, replica identity key values), or of the
+/// relation alone for tables ordered as a whole. Two keys that share a digest only order two
+/// transactions that could have run side by side: never a wrong order.
+using dep_key = std::uint64_t;
+
 struct work_item {
   std::uint64_t seq = 0;  // 0: raw messages fed as they are (relations, stream blocks)
   std::vector<payload_bytes> payloads;
@@ -53,7 +58,7 @@ struct inflight_txn {
   std::uint64_t seq = 0;
   lsn end = 0;
   std::size_t worker = 0;
-  std::vector<std::string> keys;
+  std::vector<dep_key> keys;
 };
 
 struct worker_state {
@@ -82,7 +87,7 @@ class parallel {
   struct txn_buffer {
     std::vector<payload_bytes> payloads;
     std::vector<payload_bytes> relations;  // new or changed Relation messages
-    std::vector<std::string> keys;
+    std::vector<dep_key> keys;
     std::vector<std::pair<std::string, lsn>> sentinels;
     std::size_t changes = 0;
     bool barrier = false;
@@ -108,7 +113,7 @@ class parallel {
   boost::asio::awaitable<void> room();
   boost::asio::awaitable<void> dispatch(lsn end);
   std::uint64_t assign(std::size_t w, std::vector<payload_bytes> payloads, lsn end,
-                       std::vector<std::string> keys);
+                       std::vector<dep_key> keys);
   void push(std::size_t w, work_item item);
   void broadcast(std::vector<payload_bytes>& relations);
   /// Records `r` (asking the target whether its rows are independent); true when it changes a
@@ -122,7 +127,7 @@ class parallel {
   io::detail::waiters waiters_;
   codecs::pgoutput::decoder decoder_{2};
   std::unordered_map<std::uint32_t, key_relation> relations_;
-  std::unordered_map<std::string, std::pair<std::uint64_t, std::size_t>> owners_;  // key -> seq, w
+  std::unordered_map<dep_key, std::pair<std::uint64_t, std::size_t>> owners_;  // key -> seq, w
   std::deque<inflight_txn> inflight_;
   std::exception_ptr error_;
   bool stopping_ = false;

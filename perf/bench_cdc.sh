@@ -35,6 +35,7 @@ case $workload in tpcb | updates | inserts | deletes) ;;
 esac
 
 scripts/setup-deps.sh
+dpkg-query -W time >/dev/null 2>&1 || apt-get install -y -qq time >/dev/null
 cmake --preset release >/dev/null
 cmake --build --preset release --target uringmig pg_fixture -j"$(nproc)" >/dev/null
 bin=$PWD/build/release/uringmig
@@ -204,7 +205,8 @@ if [ "${PERF:-0}" = 1 ]; then  # system wide during uringmig's catch-up: source,
   perf_pid=$!
 fi
 t0=$(now)
-"$bin" follow --config "$APPLY_CONF" --source "$src_url" --target "$ours_url" \
+/usr/bin/time -f "%U %S" -o "$scratch/follow.time" \
+  "$bin" follow --config "$APPLY_CONF" --source "$src_url" --target "$ours_url" \
   --state-dir "$scratch/st" --log-level info >"$scratch/follow.out" 2>"$scratch/follow.err" &
 fpid=$!
 "$bin" switchover --source "$src_url" --target "$ours_url" --state-dir "$scratch/st" \
@@ -224,7 +226,7 @@ if [ -n "$perf_pid" ]; then
   report --comm uringmig --sort dso,sym | head -20
   if [ -n "${PERF_DATA:-}" ]; then cp "$scratch/perf.data" "$PERF_DATA"; echo "perf data kept in $PERF_DATA"; fi
 fi
-echo "uringmig follow (apply workers $workers): ${ours}s"
+echo "uringmig follow (apply workers $workers): ${ours}s, its own CPU $(awk '{printf "%.2f", $1 + $2}' "$scratch/follow.time")s"
 grep -o 'follow: applied up to.*' "$scratch/follow.err" | tail -1 || true
 t0=$(now)
 tpsql -d native -c "alter subscription native_sub enable"
