@@ -88,7 +88,7 @@ digest read_target(const codecs::endpoint& t, const std::string& table,
       d.problem = path.string() + " is incomplete (its load was interrupted)";
       return d;
     }
-    sq::database db = sq::database::open(path, sq::open_mode::read_only);
+    sq::database db = sq::database::open(path, sq::open_mode::inspect);
     try {
       sq::statement m =
           db.prepare("select value from _uringmig_meta where tbl = ?1 and key = 'status'");

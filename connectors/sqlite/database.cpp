@@ -99,10 +99,19 @@ void statement::fail(int rc, const char* doing) const {
 }
 
 database database::open(const std::filesystem::path& path, open_mode mode) {
+  if (mode == open_mode::inspect) {
+    // SQLite opens a write-protected file read-only by itself.
+    database db = open_with(path, SQLITE_OPEN_READWRITE);
+    db.exec("pragma query_only = 1");
+    return db;
+  }
+  return open_with(path, mode == open_mode::read_only ? SQLITE_OPEN_READONLY
+                                                      : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+}
+
+database database::open_with(const std::filesystem::path& path, int open_flags) {
   sqlite3* db = nullptr;
-  const int flags = (mode == open_mode::read_only ? SQLITE_OPEN_READONLY
-                                                  : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
-                    SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
+  const int flags = open_flags | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
   const int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);

@@ -78,7 +78,14 @@ class statement {
   sqlite3_stmt* s_ = nullptr;
 };
 
-enum class open_mode { read_only, read_write_create };
+enum class open_mode {
+  read_only,
+  read_write_create,
+  /// Reading a file of ours: read-write without create and with `query_only` on, so that closing
+  /// it removes the -wal and -shm files SQLite makes for a WAL-mode file (a read-only connection
+  /// leaves them behind); read-only when the file is write-protected.
+  inspect,
+};
 
 /// One connection. Move-only; closed in the destructor.
 class database {
@@ -112,6 +119,7 @@ class database {
 
  private:
   database(sqlite3* db, std::filesystem::path p) : db_(db), path_(std::move(p)) {}
+  static database open_with(const std::filesystem::path& path, int open_flags);
   sqlite3* db_ = nullptr;
   std::filesystem::path path_;
 };

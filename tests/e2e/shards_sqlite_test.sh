@@ -46,6 +46,7 @@ grep -q "wall time" run1.out || fail "no summary printed"
 [ -z "$(ls shards | grep -v '\.db$')" ] || fail "files left beside the shards: $(ls shards | tr '\n' ' ')"
 "$bin" verify --source "sqlite://$work/src.db" --target "$dst" --tables clients >verify1.out 2>&1 ||
   fail "verify clients: $(cat verify1.out)"
+[ -z "$(ls shards | grep -v '\.db$')" ] || fail "verify left files beside the shards: $(ls shards | tr '\n' ' ')"
 [ "$(ls shards | grep -c '^clients_shard_0[0-4]\.db$')" -eq 5 ] || fail "expected 5 files: $(ls shards)"
 
 # The files: WAL, complete, indexes on the key, SNILS, and the source's own index.
