@@ -70,9 +70,8 @@ load_settings make_settings(const job_options& opts, const codecs::doris_endpoin
         "runs group commit without labels or transactions of its own");
   s.compress = setting(opts, "doris.compress");
   if (s.compress == "gzip") s.compress = "gz";
-  if (!s.compress.empty() && s.compress != "gz")
-    throw usage_error("doris.compress = '" + s.compress +
-                      "': only gz is supported (lz4 is not: see README)");
+  if (!s.compress.empty() && s.compress != "gz" && s.compress != "lz4")
+    throw usage_error("doris.compress = '" + s.compress + "': expected gz or lz4");
   if (!s.compress.empty() && target.format != codecs::doris_format::csv)
     throw usage_error("doris.compress works with format=csv only (Doris compresses CSV loads)");
   s.max_filter_ratio = setting(opts, "doris.max_filter_ratio");

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git clang-format
   libboost1.81-dev liburing-dev libpq-dev libsqlite3-dev libcurl4-openssl-dev
-  libssl-dev zlib1g-dev libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev
+  libssl-dev zlib1g-dev liblz4-dev libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   postgresql-15 postgresql-client-15 sqlite3 strace util-linux
 )

@@ -1,6 +1,7 @@
 // The BE side of a Stream Load: header checks, begin, 100 Continue, the body,
 // the verdict, commit, the answer; plus the 2PC commit/abort route.
 
+#include <lz4frame.h>
 #include <zlib.h>
 
 #include <chrono>
@@ -116,6 +117,41 @@ class inflate_sink : public body_sink {
   bool ended_ = false;
 };
 
+// compress_type lz4: one or more LZ4 frames, checksums checked.
+class lz4_sink : public body_sink {
+ public:
+  explicit lz4_sink(body_sink& inner) : inner_(inner), out_(256 * 1024) {
+    ok_ = !LZ4F_isError(LZ4F_createDecompressionContext(&d_, LZ4F_VERSION));
+  }
+  ~lz4_sink() override { LZ4F_freeDecompressionContext(d_); }
+  lz4_sink(const lz4_sink&) = delete;
+  lz4_sink& operator=(const lz4_sink&) = delete;
+
+  void write(std::string_view data) override {
+    while (ok_ && !data.empty()) {
+      std::size_t src = data.size();
+      std::size_t dst = out_.size();
+      const std::size_t hint = LZ4F_decompress(d_, out_.data(), &dst, data.data(), &src, nullptr);
+      if (LZ4F_isError(hint)) {
+        ok_ = false;
+        return;
+      }
+      if (dst > 0) inner_.write(std::string_view(out_.data(), dst));
+      data.remove_prefix(src);
+      ended_ = hint == 0;  // a frame ended; a next one may follow
+    }
+  }
+  /// True when the input was one or more complete frames.
+  bool ok() const { return ok_ && ended_; }
+
+ private:
+  body_sink& inner_;
+  std::vector<char> out_;
+  LZ4F_dctx* d_ = nullptr;
+  bool ok_ = false;
+  bool ended_ = false;
+};
+
 std::string two_phase_json(std::string_view status, std::string_view msg) {
   return "{\n    \"status\": " + json_quote(status) + ",\n    \"msg\": " + json_quote(msg) +
          "\n}\n";
@@ -210,8 +246,12 @@ after serve_stream_load(connection_io& io, const request_head& req, const std::s
   buffer_sink buffered(buffer);
   body_sink& base = env.opts.discard ? static_cast<body_sink&>(counter) : buffered;
   std::optional<inflate_sink> inflater;
+  std::optional<lz4_sink> unlz4;
   if (p.compressed) inflater.emplace(base);
-  body_sink& sink = inflater ? static_cast<body_sink&>(*inflater) : base;
+  if (p.lz4) unlz4.emplace(base);
+  body_sink& sink = inflater ? static_cast<body_sink&>(*inflater)
+                    : unlz4  ? static_cast<body_sink&>(*unlz4)
+                             : base;
   if (!env.opts.discard && !p.framing.chunked) {
     buffer.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(p.framing.length, 1 << 30)));
   }
@@ -254,6 +294,8 @@ after serve_stream_load(connection_io& io, const request_head& req, const std::s
   body_verdict v;
   if (inflater && !inflater->ok()) {
     v.fail = "[INTERNAL_ERROR]Failed to decompress the data: not a complete gzip/deflate stream";
+  } else if (unlz4 && !unlz4->ok()) {
+    v.fail = "[INTERNAL_ERROR]Failed to decompress the data: not a complete LZ4 frame";
   } else if (env.opts.discard) {
     v = evaluate_counted(counter.lines(), injected ? injected->rows : 0);
   } else {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include "codecs/lz4_stream.hpp"
 #include "tests/doris_double/server.hpp"
 #include "tests/doris_double/test_client.hpp"
 
@@ -116,7 +117,7 @@ TEST(doris_double_curl, follow_location_chunked_with_unrestricted_auth) {
   EXPECT_TRUE(has_header(all[1], "Authorization"));
 }
 
-TEST(doris_double_curl, gzip_body_and_unsupported_lz4) {
+TEST(doris_double_curl, gzip_and_lz4_bodies_and_an_unsupported_codec) {
   server srv(opts());
   std::string plain;
   for (int i = 0; i < 500; ++i)
@@ -130,11 +131,29 @@ TEST(doris_double_curl, gzip_body_and_unsupported_lz4) {
   ASSERT_EQ(srv.rows("db1", "t1").size(), 500u);
   EXPECT_EQ(srv.rows("db1", "t1")[499], (row{field("499"), field("v499")}));
 
-  curl_request lz4 = be_put(srv, "Z2", "x");
-  lz4.headers.push_back("compress_type: lz4");
-  curl_result refused = curl_run(lz4);
+  // LZ4 frames (Doris's compress_type lz4), one whole, then one cut short.
+  uringmig::codecs::lz4_stream lz;
+  std::string framed;
+  lz.write(plain, framed);
+  lz.finish(framed);
+  curl_request l1 = be_put(srv, "Z3", framed);
+  l1.headers.push_back("compress_type: lz4");
+  curl_result lr = curl_run(l1);
+  EXPECT_EQ(json_field(lr.body, "Status"), "Success");
+  EXPECT_EQ(json_field(lr.body, "NumberLoadedRows"), "500");
+  ASSERT_EQ(srv.rows("db1", "t1").size(), 1000u);
+  curl_request l2 = be_put(srv, "Z4", framed.substr(0, framed.size() - 5));
+  l2.headers.push_back("compress_type: lz4");
+  curl_result cut = curl_run(l2);
+  EXPECT_EQ(json_field(cut.body, "Status"), "Fail");
+  EXPECT_NE(json_field(cut.body, "Message").find("not a complete LZ4 frame"), std::string::npos);
+  EXPECT_EQ(srv.rows("db1", "t1").size(), 1000u);
+
+  curl_request bz2 = be_put(srv, "Z2", "x");
+  bz2.headers.push_back("compress_type: bz2");
+  curl_result refused = curl_run(bz2);
   EXPECT_EQ(json_field(refused.body, "Status"), "Fail");
-  EXPECT_NE(json_field(refused.body, "Message").find("lz4 is not supported"), std::string::npos);
+  EXPECT_NE(json_field(refused.body, "Message").find("bz2 is not supported"), std::string::npos);
 }
 
 TEST(doris_double_curl, transient_failures_and_publish_timeout) {

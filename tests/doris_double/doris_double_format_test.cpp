@@ -151,7 +151,7 @@ TEST(doris_double_load, header_verdicts_in_doris_words) {
                 .find("please do not set both"),
             std::string::npos);
   EXPECT_NE(
-      verdict("Content-Length: 3\r\ncompress_type: lz4").error.value_or("").find("not supported"),
+      verdict("Content-Length: 3\r\ncompress_type: bz2").error.value_or("").find("not supported"),
       std::string::npos);
   EXPECT_NE(verdict("Content-Length: 3\r\nlabel: a\r\ngroup_commit: async_mode")
                 .error.value_or("")

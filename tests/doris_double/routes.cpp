@@ -172,13 +172,17 @@ after control(connection_io& io, const request_head& req, const std::string& wha
   if (what == "stats" && req.method == "GET") {
     std::map<std::string, int> per_label;
     std::size_t total = 0;
+    std::uint64_t body_bytes = 0;  // of BE loads, as received (compressed or not)
     for (const request_record& r : env.st.requests()) {
       ++total;
       if (r.where == node::be && r.target.find("/_stream_load") != std::string::npos) {
         ++per_label[r.label];
+        body_bytes += r.body_bytes;
       }
     }
-    std::string body = "{\"requests\":" + std::to_string(total) + ",\"be_loads_by_label\":{";
+    std::string body = "{\"requests\":" + std::to_string(total) +
+                       ",\"be_body_bytes\":" + std::to_string(body_bytes) +
+                       ",\"be_loads_by_label\":{";
     bool first = true;
     for (const auto& [label, n] : per_label) {
       body += (first ? "" : ",") + json_quote(label) + ":" + std::to_string(n);

@@ -128,9 +128,11 @@ header_verdict read_load_headers(const request_head& req) {
   std::string compress = to_lower(req.get("compress_type"));
   if (compress == "gz" || compress == "gzip" || compress == "deflate") {
     p.compressed = true;
+  } else if (compress == "lz4") {  // Doris: the LZ4 frame format (LZ4_BLOCK is raw blocks)
+    p.lz4 = true;
   } else if (!compress.empty()) {
     refuse("[NOT_IMPLEMENTED_ERROR]compress_type " + compress +
-           " is not supported by the Stream Load double (gz and deflate are)");
+           " is not supported by the Stream Load double (gz, deflate and lz4 are)");
   }
 
   if (req.has("column_separator")) {

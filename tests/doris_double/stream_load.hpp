@@ -59,6 +59,7 @@ struct load_params {
   bool two_phase = false;
   bool group_commit = false;
   bool compressed = false;  // gz / deflate: inflated before parsing
+  bool lz4 = false;         // lz4: LZ4 frames, decoded before parsing
   body_framing framing;
   bool has_body = false;  // Content-Length > 0 or chunked
 };

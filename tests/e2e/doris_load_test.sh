@@ -70,6 +70,9 @@ chunks=$(sqlite3 st1/state.db "select count(*) from chunk where status = 'done'"
 # Every load went to the BE after a 307 from the FE, with its own label, none twice.
 stats=$(curl -sf "http://127.0.0.1:$FE_PORT/_double/stats")
 echo "$stats" | grep -q '"be_loads_by_label"' || fail "stats: $stats"
+# BE body bytes received (compressed or not), to compare with the compressed runs below.
+wire() { curl -sf "http://127.0.0.1:$1/_double/stats" | sed -n 's/.*"be_body_bytes":\([0-9]*\).*/\1/p'; }
+plain_bytes=$(wire "$FE_PORT")
 # Run again with the same state dir: nothing left to do, nothing loaded twice.
 "$bin" run --config job.toml --source "$src" \
   --target "doris://root:s3cr%3Aet%40x@127.0.0.1:$FE_PORT/dw" --state-dir st1 >out1b 2>err1b ||
@@ -90,7 +93,7 @@ expect_exit 2 "$bin" run --config gzjson.toml --source "$src" \
   --target "doris://root@127.0.0.1:$FE_PORT/dw?format=json" --state-dir stx
 grep -q "format=csv only" err || fail "gz with json: $(cat err)"
 
-# 3. CSV gzip-compressed, and group commit (no labels).
+# 3. CSV gzip- and lz4-compressed, and group commit (no labels).
 start_double gz
 cat >gz.toml <<'EOF2'
 [copy]
@@ -101,6 +104,18 @@ EOF2
 "$bin" run --config gz.toml --source "$src" --target "doris://root@127.0.0.1:$FE_PORT/dw" \
   --state-dir st3 >out3 2>err3 || fail "gz: $(tail -3 err3)"
 check_rows gz "csv gzip"
+gz_bytes=$(wire "$FE_PORT")
+[ -n "$gz_bytes" ] && [ "$gz_bytes" -gt 0 ] && [ "$gz_bytes" -lt $((plain_bytes * 3 / 4)) ] ||
+  fail "gz: $gz_bytes body bytes against $plain_bytes plain"
+start_double lz4
+sed 's/compress = "gz"/compress = "lz4"/' gz.toml >lz4.toml
+"$bin" run --config lz4.toml --source "$src" --target "doris://root@127.0.0.1:$FE_PORT/dw" \
+  --state-dir st3b >out3b 2>err3b || fail "lz4: $(tail -3 err3b)"
+check_rows lz4 "csv lz4"
+# Compressed on the wire: fewer body bytes than the same rows sent plain through the FE (1.).
+lz4_bytes=$(wire "$FE_PORT")
+[ -n "$lz4_bytes" ] && [ "$lz4_bytes" -gt 0 ] && [ "$lz4_bytes" -lt $((plain_bytes * 3 / 4)) ] ||
+  fail "lz4: $lz4_bytes body bytes against $plain_bytes plain"
 start_double gc
 cat >gc.toml <<'EOF2'
 [copy]
