@@ -92,6 +92,10 @@ EOF2
 expect_exit 2 "$bin" run --config gzjson.toml --source "$src" \
   --target "doris://root@127.0.0.1:$FE_PORT/dw?format=json" --state-dir stx
 grep -q "format=csv only" err || fail "gz with json: $(cat err)"
+printf '[doris]\ncompress = "zstd"\n' >zstd.toml
+expect_exit 2 "$bin" run --config zstd.toml --source "$src" \
+  --target "doris://root@127.0.0.1:$FE_PORT/dw" --state-dir stx
+grep -q "expected gz or lz4" err || fail "compress = zstd: $(cat err)"
 
 # 3. CSV gzip- and lz4-compressed, and group commit (no labels).
 start_double gz
