@@ -1,11 +1,10 @@
 // One chunk into Doris: rows read under the snapshot, rewritten by codecs/doris_format and
 // streamed as the body of a Stream Load; the answer checked; retries with the same label.
 
+#include "codecs/compress_stream.hpp"
 #include "codecs/copy_text.hpp"
 #include "codecs/doris_binary_transcode.hpp"
 #include "codecs/doris_transcode.hpp"
-#include "codecs/gzip_stream.hpp"
-#include "codecs/lz4_stream.hpp"
 #include "codecs/sql_text.hpp"
 #include "engine/doris_load.hpp"
 #include "engine/planner.hpp"
@@ -99,11 +98,10 @@ asio::awaitable<void> produce(job& j, worker& w, table_target& t, const planned_
     const std::size_t piece = j.cfg.buffer_bytes;
     codecs::byte_buffer csv_text;  // CSV rows (the transcoder's output)
     std::string rows_text;         // JSON rows (the row writer's output)
-    std::string zipped;            // gzip or LZ4 frame of either
-    std::optional<codecs::gzip_stream> gz;
-    std::optional<codecs::lz4_stream> lz4;
-    if (j.cfg.compress == "gz") gz.emplace(1);
-    if (j.cfg.compress == "lz4") lz4.emplace();
+    std::string zipped;            // either, compressed
+    std::optional<codecs::compress_stream> zip;
+    if (j.cfg.compress == "gz") zip.emplace(codecs::compression::gzip);
+    if (j.cfg.compress == "lz4") zip.emplace(codecs::compression::lz4);
     // CSV: COPY binary when every column's type allows it (codecs/doris_binary_transcode.hpp),
     // else COPY text, most rows in one pass (codecs/doris_transcode.hpp).
     std::optional<codecs::doris_binary_transcoder> bin;
@@ -135,14 +133,9 @@ asio::awaitable<void> produce(job& j, worker& w, table_target& t, const planned_
     // What goes on the wire: the rows, or them compressed (only once it has grown enough).
     auto wire = [&](bool last) -> std::string_view {
       const std::string_view rows = csv_out ? csv_text.view() : std::string_view(rows_text);
-      if (!gz && !lz4) return rows;
-      if (gz) {
-        gz->write(rows, zipped);
-        if (last) gz->finish(zipped);
-      } else {
-        lz4->write(rows, zipped);
-        if (last) lz4->finish(zipped);
-      }
+      if (!zip) return rows;
+      zip->write(rows, zipped);
+      if (last) zip->finish(zipped);
       clear_pending();
       return zipped;
     };

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
-#include "codecs/lz4_stream.hpp"
+#include "codecs/compress_stream.hpp"
 #include "tests/doris_double/server.hpp"
 #include "tests/doris_double/test_client.hpp"
 
@@ -132,7 +132,7 @@ TEST(doris_double_curl, gzip_and_lz4_bodies_and_an_unsupported_codec) {
   EXPECT_EQ(srv.rows("db1", "t1")[499], (row{field("499"), field("v499")}));
 
   // LZ4 frames (Doris's compress_type lz4), one whole, then one cut short.
-  uringmig::codecs::lz4_stream lz;
+  uringmig::codecs::compress_stream lz(uringmig::codecs::compression::lz4);
   std::string framed;
   lz.write(plain, framed);
   lz.finish(framed);
