@@ -98,28 +98,17 @@ expect_exit 2 "$bin" run --config zstd.toml --source "$src" \
 grep -q "expected gz or lz4" err || fail "compress = zstd: $(cat err)"
 
 # 3. CSV gzip- and lz4-compressed, and group commit (no labels).
-start_double gz
-cat >gz.toml <<'EOF2'
-[copy]
-chunk_size = "256kB"
-[doris]
-compress = "gz"
-EOF2
-"$bin" run --config gz.toml --source "$src" --target "doris://root@127.0.0.1:$FE_PORT/dw" \
-  --state-dir st3 >out3 2>err3 || fail "gz: $(tail -3 err3)"
-check_rows gz "csv gzip"
-gz_bytes=$(wire "$FE_PORT")
-[ -n "$gz_bytes" ] && [ "$gz_bytes" -gt 0 ] && [ "$gz_bytes" -lt $((plain_bytes * 3 / 4)) ] ||
-  fail "gz: $gz_bytes body bytes against $plain_bytes plain"
-start_double lz4
-sed 's/compress = "gz"/compress = "lz4"/' gz.toml >lz4.toml
-"$bin" run --config lz4.toml --source "$src" --target "doris://root@127.0.0.1:$FE_PORT/dw" \
-  --state-dir st3b >out3b 2>err3b || fail "lz4: $(tail -3 err3b)"
-check_rows lz4 "csv lz4"
-# Compressed on the wire: fewer body bytes than the same rows sent plain through the FE (1.).
-lz4_bytes=$(wire "$FE_PORT")
-[ -n "$lz4_bytes" ] && [ "$lz4_bytes" -gt 0 ] && [ "$lz4_bytes" -lt $((plain_bytes * 3 / 4)) ] ||
-  fail "lz4: $lz4_bytes body bytes against $plain_bytes plain"
+for codec in gz lz4; do
+  start_double "$codec"
+  printf '[copy]\nchunk_size = "256kB"\n[doris]\ncompress = "%s"\n' "$codec" >"$codec.toml"
+  "$bin" run --config "$codec.toml" --source "$src" --target "doris://root@127.0.0.1:$FE_PORT/dw" \
+    --state-dir "st3$codec" >"out3$codec" 2>"err3$codec" || fail "$codec: $(tail -3 "err3$codec")"
+  check_rows "$codec" "csv $codec"
+  # Compressed on the wire: fewer body bytes than the same rows sent plain through the FE (1.).
+  bytes=$(wire "$FE_PORT")
+  [ -n "$bytes" ] && [ "$bytes" -gt 0 ] && [ "$bytes" -lt $((plain_bytes * 3 / 4)) ] ||
+    fail "$codec: $bytes body bytes against $plain_bytes plain"
+done
 start_double gc
 cat >gc.toml <<'EOF2'
 [copy]
