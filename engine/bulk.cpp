@@ -91,28 +91,6 @@ asio::awaitable<preflight> check(const job_options& opts, const codecs::endpoint
   co_return p;
 }
 
-/// Every selected table must be readable by the source user.
-asio::awaitable<void> check_source_privileges(pg::connection& src,
-                                              const std::vector<table_info>& tables) {
-  std::string oids = "{";
-  for (const auto& t : tables)
-    oids += (oids.size() > 1 ? "," : "") + std::to_string(t.oid);
-  oids += "}";
-  pg::result r = co_await src.query(
-      "select format('%I.%I', n.nspname, c.relname) from pg_class c join pg_namespace n on n.oid "
-      "= c.relnamespace where c.oid = any($1::oid[]) and not has_table_privilege(c.oid, "
-      "'SELECT') order by 1 limit 5",
-      pg::make_params(oids));
-  r.check("checking privileges on the source");
-  if (r.rows() > 0) {
-    std::string list;
-    for (int i = 0; i < r.rows(); ++i)
-      list += (i ? ", " : "") + std::string(r.value(i, 0));
-    throw usage_error("the source user cannot read " + list +
-                      ": grant it SELECT, or leave those tables out with --exclude");
-  }
-}
-
 void print_plan(const std::vector<planned_table>& plan, const std::set<std::string>& done) {
   std::printf("%-5s %-44s %10s %12s  %s\n", "order", "table", "MB", "rows (est.)", "split");
   std::int64_t bytes = 0;
@@ -186,7 +164,7 @@ asio::awaitable<void> bulk_main(job& j, bool resuming, const reporter_options& r
   auto tables = co_await discover_tables(holder, make_filter(opts));
   if (tables.empty())
     throw usage_error("no source table matches --tables/--exclude: nothing to copy");
-  co_await check_source_privileges(holder, tables);
+  co_await check_source_tables(holder, tables);
   std::vector<planned_table> plan;
   if (resuming) {
     plan = j.state.load_plan();
@@ -395,7 +373,7 @@ int run_plan(const job_options& opts) {
     auto tables = co_await discover_tables(src, make_filter(opts));
     if (tables.empty())
       throw usage_error("no source table matches --tables/--exclude: nothing to copy");
-    co_await check_source_privileges(src, tables);
+    co_await check_source_tables(src, tables);
     std::set<std::string> done;
     std::vector<planned_table> plan;
     if (resuming) {

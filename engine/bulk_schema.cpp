@@ -61,6 +61,8 @@ asio::awaitable<void> dump_schema(job& j, const std::vector<table_info>& selecte
     args.push_back("--schema=" + codecs::quote_ident(s));
   for (const auto& s : f.exclude_schemas)
     args.push_back("--exclude-schema=" + codecs::quote_ident(s));
+  // Our bookkeeping on a source that was itself a clone's target; the target gets its own.
+  args.push_back("--exclude-schema=uringmig");
   for (int i = 0; i < all.rows(); ++i) {
     const std::string schema(all.value(i, 0));
     const std::string name(all.value(i, 1));
