@@ -2,7 +2,8 @@
 -- create, each kind in its own named section, written for this project.
 --
 -- Layout: everything before the first `-- @section NAME` line is the prelude
--- (cluster-wide roles only; always run). Each section then runs up to the next
+-- (cluster-wide roles and one plain table, so that any single section makes a
+-- database with something to copy; always run). Each section then runs up to the next
 -- marker; a section uses its own schema, named after the section, and depends
 -- on nothing but the prelude, so any section can be left out
 -- (tests/e2e/lib/corpus.sh builds the SQL without the sections it is told to
@@ -25,6 +26,8 @@ begin
     end;
   end loop;
 end $$;
+create table public.corpus_anchor (id int primary key, note text);
+insert into public.corpus_anchor values (1, 'always here');
 
 -- @section partition_multilevel
 -- range -> list / hash -> list, a default partition, a partition attached
