@@ -77,7 +77,9 @@ fi
 for db in "$src" "$ref" "$dst"; do corpus_contents "$db" >"$work/$db.contents"; done
 corpus_compare "$work/$src.contents" "$work/$ref.contents" "$work/$dst.contents" >"$work/compare"
 grep -v '^DIFFERS' "$work/compare" || true
-if grep -q '^DIFFERS' "$work/compare"; then
+if ! grep -q '^table ' "$work/$dst.contents"; then
+  fail "no table at all on the uringmig clone"
+elif grep -q '^DIFFERS' "$work/compare"; then
   fail "$(grep -c '^DIFFERS' "$work/compare") object(s) differ from the source where the pg_dump clone does not:"
   awk '/^DIFFERS/ && n++ < 100' "$work/compare" >&2
 fi
@@ -91,7 +93,7 @@ timeout 120 "$bin" verify --source "$(url "$src")" --target "$(tcp_url "$dst")" 
 data_diffs=$(grep '^DIFFERS' "$work/compare" | grep -v '^DIFFERS sequence ' || true)
 if [ "$vrc" -eq 0 ] && [ -n "$data_diffs" ]; then
   fail "uringmig verify exited 0 (identical) but $(echo "$data_diffs" | wc -l) object(s) differ:" \
-    "$(echo "$data_diffs" | sed 's/^DIFFERS //; s/ |.*//' | head -5 | paste -sd ';' -)..."
+    "$(echo "$data_diffs" | sed 's/^DIFFERS //; s/ |.*//' | awk 'NR <= 5' | paste -sd ';' -)..."
 elif [ "$vrc" -ne 0 ] && [ -z "$data_diffs" ]; then
   fail "uringmig verify exited $vrc on identical data: $(grep '^uringmig: ' "$work/verify.err" || tail -1 "$work/verify.err")"
 fi
