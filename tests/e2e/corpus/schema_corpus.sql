@@ -689,3 +689,29 @@ insert into publications.t select g, 'v' || g, 'h' from generate_series(1, 50) g
 create publication corpus_pub_tables for table publications.t;
 create publication corpus_pub_filtered for table publications.t (id, v) where (id > 10) with (publish = 'insert');
 create publication corpus_pub_schema for tables in schema publications;
+
+-- @section reg_types
+-- columns of OID alias types naming user objects: their values are names in
+-- text and OIDs in binary, and the OIDs differ on a clone
+create schema reg_types;
+create table reg_types.target_table (id int);
+create type reg_types.target_type as (a int);
+create function reg_types.target_fn(int) returns int language sql immutable as 'select $1';
+create text search configuration reg_types.target_cfg (copy = pg_catalog.simple);
+create table reg_types.refs (
+  id int primary key, rel regclass, typ regtype, fn regprocedure, cfg regconfig, nsp regnamespace,
+  role regrole, rels regclass[]);
+insert into reg_types.refs values
+  (1, 'reg_types.target_table', 'reg_types.target_type', 'reg_types.target_fn(int)', 'reg_types.target_cfg',
+   'reg_types', 'corpus_owner', array['reg_types.target_table', 'reg_types.refs']::regclass[]),
+  (2, 'pg_class', 'int4', 'now()', 'english', 'public', 'corpus_reader', null);
+
+-- @section index_search_path
+-- an expression index over a function in public, named without its schema by
+-- pg_get_indexdef() under the default search_path
+create schema index_search_path;
+create function public.corpus_norm(text) returns text language sql immutable as 'select lower(trim($1))';
+create table index_search_path.t (id int primary key, name text);
+insert into index_search_path.t select g, '  Name ' || g from generate_series(1, 200) g;
+create index t_norm on index_search_path.t (public.corpus_norm(name));
+create unique index t_norm_id on index_search_path.t (public.corpus_norm(name), id) where id > 10;
