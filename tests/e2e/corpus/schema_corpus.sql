@@ -715,3 +715,45 @@ create table index_search_path.t (id int primary key, name text);
 insert into index_search_path.t select g, '  Name ' || g from generate_series(1, 200) g;
 create index t_norm on index_search_path.t (public.corpus_norm(name));
 create unique index t_norm_id on index_search_path.t (public.corpus_norm(name), id) where id > 10;
+
+-- @section invalid_objects
+-- an invalid unique index left by a failed CREATE INDEX CONCURRENTLY over
+-- duplicates (pg_dump leaves it out), NOT VALID check and foreign key
+-- constraints over rows that break them
+create schema invalid_objects;
+create table invalid_objects.t (id int primary key, v int, parent int);
+insert into invalid_objects.t select g, g % 10, g + 1000 from generate_series(1, 100) g;
+\set ON_ERROR_STOP off
+\warn 'corpus: the next ERROR (could not create unique index "t_v_unique") is intended'
+create unique index concurrently t_v_unique on invalid_objects.t (v);
+\set ON_ERROR_STOP on
+alter table invalid_objects.t add constraint v_small check (v < 5) not valid;
+alter table invalid_objects.t add constraint parent_fk foreign key (parent) references invalid_objects.t not valid;
+
+-- @section partition_single_level
+-- one level of partitions: a default partition, partitions in another schema,
+-- one with its own column order and a dropped column, a detached one
+create schema partition_single_level;
+create schema partition_single_level_parts;
+create table partition_single_level.m (id int not null, at date not null, v text) partition by range (at);
+create table partition_single_level_parts.m_2023 partition of partition_single_level.m
+  for values from ('2023-01-01') to ('2024-01-01');
+create table partition_single_level.m_default partition of partition_single_level.m default;
+create table partition_single_level_parts.m_2024 (gone int, v text, at date not null, id int not null);
+alter table partition_single_level_parts.m_2024 drop column gone;
+alter table partition_single_level.m attach partition partition_single_level_parts.m_2024
+  for values from ('2024-01-01') to ('2025-01-01');
+create table partition_single_level.m_2022 partition of partition_single_level.m
+  for values from ('2022-01-01') to ('2023-01-01');
+insert into partition_single_level.m select g, date '2021-06-01' + g % 1400, 'v' || g from generate_series(1, 4000) g;
+alter table partition_single_level.m detach partition partition_single_level.m_2022;
+create index m_at on partition_single_level.m (at);
+alter table partition_single_level.m add primary key (id, at);
+
+-- @section subscriptions
+-- a subscription that was never connected (no slot), disabled
+create schema subscriptions;
+create subscription corpus_sub connection 'host=127.0.0.1 port=1 dbname=nowhere'
+  publication nowhere_pub with (connect = false, enabled = false, create_slot = false, slot_name = none);
+create table subscriptions.t (id int primary key);
+insert into subscriptions.t values (1);

@@ -32,7 +32,7 @@ corpus_load() {
     /^-- @section / { keep = index(skip, " " $3 " ") == 0 }
     NR == 1 { keep = 1 }
     keep' "$corpus_sql" >"$work/corpus_$db.sql"
-  PGOPTIONS='-c client_min_messages=warning' \
+  PGOPTIONS='-c client_min_messages=error' \
     psql -qX -v ON_ERROR_STOP=1 -d "$db" -f "$work/corpus_$db.sql" >/dev/null
   psql -qX -d "$db" -c analyze
 }
