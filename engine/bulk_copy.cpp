@@ -293,6 +293,9 @@ asio::awaitable<void> finish_table(job& j, pg::connection& dst, table_work& t) {
     exists.check("checking constraint " + ix.constraint_name);
     if (exists.rows() == 0) (co_await dst.query(ix.constraint_sql)).check(ix.constraint_sql);
   }
+  for (const auto& ix : t.indexes)
+    for (const auto& sql : ix.after_sql)
+      (co_await dst.query(sql)).check(sql);
   spdlog::debug("ANALYZE {}: starting", t.info.display());
   (co_await dst.query("ANALYZE " + t.info.qualified())).check("ANALYZE " + t.info.display());
   spdlog::debug("ANALYZE {}: done", t.info.display());

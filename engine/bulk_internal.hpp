@@ -37,6 +37,9 @@ struct index_def {
   std::string constraint_name;       // raw, for the existence check
   index_kind kind = index_kind::index;
   std::int64_t bytes = 0;  // on the source: which build to start first
+  // Run once the table's constraints are in: CLUSTER ON, REPLICA IDENTITY USING INDEX,
+  // statistics targets, comments (pg_dump writes them with the index; idempotent).
+  std::vector<std::string> after_sql;
 };
 
 struct table_work {
