@@ -390,13 +390,13 @@ bool is_url_token_end(char c) noexcept {
 }
 
 /// A secret's bytes in a text: [begin, end).
-struct span {
+struct secret_span {
   std::size_t begin;
   std::size_t end;
 };
 
 /// The password of `scheme://user:SECRET@host`, for every "://" in the text.
-void find_userinfo_secrets(std::string_view text, std::vector<span>& out) {
+void find_userinfo_secrets(std::string_view text, std::vector<secret_span>& out) {
   std::size_t pos = 0;
   while (true) {
     const auto sep = text.find("://", pos);
@@ -444,7 +444,7 @@ std::size_t quoted_end(std::string_view text, std::size_t open) {
 }
 
 /// `password=SECRET`, `password = 'se cret'`, `?password=SECRET&`, `"password":"SECRET"`.
-void find_key_value_secrets(std::string_view text, std::vector<span>& out) {
+void find_key_value_secrets(std::string_view text, std::vector<secret_span>& out) {
   std::size_t i = 0;
   while (i < text.size()) {
     if (!is_ident_char(text[i]) || (i > 0 && is_ident_char(text[i - 1]))) {
@@ -515,12 +515,12 @@ void find_key_value_secrets(std::string_view text, std::vector<span>& out) {
 }
 
 /// Every secret in `text`, sorted, overlapping ones merged.
-std::vector<span> find_secrets(std::string_view text) {
-  std::vector<span> found;
+std::vector<secret_span> find_secrets(std::string_view text) {
+  std::vector<secret_span> found;
   find_userinfo_secrets(text, found);
   find_key_value_secrets(text, found);
-  std::sort(found.begin(), found.end(), [](span a, span b) { return a.begin < b.begin; });
-  std::vector<span> merged;
+  std::sort(found.begin(), found.end(), [](secret_span a, secret_span b) { return a.begin < b.begin; });
+  std::vector<secret_span> merged;
   for (const auto s : found) {
     if (!merged.empty() && s.begin <= merged.back().end) {
       merged.back().end = std::max(merged.back().end, s.end);
