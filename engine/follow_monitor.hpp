@@ -19,6 +19,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 
 namespace uringmig::engine {
@@ -32,16 +33,18 @@ struct follow_lag {
   double seconds = 0;
 };
 
-/// Not copyable; references must outlive it. Every member runs on the follower's executor.
+/// Not copyable. The references must outlive it; its watch touches them only while it lives (an
+/// exception may destroy it without finish(): the watch then ends on its own).
 class follow_monitor {
  public:
   follow_monitor(state_store& st, follow_progress& fp, cdc::applier& a,
                  connectors::postgres::replication_connection& rc, codecs::endpoint source,
                  codecs::endpoint target);
+  ~follow_monitor();
   follow_monitor(const follow_monitor&) = delete;
   follow_monitor& operator=(const follow_monitor&) = delete;
 
-  /// Spawns the watch on `ex`; finish() must be awaited before this object goes away.
+  /// Spawns the watch on `ex`.
   void start(const boost::asio::any_io_executor& ex);
   /// A stop was asked for: cancel the apply sessions' statements if the follow loop still runs
   /// a moment later.
@@ -49,30 +52,10 @@ class follow_monitor {
   /// Ends the watch and waits for it; then publishes and records the last figures.
   boost::asio::awaitable<follow_lag> finish();
 
- private:
-  boost::asio::awaitable<void> run();
-  boost::asio::awaitable<void> refresh_source_lsn();
-  boost::asio::awaitable<void> cancel_apply();
-  follow_lag publish();
-  void record(const follow_lag& l);
+  struct state;
 
-  state_store& st_;
-  follow_progress& fp_;
-  cdc::applier& a_;
-  connectors::postgres::replication_connection& rc_;
-  codecs::endpoint source_;
-  codecs::endpoint target_;
-  std::optional<connectors::postgres::connection> src_;
-  std::optional<connectors::postgres::connection> dst_;
-  codecs::pgoutput::lsn source_lsn_ = 0;
-  std::uint64_t first_changes_ = 0;
-  std::uint64_t last_changes_ = 0;
-  std::chrono::steady_clock::time_point last_record_;
-  std::optional<std::chrono::steady_clock::time_point> stop_asked_;
-  bool done_ = false;
-  bool running_ = false;
-  std::optional<boost::asio::steady_timer> tick_;
-  std::optional<boost::asio::steady_timer> ended_;  // cancelled when run() returns
+ private:
+  std::shared_ptr<state> s_;
 };
 
 }  // namespace uringmig::engine

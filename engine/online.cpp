@@ -166,6 +166,22 @@ struct follow_result {
   po::lsn applied = 0;
 };
 
+/// Awaits an apply step; false when it failed because a stop was requested meanwhile (the monitor
+/// cancelled its statements on the target, which rolled back: only what committed stays and is
+/// confirmed, and the origin says where to resume). Other failures are thrown.
+asio::awaitable<bool> unless_stopped(asio::awaitable<void> step, const bool& stopping,
+                                     bool& cancelled) {
+  try {
+    co_await std::move(step);
+    co_return true;
+  } catch (const std::exception& e) {
+    if (!stopping) throw;
+    spdlog::debug("follow: stopped while applying: {}", e.what());
+  }
+  cancelled = true;
+  co_return false;
+}
+
 /// Streams from the slot and applies until a switchover sentinel or a stop request.
 asio::awaitable<follow_result> follow_loop(io::runtime& rt, state_store& st,
                                            const job_options& opts, const endpoints& ep,
@@ -207,38 +223,32 @@ asio::awaitable<follow_result> follow_loop(io::runtime& rt, state_store& st,
     });
   });
   follow_result out;
-  std::exception_ptr failed;
-  try {
-    for (;;) {
-      std::optional<pg::wal_message> m = co_await rc.next();
-      if (!m) break;
-      co_await a.feed(m->payload);
-      if (auto s = a.take_sentinel()) {
-        co_await a.flush();
-        rc.confirm(a.committed_lsn());
-        out.switched_over = true;
-        out.sentinel = s->first;
-        spdlog::info("switchover sentinel at {}: everything before it is applied",
-                     po::format_lsn(s->second));
-        break;
-      }
-      if (!rc.has_buffered() && !a.idle()) {
-        // The stream went quiet: commit the group unless more comes at once (a walsender slower
-        // than the apply sends in bursts; committing at every gap made groups of a few
-        // transactions). The group's age still bounds it (apply_options::max_group_delay).
-        const bool more = co_await rc.wait_for_message(quiet_commit);
-        if (!more) co_await a.flush();
-      }
+  bool cancelled = false;  // a statement failed because the stop cancelled it
+  for (;;) {
+    std::optional<pg::wal_message> m = co_await rc.next();
+    if (!m) break;
+    if (!co_await unless_stopped(a.feed(m->payload), stopping, cancelled)) break;
+    if (auto s = a.take_sentinel()) {
+      co_await a.flush();
       rc.confirm(a.committed_lsn());
+      out.switched_over = true;
+      out.sentinel = s->first;
+      spdlog::info("switchover sentinel at {}: everything before it is applied",
+                   po::format_lsn(s->second));
+      break;
     }
-    if (!a.idle()) co_await a.flush();
-  } catch (...) {
-    // Stopping: the monitor cancelled what the target ran; it rolled back. Only what committed
-    // is confirmed, and the origin on the target says where to resume.
-    if (!stopping) failed = std::current_exception();
+    if (!rc.has_buffered() && !a.idle()) {
+      // The stream went quiet: commit the group unless more comes at once (a walsender slower
+      // than the apply sends in bursts; committing at every gap made groups of a few
+      // transactions). The group's age still bounds it (apply_options::max_group_delay).
+      const bool more = co_await rc.wait_for_message(quiet_commit);
+      if (!more && !co_await unless_stopped(a.flush(), stopping, cancelled)) break;
+    }
+    rc.confirm(a.committed_lsn());
   }
-  if (stopping && !failed) {
-    // The stop this request spawned ends the stream: wait for it (nothing more is applied).
+  if (!cancelled && !a.idle()) co_await unless_stopped(a.flush(), stopping, cancelled);
+  if (cancelled) {
+    // The stop request's rc.stop() ends the stream: wait for it; nothing more is applied.
     try {
       while (co_await rc.next()) {
       }
@@ -249,7 +259,6 @@ asio::awaitable<follow_result> follow_loop(io::runtime& rt, state_store& st,
   rc.confirm(a.committed_lsn());
   // The stats CSV's last line and `status` show where it ended.
   const follow_lag last = co_await monitor.finish();
-  if (failed) std::rethrow_exception(failed);
   spdlog::info(
       "follow: applied up to {}: {} transactions, {} changes as {} row writes in {} target "
       "transactions",

@@ -41,10 +41,11 @@ esac
 
 scripts/setup-deps.sh
 dpkg-query -W time >/dev/null 2>&1 || apt-get install -y -qq time >/dev/null
-cmake --preset release >/dev/null
-cmake --build --preset release --target uringmig pg_fixture -j"$(nproc)" >/dev/null
-bin=$PWD/build/release/uringmig
-fixture=$PWD/build/release/tests/pg_fixture
+preset=${PRESET:-release}  # PRESET=asan: an existing asan build (slower uringmig CPU)
+cmake --preset "$preset" >/dev/null
+cmake --build --preset "$preset" --target uringmig pg_fixture -j"$(nproc)" >/dev/null
+bin=$PWD/build/$preset/uringmig
+fixture=$PWD/build/$preset/tests/pg_fixture
 pgbin=/usr/lib/postgresql/15/bin
 
 srcdir=$(mktemp -d); dstdir=$(mktemp -d); scratch=$(mktemp -d)
@@ -84,24 +85,36 @@ elif [ "$workload" = mixed ]; then
     insert into kl select g % 250, 0, repeat('p', 40) from generate_series(1, 5000) g;
     create table marker (id int primary key, note text); insert into marker values (1, '')"
   spsql -d bench -c "vacuum analyze"
-  w() { printf '%s\n' "$2" >"$scratch/mix_$1.sql"; }
-  w keyless '\set g random(0, 249)
-update kl set n = n + 1 where g = :g;'
-  w kl_churn '\set g random(0, 249)
+  w() { cat >"$scratch/mix_$1.sql"; }
+  w keyless <<'SQL'
+\set g random(0, 249)
+update kl set n = n + 1 where g = :g;
+SQL
+  w kl_churn <<'SQL'
+\set g random(0, 249)
 insert into kl values (:g, 0, 'new');
-delete from kl where ctid = (select ctid from kl where g = :g limit 1);'
-  w upsert '\set id random(1, 200000)
-insert into acct values (:id, 1, 'up') on conflict (id) do update set bal = acct.bal + 1;'
-  w keychange '\set id random(1, 100000)
-update acct set id = nextval('moved_ids') where id = :id;'
-  w delete '\set id random(1, 200000)
-delete from acct where id = :id;'
-  w rollback '\set g random(0, 249)
+delete from kl where ctid = (select ctid from kl where g = :g limit 1);
+SQL
+  w upsert <<'SQL'
+\set id random(1, 200000)
+insert into acct values (:id, 1, 'up') on conflict (id) do update set bal = acct.bal + 1;
+SQL
+  w keychange <<'SQL'
+\set id random(1, 100000)
+update acct set id = nextval('moved_ids') where id = :id;
+SQL
+  w delete <<'SQL'
+\set id random(1, 200000)
+delete from acct where id = :id;
+SQL
+  w rollback <<'SQL'
+\set g random(0, 249)
 \set id random(1, 100000)
 begin;
 update kl set n = n - 1 where g = :g;
 update acct set bal = bal - 1 where id = :id;
-rollback;'
+rollback;
+SQL
   mix=(-f "$scratch/mix_keyless.sql@20" -f "$scratch/mix_kl_churn.sql@10" -f "$scratch/mix_upsert.sql@40"
     -f "$scratch/mix_keychange.sql@10" -f "$scratch/mix_delete.sql@10" -f "$scratch/mix_rollback.sql@10")
   marker="update marker set note = 'backlog done' where id = 1"
