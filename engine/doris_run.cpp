@@ -90,6 +90,16 @@ load_settings make_settings(const job_options& opts, const codecs::doris_endpoin
   s.buffer_bytes =
       static_cast<std::size_t>(int_setting(opts, "doris.buffer_kib", 256, 16, 2048)) * 1024;
   s.exit_after_precommit = int_setting(opts, "doris.debug.exit_after_precommit", 0, 0, 1 << 20);
+  s.tls_ca_file = target.tls_ca_file;
+  if (s.tls_ca_file.empty()) s.tls_ca_file = setting(opts, "doris.tls_ca_file");
+  if (!target.tls && !s.tls_ca_file.empty())
+    throw usage_error(
+        "doris.tls_ca_file is set but the target does not use TLS: write doris+https:// or add "
+        "tls=true to the target URL");
+  if (target.tls && !target.tls_verify)
+    spdlog::warn(
+        "doris: tls_verify=false: the FE's and BEs' certificates and host names are NOT checked; "
+        "anyone on the path can read the credentials and the data");
   return s;
 }
 
@@ -100,12 +110,13 @@ job::job(const job_options& o, codecs::endpoint s, load_settings c, state_store&
       state(st),
       pool(256 * 1024, std::max<std::size_t>(64u << 20, cfg.workers * 2 * cfg.channel_bytes)) {
   for (const auto& hp : cfg.target.be)
-    be_urls.push_back(doris::base_url(hp));
+    be_urls.push_back(doris::base_url(hp, cfg.target.tls));
   if (!be_urls.empty()) bes = std::make_unique<doris::be_rotation>(be_urls);
+  trusted = be_urls;
 }
 
 std::string job::fe_base_url() const {
-  return doris::base_url(cfg.target.fe);
+  return doris::base_url(cfg.target.fe, cfg.target.tls);
 }
 
 std::string job::next_base_url() {
@@ -113,7 +124,14 @@ std::string job::next_base_url() {
 }
 
 doris::load_endpoint job::endpoint(std::string base) const {
-  return {std::move(base), cfg.target.user, cfg.target.password};
+  return {std::move(base), cfg.target.user, cfg.target.password, trusted};
+}
+
+doris::http_client_options job::http_options() const {
+  doris::http_client_options o;
+  o.ca_file = cfg.tls_ca_file;
+  o.verify_tls = cfg.target.tls_verify;
+  return o;
 }
 
 asio::awaitable<void> join_snapshot(const job& j, pg::connection& c) {
@@ -211,38 +229,60 @@ doris::http_headers load_headers(const load_settings& s, const codecs::doris_row
   return h;
 }
 
-/// Reaches the FE and checks the credentials before anything is loaded. Unreachable: bounded
-/// retries, then job_error. Refused credentials: job_error at once.
+/// One line for a TLS failure with the node at `where`.
+std::string tls_failure(const std::string& where, const doris::transport_error& e) {
+  if (e.code == 60)  // CURLE_PEER_FAILED_VERIFICATION: the chain or the host name
+    return fmt::format(
+        "the certificate of the Doris node at {} was not accepted: {}; give the CA that signs it "
+        "with tls_ca= in the target URL (or [doris] tls_ca_file)",
+        where, e.message);
+  return fmt::format(
+      "TLS with the Doris node at {} failed: {}; check that it serves https there and the CA "
+      "file (tls_ca=)",
+      where, e.message);
+}
+
+/// Reaches the FE and checks the credentials before anything is loaded; then learns the BEs
+/// the FE lists (trusted with the credentials when the FE redirects to them). Unreachable:
+/// bounded retries, then job_error. Refused credentials or TLS: job_error at once.
 asio::awaitable<void> preflight(job& j, doris::http_client& http) {
   const std::string fe = j.fe_base_url();
+  doris::http_options o;
+  o.total_timeout = std::chrono::seconds(30);
   for (int attempt = 0;; ++attempt) {
-    doris::http_request rq;
-    rq.method = doris::http_method::get;
-    rq.url = fe + "/api/" + j.cfg.target.database + "/get_load_state?label=uringmig_preflight";
-    rq.user = j.cfg.target.user;
-    rq.password = j.cfg.target.password;
-    rq.options.total_timeout = std::chrono::seconds(30);
-    doris::http_response r = co_await http.request(std::move(rq));
-    if (r.error) {
-      if (!r.error->retryable() || attempt >= j.cfg.retries)
+    doris::label_state r = co_await doris::get_load_state(http, j.endpoint(fe), j.cfg.target.database,
+                                                          "uringmig_preflight", o);
+    if (r.transport) {
+      if (r.transport->tls()) throw job_error(tls_failure(fe, *r.transport));
+      if (!r.transport->retryable() || attempt >= j.cfg.retries)
         throw job_error(
             fmt::format("cannot reach the Doris FE at {}: {} (after {} attempts); "
                         "check the target URL and that Doris is up",
-                        fe, r.error->message, attempt + 1));
+                        fe, r.transport->message, attempt + 1));
       const auto d = backoff_for(j.cfg, attempt);
       spdlog::warn("doris: cannot reach the FE at {}: {}; trying again in {} ms", fe,
-                   r.error->message, d.count());
+                   r.transport->message, d.count());
       if (!co_await io::sleep_unless_stopped(d, j.stop))
         throw job_error("stopped before anything was loaded; run the same command to start");
       continue;
     }
-    auto a = doris::parse_load_answer(r.body);
-    if (r.status == 401 || (a && a.value->unauthorized()))
+    if (r.unauthorized)
       throw job_error(
           fmt::format("Doris refused user '{}' at {} (wrong user or password): fix the target URL",
                       j.cfg.target.user, fe));
-    co_return;
+    break;
   }
+  doris::backend_list bl = co_await doris::list_backends(http, j.endpoint(fe), o);
+  for (const auto& hp : bl.backends)
+    j.trusted.push_back(doris::base_url(hp, j.cfg.target.tls));
+  if (bl.transport || !bl.error.empty())
+    spdlog::info(
+        "doris: the FE at {} did not list its backends ({}): redirects are followed only to the "
+        "FE and the BEs of be=",
+        fe, bl.transport ? bl.transport->message : bl.error);
+  else
+    spdlog::info("doris: the FE lists {} backend(s); redirects to others are refused",
+                 bl.backends.size());
 }
 
 struct run_state {
@@ -265,7 +305,7 @@ asio::awaitable<void> work(job& j, worker& w, io::runtime& rt, run_state& rs) {
   try {
     w.source.emplace(co_await bulk::connect_endpoint(ex, j.source, "source"));
     co_await join_snapshot(j, *w.source);
-    doris::http_client_options ho;
+    doris::http_client_options ho = j.http_options();
     ho.max_host_connections = 2;
     w.http.emplace(ex, ho);
     for (;;) {
@@ -403,7 +443,7 @@ asio::awaitable<void> run_all(job& j, io::runtime& rt, run_state& rs,
     }
 
     const std::string fp = job_fingerprint(j.source, j.cfg, j.tables);
-    doris::http_client http(ex);
+    doris::http_client http(ex, j.http_options());
     co_await preflight(j, http);
     if (j.opts.restart) {
       // Precommitted transactions of the job being replaced must not stay open in Doris.

@@ -158,6 +158,7 @@ struct server::impl {
   void stop() {
     std::call_once(stopped, [this] {
       stop_signal.request_stop();
+      st.release_holds();
       ::shutdown(fe_listen, SHUT_RDWR);
       ::shutdown(be_listen, SHUT_RDWR);
       fe_accept.join();

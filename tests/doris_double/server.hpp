@@ -30,6 +30,9 @@ struct options {
   /// Bad credentials on the FE get a bare HTTP 401 instead of Doris's
   /// HTTP 200 + {"msg":"Unauthorized","code":401,...}.
   bool fe_http_401 = false;
+  /// The FE's 307 names this host:port instead of its BE (a rogue FE, for tests); 0: the BE.
+  std::string redirect_host = "127.0.0.1";
+  std::uint16_t redirect_port = 0;
 };
 
 class server {
