@@ -169,12 +169,14 @@ asio::awaitable<void> produce(job& j, worker& w, table_target& t, const planned_
           co_return sent;
         });
     if (refused) co_return;  // the exchange ended first: its outcome says why
-    if (!parse_error.empty()) throw job_error("reading " + t.info.display() + ": " + parse_error);
-    res.check("reading " + t.info.display());
+    if (!parse_error.empty())
+      throw job_error("reading " + codecs::printable(t.info.display()) + ": " + parse_error);
+    res.check("reading " + codecs::printable(t.info.display()));
     if (bin) out.rows = bin->rows();
     if (csv) out.rows = csv->rows();
     if (!(bin ? bin->finish() : csv ? csv->finish() : parser.finish()))
-      throw job_error("reading " + t.info.display() + ": the COPY data ended mid-row");
+      throw job_error("reading " + codecs::printable(t.info.display()) +
+                      ": the COPY data ended mid-row");
     const std::string_view bytes = wire(true);
     const bool sent = co_await ship(j, bytes, ch, out);
     if (!sent) co_return;
@@ -279,8 +281,10 @@ asio::awaitable<label_fate> wait_for_label(job& j, doris::http_client& http,
                      std::chrono::seconds(60);
   const auto deadline = std::chrono::steady_clock::now() + limit;
   for (int polls = 0;; ++polls) {
-    doris::label_state st = co_await doris::get_load_state(
-        http, j.endpoint(j.fe_base_url()), j.cfg.target.database, label, doris::http_options{});
+    doris::http_options o;
+    o.total_timeout = std::chrono::seconds(30);
+    doris::label_state st = co_await doris::get_load_state(http, j.endpoint(j.fe_base_url()),
+                                                           j.cfg.target.database, label, o);
     if (st.unauthorized)
       throw job_error(
           fmt::format("Doris refused user '{}' at {} (wrong user or password): fix the target URL",
@@ -333,7 +337,7 @@ asio::awaitable<chunk_result> load_chunk(job& j, worker& w, table_target& t,
   std::string sent_label;  // group commit takes none
   if (j.cfg.group_commit.empty()) sent_label = label;
   const std::string what =
-      fmt::format("{} chunk {} (label {})", t.info.display(), c.chunk_no,
+      fmt::format("{} chunk {} (label {})", codecs::printable(t.info.display()), c.chunk_no,
                   sent_label.empty() ? std::string_view("none: group commit") : label);
   chunk_result res;
   int failures = 0;
@@ -432,8 +436,7 @@ asio::awaitable<chunk_result> load_chunk(job& j, worker& w, table_target& t,
     if (ans.label_running()) {
       // An earlier request with this label (a killed run's, an attempt whose answer was lost)
       // is still being processed: wait for it and ask, never send the rows meanwhile.
-      spdlog::info("doris: {}: an earlier request with this label is still running; waiting",
-                   what);
+      spdlog::info("doris: {}: an earlier request with this label is still running; waiting", what);
       std::string state;
       const label_fate fate = co_await wait_for_label(j, *w.http, label, what, state);
       if (fate == label_fate::loaded) {

@@ -150,7 +150,7 @@ asio::awaitable<std::vector<codecs::doris_source_column>> columns_of(pg::connect
       "where "
       "attrelid = $1::oid and attnum > 0 and not attisdropped order by attnum",
       pg::make_params(std::to_string(t.oid)));
-  cols.check("reading the columns of " + t.display());
+  cols.check("reading the columns of " + codecs::printable(t.display()));
   std::vector<codecs::doris_source_column> out;
   for (int r = 0; r < cols.rows(); ++r)
     out.push_back({std::string(cols.value(r, 0)), std::string(cols.value(r, 1)),
@@ -242,6 +242,36 @@ std::string tls_failure(const std::string& where, const doris::transport_error& 
       where, e.message);
 }
 
+/// Stream Load headers cannot carry a line break: a column name (or a `where`) holding one is
+/// refused before anything is loaded, naming the table and the column.
+void check_headers(const table_target& t, const std::vector<codecs::doris_column>& cols) {
+  auto broken = [](std::string_view v) {
+    return v.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
+  };
+  const std::string table = codecs::printable(t.info.display());
+  for (const auto& [name, value] : t.headers) {
+    if (!broken(value)) continue;
+    if (name == "columns") {
+      for (const auto& c : cols)
+        if (broken(c.name))
+          throw usage_error(fmt::format(
+              "table {}, column {}: Doris's Stream Load cannot name a column holding a line "
+              "break; rename the column, or list the Doris columns in [tables.\"{}\"] "
+              "doris_columns",
+              table, codecs::printable(c.name), table));
+    }
+    throw usage_error(
+        fmt::format("table {}: the Stream Load header '{}' would hold a line break "
+                    "({}); remove it from the setting",
+                    table, name, codecs::printable(value)));
+  }
+  if (broken(t.doris_table))
+    throw usage_error(
+        fmt::format("table {}: a Doris table name cannot hold a line break; name the target with "
+                    "[tables.\"{}\"] doris_table",
+                    table, table));
+}
+
 /// Reaches the FE and checks the credentials before anything is loaded; then learns the BEs
 /// the FE lists (trusted with the credentials when the FE redirects to them). Unreachable:
 /// bounded retries, then job_error. Refused credentials or TLS: job_error at once.
@@ -250,8 +280,8 @@ asio::awaitable<void> preflight(job& j, doris::http_client& http) {
   doris::http_options o;
   o.total_timeout = std::chrono::seconds(30);
   for (int attempt = 0;; ++attempt) {
-    doris::label_state r = co_await doris::get_load_state(http, j.endpoint(fe), j.cfg.target.database,
-                                                          "uringmig_preflight", o);
+    doris::label_state r = co_await doris::get_load_state(
+        http, j.endpoint(fe), j.cfg.target.database, "uringmig_preflight", o);
     if (r.transport) {
       if (r.transport->tls()) throw job_error(tls_failure(fe, *r.transport));
       if (!r.transport->retryable() || attempt >= j.cfg.retries)
@@ -437,6 +467,7 @@ asio::awaitable<void> run_all(job& j, io::runtime& rt, run_state& rs,
           t->binary.empty() ? "COPY text" + text_reason(j.cfg, cols) : std::string("COPY binary");
       t->label_stem = label_stem(ti.schema, ti.name);
       t->headers = load_headers(j.cfg, t->writer, j.opts, ti);
+      check_headers(*t, t->writer.columns());
       for (const auto& p : plan)
         if (p.schema == ti.schema && p.name == ti.name) t->plan = p;
       j.tables.push_back(std::move(t));
@@ -486,7 +517,8 @@ asio::awaitable<void> run_all(job& j, io::runtime& rt, run_state& rs,
 
     for (auto& t : j.tables) {
       // Logged once Doris took the credentials: a refusal stays a short message.
-      spdlog::info("doris: {} is read as {}", t->info.display(), t->copy_format_note);
+      spdlog::info("doris: {} is read as {}", codecs::printable(t->info.display()),
+                   t->copy_format_note);
       const std::set<int> done = state.done_chunks(t->info.schema, t->info.name);
       t->progress = &j.prog.add_table(t->info.schema, t->info.name, t->info.bytes,
                                       std::max<std::int64_t>(t->info.rows_estimate, 0),
@@ -596,7 +628,7 @@ int run_doris(const job_options& opts) {
   if (!rs.failures.empty()) {
     std::string names;
     for (const auto& tt : j.tables)
-      if (tt->failed) names += (names.empty() ? "" : ", ") + tt->info.display();
+      if (tt->failed) names += (names.empty() ? "" : ", ") + codecs::printable(tt->info.display());
     const std::string msg = fmt::format(
         "{} table(s) failed to load: {} (first: {}); fix the cause and run the "
         "same command to load what is missing",

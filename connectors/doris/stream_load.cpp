@@ -85,8 +85,8 @@ std::optional<url_origin> origin_of(std::string_view url) {
 
 /// Sends `h`, follows 307s by hand (only to nodes trusted with the credentials), reads the
 /// answer.
-asio::awaitable<load_outcome> exchange(http_client& client, const load_endpoint& ep,
-                                       http_request h, int max_redirects) {
+asio::awaitable<load_outcome> exchange(http_client& client, const load_endpoint& ep, http_request h,
+                                       int max_redirects) {
   load_outcome out;
   for (;;) {
     http_response r = co_await client.request(h);

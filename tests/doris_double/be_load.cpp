@@ -340,7 +340,7 @@ after serve_stream_load(connection_io& io, const request_head& req, const std::s
   resp.loaded_rows = v.loaded;
   resp.filtered_rows = v.filtered;
   if (!v.error_log.empty()) {
-    resp.error_url = "http://127.0.0.1:" + std::to_string(env.be_port) +
+    resp.error_url = env.opts.scheme() + "://127.0.0.1:" + std::to_string(env.be_port) +
                      "/api/_load_error_log?file=" + env.st.add_error_log(std::move(v.error_log));
   }
 

@@ -437,9 +437,10 @@ TEST(doris_double_raw, fe_lists_its_backends_and_can_redirect_elsewhere) {
   ASSERT_TRUE(c.send(request("GET", "/api/backends?is_alive=true", {auth})));
   auto r = c.read_response();
   ASSERT_TRUE(r);
-  EXPECT_EQ(r->body, "{\"msg\":\"success\",\"code\":0,\"data\":{\"backends\":[{\"ip\":\"127.0.0.1\","
-                     "\"http_port\":" +
-                         std::to_string(srv.be_port()) + ",\"is_alive\":true}]},\"count\":0}");
+  EXPECT_EQ(r->body,
+            "{\"msg\":\"success\",\"code\":0,\"data\":{\"backends\":[{\"ip\":\"127.0.0.1\","
+            "\"http_port\":" +
+                std::to_string(srv.be_port()) + ",\"is_alive\":true}]},\"count\":0}");
   raw_client l(srv.fe_port());
   ASSERT_TRUE(l.send(request("PUT", load_path(),
                              {auth, "Expect: 100-continue", "label: r1", "Content-Length: 4"})));

@@ -65,8 +65,8 @@ std::string redirect_location(const request_head& req, const handler_env& env) {
   }
   std::string path = req.target.substr(0, req.target.find('?'));
   const std::uint16_t port = env.opts.redirect_port != 0 ? env.opts.redirect_port : env.be_port;
-  return "http://" + userinfo + env.opts.redirect_host + ":" + std::to_string(port) + path + "?" +
-         req.query;
+  return env.opts.scheme() + "://" + userinfo + env.opts.redirect_host + ":" +
+         std::to_string(port) + path + "?" + req.query;
 }
 
 after fe_stream_load(connection_io& io, const request_head& req, const std::string& db,
@@ -128,9 +128,10 @@ after fe_backends(connection_io& io, const request_head& req, handler_env& env) 
   request_record rec = make_record(node::fe, req);
   const bool pending = has_body(req);
   if (auto done = fe_check_auth(io, req, env, rec, pending)) return *done;
-  std::string body = "{\"msg\":\"success\",\"code\":0,\"data\":{\"backends\":[{\"ip\":\"127.0.0.1\","
-                     "\"http_port\":" +
-                     std::to_string(env.be_port) + ",\"is_alive\":true}]},\"count\":0}";
+  std::string body =
+      "{\"msg\":\"success\",\"code\":0,\"data\":{\"backends\":[{\"ip\":\"127.0.0.1\","
+      "\"http_port\":" +
+      std::to_string(env.be_port) + ",\"is_alive\":true}]},\"count\":0}";
   return answer(io, env, rec, req, 200, json_type, body, pending);
 }
 

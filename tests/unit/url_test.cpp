@@ -218,7 +218,8 @@ TEST(url_parse, doris_tls) {
   EXPECT_TRUE(flag.tls);
   EXPECT_EQ(flag.tls_ca_file, "/etc/ca.pem");
   EXPECT_TRUE(flag.tls_verify);
-  const auto off = std::get<doris_endpoint>(parse_ok("DORIS+HTTPS://u@fe/db?tls_verify=false").spec);
+  const auto off =
+      std::get<doris_endpoint>(parse_ok("DORIS+HTTPS://u@fe/db?tls_verify=false").spec);
   EXPECT_TRUE(off.tls);
   EXPECT_FALSE(off.tls_verify);
   EXPECT_NE(parse_error("doris://u@fe/db?tls=maybe").find("tls='maybe'"), std::string::npos);
