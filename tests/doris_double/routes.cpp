@@ -164,6 +164,10 @@ after control(connection_io& io, const request_head& req, const std::string& wha
     env.st.arm(std::move(spec));
     return reply(200, "{\"ok\":true}");
   }
+  if (what == "release" && req.method == "POST") {  // ends every hold now
+    env.st.release_holds();
+    return reply(200, "{\"ok\":true}");
+  }
   if (what == "table" && req.method == "POST") {
     table_schema schema;
     schema.column_count = static_cast<std::size_t>(number("columns", 0));

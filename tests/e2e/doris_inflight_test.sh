@@ -51,10 +51,17 @@ kill_while_held_then_resume() {
   kill -9 "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   [ -n "$label" ] || { fail "$dir: the double never held a load: $(tail -3 "$dir/err1")"; return; }
-  [ "$(held_label)" = "$label" ] || fail "$dir: the hold ended before the resume could meet it"
   "$bin" run --config fast.toml --jobs 1 --source "$src" \
-    --target "doris://root@127.0.0.1:$FE_PORT/dw" --state-dir "$dir/st" >"$dir/out2" 2>"$dir/err2" ||
-    fail "$dir: resume while the label is RUNNING: $(tail -3 "$dir/err2")"
+    --target "doris://root@127.0.0.1:$FE_PORT/dw" --state-dir "$dir/st" >"$dir/out2" 2>"$dir/err2" &
+  pid=$!
+  for _ in $(seq 1 600); do  # until the resumed run has asked the FE about the held label
+    grep -q "asking the FE again" "$dir/err2" && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  [ "$(held_label)" = "$label" ] || fail "$dir: the hold ended before the resumed run met it"
+  curl -sf -X POST "http://127.0.0.1:$FE_PORT/_double/release" >/dev/null || fail "releasing the hold"
+  wait "$pid" || fail "$dir: resume while the label is RUNNING: $(tail -3 "$dir/err2")"
   recorded_rows "$dir/rec/dw.t.tsv" >"$dir/t.got"
   cmp -s t.want "$dir/t.got" ||
     fail "$dir: rows differ from the source ($(wc -l <"$dir/t.got") rows recorded, 20000 expected)"
@@ -66,12 +73,12 @@ kill_while_held_then_resume() {
 # 1. Cut mid-body: the old request ends without loading (ABORTED); the resumed run loads the
 #    chunk again under the same label: three requests carried it (the killed one, the one
 #    answered RUNNING, the reload), never one per poll.
-kill_while_held_then_resume mid "bytes=20000&delay_ms=8000"
+kill_while_held_then_resume mid "bytes=20000&delay_ms=120000"
 [ "$(loads_of "$label")" -eq 3 ] || fail "mid-body: $(loads_of "$label") load requests carried $label, expected 3"
 
 # 2. The whole body was in, the commit held: the old request commits after the kill; the
 #    resumed run finds the label VISIBLE and sends nothing more for it.
-kill_while_held_then_resume whole "bytes=0&delay_ms=8000"
+kill_while_held_then_resume whole "bytes=0&delay_ms=120000"
 [ "$(loads_of "$label")" -eq 2 ] || fail "whole body: $(loads_of "$label") load requests carried $label, expected 2"
 grep -q "loaded by an earlier attempt" whole/err2 || fail "whole body: VISIBLE was not recognised"
 
