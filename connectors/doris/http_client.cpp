@@ -308,6 +308,7 @@ const std::string* http_response::header(std::string_view lower_name) const {
 }
 
 bool transport_error::retryable() const {
+  if (tls()) return false;
   switch (static_cast<CURLcode>(code)) {
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_CONNECT:
@@ -336,6 +337,8 @@ bool transport_error::tls() const {
     case CURLE_SSL_CRL_BADFILE:
     case CURLE_USE_SSL_FAILED:
       return true;
+    case CURLE_OPERATION_TIMEDOUT:  // connected, but the handshake never completed
+      return message.rfind("SSL connection timeout", 0) == 0;
     default:
       return false;
   }

@@ -70,7 +70,7 @@ struct transport_error {
   std::string message;
   /// Worth a retry with backoff (with the same Stream Load label).
   bool retryable() const;
-  /// The TLS handshake or the server's certificate failed (never retryable).
+  /// The TLS handshake or the server's certificate failed: not worth a retry.
   bool tls() const;
 };
 

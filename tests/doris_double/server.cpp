@@ -173,6 +173,11 @@ struct server::impl {
       std::string head;
       connection_io::head_result hr = io.read_head(head);
       if (hr == connection_io::head_result::eof) break;
+      if (hr == connection_io::head_result::not_http) {
+        io.send_all(make_response(400, {}, "", true));
+        next = after::linger;
+        break;
+      }
       if (hr == connection_io::head_result::too_large) {
         io.send_all(make_response(431, {}, "", true));
         next = after::linger;

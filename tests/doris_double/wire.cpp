@@ -77,6 +77,8 @@ connection_io::head_result connection_io::read_head(std::string& head) {
     while (end_ - begin_ >= 2 && buf_[begin_] == '\r' && buf_[begin_ + 1] == '\n')
       begin_ += 2;
     std::string_view have(buf_.get() + begin_, end_ - begin_);
+    if (!have.empty() && have[0] != '\r' && have[0] != '\n' && (have[0] < 'A' || have[0] > 'Z'))
+      return head_result::not_http;
     std::size_t from = searched > 3 ? searched - 3 : 0;
     std::size_t pos = have.find("\r\n\r\n", from);
     if (pos != std::string_view::npos) {

@@ -44,8 +44,9 @@ class connection_io {
  public:
   connection_io(int fd, std::size_t buffer_size, ssl_st* tls = nullptr);
 
-  enum class head_result { ok, eof, too_large };
-  /// Reads up to the blank line; `head` gets the text before it.
+  enum class head_result { ok, eof, too_large, not_http };
+  /// Reads up to the blank line; `head` gets the text before it. `not_http` at once when the
+  /// first byte cannot start a request line (a TLS handshake sent to a plain-http port).
   head_result read_head(std::string& head);
 
   enum class body_result { ok, eof, bad_framing, limit };
