@@ -162,6 +162,15 @@ boost::asio::awaitable<chunk_result> load_chunk(job& j, worker& w, table_target&
 boost::asio::awaitable<void> settle_precommitted(job& j, connectors::doris::http_client& http,
                                                  bool commit);
 
+/// Refuses (usage_error) a table whose Stream Load headers would hold a line break (a column
+/// name, a `where`), naming the table and the column, escaped.
+void check_headers(const table_target& t, const std::vector<codecs::doris_column>& cols);
+
+/// Reaches the FE and checks the credentials before anything is loaded; then adds the BEs the
+/// FE lists to `j.trusted`. Unreachable: bounded retries, then job_error. Refused credentials
+/// or a TLS failure: job_error at once.
+boost::asio::awaitable<void> preflight(job& j, connectors::doris::http_client& http);
+
 /// State store keys of a chunk's precommitted transaction.
 std::string precommit_key(const table_target& t, int chunk_no);
 inline constexpr const char* precommit_prefix = "doris.precommit.";
