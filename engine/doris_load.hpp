@@ -50,6 +50,8 @@ struct load_settings {
   std::size_t channel_bytes = 2 * 1024 * 1024;
   int exit_after_precommit = 0;  // doris.debug.exit_after_precommit: test hook (kill -9 stand-in)
   std::string tls_ca_file;       // the URL's tls_ca, else doris.tls_ca_file
+  /// doris.trusted_bes: more BEs a redirect may lead to with the credentials ("host:port")
+  std::vector<codecs::host_port> trusted_bes;
 };
 
 load_settings make_settings(const job_options& opts, const codecs::doris_endpoint& target);

@@ -90,6 +90,14 @@ load_settings make_settings(const job_options& opts, const codecs::doris_endpoin
   s.buffer_bytes =
       static_cast<std::size_t>(int_setting(opts, "doris.buffer_kib", 256, 16, 2048)) * 1024;
   s.exit_after_precommit = int_setting(opts, "doris.debug.exit_after_precommit", 0, 0, 1 << 20);
+  if (const std::string bes = setting(opts, "doris.trusted_bes"); !bes.empty()) {
+    // host:port lists are read as the URL's be= is.
+    const auto parsed = codecs::parse_endpoint("doris://fe/db?be=" + bes);
+    if (!parsed)
+      throw usage_error("doris.trusted_bes = '" + bes + "': " + parsed.error +
+                        " (expected host:port entries)");
+    s.trusted_bes = std::get<codecs::doris_endpoint>(parsed.value->spec).be;
+  }
   s.tls_ca_file = target.tls_ca_file;
   if (s.tls_ca_file.empty()) s.tls_ca_file = setting(opts, "doris.tls_ca_file");
   if (!target.tls && !s.tls_ca_file.empty())
@@ -113,6 +121,8 @@ job::job(const job_options& o, codecs::endpoint s, load_settings c, state_store&
     be_urls.push_back(doris::base_url(hp, cfg.target.tls));
   if (!be_urls.empty()) bes = std::make_unique<doris::be_rotation>(be_urls);
   trusted = be_urls;
+  for (const auto& hp : cfg.trusted_bes)
+    trusted.push_back(doris::base_url(hp, cfg.target.tls));
 }
 
 std::string job::fe_base_url() const {

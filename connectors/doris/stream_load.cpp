@@ -189,8 +189,8 @@ std::string credential_refusal(const load_endpoint& e, std::string_view url) {
   if (same_node(e.base_url)) return {};
   for (const std::string& t : e.trusted)
     if (same_node(t)) return {};
-  return "which is neither the FE nor a BE that the FE lists or be= names: credentials not sent "
-         "there (if that BE is yours, name it in be=)";
+  return "which is neither the FE nor a BE that the FE lists or the user named: credentials not "
+         "sent there (if that BE is yours, name it in be= or [doris] trusted_bes)";
 }
 
 bool valid_label(std::string_view label) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Doris and the keys to it: the credentials never follow a redirect to a node the user did not
-# name and the FE does not list (nothing reaches it, exit 1 naming it); https to the FE and the
+# name and the FE does not list (nothing reaches it, exit 1 naming it; named in
+# [doris] trusted_bes, it gets the loads); https to the FE and the
 # BEs with a test CA made here with openssl (right CA: rows arrive; wrong CA, wrong host name,
 # a plain-http node: one clear line, exit 1; tls_verify=false: loads, with a warning); odd
 # names (a database that needs URL encoding loads; a column with a line break is refused
@@ -31,7 +32,7 @@ requests_of() {  # FE_PORT [curl args]: requests a double has answered
 }
 
 # 1. A rogue FE redirects loads to a node it does not list and nobody named.
-start_double other
+start_double other --password s3cret
 other_fe=$FE_PORT other_be=$BE_PORT
 start_double rogue --password s3cret --redirect-to "127.0.0.1:$other_be"
 expect_exit 1 "$bin" run --source "$src" --target "doris://root:s3cret@127.0.0.1:$FE_PORT/dw" \
@@ -41,6 +42,12 @@ tail -1 err | grep -q "credentials not sent" || fail "redirect: unclear error: $
 n=$(requests_of "$other_fe")
 [ "$n" -eq 0 ] || fail "redirect: the unnamed node received $n request(s)"
 grep -q "s3cret" stdout err && fail "redirect: the password was printed"
+# Named by the user in [doris] trusted_bes: the loads follow the redirect there.
+printf '[doris]\ntrusted_bes = ["127.0.0.1:%s"]\n' "$other_be" >trusted.toml
+"$bin" run --config trusted.toml --source "$src" \
+  --target "doris://root:s3cret@127.0.0.1:$FE_PORT/dw" --state-dir st1b >out1b 2>err1b ||
+  fail "redirect to a BE in trusted_bes: $(tail -3 err1b)"
+same_rows other/rec/dw.t.tsv "redirect to a BE in trusted_bes"
 
 # 2. TLS. A CA, a server certificate for 127.0.0.1 and localhost, one for another name, and
 #    a second CA that signed nothing of ours.

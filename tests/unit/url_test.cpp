@@ -226,6 +226,7 @@ TEST(url_parse, doris_tls) {
   EXPECT_NE(parse_error("doris://u@fe/db?tls_ca=%2Fca.pem").find("without TLS"), std::string::npos);
   EXPECT_NE(parse_error("doris://u@fe/db?tls_verify=false").find("without TLS"), std::string::npos);
   EXPECT_NE(parse_error("doris+https://u@fe/db?tls=false").find("contradicts"), std::string::npos);
+  EXPECT_EQ(redacted_url(parse_ok("doris+https://u:hunter2@fe/db")), "doris+https://u:****@fe/db");
 }
 
 // ---- generic ------------------------------------------------------------------------------
