@@ -314,9 +314,16 @@ endpoint parse_sqlite(std::string_view rest) {
   return e;
 }
 
-doris_endpoint parse_doris(std::string_view rest) {
+bool doris_bool_param(const query_param& p) {
+  if (p.value == "true" || p.value == "1") return true;
+  if (p.value == "false" || p.value == "0") return false;
+  throw bad_url{p.key + "='" + p.value + "' in the doris URL is not true or false"};
+}
+
+doris_endpoint parse_doris(std::string_view rest, bool https) {
   constexpr std::string_view scheme = "doris";
   doris_endpoint d;
+  d.tls = https;
   auto auth = split_authority(rest, scheme);
   if (auth.user && !auth.user->empty()) d.user = std::move(*auth.user);
   if (auth.password) d.password = std::move(*auth.password);
@@ -365,9 +372,23 @@ doris_endpoint parse_doris(std::string_view rest) {
       } else {
         throw bad_url{"format='" + p.value + "' in the doris URL is not csv or json"};
       }
+    } else if (p.key == "tls") {
+      const bool on = doris_bool_param(p);
+      if (https && !on) throw bad_url{"tls=false contradicts doris+https:// in the doris URL"};
+      d.tls = on;
+    } else if (p.key == "tls_ca") {
+      if (p.value.empty()) throw bad_url{"tls_ca in the doris URL is empty (name a PEM file)"};
+      d.tls_ca_file = std::move(p.value);
+    } else if (p.key == "tls_verify") {
+      d.tls_verify = doris_bool_param(p);
     } else {
-      throw bad_url{"unknown parameter '" + p.key + "' in the doris URL (valid: be, format)"};
+      throw bad_url{"unknown parameter '" + p.key +
+                    "' in the doris URL (valid: be, format, tls, tls_ca, tls_verify)"};
     }
+  }
+  if (!d.tls && (!d.tls_ca_file.empty() || !d.tls_verify)) {
+    throw bad_url{
+        "tls_ca or tls_verify in the doris URL without TLS (use doris+https:// or tls=true)"};
   }
   return d;
 }
@@ -618,8 +639,8 @@ endpoint_result parse_endpoint(std::string_view url) {
       e.spec = parse_postgres(url, rest);
     } else if (scheme == "sqlite") {
       e = parse_sqlite(rest);
-    } else if (scheme == "doris") {
-      e.spec = parse_doris(rest);
+    } else if (scheme == "doris" || scheme == "doris+https") {
+      e.spec = parse_doris(rest, scheme == "doris+https");
     } else {
       throw bad_url{"unknown URL scheme '" + scheme + "://' (valid: " + std::string(valid_schemes) +
                     ")"};

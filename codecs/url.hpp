@@ -41,7 +41,10 @@ struct host_port {
   int port = 0;
 };
 
-/// `doris://user:pass@fe_host:8030/db[?be=host:8040,...][&format=csv|json]`.
+/// `doris://user:pass@fe_host:8030/db[?be=host:8040,...][&format=csv|json]`, over https with
+/// `doris+https://...` or `tls=true`: `tls_ca=/path/ca.pem` names the CA certificates (PEM) that
+/// sign the FE's and BEs' certificates (default: the system's), `tls_verify=false` turns off
+/// the certificate and host-name checks (never the default).
 struct doris_endpoint {
   std::string user = "root";
   std::string password;  // decoded; a secret: never print it
@@ -49,6 +52,9 @@ struct doris_endpoint {
   std::string database;
   std::vector<host_port> be;  // empty: let the FE redirect Stream Load to a BE
   doris_format format = doris_format::csv;
+  bool tls = false;         // https to the FE and the BEs
+  std::string tls_ca_file;  // empty: the system's CA store
+  bool tls_verify = true;   // certificate chain and host name
 };
 
 enum class endpoint_kind { postgres, sqlite, sqlite_shards, doris };

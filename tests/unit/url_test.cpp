@@ -207,6 +207,29 @@ TEST(url_parse, doris_errors_never_show_the_password) {
   EXPECT_NE(parse_error("doris://u:p@fe/db?label=x").find("'label'"), std::string::npos);
 }
 
+TEST(url_parse, doris_tls) {
+  const auto plain = std::get<doris_endpoint>(parse_ok("doris://u@fe/db").spec);
+  EXPECT_FALSE(plain.tls);
+  EXPECT_TRUE(plain.tls_verify);
+  const auto https = std::get<doris_endpoint>(parse_ok("doris+https://u@fe:8050/db").spec);
+  EXPECT_TRUE(https.tls);
+  EXPECT_EQ(https.fe.port, 8050);
+  const auto flag = std::get<doris_endpoint>(
+      parse_ok("doris://u@fe/db?tls=true&tls_ca=%2Fetc%2Fca.pem&be=be1:8040").spec);
+  EXPECT_TRUE(flag.tls);
+  EXPECT_EQ(flag.tls_ca_file, "/etc/ca.pem");
+  EXPECT_TRUE(flag.tls_verify);
+  const auto off =
+      std::get<doris_endpoint>(parse_ok("DORIS+HTTPS://u@fe/db?tls_verify=false").spec);
+  EXPECT_TRUE(off.tls);
+  EXPECT_FALSE(off.tls_verify);
+  EXPECT_NE(parse_error("doris://u@fe/db?tls=maybe").find("tls='maybe'"), std::string::npos);
+  EXPECT_NE(parse_error("doris://u@fe/db?tls_ca=%2Fca.pem").find("without TLS"), std::string::npos);
+  EXPECT_NE(parse_error("doris://u@fe/db?tls_verify=false").find("without TLS"), std::string::npos);
+  EXPECT_NE(parse_error("doris+https://u@fe/db?tls=false").find("contradicts"), std::string::npos);
+  EXPECT_EQ(redacted_url(parse_ok("doris+https://u:hunter2@fe/db")), "doris+https://u:****@fe/db");
+}
+
 // ---- generic ------------------------------------------------------------------------------
 
 TEST(url_parse, unknown_scheme_names_the_scheme_only) {
