@@ -119,7 +119,14 @@ std::vector<std::pair<std::string, std::string>> security_report(
         password = libpq_password_origin(*pg, e.url, env);
       }
     } else if (const auto* d = std::get_if<codecs::doris_endpoint>(&parsed.value->spec)) {
-      tls = "none: http, credentials and data in clear";
+      if (!d->tls) {
+        tls = "none: http, credentials and data in clear (doris+https:// or tls=true)";
+      } else if (!d->tls_verify) {
+        tls = "https, certificates NOT verified (tls_verify=false)";
+      } else {
+        tls = "https, certificate and host name verified against " +
+              (d->tls_ca_file.empty() ? std::string("the system's CAs") : d->tls_ca_file);
+      }
       if (e.password_file) {
         password = "the file " + e.password_file->string();
       } else if (!d->password.empty()) {

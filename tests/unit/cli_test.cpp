@@ -267,6 +267,14 @@ TEST(cli, doctor_security_says_where_credentials_come_from) {
   EXPECT_THAT(h2.out.str(), HasSubstr("sslmode=prefer"));
   EXPECT_THAT(h2.out.str(), Not(HasSubstr("hunter2")));
   EXPECT_THAT(h2.out.str(), Not(HasSubstr("from-a-file")));
+
+  harness h3;
+  EXPECT_EQ(h3({"doctor", "--target", "doris+https://root@fe:8030/db?tls_ca=/etc/ca.pem"}), 0);
+  EXPECT_THAT(h3.out.str(),
+              HasSubstr("https, certificate and host name verified against /etc/ca.pem"));
+  harness h4;
+  EXPECT_EQ(h4({"doctor", "--target", "doris://root@fe:8030/db"}), 0);
+  EXPECT_THAT(h4.out.str(), HasSubstr("none: http, credentials and data in clear"));
 }
 
 TEST(cli, version_skips_the_gate) {
