@@ -59,4 +59,9 @@ struct table_info {
 boost::asio::awaitable<std::vector<table_info>> discover_tables(connectors::postgres::connection& c,
                                                                 const table_filter& f);
 
+/// Materialized views that pass `f` (as tables do; system schemas and `uringmig` excluded):
+/// schema, name and oid set, the rest empty.
+boost::asio::awaitable<std::vector<table_info>> discover_matviews(
+    connectors::postgres::connection& c, const table_filter& f);
+
 }  // namespace uringmig::engine
