@@ -44,10 +44,10 @@ struct table_work {
   planned_table plan;
   std::vector<index_def> indexes;
   bool text_copy = false;  // a column type has no binary send/receive: COPY in text
-  int chunks_left = 0;   // guarded by job::m
-  int indexes_left = 0;  // guarded by job::m
-  bool failed = false;   // guarded by job::m
-  std::string error;     // guarded by job::m
+  int chunks_left = 0;     // guarded by job::m
+  int indexes_left = 0;    // guarded by job::m
+  bool failed = false;     // guarded by job::m
+  std::string error;       // guarded by job::m
   std::atomic<std::int64_t> rows{0};
   std::atomic<std::int64_t> bytes{0};
   double copy_started = -1;  // seconds since job start, guarded by job::m
@@ -70,8 +70,8 @@ struct index_ref {
 
 /// What happened to the objects that are not table rows (for the summary).
 struct objects_outcome {
-  bool large_objects_skipped = false;  // large_objects.skip / --skip-large-objects
-  std::int64_t large_objects = 0;      // on the source
+  bool large_objects_skipped = false;     // large_objects.skip / --skip-large-objects
+  std::int64_t large_objects = 0;         // on the source
   std::int64_t large_objects_copied = 0;  // by this run
   std::int64_t large_object_bytes = 0;    // by this run
   int matviews_refreshed = 0;

@@ -90,10 +90,10 @@ asio::awaitable<batch_stats> copy_batch(pg::connection& src, pg::connection& dst
   r.check("reading large objects on the source");
   std::vector<pg::statement> b;
   b.push_back({"BEGIN", {}, false});
-  b.push_back({"select pg_catalog.lo_unlink(oid) from pg_catalog.pg_largeobject_metadata where "
-               "oid = any($1::oid[])",
-               pg::make_params(oids),
-               false});
+  b.push_back(
+      {"select pg_catalog.lo_unlink(oid) from pg_catalog.pg_largeobject_metadata where "
+       "oid = any($1::oid[])",
+       pg::make_params(oids), false});
   std::string rights;
   std::vector<std::string> longer;
   batch_stats st;
@@ -146,8 +146,8 @@ asio::awaitable<void> lo_worker(job& j, lo_shared& sh) {
 }  // namespace
 
 asio::awaitable<void> copy_large_objects(job& j, pg::connection& src) {
-  pg::result all = co_await src.query(
-      "select oid::text from pg_catalog.pg_largeobject_metadata order by oid");
+  pg::result all =
+      co_await src.query("select oid::text from pg_catalog.pg_largeobject_metadata order by oid");
   all.check("listing the source's large objects");
   j.objects.large_objects = all.rows();
   if (bool_setting(j.opts, "large_objects.skip", false)) {
@@ -193,8 +193,7 @@ asio::awaitable<void> copy_large_objects(job& j, pg::connection& src) {
       sh.batches.size(), static_cast<std::size_t>(j.opts.jobs > 0 ? j.opts.jobs : 4));
   std::vector<io::spawned> ops;
   for (std::size_t i = 0; i < workers; ++i)
-    ops.push_back(
-        asio::co_spawn(j.rt.executor(i % j.rt.size()), lo_worker(j, sh), asio::deferred));
+    ops.push_back(asio::co_spawn(j.rt.executor(i % j.rt.size()), lo_worker(j, sh), asio::deferred));
   try {
     co_await io::wait_all(std::move(ops));
   } catch (const pg::error& e) {

@@ -59,6 +59,8 @@ asio::awaitable<std::set<std::string>> schema_tables(pg::connection& src,
       pg::make_params(oid_array(selected)));
   r.check("listing the source tables for pg_dump");
   std::set<std::string> keep;
+  for (const auto& t : selected)  // a plain table is in no partition tree
+    keep.insert(t.schema + "." + t.name);
   std::set<std::pair<std::string, std::string>> roots;  // partitioned tables kept by the filters
   for (int i = 0; i < r.rows(); ++i) {
     const std::string schema(r.value(i, 0));
@@ -73,7 +75,8 @@ asio::awaitable<std::set<std::string>> schema_tables(pg::connection& src,
   }
   // A partitioned table kept by the filters keeps its ancestors (they share its root).
   for (int i = 0; i < r.rows(); ++i)
-    if (r.value(i, 2) == "p" && roots.count({std::string(r.value(i, 3)), std::string(r.value(i, 4))}))
+    if (r.value(i, 2) == "p" &&
+        roots.count({std::string(r.value(i, 3)), std::string(r.value(i, 4))}))
       keep.insert(std::string(r.value(i, 0)) + "." + std::string(r.value(i, 1)));
   co_return keep;
 }
@@ -120,10 +123,9 @@ asio::awaitable<std::map<std::uint32_t, matview>> source_matviews(pg::connection
   // A view's or materialized view's query depends (pg_depend, through its pg_rewrite rule) on
   // the relations it reads; plain views in between are followed.
   pg::result r = co_await src.query(
-      std::string(
-          "with recursive mv as (select c.oid, quote_ident(n.nspname) || '.' || "
-          "  quote_ident(c.relname) as name, c.relispopulated from pg_class c "
-          "  join pg_namespace n on n.oid = c.relnamespace where c.relkind = 'm' and ") +
+      std::string("with recursive mv as (select c.oid, quote_ident(n.nspname) || '.' || "
+                  "  quote_ident(c.relname) as name, c.relispopulated from pg_class c "
+                  "  join pg_namespace n on n.oid = c.relnamespace where c.relkind = 'm' and ") +
       user_schema_sql +
       "), dep(mv, rel) as ("
       "  select w.ev_class, d.refobjid from pg_rewrite w join pg_depend d "

@@ -166,7 +166,7 @@ asio::awaitable<std::vector<table_info>> discover_tables(pg::connection& c, cons
 }
 
 asio::awaitable<std::vector<table_info>> discover_matviews(pg::connection& c,
-                                                          const table_filter& f) {
+                                                           const table_filter& f) {
   pg::result r = co_await c.query(
       "select n.nspname, c.relname, c.oid from pg_class c join pg_namespace n on n.oid = "
       "c.relnamespace where c.relkind = 'm' and n.nspname not in ('pg_catalog', "
