@@ -441,6 +441,7 @@ int run_plan(const job_options& opts) {
                   opts.restart ? " (--restart: the target's copies are replaced)" : "");
     }
     print_plan(plan, done);
+    std::printf("%s", (co_await bulk::plan_objects(opts, src)).c_str());
     co_await src.close();
     co_await dst.close();
   }());

@@ -153,6 +153,9 @@ boost::asio::awaitable<std::map<std::uint32_t, std::string>> text_copy_tables(
 /// dependencies first, independent ones in parallel (up to --index-jobs sessions).
 boost::asio::awaitable<void> refresh_matviews(job& j, pg::connection& src);
 
+/// For `plan`: a line each on the large objects and materialized views a run would carry.
+boost::asio::awaitable<std::string> plan_objects(const job_options& opts, pg::connection& src);
+
 // bulk_lobs.cpp
 /// Copies the source's large objects (same OIDs, owners, ACLs) under the job's snapshot, in
 /// batches, resumable through `uringmig.large_object_done` on the target.

@@ -198,7 +198,8 @@ asio::awaitable<void> copy_large_objects(job& j, pg::connection& src) {
     co_await io::wait_all(std::move(ops));
   } catch (const pg::error& e) {
     throw job_error("copying large objects failed: " + e.diag().to_string() +
-                    "; the ones copied are kept: run the same command to copy the rest");
+                    "; the ones copied are kept: run the same command to copy the rest (or pass "
+                    "--skip-large-objects to leave them out)");
   }
   spdlog::info("large objects: {} copied ({:.1f} MB) in {:.2f}s", j.objects.large_objects_copied,
                j.objects.large_object_bytes / 1e6, j.elapsed() - t0);

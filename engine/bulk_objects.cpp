@@ -3,6 +3,7 @@
 // (refreshed on the target, dependencies first).
 #include "codecs/sql_text.hpp"
 #include "engine/bulk_internal.hpp"
+#include "engine/settings.hpp"
 #include "io/wait_all.hpp"
 
 #include <fmt/format.h>
@@ -189,10 +190,9 @@ void order_matviews(std::map<std::uint32_t, matview>& all) {
   }
 }
 
-asio::awaitable<void> refresh_some(job& j, std::size_t index, std::vector<const matview*>& todo,
-                                   std::size_t& next, std::vector<std::string>& failed) {
+asio::awaitable<void> refresh_some(job& j, std::vector<const matview*>& todo, std::size_t& next,
+                                   std::vector<std::string>& failed) {
   auto ex = co_await asio::this_coro::executor;
-  (void)index;
   pg::connection dst = co_await connect_endpoint(ex, j.target, "target");
   if (auto it = j.opts.settings.find("index.maintenance_work_mem"); it != j.opts.settings.end())
     (void)co_await dst.query("SET maintenance_work_mem = " + codecs::quote_literal(it->second));
@@ -246,7 +246,7 @@ asio::awaitable<void> refresh_matviews(job& j, pg::connection& src) {
     std::vector<io::spawned> ops;
     for (std::size_t i = 0; i < std::min(sessions, todo.size()); ++i)
       ops.push_back(asio::co_spawn(j.rt.executor(i % j.rt.size()),
-                                   refresh_some(j, i, todo, next, failed), asio::deferred));
+                                   refresh_some(j, todo, next, failed), asio::deferred));
     co_await io::wait_all(std::move(ops));
   }
   if (!failed.empty())
@@ -254,6 +254,25 @@ asio::awaitable<void> refresh_matviews(job& j, pg::connection& src) {
         "refreshing {} materialized view(s) on the target failed ({}); the data is copied: fix "
         "the cause and run the same command to refresh them",
         failed.size(), failed.front()));
+}
+
+asio::awaitable<std::string> plan_objects(job_options const& opts, pg::connection& src) {
+  pg::result r = co_await src.query(
+      std::string("select (select count(*) from pg_largeobject_metadata), count(*) filter (where "
+                  "c.relispopulated), count(*) from pg_class c join pg_namespace n on n.oid = "
+                  "c.relnamespace where c.relkind = 'm' and ") +
+      user_schema_sql);
+  r.check("counting the source's large objects and materialized views");
+  std::string out;
+  if (r.value(0, 0) != "0")
+    out += fmt::format("large objects: {}, {}\n", r.value(0, 0),
+                       bool_setting(opts, "large_objects.skip", false)
+                           ? "not copied (large objects skipped)"
+                           : "copied after the tables, in batches");
+  if (r.value(0, 2) != "0")
+    out += fmt::format("materialized views: {}, {} of them refreshed after post-data\n",
+                       r.value(0, 2), r.value(0, 1));
+  co_return out;
 }
 
 }  // namespace uringmig::engine::bulk

@@ -46,6 +46,11 @@ run() {
   return "$rc"
 }
 
+# plan says what a run would do with them.
+"$bin" plan --source "$(url "$src")" --target "$(tcp_url "$dst")" --state-dir "$work/plan" \
+  >"$work/plan.out" 2>&1 || fail "plan failed: $(tail -3 "$work/plan.out")"
+grep -q "large objects: 10005, copied after the tables" "$work/plan.out" || fail "plan does not mention the large objects"
+
 # Skipped: said in the summary, and verify sees what is missing.
 run --skip-large-objects || fail "run --skip-large-objects failed"
 grep -q "large objects: 10005 on the source, not copied" "$work/out" || fail "the summary does not say the large objects were skipped"

@@ -22,6 +22,11 @@ create materialized view top_region_again as select * from top_region;
 create materialized view never_filled as select id from sales with no data;
 SQL
 
+"$bin" plan --source "$(url "$src")" --target "$(tcp_url "$dst")" --state-dir "$work/plan" \
+  >"$work/plan.out" 2>&1 || fail "plan failed: $(tail -3 "$work/plan.out")"
+grep -q "materialized views: 5, 4 of them refreshed after post-data" "$work/plan.out" ||
+  fail "plan does not mention the materialized views"
+
 rc=0
 "$bin" run --preset bulk --source "$(url "$src")" --target "$(tcp_url "$dst")" \
   --state-dir "$work/state" --jobs 2 --index-jobs 2 >"$work/out" 2>"$work/err" || rc=$?
