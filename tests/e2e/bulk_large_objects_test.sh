@@ -15,10 +15,10 @@ psql -qX -v ON_ERROR_STOP=1 -d "$src" <<SQL
 create table docs (id int primary key, body oid);
 insert into docs select g, lo_from_bytea(0, convert_to(repeat(md5(g::text), 1 + g % 120), 'UTF8'))
 from generate_series(1, 10000) g;
--- bigger than one slice (64 KiB) and than one piece (1 MiB); exactly one slice; empty
+-- bigger than one slice (256 KiB) and than one piece (1 MiB); exactly one slice; empty
 insert into docs select 10000 + g, lo_from_bytea(0, decode(repeat(md5(g::text), 200000 + g), 'hex'))
 from generate_series(1, 3) g;
-insert into docs values (20001, lo_from_bytea(0, decode(repeat('ab', 65536), 'hex')));
+insert into docs values (20001, lo_from_bytea(0, decode(repeat('ab', 262144), 'hex')));
 insert into docs values (20002, lo_create(0));
 SQL
 # Owners and ACLs (ALTER LARGE OBJECT and GRANT take a literal OID).
