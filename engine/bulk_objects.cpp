@@ -3,6 +3,7 @@
 // (refreshed on the target, dependencies first).
 #include "codecs/sql_text.hpp"
 #include "engine/bulk_internal.hpp"
+#include "engine/matview_order.hpp"
 #include "engine/settings.hpp"
 #include "io/wait_all.hpp"
 
@@ -113,12 +114,7 @@ asio::awaitable<std::map<std::uint32_t, std::string>> text_copy_tables(
 
 namespace {
 
-struct matview {
-  std::string name;  // qualified, quoted
-  bool populated = false;
-  std::vector<std::uint32_t> deps;  // materialized views it reads, through views too
-  int level = -1;                   // refreshed after every lower level
-};
+using matview = matview_node;
 
 asio::awaitable<std::map<std::uint32_t, matview>> source_matviews(pg::connection& src) {
   // A view's or materialized view's query depends (pg_depend, through its pg_rewrite rule) on
@@ -158,38 +154,6 @@ asio::awaitable<std::map<std::uint32_t, matview>> source_matviews(pg::connection
   co_return out;
 }
 
-/// Levels from the dependencies (a cycle cannot exist: PostgreSQL refuses one). A materialized
-/// view that reads an unpopulated one stays unpopulated: REFRESH would fail there, and pg_dump
-/// does not refresh it either.
-void order_matviews(std::map<std::uint32_t, matview>& all) {
-  bool changed = true;
-  while (changed) {
-    changed = false;
-    for (auto& [oid, m] : all) {
-      if (m.level >= 0) continue;
-      int level = 0;
-      bool ready = true;
-      for (auto d : m.deps) {
-        auto it = all.find(d);
-        if (it == all.end()) continue;
-        if (it->second.level < 0) {
-          ready = false;
-          break;
-        }
-        level = std::max(level, it->second.level + 1);
-        if (!it->second.populated && m.populated) {
-          spdlog::warn("materialized view {} reads {}, which is not populated: left unpopulated",
-                       m.name, it->second.name);
-          m.populated = false;
-        }
-      }
-      if (!ready) continue;
-      m.level = level;
-      changed = true;
-    }
-  }
-}
-
 asio::awaitable<void> refresh_some(job& j, std::vector<const matview*>& todo, std::size_t& next,
                                    std::vector<std::string>& failed) {
   auto ex = co_await asio::this_coro::executor;
@@ -223,7 +187,8 @@ asio::awaitable<void> refresh_some(job& j, std::vector<const matview*>& todo, st
 asio::awaitable<void> refresh_matviews(job& j, pg::connection& src) {
   auto all = co_await source_matviews(src);
   if (all.empty()) co_return;
-  order_matviews(all);
+  for (const auto& name : order_matviews(all))
+    spdlog::warn("materialized view {} reads one that is not populated: left unpopulated", name);
   int levels = 0;
   for (const auto& [oid, m] : all) {
     levels = std::max(levels, m.level + 1);
@@ -276,3 +241,39 @@ asio::awaitable<std::string> plan_objects(job_options const& opts, pg::connectio
 }
 
 }  // namespace uringmig::engine::bulk
+
+namespace uringmig::engine {
+
+std::vector<std::string> order_matviews(std::map<std::uint32_t, matview_node>& all) {
+  std::vector<std::string> emptied;
+  bool changed = true;
+  while (changed) {
+    changed = false;
+    for (auto& [oid, m] : all) {
+      if (m.level >= 0) continue;
+      int level = 0;
+      bool ready = true;
+      bool reads_empty = false;
+      for (auto d : m.deps) {
+        auto it = all.find(d);
+        if (it == all.end()) continue;
+        if (it->second.level < 0) {
+          ready = false;
+          break;
+        }
+        level = std::max(level, it->second.level + 1);
+        reads_empty = reads_empty || !it->second.populated;
+      }
+      if (!ready) continue;
+      if (reads_empty && m.populated) {
+        m.populated = false;
+        emptied.push_back(m.name);
+      }
+      m.level = level;
+      changed = true;
+    }
+  }
+  return emptied;
+}
+
+}  // namespace uringmig::engine
