@@ -4,7 +4,8 @@
 # 10 000 small ones in batches (quickly), big ones in slices, an empty one and one of exactly
 # one slice. --skip-large-objects leaves them out and says so, and `verify` sees the difference;
 # the next run copies them; objects lost on the target after their done marks went too (or a
-# leftover without a mark) are copied again by a rerun, the others are not touched.
+# leftover without a mark) are copied again by a rerun, the others are not touched; kill -9 in
+# the middle of the copy, and the rerun copies only the batch that had not committed.
 . "$(dirname "${BASH_SOURCE[0]}")/lib/pg.sh"
 src=bulk_lo_src_$$; dst=bulk_lo_dst_$$
 new_db "$src"; new_db "$dst"
@@ -85,4 +86,37 @@ lo_list "$dst" >"$work/dst.lo"
 diff "$work/src.lo" "$work/dst.lo" >/dev/null || fail "large objects differ after the rerun: $(diff "$work/src.lo" "$work/dst.lo" | head -5)"
 [ "$(psql -qXAt -d "$dst" -c "select count(*) from uringmig.large_object_done where done_at > '$before'")" = 2 ] ||
   fail "the rerun touched other large objects"
+
+# kill -9 while the last batch waits (its done mark is held by another session): the batches
+# that committed stay, the rerun copies the last one (10005 = 156 x 64 + 21 objects).
+dst3=bulk_lo_kill_$$; new_db "$dst3"
+psql -qX -v ON_ERROR_STOP=1 -d "$dst3" -c "create schema uringmig" \
+  -c "create table uringmig.large_object_done (loid oid primary key, done_at timestamptz default now())"
+last=$(psql -qXAt -d "$src" -c "select max(oid) from pg_largeobject_metadata")
+PGAPPNAME=lo_blocker psql -qX -d "$dst3" \
+  -c "begin; insert into uringmig.large_object_done values ($last); select pg_sleep(120)" \
+  >/dev/null 2>&1 &
+blocker=$!
+"$bin" run --preset bulk --source "$(url "$src")" --target "$(tcp_url "$dst3")" \
+  --state-dir "$work/state3" --jobs 2 >"$work/out3" 2>&1 &
+pid=$!
+marks3() { psql -qXAt -d "$dst3" -c "select count(*) from uringmig.large_object_done"; }
+for i in $(seq 600); do  # until every batch but the blocked one committed (bounded: 60 s)
+  [ "$(marks3)" -ge 9984 ] && break
+  kill -0 "$pid" 2>/dev/null || break
+  sleep 0.1
+done
+[ "$(marks3)" -eq 9984 ] || fail "expected 9984 marks before the kill, got $(marks3): $(tail -3 "$work/out3")"
+kill -9 "$pid"; wait "$pid" 2>/dev/null || true
+psql -qXAt -d "$dst3" -c "select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'lo_blocker'" >/dev/null
+wait "$blocker" 2>/dev/null || true
+rc=0
+"$bin" run --preset bulk --source "$(url "$src")" --target "$(tcp_url "$dst3")" \
+  --state-dir "$work/state3" --jobs 2 >"$work/out3" 2>&1 || rc=$?
+cat "$work/out3"
+[ "$rc" -eq 0 ] || fail "the run after kill -9 exited $rc"
+grep -q "large objects: 10005 on the source, 21 copied by this run" "$work/out3" ||
+  fail "the run after kill -9 did not copy just the last batch"
+lo_list "$dst3" >"$work/dst3.lo"
+diff "$work/src.lo" "$work/dst3.lo" >/dev/null || fail "large objects differ after kill -9 and rerun"
 finish bulk_large_objects
