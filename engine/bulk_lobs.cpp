@@ -38,8 +38,8 @@ std::int64_t hex_bytes(std::string_view hex) {
   return hex.size() < 2 ? 0 : static_cast<std::int64_t>(hex.size() - 2) / 2;
 }
 
-/// Source columns: oid, the first slice, the owner, and the statements that rebuild the ACL
-/// after the owner is set (empty: the default ACL).
+/// Source columns: oid, the first slice, the owner, the statements that rebuild the ACL after
+/// the owner is set (empty: the default ACL), and the comment's (empty: none).
 constexpr const char* batch_sql =
     "select m.oid::text, pg_catalog.lo_get(m.oid, 0, $2::int), "
     "  pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(m.lomowner)), "
@@ -50,7 +50,9 @@ constexpr const char* batch_sql =
     "        case when a.grantee = 0 then 'PUBLIC' "
     "        else pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) end, "
     "        case when a.is_grantable then ' WITH GRANT OPTION' else '' end), '') "
-    "      from pg_catalog.aclexplode(m.lomacl) a), '') end "
+    "      from pg_catalog.aclexplode(m.lomacl) a), '') end, "
+    "  coalesce(pg_catalog.format('COMMENT ON LARGE OBJECT %s IS %L; ', m.oid, "
+    "    pg_catalog.obj_description(m.oid, 'pg_largeobject')), '') "
     "from pg_catalog.pg_largeobject_metadata m where m.oid = any($1::oid[]) order by m.oid";
 
 struct lo_shared {
@@ -108,6 +110,7 @@ asio::awaitable<batch_stats> copy_batch(pg::connection& src, pg::connection& dst
     if (n == first_slice) longer.push_back(oid);
     if (sh.owners) rights += fmt::format("ALTER LARGE OBJECT {} OWNER TO {}; ", oid, r.value(i, 2));
     if (sh.acls) rights += r.value(i, 3);
+    rights += r.value(i, 4);
   }
   st.objects = r.rows();
   b.push_back({"insert into uringmig.large_object_done (loid) select pg_catalog.unnest($1::oid[])",

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # uses-fixture: pg
-# `uringmig run --preset bulk` copies large objects with their OIDs, contents, owners and ACLs:
-# 10 000 small ones in batches (quickly), big ones in slices, an empty one and one of exactly
-# one slice. --skip-large-objects leaves them out and says so, and `verify` sees the difference;
+# `uringmig run --preset bulk` copies large objects with their OIDs, contents, owners, ACLs and
+# comments: 10 000 small ones in batches (quickly), big ones in slices, an empty one and one of
+# exactly one slice. --skip-large-objects leaves them out and says so, and `verify` sees the difference;
 # the next run copies them; objects lost on the target after their done marks went too (or a
 # leftover without a mark) are copied again by a rerun, the others are not touched; kill -9 in
 # the middle of the copy, and the rerun copies only the batch that had not committed.
@@ -31,9 +31,11 @@ grant select on large object $o1 to $reader;
 alter large object $o2 owner to $owner;
 grant select, update on large object $o2 to $reader with grant option;
 revoke all on large object $o2 from $owner;
+comment on large object $o1 is 'the first one''s comment';
 SQL
 lo_list() {
   psql -qXAt -d "$1" -c "select m.oid, pg_get_userbyid(m.lomowner), coalesce(m.lomacl::text, '-'),
+    coalesce(obj_description(m.oid, 'pg_largeobject'), '-'),
     md5(lo_get(m.oid)), length(lo_get(m.oid)) from pg_largeobject_metadata m order by m.oid"
 }
 lo_list "$src" >"$work/src.lo"
