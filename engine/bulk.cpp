@@ -158,6 +158,7 @@ asio::awaitable<void> bulk_main(job& j, bool resuming, const reporter_options& r
     throw usage_error("the target database is not empty (it has " + list +
                       "): use an empty database, or --restart to replace what is there");
   }
+  if (!resuming && !opts.restart) co_await bulk::check_large_objects(j, holder, dst);
 
   // One snapshot for everything: held open by this session until the data is in. The online
   // preset imports its replication slot's snapshot instead (no gap, no overlap with the stream).

@@ -160,5 +160,8 @@ boost::asio::awaitable<std::string> plan_objects(const job_options& opts, pg::co
 /// Copies the source's large objects (same OIDs, owners, ACLs) under the job's snapshot, in
 /// batches, resumable through `uringmig.large_object_done` on the target.
 boost::asio::awaitable<void> copy_large_objects(job& j, pg::connection& src);
+/// Before a new job (not a resumed one, not --restart): usage_error if the target has large
+/// objects with the source's OIDs (the copy replaces the ones it finds without a done mark).
+boost::asio::awaitable<void> check_large_objects(job& j, pg::connection& src, pg::connection& dst);
 
 }  // namespace uringmig::engine::bulk

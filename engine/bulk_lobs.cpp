@@ -150,6 +150,24 @@ asio::awaitable<void> lo_worker(job& j, lo_shared& sh) {
 
 }  // namespace
 
+asio::awaitable<void> check_large_objects(job& j, pg::connection& src, pg::connection& dst) {
+  if (bool_setting(j.opts, "large_objects.skip", false)) co_return;
+  pg::result all = co_await src.query(
+      "select coalesce(pg_catalog.array_agg(oid)::text, '{}') from "
+      "pg_catalog.pg_largeobject_metadata");
+  all.check("listing the source's large objects");
+  pg::result clash = co_await dst.query(
+      "select count(*), min(oid)::text from pg_catalog.pg_largeobject_metadata where oid = "
+      "any($1::oid[])",
+      pg::make_params(std::string(all.value(0, 0))));
+  clash.check("looking for large objects on the target");
+  if (clash.value(0, 0) != "0")
+    throw usage_error(fmt::format(
+        "the target already has {} large object(s) with the OIDs of the source's (the first: "
+        "{}): remove them, use --restart to replace them, or --skip-large-objects",
+        clash.value(0, 0), clash.value(0, 1)));
+}
+
 asio::awaitable<void> copy_large_objects(job& j, pg::connection& src) {
   pg::result all =
       co_await src.query("select oid::text from pg_catalog.pg_largeobject_metadata order by oid");

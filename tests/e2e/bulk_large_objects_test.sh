@@ -89,6 +89,19 @@ diff "$work/src.lo" "$work/dst.lo" >/dev/null || fail "large objects differ afte
 [ "$(psql -qXAt -d "$dst" -c "select count(*) from uringmig.large_object_done where done_at > '$before'")" = 2 ] ||
   fail "the rerun touched other large objects"
 
+# A new job into a target that has a large object with one of the source's OIDs: refused before
+# anything is touched, the object stays.
+dst4=bulk_lo_clash_$$; new_db "$dst4"
+psql -qX -d "$dst4" -c "select lo_from_bytea($o1, 'theirs')" >/dev/null
+expect_exit 2 "$bin" run --preset bulk --source "$(url "$src")" --target "$(tcp_url "$dst4")" \
+  --state-dir "$work/state4"
+grep -q "the target already has 1 large object(s) with the OIDs of the source's (the first: $o1)" "$work/err" ||
+  fail "no clear refusal for a clashing large object: $(tail -2 "$work/err")"
+[ "$(psql -qXAt -d "$dst4" -c "select convert_from(lo_get($o1), 'UTF8')")" = theirs ] ||
+  fail "the target's own large object was touched"
+[ "$(psql -qXAt -d "$dst4" -c "select count(*) from pg_class where relname = 'docs'")" = 0 ] ||
+  fail "the refused run restored the schema"
+
 # kill -9 while the last batch waits (its done mark is held by another session): the batches
 # that committed stay, the rerun copies the last one (10005 = 156 x 64 + 21 objects).
 dst3=bulk_lo_kill_$$; new_db "$dst3"
