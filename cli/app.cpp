@@ -84,6 +84,7 @@ struct flag_values {
   std::string publication;
   bool keep_slot = false;
   std::string timeout;
+  bool skip_large_objects = false;
 };
 
 struct bound_command {
@@ -109,6 +110,7 @@ struct bound_command {
   CLI::Option* publication = nullptr;
   CLI::Option* keep_slot = nullptr;
   CLI::Option* timeout = nullptr;
+  CLI::Option* skip_large_objects = nullptr;
 };
 
 bool given(const CLI::Option* o) {
@@ -172,6 +174,9 @@ bound_command add_job_command(CLI::App& app, const job_command& spec, flag_value
     b.timeout = s->add_option("--timeout", v.timeout,
                               "How long to wait for the follower to catch up (default 60s)");
   }
+  if (spec.name == "run")
+    b.skip_large_objects = s->add_flag("--skip-large-objects", v.skip_large_objects,
+                                       "PostgreSQL targets: do not copy large objects");
   if (spec.name == "status") b.json = s->add_flag("--json", v.json, "Print one JSON object");
   return b;
 }
@@ -193,6 +198,8 @@ option_layer flags_layer(const bound_command& b, const flag_values& v) {
   if (given(b.restart)) l.restart = v.restart;
   if (given(b.dry_run)) l.dry_run = v.dry_run;
   if (given(b.publication)) l.settings["online.publication"] = v.publication;
+  if (given(b.skip_large_objects))
+    l.settings["large_objects.skip"] = v.skip_large_objects ? "true" : "false";
   if (given(b.keep_slot)) l.settings["online.keep_slot"] = v.keep_slot ? "true" : "false";
   if (given(b.timeout)) {
     const auto d = parse_duration(v.timeout);

@@ -136,6 +136,7 @@ asio::awaitable<void> bulk_main(job& j, bool resuming, const reporter_options& r
     throw usage_error("the target database is not empty (it has " + list +
                       "): use an empty database, or --restart to replace what is there");
   }
+  if (!resuming && !opts.restart) co_await bulk::check_large_objects(j, holder, dst);
 
   // One snapshot for everything: held open by this session until the data is in. The online
   // preset imports its replication slot's snapshot instead (no gap, no overlap with the stream).
@@ -173,6 +174,7 @@ asio::awaitable<void> bulk_main(job& j, bool resuming, const reporter_options& r
     j.state.save_plan(plan);
   }
   auto indexes = co_await bulk::list_indexes(holder, tables);
+  const auto text_tables = co_await bulk::text_copy_tables(holder, tables);
 
   // Schema before data (pg_restore --single-transaction: all or nothing).
   if (j.state.get("phase.pre_data") != "done" || !std::filesystem::exists(j.dump_file)) {
@@ -203,6 +205,11 @@ asio::awaitable<void> bulk_main(job& j, bool resuming, const reporter_options& r
     w->info = *it->second;
     w->plan = p;
     if (auto ix = indexes.find(w->info.oid); ix != indexes.end()) w->indexes = ix->second;
+    if (auto tt = text_tables.find(w->info.oid); tt != text_tables.end()) {
+      w->text_copy = true;
+      spdlog::info("table {}: copied in text format (type {} has no binary send/receive)",
+                   w->info.display(), tt->second);
+    }
     for (const auto& ix : w->indexes)
       j.state.add_index(p.schema, p.name, ix.name, ix.kind);
     j.tables.push_back(std::move(w));
@@ -244,6 +251,7 @@ asio::awaitable<void> bulk_main(job& j, bool resuming, const reporter_options& r
   co_await run_workers(j, jobs, index_jobs);
   spdlog::debug("copies and index builds done");
   reporter.stop();
+  if (!j.rt.stop_token().stop_requested()) co_await bulk::copy_large_objects(j, holder);
   (void)co_await holder.query("COMMIT");  // releases the snapshot
 
   for (auto& w : j.tables)
@@ -265,6 +273,10 @@ asio::awaitable<void> bulk_main(job& j, bool resuming, const reporter_options& r
   const int seqs = co_await bulk::copy_sequences(holder, dst);
   j.state.put("phase.sequences", "done");
   spdlog::info("{} sequence(s) set to the source's values", seqs);
+  if (j.state.get("phase.matviews") != "done") {
+    co_await bulk::refresh_matviews(j, holder);
+    if (!j.rt.stop_token().stop_requested()) j.state.put("phase.matviews", "done");
+  }
   co_await holder.close();
   co_await dst.close();
 }
@@ -278,6 +290,22 @@ void print_totals(const job& j, double secs) {
   std::printf("wall time %.2fs: %lld rows, %s MB (%.0f rows/s, %.1f MB/s)\n", secs,
               static_cast<long long>(rows), mb(bytes).c_str(), rows / std::max(secs, 1e-9),
               bytes / 1e6 / std::max(secs, 1e-9));
+}
+
+/// The objects that are not table rows: one line each, when there are any.
+void print_objects(const job& j) {
+  const auto& o = j.objects;
+  if (o.large_objects_skipped)
+    std::printf("large objects: %lld on the source, not copied (large objects skipped)\n",
+                static_cast<long long>(o.large_objects));
+  else if (o.large_objects > 0)
+    std::printf("large objects: %lld on the source, %lld copied by this run (%s MB)\n",
+                static_cast<long long>(o.large_objects),
+                static_cast<long long>(o.large_objects_copied), mb(o.large_object_bytes).c_str());
+  if (o.matviews_refreshed + o.matviews_unpopulated > 0)
+    std::printf("materialized views: %d refreshed, %d left unpopulated (as on the source)\n",
+                o.matviews_refreshed, o.matviews_unpopulated);
+  std::fflush(stdout);
 }
 
 }  // namespace
@@ -324,6 +352,7 @@ int run_bulk_phase(const job_options& opts, state_store& state, io::runtime& rt,
     print_summary(std::cout, summarize(state.status_snapshot()));
     std::cout.flush();
     print_totals(j, j.elapsed());
+    print_objects(j);
   }
   if (!error.empty()) {
     state.end_run(run_id, run_status::failed, error);
@@ -391,6 +420,7 @@ int run_plan(const job_options& opts) {
                   opts.restart ? " (--restart: the target's copies are replaced)" : "");
     }
     print_plan(plan, done);
+    std::printf("%s", (co_await bulk::plan_objects(opts, src)).c_str());
     co_await src.close();
     co_await dst.close();
   }());

@@ -43,20 +43,16 @@ asio::awaitable<void> dump_schema(job& j, const std::vector<table_info>& selecte
                                   pg::connection& src) {
   // Everything in the selected schemas, minus the tables the filters leave
   // out (pg_dump drops their indexes, constraints and triggers with them).
+  const table_filter f = make_filter(j.opts);
+  const std::set<std::string> keep = co_await schema_tables(src, selected, f);
   pg::result all = co_await src.query(
       "select n.nspname, c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
       "where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema', "
       "'uringmig') and n.nspname not like 'pg\\_%'");
   all.check("listing the source tables for pg_dump");
-  std::set<std::string> keep;
-  for (const auto& t : selected) {
-    keep.insert(t.schema + "." + t.name);
-    keep.insert(t.root_schema + "." + t.root_name);
-  }
   std::vector<std::string> args = {"--format=custom", "--schema-only", "--no-sync",
                                    "--file=" + j.dump_file.string()};
   if (!j.snapshot.empty()) args.push_back("--snapshot=" + j.snapshot);
-  const table_filter f = make_filter(j.opts);
   for (const auto& s : f.include_schemas)
     args.push_back("--schema=" + codecs::quote_ident(s));
   for (const auto& s : f.exclude_schemas)

@@ -196,6 +196,25 @@ boost::asio::awaitable<void> check_source_tables(connectors::postgres::connectio
                       "on the target, so it would not be copied: rename the schema for the "
                       "migration (ALTER SCHEMA uringmig RENAME TO ...)");
   }
+
+asio::awaitable<std::vector<table_info>> discover_matviews(pg::connection& c,
+                                                           const table_filter& f) {
+  pg::result r = co_await c.query(
+      "select n.nspname, c.relname, c.oid from pg_class c join pg_namespace n on n.oid = "
+      "c.relnamespace where c.relkind = 'm' and n.nspname not in ('pg_catalog', "
+      "'information_schema', 'uringmig') and n.nspname not like 'pg\\_%' order by 1, 2");
+  r.check("discovering the source's materialized views");
+  std::vector<table_info> out;
+  for (int i = 0; i < r.rows(); ++i) {
+    table_info t;
+    t.schema = r.value(i, 0);
+    t.name = r.value(i, 1);
+    t.oid = static_cast<std::uint32_t>(to_int(r.value(i, 2)));
+    t.root_schema = t.schema;
+    t.root_name = t.name;
+    if (f.matches(t.schema, t.name, t.root_schema, t.root_name)) out.push_back(std::move(t));
+  }
+  co_return out;
 }
 
 }  // namespace uringmig::engine

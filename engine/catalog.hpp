@@ -65,4 +65,9 @@ boost::asio::awaitable<std::vector<table_info>> discover_tables(connectors::post
 boost::asio::awaitable<void> check_source_tables(connectors::postgres::connection& src,
                                                  const std::vector<table_info>& tables);
 
+/// Materialized views that pass `f` (as tables do; system schemas and `uringmig` excluded):
+/// schema, name and oid set, the rest empty.
+boost::asio::awaitable<std::vector<table_info>> discover_matviews(
+    connectors::postgres::connection& c, const table_filter& f);
+
 }  // namespace uringmig::engine
