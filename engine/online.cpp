@@ -3,6 +3,9 @@
 
 #include "engine/online.hpp"
 
+#include "engine/online_handshake.hpp"
+#include "engine/online_internal.hpp"
+
 #include "codecs/sql_text.hpp"
 #include "codecs/url.hpp"
 #include "connectors/postgres/connection.hpp"
@@ -21,10 +24,15 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 
+#include <unistd.h>
+
 #include <chrono>
+#include <map>
+#include <memory>
 #include <random>
 #include <stop_token>
 #include <thread>
@@ -35,16 +43,7 @@ namespace asio = boost::asio;
 namespace pg = connectors::postgres;
 namespace po = codecs::pgoutput;
 
-namespace {
-
-constexpr const char* sentinel_prefix = "uringmig.switchover";
-// How long the follower waits for more of a quiet stream before committing the group it holds.
-constexpr std::chrono::milliseconds quiet_commit{10};
-
-struct endpoints {
-  codecs::endpoint source;
-  codecs::endpoint target;
-};
+namespace online {
 
 endpoints pg_pair(const job_options& opts, const char* command) {
   auto s = codecs::parse_endpoint(opts.source_url);
@@ -57,16 +56,6 @@ endpoints pg_pair(const job_options& opts, const char* command) {
                       ": online migration (CDC) is PostgreSQL -> PostgreSQL");
   return {*s.value, *t.value};
 }
-
-/// What the state store remembers about the online job.
-struct online_names {
-  std::string token;
-  std::string slot;
-  std::string publication;
-  bool own_publication = false;
-  std::string origin;  // on the target
-  po::lsn start_lsn = 0;
-};
 
 std::optional<online_names> recorded_names(const state_store& st) {
   auto token = st.get("online.token");
@@ -85,6 +74,25 @@ std::string random_token() {
   std::random_device rd;
   return fmt::format("{:08x}", rd());
 }
+
+std::string job_object_name(const std::string& token) {
+  return "uringmig_" + token;
+}
+
+bool is_job_publication(std::string_view name) {
+  constexpr std::string_view prefix = "uringmig_";
+  if (name.size() != prefix.size() + 8 || name.substr(0, prefix.size()) != prefix) return false;
+  return name.substr(prefix.size()).find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
+}  // namespace online
+
+namespace {
+
+using namespace online;
+
+// How long the follower waits for more of a quiet stream before committing the group it holds.
+constexpr std::chrono::milliseconds quiet_commit{10};
 
 /// The conninfo of an endpoint (connect_endpoint's, for the replication connection).
 std::string conninfo(const codecs::endpoint& e) {
@@ -123,25 +131,57 @@ asio::awaitable<void> ensure_publication(pg::connection& src, online_names& n,
     throw usage_error("publication '" + n.publication +
                       "' does not exist on the source: create it, or leave out --publication "
                       "and one is created for the selected tables");
+  // A partitioned table whose partitions are all selected is published through its root, so
+  // a partition attached while following is in the publication too; its changes arrive as the
+  // root's, and the target's root routes them. Partitions selected one by one stay as they are.
   std::string list;
-  for (const auto& t : tables)
-    list += (list.empty() ? "" : ", ") + t.qualified();
+  std::map<std::string, std::vector<std::string>> partitions;  // root -> its selected leaves
+  for (const auto& t : tables) {
+    if (t.root_schema == t.schema && t.root_name == t.name)
+      list += (list.empty() ? "" : ", ") + t.qualified();
+    else
+      partitions[codecs::qualified_name(t.root_schema, t.root_name)].push_back(t.qualified());
+  }
+  for (const auto& [root, leaves] : partitions) {
+    pg::result c = co_await src.query(
+        "select count(*) from pg_partition_tree($1::regclass) t join pg_class c on c.oid = t.relid "
+        "where c.relkind = 'r'",
+        pg::make_params(root));
+    c.check("counting the partitions of " + root);
+    if (c.value(0, 0) == std::to_string(leaves.size())) {
+      list += (list.empty() ? "" : ", ") + root;
+      continue;
+    }
+    for (const auto& l : leaves)
+      list += (list.empty() ? "" : ", ") + l;
+  }
   (co_await src.simple("CREATE PUBLICATION " + codecs::quote_ident(n.publication) + " FOR TABLE " +
-                       list))
+                       list + " WITH (publish_via_partition_root = true)"))
       .check("creating publication " + n.publication);
   spdlog::info("created publication {} for {} table(s)", n.publication, tables.size());
 }
 
 /// Removes what the job created on the source (slot, our publication) and the target (origin).
-asio::awaitable<void> drop_leftovers(const endpoints& ep, const online_names& n) {
+/// Whether the slot is gone.
+asio::awaitable<bool> drop_leftovers(const endpoints& ep, const online_names& n) {
   auto ex = co_await asio::this_coro::executor;
   pg::connection src = co_await bulk::connect_endpoint(ex, ep.source, "source");
-  if (!n.slot.empty()) {
+  bool dropped = true;
+  // The walsender of a connection we just closed may hold the slot a moment longer (55006).
+  asio::steady_timer wait(ex);
+  for (int attempt = 0; !n.slot.empty(); ++attempt) {
     pg::result r = co_await src.query(
         "select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = "
         "$1",
         pg::make_params(n.slot));
-    if (!r.ok()) spdlog::warn("dropping slot {}: {}", n.slot, r.error().message);
+    if (r.ok()) break;
+    if (r.error().sqlstate != "55006" || attempt == 50) {
+      spdlog::warn("dropping slot {}: {}", n.slot, r.error().message);
+      dropped = false;
+      break;
+    }
+    wait.expires_after(std::chrono::milliseconds(100));
+    co_await wait.async_wait(asio::use_awaitable);
   }
   if (n.own_publication && !n.publication.empty())
     (void)co_await src.simple("DROP PUBLICATION IF EXISTS " + codecs::quote_ident(n.publication));
@@ -156,7 +196,74 @@ asio::awaitable<void> drop_leftovers(const endpoints& ep, const online_names& n)
         pg::make_params(n.origin));
     co_await dst.close();
   }
+  co_return dropped;
 }
+
+/// Whether the follower ends at this sentinel: only its own job's, and only while the
+/// switchover that wrote it still waits (online_handshake.hpp). Marks the request accepted.
+bool accept_sentinel(state_store& st, const online_names& n, const std::string& content,
+                     po::lsn at) {
+  const bool alive = beating(st.get(requester_pid_key), st.get(requester_beat_key), unix_ms());
+  const auto request = st.get(request_key);
+  switch (judge_sentinel(content, n.slot, request, alive)) {
+    case sentinel_verdict::other_job:
+      spdlog::info("a switchover sentinel at {} for another job on this source: not ours, ignored",
+                   po::format_lsn(at));
+      return false;
+    case sentinel_verdict::stale:
+      spdlog::warn(
+          "a switchover sentinel at {} whose switchover no longer waits (timed out, stopped or "
+          "killed): ignored, following on",
+          po::format_lsn(at));
+      return false;
+    case sentinel_verdict::honour:
+      break;
+  }
+  const std::string id = parse_sentinel(content)->request;
+  if (!st.compare_and_put(request_key, format_request({id, request_state::requested}),
+                          format_request({id, request_state::accepted}))) {
+    spdlog::warn("the switchover of the sentinel at {} gave up just now: following on",
+                 po::format_lsn(at));
+    return false;
+  }
+  spdlog::info("switchover sentinel at {}: everything before it is applied", po::format_lsn(at));
+  return true;
+}
+
+/// The follower's pid and a beat every second in the state store, so that `switchover` knows
+/// whether anyone will answer its sentinel. Stops (its coroutine ends) with the object.
+class follower_heartbeat {
+ public:
+  follower_heartbeat(asio::any_io_executor ex, state_store& st)
+      : timer_(std::make_shared<asio::steady_timer>(ex)), on_(std::make_shared<bool>(true)) {
+    st.put(follower_pid_key, std::to_string(::getpid()));
+    asio::co_spawn(
+        ex,
+        [&st, timer = timer_, on = on_]() -> asio::awaitable<void> {
+          while (*on) {
+            try {
+              st.put(follower_beat_key, std::to_string(unix_ms()));
+            } catch (const std::exception& e) {
+              spdlog::debug("follower heartbeat: {}", e.what());
+            }
+            timer->expires_after(std::chrono::seconds(1));
+            boost::system::error_code ec;
+            co_await timer->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+          }
+        },
+        asio::detached);
+  }
+  follower_heartbeat(const follower_heartbeat&) = delete;
+  follower_heartbeat& operator=(const follower_heartbeat&) = delete;
+  ~follower_heartbeat() {
+    *on_ = false;
+    timer_->cancel();
+  }
+
+ private:
+  std::shared_ptr<asio::steady_timer> timer_;
+  std::shared_ptr<bool> on_;
+};
 
 struct follow_result {
   bool switched_over = false;
@@ -248,19 +355,21 @@ asio::awaitable<follow_result> follow_loop(io::runtime& rt, state_store& st,
   };
   publish();
   fp.active = true;
+  const follower_heartbeat beat(ex, st);
   for (;;) {
     std::optional<pg::wal_message> m = co_await rc.next();
     if (!m) break;
     co_await a.feed(m->payload);
-    if (auto s = a.take_sentinel()) {
+    while (auto s = a.take_sentinel()) {
+      // Everything before it is committed first: the switchover's promise.
       co_await a.flush();
       rc.confirm(a.committed_lsn());
+      if (!accept_sentinel(st, n, s->first, s->second)) continue;
       out.switched_over = true;
       out.sentinel = s->first;
-      spdlog::info("switchover sentinel at {}: everything before it is applied",
-                   po::format_lsn(s->second));
       break;
     }
+    if (out.switched_over) break;
     if (!rc.has_buffered() && !a.idle()) {
       // The stream went quiet: commit the group unless more comes at once (a walsender slower
       // than the apply sends in bursts; committing at every gap made groups of a few
@@ -306,14 +415,43 @@ asio::awaitable<void> finish_switchover(state_store& st, const job_options& opts
     co_await rc.drop_slot(n.slot, true);
     online_names rest = n;
     rest.slot.clear();  // dropped above, on the connection that used it
-    co_await drop_leftovers(ep, rest);
+    (void)co_await drop_leftovers(ep, rest);
   }
   st.put("online.phase", "switched_over");
   // Last: the switchover command waits for this, and then syncs the sequences.
-  st.put("online.switchover_ack", f.sentinel);
+  st.put(request_key, format_request({parse_sentinel(f.sentinel)->request, request_state::done}));
   spdlog::info("switchover done at {}{}", po::format_lsn(f.applied),
                keep ? "; slot, publication and origin kept (--keep-slot)"
                     : "; slot, publication and origin dropped");
+}
+
+/// A failed copy cannot resume (the slot's snapshot dies with its connection): drops the slot
+/// and our publication unless --keep-slot, so no WAL piles up for them. Returns what to tell
+/// the user, to append to the error.
+std::string abandon_copy(io::runtime& rt, const job_options& opts, const endpoints& ep,
+                         const online_names& n, pg::replication_connection& rc) {
+  const std::string pub = n.own_publication ? " and publication " + n.publication : "";
+  std::string dropped;
+  try {
+    rt.run([&]() -> asio::awaitable<void> {
+      co_await rc.close();
+      if (bool_setting(opts, "online.keep_slot", false)) co_return;
+      online_names ours = n;
+      ours.origin.clear();  // nothing was applied yet
+      if (!co_await drop_leftovers(ep, ours)) co_return;
+      dropped = "; the online copy cannot resume: its slot " + n.slot + pub +
+                (pub.empty() ? " was" : " were") +
+                " dropped on the source; start over with --restart";
+    }());
+  } catch (const std::exception& e) {
+    spdlog::warn("dropping the slot of the failed copy: {}", e.what());
+  }
+  if (!dropped.empty()) return dropped;
+  std::string how = "SELECT pg_drop_replication_slot('" + n.slot + "');";
+  if (n.own_publication) how += " DROP PUBLICATION " + codecs::quote_ident(n.publication) + ";";
+  return "; the online copy cannot resume: its slot " + n.slot + pub +
+         (pub.empty() ? " is" : " are") + " left on the source, holding WAL until dropped (" + how +
+         " on the source, or run again with --restart)";
 }
 
 int follow_phase(io::runtime& rt, state_store& st, const job_options& opts, const endpoints& ep,
@@ -354,7 +492,7 @@ int run_online(const job_options& opts) {
   if (opts.restart) {
     if (auto old = recorded_names(st)) {
       spdlog::info("--restart: dropping the previous job's slot {} and origin", old->slot);
-      rt.run(drop_leftovers(ep, *old));
+      (void)rt.run(drop_leftovers(ep, *old));
     }
     st.reset();
   }
@@ -378,11 +516,11 @@ int run_online(const job_options& opts) {
 
   online_names n;
   n.token = random_token();
-  n.slot = "uringmig_" + n.token;
-  n.origin = "uringmig_" + n.token;
+  n.slot = job_object_name(n.token);
+  n.origin = job_object_name(n.token);
   n.publication = setting(opts, "online.publication");
   n.own_publication = n.publication.empty();
-  if (n.own_publication) n.publication = "uringmig_" + n.token;
+  if (n.own_publication) n.publication = job_object_name(n.token);
   std::optional<pg::replication_connection> rc;
   std::string snapshot;
   rt.run([&]() -> asio::awaitable<void> {
@@ -419,13 +557,12 @@ int run_online(const job_options& opts) {
     // Found before anything was copied (a target that is not empty...): leave nothing behind.
     rt.run([&]() -> asio::awaitable<void> {
       co_await rc->close();
-      co_await drop_leftovers(ep, n);
+      (void)co_await drop_leftovers(ep, n);
     }());
     st.reset();
     throw;
-  } catch (...) {
-    rt.run(rc->close());
-    throw;
+  } catch (const std::exception& e) {
+    throw job_error(e.what() + abandon_copy(rt, opts, ep, n, *rc));
   }
   st.put("online.phase", "follow");
   return follow_phase(rt, st, opts, ep, n, rc);
@@ -447,57 +584,6 @@ int run_follow(const job_options& opts) {
   io::runtime rt(0);
   std::optional<pg::replication_connection> rc;
   return follow_phase(rt, st, opts, ep, *n, rc);
-}
-
-int run_switchover(const job_options& opts) {
-  const endpoints ep = pg_pair(opts, "switchover");
-  const int timeout_s = int_setting(opts, "online.timeout_s", 60, 1, 86400 * 7);
-  {
-    auto st = state_store::open_existing(opts.state_dir);
-    if (!st || !recorded_names(*st))
-      throw usage_error("no online job in " + opts.state_dir.string() +
-                        ": pass the --state-dir of the running `uringmig run --preset online`");
-  }
-  const std::string token = random_token() + random_token();
-  io::runtime rt(1);
-  bool acknowledged = false;
-  int sequences = 0;
-  std::string lag;
-  rt.run([&]() -> asio::awaitable<void> {
-    auto ex = co_await asio::this_coro::executor;
-    pg::connection src = co_await bulk::connect_endpoint(ex, ep.source, "source");
-    pg::result r = co_await src.query("select pg_logical_emit_message(false, $1, $2)::text",
-                                      pg::make_params(std::string(sentinel_prefix), token));
-    r.check("writing the switchover sentinel into the source's WAL");
-    spdlog::info("switchover sentinel written at {}; waiting for the follower (up to {}s)",
-                 r.value(0, 0), timeout_s);
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
-    asio::steady_timer t(ex);
-    // The follower is another process: its state store is the only channel.
-    while (std::chrono::steady_clock::now() < deadline && !rt.stop_token().stop_requested()) {
-      auto st = state_store::open_existing(opts.state_dir);
-      if (st && st->get("online.switchover_ack") == token) {
-        acknowledged = true;
-        break;
-      }
-      if (st) lag = st->get("online.lag_bytes").value_or("?");
-      t.expires_after(std::chrono::milliseconds(100));
-      co_await t.async_wait(asio::use_awaitable);
-    }
-    if (acknowledged) {
-      pg::connection dst = co_await bulk::connect_endpoint(ex, ep.target, "target");
-      sequences = co_await bulk::copy_sequences(src, dst);
-      co_await dst.close();
-    }
-    co_await src.close();
-  }());
-  if (!acknowledged)
-    throw job_error(fmt::format(
-        "the follower did not apply everything up to the sentinel within {}s (last reported lag "
-        "{} bytes); it keeps following: run switchover again, or with a longer --timeout",
-        timeout_s, lag.empty() ? "unknown" : lag));
-  std::printf("switchover complete: the target has every change; %d sequence(s) set\n", sequences);
-  return 0;
 }
 
 }  // namespace uringmig::engine

@@ -1,0 +1,47 @@
+#pragma once
+
+// What online.cpp (run, follow) and online_switchover.cpp share.
+
+#include "codecs/pgoutput.hpp"
+#include "codecs/url.hpp"
+#include "engine/job.hpp"
+#include "engine/state_store.hpp"
+
+#include <optional>
+#include <string>
+
+namespace uringmig::engine::online {
+
+/// The prefix of the logical messages `switchover` writes into the source's WAL.
+inline constexpr const char* sentinel_prefix = "uringmig.switchover";
+
+struct endpoints {
+  codecs::endpoint source;
+  codecs::endpoint target;
+};
+
+/// Both URLs parsed; usage_error unless both are PostgreSQL.
+endpoints pg_pair(const job_options& opts, const char* command);
+
+/// What the state store remembers about the online job.
+struct online_names {
+  std::string token;
+  std::string slot;
+  std::string publication;
+  bool own_publication = false;
+  std::string origin;  // on the target
+  codecs::pgoutput::lsn start_lsn = 0;
+};
+
+std::optional<online_names> recorded_names(const state_store& st);
+
+/// 8 random hex digits.
+std::string random_token();
+
+/// The publication (and slot, and origin) name of an online job: "uringmig_<token>".
+std::string job_object_name(const std::string& token);
+/// Whether a publication is one an online job created (of this run or another): such a
+/// publication is the job's own bookkeeping and never cloned to a target.
+bool is_job_publication(std::string_view name);
+
+}  // namespace uringmig::engine::online
