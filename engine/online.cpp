@@ -85,6 +85,15 @@ bool is_job_publication(std::string_view name) {
   return name.substr(prefix.size()).find_first_not_of("0123456789abcdef") == std::string::npos;
 }
 
+void mark_request(state_store& st, const std::string& id, request_state state) {
+  st.put(request_key, format_request(switchover_request{id, state}));
+}
+
+bool move_request(state_store& st, const std::string& id, request_state from, request_state to) {
+  return st.compare_and_put(request_key, format_request(switchover_request{id, from}),
+                            format_request(switchover_request{id, to}));
+}
+
 }  // namespace online
 
 namespace {
@@ -220,8 +229,7 @@ bool accept_sentinel(state_store& st, const online_names& n, const std::string& 
       break;
   }
   const std::string id = parse_sentinel(content)->request;
-  if (!st.compare_and_put(request_key, format_request({id, request_state::requested}),
-                          format_request({id, request_state::accepted}))) {
+  if (!move_request(st, id, request_state::requested, request_state::accepted)) {
     spdlog::warn("the switchover of the sentinel at {} gave up just now: following on",
                  po::format_lsn(at));
     return false;
@@ -419,7 +427,7 @@ asio::awaitable<void> finish_switchover(state_store& st, const job_options& opts
   }
   st.put("online.phase", "switched_over");
   // Last: the switchover command waits for this, and then syncs the sequences.
-  st.put(request_key, format_request({parse_sentinel(f.sentinel)->request, request_state::done}));
+  mark_request(st, parse_sentinel(f.sentinel)->request, request_state::done);
   spdlog::info("switchover done at {}{}", po::format_lsn(f.applied),
                keep ? "; slot, publication and origin kept (--keep-slot)"
                     : "; slot, publication and origin dropped");

@@ -5,6 +5,7 @@
 #include "codecs/pgoutput.hpp"
 #include "codecs/url.hpp"
 #include "engine/job.hpp"
+#include "engine/online_handshake.hpp"
 #include "engine/state_store.hpp"
 
 #include <optional>
@@ -43,5 +44,11 @@ std::string job_object_name(const std::string& token);
 /// Whether a publication is one an online job created (of this run or another): such a
 /// publication is the job's own bookkeeping and never cloned to a target.
 bool is_job_publication(std::string_view name);
+
+/// Sets the job's switchover request to `id` in `state`.
+void mark_request(state_store& st, const std::string& id, request_state state);
+/// Moves request `id` from `from` to `to` only if it is there now (also against the other
+/// process); whether it did.
+bool move_request(state_store& st, const std::string& id, request_state from, request_state to);
 
 }  // namespace uringmig::engine::online

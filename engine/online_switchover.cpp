@@ -21,6 +21,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <optional>
 
 namespace uringmig::engine {
 
@@ -30,7 +31,9 @@ using namespace online;
 
 namespace {
 
-// How long a follower that holds the state directory may take to report its first heartbeat.
+// How long a follower started just before may take to take the state directory, and to report
+// its first heartbeat.
+constexpr auto starting_grace = std::chrono::seconds(5);
 constexpr auto follower_grace = std::chrono::seconds(15);
 constexpr auto poll_every = std::chrono::milliseconds(100);
 
@@ -58,13 +61,18 @@ std::string follow_hint(const job_options& opts) {
 /// Fails fast when nobody would answer a sentinel: no process holds the job's state directory,
 /// or the one that does has not reported within follower_grace.
 asio::awaitable<void> check_follower(state_store& st, const job_options& opts) {
-  const auto until = std::chrono::steady_clock::now() + follower_grace;
+  const auto started = std::chrono::steady_clock::now();
   for (;;) {
-    if (!state_store::in_use(opts.state_dir))
+    if (!state_store::in_use(opts.state_dir)) {
+      if (std::chrono::steady_clock::now() - started < starting_grace) {
+        co_await pause(poll_every);
+        continue;
+      }
       throw job_error("no follower is running for the online job in " + opts.state_dir.string() +
                       ": " + follow_hint(opts));
+    }
     if (beating(st.get(follower_pid_key), st.get(follower_beat_key), unix_ms())) co_return;
-    if (std::chrono::steady_clock::now() > until) break;
+    if (std::chrono::steady_clock::now() - started > follower_grace) break;
     co_await pause(poll_every);
   }
   throw job_error(fmt::format(
@@ -78,44 +86,52 @@ struct wait_result {
   std::string why;  // when not
 };
 
-/// Polls the request until the follower marks it done. On timeout or a stop request withdraws
-/// it, unless the follower accepted it already (then its end is awaited).
+/// One look at the request: the outcome once there is one, nullopt while it is to be awaited.
+/// Withdraws the request on timeout or a stop request, unless the follower accepted it already
+/// (then its end is awaited).
+std::optional<wait_result> look_at_request(state_store& st, const job_options& opts,
+                                           const std::string& id, bool give_up, io::runtime& rt,
+                                           int timeout_s) {
+  const auto r = parse_request(st.get(request_key).value_or(""));
+  if (!r || r->id != id)
+    return wait_result{false, "another switchover of this job replaced this one"};
+  if (r->state == request_state::done) return wait_result{true, {}};
+  if (!state_store::in_use(opts.state_dir)) {
+    (void)move_request(st, id, r->state, request_state::cancelled);
+    if (r->state == request_state::accepted)
+      return wait_result{false,
+                         "the follower stopped while switching over (see its log): run "
+                         "switchover again"};
+    return wait_result{false,
+                       "the follower stopped before it reached the sentinel (see its "
+                       "log): " +
+                           follow_hint(opts)};
+  }
+  if (r->state != request_state::requested || !give_up ||
+      !move_request(st, id, request_state::requested, request_state::cancelled))
+    return std::nullopt;
+  if (rt.stop_token().stop_requested())
+    return wait_result{false, rt.stop_reason() +
+                                  ": the switchover request is withdrawn; the follower keeps "
+                                  "following"};
+  return wait_result{
+      false, fmt::format("the follower did not apply everything up to the sentinel within {}s "
+                         "(last reported lag {} bytes); the switchover request is withdrawn and "
+                         "the follower keeps following: run switchover again, or with a longer "
+                         "--timeout",
+                         timeout_s, st.get("online.lag_bytes").value_or("unknown"))};
+}
+
+/// Polls the request until there is an outcome, beating every second meanwhile.
 asio::awaitable<wait_result> await_follower(state_store& st, const job_options& opts,
                                             const std::string& id, int timeout_s, io::runtime& rt) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
   auto last_beat = std::chrono::steady_clock::now();
-  std::string lag;
   for (;;) {
-    const auto r = parse_request(st.get(request_key).value_or(""));
-    if (!r || r->id != id)
-      co_return wait_result{false, "another switchover of this job replaced this one"};
-    if (r->state == request_state::done) co_return wait_result{true, {}};
-    if (!state_store::in_use(opts.state_dir)) {
-      st.compare_and_put(request_key, format_request({id, r->state}),
-                         format_request({id, request_state::cancelled}));
-      co_return wait_result{false, r->state == request_state::accepted
-                                       ? "the follower stopped while switching over (see its "
-                                         "log): run switchover again"
-                                       : "the follower stopped before it reached the sentinel "
-                                         "(see its log): " +
-                                             follow_hint(opts)};
-    }
     const auto now = std::chrono::steady_clock::now();
-    if (r->state == request_state::requested &&
-        (now >= deadline || rt.stop_token().stop_requested()) &&
-        st.compare_and_put(request_key, format_request({id, request_state::requested}),
-                           format_request({id, request_state::cancelled}))) {
-      const std::string reported = st.get("online.lag_bytes").value_or("unknown");
-      co_return wait_result{
-          false, rt.stop_token().stop_requested()
-                     ? rt.stop_reason() +
-                           ": the switchover request is withdrawn; the follower keeps following"
-                     : fmt::format("the follower did not apply everything up to the sentinel "
-                                   "within {}s (last reported lag {} bytes); the switchover "
-                                   "request is withdrawn and the follower keeps following: run "
-                                   "switchover again, or with a longer --timeout",
-                                   timeout_s, reported)};
-    }
+    const bool give_up = now >= deadline || rt.stop_token().stop_requested();
+    std::optional<wait_result> out = look_at_request(st, opts, id, give_up, rt, timeout_s);
+    if (out) co_return std::move(*out);
     if (now - last_beat >= std::chrono::seconds(1)) {
       st.put(requester_beat_key, std::to_string(unix_ms()));
       last_beat = now;
@@ -156,15 +172,18 @@ int run_switchover(const job_options& opts) {
     // Who asks, before what: the follower honours the sentinel only while this process beats.
     st->put(requester_pid_key, std::to_string(::getpid()));
     st->put(requester_beat_key, std::to_string(unix_ms()));
-    st->put(request_key, format_request({id, request_state::requested}));
+    mark_request(*st, id, request_state::requested);
     auto ex = co_await asio::this_coro::executor;
+    // (Named, not built inside the co_await expression: GCC 12 destroys such temporaries twice.)
+    const sentinel_id sid{n->slot, id};
+    const std::string content = format_sentinel(sid);
+    const std::string prefix = sentinel_prefix;
     pg::connection src = co_await bulk::connect_endpoint(ex, ep.source, "source");
-    pg::result r = co_await src.query(
-        "select pg_logical_emit_message(false, $1, $2)::text",
-        pg::make_params(std::string(sentinel_prefix), format_sentinel({n->slot, id})));
+    pg::result r = co_await src.query("select pg_logical_emit_message(false, $1, $2)::text",
+                                      pg::make_params(prefix, content));
     co_await src.close();
     if (!r.ok()) {
-      st->put(request_key, format_request({id, request_state::cancelled}));
+      mark_request(*st, id, request_state::cancelled);
       r.check("writing the switchover sentinel into the source's WAL");
     }
     spdlog::info("switchover sentinel written at {}; waiting for the follower (up to {}s)",
