@@ -385,7 +385,9 @@ asio::awaitable<follow_result> follow_loop(io::runtime& rt, state_store& st,
       const bool more = co_await rc.wait_for_message(quiet_commit);
       if (!more) co_await a.flush();
     }
-    rc.confirm(a.committed_lsn());
+    // Caught up: keepalives until the next message may be confirmed up to the server's
+    // position (else a fast shutdown of the source waits for us forever).
+    rc.confirm(a.committed_lsn(), !rc.has_buffered() && a.idle() && a.stats().queued_txns == 0);
     const auto now = std::chrono::steady_clock::now();
     if (now - last_progress < std::chrono::milliseconds(100)) continue;
     last_progress = now;
