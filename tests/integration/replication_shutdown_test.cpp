@@ -1,6 +1,7 @@
 // A fast shutdown of the source while a consumer that applied everything is attached: the
-// walsender waits until the consumer confirms its whole sent WAL, so the stream must confirm
-// keepalives up to the server's position once the consumer is caught up. A cluster of its own
+// walsender waits until the consumer confirms its whole sent WAL, which on a busy source lies
+// past the last commit the consumer saw, so the stream must confirm keepalives up to the
+// server's position once the consumer is caught up. A cluster of its own
 // (the test stops it).
 #include "codecs/pgoutput.hpp"
 #include "connectors/postgres/replication.hpp"
@@ -28,7 +29,9 @@ TEST(replication_shutdown, fast_shutdown_ends_while_a_caught_up_consumer_is_atta
   c.start();
   c.stop_when_process_exits();
   c.create_database("shut");
-  c.exec("shut", "CREATE TABLE t (id int PRIMARY KEY, v text); CREATE PUBLICATION p FOR TABLE t");
+  c.exec("shut",
+         "CREATE TABLE t (id int PRIMARY KEY, v text); CREATE TABLE other (v int); "
+         "CREATE PUBLICATION p FOR TABLE t");
   c.exec("shut", "SELECT pg_create_logical_replication_slot('s', 'pgoutput')");
   constexpr int transactions = 20;
   for (int i = 0; i < transactions; ++i) {
@@ -60,6 +63,9 @@ TEST(replication_shutdown, fast_shutdown_ends_while_a_caught_up_consumer_is_atta
       }
     }
     EXPECT_EQ(commits, transactions);
+    // WAL with nothing for this publication after the last commit (a busy source's other
+    // tables): the server's sent position moves past what any Commit could confirm.
+    c.exec("shut", "INSERT INTO other SELECT generate_series(1, 1000)");
     // pg_ctl stop -m fast from another thread while this one waits on the stream. When that
     // fails, an immediate stop ends the stream so that the test cannot hang.
     std::thread stopper([&] {
