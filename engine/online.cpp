@@ -108,6 +108,15 @@ std::string conninfo(const codecs::endpoint& e) {
   return e.url;
 }
 
+/// The follower's target connections. After an outage a refused connection is one more reason
+/// to retry (pg::error, class 08), not the end of the job (connect_endpoint's job_error).
+asio::awaitable<pg::connection> connect_target(asio::any_io_executor ex, codecs::endpoint e,
+                                               bool reconnecting) {
+  if (!reconnecting) co_return co_await bulk::connect_endpoint(ex, e, "target");
+  const std::string conninfo = std::get<codecs::postgres_endpoint>(e.spec).conninfo;
+  co_return co_await pg::connection::connect(ex, conninfo);
+}
+
 asio::awaitable<void> check_replica_identity(pg::connection& src,
                                              const std::vector<table_info>& tables) {
   std::string bad;
@@ -289,9 +298,9 @@ struct follow_lag {
 asio::awaitable<follow_result> follow_loop(io::runtime& rt, state_store& st,
                                            const job_options& opts, const endpoints& ep,
                                            const online_names& n, pg::replication_connection& rc,
-                                           follow_progress& fp) {
+                                           follow_progress& fp, bool reconnecting) {
   auto ex = co_await asio::this_coro::executor;
-  pg::connection dst = co_await bulk::connect_endpoint(ex, ep.target, "target");
+  pg::connection dst = co_await connect_target(ex, ep.target, reconnecting);
   cdc::apply_options ao;
   ao.origin = n.origin;
   ao.spool_dir = opts.state_dir / "spool";
@@ -301,7 +310,7 @@ asio::awaitable<follow_result> follow_loop(io::runtime& rt, state_store& st,
   ao.workers = static_cast<std::size_t>(int_setting(opts, "online.apply_workers", 2, 1, 64));
   ao.coalesce = bool_setting(opts, "online.coalesce", true);
   const codecs::endpoint target = ep.target;
-  ao.connect = [ex, target]() { return bulk::connect_endpoint(ex, target, "target"); };
+  ao.connect = [ex, target, reconnecting]() { return connect_target(ex, target, reconnecting); };
   cdc::applier a = co_await cdc::applier::open(std::move(dst), ao);
   const po::lsn from = std::max(a.origin_lsn(), n.start_lsn);
   spdlog::info("following slot {} from {} (publication {})", n.slot, po::format_lsn(from),
@@ -464,23 +473,78 @@ std::string abandon_copy(io::runtime& rt, const job_options& opts, const endpoin
          " on the source, or run again with --restart)";
 }
 
+/// One connection's worth of following (and the switchover, when its sentinel comes). Returns
+/// why to reconnect; empty when done (switched over, or stopped).
+asio::awaitable<std::string> follow_once(io::runtime& rt, state_store& st, const job_options& opts,
+                                         const endpoints& ep, const online_names& n,
+                                         std::optional<pg::replication_connection>& rc,
+                                         progress& prog, std::optional<follow_result>& f,
+                                         bool reconnecting) {
+  auto ex = co_await asio::this_coro::executor;
+  std::exception_ptr error;
+  std::string retry;
+  try {
+    if (!rc) rc.emplace(co_await pg::replication_connection::connect(ex, conninfo(ep.source)));
+    f = co_await follow_loop(rt, st, opts, ep, n, *rc, prog.follow(), reconnecting);
+    if (f->switched_over)
+      co_await finish_switchover(st, opts, ep, n, *f, *rc);
+    else if (!rt.stop_token().stop_requested())
+      retry = "the source ended the stream";
+  } catch (const pg::error& e) {
+    // A restart of the source or the target (class 08, 57P01...): reconnect.
+    if (e.retryable() && !rt.stop_token().stop_requested())
+      retry = e.diag().message;
+    else
+      error = std::current_exception();
+  } catch (...) {
+    error = std::current_exception();
+  }
+  try {
+    if (rc) co_await rc->close();  // on this context, while it runs
+  } catch (const std::exception& e) {
+    spdlog::debug("closing the replication connection: {}", e.what());
+  }
+  rc.reset();
+  if (error) std::rethrow_exception(error);
+  co_return retry;
+}
+
+std::string follow_hint() {
+  return "; resume with `uringmig follow` (same --source, --target, --state-dir)";
+}
+
 int follow_phase(io::runtime& rt, state_store& st, const job_options& opts, const endpoints& ep,
                  const online_names& n, std::optional<pg::replication_connection>& rc) {
   std::optional<follow_result> f;
   progress prog;
   progress_reporter reporter(prog, make_reporter_options(opts));
+  const std::chrono::seconds give_up(int_setting(opts, "online.reconnect_s", 300, 0, 86400 * 7));
   rt.run([&]() -> asio::awaitable<void> {
     auto ex = co_await asio::this_coro::executor;
-    if (!rc) rc.emplace(co_await pg::replication_connection::connect(ex, conninfo(ep.source)));
-    std::exception_ptr error;
-    try {
-      f = co_await follow_loop(rt, st, opts, ep, n, *rc, prog.follow());
-      if (f->switched_over) co_await finish_switchover(st, opts, ep, n, *f, *rc);
-    } catch (...) {
-      error = std::current_exception();
+    asio::steady_timer wait(ex);
+    std::chrono::milliseconds backoff(250);
+    auto failing_since = std::chrono::steady_clock::now();
+    for (bool reconnecting = false;; reconnecting = true) {
+      const auto attempt = std::chrono::steady_clock::now();
+      const std::string why = co_await follow_once(rt, st, opts, ep, n, rc, prog, f, reconnecting);
+      if (why.empty()) co_return;
+      const auto now = std::chrono::steady_clock::now();
+      if (now - attempt > std::chrono::seconds(30)) {  // it followed for a while: a new outage
+        failing_since = attempt;
+        backoff = std::chrono::milliseconds(250);
+      }
+      if (now - failing_since >= give_up)
+        throw job_error(
+            fmt::format("{}; gave up reconnecting after {}s (online.reconnect_s): "
+                        "applied up to {}{}",
+                        why, give_up.count(), po::format_lsn(f ? f->applied : 0), follow_hint()));
+      spdlog::warn("follow: {}: reconnecting in {:.1f}s", why, backoff.count() / 1000.0);
+      wait.expires_after(backoff);
+      boost::system::error_code ec;
+      co_await wait.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      if (rt.stop_token().stop_requested()) co_return;
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
     }
-    co_await rc->close();  // on this context, while it runs
-    if (error) std::rethrow_exception(error);
   }());
   reporter.stop();
   if (f && f->switched_over) {
@@ -489,8 +553,7 @@ int follow_phase(io::runtime& rt, state_store& st, const job_options& opts, cons
     return 0;
   }
   throw job_error((rt.stop_reason().empty() ? std::string("the stream ended") : rt.stop_reason()) +
-                  ": applied up to " + po::format_lsn(f ? f->applied : 0) +
-                  "; resume with `uringmig follow` (same --source, --target, --state-dir)");
+                  ": applied up to " + po::format_lsn(f ? f->applied : 0) + follow_hint());
 }
 
 }  // namespace
