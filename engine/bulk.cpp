@@ -207,8 +207,10 @@ asio::awaitable<void> bulk_main(job& j, bool resuming, const reporter_options& r
     if (auto ix = indexes.find(w->info.oid); ix != indexes.end()) w->indexes = ix->second;
     if (auto tt = text_tables.find(w->info.oid); tt != text_tables.end()) {
       w->text_copy = true;
-      spdlog::info("table {}: copied in text format (type {} has no binary send/receive)",
-                   w->info.display(), tt->second);
+      spdlog::info(
+          "table {}: copied in text format (type {} has no binary form another server reads back "
+          "the same)",
+          w->info.display(), tt->second);
     }
     for (const auto& ix : w->indexes)
       j.state.add_index(p.schema, p.name, ix.name, ix.kind);

@@ -46,7 +46,8 @@ struct table_work {
   table_info info;
   planned_table plan;
   std::vector<index_def> indexes;
-  bool text_copy = false;  // a column type has no binary send/receive: COPY in text
+  bool text_copy = false;  // a column type has no binary send/receive, or is an OID alias
+                           // (regclass…): COPY in text
   int chunks_left = 0;     // guarded by job::m
   int indexes_left = 0;    // guarded by job::m
   bool failed = false;     // guarded by job::m
@@ -149,7 +150,7 @@ boost::asio::awaitable<std::set<std::string>> schema_tables(pg::connection& src,
                                                             const std::vector<table_info>& selected,
                                                             const table_filter& f);
 /// Tables with a column whose type (or an element, base, attribute or subtype of it) has no
-/// binary send/receive: oid -> the first such type's name.
+/// binary send/receive, or is an OID alias (regclass, regtype, ...): oid -> the first such type.
 boost::asio::awaitable<std::map<std::uint32_t, std::string>> text_copy_tables(
     pg::connection& src, const std::vector<table_info>& tables);
 /// REFRESH MATERIALIZED VIEW on the target for every materialized view populated on the source,

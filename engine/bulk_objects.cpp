@@ -87,7 +87,7 @@ asio::awaitable<std::map<std::uint32_t, std::string>> text_copy_tables(
     pg::connection& src, const std::vector<table_info>& tables) {
   // Every type a column's binary form goes through: a domain's base type, an array's (or
   // fixed-length subscripted type's) element, a composite's attributes, a range's subtype, a
-  // multirange's range. COPY binary needs send/receive on each.
+  // multirange's range. COPY binary needs send/receive on each, and must not be an OID alias.
   pg::result r = co_await src.query(
       "with recursive ty(rel, typ) as ("
       "  select a.attrelid, a.atttypid from pg_attribute a where a.attrelid = any($1::oid[]) "
@@ -103,7 +103,11 @@ asio::awaitable<std::map<std::uint32_t, std::string>> text_copy_tables(
       "    union all select m.rngtypid from pg_range m where t.typtype = 'm' "
       "      and m.rngmultitypid = t.oid) x(sub)) "
       "select ty.rel, min(format_type(t.oid, null)) from ty join pg_type t on t.oid = ty.typ "
-      "where t.typsend = 0 or t.typreceive = 0 group by ty.rel",
+      "where t.typsend = 0 or t.typreceive = 0 "
+      // regclass, regtype, ...: binary is the OID, which names nothing on another server; the
+      // text form is the object's name, as pg_dump carries it.
+      "  or (t.typnamespace = 'pg_catalog'::regnamespace and t.typname like 'reg%') "
+      "group by ty.rel",
       pg::make_params(oid_array(tables)));
   r.check("checking the source's column types for binary COPY");
   std::map<std::uint32_t, std::string> out;

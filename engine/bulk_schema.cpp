@@ -2,6 +2,7 @@
 // ourselves, sequences, and the bookkeeping schema on the target.
 #include "codecs/sql_text.hpp"
 #include "engine/bulk_internal.hpp"
+#include "engine/online_internal.hpp"
 #include "engine/pg_tools.hpp"
 #include "io/blocking.hpp"
 
@@ -87,8 +88,9 @@ asio::awaitable<void> restore_section(job& j, const std::string& section, bool c
     args.push_back("--no-owner");
   if (j.opts.settings.count("schema.no_acl") && j.opts.settings.at("schema.no_acl") == "true")
     args.push_back("--no-privileges");
-  if (!skip_oids.empty()) {
-    // A list file without the entries we build ourselves.
+  {
+    // A list file without the entries we build ourselves, nor the publications of online jobs
+    // (ours is created before the dump; a clone must not carry it).
     auto listing = co_await io::run_blocking([&] {
       return run_pg_tool(pg_restore, {"--list", j.dump_file.string()}, "dbname=postgres", true);
     });
@@ -98,6 +100,7 @@ asio::awaitable<void> restore_section(job& j, const std::string& section, bool c
     std::ofstream lf(list_file);
     for (const auto& e : parse_toc(listing.out)) {
       if ((e.desc == "INDEX" || e.desc == "CONSTRAINT") && skip_oids.count(e.object_oid)) continue;
+      if (online::is_job_publication(toc_publication(e))) continue;
       lf << e.line << '\n';
     }
     lf.close();

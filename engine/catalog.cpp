@@ -184,11 +184,11 @@ boost::asio::awaitable<void> check_source_tables(connectors::postgres::connectio
     throw usage_error("the source user cannot read " + list +
                       ": grant it SELECT, or leave those tables out with --exclude");
   }
-  // `uringmig.chunk_done` is ours: the source was itself the target of a clone.
+  // Our bookkeeping tables: the source was itself the target of a clone.
   auto own = co_await src.query(
       "select format('%I.%I', n.nspname, c.relname) from pg_class c join pg_namespace n on n.oid "
       "= c.relnamespace where n.nspname = 'uringmig' and c.relkind in ('r', 'p', 'v', 'm', 'f') "
-      "and c.relname <> 'chunk_done' order by 1 limit 5");
+      "and c.relname not in ('chunk_done', 'large_object_done') order by 1 limit 5");
   own.check("checking the source for a schema named uringmig");
   if (own.rows() > 0) {
     throw usage_error("the source has " + std::string(own.value(0, 0)) +
@@ -196,6 +196,7 @@ boost::asio::awaitable<void> check_source_tables(connectors::postgres::connectio
                       "on the target, so it would not be copied: rename the schema for the "
                       "migration (ALTER SCHEMA uringmig RENAME TO ...)");
   }
+}
 
 asio::awaitable<std::vector<table_info>> discover_matviews(pg::connection& c,
                                                            const table_filter& f) {

@@ -3,6 +3,9 @@
 
 #include "engine/online.hpp"
 
+#include "engine/online_handshake.hpp"
+#include "engine/online_internal.hpp"
+
 #include "codecs/sql_text.hpp"
 #include "codecs/url.hpp"
 #include "connectors/postgres/connection.hpp"
@@ -23,10 +26,15 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 
+#include <unistd.h>
+
 #include <chrono>
+#include <map>
+#include <memory>
 #include <random>
 #include <stop_token>
 #include <thread>
@@ -39,126 +47,89 @@ namespace po = codecs::pgoutput;
 
 namespace {
 
-constexpr const char* sentinel_prefix = "uringmig.switchover";
+using namespace online;
+
 // How long the follower waits for more of a quiet stream before committing the group it holds.
 constexpr std::chrono::milliseconds quiet_commit{10};
-
-struct endpoints {
-  codecs::endpoint source;
-  codecs::endpoint target;
-};
-
-endpoints pg_pair(const job_options& opts, const char* command) {
-  auto s = codecs::parse_endpoint(opts.source_url);
-  auto t = codecs::parse_endpoint(opts.target_url);
-  if (!s) throw usage_error("--source: " + s.error);
-  if (!t) throw usage_error("--target: " + t.error);
-  if (s.value->kind() != codecs::endpoint_kind::postgres ||
-      t.value->kind() != codecs::endpoint_kind::postgres)
-    throw usage_error(std::string("uringmig ") + command +
-                      ": online migration (CDC) is PostgreSQL -> PostgreSQL");
-  return {*s.value, *t.value};
-}
-
-/// What the state store remembers about the online job.
-struct online_names {
-  std::string token;
-  std::string slot;
-  std::string publication;
-  bool own_publication = false;
-  std::string origin;  // on the target
-  po::lsn start_lsn = 0;
-};
-
-std::optional<online_names> recorded_names(const state_store& st) {
-  auto token = st.get("online.token");
-  if (!token) return std::nullopt;
-  online_names n;
-  n.token = *token;
-  n.slot = st.get("online.slot").value_or("");
-  n.publication = st.get("online.publication").value_or("");
-  n.own_publication = st.get("online.own_publication") == "true";
-  n.origin = st.get("online.origin").value_or("");
-  n.start_lsn = po::parse_lsn(st.get("online.start_lsn").value_or("0/0")).value_or(0);
-  return n;
-}
-
-std::string random_token() {
-  std::random_device rd;
-  return fmt::format("{:08x}", rd());
-}
 
 /// The conninfo of an endpoint (connect_endpoint's, for the replication connection).
 std::string conninfo(const codecs::endpoint& e) {
   return e.url;
 }
 
-asio::awaitable<void> check_replica_identity(pg::connection& src,
-                                             const std::vector<table_info>& tables) {
-  std::string bad;
-  for (const auto& t : tables) {
-    pg::result r = co_await src.query(
-        "select c.relreplident, exists (select 1 from pg_index i where i.indrelid = c.oid and "
-        "i.indisprimary) from pg_class c where c.oid = $1::oid",
-        pg::make_params(std::to_string(t.oid)));
-    r.check("reading the replica identity of " + t.display());
-    const std::string_view ident = r.value(0, 0);
-    const bool has_pk = r.value(0, 1) == "t";
-    if ((ident == "d" && !has_pk) || ident == "n") bad += (bad.empty() ? "" : ", ") + t.display();
-  }
-  if (!bad.empty())
-    throw usage_error(
-        "tables without a primary key or replica identity cannot be followed (their UPDATEs and "
-        "DELETEs would fail on the source once published): " +
-        bad +
-        "; run ALTER TABLE ... REPLICA IDENTITY FULL on them, or leave them out with "
-        "--exclude");
+/// The follower's target connections. After an outage a refused connection is one more reason
+/// to retry (pg::error, class 08), not the end of the job (connect_endpoint's job_error).
+asio::awaitable<pg::connection> connect_target(asio::any_io_executor ex, codecs::endpoint e,
+                                               bool reconnecting) {
+  if (!reconnecting) co_return co_await bulk::connect_endpoint(ex, e, "target");
+  const std::string conninfo = std::get<codecs::postgres_endpoint>(e.spec).conninfo;
+  co_return co_await pg::connection::connect(ex, conninfo);
 }
 
-asio::awaitable<void> ensure_publication(pg::connection& src, online_names& n,
-                                         const std::vector<table_info>& tables) {
-  pg::result r = co_await src.query("select 1 from pg_publication where pubname = $1",
-                                    pg::make_params(n.publication));
-  r.check("looking for the publication");
-  if (r.rows() > 0) co_return;
-  if (!n.own_publication)
-    throw usage_error("publication '" + n.publication +
-                      "' does not exist on the source: create it, or leave out --publication "
-                      "and one is created for the selected tables");
-  std::string list;
-  for (const auto& t : tables)
-    list += (list.empty() ? "" : ", ") + t.qualified();
-  (co_await src.simple("CREATE PUBLICATION " + codecs::quote_ident(n.publication) + " FOR TABLE " +
-                       list))
-      .check("creating publication " + n.publication);
-  spdlog::info("created publication {} for {} table(s)", n.publication, tables.size());
+/// Whether the follower ends at this sentinel: only its own job's, and only while the
+/// switchover that wrote it still waits (online_handshake.hpp). Marks the request accepted.
+bool accept_sentinel(state_store& st, const online_names& n, const std::string& content,
+                     po::lsn at) {
+  const bool alive = beating(st.get(requester_pid_key), st.get(requester_beat_key), unix_ms());
+  const auto request = st.get(request_key);
+  switch (judge_sentinel(content, n.slot, request, alive)) {
+    case sentinel_verdict::other_job:
+      spdlog::info("a switchover sentinel at {} for another job on this source: not ours, ignored",
+                   po::format_lsn(at));
+      return false;
+    case sentinel_verdict::stale:
+      spdlog::warn(
+          "a switchover sentinel at {} whose switchover no longer waits (timed out, stopped or "
+          "killed): ignored, following on",
+          po::format_lsn(at));
+      return false;
+    case sentinel_verdict::honour:
+      break;
+  }
+  const std::string id = parse_sentinel(content)->request;
+  if (!move_request(st, id, request_state::requested, request_state::accepted)) {
+    spdlog::warn("the switchover of the sentinel at {} gave up just now: following on",
+                 po::format_lsn(at));
+    return false;
+  }
+  spdlog::info("switchover sentinel at {}: everything before it is applied", po::format_lsn(at));
+  return true;
 }
 
-/// Removes what the job created on the source (slot, our publication) and the target (origin).
-asio::awaitable<void> drop_leftovers(const endpoints& ep, const online_names& n) {
-  auto ex = co_await asio::this_coro::executor;
-  pg::connection src = co_await bulk::connect_endpoint(ex, ep.source, "source");
-  if (!n.slot.empty()) {
-    pg::result r = co_await src.query(
-        "select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = "
-        "$1",
-        pg::make_params(n.slot));
-    if (!r.ok()) spdlog::warn("dropping slot {}: {}", n.slot, r.error().message);
+/// The follower's pid and a beat every second in the state store, so that `switchover` knows
+/// whether anyone will answer its sentinel. Stops (its coroutine ends) with the object.
+class follower_heartbeat {
+ public:
+  follower_heartbeat(asio::any_io_executor ex, state_store& st)
+      : timer_(std::make_shared<asio::steady_timer>(ex)), on_(std::make_shared<bool>(true)) {
+    st.put(follower_pid_key, std::to_string(::getpid()));
+    asio::co_spawn(
+        ex,
+        [&st, timer = timer_, on = on_]() -> asio::awaitable<void> {
+          while (*on) {
+            try {
+              st.put(follower_beat_key, std::to_string(unix_ms()));
+            } catch (const std::exception& e) {
+              spdlog::debug("follower heartbeat: {}", e.what());
+            }
+            timer->expires_after(std::chrono::seconds(1));
+            boost::system::error_code ec;
+            co_await timer->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+          }
+        },
+        asio::detached);
   }
-  if (n.own_publication && !n.publication.empty())
-    (void)co_await src.simple("DROP PUBLICATION IF EXISTS " + codecs::quote_ident(n.publication));
-  co_await src.close();
-  if (!n.origin.empty()) {
-    pg::connection dst = co_await bulk::connect_endpoint(ex, ep.target, "target");
-    // With online.apply_workers > 1 each apply worker has its own origin `<origin>_<k>`.
-    (void)co_await dst.query(
-        "select pg_replication_origin_drop(roname) from pg_replication_origin where roname = $1 "
-        "or (left(roname, length($1) + 1) = $1 || '_' and "
-        "substr(roname, length($1) + 2) ~ '^[0-9]+$')",
-        pg::make_params(n.origin));
-    co_await dst.close();
+  follower_heartbeat(const follower_heartbeat&) = delete;
+  follower_heartbeat& operator=(const follower_heartbeat&) = delete;
+  ~follower_heartbeat() {
+    *on_ = false;
+    timer_->cancel();
   }
-}
+
+ private:
+  std::shared_ptr<asio::steady_timer> timer_;
+  std::shared_ptr<bool> on_;
+};
 
 struct follow_result {
   bool switched_over = false;
@@ -186,9 +157,9 @@ asio::awaitable<bool> unless_stopped(asio::awaitable<void> step, const bool& sto
 asio::awaitable<follow_result> follow_loop(io::runtime& rt, state_store& st,
                                            const job_options& opts, const endpoints& ep,
                                            const online_names& n, pg::replication_connection& rc,
-                                           follow_progress& fp) {
+                                           follow_progress& fp, bool reconnecting) {
   auto ex = co_await asio::this_coro::executor;
-  pg::connection dst = co_await bulk::connect_endpoint(ex, ep.target, "target");
+  pg::connection dst = co_await connect_target(ex, ep.target, reconnecting);
   cdc::apply_options ao;
   ao.origin = n.origin;
   ao.spool_dir = opts.state_dir / "spool";
@@ -198,7 +169,7 @@ asio::awaitable<follow_result> follow_loop(io::runtime& rt, state_store& st,
   ao.workers = static_cast<std::size_t>(int_setting(opts, "online.apply_workers", 2, 1, 64));
   ao.coalesce = bool_setting(opts, "online.coalesce", true);
   const codecs::endpoint target = ep.target;
-  ao.connect = [ex, target]() { return bulk::connect_endpoint(ex, target, "target"); };
+  ao.connect = [ex, target, reconnecting]() { return connect_target(ex, target, reconnecting); };
   cdc::applier a = co_await cdc::applier::open(std::move(dst), ao);
   const po::lsn from = std::max(a.origin_lsn(), n.start_lsn);
   spdlog::info("following slot {} from {} (publication {})", n.slot, po::format_lsn(from),
@@ -224,19 +195,21 @@ asio::awaitable<follow_result> follow_loop(io::runtime& rt, state_store& st,
   });
   follow_result out;
   bool cancelled = false;  // a statement failed because the stop cancelled it
+  const follower_heartbeat beat(ex, st);
   for (;;) {
     std::optional<pg::wal_message> m = co_await rc.next();
     if (!m) break;
     if (!co_await unless_stopped(a.feed(m->payload), stopping, cancelled)) break;
-    if (auto s = a.take_sentinel()) {
+    while (auto s = a.take_sentinel()) {
+      // Everything before it is committed first: the switchover's promise.
       co_await a.flush();
       rc.confirm(a.committed_lsn());
+      if (!accept_sentinel(st, n, s->first, s->second)) continue;
       out.switched_over = true;
       out.sentinel = s->first;
-      spdlog::info("switchover sentinel at {}: everything before it is applied",
-                   po::format_lsn(s->second));
       break;
     }
+    if (out.switched_over) break;
     if (!rc.has_buffered() && !a.idle()) {
       // The stream went quiet: commit the group unless more comes at once (a walsender slower
       // than the apply sends in bursts; committing at every gap made groups of a few
@@ -244,7 +217,9 @@ asio::awaitable<follow_result> follow_loop(io::runtime& rt, state_store& st,
       const bool more = co_await rc.wait_for_message(quiet_commit);
       if (!more && !co_await unless_stopped(a.flush(), stopping, cancelled)) break;
     }
-    rc.confirm(a.committed_lsn());
+    // Caught up: keepalives until the next message may be confirmed up to the server's
+    // position (else a fast shutdown of the source waits for us forever).
+    rc.confirm(a.committed_lsn(), !rc.has_buffered() && a.idle() && a.stats().queued_txns == 0);
   }
   if (!cancelled && !a.idle()) co_await unless_stopped(a.flush(), stopping, cancelled);
   if (cancelled) {
@@ -281,14 +256,54 @@ asio::awaitable<void> finish_switchover(state_store& st, const job_options& opts
     co_await rc.drop_slot(n.slot, true);
     online_names rest = n;
     rest.slot.clear();  // dropped above, on the connection that used it
-    co_await drop_leftovers(ep, rest);
+    (void)co_await drop_leftovers(ep, rest);
   }
   st.put("online.phase", "switched_over");
   // Last: the switchover command waits for this, and then syncs the sequences.
-  st.put("online.switchover_ack", f.sentinel);
+  mark_request(st, parse_sentinel(f.sentinel)->request, request_state::done);
   spdlog::info("switchover done at {}{}", po::format_lsn(f.applied),
                keep ? "; slot, publication and origin kept (--keep-slot)"
                     : "; slot, publication and origin dropped");
+}
+
+/// One connection's worth of following (and the switchover, when its sentinel comes). Returns
+/// why to reconnect; empty when done (switched over, or stopped).
+asio::awaitable<std::string> follow_once(io::runtime& rt, state_store& st, const job_options& opts,
+                                         const endpoints& ep, const online_names& n,
+                                         std::optional<pg::replication_connection>& rc,
+                                         progress& prog, std::optional<follow_result>& f,
+                                         bool reconnecting) {
+  auto ex = co_await asio::this_coro::executor;
+  std::exception_ptr error;
+  std::string retry;
+  try {
+    if (!rc) rc.emplace(co_await pg::replication_connection::connect(ex, conninfo(ep.source)));
+    f = co_await follow_loop(rt, st, opts, ep, n, *rc, prog.follow(), reconnecting);
+    if (f->switched_over)
+      co_await finish_switchover(st, opts, ep, n, *f, *rc);
+    else if (!rt.stop_token().stop_requested())
+      retry = "the source ended the stream";
+  } catch (const pg::error& e) {
+    // A restart of the source or the target (class 08, 57P01...): reconnect.
+    if (e.retryable() && !rt.stop_token().stop_requested())
+      retry = e.diag().message;
+    else
+      error = std::current_exception();
+  } catch (...) {
+    error = std::current_exception();
+  }
+  try {
+    if (rc) co_await rc->close();  // on this context, while it runs
+  } catch (const std::exception& e) {
+    spdlog::debug("closing the replication connection: {}", e.what());
+  }
+  rc.reset();
+  if (error) std::rethrow_exception(error);
+  co_return retry;
+}
+
+std::string follow_hint() {
+  return "; resume with `uringmig follow` (same --source, --target, --state-dir)";
 }
 
 /// `started`: when the command started (--max-runtime counts from there, the copy included).
@@ -304,19 +319,34 @@ int follow_phase(io::runtime& rt, state_store& st, const job_options& opts, cons
         std::chrono::steady_clock::now() - started);
     limit = std::max(std::chrono::seconds(1), limit - used);
   }
+  const std::chrono::seconds give_up(int_setting(opts, "online.reconnect_s", 300, 0, 86400 * 7));
   rt.run([&]() -> asio::awaitable<void> {
     io::deadline deadline(rt, limit);
     auto ex = co_await asio::this_coro::executor;
-    if (!rc) rc.emplace(co_await pg::replication_connection::connect(ex, conninfo(ep.source)));
-    std::exception_ptr error;
-    try {
-      f = co_await follow_loop(rt, st, opts, ep, n, *rc, prog.follow());
-      if (f->switched_over) co_await finish_switchover(st, opts, ep, n, *f, *rc);
-    } catch (...) {
-      error = std::current_exception();
+    asio::steady_timer wait(ex);
+    std::chrono::milliseconds backoff(250);
+    auto failing_since = std::chrono::steady_clock::now();
+    for (bool reconnecting = false;; reconnecting = true) {
+      const auto attempt = std::chrono::steady_clock::now();
+      const std::string why = co_await follow_once(rt, st, opts, ep, n, rc, prog, f, reconnecting);
+      if (why.empty()) co_return;
+      const auto now = std::chrono::steady_clock::now();
+      if (now - attempt > std::chrono::seconds(30)) {  // it followed for a while: a new outage
+        failing_since = attempt;
+        backoff = std::chrono::milliseconds(250);
+      }
+      if (now - failing_since >= give_up)
+        throw job_error(
+            fmt::format("{}; gave up reconnecting after {}s (online.reconnect_s): "
+                        "applied up to {}{}",
+                        why, give_up.count(), po::format_lsn(f ? f->applied : 0), follow_hint()));
+      spdlog::warn("follow: {}: reconnecting in {:.1f}s", why, backoff.count() / 1000.0);
+      wait.expires_after(backoff);
+      boost::system::error_code ec;
+      co_await wait.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      if (rt.stop_token().stop_requested()) co_return;
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
     }
-    co_await rc->close();  // on this context, while it runs
-    if (error) std::rethrow_exception(error);
   }());
   reporter.stop();
   if (f && f->switched_over) {
@@ -325,8 +355,7 @@ int follow_phase(io::runtime& rt, state_store& st, const job_options& opts, cons
     return 0;
   }
   throw job_error((rt.stop_reason().empty() ? std::string("the stream ended") : rt.stop_reason()) +
-                  ": applied up to " + po::format_lsn(f ? f->applied : 0) +
-                  "; resume with `uringmig follow` (same --source, --target, --state-dir)");
+                  ": applied up to " + po::format_lsn(f ? f->applied : 0) + follow_hint());
 }
 
 }  // namespace
@@ -339,7 +368,7 @@ int run_online(const job_options& opts) {
   if (opts.restart) {
     if (auto old = recorded_names(st)) {
       spdlog::info("--restart: dropping the previous job's slot {} and origin", old->slot);
-      rt.run(drop_leftovers(ep, *old));
+      (void)rt.run(drop_leftovers(ep, *old));
     }
     st.reset();
   }
@@ -363,11 +392,11 @@ int run_online(const job_options& opts) {
 
   online_names n;
   n.token = random_token();
-  n.slot = "uringmig_" + n.token;
-  n.origin = "uringmig_" + n.token;
+  n.slot = job_object_name(n.token);
+  n.origin = job_object_name(n.token);
   n.publication = setting(opts, "online.publication");
   n.own_publication = n.publication.empty();
-  if (n.own_publication) n.publication = "uringmig_" + n.token;
+  if (n.own_publication) n.publication = job_object_name(n.token);
   std::optional<pg::replication_connection> rc;
   std::string snapshot;
   rt.run([&]() -> asio::awaitable<void> {
@@ -404,13 +433,12 @@ int run_online(const job_options& opts) {
     // Found before anything was copied (a target that is not empty...): leave nothing behind.
     rt.run([&]() -> asio::awaitable<void> {
       co_await rc->close();
-      co_await drop_leftovers(ep, n);
+      (void)co_await drop_leftovers(ep, n);
     }());
     st.reset();
     throw;
-  } catch (...) {
-    rt.run(rc->close());
-    throw;
+  } catch (const std::exception& e) {
+    throw job_error(e.what() + abandon_copy(rt, opts, ep, n, *rc));
   }
   st.put("online.phase", "follow");
   return follow_phase(rt, st, opts, ep, n, rc, started);
@@ -433,57 +461,6 @@ int run_follow(const job_options& opts) {
   io::runtime rt(0);
   std::optional<pg::replication_connection> rc;
   return follow_phase(rt, st, opts, ep, *n, rc, started);
-}
-
-int run_switchover(const job_options& opts) {
-  const endpoints ep = pg_pair(opts, "switchover");
-  const int timeout_s = int_setting(opts, "online.timeout_s", 60, 1, 86400 * 7);
-  {
-    auto st = state_store::open_existing(opts.state_dir);
-    if (!st || !recorded_names(*st))
-      throw usage_error("no online job in " + opts.state_dir.string() +
-                        ": pass the --state-dir of the running `uringmig run --preset online`");
-  }
-  const std::string token = random_token() + random_token();
-  io::runtime rt(1);
-  bool acknowledged = false;
-  int sequences = 0;
-  std::string lag;
-  rt.run([&]() -> asio::awaitable<void> {
-    auto ex = co_await asio::this_coro::executor;
-    pg::connection src = co_await bulk::connect_endpoint(ex, ep.source, "source");
-    pg::result r = co_await src.query("select pg_logical_emit_message(false, $1, $2)::text",
-                                      pg::make_params(std::string(sentinel_prefix), token));
-    r.check("writing the switchover sentinel into the source's WAL");
-    spdlog::info("switchover sentinel written at {}; waiting for the follower (up to {}s)",
-                 r.value(0, 0), timeout_s);
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
-    asio::steady_timer t(ex);
-    // The follower is another process: its state store is the only channel.
-    while (std::chrono::steady_clock::now() < deadline && !rt.stop_token().stop_requested()) {
-      auto st = state_store::open_existing(opts.state_dir);
-      if (st && st->get("online.switchover_ack") == token) {
-        acknowledged = true;
-        break;
-      }
-      if (st) lag = st->get("online.lag_bytes").value_or("?");
-      t.expires_after(std::chrono::milliseconds(100));
-      co_await t.async_wait(asio::use_awaitable);
-    }
-    if (acknowledged) {
-      pg::connection dst = co_await bulk::connect_endpoint(ex, ep.target, "target");
-      sequences = co_await bulk::copy_sequences(src, dst);
-      co_await dst.close();
-    }
-    co_await src.close();
-  }());
-  if (!acknowledged)
-    throw job_error(fmt::format(
-        "the follower did not apply everything up to the sentinel within {}s (last reported lag "
-        "{} bytes); it keeps following: run switchover again, or with a longer --timeout",
-        timeout_s, lag.empty() ? "unknown" : lag));
-  std::printf("switchover complete: the target has every change; %d sequence(s) set\n", sequences);
-  return 0;
 }
 
 }  // namespace uringmig::engine

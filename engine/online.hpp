@@ -15,9 +15,12 @@ int run_online(const job_options& opts);
 /// target's replication origin says it stopped.
 int run_follow(const job_options& opts);
 
-/// `switchover`: writes a sentinel into the source's WAL (pg_logical_emit_message), waits until
-/// the follower committed everything before it (--timeout, default 60s), then sets the target's
-/// sequences to the source's values. 0 on success, job_error (exit 1) on timeout.
+/// `switchover` (online_switchover.cpp): fails at once unless a follower of the job runs; records
+/// a request in the job's state, writes a sentinel naming the job and the request into the
+/// source's WAL (pg_logical_emit_message), waits until the follower committed everything before
+/// it (--timeout, default 60s; then the request is withdrawn), then sets the target's sequences
+/// to the source's values. On a job switched over already it only sets the sequences. 0 on
+/// success, job_error (exit 1) otherwise.
 int run_switchover(const job_options& opts);
 
 }  // namespace uringmig::engine

@@ -164,11 +164,13 @@ std::vector<toc_entry> parse_toc(const std::string& listing) {
     rest >> word;
     e.desc = word;
     // Two-word descriptions that matter here.
-    if (word == "FK" || word == "INDEX" || word == "TABLE" || word == "SEQUENCE") {
+    if (word == "FK" || word == "INDEX" || word == "TABLE" || word == "SEQUENCE" ||
+        word == "PUBLICATION") {
       std::string next;
       const auto pos = rest.tellg();
-      if (rest >> next && (next == "CONSTRAINT" || next == "ATTACH" || next == "DATA" ||
-                           next == "OWNED" || next == "SET")) {
+      if (rest >> next &&
+          (next == "CONSTRAINT" || next == "ATTACH" || next == "DATA" || next == "OWNED" ||
+           next == "SET" || (word == "PUBLICATION" && next == "TABLE"))) {
         e.desc += " " + next;
       } else {
         rest.seekg(pos);
@@ -177,6 +179,19 @@ std::vector<toc_entry> parse_toc(const std::string& listing) {
     out.push_back(std::move(e));
   }
   return out;
+}
+
+std::string toc_publication(const toc_entry& e) {
+  if (e.desc != "PUBLICATION" && e.desc != "PUBLICATION TABLE") return {};
+  // "<id>; <classoid> <oid> <DESC> <schema or -> <publication> ..." (pg_dump's tag of a
+  // PUBLICATION TABLE is "<publication> <table>").
+  const auto at = e.line.find(" " + e.desc + " ");
+  if (at == std::string::npos) return {};
+  std::istringstream rest(e.line.substr(at + e.desc.size() + 2));
+  std::string schema;
+  std::string name;
+  rest >> schema >> name;
+  return name;
 }
 
 }  // namespace uringmig::engine

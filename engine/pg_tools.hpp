@@ -32,6 +32,9 @@ struct toc_entry {
   std::string desc;  // "INDEX", "CONSTRAINT", "FK CONSTRAINT", "TABLE", ...
 };
 
+/// The publication of a PUBLICATION or PUBLICATION TABLE entry; empty for any other entry.
+std::string toc_publication(const toc_entry& e);
+
 /// Parses `pg_restore -l` output; comment lines are skipped.
 std::vector<toc_entry> parse_toc(const std::string& listing);
 

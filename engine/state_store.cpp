@@ -275,6 +275,14 @@ std::optional<state_store> state_store::open_existing(const fs::path& dir) {
   return state_store(std::move(p));
 }
 
+std::optional<state_store> state_store::open_shared(const fs::path& dir) {
+  std::error_code ec;
+  if (!fs::is_regular_file(db_file(dir), ec)) return std::nullopt;
+  auto p = open_db(dir, false);
+  if (!check_schema(*p, true)) return std::nullopt;
+  return state_store(std::move(p));
+}
+
 bool state_store::in_use(const fs::path& dir) {
   const int fd = ::open(lock_file(dir).c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return false;
@@ -520,6 +528,13 @@ void state_store::put(std::string_view key, std::string_view value) {
       "INSERT INTO kv (key, value) VALUES (?, ?) "
       "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
       key, value);
+}
+
+bool state_store::compare_and_put(std::string_view key, std::string_view expected,
+                                  std::string_view value) {
+  std::lock_guard lock(impl_->mu);
+  impl_->run("UPDATE kv SET value = ? WHERE key = ? AND value = ?", value, key, expected);
+  return sqlite3_changes(impl_->db) == 1;
 }
 
 void state_store::erase(std::string_view key) {

@@ -126,6 +126,11 @@ class state_store {
   /// when there is none. Throws job_error when the file is not a state database.
   static std::optional<state_store> open_existing(const std::filesystem::path& dir);
 
+  /// Opens an existing `<dir>/state.db` for writing without taking the lock: for a command that
+  /// talks to the job holding it through kv marks (`switchover` and the follower). nullopt
+  /// when there is none.
+  static std::optional<state_store> open_shared(const std::filesystem::path& dir);
+
   /// Whether a job currently holds `<dir>`'s lock (i.e. a run is live).
   static bool in_use(const std::filesystem::path& dir);
 
@@ -176,6 +181,9 @@ class state_store {
   std::optional<std::string> get(std::string_view key) const;
   void put(std::string_view key, std::string_view value);
   void erase(std::string_view key);
+  /// Sets `key` to `value` only while it holds `expected`, atomically also against other
+  /// processes; whether it did.
+  bool compare_and_put(std::string_view key, std::string_view expected, std::string_view value);
 
   job_status status_snapshot() const;
 

@@ -139,8 +139,12 @@ class replication_connection {
 
   /// Records that everything up to `flushed` (a Commit's end_lsn) is durably applied. Standby
   /// status updates report it as write, flush and apply — only what was confirmed, never what
-  /// was merely received; lower values than before are ignored.
-  void confirm(lsn flushed);
+  /// was merely received; lower values than before are ignored. `caught_up`: every message
+  /// next() handed out is applied and no transaction is pending, so a keepalive that arrives
+  /// before the next message may be confirmed up to its WAL end (the server's position: the
+  /// WAL between holds nothing to apply). What a subscriber does; without it the server's
+  /// shutdown waits for a confirmation that never reaches its end of WAL.
+  void confirm(lsn flushed, bool caught_up = false);
 
   /// Clean end: a last status update, CopyDone, the rest of the stream read and discarded.
   /// The connection takes commands again afterwards (drop_slot, identify_system), not another

@@ -92,6 +92,7 @@ struct replication_connection::impl {
   bool owner_writing = false;
   bool flush_pending = false;
   lsn confirmed = 0;
+  bool caught_up = false;  // confirm(_, true) since the last message handed out
   lsn wal_end = 0;
   std::int64_t server_time = 0;
   std::uint32_t proto = 0;

@@ -49,6 +49,9 @@ replication_connection::impl::pumped replication_connection::impl::pump() {
     if (const auto* k = std::get_if<pgo::primary_keepalive>(&*decoded)) {
       ++counters.keepalives;
       wal_end = std::max(wal_end, k->wal_end);
+      // Every message before this keepalive was handed out and applied (pump stops at a
+      // message): all WAL up to the server's sent position is done with.
+      if (caught_up) confirmed = std::max(confirmed, k->wal_end);
       server_time = k->send_time;
       const bool reply = k->reply_requested;
       PQfreemem(buf);
@@ -96,6 +99,7 @@ bool replication_connection::impl::send_status() {
 
 wal_message replication_connection::impl::take_ready() {
   current = std::exchange(ready, nullptr);
+  caught_up = false;  // until the caller says it applied this one
   wal_message m = ready_msg;
   ++counters.messages;
   // Read ahead from what libpq already holds; the owner waits for the socket only when that
@@ -279,8 +283,10 @@ bool replication_connection::has_buffered() const {
   return impl_ && impl_->ready != nullptr;
 }
 
-void replication_connection::confirm(lsn flushed) {
+void replication_connection::confirm(lsn flushed, bool caught_up) {
   impl_->confirmed = std::max(impl_->confirmed, flushed);
+  // A message read ahead is not applied yet.
+  impl_->caught_up = caught_up && impl_->ready == nullptr;
 }
 
 asio::awaitable<void> replication_connection::stop() {

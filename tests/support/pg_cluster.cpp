@@ -382,6 +382,13 @@ void pg_cluster::start(const pg_cluster_options& options) {
   }
 }
 
+int pg_cluster::pg_ctl(const std::vector<std::string>& args) const {
+  std::vector<std::string> all = {(info_.bin_dir / "pg_ctl").string(), "-D",
+                                  info_.data_dir.string()};
+  all.insert(all.end(), args.begin(), args.end());
+  return run(all, info_.os_user, info_.root_dir, info_.root_dir / "pg_ctl.log").exit_code;
+}
+
 void pg_cluster::stop() noexcept {
   if (!running_ || owner_pid_ != ::getpid()) return;
   running_ = false;

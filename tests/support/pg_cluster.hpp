@@ -92,6 +92,10 @@ class pg_cluster {
   }
   std::string tcp_url(std::string_view dbname = "postgres") const { return info_.tcp_url(dbname); }
 
+  /// Runs `pg_ctl -D <data dir> <args...>` as the cluster's OS user (output appended to
+  /// <root>/pg_ctl.log); its exit code. For tests that stop or restart the server themselves.
+  int pg_ctl(const std::vector<std::string>& args) const;
+
   /// CREATE DATABASE <name> (quoted as an identifier).
   void create_database(std::string_view name) const;
   /// Runs one or more SQL statements as the superuser over the socket.

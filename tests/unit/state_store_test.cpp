@@ -158,6 +158,25 @@ TEST(state_store, kv) {
   EXPECT_EQ(s.status_snapshot().kv.size(), 1U);
 }
 
+// The switchover's handshake: another process writes marks while the job holds the lock, and
+// a request changes state only from the state it was seen in.
+TEST(state_store, shared_writer_and_compare_and_put) {
+  temp_dir d;
+  EXPECT_FALSE(state_store::open_shared(d.path));
+  auto job = state_store::open(d.path);
+  job.put("online.switchover", "a requested");
+  auto other = state_store::open_shared(d.path);
+  ASSERT_TRUE(other);
+  EXPECT_TRUE(other->compare_and_put("online.switchover", "a requested", "a cancelled"));
+  EXPECT_EQ(job.get("online.switchover"), "a cancelled");
+  EXPECT_FALSE(job.compare_and_put("online.switchover", "a requested", "a accepted"));
+  EXPECT_EQ(other->get("online.switchover"), "a cancelled");
+  EXPECT_FALSE(job.compare_and_put("missing", "", "x"));
+  EXPECT_FALSE(job.get("missing"));
+  other->put("online.switchover_pid", "42");
+  EXPECT_EQ(job.get("online.switchover_pid"), "42");
+}
+
 TEST(state_store, runs_record_outcomes_and_stale_runs_become_interrupted) {
   temp_dir d;
   auto s = state_store::open(d.path);
