@@ -193,12 +193,18 @@ asio::awaitable<void> bulk_main(job& j, bool resuming, const reporter_options& r
 
   co_await bulk::set_lock_timeout(opts, holder);
   std::vector<table_info> tables;
+  bool locked = false;
   try {
     tables = co_await discover_tables(holder, make_filter(opts));
   } catch (const pg::error& e) {
     // Table sizes take a lock for an instant: a table locked elsewhere stops the discovery.
-    if (e.diag().sqlstate == "55P03") throw bulk::locked_error("a table", bulk::lock_timeout(opts));
-    throw;
+    if (e.diag().sqlstate != "55P03") throw;
+    locked = true;
+  }
+  if (locked) {
+    // Not in one expression with the co_await: GCC 12 mishandles temporaries there.
+    const std::string names = co_await bulk::locked_tables(holder);
+    throw bulk::locked_error(names, bulk::lock_timeout(opts));
   }
   if (tables.empty())
     throw usage_error("no source table matches --tables/--exclude: nothing to copy");
@@ -380,7 +386,10 @@ int run_bulk_phase(const job_options& opts, state_store& state, io::runtime& rt,
   }
   if (!j.tables.empty()) {
     std::cout.flush();
-    print_summary(std::cout, summarize(state.status_snapshot()));
+    auto rows = summarize(state.status_snapshot());
+    for (auto& r : rows)
+      if (j.excluded.count(r.table)) r.status = "excluded";
+    print_summary(std::cout, rows);
     std::cout.flush();
     print_totals(j, j.elapsed());
     if (!j.post_data_skipped.empty())

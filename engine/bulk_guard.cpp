@@ -70,6 +70,18 @@ job_error locked_error(const std::string& table, const std::string& timeout) {
       table, timeout));
 }
 
+asio::awaitable<std::string> locked_tables(pg::connection& src) {
+  (void)co_await src.query("ROLLBACK");
+  pg::result r = co_await src.query(
+      "select string_agg(distinct format('%I.%I', n.nspname, c.relname), ', ') from pg_locks l "
+      "join pg_database d on d.oid = l.database and d.datname = current_database() "
+      "join pg_class c on c.oid = l.relation join pg_namespace n on n.oid = c.relnamespace "
+      "where l.locktype = 'relation' and l.mode = 'AccessExclusiveLock' and l.granted "
+      "and l.pid <> pg_backend_pid()");
+  if (!r.ok() || r.rows() == 0 || r.is_null(0, 0)) co_return "a table";
+  co_return std::string(r.value(0, 0));
+}
+
 /// In the snapshot's transaction: waits for a table lock end after copy.lock_timeout.
 asio::awaitable<void> set_lock_timeout(const job_options& opts, pg::connection& src) {
   (co_await src.query("select set_config('lock_timeout', $1, true)",
@@ -85,11 +97,14 @@ asio::awaitable<void> check_target_matches_state(job& j, pg::connection& dst, bo
   std::size_t in_state = 0;
   for (const auto& p : plan)
     in_state += j.state.done_chunks(p.schema, p.name).size();
-  pg::result r = co_await dst.query(
-      "select case when to_regclass('uringmig.chunk_done') is null then -1 else "
-      "(select count(*) from uringmig.chunk_done) end");
-  r.check("reading the done chunks on the target");
-  const long long on_target = std::stoll(std::string(r.value(0, 0)));
+  pg::result has = co_await dst.query("select to_regclass('uringmig.chunk_done') is not null");
+  has.check("looking for the done chunks on the target");
+  long long on_target = -1;
+  if (has.value(0, 0) == "t") {
+    pg::result r = co_await dst.query("select count(*) from uringmig.chunk_done");
+    r.check("reading the done chunks on the target");
+    on_target = std::stoll(std::string(r.value(0, 0)));
+  }
   if (!target_empty && on_target >= static_cast<long long>(in_state)) co_return;
   throw usage_error(fmt::format(
       "the target does not hold what the job in {} did ({}; the state records the schema and {} "
@@ -112,7 +127,10 @@ asio::awaitable<void> leave_out(job& j, pg::connection& src, const planned_table
   if (r.rows() > 0) {
     spdlog::info("table {}.{} of the plan is excluded by the filters: not copied", p.schema,
                  p.name);
-    j.state.set_table_status(p.schema, p.name, table_status::excluded);
+    // Not a failure: pending in the state (a later run without the filter copies it), "excluded"
+    // in this run's summary.
+    j.state.set_table_status(p.schema, p.name, table_status::pending);
+    j.excluded.insert(p.schema + "." + p.name);
   } else {
     spdlog::warn("table {}.{} of the plan is gone from the source: skipped", p.schema, p.name);
   }

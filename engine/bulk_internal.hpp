@@ -94,6 +94,7 @@ struct job {
   int builds_running = 0;    // CREATE INDEX statements in flight
   std::deque<io::detail::wake_handler> index_waiters;
   std::vector<std::string> post_data_skipped;  // post-data objects waiting for failed tables
+  std::set<std::string> excluded;              // "schema.name" of the plan left out by the filters
 
   job(const job_options& o, codecs::endpoint s, codecs::endpoint t, io::runtime& r, state_store& st)
       : opts(o), source(std::move(s)), target(std::move(t)), rt(r), state(st) {}
@@ -146,6 +147,9 @@ boost::asio::awaitable<std::set<std::tuple<std::string, std::string, int>>> targ
 /// copy.lock_timeout: how long the run waits for a table lock on the source.
 std::string lock_timeout(const job_options& opts);
 job_error locked_error(const std::string& table, const std::string& timeout);
+/// After a lock timeout on `src` (its transaction is rolled back): the tables other sessions
+/// hold ACCESS EXCLUSIVE, for the message.
+boost::asio::awaitable<std::string> locked_tables(pg::connection& src);
 /// Tries the server-side settings the run uses later (index.maintenance_work_mem on the target,
 /// copy.lock_timeout on the source): usage_error naming the key before anything moves.
 boost::asio::awaitable<void> check_server_settings(const job_options& opts, pg::connection& src,

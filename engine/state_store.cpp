@@ -168,8 +168,8 @@ std::string_view to_string(run_status s) noexcept {
   return names.at(static_cast<std::size_t>(s));
 }
 std::string_view to_string(table_status s) noexcept {
-  constexpr std::array<std::string_view, 7> names{"pending", "copying", "copied",  "indexing",
-                                                  "done",    "failed",  "excluded"};
+  constexpr std::array<std::string_view, 6> names{"pending",  "copying", "copied",
+                                                  "indexing", "done",    "failed"};
   return names.at(static_cast<std::size_t>(s));
 }
 std::string_view to_string(chunk_status s) noexcept {
@@ -404,7 +404,7 @@ std::optional<table_status> state_store::get_table_status(std::string_view schem
   q.bind(schema, name);
   if (!q.step()) return std::nullopt;
   const auto text = q.text(0);
-  for (int i = 0; i <= static_cast<int>(table_status::excluded); ++i) {
+  for (int i = 0; i <= static_cast<int>(table_status::failed); ++i) {
     if (to_string(static_cast<table_status>(i)) == text) return static_cast<table_status>(i);
   }
   return std::nullopt;

@@ -24,7 +24,7 @@ struct state_db;  // the connection and its mutex (state_store.cpp)
 }  // namespace detail
 
 enum class run_status { running, done, failed, interrupted };
-enum class table_status { pending, copying, copied, indexing, done, failed, excluded };
+enum class table_status { pending, copying, copied, indexing, done, failed };
 enum class chunk_status { pending, done, failed };
 enum class index_kind { index, primary_key, unique_constraint };
 enum class index_status { pending, done, failed };

@@ -22,10 +22,9 @@ create table retype_me (id int primary key, n int);
 insert into retype_me select g, g from generate_series(1, 5000) g;
 analyze;
 SQL
-uringmig_bg() {  # db state args...: pid in $pid, output in $work/<state>.out/.err
-  local db=$1 state=$2; shift 2
-  "$bin" run --preset bulk --jobs 1 --index-jobs 1 --source "$(url "$db")" --target "$(url "$3")" \
-    --state-dir "$work/$state" "${@:4}" >"$work/$state.out" 2>"$work/$state.err" &
+uringmig_bg() {  # source state target: pid in $pid, output in $work/<state>.out/.err
+  "$bin" run --preset bulk --jobs 1 --index-jobs 1 --source "$(url "$1")" --target "$(url "$3")" \
+    --state-dir "$work/$2" >"$work/$2.out" 2>"$work/$2.err" &
   pid=$!
 }
 waiting_on() {  # db table: someone waits for a lock on the table
@@ -95,6 +94,6 @@ rc=0
 release busy
 tail -1 "$work/state3.err"
 [ "$rc" -eq 1 ] || fail "a lock held on the source: exit $rc, want 1"
-grep -q "^uringmig: .*locked by another session.*copy.lock_timeout (300ms)" "$work/state3.err" ||
+grep -q "^uringmig: public.c on the source is locked by another session for longer than copy.lock_timeout (300ms)" "$work/state3.err" ||
   fail "the lock timeout is not explained"
 finish bulk_source_locks

@@ -20,8 +20,11 @@ send() {
 }
 release() {
   local fd_var="hold_fd_$1"
+  # \q rather than EOF: processes started since hold() share the fifo's write end.
+  send "$1" '\q'
   eval "exec ${!fd_var}>&-"
   wait "${hold_pid[$1]}" 2>/dev/null || true
+  rm -f -- "$work/hold_$1"
 }
 wait_true() {
   local db=$1 sql=$2 i
