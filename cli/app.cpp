@@ -6,12 +6,15 @@
 #include "cli/options.hpp"
 #include "cli/presets.hpp"
 #include "codecs/url.hpp"
+#include "engine/state_store.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <CLI/CLI.hpp>
 
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <iostream>
 #include <memory>
@@ -52,6 +55,8 @@ constexpr job_command job_commands[] = {
     {"status", "Show the progress recorded in the state directory (offline)", 0, false, false},
     {"verify", "Compare row counts and checksums of source and target tables",
      with_selection | with_jobs | with_deadline},
+    {"doctor", "Check io_uring and the libraries, and where credentials come from; say how to fix",
+     0, false, false},
 };
 
 constexpr std::string_view command_names[] = {"run",    "plan",   "follow", "switchover",
@@ -61,6 +66,8 @@ constexpr std::string_view command_names[] = {"run",    "plan",   "follow", "swi
 struct flag_values {
   std::string source;
   std::string target;
+  std::string source_password_file;
+  std::string target_password_file;
   std::string preset;
   std::string config;
   std::string state_dir;
@@ -77,6 +84,7 @@ struct flag_values {
   std::string publication;
   bool keep_slot = false;
   std::string timeout;
+  bool skip_large_objects = false;
 };
 
 struct bound_command {
@@ -84,6 +92,8 @@ struct bound_command {
   CLI::App* app = nullptr;
   CLI::Option* source = nullptr;
   CLI::Option* target = nullptr;
+  CLI::Option* source_password_file = nullptr;
+  CLI::Option* target_password_file = nullptr;
   CLI::Option* preset = nullptr;
   CLI::Option* config = nullptr;
   CLI::Option* state_dir = nullptr;
@@ -100,6 +110,7 @@ struct bound_command {
   CLI::Option* publication = nullptr;
   CLI::Option* keep_slot = nullptr;
   CLI::Option* timeout = nullptr;
+  CLI::Option* skip_large_objects = nullptr;
 };
 
 bool given(const CLI::Option* o) {
@@ -111,8 +122,18 @@ bound_command add_job_command(CLI::App& app, const job_command& spec, flag_value
   b.spec = &spec;
   b.app = app.add_subcommand(std::string(spec.name), std::string(spec.description));
   auto* s = b.app;
-  b.source = s->add_option("--source", v.source, "Source URL (postgresql://, sqlite://)");
-  b.target = s->add_option("--target", v.target, "Target URL (postgresql://, sqlite://, doris://)");
+  b.source = s->add_option("--source", v.source,
+                           "Source URL (postgresql://, sqlite://); keep passwords out of it: "
+                           "PGPASSWORD, ~/.pgpass, PGSERVICE or --source-password-file");
+  b.target = s->add_option("--target", v.target,
+                           "Target URL (postgresql://, sqlite://, doris://); passwords as for "
+                           "--source, or --target-password-file");
+  b.source_password_file =
+      s->add_option("--source-password-file", v.source_password_file,
+                    "File whose first line is the source's password (chmod 600)");
+  b.target_password_file =
+      s->add_option("--target-password-file", v.target_password_file,
+                    "File whose first line is the target's password (chmod 600)");
   b.preset = s->add_option("--preset", v.preset, "Defaults to start from: " + preset_names());
   b.config = s->add_option("--config", v.config, "TOML file with settings; flags override it");
   b.state_dir =
@@ -153,6 +174,9 @@ bound_command add_job_command(CLI::App& app, const job_command& spec, flag_value
     b.timeout = s->add_option("--timeout", v.timeout,
                               "How long to wait for the follower to catch up (default 60s)");
   }
+  if (spec.name == "run")
+    b.skip_large_objects = s->add_flag("--skip-large-objects", v.skip_large_objects,
+                                       "PostgreSQL targets: do not copy large objects");
   if (spec.name == "status") b.json = s->add_flag("--json", v.json, "Print one JSON object");
   return b;
 }
@@ -161,6 +185,8 @@ option_layer flags_layer(const bound_command& b, const flag_values& v) {
   option_layer l;
   if (given(b.source)) l.source = v.source;
   if (given(b.target)) l.target = v.target;
+  if (given(b.source_password_file)) l.source_password_file = v.source_password_file;
+  if (given(b.target_password_file)) l.target_password_file = v.target_password_file;
   if (given(b.preset)) l.preset = v.preset;
   if (given(b.state_dir)) l.state_dir = std::filesystem::path(v.state_dir);
   if (given(b.log_level)) l.log_level = v.log_level;
@@ -172,6 +198,8 @@ option_layer flags_layer(const bound_command& b, const flag_values& v) {
   if (given(b.restart)) l.restart = v.restart;
   if (given(b.dry_run)) l.dry_run = v.dry_run;
   if (given(b.publication)) l.settings["online.publication"] = v.publication;
+  if (given(b.skip_large_objects))
+    l.settings["large_objects.skip"] = v.skip_large_objects ? "true" : "false";
   if (given(b.keep_slot)) l.settings["online.keep_slot"] = v.keep_slot ? "true" : "false";
   if (given(b.timeout)) {
     const auto d = parse_duration(v.timeout);
@@ -230,8 +258,28 @@ void report(std::ostream& err, std::string_view message) {
   log_to_file_only(spdlog::level::err, line);
 }
 
+/// `doctor`: the platform, then (with --source/--target/--config) where credentials come from.
+int run_doctor_command(const option_layer& flags, const resolved_options& resolved,
+                       const run_context& ctx, std::ostream& out, std::ostream& err) {
+  const auto probe = ctx.probe_uring ? ctx.probe_uring() : io::probe_uring();
+  const int rc = run_doctor(probe, out, err);
+  std::vector<endpoint_origin> endpoints;
+  const auto add = [&](std::string role, const std::string& url, bool from_flags,
+                       const std::optional<std::filesystem::path>& file) {
+    if (url.empty()) return;
+    endpoints.push_back(
+        {std::move(role), url, from_flags ? "the command line" : "the config file", file});
+  };
+  add("source", resolved.job.source_url, flags.source.has_value(), resolved.source_password_file);
+  add("target", resolved.job.target_url, flags.target.has_value(), resolved.target_password_file);
+  const env_lookup env = ctx.env ? ctx.env : env_lookup(process_env);
+  print_security(security_report(endpoints, resolved.job.state_dir, env), out);
+  out.flush();
+  return rc;
+}
+
 int run_job_command(const bound_command& b, const flag_values& v, const run_context& ctx,
-                    std::ostream& err) {
+                    std::ostream& out, std::ostream& err) {
   const auto& spec = *b.spec;
   const option_layer flags = flags_layer(b, v);
 
@@ -249,6 +297,15 @@ int run_job_command(const bound_command& b, const flag_values& v, const run_cont
 
   auto resolved = merge_layers(spec.name, preset, config, flags);
   resolved.job.json = given(b.json);
+  if (resolved.source_password_file && !resolved.job.source_url.empty()) {
+    resolved.job.source_url =
+        url_with_password_file(resolved.job.source_url, *resolved.source_password_file, "source");
+  }
+  if (resolved.target_password_file && !resolved.job.target_url.empty()) {
+    resolved.job.target_url =
+        url_with_password_file(resolved.job.target_url, *resolved.target_password_file, "target");
+  }
+  if (spec.name == "doctor") return run_doctor_command(flags, resolved, ctx, out, err);
   const auto& job = resolved.job;
   // status reads the state store offline: no ring needed, so it works anywhere.
   const bool offline = spec.name == "status";
@@ -268,13 +325,7 @@ int run_job_command(const bound_command& b, const flag_values& v, const run_cont
   // verify keeps no state: it logs to a file only when given a --state-dir (flag or config).
   const bool state_dir_named = flags.state_dir || config.state_dir;
   if (spec.writes_log && !job.dry_run && (spec.name != "verify" || state_dir_named)) {
-    std::error_code ec;
-    std::filesystem::create_directories(job.state_dir, ec);
-    if (ec) {
-      report(err, "cannot create state directory '" + job.state_dir.string() +
-                      "': " + ec.message() + " (pass --state-dir with a writable directory)");
-      return 1;
-    }
+    engine::ensure_private_dir(job.state_dir);  // throws usage_error / job_error: one line
     log_file = log_file_path(job.state_dir);
   }
   init_logging(resolved.log_level, log_file);
@@ -313,7 +364,6 @@ int run_checked(std::span<const std::string> args, const run_context& ctx, std::
   for (auto& c : commands) {
     if (c.preset != nullptr) c.app->footer(preset_help());
   }
-  auto* doctor = app.add_subcommand("doctor", "Check io_uring and the libraries; say how to fix");
   auto* version_cmd = app.add_subcommand("version", "Print the version");
 
   // CLI11 would only say "A subcommand is required"; name the culprit and the choices instead.
@@ -355,11 +405,8 @@ int run_checked(std::span<const std::string> args, const run_context& ctx, std::
     out << "uringmig " << version() << '\n';
     return 0;
   }
-  if (doctor->parsed()) {
-    return run_doctor(ctx.probe_uring ? ctx.probe_uring() : io::probe_uring(), out, err);
-  }
   for (const auto& c : commands) {
-    if (c.app->parsed()) return run_job_command(c, values, ctx, err);
+    if (c.app->parsed()) return run_job_command(c, values, ctx, out, err);
   }
   report(err, "no command given (valid: " + valid + "; see 'uringmig --help')");
   return 2;
@@ -407,9 +454,16 @@ int run(std::span<const std::string> args, const run_context& ctx) {
 
 int main(int argc, char** argv) noexcept {
   std::set_terminate(on_terminate);
+  // What we write holds data and secrets of the user's databases (state, schema dumps, logs,
+  // SQLite targets): readable by this user only.
+  ::umask(::umask(0) | 077);
   int rc = 1;
   try {
     const std::vector<std::string> args(argv, argv + argc);
+    // Any local user can read /proc/PID/cmdline (ps) for as long as we run: once the
+    // arguments are copied, overwrite every password in them.
+    for (int i = 1; i < argc; ++i)
+      codecs::scrub_secrets(std::span<char>(argv[i], std::strlen(argv[i])));
     rc = run(args);
   } catch (...) {
     static constexpr std::string_view line = "uringmig: unexpected internal error\n";

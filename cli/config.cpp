@@ -1,5 +1,6 @@
 #include "cli/config.hpp"
 
+#include "codecs/url.hpp"
 #include "engine/job.hpp"
 
 #include <toml++/toml.h>
@@ -64,8 +65,8 @@ std::string read_file(const std::filesystem::path& file, std::string_view what) 
 // ---- TOML -> option_layer -------------------------------------------------------------------
 
 constexpr std::string_view known_keys =
-    "source, target, preset, tables, exclude, jobs, index_jobs, state_dir, follow, dry_run, "
-    "restart, max_runtime, log_level";
+    "source, target, source_password_file, target_password_file, preset, tables, exclude, jobs, "
+    "index_jobs, state_dir, follow, dry_run, restart, max_runtime, log_level";
 
 class config_reader {
  public:
@@ -76,11 +77,15 @@ class config_reader {
     for (auto&& [k, node] : root) {
       const std::string key(k.str());
       if (key == "source") {
-        l.source = string_value(node, key);
+        l.source = url_value(node, key);
       } else if (key == "target") {
-        l.target = string_value(node, key);
+        l.target = url_value(node, key);
       } else if (key == "preset") {
         l.preset = string_value(node, key);
+      } else if (key == "source_password_file") {
+        l.source_password_file = std::filesystem::path(string_value(node, key));
+      } else if (key == "target_password_file") {
+        l.target_password_file = std::filesystem::path(string_value(node, key));
       } else if (key == "state_dir") {
         l.state_dir = std::filesystem::path(string_value(node, key));
       } else if (key == "log_level") {
@@ -130,6 +135,12 @@ class config_reader {
     const auto* s = node.as_string();
     if (s == nullptr) fail(node, std::string(key) + " must be a string");
     return interpolate(s->get(), env_, where(key));
+  }
+
+  std::string url_value(const toml::node& node, std::string_view key) const {
+    const auto* s = node.as_string();
+    if (s == nullptr) fail(node, std::string(key) + " must be a string");
+    return interpolate_url(s->get(), env_, where(key));
   }
 
   bool bool_value(const toml::node& node, std::string_view key) const {
@@ -392,7 +403,37 @@ env_lookup layered_env(env_lookup real, const std::vector<std::filesystem::path>
   };
 }
 
-std::string interpolate(std::string_view text, const env_lookup& env, std::string_view where) {
+namespace {
+
+/// Where `${` groups start and end in `text` ([open, close] of each), unterminated ones aside.
+std::size_t skip_group(std::string_view text, std::size_t i) {
+  if (text.substr(i, 3) == "$${") return i + 3;
+  if (text.substr(i, 2) == "${") {
+    const auto close = text.find('}', i + 2);
+    if (close != std::string_view::npos) return close + 1;
+  }
+  return i + 1;
+}
+
+/// The user info of a URL template (`scheme://USER:PASS@host...`) as [begin, end) in `text`,
+/// looking past `${...}` groups (their values are not known yet); {0, 0} when there is none.
+std::pair<std::size_t, std::size_t> template_userinfo(std::string_view text) {
+  const auto sep = text.find("://");
+  if (sep == std::string_view::npos) return {0, 0};
+  const std::size_t begin = sep + 3;
+  std::size_t at = std::string_view::npos;
+  for (std::size_t i = begin; i < text.size();) {
+    const char c = text[i];
+    if (c == '/' || c == '?' || c == '#') break;
+    if (c == '@') at = i;
+    i = c == '$' ? skip_group(text, i) : i + 1;
+  }
+  if (at == std::string_view::npos) return {0, 0};
+  return {begin, at};
+}
+
+std::string interpolate_impl(std::string_view text, const env_lookup& env, std::string_view where,
+                             std::pair<std::size_t, std::size_t> encode_range) {
   std::string out;
   out.reserve(text.size());
   std::size_t i = 0;
@@ -419,18 +460,31 @@ std::string interpolate(std::string_view text, const env_lookup& env, std::strin
                         ": invalid variable name in ${...} (use letters, digits and _)");
     }
     const auto value = env ? env(std::string(name)) : std::nullopt;
+    std::string_view expanded;
     if (sep != std::string_view::npos) {
-      out += (value && !value->empty()) ? std::string_view(*value) : inner.substr(sep + 2);
+      expanded = (value && !value->empty()) ? std::string_view(*value) : inner.substr(sep + 2);
     } else if (value) {
-      out += *value;
+      expanded = *value;
     } else {
       throw usage_error(std::string(where) + ": environment variable " + std::string(name) +
                         " is not set (export it, put it in a .env file, or write ${" +
                         std::string(name) + ":-default})");
     }
+    const bool encode = i >= encode_range.first && i < encode_range.second;
+    out += encode ? codecs::percent_encode(expanded) : std::string(expanded);
     i = close + 1;
   }
   return out;
+}
+
+}  // namespace
+
+std::string interpolate(std::string_view text, const env_lookup& env, std::string_view where) {
+  return interpolate_impl(text, env, where, {0, 0});
+}
+
+std::string interpolate_url(std::string_view text, const env_lookup& env, std::string_view where) {
+  return interpolate_impl(text, env, where, template_userinfo(text));
 }
 
 option_layer parse_config(std::string_view toml_text, std::string_view origin,

@@ -28,8 +28,10 @@
 // given inside the table as `[tables] include = [...]  exclude = [...]`.
 //
 // String values (also inside arrays and settings) expand `${VAR}` and `${VAR:-default}` from
-// the environment; `$${` is a literal `${`. Variables come from the real environment first, then
-// from a `.env` file next to the config file, then from `.env` in the current directory.
+// the environment; `$${` is a literal `${`. In the user info of `source` and `target`
+// (`scheme://${USER}:${PASSWORD}@host`) the value is percent-encoded, so any password works.
+// Variables come from the real environment first, then from a `.env` file next to the config file,
+// then from `.env` in the current directory.
 
 namespace uringmig::cli {
 
@@ -57,6 +59,11 @@ env_lookup layered_env(env_lookup real, const std::vector<std::filesystem::path>
 /// `where` names the value in errors ("app.toml: source"). Throws engine::usage_error for an
 /// unset variable without default, a bad name or an unterminated `${`.
 std::string interpolate(std::string_view text, const env_lookup& env, std::string_view where);
+
+/// `interpolate` for a URL: a `${...}` inside its user info (`scheme://USER:PASSWORD@host`) is
+/// percent-encoded as it is pasted, so a password with `@ / ? # %` in it stays one password;
+/// elsewhere values are pasted as they are.
+std::string interpolate_url(std::string_view text, const env_lookup& env, std::string_view where);
 
 /// Parses config text; `origin` names it in errors. Throws engine::usage_error (one line).
 option_layer parse_config(std::string_view toml_text, std::string_view origin,

@@ -1,7 +1,13 @@
 #include "cli/options.hpp"
 
+#include "codecs/url.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
 #include <array>
 #include <cstdint>
+#include <fstream>
 
 namespace uringmig::cli {
 
@@ -26,6 +32,8 @@ void apply(option_layer& into, const option_layer& from) {
   take(into.restart, from.restart);
   take(into.max_runtime, from.max_runtime);
   take(into.log_level, from.log_level);
+  take(into.source_password_file, from.source_password_file);
+  take(into.target_password_file, from.target_password_file);
   for (const auto& [key, value] : from.settings)
     into.settings[key] = value;
 }
@@ -56,7 +64,33 @@ resolved_options merge_layers(std::string_view command, const option_layer& pres
   j.max_runtime = m.max_runtime.value_or(std::chrono::seconds{0});
   j.settings = std::move(m.settings);
   r.log_level = m.log_level.value_or("info");
+  r.source_password_file = m.source_password_file;
+  r.target_password_file = m.target_password_file;
   return r;
+}
+
+std::string url_with_password_file(const std::string& url, const std::filesystem::path& file,
+                                   std::string_view role) {
+  const std::string what = std::string(role) + "_password_file '" + file.string() + "'";
+  struct stat st {};
+  std::ifstream in(file, std::ios::binary);
+  if (::stat(file.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || !in) {
+    throw engine::usage_error("cannot read " + what +
+                              " (give a readable file whose first line is the password)");
+  }
+  if ((st.st_mode & 077) != 0) {
+    spdlog::warn("{} may be read by other users: run chmod 600 on it", what);
+  }
+  std::string password;
+  std::getline(in, password);
+  if (!password.empty() && password.back() == '\r') password.pop_back();
+  if (password.empty()) throw engine::usage_error(what + " is empty");
+  auto spliced = codecs::with_password(url, password);
+  if (!spliced) {
+    throw engine::usage_error(what + ": the " + std::string(role) +
+                              " URL has no user info to hold a password");
+  }
+  return std::move(*spliced);
 }
 
 std::optional<std::chrono::seconds> parse_duration(std::string_view text) {

@@ -28,6 +28,9 @@ struct option_layer {
   std::optional<bool> restart;
   std::optional<std::chrono::seconds> max_runtime;
   std::optional<std::string> log_level;
+  // A file whose first line is the password for the source's / target's URL.
+  std::optional<std::filesystem::path> source_password_file;
+  std::optional<std::filesystem::path> target_password_file;
   std::map<std::string, std::string> settings;
 };
 
@@ -35,7 +38,16 @@ struct option_layer {
 struct resolved_options {
   engine::job_options job;
   std::string log_level = "info";
+  std::optional<std::filesystem::path> source_password_file;
+  std::optional<std::filesystem::path> target_password_file;
 };
+
+/// Reads the password in `file` (its first line) and puts it, percent-encoded, into `url`'s
+/// user info in place of any password there. Throws engine::usage_error naming `role` when the
+/// file cannot be read or the URL has no user info to hold it (sqlite://). Warns (spdlog) when
+/// others may read the file.
+std::string url_with_password_file(const std::string& url, const std::filesystem::path& file,
+                                   std::string_view role);
 
 /// Highest precedence last: flags > config file > preset.
 resolved_options merge_layers(std::string_view command, const option_layer& preset,

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <span>
 #include <string>
 #include <utility>
 
@@ -60,11 +61,17 @@ std::optional<long long> parse_uint(std::string_view s) {
   return v;
 }
 
-int parse_port(std::string_view s, std::string_view scheme) {
+/// A port from the authority section is never quoted in errors: when a password holds an
+/// unencoded '/' or '?', what looks like `host:port` there is `user:password`.
+enum class port_origin { authority, parameter };
+
+int parse_port(std::string_view s, std::string_view scheme, port_origin origin) {
   const auto v = parse_uint(s);
   if (!v || *v < 1 || *v > 65535) {
-    throw bad_url{"invalid port '" + std::string(s) + "' in the " + std::string(scheme) +
-                  " URL (expected a number from 1 to 65535)"};
+    const std::string quoted = origin == port_origin::parameter ? " '" + std::string(s) + "'" : "";
+    throw bad_url{"invalid port" + quoted + " in the " + std::string(scheme) +
+                  " URL (expected a number from 1 to 65535; a user name or password with '/', "
+                  "'?' or '@' must be percent-encoded: %2F, %3F, %40)"};
   }
   return static_cast<int>(*v);
 }
@@ -110,6 +117,17 @@ authority split_authority(std::string_view& rest, std::string_view scheme) {
   std::string_view auth = rest.substr(0, end);
   rest = end == std::string_view::npos ? std::string_view{} : rest.substr(end);
   const auto at = auth.find('@');
+  // `user:pa/ss@host`: the authority seems to end at the '/', and the '@' comes later, before
+  // any `key=value`. Say so without quoting a byte of it: it is half a password.
+  if (at == std::string_view::npos && !auth.empty()) {
+    const auto late_at = rest.find('@');
+    if (late_at != std::string_view::npos &&
+        rest.substr(0, late_at).find('=') == std::string_view::npos) {
+      throw bad_url{"the " + std::string(scheme) +
+                    " URL has an unencoded '/' or '?' in its user name or password (write '/' "
+                    "as %2F and '?' as %3F)"};
+    }
+  }
   if (at != std::string_view::npos) {
     const auto userinfo = auth.substr(0, at);
     auth = auth.substr(at + 1);
@@ -175,7 +193,7 @@ void check_port_list(std::string_view ports, std::string_view scheme) {
   while (true) {
     const auto comma = ports.find(',');
     const auto one = ports.substr(0, comma);
-    if (!one.empty()) parse_port(one, scheme);
+    if (!one.empty()) parse_port(one, scheme, port_origin::parameter);
     if (comma == std::string_view::npos) break;
     ports = ports.substr(comma + 1);
   }
@@ -199,7 +217,7 @@ postgres_endpoint parse_postgres(std::string_view url, std::string_view rest) {
       const auto comma = list.find(',');
       auto [host, port] = split_host_port(list.substr(0, comma), scheme);
       if (!port.empty()) {
-        parse_port(port, scheme);
+        parse_port(port, scheme, port_origin::authority);
         any_port = true;
       }
       hosts.push_back(std::move(host));
@@ -296,9 +314,16 @@ endpoint parse_sqlite(std::string_view rest) {
   return e;
 }
 
-doris_endpoint parse_doris(std::string_view rest) {
+bool doris_bool_param(const query_param& p) {
+  if (p.value == "true" || p.value == "1") return true;
+  if (p.value == "false" || p.value == "0") return false;
+  throw bad_url{p.key + "='" + p.value + "' in the doris URL is not true or false"};
+}
+
+doris_endpoint parse_doris(std::string_view rest, bool https) {
   constexpr std::string_view scheme = "doris";
   doris_endpoint d;
+  d.tls = https;
   auto auth = split_authority(rest, scheme);
   if (auth.user && !auth.user->empty()) d.user = std::move(*auth.user);
   if (auth.password) d.password = std::move(*auth.password);
@@ -310,7 +335,7 @@ doris_endpoint parse_doris(std::string_view rest) {
   }
   auto [host, port] = split_host_port(auth.hosts, scheme);
   d.fe.host = std::move(host);
-  if (!port.empty()) d.fe.port = parse_port(port, scheme);
+  if (!port.empty()) d.fe.port = parse_port(port, scheme, port_origin::authority);
 
   std::string_view query;
   if (const auto q = rest.find('?'); q != std::string_view::npos) {
@@ -335,7 +360,9 @@ doris_endpoint parse_doris(std::string_view rest) {
         if (one.empty()) continue;
         auto [be_host, be_port] = split_host_port(one, scheme);
         if (be_host.empty()) throw bad_url{"an empty BE host in be= of the doris URL"};
-        d.be.push_back({std::move(be_host), be_port.empty() ? 8040 : parse_port(be_port, scheme)});
+        d.be.push_back(
+            {std::move(be_host),
+             be_port.empty() ? 8040 : parse_port(be_port, scheme, port_origin::parameter)});
       }
     } else if (p.key == "format") {
       if (p.value == "csv") {
@@ -345,9 +372,23 @@ doris_endpoint parse_doris(std::string_view rest) {
       } else {
         throw bad_url{"format='" + p.value + "' in the doris URL is not csv or json"};
       }
+    } else if (p.key == "tls") {
+      const bool on = doris_bool_param(p);
+      if (https && !on) throw bad_url{"tls=false contradicts doris+https:// in the doris URL"};
+      d.tls = on;
+    } else if (p.key == "tls_ca") {
+      if (p.value.empty()) throw bad_url{"tls_ca in the doris URL is empty (name a PEM file)"};
+      d.tls_ca_file = std::move(p.value);
+    } else if (p.key == "tls_verify") {
+      d.tls_verify = doris_bool_param(p);
     } else {
-      throw bad_url{"unknown parameter '" + p.key + "' in the doris URL (valid: be, format)"};
+      throw bad_url{"unknown parameter '" + p.key +
+                    "' in the doris URL (valid: be, format, tls, tls_ca, tls_verify)"};
     }
+  }
+  if (!d.tls && (!d.tls_ca_file.empty() || !d.tls_verify)) {
+    throw bad_url{
+        "tls_ca or tls_verify in the doris URL without TLS (use doris+https:// or tls=true)"};
   }
   return d;
 }
@@ -369,10 +410,14 @@ bool is_url_token_end(char c) noexcept {
   return is_space(c) || c == '"' || c == '\'' || c == '`';
 }
 
-/// `scheme://user:SECRET@host` -> `scheme://user:****@host`, for every "://" in the text.
-std::string redact_userinfo(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
+/// A secret's bytes in a text: [begin, end).
+struct secret_span {
+  std::size_t begin;
+  std::size_t end;
+};
+
+/// The password of `scheme://user:SECRET@host`, for every "://" in the text.
+void find_userinfo_secrets(std::string_view text, std::vector<secret_span>& out) {
   std::size_t pos = 0;
   while (true) {
     const auto sep = text.find("://", pos);
@@ -396,16 +441,12 @@ std::string redact_userinfo(std::string_view text) {
     if (at != std::string_view::npos) colon = token.substr(0, at).find(':');
 
     if (colon != std::string_view::npos && at > colon + 1) {
-      out.append(text.substr(pos, start + colon + 1 - pos));
-      out.append(mask);
+      out.push_back({start + colon + 1, start + at});
       pos = start + at;  // continue at '@'
     } else {
-      out.append(text.substr(pos, start - pos));
       pos = start;
     }
   }
-  out.append(text.substr(pos));
-  return out;
 }
 
 /// End of a quoted value starting at `open` (the quote), honouring backslash escapes.
@@ -424,10 +465,7 @@ std::size_t quoted_end(std::string_view text, std::size_t open) {
 }
 
 /// `password=SECRET`, `password = 'se cret'`, `?password=SECRET&`, `"password":"SECRET"`.
-std::string redact_key_values(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  std::size_t copied = 0;
+void find_key_value_secrets(std::string_view text, std::vector<secret_span>& out) {
   std::size_t i = 0;
   while (i < text.size()) {
     if (!is_ident_char(text[i]) || (i > 0 && is_ident_char(text[i - 1]))) {
@@ -492,18 +530,73 @@ std::string redact_key_values(std::string_view text) {
         }
       }
     }
-    if (value_end > value_begin) {
-      out.append(text.substr(copied, value_begin - copied));
-      out.append(mask);
-      copied = value_end;
-    }
+    if (value_end > value_begin) out.push_back({value_begin, value_end});
     i = std::max(j, value_end);
   }
-  out.append(text.substr(copied));
-  return out;
+}
+
+/// Every secret in `text`, sorted, overlapping ones merged.
+std::vector<secret_span> find_secrets(std::string_view text) {
+  std::vector<secret_span> found;
+  find_userinfo_secrets(text, found);
+  find_key_value_secrets(text, found);
+  std::sort(found.begin(), found.end(), [](secret_span a, secret_span b) { return a.begin < b.begin; });
+  std::vector<secret_span> merged;
+  for (const auto s : found) {
+    if (!merged.empty() && s.begin <= merged.back().end) {
+      merged.back().end = std::max(merged.back().end, s.end);
+    } else {
+      merged.push_back(s);
+    }
+  }
+  return merged;
 }
 
 }  // namespace
+
+std::string percent_encode(std::string_view text) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(text.size());
+  for (const char c : text) {
+    if (is_ident_char(c) || c == '-' || c == '.' || c == '~') {
+      out += c;
+    } else {
+      const auto b = static_cast<unsigned char>(c);
+      out += '%';
+      out += hex[b >> 4];
+      out += hex[b & 15];
+    }
+  }
+  return out;
+}
+
+std::optional<std::string> with_password(std::string_view url, std::string_view password) {
+  const auto sep = url.find("://");
+  if (sep == std::string_view::npos) return std::nullopt;
+  const std::size_t begin = sep + 3;
+  const auto end = std::min(url.find_first_of("/?", begin), url.size());
+  const auto authority = url.substr(begin, end - begin);
+  const auto at = authority.rfind('@');
+  const auto hosts = at == std::string_view::npos ? authority : authority.substr(at + 1);
+  if (hosts.empty()) {
+    // libpq's `postgresql:///db?host=/socket`: the password goes in as a parameter.
+    if (lower(url.substr(0, 8)) != "postgres") return std::nullopt;
+    std::string out(url);
+    out += url.find('?') == std::string_view::npos ? "?password=" : "&password=";
+    out += percent_encode(password);
+    return out;
+  }
+  const auto userinfo = at == std::string_view::npos ? std::string_view{} : authority.substr(0, at);
+  const auto user = userinfo.substr(0, userinfo.find(':'));
+  std::string out(url.substr(0, begin));
+  out.append(user);
+  out += ':';
+  out += percent_encode(password);
+  out += '@';
+  out.append(url.substr(begin + authority.size() - hosts.size()));
+  return out;
+}
 
 std::optional<std::string> percent_decode(std::string_view text) {
   std::string out;
@@ -546,8 +639,8 @@ endpoint_result parse_endpoint(std::string_view url) {
       e.spec = parse_postgres(url, rest);
     } else if (scheme == "sqlite") {
       e = parse_sqlite(rest);
-    } else if (scheme == "doris") {
-      e.spec = parse_doris(rest);
+    } else if (scheme == "doris" || scheme == "doris+https") {
+      e.spec = parse_doris(rest, scheme == "doris+https");
     } else {
       throw bad_url{"unknown URL scheme '" + scheme + "://' (valid: " + std::string(valid_schemes) +
                     ")"};
@@ -562,7 +655,29 @@ endpoint_result parse_endpoint(std::string_view url) {
 }
 
 std::string redact(std::string_view text) {
-  return redact_key_values(redact_userinfo(text));
+  std::string out;
+  out.reserve(text.size());
+  std::size_t copied = 0;
+  for (const auto s : find_secrets(text)) {
+    out.append(text.substr(copied, s.begin - copied));
+    out.append(mask);
+    copied = s.end;
+  }
+  out.append(text.substr(copied));
+  return out;
+}
+
+bool scrub_secrets(std::span<char> text) noexcept {
+  try {
+    const auto secrets = find_secrets(std::string_view(text.data(), text.size()));
+    for (const auto s : secrets)
+      std::fill(text.begin() + static_cast<std::ptrdiff_t>(s.begin),
+                text.begin() + static_cast<std::ptrdiff_t>(s.end), 'x');
+    return !secrets.empty();
+  } catch (...) {  // allocation failure: mask everything rather than nothing
+    std::fill(text.begin(), text.end(), 'x');
+    return true;
+  }
 }
 
 std::string redacted_url(const endpoint& e) {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -40,7 +41,10 @@ struct host_port {
   int port = 0;
 };
 
-/// `doris://user:pass@fe_host:8030/db[?be=host:8040,...][&format=csv|json]`.
+/// `doris://user:pass@fe_host:8030/db[?be=host:8040,...][&format=csv|json]`, over https with
+/// `doris+https://...` or `tls=true`: `tls_ca=/path/ca.pem` names the CA certificates (PEM) that
+/// sign the FE's and BEs' certificates (default: the system's), `tls_verify=false` turns off
+/// the certificate and host-name checks (never the default).
 struct doris_endpoint {
   std::string user = "root";
   std::string password;  // decoded; a secret: never print it
@@ -48,6 +52,9 @@ struct doris_endpoint {
   std::string database;
   std::vector<host_port> be;  // empty: let the FE redirect Stream Load to a BE
   doris_format format = doris_format::csv;
+  bool tls = false;         // https to the FE and the BEs
+  std::string tls_ca_file;  // empty: the system's CA store
+  bool tls_verify = true;   // certificate chain and host name
 };
 
 enum class endpoint_kind { postgres, sqlite, sqlite_shards, doris };
@@ -72,6 +79,15 @@ struct endpoint_result {
 /// Parses one endpoint URL of DESIGN.md ("Command line contract").
 endpoint_result parse_endpoint(std::string_view url);
 
+/// Encodes every byte but RFC 3986's unreserved ones (letters, digits, `-._~`) as %XX.
+std::string percent_encode(std::string_view text);
+
+/// `url` with `password` (percent-encoded) as the password of its user info, replacing any
+/// there (`scheme://user@host` -> `scheme://user:PW@host`, `scheme://host` -> `scheme://:PW@host`).
+/// A PostgreSQL URL without a host (`postgresql:///db?host=/sock`) gets `&password=PW`;
+/// nullopt for other URLs without a host (`sqlite:///…`).
+std::optional<std::string> with_password(std::string_view url, std::string_view password);
+
 /// Decodes %XX escapes (RFC 3986); nullopt on a malformed escape. '+' stays '+'.
 std::optional<std::string> percent_decode(std::string_view text);
 
@@ -80,6 +96,10 @@ std::optional<std::string> percent_decode(std::string_view text);
 /// ending in "password" or "passwd" (`sslpassword`, `PGPASSWORD`) and JSON `"password":"…"`.
 /// Each secret becomes `****`. Errs on the side of masking too much.
 std::string redact(std::string_view text);
+
+/// Overwrites, in place, every secret `redact` would mask with 'x' bytes (same length: for
+/// `argv`, whose strings cannot grow). True when something was overwritten.
+bool scrub_secrets(std::span<char> text) noexcept;
 
 /// The endpoint's URL with its password masked, for messages and logs.
 std::string redacted_url(const endpoint& e);

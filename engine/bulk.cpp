@@ -94,28 +94,6 @@ asio::awaitable<preflight> check(const job_options& opts, const codecs::endpoint
   co_return p;
 }
 
-/// Every selected table must be readable by the source user.
-asio::awaitable<void> check_source_privileges(pg::connection& src,
-                                              const std::vector<table_info>& tables) {
-  std::string oids = "{";
-  for (const auto& t : tables)
-    oids += (oids.size() > 1 ? "," : "") + std::to_string(t.oid);
-  oids += "}";
-  pg::result r = co_await src.query(
-      "select format('%I.%I', n.nspname, c.relname) from pg_class c join pg_namespace n on n.oid "
-      "= c.relnamespace where c.oid = any($1::oid[]) and not has_table_privilege(c.oid, "
-      "'SELECT') order by 1 limit 5",
-      pg::make_params(oids));
-  r.check("checking privileges on the source");
-  if (r.rows() > 0) {
-    std::string list;
-    for (int i = 0; i < r.rows(); ++i)
-      list += (i ? ", " : "") + std::string(r.value(i, 0));
-    throw usage_error("the source user cannot read " + list +
-                      ": grant it SELECT, or leave those tables out with --exclude");
-  }
-}
-
 void print_plan(const std::vector<planned_table>& plan, const std::set<std::string>& done) {
   std::printf("%-5s %-44s %10s %12s  %s\n", "order", "table", "MB", "rows (est.)", "split");
   std::int64_t bytes = 0;
@@ -166,6 +144,7 @@ asio::awaitable<void> bulk_main(job& j, bool resuming, const reporter_options& r
     throw usage_error("the target database is not empty (it has " + list +
                       "): use an empty database, or --restart to replace what is there");
   }
+  if (!resuming && !opts.restart) co_await bulk::check_large_objects(j, holder, dst);
 
   // One snapshot for everything: held open by this session until the data is in. The online
   // preset imports its replication slot's snapshot instead (no gap, no overlap with the stream).
@@ -208,7 +187,7 @@ asio::awaitable<void> bulk_main(job& j, bool resuming, const reporter_options& r
   }
   if (tables.empty())
     throw usage_error("no source table matches --tables/--exclude: nothing to copy");
-  co_await check_source_privileges(holder, tables);
+  co_await check_source_tables(holder, tables);
   co_await bulk::lock_source_tables(opts, holder, tables);
   std::vector<planned_table> plan;
   if (resuming) {
@@ -218,6 +197,7 @@ asio::awaitable<void> bulk_main(job& j, bool resuming, const reporter_options& r
     j.state.save_plan(plan);
   }
   auto indexes = co_await bulk::list_indexes(holder, tables);
+  const auto text_tables = co_await bulk::text_copy_tables(holder, tables);
   if (resuming && !opts.restart)
     co_await bulk::check_target_matches_state(j, dst, pf.target_tables.empty(), plan);
 
@@ -256,6 +236,11 @@ asio::awaitable<void> bulk_main(job& j, bool resuming, const reporter_options& r
     w->info = *it->second;
     w->plan = p;
     if (auto ix = indexes.find(w->info.oid); ix != indexes.end()) w->indexes = ix->second;
+    if (auto tt = text_tables.find(w->info.oid); tt != text_tables.end()) {
+      w->text_copy = true;
+      spdlog::info("table {}: copied in text format (type {} has no binary send/receive)",
+                   w->info.display(), tt->second);
+    }
     for (const auto& ix : w->indexes)
       j.state.add_index(p.schema, p.name, ix.name, ix.kind);
     j.tables.push_back(std::move(w));
@@ -297,6 +282,7 @@ asio::awaitable<void> bulk_main(job& j, bool resuming, const reporter_options& r
   co_await run_workers(j, jobs, index_jobs);
   spdlog::debug("copies and index builds done");
   reporter.stop();
+  if (!j.rt.stop_token().stop_requested()) co_await bulk::copy_large_objects(j, holder);
   (void)co_await holder.query("COMMIT");  // releases the snapshot
 
   for (auto& w : j.tables)
@@ -309,6 +295,11 @@ asio::awaitable<void> bulk_main(job& j, bool resuming, const reporter_options& r
   const int seqs = co_await bulk::copy_sequences(holder, dst);
   j.state.put("phase.sequences", "done");
   spdlog::info("{} sequence(s) set to the source's values", seqs);
+  // Views over a table that failed would be populated without its rows: a later run does it.
+  if (failed_tables.empty() && j.state.get("phase.matviews") != "done") {
+    co_await bulk::refresh_matviews(j, holder);
+    if (!j.rt.stop_token().stop_requested()) j.state.put("phase.matviews", "done");
+  }
   co_await holder.close();
   co_await dst.close();
 }
@@ -322,6 +313,22 @@ void print_totals(const job& j, double secs) {
   std::printf("wall time %.2fs: %lld rows, %s MB (%.0f rows/s, %.1f MB/s)\n", secs,
               static_cast<long long>(rows), mb(bytes).c_str(), rows / std::max(secs, 1e-9),
               bytes / 1e6 / std::max(secs, 1e-9));
+}
+
+/// The objects that are not table rows: one line each, when there are any.
+void print_objects(const job& j) {
+  const auto& o = j.objects;
+  if (o.large_objects_skipped)
+    std::printf("large objects: %lld on the source, not copied (large objects skipped)\n",
+                static_cast<long long>(o.large_objects));
+  else if (o.large_objects > 0)
+    std::printf("large objects: %lld on the source, %lld copied by this run (%s MB)\n",
+                static_cast<long long>(o.large_objects),
+                static_cast<long long>(o.large_objects_copied), mb(o.large_object_bytes).c_str());
+  if (o.matviews_refreshed + o.matviews_unpopulated > 0)
+    std::printf("materialized views: %d refreshed, %d left unpopulated (as on the source)\n",
+                o.matviews_refreshed, o.matviews_unpopulated);
+  std::fflush(stdout);
 }
 
 }  // namespace
@@ -392,6 +399,7 @@ int run_bulk_phase(const job_options& opts, state_store& state, io::runtime& rt,
     print_summary(std::cout, rows);
     std::cout.flush();
     print_totals(j, j.elapsed());
+    print_objects(j);
     if (!j.post_data_skipped.empty())
       std::printf("not restored yet (depends on a failed table): %s\n",
                   bulk::join_names(j.post_data_skipped).c_str());
@@ -449,7 +457,7 @@ int run_plan(const job_options& opts) {
     auto tables = co_await discover_tables(src, make_filter(opts));
     if (tables.empty())
       throw usage_error("no source table matches --tables/--exclude: nothing to copy");
-    co_await check_source_privileges(src, tables);
+    co_await check_source_tables(src, tables);
     std::set<std::string> done;
     std::vector<planned_table> plan;
     if (resuming) {
@@ -467,6 +475,7 @@ int run_plan(const job_options& opts) {
                   opts.restart ? " (--restart: the target's copies are replaced)" : "");
     }
     print_plan(plan, done);
+    std::printf("%s", (co_await bulk::plan_objects(opts, src)).c_str());
     co_await src.close();
     co_await dst.close();
   }());

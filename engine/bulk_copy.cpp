@@ -20,6 +20,14 @@ double job::elapsed() const {
 
 namespace {
 
+// A table copied in text: the source prints values in forms every server reads back the same
+// (what pg_dump sets); not local to the transaction: a ROLLBACK of the snapshot's transaction
+// undoes it, so every text chunk sets it again.
+constexpr const char* text_copy_settings =
+    "select pg_catalog.set_config('DateStyle', 'ISO', false), "
+    "pg_catalog.set_config('IntervalStyle', 'postgres', false), "
+    "pg_catalog.set_config('extra_float_digits', '3', false)";
+
 /// Source sessions read inside the job's exported snapshot.
 asio::awaitable<void> enter_snapshot(pg::connection& src, const std::string& snapshot) {
   std::vector<pg::statement> b;
@@ -38,23 +46,11 @@ asio::awaitable<void> enter_snapshot(pg::connection& src, const std::string& sna
   }
 }
 
-asio::awaitable<pg::connection> open_source(job& j, asio::any_io_executor ex) {
-  auto c = co_await connect_endpoint(ex, j.source, "source", j.app_name);
-  co_await enter_snapshot(c, j.snapshot);
-  co_return c;
-}
-
 asio::awaitable<void> configure_target(pg::connection& c) {
   (co_await c.query("SET synchronous_commit = off")).check("configuring the target session");
   // Triggers and FK checks must not fire while data loads (needs superuser).
   pg::result r = co_await c.query("SET session_replication_role = replica");
   if (!r.ok()) spdlog::warn("target: session_replication_role not set: {}", r.error().message);
-}
-
-asio::awaitable<pg::connection> open_target(job& j, asio::any_io_executor ex) {
-  auto c = co_await connect_endpoint(ex, j.target, "target", j.app_name);
-  co_await configure_target(c);
-  co_return c;
 }
 
 /// Back to a clean state after a failure: reconnect what broke, restart the
@@ -149,11 +145,14 @@ asio::awaitable<copy_stats> copy_chunk(job& j, pg::connection& src, pg::connecti
     cols += (cols.empty() ? "" : ", ") + col;
   // A whole, unfiltered table: COPY straight from the table, which scans the
   // heap without going through the executor; otherwise COPY (SELECT ...).
+  const std::string format = ref.table->text_copy ? "text" : "binary";
   const std::string out_sql =
-      c.where_sql.empty() ? "COPY " + t.qualified() + " (" + cols + ") TO STDOUT (FORMAT binary)"
-                          : "COPY (" + chunk_select(t, c) + ") TO STDOUT (FORMAT binary)";
-  const std::string in_sql = "COPY " + t.qualified() + " (" + cols + ") FROM STDIN (FORMAT binary" +
-                             (whole ? ", FREEZE)" : ")");
+      c.where_sql.empty()
+          ? "COPY " + t.qualified() + " (" + cols + ") TO STDOUT (FORMAT " + format + ")"
+          : "COPY (" + chunk_select(t, c) + ") TO STDOUT (FORMAT " + format + ")";
+  const std::string in_sql = "COPY " + t.qualified() + " (" + cols + ") FROM STDIN (FORMAT " +
+                             format + (whole ? ", FREEZE)" : ")");
+  if (ref.table->text_copy) co_await exec_on(src, text_copy_settings);
   co_await io::run_on(src.executor(), lock_for_read(src, t));
   co_await exec_on(dst, "BEGIN");
   if (whole) co_await exec_on(dst, "TRUNCATE ONLY " + t.qualified());
@@ -211,6 +210,18 @@ std::optional<chunk_ref> next_chunk(job& j) {
 }
 
 }  // namespace
+
+asio::awaitable<pg::connection> open_source(job& j, asio::any_io_executor ex) {
+  auto c = co_await connect_endpoint(ex, j.source, "source", j.app_name);
+  co_await enter_snapshot(c, j.snapshot);
+  co_return c;
+}
+
+asio::awaitable<pg::connection> open_target(job& j, asio::any_io_executor ex) {
+  auto c = co_await connect_endpoint(ex, j.target, "target", j.app_name);
+  co_await configure_target(c);
+  co_return c;
+}
 
 void wake_index_workers(job& j) {
   while (!j.index_waiters.empty()) {
@@ -366,6 +377,9 @@ asio::awaitable<void> finish_table(job& j, pg::connection& dst, table_work& t) {
     exists.check("checking constraint " + ix.constraint_name);
     if (exists.rows() == 0) (co_await dst.query(ix.constraint_sql)).check(ix.constraint_sql);
   }
+  for (const auto& ix : t.indexes)
+    for (const auto& sql : ix.after_sql)
+      (co_await dst.query(sql)).check(sql);
   spdlog::debug("ANALYZE {}: starting", t.info.display());
   (co_await dst.query("ANALYZE " + t.info.qualified())).check("ANALYZE " + t.info.display());
   spdlog::debug("ANALYZE {}: done", t.info.display());

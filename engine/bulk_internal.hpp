@@ -37,16 +37,20 @@ struct index_def {
   std::string constraint_name;       // raw, for the existence check
   index_kind kind = index_kind::index;
   std::int64_t bytes = 0;  // on the source: which build to start first
+  // Run once the table's constraints are in: CLUSTER ON, REPLICA IDENTITY USING INDEX,
+  // statistics targets, comments (pg_dump writes them with the index; idempotent).
+  std::vector<std::string> after_sql;
 };
 
 struct table_work {
   table_info info;
   planned_table plan;
   std::vector<index_def> indexes;
-  int chunks_left = 0;   // guarded by job::m
-  int indexes_left = 0;  // guarded by job::m
-  bool failed = false;   // guarded by job::m
-  std::string error;     // guarded by job::m
+  bool text_copy = false;  // a column type has no binary send/receive: COPY in text
+  int chunks_left = 0;     // guarded by job::m
+  int indexes_left = 0;    // guarded by job::m
+  bool failed = false;     // guarded by job::m
+  std::string error;       // guarded by job::m
   std::atomic<std::int64_t> rows{0};
   std::atomic<std::int64_t> bytes{0};
   double copy_started = -1;  // seconds since job start, guarded by job::m
@@ -65,6 +69,16 @@ struct chunk_ref {
 struct index_ref {
   table_work* table;
   const index_def* index;
+};
+
+/// What happened to the objects that are not table rows (for the summary).
+struct objects_outcome {
+  bool large_objects_skipped = false;     // large_objects.skip / --skip-large-objects
+  std::int64_t large_objects = 0;         // on the source
+  std::int64_t large_objects_copied = 0;  // by this run
+  std::int64_t large_object_bytes = 0;    // by this run
+  int matviews_refreshed = 0;
+  int matviews_unpopulated = 0;  // left WITH NO DATA, as on the source
 };
 
 /// Shared by every worker of one run; work lists are guarded by `m`.
@@ -93,6 +107,7 @@ struct job {
   int chunks_in_flight = 0;  // handed to a copy worker, not yet done or failed
   int builds_running = 0;    // CREATE INDEX statements in flight
   std::deque<io::detail::wake_handler> index_waiters;
+  objects_outcome objects;  // large objects and materialized views, for the summary
   std::vector<std::string> post_data_skipped;  // post-data objects waiting for failed tables
   std::set<std::string> excluded;              // "schema.name" of the plan left out by the filters
 
@@ -172,9 +187,39 @@ boost::asio::awaitable<void> restore_post_data(
 std::string join_names(const std::vector<std::string>& names);
 
 // bulk_copy.cpp
+/// A source session inside the job's snapshot (on `ex`).
+boost::asio::awaitable<pg::connection> open_source(job& j, boost::asio::any_io_executor ex);
+/// A target session configured for loading (on `ex`).
+boost::asio::awaitable<pg::connection> open_target(job& j, boost::asio::any_io_executor ex);
 boost::asio::awaitable<void> copy_worker(job& j, std::size_t index);
 boost::asio::awaitable<void> index_worker(job& j, std::size_t index);
 void table_data_done(job& j, table_work& t);  // under j.m: queue its indexes
 void wake_index_workers(job& j);              // under j.m
+
+// bulk_objects.cpp
+/// "schema.name" of every table and partitioned table the schema dump keeps: each selected
+/// table's whole partition tree, and partitioned tables (with or without partitions) that pass
+/// the filters.
+boost::asio::awaitable<std::set<std::string>> schema_tables(pg::connection& src,
+                                                            const std::vector<table_info>& selected,
+                                                            const table_filter& f);
+/// Tables with a column whose type (or an element, base, attribute or subtype of it) has no
+/// binary send/receive: oid -> the first such type's name.
+boost::asio::awaitable<std::map<std::uint32_t, std::string>> text_copy_tables(
+    pg::connection& src, const std::vector<table_info>& tables);
+/// REFRESH MATERIALIZED VIEW on the target for every materialized view populated on the source,
+/// dependencies first, independent ones in parallel (up to --index-jobs sessions).
+boost::asio::awaitable<void> refresh_matviews(job& j, pg::connection& src);
+
+/// For `plan`: a line each on the large objects and materialized views a run would carry.
+boost::asio::awaitable<std::string> plan_objects(const job_options& opts, pg::connection& src);
+
+// bulk_lobs.cpp
+/// Copies the source's large objects (same OIDs, owners, ACLs) under the job's snapshot, in
+/// batches, resumable through `uringmig.large_object_done` on the target.
+boost::asio::awaitable<void> copy_large_objects(job& j, pg::connection& src);
+/// Before a new job (not a resumed one, not --restart): usage_error if the target has large
+/// objects with the source's OIDs (the copy replaces the ones it finds without a done mark).
+boost::asio::awaitable<void> check_large_objects(job& j, pg::connection& src, pg::connection& dst);
 
 }  // namespace uringmig::engine::bulk

@@ -52,24 +52,22 @@ asio::awaitable<void> dump_schema(job& j, const std::vector<table_info>& selecte
                                   pg::connection& src) {
   // Everything in the selected schemas, minus the tables the filters leave
   // out (pg_dump drops their indexes, constraints and triggers with them).
+  const table_filter f = make_filter(j.opts);
+  const std::set<std::string> keep = co_await schema_tables(src, selected, f);
   pg::result all = co_await src.query(
       "select n.nspname, c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
       "where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema', "
       "'uringmig') and n.nspname not like 'pg\\_%'");
   all.check("listing the source tables for pg_dump");
-  std::set<std::string> keep;
-  for (const auto& t : selected) {
-    keep.insert(t.schema + "." + t.name);
-    keep.insert(t.root_schema + "." + t.root_name);
-  }
   std::vector<std::string> args = {"--format=custom", "--schema-only", "--no-sync",
                                    "--file=" + j.dump_file.string()};
   if (!j.snapshot.empty()) args.push_back("--snapshot=" + j.snapshot);
-  const table_filter f = make_filter(j.opts);
   for (const auto& s : f.include_schemas)
     args.push_back("--schema=" + codecs::quote_ident(s));
   for (const auto& s : f.exclude_schemas)
     args.push_back("--exclude-schema=" + codecs::quote_ident(s));
+  // Our bookkeeping on a source that was itself a clone's target; the target gets its own.
+  args.push_back("--exclude-schema=uringmig");
   for (int i = 0; i < all.rows(); ++i) {
     const std::string schema(all.value(i, 0));
     const std::string name(all.value(i, 1));
@@ -204,6 +202,42 @@ asio::awaitable<int> drop_invalid_indexes(pg::connection& dst) {
   co_return r.rows();
 }
 
+namespace {
+
+/// What pg_dump writes along with an index, and so is lost when we build the index ourselves:
+/// CLUSTER ON, REPLICA IDENTITY USING INDEX, statistics targets of expression columns, comments
+/// on the index and on its constraint. Columns 9 and 11–17 of list_indexes' query.
+void add_index_extras(const pg::result& r, int i, index_def& d) {
+  const std::string table(r.value(i, 9));
+  // ADD CONSTRAINT ... USING INDEX renames the index to the constraint's name. CLUSTER ON and
+  // REPLICA IDENTITY take it unqualified (it lives in the table's schema).
+  const std::string name =
+      d.constraint_name.empty() ? d.name : codecs::quote_ident(d.constraint_name);
+  const std::string index = std::string(r.value(i, 14)) + "." + name;
+  if (r.value(i, 12) == "t") d.after_sql.push_back("ALTER TABLE " + table + " CLUSTER ON " + name);
+  if (r.value(i, 13) == "t") {
+    d.after_sql.push_back("ALTER TABLE " + table + " REPLICA IDENTITY USING INDEX " + name);
+  }
+  if (!r.is_null(i, 17)) {
+    std::string_view all = r.value(i, 17);
+    while (!all.empty()) {
+      const auto semi = all.find(';');
+      d.after_sql.emplace_back(all.substr(0, semi));
+      all = semi == std::string_view::npos ? std::string_view{} : all.substr(semi + 1);
+    }
+  }
+  if (!r.is_null(i, 15)) {
+    d.after_sql.push_back("COMMENT ON INDEX " + index + " IS " +
+                          codecs::quote_literal(r.value(i, 15)));
+  }
+  if (!r.is_null(i, 16) && !d.constraint_name.empty()) {
+    d.after_sql.push_back("COMMENT ON CONSTRAINT " + codecs::quote_ident(d.constraint_name) +
+                          " ON " + table + " IS " + codecs::quote_literal(r.value(i, 16)));
+  }
+}
+
+}  // namespace
+
 asio::awaitable<std::map<std::uint32_t, std::vector<index_def>>> list_indexes(
     pg::connection& src, const std::vector<table_info>& tables) {
   std::string oids = "{";
@@ -214,7 +248,12 @@ asio::awaitable<std::map<std::uint32_t, std::vector<index_def>>> list_indexes(
       "select i.indrelid, i.indexrelid, quote_ident(ic.relname), pg_get_indexdef(i.indexrelid), "
       "  coalesce(con.oid, 0), coalesce(con.contype, ' '), coalesce(con.conname, ''), "
       "  coalesce(con.condeferrable, false), coalesce(con.condeferred, false), "
-      "  quote_ident(n.nspname) || '.' || quote_ident(c.relname), pg_relation_size(i.indexrelid) "
+      "  quote_ident(n.nspname) || '.' || quote_ident(c.relname), pg_relation_size(i.indexrelid), "
+      "  i.indisvalid, i.indisclustered, i.indisreplident, quote_ident(n.nspname), "
+      "  obj_description(i.indexrelid, 'pg_class'), obj_description(con.oid, 'pg_constraint'), "
+      "  (select string_agg(format('ALTER INDEX %s.%I ALTER COLUMN %s SET STATISTICS %s', "
+      "     quote_ident(n.nspname), ic.relname, a.attnum, a.attstattarget), ';') "
+      "   from pg_attribute a where a.attrelid = i.indexrelid and a.attstattarget >= 0) "
       "from pg_index i join pg_class ic on ic.oid = i.indexrelid "
       "join pg_class c on c.oid = i.indrelid join pg_namespace n on n.oid = c.relnamespace "
       "left join pg_constraint con on con.conindid = i.indexrelid and con.conrelid = i.indrelid "
@@ -226,7 +265,8 @@ asio::awaitable<std::map<std::uint32_t, std::vector<index_def>>> list_indexes(
   std::map<std::uint32_t, std::vector<index_def>> out;
   for (int i = 0; i < r.rows(); ++i) {
     const char contype = r.value(i, 5)[0];
-    if (contype == 'x') continue;  // exclusion constraints: pg_restore's post-data
+    if (contype == 'x') continue;         // exclusion constraints: pg_restore's post-data
+    if (r.value(i, 11) != "t") continue;  // invalid (a failed CONCURRENTLY build): pg_dump skips it
     index_def d;
     d.index_oid = to_oid(r.value(i, 1));
     d.name = r.value(i, 2);
@@ -245,6 +285,7 @@ asio::awaitable<std::map<std::uint32_t, std::vector<index_def>>> list_indexes(
       if (r.value(i, 7) == "t")
         d.constraint_sql += r.value(i, 8) == "t" ? " DEFERRABLE INITIALLY DEFERRED" : " DEFERRABLE";
     }
+    add_index_extras(r, i, d);
     out[to_oid(r.value(i, 0))].push_back(std::move(d));
   }
   co_return out;

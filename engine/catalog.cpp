@@ -165,4 +165,56 @@ asio::awaitable<std::vector<table_info>> discover_tables(pg::connection& c, cons
   co_return out;
 }
 
+boost::asio::awaitable<void> check_source_tables(connectors::postgres::connection& src,
+                                                 const std::vector<table_info>& tables) {
+  std::string oids = "{";
+  for (const auto& t : tables)
+    oids += (oids.size() > 1 ? "," : "") + std::to_string(t.oid);
+  oids += "}";
+  auto r = co_await src.query(
+      "select format('%I.%I', n.nspname, c.relname) from pg_class c join pg_namespace n on n.oid "
+      "= c.relnamespace where c.oid = any($1::oid[]) and not has_table_privilege(c.oid, "
+      "'SELECT') order by 1 limit 5",
+      connectors::postgres::make_params(oids));
+  r.check("checking privileges on the source");
+  if (r.rows() > 0) {
+    std::string list;
+    for (int i = 0; i < r.rows(); ++i)
+      list += (i ? ", " : "") + std::string(r.value(i, 0));
+    throw usage_error("the source user cannot read " + list +
+                      ": grant it SELECT, or leave those tables out with --exclude");
+  }
+  // `uringmig.chunk_done` is ours: the source was itself the target of a clone.
+  auto own = co_await src.query(
+      "select format('%I.%I', n.nspname, c.relname) from pg_class c join pg_namespace n on n.oid "
+      "= c.relnamespace where n.nspname = 'uringmig' and c.relkind in ('r', 'p', 'v', 'm', 'f') "
+      "and c.relname <> 'chunk_done' order by 1 limit 5");
+  own.check("checking the source for a schema named uringmig");
+  if (own.rows() > 0) {
+    throw usage_error("the source has " + std::string(own.value(0, 0)) +
+                      " in a schema named \"uringmig\", the name of uringmig's bookkeeping schema "
+                      "on the target, so it would not be copied: rename the schema for the "
+                      "migration (ALTER SCHEMA uringmig RENAME TO ...)");
+  }
+
+asio::awaitable<std::vector<table_info>> discover_matviews(pg::connection& c,
+                                                           const table_filter& f) {
+  pg::result r = co_await c.query(
+      "select n.nspname, c.relname, c.oid from pg_class c join pg_namespace n on n.oid = "
+      "c.relnamespace where c.relkind = 'm' and n.nspname not in ('pg_catalog', "
+      "'information_schema', 'uringmig') and n.nspname not like 'pg\\_%' order by 1, 2");
+  r.check("discovering the source's materialized views");
+  std::vector<table_info> out;
+  for (int i = 0; i < r.rows(); ++i) {
+    table_info t;
+    t.schema = r.value(i, 0);
+    t.name = r.value(i, 1);
+    t.oid = static_cast<std::uint32_t>(to_int(r.value(i, 2)));
+    t.root_schema = t.schema;
+    t.root_name = t.name;
+    if (f.matches(t.schema, t.name, t.root_schema, t.root_name)) out.push_back(std::move(t));
+  }
+  co_return out;
+}
+
 }  // namespace uringmig::engine

@@ -59,4 +59,15 @@ struct table_info {
 boost::asio::awaitable<std::vector<table_info>> discover_tables(connectors::postgres::connection& c,
                                                                 const table_filter& f);
 
+/// Before anything is created on any target: throws usage_error naming up to five of `tables` the
+/// session's user cannot SELECT from, or the user's own relations in a schema named `uringmig`
+/// (the name of our bookkeeping schema on PostgreSQL targets: they would be left behind).
+boost::asio::awaitable<void> check_source_tables(connectors::postgres::connection& src,
+                                                 const std::vector<table_info>& tables);
+
+/// Materialized views that pass `f` (as tables do; system schemas and `uringmig` excluded):
+/// schema, name and oid set, the rest empty.
+boost::asio::awaitable<std::vector<table_info>> discover_matviews(
+    connectors::postgres::connection& c, const table_filter& f);
+
 }  // namespace uringmig::engine

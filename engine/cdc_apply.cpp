@@ -18,6 +18,10 @@ namespace pgo = codecs::pgoutput;
 namespace asio = boost::asio;
 using detail::fail;
 
+namespace {
+constexpr std::size_t max_full_scans = 256;  // per group, see end_transaction
+}  // namespace
+
 asio::awaitable<applier> applier::open(pg::connection target, apply_options o) {
   if (o.origin.empty()) throw std::invalid_argument("cdc apply: no replication origin name");
   if (o.max_batch_statements == 0) o.max_batch_statements = 1;
@@ -45,9 +49,12 @@ asio::awaitable<applier> applier::open(pg::connection target, apply_options o) {
   // enable_seqscan off: updates and deletes find their row through the key's index, as
   // PostgreSQL's own apply does. The plans of small, heavily updated tables otherwise stay
   // sequential scans over ever more dead rows (measured: most of the target's time).
+  // jit off: the disabled scan's cost puts a statement that must scan (a REPLICA IDENTITY FULL
+  // table without an index) far above jit_above_cost, and compiling it took ~300 ms per
+  // statement — for a statement that reads a few pages.
   pg::result r = co_await a.conn_.simple(
       "SET session_replication_role = replica; SET synchronous_commit = on; "
-      "SET enable_seqscan = off");
+      "SET enable_seqscan = off; SET jit = off");
   r.check("target: SET session_replication_role = replica, synchronous_commit = on");
   r = co_await a.conn_.query(
       "SELECT pg_replication_origin_create($1) WHERE NOT EXISTS "
@@ -112,7 +119,13 @@ apply_stats applier::stats() const {
   apply_stats s = stats_;
   s.committed = committed_lsn_;
   s.queued_txns = group_txns_ + (in_txn_ ? 1 : 0) + spools_.size();
+  s.pending_time = group_txns_ != 0 ? group_first_time_ : (in_txn_ ? txn_time_ : 0);
   return s;
+}
+
+std::vector<int> applier::backend_pids() const {
+  if (par_) return par_->backend_pids();
+  return {conn_.backend_pid()};
 }
 
 bool applier::idle() const {
@@ -186,6 +199,7 @@ asio::awaitable<void> applier::handle(const message& m, bool replay) {
     // The commit record of a transaction that ends after seen_end_ starts at or after it.
     txn_skip_lsn_ = b->final_lsn < seen_end_;
     txn_skip_origin_ = false;
+    txn_time_ = b->commit_time;
     txn_sentinels_.clear();
     co_return;
   }
@@ -251,10 +265,13 @@ asio::awaitable<void> applier::end_transaction(lsn end_lsn, std::int64_t commit_
   }
   // Skipped and empty transactions join the group too: their end is progress.
   touch_group();
+  if (group_txns_ == 0) group_first_time_ = commit_time;
   ++group_txns_;
   group_end_ = end_lsn;
   group_commit_time_ = commit_time;
-  if (group_statements_ >= opts_.max_group_changes ||
+  // Each statement on a full_scan table reads the whole table, the row versions the group wrote
+  // included: a long group would cost the square of its length.
+  if (group_statements_ >= opts_.max_group_changes || group_full_scans_ >= max_full_scans ||
       std::chrono::steady_clock::now() - group_started_ >= opts_.max_group_delay) {
     co_await commit_group();
   }
@@ -288,6 +305,7 @@ asio::awaitable<void> applier::replay_spool(std::uint32_t xid, lsn end_lsn,
   in_txn_ = true;
   txn_skip_lsn_ = end_lsn <= seen_end_;
   txn_skip_origin_ = false;
+  txn_time_ = commit_time;
   txn_sentinels_.clear();
   if (it != spools_.end() && !txn_skip_lsn_) {
     replay_aborted_ = std::move(it->second.aborted_subxids);
@@ -362,6 +380,7 @@ asio::awaitable<void> applier::send_batch() {
 asio::awaitable<void> applier::commit_group() {
   if (in_txn_ || group_txns_ == 0) co_return;
   co_await flush_all_net();
+  co_await flush_all_full();
   co_await emit_inserts();
   if (before_commit_) {
     // A parallel worker: the DML runs while earlier transactions commit; COMMIT waits its turn.
@@ -401,6 +420,7 @@ asio::awaitable<void> applier::commit_group() {
   group_statements_ = 0;
   group_changes_ = 0;
   group_writes_ = 0;
+  group_full_scans_ = 0;
   if (after_commit_) after_commit_();
 }
 

@@ -64,6 +64,9 @@ struct apply_stats {
   /// Source commit time (microseconds since 2000-01-01 UTC) of the last committed transaction;
   /// 0 before the first. Lag in seconds = now - this, while there is a backlog.
   std::int64_t committed_time = 0;
+  /// Source commit time of the oldest transaction received (or being received) and not yet
+  /// committed on the target; 0 when there is none. Lag in seconds = now - this.
+  std::int64_t pending_time = 0;
 };
 
 namespace detail {
@@ -74,6 +77,7 @@ struct column_info {
   std::uint32_t type_oid = 0;
   bool write = true;          // false: generated on the target
   std::string cast;           // "::integer": the target's type, without typmod
+  std::string full_type;      // "numeric(12,2)": with typmod, to compare values as the column
   bool text_compare = false;  // no equality operator (json, point...): compare as text
 };
 
@@ -88,6 +92,12 @@ struct relation_info {
   /// as multi-row statements (cdc_apply_net.cpp): it has a key, and no unique index, exclusion
   /// constraint, rule or replica trigger on the target could tell the order of rows apart.
   bool coalesce = false;
+  /// REPLICA IDENTITY FULL without an index to find rows by: the group's changes are reduced to
+  /// row multiplicities and applied set-based (cdc_apply_full.cpp).
+  bool full_set = false;
+  /// REPLICA IDENTITY FULL applied change by change with a whole-table scan each (no index, and
+  /// set-based apply not possible): groups stay small.
+  bool full_scan = false;
 };
 
 /// The net effect of a group's changes on one key of a coalesced table.
@@ -102,6 +112,18 @@ struct net_entry {
 struct net_table {
   std::unordered_map<std::string, std::size_t> index;  // encoded key -> entries
   std::vector<net_entry> entries;                      // in first-change order
+};
+
+/// A REPLICA IDENTITY FULL table's changes in the group, as a multiset: per distinct row, how many
+/// copies the group added (> 0) or removed (< 0).
+struct full_entry {
+  std::vector<std::optional<std::string>> values;
+  std::int64_t delta = 0;
+};
+
+struct full_table {
+  std::unordered_map<std::string, std::size_t> index;  // encoded row -> entries
+  std::vector<full_entry> entries;
 };
 
 struct insert_run {
@@ -160,6 +182,8 @@ class applier {
   /// reported once their transaction was fed to its commit.
   std::optional<std::pair<std::string, lsn>> take_sentinel();
   apply_stats stats() const;
+  /// The server process ids of the applier's target sessions (to cancel what they run).
+  std::vector<int> backend_pids() const;
   /// No source transaction open (or in a stream block) and nothing grouped but uncommitted.
   /// Streamed transactions spooled and waiting for their commit do not count.
   bool idle() const;
@@ -206,6 +230,15 @@ class applier {
   boost::asio::awaitable<void> flush_all_net();
   boost::asio::awaitable<void> emit_net_keyed(std::uint32_t oid, const std::string& shape,
                                               std::vector<detail::net_entry*> rows);
+  // cdc_apply_full.cpp: REPLICA IDENTITY FULL tables without an index, set-based.
+  boost::asio::awaitable<void> classify_full(detail::relation_info& rel);
+  /// One change as rows removed (`old`, may be empty) and added (`added`, may be empty); false
+  /// when it cannot be taken (a value it needs was not sent): apply it as a statement.
+  boost::asio::awaitable<bool> full_change(std::uint32_t oid,
+                                           std::span<const codecs::pgoutput::column_value> old,
+                                           std::span<const codecs::pgoutput::column_value> added);
+  boost::asio::awaitable<void> flush_full(std::uint32_t oid);
+  boost::asio::awaitable<void> flush_all_full();
   boost::asio::awaitable<void> send_batch();
   boost::asio::awaitable<void> commit_group();
   /// The prepared statement's name for `key`, preparing `sql` on first use.
@@ -233,6 +266,7 @@ class applier {
   bool in_txn_ = false;
   bool txn_skip_lsn_ = false;     // already applied
   bool txn_skip_origin_ = false;  // carries our origin
+  std::int64_t txn_time_ = 0;     // its commit time (Begin carries it)
   std::vector<std::pair<std::string, lsn>> txn_sentinels_;
   std::set<std::uint32_t> replay_aborted_;  // while a spool is replayed
 
@@ -245,12 +279,15 @@ class applier {
   std::uint64_t group_writes_ = 0;
   lsn group_end_ = 0;
   std::int64_t group_commit_time_ = 0;
+  std::int64_t group_first_time_ = 0;  // commit time of the group's first transaction
   std::chrono::steady_clock::time_point group_started_;
   std::vector<connectors::postgres::statement> batch_;
   std::size_t batch_rows_ = 0;
   detail::insert_run run_;
   std::unordered_map<std::uint32_t, detail::net_table> net_;
   std::vector<std::uint32_t> net_order_;  // tables with net entries, first change first
+  std::unordered_map<std::uint32_t, detail::full_table> full_;
+  std::size_t group_full_scans_ = 0;  // statements on full_scan tables in the group
 
   // Streamed transactions.
   std::map<std::uint32_t, detail::spool_state> spools_;

@@ -50,16 +50,16 @@ void check_width(const detail::relation_info& rel, std::size_t n) {
   }
 }
 
-// "c = $n::t" (key) or "c IS NOT DISTINCT FROM $n::t" (full row match).
-std::string match(const detail::column_info& c, std::size_t n, bool full) {
+// "c = $n::t"; a type without an equality operator compares as text. Plain equality (NULLs are
+// matched with IS NULL by the caller) so that an index on the column can find the row.
+std::string match(const detail::column_info& c, std::size_t n) {
   const std::string col = codecs::quote_ident(c.name);
-  if (!full) return col + " = " + param(n, c);
-  if (c.text_compare) return col + "::text IS NOT DISTINCT FROM $" + std::to_string(n) + "::text";
-  return col + " IS NOT DISTINCT FROM " + param(n, c);
+  if (c.text_compare) return col + "::text = $" + std::to_string(n) + "::text";
+  return col + " = " + param(n, c);
 }
 
 // The WHERE clause and its parameters for an old row: by key, or for REPLICA IDENTITY FULL the
-// ctid of exactly one row whose every (sent) column matches.
+// ctid of exactly one row whose every (sent) column matches. The shape key tells NULLs apart.
 struct where_part {
   std::string key;  // shape
   std::string sql;
@@ -74,11 +74,19 @@ where_part where_for(const detail::relation_info& rel, std::span<const pgo::colu
   for (std::size_t i = 0; i < rel.columns.size(); ++i) {
     const auto& c = rel.columns[i];
     const bool use = full ? !old[i].is_unchanged_toast() : c.key;
-    w.key += use ? '1' : '0';
-    if (!use) continue;
-    p.push_back(value_of(old[i], rel, i));
+    if (!use) {
+      w.key += '0';
+      continue;
+    }
     if (!cond.empty()) cond += " AND ";
-    cond += match(c, n++, full);
+    if (old[i].is_null()) {
+      w.key += 'n';
+      cond += codecs::quote_ident(c.name) + " IS NULL";
+      continue;
+    }
+    w.key += '1';
+    p.push_back(value_of(old[i], rel, i));
+    cond += match(c, n++);
   }
   if (!full && cond.empty()) {
     fail("table " + rel.qualified +
@@ -133,6 +141,7 @@ asio::awaitable<void> applier::on_relation(const pgo::relation_message& r) {
   // Rows of a pending run or net were laid out for the old definition.
   if (run_.rows != 0 && run_.oid == r.oid) co_await emit_inserts();
   co_await flush_net(r.oid);
+  co_await flush_full(r.oid);
 
   pg::result t = co_await conn_.query(
       // The cast names the type without its modifier (the column's assignment applies it), but
@@ -142,7 +151,7 @@ asio::awaitable<void> applier::on_relation(const pgo::relation_message& r) {
       "WHEN a.atttypid = 'bit'::regtype THEN 'varbit' "
       "WHEN a.atttypid = 'bpchar[]'::regtype THEN 'bpchar[]' "
       "WHEN a.atttypid = 'bit[]'::regtype THEN 'varbit[]' "
-      "ELSE format_type(a.atttypid, NULL) END "
+      "ELSE format_type(a.atttypid, NULL) END, format_type(a.atttypid, a.atttypmod) "
       "FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 "
       "AND NOT a.attisdropped",
       pg::make_params(info.qualified));
@@ -161,9 +170,11 @@ asio::awaitable<void> applier::on_relation(const pgo::relation_message& r) {
     c.write = t.value(row, 1) != "t";
     c.cast = "::" + std::string(t.value(row, 2));
     c.text_compare = needs_text_compare(t.value(row, 2));
+    c.full_type = std::string(t.value(row, 3));
   }
   info.generation = next_generation_++;
   info.coalesce = co_await coalescible(info);
+  co_await classify_full(info);
   relations_[r.oid] = std::move(info);
 }
 
@@ -185,6 +196,7 @@ asio::awaitable<void> applier::on_insert(const pgo::insert_message& m) {
     co_await net_insert(m);
     co_return;
   }
+  if (rel.full_set && co_await full_change(m.relation_oid, {}, m.new_tuple)) co_return;
   if (run_.rows != 0 && run_.oid != m.relation_oid) co_await emit_inserts();
   if (run_.rows == 0) run_ = new_insert_run(m.relation_oid);
   for (std::size_t i = 0; i < rel.columns.size(); ++i) {
@@ -256,10 +268,15 @@ asio::awaitable<void> applier::on_update(const pgo::update_message& m) {
     if (co_await net_update(m)) co_return;
     co_await flush_net(m.relation_oid);  // a key change: after everything before it
   }
-  co_await emit_inserts();
   if (rel.identity == 'f' && !has_old) {
     fail("table " + rel.qualified + ": an UPDATE without the old row under REPLICA IDENTITY FULL");
   }
+  if (rel.full_set) {
+    if (co_await full_change(m.relation_oid, m.old_tuple, m.new_tuple)) co_return;
+    co_await flush_full(m.relation_oid);  // as a statement: after everything before it
+  }
+  co_await emit_inserts();
+  if (rel.full_scan) ++group_full_scans_;
   pg::params p;
   std::string set_key;
   std::string set;
@@ -293,7 +310,12 @@ asio::awaitable<void> applier::on_delete(const pgo::delete_message& m) {
     co_await net_delete(m);
     co_return;
   }
+  if (rel.full_set) {
+    if (co_await full_change(m.relation_oid, m.old_tuple, {})) co_return;
+    co_await flush_full(m.relation_oid);
+  }
   co_await emit_inserts();
+  if (rel.full_scan) ++group_full_scans_;
   pg::params p;
   const where_part w = where_for(rel, m.old_tuple, 1, p);
   const std::string key =
@@ -315,8 +337,10 @@ asio::awaitable<void> applier::add_change(std::string key, std::string sql, std:
 
 asio::awaitable<void> applier::on_truncate(const pgo::truncate_message& m) {
   co_await emit_inserts();
-  for (std::uint32_t oid : m.relation_oids)
+  for (std::uint32_t oid : m.relation_oids) {
     co_await flush_net(oid);
+    co_await flush_full(oid);
+  }
   std::string sql = "TRUNCATE ONLY ";
   for (std::size_t i = 0; i < m.relation_oids.size(); ++i) {
     sql += (i ? ", " : "") + relation(m.relation_oids[i]).qualified;

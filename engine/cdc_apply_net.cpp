@@ -58,12 +58,8 @@ bool same_value(const pgo::column_value& a, const pgo::column_value& b) {
 std::string text_array(const std::vector<std::string>& items) {
   std::string out = "{";
   for (std::size_t i = 0; i < items.size(); ++i) {
-    out += i ? ",\"" : "\"";
-    for (char c : items[i]) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += '"';
+    if (i) out += ',';
+    detail::append_array_item(out, items[i]);
   }
   return out + "}";
 }

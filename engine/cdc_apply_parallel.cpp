@@ -200,13 +200,14 @@ void parallel::push(std::size_t w, work_item item) {
 }
 
 std::uint64_t parallel::assign(std::size_t w, std::vector<payload_bytes> payloads, lsn end,
-                               std::vector<dep_key> keys) {
+                               std::int64_t time, std::vector<dep_key> keys) {
   const std::uint64_t seq = next_seq_++;
   for (const auto& key : keys)
     owners_[key] = {seq, w};
   inflight_txn t;
   t.seq = seq;
   t.end = end;
+  t.time = time;
   t.worker = w;
   t.keys = std::move(keys);
   inflight_.push_back(std::move(t));
@@ -258,7 +259,15 @@ apply_stats parallel::stats() const {
   }
   s.committed = committed_lsn_;
   s.queued_txns = (next_seq_ - 1 - committed_seq_) + (txn_ ? 1 : 0);
+  s.pending_time = !inflight_.empty() ? inflight_.front().time : (txn_ ? txn_->time : 0);
   return s;
+}
+
+std::vector<int> parallel::backend_pids() const {
+  std::vector<int> pids;
+  for (const auto& w : workers_)
+    pids.push_back(w.sub->backend_pids().front());
+  return pids;
 }
 
 asio::awaitable<bool> parallel::on_relation(const pgo::relation_message& r) {
@@ -370,7 +379,7 @@ asio::awaitable<void> parallel::feed(std::span<const std::byte> payload) {
       push(0, work_item{0, std::move(one)});  // applied before: the worker drops its spool
     } else {
       co_await drain();
-      assign(0, std::move(one), end, {});
+      assign(0, std::move(one), end, c->commit_time, {});
       co_await drain();
     }
     for (auto& s : found)
@@ -383,6 +392,7 @@ asio::awaitable<void> parallel::feed(std::span<const std::byte> payload) {
     txn_.emplace();
     // Its commit record starts before the resume point: it ends at or before it.
     txn_->skip = b->final_lsn < origin_lsn_;
+    txn_->time = b->commit_time;
     txn_->payloads.push_back(copy_of(payload));
     co_return;
   }
@@ -423,7 +433,7 @@ asio::awaitable<void> parallel::feed(std::span<const std::byte> payload) {
   if (const auto* c = std::get_if<pgo::commit_message>(&m)) {
     const lsn end = c->end_lsn;
     txn_->payloads.push_back(copy_of(payload));
-    co_await dispatch(end);
+    co_await dispatch(end, c->commit_time);
     co_return;
   }
   if (txn_->skip) co_return;
@@ -455,18 +465,18 @@ asio::awaitable<void> parallel::feed(std::span<const std::byte> payload) {
   }
 }
 
-asio::awaitable<void> parallel::dispatch(lsn end) {
+asio::awaitable<void> parallel::dispatch(lsn end, std::int64_t time) {
   txn_buffer t = std::move(*txn_);
   txn_.reset();
   if (t.skip || end <= origin_lsn_) {
     broadcast(t.relations);  // applied before; later transactions need the relations
   } else if (t.large) {
-    assign(0, std::move(t.payloads), end, {});
+    assign(0, std::move(t.payloads), end, time, {});
     co_await drain();
   } else if (t.barrier) {
     co_await drain();
     broadcast(t.relations);
-    assign(0, std::move(t.payloads), end, {});
+    assign(0, std::move(t.payloads), end, time, {});
     co_await drain();
   } else {
     co_await room();
@@ -500,7 +510,7 @@ asio::awaitable<void> parallel::dispatch(lsn end) {
     }
     chunk_changes_ += std::max<std::size_t>(t.changes, 1);
     broadcast(t.relations);
-    assign(w, std::move(t.payloads), end, std::move(t.keys));
+    assign(w, std::move(t.payloads), end, time, std::move(t.keys));
   }
   for (auto& s : t.sentinels)
     sentinels_.push_back(std::move(s));

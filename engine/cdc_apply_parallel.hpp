@@ -57,6 +57,7 @@ struct work_item {
 struct inflight_txn {
   std::uint64_t seq = 0;
   lsn end = 0;
+  std::int64_t time = 0;  // source commit time
   std::size_t worker = 0;
   std::vector<dep_key> keys;
 };
@@ -79,6 +80,7 @@ class parallel {
   lsn committed_lsn() const { return committed_lsn_; }
   std::optional<std::pair<std::string, lsn>> take_sentinel();
   apply_stats stats() const;
+  std::vector<int> backend_pids() const;
   bool idle() const;
   /// Asks the workers to end (uncommitted work is abandoned); they hold this object until then.
   void stop();
@@ -91,8 +93,9 @@ class parallel {
     std::vector<std::pair<std::string, lsn>> sentinels;
     std::size_t changes = 0;
     bool barrier = false;
-    bool large = false;  // fed to worker 0 as it streams
-    bool skip = false;   // committed before origin_lsn_: applied already
+    bool large = false;     // fed to worker 0 as it streams
+    bool skip = false;      // committed before origin_lsn_: applied already
+    std::int64_t time = 0;  // source commit time (from Begin)
   };
 
   static boost::asio::awaitable<void> run_worker(std::shared_ptr<parallel> self, std::size_t k);
@@ -111,9 +114,9 @@ class parallel {
   void committed(std::size_t k);
   boost::asio::awaitable<void> drain();
   boost::asio::awaitable<void> room();
-  boost::asio::awaitable<void> dispatch(lsn end);
+  boost::asio::awaitable<void> dispatch(lsn end, std::int64_t time);
   std::uint64_t assign(std::size_t w, std::vector<payload_bytes> payloads, lsn end,
-                       std::vector<dep_key> keys);
+                       std::int64_t time, std::vector<dep_key> keys);
   void push(std::size_t w, work_item item);
   void broadcast(std::vector<payload_bytes>& relations);
   /// Records `r` (asking the target whether its rows are independent); true when it changes a

@@ -47,6 +47,21 @@ boost::asio::awaitable<bool> rows_independent(connectors::postgres::connection& 
                                               const std::string& qualified,
                                               const std::vector<std::string>& key);
 
+/// Appends one element to a PostgreSQL array literal being built in `out` (after "{" or ","):
+/// NULL unquoted, anything else double-quoted with '"' and '\\' escaped.
+inline void append_array_item(std::string& out, const std::optional<std::string>& v) {
+  if (!v) {
+    out += "NULL";
+    return;
+  }
+  out += '"';
+  for (char c : *v) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  out += '"';
+}
+
 /// "$n::type" for column `c`.
 inline std::string param(std::size_t n, const column_info& c) {
   return "$" + std::to_string(n) + c.cast;

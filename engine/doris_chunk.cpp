@@ -169,12 +169,14 @@ asio::awaitable<void> produce(job& j, worker& w, table_target& t, const planned_
           co_return sent;
         });
     if (refused) co_return;  // the exchange ended first: its outcome says why
-    if (!parse_error.empty()) throw job_error("reading " + t.info.display() + ": " + parse_error);
-    res.check("reading " + t.info.display());
+    if (!parse_error.empty())
+      throw job_error("reading " + codecs::printable(t.info.display()) + ": " + parse_error);
+    res.check("reading " + codecs::printable(t.info.display()));
     if (bin) out.rows = bin->rows();
     if (csv) out.rows = csv->rows();
     if (!(bin ? bin->finish() : csv ? csv->finish() : parser.finish()))
-      throw job_error("reading " + t.info.display() + ": the COPY data ended mid-row");
+      throw job_error("reading " + codecs::printable(t.info.display()) +
+                      ": the COPY data ended mid-row");
     const std::string_view bytes = wire(true);
     const bool sent = co_await ship(j, bytes, ch, out);
     if (!sent) co_return;
@@ -261,6 +263,52 @@ asio::awaitable<two_phase_verdict> finish_two_phase(job& j, doris::http_client& 
   co_return v;
 }
 
+/// What became of a label that an earlier request still held (Label Already Exists, RUNNING).
+enum class label_fate {
+  loaded,        // VISIBLE or COMMITTED: that request loaded the rows
+  gone,          // ABORTED or UNKNOWN: load again, under the same label
+  precommitted,  // 2PC: the earlier request precommitted; commit it
+  stopped,       // SIGINT or --max-runtime while waiting
+  undecided,     // still running after the load timeout
+};
+
+/// Asks the FE for the label's state (`get_load_state`) until it settles; never sends rows
+/// meanwhile. Doris cancels a load after its timeout, so the wait is bounded by it.
+asio::awaitable<label_fate> wait_for_label(job& j, doris::http_client& http,
+                                           const std::string& label, const std::string& what,
+                                           std::string& last) {
+  const auto limit = std::chrono::seconds(j.cfg.load_timeout_s > 0 ? j.cfg.load_timeout_s : 600) +
+                     std::chrono::seconds(60);
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  for (int polls = 0;; ++polls) {
+    doris::http_options o;
+    o.total_timeout = std::chrono::seconds(30);
+    doris::label_state st = co_await doris::get_load_state(http, j.endpoint(j.fe_base_url()),
+                                                           j.cfg.target.database, label, o);
+    if (st.unauthorized)
+      throw job_error(
+          fmt::format("Doris refused user '{}' at {} (wrong user or password): fix the target URL",
+                      j.cfg.target.user, j.fe_base_url()));
+    if (st.transport) {
+      last = "asking the FE: " + st.transport->message;
+    } else if (!st.error.empty()) {
+      last = "asking the FE: " + st.error;
+    } else {
+      last = "the FE says " + st.state;
+      if (st.state == "VISIBLE" || st.state == "COMMITTED") co_return label_fate::loaded;
+      if (st.state == "ABORTED" || st.state == "UNKNOWN") co_return label_fate::gone;
+      if (st.state == "PRECOMMITTED" && j.cfg.two_phase) co_return label_fate::precommitted;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) co_return label_fate::undecided;
+    const auto d = backoff_for(j.cfg, std::min(polls, 6));
+    spdlog::info(
+        "doris: {}: an earlier request with this label is still running ({}); asking the FE "
+        "again in {} ms",
+        what, last, d.count());
+    if (!co_await io::sleep_unless_stopped(d, j.stop)) co_return label_fate::stopped;
+  }
+}
+
 /// Rows Doris took against rows sent. Empty when they match.
 std::string count_mismatch(const job& j, const doris::load_answer& a, std::int64_t sent) {
   const auto total = static_cast<std::int64_t>(a.number_total_rows);
@@ -289,7 +337,7 @@ asio::awaitable<chunk_result> load_chunk(job& j, worker& w, table_target& t,
   std::string sent_label;  // group commit takes none
   if (j.cfg.group_commit.empty()) sent_label = label;
   const std::string what =
-      fmt::format("{} chunk {} (label {})", t.info.display(), c.chunk_no,
+      fmt::format("{} chunk {} (label {})", codecs::printable(t.info.display()), c.chunk_no,
                   sent_label.empty() ? std::string_view("none: group commit") : label);
   chunk_result res;
   int failures = 0;
@@ -358,6 +406,7 @@ asio::awaitable<chunk_result> load_chunk(job& j, worker& w, table_target& t,
         last_error += " (group commit has no label: whether these rows were loaded is unknown)";
       break;
     }
+    if (o.refused_redirect) throw job_error("doris: loading " + what + ": " + o.error);
     if (o.redirect_to) {
       last_error = "too many redirects";
       break;
@@ -385,7 +434,23 @@ asio::awaitable<chunk_result> load_chunk(job& j, worker& w, table_target& t,
       break;
     }
     if (ans.label_running()) {
-      if (j.cfg.two_phase) {
+      // An earlier request with this label (a killed run's, an attempt whose answer was lost)
+      // is still being processed: wait for it and ask, never send the rows meanwhile.
+      spdlog::info("doris: {}: an earlier request with this label is still running; waiting", what);
+      std::string state;
+      const label_fate fate = co_await wait_for_label(j, *w.http, label, what, state);
+      if (fate == label_fate::loaded) {
+        spdlog::info("doris: {} was loaded by an earlier attempt (label VISIBLE)", what);
+        res.ok = true;
+        res.rows = sent_whole.value_or(0);
+        break;
+      }
+      if (fate == label_fate::stopped) {
+        spdlog::info("doris: {}: not waited for further: stopping (the next run asks again)", what);
+        res.interrupted = true;
+        co_return res;
+      }
+      if (fate == label_fate::precommitted) {
         // A precommit of ours that the state store did not see (killed right after it).
         two_phase_verdict v = co_await finish_two_phase(j, *w.http, -1, label, true);
         if (v.done) {
@@ -393,12 +458,14 @@ asio::awaitable<chunk_result> load_chunk(job& j, worker& w, table_target& t,
           res.ok = true;
           break;
         }
-      }
-      if (++waits > max_waits) {
-        last_error = "the label stayed RUNNING: " + o.describe();
+        last_error = "committing the earlier precommit failed: " + v.message;
         break;
       }
-      last_error = "an earlier attempt with this label is still running";
+      if (fate == label_fate::undecided || ++waits > max_waits) {
+        last_error = "the label stayed RUNNING (" + state + ")";
+        break;
+      }
+      last_error = "the earlier request with this label ended without loading (" + state + ")";
       continue;
     }
     if (ans.committed()) {

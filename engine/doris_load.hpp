@@ -49,6 +49,9 @@ struct load_settings {
   std::size_t buffer_bytes = 256 * 1024;  // body pieces handed to libcurl
   std::size_t channel_bytes = 2 * 1024 * 1024;
   int exit_after_precommit = 0;  // doris.debug.exit_after_precommit: test hook (kill -9 stand-in)
+  std::string tls_ca_file;       // the URL's tls_ca, else doris.tls_ca_file
+  /// doris.trusted_bes: more BEs a redirect may lead to with the credentials ("host:port")
+  std::vector<codecs::host_port> trusted_bes;
 };
 
 load_settings make_settings(const job_options& opts, const codecs::doris_endpoint& target);
@@ -91,6 +94,9 @@ struct job {
   std::string token;  // in every label: changes with --restart
   std::vector<std::string> be_urls;
   std::unique_ptr<connectors::doris::be_rotation> bes;  // null: through the FE
+  /// Base URLs a redirect may lead to with our credentials: be_urls and the BEs the FE lists
+  /// (filled before the workers start, read-only after).
+  std::vector<std::string> trusted;
   progress prog;
   std::deque<std::unique_ptr<table_target>> tables;
   std::mutex m;
@@ -103,6 +109,8 @@ struct job {
   std::string next_base_url();
   std::string fe_base_url() const;
   connectors::doris::load_endpoint endpoint(std::string base) const;
+  /// An HTTP client's options: TLS (CA file, verification) as the target asks.
+  connectors::doris::http_client_options http_options() const;
 };
 
 /// A worker's own connections, on its own context.
@@ -155,6 +163,15 @@ boost::asio::awaitable<chunk_result> load_chunk(job& j, worker& w, table_target&
 /// Commits (or aborts) precommitted transactions a killed run left in the state store.
 boost::asio::awaitable<void> settle_precommitted(job& j, connectors::doris::http_client& http,
                                                  bool commit);
+
+/// Refuses (usage_error) a table whose Stream Load headers would hold a line break (a column
+/// name, a `where`), naming the table and the column, escaped.
+void check_headers(const table_target& t, const std::vector<codecs::doris_column>& cols);
+
+/// Reaches the FE and checks the credentials before anything is loaded; then adds the BEs the
+/// FE lists to `j.trusted`. Unreachable: bounded retries, then job_error. Refused credentials
+/// or a TLS failure: job_error at once.
+boost::asio::awaitable<void> preflight(job& j, connectors::doris::http_client& http);
 
 /// State store keys of a chunk's precommitted transaction.
 std::string precommit_key(const table_target& t, int chunk_no);

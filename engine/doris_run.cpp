@@ -90,6 +90,24 @@ load_settings make_settings(const job_options& opts, const codecs::doris_endpoin
   s.buffer_bytes =
       static_cast<std::size_t>(int_setting(opts, "doris.buffer_kib", 256, 16, 2048)) * 1024;
   s.exit_after_precommit = int_setting(opts, "doris.debug.exit_after_precommit", 0, 0, 1 << 20);
+  if (const std::string bes = setting(opts, "doris.trusted_bes"); !bes.empty()) {
+    // host:port lists are read as the URL's be= is.
+    const auto parsed = codecs::parse_endpoint("doris://fe/db?be=" + bes);
+    if (!parsed)
+      throw usage_error("doris.trusted_bes = '" + bes + "': " + parsed.error +
+                        " (expected host:port entries)");
+    s.trusted_bes = std::get<codecs::doris_endpoint>(parsed.value->spec).be;
+  }
+  s.tls_ca_file = target.tls_ca_file;
+  if (s.tls_ca_file.empty()) s.tls_ca_file = setting(opts, "doris.tls_ca_file");
+  if (!target.tls && !s.tls_ca_file.empty())
+    throw usage_error(
+        "doris.tls_ca_file is set but the target does not use TLS: write doris+https:// or add "
+        "tls=true to the target URL");
+  if (target.tls && !target.tls_verify)
+    spdlog::warn(
+        "doris: tls_verify=false: the FE's and BEs' certificates and host names are NOT checked; "
+        "anyone on the path can read the credentials and the data");
   return s;
 }
 
@@ -100,12 +118,15 @@ job::job(const job_options& o, codecs::endpoint s, load_settings c, state_store&
       state(st),
       pool(256 * 1024, std::max<std::size_t>(64u << 20, cfg.workers * 2 * cfg.channel_bytes)) {
   for (const auto& hp : cfg.target.be)
-    be_urls.push_back(doris::base_url(hp));
+    be_urls.push_back(doris::base_url(hp, cfg.target.tls));
   if (!be_urls.empty()) bes = std::make_unique<doris::be_rotation>(be_urls);
+  trusted = be_urls;
+  for (const auto& hp : cfg.trusted_bes)
+    trusted.push_back(doris::base_url(hp, cfg.target.tls));
 }
 
 std::string job::fe_base_url() const {
-  return doris::base_url(cfg.target.fe);
+  return doris::base_url(cfg.target.fe, cfg.target.tls);
 }
 
 std::string job::next_base_url() {
@@ -113,7 +134,14 @@ std::string job::next_base_url() {
 }
 
 doris::load_endpoint job::endpoint(std::string base) const {
-  return {std::move(base), cfg.target.user, cfg.target.password};
+  return {std::move(base), cfg.target.user, cfg.target.password, trusted};
+}
+
+doris::http_client_options job::http_options() const {
+  doris::http_client_options o;
+  o.ca_file = cfg.tls_ca_file;
+  o.verify_tls = cfg.target.tls_verify;
+  return o;
 }
 
 asio::awaitable<void> join_snapshot(const job& j, pg::connection& c) {
@@ -132,7 +160,7 @@ asio::awaitable<std::vector<codecs::doris_source_column>> columns_of(pg::connect
       "where "
       "attrelid = $1::oid and attnum > 0 and not attisdropped order by attnum",
       pg::make_params(std::to_string(t.oid)));
-  cols.check("reading the columns of " + t.display());
+  cols.check("reading the columns of " + codecs::printable(t.display()));
   std::vector<codecs::doris_source_column> out;
   for (int r = 0; r < cols.rows(); ++r)
     out.push_back({std::string(cols.value(r, 0)), std::string(cols.value(r, 1)),
@@ -211,40 +239,6 @@ doris::http_headers load_headers(const load_settings& s, const codecs::doris_row
   return h;
 }
 
-/// Reaches the FE and checks the credentials before anything is loaded. Unreachable: bounded
-/// retries, then job_error. Refused credentials: job_error at once.
-asio::awaitable<void> preflight(job& j, doris::http_client& http) {
-  const std::string fe = j.fe_base_url();
-  for (int attempt = 0;; ++attempt) {
-    doris::http_request rq;
-    rq.method = doris::http_method::get;
-    rq.url = fe + "/api/" + j.cfg.target.database + "/get_load_state?label=uringmig_preflight";
-    rq.user = j.cfg.target.user;
-    rq.password = j.cfg.target.password;
-    rq.options.total_timeout = std::chrono::seconds(30);
-    doris::http_response r = co_await http.request(std::move(rq));
-    if (r.error) {
-      if (!r.error->retryable() || attempt >= j.cfg.retries)
-        throw job_error(
-            fmt::format("cannot reach the Doris FE at {}: {} (after {} attempts); "
-                        "check the target URL and that Doris is up",
-                        fe, r.error->message, attempt + 1));
-      const auto d = backoff_for(j.cfg, attempt);
-      spdlog::warn("doris: cannot reach the FE at {}: {}; trying again in {} ms", fe,
-                   r.error->message, d.count());
-      if (!co_await io::sleep_unless_stopped(d, j.stop))
-        throw job_error("stopped before anything was loaded; run the same command to start");
-      continue;
-    }
-    auto a = doris::parse_load_answer(r.body);
-    if (r.status == 401 || (a && a.value->unauthorized()))
-      throw job_error(
-          fmt::format("Doris refused user '{}' at {} (wrong user or password): fix the target URL",
-                      j.cfg.target.user, fe));
-    co_return;
-  }
-}
-
 struct run_state {
   std::int64_t rows = 0;
   std::int64_t filtered = 0;
@@ -265,7 +259,7 @@ asio::awaitable<void> work(job& j, worker& w, io::runtime& rt, run_state& rs) {
   try {
     w.source.emplace(co_await bulk::connect_endpoint(ex, j.source, "source"));
     co_await join_snapshot(j, *w.source);
-    doris::http_client_options ho;
+    doris::http_client_options ho = j.http_options();
     ho.max_host_connections = 2;
     w.http.emplace(ex, ho);
     for (;;) {
@@ -397,13 +391,14 @@ asio::awaitable<void> run_all(job& j, io::runtime& rt, run_state& rs,
           t->binary.empty() ? "COPY text" + text_reason(j.cfg, cols) : std::string("COPY binary");
       t->label_stem = label_stem(ti.schema, ti.name);
       t->headers = load_headers(j.cfg, t->writer, j.opts, ti);
+      check_headers(*t, t->writer.columns());
       for (const auto& p : plan)
         if (p.schema == ti.schema && p.name == ti.name) t->plan = p;
       j.tables.push_back(std::move(t));
     }
 
     const std::string fp = job_fingerprint(j.source, j.cfg, j.tables);
-    doris::http_client http(ex);
+    doris::http_client http(ex, j.http_options());
     co_await preflight(j, http);
     if (j.opts.restart) {
       // Precommitted transactions of the job being replaced must not stay open in Doris.
@@ -446,7 +441,8 @@ asio::awaitable<void> run_all(job& j, io::runtime& rt, run_state& rs,
 
     for (auto& t : j.tables) {
       // Logged once Doris took the credentials: a refusal stays a short message.
-      spdlog::info("doris: {} is read as {}", t->info.display(), t->copy_format_note);
+      spdlog::info("doris: {} is read as {}", codecs::printable(t->info.display()),
+                   t->copy_format_note);
       const std::set<int> done = state.done_chunks(t->info.schema, t->info.name);
       t->progress = &j.prog.add_table(t->info.schema, t->info.name, t->info.bytes,
                                       std::max<std::int64_t>(t->info.rows_estimate, 0),
@@ -556,7 +552,7 @@ int run_doris(const job_options& opts) {
   if (!rs.failures.empty()) {
     std::string names;
     for (const auto& tt : j.tables)
-      if (tt->failed) names += (names.empty() ? "" : ", ") + tt->info.display();
+      if (tt->failed) names += (names.empty() ? "" : ", ") + codecs::printable(tt->info.display());
     const std::string msg = fmt::format(
         "{} table(s) failed to load: {} (first: {}); fix the cause and run the "
         "same command to load what is missing",

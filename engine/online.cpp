@@ -11,9 +11,11 @@
 #include "engine/bulk_internal.hpp"
 #include "engine/catalog.hpp"
 #include "engine/cdc_apply.hpp"
+#include "engine/follow_monitor.hpp"
 #include "engine/progress.hpp"
 #include "engine/settings.hpp"
 #include "engine/state_store.hpp"
+#include "io/deadline.hpp"
 #include "io/runtime.hpp"
 
 #include <fmt/format.h>
@@ -164,13 +166,23 @@ struct follow_result {
   po::lsn applied = 0;
 };
 
-/// Streams from the slot and applies until a switchover sentinel or a stop request.
-struct follow_lag {
-  cdc::apply_stats stats;
-  std::uint64_t bytes = 0;
-  double seconds = 0;
-};
+/// Awaits an apply step; false when it failed because a stop was requested meanwhile (the monitor
+/// cancelled its statements on the target, which rolled back: only what committed stays and is
+/// confirmed, and the origin says where to resume). Other failures are thrown.
+asio::awaitable<bool> unless_stopped(asio::awaitable<void> step, const bool& stopping,
+                                     bool& cancelled) {
+  try {
+    co_await std::move(step);
+    co_return true;
+  } catch (const std::exception& e) {
+    if (!stopping) throw;
+    spdlog::debug("follow: stopped while applying: {}", e.what());
+  }
+  cancelled = true;
+  co_return false;
+}
 
+/// Streams from the slot and applies until a switchover sentinel or a stop request.
 asio::awaitable<follow_result> follow_loop(io::runtime& rt, state_store& st,
                                            const job_options& opts, const endpoints& ep,
                                            const online_names& n, pg::replication_connection& rc,
@@ -197,61 +209,25 @@ asio::awaitable<follow_result> follow_loop(io::runtime& rt, state_store& st,
   so.publications.push_back(n.publication);
   co_await rc.start(so);
 
+  // Lag figures, live while a target transaction runs; a prompt stop (follow_monitor.hpp).
+  follow_monitor monitor(st, fp, a, rc, ep.source, ep.target);
+  monitor.start(ex);
   // next() cannot be cancelled: a stop request ends the stream instead.
   bool stopping = false;
   std::stop_callback on_stop(rt.stop_token(), [&] {
     asio::post(ex, [&] {
       if (stopping) return;
       stopping = true;
+      monitor.stopping();
       asio::co_spawn(ex, rc.stop(), asio::detached);
     });
   });
   follow_result out;
-  auto last_report = std::chrono::steady_clock::now();
-  auto last_progress = last_report;
-  const std::uint64_t first_changes = a.stats().changes;
-  std::uint64_t last_changes = first_changes;
-  // Lag: WAL the server has that the target has not committed, and how old the last applied
-  // commit is while WAL is waiting (0 when caught up). Published for the progress reporter.
-  const auto publish = [&] {
-    follow_lag l;
-    l.stats = a.stats();
-    const po::lsn end = rc.server_wal_end();
-    l.bytes = end > a.committed_lsn() ? end - a.committed_lsn() : 0;
-    if (l.bytes > 0 && l.stats.committed_time != 0) {
-      l.seconds =
-          std::max(0.0, std::chrono::duration<double>(std::chrono::system_clock::now() -
-                                                      po::from_pg_time(l.stats.committed_time))
-                            .count());
-    }
-    fp.applied_lsn.store(a.committed_lsn(), std::memory_order_relaxed);
-    fp.lag_bytes.store(static_cast<std::int64_t>(l.bytes), std::memory_order_relaxed);
-    fp.lag_ms.store(static_cast<std::int64_t>(l.seconds * 1000), std::memory_order_relaxed);
-    fp.changes.store(l.stats.changes - first_changes, std::memory_order_relaxed);
-    fp.queued_txns.store(l.stats.queued_txns, std::memory_order_relaxed);
-    return l;
-  };
-  // Into the state store (for `status`) and the log, every second: `secs` since the last time.
-  const auto record = [&](const follow_lag& l, double secs) {
-    const cdc::apply_stats& s = l.stats;
-    const double rate = secs > 0 ? double(s.changes - last_changes) / secs : 0;
-    st.put("online.applied_lsn", po::format_lsn(a.committed_lsn()));
-    st.put("online.lag_bytes", std::to_string(l.bytes));
-    st.put("online.lag_seconds", fmt::format("{:.1f}", l.seconds));
-    st.put("online.apply_rate", fmt::format("{:.0f}", rate));
-    st.put("online.apply_queue", std::to_string(s.queued_txns));
-    spdlog::debug(
-        "follow: applied to {}, lag {} bytes / {:.1f} s, {:.0f} changes/s, {} queued, {} "
-        "transactions, {} changes as {} row writes in {} target transactions",
-        po::format_lsn(a.committed_lsn()), l.bytes, l.seconds, rate, s.queued_txns, s.txns,
-        s.changes, s.rows_written, s.groups);
-  };
-  publish();
-  fp.active = true;
+  bool cancelled = false;  // a statement failed because the stop cancelled it
   for (;;) {
     std::optional<pg::wal_message> m = co_await rc.next();
     if (!m) break;
-    co_await a.feed(m->payload);
+    if (!co_await unless_stopped(a.feed(m->payload), stopping, cancelled)) break;
     if (auto s = a.take_sentinel()) {
       co_await a.flush();
       rc.confirm(a.committed_lsn());
@@ -266,24 +242,23 @@ asio::awaitable<follow_result> follow_loop(io::runtime& rt, state_store& st,
       // than the apply sends in bursts; committing at every gap made groups of a few
       // transactions). The group's age still bounds it (apply_options::max_group_delay).
       const bool more = co_await rc.wait_for_message(quiet_commit);
-      if (!more) co_await a.flush();
+      if (!more && !co_await unless_stopped(a.flush(), stopping, cancelled)) break;
     }
     rc.confirm(a.committed_lsn());
-    const auto now = std::chrono::steady_clock::now();
-    if (now - last_progress < std::chrono::milliseconds(100)) continue;
-    last_progress = now;
-    const follow_lag l = publish();
-    if (now - last_report < std::chrono::seconds(1)) continue;
-    record(l, std::chrono::duration<double>(now - last_report).count());
-    last_changes = l.stats.changes;
-    last_report = now;
   }
-  if (!a.idle()) co_await a.flush();
+  if (!cancelled && !a.idle()) co_await unless_stopped(a.flush(), stopping, cancelled);
+  if (cancelled) {
+    // The stop request's rc.stop() ends the stream: wait for it; nothing more is applied.
+    try {
+      while (co_await rc.next()) {
+      }
+    } catch (const std::exception& e) {
+      spdlog::debug("follow: ending the stream: {}", e.what());
+    }
+  }
   rc.confirm(a.committed_lsn());
   // The stats CSV's last line and `status` show where it ended.
-  const follow_lag last = publish();
-  record(last,
-         std::chrono::duration<double>(std::chrono::steady_clock::now() - last_report).count());
+  const follow_lag last = co_await monitor.finish();
   spdlog::info(
       "follow: applied up to {}: {} transactions, {} changes as {} row writes in {} target "
       "transactions",
@@ -316,12 +291,21 @@ asio::awaitable<void> finish_switchover(state_store& st, const job_options& opts
                     : "; slot, publication and origin dropped");
 }
 
+/// `started`: when the command started (--max-runtime counts from there, the copy included).
 int follow_phase(io::runtime& rt, state_store& st, const job_options& opts, const endpoints& ep,
-                 const online_names& n, std::optional<pg::replication_connection>& rc) {
+                 const online_names& n, std::optional<pg::replication_connection>& rc,
+                 std::chrono::steady_clock::time_point started) {
   std::optional<follow_result> f;
   progress prog;
   progress_reporter reporter(prog, make_reporter_options(opts));
+  std::chrono::seconds limit = opts.max_runtime;
+  if (limit.count() > 0) {
+    const auto used = std::chrono::duration_cast<std::chrono::seconds>(
+        std::chrono::steady_clock::now() - started);
+    limit = std::max(std::chrono::seconds(1), limit - used);
+  }
   rt.run([&]() -> asio::awaitable<void> {
+    io::deadline deadline(rt, limit);
     auto ex = co_await asio::this_coro::executor;
     if (!rc) rc.emplace(co_await pg::replication_connection::connect(ex, conninfo(ep.source)));
     std::exception_ptr error;
@@ -348,6 +332,7 @@ int follow_phase(io::runtime& rt, state_store& st, const job_options& opts, cons
 }  // namespace
 
 int run_online(const job_options& opts) {
+  const auto started = std::chrono::steady_clock::now();
   const endpoints ep = pg_pair(opts, "run --follow");
   state_store st = state_store::open(opts.state_dir);
   io::runtime rt(0);
@@ -363,7 +348,7 @@ int run_online(const job_options& opts) {
     if (phase == "follow") {
       spdlog::info("the copy is done: following from where the target stopped");
       std::optional<pg::replication_connection> rc;
-      return follow_phase(rt, st, opts, ep, *n, rc);
+      return follow_phase(rt, st, opts, ep, *n, rc, started);
     }
     if (phase == "switched_over")
       throw usage_error(
@@ -428,10 +413,11 @@ int run_online(const job_options& opts) {
     throw;
   }
   st.put("online.phase", "follow");
-  return follow_phase(rt, st, opts, ep, n, rc);
+  return follow_phase(rt, st, opts, ep, n, rc, started);
 }
 
 int run_follow(const job_options& opts) {
+  const auto started = std::chrono::steady_clock::now();
   const endpoints ep = pg_pair(opts, "follow");
   state_store st = state_store::open(opts.state_dir);
   auto n = recorded_names(st);
@@ -446,7 +432,7 @@ int run_follow(const job_options& opts) {
         ": nothing to follow");
   io::runtime rt(0);
   std::optional<pg::replication_connection> rc;
-  return follow_phase(rt, st, opts, ep, *n, rc);
+  return follow_phase(rt, st, opts, ep, *n, rc, started);
 }
 
 int run_switchover(const job_options& opts) {

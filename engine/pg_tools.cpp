@@ -70,9 +70,11 @@ tool_output run_pg_tool(const std::filesystem::path& program, std::vector<std::s
   auto [safe_conninfo, password] = split_password(conninfo);
   args.insert(args.begin(), {program.string(), "-d", safe_conninfo});
 
+  // The URL's password reaches the child through its environment, never its argv; without
+  // one, the child reads PGPASSWORD, ~/.pgpass or PGSERVICE exactly as our own libpq does.
   std::vector<std::string> env_store;
   for (char** e = environ; *e; ++e) {
-    if (std::strncmp(*e, "PGPASSWORD=", 11) == 0) continue;
+    if (!password.empty() && std::strncmp(*e, "PGPASSWORD=", 11) == 0) continue;
     if (!application_name.empty() && std::strncmp(*e, "PGAPPNAME=", 10) == 0) continue;
     env_store.emplace_back(*e);
   }

@@ -1,5 +1,7 @@
 #include "engine/progress.hpp"
 
+#include "codecs/sql_text.hpp"
+
 #include "codecs/pgoutput.hpp"
 
 #include <fmt/format.h>
@@ -77,9 +79,11 @@ int terminal_width() noexcept {
   return 100;
 }
 
-/// At most `width` bytes, cut on a UTF-8 character boundary.
-std::string fit(std::string_view s, std::size_t width) {
-  if (s.size() <= width) return std::string(s);
+/// At most `width` bytes of `text` made printable, cut on a UTF-8 character boundary.
+std::string fit(std::string_view text, std::size_t width) {
+  const auto shown = codecs::printable(text);
+  const std::string_view s = shown;
+  if (s.size() <= width) return shown;
   std::size_t n = width > 0 ? width - 1 : 0;
   while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0U) == 0x80U)
     --n;
@@ -559,14 +563,14 @@ void print_summary(std::ostream& out, const std::vector<table_summary>& rows) {
                                  failed > 0 ? fmt::format(", {} failed", failed) : "");
   std::size_t w = label.size();
   for (const auto& r : rows)
-    w = std::max(w, std::min<std::size_t>(r.table.size(), 48));
+    w = std::max(w, std::min<std::size_t>(codecs::printable(r.table).size(), 48));
   out << fmt::format("{:<{}}  {:<9} {:>12} {:>10} {:>8} {:>8}\n", "table", w, "status", "rows",
                      "MB", "copy", "index");
   for (const auto& r : rows) {
     out << fmt::format("{:<{}}  {:<9} {:>12} {:>10.1f} {:>8} {:>8}\n", fit(r.table, 48), w,
                        r.status, r.rows, double(r.bytes) / mb, format_seconds(r.copy_seconds),
                        format_seconds(r.index_seconds));
-    if (!r.error.empty()) out << "  error: " << r.error << '\n';
+    if (!r.error.empty()) out << "  error: " << codecs::printable(r.error) << '\n';
   }
   // Tables copy in parallel: a sum of their times is no wall time, so none is shown.
   out << fmt::format("{:<{}}  {:<9} {:>12} {:>10.1f}\n", label, w, "", total.rows,

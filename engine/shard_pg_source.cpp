@@ -75,6 +75,7 @@ asio::awaitable<source> open_pg_source(const codecs::endpoint& src, const job_op
   std::vector<table_info> tables = co_await discover_tables(h, make_filter(opts));
   if (tables.empty())
     throw usage_error("no source table matches --tables/--exclude: nothing to copy");
+  co_await check_source_tables(h, tables);  // before any target file exists
   std::map<std::string, std::string> seen;
   for (const auto& t : tables) {
     auto [it, fresh] = seen.emplace(t.name, t.display());
@@ -94,10 +95,16 @@ asio::awaitable<source> open_pg_source(const codecs::endpoint& src, const job_op
   out.description = codecs::redacted_url(src);
   for (auto& t : tables) {
     // Every stored column, generated ones included (SQLite keeps their values as data).
+    // A domain maps as its base type (a domain over a domain over integer is an INTEGER).
     pg::result cols = co_await h.query(
-        "select attname, format_type(atttypid, atttypmod), t.typname from pg_attribute a join "
-        "pg_type t on t.oid = a.atttypid where attrelid = $1::oid and attnum > 0 and not "
-        "attisdropped order by attnum",
+        "with recursive col(attnum, attname, typid, typmod, depth) as ("
+        " select attnum, attname, atttypid, atttypmod, 0 from pg_attribute"
+        " where attrelid = $1::oid and attnum > 0 and not attisdropped"
+        " union all"
+        " select c.attnum, c.attname, t.typbasetype, t.typtypmod, c.depth + 1"
+        " from col c join pg_type t on t.oid = c.typid where t.typtype = 'd')"
+        "select distinct on (attnum) attname, format_type(typid, typmod) from col"
+        " order by attnum, depth desc",
         pg::make_params(std::to_string(t.oid)));
     check(cols, "reading the columns of a source table");
     table_load tl;

@@ -5,7 +5,9 @@
 #include "engine/state_db.hpp"
 
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
@@ -190,14 +192,56 @@ state_store::state_store(state_store&&) noexcept = default;
 state_store& state_store::operator=(state_store&&) noexcept = default;
 state_store::~state_store() = default;
 
-state_store state_store::open(const fs::path& dir) {
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) {
-    throw job_error("cannot create state directory '" + dir.string() + "': " + ec.message() +
+void ensure_private_dir(const fs::path& dir) {
+  const auto shown = "state directory '" + dir.string() + "'";
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) {
+    std::error_code ec;
+    if (errno == ENOENT) {
+      if (dir.has_parent_path()) fs::create_directories(dir.parent_path(), ec);
+      if (!ec && ::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+        ec = std::error_code(errno, std::generic_category());
+      if (!ec) return ensure_private_dir(dir);  // created now, or by a racing job: check it
+    } else {
+      ec = std::error_code(errno, std::generic_category());
+    }
+    throw job_error("cannot create " + shown + ": " + ec.message() +
                     " (pass --state-dir with a writable directory)");
   }
-  const int fd = ::open(lock_file(dir).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (!S_ISDIR(st.st_mode)) {
+    throw usage_error(shown + " is not a directory (pass --state-dir with a directory)");
+  }
+  if (st.st_uid != ::geteuid()) {
+    throw usage_error(shown + " belongs to another user (uid " + std::to_string(st.st_uid) +
+                      "); pass a --state-dir of your own");
+  }
+  char mode[8];
+  std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    throw usage_error(shown + " is writable by other users (mode " + mode + "): run chmod 700 '" +
+                      dir.string() + "' or pass another --state-dir");
+  }
+  if ((st.st_mode & (S_IRWXG | S_IRWXO)) == 0) return;
+  // Ours, readable by others (made by an older uringmig, or by hand): it holds a schema dump,
+  // logs and the job's settings.
+  if (::chmod(dir.c_str(), 0700) != 0) {
+    throw job_error("cannot make " + shown + " private: " + std::strerror(errno));
+  }
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    struct stat fst {};
+    if (::lstat(entry.path().c_str(), &fst) == 0 && S_ISREG(fst.st_mode) &&
+        fst.st_uid == ::geteuid() && (fst.st_mode & 077) != 0) {
+      static_cast<void>(::chmod(entry.path().c_str(), fst.st_mode & 0700));
+    }
+  }
+  spdlog::warn("{} was readable by other users (mode {}): made it and its files private", shown,
+               mode);
+}
+
+state_store state_store::open(const fs::path& dir) {
+  ensure_private_dir(dir);
+  const int fd = ::open(lock_file(dir).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) {
     throw job_error("cannot write in state directory '" + dir.string() +
                     "': " + std::strerror(errno) + " (pass --state-dir with a writable directory)");

@@ -106,6 +106,12 @@ struct job_status {
   std::map<std::string, std::string> kv;
 };
 
+/// Makes `dir` (a state directory) private before anything is written in it: creates it 0700
+/// when missing; an existing one of ours that others can read is tightened to 0700 and its
+/// files to 0600 (logged). Throws usage_error when it belongs to another user or others can
+/// write to it (they could swap its files), job_error when it cannot be created.
+void ensure_private_dir(const std::filesystem::path& dir);
+
 /// Handle to `<dir>/state.db`. Every member is thread-safe (one mutex; each call is a short
 /// statement or transaction). Movable; closing happens in the destructor.
 class state_store {

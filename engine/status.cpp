@@ -1,5 +1,7 @@
 #include "engine/status.hpp"
 
+#include "codecs/sql_text.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -187,8 +189,9 @@ void print_status(std::ostream& out, const job_status& s, const std::filesystem:
   };
   row("table", "status", "chunks", "rows", "MB", "indexes", "copy", "index");
   for (const auto& t : s.tables) {
-    row(t.schema + "." + t.name, t.status, fraction(t.chunks_done, t.chunks_total),
-        std::to_string(t.rows_copied), fmt::format("{:.1f}", double(t.bytes_copied) / mb),
+    row(codecs::printable(t.schema + "." + t.name), t.status,
+        fraction(t.chunks_done, t.chunks_total), std::to_string(t.rows_copied),
+        fmt::format("{:.1f}", double(t.bytes_copied) / mb),
         fraction(t.indexes_done, t.indexes_total), format_seconds(t.copy_seconds),
         format_seconds(t.index_seconds));
   }

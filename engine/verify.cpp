@@ -4,6 +4,7 @@
 #include "codecs/url.hpp"
 #include "connectors/postgres/connection.hpp"
 #include "engine/catalog.hpp"
+#include "engine/settings.hpp"
 #include "io/deadline.hpp"
 #include "io/runtime.hpp"
 #include "io/wait_all.hpp"
@@ -54,13 +55,14 @@ constexpr const char* begin_sql = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ON
 
 // One row per column, or one row with a NULL name for a table without
 // columns; no row when the table does not exist (as something rows can be
-// selected from only: a table or a partitioned table).
+// selected from only: a table, a partitioned table or a materialized view).
+// Second column: whether it has rows to read (a materialized view may not).
 constexpr const char* columns_sql =
-    "select a.attname from pg_catalog.pg_class c "
+    "select a.attname, c.relispopulated from pg_catalog.pg_class c "
     "join pg_catalog.pg_namespace n on n.oid = c.relnamespace "
     "left join pg_catalog.pg_attribute a "
     "on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped "
-    "where n.nspname = $1 and c.relname = $2 and c.relkind in ('r', 'p') "
+    "where n.nspname = $1 and c.relname = $2 and c.relkind in ('r', 'p', 'm') "
     "order by a.attnum";
 
 /// A table to compare: the source's columns (generated ones included) in
@@ -75,6 +77,7 @@ struct table_job {
 
 struct side_result {
   bool missing = false;
+  bool populated = true;                     // false: a materialized view WITH NO DATA
   std::vector<std::string> missing_columns;  // of the job's columns
   std::vector<std::string> extra_columns;    // this side has, the job does not
   std::string rows;                          // empty: not counted
@@ -99,6 +102,7 @@ struct shared_state {
   std::vector<table_job> tables;
   std::vector<table_outcome> outcomes;
   std::size_t next = 0;
+  std::optional<table_outcome> large_objects;  // compared when either side has any
   bool abort = false;  // a worker could not start: the others stop taking tables
 };
 
@@ -252,7 +256,8 @@ asio::awaitable<side_result> checksum_side(pg::connection& c, const table_job& t
       for (int i = 0; i < cols.rows(); ++i)
         if (!cols.is_null(i, 0) && !want.count(std::string(cols.value(i, 0))))
           r.extra_columns.emplace_back(cols.value(i, 0));
-      if (r.missing_columns.empty()) {
+      r.populated = cols.value(0, 1) == "t";
+      if (r.missing_columns.empty() && r.populated) {
         pg::result sum = co_await c.query(checksum_sql(t.schema, t.name, t.columns, hash));
         sum.check("computing the checksum");
         r.rows = sum.value(0, 0);
@@ -283,6 +288,12 @@ table_outcome compare(const side_result& s, const side_result& d) {
   } else if (d.missing) {
     o.v = verdict::missing;
     o.text = "MISSING on target";
+  } else if (s.populated != d.populated) {
+    o.v = verdict::differs;
+    o.text = s.populated ? "DIFFERS: not populated on target" : "DIFFERS: not populated on source";
+  } else if (!s.populated) {
+    o.v = verdict::identical;
+    o.text = "ok (materialized view not populated)";
   } else if (!d.missing_columns.empty()) {
     o.v = verdict::differs;
     o.text = "DIFFERS: column(s) missing on target: " + quoted_list(d.missing_columns);
@@ -347,6 +358,46 @@ asio::awaitable<void> run_workers(io::runtime& rt, std::size_t jobs, const codec
   co_await io::wait_all(std::move(ops));
 }
 
+/// Large objects, on each control connection (in its side's snapshot): count, and the sum of a
+/// 64-bit hash over each object's OID, owner, ACL and md5 of its contents (owner and ACL left
+/// out under schema.no_owner / schema.no_acl, as the clone leaves them). lo_get reads each
+/// object whole on the server (bytea: at most 1 GB per object).
+asio::awaitable<side_result> large_objects_side(pg::connection& c, const job_options& opts) {
+  const std::string owner = bool_setting(opts, "schema.no_owner", false)
+                                ? ""
+                                : " || ':' || pg_catalog.pg_get_userbyid(m.lomowner)";
+  const std::string acl =
+      bool_setting(opts, "schema.no_acl", false) ? "" : " || ':' || coalesce(m.lomacl::text, '')";
+  side_result r;
+  pg::result sum = co_await c.query(
+      "select count(*)::text, coalesce(sum(('x' || pg_catalog.substr(pg_catalog.md5(m.oid::text" +
+      owner + acl +
+      " || ':' || pg_catalog.md5(pg_catalog.lo_get(m.oid))), 1, 16))::bit(64)::bigint), 0)::text "
+      "from pg_catalog.pg_largeobject_metadata m");
+  if (!sum.ok()) {
+    r.error = sum.error().message;
+    co_return r;
+  }
+  r.rows = sum.value(0, 0);
+  r.sum = sum.value(0, 1);
+  co_return r;
+}
+
+asio::awaitable<std::optional<table_outcome>> compare_large_objects(const job_options& opts,
+                                                                    pg::connection& src,
+                                                                    pg::connection& dst) {
+  const auto t0 = std::chrono::steady_clock::now();
+  using namespace asio::experimental::awaitable_operators;
+  auto [s, d] = co_await (io::run_on(src.executor(), large_objects_side(src, opts)) &&
+                          io::run_on(dst.executor(), large_objects_side(dst, opts)));
+  if (s.rows == "0" && d.rows == "0") co_return std::nullopt;
+  table_outcome o = compare(s, d);
+  o.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  o.done = true;
+  spdlog::info("verified large objects: {} ({:.2f}s)", o.text, o.seconds);
+  co_return o;
+}
+
 /// Runs on context 0: the control connections hold each side's snapshot
 /// while the workers compare the tables.
 asio::awaitable<void> verify_all(io::runtime& rt, const job_options& opts,
@@ -373,6 +424,8 @@ asio::awaitable<void> verify_all(io::runtime& rt, const job_options& opts,
   std::vector<table_info> found = co_await discover_tables(src, filter);
   if (found.empty())
     throw usage_error("no source table matches --tables/--exclude; nothing to verify");
+  for (auto& m : co_await discover_matviews(src, filter))
+    found.push_back(std::move(m));
   auto columns = co_await source_columns(src, found);
   for (const auto& t : found)
     state.tables.push_back({t.schema, t.name, columns[t.oid]});
@@ -382,6 +435,9 @@ asio::awaitable<void> verify_all(io::runtime& rt, const job_options& opts,
   const std::size_t jobs = std::min<std::size_t>(
       opts.jobs > 0 ? static_cast<std::size_t>(opts.jobs) : rt.size(), state.tables.size());
   co_await run_workers(rt, jobs, source, target, snap, state);
+  if (!bool_setting(opts, "large_objects.skip", false) && !state.abort &&
+      !rt.stop_token().stop_requested())
+    state.large_objects = co_await compare_large_objects(opts, src, dst);
 
   deadline.cancel();
   co_await end_session(src);
@@ -447,6 +503,16 @@ int run_verify(const job_options& opts) {
       failed.push_back(t.display());
     else
       differ.push_back(t.display());
+  }
+  if (const auto& o = state.large_objects) {
+    std::printf("%-40s %12s %8.2f  %s\n", "(large objects)", o->rows.c_str(), o->seconds,
+                o->text.c_str());
+    if (o->v == verdict::identical)
+      ++identical;
+    else if (o->v == verdict::failed)
+      failed.push_back("(large objects)");
+    else
+      differ.push_back("(large objects)");
   }
   std::printf(
       "total: %zu table(s), %lld source rows in %.2fs: %zu identical, %zu differ, %zu "

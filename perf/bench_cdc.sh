@@ -10,7 +10,11 @@
 # - WORKLOAD=updates: issue #6's mix — a $ROWS-row table (1M), $TXNS transactions (10 000) of
 #   100-row updates (a random range of ids), $CLIENTS clients;
 # - WORKLOAD=inserts / deletes: the same table and transaction count, each transaction inserting
-#   100 new rows / deleting 100 existing ones (ids from a sequence: every row once).
+#   100 new rows / deleting 100 existing ones (ids from a sequence: every row once);
+# - WORKLOAD=mixed: a keyed table (100 000 rows) and a keyless REPLICA IDENTITY FULL one (5 000
+#   rows, 20 per value of g); pgbench at $RATE tps (1000) for $SECONDS_LOAD seconds (20 here too),
+#   $CLIENTS clients, a mix of 20-row updates of the keyless table, keyless inserts and deletes,
+#   upserts, key changes, deletes and rolled-back transactions.
 # Prints rows/s applied for both followers (changed rows / catch-up time).
 # LIVE=1 (any workload) measures lag instead of catch-up: both followers run while the workload
 # runs; every second, each slot's lag (source WAL position minus what the follower confirmed, i.e.
@@ -30,16 +34,18 @@ workers=${APPLY_WORKERS:-2}
 workload=${WORKLOAD:-tpcb}
 rows=${ROWS:-1000000}
 txns=${TXNS:-10000}
-case $workload in tpcb | updates | inserts | deletes) ;;
-  *) echo "WORKLOAD is tpcb, updates, inserts or deletes" >&2; exit 2 ;;
+rate=${RATE:-1000}
+case $workload in tpcb | updates | inserts | deletes | mixed) ;;
+  *) echo "WORKLOAD is tpcb, updates, inserts, deletes or mixed" >&2; exit 2 ;;
 esac
 
 scripts/setup-deps.sh
 dpkg-query -W time >/dev/null 2>&1 || apt-get install -y -qq time >/dev/null
-cmake --preset release >/dev/null
-cmake --build --preset release --target uringmig pg_fixture -j"$(nproc)" >/dev/null
-bin=$PWD/build/release/uringmig
-fixture=$PWD/build/release/tests/pg_fixture
+preset=${PRESET:-release}  # PRESET=asan: an existing asan build (slower uringmig CPU)
+cmake --preset "$preset" >/dev/null
+cmake --build --preset "$preset" --target uringmig pg_fixture -j"$(nproc)" >/dev/null
+bin=$PWD/build/$preset/uringmig
+fixture=$PWD/build/$preset/tests/pg_fixture
 pgbin=/usr/lib/postgresql/15/bin
 
 srcdir=$(mktemp -d); dstdir=$(mktemp -d); scratch=$(mktemp -d)
@@ -70,6 +76,50 @@ if [ "$workload" = tpcb ]; then
   marker="update pgbench_branches set filler = 'backlog done' where bid = 1"
   marker_seen="select filler like 'backlog done%' from pgbench_branches where bid = 1"
   checked="pgbench_accounts:aid pgbench_branches:bid pgbench_tellers:tid pgbench_history:"
+elif [ "$workload" = mixed ]; then
+  echo "== source: keyed acct (100 000 rows) and keyless kl (5 000 rows, REPLICA IDENTITY FULL)"
+  spsql -d bench -c "create table acct (id bigint primary key, bal int not null, note text);
+    insert into acct select g, 0, 'n' || g from generate_series(1, 100000) g;
+    create sequence moved_ids start 10000000;
+    create table kl (g int, n int, pad text); alter table kl replica identity full;
+    insert into kl select g % 250, 0, repeat('p', 40) from generate_series(1, 5000) g;
+    create table marker (id int primary key, note text); insert into marker values (1, '')"
+  spsql -d bench -c "vacuum analyze"
+  w() { cat >"$scratch/mix_$1.sql"; }
+  w keyless <<'SQL'
+\set g random(0, 249)
+update kl set n = n + 1 where g = :g;
+SQL
+  w kl_churn <<'SQL'
+\set g random(0, 249)
+insert into kl values (:g, 0, 'new');
+delete from kl where ctid = (select ctid from kl where g = :g limit 1);
+SQL
+  w upsert <<'SQL'
+\set id random(1, 200000)
+insert into acct values (:id, 1, 'up') on conflict (id) do update set bal = acct.bal + 1;
+SQL
+  w keychange <<'SQL'
+\set id random(1, 100000)
+update acct set id = nextval('moved_ids') where id = :id;
+SQL
+  w delete <<'SQL'
+\set id random(1, 200000)
+delete from acct where id = :id;
+SQL
+  w rollback <<'SQL'
+\set g random(0, 249)
+\set id random(1, 100000)
+begin;
+update kl set n = n - 1 where g = :g;
+update acct set bal = bal - 1 where id = :id;
+rollback;
+SQL
+  mix=(-f "$scratch/mix_keyless.sql@20" -f "$scratch/mix_kl_churn.sql@10" -f "$scratch/mix_upsert.sql@40"
+    -f "$scratch/mix_keychange.sql@10" -f "$scratch/mix_delete.sql@10" -f "$scratch/mix_rollback.sql@10")
+  marker="update marker set note = 'backlog done' where id = 1"
+  marker_seen="select note = 'backlog done' from marker where id = 1"
+  checked="acct:id kl: marker:id"
 else
   echo "== source: $rows rows"
   spsql -d bench -c "create table t (id int primary key, v int not null, filler text);
@@ -131,6 +181,8 @@ sums() {  # psql function: per checked table, count and md5 of the sorted rows
 }
 if [ "$workload" = tpcb ]; then
   load=(-T "$seconds"); what="pgbench TPC-B for ${seconds}s"
+elif [ "$workload" = mixed ]; then
+  load=(-R "$rate" -T "$seconds" "${mix[@]}"); what="the mixed workload at ${rate} tps for ${seconds}s"
 else
   load=(-t "$((txns / clients))" -f "$scratch/updates.sql"); what="$txns transactions of 100-row $workload"
 fi
@@ -239,7 +291,7 @@ native=$(since "$t0")
 echo "native logical replication: ${native}s"
 echo "ratio uringmig / native: $(awk -v a="$ours" -v b="$native" 'BEGIN {printf "%.3f", a / b}') (goal <= 0.5: several times faster)"
 echo "floor / native: $(awk -v a="$floor" -v b="$native" 'BEGIN {printf "%.3f", a / b}') (the source's decoding alone)"
-if [ "$workload" != tpcb ]; then
+if [ "$workload" != tpcb ] && [ "$workload" != mixed ]; then
   changed=$((txns / clients * clients * 100))
   awk -v n="$changed" -v a="$ours" -v b="$native" -v w="$workload" \
     'BEGIN {printf "rows/s applied (%s): uringmig %.0f, native %.0f\n", w, n / a, n / b}'

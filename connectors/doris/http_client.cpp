@@ -308,6 +308,7 @@ const std::string* http_response::header(std::string_view lower_name) const {
 }
 
 bool transport_error::retryable() const {
+  if (tls()) return false;
   switch (static_cast<CURLcode>(code)) {
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_CONNECT:
@@ -318,6 +319,26 @@ bool transport_error::retryable() const {
     case CURLE_PARTIAL_FILE:
     case CURLE_SEND_FAIL_REWIND:
       return true;
+    default:
+      return false;
+  }
+}
+
+bool transport_error::tls() const {
+  switch (static_cast<CURLcode>(code)) {
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_USE_SSL_FAILED:
+      return true;
+    case CURLE_OPERATION_TIMEDOUT:  // connected, but the handshake never completed
+      return message.rfind("SSL connection timeout", 0) == 0;
     default:
       return false;
   }

@@ -70,6 +70,8 @@ struct transport_error {
   std::string message;
   /// Worth a retry with backoff (with the same Stream Load label).
   bool retryable() const;
+  /// The TLS handshake or the server's certificate failed: not worth a retry.
+  bool tls() const;
 };
 
 struct http_timing {
@@ -109,6 +111,10 @@ struct http_client_options {
   long upload_buffer_size = 1L << 20;
   /// Buffers of a streamed body the client holds beyond the channel.
   std::size_t stream_queue = 2;
+  /// https: the CA certificates (PEM) that sign the server's certificate; empty: the system's.
+  std::string ca_file;
+  /// https: verify the server's certificate and its host name. Off only on explicit request.
+  bool verify_tls = true;
 };
 
 /// An HTTP/1.1 client over one libcurl multi handle, driven from one

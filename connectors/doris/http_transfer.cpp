@@ -152,6 +152,11 @@ void transfer::configure() {
   curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, client_.get());
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, client_->opts.upload_buffer_size);
+  if (!client_->opts.ca_file.empty())
+    curl_easy_setopt(e, CURLOPT_CAINFO, client_->opts.ca_file.c_str());
+  const long verify = client_->opts.verify_tls ? 1L : 0L;
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, verify);
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, client_->opts.verify_tls ? 2L : 0L);
   if (!rq_.user.empty()) {
     curl_easy_setopt(e, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
     curl_easy_setopt(e, CURLOPT_USERNAME, rq_.user.c_str());

@@ -30,6 +30,16 @@ class reader {
     return r;
   }
 
+  /// The whole text is one array: its elements into `out`.
+  std::optional<std::vector<value>> top_array() {
+    std::vector<value> out;
+    skip_ws();
+    if (!elements(0, &out)) return std::nullopt;
+    skip_ws();
+    if (i_ != s_.size()) return std::nullopt;
+    return out;
+  }
+
  private:
   bool fail(std::string_view what) {
     if (err_.empty()) err_ = std::string(what) + " at offset " + std::to_string(i_);
@@ -76,7 +86,7 @@ class reader {
     }
   }
 
-  bool elements(int depth) {
+  bool elements(int depth, std::vector<value>* out = nullptr) {
     if (depth > max_depth) return fail("nesting too deep");
     if (!expect('[')) return false;
     skip_ws();
@@ -86,8 +96,9 @@ class reader {
     }
     for (;;) {
       skip_ws();
-      value ignored;
-      if (!any(ignored, depth + 1)) return false;
+      value v;
+      if (!any(v, depth + 1)) return false;
+      if (out != nullptr) out->push_back(std::move(v));
       skip_ws();
       if (peek() == ',') {
         ++i_;
@@ -285,6 +296,10 @@ const value* object::find(std::string_view key) const {
 
 object_result read_object(std::string_view text) {
   return reader(text).top();
+}
+
+std::optional<std::vector<value>> read_array(std::string_view text) {
+  return reader(text).top_array();
 }
 
 }  // namespace uringmig::connectors::doris::json

@@ -36,4 +36,7 @@ struct object_result {
 /// Reads one JSON object (whitespace around it allowed, nothing else).
 object_result read_object(std::string_view text);
 
+/// Reads one JSON array into its elements; nullopt when it is not one.
+std::optional<std::vector<value>> read_array(std::string_view text);
+
 }  // namespace uringmig::connectors::doris::json

@@ -3,6 +3,9 @@
 #include <curl/curl.h>
 #include <spdlog/spdlog.h>
 
+#include "connectors/doris/json_reader.hpp"
+
+#include <cstdlib>
 #include <memory>
 #include <stdexcept>
 
@@ -24,23 +27,6 @@ bool iequals(std::string_view a, std::string_view b) {
     if (x != b[i]) return false;  // `b` is lower case
   }
   return true;
-}
-
-/// One path segment, percent-encoded.
-std::string segment(std::string_view s) {
-  static constexpr std::string_view hex = "0123456789ABCDEF";
-  std::string out;
-  for (char c : s) {
-    if (unreserved(c)) {
-      out += c;
-    } else {
-      const auto b = static_cast<unsigned char>(c);
-      out += '%';
-      out += hex[b >> 4];
-      out += hex[b & 15];
-    }
-  }
-  return out;
 }
 
 /// scheme://host:port of a URL without userinfo, for messages.
@@ -68,8 +54,39 @@ struct curl_free_deleter {
   void operator()(char* p) const { curl_free(p); }
 };
 
-/// Sends `h`, follows 307s by hand, reads the answer.
-asio::awaitable<load_outcome> exchange(http_client& client, http_request h, int max_redirects) {
+/// Scheme, host (lower case) and port of an absolute URL; nullopt when it is none.
+struct url_origin {
+  std::string scheme;
+  std::string host;
+  std::string port;
+  bool operator==(const url_origin&) const = default;
+};
+
+std::optional<url_origin> origin_of(std::string_view url) {
+  std::unique_ptr<CURLU, curl_url_deleter> u(curl_url());
+  if (!u) return std::nullopt;
+  const std::string text(url);
+  if (curl_url_set(u.get(), CURLUPART_URL, text.c_str(), 0) != CURLUE_OK) return std::nullopt;
+  auto part = [&](CURLUPart what, unsigned flags) -> std::optional<std::string> {
+    char* raw = nullptr;
+    if (curl_url_get(u.get(), what, &raw, flags) != CURLUE_OK) return std::nullopt;
+    std::unique_ptr<char, curl_free_deleter> p(raw);
+    return std::string(p.get());
+  };
+  auto scheme = part(CURLUPART_SCHEME, 0);
+  auto host = part(CURLUPART_HOST, 0);
+  auto port = part(CURLUPART_PORT, CURLU_DEFAULT_PORT);
+  if (!scheme || !host || !port) return std::nullopt;
+  url_origin o{*scheme, *host, *port};
+  for (char& c : o.host)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return o;
+}
+
+/// Sends `h`, follows 307s by hand (only to nodes trusted with the credentials), reads the
+/// answer.
+asio::awaitable<load_outcome> exchange(http_client& client, const load_endpoint& ep, http_request h,
+                                       int max_redirects) {
   load_outcome out;
   for (;;) {
     http_response r = co_await client.request(h);
@@ -102,6 +119,12 @@ asio::awaitable<load_outcome> exchange(http_client& client, http_request h, int 
                   " to a location that is not an http URL";
       co_return out;
     }
+    // Credentials go only where the user sent them: the FE and its BEs.
+    if (std::string refusal = credential_refusal(ep, *next); !refusal.empty()) {
+      out.error = out.served_by + " redirected the request to " + origin(*next) + ", " + refusal;
+      out.refused_redirect = true;
+      co_return out;
+    }
     ++out.redirects;
     spdlog::debug("doris: {} redirected the request to {}", out.served_by, origin(*next));
     if (h.stream != nullptr) {
@@ -131,10 +154,43 @@ asio::awaitable<load_outcome> exchange(http_client& client, http_request h, int 
 
 }  // namespace
 
-std::string base_url(const codecs::host_port& hp) {
+std::string base_url(const codecs::host_port& hp, bool tls) {
   const bool v6 = hp.host.find(':') != std::string::npos && hp.host.front() != '[';
   std::string host = v6 ? "[" + hp.host + "]" : hp.host;
-  return "http://" + host + ":" + std::to_string(hp.port);
+  return (tls ? "https://" : "http://") + host + ":" + std::to_string(hp.port);
+}
+
+std::string path_segment(std::string_view s) {
+  static constexpr std::string_view hex = "0123456789ABCDEF";
+  std::string out;
+  for (char c : s) {
+    if (unreserved(c)) {
+      out += c;
+    } else {
+      const auto b = static_cast<unsigned char>(c);
+      out += '%';
+      out += hex[b >> 4];
+      out += hex[b & 15];
+    }
+  }
+  return out;
+}
+
+std::string credential_refusal(const load_endpoint& e, std::string_view url) {
+  const std::optional<url_origin> to = origin_of(url);
+  const std::optional<url_origin> from = origin_of(e.base_url);
+  if (!to || !from) return "not a URL we can check: credentials not sent";
+  if (from->scheme == "https" && to->scheme != "https")
+    return "plain http while the FE was reached over https: credentials not sent in clear";
+  auto same_node = [&](const std::string& base) {
+    const std::optional<url_origin> o = origin_of(base);
+    return o && o->host == to->host && o->port == to->port;
+  };
+  if (same_node(e.base_url)) return {};
+  for (const std::string& t : e.trusted)
+    if (same_node(t)) return {};
+  return "which is neither the FE nor a BE that the FE lists or the user named: credentials not "
+         "sent there (if that BE is yours, name it in be= or [doris] trusted_bes)";
 }
 
 bool valid_label(std::string_view label) {
@@ -195,8 +251,8 @@ asio::awaitable<load_outcome> stream_load(http_client& client, stream_load_reque
   http_request h;
   h.method = http_method::put;
   h.url = !rq.url.empty() ? std::move(rq.url)
-                          : rq.endpoint.base_url + "/api/" + segment(rq.db) + "/" +
-                                segment(rq.table) + "/_stream_load";
+                          : rq.endpoint.base_url + "/api/" + path_segment(rq.db) + "/" +
+                                path_segment(rq.table) + "/_stream_load";
   if (!rq.label.empty()) h.headers.emplace_back("label", rq.label);
   for (auto& kv : rq.headers) {
     if (iequals(kv.first, "authorization"))
@@ -210,7 +266,7 @@ asio::awaitable<load_outcome> stream_load(http_client& client, stream_load_reque
   h.on_body_wanted = std::move(rq.on_body_wanted);
   h.options = rq.options;
   h.options.expect_continue = true;  // the FE refuses a load without it
-  load_outcome out = co_await exchange(client, std::move(h), rq.max_redirects);
+  load_outcome out = co_await exchange(client, rq.endpoint, std::move(h), rq.max_redirects);
   co_return out;
 }
 
@@ -218,7 +274,7 @@ asio::awaitable<load_outcome> stream_load_2pc(http_client& client, two_phase_req
   check_endpoint(rq.endpoint);
   http_request h;
   h.method = http_method::put;
-  h.url = rq.endpoint.base_url + "/api/" + segment(rq.db) + "/_stream_load_2pc";
+  h.url = rq.endpoint.base_url + "/api/" + path_segment(rq.db) + "/_stream_load_2pc";
   if (rq.txn_id >= 0) {
     h.headers.emplace_back("txn_id", std::to_string(rq.txn_id));
   } else if (valid_label(rq.label)) {
@@ -231,7 +287,110 @@ asio::awaitable<load_outcome> stream_load_2pc(http_client& client, two_phase_req
   h.password = rq.endpoint.password;
   h.options = rq.options;
   h.options.expect_continue = false;  // no body
-  load_outcome out = co_await exchange(client, std::move(h), rq.max_redirects);
+  load_outcome out = co_await exchange(client, rq.endpoint, std::move(h), rq.max_redirects);
+  co_return out;
+}
+
+namespace {
+
+/// A GET to the FE itself (never redirected), answered with `{"msg","code","data"}`.
+struct fe_answer {
+  std::optional<transport_error> transport;
+  int http_status = 0;
+  bool unauthorized = false;
+  std::optional<json::object> body;
+  std::string error;
+};
+
+asio::awaitable<fe_answer> fe_get(http_client& client, const load_endpoint& fe, std::string path,
+                                  http_options options) {
+  check_endpoint(fe);
+  http_request h;
+  h.method = http_method::get;
+  h.url = fe.base_url + path;
+  h.user = fe.user;
+  h.password = fe.password;
+  h.options = options;
+  h.options.expect_continue = false;
+  http_response r = co_await client.request(std::move(h));
+  fe_answer out;
+  out.http_status = r.status;
+  if (r.error) {
+    out.transport = std::move(r.error);
+    co_return out;
+  }
+  load_answer_result a = parse_load_answer(r.body);
+  out.unauthorized = r.status == 401 || (a && a.value->unauthorized());
+  json::object_result o = json::read_object(r.body);
+  if (r.status != 200) {
+    out.error = "HTTP " + std::to_string(r.status) + " from " + origin(fe.base_url);
+  } else if (!o) {
+    out.error = "unreadable answer from " + origin(fe.base_url) + ": " + o.error;
+  } else {
+    out.body = std::move(*o.value);
+  }
+  co_return out;
+}
+
+}  // namespace
+
+asio::awaitable<label_state> get_load_state(http_client& client, load_endpoint fe, std::string db,
+                                            std::string label, http_options options) {
+  if (!valid_label(label)) throw std::invalid_argument("doris: get_load_state needs a valid label");
+  fe_answer a = co_await fe_get(
+      client, fe, "/api/" + path_segment(db) + "/get_load_state?label=" + label, options);
+  label_state out;
+  out.transport = std::move(a.transport);
+  out.http_status = a.http_status;
+  out.unauthorized = a.unauthorized;
+  out.error = std::move(a.error);
+  if (a.body && out.error.empty()) {
+    const json::value* code = a.body->find("code");
+    const json::value* data = a.body->find("data");
+    if (code != nullptr && code->text == "0" && data != nullptr &&
+        data->kind == json::kind::string) {
+      out.state = data->text;
+    } else {
+      const json::value* msg = a.body->find("msg");
+      out.error = "the FE did not tell the state of label " + label +
+                  (msg != nullptr ? ": " + msg->text : std::string());
+    }
+  }
+  co_return out;
+}
+
+asio::awaitable<backend_list> list_backends(http_client& client, load_endpoint fe,
+                                            http_options options) {
+  fe_answer a = co_await fe_get(client, fe, "/api/backends?is_alive=true", options);
+  backend_list out;
+  out.transport = std::move(a.transport);
+  out.http_status = a.http_status;
+  out.unauthorized = a.unauthorized;
+  out.error = std::move(a.error);
+  if (!a.body || !out.error.empty()) co_return out;
+  // {"msg":"success","code":0,"data":{"backends":[{"ip":..,"http_port":..,"is_alive":..}]}}
+  const json::value* data = a.body->find("data");
+  std::optional<json::object> inner;
+  if (data != nullptr && data->kind == json::kind::object) {
+    if (auto o = json::read_object(data->text)) inner = std::move(*o.value);
+  }
+  const json::value* list = inner ? inner->find("backends") : nullptr;
+  std::optional<std::vector<json::value>> items;
+  if (list != nullptr && list->kind == json::kind::array) items = json::read_array(list->text);
+  if (!items) {
+    out.error = "no backend list in the FE's answer";
+    co_return out;
+  }
+  for (const json::value& item : *items) {
+    if (item.kind != json::kind::object) continue;
+    json::object_result be = json::read_object(item.text);
+    if (!be) continue;
+    const json::value* ip = be.value->find("ip");
+    const json::value* port = be.value->find("http_port");
+    if (ip == nullptr || port == nullptr || ip->text.empty()) continue;
+    const int p = std::atoi(port->text.c_str());
+    if (p > 0 && p < 65536) out.backends.push_back({ip->text, p});
+  }
   co_return out;
 }
 

@@ -22,14 +22,25 @@ namespace uringmig::connectors::doris {
 
 /// Where requests go and as whom.
 struct load_endpoint {
-  /// "http://host:port" of an FE (its 307 is followed) or of a BE. No userinfo.
+  /// "http(s)://host:port" of an FE (its 307 is followed) or of a BE. No userinfo.
   std::string base_url;
   std::string user = "root";
   std::string password;  // a secret: never logged
+  /// Base URLs of the other nodes a redirect may lead to with our credentials: the BEs the
+  /// user named (`be=`) and those the FE lists. A redirect anywhere else is refused.
+  std::vector<std::string> trusted;
 };
 
-/// "http://host:port" (IPv6 literals in brackets).
-std::string base_url(const codecs::host_port& hp);
+/// "http://host:port", or "https://host:port" with `tls` (IPv6 literals in brackets).
+std::string base_url(const codecs::host_port& hp, bool tls = false);
+
+/// One URL path segment: everything but RFC 3986 unreserved characters percent-encoded.
+std::string path_segment(std::string_view s);
+
+/// Why `url` may not receive the credentials of `e`, or empty when it may: its host and port
+/// are those of `e.base_url` or of one of `e.trusted`, and it is not plain http when
+/// `e.base_url` is https.
+std::string credential_refusal(const load_endpoint& e, std::string_view url);
 
 struct stream_load_request {
   load_endpoint endpoint;
@@ -69,6 +80,9 @@ struct load_outcome {
   int redirects = 0;
   /// A streamed load's 307: where to send it again (userinfo removed).
   std::optional<std::string> redirect_to;
+  /// A redirect to a node not trusted with the credentials (see credential_refusal): nothing
+  /// was sent there; `error` names it. Not worth a retry.
+  bool refused_redirect = false;
   std::uint64_t body_bytes_sent = 0;  // of the last hop
   http_timing timing;                 // of the last hop
 
@@ -104,6 +118,33 @@ std::optional<std::string> redirect_target(std::string_view current, std::string
 
 /// `^[-_A-Za-z0-9:]{1,128}$`.
 bool valid_label(std::string_view label);
+
+/// What the FE says of a label (`GET /api/{db}/get_load_state?label=`).
+struct label_state {
+  std::optional<transport_error> transport;
+  int http_status = 0;
+  bool unauthorized = false;
+  /// PREPARE, PRECOMMITTED, COMMITTED, VISIBLE, ABORTED or UNKNOWN; empty with `error`.
+  std::string state;
+  std::string error;  // no readable answer
+};
+
+/// Asks the FE (`fe.base_url`) for the state of `label` in `db`.
+boost::asio::awaitable<label_state> get_load_state(http_client& client, load_endpoint fe,
+                                                   std::string db, std::string label,
+                                                   http_options options);
+
+/// The BEs an FE lists (`GET /api/backends?is_alive=true`).
+struct backend_list {
+  std::optional<transport_error> transport;
+  int http_status = 0;
+  bool unauthorized = false;
+  std::vector<codecs::host_port> backends;  // ip and http_port of each
+  std::string error;                        // no readable answer (an FE without that API)
+};
+
+boost::asio::awaitable<backend_list> list_backends(http_client& client, load_endpoint fe,
+                                                   http_options options);
 
 /// Round robin over the BEs of `be=` (direct-to-BE mode). Thread-safe.
 class be_rotation {

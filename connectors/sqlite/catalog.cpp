@@ -29,8 +29,8 @@ std::optional<std::size_t> table_info::find_column(std::string_view column) cons
 std::vector<std::string> list_tables(const database& db) {
   statement s = db.prepare(
       "select name from sqlite_schema where type = 'table' and name not like 'sqlite\\_%' escape "
-      "'\\' and name not like '\\_uringmig\\_%' escape '\\' and sql not like 'CREATE VIRTUAL%' "
-      "order by name");
+      "'\\' and name not in ('_uringmig_chunks', '_uringmig_meta') and sql not like "
+      "'CREATE VIRTUAL%' order by name");
   std::vector<std::string> out;
   while (s.step())
     out.emplace_back(s.column_text(0));

@@ -44,7 +44,8 @@ struct table_info {
   std::optional<std::size_t> find_column(std::string_view column) const;
 };
 
-/// Ordinary tables of the main schema (no sqlite_* internals, no virtual tables), by name.
+/// Ordinary tables of the main schema (no sqlite_* internals, no virtual tables, not the
+/// bookkeeping tables `_uringmig_chunks` / `_uringmig_meta` of our shard files), by name.
 std::vector<std::string> list_tables(const database& db);
 
 /// Describes one table; throws error when it does not exist.

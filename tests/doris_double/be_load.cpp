@@ -5,6 +5,7 @@
 #include <zlib.h>
 
 #include <chrono>
+#include <functional>
 #include <limits>
 #include <optional>
 #include <random>
@@ -69,6 +70,33 @@ class counting_sink : public body_sink {
   std::uint64_t delimiters_ = 0;
   bool last_was_delimiter_ = false;
   bool any_ = false;
+};
+
+// The hold fault: after `at` body bytes the load stops reading for a while (its transaction
+// still running), then goes on.
+class holding_sink : public body_sink {
+ public:
+  holding_sink(body_sink& inner, std::uint64_t at, std::function<void()> hold)
+      : inner_(inner), at_(at), hold_(std::move(hold)) {}
+  void write(std::string_view data) override {
+    if (!held_ && seen_ + data.size() >= at_) {
+      const auto first = static_cast<std::size_t>(at_ - seen_);
+      inner_.write(data.substr(0, first));
+      seen_ += first;
+      data.remove_prefix(first);
+      held_ = true;
+      hold_();
+    }
+    seen_ += data.size();
+    if (!data.empty()) inner_.write(data);
+  }
+
+ private:
+  body_sink& inner_;
+  std::uint64_t at_;
+  std::function<void()> hold_;
+  std::uint64_t seen_ = 0;
+  bool held_ = false;
 };
 
 // compress_type gz / deflate: gzip or zlib streams (also concatenated gzip members).
@@ -240,6 +268,8 @@ after serve_stream_load(connection_io& io, const request_head& req, const std::s
   }
 
   std::optional<fault_spec> reset = env.st.take(fault::reset_mid_body);
+  std::optional<fault_spec> hold = env.st.take(fault::hold);
+  auto hold_here = [&] { env.st.hold(resp.label, std::chrono::milliseconds(hold->delay_ms)); };
   const char delimiter = p.csv.line_delimiter.empty() ? '\n' : p.csv.line_delimiter.back();
   counting_sink counter(delimiter);
   std::string buffer;
@@ -249,9 +279,12 @@ after serve_stream_load(connection_io& io, const request_head& req, const std::s
   std::optional<lz4_sink> unlz4;
   if (p.compressed) inflater.emplace(base);
   if (p.lz4) unlz4.emplace(base);
-  body_sink& sink = inflater ? static_cast<body_sink&>(*inflater)
-                    : unlz4  ? static_cast<body_sink&>(*unlz4)
-                             : base;
+  body_sink& inner = inflater ? static_cast<body_sink&>(*inflater)
+                     : unlz4  ? static_cast<body_sink&>(*unlz4)
+                              : base;
+  std::optional<holding_sink> holder;
+  if (hold && hold->bytes > 0) holder.emplace(inner, hold->bytes, hold_here);
+  body_sink& sink = holder ? static_cast<body_sink&>(*holder) : inner;
   if (!env.opts.discard && !p.framing.chunked) {
     buffer.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(p.framing.length, 1 << 30)));
   }
@@ -289,6 +322,7 @@ after serve_stream_load(connection_io& io, const request_head& req, const std::s
     return early();
   }
 
+  if (hold && hold->bytes == 0) hold_here();  // the whole body is in; commit held back
   std::optional<fault_spec> injected = env.st.take(fault::filtered_rows);
   const auto tw = clock::now();
   body_verdict v;
@@ -306,7 +340,7 @@ after serve_stream_load(connection_io& io, const request_head& req, const std::s
   resp.loaded_rows = v.loaded;
   resp.filtered_rows = v.filtered;
   if (!v.error_log.empty()) {
-    resp.error_url = "http://127.0.0.1:" + std::to_string(env.be_port) +
+    resp.error_url = env.opts.scheme() + "://127.0.0.1:" + std::to_string(env.be_port) +
                      "/api/_load_error_log?file=" + env.st.add_error_log(std::move(v.error_log));
   }
 

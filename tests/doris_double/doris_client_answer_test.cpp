@@ -11,6 +11,8 @@
 #include "connectors/doris/json_reader.hpp"
 #include "connectors/doris/load_answer.hpp"
 #include "connectors/doris/stream_load.hpp"
+#include "io/buffer_pool.hpp"
+#include "io/channel.hpp"
 #include "io/runtime.hpp"
 #include "tests/doris_double/doris_client_support.hpp"
 #include "tests/doris_double/server.hpp"
@@ -23,7 +25,7 @@ asio::awaitable<std::vector<load_outcome>> every_shape(dd::server& srv) {
   auto ex = co_await asio::this_coro::executor;
   http_client client(ex);
   static const std::string body = "1\ta\n2\tb\n";
-  const load_endpoint fe = endpoint(srv.fe_url());
+  const load_endpoint fe = fe_endpoint(srv);
   const load_endpoint be = endpoint(srv.be_url());
   std::vector<load_outcome> out;
   out.push_back(co_await stream_load(client, load(fe, "A1", body)));  // 0 Success
@@ -132,7 +134,7 @@ asio::awaitable<std::vector<load_outcome>> two_phase(dd::server& srv) {
   auto ex = co_await asio::this_coro::executor;
   http_client client(ex);
   static const std::string body = "1\ta\n";
-  const load_endpoint fe = endpoint(srv.fe_url());
+  const load_endpoint fe = fe_endpoint(srv);
   std::vector<load_outcome> out;
   for (const char* label : {"T1", "T2"}) {
     stream_load_request rq = load(fe, label, body);
@@ -242,6 +244,75 @@ TEST(doris_client, json_reader_values_and_errors) {
   EXPECT_FALSE(typed);
   EXPECT_NE(typed.error.find("NumberLoadedRows"), std::string::npos);
   EXPECT_FALSE(parse_load_answer("<html>502 Bad Gateway</html>"));
+}
+
+// ---------------------------------------------------------------- whom credentials go to
+
+struct redirect_runs {
+  load_outcome refused, refused_stream, trusted;
+  label_state state, unknown;
+  backend_list backends;
+};
+
+asio::awaitable<redirect_runs> through_a_rogue_fe(dd::server& rogue, dd::server& other) {
+  auto ex = co_await asio::this_coro::executor;
+  http_client client(ex);
+  static const std::string body = "1\ta\n";
+  redirect_runs r;
+  r.refused = co_await stream_load(client, load(fe_endpoint(rogue), "R1", body));
+  io::channel<io::buffer> ch(1 << 20);
+  stream_load_request streamed = load(fe_endpoint(rogue), "R2", "");
+  streamed.stream = &ch;
+  r.refused_stream = co_await stream_load(client, std::move(streamed));
+  load_endpoint allowed = fe_endpoint(rogue);
+  allowed.trusted.push_back(other.be_url());
+  r.trusted = co_await stream_load(client, load(allowed, "R3", body));
+  r.state = co_await get_load_state(client, endpoint(other.fe_url()), "db1", "R3", {});
+  r.unknown = co_await get_load_state(client, endpoint(other.fe_url()), "db1", "R9", {});
+  r.backends = co_await list_backends(client, endpoint(rogue.fe_url()), {});
+  co_return r;
+}
+
+TEST(doris_client, credentials_follow_a_redirect_only_to_the_fe_and_its_trusted_bes) {
+  dd::server other(double_opts());
+  other.set_table("db1", "t1", {2, {"id", "name"}});
+  dd::options o = double_opts();
+  o.redirect_port = other.be_port();  // the FE sends loads to a node it does not list
+  dd::server rogue(o);
+  io::runtime rt(1);
+  redirect_runs r = rt.run(through_a_rogue_fe(rogue, other));
+
+  const std::string where = "127.0.0.1:" + std::to_string(other.be_port());
+  EXPECT_TRUE(r.refused.refused_redirect);
+  EXPECT_FALSE(r.refused.loaded());
+  EXPECT_NE(r.refused.error.find(where), std::string::npos) << r.refused.error;
+  EXPECT_NE(r.refused.error.find("credentials not sent"), std::string::npos) << r.refused.error;
+  EXPECT_TRUE(r.refused_stream.refused_redirect);
+  EXPECT_FALSE(r.refused_stream.redirect_to.has_value());
+  EXPECT_TRUE(r.trusted.loaded()) << r.trusted.describe();
+  // Nothing reached the other node but the one load it was trusted with.
+  std::vector<dd::request_record> seen = other.requests();
+  ASSERT_EQ(seen.size(), 3u);  // R3's load, then get_load_state of R3 and R9
+  EXPECT_EQ(seen[0].label, "R3");
+  EXPECT_EQ(seen[0].where, dd::node::be);
+  EXPECT_EQ(r.state.state, "VISIBLE");
+  EXPECT_EQ(r.unknown.state, "UNKNOWN");
+  ASSERT_EQ(r.backends.backends.size(), 1u) << r.backends.error;
+  EXPECT_EQ(r.backends.backends[0].host, "127.0.0.1");
+  EXPECT_EQ(r.backends.backends[0].port, rogue.be_port());
+}
+
+TEST(doris_client, credential_refusal_checks_host_port_and_scheme) {
+  load_endpoint e = endpoint("https://fe.example:8050");
+  e.trusted = {"https://be1.example:8040"};
+  EXPECT_EQ(credential_refusal(e, "https://FE.example:8050/api/x"), "");
+  EXPECT_EQ(credential_refusal(e, "https://be1.example:8040/api/db/t/_stream_load?x=1"), "");
+  EXPECT_NE(credential_refusal(e, "https://be1.example:8041/api"), "");
+  EXPECT_NE(credential_refusal(e, "https://evil.example:8040/api"), "");
+  EXPECT_NE(credential_refusal(e, "http://be1.example:8040/api").find("plain http"),
+            std::string::npos);
+  EXPECT_EQ(credential_refusal(endpoint("http://fe:80"), "http://fe/api"), "");  // default port
+  EXPECT_EQ(path_segment("my db/x?#%"), "my%20db%2Fx%3F%23%25");
 }
 
 }  // namespace

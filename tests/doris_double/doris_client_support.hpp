@@ -43,6 +43,13 @@ inline load_endpoint endpoint(const std::string& base) {
   return e;
 }
 
+/// The double's FE, with its BE trusted for the 307 (as the FE's backend list would).
+inline load_endpoint fe_endpoint(const dd::server& srv) {
+  load_endpoint e = endpoint(srv.fe_url());
+  e.trusted.push_back(srv.be_url());
+  return e;
+}
+
 inline std::span<const std::byte> bytes_of(std::string_view s) {
   return std::as_bytes(std::span<const char>(s.data(), s.size()));
 }

@@ -45,7 +45,7 @@ TEST(doris_client, put_through_the_fe_follows_the_307_with_its_own_authorization
   srv.set_table("db1", "t1", {2, {"id", "name"}});
   io::runtime rt(1);
   const std::string body = "1\ta\n2\tb\n3\t\\N\n";
-  load_outcome out = rt.run(one_load(load(endpoint(srv.fe_url()), "L1", body)));
+  load_outcome out = rt.run(one_load(load(fe_endpoint(srv), "L1", body)));
 
   ASSERT_TRUE(out.loaded()) << out.describe();
   EXPECT_EQ(out.redirects, 1);
@@ -88,13 +88,13 @@ struct two_hops {
   bool be_wanted_body = false;
 };
 
-asio::awaitable<two_hops> stream_through_the_fe(std::string fe_url) {
+asio::awaitable<two_hops> stream_through_the_fe(load_endpoint fe) {
   auto ex = co_await asio::this_coro::executor;
   http_client client(ex);
   io::buffer_pool pool(64 * 1024, 1 << 20);
   two_hops h;
   io::channel<io::buffer> first(1 << 20);
-  stream_load_request rq = load(endpoint(fe_url), "G1", "");
+  stream_load_request rq = load(fe, "G1", "");
   rq.stream = &first;
   rq.on_body_wanted = [&h] { h.fe_wanted_body = true; };
   h.fe = co_await stream_load(client, std::move(rq));
@@ -102,7 +102,7 @@ asio::awaitable<two_hops> stream_through_the_fe(std::string fe_url) {
 
   io::channel<io::buffer> second(1 << 20);
   asio::steady_timer gate(ex, asio::steady_timer::time_point::max());
-  stream_load_request again = load(endpoint(fe_url), "G1", "");
+  stream_load_request again = load(fe, "G1", "");
   again.stream = &second;
   again.url = *h.fe.redirect_to;
   again.on_body_wanted = [&] {
@@ -126,7 +126,7 @@ TEST(doris_client, a_streamed_load_hands_back_the_fe_redirect_and_reads_nothing_
   dd::server srv(double_opts());
   srv.set_table("db1", "t1", {2, {"id", "name"}});
   io::runtime rt(1);
-  two_hops h = rt.run(stream_through_the_fe(srv.fe_url()));
+  two_hops h = rt.run(stream_through_the_fe(fe_endpoint(srv)));
 
   ASSERT_TRUE(h.fe.redirect_to.has_value()) << h.fe.describe();
   EXPECT_FALSE(h.fe.loaded());
@@ -374,13 +374,13 @@ TEST(doris_client, keeps_connections_alive_and_caps_them_per_host) {
   EXPECT_EQ(srv.rows("db1", "t1").size(), 15u);
 }
 
-asio::awaitable<std::vector<load_outcome>> many_loads(std::string fe, int n) {
+asio::awaitable<std::vector<load_outcome>> many_loads(load_endpoint fe, int n) {
   auto ex = co_await asio::this_coro::executor;
   http_client client(ex);  // 8 connections per host
   static const std::string body = "1\ta\n2\tb\n";
   std::vector<asio::awaitable<load_outcome>> tasks;
   for (int i = 0; i < n; ++i)
-    tasks.push_back(stream_load(client, load(endpoint(fe), "M" + std::to_string(i), body)));
+    tasks.push_back(stream_load(client, load(fe, "M" + std::to_string(i), body)));
   std::vector<load_outcome> out = co_await all_of(std::move(tasks));
   http_client::stats st = client.snapshot();
   EXPECT_EQ(st.active, 0u);
@@ -391,7 +391,7 @@ asio::awaitable<std::vector<load_outcome>> many_loads(std::string fe, int n) {
 TEST(doris_client, sixty_four_concurrent_loads_through_the_fe_all_complete) {
   dd::server srv(double_opts());
   io::runtime rt(1);
-  std::vector<load_outcome> outs = rt.run(many_loads(srv.fe_url(), 64));
+  std::vector<load_outcome> outs = rt.run(many_loads(fe_endpoint(srv), 64));
   ASSERT_EQ(outs.size(), 64u);
   std::set<std::string> labels;
   for (const load_outcome& o : outs) {

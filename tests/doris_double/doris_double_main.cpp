@@ -22,6 +22,7 @@ constexpr std::string_view usage =
     "usage: doris_double [--fe-port N] [--be-port N] [--ready-file PATH] [--discard]\n"
     "                    [--record-dir DIR] [--user U] [--password P] [--fe-direct]\n"
     "                    [--fe-http-401] [--table DB.TABLE=COLUMNS[:name,name...]]...\n"
+    "                    [--redirect-to HOST:PORT] [--tls-cert PEM --tls-key PEM]\n"
     "Ports 0 (the default) are chosen by the system; the ready file gets\n"
     "FE_PORT=... and BE_PORT=... lines once both ports listen.\n";
 
@@ -91,6 +92,16 @@ int main(int argc, char** argv) {
       opts.fe_direct = true;
     } else if (arg == "--fe-http-401") {
       opts.fe_http_401 = true;
+    } else if (arg == "--redirect-to") {
+      std::string hp = value();
+      std::size_t colon = hp.rfind(':');
+      if (colon == std::string::npos || colon == 0) usage_error("bad --redirect-to: " + hp);
+      opts.redirect_host = hp.substr(0, colon);
+      opts.redirect_port = parse_port(hp.substr(colon + 1));
+    } else if (arg == "--tls-cert") {
+      opts.tls_cert_file = value();
+    } else if (arg == "--tls-key") {
+      opts.tls_key_file = value();
     } else if (arg == "--table") {
       tables.push_back(value());
     } else if (arg == "--help" || arg == "-h") {

@@ -384,4 +384,69 @@ TEST(doris_double_raw, client_gone_mid_body_aborts_the_load) {
   EXPECT_TRUE(srv.rows("db1", "t1").empty());
 }
 
+// A label in flight, as a real BE shows it: the label is checked before `100 Continue`, and a
+// load still being processed answers a second request with RUNNING; the FE says PREPARE.
+TEST(doris_double_raw, a_held_load_keeps_its_label_running_until_it_ends) {
+  server srv(opts());
+  fault_spec hold = make_fault(fault::hold);
+  hold.bytes = 4;
+  hold.delay_ms = 60000;  // released below
+  srv.arm(hold);
+  raw_client first(srv.be_port());
+  ASSERT_TRUE(first.send(request(
+      "PUT", load_path(), {auth, "label: H1", "Expect: 100-continue", "Content-Length: 8"})));
+  auto cont = first.read_response();
+  ASSERT_TRUE(cont && cont->status == 100);
+  ASSERT_TRUE(first.send("a\tb\n"));
+  ASSERT_TRUE(srv.data().wait_until_held("H1", std::chrono::seconds(10)));
+
+  raw_client second(srv.be_port());
+  ASSERT_TRUE(second.send(request(
+      "PUT", load_path(), {auth, "label: H1", "Expect: 100-continue", "Content-Length: 4"})));
+  auto refused = second.read_response();  // no 100 Continue first
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 200);
+  EXPECT_EQ(json_field(refused->body, "Status"), "Label Already Exists");
+  EXPECT_EQ(json_field(refused->body, "ExistingJobStatus"), "RUNNING");
+  raw_client fe(srv.fe_port());
+  ASSERT_TRUE(fe.send(request("GET", "/api/db1/get_load_state?label=H1", {auth})));
+  auto state = fe.read_response();
+  ASSERT_TRUE(state);
+  EXPECT_EQ(json_field(state->body, "data"), "PREPARE");
+  raw_client stats(srv.fe_port());
+  ASSERT_TRUE(stats.send(request("GET", "/_double/stats", {})));
+  auto st = stats.read_response();
+  ASSERT_TRUE(st);
+  EXPECT_NE(st->body.find("\"held\":[\"H1\"]"), std::string::npos) << st->body;
+
+  srv.data().release_holds();
+  ASSERT_TRUE(first.send("c\td\n"));
+  auto done = first.read_response();
+  ASSERT_TRUE(done);
+  EXPECT_EQ(json_field(done->body, "Status"), "Success");
+  EXPECT_EQ(srv.rows("db1", "t1").size(), 2u);
+  EXPECT_TRUE(srv.data().held().empty());
+}
+
+TEST(doris_double_raw, fe_lists_its_backends_and_can_redirect_elsewhere) {
+  options o = opts();
+  o.redirect_host = "127.0.0.2";
+  o.redirect_port = 4242;
+  server srv(o);
+  raw_client c(srv.fe_port());
+  ASSERT_TRUE(c.send(request("GET", "/api/backends?is_alive=true", {auth})));
+  auto r = c.read_response();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body,
+            "{\"msg\":\"success\",\"code\":0,\"data\":{\"backends\":[{\"ip\":\"127.0.0.1\","
+            "\"http_port\":" +
+                std::to_string(srv.be_port()) + ",\"is_alive\":true}]},\"count\":0}");
+  raw_client l(srv.fe_port());
+  ASSERT_TRUE(l.send(request("PUT", load_path(),
+                             {auth, "Expect: 100-continue", "label: r1", "Content-Length: 4"})));
+  auto moved = l.read_response();
+  ASSERT_TRUE(moved);
+  EXPECT_EQ(moved->get("Location"), "http://root:s3cret@127.0.0.2:4242/api/db1/t1/_stream_load?");
+}
+
 }  // namespace

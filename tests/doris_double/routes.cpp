@@ -64,7 +64,9 @@ std::string redirect_location(const request_head& req, const handler_env& env) {
     userinfo = percent_encode(creds->user) + ":" + percent_encode(creds->password) + "@";
   }
   std::string path = req.target.substr(0, req.target.find('?'));
-  return "http://" + userinfo + "127.0.0.1:" + std::to_string(env.be_port) + path + "?" + req.query;
+  const std::uint16_t port = env.opts.redirect_port != 0 ? env.opts.redirect_port : env.be_port;
+  return env.opts.scheme() + "://" + userinfo + env.opts.redirect_host + ":" +
+         std::to_string(port) + path + "?" + req.query;
 }
 
 after fe_stream_load(connection_io& io, const request_head& req, const std::string& db,
@@ -121,6 +123,18 @@ after fe_load_state(connection_io& io, const request_head& req, const std::strin
   return answer(io, env, rec, req, 200, json_type, fe_body("success", 0, state), pending);
 }
 
+// BackendsAction: `GET /api/backends[?is_alive=true]`, the BEs' addresses and HTTP ports.
+after fe_backends(connection_io& io, const request_head& req, handler_env& env) {
+  request_record rec = make_record(node::fe, req);
+  const bool pending = has_body(req);
+  if (auto done = fe_check_auth(io, req, env, rec, pending)) return *done;
+  std::string body =
+      "{\"msg\":\"success\",\"code\":0,\"data\":{\"backends\":[{\"ip\":\"127.0.0.1\","
+      "\"http_port\":" +
+      std::to_string(env.be_port) + ",\"is_alive\":true}]},\"count\":0}";
+  return answer(io, env, rec, req, 200, json_type, body, pending);
+}
+
 after control(connection_io& io, const request_head& req, const std::string& what,
               handler_env& env) {
   request_record rec = make_record(node::fe, req);
@@ -148,6 +162,10 @@ after control(connection_io& io, const request_head& req, const std::string& wha
     spec.rows = static_cast<std::uint64_t>(number("rows", 1));
     spec.message = q["message"];
     env.st.arm(std::move(spec));
+    return reply(200, "{\"ok\":true}");
+  }
+  if (what == "release" && req.method == "POST") {  // ends every hold now
+    env.st.release_holds();
     return reply(200, "{\"ok\":true}");
   }
   if (what == "table" && req.method == "POST") {
@@ -188,7 +206,13 @@ after control(connection_io& io, const request_head& req, const std::string& wha
       body += (first ? "" : ",") + json_quote(label) + ":" + std::to_string(n);
       first = false;
     }
-    return reply(200, body + "}}");
+    body += "},\"held\":[";
+    first = true;
+    for (const std::string& label : env.st.held()) {
+      body += (first ? "" : ",") + json_quote(label);
+      first = false;
+    }
+    return reply(200, body + "]}");
   }
   return reply(404, "{\"ok\":false,\"error\":\"unknown control request\"}");
 }
@@ -226,6 +250,9 @@ after route(connection_io& io, const request_head& req, handler_env& env, node w
     }
     if (parts.size() == 3 && parts[0] == "api" && parts[2] == "get_load_state") {
       return fe_load_state(io, req, parts[1], env);
+    }
+    if (parts.size() == 2 && parts[0] == "api" && parts[1] == "backends") {
+      return req.method == "GET" ? fe_backends(io, req, env) : not_allowed(io, req, env, where);
     }
     return not_found(io, req, env, where);
   }

@@ -2,14 +2,19 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include <atomic>
 #include <cerrno>
 #include <list>
 #include <map>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 
 #include "tests/doris_double/handlers.hpp"
@@ -76,9 +81,11 @@ struct server::impl {
   std::mutex conns_m;
   std::list<conn> conns;
   std::once_flag stopped;
+  SSL_CTX* tls = nullptr;  // TLS mode
 
   explicit impl(options o)
       : opts(std::move(o)), st(opts.keep_rows && !opts.discard, opts.record_dir) {
+    if (opts.tls()) start_tls();
     fe_listen = listen_loopback(opts.fe_port, fe_port);
     try {
       be_listen = listen_loopback(opts.be_port, be_port);
@@ -89,6 +96,24 @@ struct server::impl {
     fe_accept = std::thread([this] { accept_loop(fe_listen, node::fe); });
     be_accept = std::thread([this] { accept_loop(be_listen, node::be); });
   }
+
+  void start_tls() {
+    // SSL_write on a connection the peer closed would raise SIGPIPE.
+    ::signal(SIGPIPE, SIG_IGN);
+    tls = SSL_CTX_new(TLS_server_method());
+    if (tls == nullptr ||
+        SSL_CTX_use_certificate_chain_file(tls, opts.tls_cert_file.c_str()) != 1 ||
+        SSL_CTX_use_PrivateKey_file(tls, opts.tls_key_file.c_str(), SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(tls) != 1) {
+      char why[256] = "no OpenSSL error";
+      ERR_error_string_n(ERR_get_error(), why, sizeof why);
+      SSL_CTX_free(tls);
+      tls = nullptr;
+      throw std::runtime_error("TLS certificate or key: " + std::string(why));
+    }
+  }
+
+  ~impl() { SSL_CTX_free(tls); }
 
   void accept_loop(int listen_fd, node where) {
     while (true) {
@@ -127,13 +152,32 @@ struct server::impl {
     // 512 KiB stays in cache between the kernel's copy and the byte count;
     // 4 MiB measured ~40% more system time.
     std::size_t buffer = opts.discard ? 512 * 1024 : 256 * 1024;
-    connection_io io(c.fd, buffer);
+    SSL* session = nullptr;
+    if (tls != nullptr) {
+      session = SSL_new(tls);
+      // A failed handshake (a plain http client, a client that refuses our certificate) ends
+      // the connection.
+      if (session == nullptr || SSL_set_fd(session, c.fd) != 1 || SSL_accept(session) != 1) {
+        SSL_free(session);
+        std::lock_guard lock(conns_m);
+        ::close(c.fd);
+        c.fd = -1;
+        c.done = true;
+        return;
+      }
+    }
+    connection_io io(c.fd, buffer, session);
     handler_env env{st, opts, stop_signal, fe_port, be_port};
     after next = after::close;
     while (true) {
       std::string head;
       connection_io::head_result hr = io.read_head(head);
       if (hr == connection_io::head_result::eof) break;
+      if (hr == connection_io::head_result::not_http) {
+        io.send_all(make_response(400, {}, "", true));
+        next = after::linger;
+        break;
+      }
       if (hr == connection_io::head_result::too_large) {
         io.send_all(make_response(431, {}, "", true));
         next = after::linger;
@@ -149,6 +193,7 @@ struct server::impl {
       if (next != after::keep_alive) break;
     }
     if (next == after::linger) io.linger_close(std::chrono::seconds(2));
+    SSL_free(session);
     std::lock_guard lock(conns_m);
     ::close(c.fd);
     c.fd = -1;
@@ -158,6 +203,7 @@ struct server::impl {
   void stop() {
     std::call_once(stopped, [this] {
       stop_signal.request_stop();
+      st.release_holds();
       ::shutdown(fe_listen, SHUT_RDWR);
       ::shutdown(be_listen, SHUT_RDWR);
       fe_accept.join();
@@ -190,10 +236,10 @@ std::uint16_t server::be_port() const {
   return impl_->be_port;
 }
 std::string server::fe_url() const {
-  return "http://127.0.0.1:" + std::to_string(fe_port());
+  return impl_->opts.scheme() + "://127.0.0.1:" + std::to_string(fe_port());
 }
 std::string server::be_url() const {
-  return "http://127.0.0.1:" + std::to_string(be_port());
+  return impl_->opts.scheme() + "://127.0.0.1:" + std::to_string(be_port());
 }
 void server::stop() {
   impl_->stop();

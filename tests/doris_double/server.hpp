@@ -30,6 +30,15 @@ struct options {
   /// Bad credentials on the FE get a bare HTTP 401 instead of Doris's
   /// HTTP 200 + {"msg":"Unauthorized","code":401,...}.
   bool fe_http_401 = false;
+  /// The FE's 307 names this host:port instead of its BE (a rogue FE, for tests); 0: the BE.
+  std::string redirect_host = "127.0.0.1";
+  std::uint16_t redirect_port = 0;
+  /// TLS on both ports (https): the server's certificate chain and key, PEM files.
+  std::filesystem::path tls_cert_file;
+  std::filesystem::path tls_key_file;
+  bool tls() const { return !tls_cert_file.empty(); }
+  /// "http" or "https".
+  std::string scheme() const { return tls() ? "https" : "http"; }
 };
 
 class server {
@@ -42,7 +51,7 @@ class server {
 
   std::uint16_t fe_port() const;
   std::uint16_t be_port() const;
-  /// "http://127.0.0.1:<fe port>"
+  /// "http://127.0.0.1:<fe port>" (https in TLS mode)
   std::string fe_url() const;
   std::string be_url() const;
 

@@ -8,7 +8,7 @@ namespace uringmig::test::doris_double {
 
 namespace {
 
-constexpr std::array<std::pair<fault, std::string_view>, 11> fault_names = {{
+constexpr std::array<std::pair<fault, std::string_view>, 12> fault_names = {{
     {fault::reset_mid_body, "reset_mid_body"},
     {fault::reset_before_response, "reset_before_response"},
     {fault::slow_continue, "slow_continue"},
@@ -20,6 +20,7 @@ constexpr std::array<std::pair<fault, std::string_view>, 11> fault_names = {{
     {fault::fe_error_body, "fe_error_body"},
     {fault::fe_unauthorized, "fe_unauthorized"},
     {fault::http_401, "http_401"},
+    {fault::hold, "hold"},
 }};
 
 // Doris names are [A-Za-z0-9_]; anything else is escaped so a file name stays one name.
@@ -261,6 +262,33 @@ std::vector<request_record> store::requests() const {
 bool store::wait_for_requests(std::size_t n, std::chrono::milliseconds timeout) const {
   std::unique_lock lock(m_);
   return cv_.wait_for(lock, timeout, [&] { return requests_.size() >= n; });
+}
+
+void store::hold(const std::string& label, std::chrono::milliseconds d) {
+  std::unique_lock lock(m_);
+  auto it = held_.insert(label);
+  const std::uint64_t releases = releases_;
+  cv_.notify_all();
+  cv_.wait_for(lock, d, [&] { return releases_ != releases; });
+  held_.erase(it);
+}
+
+void store::release_holds() {
+  {
+    std::lock_guard lock(m_);
+    ++releases_;
+  }
+  cv_.notify_all();
+}
+
+std::vector<std::string> store::held() const {
+  std::lock_guard lock(m_);
+  return {held_.begin(), held_.end()};
+}
+
+bool store::wait_until_held(const std::string& label, std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(m_);
+  return cv_.wait_for(lock, timeout, [&] { return held_.count(label) > 0; });
 }
 
 }  // namespace uringmig::test::doris_double

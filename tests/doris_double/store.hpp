@@ -38,6 +38,8 @@ enum class fault {
   fe_error_body,          // FE: HTTP 200 {"status":"FAILED","msg":...} instead of the 307
   fe_unauthorized,        // FE: HTTP 200 {"msg":"Unauthorized","code":401,...}
   http_401,               // FE or BE: a bare HTTP 401 with WWW-Authenticate
+  hold,                   // BE: after `bytes` body bytes (0: the whole body) the load stops for
+                          // `delay_ms`, its transaction still running; then it goes on
 };
 std::optional<fault> fault_from_name(std::string_view name);
 std::string_view fault_name(fault f);
@@ -45,8 +47,8 @@ std::string_view fault_name(fault f);
 struct fault_spec {
   fault kind = fault::reset_mid_body;
   int count = 1;
-  std::uint64_t bytes = 0;  // reset_mid_body
-  int delay_ms = 0;         // slow_continue
+  std::uint64_t bytes = 0;  // reset_mid_body, hold
+  int delay_ms = 0;         // slow_continue, hold
   std::uint64_t rows = 1;   // filtered_rows
   std::string message;      // too_many_versions, too_many_txns, fe_error_body: replaces the default
 };
@@ -138,6 +140,15 @@ class store {
   std::string add_error_log(std::string content);
   std::optional<std::string> error_log(const std::string& file) const;
 
+  /// The hold fault: `label` is held (its load paused, its transaction still running) until
+  /// `d` passed or release_holds() is called.
+  void hold(const std::string& label, std::chrono::milliseconds d);
+  void release_holds();
+  /// Labels of loads held right now.
+  std::vector<std::string> held() const;
+  /// Waits until `label` is held; false on timeout.
+  bool wait_until_held(const std::string& label, std::chrono::milliseconds timeout) const;
+
   void log(request_record r);
   std::vector<request_record> requests() const;
   /// Waits until at least `n` requests were answered; false on timeout.
@@ -166,6 +177,8 @@ class store {
   std::set<std::string> record_files_started_;
   std::map<std::string, std::string> error_logs_;
   std::vector<request_record> requests_;
+  std::multiset<std::string> held_;
+  std::uint64_t releases_ = 0;
   std::int64_t next_txn_ = 1000;
   std::uint64_t next_error_log_ = 1;
 };

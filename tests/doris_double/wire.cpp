@@ -7,6 +7,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/ssl.h>
+
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -38,8 +40,22 @@ bool stopper::wait_for(std::chrono::milliseconds d) const {
   return cv_.wait_for(lock, d, [&] { return stopped_; });
 }
 
-connection_io::connection_io(int fd, std::size_t buffer_size)
-    : fd_(fd), cap_(buffer_size), buf_(new char[buffer_size]) {}
+connection_io::connection_io(int fd, std::size_t buffer_size, ssl_st* tls)
+    : fd_(fd), tls_(tls), cap_(buffer_size), buf_(new char[buffer_size]) {}
+
+long connection_io::read_some(char* to, std::size_t n) {
+  while (true) {
+    if (tls_ != nullptr) {
+      const int want = n > (1U << 30) ? (1 << 30) : static_cast<int>(n);
+      const int got = SSL_read(tls_, to, want);
+      if (got > 0) return got;
+      return SSL_get_error(tls_, got) == SSL_ERROR_ZERO_RETURN ? 0 : -1;
+    }
+    const ssize_t got = ::recv(fd_, to, n, 0);
+    if (got < 0 && errno == EINTR) continue;
+    return got;
+  }
+}
 
 bool connection_io::fill() {
   if (begin_ == end_) begin_ = end_ = 0;
@@ -48,15 +64,10 @@ bool connection_io::fill() {
     end_ -= begin_;
     begin_ = 0;
   }
-  while (true) {
-    ssize_t n = ::recv(fd_, buf_.get() + end_, cap_ - end_, 0);
-    if (n > 0) {
-      end_ += static_cast<std::size_t>(n);
-      return true;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    return false;
-  }
+  const long n = read_some(buf_.get() + end_, cap_ - end_);
+  if (n <= 0) return false;
+  end_ += static_cast<std::size_t>(n);
+  return true;
 }
 
 connection_io::head_result connection_io::read_head(std::string& head) {
@@ -66,6 +77,8 @@ connection_io::head_result connection_io::read_head(std::string& head) {
     while (end_ - begin_ >= 2 && buf_[begin_] == '\r' && buf_[begin_ + 1] == '\n')
       begin_ += 2;
     std::string_view have(buf_.get() + begin_, end_ - begin_);
+    if (!have.empty() && have[0] != '\r' && have[0] != '\n' && (have[0] < 'A' || have[0] > 'Z'))
+      return head_result::not_http;
     std::size_t from = searched > 3 ? searched - 3 : 0;
     std::size_t pos = have.find("\r\n\r\n", from);
     if (pos != std::string_view::npos) {
@@ -103,8 +116,7 @@ connection_io::body_result connection_io::read_body(const body_framing& framing,
         // Straight into the whole buffer, never past the body's end.
         begin_ = end_ = 0;
         std::size_t want = remaining < cap_ ? static_cast<std::size_t>(remaining) : cap_;
-        ssize_t n = ::recv(fd_, buf_.get(), want, 0);
-        if (n < 0 && errno == EINTR) continue;
+        const long n = read_some(buf_.get(), want);
         if (n <= 0) return body_result::eof;
         end_ = static_cast<std::size_t>(n);
       }
@@ -132,6 +144,13 @@ connection_io::body_result connection_io::read_body(const body_framing& framing,
 
 bool connection_io::send_all(std::string_view data) {
   while (!data.empty()) {
+    if (tls_ != nullptr) {
+      const int want = data.size() > (1U << 30) ? (1 << 30) : static_cast<int>(data.size());
+      const int n = SSL_write(tls_, data.data(), want);
+      if (n <= 0) return false;
+      data.remove_prefix(static_cast<std::size_t>(n));
+      continue;
+    }
     ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return false;
@@ -148,6 +167,7 @@ void connection_io::arm_reset() {
 }
 
 void connection_io::linger_close(std::chrono::milliseconds max_wait) {
+  if (tls_ != nullptr) SSL_shutdown(tls_);  // close_notify; what follows is drained raw
   ::shutdown(fd_, SHUT_WR);
   auto deadline = std::chrono::steady_clock::now() + max_wait;
   char scratch[16384];

@@ -14,6 +14,8 @@
 
 #include "tests/doris_double/http.hpp"
 
+struct ssl_st;  // OpenSSL's SSL
+
 namespace uringmig::test::doris_double {
 
 /// The server's stop request, for threads that must wait without missing it.
@@ -37,13 +39,14 @@ class body_sink {
   virtual void write(std::string_view data) = 0;
 };
 
-/// Reads and writes one accepted socket. Does not own the descriptor.
+/// Reads and writes one accepted socket, in clear or through a TLS session. Owns neither.
 class connection_io {
  public:
-  connection_io(int fd, std::size_t buffer_size);
+  connection_io(int fd, std::size_t buffer_size, ssl_st* tls = nullptr);
 
-  enum class head_result { ok, eof, too_large };
-  /// Reads up to the blank line; `head` gets the text before it.
+  enum class head_result { ok, eof, too_large, not_http };
+  /// Reads up to the blank line; `head` gets the text before it. `not_http` at once when the
+  /// first byte cannot start a request line (a TLS handshake sent to a plain-http port).
   head_result read_head(std::string& head);
 
   enum class body_result { ok, eof, bad_framing, limit };
@@ -61,8 +64,11 @@ class connection_io {
 
  private:
   bool fill();
+  /// One recv (or SSL_read): > 0 bytes, 0 at the end, < 0 on an error.
+  long read_some(char* to, std::size_t n);
 
   int fd_;
+  ssl_st* tls_;
   std::size_t cap_;
   std::unique_ptr<char[]> buf_;
   std::size_t begin_ = 0;

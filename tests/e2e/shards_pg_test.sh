@@ -105,4 +105,33 @@ for f in out2/clients_shard_0{0..4}.db; do n=$((n + $(sqlite3 "$f" 'select count
 [ "$n" -eq 60000 ] || fail "after kill -9 and resume: $n rows, expected 60000"
 [ "$(for f in out2/*.db; do sqlite3 "$f" 'select id from clients'; done | sort -u | wc -l)" -eq 60000 ] ||
   fail "after resume: duplicated or missing ids"
+
+# A table the source user cannot read is refused before any target file exists.
+ro=shards_ro_$$
+psql -qX -v ON_ERROR_STOP=1 -d "$db" -c "create role $ro login password 'ro-pw'; grant usage on schema public to $ro"
+rc=0
+"$bin" run --source "postgresql://$ro:ro-pw@127.0.0.1:$PGFIX_PORT/$db" --tables public.clients \
+  --target "sqlite:///$work/denied/x.db" --state-dir st_denied >denied.out 2>denied.err || rc=$?
+[ "$rc" -eq 2 ] || fail "an unreadable source table: exit $rc, want 2"
+grep -q 'cannot read public.clients' denied.err || fail "unreadable table not named: $(cat denied.err)"
+[ ! -e "$work/denied" ] || fail "the target was created before the source was found unreadable"
+
+# Domains map as their base type (nested ones too); enums and arrays keep their text form.
+psql -qX -v ON_ERROR_STOP=1 -d "$db" <<'SQL'
+create domain year_t as integer check (value > 1800);
+create domain film_year as year_t;
+create domain price_t as double precision;
+create type rating as enum ('G', 'PG', 'R');
+create table films(id int primary key, release_year film_year, y2 year_t, price price_t,
+                   r rating, ids int[]);
+insert into films select i, 1900 + i % 120, 1950, i / 4.0, 'PG', array[i, i + 1]
+from generate_series(1, 1000) i;
+SQL
+"$bin" run --source "$src" --target "sqlite:///$work/films.db" --tables public.films \
+  --state-dir st_films >films.out 2>films.err || fail "films: $(tail -3 films.err)"
+[ "$(sqlite3 films.db "select count(*) from films where release_year > 999")" -eq 1000 ] ||
+  fail "a domain over integer is not compared as a number"
+[ "$(sqlite3 films.db "select typeof(release_year) || typeof(y2) || typeof(price) || typeof(r) || typeof(ids) from films limit 1")" = integerintegerrealtexttext ] ||
+  fail "domain columns: $(sqlite3 films.db "select typeof(release_year), typeof(y2), typeof(price), typeof(r), typeof(ids) from films limit 1")"
+[ "$(sqlite3 films.db "select r || ids from films where id = 7")" = 'PG{7,8}' ] || fail "enum / array text form"
 finish shards_pg

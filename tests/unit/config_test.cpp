@@ -1,6 +1,7 @@
 #include "cli/config.hpp"
 #include "cli/options.hpp"
 #include "cli/presets.hpp"
+#include "codecs/url.hpp"
 #include "engine/job.hpp"
 
 #include <gmock/gmock.h>
@@ -86,6 +87,52 @@ TEST(interpolate, malformed) {
               HasSubstr("invalid variable name"));
   EXPECT_THAT(usage_error_of([] { interpolate("${}", fake_env({}), "k"); }),
               HasSubstr("invalid variable name"));
+}
+
+TEST(interpolate, url_user_info_is_percent_encoded) {
+  const auto env = fake_env({{"PW", "p@ss/w?rd#50%&x=y:z"}, {"U", "a@b"}, {"DB", "d/b"}});
+  // In the user info a value is encoded; in the host, path and query it is pasted as it is.
+  EXPECT_EQ(interpolate_url("doris://${U}:${PW}@fe:8030/${DB}", env, "k"),
+            "doris://a%40b:p%40ss%2Fw%3Frd%2350%25%26x%3Dy%3Az@fe:8030/d/b");
+  EXPECT_EQ(interpolate_url("postgresql://h/db?password=${DB}", env, "k"),
+            "postgresql://h/db?password=d/b");
+  EXPECT_EQ(interpolate_url("postgresql://${PW}", env, "k"), "postgresql://p@ss/w?rd#50%&x=y:z");
+  EXPECT_EQ(interpolate_url("postgresql://u:${X:-a/b}@h/db", env, "k"),
+            "postgresql://u:a%2Fb@h/db");
+  // Plain interpolation is unchanged.
+  EXPECT_EQ(interpolate("doris://u:${PW}@fe/db", env, "k"), "doris://u:p@ss/w?rd#50%&x=y:z@fe/db");
+}
+
+TEST(config, source_and_target_passwords_from_variables_survive_the_url) {
+  const std::string hard = "p@ss/w?rd#50%&x=y:z";
+  const auto l = parse_config(
+      "source = \"doris://root:${PW}@fe:8030/db\"\n"
+      "target = \"doris://u:${PW}@fe:8030/db2\"\n",
+      "app.toml", fake_env({{"PW", hard}}));
+  for (const auto& url : {*l.source, *l.target}) {
+    const auto parsed = uringmig::codecs::parse_endpoint(url);
+    ASSERT_TRUE(parsed) << parsed.error;
+    EXPECT_EQ(std::get<uringmig::codecs::doris_endpoint>(parsed.value->spec).password, hard);
+  }
+}
+
+TEST(config, password_files) {
+  temp_dir t;
+  const auto pw = t.write("pw", "s3:/?@#%\nsecond line\n");
+  EXPECT_EQ(url_with_password_file("doris://root@fe:8030/db", pw, "target"),
+            "doris://root:s3%3A%2F%3F%40%23%25@fe:8030/db");
+  EXPECT_EQ(url_with_password_file("doris://root:old@fe:8030/db", pw, "target"),
+            "doris://root:s3%3A%2F%3F%40%23%25@fe:8030/db");
+  EXPECT_EQ(url_with_password_file("postgresql:///db?host=/sock", pw, "source"),
+            "postgresql:///db?host=/sock&password=s3%3A%2F%3F%40%23%25");
+  EXPECT_THAT(usage_error_of([&] { url_with_password_file("sqlite:///x.db", pw, "source"); }),
+              HasSubstr("no user info"));
+  const auto missing =
+      usage_error_of([&] { url_with_password_file("doris://fe/db", t.path / "nope", "source"); });
+  EXPECT_THAT(missing, HasSubstr("source_password_file"));
+  const auto empty = t.write("empty", "\n");
+  EXPECT_THAT(usage_error_of([&] { url_with_password_file("doris://fe/db", empty, "target"); }),
+              HasSubstr("empty"));
 }
 
 // ---- .env ---------------------------------------------------------------------------------

@@ -242,6 +242,16 @@ TEST(progress, summary_table) {
   EXPECT_THAT(lines[4], ::testing::MatchesRegex("total \\(2 tables, 1 failed\\) +3000000 +402.1"));
 }
 
+TEST(progress, summary_names_cannot_fake_lines) {
+  std::ostringstream out;
+  print_summary(out, {{"public.a\nfake  done", "failed", 1, 1, 0, 0, "bad\nvalue in \"x\rq\""}});
+  auto lines = split(out.str(), '\n');
+  lines.pop_back();
+  ASSERT_EQ(lines.size(), 4U) << out.str();
+  EXPECT_THAT(lines[1], HasSubstr("public.a\\nfake  done"));
+  EXPECT_EQ(lines[2], "  error: bad\\nvalue in \"x\\rq\"");
+}
+
 TEST(progress, formatting) {
   EXPECT_EQ(format_bytes(512), "512 B");
   EXPECT_EQ(format_bytes(151'200'000), "151.2 MB");

@@ -73,3 +73,26 @@ TEST(redact, is_idempotent) {
 }
 
 }  // namespace
+
+namespace {
+
+std::string scrubbed(std::string text) {
+  uringmig::codecs::scrub_secrets(std::span<char>(text.data(), text.size()));
+  return text;
+}
+
+TEST(scrub_secrets, overwrites_what_redact_masks_in_place) {
+  EXPECT_EQ(scrubbed("--source=postgresql://app:hunter2@db/x"),
+            "--source=postgresql://app:xxxxxxx@db/x");
+  EXPECT_EQ(scrubbed("doris://root:p/w@fe:8030/db?be=b:1"), "doris://root:xxx@fe:8030/db?be=b:1");
+  EXPECT_EQ(scrubbed("host=h password='a b' user=u"), "host=h password=xxxxx user=u");
+  EXPECT_EQ(scrubbed("postgresql://h/db?sslmode=require&password=pw"),
+            "postgresql://h/db?sslmode=require&password=xx");
+  EXPECT_EQ(scrubbed("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
+  std::string arg = "postgresql://a:one@h/db";
+  EXPECT_TRUE(uringmig::codecs::scrub_secrets(std::span<char>(arg.data(), arg.size())));
+  std::string plain = "--jobs";
+  EXPECT_FALSE(uringmig::codecs::scrub_secrets(std::span<char>(plain.data(), plain.size())));
+}
+
+}  // namespace

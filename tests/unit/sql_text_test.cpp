@@ -24,3 +24,9 @@ TEST(sql_text, glob_matches_schema_table_patterns) {
   EXPECT_FALSE(glob_match("lit\\*", "litx"));
   EXPECT_TRUE(glob_match("public.exact", "public.exact"));
 }
+
+TEST(sql_text, printable_escapes_control_characters) {
+  EXPECT_EQ(printable("plain.name ünï"), "plain.name ünï");
+  EXPECT_EQ(printable("a\nb\tc\rd"), "a\\nb\\tc\\rd");
+  EXPECT_EQ(printable(std::string("x\x01\x7fy\0z", 6)), "x\\x01\\x7fy\\x00z");
+}

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Large objects, PostgreSQL -> PostgreSQL: `uringmig run --preset bulk` against
+# `pg_dump -Fc | pg_restore` (and pgcopydb, when installed) on COUNT objects (10 000) of
+# 1-100 KB plus one small table that points at them. Two throwaway clusters on this machine;
+# RUNS (3) alternating runs, each tool into a fresh target database; prints each time and the
+# medians. PRESET=asan measures the asan build instead of release (slower: a sanitizer build).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+runs=${RUNS:-3}
+count=${COUNT:-10000}
+preset=${PRESET:-release}
+
+if [ "$preset" = release ]; then
+  scripts/setup-deps.sh
+  cmake --preset release >/dev/null
+  cmake --build --preset release --target uringmig pg_fixture -j"$(nproc)" >/dev/null
+fi
+bin=$PWD/build/$preset/uringmig
+fixture=$PWD/build/$preset/tests/pg_fixture
+pgbin=/usr/lib/postgresql/15/bin
+
+srcdir=$(mktemp -d); dstdir=$(mktemp -d); scratch=$(mktemp -d)
+cleanup() {
+  "$fixture" stop "$srcdir" >/dev/null 2>&1 || true
+  "$fixture" stop "$dstdir" >/dev/null 2>&1 || true
+  rm -rf "$srcdir" "$dstdir" "$scratch"
+}
+trap cleanup EXIT
+"$fixture" start "$srcdir" >/dev/null
+"$fixture" start "$dstdir" >/dev/null
+env_of() { (. "$1/conninfo.env"; echo "$PGFIX_HOST $PGFIX_PORT $PGFIX_USER"); }
+read -r shost sport suser < <(env_of "$srcdir")
+read -r thost tport tuser < <(env_of "$dstdir")
+src_url="postgresql://$suser@/bench?host=$shost&port=$sport"
+dst_url="postgresql://$tuser@/bench?host=$thost&port=$tport"
+spsql() { psql -qX -v ON_ERROR_STOP=1 -h "$shost" -p "$sport" -U "$suser" "$@"; }
+tpsql() { psql -qX -v ON_ERROR_STOP=1 -h "$thost" -p "$tport" -U "$tuser" "$@"; }
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN {printf "%.2f", b - a}'; }
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+echo "== data: $count large objects of 1-100 KB"
+spsql -d postgres -c "create database bench"
+spsql -d bench <<SQL
+create table docs (id int primary key, body oid);
+insert into docs select g, lo_from_bytea(0, decode(repeat(md5(g::text), 64 + (g * 7919) % 6336), 'hex'))
+from generate_series(1, $count) g;
+checkpoint;
+SQL
+spsql -d bench -Atc "select 'source: ' || count(*) || ' objects, ' || pg_size_pretty(sum(length(lo_get(oid)))) from pg_largeobject_metadata"
+
+fresh_target() {
+  tpsql -d postgres -c "drop database if exists bench" -c "create database bench" -c checkpoint >/dev/null
+}
+check_target() {
+  [ "$(tpsql -d bench -Atc "select count(*) from pg_largeobject_metadata")" = "$count" ] ||
+    { echo "$1: the target does not have $count large objects" >&2; exit 1; }
+}
+have_pgcopydb=$(command -v pgcopydb || true)
+ours=(); theirs=(); copydb=()
+for i in $(seq "$runs"); do
+  fresh_target
+  t0=$(now)
+  "$bin" run --preset bulk --jobs 2 --source "$src_url" --target "$dst_url" \
+    --state-dir "$scratch/state$i" --log-level warn >/dev/null 2>"$scratch/err$i" ||
+    { cat "$scratch/err$i"; exit 1; }
+  a=$(since "$t0"); check_target uringmig; ours+=("$a")
+  fresh_target
+  t0=$(now)
+  "$pgbin/pg_dump" -Fc -h "$shost" -p "$sport" -U "$suser" -d bench |
+    "$pgbin/pg_restore" -h "$thost" -p "$tport" -U "$tuser" -d bench
+  b=$(since "$t0"); check_target pg_dump; theirs+=("$b")
+  line="run $i: uringmig ${a}s, pg_dump -Fc | pg_restore ${b}s"
+  if [ -n "$have_pgcopydb" ]; then
+    fresh_target
+    t0=$(now)
+    pgcopydb clone --source "$src_url" --target "$dst_url" --table-jobs 2 --index-jobs 2 \
+      --large-objects-jobs 2 --dir "$scratch/pgcopydb$i" >/dev/null 2>&1
+    c=$(since "$t0"); check_target pgcopydb; copydb+=("$c")
+    line+=", pgcopydb ${c}s"
+  fi
+  echo "$line"
+done
+echo "median: uringmig $(printf '%s\n' "${ours[@]}" | median)s, pg_dump | pg_restore $(printf '%s\n' "${theirs[@]}" | median)s${have_pgcopydb:+, pgcopydb $(printf '%s\n' "${copydb[@]}" | median)s}"
