@@ -196,6 +196,7 @@ boost::asio::awaitable<void> check_source_tables(connectors::postgres::connectio
                       "on the target, so it would not be copied: rename the schema for the "
                       "migration (ALTER SCHEMA uringmig RENAME TO ...)");
   }
+}
 
 asio::awaitable<std::vector<table_info>> discover_matviews(pg::connection& c,
                                                            const table_filter& f) {
