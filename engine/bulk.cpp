@@ -21,6 +21,8 @@
 #include <unistd.h>
 #include <cstdio>
 #include <iostream>
+#include <random>
+#include <sstream>
 
 namespace uringmig::engine {
 
@@ -80,6 +82,7 @@ asio::awaitable<preflight> check(const job_options& opts, const codecs::endpoint
         fmt::format("the target runs PostgreSQL {} and the source {}: the target must "
                     "be the same major version or newer",
                     version_text(p.target_version), version_text(p.source_version)));
+  co_await bulk::check_server_settings(opts, src, dst);
   p.target_tables = co_await bulk::user_tables(dst, 5);
   pg::result priv =
       co_await dst.query("select has_database_privilege(current_database(), 'CREATE')");
@@ -124,11 +127,16 @@ asio::awaitable<void> bulk_main(job& j, bool resuming, const reporter_options& r
                                 std::vector<std::string>& failed_tables) {
   auto& opts = j.opts;
   auto ex = co_await asio::this_coro::executor;
-  auto holder = co_await bulk::connect_endpoint(ex, j.source, "source");
+  auto holder = co_await bulk::connect_endpoint(ex, j.source, "source", j.app_name);
   // The control connections both live on this context; workers have their own.
-  auto dst = co_await bulk::connect_endpoint(ex, j.target, "target");
+  auto dst = co_await bulk::connect_endpoint(ex, j.target, "target", j.app_name);
   const preflight pf = co_await check(opts, j.target, holder, dst);
   j.bin_dir = pf.bin_dir;
+  if (resuming || opts.restart) {
+    // A killed run may have left an index build or a schema restore running on the target.
+    co_await bulk::end_leftover_sessions(j, dst);
+    co_await bulk::drop_invalid_indexes(dst);
+  }
   if (!resuming && !opts.restart && !pf.target_tables.empty()) {
     std::string list;
     for (const auto& t : pf.target_tables)
@@ -162,10 +170,25 @@ asio::awaitable<void> bulk_main(job& j, bool resuming, const reporter_options& r
   else
     spdlog::info("source snapshot {}", j.snapshot);
 
-  auto tables = co_await discover_tables(holder, make_filter(opts));
+  co_await bulk::set_lock_timeout(opts, holder);
+  std::vector<table_info> tables;
+  bool locked = false;
+  try {
+    tables = co_await discover_tables(holder, make_filter(opts));
+  } catch (const pg::error& e) {
+    // Table sizes take a lock for an instant: a table locked elsewhere stops the discovery.
+    if (e.diag().sqlstate != "55P03") throw;
+    locked = true;
+  }
+  if (locked) {
+    // Not in one expression with the co_await: GCC 12 mishandles temporaries there.
+    const std::string names = co_await bulk::locked_tables(holder);
+    throw bulk::locked_error(names, bulk::lock_timeout(opts));
+  }
   if (tables.empty())
     throw usage_error("no source table matches --tables/--exclude: nothing to copy");
   co_await check_source_tables(holder, tables);
+  co_await bulk::lock_source_tables(opts, holder, tables);
   std::vector<planned_table> plan;
   if (resuming) {
     plan = j.state.load_plan();
@@ -175,6 +198,8 @@ asio::awaitable<void> bulk_main(job& j, bool resuming, const reporter_options& r
   }
   auto indexes = co_await bulk::list_indexes(holder, tables);
   const auto text_tables = co_await bulk::text_copy_tables(holder, tables);
+  if (resuming && !opts.restart)
+    co_await bulk::check_target_matches_state(j, dst, pf.target_tables.empty(), plan);
 
   // Schema before data (pg_restore --single-transaction: all or nothing).
   if (j.state.get("phase.pre_data") != "done" || !std::filesystem::exists(j.dump_file)) {
@@ -183,6 +208,12 @@ asio::awaitable<void> bulk_main(job& j, bool resuming, const reporter_options& r
     spdlog::debug("pg_dump of the schema: done");
   }
   if (j.state.get("phase.pre_data") != "done") {
+    if (resuming && !opts.restart && !pf.target_tables.empty())
+      throw usage_error(fmt::format(
+          "the schema restore of the job in {} did not finish (was the process killed?), yet the "
+          "target has tables ({}...): run the same command with --restart to restore the "
+          "schema from scratch",
+          opts.state_dir.string(), pf.target_tables.front()));
     spdlog::info("restoring the schema (pre-data) on the target");
     co_await bulk::restore_section(j, "pre-data", opts.restart, {});
     j.state.put("phase.pre_data", "done");
@@ -198,7 +229,7 @@ asio::awaitable<void> bulk_main(job& j, bool resuming, const reporter_options& r
   for (const auto& p : plan) {
     auto it = by_name.find({p.schema, p.name});
     if (it == by_name.end()) {
-      spdlog::warn("table {}.{} of the plan is gone from the source: skipped", p.schema, p.name);
+      co_await bulk::leave_out(j, holder, p);
       continue;
     }
     auto w = std::make_unique<bulk::table_work>();
@@ -258,24 +289,16 @@ asio::awaitable<void> bulk_main(job& j, bool resuming, const reporter_options& r
 
   for (auto& w : j.tables)
     if (w->failed) failed_tables.push_back(w->info.display() + ": " + w->error);
-  if (j.rt.stop_token().stop_requested() || !failed_tables.empty()) co_return;
+  if (j.rt.stop_token().stop_requested()) co_return;
 
-  if (j.state.get("phase.post_data") != "done") {
-    std::set<std::uint32_t> ours;
-    for (const auto& [oid, defs] : indexes)
-      for (const auto& d : defs) {
-        ours.insert(d.index_oid);
-        if (d.constraint_oid) ours.insert(d.constraint_oid);
-      }
-    spdlog::info("restoring the schema (post-data) on the target");
-    co_await bulk::restore_section(j, "post-data", false, ours);
-    j.state.put("phase.post_data", "done");
-  }
+  if (j.state.get("phase.post_data") != "done")
+    co_await bulk::restore_post_data(j, holder, indexes);
   spdlog::debug("post-data restored");
   const int seqs = co_await bulk::copy_sequences(holder, dst);
   j.state.put("phase.sequences", "done");
   spdlog::info("{} sequence(s) set to the source's values", seqs);
-  if (j.state.get("phase.matviews") != "done") {
+  // Views over a table that failed would be populated without its rows: a later run does it.
+  if (failed_tables.empty() && j.state.get("phase.matviews") != "done") {
     co_await bulk::refresh_matviews(j, holder);
     if (!j.rt.stop_token().stop_requested()) j.state.put("phase.matviews", "done");
   }
@@ -315,7 +338,11 @@ void print_objects(const job& j) {
 int run_bulk(const job_options& opts) {
   (void)pg_endpoints(opts);  // bad URLs: usage errors before anything is created
   state_store state = state_store::open(opts.state_dir);
-  if (opts.restart) state.reset();
+  if (opts.restart) {
+    const auto id = state.get("bulk.job_id");  // still the tag of what a killed run left
+    state.reset();
+    if (id) state.put("bulk.job_id", *id);
+  }
   io::runtime rt(0);
   return run_bulk_phase(opts, state, rt, {});
 }
@@ -328,7 +355,15 @@ int run_bulk_phase(const job_options& opts, state_store& state, io::runtime& rt,
   job j(opts, source, target, rt, state);
   j.imported_snapshot = imported_snapshot;
   j.dump_file = opts.state_dir / "schema.dump";
-  if (auto r = setting(opts, "copy.retries"); !r.empty()) j.retries = std::max(1, std::stoi(r));
+  // The job's tag on its sessions: kept across resumes, so a resume finds what a killed run left.
+  if (auto id = state.get("bulk.job_id"); id) {
+    j.app_name = "uringmig-" + *id;
+  } else {
+    const std::string fresh = fmt::format("{:08x}", std::random_device{}());
+    state.put("bulk.job_id", fresh);
+    j.app_name = "uringmig-" + fresh;
+  }
+  j.retries = std::max(1, int_setting(opts, "copy.retries", 5, 0, 1000));
   const std::int64_t run_id = state.begin_run(
       {opts.command, opts.preset, codecs::redacted_url(source), codecs::redacted_url(target), {}});
   j.run_id = run_id;
@@ -349,12 +384,27 @@ int run_bulk_phase(const job_options& opts, state_store& state, io::runtime& rt,
   } catch (const pg::error& e) {
     error = e.diag().to_string();
   }
+  if (!error.empty()) {
+    // The run ended on an error: a table it was copying or indexing did not finish either.
+    for (const auto& w : j.tables) {
+      const auto st = state.get_table_status(w->info.schema, w->info.name);
+      if (st == table_status::copying || st == table_status::indexing)
+        state.set_table_status(w->info.schema, w->info.name, table_status::failed,
+                               "the run stopped: " + error);
+    }
+  }
   if (!j.tables.empty()) {
     std::cout.flush();
-    print_summary(std::cout, summarize(state.status_snapshot()));
+    auto rows = summarize(state.status_snapshot());
+    for (auto& r : rows)
+      if (j.excluded.count(r.table)) r.status = "excluded";
+    print_summary(std::cout, rows);
     std::cout.flush();
     print_totals(j, j.elapsed());
     print_objects(j);
+    if (!j.post_data_skipped.empty())
+      std::printf("not restored yet (depends on a failed table): %s\n",
+                  bulk::join_names(j.post_data_skipped).c_str());
   }
   if (!error.empty()) {
     state.end_run(run_id, run_status::failed, error);
@@ -372,10 +422,15 @@ int run_bulk_phase(const job_options& opts, state_store& state, io::runtime& rt,
     std::string names;
     for (const auto& f : failed)
       names += (names.empty() ? "" : "; ") + f;
+    const std::string waiting =
+        j.post_data_skipped.empty()
+            ? std::string()
+            : fmt::format("; {} post-data object(s) that depend on them wait for them ({})",
+                          j.post_data_skipped.size(), bulk::join_names(j.post_data_skipped));
     const std::string msg = fmt::format(
-        "{} table(s) failed ({}); the others are copied; fix the "
+        "{} table(s) failed ({}); the others are copied{}; fix the "
         "cause and run the same command to retry them",
-        failed.size(), names);
+        failed.size(), names, waiting);
     state.end_run(run_id, run_status::failed, msg);
     throw job_error(msg);
   }

@@ -73,6 +73,67 @@ asio::awaitable<void> recover_target(pg::connection& dst) {
   }
 }
 
+/// A chunk that read no row: fine for an empty table, an error for one truncated or rewritten
+/// (TRUNCATE, ALTER TABLE ... TYPE, VACUUM FULL) after the snapshot, whose rows the snapshot
+/// cannot see in the table's new file. Runs in the chunk's source session (in the snapshot).
+asio::awaitable<void> check_not_rewritten(pg::connection& src, const table_info& t) {
+  // pg_class as the snapshot saw it, against the file the table uses now.
+  pg::result r = co_await src.query(
+      "select relfilenode = pg_relation_filenode(oid) from pg_class where oid = $1::oid",
+      pg::make_params(std::to_string(t.oid)));
+  r.check("checking " + t.display() + " on the source");
+  if (r.rows() == 0 || r.value(0, 0) != "t")
+    throw job_error(t.display() +
+                    " was truncated or rewritten on the source after the snapshot was taken "
+                    "(TRUNCATE, ALTER TABLE ... TYPE, VACUUM FULL): the snapshot sees none of its "
+                    "rows; run the same command again to copy it under a fresh snapshot");
+}
+
+/// The snapshot's session holds ACCESS SHARE on the table already; this session takes its own
+/// without waiting: an ALTER TABLE or TRUNCATE queued behind the snapshot's lock would make a
+/// waiting COPY wait for the end of the run, that is forever.
+asio::awaitable<void> lock_for_read(pg::connection& src, const table_info& t) {
+  pg::result r =
+      co_await src.query("LOCK TABLE ONLY " + t.qualified() + " IN ACCESS SHARE MODE NOWAIT");
+  if (!r.ok() && r.error().sqlstate == "55P03")
+    throw job_error(t.display() +
+                    ": another session waits on the source for a lock that conflicts with "
+                    "reading it (ALTER TABLE, TRUNCATE, ...); it waits for this run to end; run "
+                    "the same command again afterwards to copy the table as it is then");
+  r.check("locking " + t.display() + " on the source");
+}
+
+/// A table without columns holds rows all the same (COPY cannot name zero columns): the chunk's
+/// row count, read on the source, becomes as many rows on the target. In dst's open transaction.
+asio::awaitable<copy_stats> copy_row_count(pg::connection& src, pg::connection& dst,
+                                           const table_info& t, const planned_chunk& c) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto count = [&]() -> asio::awaitable<std::int64_t> {
+    pg::result r = co_await src.query("select count(*) from (" + chunk_select(t, c) + ") s");
+    r.check("counting the rows of " + t.display());
+    co_return std::stoll(std::string(r.value(0, 0)));
+  };
+  copy_stats s;
+  s.rows = co_await io::run_on(src.executor(), count());
+  if (s.rows > 0)
+    co_await exec_on(dst,
+                     fmt::format("INSERT INTO {} SELECT FROM pg_catalog.generate_series(1, {})",
+                                 t.qualified(), s.rows));
+  s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  co_return s;
+}
+
+/// Both sessions of a copy worker back to a clean state after a failed chunk (retried or not).
+asio::awaitable<void> recover_sessions(job& j, pg::connection& src, pg::connection& dst,
+                                       const table_work& t) {
+  try {
+    co_await io::run_on(dst.executor(), recover_target(dst));
+    co_await io::run_on(src.executor(), recover_source(j, src));
+  } catch (const pg::error& e) {
+    spdlog::warn("{}: reconnecting failed: {}", t.info.display(), e.diag().to_string());
+  }
+}
+
 asio::awaitable<copy_stats> copy_chunk(job& j, pg::connection& src, pg::connection& dst,
                                        const chunk_ref& ref) {
   const table_info& t = ref.table->info;
@@ -92,21 +153,27 @@ asio::awaitable<copy_stats> copy_chunk(job& j, pg::connection& src, pg::connecti
   const std::string in_sql = "COPY " + t.qualified() + " (" + cols + ") FROM STDIN (FORMAT " +
                              format + (whole ? ", FREEZE)" : ")");
   if (ref.table->text_copy) co_await exec_on(src, text_copy_settings);
+  co_await io::run_on(src.executor(), lock_for_read(src, t));
   co_await exec_on(dst, "BEGIN");
   if (whole) co_await exec_on(dst, "TRUNCATE ONLY " + t.qualified());
   table_progress* tp = ref.table->progress;
   std::int64_t counted = 0;  // given back to the progress if this attempt fails
   copy_stats s;
   try {
-    s = co_await stream_copy(src, dst, out_sql, in_sql, j.pool, 8 * j.pool.slab_size(),
-                             [tp, &counted](std::size_t n) {
-                               counted += static_cast<std::int64_t>(n);
-                               tp->add(0, static_cast<std::int64_t>(n));
-                             });
+    if (t.columns.empty()) {
+      s = co_await copy_row_count(src, dst, t, c);
+    } else {
+      s = co_await stream_copy(src, dst, out_sql, in_sql, j.pool, 8 * j.pool.slab_size(),
+                               [tp, &counted](std::size_t n) {
+                                 counted += static_cast<std::int64_t>(n);
+                                 tp->add(0, static_cast<std::int64_t>(n));
+                               });
+    }
   } catch (...) {
     tp->add(0, -counted);
     throw;
   }
+  if (s.rows == 0) co_await io::run_on(src.executor(), check_not_rewritten(src, t));
   // The done mark commits with the rows: a crash leaves both or neither.
   co_await exec_on(dst, fmt::format("INSERT INTO uringmig.chunk_done (schema_name, table_name, "
                                     "chunk_no, rows) VALUES ({}, {}, {}, {})",
@@ -145,13 +212,13 @@ std::optional<chunk_ref> next_chunk(job& j) {
 }  // namespace
 
 asio::awaitable<pg::connection> open_source(job& j, asio::any_io_executor ex) {
-  auto c = co_await connect_endpoint(ex, j.source, "source");
+  auto c = co_await connect_endpoint(ex, j.source, "source", j.app_name);
   co_await enter_snapshot(c, j.snapshot);
   co_return c;
 }
 
 asio::awaitable<pg::connection> open_target(job& j, asio::any_io_executor ex) {
-  auto c = co_await connect_endpoint(ex, j.target, "target");
+  auto c = co_await connect_endpoint(ex, j.target, "target", j.app_name);
   co_await configure_target(c);
   co_return c;
 }
@@ -192,8 +259,14 @@ asio::awaitable<void> copy_worker(job& j, std::size_t index) {
       auto ref = next_chunk(j);
       if (!ref) break;
       table_work& t = *ref->table;
-      j.state.set_table_status(t.info.schema, t.info.name, table_status::copying);
-      t.progress->set_phase(table_phase::copying);
+      {
+        // Under j.m: a table another worker has just failed stays failed.
+        std::lock_guard lk(j.m);
+        if (!t.failed) {
+          j.state.set_table_status(t.info.schema, t.info.name, table_status::copying);
+          t.progress->set_phase(table_phase::copying);
+        }
+      }
       j.prog.chunk_started();
       spdlog::debug("{} chunk {}: copying", t.info.display(), ref->chunk->chunk_no);
       for (int attempt = 1;; ++attempt) {
@@ -222,9 +295,14 @@ asio::awaitable<void> copy_worker(job& j, std::size_t index) {
         j.state.mark_chunk_failed(t.info.schema, t.info.name, ref->chunk->chunk_no, attempt, error);
         if (!retryable || attempt >= j.retries) {
           fail_table(j, t, fmt::format("chunk {}: {}", ref->chunk->chunk_no, error));
-          std::lock_guard lk(j.m);
-          --j.chunks_in_flight;
-          --t.chunks_left;
+          {
+            std::lock_guard lk(j.m);
+            --j.chunks_in_flight;
+            --t.chunks_left;
+          }
+          // The failed chunk left both sessions inside an aborted transaction: without a reset
+          // every later chunk of this worker would fail too (25P02).
+          co_await recover_sessions(j, src, dst, t);
           break;
         }
         const auto backoff = std::chrono::milliseconds(500) * (1 << std::min(attempt - 1, 6));
@@ -239,12 +317,7 @@ asio::awaitable<void> copy_worker(job& j, std::size_t index) {
           --j.chunks_in_flight;
           break;
         }
-        try {
-          co_await io::run_on(dex, recover_target(dst));
-          co_await io::run_on(sex, recover_source(j, src));
-        } catch (const pg::error& e) {
-          spdlog::warn("{}: reconnecting failed: {}", t.info.display(), e.diag().to_string());
-        }
+        co_await recover_sessions(j, src, dst, t);
       }
       j.prog.chunk_finished();
     }
@@ -329,7 +402,7 @@ asio::awaitable<void> finish_table(job& j, pg::connection& dst, table_work& t) {
 
 asio::awaitable<void> index_worker(job& j, std::size_t index) {
   auto ex = co_await asio::this_coro::executor;
-  pg::connection dst = co_await connect_endpoint(ex, j.target, "target");
+  pg::connection dst = co_await connect_endpoint(ex, j.target, "target", j.app_name);
   (co_await dst.query("SET synchronous_commit = off")).check("configuring the index session");
   if (auto it = j.opts.settings.find("index.maintenance_work_mem"); it != j.opts.settings.end()) {
     (co_await dst.query("SET maintenance_work_mem = " + codecs::quote_literal(it->second)))
@@ -352,8 +425,14 @@ asio::awaitable<void> index_worker(job& j, std::size_t index) {
       continue;
     }
     const index_def& ix = *item->index;
-    j.state.set_table_status(t.info.schema, t.info.name, table_status::indexing);
-    t.progress->set_phase(table_phase::indexing);
+    {
+      // Under j.m: a table whose other index (or chunk) failed stays failed.
+      std::lock_guard lk(j.m);
+      if (!t.failed) {
+        j.state.set_table_status(t.info.schema, t.info.name, table_status::indexing);
+        t.progress->set_phase(table_phase::indexing);
+      }
+    }
     const double t0 = j.elapsed();
     // Parallel workers only for a build that runs alone (no chunk left to
     // copy, no other build): next to other work the server's cores are taken,

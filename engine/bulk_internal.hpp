@@ -93,7 +93,8 @@ struct job {
   std::string snapshot;
   std::string imported_snapshot;  // the online preset's slot snapshot; empty: export one
   std::int64_t run_id = 0;
-  std::string job_name;  // identifies the run's marks on the target
+  std::string job_name;               // identifies the run's marks on the target
+  std::string app_name = "uringmig";  // application_name of every session and pg_restore
   int retries = 5;
   std::filesystem::path dump_file;
   std::filesystem::path bin_dir;
@@ -108,6 +109,8 @@ struct job {
   int builds_running = 0;    // CREATE INDEX statements in flight
   std::deque<io::detail::wake_handler> index_waiters;
   objects_outcome objects;  // large objects and materialized views, for the summary
+  std::vector<std::string> post_data_skipped;  // post-data objects waiting for failed tables
+  std::set<std::string> excluded;              // "schema.name" of the plan left out by the filters
 
   job(const job_options& o, codecs::endpoint s, codecs::endpoint t, io::runtime& r, state_store& st)
       : opts(o), source(std::move(s)), target(std::move(t)), rt(r), state(st) {}
@@ -119,10 +122,34 @@ struct job {
 boost::asio::awaitable<pg::connection> connect_endpoint(boost::asio::any_io_executor ex,
                                                         const codecs::endpoint& e,
                                                         const char* role);
+/// Connects with `application_name` (the job's tag, so a later run finds what a killed one left).
+boost::asio::awaitable<pg::connection> connect_endpoint(boost::asio::any_io_executor ex,
+                                                        const codecs::endpoint& e, const char* role,
+                                                        std::string application_name);
+/// Terminates the target sessions tagged with the job's application_name (left by a killed run:
+/// an index build, a schema restore) and waits until they are gone.
+boost::asio::awaitable<void> end_leftover_sessions(job& j, pg::connection& dst);
+/// Drops the target's invalid indexes (a build that did not finish); returns how many.
+boost::asio::awaitable<int> drop_invalid_indexes(pg::connection& dst);
 boost::asio::awaitable<void> dump_schema(job& j, const std::vector<table_info>& selected,
                                          pg::connection& src);
 boost::asio::awaitable<void> restore_section(job& j, const std::string& section, bool clean,
                                              const std::set<std::uint32_t>& skip_oids);
+/// A catalog object: (pg_class oid of its catalog, its oid), as pg_restore --list shows it.
+using object_id = std::pair<std::uint32_t, std::uint32_t>;
+struct restore_result {
+  std::set<object_id> restored;  // in the section and restored
+  std::set<object_id> left_out;  // in the section and in `skip`
+};
+/// restore_section without the objects in `skip` too.
+boost::asio::awaitable<restore_result> restore_section(job& j, const std::string& section,
+                                                       bool clean,
+                                                       const std::set<std::uint32_t>& skip_oids,
+                                                       const std::set<object_id>& skip);
+/// The objects on the source that depend on any of `tables` (directly or through other
+/// objects), each with its description ("constraint fk on table child").
+boost::asio::awaitable<std::map<object_id, std::string>> dependents_of(
+    pg::connection& src, const std::vector<std::uint32_t>& tables);
 boost::asio::awaitable<std::map<std::uint32_t, std::vector<index_def>>> list_indexes(
     pg::connection& src, const std::vector<table_info>& tables);
 /// Sets every sequence of the target to the source's value; returns how many.
@@ -131,6 +158,34 @@ boost::asio::awaitable<std::vector<std::string>> user_tables(pg::connection& c, 
 boost::asio::awaitable<void> prepare_target(pg::connection& dst, bool restart);
 boost::asio::awaitable<std::set<std::tuple<std::string, std::string, int>>> target_done_marks(
     pg::connection& dst);
+
+// bulk_guard.cpp
+/// copy.lock_timeout: how long the run waits for a table lock on the source.
+std::string lock_timeout(const job_options& opts);
+job_error locked_error(const std::string& table, const std::string& timeout);
+/// After a lock timeout on `src` (its transaction is rolled back): the tables other sessions
+/// hold ACCESS EXCLUSIVE, for the message.
+boost::asio::awaitable<std::string> locked_tables(pg::connection& src);
+/// Tries the server-side settings the run uses later (index.maintenance_work_mem on the target,
+/// copy.lock_timeout on the source): usage_error naming the key before anything moves.
+boost::asio::awaitable<void> check_server_settings(const job_options& opts, pg::connection& src,
+                                                   pg::connection& dst);
+/// In the snapshot's transaction: lock waits end after copy.lock_timeout.
+boost::asio::awaitable<void> set_lock_timeout(const job_options& opts, pg::connection& src);
+/// ACCESS SHARE on every selected table in the session that holds the snapshot, as pg_dump does.
+boost::asio::awaitable<void> lock_source_tables(const job_options& opts, pg::connection& src,
+                                                const std::vector<table_info>& tables);
+/// On resume: usage_error when the target lost what the state directory says was done.
+boost::asio::awaitable<void> check_target_matches_state(job& j, pg::connection& dst,
+                                                        bool target_empty,
+                                                        const std::vector<planned_table>& plan);
+/// A table of the saved plan this run does not copy: excluded by the filters, or gone.
+boost::asio::awaitable<void> leave_out(job& j, pg::connection& src, const planned_table& p);
+/// Post-data for every table that arrived; what depends on a failed table waits for a later
+/// run (named in j.post_data_skipped).
+boost::asio::awaitable<void> restore_post_data(
+    job& j, pg::connection& src, const std::map<std::uint32_t, std::vector<index_def>>& indexes);
+std::string join_names(const std::vector<std::string>& names);
 
 // bulk_copy.cpp
 /// A source session inside the job's snapshot (on `ex`).

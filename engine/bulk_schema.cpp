@@ -5,6 +5,7 @@
 #include "engine/online_internal.hpp"
 #include "engine/pg_tools.hpp"
 #include "io/blocking.hpp"
+#include "io/sleep.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -32,8 +33,16 @@ const std::string& conninfo_of(const codecs::endpoint& e) {
 
 asio::awaitable<pg::connection> connect_endpoint(asio::any_io_executor ex,
                                                  const codecs::endpoint& e, const char* role) {
+  return connect_endpoint(std::move(ex), e, role, "uringmig");
+}
+
+asio::awaitable<pg::connection> connect_endpoint(asio::any_io_executor ex,
+                                                 const codecs::endpoint& e, const char* role,
+                                                 std::string application_name) {
   try {
-    co_return co_await pg::connection::connect(ex, conninfo_of(e));
+    pg::connect_options o;
+    o.application_name = std::move(application_name);
+    co_return co_await pg::connection::connect(ex, conninfo_of(e), o);
   } catch (const pg::error& err) {
     throw job_error(fmt::format("cannot connect to the {} {}: {}", role, codecs::redacted_url(e),
                                 err.diag().message));
@@ -68,15 +77,23 @@ asio::awaitable<void> dump_schema(job& j, const std::vector<table_info>& selecte
   }
   const auto program = j.bin_dir / "pg_dump";
   const std::string conninfo = conninfo_of(j.source);
-  auto out = co_await io::run_blocking([&] { return run_pg_tool(program, args, conninfo, false); });
+  auto out = co_await io::run_blocking(
+      [&] { return run_pg_tool(program, args, conninfo, false, j.app_name); });
   if (out.exit_code != 0) {
     spdlog::error("pg_dump failed:\n{}", out.err);
-    throw job_error("pg_dump of the source schema failed: " + last_line(out.err));
+    throw job_error("pg_dump of the source schema failed: " + error_line(out.err));
   }
 }
 
 asio::awaitable<void> restore_section(job& j, const std::string& section, bool clean,
                                       const std::set<std::uint32_t>& skip_oids) {
+  (void)co_await restore_section(j, section, clean, skip_oids, {});
+}
+
+asio::awaitable<restore_result> restore_section(job& j, const std::string& section, bool clean,
+                                                const std::set<std::uint32_t>& skip_oids,
+                                                const std::set<object_id>& skip) {
+  restore_result res;
   const auto pg_restore = j.bin_dir / "pg_restore";
   std::vector<std::string> args = {"--section=" + section, "--single-transaction",
                                    "--exit-on-error"};
@@ -90,7 +107,8 @@ asio::awaitable<void> restore_section(job& j, const std::string& section, bool c
     args.push_back("--no-privileges");
   {
     // A list file without the entries we build ourselves, nor the publications of online jobs
-    // (ours is created before the dump; a clone must not carry it).
+    // (ours is created before the dump; a clone must not carry it), nor what waits for a table
+    // that failed.
     auto listing = co_await io::run_blocking([&] {
       return run_pg_tool(pg_restore, {"--list", j.dump_file.string()}, "dbname=postgres", true);
     });
@@ -101,6 +119,11 @@ asio::awaitable<void> restore_section(job& j, const std::string& section, bool c
     for (const auto& e : parse_toc(listing.out)) {
       if ((e.desc == "INDEX" || e.desc == "CONSTRAINT") && skip_oids.count(e.object_oid)) continue;
       if (online::is_job_publication(toc_publication(e))) continue;
+      if (skip.count({e.class_oid, e.object_oid})) {
+        res.left_out.insert({e.class_oid, e.object_oid});
+        continue;
+      }
+      if (e.class_oid != 0) res.restored.insert({e.class_oid, e.object_oid});
       lf << e.line << '\n';
     }
     lf.close();
@@ -108,13 +131,79 @@ asio::awaitable<void> restore_section(job& j, const std::string& section, bool c
   }
   args.push_back(j.dump_file.string());
   const std::string conninfo = conninfo_of(j.target);
-  auto out =
-      co_await io::run_blocking([&] { return run_pg_tool(pg_restore, args, conninfo, false); });
+  auto out = co_await io::run_blocking(
+      [&] { return run_pg_tool(pg_restore, args, conninfo, false, j.app_name); });
   if (out.exit_code != 0) {
     spdlog::error("pg_restore --section={} failed:\n{}", section, out.err);
-    throw job_error("restoring the schema (" + section +
-                    ") on the target failed: " + last_line(out.err));
+    throw job_error("restoring the schema (" + section + ") on the target failed: " +
+                    error_line(out.err) + " (pg_restore's full output is in the log)");
   }
+  co_return res;
+}
+
+asio::awaitable<std::map<object_id, std::string>> dependents_of(
+    pg::connection& src, const std::vector<std::uint32_t>& tables) {
+  std::string oids = "{";
+  for (const auto t : tables)
+    oids += (oids.size() > 1 ? "," : "") + std::to_string(t);
+  oids += "}";
+  pg::result r = co_await src.query(
+      "with recursive d(classid, objid) as ("
+      "  select classid, objid from pg_depend where refclassid = 'pg_class'::regclass "
+      "    and refobjid = any($1::oid[]) and deptype in ('n', 'a') "
+      "  union "
+      "  select p.classid, p.objid from pg_depend p join d on p.refclassid = d.classid "
+      "    and p.refobjid = d.objid where p.deptype in ('n', 'a')) "
+      "select classid, objid, pg_describe_object(classid, objid, 0) from d",
+      pg::make_params(oids));
+  r.check("listing the objects that depend on the failed tables");
+  std::map<object_id, std::string> out;
+  for (int i = 0; i < r.rows(); ++i)
+    out[{to_oid(r.value(i, 0)), to_oid(r.value(i, 1))}] = r.value(i, 2);
+  co_return out;
+}
+
+asio::awaitable<void> end_leftover_sessions(job& j, pg::connection& dst) {
+  const auto ours =
+      "application_name = $1 and pid <> pg_backend_pid() and datname = "
+      "current_database()";
+  pg::result r = co_await dst.query(
+      std::string("select pid, pg_terminate_backend(pid) from pg_stat_activity where ") + ours,
+      pg::make_params(j.app_name));
+  if (!r.ok())
+    throw job_error("cannot end the sessions a killed run of this job left on the target: " +
+                    r.error().message +
+                    "; end them yourself (pg_terminate_backend) and run the same command again");
+  if (r.rows() == 0) co_return;
+  spdlog::info("ended {} session(s) that a killed run of this job left on the target", r.rows());
+  const auto stop = j.rt.stop_token();
+  for (int i = 0; i < 300; ++i) {
+    pg::result left = co_await dst.query(
+        std::string("select string_agg(pid::text, ', ') from pg_stat_activity where ") + ours,
+        pg::make_params(j.app_name));
+    left.check("waiting for the sessions of a killed run to end");
+    if (left.is_null(0, 0)) co_return;
+    if (!co_await io::sleep_unless_stopped(std::chrono::milliseconds(100), stop)) co_return;
+    if (i == 299)
+      throw job_error("sessions a killed run of this job left on the target (pids " +
+                      std::string(left.value(0, 0)) +
+                      ") did not end: end them (pg_terminate_backend) and run the same command "
+                      "again");
+  }
+}
+
+asio::awaitable<int> drop_invalid_indexes(pg::connection& dst) {
+  pg::result r = co_await dst.query(
+      "select format('%I.%I', n.nspname, c.relname) from pg_index i "
+      "join pg_class c on c.oid = i.indexrelid join pg_namespace n on n.oid = c.relnamespace "
+      "where not i.indisvalid and n.nspname not in ('pg_catalog', 'information_schema')");
+  r.check("listing invalid indexes on the target");
+  for (int i = 0; i < r.rows(); ++i) {
+    const std::string name(r.value(i, 0));
+    spdlog::info("dropping the invalid index {} left by a killed run", name);
+    (co_await dst.query("DROP INDEX IF EXISTS " + name)).check("dropping invalid index " + name);
+  }
+  co_return r.rows();
 }
 
 namespace {

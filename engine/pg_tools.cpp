@@ -5,9 +5,10 @@
 #include <fcntl.h>
 #include <libpq-fe.h>
 #include <poll.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <csignal>
 
 #include <array>
 #include <cerrno>
@@ -15,6 +16,7 @@
 #include <memory>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
 
 extern char** environ;
 
@@ -63,7 +65,8 @@ std::filesystem::path pg_bin_dir(const std::string& configured, int server_versi
 }
 
 tool_output run_pg_tool(const std::filesystem::path& program, std::vector<std::string> args,
-                        const std::string& conninfo, bool capture_stdout) {
+                        const std::string& conninfo, bool capture_stdout,
+                        const std::string& application_name) {
   auto [safe_conninfo, password] = split_password(conninfo);
   args.insert(args.begin(), {program.string(), "-d", safe_conninfo});
 
@@ -71,9 +74,12 @@ tool_output run_pg_tool(const std::filesystem::path& program, std::vector<std::s
   // one, the child reads PGPASSWORD, ~/.pgpass or PGSERVICE exactly as our own libpq does.
   std::vector<std::string> env_store;
   for (char** e = environ; *e; ++e) {
-    if (password.empty() || std::strncmp(*e, "PGPASSWORD=", 11) != 0) env_store.emplace_back(*e);
+    if (!password.empty() && std::strncmp(*e, "PGPASSWORD=", 11) == 0) continue;
+    if (!application_name.empty() && std::strncmp(*e, "PGAPPNAME=", 10) == 0) continue;
+    env_store.emplace_back(*e);
   }
   if (!password.empty()) env_store.push_back("PGPASSWORD=" + password);
+  if (!application_name.empty()) env_store.push_back("PGAPPNAME=" + application_name);
   std::vector<char*> envp;
   for (auto& s : env_store)
     envp.push_back(s.data());
@@ -87,16 +93,25 @@ tool_output run_pg_tool(const std::filesystem::path& program, std::vector<std::s
   int err_pipe[2] = {-1, -1};
   if (::pipe2(err_pipe, O_CLOEXEC) != 0 || (capture_stdout && ::pipe2(out_pipe, O_CLOEXEC) != 0))
     throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, err_pipe[1], 2);
-  if (capture_stdout) posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  // Our sockets and rings are not the child's business.
-  posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-  pid_t pid = 0;
-  const int rc = ::posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&fa);
+  const pid_t parent = ::getpid();
+  const int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  // fork + exec rather than posix_spawn: only the child can ask to die with its parent.
+  // Between fork and exec the child calls async-signal-safe functions only.
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);  // the parent died before prctl
+    ::setpgid(0, 0);                          // a terminal's Ctrl-C goes to uringmig, which decides
+    if (null_fd < 0 || ::dup2(null_fd, 0) < 0 || ::dup2(err_pipe[1], 2) < 0 ||
+        (capture_stdout && ::dup2(out_pipe[1], 1) < 0))
+      ::_exit(127);
+    // Our sockets and rings are not the child's business.
+    ::close_range(3, ~0U, 0);
+    ::execve(argv[0], argv.data(), envp.data());
+    ::_exit(127);
+  }
+  const int rc = pid < 0 ? errno : 0;
+  if (null_fd >= 0) ::close(null_fd);
   ::close(err_pipe[1]);
   if (capture_stdout) ::close(out_pipe[1]);
   if (rc != 0) {
@@ -146,6 +161,24 @@ std::string last_line(const std::string& text) {
   return last;
 }
 
+std::string error_line(const std::string& text) {
+  std::istringstream in(text);
+  std::string line, found;
+  while (std::getline(in, line)) {
+    const auto pos = line.find("ERROR:");
+    if (pos == std::string::npos) continue;
+    found.clear();
+    // "ERROR:  relation ..." : one space after the colon is enough on one line.
+    bool space = false;
+    for (char ch : std::string_view(line).substr(pos)) {
+      const bool is_space = ch == ' ' || ch == '\t' || ch == '\r';
+      if (!is_space || !space) found.push_back(is_space ? ' ' : ch);
+      space = is_space;
+    }
+  }
+  return found.empty() ? last_line(text) : found;
+}
+
 std::vector<toc_entry> parse_toc(const std::string& listing) {
   std::vector<toc_entry> out;
   std::istringstream in(listing);
@@ -158,8 +191,7 @@ std::vector<toc_entry> parse_toc(const std::string& listing) {
     const auto semi = line.find(';');
     if (semi == std::string::npos) continue;
     std::istringstream rest(line.substr(semi + 1));
-    unsigned class_oid = 0;
-    rest >> class_oid >> e.object_oid;
+    rest >> e.class_oid >> e.object_oid;
     std::string word;
     rest >> word;
     e.desc = word;

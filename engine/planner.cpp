@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <charconv>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <sstream>
 
@@ -35,13 +36,56 @@ std::vector<std::string> split(const std::string& s, char sep) {
   return out;
 }
 
-/// "lo..hi", "..hi", "lo..", or "lo-hi" for non-negative integers.
+/// "lo..hi", "..hi", "lo..", or "lo-hi" for non-negative integers: integer bounds only (they go
+/// into SQL), lo < hi.
 std::pair<std::string, std::string> parse_range(const std::string& r, const std::string& what) {
-  auto dots = r.find("..");
-  if (dots != std::string::npos) return {r.substr(0, dots), r.substr(dots + 2)};
-  auto dash = r.find('-', 1);
-  if (dash != std::string::npos) return {r.substr(0, dash), r.substr(dash + 1)};
-  throw usage_error(what + ": range '" + r + "' is not lo..hi");
+  std::string lo, hi;
+  const auto trim = [](std::string v) {
+    const auto b = v.find_first_not_of(" \t");
+    const auto e = v.find_last_not_of(" \t");
+    return b == std::string::npos ? std::string() : v.substr(b, e - b + 1);
+  };
+  if (const auto dots = r.find(".."); dots != std::string::npos) {
+    lo = trim(r.substr(0, dots));
+    hi = trim(r.substr(dots + 2));
+  } else if (const auto dash = r.find('-', 1); dash != std::string::npos) {
+    lo = trim(r.substr(0, dash));
+    hi = trim(r.substr(dash + 1));
+    if (lo.empty() || hi.empty()) lo = hi = "x";  // refused below
+  } else {
+    lo = hi = "x";
+  }
+  const auto lo_v = to_int(lo), hi_v = to_int(hi);
+  if ((!lo.empty() && !lo_v) || (!hi.empty() && !hi_v))
+    throw usage_error(what + ": range '" + r + "' is not lo..hi with integer bounds");
+  if (lo_v && hi_v && *lo_v >= *hi_v)
+    throw usage_error(what + ": range '" + r + "' is empty (lo..hi takes lo <= key < hi)");
+  return {lo_v ? std::to_string(*lo_v) : "", hi_v ? std::to_string(*hi_v) : ""};
+}
+
+/// Explicit ranges in key order. Together they must take every row: no overlap (rows twice), and
+/// no gap or closed end (rows lost) unless `rest` asks for a chunk of what no range takes.
+void order_ranges(std::vector<std::pair<std::string, std::string>>& ranges, const std::string& what,
+                  bool rest) {
+  const auto lo_of = [](const std::pair<std::string, std::string>& r) {
+    return r.first.empty() ? std::numeric_limits<std::int64_t>::min() : *to_int(r.first);
+  };
+  std::sort(ranges.begin(), ranges.end(),
+            [&](const auto& a, const auto& b) { return lo_of(a) < lo_of(b); });
+  std::string hole;
+  if (!ranges.front().first.empty()) hole = "keys below " + ranges.front().first;
+  if (!ranges.back().second.empty()) hole = "keys from " + ranges.back().second;
+  for (std::size_t i = 0; i + 1 < ranges.size(); ++i) {
+    const auto& a = ranges[i];
+    const auto& b = ranges[i + 1];
+    if (a.second.empty() || lo_of(b) < *to_int(a.second))
+      throw usage_error(what + ": ranges " + a.first + ".." + a.second + " and " + b.first + ".." +
+                        b.second + " overlap: their rows would be copied twice");
+    if (lo_of(b) > *to_int(a.second)) hole = "keys from " + a.second + " to " + b.first;
+  }
+  if (!hole.empty() && !rest)
+    throw usage_error(what + ": no range takes the " + hole +
+                      ": close the gap, or set rest = true for a chunk of the rows outside them");
 }
 
 std::string and_where(const std::string& a, const std::string& b) {
@@ -194,9 +238,24 @@ asio::awaitable<std::vector<planned_table>> make_plan(pg::connection& src,
     }
     if (!ranges.empty()) {
       if (column.empty()) throw usage_error(what + ": ranges need a chunk_column");
+      const bool rest = bool_setting(opts, what + ".rest", false);
+      order_ranges(ranges, what + ".ranges", rest);
+      std::string taken;  // what the ranges take, for the rest chunk
       for (auto& [lo, hi] : ranges) {
-        planned_chunk c = range_chunk(static_cast<int>(pt.chunks.size()),
-                                      chunk_kind::explicit_range, column, lo, hi, false, filter);
+        // Rows with a NULL key: the first chunk, or the rest chunk when there is one.
+        planned_chunk c =
+            range_chunk(static_cast<int>(pt.chunks.size()), chunk_kind::explicit_range, column, lo,
+                        hi, pt.chunks.empty() && !rest, filter);
+        taken += (taken.empty() ? "(" : " OR (") +
+                 range_chunk(0, chunk_kind::explicit_range, column, lo, hi, false, {}).where_sql +
+                 ")";
+        pt.chunks.push_back(std::move(c));
+      }
+      if (rest) {
+        planned_chunk c;
+        c.chunk_no = static_cast<int>(pt.chunks.size());
+        c.kind = chunk_kind::explicit_range;
+        c.where_sql = and_where("NOT (" + taken + ") OR " + column + " IS NULL", filter);
         pt.chunks.push_back(std::move(c));
       }
       plan.push_back(std::move(pt));

@@ -89,7 +89,7 @@ for i in $(seq 1200); do
   if [ "$n" -ge 3 ]; then
     # Between chunks a session may not be in COPY: keep trying until one is caught.
     killed=$(psql -qXAt -d "$dst2" -c "select count(*) from (select pg_terminate_backend(pid) from pg_stat_activity
-      where datname = current_database() and application_name = 'uringmig' and pid <> pg_backend_pid()
+      where datname = current_database() and application_name like 'uringmig-%' and pid <> pg_backend_pid()
       and query like 'COPY%' and state = 'active') s")
     [ "$killed" -ge 1 ] && break
   fi
