@@ -30,7 +30,8 @@ s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(4)
 open(sys.argv[1], "w").write(str(s.getsockname()[1]))
 c, _ = s.accept()
 open(sys.argv[2], "w").write("accepted")
-c.recv(1)
+while c.recv(4096):  # read whatever libpq sends, never answer
+    pass
 PY
 python3 "$work/hold.py" "$work/port" "$work/accepted" &
 hold_pid=$!
