@@ -33,7 +33,7 @@ constexpr unsigned with_follow = 4U;     // --follow / --no-follow, --restart
 constexpr unsigned with_dry_run = 8U;    // --dry-run
 constexpr unsigned with_deadline = 16U;  // --max-runtime
 constexpr unsigned with_cdc = 32U;       // --publication, --keep-slot
-constexpr unsigned with_timeout = 64U;   // --timeout
+constexpr unsigned with_timeout = 64U;   // --timeout, --verify (switchover)
 
 struct job_command {
   std::string_view name;
@@ -84,6 +84,7 @@ struct flag_values {
   std::string publication;
   bool keep_slot = false;
   std::string timeout;
+  bool verify = false;
   bool skip_large_objects = false;
 };
 
@@ -111,6 +112,7 @@ struct bound_command {
   CLI::Option* keep_slot = nullptr;
   CLI::Option* timeout = nullptr;
   CLI::Option* skip_large_objects = nullptr;
+  CLI::Option* verify = nullptr;
 };
 
 bool given(const CLI::Option* o) {
@@ -173,6 +175,9 @@ bound_command add_job_command(CLI::App& app, const job_command& spec, flag_value
   if ((spec.flags & with_timeout) != 0U) {
     b.timeout = s->add_option("--timeout", v.timeout,
                               "How long to wait for the follower to catch up (default 60s)");
+    b.verify = s->add_flag("--verify", v.verify,
+                           "Once caught up, compare every migrated table on both sides (counts "
+                           "and checksums) and print them; stop writes on the source first");
   }
   if (spec.name == "run")
     b.skip_large_objects = s->add_flag("--skip-large-objects", v.skip_large_objects,
@@ -201,6 +206,7 @@ option_layer flags_layer(const bound_command& b, const flag_values& v) {
   if (given(b.skip_large_objects))
     l.settings["large_objects.skip"] = v.skip_large_objects ? "true" : "false";
   if (given(b.keep_slot)) l.settings["online.keep_slot"] = v.keep_slot ? "true" : "false";
+  if (given(b.verify)) l.settings["online.verify"] = v.verify ? "true" : "false";
   if (given(b.timeout)) {
     const auto d = parse_duration(v.timeout);
     if (!d)

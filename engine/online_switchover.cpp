@@ -9,6 +9,8 @@
 #include "engine/online_handshake.hpp"
 #include "engine/online_internal.hpp"
 #include "engine/settings.hpp"
+#include "engine/state_store.hpp"
+#include "engine/verify.hpp"
 #include "io/runtime.hpp"
 
 #include <fmt/format.h>
@@ -140,6 +142,27 @@ asio::awaitable<wait_result> await_follower(state_store& st, const job_options& 
   }
 }
 
+/// `switchover --verify`: the tables the job copied, compared on both sides (run_verify's
+/// manifest: rows, checksum, identical or not). Throws job_error naming those that differ.
+void verify_after_switchover(const job_options& opts, const state_store& st) {
+  job_options v = opts;
+  v.command = "verify";
+  v.tables.clear();
+  v.exclude.clear();
+  for (const auto& t : st.load_plan()) {
+    std::string exact;  // a glob that matches only this name
+    for (const char c : t.schema + "." + t.name) {
+      if (c == '*' || c == '?' || c == '\\') exact += '\\';
+      exact += c;
+    }
+    v.tables.push_back(std::move(exact));
+  }
+  if (v.tables.empty()) throw job_error("switchover --verify: the job's state lists no tables");
+  std::printf("verifying the %zu migrated table(s):\n", v.tables.size());
+  std::fflush(stdout);
+  run_verify(v);
+}
+
 }  // namespace
 
 int run_switchover(const job_options& opts) {
@@ -195,6 +218,7 @@ int run_switchover(const job_options& opts) {
   }());
   if (!w.acknowledged) throw job_error(w.why);
   std::printf("switchover complete: the target has every change; %d sequence(s) set\n", sequences);
+  if (bool_setting(opts, "online.verify", false)) verify_after_switchover(opts, *st);
   return 0;
 }
 

@@ -302,10 +302,10 @@ table_outcome compare(const side_result& s, const side_result& d) {
     o.text = fmt::format("DIFFERS: rows {} vs {}", s.rows, d.rows);
   } else if (s.sum != d.sum) {
     o.v = verdict::differs;
-    o.text = "DIFFERS: checksum";
+    o.text = fmt::format("DIFFERS: checksum {} vs {}", s.sum, d.sum);
   } else {
     o.v = verdict::identical;
-    o.text = "ok";
+    o.text = "ok, checksum " + s.sum;
     // The columns the source has are what a copy carries; the target's own
     // additions are said, not judged.
     if (!d.extra_columns.empty())

@@ -74,8 +74,13 @@ delete from measures where id = 1010;
 SQL
 psql -qX -d "$src" -c "select setval('accounts_id_seq', 900000)" >/dev/null
 expect_exit 0 "$bin" switchover --source "$(url "$src")" --target "$(url "$dst")" --state-dir st \
-  --timeout 60s
+  --timeout 60s --verify
 grep -q "switchover complete" stdout || fail "switchover: $(cat stdout err)"
+# --verify: a manifest of every migrated table, each with its rows and checksum, all identical.
+grep -q "^verifying the [0-9]* migrated table(s)" stdout || fail "switchover --verify: $(cat stdout)"
+grep -Eq '^public\.accounts +[0-9]+ .* ok, checksum -?[0-9]+' stdout ||
+  fail "switchover --verify: no manifest line for accounts: $(cat stdout)"
+grep -Eq '^total: .* 0 differ, 0 could not be checked' stdout || fail "switchover --verify: $(cat stdout)"
 rc=0
 wait "$pid" || rc=$?
 [ "$rc" -eq 0 ] || fail "the online run exited $rc: $(tail -5 run.err)"
@@ -121,8 +126,14 @@ wait "$pid" 2>/dev/null || true
 for r in 13 14; do write_load "$r"; done
 "$bin" follow --source "$(url "$src")" --target "$(url "$dst2")" --state-dir st2 >f.out 2>f.err &
 pid=$!
-expect_exit 0 "$bin" switchover --source "$(url "$src")" --target "$(url "$dst2")" \
-  --state-dir st2 --timeout 60s
+# A row written on the target behind the follower's back: switchover --verify says so.
+psql -qX -d "$dst2" -c "insert into accounts (id, owner) values (-42, 'target only')" >/dev/null ||
+  fail "writing on the target"
+expect_exit 1 "$bin" switchover --source "$(url "$src")" --target "$(url "$dst2")" \
+  --state-dir st2 --timeout 60s --verify
+grep -q "switchover complete" stdout || fail "switchover --verify: not switched over: $(cat stdout err)"
+grep -q 'accounts' err || fail "switchover --verify does not name the differing table: $(cat err)"
+psql -qX -d "$dst2" -c "delete from accounts where id = -42" >/dev/null
 rc=0
 wait "$pid" || rc=$?
 [ "$rc" -eq 0 ] || fail "uringmig follow exited $rc: $(tail -5 f.err)"
