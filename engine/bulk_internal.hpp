@@ -14,6 +14,8 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <atomic>
+#include <charconv>
+#include <cstdint>
 #include <deque>
 #include <filesystem>
 #include <map>
@@ -21,11 +23,19 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace uringmig::engine::bulk {
 
 namespace pg = connectors::postgres;
+
+/// An oid column's text; 0 when it is not a number.
+inline std::uint32_t to_oid(std::string_view s) {
+  std::uint32_t v = 0;
+  std::from_chars(s.data(), s.data() + s.size(), v);
+  return v;
+}
 
 /// An index (or PK / unique constraint) the bulk clone builds itself.
 struct index_def {
@@ -97,6 +107,10 @@ struct job {
   std::string app_name = "uringmig";  // application_name of every session and pg_restore
   int retries = 5;
   std::filesystem::path dump_file;
+  // The target's shared lock table (max_locks_per_transaction × (max_connections +
+  // max_prepared_transactions)); 0: unknown. A restore with more objects than half of it runs one
+  // transaction per object instead of one for all ("out of shared memory" at catalog scale).
+  std::int64_t lock_budget = 0;
   std::filesystem::path bin_dir;
   engine::progress prog;
 

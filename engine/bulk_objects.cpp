@@ -22,12 +22,6 @@ namespace asio = boost::asio;
 
 namespace {
 
-std::uint32_t to_oid(std::string_view s) {
-  std::uint32_t v = 0;
-  std::from_chars(s.data(), s.data() + s.size(), v);
-  return v;
-}
-
 std::string oid_array(const std::vector<table_info>& tables) {
   std::string oids = "{";
   for (const auto& t : tables)

@@ -19,12 +19,6 @@ namespace asio = boost::asio;
 
 namespace {
 
-std::uint32_t to_oid(std::string_view s) {
-  std::uint32_t v = 0;
-  std::from_chars(s.data(), s.data() + s.size(), v);
-  return v;
-}
-
 const std::string& conninfo_of(const codecs::endpoint& e) {
   return std::get<codecs::postgres_endpoint>(e.spec).conninfo;
 }
@@ -95,8 +89,7 @@ asio::awaitable<restore_result> restore_section(job& j, const std::string& secti
                                                 const std::set<object_id>& skip) {
   restore_result res;
   const auto pg_restore = j.bin_dir / "pg_restore";
-  std::vector<std::string> args = {"--section=" + section, "--single-transaction",
-                                   "--exit-on-error"};
+  std::vector<std::string> args = {"--section=" + section, "--exit-on-error"};
   if (clean) {
     args.push_back("--clean");
     args.push_back("--if-exists");
@@ -105,6 +98,7 @@ asio::awaitable<restore_result> restore_section(job& j, const std::string& secti
     args.push_back("--no-owner");
   if (j.opts.settings.count("schema.no_acl") && j.opts.settings.at("schema.no_acl") == "true")
     args.push_back("--no-privileges");
+  std::int64_t entries = 0;
   {
     // A list file without the entries we build ourselves, nor the publications of online jobs
     // (ours is created before the dump; a clone must not carry it), nor what waits for a table
@@ -125,9 +119,19 @@ asio::awaitable<restore_result> restore_section(job& j, const std::string& secti
       }
       if (e.class_oid != 0) res.restored.insert({e.class_oid, e.object_oid});
       lf << e.line << '\n';
+      ++entries;
     }
     lf.close();
     args.push_back("--use-list=" + list_file);
+  }
+  // All or nothing, unless the objects would not fit the target's lock table in one
+  // transaction (an interrupted restore is then detected on resume: see bulk.cpp).
+  if (j.lock_budget == 0 || entries <= j.lock_budget / 2) {
+    args.push_back("--single-transaction");
+  } else {
+    spdlog::info("restoring {} ({} entries) one transaction per object: more than the target's "
+                 "lock table ({} locks) holds in one",
+                 section, entries, j.lock_budget);
   }
   args.push_back(j.dump_file.string());
   const std::string conninfo = conninfo_of(j.target);

@@ -27,24 +27,12 @@ namespace pg = connectors::postgres;
 namespace pgo = codecs::pgoutput;
 namespace asio = boost::asio;
 
+using detail::append_key;
 using detail::fail;
 
 namespace {
 
 constexpr std::size_t max_full_entries = 50000;  // distinct rows per table, then it goes out
-
-void append_value(std::string& key, const pgo::column_value& v) {
-  if (v.is_null()) {
-    key += 'n';
-    return;
-  }
-  const auto n = static_cast<std::uint32_t>(v.data.size());
-  char len[4];
-  std::memcpy(len, &n, sizeof len);
-  key += 'v';
-  key.append(len, sizeof len);
-  key.append(v.data);
-}
 
 }  // namespace
 
@@ -94,7 +82,7 @@ asio::awaitable<bool> applier::full_change(std::uint32_t oid,
   const auto count = [&](std::span<const pgo::column_value> row, bool from_old, int delta) {
     std::string key;
     for (std::size_t i = 0; i < rel.columns.size(); ++i)
-      append_value(key, from_old ? row[i] : value_at(i));
+      append_key(key, from_old ? row[i] : value_at(i));
     auto [it, fresh] = t.index.try_emplace(std::move(key), t.entries.size());
     if (fresh) {
       detail::full_entry e;

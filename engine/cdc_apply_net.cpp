@@ -26,6 +26,7 @@ namespace pg = connectors::postgres;
 namespace pgo = codecs::pgoutput;
 namespace asio = boost::asio;
 
+using detail::append_key;
 using detail::fail;
 using detail::net_entry;
 using detail::net_op;
@@ -34,21 +35,6 @@ namespace {
 
 constexpr std::size_t max_net_rows = 256;       // rows per multi-row UPDATE / DELETE
 constexpr std::size_t max_net_entries = 50000;  // per table, then it goes out mid-group
-
-// One key column: a tag, then (for a value) its length and bytes — distinct keys, distinct
-// encodings.
-void append_key(std::string& key, const pgo::column_value& v) {
-  if (v.is_null()) {
-    key += 'n';
-    return;
-  }
-  const auto n = static_cast<std::uint32_t>(v.data.size());
-  char len[4];
-  std::memcpy(len, &n, sizeof len);
-  key += 'v';
-  key.append(len, sizeof len);
-  key.append(v.data);
-}
 
 bool same_value(const pgo::column_value& a, const pgo::column_value& b) {
   return a.kind == b.kind && a.data == b.data;

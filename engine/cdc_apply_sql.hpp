@@ -5,6 +5,8 @@
 #include "engine/cdc_apply.hpp"
 
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -63,6 +65,21 @@ inline void append_array_item(std::string& out, const std::optional<std::string>
 }
 
 /// "$n::type" for column `c`.
+/// One column of a row's identity, appended to `key`: a tag, then (for a value) its length and
+/// bytes — distinct values, distinct encodings (a NULL cannot equal a length byte).
+inline void append_key(std::string& key, const codecs::pgoutput::column_value& v) {
+  if (v.is_null()) {
+    key += 'n';
+    return;
+  }
+  const auto n = static_cast<std::uint32_t>(v.data.size());
+  char len[4];
+  std::memcpy(len, &n, sizeof len);
+  key += 'v';
+  key.append(len, sizeof len);
+  key.append(v.data);
+}
+
 inline std::string param(std::size_t n, const column_info& c) {
   return "$" + std::to_string(n) + c.cast;
 }

@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 #include <spdlog/spdlog.h>
 
+#include "codecs/url.hpp"
 #include "connectors/doris/json_reader.hpp"
 
 #include <cstdlib>
@@ -161,19 +162,7 @@ std::string base_url(const codecs::host_port& hp, bool tls) {
 }
 
 std::string path_segment(std::string_view s) {
-  static constexpr std::string_view hex = "0123456789ABCDEF";
-  std::string out;
-  for (char c : s) {
-    if (unreserved(c)) {
-      out += c;
-    } else {
-      const auto b = static_cast<unsigned char>(c);
-      out += '%';
-      out += hex[b >> 4];
-      out += hex[b & 15];
-    }
-  }
-  return out;
+  return codecs::percent_encode(s);
 }
 
 std::string credential_refusal(const load_endpoint& e, std::string_view url) {
