@@ -201,7 +201,14 @@ asio::awaitable<void> bulk_main(job& j, bool resuming, const reporter_options& r
   if (resuming && !opts.restart)
     co_await bulk::check_target_matches_state(j, dst, pf.target_tables.empty(), plan);
 
-  // Schema before data (pg_restore --single-transaction: all or nothing).
+  // Schema before data (pg_restore --single-transaction: all or nothing, when it fits).
+  {
+    pg::result locks = co_await dst.query(
+        "select current_setting('max_locks_per_transaction')::bigint * "
+        "(current_setting('max_connections')::bigint + "
+        "current_setting('max_prepared_transactions')::bigint)");
+    if (locks.ok()) j.lock_budget = std::stoll(std::string(locks.value(0, 0)));
+  }
   if (j.state.get("phase.pre_data") != "done" || !std::filesystem::exists(j.dump_file)) {
     spdlog::debug("pg_dump of the schema: starting");
     co_await bulk::dump_schema(j, tables, holder);
