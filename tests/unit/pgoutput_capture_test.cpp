@@ -19,7 +19,7 @@ namespace pg = uringmig::codecs::pgoutput;
 namespace {
 
 std::filesystem::path data_dir() {
-  return std::filesystem::path(__FILE__).parent_path().parent_path() / "data" / "pgoutput";
+  return std::filesystem::path(URINGMIG_TEST_DATA_DIR) / "pgoutput";
 }
 
 std::vector<std::byte> from_hex(std::string_view hex) {
