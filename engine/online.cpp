@@ -20,6 +20,7 @@
 #include "engine/state_store.hpp"
 #include "io/deadline.hpp"
 #include "io/runtime.hpp"
+#include "io/sleep.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -322,8 +323,6 @@ int follow_phase(io::runtime& rt, state_store& st, const job_options& opts, cons
   const std::chrono::seconds give_up(int_setting(opts, "online.reconnect_s", 300, 0, 86400 * 7));
   rt.run([&]() -> asio::awaitable<void> {
     io::deadline deadline(rt, limit);
-    auto ex = co_await asio::this_coro::executor;
-    asio::steady_timer wait(ex);
     std::chrono::milliseconds backoff(250);
     auto failing_since = std::chrono::steady_clock::now();
     for (bool reconnecting = false;; reconnecting = true) {
@@ -341,10 +340,7 @@ int follow_phase(io::runtime& rt, state_store& st, const job_options& opts, cons
                         "applied up to {}{}",
                         why, give_up.count(), po::format_lsn(f ? f->applied : 0), follow_hint()));
       spdlog::warn("follow: {}: reconnecting in {:.1f}s", why, backoff.count() / 1000.0);
-      wait.expires_after(backoff);
-      boost::system::error_code ec;
-      co_await wait.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-      if (rt.stop_token().stop_requested()) co_return;
+      if (!co_await io::sleep_unless_stopped(backoff, rt.stop_token())) co_return;
       backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
     }
   }());
