@@ -129,9 +129,10 @@ asio::awaitable<restore_result> restore_section(job& j, const std::string& secti
   if (j.lock_budget == 0 || entries <= j.lock_budget / 2) {
     args.push_back("--single-transaction");
   } else {
-    spdlog::info("restoring {} ({} entries) one transaction per object: more than the target's "
-                 "lock table ({} locks) holds in one",
-                 section, entries, j.lock_budget);
+    spdlog::info(
+        "restoring {} ({} entries) one transaction per object: more than the target's "
+        "lock table ({} locks) holds in one",
+        section, entries, j.lock_budget);
   }
   args.push_back(j.dump_file.string());
   const std::string conninfo = conninfo_of(j.target);
