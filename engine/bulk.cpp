@@ -32,16 +32,7 @@ using bulk::job;
 
 namespace {
 
-std::pair<codecs::endpoint, codecs::endpoint> pg_endpoints(const job_options& opts) {
-  auto s = codecs::parse_endpoint(opts.source_url);
-  auto t = codecs::parse_endpoint(opts.target_url);
-  if (!s) throw usage_error("--source: " + s.error);
-  if (!t) throw usage_error("--target: " + t.error);
-  if (s.value->kind() != codecs::endpoint_kind::postgres ||
-      t.value->kind() != codecs::endpoint_kind::postgres)
-    throw usage_error("the bulk preset copies PostgreSQL to PostgreSQL");
-  return {std::move(*s.value), std::move(*t.value)};
-}
+constexpr std::string_view not_postgres = "the bulk preset copies PostgreSQL to PostgreSQL";
 
 std::string version_text(int v) {
   return std::to_string(v / 10000) + "." + std::to_string(v % 10000);
@@ -343,7 +334,9 @@ void print_objects(const job& j) {
 }  // namespace
 
 int run_bulk(const job_options& opts) {
-  (void)pg_endpoints(opts);  // bad URLs: usage errors before anything is created
+  (void)bulk::pg_endpoints(
+      opts, "the bulk preset copies PostgreSQL to PostgreSQL");  // bad URLs: usage errors before
+                                                                 // anything is created
   state_store state = state_store::open(opts.state_dir);
   if (opts.restart) {
     const auto id = state.get("bulk.job_id");  // still the tag of what a killed run left
@@ -356,7 +349,7 @@ int run_bulk(const job_options& opts) {
 
 int run_bulk_phase(const job_options& opts, state_store& state, io::runtime& rt,
                    const std::string& imported_snapshot) {
-  auto [source, target] = pg_endpoints(opts);
+  auto [source, target] = bulk::pg_endpoints(opts, not_postgres);
   const reporter_options reporter_opts = make_reporter_options(opts);
   const bool resuming = state.has_plan();
   job j(opts, source, target, rt, state);
@@ -446,7 +439,7 @@ int run_bulk_phase(const job_options& opts, state_store& state, io::runtime& rt,
 }
 
 int run_plan(const job_options& opts) {
-  auto [source, target] = pg_endpoints(opts);
+  auto [source, target] = bulk::pg_endpoints(opts, not_postgres);
   auto existing = state_store::open_existing(opts.state_dir);
   const bool resuming = existing && existing->has_plan() && !opts.restart;
   io::runtime rt(0);

@@ -30,6 +30,11 @@ namespace uringmig::engine::bulk {
 
 namespace pg = connectors::postgres;
 
+/// --source and --target of a PostgreSQL -> PostgreSQL command, parsed. Throws usage_error for a
+/// bad URL, or `not_postgres` when either is not PostgreSQL.
+std::pair<codecs::endpoint, codecs::endpoint> pg_endpoints(const job_options& opts,
+                                                           std::string_view not_postgres);
+
 /// An oid column's text; 0 when it is not a number.
 inline std::uint32_t to_oid(std::string_view s) {
   std::uint32_t v = 0;

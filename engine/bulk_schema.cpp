@@ -17,6 +17,18 @@ namespace uringmig::engine::bulk {
 
 namespace asio = boost::asio;
 
+std::pair<codecs::endpoint, codecs::endpoint> pg_endpoints(const job_options& opts,
+                                                           std::string_view not_postgres) {
+  auto s = codecs::parse_endpoint(opts.source_url);
+  auto t = codecs::parse_endpoint(opts.target_url);
+  if (!s) throw usage_error("--source: " + s.error);
+  if (!t) throw usage_error("--target: " + t.error);
+  if (s.value->kind() != codecs::endpoint_kind::postgres ||
+      t.value->kind() != codecs::endpoint_kind::postgres)
+    throw usage_error(std::string(not_postgres));
+  return {std::move(*s.value), std::move(*t.value)};
+}
+
 namespace {
 
 const std::string& conninfo_of(const codecs::endpoint& e) {

@@ -24,15 +24,10 @@ namespace pg = connectors::postgres;
 namespace po = codecs::pgoutput;
 
 endpoints pg_pair(const job_options& opts, const char* command) {
-  auto s = codecs::parse_endpoint(opts.source_url);
-  auto t = codecs::parse_endpoint(opts.target_url);
-  if (!s) throw usage_error("--source: " + s.error);
-  if (!t) throw usage_error("--target: " + t.error);
-  if (s.value->kind() != codecs::endpoint_kind::postgres ||
-      t.value->kind() != codecs::endpoint_kind::postgres)
-    throw usage_error(std::string("uringmig ") + command +
-                      ": online migration (CDC) is PostgreSQL -> PostgreSQL");
-  return {*s.value, *t.value};
+  auto [source, target] =
+      bulk::pg_endpoints(opts, std::string("uringmig ") + command +
+                                   ": online migration (CDC) is PostgreSQL -> PostgreSQL");
+  return {std::move(source), std::move(target)};
 }
 
 std::optional<online_names> recorded_names(const state_store& st) {
