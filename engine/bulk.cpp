@@ -334,9 +334,8 @@ void print_objects(const job& j) {
 }  // namespace
 
 int run_bulk(const job_options& opts) {
-  (void)bulk::pg_endpoints(
-      opts, "the bulk preset copies PostgreSQL to PostgreSQL");  // bad URLs: usage errors before
-                                                                 // anything is created
+  // Bad URLs: usage errors before anything is created.
+  (void)bulk::pg_endpoints(opts, not_postgres);
   state_store state = state_store::open(opts.state_dir);
   if (opts.restart) {
     const auto id = state.get("bulk.job_id");  // still the tag of what a killed run left
