@@ -6,7 +6,8 @@
 #include "cli/options.hpp"
 #include "cli/presets.hpp"
 #include "codecs/url.hpp"
-#include "engine/state_store.hpp"
+#include "engine/core/state_store.hpp"
+#include "engine/run_job.hpp"
 
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>

@@ -1,7 +1,7 @@
 #pragma once
 
 #include "cli/config.hpp"
-#include "engine/job.hpp"
+#include "engine/core/job.hpp"
 #include "io/uring_probe.hpp"
 
 #include <filesystem>

@@ -1,7 +1,7 @@
 #include "cli/config.hpp"
 
 #include "codecs/url.hpp"
-#include "engine/job.hpp"
+#include "engine/core/job.hpp"
 
 #include <toml++/toml.h>
 

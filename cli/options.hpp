@@ -1,6 +1,6 @@
 #pragma once
 
-#include "engine/job.hpp"
+#include "engine/core/job.hpp"
 
 #include <chrono>
 #include <filesystem>

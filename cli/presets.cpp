@@ -1,6 +1,6 @@
 #include "cli/presets.hpp"
 
-#include "engine/job.hpp"
+#include "engine/core/job.hpp"
 
 #include <vector>
 

@@ -2,7 +2,7 @@
 
 // PostgreSQL COPY binary (COPY ... TO STDOUT (FORMAT binary)) straight into the Doris CSV
 // dialect of codecs/doris_format.hpp: the same bytes doris_csv_transcoder writes for the same
-// rows read as COPY text in the session engine/doris_run.cpp sets up (TimeZone UTC, DateStyle
+// rows read as COPY text in the session engine/doris/run.cpp sets up (TimeZone UTC, DateStyle
 // ISO, extra_float_digits 1, bytea_output hex). For tables whose every column has a type of
 // codecs/pg_binary.hpp: PostgreSQL's send functions skip its text formatting (timestamptz most
 // of all), the values are rendered here (pg_binary) with the CSV rules of doris_row_writer:

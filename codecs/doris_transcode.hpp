@@ -2,7 +2,7 @@
 
 // PostgreSQL COPY text straight into the Doris CSV dialect of codecs/doris_format.hpp, the
 // same bytes doris_row_writer writes, faster. The reading session must use TimeZone UTC and
-// bytea_output hex (engine/doris_run.cpp sets them).
+// bytea_output hex (engine/doris/run.cpp sets them).
 //
 // Most rows take one pass: their special bytes are found 16 at a time, their only backslashes
 // start a whole-field \N (NULL, the same in both formats) or a bytea's \\x, and they hold no

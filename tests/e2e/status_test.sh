@@ -2,7 +2,7 @@
 # `uringmig status --state-dir DIR [--json]` reads the state store offline:
 # - no state.db in DIR: exit 2 and one line naming DIR;
 # - a state written by a job (here: by the sqlite3 CLI, schema version 1 of
-#   engine/state_store.cpp): the run, per-table chunk and index progress, totals;
+#   engine/core/state_store.cpp): the run, per-table chunk and index progress, totals;
 #   --json prints one valid JSON object.
 # No database connection is made.
 #

@@ -1,5 +1,5 @@
-// engine/cdc_apply on REPLICA IDENTITY FULL tables: set-based apply of the group's changes on
-// tables without an index (cdc_apply_full.cpp), index lookups where one exists, change by change
+// engine/cdc/apply on REPLICA IDENTITY FULL tables: set-based apply of the group's changes on
+// tables without an index (cdc/apply_full.cpp), index lookups where one exists, change by change
 // where set-based apply cannot be exact — each ends as on the source, and a long group costs time
 // in proportion to its length, not its square.
 #include "tests/integration/cdc_apply_support.hpp"

@@ -1,4 +1,4 @@
-// engine/cdc_apply's net apply (cdc_apply_net.cpp): a group's changes to one key reduced to
+// engine/cdc/apply's net apply (cdc/apply_net.cpp): a group's changes to one key reduced to
 // their net effect and sent as multi-row statements — only where the order of rows cannot matter.
 #include "tests/integration/cdc_apply_support.hpp"
 

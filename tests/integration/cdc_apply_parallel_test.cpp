@@ -1,4 +1,4 @@
-// engine/cdc_apply with several workers (apply_options::workers): a concurrent random workload
+// engine/cdc/apply with several workers (apply_options::workers): a concurrent random workload
 // from several source sessions, a crash mid-stream, per-row ordering, and apply rates.
 #include "tests/integration/cdc_apply_support.hpp"
 

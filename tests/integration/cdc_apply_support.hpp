@@ -1,11 +1,11 @@
-// Helpers for the engine/cdc_apply integration tests: a source and a target database, a stream
+// Helpers for the engine/cdc/apply integration tests: a source and a target database, a stream
 // read and applied, both sides compared.
 #pragma once
 
 #include "codecs/pgoutput.hpp"
 #include "connectors/postgres/connection.hpp"
 #include "connectors/postgres/replication.hpp"
-#include "engine/cdc_apply.hpp"
+#include "engine/cdc/apply.hpp"
 #include "io/runtime.hpp"
 #include "tests/integration/replication_capture.hpp"
 #include "tests/support/shared_cluster.hpp"

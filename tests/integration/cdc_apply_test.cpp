@@ -1,4 +1,4 @@
-// engine/cdc_apply against the fixture's PostgreSQL 15: a source database with a publication and
+// engine/cdc/apply against the fixture's PostgreSQL 15: a source database with a publication and
 // a slot, a target database with the same tables; changes made on the source are streamed
 // through the applier and both sides' table contents must match exactly.
 #include "tests/integration/cdc_apply_support.hpp"

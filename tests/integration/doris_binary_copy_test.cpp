@@ -1,6 +1,6 @@
 // COPY binary -> codecs::doris_binary_transcoder must write exactly the bytes COPY text ->
 // codecs::doris_csv_transcoder writes, on a real PostgreSQL 15 table holding random and edge
-// values of every type the binary path takes, in the session engine/doris_run.cpp sets up.
+// values of every type the binary path takes, in the session engine/doris/run.cpp sets up.
 
 #include "codecs/doris_binary_transcode.hpp"
 #include "codecs/doris_transcode.hpp"
@@ -26,7 +26,7 @@ struct conn_deleter {
 };
 using conn_ptr = std::unique_ptr<PGconn, conn_deleter>;
 
-// The session of engine/doris_run.cpp (its session_sql).
+// The session of engine/doris/run.cpp (its session_sql).
 constexpr const char* session_sql =
     "SET client_encoding = 'UTF8'; SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; "
     "SET IntervalStyle = 'postgres'; SET extra_float_digits = 1; SET bytea_output = 'hex'";

@@ -1,6 +1,6 @@
 // `uringmig verify` (engine::run_verify) against real PostgreSQL databases.
-#include "engine/verify.hpp"
-#include "engine/job.hpp"
+#include "engine/verify/verify.hpp"
+#include "engine/core/job.hpp"
 #include "tests/support/shared_cluster.hpp"
 
 #include <gtest/gtest.h>

@@ -1,6 +1,6 @@
 #include "cli/app.hpp"
 #include "cli/logging.hpp"
-#include "engine/job.hpp"
+#include "engine/core/job.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -2,7 +2,7 @@
 #include "cli/options.hpp"
 #include "cli/presets.hpp"
 #include "codecs/url.hpp"
-#include "engine/job.hpp"
+#include "engine/core/job.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

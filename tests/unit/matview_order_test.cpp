@@ -1,4 +1,4 @@
-#include "engine/matview_order.hpp"
+#include "engine/bulk/matview_order.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
-// When the follower honours a switchover sentinel (engine/online_handshake.hpp).
-#include "engine/online_handshake.hpp"
+// When the follower honours a switchover sentinel (engine/cdc/handshake.hpp).
+#include "engine/cdc/handshake.hpp"
 
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -9,7 +9,7 @@
 
 namespace {
 
-using namespace uringmig::engine::online;
+using namespace uringmig::engine::cdc;
 
 TEST(online_handshake, sentinel_and_request_round_trip) {
   const auto s = parse_sentinel(format_sentinel({"uringmig_0a1b2c3d", "ff00ff00ee11ee11"}));

@@ -1,4 +1,4 @@
-#include "engine/pg_tools.hpp"
+#include "engine/bulk/pg_tools.hpp"
 
 #include <gtest/gtest.h>
 

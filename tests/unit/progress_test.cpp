@@ -1,5 +1,5 @@
-#include "engine/progress.hpp"
-#include "engine/job.hpp"
+#include "engine/core/progress.hpp"
+#include "engine/core/job.hpp"
 
 #include "tests/support/temp_dir.hpp"
 

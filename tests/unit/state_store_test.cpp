@@ -1,5 +1,5 @@
-#include "engine/state_store.hpp"
-#include "engine/job.hpp"
+#include "engine/core/state_store.hpp"
+#include "engine/core/job.hpp"
 
 #include "tests/support/temp_dir.hpp"
 

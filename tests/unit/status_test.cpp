@@ -1,7 +1,7 @@
-#include "engine/status.hpp"
+#include "engine/core/status.hpp"
 #include "cli/app.hpp"
-#include "engine/job.hpp"
-#include "engine/state_store.hpp"
+#include "engine/core/job.hpp"
+#include "engine/core/state_store.hpp"
 
 #include "tests/support/temp_dir.hpp"
 

@@ -1,0 +1,356 @@
+// The applier's SQL: relations checked against the target, one prepared statement per
+// (relation, shape), runs of inserts coalesced into multi-row INSERTs.
+#include "codecs/sql_text.hpp"
+#include "engine/cdc/apply.hpp"
+#include "engine/cdc/apply_sql.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <stdexcept>
+
+namespace uringmig::engine::cdc {
+
+namespace pg = connectors::postgres;
+namespace pgo = codecs::pgoutput;
+namespace asio = boost::asio;
+
+using detail::fail;
+using detail::max_bind_params;
+using detail::param;
+using detail::value_of;
+
+namespace {
+
+constexpr std::size_t max_insert_rows = 64;
+
+bool same_definition(const detail::relation_info& a, const detail::relation_info& b) {
+  if (a.nspname != b.nspname || a.relname != b.relname || a.identity != b.identity ||
+      a.columns.size() != b.columns.size()) {
+    return false;
+  }
+  for (std::size_t i = 0; i < a.columns.size(); ++i) {
+    const auto& x = a.columns[i];
+    const auto& y = b.columns[i];
+    if (x.name != y.name || x.key != y.key || x.type_oid != y.type_oid) return false;
+  }
+  return true;
+}
+
+// Types without an equality operator: a FULL-identity match compares their text.
+bool needs_text_compare(std::string_view type) {
+  static constexpr std::string_view list[] = {"json", "xml",  "point",   "line",  "lseg",
+                                              "box",  "path", "polygon", "circle"};
+  return std::find(std::begin(list), std::end(list), type) != std::end(list);
+}
+
+void check_width(const detail::relation_info& rel, std::size_t n) {
+  if (n != rel.columns.size()) {
+    fail("table " + rel.qualified + ": a tuple of " + std::to_string(n) +
+         " columns, the Relation message has " + std::to_string(rel.columns.size()));
+  }
+}
+
+// "c = $n::t"; a type without an equality operator compares as text. Plain equality (NULLs are
+// matched with IS NULL by the caller) so that an index on the column can find the row.
+std::string match(const detail::column_info& c, std::size_t n) {
+  const std::string col = codecs::quote_ident(c.name);
+  if (c.text_compare) return col + "::text = $" + std::to_string(n) + "::text";
+  return col + " = " + param(n, c);
+}
+
+// The WHERE clause and its parameters for an old row: by key, or for REPLICA IDENTITY FULL the
+// ctid of exactly one row whose every (sent) column matches. The shape key tells NULLs apart.
+struct where_part {
+  std::string key;  // shape
+  std::string sql;
+};
+
+where_part where_for(const detail::relation_info& rel, std::span<const pgo::column_value> old,
+                     std::size_t first_param, pg::params& p) {
+  where_part w;
+  const bool full = rel.identity == 'f';
+  std::string cond;
+  std::size_t n = first_param;
+  for (std::size_t i = 0; i < rel.columns.size(); ++i) {
+    const auto& c = rel.columns[i];
+    const bool use = full ? !old[i].is_unchanged_toast() : c.key;
+    if (!use) {
+      w.key += '0';
+      continue;
+    }
+    if (!cond.empty()) cond += " AND ";
+    if (old[i].is_null()) {
+      w.key += 'n';
+      cond += codecs::quote_ident(c.name) + " IS NULL";
+      continue;
+    }
+    w.key += '1';
+    p.push_back(value_of(old[i], rel, i));
+    cond += match(c, n++);
+  }
+  if (!full && cond.empty()) {
+    fail("table " + rel.qualified +
+         " has no replica identity key: set REPLICA IDENTITY FULL or add a primary key");
+  }
+  if (full) {
+    w.sql = " WHERE ctid = (SELECT ctid FROM " + rel.qualified +
+            (cond.empty() ? "" : " WHERE " + cond) + " LIMIT 1)";
+  } else {
+    w.sql = " WHERE " + cond;
+  }
+  return w;
+}
+
+}  // namespace
+
+const detail::relation_info& applier::relation(std::uint32_t oid) const {
+  auto it = relations_.find(oid);
+  if (it == relations_.end()) {
+    fail("a change for relation oid " + std::to_string(oid) + " before its Relation message");
+  }
+  return it->second;
+}
+
+asio::awaitable<std::string> applier::prepared(std::string key, std::string sql,
+                                               std::string table) {
+  auto it = statements_.find(key);
+  if (it != statements_.end()) co_return it->second;
+  std::string name = "uringmig_cdc_" + std::to_string(statements_.size() + 1);
+  pg::result r = co_await conn_.prepare(name, sql);
+  if (!r.ok()) fail("target: preparing for table " + table + ": " + r.error().to_string());
+  statements_.emplace(std::move(key), name);
+  statement_tables_.emplace(name, std::move(table));
+  co_return name;
+}
+
+asio::awaitable<void> applier::on_relation(const pgo::relation_message& r) {
+  detail::relation_info info;
+  info.nspname = std::string(r.nspname);
+  info.relname = std::string(r.relname);
+  info.qualified = codecs::qualified_name(r.nspname, r.relname);
+  info.identity = static_cast<char>(r.identity);
+  for (const auto& c : r.columns) {
+    detail::column_info ci;
+    ci.name = std::string(c.name);
+    ci.key = c.is_key();
+    ci.type_oid = c.type_oid;
+    info.columns.push_back(std::move(ci));
+  }
+  auto known = relations_.find(r.oid);
+  if (known != relations_.end() && same_definition(known->second, info)) co_return;
+  // Rows of a pending run or net were laid out for the old definition.
+  if (run_.rows != 0 && run_.oid == r.oid) co_await emit_inserts();
+  co_await flush_net(r.oid);
+  co_await flush_full(r.oid);
+
+  pg::result t = co_await conn_.query(
+      // The cast names the type without its modifier (the column's assignment applies it), but
+      // character and bit without one mean length 1 and would truncate: bpchar and varbit.
+      "SELECT a.attname, a.attgenerated <> '', CASE "
+      "WHEN a.atttypid = 'bpchar'::regtype THEN 'bpchar' "
+      "WHEN a.atttypid = 'bit'::regtype THEN 'varbit' "
+      "WHEN a.atttypid = 'bpchar[]'::regtype THEN 'bpchar[]' "
+      "WHEN a.atttypid = 'bit[]'::regtype THEN 'varbit[]' "
+      "ELSE format_type(a.atttypid, NULL) END, format_type(a.atttypid, a.atttypmod) "
+      "FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 "
+      "AND NOT a.attisdropped",
+      pg::make_params(info.qualified));
+  t.check("target: columns of " + info.qualified);
+  if (t.rows() == 0) fail("table " + info.qualified + " does not exist on the target");
+  for (auto& c : info.columns) {
+    int row = -1;
+    for (int i = 0; i < t.rows(); ++i) {
+      if (t.value(i, 0) == c.name) row = i;
+    }
+    if (row < 0) {
+      fail("column " + codecs::quote_ident(c.name) + " of table " + info.qualified +
+           " is on the source (added there mid-stream?) but not on the target: add it to the "
+           "target table, then resume; nothing of this transaction was applied");
+    }
+    c.write = t.value(row, 1) != "t";
+    c.cast = "::" + std::string(t.value(row, 2));
+    c.text_compare = needs_text_compare(t.value(row, 2));
+    c.full_type = std::string(t.value(row, 3));
+  }
+  info.generation = next_generation_++;
+  info.coalesce = co_await coalescible(info);
+  co_await classify_full(info);
+  relations_[r.oid] = std::move(info);
+}
+
+detail::insert_run applier::new_insert_run(std::uint32_t oid) const {
+  const auto& rel = relation(oid);
+  const auto width = static_cast<std::size_t>(
+      std::count_if(rel.columns.begin(), rel.columns.end(), [](const auto& c) { return c.write; }));
+  detail::insert_run run;
+  run.oid = oid;
+  run.max_rows = std::clamp<std::size_t>(max_bind_params / std::max<std::size_t>(width, 1), 1,
+                                         width == 0 ? 1 : max_insert_rows);
+  return run;
+}
+
+asio::awaitable<void> applier::on_insert(const pgo::insert_message& m) {
+  const auto& rel = relation(m.relation_oid);
+  check_width(rel, m.new_tuple.size());
+  if (rel.coalesce) {
+    co_await net_insert(m);
+    co_return;
+  }
+  if (rel.full_set && co_await full_change(m.relation_oid, {}, m.new_tuple)) co_return;
+  if (run_.rows != 0 && run_.oid != m.relation_oid) co_await emit_inserts();
+  if (run_.rows == 0) run_ = new_insert_run(m.relation_oid);
+  for (std::size_t i = 0; i < rel.columns.size(); ++i) {
+    if (rel.columns[i].write) run_.values.push_back(value_of(m.new_tuple[i], rel, i));
+  }
+  ++run_.rows;
+  ++group_changes_;
+  touch_group();
+  if (run_.rows >= run_.max_rows) co_await emit_inserts();
+}
+
+asio::awaitable<void> applier::emit_inserts() {
+  if (run_.rows == 0) co_return;
+  detail::insert_run run = std::move(run_);
+  run_ = detail::insert_run{};
+  co_await emit_insert_run(std::move(run));
+}
+
+asio::awaitable<void> applier::emit_insert_run(detail::insert_run run) {
+  const auto& rel = relation(run.oid);
+  const std::string qualified = rel.qualified;
+  std::vector<const detail::column_info*> cols;
+  for (const auto& c : rel.columns) {
+    if (c.write) cols.push_back(&c);
+  }
+  const std::size_t width = cols.size();
+  std::size_t done = 0;
+  while (done < run.rows) {
+    const std::size_t k = std::bit_floor(std::min(run.rows - done, run.max_rows));
+    const std::string key = "I:" + std::to_string(run.oid) + ":" + std::to_string(rel.generation) +
+                            ":" + std::to_string(k);
+    std::string sql;
+    if (statements_.find(key) == statements_.end()) {
+      if (width == 0) {
+        sql = "INSERT INTO " + qualified + " DEFAULT VALUES";
+      } else {
+        sql = "INSERT INTO " + qualified + " (";
+        for (std::size_t c = 0; c < width; ++c) {
+          sql += (c ? ", " : "") + codecs::quote_ident(cols[c]->name);
+        }
+        sql += ") VALUES ";
+        std::size_t n = 1;
+        for (std::size_t r = 0; r < k; ++r) {
+          sql += r ? ", (" : "(";
+          for (std::size_t c = 0; c < width; ++c)
+            sql += (c ? ", " : "") + param(n++, *cols[c]);
+          sql += ")";
+        }
+      }
+    }
+    pg::statement s;
+    s.sql = co_await prepared(key, std::move(sql), qualified);
+    s.prepared = true;
+    s.params.assign(
+        std::make_move_iterator(run.values.begin() + static_cast<std::ptrdiff_t>(done * width)),
+        std::make_move_iterator(run.values.begin() +
+                                static_cast<std::ptrdiff_t>((done + k) * width)));
+    done += k;
+    co_await add(std::move(s), k, run.counted);
+  }
+}
+
+asio::awaitable<void> applier::on_update(const pgo::update_message& m) {
+  const auto& rel = relation(m.relation_oid);
+  check_width(rel, m.new_tuple.size());
+  const bool has_old = m.old_kind != pgo::old_tuple_kind::none;
+  if (has_old) check_width(rel, m.old_tuple.size());
+  if (rel.coalesce) {
+    if (co_await net_update(m)) co_return;
+    co_await flush_net(m.relation_oid);  // a key change: after everything before it
+  }
+  if (rel.identity == 'f' && !has_old) {
+    fail("table " + rel.qualified + ": an UPDATE without the old row under REPLICA IDENTITY FULL");
+  }
+  if (rel.full_set) {
+    if (co_await full_change(m.relation_oid, m.old_tuple, m.new_tuple)) co_return;
+    co_await flush_full(m.relation_oid);  // as a statement: after everything before it
+  }
+  co_await emit_inserts();
+  if (rel.full_scan) ++group_full_scans_;
+  pg::params p;
+  std::string set_key;
+  std::string set;
+  std::size_t n = 1;
+  for (std::size_t i = 0; i < rel.columns.size(); ++i) {
+    const auto& c = rel.columns[i];
+    // Unchanged TOAST values are not sent: the target keeps its own.
+    const bool use = c.write && !m.new_tuple[i].is_unchanged_toast();
+    set_key += use ? '1' : '0';
+    if (!use) continue;
+    p.push_back(value_of(m.new_tuple[i], rel, i));
+    if (!set.empty()) set += ", ";
+    set += codecs::quote_ident(c.name) + " = " + param(n++, c);
+  }
+  if (set.empty()) co_return;  // nothing the target does not already have
+  // A key change (old key 'K' or old row 'O') is matched by the old values.
+  const where_part w = where_for(rel, has_old ? m.old_tuple : m.new_tuple, n, p);
+  const std::string key = "U:" + std::to_string(m.relation_oid) + ":" +
+                          std::to_string(rel.generation) + ":" + set_key + ":" + w.key;
+  std::string sql;
+  if (statements_.find(key) == statements_.end()) {
+    sql = "UPDATE " + rel.qualified + " SET " + set + w.sql;
+  }
+  co_await add_change(key, std::move(sql), rel.qualified, std::move(p));
+}
+
+asio::awaitable<void> applier::on_delete(const pgo::delete_message& m) {
+  const auto& rel = relation(m.relation_oid);
+  check_width(rel, m.old_tuple.size());
+  if (rel.coalesce) {
+    co_await net_delete(m);
+    co_return;
+  }
+  if (rel.full_set) {
+    if (co_await full_change(m.relation_oid, m.old_tuple, {})) co_return;
+    co_await flush_full(m.relation_oid);
+  }
+  co_await emit_inserts();
+  if (rel.full_scan) ++group_full_scans_;
+  pg::params p;
+  const where_part w = where_for(rel, m.old_tuple, 1, p);
+  const std::string key =
+      "D:" + std::to_string(m.relation_oid) + ":" + std::to_string(rel.generation) + ":" + w.key;
+  std::string sql;
+  if (statements_.find(key) == statements_.end()) sql = "DELETE FROM " + rel.qualified + w.sql;
+  co_await add_change(key, std::move(sql), rel.qualified, std::move(p));
+}
+
+asio::awaitable<void> applier::add_change(std::string key, std::string sql, std::string table,
+                                          pg::params p) {
+  pg::statement s;
+  s.sql = co_await prepared(std::move(key), std::move(sql), std::move(table));
+  s.prepared = true;
+  s.params = std::move(p);
+  ++group_changes_;
+  co_await add(std::move(s), 1, false);
+}
+
+asio::awaitable<void> applier::on_truncate(const pgo::truncate_message& m) {
+  co_await emit_inserts();
+  for (std::uint32_t oid : m.relation_oids) {
+    co_await flush_net(oid);
+    co_await flush_full(oid);
+  }
+  std::string sql = "TRUNCATE ONLY ";
+  for (std::size_t i = 0; i < m.relation_oids.size(); ++i) {
+    sql += (i ? ", " : "") + relation(m.relation_oids[i]).qualified;
+  }
+  if (m.restart_identity()) sql += " RESTART IDENTITY";
+  if (m.cascade()) sql += " CASCADE";
+  pg::statement s;
+  s.sql = std::move(sql);
+  ++group_changes_;
+  co_await add(std::move(s), 1, false);
+}
+
+}  // namespace uringmig::engine::cdc

@@ -1,0 +1,330 @@
+// Net apply: inside one group (one target transaction), a coalesced table's changes are reduced to
+// their net effect per key and go out as multi-row statements when the group commits — one
+// DELETE … USING (VALUES …) for the keys that end deleted or replaced, one UPDATE … FROM
+// (VALUES …) per set of changed columns, one multi-row INSERT. A hot row updated a thousand times
+// in a group is written once; a thousand rows updated once each cost a few statements instead of
+// a thousand. The result equals applying the changes in order because
+// - the group commits atomically: nobody sees the states in between;
+// - rows of one table with different keys cannot interact: coalescible() requires every unique
+//   index to contain the key, and no exclusion constraint, rule or replica trigger;
+// - tables do not interact: apply sessions run with session_replication_role = replica (no
+//   foreign key checks, no ordinary triggers), so each table's changes only need their own order.
+// A change that cannot be merged (an update of a deleted key, a key change, a second insert of a
+// key) first sends the table's net so far, then goes on from an empty net.
+#include "codecs/sql_text.hpp"
+#include "engine/cdc/apply.hpp"
+#include "engine/cdc/apply_sql.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <cstring>
+#include <map>
+
+namespace uringmig::engine::cdc {
+
+namespace pg = connectors::postgres;
+namespace pgo = codecs::pgoutput;
+namespace asio = boost::asio;
+
+using detail::append_key;
+using detail::fail;
+using detail::net_entry;
+using detail::net_op;
+
+namespace {
+
+constexpr std::size_t max_net_rows = 256;       // rows per multi-row UPDATE / DELETE
+constexpr std::size_t max_net_entries = 50000;  // per table, then it goes out mid-group
+
+bool same_value(const pgo::column_value& a, const pgo::column_value& b) {
+  return a.kind == b.kind && a.data == b.data;
+}
+
+// "{"a","b"}": a text[] literal.
+std::string text_array(const std::vector<std::string>& items) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i) out += ',';
+    detail::append_array_item(out, items[i]);
+  }
+  return out + "}";
+}
+
+}  // namespace
+
+asio::awaitable<bool> detail::rows_independent(pg::connection& c, const std::string& qualified,
+                                               const std::vector<std::string>& key) {
+  if (key.empty()) co_return false;
+  // Over the table and its partitions (pg_partition_tree has no rows for a plain table): a
+  // unique index without the whole key (two rows with different keys could then collide in
+  // between), an exclusion constraint, a rule, or a trigger that fires in replica mode would
+  // each see the rows' order.
+  pg::result r = co_await c.query(
+      "WITH rels AS (SELECT to_regclass($1) AS relid "
+      "  UNION SELECT relid FROM pg_partition_tree(to_regclass($1))) "
+      "SELECT NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid IN (SELECT relid FROM rels) "
+      "  AND (i.indisexclusion OR (i.indisunique AND NOT $2::text[] <@ ARRAY("
+      "    SELECT a.attname::text FROM pg_attribute a "
+      "    WHERE a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey))))) "
+      "AND NOT EXISTS (SELECT 1 FROM pg_trigger g WHERE g.tgrelid IN (SELECT relid FROM rels) "
+      "  AND NOT g.tgisinternal AND g.tgenabled IN ('A', 'R')) "
+      "AND NOT EXISTS (SELECT 1 FROM pg_rewrite w WHERE w.ev_class IN (SELECT relid FROM rels) "
+      "  AND w.rulename <> '_RETURN')",
+      pg::make_params(qualified, text_array(key)));
+  r.check("target: unique indexes, rules and triggers of " + qualified);
+  co_return r.rows() == 1 && r.value(0, 0) == "t";
+}
+
+asio::awaitable<bool> applier::coalescible(const detail::relation_info& rel) {
+  if (!opts_.coalesce || (rel.identity != 'd' && rel.identity != 'i')) co_return false;
+  std::vector<std::string> key;
+  for (const auto& c : rel.columns) {
+    if (c.key) key.push_back(c.name);
+  }
+  co_return co_await detail::rows_independent(conn_, rel.qualified, key);
+}
+
+asio::awaitable<void> applier::net_insert(const pgo::insert_message& m) {
+  const std::uint32_t oid = m.relation_oid;
+  const auto& rel = relation(oid);
+  net_entry row;
+  row.values.reserve(rel.columns.size());
+  std::string key;
+  for (std::size_t i = 0; i < rel.columns.size(); ++i) {
+    row.values.push_back(detail::value_of(m.new_tuple[i], rel, i));
+    if (rel.columns[i].key) append_key(key, m.new_tuple[i]);
+  }
+  row.mask.assign(rel.columns.size(), '1');
+
+  detail::net_table& table = net_table_for(oid);  // not used after a flush_net
+  auto it = table.index.find(key);
+  if (it != table.index.end()) {
+    net_entry& e = table.entries[it->second];
+    if (e.op == net_op::none || e.op == net_op::remove) {
+      // Absent before the group (inserted and deleted in it) or deleted in it: absent now.
+      e.op = e.op == net_op::none ? net_op::insert : net_op::replace;
+      e.values = std::move(row.values);
+      e.mask = std::move(row.mask);
+      ++group_changes_;
+      ++group_statements_;
+      co_return;
+    }
+    co_await flush_net(oid);  // the key is there already: keep the order, let the target judge
+  }
+  row.op = net_op::insert;
+  co_await add_net_entry(oid, std::move(key), std::move(row));
+}
+
+asio::awaitable<bool> applier::net_update(const pgo::update_message& m) {
+  const std::uint32_t oid = m.relation_oid;
+  const auto& rel = relation(oid);
+  const bool has_old = m.old_kind != pgo::old_tuple_kind::none;
+  net_entry row;
+  row.values.resize(rel.columns.size());
+  row.mask.assign(rel.columns.size(), '0');
+  std::string key;
+  bool any = false;
+  for (std::size_t i = 0; i < rel.columns.size(); ++i) {
+    const auto& c = rel.columns[i];
+    const auto& v = m.new_tuple[i];
+    if (c.key) {
+      // The old key comes when it changed (or is stored out of line): compare.
+      const bool unsent = v.is_unchanged_toast();
+      if (has_old && !unsent && !same_value(m.old_tuple[i], v)) co_return false;
+      if (unsent && !has_old) co_return false;  // the statement path names the problem
+      const auto& k = unsent ? m.old_tuple[i] : v;
+      append_key(key, k);
+      row.values[i] = detail::value_of(k, rel, i);
+      continue;
+    }
+    if (!c.write || v.is_unchanged_toast()) continue;
+    row.values[i] = detail::value_of(v, rel, i);
+    row.mask[i] = '1';
+    any = true;
+  }
+
+  detail::net_table& table = net_table_for(oid);  // not used after a flush_net
+  auto it = table.index.find(key);
+  if (it != table.index.end()) {
+    net_entry& e = table.entries[it->second];
+    if (e.op != net_op::none && e.op != net_op::remove) {
+      for (std::size_t i = 0; i < rel.columns.size(); ++i) {
+        if (row.mask[i] != '1') continue;
+        e.values[i] = std::move(row.values[i]);
+        e.mask[i] = '1';
+      }
+      ++group_changes_;
+      ++group_statements_;
+      co_return true;
+    }
+    co_await flush_net(oid);  // an update of a row the group deleted: keep the order
+  }
+  if (!any) co_return true;  // nothing the target does not already have
+  row.op = net_op::update;
+  co_await add_net_entry(oid, std::move(key), std::move(row));
+  co_return true;
+}
+
+asio::awaitable<void> applier::net_delete(const pgo::delete_message& m) {
+  const std::uint32_t oid = m.relation_oid;
+  const auto& rel = relation(oid);
+  net_entry row;
+  row.values.resize(rel.columns.size());
+  row.mask.assign(rel.columns.size(), '0');
+  std::string key;
+  for (std::size_t i = 0; i < rel.columns.size(); ++i) {
+    if (!rel.columns[i].key) continue;
+    const auto& v = m.old_tuple[i];
+    if (v.is_null()) {
+      fail("table " + rel.qualified + ": a DELETE without its key (column " + rel.columns[i].name +
+           ")");
+    }
+    append_key(key, v);
+    row.values[i] = detail::value_of(v, rel, i);
+  }
+
+  detail::net_table& table = net_table_for(oid);  // not used after a flush_net
+  auto it = table.index.find(key);
+  if (it != table.index.end()) {
+    net_entry& e = table.entries[it->second];
+    if (e.op != net_op::none && e.op != net_op::remove) {
+      // Inserted in the group: as if never there. Otherwise it existed before: delete it.
+      e.op = e.op == net_op::insert ? net_op::none : net_op::remove;
+      e.values = std::move(row.values);
+      e.mask = std::move(row.mask);
+      ++group_changes_;
+      ++group_statements_;
+      co_return;
+    }
+    co_await flush_net(oid);
+  }
+  row.op = net_op::remove;
+  co_await add_net_entry(oid, std::move(key), std::move(row));
+}
+
+detail::net_table& applier::net_table_for(std::uint32_t oid) {
+  auto [it, fresh] = net_.try_emplace(oid);
+  if (fresh) {
+    it->second.index.reserve(1024);
+    it->second.entries.reserve(1024);
+    net_order_.push_back(oid);
+  }
+  return it->second;
+}
+
+asio::awaitable<void> applier::add_net_entry(std::uint32_t oid, std::string key, net_entry row) {
+  detail::net_table& table = net_table_for(oid);
+  table.index.emplace(std::move(key), table.entries.size());
+  table.entries.push_back(std::move(row));
+  ++group_changes_;
+  ++group_statements_;
+  touch_group();
+  if (table.entries.size() >= max_net_entries) co_await flush_net(oid);
+}
+
+asio::awaitable<void> applier::flush_all_net() {
+  while (!net_order_.empty())
+    co_await flush_net(net_order_.front());
+}
+
+asio::awaitable<void> applier::flush_net(std::uint32_t oid) {
+  auto found = net_.find(oid);
+  if (found == net_.end()) co_return;
+  detail::net_table t = std::move(found->second);
+  net_.erase(found);
+  net_order_.erase(std::remove(net_order_.begin(), net_order_.end(), oid), net_order_.end());
+  if (t.entries.empty()) co_return;
+
+  // Deletes first (a replaced key is deleted, then inserted), then updates, then inserts.
+  std::vector<net_entry*> deletes;
+  std::map<std::string, std::vector<net_entry*>> updates;  // by changed columns
+  detail::insert_run inserts = new_insert_run(oid);
+  inserts.counted = true;
+  const auto& rel = relation(oid);
+  for (auto& e : t.entries) {
+    if (e.op == net_op::remove || e.op == net_op::replace) deletes.push_back(&e);
+    if (e.op == net_op::update) updates[e.mask].push_back(&e);
+    if (e.op != net_op::insert && e.op != net_op::replace) continue;
+    // A replaced row's key goes to the DELETE as well: copy the values the INSERT takes only
+    // then, move them otherwise.
+    for (std::size_t i = 0; i < rel.columns.size(); ++i) {
+      if (!rel.columns[i].write) continue;
+      if (e.op == net_op::replace && rel.columns[i].key) {
+        inserts.values.push_back(e.values[i]);
+      } else {
+        inserts.values.push_back(std::move(e.values[i]));
+      }
+    }
+    ++inserts.rows;
+  }
+  if (!deletes.empty()) co_await emit_net_keyed(oid, std::string(), std::move(deletes));
+  for (auto& [shape, rows] : updates)
+    co_await emit_net_keyed(oid, shape, std::move(rows));
+  if (inserts.rows != 0) co_await emit_insert_run(std::move(inserts));
+}
+
+asio::awaitable<void> applier::emit_net_keyed(std::uint32_t oid, const std::string& shape,
+                                              std::vector<net_entry*> rows) {
+  const auto& rel = relation(oid);
+  const bool remove = shape.empty();
+  std::vector<std::size_t> cols;  // the key's columns, then the ones set
+  for (std::size_t i = 0; i < rel.columns.size(); ++i) {
+    if (rel.columns[i].key) cols.push_back(i);
+  }
+  const std::size_t key_width = cols.size();
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] == '1') cols.push_back(i);
+  }
+  const std::size_t width = cols.size();
+  const std::size_t max_rows =
+      std::clamp<std::size_t>(detail::max_bind_params / width, 1, max_net_rows);
+  const std::string qualified = rel.qualified;
+  std::size_t done = 0;
+  while (done < rows.size()) {
+    const std::size_t k = std::bit_floor(std::min(rows.size() - done, max_rows));
+    const std::string key = std::string(remove ? "ND:" : "NU:") + std::to_string(oid) + ":" +
+                            std::to_string(rel.generation) + ":" + shape + ":" + std::to_string(k);
+    std::string sql;
+    if (statements_.find(key) == statements_.end()) {
+      std::string values = "(VALUES ";
+      std::size_t n = 1;
+      for (std::size_t r = 0; r < k; ++r) {
+        values += r ? ", (" : "(";
+        for (std::size_t c = 0; c < width; ++c)
+          values += (c ? ", " : "") + detail::param(n++, rel.columns[cols[c]]);
+        values += ")";
+      }
+      values += ") AS v(";
+      for (std::size_t c = 0; c < width; ++c)
+        values += (c ? ", c" : "c") + std::to_string(cols[c]);
+      values += ")";
+      std::string where;
+      for (std::size_t c = 0; c < key_width; ++c) {
+        where += (c ? " AND t." : " WHERE t.") + codecs::quote_ident(rel.columns[cols[c]].name) +
+                 " = v.c" + std::to_string(cols[c]);
+      }
+      if (remove) {
+        sql = "DELETE FROM " + qualified + " AS t USING " + values + where;
+      } else {
+        sql = "UPDATE " + qualified + " AS t SET ";
+        for (std::size_t c = key_width; c < width; ++c) {
+          sql += (c > key_width ? ", " : "") + codecs::quote_ident(rel.columns[cols[c]].name) +
+                 " = v.c" + std::to_string(cols[c]);
+        }
+        sql += " FROM " + values + where;
+      }
+    }
+    pg::statement s;
+    s.sql = co_await prepared(key, std::move(sql), qualified);
+    s.prepared = true;
+    s.params.reserve(k * width);
+    for (std::size_t r = done; r < done + k; ++r) {
+      for (std::size_t c : cols)
+        s.params.push_back(std::move(rows[r]->values[c]));  // each entry goes out once
+    }
+    done += k;
+    co_await add(std::move(s), k, true);
+  }
+}
+
+}  // namespace uringmig::engine::cdc

@@ -1,0 +1,519 @@
+// The parallel applier: a dispatcher that reads pgoutput and hands whole source transactions to
+// worker appliers (cdc/apply.cpp), one target connection and replication origin each.
+// The invariants are stated in cdc/apply_parallel.hpp.
+#include "engine/cdc/apply_parallel.hpp"
+
+#include "codecs/sql_text.hpp"
+#include "engine/cdc/apply_sql.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+
+#include <algorithm>
+#include <functional>
+#include <stdexcept>
+#include <string_view>
+
+namespace uringmig::engine::cdc::detail {
+
+namespace pg = connectors::postgres;
+namespace pgo = codecs::pgoutput;
+namespace asio = boost::asio;
+using detail::fail;
+
+namespace {
+
+payload_bytes copy_of(std::span<const std::byte> p) {
+  return payload_bytes(p.begin(), p.end());
+}
+
+bool is_sentinel(const apply_options& o, std::string_view prefix) {
+  return !o.sentinel_prefix.empty() &&
+         prefix.substr(0, o.sentinel_prefix.size()) == o.sentinel_prefix;
+}
+
+}  // namespace
+
+asio::awaitable<applier> parallel::open(pg::connection target, apply_options o) {
+  if (!o.connect) throw std::invalid_argument("cdc apply: workers > 1 needs a connect function");
+  auto ex = target.executor();
+  auto par = std::make_shared<parallel>();
+  par->opts_ = o;
+  std::vector<pg::connection> conns;
+  conns.push_back(std::move(target));
+  for (std::size_t k = 1; k < o.workers; ++k)
+    conns.push_back(co_await o.connect());
+  par->catalog_.emplace(co_await o.connect());
+  // The job's own name exists too (no progress of its own): what drops the job's origins finds
+  // it, as with one worker.
+  pg::result r = co_await conns[0].query(
+      "SELECT pg_replication_origin_create($1) WHERE NOT EXISTS "
+      "(SELECT 1 FROM pg_replication_origin WHERE roname = $1)",
+      pg::make_params(o.origin));
+  r.check("target: pg_replication_origin_create");
+  for (std::size_t k = 0; k < o.workers; ++k) {
+    apply_options so = o;
+    so.workers = 1;
+    so.connect = nullptr;
+    so.origin = o.origin + "_" + std::to_string(k);
+    so.sentinel_prefix.clear();  // reported by the dispatcher
+    worker_state w;
+    w.sub.emplace(co_await applier::open(std::move(conns[k]), std::move(so)));
+    par->workers_.push_back(std::move(w));
+  }
+  par->origin_lsn_ = co_await origin_progress(par->workers_[0].sub->conn_, o.origin);
+  par->committed_lsn_ = par->origin_lsn_;
+  parallel* p = par.get();
+  for (std::size_t k = 0; k < o.workers; ++k) {
+    applier& sub = *par->workers_[k].sub;
+    // Everything up to the highest origin is in, whichever worker committed it.
+    sub.seen_end_ = std::max(sub.seen_end_, par->origin_lsn_);
+    sub.committed_lsn_ = std::max(sub.committed_lsn_, par->origin_lsn_);
+    sub.before_commit_ = [p, k]() { return p->wait_turn(k); };
+    sub.after_commit_ = [p, k]() { p->committed(k); };
+  }
+  applier a;
+  a.opts_ = std::move(o);
+  a.origin_lsn_ = par->origin_lsn_;
+  a.committed_lsn_ = par->origin_lsn_;
+  a.seen_end_ = par->origin_lsn_;
+  a.par_ = par;
+  for (std::size_t k = 0; k < par->workers_.size(); ++k)
+    asio::co_spawn(ex, run_worker(par, k), asio::detached);
+  co_return a;
+}
+
+// ---------------------------------------------------------------- workers
+
+asio::awaitable<void> parallel::run_worker(std::shared_ptr<parallel> self, std::size_t k) {
+  worker_state& w = self->workers_[k];
+  try {
+    while (!self->stopping_ && !self->error_) {
+      if (!w.queue.empty()) {
+        const std::uint64_t seq = w.queue.front().seq;
+        if (seq != 0 && w.pending_last != 0 && seq != w.pending_last + 1) {
+          // Not the next in commit order: the group ends here.
+          co_await self->flush_worker(k);
+          continue;
+        }
+        work_item item = std::move(w.queue.front());
+        w.queue.pop_front();
+        self->queued_ -= item.payloads.size();
+        if (seq != 0) {
+          if (w.pending_first == 0) w.pending_first = seq;
+          w.pending_last = seq;
+        }
+        self->notify();
+        for (const auto& p : item.payloads)
+          co_await w.sub->feed(p);
+        continue;
+      }
+      // The next transaction went to another worker, or the dispatcher waits for commits.
+      if (w.pending_last != 0 && (self->waiting_ > 0 || self->next_seq_ > w.pending_last + 1)) {
+        co_await self->flush_worker(k);
+        continue;
+      }
+      co_await self->wait_change();
+    }
+  } catch (...) {
+    if (!self->stopping_ && !self->error_) self->error_ = std::current_exception();
+  }
+  self->notify();
+}
+
+asio::awaitable<void> parallel::flush_worker(std::size_t k) {
+  worker_state& w = workers_[k];
+  co_await w.sub->flush();
+  if (w.pending_last != 0) {
+    // The worker skipped them all (applied before): nothing to commit, but their turn passes.
+    co_await wait_turn(k);
+    committed(k);
+  }
+}
+
+asio::awaitable<void> parallel::wait_change() {
+  co_await io::detail::park([this](io::detail::wake_handler& h) {
+    waiters_.push(std::move(h));
+    return true;
+  });
+}
+
+void parallel::check() const {
+  if (error_) std::rethrow_exception(error_);
+  if (stopping_) fail("stopped");
+}
+
+asio::awaitable<void> parallel::wait_turn(std::size_t k) {
+  while (!stopping_ && !error_ && committed_seq_ + 1 != workers_[k].pending_first)
+    co_await wait_change();
+  check();
+}
+
+void parallel::committed(std::size_t k) {
+  worker_state& w = workers_[k];
+  committed_seq_ = w.pending_last;
+  while (!inflight_.empty() && inflight_.front().seq <= committed_seq_) {
+    inflight_txn& t = inflight_.front();
+    committed_lsn_ = std::max(committed_lsn_, t.end);
+    for (const auto& key : t.keys) {
+      auto it = owners_.find(key);
+      if (it != owners_.end() && it->second.first == t.seq) owners_.erase(it);
+    }
+    inflight_.pop_front();
+  }
+  w.pending_first = 0;
+  w.pending_last = 0;
+  notify();
+}
+
+void parallel::stop() {
+  stopping_ = true;
+  notify();
+}
+
+// ---------------------------------------------------------------- dispatcher
+
+asio::awaitable<void> parallel::drain() {
+  ++waiting_;
+  notify();
+  while (!stopping_ && !error_ && committed_seq_ + 1 != next_seq_)
+    co_await wait_change();
+  --waiting_;
+  check();
+}
+
+asio::awaitable<void> parallel::room() {
+  const std::size_t limit = 2 * workers_.size() * chunk_limit();
+  if (queued_ < limit && inflight_.size() < limit) co_return;
+  ++waiting_;
+  notify();
+  while (!stopping_ && !error_ && (queued_ >= limit || inflight_.size() >= limit))
+    co_await wait_change();
+  --waiting_;
+  check();
+}
+
+void parallel::push(std::size_t w, work_item item) {
+  queued_ += item.payloads.size();
+  workers_[w].queue.push_back(std::move(item));
+  notify();
+}
+
+std::uint64_t parallel::assign(std::size_t w, std::vector<payload_bytes> payloads, lsn end,
+                               std::int64_t time, std::vector<dep_key> keys) {
+  const std::uint64_t seq = next_seq_++;
+  for (const auto& key : keys)
+    owners_[key] = {seq, w};
+  inflight_txn t;
+  t.seq = seq;
+  t.end = end;
+  t.time = time;
+  t.worker = w;
+  t.keys = std::move(keys);
+  inflight_.push_back(std::move(t));
+  work_item item;
+  item.seq = seq;
+  item.payloads = std::move(payloads);
+  push(w, std::move(item));
+  return seq;
+}
+
+void parallel::broadcast(std::vector<payload_bytes>& relations) {
+  for (const auto& r : relations) {
+    for (std::size_t k = 0; k < workers_.size(); ++k) {
+      work_item item;
+      item.payloads.push_back(r);
+      push(k, std::move(item));
+    }
+  }
+  relations.clear();
+}
+
+asio::awaitable<void> parallel::flush() {
+  check();
+  if (txn_) co_return;  // a source transaction is never split
+  co_await drain();
+}
+
+bool parallel::idle() const {
+  return !txn_ && !decoder_.in_stream_block() && committed_seq_ + 1 == next_seq_;
+}
+
+std::optional<std::pair<std::string, lsn>> parallel::take_sentinel() {
+  if (sentinels_.empty()) return std::nullopt;
+  auto s = std::move(sentinels_.front());
+  sentinels_.pop_front();
+  return s;
+}
+
+apply_stats parallel::stats() const {
+  apply_stats s;
+  for (const auto& w : workers_) {
+    const apply_stats x = w.sub->stats();
+    s.txns += x.txns;
+    s.changes += x.changes;
+    s.rows_written += x.rows_written;
+    s.groups += x.groups;
+    s.skipped_txns += x.skipped_txns;
+    s.committed_time = std::max(s.committed_time, x.committed_time);
+  }
+  s.committed = committed_lsn_;
+  s.queued_txns = (next_seq_ - 1 - committed_seq_) + (txn_ ? 1 : 0);
+  s.pending_time = !inflight_.empty() ? inflight_.front().time : (txn_ ? txn_->time : 0);
+  return s;
+}
+
+std::vector<int> parallel::backend_pids() const {
+  std::vector<int> pids;
+  for (const auto& w : workers_)
+    pids.push_back(w.sub->backend_pids().front());
+  return pids;
+}
+
+asio::awaitable<bool> parallel::on_relation(const pgo::relation_message& r) {
+  key_relation k;
+  k.identity = static_cast<char>(r.identity);
+  k.nspname = std::string(r.nspname);
+  k.relname = std::string(r.relname);
+  for (const auto& c : r.columns) {
+    k.names.emplace_back(c.name);
+    k.types.push_back(c.type_oid);
+    k.key.push_back(c.is_key());
+  }
+  auto it = relations_.find(r.oid);
+  const bool known = it != relations_.end();
+  if (known) {
+    const key_relation& o = it->second;
+    if (o.identity == k.identity && o.names == k.names && o.types == k.types && o.key == k.key &&
+        o.nspname == k.nspname && o.relname == k.relname) {
+      co_return false;
+    }
+  }
+  if (k.identity != 'f') {
+    std::vector<std::string> key;
+    for (std::size_t i = 0; i < k.names.size(); ++i) {
+      if (k.key[i]) key.push_back(k.names[i]);
+    }
+    const bool independent = co_await detail::rows_independent(
+        *catalog_, codecs::qualified_name(k.nspname, k.relname), key);
+    k.whole = !independent;
+  }
+  relations_[r.oid] = std::move(k);
+  co_return known;
+}
+
+namespace {
+
+// splitmix64's finaliser: every input bit reaches every output bit.
+dep_key mix(dep_key h) {
+  h ^= h >> 30;
+  h *= 0xbf58476d1ce4e5b9ULL;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebULL;
+  return h ^ (h >> 31);
+}
+
+dep_key mix(dep_key h, dep_key v) {
+  return mix(h ^ mix(v + 0x9e3779b97f4a7c15ULL));
+}
+
+}  // namespace
+
+void parallel::add_key(std::uint32_t oid, std::span<const pgo::column_value> tuple) {
+  auto it = relations_.find(oid);
+  if (it == relations_.end() || tuple.size() != it->second.key.size()) {
+    txn_->barrier = true;  // the worker stops with a clear error
+    return;
+  }
+  const key_relation& rel = it->second;
+  if (rel.identity == 'f' || rel.whole) {
+    txn_->keys.push_back(mix(1, oid));  // the whole relation (a row key starts from 2)
+    return;
+  }
+  dep_key key = mix(2, oid);
+  for (std::size_t i = 0; i < tuple.size(); ++i) {
+    if (!rel.key[i]) continue;
+    const pgo::column_value& v = tuple[i];
+    if (v.is_null()) {
+      key = mix(key, 0x6e756c6cULL);  // NULL: unlike any text value's digest below but by chance
+    } else if (v.kind == pgo::value_kind::text) {
+      key = mix(key, std::hash<std::string_view>{}(v.data) ^ v.data.size());
+    } else {
+      txn_->barrier = true;  // an unchanged TOASTed key: no value to track
+      return;
+    }
+  }
+  txn_->keys.push_back(key);
+}
+
+asio::awaitable<void> parallel::feed(std::span<const std::byte> payload) {
+  check();
+  auto decoded = decoder_.decode(payload);
+  if (!decoded) fail(decoded.error().to_string());
+  const pgo::message& m = *decoded;
+
+  // Streamed transactions: worker 0 spools them; a Stream Commit is a barrier.
+  if (std::holds_alternative<pgo::stream_start_message>(m) ||
+      std::holds_alternative<pgo::stream_stop_message>(m) || decoder_.in_stream_block()) {
+    const auto* l = std::get_if<pgo::logical_message>(&m);
+    if (l != nullptr && l->transactional() && l->xid && is_sentinel(opts_, l->prefix)) {
+      stream_sentinels_[*l->xid].emplace_back(std::string(l->content), l->message_lsn);
+    }
+    co_await room();
+    push(0, work_item{0, {copy_of(payload)}});
+    co_return;
+  }
+  if (const auto* ab = std::get_if<pgo::stream_abort_message>(&m)) {
+    if (ab->subxid == ab->xid) stream_sentinels_.erase(ab->xid);
+    co_await room();
+    push(0, work_item{0, {copy_of(payload)}});
+    co_return;
+  }
+  if (const auto* c = std::get_if<pgo::stream_commit_message>(&m)) {
+    std::vector<std::pair<std::string, lsn>> found = std::move(stream_sentinels_[c->xid]);
+    stream_sentinels_.erase(c->xid);
+    const lsn end = c->end_lsn;
+    std::vector<payload_bytes> one;
+    one.push_back(copy_of(payload));
+    if (end <= origin_lsn_) {
+      push(0, work_item{0, std::move(one)});  // applied before: the worker drops its spool
+    } else {
+      co_await drain();
+      assign(0, std::move(one), end, c->commit_time, {});
+      co_await drain();
+    }
+    for (auto& s : found)
+      sentinels_.push_back(std::move(s));
+    co_return;
+  }
+
+  if (const auto* b = std::get_if<pgo::begin_message>(&m)) {
+    if (txn_) fail("Begin inside a transaction");
+    txn_.emplace();
+    // Its commit record starts before the resume point: it ends at or before it.
+    txn_->skip = b->final_lsn < origin_lsn_;
+    txn_->time = b->commit_time;
+    txn_->payloads.push_back(copy_of(payload));
+    co_return;
+  }
+  if (const auto* r = std::get_if<pgo::relation_message>(&m)) {
+    const bool changed = co_await on_relation(*r);
+    if (!txn_) {
+      if (changed) co_await drain();
+      std::vector<payload_bytes> one;
+      one.push_back(copy_of(payload));
+      broadcast(one);
+    } else if (txn_->large) {
+      broadcast(txn_->relations);  // nothing else runs: a large transaction is alone
+      std::vector<payload_bytes> one;
+      one.push_back(copy_of(payload));
+      broadcast(one);
+    } else {
+      txn_->relations.push_back(copy_of(payload));
+      txn_->barrier = txn_->barrier || changed;
+    }
+    co_return;
+  }
+  if (std::holds_alternative<pgo::type_message>(m)) co_return;
+  if (const auto* l = std::get_if<pgo::logical_message>(&m)) {
+    if (!is_sentinel(opts_, l->prefix)) co_return;
+    std::pair<std::string, lsn> s(std::string(l->content), l->message_lsn);
+    if (l->transactional() && txn_) {
+      txn_->sentinels.push_back(std::move(s));
+    } else {
+      sentinels_.push_back(std::move(s));
+    }
+    co_return;
+  }
+  if (!txn_) {
+    if (std::holds_alternative<pgo::origin_message>(m)) co_return;
+    if (!std::holds_alternative<pgo::commit_message>(m)) fail("a change outside a transaction");
+    fail("Commit outside a transaction");
+  }
+  if (const auto* c = std::get_if<pgo::commit_message>(&m)) {
+    const lsn end = c->end_lsn;
+    txn_->payloads.push_back(copy_of(payload));
+    co_await dispatch(end, c->commit_time);
+    co_return;
+  }
+  if (txn_->skip) co_return;
+  if (const auto* i = std::get_if<pgo::insert_message>(&m)) add_key(i->relation_oid, i->new_tuple);
+  if (const auto* u = std::get_if<pgo::update_message>(&m)) {
+    add_key(u->relation_oid, u->new_tuple);
+    if (u->old_kind != pgo::old_tuple_kind::none) add_key(u->relation_oid, u->old_tuple);
+  }
+  if (const auto* d = std::get_if<pgo::delete_message>(&m)) add_key(d->relation_oid, d->old_tuple);
+  if (std::holds_alternative<pgo::truncate_message>(m)) txn_->barrier = true;
+  if (!std::holds_alternative<pgo::origin_message>(m)) ++txn_->changes;
+  if (txn_->large) {
+    txn_->keys.clear();
+    co_await room();
+    push(0, work_item{0, {copy_of(payload)}});
+    co_return;
+  }
+  txn_->payloads.push_back(copy_of(payload));
+  if (txn_->changes > opts_.max_batch_statements) {
+    // Too big to hold: everything before it commits, then it is fed to worker 0 as it comes.
+    co_await drain();
+    txn_->large = true;
+    txn_->keys.clear();
+    broadcast(txn_->relations);
+    work_item item;
+    item.payloads = std::move(txn_->payloads);
+    txn_->payloads.clear();
+    push(0, std::move(item));
+  }
+}
+
+asio::awaitable<void> parallel::dispatch(lsn end, std::int64_t time) {
+  txn_buffer t = std::move(*txn_);
+  txn_.reset();
+  if (t.skip || end <= origin_lsn_) {
+    broadcast(t.relations);  // applied before; later transactions need the relations
+  } else if (t.large) {
+    assign(0, std::move(t.payloads), end, time, {});
+    co_await drain();
+  } else if (t.barrier) {
+    co_await drain();
+    broadcast(t.relations);
+    assign(0, std::move(t.payloads), end, time, {});
+    co_await drain();
+  } else {
+    co_await room();
+    // The uncommitted transactions holding its keys must all be on one worker: it goes there.
+    std::optional<std::size_t> only;
+    for (;;) {
+      only.reset();
+      bool many = false;
+      for (const auto& key : t.keys) {
+        auto it = owners_.find(key);
+        if (it == owners_.end()) continue;
+        if (!only) only = it->second.second;
+        many = many || *only != it->second.second;
+      }
+      if (!many) break;
+      ++waiting_;
+      notify();
+      co_await wait_change();
+      --waiting_;
+      check();
+    }
+    std::size_t w = chunk_worker_;
+    if (only) {
+      w = *only;
+    } else if (chunk_changes_ >= chunk_limit()) {
+      w = (chunk_worker_ + 1) % workers_.size();
+    }
+    if (w != chunk_worker_) {
+      chunk_worker_ = w;
+      chunk_changes_ = 0;
+    }
+    chunk_changes_ += std::max<std::size_t>(t.changes, 1);
+    broadcast(t.relations);
+    assign(w, std::move(t.payloads), end, time, std::move(t.keys));
+  }
+  for (auto& s : t.sentinels)
+    sentinels_.push_back(std::move(s));
+}
+
+}  // namespace uringmig::engine::cdc::detail

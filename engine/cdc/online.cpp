@@ -1,0 +1,456 @@
+// The online migration: slot + snapshot, bulk clone under it, then follow (stream + apply)
+// until a switchover sentinel; and the switchover command itself.
+
+#include "engine/cdc/online.hpp"
+
+#include "engine/cdc/handshake.hpp"
+#include "engine/cdc/online_internal.hpp"
+
+#include "codecs/sql_text.hpp"
+#include "codecs/url.hpp"
+#include "connectors/postgres/connection.hpp"
+#include "connectors/postgres/replication.hpp"
+#include "engine/bulk/bulk.hpp"
+#include "engine/cdc/apply.hpp"
+#include "engine/cdc/follow_monitor.hpp"
+#include "engine/core/catalog.hpp"
+#include "engine/core/pg_session.hpp"
+#include "engine/core/progress.hpp"
+#include "engine/core/settings.hpp"
+#include "engine/core/state_store.hpp"
+#include "io/deadline.hpp"
+#include "io/runtime.hpp"
+#include "io/sleep.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+
+#include <unistd.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <random>
+#include <stop_token>
+#include <thread>
+
+namespace uringmig::engine {
+
+namespace asio = boost::asio;
+namespace pg = connectors::postgres;
+namespace po = codecs::pgoutput;
+
+namespace {
+
+using namespace cdc;
+
+// How long the follower waits for more of a quiet stream before committing the group it holds.
+constexpr std::chrono::milliseconds quiet_commit{10};
+
+/// The follower's target connections. After an outage a refused connection is one more reason
+/// to retry (pg::error, class 08), not the end of the job (connect_endpoint's job_error).
+asio::awaitable<pg::connection> connect_target(asio::any_io_executor ex, codecs::endpoint e,
+                                               bool reconnecting) {
+  if (!reconnecting) co_return co_await connect_endpoint(ex, e, "target");
+  co_return co_await pg::connection::connect(ex, conninfo_of(e));
+}
+
+/// Whether the follower ends at this sentinel: only its own job's, and only while the
+/// switchover that wrote it still waits (cdc/handshake.hpp). Marks the request accepted.
+bool accept_sentinel(state_store& st, const online_names& n, const std::string& content,
+                     po::lsn at) {
+  const bool alive = beating(st.get(requester_pid_key), st.get(requester_beat_key), unix_ms());
+  const auto request = st.get(request_key);
+  switch (judge_sentinel(content, n.slot, request, alive)) {
+    case sentinel_verdict::other_job:
+      spdlog::info("a switchover sentinel at {} for another job on this source: not ours, ignored",
+                   po::format_lsn(at));
+      return false;
+    case sentinel_verdict::stale:
+      spdlog::warn(
+          "a switchover sentinel at {} whose switchover no longer waits (timed out, stopped or "
+          "killed): ignored, following on",
+          po::format_lsn(at));
+      return false;
+    case sentinel_verdict::honour:
+      break;
+  }
+  const std::string id = parse_sentinel(content)->request;
+  if (!move_request(st, id, request_state::requested, request_state::accepted)) {
+    spdlog::warn("the switchover of the sentinel at {} gave up just now: following on",
+                 po::format_lsn(at));
+    return false;
+  }
+  spdlog::info("switchover sentinel at {}: everything before it is applied", po::format_lsn(at));
+  return true;
+}
+
+/// The follower's pid and a beat every second in the state store, so that `switchover` knows
+/// whether anyone will answer its sentinel. Stops (its coroutine ends) with the object.
+class follower_heartbeat {
+ public:
+  follower_heartbeat(asio::any_io_executor ex, state_store& st)
+      : timer_(std::make_shared<asio::steady_timer>(ex)), on_(std::make_shared<bool>(true)) {
+    st.put(follower_pid_key, std::to_string(::getpid()));
+    asio::co_spawn(
+        ex,
+        [&st, timer = timer_, on = on_]() -> asio::awaitable<void> {
+          while (*on) {
+            try {
+              st.put(follower_beat_key, std::to_string(unix_ms()));
+            } catch (const std::exception& e) {
+              spdlog::debug("follower heartbeat: {}", e.what());
+            }
+            timer->expires_after(std::chrono::seconds(1));
+            boost::system::error_code ec;
+            co_await timer->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+          }
+        },
+        asio::detached);
+  }
+  follower_heartbeat(const follower_heartbeat&) = delete;
+  follower_heartbeat& operator=(const follower_heartbeat&) = delete;
+  ~follower_heartbeat() {
+    *on_ = false;
+    timer_->cancel();
+  }
+
+ private:
+  std::shared_ptr<asio::steady_timer> timer_;
+  std::shared_ptr<bool> on_;
+};
+
+struct follow_result {
+  bool switched_over = false;
+  std::string sentinel;
+  po::lsn applied = 0;
+};
+
+/// Awaits an apply step; false when it failed because a stop was requested meanwhile (the monitor
+/// cancelled its statements on the target, which rolled back: only what committed stays and is
+/// confirmed, and the origin says where to resume). Other failures are thrown.
+asio::awaitable<bool> unless_stopped(asio::awaitable<void> step, const bool& stopping,
+                                     bool& cancelled) {
+  try {
+    co_await std::move(step);
+    co_return true;
+  } catch (const std::exception& e) {
+    if (!stopping) throw;
+    spdlog::debug("follow: stopped while applying: {}", e.what());
+  }
+  cancelled = true;
+  co_return false;
+}
+
+/// Streams from the slot and applies until a switchover sentinel or a stop request.
+asio::awaitable<follow_result> follow_loop(io::runtime& rt, state_store& st,
+                                           const job_options& opts, const endpoints& ep,
+                                           const online_names& n, pg::replication_connection& rc,
+                                           follow_progress& fp, bool reconnecting) {
+  auto ex = co_await asio::this_coro::executor;
+  pg::connection dst = co_await connect_target(ex, ep.target, reconnecting);
+  cdc::apply_options ao;
+  ao.origin = n.origin;
+  ao.spool_dir = opts.state_dir / "spool";
+  ao.sentinel_prefix = sentinel_prefix;
+  // Two connections by default: on 2 cores the second takes the time the first waits for the
+  // stream or for its commit (measured 0.68 of native against 0.88 with one, perf/bench_cdc.sh).
+  ao.workers = static_cast<std::size_t>(int_setting(opts, "online.apply_workers", 2, 1, 64));
+  ao.coalesce = bool_setting(opts, "online.coalesce", true);
+  const codecs::endpoint target = ep.target;
+  ao.connect = [ex, target, reconnecting]() { return connect_target(ex, target, reconnecting); };
+  cdc::applier a = co_await cdc::applier::open(std::move(dst), ao);
+  const po::lsn from = std::max(a.origin_lsn(), n.start_lsn);
+  spdlog::info("following slot {} from {} (publication {})", n.slot, po::format_lsn(from),
+               n.publication);
+  pg::stream_options so;
+  so.slot = n.slot;
+  so.start = from;
+  so.publications.push_back(n.publication);
+  co_await rc.start(so);
+
+  // Lag figures, live while a target transaction runs; a prompt stop (cdc/follow_monitor.hpp).
+  follow_monitor monitor(st, fp, a, rc, ep.source, ep.target);
+  monitor.start(ex);
+  // next() cannot be cancelled: a stop request ends the stream instead.
+  bool stopping = false;
+  std::stop_callback on_stop(rt.stop_token(), [&] {
+    asio::post(ex, [&] {
+      if (stopping) return;
+      stopping = true;
+      monitor.stopping();
+      asio::co_spawn(ex, rc.stop(), asio::detached);
+    });
+  });
+  follow_result out;
+  bool cancelled = false;  // a statement failed because the stop cancelled it
+  const follower_heartbeat beat(ex, st);
+  for (;;) {
+    std::optional<pg::wal_message> m = co_await rc.next();
+    if (!m) break;
+    if (!co_await unless_stopped(a.feed(m->payload), stopping, cancelled)) break;
+    while (auto s = a.take_sentinel()) {
+      // Everything before it is committed first: the switchover's promise.
+      co_await a.flush();
+      rc.confirm(a.committed_lsn());
+      if (!accept_sentinel(st, n, s->first, s->second)) continue;
+      out.switched_over = true;
+      out.sentinel = s->first;
+      break;
+    }
+    if (out.switched_over) break;
+    if (!rc.has_buffered() && !a.idle()) {
+      // The stream went quiet: commit the group unless more comes at once (a walsender slower
+      // than the apply sends in bursts; committing at every gap made groups of a few
+      // transactions). The group's age still bounds it (apply_options::max_group_delay).
+      const bool more = co_await rc.wait_for_message(quiet_commit);
+      if (!more && !co_await unless_stopped(a.flush(), stopping, cancelled)) break;
+    }
+    // Caught up: keepalives until the next message may be confirmed up to the server's
+    // position (else a fast shutdown of the source waits for us forever).
+    rc.confirm(a.committed_lsn(), !rc.has_buffered() && a.idle() && a.stats().queued_txns == 0);
+  }
+  if (!cancelled && !a.idle()) co_await unless_stopped(a.flush(), stopping, cancelled);
+  if (cancelled) {
+    // The stop request's rc.stop() ends the stream: wait for it; nothing more is applied.
+    try {
+      while (co_await rc.next()) {
+      }
+    } catch (const std::exception& e) {
+      spdlog::debug("follow: ending the stream: {}", e.what());
+    }
+  }
+  rc.confirm(a.committed_lsn());
+  // The stats CSV's last line and `status` show where it ended.
+  const follow_lag last = co_await monitor.finish();
+  spdlog::info(
+      "follow: applied up to {}: {} transactions, {} changes as {} row writes in {} target "
+      "transactions",
+      po::format_lsn(a.committed_lsn()), last.stats.txns, last.stats.changes,
+      last.stats.rows_written, last.stats.groups);
+  out.applied = a.committed_lsn();
+  if (!stopping) {
+    stopping = true;
+    co_await rc.stop();
+  }
+  co_return out;
+}
+
+/// After a switchover: acknowledge it, then leave nothing behind unless --keep-slot.
+asio::awaitable<void> finish_switchover(state_store& st, const job_options& opts,
+                                        const endpoints& ep, const online_names& n,
+                                        const follow_result& f, pg::replication_connection& rc) {
+  const bool keep = bool_setting(opts, "online.keep_slot", false);
+  if (!keep) {
+    co_await rc.drop_slot(n.slot, true);
+    online_names rest = n;
+    rest.slot.clear();  // dropped above, on the connection that used it
+    (void)co_await drop_leftovers(ep, rest);
+  }
+  st.put("online.phase", "switched_over");
+  // Last: the switchover command waits for this, and then syncs the sequences.
+  mark_request(st, parse_sentinel(f.sentinel)->request, request_state::done);
+  spdlog::info("switchover done at {}{}", po::format_lsn(f.applied),
+               keep ? "; slot, publication and origin kept (--keep-slot)"
+                    : "; slot, publication and origin dropped");
+}
+
+/// One connection's worth of following (and the switchover, when its sentinel comes). Returns
+/// why to reconnect; empty when done (switched over, or stopped).
+asio::awaitable<std::string> follow_once(io::runtime& rt, state_store& st, const job_options& opts,
+                                         const endpoints& ep, const online_names& n,
+                                         std::optional<pg::replication_connection>& rc,
+                                         progress& prog, std::optional<follow_result>& f,
+                                         bool reconnecting) {
+  auto ex = co_await asio::this_coro::executor;
+  std::exception_ptr error;
+  std::string retry;
+  try {
+    if (!rc) rc.emplace(co_await pg::replication_connection::connect(ex, conninfo_of(ep.source)));
+    f = co_await follow_loop(rt, st, opts, ep, n, *rc, prog.follow(), reconnecting);
+    if (f->switched_over)
+      co_await finish_switchover(st, opts, ep, n, *f, *rc);
+    else if (!rt.stop_token().stop_requested())
+      retry = "the source ended the stream";
+  } catch (const pg::error& e) {
+    // A restart of the source or the target (class 08, 57P01...): reconnect.
+    if (e.retryable() && !rt.stop_token().stop_requested())
+      retry = e.diag().message;
+    else
+      error = std::current_exception();
+  } catch (...) {
+    error = std::current_exception();
+  }
+  try {
+    if (rc) co_await rc->close();  // on this context, while it runs
+  } catch (const std::exception& e) {
+    spdlog::debug("closing the replication connection: {}", e.what());
+  }
+  rc.reset();
+  if (error) std::rethrow_exception(error);
+  co_return retry;
+}
+
+std::string follow_hint() {
+  return "; resume with `uringmig follow` (same --source, --target, --state-dir)";
+}
+
+/// `started`: when the command started (--max-runtime counts from there, the copy included).
+int follow_phase(io::runtime& rt, state_store& st, const job_options& opts, const endpoints& ep,
+                 const online_names& n, std::optional<pg::replication_connection>& rc,
+                 std::chrono::steady_clock::time_point started) {
+  std::optional<follow_result> f;
+  progress prog;
+  progress_reporter reporter(prog, make_reporter_options(opts));
+  std::chrono::seconds limit = opts.max_runtime;
+  if (limit.count() > 0) {
+    const auto used = std::chrono::duration_cast<std::chrono::seconds>(
+        std::chrono::steady_clock::now() - started);
+    limit = std::max(std::chrono::seconds(1), limit - used);
+  }
+  const std::chrono::seconds give_up(int_setting(opts, "online.reconnect_s", 300, 0, 86400 * 7));
+  rt.run([&]() -> asio::awaitable<void> {
+    io::deadline deadline(rt, limit);
+    std::chrono::milliseconds backoff(250);
+    auto failing_since = std::chrono::steady_clock::now();
+    for (bool reconnecting = false;; reconnecting = true) {
+      const auto attempt = std::chrono::steady_clock::now();
+      const std::string why = co_await follow_once(rt, st, opts, ep, n, rc, prog, f, reconnecting);
+      if (why.empty()) co_return;
+      const auto now = std::chrono::steady_clock::now();
+      if (now - attempt > std::chrono::seconds(30)) {  // it followed for a while: a new outage
+        failing_since = attempt;
+        backoff = std::chrono::milliseconds(250);
+      }
+      if (now - failing_since >= give_up)
+        throw job_error(
+            fmt::format("{}; gave up reconnecting after {}s (online.reconnect_s): "
+                        "applied up to {}{}",
+                        why, give_up.count(), po::format_lsn(f ? f->applied : 0), follow_hint()));
+      spdlog::warn("follow: {}: reconnecting in {:.1f}s", why, backoff.count() / 1000.0);
+      if (!co_await io::sleep_unless_stopped(backoff, rt.stop_token())) co_return;
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+    }
+  }());
+  reporter.stop();
+  if (f && f->switched_over) {
+    std::printf("switchover complete: the target has every change up to %s\n",
+                po::format_lsn(f->applied).c_str());
+    return 0;
+  }
+  throw job_error((rt.stop_reason().empty() ? std::string("the stream ended") : rt.stop_reason()) +
+                  ": applied up to " + po::format_lsn(f ? f->applied : 0) + follow_hint());
+}
+
+}  // namespace
+
+int run_online(const job_options& opts) {
+  const auto started = std::chrono::steady_clock::now();
+  const endpoints ep = pg_pair(opts, "run --follow");
+  state_store st = state_store::open(opts.state_dir);
+  io::runtime rt(0);
+  if (opts.restart) {
+    if (auto old = recorded_names(st)) {
+      spdlog::info("--restart: dropping the previous job's slot {} and origin", old->slot);
+      (void)rt.run(drop_leftovers(ep, *old));
+    }
+    st.reset();
+  }
+  if (auto n = recorded_names(st)) {
+    const std::string phase = st.get("online.phase").value_or("");
+    if (phase == "follow") {
+      spdlog::info("the copy is done: following from where the target stopped");
+      std::optional<pg::replication_connection> rc;
+      return follow_phase(rt, st, opts, ep, *n, rc, started);
+    }
+    if (phase == "switched_over")
+      throw usage_error(
+          "this job was switched over already: use another --state-dir, or "
+          "--restart to start a new one");
+    throw usage_error(
+        "the online copy in " + opts.state_dir.string() +
+        " was interrupted before its data was in; its snapshot is gone, so it cannot resume "
+        "without a gap or an overlap with the stream: run again with --restart (drops the slot "
+        "and starts over on an empty target)");
+  }
+
+  online_names n;
+  n.token = random_token();
+  n.slot = job_object_name(n.token);
+  n.origin = job_object_name(n.token);
+  n.publication = setting(opts, "online.publication");
+  n.own_publication = n.publication.empty();
+  if (n.own_publication) n.publication = job_object_name(n.token);
+  std::optional<pg::replication_connection> rc;
+  std::string snapshot;
+  rt.run([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    pg::connection src = co_await connect_endpoint(ex, ep.source, "source");
+    (co_await src.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")).check("source");
+    std::vector<table_info> tables = co_await discover_tables(src, make_filter(opts));
+    if (tables.empty())
+      throw usage_error("no source table matches --tables/--exclude: nothing to copy");
+    co_await check_replica_identity(src, tables);
+    (void)co_await src.query("COMMIT");
+    co_await ensure_publication(src, n, tables);
+    co_await src.close();
+    rc.emplace(co_await pg::replication_connection::connect(ex, conninfo_of(ep.source)));
+    pg::slot_options so;
+    so.export_snapshot = true;
+    pg::replication_slot slot = co_await rc->create_slot(n.slot, so);
+    snapshot = slot.snapshot_name;
+    n.start_lsn = slot.consistent_point;
+    spdlog::info("slot {} consistent at {}, snapshot {}", n.slot, po::format_lsn(n.start_lsn),
+                 snapshot);
+  }());
+  st.put("online.token", n.token);
+  st.put("online.slot", n.slot);
+  st.put("online.publication", n.publication);
+  st.put("online.own_publication", n.own_publication ? "true" : "false");
+  st.put("online.origin", n.origin);
+  st.put("online.start_lsn", po::format_lsn(n.start_lsn));
+  st.put("online.phase", "copy");
+  // The slot's connection stays idle (no command) until the copy is done: its snapshot lives.
+  try {
+    run_bulk_phase(opts, st, rt, snapshot);
+  } catch (const usage_error&) {
+    // Found before anything was copied (a target that is not empty...): leave nothing behind.
+    rt.run([&]() -> asio::awaitable<void> {
+      co_await rc->close();
+      (void)co_await drop_leftovers(ep, n);
+    }());
+    st.reset();
+    throw;
+  } catch (const std::exception& e) {
+    throw job_error(e.what() + abandon_copy(rt, opts, ep, n, *rc));
+  }
+  st.put("online.phase", "follow");
+  return follow_phase(rt, st, opts, ep, n, rc, started);
+}
+
+int run_follow(const job_options& opts) {
+  const auto started = std::chrono::steady_clock::now();
+  const endpoints ep = pg_pair(opts, "follow");
+  state_store st = state_store::open(opts.state_dir);
+  auto n = recorded_names(st);
+  if (!n)
+    throw usage_error("no online job in " + opts.state_dir.string() +
+                      ": start one with `uringmig run --preset online`");
+  const std::string phase = st.get("online.phase").value_or("");
+  if (phase != "follow")
+    throw usage_error(
+        "the online job in " + opts.state_dir.string() +
+        (phase == "switched_over" ? " was switched over already" : " has not finished its copy") +
+        ": nothing to follow");
+  io::runtime rt(0);
+  std::optional<pg::replication_connection> rc;
+  return follow_phase(rt, st, opts, ep, *n, rc, started);
+}
+
+}  // namespace uringmig::engine

@@ -1,0 +1,545 @@
+#include "engine/core/state_store.hpp"
+
+#include "codecs/url.hpp"
+#include "engine/core/job.hpp"
+#include "engine/core/state_db.hpp"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <system_error>
+#include <utility>
+
+namespace uringmig::engine {
+
+namespace {
+
+namespace fs = std::filesystem;
+using detail::fail_not_state_db;
+using detail::transaction;
+
+// Version 1. A change to the schema bumps it; open() refuses versions it does not know.
+constexpr int schema_version = 1;
+
+constexpr const char* schema_sql = R"sql(
+CREATE TABLE run (
+  id INTEGER PRIMARY KEY,
+  started_at TEXT NOT NULL,
+  finished_at TEXT,
+  command TEXT NOT NULL,
+  preset TEXT NOT NULL DEFAULT '',
+  source_redacted TEXT NOT NULL DEFAULT '',
+  target_redacted TEXT NOT NULL DEFAULT '',
+  snapshot TEXT,
+  status TEXT NOT NULL CHECK (status IN ('running', 'done', 'failed', 'interrupted')),
+  message TEXT NOT NULL DEFAULT '');
+CREATE TABLE job_table (
+  schema TEXT NOT NULL,
+  name TEXT NOT NULL,
+  plan_order INTEGER NOT NULL,
+  bytes INTEGER NOT NULL DEFAULT 0,
+  rows_estimate INTEGER NOT NULL DEFAULT 0,
+  chunk_count INTEGER NOT NULL DEFAULT 0,
+  status TEXT NOT NULL DEFAULT 'pending'
+    CHECK (status IN ('pending', 'copying', 'copied', 'indexing', 'done', 'failed')),
+  rows_copied INTEGER NOT NULL DEFAULT 0,
+  bytes_copied INTEGER NOT NULL DEFAULT 0,
+  copy_seconds REAL NOT NULL DEFAULT 0,
+  index_seconds REAL NOT NULL DEFAULT 0,
+  error TEXT,
+  PRIMARY KEY (schema, name)) WITHOUT ROWID;
+CREATE TABLE chunk (
+  schema TEXT NOT NULL,
+  name TEXT NOT NULL,
+  chunk_no INTEGER NOT NULL,
+  kind TEXT NOT NULL CHECK (kind IN ('whole', 'int_range', 'ctid_range', 'explicit')),
+  lower TEXT,
+  upper TEXT,
+  where_sql TEXT NOT NULL DEFAULT '',
+  status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'done', 'failed')),
+  rows INTEGER NOT NULL DEFAULT 0,
+  bytes INTEGER NOT NULL DEFAULT 0,
+  seconds REAL NOT NULL DEFAULT 0,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  error TEXT,
+  PRIMARY KEY (schema, name, chunk_no)) WITHOUT ROWID;
+CREATE TABLE job_index (
+  schema TEXT NOT NULL,
+  table_name TEXT NOT NULL,
+  index_name TEXT NOT NULL,
+  kind TEXT NOT NULL CHECK (kind IN ('index', 'primary_key', 'unique_constraint')),
+  status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'done', 'failed')),
+  seconds REAL NOT NULL DEFAULT 0,
+  error TEXT,
+  PRIMARY KEY (schema, table_name, index_name)) WITHOUT ROWID;
+CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+)sql";
+
+fs::path db_file(const fs::path& dir) {
+  return dir / "state.db";
+}
+fs::path lock_file(const fs::path& dir) {
+  return dir / "state.lock";
+}
+
+std::unique_ptr<detail::state_db> open_db(const fs::path& dir, bool read_only) {
+  auto p = std::make_unique<detail::state_db>();
+  p->file = db_file(dir);
+  const int flags =
+      (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
+      SQLITE_OPEN_NOMUTEX;
+  if (sqlite3_open_v2(p->file.c_str(), &p->db, flags, nullptr) != SQLITE_OK) {
+    const std::string msg = p->db != nullptr ? sqlite3_errmsg(p->db) : "out of memory";
+    throw job_error("cannot open state database '" + p->file.string() + "': " + msg +
+                    " (pass --state-dir with a writable directory)");
+  }
+  sqlite3_busy_timeout(p->db, 10000);
+  sqlite3_extended_result_codes(p->db, 0);
+  return p;
+}
+
+int count_state_tables(const detail::state_db& s, int* other) {
+  auto q = s.prepare(
+      "SELECT count(*) FILTER (WHERE name IN ('run', 'job_table', 'chunk', 'job_index', 'kv')), "
+      "count(*) FROM sqlite_master WHERE type = 'table'");
+  q.step();
+  *other = static_cast<int>(q.i64(1) - q.i64(0));
+  return static_cast<int>(q.i64(0));
+}
+
+/// Checks (and for a writer, creates) the schema. Returns false for an empty read-only file.
+bool check_schema(detail::state_db& s, bool read_only) {
+  auto v = s.prepare("PRAGMA user_version");
+  v.step();
+  const auto version = v.i64(0);
+  int other = 0;
+  const int ours = count_state_tables(s, &other);
+  if (version > schema_version) {
+    throw job_error("state database '" + s.file.string() + "' has schema version " +
+                    std::to_string(version) + ", newer than this uringmig knows (" +
+                    std::to_string(schema_version) +
+                    "); use the uringmig that wrote it or another --state-dir");
+  }
+  if (version == 0) {
+    if (ours + other > 0) fail_not_state_db(s.file, "it holds other tables");
+    if (read_only) return false;
+    transaction t(s, true);
+    s.exec(schema_sql);
+    s.exec("PRAGMA user_version = " + std::to_string(schema_version));
+    t.commit();
+    return true;
+  }
+  if (ours != 5) fail_not_state_db(s.file, "tables are missing");
+  return true;
+}
+
+}  // namespace
+
+std::string_view to_string(chunk_kind kind) noexcept {
+  switch (kind) {
+    case chunk_kind::whole:
+      return "whole";
+    case chunk_kind::int_range:
+      return "int_range";
+    case chunk_kind::ctid_range:
+      return "ctid_range";
+    case chunk_kind::explicit_range:
+      return "explicit";
+  }
+  return "whole";
+}
+
+std::optional<chunk_kind> parse_chunk_kind(std::string_view text) noexcept {
+  for (auto k : {chunk_kind::whole, chunk_kind::int_range, chunk_kind::ctid_range,
+                 chunk_kind::explicit_range}) {
+    if (to_string(k) == text) return k;
+  }
+  return std::nullopt;
+}
+
+std::string_view to_string(run_status s) noexcept {
+  constexpr std::array<std::string_view, 4> names{"running", "done", "failed", "interrupted"};
+  return names.at(static_cast<std::size_t>(s));
+}
+std::string_view to_string(table_status s) noexcept {
+  constexpr std::array<std::string_view, 6> names{"pending",  "copying", "copied",
+                                                  "indexing", "done",    "failed"};
+  return names.at(static_cast<std::size_t>(s));
+}
+std::string_view to_string(chunk_status s) noexcept {
+  constexpr std::array<std::string_view, 3> names{"pending", "done", "failed"};
+  return names.at(static_cast<std::size_t>(s));
+}
+std::string_view to_string(index_kind k) noexcept {
+  constexpr std::array<std::string_view, 3> names{"index", "primary_key", "unique_constraint"};
+  return names.at(static_cast<std::size_t>(k));
+}
+std::string_view to_string(index_status s) noexcept {
+  constexpr std::array<std::string_view, 3> names{"pending", "done", "failed"};
+  return names.at(static_cast<std::size_t>(s));
+}
+
+state_store::state_store(std::unique_ptr<detail::state_db> p) : impl_(std::move(p)) {}
+state_store::state_store(state_store&&) noexcept = default;
+state_store& state_store::operator=(state_store&&) noexcept = default;
+state_store::~state_store() = default;
+
+void ensure_private_dir(const fs::path& dir) {
+  const auto shown = "state directory '" + dir.string() + "'";
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) {
+    std::error_code ec;
+    if (errno == ENOENT) {
+      if (dir.has_parent_path()) fs::create_directories(dir.parent_path(), ec);
+      if (!ec && ::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+        ec = std::error_code(errno, std::generic_category());
+      if (!ec) return ensure_private_dir(dir);  // created now, or by a racing job: check it
+    } else {
+      ec = std::error_code(errno, std::generic_category());
+    }
+    throw job_error("cannot create " + shown + ": " + ec.message() +
+                    " (pass --state-dir with a writable directory)");
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    throw usage_error(shown + " is not a directory (pass --state-dir with a directory)");
+  }
+  if (st.st_uid != ::geteuid()) {
+    throw usage_error(shown + " belongs to another user (uid " + std::to_string(st.st_uid) +
+                      "); pass a --state-dir of your own");
+  }
+  char mode[8];
+  std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    throw usage_error(shown + " is writable by other users (mode " + mode + "): run chmod 700 '" +
+                      dir.string() + "' or pass another --state-dir");
+  }
+  if ((st.st_mode & (S_IRWXG | S_IRWXO)) == 0) return;
+  // Ours, readable by others (made by an older uringmig, or by hand): it holds a schema dump,
+  // logs and the job's settings.
+  if (::chmod(dir.c_str(), 0700) != 0) {
+    throw job_error("cannot make " + shown + " private: " + std::strerror(errno));
+  }
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    struct stat fst {};
+    if (::lstat(entry.path().c_str(), &fst) == 0 && S_ISREG(fst.st_mode) &&
+        fst.st_uid == ::geteuid() && (fst.st_mode & 077) != 0) {
+      static_cast<void>(::chmod(entry.path().c_str(), fst.st_mode & 0700));
+    }
+  }
+  spdlog::warn("{} was readable by other users (mode {}): made it and its files private", shown,
+               mode);
+}
+
+state_store state_store::open(const fs::path& dir) {
+  ensure_private_dir(dir);
+  const int fd = ::open(lock_file(dir).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    throw job_error("cannot write in state directory '" + dir.string() +
+                    "': " + std::strerror(errno) + " (pass --state-dir with a writable directory)");
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    throw job_error(
+        "state directory '" + dir.string() +
+        "' is in use by another uringmig job (wait for it or pass another --state-dir)");
+  }
+  std::unique_ptr<detail::state_db> p;
+  try {
+    p = open_db(dir, false);
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  p->lock_fd = fd;
+  // journal_mode is the first statement that reads the file: it reports a non-database.
+  p->exec("PRAGMA journal_mode = WAL");
+  p->exec("PRAGMA synchronous = NORMAL");
+  check_schema(*p, false);
+  return state_store(std::move(p));
+}
+
+std::optional<state_store> state_store::open_existing(const fs::path& dir) {
+  std::error_code ec;
+  if (!fs::is_regular_file(db_file(dir), ec)) return std::nullopt;
+  auto p = open_db(dir, true);
+  if (!check_schema(*p, true)) return std::nullopt;
+  return state_store(std::move(p));
+}
+
+std::optional<state_store> state_store::open_shared(const fs::path& dir) {
+  std::error_code ec;
+  if (!fs::is_regular_file(db_file(dir), ec)) return std::nullopt;
+  auto p = open_db(dir, false);
+  if (!check_schema(*p, true)) return std::nullopt;
+  return state_store(std::move(p));
+}
+
+bool state_store::in_use(const fs::path& dir) {
+  const int fd = ::open(lock_file(dir).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool busy = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  ::close(fd);  // also drops the shared lock if we got it
+  return busy;
+}
+
+const fs::path& state_store::path() const noexcept {
+  return impl_->file;
+}
+
+void state_store::reset() {
+  std::lock_guard lock(impl_->mu);
+  transaction t(*impl_, true);
+  impl_->exec(
+      "DELETE FROM chunk; DELETE FROM job_index; DELETE FROM job_table; DELETE FROM kv; "
+      "DELETE FROM run;");
+  t.commit();
+}
+
+// Timestamps are ISO 8601 UTC text ("2024-05-01T12:00:00.123Z"): readable in the sqlite3 CLI
+// and understood by julianday().
+std::int64_t state_store::begin_run(const run_start& r) {
+  std::lock_guard lock(impl_->mu);
+  transaction t(*impl_, true);
+  impl_->run(
+      "UPDATE run SET status = 'interrupted', "
+      "finished_at = coalesce(finished_at, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')), "
+      "message = CASE WHEN message = '' THEN 'the process ended without recording an outcome' "
+      "ELSE message END WHERE status = 'running'");
+  impl_->run(
+      "INSERT INTO run (started_at, command, preset, source_redacted, target_redacted, snapshot, "
+      "status) VALUES (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?, ?, ?, ?, ?, 'running')",
+      r.command, r.preset, codecs::redact(r.source_redacted), codecs::redact(r.target_redacted),
+      r.snapshot);
+  const auto id = sqlite3_last_insert_rowid(impl_->db);
+  t.commit();
+  return id;
+}
+
+void state_store::set_run_snapshot(std::int64_t run_id, std::string_view snapshot) {
+  std::lock_guard lock(impl_->mu);
+  impl_->run("UPDATE run SET snapshot = ? WHERE id = ?", snapshot, run_id);
+}
+
+void state_store::end_run(std::int64_t run_id, run_status status, std::string_view message) {
+  std::lock_guard lock(impl_->mu);
+  impl_->run(
+      "UPDATE run SET status = ?, message = ?, finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', "
+      "'now') WHERE id = ?",
+      to_string(status), codecs::redact(message), run_id);
+}
+
+void state_store::save_plan(const std::vector<planned_table>& plan) {
+  std::lock_guard lock(impl_->mu);
+  transaction t(*impl_, true);
+  impl_->exec("DELETE FROM chunk; DELETE FROM job_index; DELETE FROM job_table;");
+  auto tab = impl_->prepare(
+      "INSERT INTO job_table (schema, name, plan_order, bytes, rows_estimate, chunk_count) "
+      "VALUES (?, ?, ?, ?, ?, ?)");
+  auto chk = impl_->prepare(
+      "INSERT INTO chunk (schema, name, chunk_no, kind, lower, upper, where_sql) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?)");
+  std::int64_t order = 0;
+  for (const auto& pt : plan) {
+    tab.reset()
+        .bind(pt.schema, pt.name, order++, pt.bytes, pt.rows_estimate,
+              static_cast<std::int64_t>(pt.chunks.size()))
+        .run();
+    for (const auto& c : pt.chunks) {
+      chk.reset()
+          .bind(pt.schema, pt.name, c.chunk_no, to_string(c.kind), c.lower, c.upper, c.where_sql)
+          .run();
+    }
+  }
+  t.commit();
+}
+
+bool state_store::has_plan() const {
+  std::lock_guard lock(impl_->mu);
+  auto q = impl_->prepare("SELECT EXISTS (SELECT 1 FROM job_table)");
+  q.step();
+  return q.i64(0) != 0;
+}
+
+std::vector<planned_table> state_store::load_plan() const {
+  std::lock_guard lock(impl_->mu);
+  transaction t(*impl_, false);
+  std::vector<planned_table> out;
+  auto tabs = impl_->prepare(
+      "SELECT schema, name, bytes, rows_estimate FROM job_table ORDER BY plan_order");
+  auto chunks = impl_->prepare(
+      "SELECT chunk_no, kind, lower, upper, where_sql FROM chunk WHERE schema = ? AND name = ? "
+      "ORDER BY chunk_no");
+  while (tabs.step()) {
+    planned_table pt;
+    pt.schema = tabs.text(0);
+    pt.name = tabs.text(1);
+    pt.bytes = tabs.i64(2);
+    pt.rows_estimate = tabs.i64(3);
+    chunks.reset().bind(pt.schema, pt.name);
+    while (chunks.step()) {
+      planned_chunk c;
+      c.chunk_no = static_cast<int>(chunks.i64(0));
+      c.kind = parse_chunk_kind(chunks.text(1)).value_or(chunk_kind::whole);
+      c.lower = chunks.opt_text(2);
+      c.upper = chunks.opt_text(3);
+      c.where_sql = chunks.text(4);
+      pt.chunks.push_back(std::move(c));
+    }
+    out.push_back(std::move(pt));
+  }
+  t.commit();
+  return out;
+}
+
+void state_store::mark_chunk_done(std::string_view schema, std::string_view name, int chunk_no,
+                                  std::int64_t rows, std::int64_t bytes, double seconds) {
+  std::lock_guard lock(impl_->mu);
+  transaction t(*impl_, true);
+  impl_->run(
+      "UPDATE chunk SET status = 'done', rows = ?, bytes = ?, seconds = ?, "
+      "attempts = attempts + 1, error = NULL WHERE schema = ? AND name = ? AND chunk_no = ?",
+      rows, bytes, seconds, schema, name, chunk_no);
+  if (sqlite3_changes(impl_->db) == 0) {
+    throw job_error("state database: chunk " + std::to_string(chunk_no) + " of " +
+                    std::string(schema) + "." + std::string(name) + " is not in the saved plan");
+  }
+  impl_->run(
+      "UPDATE job_table SET (rows_copied, bytes_copied) = (SELECT coalesce(sum(rows), 0), "
+      "coalesce(sum(bytes), 0) FROM chunk c WHERE c.schema = job_table.schema "
+      "AND c.name = job_table.name AND c.status = 'done') WHERE schema = ? AND name = ?",
+      schema, name);
+  t.commit();
+}
+
+void state_store::mark_chunk_failed(std::string_view schema, std::string_view name, int chunk_no,
+                                    int attempts, std::string_view error) {
+  std::lock_guard lock(impl_->mu);
+  impl_->run(
+      "UPDATE chunk SET status = 'failed', attempts = ?, error = ? "
+      "WHERE schema = ? AND name = ? AND chunk_no = ?",
+      attempts, codecs::redact(error), schema, name, chunk_no);
+}
+
+std::set<int> state_store::done_chunks(std::string_view schema, std::string_view name) const {
+  std::lock_guard lock(impl_->mu);
+  auto q = impl_->prepare(
+      "SELECT chunk_no FROM chunk WHERE schema = ? AND name = ? AND status = 'done'");
+  q.bind(schema, name);
+  std::set<int> out;
+  while (q.step())
+    out.insert(static_cast<int>(q.i64(0)));
+  return out;
+}
+
+void state_store::set_table_status(std::string_view schema, std::string_view name,
+                                   table_status status, std::string_view error) {
+  std::lock_guard lock(impl_->mu);
+  std::optional<std::string> err;
+  if (status == table_status::failed) err = codecs::redact(error);
+  impl_->run("UPDATE job_table SET status = ?, error = ? WHERE schema = ? AND name = ?",
+             to_string(status), err, schema, name);
+}
+
+std::optional<table_status> state_store::get_table_status(std::string_view schema,
+                                                          std::string_view name) const {
+  std::lock_guard lock(impl_->mu);
+  auto q = impl_->prepare("SELECT status FROM job_table WHERE schema = ? AND name = ?");
+  q.bind(schema, name);
+  if (!q.step()) return std::nullopt;
+  const auto text = q.text(0);
+  for (int i = 0; i <= static_cast<int>(table_status::failed); ++i) {
+    if (to_string(static_cast<table_status>(i)) == text) return static_cast<table_status>(i);
+  }
+  return std::nullopt;
+}
+
+void state_store::set_copy_seconds(std::string_view schema, std::string_view name, double seconds) {
+  std::lock_guard lock(impl_->mu);
+  impl_->run("UPDATE job_table SET copy_seconds = ? WHERE schema = ? AND name = ?", seconds, schema,
+             name);
+}
+
+void state_store::set_index_seconds(std::string_view schema, std::string_view name,
+                                    double seconds) {
+  std::lock_guard lock(impl_->mu);
+  impl_->run("UPDATE job_table SET index_seconds = ? WHERE schema = ? AND name = ?", seconds,
+             schema, name);
+}
+
+void state_store::add_index(std::string_view schema, std::string_view table, std::string_view index,
+                            index_kind kind) {
+  std::lock_guard lock(impl_->mu);
+  impl_->run(
+      "INSERT INTO job_index (schema, table_name, index_name, kind) VALUES (?, ?, ?, ?) "
+      "ON CONFLICT DO NOTHING",
+      schema, table, index, to_string(kind));
+}
+
+void state_store::mark_index_done(std::string_view schema, std::string_view table,
+                                  std::string_view index, double seconds) {
+  std::lock_guard lock(impl_->mu);
+  impl_->run(
+      "UPDATE job_index SET status = 'done', seconds = ?, error = NULL "
+      "WHERE schema = ? AND table_name = ? AND index_name = ?",
+      seconds, schema, table, index);
+}
+
+void state_store::mark_index_failed(std::string_view schema, std::string_view table,
+                                    std::string_view index, std::string_view error) {
+  std::lock_guard lock(impl_->mu);
+  impl_->run(
+      "UPDATE job_index SET status = 'failed', error = ? "
+      "WHERE schema = ? AND table_name = ? AND index_name = ?",
+      codecs::redact(error), schema, table, index);
+}
+
+std::set<std::string> state_store::done_indexes(std::string_view schema,
+                                                std::string_view table) const {
+  std::lock_guard lock(impl_->mu);
+  auto q = impl_->prepare(
+      "SELECT index_name FROM job_index WHERE schema = ? AND table_name = ? AND status = 'done'");
+  q.bind(schema, table);
+  std::set<std::string> out;
+  while (q.step())
+    out.insert(q.text(0));
+  return out;
+}
+
+std::optional<std::string> state_store::get(std::string_view key) const {
+  std::lock_guard lock(impl_->mu);
+  auto q = impl_->prepare("SELECT value FROM kv WHERE key = ?");
+  q.bind(key);
+  if (!q.step()) return std::nullopt;
+  return q.text(0);
+}
+
+void state_store::put(std::string_view key, std::string_view value) {
+  std::lock_guard lock(impl_->mu);
+  impl_->run(
+      "INSERT INTO kv (key, value) VALUES (?, ?) "
+      "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+      key, value);
+}
+
+bool state_store::compare_and_put(std::string_view key, std::string_view expected,
+                                  std::string_view value) {
+  std::lock_guard lock(impl_->mu);
+  impl_->run("UPDATE kv SET value = ? WHERE key = ? AND value = ?", value, key, expected);
+  return sqlite3_changes(impl_->db) == 1;
+}
+
+void state_store::erase(std::string_view key) {
+  std::lock_guard lock(impl_->mu);
+  impl_->run("DELETE FROM kv WHERE key = ?", key);
+}
+
+}  // namespace uringmig::engine

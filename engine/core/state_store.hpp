@@ -1,0 +1,201 @@
+#pragma once
+
+#include "engine/core/plan_types.hpp"
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+// The durable state of a job: `<state-dir>/state.db`, a SQLite database in WAL mode. It holds
+// the run attempts, the plan (tables and chunks), which chunks and indexes are done, and phase
+// marks (`kv`). Resume reads it back; `uringmig status` reads it offline, also while a job runs.
+// The schema is versioned with PRAGMA user_version (see core/state_store.cpp).
+
+namespace uringmig::engine {
+
+namespace detail {
+struct state_db;  // the connection and its mutex (core/state_store.cpp)
+}  // namespace detail
+
+enum class run_status { running, done, failed, interrupted };
+enum class table_status { pending, copying, copied, indexing, done, failed };
+enum class chunk_status { pending, done, failed };
+enum class index_kind { index, primary_key, unique_constraint };
+enum class index_status { pending, done, failed };
+
+std::string_view to_string(run_status s) noexcept;
+std::string_view to_string(table_status s) noexcept;
+std::string_view to_string(chunk_status s) noexcept;
+std::string_view to_string(index_kind k) noexcept;
+std::string_view to_string(index_status s) noexcept;
+
+/// What begin_run records about a run attempt. URLs must already be redacted
+/// (codecs::redacted_url); they are passed through codecs::redact again anyway.
+struct run_start {
+  std::string command;  // run | follow | ...
+  std::string preset;
+  std::string source_redacted;
+  std::string target_redacted;
+  std::optional<std::string> snapshot;  // the exported snapshot, when known
+};
+
+struct run_row {
+  std::int64_t id = 0;
+  std::string started_at;  // ISO 8601 UTC, "2024-05-01T12:00:00.123Z"
+  std::optional<std::string> finished_at;
+  double seconds = 0;  // finished_at (or now, while running) - started_at
+  std::string command;
+  std::string preset;
+  std::string source_redacted;
+  std::string target_redacted;
+  std::optional<std::string> snapshot;
+  std::string status;  // running | done | failed | interrupted
+  std::string message;
+};
+
+struct table_row {
+  std::string schema;
+  std::string name;
+  std::int64_t bytes = 0;
+  std::int64_t rows_estimate = 0;
+  int chunks_total = 0;
+  int chunks_done = 0;
+  int chunks_failed = 0;
+  std::string status;             // pending | copying | copied | indexing | done | failed
+  std::int64_t rows_copied = 0;   // sum over done chunks
+  std::int64_t bytes_copied = 0;  // sum over done chunks
+  double copy_seconds = 0;
+  double index_seconds = 0;
+  int indexes_total = 0;
+  int indexes_done = 0;
+  int indexes_failed = 0;
+  std::string error;
+};
+
+struct index_row {
+  std::string schema;
+  std::string table_name;
+  std::string index_name;
+  std::string kind;    // index | primary_key | unique_constraint
+  std::string status;  // pending | done | failed
+  double seconds = 0;
+  std::string error;
+};
+
+struct failed_chunk {
+  std::string schema;
+  std::string name;
+  int chunk_no = 0;
+  int attempts = 0;
+  std::string error;
+};
+
+/// Everything `uringmig status` prints, read in one transaction.
+struct job_status {
+  std::optional<run_row> last_run;
+  int run_count = 0;
+  std::vector<table_row> tables;  // plan order
+  std::vector<index_row> indexes;
+  std::vector<failed_chunk> failed_chunks;
+  std::map<std::string, std::string> kv;
+};
+
+/// Makes `dir` (a state directory) private before anything is written in it: creates it 0700
+/// when missing; an existing one of ours that others can read is tightened to 0700 and its
+/// files to 0600 (logged). Throws usage_error when it belongs to another user or others can
+/// write to it (they could swap its files), job_error when it cannot be created.
+void ensure_private_dir(const std::filesystem::path& dir);
+
+/// Handle to `<dir>/state.db`. Every member is thread-safe (one mutex; each call is a short
+/// statement or transaction). Movable; closing happens in the destructor.
+class state_store {
+ public:
+  /// Opens (creating `dir` and the database when missing) for a job that writes its progress.
+  /// Takes an exclusive lock (`<dir>/state.lock`) for the store's lifetime so two jobs never
+  /// share a state directory. Throws job_error with one line when the directory is not
+  /// writable, the file is not a state database, or another job holds the lock.
+  static state_store open(const std::filesystem::path& dir);
+
+  /// Opens an existing `<dir>/state.db` read-only (no lock; works while a job runs); nullopt
+  /// when there is none. Throws job_error when the file is not a state database.
+  static std::optional<state_store> open_existing(const std::filesystem::path& dir);
+
+  /// Opens an existing `<dir>/state.db` for writing without taking the lock: for a command that
+  /// talks to the job holding it through kv marks (`switchover` and the follower). nullopt
+  /// when there is none.
+  static std::optional<state_store> open_shared(const std::filesystem::path& dir);
+
+  /// Whether a job currently holds `<dir>`'s lock (i.e. a run is live).
+  static bool in_use(const std::filesystem::path& dir);
+
+  state_store(state_store&&) noexcept;
+  state_store& operator=(state_store&&) noexcept;
+  ~state_store();
+
+  /// --restart: drops every run, plan, chunk, index and kv entry.
+  void reset();
+
+  /// Records a new run attempt as running; any earlier run still marked running (a process
+  /// that died) becomes interrupted. Returns the run's id.
+  std::int64_t begin_run(const run_start& r);
+  void set_run_snapshot(std::int64_t run_id, std::string_view snapshot);
+  void end_run(std::int64_t run_id, run_status status, std::string_view message);
+
+  /// Replaces the plan and all progress recorded against the previous one (tables, chunks,
+  /// indexes; not runs or kv). Tables keep the order given.
+  void save_plan(const std::vector<planned_table>& plan);
+  bool has_plan() const;
+  std::vector<planned_table> load_plan() const;
+
+  void mark_chunk_done(std::string_view schema, std::string_view name, int chunk_no,
+                       std::int64_t rows, std::int64_t bytes, double seconds);
+  void mark_chunk_failed(std::string_view schema, std::string_view name, int chunk_no, int attempts,
+                         std::string_view error);
+  std::set<int> done_chunks(std::string_view schema, std::string_view name) const;
+
+  /// `error` is kept for failed, cleared otherwise.
+  void set_table_status(std::string_view schema, std::string_view name, table_status status,
+                        std::string_view error = {});
+  std::optional<table_status> get_table_status(std::string_view schema,
+                                               std::string_view name) const;
+  /// Wall time of the table's data copy (first chunk started to last chunk done).
+  void set_copy_seconds(std::string_view schema, std::string_view name, double seconds);
+  /// Wall time of the table's index builds (and ANALYZE).
+  void set_index_seconds(std::string_view schema, std::string_view name, double seconds);
+
+  /// Registers an index to build; an existing row (and its status) is kept.
+  void add_index(std::string_view schema, std::string_view table, std::string_view index,
+                 index_kind kind);
+  void mark_index_done(std::string_view schema, std::string_view table, std::string_view index,
+                       double seconds);
+  void mark_index_failed(std::string_view schema, std::string_view table, std::string_view index,
+                         std::string_view error);
+  std::set<std::string> done_indexes(std::string_view schema, std::string_view table) const;
+
+  std::optional<std::string> get(std::string_view key) const;
+  void put(std::string_view key, std::string_view value);
+  void erase(std::string_view key);
+  /// Sets `key` to `value` only while it holds `expected`, atomically also against other
+  /// processes; whether it did.
+  bool compare_and_put(std::string_view key, std::string_view expected, std::string_view value);
+
+  job_status status_snapshot() const;
+
+  const std::filesystem::path& path() const noexcept;
+
+ private:
+  explicit state_store(std::unique_ptr<detail::state_db> p);
+  std::unique_ptr<detail::state_db> impl_;
+};
+
+/// A short stable hash (16 hex digits, FNV-1a 64) of `parts`, for kv marks such as the plan's
+/// fingerprint: resume only when the options that shaped the plan are unchanged.
+std::string fingerprint(const std::vector<std::string>& parts);
+
+}  // namespace uringmig::engine

@@ -1,0 +1,301 @@
+#include "engine/core/status.hpp"
+
+#include "codecs/sql_text.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <iostream>
+#include <ostream>
+
+namespace uringmig::engine {
+
+namespace {
+
+constexpr double mb = 1e6;
+
+/// What the run's status means now: a "running" row without a live process is stale.
+std::string run_state(const run_row& r, bool live) {
+  if (r.status != "running") return r.status;
+  return live ? "running" : "stopped without an outcome (killed?); the next run resumes";
+}
+
+void append_json_string(std::string& out, std::string_view s) {
+  out += '"';
+  for (const char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          out += fmt::format("\\u{:04x}", static_cast<unsigned>(static_cast<unsigned char>(c)));
+        } else {
+          out += c;
+        }
+    }
+  }
+  out += '"';
+}
+
+std::string json_str(std::string_view s) {
+  std::string out;
+  append_json_string(out, s);
+  return out;
+}
+
+std::string json_opt(const std::optional<std::string>& s) {
+  return s ? json_str(*s) : "null";
+}
+
+std::string json_num(double v) {
+  return std::isfinite(v) ? fmt::format("{:.3f}", v) : "null";
+}
+
+struct totals {
+  int tables_done = 0;
+  int tables_failed = 0;
+  int chunks_total = 0;
+  int chunks_done = 0;
+  int chunks_failed = 0;
+  std::int64_t rows = 0;
+  std::int64_t bytes = 0;
+  std::int64_t bytes_planned = 0;
+  int indexes_total = 0;
+  int indexes_done = 0;
+  int indexes_failed = 0;
+};
+
+totals sum(const job_status& s) {
+  totals t;
+  for (const auto& r : s.tables) {
+    if (r.status == "done") ++t.tables_done;
+    if (r.status == "failed") ++t.tables_failed;
+    t.chunks_total += r.chunks_total;
+    t.chunks_done += r.chunks_done;
+    t.chunks_failed += r.chunks_failed;
+    t.rows += r.rows_copied;
+    t.bytes += r.bytes_copied;
+    t.bytes_planned += r.bytes;
+    t.indexes_total += r.indexes_total;
+    t.indexes_done += r.indexes_done;
+    t.indexes_failed += r.indexes_failed;
+  }
+  return t;
+}
+
+std::string fraction(int done, int total) {
+  return std::to_string(done) + "/" + std::to_string(total);
+}
+
+}  // namespace
+
+int run_status(const job_options& opts) {
+  return run_status(opts, std::cout);
+}
+
+int run_status(const job_options& opts, std::ostream& out) {
+  const auto& dir = opts.state_dir;
+  auto store = state_store::open_existing(dir);
+  if (!store) {
+    throw usage_error("no job state in " + dir.string() + " (run a job with --state-dir " +
+                      dir.string() + " first)");
+  }
+  const auto s = store->status_snapshot();
+  const bool live = state_store::in_use(dir);
+  if (opts.json) {
+    print_status_json(out, s, dir, live);
+  } else {
+    print_status(out, s, dir, live);
+  }
+  out.flush();
+  return 0;
+}
+
+void print_status(std::ostream& out, const job_status& s, const std::filesystem::path& state_dir,
+                  bool live) {
+  out << "state     " << (state_dir / "state.db").string() << '\n';
+  if (s.last_run) {
+    const auto& r = *s.last_run;
+    out << fmt::format("run       #{} {}{}: {}\n", r.id, r.command,
+                       r.preset.empty() ? "" : " --preset " + r.preset, run_state(r, live));
+    if (r.finished_at) {
+      out << fmt::format("started   {}, finished {} ({})\n", r.started_at, *r.finished_at,
+                         format_seconds(r.seconds));
+    } else {
+      out << fmt::format("started   {} ({} ago)\n", r.started_at, format_seconds(r.seconds));
+    }
+    if (!r.source_redacted.empty()) out << "source    " << r.source_redacted << '\n';
+    if (!r.target_redacted.empty()) out << "target    " << r.target_redacted << '\n';
+    out << "snapshot  " << r.snapshot.value_or("none") << '\n';
+    if (!r.message.empty()) out << "message   " << r.message << '\n';
+    out << "runs      " << s.run_count << " recorded\n";
+  } else {
+    out << "run       none recorded\n";
+  }
+  // An online job: its follow state in one line (the follower refreshes it every second).
+  const auto mark = [&s](const char* key) {
+    auto it = s.kv.find(key);
+    return it == s.kv.end() ? std::string("-") : it->second;
+  };
+  static constexpr const char* follow_keys[] = {"online.phase",      "online.applied_lsn",
+                                                "online.lag_bytes",  "online.lag_seconds",
+                                                "online.apply_rate", "online.apply_queue"};
+  if (s.kv.count("online.phase") != 0) {
+    out << fmt::format(
+        "online    {}; applied to {}; lag {} bytes / {} s; {} changes/s; {} transactions "
+        "queued\n",
+        mark("online.phase"), mark("online.applied_lsn"), mark("online.lag_bytes"),
+        mark("online.lag_seconds"), mark("online.apply_rate"), mark("online.apply_queue"));
+  }
+  for (const auto& [key, value] : s.kv) {
+    if (std::find(std::begin(follow_keys), std::end(follow_keys), key) != std::end(follow_keys))
+      continue;
+    out << "mark      " << key << " = " << value << '\n';
+  }
+
+  out << '\n';
+  if (s.tables.empty()) {
+    out << "no plan saved yet\n";
+    return;
+  }
+  const auto tot = sum(s);
+  std::string label = fmt::format("total ({} tables, {} done", s.tables.size(), tot.tables_done);
+  if (tot.tables_failed > 0) label += fmt::format(", {} failed", tot.tables_failed);
+  label += ")";
+  std::size_t w = label.size();
+  for (const auto& t : s.tables)
+    w = std::max(w, std::min<std::size_t>(t.schema.size() + 1 + t.name.size(), 48));
+  const auto row = [&](std::string_view table, std::string_view status, std::string_view chunks,
+                       std::string_view rows, std::string_view mbs, std::string_view indexes,
+                       std::string_view copy, std::string_view index) {
+    auto text = fmt::format("{:<{}}  {:<9} {:>9} {:>12} {:>10} {:>8} {:>8} {:>8}", table, w, status,
+                            chunks, rows, mbs, indexes, copy, index);
+    text.erase(text.find_last_not_of(' ') + 1);
+    out << text << '\n';
+  };
+  row("table", "status", "chunks", "rows", "MB", "indexes", "copy", "index");
+  for (const auto& t : s.tables) {
+    row(codecs::printable(t.schema + "." + t.name), t.status,
+        fraction(t.chunks_done, t.chunks_total), std::to_string(t.rows_copied),
+        fmt::format("{:.1f}", double(t.bytes_copied) / mb),
+        fraction(t.indexes_done, t.indexes_total), format_seconds(t.copy_seconds),
+        format_seconds(t.index_seconds));
+  }
+  row(label, "", fraction(tot.chunks_done, tot.chunks_total), std::to_string(tot.rows),
+      fmt::format("{:.1f}", double(tot.bytes) / mb), fraction(tot.indexes_done, tot.indexes_total),
+      "", "");
+
+  bool header = false;
+  const auto problem = [&](const std::string& line) {
+    if (!header) out << "\nproblems\n";
+    header = true;
+    out << "  " << line << '\n';
+  };
+  for (const auto& t : s.tables) {
+    if (!t.error.empty()) problem(fmt::format("table {}.{}: {}", t.schema, t.name, t.error));
+  }
+  for (const auto& c : s.failed_chunks) {
+    problem(fmt::format("chunk {} of {}.{} ({} attempts): {}", c.chunk_no, c.schema, c.name,
+                        c.attempts, c.error));
+  }
+  for (const auto& i : s.indexes) {
+    if (i.status == "failed") {
+      problem(fmt::format("index {} on {}.{}: {}", i.index_name, i.schema, i.table_name, i.error));
+    }
+  }
+}
+
+void print_status_json(std::ostream& out, const job_status& s,
+                       const std::filesystem::path& state_dir, bool live) {
+  std::string j = "{\"state_dir\":" + json_str(state_dir.string());
+  j += ",\"live\":";
+  j += live ? "true" : "false";
+  j += ",\"runs\":" + std::to_string(s.run_count) + ",\"last_run\":";
+  if (s.last_run) {
+    const auto& r = *s.last_run;
+    j += fmt::format(
+        "{{\"id\":{},\"command\":{},\"preset\":{},\"status\":{},\"state\":{},\"started_at\":{},"
+        "\"finished_at\":{},\"seconds\":{},\"snapshot\":{},\"source\":{},\"target\":{},"
+        "\"message\":{}}}",
+        r.id, json_str(r.command), json_str(r.preset), json_str(r.status),
+        json_str(run_state(r, live)), json_str(r.started_at), json_opt(r.finished_at),
+        json_num(r.seconds), json_opt(r.snapshot), json_str(r.source_redacted),
+        json_str(r.target_redacted), json_str(r.message));
+  } else {
+    j += "null";
+  }
+  j += ",\"tables\":[";
+  for (std::size_t i = 0; i < s.tables.size(); ++i) {
+    const auto& t = s.tables[i];
+    if (i > 0) j += ',';
+    j += fmt::format(
+        "{{\"schema\":{},\"name\":{},\"status\":{},\"bytes_planned\":{},\"rows_estimate\":{},"
+        "\"chunks_total\":{},\"chunks_done\":{},\"chunks_failed\":{},\"rows\":{},\"bytes\":{},"
+        "\"copy_seconds\":{},\"index_seconds\":{},\"indexes_total\":{},\"indexes_done\":{},"
+        "\"indexes_failed\":{},\"error\":{}}}",
+        json_str(t.schema), json_str(t.name), json_str(t.status), t.bytes, t.rows_estimate,
+        t.chunks_total, t.chunks_done, t.chunks_failed, t.rows_copied, t.bytes_copied,
+        json_num(t.copy_seconds), json_num(t.index_seconds), t.indexes_total, t.indexes_done,
+        t.indexes_failed, t.error.empty() ? "null" : json_str(t.error));
+  }
+  j += "],\"indexes\":[";
+  for (std::size_t i = 0; i < s.indexes.size(); ++i) {
+    const auto& x = s.indexes[i];
+    if (i > 0) j += ',';
+    j += fmt::format(
+        "{{\"schema\":{},\"table\":{},\"name\":{},\"kind\":{},\"status\":{},\"seconds\":{},"
+        "\"error\":{}}}",
+        json_str(x.schema), json_str(x.table_name), json_str(x.index_name), json_str(x.kind),
+        json_str(x.status), json_num(x.seconds), x.error.empty() ? "null" : json_str(x.error));
+  }
+  j += "],\"failed_chunks\":[";
+  for (std::size_t i = 0; i < s.failed_chunks.size(); ++i) {
+    const auto& c = s.failed_chunks[i];
+    if (i > 0) j += ',';
+    j += fmt::format("{{\"schema\":{},\"name\":{},\"chunk_no\":{},\"attempts\":{},\"error\":{}}}",
+                     json_str(c.schema), json_str(c.name), c.chunk_no, c.attempts,
+                     json_str(c.error));
+  }
+  j += "],\"marks\":{";
+  bool first = true;
+  for (const auto& [key, value] : s.kv) {
+    if (!first) j += ',';
+    first = false;
+    j += json_str(key) + ":" + json_str(value);
+  }
+  const auto t = sum(s);
+  j += fmt::format(
+      "}},\"totals\":{{\"tables\":{},\"tables_done\":{},\"tables_failed\":{},\"chunks_total\":{},"
+      "\"chunks_done\":{},\"chunks_failed\":{},\"rows\":{},\"bytes\":{},\"bytes_planned\":{},"
+      "\"indexes_total\":{},\"indexes_done\":{},\"indexes_failed\":{}}}}}",
+      s.tables.size(), t.tables_done, t.tables_failed, t.chunks_total, t.chunks_done,
+      t.chunks_failed, t.rows, t.bytes, t.bytes_planned, t.indexes_total, t.indexes_done,
+      t.indexes_failed);
+  out << j << '\n';
+}
+
+std::vector<table_summary> summarize(const job_status& s) {
+  std::vector<table_summary> out;
+  out.reserve(s.tables.size());
+  for (const auto& t : s.tables) {
+    out.push_back({t.schema + "." + t.name, t.status, t.rows_copied, t.bytes_copied, t.copy_seconds,
+                   t.index_seconds, t.error});
+  }
+  return out;
+}
+
+}  // namespace uringmig::engine

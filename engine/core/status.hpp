@@ -1,0 +1,32 @@
+#pragma once
+
+#include "engine/core/job.hpp"
+#include "engine/core/progress.hpp"
+#include "engine/core/state_store.hpp"
+
+#include <filesystem>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+namespace uringmig::engine {
+
+/// `uringmig status --state-dir DIR [--json]`: reads DIR/state.db offline (no database
+/// connection; also while a job runs) and prints the last run, per-table chunk and index
+/// progress and totals to stdout; one JSON object with `opts.json`. Returns 0. Throws
+/// usage_error when DIR holds no job state, job_error when state.db is unreadable.
+int run_status(const job_options& opts);
+/// Same, printing to `out`.
+int run_status(const job_options& opts, std::ostream& out);
+
+/// Prints `s` as `uringmig status` does; `live`: a job holds the state directory now.
+void print_status(std::ostream& out, const job_status& s, const std::filesystem::path& state_dir,
+                  bool live);
+/// One JSON object (and a newline) with everything print_status shows.
+void print_status_json(std::ostream& out, const job_status& s,
+                       const std::filesystem::path& state_dir, bool live);
+
+/// The final summary's rows from the state store (resumed chunks included).
+std::vector<table_summary> summarize(const job_status& s);
+
+}  // namespace uringmig::engine

@@ -1,0 +1,18 @@
+#pragma once
+
+#include "engine/core/job.hpp"
+
+namespace uringmig::engine {
+
+/// `uringmig plan` (and `run --dry-run`) with a Doris target: connects to the PostgreSQL source,
+/// selects tables as the bulk clone does, prints the chunk plan and, per table, a suggested Doris
+/// CREATE TABLE from the type mapping of codecs/doris_types.hpp (printed, never run; Doris is
+/// not contacted). Returns 0; usage_error for bad input.
+int plan_doris(const job_options& opts);
+
+/// `run` into Doris over Stream Load (README: "PostgreSQL to Apache Doris"): every chunk of
+/// every selected table exactly once, under one snapshot, resumable. Returns 0; throws
+/// usage_error (nothing touched) or job_error (exit 1, naming the tables that failed).
+int run_doris(const job_options& opts);
+
+}  // namespace uringmig::engine

@@ -1,0 +1,563 @@
+// `uringmig run` into Apache Doris: plan under one snapshot, chunks spread over workers (a
+// source reader and an HTTP client each, on a context of their own), marks in the state store.
+
+#include "codecs/doris_types.hpp"
+#include "codecs/sql_text.hpp"
+#include "engine/core/pg_session.hpp"
+#include "engine/core/planner.hpp"
+#include "engine/core/settings.hpp"
+#include "engine/core/status.hpp"
+#include "engine/doris/doris.hpp"
+#include "engine/doris/load.hpp"
+#include "io/deadline.hpp"
+#include "io/runtime.hpp"
+#include "io/sleep.hpp"
+#include "io/wait_all.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/this_coro.hpp>
+
+#include <iostream>
+#include <random>
+#include <thread>
+
+namespace uringmig::engine {
+
+namespace asio = boost::asio;
+namespace doris = connectors::doris;
+namespace pg = connectors::postgres;
+
+namespace doris_job {
+
+namespace {
+
+std::string random_token() {
+  std::random_device rd;
+  return fmt::format("{:08x}{:04x}", rd(), rd() & 0xffff);
+}
+
+}  // namespace
+
+load_settings make_settings(const job_options& opts, const codecs::doris_endpoint& target) {
+  load_settings s;
+  s.target = target;
+  const int per_be = int_setting(opts, "doris.concurrency_per_be", 2, 1, 64);
+  const int nodes = std::max<int>(1, static_cast<int>(target.be.size()));
+  s.workers = static_cast<std::size_t>(opts.jobs > 0 ? opts.jobs : std::min(per_be * nodes, 16));
+  s.retries = int_setting(opts, "doris.retries", 5, 0, 100);
+  s.backoff = std::chrono::milliseconds(int_setting(opts, "doris.backoff_ms", 500, 1, 600000));
+  s.backoff_max =
+      std::chrono::milliseconds(int_setting(opts, "doris.backoff_max_ms", 30000, 1, 3600000));
+  s.two_phase = bool_setting(opts, "doris.two_phase_commit", false);
+  s.binary_copy = bool_setting(opts, "doris.binary_copy", true);
+  s.group_commit = setting(opts, "doris.group_commit");
+  if (!s.group_commit.empty() && s.group_commit != "async_mode" && s.group_commit != "sync_mode")
+    throw usage_error("doris.group_commit = '" + s.group_commit +
+                      "': expected async_mode or sync_mode");
+  if (!s.group_commit.empty() && s.two_phase)
+    throw usage_error(
+        "doris.group_commit and doris.two_phase_commit exclude each other: Doris "
+        "runs group commit without labels or transactions of its own");
+  s.compress = setting(opts, "doris.compress");
+  if (s.compress == "gzip") s.compress = "gz";
+  if (!s.compress.empty() && s.compress != "gz" && s.compress != "lz4")
+    throw usage_error("doris.compress = '" + s.compress + "': expected gz or lz4");
+  if (!s.compress.empty() && target.format != codecs::doris_format::csv)
+    throw usage_error("doris.compress works with format=csv only (Doris compresses CSV loads)");
+  s.max_filter_ratio = setting(opts, "doris.max_filter_ratio");
+  if (!s.max_filter_ratio.empty()) {
+    char* end = nullptr;
+    const double r = std::strtod(s.max_filter_ratio.c_str(), &end);
+    if (end == s.max_filter_ratio.c_str() || *end != 0 || r < 0 || r > 1)
+      throw usage_error("doris.max_filter_ratio = '" + s.max_filter_ratio +
+                        "': expected a number from 0 to 1");
+  }
+  s.columns = setting(opts, "doris.columns");
+  s.where = setting(opts, "doris.where");
+  s.expect_100_timeout =
+      std::chrono::milliseconds(int_setting(opts, "doris.expect_100_ms", 10000, 1, 600000));
+  s.load_timeout_s = int_setting(opts, "doris.timeout", 0, 0, 259200);
+  s.buffer_bytes =
+      static_cast<std::size_t>(int_setting(opts, "doris.buffer_kib", 256, 16, 2048)) * 1024;
+  s.exit_after_precommit = int_setting(opts, "doris.debug.exit_after_precommit", 0, 0, 1 << 20);
+  if (const std::string bes = setting(opts, "doris.trusted_bes"); !bes.empty()) {
+    // host:port lists are read as the URL's be= is.
+    const auto parsed = codecs::parse_endpoint("doris://fe/db?be=" + bes);
+    if (!parsed)
+      throw usage_error("doris.trusted_bes = '" + bes + "': " + parsed.error +
+                        " (expected host:port entries)");
+    s.trusted_bes = std::get<codecs::doris_endpoint>(parsed.value->spec).be;
+  }
+  s.tls_ca_file = target.tls_ca_file;
+  if (s.tls_ca_file.empty()) s.tls_ca_file = setting(opts, "doris.tls_ca_file");
+  if (!target.tls && !s.tls_ca_file.empty())
+    throw usage_error(
+        "doris.tls_ca_file is set but the target does not use TLS: write doris+https:// or add "
+        "tls=true to the target URL");
+  if (target.tls && !target.tls_verify)
+    spdlog::warn(
+        "doris: tls_verify=false: the FE's and BEs' certificates and host names are NOT checked; "
+        "anyone on the path can read the credentials and the data");
+  return s;
+}
+
+job::job(const job_options& o, codecs::endpoint s, load_settings c, state_store& st)
+    : opts(o),
+      source(std::move(s)),
+      cfg(std::move(c)),
+      state(st),
+      pool(256 * 1024, std::max<std::size_t>(64u << 20, cfg.workers * 2 * cfg.channel_bytes)) {
+  for (const auto& hp : cfg.target.be)
+    be_urls.push_back(doris::base_url(hp, cfg.target.tls));
+  if (!be_urls.empty()) bes = std::make_unique<doris::be_rotation>(be_urls);
+  trusted = be_urls;
+  for (const auto& hp : cfg.trusted_bes)
+    trusted.push_back(doris::base_url(hp, cfg.target.tls));
+}
+
+std::string job::fe_base_url() const {
+  return doris::base_url(cfg.target.fe, cfg.target.tls);
+}
+
+std::string job::next_base_url() {
+  return bes ? bes->next() : fe_base_url();
+}
+
+doris::load_endpoint job::endpoint(std::string base) const {
+  return {std::move(base), cfg.target.user, cfg.target.password, trusted};
+}
+
+doris::http_client_options job::http_options() const {
+  doris::http_client_options o;
+  o.ca_file = cfg.tls_ca_file;
+  o.verify_tls = cfg.target.tls_verify;
+  return o;
+}
+
+asio::awaitable<void> join_snapshot(const job& j, pg::connection& c) {
+  // Text forms Doris reads back exactly (codecs/doris_format.hpp).
+  co_await apply_settings(c, text_profile::portable, "setting up a source reader");
+  co_await engine::join_snapshot(c, j.snapshot);
+}
+
+/// Every stored column (generated ones too: Doris keeps their values as data), quoted for
+/// the COPY, with the Doris kinds for the row writer.
+asio::awaitable<std::vector<codecs::doris_source_column>> columns_of(pg::connection& c,
+                                                                     const table_info& t) {
+  pg::result cols = co_await c.query(
+      "select attname, format_type(atttypid, atttypmod), attnotnull, atttypid from pg_attribute "
+      "where "
+      "attrelid = $1::oid and attnum > 0 and not attisdropped order by attnum",
+      pg::make_params(std::to_string(t.oid)));
+  cols.check("reading the columns of " + codecs::printable(t.display()));
+  std::vector<codecs::doris_source_column> out;
+  for (int r = 0; r < cols.rows(); ++r)
+    out.push_back({std::string(cols.value(r, 0)), std::string(cols.value(r, 1)),
+                   cols.value(r, 2) == "t",
+                   static_cast<std::uint32_t>(std::stoul(std::string(cols.value(r, 3))))});
+  co_return out;
+}
+
+std::string label_stem(const std::string& schema, const std::string& name) {
+  std::string out;
+  for (char ch : name) {
+    if (out.size() >= 40) break;
+    const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                    (ch >= '0' && ch <= '9') || ch == '_' || ch == '-';
+    out += ok ? ch : '_';
+  }
+  return out + "_" + fingerprint({schema, name}).substr(0, 8);
+}
+
+namespace {
+
+/// The SELECT list of a chunk: the columns as they are. Value rewrites (timestamptz in UTC,
+/// booleans, bytea) happen on our side (codecs::doris_csv_transcoder, doris_row_writer):
+/// measured, `AT TIME ZONE` and casts in the SELECT cost PostgreSQL a third more CPU.
+std::vector<std::string> select_list(const std::vector<codecs::doris_column>& cols) {
+  std::vector<std::string> out;
+  for (const auto& c : cols)
+    out.push_back(codecs::quote_ident(c.name));
+  return out;
+}
+
+/// The binary types of every column, or nothing when one has a type COPY binary cannot serve.
+std::vector<codecs::pg_binary_type> binary_types(
+    const std::vector<codecs::doris_source_column>& cols) {
+  std::vector<codecs::pg_binary_type> out;
+  for (const auto& c : cols) {
+    const auto b = codecs::pg_binary_type_of(c.type_oid);
+    if (!b) return {};
+    out.push_back(*b);
+  }
+  return out;
+}
+
+std::string text_reason(const load_settings& s,
+                        const std::vector<codecs::doris_source_column>& cols) {
+  if (!s.binary_copy) return " (doris.binary_copy = false)";
+  if (s.target.format != codecs::doris_format::csv) return " (format=json)";
+  for (const auto& c : cols)
+    if (!codecs::pg_binary_type_of(c.type_oid))
+      return fmt::format(" (column {} is {})", c.name, c.pg_type);
+  return {};
+}
+
+doris::http_headers load_headers(const load_settings& s, const codecs::doris_row_writer& w,
+                                 const job_options& opts, const table_info& t) {
+  doris::http_headers h;
+  for (auto& [k, v] : w.headers()) {
+    if (k == "columns") {
+      std::string user = table_setting(opts, t.schema, t.name, "doris_columns");
+      if (user.empty()) user = s.columns;
+      h.emplace_back(k, user.empty() ? v : user);
+    } else {
+      h.emplace_back(k, v);
+    }
+  }
+  // Rows that do not fit their column are reported as filtered, never loaded as NULL.
+  h.emplace_back("strict_mode", "true");
+  std::string where = table_setting(opts, t.schema, t.name, "doris_where");
+  if (where.empty()) where = s.where;
+  if (!where.empty()) h.emplace_back("where", where);
+  if (!s.max_filter_ratio.empty()) h.emplace_back("max_filter_ratio", s.max_filter_ratio);
+  if (s.two_phase) h.emplace_back("two_phase_commit", "true");
+  if (!s.group_commit.empty()) h.emplace_back("group_commit", s.group_commit);
+  if (!s.compress.empty()) h.emplace_back("compress_type", s.compress);
+  if (s.load_timeout_s > 0) h.emplace_back("timeout", std::to_string(s.load_timeout_s));
+  return h;
+}
+
+struct run_state {
+  std::int64_t rows = 0;
+  std::int64_t filtered = 0;
+  std::vector<std::string> failures;
+  bool interrupted = false;
+};
+
+asio::awaitable<void> work(job& j, worker& w, io::runtime& rt, run_state& rs) {
+  auto ex = co_await asio::this_coro::executor;
+  auto close_all = [&]() -> asio::awaitable<void> {
+    if (w.source) {
+      co_await w.source->close();
+      w.source.reset();
+    }
+    w.http.reset();
+  };
+  std::exception_ptr error;
+  try {
+    w.source.emplace(co_await connect_endpoint(ex, j.source, "source"));
+    co_await join_snapshot(j, *w.source);
+    doris::http_client_options ho = j.http_options();
+    ho.max_host_connections = 2;
+    w.http.emplace(ex, ho);
+    for (;;) {
+      if (rt.stop_token().stop_requested()) break;
+      chunk_ref next{};
+      {
+        std::lock_guard lk(j.m);
+        while (!j.chunks.empty() && j.chunks.front().table->failed)
+          j.chunks.pop_front();
+        if (j.chunks.empty()) break;
+        next = j.chunks.front();
+        j.chunks.pop_front();
+        if (!next.table->started) next.table->started = std::chrono::steady_clock::now();
+      }
+      table_target& t = *next.table;
+      j.prog.chunk_started();
+      if (t.progress) t.progress->set_phase(table_phase::copying);
+      const auto t0 = std::chrono::steady_clock::now();
+      chunk_result r = co_await load_chunk(j, w, t, *next.chunk);
+      j.prog.chunk_finished();
+      if (r.interrupted) continue;  // stays to do: the run ends interrupted
+      const double secs =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      std::lock_guard lk(j.m);
+      if (r.ok) {
+        j.state.mark_chunk_done(t.info.schema, t.info.name, next.chunk->chunk_no, r.rows,
+                                static_cast<std::int64_t>(r.bytes), secs);
+        t.rows += r.rows;
+        rs.rows += r.rows;
+        rs.filtered += r.filtered;
+        if (t.progress) {
+          t.progress->add(r.rows, static_cast<std::int64_t>(r.bytes));
+          t.progress->chunk_done();
+        }
+        if (--t.chunks_left == 0 && !t.failed) {
+          j.state.set_copy_seconds(
+              t.info.schema, t.info.name,
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - *t.started).count());
+          j.state.set_table_status(t.info.schema, t.info.name, table_status::done);
+          if (t.progress) t.progress->set_phase(table_phase::done);
+        }
+      } else {
+        spdlog::error("doris: {}", r.error);
+        j.state.mark_chunk_failed(t.info.schema, t.info.name, next.chunk->chunk_no, r.attempts,
+                                  r.error);
+        if (!t.failed) {
+          t.failed = true;
+          t.error = r.error;
+          j.state.set_table_status(t.info.schema, t.info.name, table_status::failed, r.error);
+          if (t.progress) t.progress->set_phase(table_phase::failed);
+          rs.failures.push_back(r.error);
+        }
+      }
+    }
+  } catch (...) {
+    error = std::current_exception();
+  }
+  co_await close_all();
+  if (error) std::rethrow_exception(error);
+}
+
+std::string job_fingerprint(const codecs::endpoint& s, const load_settings& c,
+                            const std::deque<std::unique_ptr<table_target>>& tables) {
+  std::vector<std::string> parts{codecs::redacted_url(s),
+                                 c.target.fe.host,
+                                 c.target.database,
+                                 std::string(codecs::to_string(c.target.format)),
+                                 c.two_phase ? "2pc" : "",
+                                 c.group_commit,
+                                 c.compress};
+  for (const auto& t : tables)
+    parts.push_back(t->info.display() + ">" + t->doris_table);
+  return fingerprint(parts);
+}
+
+}  // namespace
+
+asio::awaitable<void> run_all(job& j, io::runtime& rt, run_state& rs,
+                              std::optional<std::int64_t>& run_id,
+                              const reporter_options& reporter_opts) {
+  auto ex = co_await asio::this_coro::executor;
+  state_store& state = j.state;
+  pg::connection holder = co_await connect_endpoint(ex, j.source, "source");
+  co_await apply_settings(holder, text_profile::portable, "setting up the source session");
+  j.snapshot = co_await export_snapshot(holder);
+  spdlog::info("source snapshot {}", j.snapshot);
+  std::exception_ptr error;
+  try {
+    std::vector<table_info> found = co_await discover_tables(holder, make_filter(j.opts));
+    if (found.empty())
+      throw usage_error("no source table matches --tables/--exclude: nothing to load");
+    job_options planning = j.opts;
+    // Each chunk is one Doris transaction: 64 MB keeps several loads busy at once.
+    planning.settings.emplace("copy.chunk_size", "64MB");
+    // Doris needs no key order: block ranges read each page once (measured ~9% faster).
+    planning.settings.emplace("copy.chunk_by", "ctid");
+    // A table split in a multiple of the worker count keeps every worker busy to its end (9
+    // chunks over 2 workers left one core idle for most of a chunk).
+    const std::int64_t chunk_bytes = make_chunk_policy(planning).chunk_bytes;
+    const auto nworkers = static_cast<std::int64_t>(j.cfg.workers);
+    for (const auto& ti : found) {
+      if (!table_setting(j.opts, ti.schema, ti.name, "chunks").empty() ||
+          !table_setting(j.opts, ti.schema, ti.name, "chunk_size").empty() ||
+          !table_setting(j.opts, ti.schema, ti.name, "ranges").empty())
+        continue;
+      const std::int64_t n = (ti.bytes + chunk_bytes - 1) / chunk_bytes;
+      if (n <= 1) continue;
+      planning.settings[fmt::format("tables.{}.{}.chunks", ti.schema, ti.name)] =
+          std::to_string((n + nworkers - 1) / nworkers * nworkers);
+    }
+    std::vector<planned_table> plan = co_await make_plan(holder, found, planning);
+    for (auto& ti : found) {
+      std::vector<codecs::doris_source_column> cols = co_await columns_of(holder, ti);
+      table_info info = ti;
+      std::vector<codecs::doris_column> writer_cols = codecs::doris_columns_of(cols);
+      info.columns = select_list(writer_cols);
+      std::string target = table_setting(j.opts, ti.schema, ti.name, "doris_table");
+      if (target.empty()) target = ti.root_name;  // partitions load into their root's table
+      auto t = std::make_unique<table_target>(
+          std::move(info), std::move(target),
+          codecs::doris_row_writer(j.cfg.target.format, std::move(writer_cols)));
+      if (j.cfg.binary_copy && j.cfg.target.format == codecs::doris_format::csv)
+        t->binary = binary_types(cols);
+      t->copy_format_note =
+          t->binary.empty() ? "COPY text" + text_reason(j.cfg, cols) : std::string("COPY binary");
+      t->label_stem = label_stem(ti.schema, ti.name);
+      t->headers = load_headers(j.cfg, t->writer, j.opts, ti);
+      check_headers(*t, t->writer.columns());
+      for (const auto& p : plan)
+        if (p.schema == ti.schema && p.name == ti.name) t->plan = p;
+      j.tables.push_back(std::move(t));
+    }
+
+    const std::string fp = job_fingerprint(j.source, j.cfg, j.tables);
+    doris::http_client http(ex, j.http_options());
+    co_await preflight(j, http);
+    if (j.opts.restart) {
+      // Precommitted transactions of the job being replaced must not stay open in Doris.
+      if (!state.get("doris.token").value_or("").empty())
+        co_await settle_precommitted(j, http, false);
+      state.reset();
+    }
+    const bool resuming = state.has_plan() && state.get("doris.fingerprint") == fp;
+    if (state.has_plan() && !resuming)
+      throw usage_error(fmt::format(
+          "the state directory {} holds another job (different source, target or tables): use "
+          "--restart to start over, or another --state-dir",
+          j.opts.state_dir.string()));
+    if (!resuming) {
+      std::vector<planned_table> saved;
+      for (const auto& t : j.tables)
+        saved.push_back(t->plan);
+      state.save_plan(saved);
+      state.put("doris.fingerprint", fp);
+      state.put("doris.token", random_token());
+    } else {
+      const auto saved = state.load_plan();
+      for (auto& t : j.tables)
+        for (const auto& p : saved)
+          if (p.schema == t->info.schema && p.name == t->info.name) t->plan = p;
+      spdlog::info(
+          "resuming the job in {}: chunks already loaded are skipped (their labels make Doris "
+          "refuse them again); the previous snapshot ended with its process, so this run reads "
+          "under a fresh one",
+          j.opts.state_dir.string());
+    }
+    j.token = *state.get("doris.token");
+    std::string preset = "doris";
+    if (!j.opts.preset.empty()) preset = j.opts.preset;
+    run_id = state.begin_run(
+        {j.opts.command, preset, codecs::redacted_url(j.source),
+         codecs::redacted_url(*codecs::parse_endpoint(j.opts.target_url).value), j.snapshot});
+    // A run killed between precommit and commit left transactions for us to commit.
+    co_await settle_precommitted(j, http, true);
+
+    for (auto& t : j.tables) {
+      // Logged once Doris took the credentials: a refusal stays a short message.
+      spdlog::info("doris: {} is read as {}", codecs::printable(t->info.display()),
+                   t->copy_format_note);
+      const std::set<int> done = state.done_chunks(t->info.schema, t->info.name);
+      t->progress = &j.prog.add_table(t->info.schema, t->info.name, t->info.bytes,
+                                      std::max<std::int64_t>(t->info.rows_estimate, 0),
+                                      static_cast<int>(t->plan.chunks.size()));
+      for (const auto& c : t->plan.chunks)
+        if (!done.count(c.chunk_no)) {
+          j.chunks.push_back({t.get(), &c});
+          ++t->chunks_left;
+        }
+      if (t->chunks_left == 0) {
+        state.set_table_status(t->info.schema, t->info.name, table_status::done);
+        t->progress->set_phase(table_phase::done);
+      } else {
+        state.set_table_status(t->info.schema, t->info.name, table_status::copying);
+      }
+    }
+    {
+      const job_status st = state.status_snapshot();
+      for (const auto& row : st.tables)
+        if (auto* tp = j.prog.find(row.schema, row.name))
+          tp->resume_from(row.chunks_done, row.rows_copied, row.bytes_copied);
+    }
+    progress_reporter reporter(j.prog, reporter_opts);
+    std::vector<worker> workers(j.cfg.workers);
+    std::vector<io::spawned> ops;
+    for (std::size_t i = 0; i < workers.size(); ++i) {
+      workers[i].index = i;
+      ops.push_back(asio::co_spawn(rt.executor(1 + i % (rt.size() - 1)),
+                                   work(j, workers[i], rt, rs), asio::deferred));
+    }
+    std::exception_ptr worker_error;
+    try {
+      co_await io::wait_all(std::move(ops));
+    } catch (...) {
+      worker_error = std::current_exception();
+    }
+    reporter.stop();
+    if (worker_error) std::rethrow_exception(worker_error);
+    {
+      std::lock_guard lk(j.m);
+      rs.interrupted = !j.chunks.empty() && rt.stop_token().stop_requested();
+      for (const auto& t : j.tables)
+        if (!t->failed && t->chunks_left > 0) rs.interrupted = true;
+    }
+  } catch (...) {
+    error = std::current_exception();
+  }
+  (void)co_await holder.query("COMMIT");
+  co_await holder.close();
+  if (error) std::rethrow_exception(error);
+}
+
+}  // namespace doris_job
+
+int run_doris(const job_options& opts) {
+  auto s = codecs::parse_endpoint(opts.source_url);
+  auto t = codecs::parse_endpoint(opts.target_url);
+  if (!s) throw usage_error("--source: " + s.error);
+  if (!t) throw usage_error("--target: " + t.error);
+  if (s.value->kind() != codecs::endpoint_kind::postgres)
+    throw usage_error("--source: Doris targets load from PostgreSQL");
+  const auto& target = std::get<codecs::doris_endpoint>(t.value->spec);
+  doris_job::load_settings cfg = doris_job::make_settings(opts, target);
+  const reporter_options reporter_opts = make_reporter_options(opts);
+  const std::size_t threads =
+      std::min<std::size_t>(cfg.workers, std::max(1u, std::thread::hardware_concurrency()));
+  io::runtime rt(1 + threads);
+  state_store state = state_store::open(opts.state_dir);
+  doris_job::job j(opts, *s.value, std::move(cfg), state);
+  j.stop = rt.stop_token();
+  doris_job::run_state rs;
+  std::optional<std::int64_t> run_id;
+  const auto started = std::chrono::steady_clock::now();
+  std::string error;
+  try {
+    rt.run([&]() -> asio::awaitable<void> {
+      io::deadline deadline(rt, opts.max_runtime);
+      co_await doris_job::run_all(j, rt, rs, run_id, reporter_opts);
+    }());
+  } catch (const usage_error& e) {
+    if (run_id) state.end_run(*run_id, run_status::failed, e.what());
+    throw;
+  } catch (const connectors::postgres::error& e) {
+    error = e.diag().to_string();
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  if (run_id) {
+    std::cout.flush();
+    print_summary(std::cout, summarize(state.status_snapshot()));
+    std::printf(
+        "wall time %.2fs: %lld rows loaded into Doris (%.0f rows/s)%s\n", secs,
+        static_cast<long long>(rs.rows), rs.rows / std::max(secs, 1e-9),
+        rs.filtered > 0
+            ? fmt::format(", {} rows filtered by Doris (max_filter_ratio)", rs.filtered).c_str()
+            : "");
+    for (const auto& f : rs.failures)
+      std::printf("failed: %s\n", f.c_str());
+    std::fflush(stdout);
+  }
+  if (!error.empty()) {
+    if (run_id) state.end_run(*run_id, run_status::failed, error);
+    throw job_error(error);
+  }
+  if (!rs.failures.empty()) {
+    std::string names;
+    for (const auto& tt : j.tables)
+      if (tt->failed) names += (names.empty() ? "" : ", ") + codecs::printable(tt->info.display());
+    const std::string msg = fmt::format(
+        "{} table(s) failed to load: {} (first: {}); fix the cause and run the "
+        "same command to load what is missing",
+        rs.failures.size(), names, rs.failures.front());
+    state.end_run(*run_id, run_status::failed, msg);
+    throw job_error(msg);
+  }
+  if (rs.interrupted || rt.stop_token().stop_requested()) {
+    const std::string msg =
+        (rt.stop_reason().empty() ? std::string("stopped") : rt.stop_reason()) +
+        ": chunks in flight finished, state saved; resume with the same command";
+    state.end_run(*run_id, run_status::interrupted, msg);
+    throw job_error(msg);
+  }
+  state.end_run(*run_id, run_status::done, "");
+  return 0;
+}
+
+}  // namespace uringmig::engine

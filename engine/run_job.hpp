@@ -1,0 +1,12 @@
+// The one entry point cli/ calls: a job described by its options, dispatched to its wing.
+#pragma once
+
+#include "engine/core/job.hpp"
+
+namespace uringmig::engine {
+
+/// Runs the job described by `opts` to completion; returns the process exit code.
+/// Throws usage_error / job_error with a one-line, secret-free message.
+int run_job(const job_options& opts);
+
+}  // namespace uringmig::engine

@@ -1,0 +1,216 @@
+#include "codecs/copy_text.hpp"
+#include "codecs/sql_text.hpp"
+#include "codecs/sqlite_types.hpp"
+#include "connectors/postgres/connection.hpp"
+#include "connectors/sqlite/database.hpp"
+#include "engine/core/catalog.hpp"
+#include "engine/core/pg_session.hpp"
+#include "engine/core/planner.hpp"
+#include "engine/shards/sources.hpp"
+#include "io/buffer_pool.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <boost/asio/this_coro.hpp>
+
+#include <map>
+#include <set>
+
+namespace uringmig::engine::shards {
+
+namespace asio = boost::asio;
+namespace pg = connectors::postgres;
+
+namespace {
+
+struct pg_column {
+  std::string name;
+  std::string type;
+  codecs::sqlite_affinity affinity = codecs::sqlite_affinity::text;
+};
+
+struct pg_state {
+  codecs::endpoint endpoint;
+  std::string snapshot;
+  std::optional<pg::connection> holder;
+  std::vector<std::optional<pg::connection>> readers;
+  std::map<std::string, table_info> infos;  // by target table name
+  std::map<std::string, std::vector<codecs::sqlite_affinity>> affinities;
+  io::buffer_pool pool{256 * 1024, 64 * 1024 * 1024};
+};
+
+void check(const pg::result& r, const char* what) {
+  r.check(what);
+}
+
+asio::awaitable<void> close_reader(pg_state& s, std::size_t i) {
+  co_await s.readers[i]->close();
+  s.readers[i].reset();
+}
+
+}  // namespace
+
+asio::awaitable<source> open_pg_source(const codecs::endpoint& src, const job_options& opts,
+                                       const target_spec& target, io::runtime& rt,
+                                       std::size_t readers) {
+  auto ex = co_await asio::this_coro::executor;
+  auto st = std::make_shared<pg_state>();
+  st->endpoint = src;
+  st->readers.resize(readers);
+  st->holder.emplace(co_await connect_endpoint(ex, src, "source"));
+  pg::connection& h = *st->holder;
+  // Text forms independent of the server's defaults: these reach the SQLite files.
+  co_await apply_settings(h, text_profile::portable, "setting up the source session");
+  st->snapshot = co_await export_snapshot(h);
+  spdlog::info("source snapshot {}", st->snapshot);
+
+  std::vector<table_info> tables = co_await discover_tables(h, make_filter(opts));
+  if (tables.empty())
+    throw usage_error("no source table matches --tables/--exclude: nothing to copy");
+  co_await check_source_tables(h, tables);  // before any target file exists
+  std::map<std::string, std::string> seen;
+  for (const auto& t : tables) {
+    auto [it, fresh] = seen.emplace(t.name, t.display());
+    if (!fresh)
+      throw usage_error(
+          fmt::format("tables {} and {} would both load into SQLite table {}: "
+                      "select one of them with --tables/--exclude",
+                      it->second, t.display(), t.name));
+  }
+  // Chunks of 64 MB unless the config says otherwise (the bulk clone's 1 GiB default would
+  // let a file's writer hold up to that much of another reader's chunk in memory).
+  job_options planning = opts;
+  planning.settings.emplace("copy.chunk_size", "64MB");
+  std::vector<planned_table> plan = co_await make_plan(h, tables, planning);
+
+  source out;
+  out.description = codecs::redacted_url(src);
+  for (auto& t : tables) {
+    // Every stored column, generated ones included (SQLite keeps their values as data).
+    // A domain maps as its base type (a domain over a domain over integer is an INTEGER).
+    pg::result cols = co_await h.query(
+        "with recursive col(attnum, attname, typid, typmod, depth) as ("
+        " select attnum, attname, atttypid, atttypmod, 0 from pg_attribute"
+        " where attrelid = $1::oid and attnum > 0 and not attisdropped"
+        " union all"
+        " select c.attnum, c.attname, t.typbasetype, t.typtypmod, c.depth + 1"
+        " from col c join pg_type t on t.oid = c.typid where t.typtype = 'd')"
+        "select distinct on (attnum) attname, format_type(typid, typmod) from col"
+        " order by attnum, depth desc",
+        pg::make_params(std::to_string(t.oid)));
+    check(cols, "reading the columns of a source table");
+    table_load tl;
+    tl.schema = t.schema;
+    tl.name = t.name;
+    std::vector<std::string> quoted;
+    std::vector<codecs::sqlite_affinity> aff;
+    std::string create = "CREATE TABLE " + connectors::sqlite::quote_ident(t.name) + " (";
+    for (int r = 0; r < cols.rows(); ++r) {
+      const std::string name(cols.value(r, 0));
+      const std::string type(cols.value(r, 1));
+      const auto a = codecs::sqlite_affinity_of(type);
+      tl.columns.push_back(name);
+      quoted.push_back(codecs::quote_ident(name));
+      aff.push_back(a);
+      create += fmt::format("{}{} {}", r ? ", " : "", connectors::sqlite::quote_ident(name),
+                            codecs::declared_type(a));
+    }
+    create += ")";
+    tl.create_sql = create;
+    if (target.sharded) {
+      std::optional<std::size_t> k;
+      for (std::size_t i = 0; i < tl.columns.size() && !k; ++i)
+        if (tl.columns[i] == target.shard_key) k = i;
+      if (!k) {
+        std::string list;
+        for (const auto& c : tl.columns)
+          list += (list.empty() ? "" : ", ") + c;
+        throw usage_error(
+            fmt::format("shard key column '{}' does not exist in table {} (its "
+                        "columns: {}); fix shard_key in the target URL",
+                        target.shard_key, t.display(), list));
+      }
+      tl.key_column = *k;
+      tl.index_sql.push_back(
+          fmt::format("create index if not exists {} on {}({})",
+                      connectors::sqlite::quote_ident(t.name + "_" + target.shard_key + "_idx"),
+                      connectors::sqlite::quote_ident(t.name),
+                      connectors::sqlite::quote_ident(target.shard_key)));
+    }
+    for (const auto& p : plan)
+      if (p.schema == t.schema && p.name == t.name) tl.plan = p;
+    tl.resume = connectors::sqlite::shard_writer_options::resume_by::sequential;
+    table_info copy = t;
+    copy.columns = quoted;
+    st->infos[t.name] = copy;
+    st->affinities[t.name] = aff;
+    out.rows.push_back(std::max<std::int64_t>(t.rows_estimate, 0));
+    out.bytes.push_back(t.bytes);
+    out.tables.push_back(std::move(tl));
+  }
+
+  out.reader = [st, &rt](std::size_t r, const planned_chunk& c,
+                         chunk_sink& sink) -> asio::awaitable<void> {
+    if (!st->readers[r]) {
+      auto rex = co_await asio::this_coro::executor;
+      st->readers[r].emplace(co_await connect_endpoint(rex, st->endpoint, "source"));
+      pg::connection& rc = *st->readers[r];
+      co_await apply_settings(rc, text_profile::portable, "setting up a source reader");
+      co_await join_snapshot(rc, st->snapshot);
+    }
+    (void)rt;
+    pg::connection& conn = *st->readers[r];
+    const table_load& t = sink.table();
+    const table_info& info = st->infos.at(t.name);
+    const auto& aff = st->affinities.at(t.name);
+    const std::size_t key = t.key_column ? *t.key_column : SIZE_MAX;
+    codecs::copy_text_parser parser;
+    parser.expect_fields(aff.size());
+    bool full = false;
+    auto on_row = [&](const std::vector<std::optional<std::string_view>>& fields) {
+      codecs::row_batch_writer w =
+          sink.begin_row(key < fields.size() ? fields[key] : std::optional<std::string_view>());
+      w.begin_row(0);
+      for (std::size_t i = 0; i < fields.size(); ++i) {
+        if (fields[i])
+          codecs::append_pg_value(w, aff[i], *fields[i]);
+        else
+          w.null();
+      }
+      full = sink.end_row() || full;
+    };
+    std::string parse_error;
+    const std::string sql = "COPY (" + chunk_select(info, c) + ") TO STDOUT";
+    pg::result res =
+        co_await conn.copy_out(sql, st->pool, [&](io::buffer b) -> asio::awaitable<bool> {
+          const std::string_view piece(reinterpret_cast<const char*>(b.data()), b.size());
+          if (!parser.feed(piece, on_row)) {
+            parse_error = parser.error();
+            co_return false;
+          }
+          if (full) {
+            full = false;
+            co_await sink.flush();
+          }
+          co_return true;
+        });
+    if (!parse_error.empty()) throw job_error("reading " + info.display() + ": " + parse_error);
+    res.check("reading " + info.display());
+    if (!parser.finish())
+      throw job_error("reading " + info.display() + ": the COPY data ended mid-row");
+  };
+  out.close = [st, &rt, readers]() -> asio::awaitable<void> {
+    for (std::size_t r = 0; r < readers; ++r) {
+      if (!st->readers[r]) continue;
+      co_await io::run_on(rt.executor(1 + r), close_reader(*st, r));
+    }
+    if (st->holder) {
+      (void)co_await st->holder->query("COMMIT");
+      co_await st->holder->close();
+      st->holder.reset();
+    }
+  };
+  co_return out;
+}
+
+}  // namespace uringmig::engine::shards

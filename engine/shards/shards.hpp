@@ -1,0 +1,15 @@
+#pragma once
+
+#include "engine/core/job.hpp"
+
+namespace uringmig::engine {
+
+/// `run` with a SQLite target (`sqlite:///file.db` or a shard set
+/// `sqlite:///dir?shards=N&shard_key=COL`) from a SQLite or PostgreSQL source. Returns 0; throws
+/// usage_error (nothing touched) or job_error (resumable: run the same command again).
+int run_shards(const job_options& opts);
+
+/// `plan` / `run --dry-run` for a SQLite target: validates and prints the plan, writes nothing.
+int plan_shards(const job_options& opts);
+
+}  // namespace uringmig::engine
