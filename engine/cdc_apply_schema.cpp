@@ -93,7 +93,7 @@ asio::awaitable<void> applier::check_schema_change(const detail::relation_info& 
       throw schema_change_error(
           "table " + q + ": column " + col +
               " was dropped (or renamed) on the source; drop it on the target too (ALTER TABLE " +
-              q + " DROP COLUMN " + col + ") or rename it there, then resume",
+              q + " DROP COLUMN " + col + ") or rename it there",
           at, q, k.name);
     }
     if (it->type_oid == k.type_oid && it->type_mod == k.type_mod) continue;
@@ -106,7 +106,7 @@ asio::awaitable<void> applier::check_schema_change(const detail::relation_info& 
     throw schema_change_error("table " + q + ": column " + col +
                                   " changed its type on the source to " + type +
                                   "; change it on the target too (ALTER TABLE " + q +
-                                  " ALTER COLUMN " + col + " TYPE " + type + "), then resume",
+                                  " ALTER COLUMN " + col + " TYPE " + type + ")",
                               at, q, k.name, type);
   }
 }

@@ -82,7 +82,7 @@ done
 hold ua "$a" "begin; update t set side = 'from a' where id = 1;"
 hold ub "$b" "begin; update t set side = 'from b' where id = 1;"
 for db in "$a" "$b"; do
-  wait_true "$db" "select exists (select 1 from $sessions where state = 'idle in transaction'
+  wait_true "$db" "select exists (select 1 from $sessions s where state = 'idle in transaction'
                    and query like 'update t set side = ''from %')" || fail "conflict: no open update"
 done
 send ua "commit;"
