@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Columns added on the source while following: the follower adds them on the target with the
 # type the Relation message names (typmod included), the value the rows that existed got (a text
-# default), the source's default, then applies their values; switchover leaves identical data.
+# default), the source's default, then applies their values (also for a column added while the
+# follower was stopped); switchover leaves identical data.
 # With one apply connection and with two (the parallel lanes order the DDL with the DML around it).
 # uses-fixture: pg
 # shellcheck disable=SC1091
@@ -69,6 +70,16 @@ SQL
   wait_true "$dst" "select exists (select 1 from items where id = 260)" ||
     fail "w$workers: the added columns' values did not arrive: $(tail -3 run.err)"
   kill -0 "$pid" 2>/dev/null || fail "w$workers: the follower stopped: $(tail -3 run.err)"
+  # A column added while no follower runs: `follow` sees it in its first Relation message.
+  kill -TERM "$pid"
+  wait "$pid" || true
+  psql -qX -v ON_ERROR_STOP=1 -d "$src" -c "alter table items add column late int default 42" \
+    -c "insert into items (id, name, late) values (300, 'late', 7)" >/dev/null
+  "$bin" follow --config job.toml --source "$(url "$src")" --target "$(url "$dst")" \
+    --state-dir "st$workers" >/dev/null 2>>run.err &
+  pid=$!
+  wait_true "$dst" "select late = 7 from items where id = 300" ||
+    fail "w$workers: a column added while stopped: $(tail -3 run.err)"
   expect_exit 0 "$bin" switchover --source "$(url "$src")" --target "$(url "$dst")" \
     --state-dir "st$workers" --timeout 60s
   rc=0
