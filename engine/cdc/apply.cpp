@@ -167,6 +167,8 @@ asio::awaitable<void> applier::feed(std::span<const std::byte> payload) {
     co_return;
   }
   if (const auto* c = std::get_if<pgo::stream_commit_message>(&m)) {
+    co_await stop_if_due(c->commit_lsn);
+    txn_commit_ = c->commit_lsn;
     co_await replay_spool(c->xid, c->end_lsn, c->commit_time);
     co_return;
   }
@@ -195,7 +197,9 @@ asio::awaitable<void> applier::flush() {
 asio::awaitable<void> applier::handle(const message& m, bool replay) {
   if (const auto* b = std::get_if<pgo::begin_message>(&m)) {
     if (in_txn_) fail("Begin inside a transaction");
+    co_await stop_if_due(b->final_lsn);
     in_txn_ = true;
+    txn_commit_ = b->final_lsn;
     // The commit record of a transaction that ends after seen_end_ starts at or after it.
     txn_skip_lsn_ = b->final_lsn < seen_end_;
     txn_skip_origin_ = false;

@@ -22,6 +22,7 @@
 #include <optional>
 #include <set>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -49,6 +50,44 @@ struct apply_options {
   /// ordered, COMMITs happen in source commit order (engine/cdc/apply_parallel.cpp).
   std::size_t workers = 1;
   std::function<boost::asio::awaitable<connectors::postgres::connection>()> connect;
+  /// Opens a connection to the source, for what a Relation message does not say about a column
+  /// added there (its type's name, the value rows that existed got, its default). Unset: a
+  /// column missing on the target is an error.
+  std::function<boost::asio::awaitable<connectors::postgres::connection>()> connect_source;
+  /// Set after a schema_change_error with at() != 0: the source transaction that commits at this
+  /// LSN or later is not applied; everything before it is committed, then schema_change_error
+  /// (stop_message) is thrown, so that the fixed target resumes exactly at that transaction.
+  lsn stop_before = 0;
+  std::string stop_message;
+};
+
+/// A column dropped or retyped on the source while following, and not on the target: the
+/// follower stops (what() names the table, the column and what to do on the target).
+class schema_change_error : public std::runtime_error {
+ public:
+  /// `type`: the column's new type; empty when it was dropped (or renamed).
+  schema_change_error(const std::string& what, lsn at, std::string table = {},
+                      std::string column = {}, std::string type = {})
+      : std::runtime_error(what),
+        at_(at),
+        table_(std::move(table)),
+        column_(std::move(column)),
+        type_(std::move(type)) {}
+  /// 0: everything before the source transaction that showed the change is committed. Else that
+  /// transaction's commit LSN, whose target transaction also held earlier source transactions
+  /// (rolled back with it): apply again with apply_options::stop_before = at().
+  lsn at() const { return at_; }
+  /// What the target must look like to go on: `table` ("ns"."rel") without `column`, or with it
+  /// of type `type`. Empty when not known (the stop of apply_options::stop_before).
+  const std::string& table() const { return table_; }
+  const std::string& column() const { return column_; }
+  const std::string& type() const { return type_; }
+
+ private:
+  lsn at_ = 0;
+  std::string table_;
+  std::string column_;
+  std::string type_;
 };
 
 struct apply_stats {
@@ -75,10 +114,11 @@ struct column_info {
   std::string name;
   bool key = false;
   std::uint32_t type_oid = 0;
-  bool write = true;          // false: generated on the target
-  std::string cast;           // "::integer": the target's type, without typmod
-  std::string full_type;      // "numeric(12,2)": with typmod, to compare values as the column
-  bool text_compare = false;  // no equality operator (json, point...): compare as text
+  std::int32_t type_mod = -1;  // as the Relation message says
+  bool write = true;           // false: generated on the target
+  std::string cast;            // "::integer": the target's type, without typmod
+  std::string full_type;       // "numeric(12,2)": with typmod, to compare values as the column
+  bool text_compare = false;   // no equality operator (json, point...): compare as text
 };
 
 struct relation_info {
@@ -244,6 +284,20 @@ class applier {
   /// The prepared statement's name for `key`, preparing `sql` on first use.
   boost::asio::awaitable<std::string> prepared(std::string key, std::string sql, std::string table);
 
+  // cdc_apply_schema.cpp: a relation's definition changed on the source.
+  /// Throws schema_change_error when a column of `known` is gone from `now`, or has another type,
+  /// and the target (its columns `target`) still has it as it was.
+  boost::asio::awaitable<void> check_schema_change(const detail::relation_info& known,
+                                                   const detail::relation_info& now,
+                                                   const connectors::postgres::result& target);
+  /// Adds the columns of `now` (`missing`: their indexes) to the target table, in the group's
+  /// target transaction when one is open, else in one of their own.
+  boost::asio::awaitable<void> add_columns(std::uint32_t oid, const detail::relation_info& now,
+                                           const std::vector<std::size_t>& missing);
+  /// apply_options::stop_before: a transaction committing at `commit` is not applied when it is
+  /// at or after the stop (what precedes it is committed, then schema_change_error is thrown).
+  boost::asio::awaitable<void> stop_if_due(lsn commit);
+
   const detail::relation_info& relation(std::uint32_t oid) const;
   void spool_write(std::span<const std::byte> payload);
   void remove_spool(std::uint32_t xid);
@@ -267,6 +321,7 @@ class applier {
   bool txn_skip_lsn_ = false;     // already applied
   bool txn_skip_origin_ = false;  // carries our origin
   std::int64_t txn_time_ = 0;     // its commit time (Begin carries it)
+  lsn txn_commit_ = 0;            // its commit LSN (Begin's final LSN)
   std::vector<std::pair<std::string, lsn>> txn_sentinels_;
   std::set<std::uint32_t> replay_aborted_;  // while a spool is replayed
 

@@ -31,7 +31,10 @@ bool same_definition(const detail::relation_info& a, const detail::relation_info
   for (std::size_t i = 0; i < a.columns.size(); ++i) {
     const auto& x = a.columns[i];
     const auto& y = b.columns[i];
-    if (x.name != y.name || x.key != y.key || x.type_oid != y.type_oid) return false;
+    if (x.name != y.name || x.key != y.key || x.type_oid != y.type_oid ||
+        x.type_mod != y.type_mod) {
+      return false;
+    }
   }
   return true;
 }
@@ -134,6 +137,7 @@ asio::awaitable<void> applier::on_relation(const pgo::relation_message& r) {
     ci.name = std::string(c.name);
     ci.key = c.is_key();
     ci.type_oid = c.type_oid;
+    ci.type_mod = c.type_modifier;
     info.columns.push_back(std::move(ci));
   }
   auto known = relations_.find(r.oid);
@@ -143,30 +147,28 @@ asio::awaitable<void> applier::on_relation(const pgo::relation_message& r) {
   co_await flush_net(r.oid);
   co_await flush_full(r.oid);
 
-  pg::result t = co_await conn_.query(
-      // The cast names the type without its modifier (the column's assignment applies it), but
-      // character and bit without one mean length 1 and would truncate: bpchar and varbit.
-      "SELECT a.attname, a.attgenerated <> '', CASE "
-      "WHEN a.atttypid = 'bpchar'::regtype THEN 'bpchar' "
-      "WHEN a.atttypid = 'bit'::regtype THEN 'varbit' "
-      "WHEN a.atttypid = 'bpchar[]'::regtype THEN 'bpchar[]' "
-      "WHEN a.atttypid = 'bit[]'::regtype THEN 'varbit[]' "
-      "ELSE format_type(a.atttypid, NULL) END, format_type(a.atttypid, a.atttypmod) "
-      "FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 "
-      "AND NOT a.attisdropped",
-      pg::make_params(info.qualified));
-  t.check("target: columns of " + info.qualified);
+  pg::result t = co_await detail::target_columns(conn_, info.qualified);
   if (t.rows() == 0) fail("table " + info.qualified + " does not exist on the target");
+  if (known != relations_.end()) co_await check_schema_change(known->second, info, t);
+  auto row_of = [](const pg::result& res, std::string_view name) {
+    for (int i = 0; i < res.rows(); ++i) {
+      if (res.value(i, 0) == name) return i;
+    }
+    return -1;
+  };
+  std::vector<std::size_t> missing;
+  for (std::size_t i = 0; i < info.columns.size(); ++i) {
+    if (row_of(t, info.columns[i].name) < 0) missing.push_back(i);
+  }
+  if (!missing.empty()) {
+    co_await add_columns(r.oid, info, missing);
+    t = co_await detail::target_columns(conn_, info.qualified);
+  }
   for (auto& c : info.columns) {
-    int row = -1;
-    for (int i = 0; i < t.rows(); ++i) {
-      if (t.value(i, 0) == c.name) row = i;
-    }
-    if (row < 0) {
+    const int row = row_of(t, c.name);
+    if (row < 0)
       fail("column " + codecs::quote_ident(c.name) + " of table " + info.qualified +
-           " is on the source (added there mid-stream?) but not on the target: add it to the "
-           "target table, then resume; nothing of this transaction was applied");
-    }
+           " is not on the target");
     c.write = t.value(row, 1) != "t";
     c.cast = "::" + std::string(t.value(row, 2));
     c.text_compare = needs_text_compare(t.value(row, 2));

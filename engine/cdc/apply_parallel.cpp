@@ -57,6 +57,7 @@ asio::awaitable<applier> parallel::open(pg::connection target, apply_options o) 
     so.connect = nullptr;
     so.origin = o.origin + "_" + std::to_string(k);
     so.sentinel_prefix.clear();  // reported by the dispatcher
+    so.stop_before = 0;          // the dispatcher stops there
     worker_state w;
     w.sub.emplace(co_await applier::open(std::move(conns[k]), std::move(so)));
     par->workers_.push_back(std::move(w));
@@ -278,14 +279,15 @@ asio::awaitable<bool> parallel::on_relation(const pgo::relation_message& r) {
   for (const auto& c : r.columns) {
     k.names.emplace_back(c.name);
     k.types.push_back(c.type_oid);
+    k.mods.push_back(c.type_modifier);
     k.key.push_back(c.is_key());
   }
   auto it = relations_.find(r.oid);
   const bool known = it != relations_.end();
   if (known) {
     const key_relation& o = it->second;
-    if (o.identity == k.identity && o.names == k.names && o.types == k.types && o.key == k.key &&
-        o.nspname == k.nspname && o.relname == k.relname) {
+    if (o.identity == k.identity && o.names == k.names && o.types == k.types && o.mods == k.mods &&
+        o.key == k.key && o.nspname == k.nspname && o.relname == k.relname) {
       co_return false;
     }
   }
@@ -298,8 +300,13 @@ asio::awaitable<bool> parallel::on_relation(const pgo::relation_message& r) {
         *catalog_, codecs::qualified_name(k.nspname, k.relname), key);
     k.whole = !independent;
   }
+  // A column to add on the target (the source added it while no one followed): a schema change
+  // too, ordered with the changes around it like one seen in the stream.
+  const bool missing =
+      !known && co_await detail::columns_missing(
+                    *catalog_, codecs::qualified_name(k.nspname, k.relname), k.names);
   relations_[r.oid] = std::move(k);
-  co_return known;
+  co_return known || missing;
 }
 
 namespace {
@@ -373,6 +380,7 @@ asio::awaitable<void> parallel::feed(std::span<const std::byte> payload) {
     std::vector<std::pair<std::string, lsn>> found = std::move(stream_sentinels_[c->xid]);
     stream_sentinels_.erase(c->xid);
     const lsn end = c->end_lsn;
+    co_await stop_if_due(c->commit_lsn);
     std::vector<payload_bytes> one;
     one.push_back(copy_of(payload));
     if (end <= origin_lsn_) {
@@ -389,6 +397,7 @@ asio::awaitable<void> parallel::feed(std::span<const std::byte> payload) {
 
   if (const auto* b = std::get_if<pgo::begin_message>(&m)) {
     if (txn_) fail("Begin inside a transaction");
+    co_await stop_if_due(b->final_lsn);
     txn_.emplace();
     // Its commit record starts before the resume point: it ends at or before it.
     txn_->skip = b->final_lsn < origin_lsn_;
@@ -463,6 +472,12 @@ asio::awaitable<void> parallel::feed(std::span<const std::byte> payload) {
     txn_->payloads.clear();
     push(0, std::move(item));
   }
+}
+
+asio::awaitable<void> parallel::stop_if_due(lsn commit) {
+  if (opts_.stop_before == 0 || commit < opts_.stop_before) co_return;
+  co_await drain();  // everything before it committed
+  throw schema_change_error(opts_.stop_message, 0);
 }
 
 asio::awaitable<void> parallel::dispatch(lsn end, std::int64_t time) {

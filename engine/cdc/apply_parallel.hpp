@@ -34,6 +34,7 @@ struct key_relation {
   char identity = 'd';
   std::vector<std::string> names;
   std::vector<std::uint32_t> types;
+  std::vector<std::int32_t> mods;  // type modifiers
   std::vector<bool> key;
   std::string nspname;
   std::string relname;
@@ -120,8 +121,10 @@ class parallel {
   void push(std::size_t w, work_item item);
   void broadcast(std::vector<payload_bytes>& relations);
   /// Records `r` (asking the target whether its rows are independent); true when it changes a
-  /// known relation's definition.
+  /// known relation's definition, or names a column the target lacks (the workers add it).
   boost::asio::awaitable<bool> on_relation(const codecs::pgoutput::relation_message& r);
+  /// apply_options::stop_before, as applier::stop_if_due.
+  boost::asio::awaitable<void> stop_if_due(lsn commit);
   void add_key(std::uint32_t oid, std::span<const codecs::pgoutput::column_value> tuple);
 
   apply_options opts_;

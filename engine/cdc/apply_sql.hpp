@@ -49,6 +49,15 @@ boost::asio::awaitable<bool> rows_independent(connectors::postgres::connection& 
                                               const std::string& qualified,
                                               const std::vector<std::string>& key);
 
+/// The columns of `qualified` on the target, one row each: name, generated ('t'/'f'), the cast
+/// a parameter takes ("integer"), the type with its modifier ("numeric(12,2)"). No rows: no table.
+boost::asio::awaitable<connectors::postgres::result> target_columns(
+    connectors::postgres::connection& c, const std::string& qualified);
+/// Whether the target table lacks one of `names` (a column added on the source).
+boost::asio::awaitable<bool> columns_missing(connectors::postgres::connection& c,
+                                             const std::string& qualified,
+                                             const std::vector<std::string>& names);
+
 /// Appends one element to a PostgreSQL array literal being built in `out` (after "{" or ","):
 /// NULL unquoted, anything else double-quoted with '"' and '\\' escaped.
 inline void append_array_item(std::string& out, const std::optional<std::string>& v) {

@@ -53,11 +53,12 @@ using namespace cdc;
 // How long the follower waits for more of a quiet stream before committing the group it holds.
 constexpr std::chrono::milliseconds quiet_commit{10};
 
-/// The follower's target connections. After an outage a refused connection is one more reason
-/// to retry (pg::error, class 08), not the end of the job (connect_endpoint's job_error).
-asio::awaitable<pg::connection> connect_target(asio::any_io_executor ex, codecs::endpoint e,
-                                               bool reconnecting) {
-  if (!reconnecting) co_return co_await connect_endpoint(ex, e, "target");
+/// The follower's connections (`role`: "target" or "source"). After an outage a refused
+/// connection is one more reason to retry (pg::error, class 08), not the end of the job
+/// (connect_endpoint's job_error).
+asio::awaitable<pg::connection> connect_pg(asio::any_io_executor ex, codecs::endpoint e,
+                                           const char* role, bool reconnecting) {
+  if (!reconnecting) co_return co_await connect_endpoint(ex, e, role);
   co_return co_await pg::connection::connect(ex, conninfo_of(e));
 }
 
@@ -126,6 +127,51 @@ class follower_heartbeat {
   std::shared_ptr<bool> on_;
 };
 
+/// Where a follower that met a dropped or retyped column stops: before the source transaction
+/// that showed it (cdc::schema_change_error::at()), once everything before it is committed.
+struct stop_point {
+  po::lsn at = 0;
+  std::string message;
+  std::string table;  // what the target must look like to go on (cdc::schema_change_error)
+  std::string column;
+  std::string type;
+};
+
+constexpr const char* schema_fix_key = "online.schema_fix";  // .table, .column, .type, .message
+
+std::string follow_hint() {
+  return "; resume with `uringmig follow` (same --source, --target, --state-dir)";
+}
+
+/// A follower that stopped at a dropped or retyped column goes on only once the target matches
+/// (the stream resumes after the change: nothing would tell the follower again).
+asio::awaitable<void> check_schema_fix(state_store& st, pg::connection& dst) {
+  const std::string k = schema_fix_key;
+  const std::string table = st.get(k + ".table").value_or("");
+  if (table.empty()) co_return;
+  const std::string column = st.get(k + ".column").value_or("");
+  const std::string type = st.get(k + ".type").value_or("");
+  pg::result r = co_await dst.query(
+      "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = "
+      "to_regclass($1) AND attname = $2 AND attnum > 0 AND NOT attisdropped",
+      pg::make_params(table, column));
+  r.check("target: column " + column + " of " + table);
+  const bool fixed = type.empty() ? r.rows() == 0 : r.rows() == 1 && r.value(0, 0) == type;
+  if (!fixed) throw job_error(st.get(k + ".message").value_or("") + follow_hint());
+  spdlog::info("table {}: the target has the source's change of column {}: following on", table,
+               codecs::quote_ident(column));
+  for (const char* f : {".table", ".column", ".type", ".message"})
+    st.erase(k + f);
+}
+
+void record_schema_fix(state_store& st, const stop_point& s) {
+  const std::string k = schema_fix_key;
+  st.put(k + ".column", s.column);
+  st.put(k + ".type", s.type);
+  st.put(k + ".message", s.message);
+  st.put(k + ".table", s.table);
+}
+
 struct follow_result {
   bool switched_over = false;
   std::string sentinel;
@@ -152,9 +198,11 @@ asio::awaitable<bool> unless_stopped(asio::awaitable<void> step, const bool& sto
 asio::awaitable<follow_result> follow_loop(io::runtime& rt, state_store& st,
                                            const job_options& opts, const endpoints& ep,
                                            const online_names& n, pg::replication_connection& rc,
-                                           follow_progress& fp, bool reconnecting) {
+                                           follow_progress& fp, bool reconnecting,
+                                           const stop_point& stop) {
   auto ex = co_await asio::this_coro::executor;
-  pg::connection dst = co_await connect_target(ex, ep.target, reconnecting);
+  pg::connection dst = co_await connect_pg(ex, ep.target, "target", reconnecting);
+  co_await check_schema_fix(st, dst);
   cdc::apply_options ao;
   ao.origin = n.origin;
   ao.spool_dir = opts.state_dir / "spool";
@@ -164,7 +212,16 @@ asio::awaitable<follow_result> follow_loop(io::runtime& rt, state_store& st,
   ao.workers = static_cast<std::size_t>(int_setting(opts, "online.apply_workers", 2, 1, 64));
   ao.coalesce = bool_setting(opts, "online.coalesce", true);
   const codecs::endpoint target = ep.target;
-  ao.connect = [ex, target, reconnecting]() { return connect_target(ex, target, reconnecting); };
+  ao.connect = [ex, target, reconnecting]() {
+    return connect_pg(ex, target, "target", reconnecting);
+  };
+  // A column added on the source: its type's name and default are asked there.
+  const codecs::endpoint source = ep.source;
+  ao.connect_source = [ex, source, reconnecting]() {
+    return connect_pg(ex, source, "source", reconnecting);
+  };
+  ao.stop_before = stop.at;
+  ao.stop_message = stop.message;
   cdc::applier a = co_await cdc::applier::open(std::move(dst), ao);
   const po::lsn from = std::max(a.origin_lsn(), n.start_lsn);
   spdlog::info("following slot {} from {} (publication {})", n.slot, po::format_lsn(from),
@@ -267,17 +324,28 @@ asio::awaitable<std::string> follow_once(io::runtime& rt, state_store& st, const
                                          const endpoints& ep, const online_names& n,
                                          std::optional<pg::replication_connection>& rc,
                                          progress& prog, std::optional<follow_result>& f,
-                                         bool reconnecting) {
+                                         bool reconnecting, stop_point& stop) {
   auto ex = co_await asio::this_coro::executor;
   std::exception_ptr error;
   std::string retry;
   try {
     if (!rc) rc.emplace(co_await pg::replication_connection::connect(ex, conninfo_of(ep.source)));
-    f = co_await follow_loop(rt, st, opts, ep, n, *rc, prog.follow(), reconnecting);
+    f = co_await follow_loop(rt, st, opts, ep, n, *rc, prog.follow(), reconnecting, stop);
     if (f->switched_over)
       co_await finish_switchover(st, opts, ep, n, *f, *rc);
     else if (!rt.stop_token().stop_requested())
       retry = "the source ended the stream";
+  } catch (const cdc::schema_change_error& e) {
+    if (e.at() != 0 && e.at() != stop.at) {
+      // Source transactions before the one that showed it were rolled back with it: apply them
+      // again, then stop there, so that the follower resumes at that transaction.
+      stop = stop_point{e.at(), e.what(), e.table(), e.column(), e.type()};
+      retry = "a column changed on the source: applying what comes before it";
+    } else {
+      if (!e.table().empty()) stop = stop_point{e.at(), e.what(), e.table(), e.column(), e.type()};
+      record_schema_fix(st, stop);
+      error = std::make_exception_ptr(job_error(stop.message + follow_hint()));
+    }
   } catch (const pg::error& e) {
     // A restart of the source or the target (class 08, 57P01...): reconnect.
     if (e.retryable() && !rt.stop_token().stop_requested())
@@ -297,10 +365,6 @@ asio::awaitable<std::string> follow_once(io::runtime& rt, state_store& st, const
   co_return retry;
 }
 
-std::string follow_hint() {
-  return "; resume with `uringmig follow` (same --source, --target, --state-dir)";
-}
-
 /// `started`: when the command started (--max-runtime counts from there, the copy included).
 int follow_phase(io::runtime& rt, state_store& st, const job_options& opts, const endpoints& ep,
                  const online_names& n, std::optional<pg::replication_connection>& rc,
@@ -318,10 +382,12 @@ int follow_phase(io::runtime& rt, state_store& st, const job_options& opts, cons
   rt.run([&]() -> asio::awaitable<void> {
     io::deadline deadline(rt, limit);
     std::chrono::milliseconds backoff(250);
+    stop_point stop;
     auto failing_since = std::chrono::steady_clock::now();
     for (bool reconnecting = false;; reconnecting = true) {
       const auto attempt = std::chrono::steady_clock::now();
-      const std::string why = co_await follow_once(rt, st, opts, ep, n, rc, prog, f, reconnecting);
+      const std::string why =
+          co_await follow_once(rt, st, opts, ep, n, rc, prog, f, reconnecting, stop);
       if (why.empty()) co_return;
       const auto now = std::chrono::steady_clock::now();
       if (now - attempt > std::chrono::seconds(30)) {  // it followed for a while: a new outage
@@ -418,7 +484,14 @@ int run_online(const job_options& opts) {
   st.put("online.phase", "copy");
   // The slot's connection stays idle (no command) until the copy is done: its snapshot lives.
   try {
-    run_bulk_phase(opts, st, rt, snapshot);
+    if (bool_setting(opts, "online.copy", true)) {
+      run_bulk_phase(opts, st, rt, snapshot);
+    } else {
+      // The target holds the data already (the other direction of a two-way setup): what the
+      // source commits from the slot's start on is followed, nothing before it is copied.
+      spdlog::info("[online] copy = false: nothing copied; following from {}",
+                   po::format_lsn(n.start_lsn));
+    }
   } catch (const usage_error&) {
     // Found before anything was copied (a target that is not empty...): leave nothing behind.
     rt.run([&]() -> asio::awaitable<void> {
