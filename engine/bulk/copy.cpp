@@ -2,9 +2,8 @@
 // transaction with its done mark) and index builds.
 #include "codecs/sql_text.hpp"
 #include "engine/bulk/internal.hpp"
-#include "engine/bulk/table_copy.hpp"
 #include "engine/core/planner.hpp"
-#include "io/sleep.hpp"
+#include "engine/bulk/table_copy.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -110,17 +109,16 @@ asio::awaitable<void> recover_sessions(job& j, pg::connection& src, pg::connecti
 }
 
 asio::awaitable<copy_stats> copy_chunk(job& j, pg::connection& src, pg::connection& dst,
-                                       const chunk_ref& ref) {
-  const table_info& t = ref.table->info;
-  const planned_chunk& c = *ref.chunk;
+                                       table_work& w, const planned_chunk& c) {
+  const table_info& t = w.info;
   // A table copied in one chunk: TRUNCATE + COPY FREEZE in one transaction.
-  const bool whole = ref.table->plan.chunks.size() == 1;
+  const bool whole = w.plan.chunks.size() == 1;
   std::string cols;
   for (const auto& col : t.columns)
     cols += (cols.empty() ? "" : ", ") + col;
   // A whole, unfiltered table: COPY straight from the table, which scans the
   // heap without going through the executor; otherwise COPY (SELECT ...).
-  const std::string format = ref.table->text_copy ? "text" : "binary";
+  const std::string format = w.text_copy ? "text" : "binary";
   const std::string out_sql =
       c.where_sql.empty()
           ? "COPY " + t.qualified() + " (" + cols + ") TO STDOUT (FORMAT " + format + ")"
@@ -130,7 +128,7 @@ asio::awaitable<copy_stats> copy_chunk(job& j, pg::connection& src, pg::connecti
   co_await io::run_on(src.executor(), lock_for_read(src, t));
   co_await exec_on(dst, "BEGIN");
   if (whole) co_await exec_on(dst, "TRUNCATE ONLY " + t.qualified());
-  table_progress* tp = ref.table->progress;
+  table_progress* tp = w.progress;
   std::int64_t counted = 0;  // given back to the progress if this attempt fails
   copy_stats s;
   try {
@@ -169,19 +167,88 @@ void fail_table(job& j, table_work& t, const std::string& why) {
   j.state.set_table_status(t.info.schema, t.info.name, table_status::failed, why);
 }
 
-std::optional<chunk_ref> next_chunk(job& j) {
-  std::lock_guard lk(j.m);
-  while (!j.chunks.empty()) {
-    chunk_ref c = j.chunks.front();
-    j.chunks.pop_front();
-    if (!c.table->failed) {
-      if (c.table->copy_started < 0) c.table->copy_started = j.elapsed();
-      ++j.chunks_in_flight;
-      return c;
+/// A copy worker's two sessions, on one context.
+class copy_worker final : public chunk_worker {
+ public:
+  copy_worker(job& j, pg::connection src, pg::connection dst)
+      : j_(j), src_(std::move(src)), dst_(std::move(dst)) {}
+
+  asio::awaitable<chunk_attempt> load(const chunk_table& ct, const planned_chunk& c) override {
+    table_work& t = *j_.tables[ct.id];
+    spdlog::debug("{} chunk {}: copying", t.info.display(), c.chunk_no);
+    chunk_attempt a;
+    try {
+      const copy_stats s = co_await copy_chunk(j_, src_, dst_, t, c);
+      a.ok = true;
+      a.rows = s.rows;
+      a.bytes = s.bytes;  // counted in the progress as they streamed
+      a.seconds = s.seconds;
+    } catch (const pg::error& e) {
+      a.error = e.diag().to_string();
+      a.retryable = e.retryable();
+    } catch (const job_error& e) {
+      a.error = e.what();
     }
+    co_return a;
   }
-  return std::nullopt;
-}
+
+  asio::awaitable<void> recover(const chunk_table& ct) override {
+    co_await recover_sessions(j_, src_, dst_, *j_.tables[ct.id]);
+  }
+
+  asio::awaitable<void> close() override {
+    co_await io::run_on(src_.executor(), src_.close());
+    co_await io::run_on(dst_.executor(), dst_.close());
+  }
+
+ private:
+  job& j_;
+  pg::connection src_;
+  pg::connection dst_;
+};
+
+class copy_path final : public chunk_path {
+ public:
+  copy_path(job& j, asio::any_io_executor ex) : j_(j), ex_(std::move(ex)) {}
+
+  // The workers' loops run on the job's context; their sessions on theirs.
+  asio::any_io_executor executor(std::size_t) override { return ex_; }
+
+  asio::awaitable<std::unique_ptr<chunk_worker>> open_worker(std::size_t index) override {
+    // Both ends of a worker on one context: the buffers handed from source to target never
+    // cross threads (perf: cross-thread wake-ups cost more than the copying itself), and the
+    // workers spread over the contexts.
+    auto ex = j_.rt.executor(index % j_.rt.size());
+    auto src = co_await io::run_on(ex, open_source(j_, ex));
+    auto dst = co_await io::run_on(ex, open_target(j_, ex));
+    co_return std::make_unique<copy_worker>(j_, std::move(src), std::move(dst));
+  }
+
+  void chunk_done(const chunk_table& ct, const planned_chunk& c, const chunk_attempt& a) override {
+    table_work& t = *j_.tables[ct.id];
+    t.rows += a.rows;
+    t.bytes += a.bytes;
+    spdlog::debug("{} chunk {}: {} rows in {:.2f}s", t.info.display(), c.chunk_no, a.rows,
+                  a.seconds);
+  }
+
+  void table_finished(const chunk_table& ct, double copy_seconds) override {
+    std::lock_guard lk(j_.m);
+    table_work& t = *j_.tables[ct.id];
+    if (!t.failed) table_data_done(j_, t, copy_seconds);
+  }
+
+  void table_failed(const chunk_table& ct, const std::string& why) override {
+    std::lock_guard lk(j_.m);
+    table_work& t = *j_.tables[ct.id];
+    t.failed = true;
+    t.error = why;
+  }
+
+ private:
+  job& j_;
+  asio::any_io_executor ex_;
+};
 
 }  // namespace
 
@@ -207,8 +274,8 @@ void wake_index_workers(job& j) {
   }
 }
 
-void table_data_done(job& j, table_work& t) {
-  t.copy_seconds = j.elapsed() - std::max(0.0, t.copy_started);
+void table_data_done(job& j, table_work& t, double copy_seconds) {
+  t.copy_seconds = copy_seconds;
   j.state.set_copy_seconds(t.info.schema, t.info.name, t.copy_seconds);
   t.indexes_left = static_cast<int>(t.indexes.size());
   if (t.indexes.empty()) {
@@ -220,92 +287,44 @@ void table_data_done(job& j, table_work& t) {
   wake_index_workers(j);
 }
 
-asio::awaitable<void> copy_worker(job& j, std::size_t index) {
+asio::awaitable<void> copy_data(job& j, std::size_t jobs) {
+  copy_path path(j, co_await asio::this_coro::executor);
+  std::vector<chunk_table> tables;
+  for (std::size_t i = 0; i < j.tables.size(); ++i) {
+    table_work& w = *j.tables[i];
+    if (w.chunks_left == 0) continue;
+    chunk_table t;
+    t.id = i;
+    t.schema = w.info.schema;
+    t.name = w.info.name;
+    t.display = w.info.display();
+    t.bytes = w.plan.bytes;
+    for (const auto& c : w.plan.chunks)
+      t.chunks.push_back(&c);
+    t.done = w.done_chunks;
+    t.progress = w.progress;
+    tables.push_back(std::move(t));
+  }
+  chunk_runner_options o;
+  o.workers = jobs;
+  o.attempts = j.retries;
+  o.stop = j.rt.stop_token();
+  chunk_runner runner(path, j.state, j.prog, std::move(tables), std::move(o));
+  {
+    std::lock_guard lk(j.m);
+    j.runner = &runner;
+  }
   std::exception_ptr failure;
   try {
-    const std::size_t n = j.rt.size();
-    // Both ends of a worker on one context: the buffers handed from source to
-    // target never cross threads (perf: cross-thread wake-ups cost more than
-    // the copying itself), and the workers spread over the contexts.
-    auto sex = j.rt.executor(index % n);
-    auto dex = sex;
-    auto src = co_await io::run_on(sex, open_source(j, sex));
-    auto dst = co_await io::run_on(dex, open_target(j, dex));
-    const auto stop = j.rt.stop_token();
-    while (!stop.stop_requested()) {
-      auto ref = next_chunk(j);
-      if (!ref) break;
-      table_work& t = *ref->table;
-      {
-        // Under j.m: a table another worker has just failed stays failed.
-        std::lock_guard lk(j.m);
-        if (!t.failed) {
-          j.state.set_table_status(t.info.schema, t.info.name, table_status::copying);
-          t.progress->set_phase(table_phase::copying);
-        }
-      }
-      j.prog.chunk_started();
-      spdlog::debug("{} chunk {}: copying", t.info.display(), ref->chunk->chunk_no);
-      for (int attempt = 1;; ++attempt) {
-        std::string error;
-        bool retryable = false;
-        try {
-          copy_stats s = co_await copy_chunk(j, src, dst, *ref);
-          j.state.mark_chunk_done(t.info.schema, t.info.name, ref->chunk->chunk_no, s.rows, s.bytes,
-                                  s.seconds);
-          t.progress->add(s.rows, 0);
-          t.progress->chunk_done();
-          t.rows += s.rows;
-          t.bytes += s.bytes;
-          spdlog::debug("{} chunk {}: {} rows in {:.2f}s", t.info.display(), ref->chunk->chunk_no,
-                        s.rows, s.seconds);
-          std::lock_guard lk(j.m);
-          --j.chunks_in_flight;
-          if (--t.chunks_left == 0 && !t.failed) table_data_done(j, t);
-          break;
-        } catch (const pg::error& e) {
-          error = e.diag().to_string();
-          retryable = e.retryable();
-        } catch (const job_error& e) {
-          error = e.what();
-        }
-        j.state.mark_chunk_failed(t.info.schema, t.info.name, ref->chunk->chunk_no, attempt, error);
-        if (!retryable || attempt >= j.retries) {
-          fail_table(j, t, fmt::format("chunk {}: {}", ref->chunk->chunk_no, error));
-          {
-            std::lock_guard lk(j.m);
-            --j.chunks_in_flight;
-            --t.chunks_left;
-          }
-          // The failed chunk left both sessions inside an aborted transaction: without a reset
-          // every later chunk of this worker would fail too (25P02).
-          co_await recover_sessions(j, src, dst, t);
-          break;
-        }
-        const auto backoff = std::chrono::milliseconds(500) * (1 << std::min(attempt - 1, 6));
-        spdlog::warn("{} chunk {}: {} (attempt {}/{}, retrying in {} ms)", t.info.display(),
-                     ref->chunk->chunk_no, error, attempt, j.retries, backoff.count());
-        const bool waited = co_await io::sleep_unless_stopped(backoff, stop);
-        if (!waited) {
-          // Stopping: the chunk rolled back and stays to do (not failed); the next run copies it.
-          spdlog::info("{} chunk {}: not retried: stopping", t.info.display(),
-                       ref->chunk->chunk_no);
-          std::lock_guard lk(j.m);
-          --j.chunks_in_flight;
-          break;
-        }
-        co_await recover_sessions(j, src, dst, t);
-      }
-      j.prog.chunk_finished();
-    }
-    co_await io::run_on(sex, src.close());
-    co_await io::run_on(dex, dst.close());
+    co_await runner.run();
   } catch (...) {
     failure = std::current_exception();
   }
   {
     std::lock_guard lk(j.m);
-    if (--j.copy_workers_running == 0) wake_index_workers(j);
+    j.runner = nullptr;
+    j.data_copying = false;
+    wake_index_workers(j);
   }
   if (failure) std::rethrow_exception(failure);
 }
@@ -333,11 +352,11 @@ asio::awaitable<std::optional<index_ref>> next_index(job& j) {
         j.index_queue.erase(best);
         co_return r;
       }
-      if (j.copy_workers_running == 0) co_return std::nullopt;
+      if (!j.data_copying) co_return std::nullopt;
     }
     co_await io::detail::park([&j](io::detail::wake_handler& h) {
       std::lock_guard lk(j.m);
-      if (!j.index_queue.empty() || j.copy_workers_running == 0) return false;
+      if (!j.index_queue.empty() || !j.data_copying) return false;
       j.index_waiters.push_back(std::move(h));
       return true;
     });
@@ -418,7 +437,7 @@ asio::awaitable<void> index_worker(job& j, std::size_t index) {
     bool alone;
     {
       std::lock_guard lk(j.m);
-      const bool copying = !j.chunks.empty() || j.chunks_in_flight > 0;
+      const bool copying = j.runner && j.runner->busy();
       alone = !copying && j.builds_running == 0;
       ++j.builds_running;
     }

@@ -9,6 +9,7 @@
 #include "engine/core/plan_types.hpp"
 #include "engine/core/progress.hpp"
 #include "engine/core/state_store.hpp"
+#include "engine/core/chunk_runner.hpp"
 #include "io/buffer_pool.hpp"
 #include "io/runtime.hpp"
 
@@ -57,23 +58,18 @@ struct table_work {
   table_info info;
   planned_table plan;
   std::vector<index_def> indexes;
-  bool text_copy = false;  // a column type has no binary send/receive, or is an OID alias
-                           // (regclass…): COPY in text
-  int chunks_left = 0;     // guarded by job::m
-  int indexes_left = 0;    // guarded by job::m
-  bool failed = false;     // guarded by job::m
-  std::string error;       // guarded by job::m
+  bool text_copy = false;     // a column type has no binary send/receive, or is an OID alias
+                              // (regclass…): COPY in text
+  std::set<int> done_chunks;  // marked done on the target by an earlier run
+  int chunks_left = 0;        // to copy when the run starts
+  int indexes_left = 0;       // guarded by job::m
+  bool failed = false;        // guarded by job::m
+  std::string error;          // guarded by job::m
   std::atomic<std::int64_t> rows{0};
   std::atomic<std::int64_t> bytes{0};
-  double copy_started = -1;  // seconds since job start, guarded by job::m
   double copy_seconds = 0;
   double index_seconds = 0;
   table_progress* progress = nullptr;  // owned by job::prog
-};
-
-struct chunk_ref {
-  table_work* table;
-  const planned_chunk* chunk;
 };
 
 /// One index to build, or (index == nullptr) a table to finish: its
@@ -117,11 +113,10 @@ struct job {
 
   std::deque<std::unique_ptr<table_work>> tables;
   std::mutex m;
-  std::deque<chunk_ref> chunks;       // to copy, plan order
   std::deque<index_ref> index_queue;  // data in: indexes to build, tables to finish, biggest first
-  int copy_workers_running = 0;
-  int chunks_in_flight = 0;  // handed to a copy worker, not yet done or failed
-  int builds_running = 0;    // CREATE INDEX statements in flight
+  bool data_copying = false;          // the chunk runner runs
+  chunk_runner* runner = nullptr;     // while it runs: chunks queued or in flight
+  int builds_running = 0;             // CREATE INDEX statements in flight
   std::deque<io::detail::wake_handler> index_waiters;
   objects_outcome objects;  // large objects and materialized views, for the summary
   std::vector<std::string> post_data_skipped;  // post-data objects waiting for failed tables
@@ -198,10 +193,13 @@ std::string join_names(const std::vector<std::string>& names);
 boost::asio::awaitable<pg::connection> open_source(job& j, boost::asio::any_io_executor ex);
 /// A target session configured for loading (on `ex`).
 boost::asio::awaitable<pg::connection> open_target(job& j, boost::asio::any_io_executor ex);
-boost::asio::awaitable<void> copy_worker(job& j, std::size_t index);
+/// Copies every chunk to copy over `jobs` workers (the chunk runner), then lets the index
+/// workers finish.
+boost::asio::awaitable<void> copy_data(job& j, std::size_t jobs);
 boost::asio::awaitable<void> index_worker(job& j, std::size_t index);
-void table_data_done(job& j, table_work& t);  // under j.m: queue its indexes
-void wake_index_workers(job& j);              // under j.m
+/// Under j.m: the table's data is in, `copy_seconds` after its first chunk; queues its indexes.
+void table_data_done(job& j, table_work& t, double copy_seconds);
+void wake_index_workers(job& j);  // under j.m
 
 // objects.cpp
 /// "schema.name" of every table and partitioned table the schema dump keeps: each selected

@@ -105,9 +105,8 @@ void print_plan(const std::vector<planned_table>& plan, const std::set<std::stri
 asio::awaitable<void> run_workers(job& j, std::size_t jobs, std::size_t index_jobs) {
   auto ex = co_await asio::this_coro::executor;
   std::vector<io::spawned> ops;
-  j.copy_workers_running = static_cast<int>(jobs);
-  for (std::size_t i = 0; i < jobs; ++i)
-    ops.push_back(asio::co_spawn(ex, bulk::copy_worker(j, i), asio::deferred));
+  j.data_copying = true;
+  ops.push_back(asio::co_spawn(ex, bulk::copy_data(j, jobs), asio::deferred));
   for (std::size_t i = 0; i < index_jobs; ++i)
     ops.push_back(
         asio::co_spawn(j.rt.executor(i % j.rt.size()), bulk::index_worker(j, i), asio::deferred));
@@ -238,19 +237,23 @@ asio::awaitable<void> bulk_main(job& j, bool resuming, const reporter_options& r
       j.state.add_index(p.schema, p.name, ix.name, ix.kind);
     j.tables.push_back(std::move(w));
   }
+  std::size_t to_copy = 0;
   for (auto& w : j.tables) {
     for (const auto& c : w->plan.chunks) {
-      if (marks.count({w->info.schema, w->info.name, c.chunk_no})) continue;
-      j.chunks.push_back({w.get(), &c});
+      if (marks.count({w->info.schema, w->info.name, c.chunk_no})) {
+        w->done_chunks.insert(c.chunk_no);
+        continue;
+      }
       ++w->chunks_left;
     }
+    to_copy += static_cast<std::size_t>(w->chunks_left);
     if (w->chunks_left == 0 &&
         j.state.get_table_status(w->info.schema, w->info.name) != table_status::done) {
       std::lock_guard lk(j.m);
-      bulk::table_data_done(j, *w);
+      bulk::table_data_done(j, *w, j.elapsed());
     }
   }
-  spdlog::info("{} tables, {} chunks to copy", j.tables.size(), j.chunks.size());
+  spdlog::info("{} tables, {} chunks to copy", j.tables.size(), to_copy);
   {
     const job_status st = j.state.status_snapshot();
     for (auto& w : j.tables) {

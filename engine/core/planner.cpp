@@ -36,33 +36,6 @@ std::vector<std::string> split(const std::string& s, char sep) {
   return out;
 }
 
-/// "lo..hi", "..hi", "lo..", or "lo-hi" for non-negative integers: integer bounds only (they go
-/// into SQL), lo < hi.
-std::pair<std::string, std::string> parse_range(const std::string& r, const std::string& what) {
-  std::string lo, hi;
-  const auto trim = [](std::string v) {
-    const auto b = v.find_first_not_of(" \t");
-    const auto e = v.find_last_not_of(" \t");
-    return b == std::string::npos ? std::string() : v.substr(b, e - b + 1);
-  };
-  if (const auto dots = r.find(".."); dots != std::string::npos) {
-    lo = trim(r.substr(0, dots));
-    hi = trim(r.substr(dots + 2));
-  } else if (const auto dash = r.find('-', 1); dash != std::string::npos) {
-    lo = trim(r.substr(0, dash));
-    hi = trim(r.substr(dash + 1));
-    if (lo.empty() || hi.empty()) lo = hi = "x";  // refused below
-  } else {
-    lo = hi = "x";
-  }
-  const auto lo_v = to_int(lo), hi_v = to_int(hi);
-  if ((!lo.empty() && !lo_v) || (!hi.empty() && !hi_v))
-    throw usage_error(what + ": range '" + r + "' is not lo..hi with integer bounds");
-  if (lo_v && hi_v && *lo_v >= *hi_v)
-    throw usage_error(what + ": range '" + r + "' is empty (lo..hi takes lo <= key < hi)");
-  return {lo_v ? std::to_string(*lo_v) : "", hi_v ? std::to_string(*hi_v) : ""};
-}
-
 /// Explicit ranges in key order. Together they must take every row: no overlap (rows twice), and
 /// no gap or closed end (rows lost) unless `rest` asks for a chunk of what no range takes.
 void order_ranges(std::vector<std::pair<std::string, std::string>>& ranges, const std::string& what,
@@ -117,37 +90,6 @@ planned_chunk range_chunk(int no, chunk_kind kind, const std::string& col, std::
   return c;
 }
 
-/// Evenly spaced integer bounds: n chunks over [lo, hi], open at both ends.
-std::vector<planned_chunk> int_chunks(std::int64_t lo, std::int64_t hi, int n,
-                                      const std::string& col, const std::string& filter) {
-  std::vector<planned_chunk> out;
-  const long double span = static_cast<long double>(hi) - lo + 1;
-  std::string prev;
-  for (int i = 0; i < n; ++i) {
-    std::string next;
-    if (i + 1 < n) next = std::to_string(lo + static_cast<std::int64_t>(span * (i + 1) / n));
-    if (!next.empty() && next == prev) continue;
-    out.push_back(range_chunk(static_cast<int>(out.size()), chunk_kind::int_range, col, prev, next,
-                              i == 0, filter));
-    prev = next;
-  }
-  return out;
-}
-
-std::vector<planned_chunk> ctid_chunks(std::int64_t pages, int n, const std::string& filter) {
-  std::vector<planned_chunk> out;
-  std::string prev;
-  for (int i = 0; i < n; ++i) {
-    std::string next;
-    if (i + 1 < n) next = std::to_string(pages * (i + 1) / n);
-    if (!next.empty() && next == prev) continue;
-    out.push_back(range_chunk(static_cast<int>(out.size()), chunk_kind::ctid_range, "ctid", prev,
-                              next, false, filter));
-    prev = next;
-  }
-  return out;
-}
-
 /// Queue-file lines "schema.table|column|lo..hi" grouped by table.
 std::map<std::string, std::vector<std::pair<std::string, std::string>>> read_queue_file(
     const std::string& path, std::map<std::string, std::string>& columns) {
@@ -170,6 +112,94 @@ std::map<std::string, std::vector<std::pair<std::string, std::string>>> read_que
 }
 
 }  // namespace
+
+/// "lo..hi", "..hi", "lo..", or "lo-hi" for non-negative integers: integer bounds only (they go
+/// into SQL), lo < hi.
+std::pair<std::string, std::string> parse_range(const std::string& r, const std::string& what) {
+  std::string lo, hi;
+  const auto trim = [](std::string v) {
+    const auto b = v.find_first_not_of(" \t");
+    const auto e = v.find_last_not_of(" \t");
+    return b == std::string::npos ? std::string() : v.substr(b, e - b + 1);
+  };
+  if (const auto dots = r.find(".."); dots != std::string::npos) {
+    lo = trim(r.substr(0, dots));
+    hi = trim(r.substr(dots + 2));
+  } else if (const auto dash = r.find('-', 1); dash != std::string::npos) {
+    lo = trim(r.substr(0, dash));
+    hi = trim(r.substr(dash + 1));
+    if (lo.empty() || hi.empty()) lo = hi = "x";  // refused below
+  } else {
+    lo = hi = "x";
+  }
+  const auto lo_v = to_int(lo), hi_v = to_int(hi);
+  if ((!lo.empty() && !lo_v) || (!hi.empty() && !hi_v))
+    throw usage_error(what + ": range '" + r + "' is not lo..hi with integer bounds");
+  if (lo_v && hi_v && *lo_v >= *hi_v)
+    throw usage_error(what + ": range '" + r + "' is empty (lo..hi takes lo <= key < hi)");
+  return {lo_v ? std::to_string(*lo_v) : "", hi_v ? std::to_string(*hi_v) : ""};
+}
+
+/// Evenly spaced integer bounds: n chunks over [lo, hi], open at both ends.
+std::vector<planned_chunk> int_chunks(std::int64_t lo, std::int64_t hi, int n,
+                                      const std::string& col, const std::string& filter) {
+  std::vector<planned_chunk> out;
+  const long double span = static_cast<long double>(hi) - lo + 1;
+  std::string prev;
+  for (int i = 0; i < n; ++i) {
+    std::string next;
+    if (i + 1 < n) {
+      // The offset can pass INT64_MAX (keys on both sides of zero): added in unsigned
+      // arithmetic, the bound itself lies in [lo, hi].
+      const auto offset = static_cast<std::uint64_t>(span * (i + 1) / n);
+      next = std::to_string(static_cast<std::int64_t>(static_cast<std::uint64_t>(lo) + offset));
+    }
+    if (!next.empty() && next == prev) continue;
+    out.push_back(range_chunk(static_cast<int>(out.size()), chunk_kind::int_range, col, prev, next,
+                              i == 0, filter));
+    prev = next;
+  }
+  return out;
+}
+
+std::vector<planned_chunk> ctid_chunks(std::int64_t pages, int n, const std::string& filter) {
+  std::vector<planned_chunk> out;
+  std::string prev;
+  for (int i = 0; i < n; ++i) {
+    std::string next;
+    if (i + 1 < n) next = std::to_string(pages * (i + 1) / n);
+    // No block comes before block 0: a bound there would only make an empty chunk.
+    if (!next.empty() && (next == prev || next == "0")) continue;
+    out.push_back(range_chunk(static_cast<int>(out.size()), chunk_kind::ctid_range, "ctid", prev,
+                              next, false, filter));
+    prev = next;
+  }
+  return out;
+}
+
+std::vector<planned_chunk> explicit_chunks(std::vector<std::pair<std::string, std::string>> ranges,
+                                           const std::string& column, const std::string& filter,
+                                           bool rest, const std::string& what) {
+  std::vector<planned_chunk> out;
+  order_ranges(ranges, what, rest);
+  std::string taken;  // what the ranges take, for the rest chunk
+  for (auto& [lo, hi] : ranges) {
+    // Rows with a NULL key: the first chunk, or the rest chunk when there is one.
+    planned_chunk c = range_chunk(static_cast<int>(out.size()), chunk_kind::explicit_range, column,
+                                  lo, hi, out.empty() && !rest, filter);
+    taken += (taken.empty() ? "(" : " OR (") +
+             range_chunk(0, chunk_kind::explicit_range, column, lo, hi, false, {}).where_sql + ")";
+    out.push_back(std::move(c));
+  }
+  if (rest) {
+    planned_chunk c;
+    c.chunk_no = static_cast<int>(out.size());
+    c.kind = chunk_kind::explicit_range;
+    c.where_sql = and_where("NOT (" + taken + ") OR " + column + " IS NULL", filter);
+    out.push_back(std::move(c));
+  }
+  return out;
+}
 
 std::int64_t parse_size(const std::string& text, const std::string& what) {
   std::string num, unit;
@@ -239,25 +269,7 @@ asio::awaitable<std::vector<planned_table>> make_plan(pg::connection& src,
     if (!ranges.empty()) {
       if (column.empty()) throw usage_error(what + ": ranges need a chunk_column");
       const bool rest = bool_setting(opts, what + ".rest", false);
-      order_ranges(ranges, what + ".ranges", rest);
-      std::string taken;  // what the ranges take, for the rest chunk
-      for (auto& [lo, hi] : ranges) {
-        // Rows with a NULL key: the first chunk, or the rest chunk when there is one.
-        planned_chunk c =
-            range_chunk(static_cast<int>(pt.chunks.size()), chunk_kind::explicit_range, column, lo,
-                        hi, pt.chunks.empty() && !rest, filter);
-        taken += (taken.empty() ? "(" : " OR (") +
-                 range_chunk(0, chunk_kind::explicit_range, column, lo, hi, false, {}).where_sql +
-                 ")";
-        pt.chunks.push_back(std::move(c));
-      }
-      if (rest) {
-        planned_chunk c;
-        c.chunk_no = static_cast<int>(pt.chunks.size());
-        c.kind = chunk_kind::explicit_range;
-        c.where_sql = and_where("NOT (" + taken + ") OR " + column + " IS NULL", filter);
-        pt.chunks.push_back(std::move(c));
-      }
+      pt.chunks = explicit_chunks(std::move(ranges), column, filter, rest, what + ".ranges");
       plan.push_back(std::move(pt));
       continue;
     }

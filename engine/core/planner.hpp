@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace uringmig::engine {
@@ -29,6 +30,25 @@ chunk_policy make_chunk_policy(const job_options& opts);
 
 /// "512MB", "1GiB", "65536" -> bytes; throws usage_error naming `what`.
 std::int64_t parse_size(const std::string& text, const std::string& what);
+
+/// "lo..hi", "..hi", "lo..", or "lo-hi" (non-negative integers) -> (lo, hi) as integer text,
+/// "" for an open end; lo < hi. Throws usage_error naming `what`.
+std::pair<std::string, std::string> parse_range(const std::string& r, const std::string& what);
+
+/// Evenly spaced integer bounds: n chunks over [lo, hi] on `col`, open at both ends (rows with a
+/// NULL key in the first); bounds that coincide are merged. `filter`: ANDed to each predicate.
+std::vector<planned_chunk> int_chunks(std::int64_t lo, std::int64_t hi, int n,
+                                      const std::string& col, const std::string& filter);
+
+/// n ctid block ranges over `pages` pages, the last one open-ended (the table may grow).
+std::vector<planned_chunk> ctid_chunks(std::int64_t pages, int n, const std::string& filter);
+
+/// Chunks of explicit ranges on `column`, in key order. Together they must take every row: an
+/// overlap, a gap or a closed end is a usage_error naming `what`, unless `rest` adds a chunk for
+/// the keys outside them. Rows with a NULL key go to the first range (or the rest chunk).
+std::vector<planned_chunk> explicit_chunks(std::vector<std::pair<std::string, std::string>> ranges,
+                                           const std::string& column, const std::string& filter,
+                                           bool rest, const std::string& what);
 
 /// Splits each table into chunks: integer key ranges when the table has a
 /// single-column integer PK/unique key (or a configured chunk column), else

@@ -67,20 +67,13 @@ struct table_target {
   connectors::doris::http_headers headers;     // every load of this table
   planned_table plan;
   table_progress* progress = nullptr;
-  int chunks_left = 0;                                           // guarded by job::m
-  std::optional<std::chrono::steady_clock::time_point> started;  // guarded by job::m
-  bool failed = false;                                           // guarded by job::m
-  std::string error;                                             // guarded by job::m
+  bool failed = false;  // guarded by job::m
+  std::string error;    // guarded by job::m
   std::atomic<std::int64_t> rows{0};
   std::atomic<std::int64_t> filtered{0};
 
   table_target(table_info i, std::string target, codecs::doris_row_writer w)
       : info(std::move(i)), doris_table(std::move(target)), writer(std::move(w)) {}
-};
-
-struct chunk_ref {
-  table_target* table;
-  const planned_chunk* chunk;
 };
 
 /// Shared by the workers of one run.
@@ -100,7 +93,6 @@ struct job {
   progress prog;
   std::deque<std::unique_ptr<table_target>> tables;
   std::mutex m;
-  std::deque<chunk_ref> chunks;  // to load, plan order
   std::atomic<int> precommits{0};
   std::stop_token stop;  // the runtime's: a retry's backoff ends early when it is requested
 

@@ -4,21 +4,17 @@
 #include "codecs/doris_types.hpp"
 #include "codecs/sql_text.hpp"
 #include "engine/core/pg_session.hpp"
+#include "engine/core/chunk_runner.hpp"
+#include "engine/doris/doris.hpp"
+#include "engine/doris/load.hpp"
 #include "engine/core/planner.hpp"
 #include "engine/core/settings.hpp"
 #include "engine/core/status.hpp"
-#include "engine/doris/doris.hpp"
-#include "engine/doris/load.hpp"
 #include "io/deadline.hpp"
 #include "io/runtime.hpp"
-#include "io/sleep.hpp"
-#include "io/wait_all.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/deferred.hpp>
-#include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/this_coro.hpp>
 
 #include <iostream>
@@ -239,80 +235,103 @@ struct run_state {
   bool interrupted = false;
 };
 
-asio::awaitable<void> work(job& j, worker& w, io::runtime& rt, run_state& rs) {
-  auto ex = co_await asio::this_coro::executor;
-  auto close_all = [&]() -> asio::awaitable<void> {
-    if (w.source) {
-      co_await w.source->close();
-      w.source.reset();
-    }
-    w.http.reset();
-  };
-  std::exception_ptr error;
-  try {
-    w.source.emplace(co_await connect_endpoint(ex, j.source, "source"));
-    co_await join_snapshot(j, *w.source);
-    doris::http_client_options ho = j.http_options();
+/// A source reader and an HTTP client, on the worker's own context.
+class load_worker final : public chunk_worker {
+ public:
+  load_worker(job& j, run_state& rs) : j_(j), rs_(rs) {}
+
+  asio::awaitable<void> open(std::size_t index) {
+    auto ex = co_await asio::this_coro::executor;
+    w_.index = index;
+    w_.source.emplace(co_await connect_endpoint(ex, j_.source, "source"));
+    co_await join_snapshot(j_, *w_.source);
+    doris::http_client_options ho = j_.http_options();
     ho.max_host_connections = 2;
-    w.http.emplace(ex, ho);
-    for (;;) {
-      if (rt.stop_token().stop_requested()) break;
-      chunk_ref next{};
-      {
-        std::lock_guard lk(j.m);
-        while (!j.chunks.empty() && j.chunks.front().table->failed)
-          j.chunks.pop_front();
-        if (j.chunks.empty()) break;
-        next = j.chunks.front();
-        j.chunks.pop_front();
-        if (!next.table->started) next.table->started = std::chrono::steady_clock::now();
-      }
-      table_target& t = *next.table;
-      j.prog.chunk_started();
-      if (t.progress) t.progress->set_phase(table_phase::copying);
-      const auto t0 = std::chrono::steady_clock::now();
-      chunk_result r = co_await load_chunk(j, w, t, *next.chunk);
-      j.prog.chunk_finished();
-      if (r.interrupted) continue;  // stays to do: the run ends interrupted
-      const double secs =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      std::lock_guard lk(j.m);
-      if (r.ok) {
-        j.state.mark_chunk_done(t.info.schema, t.info.name, next.chunk->chunk_no, r.rows,
-                                static_cast<std::int64_t>(r.bytes), secs);
-        t.rows += r.rows;
-        rs.rows += r.rows;
-        rs.filtered += r.filtered;
-        if (t.progress) {
-          t.progress->add(r.rows, static_cast<std::int64_t>(r.bytes));
-          t.progress->chunk_done();
-        }
-        if (--t.chunks_left == 0 && !t.failed) {
-          j.state.set_copy_seconds(
-              t.info.schema, t.info.name,
-              std::chrono::duration<double>(std::chrono::steady_clock::now() - *t.started).count());
-          j.state.set_table_status(t.info.schema, t.info.name, table_status::done);
-          if (t.progress) t.progress->set_phase(table_phase::done);
-        }
-      } else {
-        spdlog::error("doris: {}", r.error);
-        j.state.mark_chunk_failed(t.info.schema, t.info.name, next.chunk->chunk_no, r.attempts,
-                                  r.error);
-        if (!t.failed) {
-          t.failed = true;
-          t.error = r.error;
-          j.state.set_table_status(t.info.schema, t.info.name, table_status::failed, r.error);
-          if (t.progress) t.progress->set_phase(table_phase::failed);
-          rs.failures.push_back(r.error);
-        }
-      }
-    }
-  } catch (...) {
-    error = std::current_exception();
+    w_.http.emplace(ex, ho);
   }
-  co_await close_all();
-  if (error) std::rethrow_exception(error);
-}
+
+  asio::awaitable<chunk_attempt> load(const chunk_table& ct, const planned_chunk& c) override {
+    table_target& t = *j_.tables[ct.id];
+    const auto t0 = std::chrono::steady_clock::now();
+    // Retries happen inside, with the same label (a transient answer may hide a load Doris
+    // still runs): the runner sees the verdict.
+    const chunk_result r = co_await load_chunk(j_, w_, t, c);
+    chunk_attempt a;
+    a.ok = r.ok;
+    a.interrupted = r.interrupted;
+    a.rows = r.rows;
+    a.bytes = static_cast<std::int64_t>(r.bytes);
+    a.progress_bytes = a.bytes;
+    a.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    a.error = r.error;
+    a.attempts = r.attempts;
+    if (r.ok) {
+      t.rows += r.rows;
+      std::lock_guard lk(j_.m);
+      rs_.rows += r.rows;
+      rs_.filtered += r.filtered;
+    }
+    co_return a;
+  }
+
+  asio::awaitable<void> close() override {
+    if (w_.source) {
+      co_await w_.source->close();
+      w_.source.reset();
+    }
+    w_.http.reset();
+  }
+
+ private:
+  job& j_;
+  run_state& rs_;
+  worker w_;
+};
+
+class load_path final : public chunk_path {
+ public:
+  load_path(job& j, io::runtime& rt, run_state& rs) : j_(j), rt_(rt), rs_(rs) {}
+
+  // Context 0 runs the job; the workers spread over the others.
+  asio::any_io_executor executor(std::size_t index) override {
+    return rt_.executor(1 + index % (rt_.size() - 1));
+  }
+
+  asio::awaitable<std::unique_ptr<chunk_worker>> open_worker(std::size_t index) override {
+    auto w = std::make_unique<load_worker>(j_, rs_);
+    std::exception_ptr error;
+    try {
+      co_await w->open(index);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    if (error) {
+      co_await w->close();
+      std::rethrow_exception(error);
+    }
+    co_return w;
+  }
+
+  void table_finished(const chunk_table& ct, double copy_seconds) override {
+    table_target& t = *j_.tables[ct.id];
+    j_.state.set_copy_seconds(t.info.schema, t.info.name, copy_seconds);
+    j_.state.set_table_status(t.info.schema, t.info.name, table_status::done);
+    if (t.progress) t.progress->set_phase(table_phase::done);
+  }
+
+  void table_failed(const chunk_table& ct, const std::string& why) override {
+    table_target& t = *j_.tables[ct.id];
+    std::lock_guard lk(j_.m);
+    t.failed = true;
+    t.error = why;
+    rs_.failures.push_back(why);
+  }
+
+ private:
+  job& j_;
+  io::runtime& rt_;
+  run_state& rs_;
+};
 
 std::string job_fingerprint(const codecs::endpoint& s, const load_settings& c,
                             const std::deque<std::unique_ptr<table_target>>& tables) {
@@ -428,7 +447,9 @@ asio::awaitable<void> run_all(job& j, io::runtime& rt, run_state& rs,
     // A run killed between precommit and commit left transactions for us to commit.
     co_await settle_precommitted(j, http, true);
 
-    for (auto& t : j.tables) {
+    std::vector<chunk_table> to_load;
+    for (std::size_t i = 0; i < j.tables.size(); ++i) {
+      auto& t = j.tables[i];
       // Logged once Doris took the credentials: a refusal stays a short message.
       spdlog::info("doris: {} is read as {}", codecs::printable(t->info.display()),
                    t->copy_format_note);
@@ -436,17 +457,24 @@ asio::awaitable<void> run_all(job& j, io::runtime& rt, run_state& rs,
       t->progress = &j.prog.add_table(t->info.schema, t->info.name, t->info.bytes,
                                       std::max<std::int64_t>(t->info.rows_estimate, 0),
                                       static_cast<int>(t->plan.chunks.size()));
-      for (const auto& c : t->plan.chunks)
-        if (!done.count(c.chunk_no)) {
-          j.chunks.push_back({t.get(), &c});
-          ++t->chunks_left;
-        }
-      if (t->chunks_left == 0) {
+      chunk_table ct;
+      for (const auto& c : t->plan.chunks) {
+        ct.chunks.push_back(&c);
+        if (done.count(c.chunk_no)) ct.done.insert(c.chunk_no);
+      }
+      if (ct.done.size() == ct.chunks.size()) {
         state.set_table_status(t->info.schema, t->info.name, table_status::done);
         t->progress->set_phase(table_phase::done);
-      } else {
-        state.set_table_status(t->info.schema, t->info.name, table_status::copying);
+        continue;
       }
+      state.set_table_status(t->info.schema, t->info.name, table_status::copying);
+      ct.id = i;
+      ct.schema = t->info.schema;
+      ct.name = t->info.name;
+      ct.display = codecs::printable(t->info.display());
+      ct.bytes = t->plan.bytes;
+      ct.progress = t->progress;
+      to_load.push_back(std::move(ct));
     }
     {
       const job_status st = state.status_snapshot();
@@ -455,27 +483,21 @@ asio::awaitable<void> run_all(job& j, io::runtime& rt, run_state& rs,
           tp->resume_from(row.chunks_done, row.rows_copied, row.bytes_copied);
     }
     progress_reporter reporter(j.prog, reporter_opts);
-    std::vector<worker> workers(j.cfg.workers);
-    std::vector<io::spawned> ops;
-    for (std::size_t i = 0; i < workers.size(); ++i) {
-      workers[i].index = i;
-      ops.push_back(asio::co_spawn(rt.executor(1 + i % (rt.size() - 1)),
-                                   work(j, workers[i], rt, rs), asio::deferred));
-    }
+    load_path path(j, rt, rs);
+    chunk_runner_options o;
+    o.workers = j.cfg.workers;
+    o.prefix_chunk = false;  // load_chunk's errors name the table, the chunk and the label
+    o.stop = rt.stop_token();
+    chunk_runner runner(path, state, j.prog, std::move(to_load), std::move(o));
     std::exception_ptr worker_error;
     try {
-      co_await io::wait_all(std::move(ops));
+      co_await runner.run();
     } catch (...) {
       worker_error = std::current_exception();
     }
     reporter.stop();
     if (worker_error) std::rethrow_exception(worker_error);
-    {
-      std::lock_guard lk(j.m);
-      rs.interrupted = !j.chunks.empty() && rt.stop_token().stop_requested();
-      for (const auto& t : j.tables)
-        if (!t->failed && t->chunks_left > 0) rs.interrupted = true;
-    }
+    rs.interrupted = !runner.complete();
   } catch (...) {
     error = std::current_exception();
   }

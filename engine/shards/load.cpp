@@ -1,6 +1,7 @@
 #include "engine/shards/load.hpp"
 
 #include "connectors/sqlite/shard_writer.hpp"
+#include "engine/core/chunk_runner.hpp"
 #include "io/wait_all.hpp"
 
 #include <fmt/format.h>
@@ -302,28 +303,82 @@ asio::awaitable<void> load::writer_loop(std::size_t f) {
   }
 }
 
-asio::awaitable<void> load::reader_loop(std::size_t r, chunk_reader& read) {
-  try {
-    for (;;) {
-      if (rt_.stop_token().stop_requested()) break;
-      const planned_chunk* c = nullptr;
-      {
-        std::lock_guard lk(m_);
-        if (failed_ || next_ >= todo_.size()) break;
-        c = todo_[next_++];
-      }
-      chunk_sink sink(*this, *c);
-      const auto t0 = std::chrono::steady_clock::now();
-      co_await read(r, *c, sink);
+class load::reader final : public chunk_worker {
+ public:
+  reader(shards::load& l, chunk_reader& read, std::size_t index)
+      : l_(l), read_(read), index_(index) {}
+
+  asio::awaitable<chunk_attempt> load(const chunk_table&, const planned_chunk& c) override {
+    {
+      std::lock_guard lk(l_.m_);
+      if (l_.failed_) throw load_cancelled{};
+    }
+    chunk_sink sink(l_, c);
+    const auto t0 = std::chrono::steady_clock::now();
+    try {
+      co_await read_(index_, c, sink);
       co_await sink.flush();
       co_await sink.finish();
-      spdlog::debug("{}: reader {} chunk {} in {:.3f}s, {:.3f}s of it waiting for writers", t_.name,
-                    r, c->chunk_no, since(t0), sink.send_wait());
+    } catch (const load_cancelled&) {
+      throw;
+    } catch (...) {
+      // The load fails with this error; the other readers stop at their next send.
+      l_.fail(std::current_exception());
+      throw load_cancelled{};
     }
+    spdlog::debug("{}: reader {} chunk {} in {:.3f}s, {:.3f}s of it waiting for writers",
+                  l_.t_.name, index_, c.chunk_no, since(t0), sink.send_wait());
+    // Done once every file committed it (chunk_committed), not here.
+    chunk_attempt a;
+    a.ok = true;
+    a.rows = sink.rows();
+    a.bytes = sink.bytes();
+    co_return a;
+  }
+
+ private:
+  shards::load& l_;  // `load` here names the member function
+  chunk_reader& read_;
+  std::size_t index_;
+};
+
+class load::reader_path final : public chunk_path {
+ public:
+  reader_path(load& l, chunk_reader& read) : l_(l), read_(read) {}
+  asio::any_io_executor executor(std::size_t index) override { return l_.rt_.executor(1 + index); }
+  asio::awaitable<std::unique_ptr<chunk_worker>> open_worker(std::size_t index) override {
+    co_return std::make_unique<reader>(l_, read_, index);
+  }
+
+ private:
+  load& l_;
+  chunk_reader& read_;
+};
+
+asio::awaitable<void> load::read_chunks(chunk_reader& read) {
+  chunk_table t;
+  t.schema = t_.schema;
+  t.name = t_.name;
+  t.display = t_.name;
+  t.chunks = todo_;
+  t.progress = tp_;
+  chunk_runner_options o;
+  o.workers = o_.readers;
+  o.record = false;  // a chunk is done once every file committed it
+  o.stop = rt_.stop_token();
+  reader_path path(*this, read);
+  std::vector<chunk_table> tables;
+  tables.push_back(std::move(t));
+  chunk_runner runner(path, state_, prog_, std::move(tables), std::move(o));
+  try {
+    co_await runner.run();
   } catch (const load_cancelled&) {
+    // The error that cancelled the load is in error_.
   } catch (...) {
     fail(std::current_exception());
   }
+  for (auto& f : files_)
+    f->ch.close();
 }
 
 asio::awaitable<bool> load::run(chunk_reader read) {
@@ -353,23 +408,16 @@ asio::awaitable<bool> load::run(chunk_reader read) {
   std::vector<op_t> writers;
   for (std::size_t f = 0; f < files_.size(); ++f)
     writers.push_back(asio::co_spawn(writer_executor(f), writer_loop(f), asio::deferred));
-  auto readers_then_close = [this, &read]() -> asio::awaitable<void> {
-    std::vector<op_t> readers;
-    for (std::size_t r = 0; r < o_.readers; ++r)
-      readers.push_back(asio::co_spawn(rt_.executor(1 + r), reader_loop(r, read), asio::deferred));
-    co_await wait_all(std::move(readers));
-    for (auto& f : files_)
-      f->ch.close();
-  };
   auto ex = co_await asio::this_coro::executor;
-  writers.push_back(asio::co_spawn(ex, readers_then_close(), asio::deferred));
+  writers.push_back(asio::co_spawn(ex, read_chunks(read), asio::deferred));
   co_await wait_all(std::move(writers));
 
   // Writers are done with their files: close them on their own threads.
   for (auto& f : files_)
     f->writer.reset();
   if (error_) std::rethrow_exception(error_);
-  const bool complete = files_left_.empty() && next_ >= todo_.size();
+  // Every chunk to do has an entry until every file committed it.
+  const bool complete = files_left_.empty();
   state_.set_copy_seconds(t_.schema, t_.name, since(started_) - index_seconds_);
   if (complete) {
     state_.set_index_seconds(t_.schema, t_.name, index_seconds_);

@@ -149,7 +149,10 @@ class load {
   boost::asio::awaitable<void> open_writer(std::size_t file);
   boost::asio::awaitable<void> writer_loop(std::size_t file);
   void write_msg(file_state& fs, shard_msg& m);
-  boost::asio::awaitable<void> reader_loop(std::size_t reader, chunk_reader& read);
+  class reader;       // a chunk_worker: the source's chunk_reader into a chunk_sink
+  class reader_path;  // the readers as a chunk_path (the chunk runner schedules them)
+  /// Runs the readers over the chunks to do, then closes the writers' channels.
+  boost::asio::awaitable<void> read_chunks(chunk_reader& read);
   void chunk_committed(int chunk_no);
   /// Batch buffers go round: readers fill them, writers hand them back once their rows ran.
   std::string take_buffer();
@@ -167,8 +170,7 @@ class load {
   std::vector<std::unique_ptr<file_state>> files_;
   std::mutex m_;
   std::vector<const planned_chunk*> todo_;  // chunks not yet done everywhere, plan order
-  std::size_t next_ = 0;
-  std::map<int, int> files_left_;  // chunk -> files still to commit it
+  std::map<int, int> files_left_;           // chunk -> files still to commit it
   std::map<int, std::pair<std::int64_t, std::int64_t>> chunk_stats_;  // rows, bytes
   std::exception_ptr error_;
   bool failed_ = false;

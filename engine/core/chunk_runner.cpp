@@ -1,0 +1,233 @@
+#include "engine/core/chunk_runner.hpp"
+
+#include "io/sleep.hpp"
+#include "io/wait_all.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+
+#include <algorithm>
+
+namespace uringmig::engine {
+
+namespace asio = boost::asio;
+
+struct chunk_runner::table_state {
+  chunk_table t;
+  int left = 0;     // chunks neither in nor failed; guarded by m_
+  int running = 0;  // workers on it; guarded by m_
+  bool failed = false;
+  bool started = false;
+  std::chrono::steady_clock::time_point first;  // its first chunk was handed out
+};
+
+chunk_runner::chunk_runner(chunk_path& path, state_store& state, progress& prog,
+                           std::vector<chunk_table> tables, chunk_runner_options o)
+    : path_(path), state_(state), prog_(prog), o_(std::move(o)) {
+  // Largest first: the table that ends last bounds the run, so the biggest starts first.
+  std::stable_sort(tables.begin(), tables.end(),
+                   [](const chunk_table& a, const chunk_table& b) { return a.bytes > b.bytes; });
+  for (auto& t : tables) {
+    auto ts = std::make_unique<table_state>();
+    ts->t = std::move(t);
+    for (const planned_chunk* c : ts->t.chunks) {
+      if (ts->t.done.count(c->chunk_no)) continue;
+      queue_.push_back({ts.get(), c, false});
+      ++ts->left;
+    }
+    tables_.push_back(std::move(ts));
+  }
+}
+
+chunk_runner::~chunk_runner() = default;
+
+bool chunk_runner::busy() const {
+  std::lock_guard lk(m_);
+  return !queue_.empty() || in_flight_ > 0;
+}
+
+bool chunk_runner::complete() const {
+  std::lock_guard lk(m_);
+  return std::all_of(tables_.begin(), tables_.end(),
+                     [](const auto& t) { return t->left == 0 || t->failed; });
+}
+
+bool chunk_runner::failed(std::size_t table_id) const {
+  std::lock_guard lk(m_);
+  for (const auto& t : tables_)
+    if (t->t.id == table_id) return t->failed;
+  return false;
+}
+
+std::size_t chunk_runner::chunks_queued() const {
+  std::lock_guard lk(m_);
+  return queue_.size();
+}
+
+std::optional<chunk_runner::task> chunk_runner::next() {
+  std::lock_guard lk(m_);
+  for (auto it = queue_.begin(); it != queue_.end();) {
+    table_state& ts = *it->table;
+    if (ts.failed) {
+      it = queue_.erase(it);  // a failed table's other chunks are not tried
+      continue;
+    }
+    if (o_.table_workers > 0 && ts.running >= o_.table_workers) {
+      ++it;
+      continue;
+    }
+    task k = *it;
+    queue_.erase(it);
+    ++ts.running;
+    ++in_flight_;
+    if (!ts.started) {
+      ts.started = true;
+      ts.first = std::chrono::steady_clock::now();
+      k.first = true;
+    }
+    return k;
+  }
+  return std::nullopt;
+}
+
+void chunk_runner::chunk_left(const task& k) {
+  std::lock_guard lk(m_);
+  --in_flight_;
+  --k.table->running;
+}
+
+void chunk_runner::chunk_in(const task& k, const chunk_attempt& a) {
+  const chunk_table& t = k.table->t;
+  if (o_.record) {
+    state_.mark_chunk_done(t.schema, t.name, k.chunk->chunk_no, a.rows, a.bytes, a.seconds);
+    if (t.progress) {
+      t.progress->add(a.rows, a.progress_bytes);
+      t.progress->chunk_done();
+    }
+  }
+  path_.chunk_done(t, *k.chunk, a);
+  bool finished = false;
+  double seconds = 0;
+  {
+    std::lock_guard lk(m_);
+    --in_flight_;
+    --k.table->running;
+    finished = --k.table->left == 0 && !k.table->failed;
+    seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - k.table->first).count();
+  }
+  if (!finished) return;
+  if (o_.record) state_.set_copy_seconds(t.schema, t.name, seconds);
+  path_.table_finished(t, seconds);
+}
+
+void chunk_runner::chunk_failed(const task& k, const chunk_attempt& a) {
+  const chunk_table& t = k.table->t;
+  const std::string why =
+      o_.prefix_chunk ? fmt::format("chunk {}: {}", k.chunk->chunk_no, a.error) : a.error;
+  bool first = false;
+  {
+    std::lock_guard lk(m_);
+    --in_flight_;
+    --k.table->running;
+    --k.table->left;
+    first = !k.table->failed;
+    k.table->failed = true;
+  }
+  if (!first) {
+    spdlog::error("table {}: {}", t.display, why);
+    return;
+  }
+  spdlog::error("table {} failed: {}", t.display, why);
+  if (t.progress) t.progress->set_phase(table_phase::failed);
+  state_.set_table_status(t.schema, t.name, table_status::failed, why);
+  path_.table_failed(t, why);
+}
+
+asio::awaitable<void> chunk_runner::run_chunk(chunk_worker& w, const task& k) {
+  const chunk_table& t = k.table->t;
+  const planned_chunk& c = *k.chunk;
+  for (int attempt = 1;; ++attempt) {
+    const chunk_attempt a = co_await w.load(t, c);
+    if (a.interrupted) {
+      chunk_left(k);  // stays to do: the run ends interrupted
+      co_return;
+    }
+    if (a.ok) {
+      chunk_in(k, a);
+      co_return;
+    }
+    state_.mark_chunk_failed(t.schema, t.name, c.chunk_no, a.attempts > 0 ? a.attempts : attempt,
+                             a.error);
+    if (!a.retryable || attempt >= o_.attempts) {
+      chunk_failed(k, a);
+      // The failed attempt may have left the worker's sessions mid-transaction: without a reset
+      // every later chunk of this worker would fail too.
+      co_await w.recover(t);
+      co_return;
+    }
+    const std::chrono::milliseconds wait = o_.backoff(attempt);
+    spdlog::warn("{} chunk {}: {} (attempt {}/{}, retrying in {} ms)", t.display, c.chunk_no,
+                 a.error, attempt, o_.attempts, wait.count());
+    if (!co_await io::sleep_unless_stopped(wait, o_.stop)) {
+      // Stopping: the attempt rolled back and the chunk stays to do (not failed).
+      spdlog::info("{} chunk {}: not retried: stopping", t.display, c.chunk_no);
+      chunk_left(k);
+      co_return;
+    }
+    co_await w.recover(t);
+  }
+}
+
+asio::awaitable<void> chunk_runner::worker_loop(std::size_t index) {
+  std::unique_ptr<chunk_worker> w = co_await path_.open_worker(index);
+  std::exception_ptr error;
+  try {
+    while (!o_.stop.stop_requested()) {
+      std::optional<task> k = next();
+      if (!k) break;
+      const chunk_table& t = k->table->t;
+      if (k->first) {
+        bool failed = false;
+        {
+          // A table another worker has just failed stays failed.
+          std::lock_guard lk(m_);
+          failed = k->table->failed;
+        }
+        if (!failed) {
+          state_.set_table_status(t.schema, t.name, table_status::copying);
+          if (t.progress) t.progress->set_phase(table_phase::copying);
+        }
+      }
+      prog_.chunk_started();
+      try {
+        co_await run_chunk(*w, *k);
+      } catch (...) {
+        prog_.chunk_finished();
+        chunk_left(*k);
+        throw;
+      }
+      prog_.chunk_finished();
+    }
+  } catch (...) {
+    error = std::current_exception();
+  }
+  try {
+    co_await w->close();
+  } catch (...) {
+    if (!error) error = std::current_exception();
+  }
+  w.reset();
+  if (error) std::rethrow_exception(error);
+}
+
+asio::awaitable<void> chunk_runner::run() {
+  std::vector<io::spawned> ops;
+  for (std::size_t i = 0; i < o_.workers; ++i)
+    ops.push_back(asio::co_spawn(path_.executor(i), worker_loop(i), asio::deferred));
+  co_await io::wait_all(std::move(ops));
+}
+
+}  // namespace uringmig::engine
