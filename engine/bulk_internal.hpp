@@ -126,7 +126,7 @@ struct job {
   int copy_workers_running = 0;
   int chunks_in_flight = 0;  // handed to a copy worker, not yet done or failed
   int builds_running = 0;    // CREATE INDEX statements in flight
-  std::deque<io::detail::wake_handler> index_waiters;
+  std::deque<io::wake_handler> index_waiters;
   objects_outcome objects;  // large objects and materialized views, for the summary
   std::vector<std::string> post_data_skipped;  // post-data objects waiting for failed tables
   std::set<std::string> excluded;              // "schema.name" of the plan left out by the filters
