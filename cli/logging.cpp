@@ -1,5 +1,6 @@
 #include "cli/logging.hpp"
 
+#include "codecs/json_text.hpp"
 #include "codecs/url.hpp"
 
 #include <spdlog/logger.h>
@@ -65,74 +66,6 @@ std::string_view level_name(spdlog::level::level_enum level) noexcept {
   }
 }
 
-/// Length of the valid UTF-8 sequence at s[i], 0 when invalid.
-std::size_t utf8_length(std::string_view s, std::size_t i) noexcept {
-  const auto b = static_cast<unsigned char>(s[i]);
-  std::size_t n = 0;
-  if (b < 0x80) return 1;
-  if (b >= 0xC2 && b <= 0xDF)
-    n = 2;
-  else if (b >= 0xE0 && b <= 0xEF)
-    n = 3;
-  else if (b >= 0xF0 && b <= 0xF4)
-    n = 4;
-  else
-    return 0;
-  if (i + n > s.size()) return 0;
-  for (std::size_t k = 1; k < n; ++k) {
-    if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return 0;
-  }
-  return n;
-}
-
-void append_json_string(std::string_view s, spdlog::memory_buf_t& out) {
-  constexpr std::string_view hex = "0123456789abcdef";
-  out.push_back('"');
-  for (std::size_t i = 0; i < s.size();) {
-    const char c = s[i];
-    switch (c) {
-      case '"':
-        out.append(std::string_view("\\\""));
-        ++i;
-        continue;
-      case '\\':
-        out.append(std::string_view("\\\\"));
-        ++i;
-        continue;
-      case '\n':
-        out.append(std::string_view("\\n"));
-        ++i;
-        continue;
-      case '\r':
-        out.append(std::string_view("\\r"));
-        ++i;
-        continue;
-      case '\t':
-        out.append(std::string_view("\\t"));
-        ++i;
-        continue;
-      default:
-        break;
-    }
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20) {
-      const std::array<char, 6> esc{'\\', 'u', '0', '0', hex[u >> 4], hex[u & 0xF]};
-      out.append(esc.data(), esc.data() + esc.size());
-      ++i;
-      continue;
-    }
-    const std::size_t n = utf8_length(s, i);
-    if (n == 0) {  // keep the file valid JSON even for bytes in another encoding
-      out.append(std::string_view("\\ufffd"));
-      ++i;
-      continue;
-    }
-    out.append(s.data() + i, s.data() + i + n);
-    i += n;
-  }
-  out.push_back('"');
-}
-
 class json_formatter final : public spdlog::formatter {
  public:
   void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
@@ -153,7 +86,9 @@ class json_formatter final : public spdlog::formatter {
     dest.append(std::string_view("\",\"level\":\""));
     dest.append(level_name(msg.level));
     dest.append(std::string_view("\",\"msg\":"));
-    append_json_string(std::string_view(msg.payload.data(), msg.payload.size()), dest);
+    const std::string text =
+        codecs::json_string(std::string_view(msg.payload.data(), msg.payload.size()));
+    dest.append(text.data(), text.data() + text.size());
     dest.append(std::string_view("}\n"));
   }
   std::unique_ptr<spdlog::formatter> clone() const override {

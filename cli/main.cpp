@@ -1,11 +1,10 @@
 #include "cli/app.hpp"
-#include "connectors/sqlite/database.hpp"
+#include "engine/core/process_setup.hpp"
 
 #include <cstdio>
 
 int main(int argc, char** argv) {
-  // Before anything opens a SQLite database (the state store, sources, shard writers).
-  uringmig::connectors::sqlite::configure_process();
+  uringmig::engine::setup_process();
   // cli::main catches everything itself; this is the last line of defence.
   try {
     return uringmig::cli::main(argc, argv);

@@ -1,5 +1,6 @@
 #include "codecs/doris_binary_transcode.hpp"
 
+#include "codecs/doris_csv_scan.hpp"
 #include "codecs/doris_format.hpp"
 
 #include <fmt/format.h>
@@ -7,9 +8,6 @@
 #include <algorithm>
 #include <array>
 #include <bit>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 #include <cstring>
 
 namespace uringmig::codecs {
@@ -23,41 +21,9 @@ constexpr std::size_t signature_size = sizeof signature;
 constexpr std::size_t header_fixed = signature_size + 8;  // then flags and extension length
 constexpr std::uint32_t flag_oids = 1u << 16;             // COPY ... WITH OIDS (before PG 12)
 
-// Bytes that force a CSV value into an enclosure (codecs/doris_format.cpp).
-constexpr std::array<bool, 256> csv_special = [] {
-  std::array<bool, 256> t{};
-  t[static_cast<unsigned char>(doris_csv_separator)] = true;
-  t['\n'] = t['\r'] = true;
-  t[static_cast<unsigned char>(doris_csv_enclose)] = true;
-  t[static_cast<unsigned char>(doris_csv_escape)] = true;
-  return t;
-}();
-
-bool has_csv_special(const unsigned char* p, std::size_t n) {
-  std::size_t i = 0;
-#if defined(__SSE2__)
-  const __m128i k_separator = _mm_set1_epi8(doris_csv_separator);
-  const __m128i k_lf = _mm_set1_epi8('\n');
-  const __m128i k_cr = _mm_set1_epi8('\r');
-  const __m128i k_enclose = _mm_set1_epi8(doris_csv_enclose);
-  const __m128i k_escape = _mm_set1_epi8(doris_csv_escape);
-  for (; i + 16 <= n; i += 16) {
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
-    const __m128i hit = _mm_or_si128(
-        _mm_or_si128(_mm_cmpeq_epi8(v, k_separator), _mm_cmpeq_epi8(v, k_lf)),
-        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, k_cr), _mm_cmpeq_epi8(v, k_enclose)),
-                     _mm_cmpeq_epi8(v, k_escape)));
-    if (_mm_movemask_epi8(hit) != 0) return true;
-  }
-#endif
-  for (; i < n; ++i)
-    if (csv_special[p[i]]) return true;
-  return false;
-}
-
 // A text value by the CSV rules of doris_row_writer (room: 2 * n + 2).
 char* put_csv_text(char* o, const unsigned char* p, std::size_t n) {
-  if (n > 0 && !has_csv_special(p, n)) {
+  if (n > 0 && doris_csv_plain_prefix(p, n) == n) {
     std::memcpy(o, p, n);
     return o + n;
   }

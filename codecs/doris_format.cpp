@@ -1,5 +1,7 @@
 #include "codecs/doris_format.hpp"
 
+#include "codecs/civil_date.hpp"
+#include "codecs/doris_csv_scan.hpp"
 #include "codecs/doris_types.hpp"
 
 #include <cstring>
@@ -9,90 +11,10 @@ namespace uringmig::codecs {
 
 namespace {
 
-// Bytes that force a CSV value into an enclosure: the separator, CR, LF, enclose, escape.
-constexpr std::array<bool, 256> make_csv_special() {
-  std::array<bool, 256> t{};
-  t[static_cast<unsigned char>(doris_csv_separator)] = true;
-  t['\n'] = t['\r'] = true;
-  t[static_cast<unsigned char>(doris_csv_enclose)] = true;
-  t[static_cast<unsigned char>(doris_csv_escape)] = true;
-  return t;
-}
-constexpr std::array<bool, 256> csv_special = make_csv_special();
-
-// 0: copied as is; 1: escaped (controls, quote, backslash); 2: start of a multi-byte sequence.
-constexpr std::array<std::uint8_t, 256> make_json_class() {
-  std::array<std::uint8_t, 256> t{};
-  for (int c = 0; c < 0x20; ++c)
-    t[static_cast<std::size_t>(c)] = 1;
-  t['"'] = t['\\'] = 1;
-  for (int c = 0x80; c < 0x100; ++c)
-    t[static_cast<std::size_t>(c)] = 2;
-  return t;
-}
-constexpr std::array<std::uint8_t, 256> json_class = make_json_class();
-
-// Eight bytes at a time (SWAR): a word has a byte below `n` (n <= 0x80) when has_below != 0.
-constexpr std::uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
-std::uint64_t load8(const unsigned char* p) {
-  std::uint64_t x;
-  std::memcpy(&x, p, sizeof x);
-  return x;
-}
-std::uint64_t has_below(std::uint64_t x, unsigned char n) {
-  return (x - ones * n) & ~x & highs;
-}
-std::uint64_t has_byte(std::uint64_t x, unsigned char c) {
-  return has_below(x ^ (ones * c), 1);
-}
-
-// Index of the first byte at or after `i` that csv_special marks (n when none).
-std::size_t skip_plain_csv(const unsigned char* p, std::size_t i, std::size_t n) {
-  for (; i + 8 <= n; i += 8) {
-    const std::uint64_t x = load8(p + i);
-    if (has_byte(x, doris_csv_separator) | has_byte(x, '\n') | has_byte(x, '\r') |
-        has_byte(x, doris_csv_enclose) | has_byte(x, doris_csv_escape))
-      break;
-  }
-  while (i < n && !csv_special[p[i]])
-    ++i;
-  return i;
-}
-
-// Index of the first byte at or after `i` that json_class does not copy as is (n when none).
-std::size_t skip_plain_json(const unsigned char* p, std::size_t i, std::size_t n) {
-  for (; i + 8 <= n; i += 8) {
-    const std::uint64_t x = load8(p + i);
-    if (has_below(x, 0x20) | (x & highs) | has_byte(x, '"') | has_byte(x, '\\')) break;
-  }
-  while (i < n && json_class[p[i]] == 0)
-    ++i;
-  return i;
-}
-
-bool in(unsigned char c, unsigned char lo, unsigned char hi) {
-  return c >= lo && c <= hi;
-}
-
-// Length of the well-formed UTF-8 sequence at p (Unicode table 3-7), 0 when there is none.
-std::size_t utf8_length(const unsigned char* p, std::size_t n) {
-  const unsigned char c = p[0];
-  if (in(c, 0xC2, 0xDF)) return n >= 2 && in(p[1], 0x80, 0xBF) ? 2 : 0;
-  if (in(c, 0xE0, 0xEF)) {
-    const unsigned char lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
-    return n >= 3 && in(p[1], lo, hi) && in(p[2], 0x80, 0xBF) ? 3 : 0;
-  }
-  if (in(c, 0xF0, 0xF4)) {
-    const unsigned char lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
-    return n >= 4 && in(p[1], lo, hi) && in(p[2], 0x80, 0xBF) && in(p[3], 0x80, 0xBF) ? 4 : 0;
-  }
-  return 0;
-}
-
 void append_csv_text(std::string& out, std::string_view v) {
   const auto* p = reinterpret_cast<const unsigned char*>(v.data());
   const std::size_t n = v.size();
-  std::size_t i = skip_plain_csv(p, 0, n);
+  std::size_t i = doris_csv_plain_prefix(p, n);
   if (i == n && n > 0) {
     out.append(v);
     return;
@@ -125,28 +47,6 @@ int digits(std::string_view s, std::size_t at, std::size_t len) {
   return v;
 }
 
-// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2 ? 1 : 0;
-  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const auto yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
-}
-
-void civil_from_days(std::int64_t z, std::int64_t& y, unsigned& m, unsigned& d) {
-  z += 719468;
-  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const auto doe = static_cast<unsigned>(z - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  d = doy - (153 * mp + 2) / 5 + 1;
-  m = mp < 10 ? mp + 3 : mp - 9;
-  y = static_cast<std::int64_t>(yoe) + era * 400 + (m <= 2 ? 1 : 0);
-}
-
 // Writes `v` zero-padded to at least `width` digits at `p`; returns the end.
 char* put_number(char* p, std::int64_t v, int width) {
   char tmp[24];
@@ -163,85 +63,6 @@ char* put_number(char* p, std::int64_t v, int width) {
 }
 
 }  // namespace
-
-void append_json_string(std::string& out, std::string_view s) {
-  static constexpr char hex[] = "0123456789abcdef";
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const std::size_t n = s.size();
-  out.push_back('"');
-  std::size_t run = 0;
-  std::size_t i = 0;
-  while ((i = skip_plain_json(p, i, n)) < n) {
-    const unsigned char c = p[i];
-    if (json_class[c] == 2) {
-      if (const std::size_t len = utf8_length(p + i, n - i); len > 0) {
-        i += len;
-        continue;
-      }
-    }
-    out.append(s.data() + run, i - run);
-    switch (c) {
-      case '"':
-        out.append("\\\"");
-        break;
-      case '\\':
-        out.append("\\\\");
-        break;
-      case '\n':
-        out.append("\\n");
-        break;
-      case '\r':
-        out.append("\\r");
-        break;
-      case '\t':
-        out.append("\\t");
-        break;
-      case '\b':
-        out.append("\\b");
-        break;
-      case '\f':
-        out.append("\\f");
-        break;
-      default:
-        if (c >= 0x80) {
-          out.append("\\ufffd");
-        } else {
-          const char esc[] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-          out.append(esc, sizeof esc);
-        }
-    }
-    run = ++i;
-  }
-  out.append(s.data() + run, n - run);
-  out.push_back('"');
-}
-
-bool is_json_number(std::string_view s) {
-  std::size_t i = 0;
-  const std::size_t n = s.size();
-  auto digit = [&](std::size_t at) { return at < n && s[at] >= '0' && s[at] <= '9'; };
-  if (i < n && s[i] == '-') ++i;
-  if (!digit(i)) return false;
-  if (s[i] == '0') {
-    ++i;
-  } else {
-    while (digit(i))
-      ++i;
-  }
-  if (i < n && s[i] == '.') {
-    if (!digit(++i)) return false;
-    while (digit(i))
-      ++i;
-  }
-  if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-    ++i;
-    if (i < n && (s[i] == '+' || s[i] == '-')) ++i;
-    if (!digit(i)) return false;
-    while (digit(i))
-      ++i;
-  }
-  return i == n;
-}
 
 std::string_view timestamptz_to_utc(std::string_view t, timestamp_buffer& buf) {
   // The common case, a session in UTC: a digit then "+00" at the end.
@@ -287,15 +108,13 @@ std::string_view timestamptz_to_utc(std::string_view t, timestamp_buffer& buf) {
       hh * 3600 + mi * 60 + ss - std::int64_t{sign} * off;
   const std::int64_t days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
   const std::int64_t sod = secs - days * 86400;
-  std::int64_t y = 0;
-  unsigned m = 0, d = 0;
-  civil_from_days(days, y, m, d);
-  if (y < 0 || y > 999999) return t;
-  char* p = put_number(buf.data(), y, 4);
+  const civil_date date = civil_from_days(days);
+  if (date.year < 0 || date.year > 999999) return t;
+  char* p = put_number(buf.data(), date.year, 4);
   *p++ = '-';
-  p = put_number(p, m, 2);
+  p = put_number(p, date.month, 2);
   *p++ = '-';
-  p = put_number(p, d, 2);
+  p = put_number(p, date.day, 2);
   *p++ = ' ';
   p = put_number(p, sod / 3600, 2);
   *p++ = ':';

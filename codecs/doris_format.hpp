@@ -1,5 +1,6 @@
 #pragma once
 
+#include "codecs/json_text.hpp"
 #include "codecs/url.hpp"
 
 #include <array>
@@ -31,11 +32,10 @@
 //   is "" so it stays distinct from NULL whatever empty_field_as_null says.
 //
 // JSON lines (format json, read_json_by_line true, num_as_string true): one object per line,
-// the column names as keys in column order. NULL is null. Strings escape " \ and U+0000-U+001F
-// (\n \r \t \b \f, else \u00XX); bytes that are not well-formed UTF-8 (overlongs, surrogates,
-// > U+10FFFF, truncated sequences) become \ufffd, one per byte, so the line always parses
-// (a UTF8 PostgreSQL database never produces them). num_as_string makes Doris take numbers as
-// their exact text (no trip through double) before casting to the column type.
+// the column names as keys in column order. NULL is null. Strings are escaped by
+// codecs/json_text.hpp (bytes that are not well-formed UTF-8 become \ufffd, so the line always
+// parses; a UTF8 PostgreSQL database never produces them). num_as_string makes Doris take numbers
+// as their exact text (no trip through double) before casting to the column type.
 //
 // Per kind (both formats):
 //   integer, number  JSON: bare when the text is a JSON number, else a string (NaN, Infinity).
@@ -103,12 +103,6 @@ class doris_row_writer {
   std::string json_keys_;                   // `{"a":` then `,"b":` ... back to back
   std::vector<std::size_t> json_key_ends_;  // end of each column's key in json_keys_
 };
-
-/// Appends `bytes` as a JSON string literal (quotes included), escaped as described above.
-void append_json_string(std::string& out, std::string_view bytes);
-
-/// True when `text` is exactly a JSON number (RFC 8259 grammar).
-bool is_json_number(std::string_view text);
 
 using timestamp_buffer = std::array<char, 48>;
 

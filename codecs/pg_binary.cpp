@@ -1,5 +1,7 @@
 #include "codecs/pg_binary.hpp"
 
+#include "codecs/civil_date.hpp"
+
 #include <bit>
 #include <charconv>
 #include <cmath>
@@ -75,40 +77,24 @@ char* put_text(char* o, std::string_view s) {
   return o + s.size();
 }
 
-// Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's civil_from_days); year 0 is
-// 1 BC, as in PostgreSQL's j2date.
-void civil_from_days(std::int64_t z, std::int64_t& y, unsigned& m, unsigned& d) {
-  z += 719468;
-  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const auto doe = static_cast<unsigned>(z - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  d = doy - (153 * mp + 2) / 5 + 1;
-  m = mp < 10 ? mp + 3 : mp - 9;
-  y = static_cast<std::int64_t>(yoe) + era * 400 + (m <= 2 ? 1 : 0);
-}
-
 constexpr std::int64_t days_1970_to_2000 = 10957;
 constexpr std::int64_t micros_per_day = 86400LL * 1000000;
 constexpr std::int64_t days_0001_to_2000 = 730119;  // 0001-01-01 .. 2000-01-01
 
 // YYYY-MM-DD (year >= 4 digits, display year: 1 BC is 1); sets bc.
 char* put_ymd(char* o, std::int64_t days_since_2000, bool& bc) {
-  std::int64_t y = 0;
-  unsigned m = 0, d = 0;
-  civil_from_days(days_since_2000 + days_1970_to_2000, y, m, d);
-  bc = y <= 0;
-  const std::int64_t shown = bc ? 1 - y : y;
+  const civil_date date = civil_from_days(days_since_2000 + days_1970_to_2000);
+  bc = date.year <= 0;
+  const std::int64_t shown = bc ? 1 - date.year : date.year;
   if (shown < 10000) {
     o = put4(o, static_cast<unsigned>(shown));
   } else {
     o = put_uint(o, static_cast<std::uint64_t>(shown));
   }
   *o++ = '-';
-  o = put2(o, m);
+  o = put2(o, date.month);
   *o++ = '-';
-  return put2(o, d);
+  return put2(o, date.day);
 }
 
 // Digits d1..dn of value 0.d1..dn x 10^(exp + 1), PostgreSQL's layout: fixed notation for

@@ -64,12 +64,12 @@ class row_batch_writer {
   }
   /// The whole row as a SQLite record (after begin_row, instead of the values).
   void record(std::string_view rec) {
-    out_.push_back(kRecordTag);
+    out_.push_back(record_tag);
     const auto n = static_cast<std::uint32_t>(rec.size());
     put(&n, sizeof n);
     out_.append(rec);
   }
-  static constexpr char kRecordTag = 'R';
+  static constexpr char record_tag = 'R';
 
  private:
   void put(const void* p, std::size_t n) { out_.append(static_cast<const char*>(p), n); }
@@ -90,7 +90,7 @@ class row_batch_reader {
 
   bool at_end() const noexcept { return p_ >= end_; }
   /// After rowid(): whether the row is one SQLite record (row_batch_writer::record).
-  bool next_is_record() const noexcept { return *p_ == row_batch_writer::kRecordTag; }
+  bool next_is_record() const noexcept { return *p_ == row_batch_writer::record_tag; }
   std::string_view record() noexcept {
     ++p_;
     const auto n = get<std::uint32_t>();

@@ -8,7 +8,7 @@ namespace uringmig::codecs {
 
 namespace {
 
-constexpr std::uint32_t kSqliteVersion = 3040001;
+constexpr std::uint32_t sqlite_version_number = 3040001;
 
 int varint_len(std::uint64_t v) {
   if (v <= 0x7f) return 1;
@@ -291,7 +291,7 @@ void sqlite_image_builder::write_schema_page(std::uint32_t root) {
   put32(p + 44, 4);              // schema format 4
   put32(p + 56, 1);              // UTF-8
   put32(p + 92, 1);              // version-valid-for = change counter: the size at 28 is valid
-  put32(p + 96, kSqliteVersion);
+  put32(p + 96, sqlite_version_number);
   // sqlite_schema: one row (type, name, tbl_name, rootpage, sql) in a leaf at offset 100.
   std::string rec;
   std::vector<value_view> v(5);

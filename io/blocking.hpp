@@ -22,7 +22,7 @@ boost::asio::awaitable<std::invoke_result_t<F>> run_blocking(F fn) {
   struct state {
     std::mutex m;
     bool done = false;
-    std::optional<detail::wake_handler> waiter;
+    std::optional<wake_handler> waiter;
     std::exception_ptr error;
     std::conditional_t<std::is_void_v<T>, bool, std::optional<T>> value{};
   };
@@ -41,9 +41,9 @@ boost::asio::awaitable<std::invoke_result_t<F>> run_blocking(F fn) {
     st.done = true;
     auto w = std::move(st.waiter);
     lk.unlock();
-    if (w) detail::wake(std::move(*w));
+    if (w) wake(std::move(*w));
   });
-  co_await detail::park([&st](detail::wake_handler& h) {
+  co_await park([&st](wake_handler& h) {
     std::lock_guard lk(st.m);
     if (st.done) return false;
     st.waiter = std::move(h);

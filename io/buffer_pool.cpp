@@ -67,7 +67,7 @@ boost::asio::awaitable<buffer> buffer_pool::acquire() {
         co_return buffer(this, s, slab_size_);
       }
     }
-    co_await detail::park([this](detail::wake_handler& h) {
+    co_await park([this](wake_handler& h) {
       std::lock_guard lk(m_);
       if (!free_.empty() || allocated_ < max_slabs_) return false;
       waiters_.push(std::move(h));
@@ -83,7 +83,7 @@ void buffer_pool::give_back(std::byte* slab) {
   // One slab back, one waiter woken; it re-checks under the lock.
   auto w = waiters_.take_one();
   lk.unlock();
-  if (w) detail::wake(std::move(*w));
+  if (w) wake(std::move(*w));
 }
 
 buffer_pool::stats buffer_pool::snapshot() const {

@@ -119,7 +119,7 @@ class buffer_pool {
   std::size_t in_use_ = 0;
   std::size_t peak_ = 0;
   std::size_t waits_ = 0;
-  detail::waiters waiters_;
+  waiters waiters_;
 };
 
 }  // namespace uringmig::io

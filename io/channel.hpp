@@ -48,11 +48,11 @@ class channel {
           bytes_ += n;
           auto rs = receivers_.take_all();
           lk.unlock();
-          detail::wake_all(std::move(rs));
+          wake_all(std::move(rs));
           co_return true;
         }
       }
-      co_await detail::park([this, n](detail::wake_handler& h) {
+      co_await park([this, n](wake_handler& h) {
         std::lock_guard lk(m_);
         if (cancelled_ || closed_ || fits(n)) return false;
         senders_.push(std::move(h));
@@ -73,12 +73,12 @@ class channel {
           bytes_ -= n;
           auto ss = senders_.take_all();
           lk.unlock();
-          detail::wake_all(std::move(ss));
+          wake_all(std::move(ss));
           co_return std::optional<T>(std::move(v));
         }
         if (closed_) co_return std::nullopt;
       }
-      co_await detail::park([this](detail::wake_handler& h) {
+      co_await park([this](wake_handler& h) {
         std::lock_guard lk(m_);
         if (cancelled_ || closed_ || !items_.empty()) return false;
         receivers_.push(std::move(h));
@@ -123,8 +123,8 @@ class channel {
     auto ss = senders_.take_all();
     auto rs = receivers_.take_all();
     lk.unlock();
-    detail::wake_all(std::move(ss));
-    detail::wake_all(std::move(rs));
+    wake_all(std::move(ss));
+    wake_all(std::move(rs));
   }
 
   mutable std::mutex m_;
@@ -133,8 +133,8 @@ class channel {
   const std::size_t budget_;
   bool closed_ = false;
   bool cancelled_ = false;
-  detail::waiters senders_;
-  detail::waiters receivers_;
+  waiters senders_;
+  waiters receivers_;
 };
 
 }  // namespace uringmig::io

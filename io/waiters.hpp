@@ -13,7 +13,11 @@
 #include <optional>
 #include <utility>
 
-namespace uringmig::io::detail {
+// Parking a coroutine until another one (maybe on another thread) wakes it: the building block
+// of channel, buffer_pool and run_blocking, and the public way for the layers above to wait on
+// a condition they guard with their own lock.
+
+namespace uringmig::io {
 
 /// A parked coroutine and the executor (work-tracked) it resumes on.
 struct wake_handler {
@@ -70,4 +74,4 @@ auto park(TryPark try_park) {
       boost::asio::use_awaitable);
 }
 
-}  // namespace uringmig::io::detail
+}  // namespace uringmig::io

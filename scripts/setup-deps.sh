@@ -4,7 +4,8 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake ninja-build pkg-config git clang-format
+  build-essential cmake ninja-build pkg-config git clang-format clang-tidy
+  clang libclang-rt-14-dev
   libboost1.81-dev liburing-dev libpq-dev libsqlite3-dev libcurl4-openssl-dev
   libssl-dev zlib1g-dev liblz4-dev libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev

@@ -310,9 +310,9 @@ void transfer::cancel() {
 
 void transfer::notify() {
   if (!waiter_) return;
-  io::detail::wake_handler h = std::move(*waiter_);
+  io::wake_handler h = std::move(*waiter_);
   waiter_.reset();
-  io::detail::wake(std::move(h));
+  io::wake(std::move(h));
 }
 
 void transfer::end_feeding() {
@@ -321,9 +321,9 @@ void transfer::end_feeding() {
   // that nobody reads any more (and a receive() in progress returns).
   if (rq_.stream != nullptr && !eof_) rq_.stream->cancel();
   if (room_waiter_) {
-    io::detail::wake_handler h = std::move(*room_waiter_);
+    io::wake_handler h = std::move(*room_waiter_);
     room_waiter_.reset();
-    io::detail::wake(std::move(h));
+    io::wake(std::move(h));
   }
 }
 
@@ -333,9 +333,9 @@ asio::awaitable<void> transfer::wait() {
         auto slot = asio::get_associated_cancellation_slot(handler);
         auto ex = asio::prefer(asio::get_associated_executor(handler),
                                asio::execution::outstanding_work.tracked);
-        io::detail::wake_handler h{std::move(ex), std::move(handler)};
+        io::wake_handler h{std::move(ex), std::move(handler)};
         if (settled()) {
-          io::detail::wake(std::move(h));
+          io::wake(std::move(h));
           return;
         }
         if (slot.is_connected()) {
@@ -354,7 +354,7 @@ asio::awaitable<void> feed(transfer& t, io::channel<io::buffer>& ch) {
   const std::size_t limit = std::max<std::size_t>(1, t.client_->opts.stream_queue);
   while (!t.finished_ && !t.eof_) {
     if (t.queue_.size() >= limit) {
-      co_await io::detail::park([&t, limit](io::detail::wake_handler& h) {
+      co_await io::park([&t, limit](io::wake_handler& h) {
         if (t.finished_ || t.queue_.size() < limit) return false;
         t.room_waiter_ = std::move(h);
         return true;
@@ -429,9 +429,9 @@ std::size_t transfer::on_read(char* dst, std::size_t size, std::size_t n, void* 
       }
     }
     if (popped && t.room_waiter_) {
-      io::detail::wake_handler h = std::move(*t.room_waiter_);
+      io::wake_handler h = std::move(*t.room_waiter_);
       t.room_waiter_.reset();
-      io::detail::wake(std::move(h));
+      io::wake(std::move(h));
     }
     if (got == 0 && !t.eof_) {
       // Nothing queued: pause; accept() resumes the transfer when data comes.

@@ -145,7 +145,7 @@ class transfer {
   bool cancelled_ = false;
   std::chrono::steady_clock::time_point t0_;
   http_response resp_;
-  std::optional<io::detail::wake_handler> waiter_;
+  std::optional<io::wake_handler> waiter_;
   // A complete body: the read position.
   std::size_t body_pos_ = 0;
   // A streamed body: buffers queued by the feeder, consumed by on_read.
@@ -157,7 +157,7 @@ class transfer {
   bool body_asked_ = false;   // libcurl called on_read: the wait for a 100 is over
   bool feeder_running_ = false;
   bool feeder_receiving_ = false;
-  std::optional<io::detail::wake_handler> room_waiter_;
+  std::optional<io::wake_handler> room_waiter_;
 };
 
 }  // namespace uringmig::connectors::doris

@@ -99,7 +99,7 @@ asio::awaitable<void> connection::impl::submit(request& rq) {
   // thread would race with the owner. Fail loudly instead (use io::run_on).
   if (owner_running && owner_thread != std::this_thread::get_id())
     throw std::logic_error("postgres connection used from a thread that does not own it");
-  co_await io::detail::park([this, &rq](io::detail::wake_handler& h) {
+  co_await io::park([this, &rq](io::wake_handler& h) {
     if (!owner_running || broken) {
       diagnostics d = broken ? *broken : connection_failure("the connection is closed");
       if (rq.k == request::kind::pipeline) {
@@ -122,7 +122,7 @@ void connection::impl::complete(request& rq) {
   if (rq.done) {
     auto h = std::move(*rq.done);
     rq.done.reset();
-    io::detail::wake(std::move(h));
+    io::wake(std::move(h));
   }
 }
 
@@ -281,7 +281,7 @@ asio::awaitable<void> connection::impl::run_owner(std::shared_ptr<impl> self) {
     conn = nullptr;
   }
   owner_running = false;
-  io::detail::wake_all(closed_waiters.take_all());
+  io::wake_all(closed_waiters.take_all());
   self.reset();
 }
 
@@ -385,7 +385,7 @@ asio::awaitable<void> connection::reconnect() {
   impl& i = *impl_;
   if (i.owner_running && !i.broken) co_return;
   while (i.owner_running) {  // a broken owner is still winding down
-    co_await io::detail::park([&i](io::detail::wake_handler& h) {
+    co_await io::park([&i](io::wake_handler& h) {
       if (!i.owner_running) return false;
       i.closed_waiters.push(std::move(h));
       return true;
@@ -402,7 +402,7 @@ asio::awaitable<void> connection::close() {
   i.closing = true;
   i.notify();
   while (i.owner_running) {
-    co_await io::detail::park([&i](io::detail::wake_handler& h) {
+    co_await io::park([&i](io::wake_handler& h) {
       if (!i.owner_running) return false;
       i.closed_waiters.push(std::move(h));
       return true;

@@ -32,7 +32,7 @@ struct request {
   copy_source* source = nullptr;
   result final;
   std::exception_ptr exception;  // thrown by the sink or source; rethrown to the caller
-  std::optional<io::detail::wake_handler> done;
+  std::optional<io::wake_handler> done;
 };
 
 struct connection::impl {
@@ -75,7 +75,7 @@ struct connection::impl {
   bool owner_running = false;
   bool idle_waiting = false;
   bool closing = false;
-  io::detail::waiters closed_waiters;
+  io::waiters closed_waiters;
   std::thread::id owner_thread;  // the context's thread: every call must come from it
 };
 

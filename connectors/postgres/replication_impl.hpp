@@ -46,7 +46,7 @@ struct replication_connection::impl {
     if (!consumer) return;
     auto h = std::move(*consumer);
     consumer.reset();
-    io::detail::wake(std::move(h));
+    io::wake(std::move(h));
   }
   void free_messages() {
     if (current) PQfreemem(std::exchange(current, nullptr));
@@ -85,8 +85,8 @@ struct replication_connection::impl {
   char* current = nullptr;  // handed out by next(), freed by the following call
   char* ready = nullptr;    // read ahead, waits for next()
   wal_message ready_msg;
-  std::optional<io::detail::wake_handler> consumer;  // a next() waiting for a message
-  io::detail::waiters done_waiters;                  // stop() / close() waiting for the owner
+  std::optional<io::wake_handler> consumer;  // a next() waiting for a message
+  io::waiters done_waiters;                  // stop() / close() waiting for the owner
   bool owner_waiting = false;
   bool owner_reading = false;
   bool owner_writing = false;

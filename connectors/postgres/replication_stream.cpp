@@ -234,7 +234,7 @@ asio::awaitable<void> replication_connection::impl::run_owner(std::shared_ptr<im
   if (ready) PQfreemem(std::exchange(ready, nullptr));
   streaming = false;
   wake_consumer();
-  io::detail::wake_all(done_waiters.take_all());
+  io::wake_all(done_waiters.take_all());
   self.reset();
 }
 
@@ -249,7 +249,7 @@ asio::awaitable<std::optional<wal_message>> replication_connection::next() {
       if (i.failure) throw error(*i.failure);
       co_return std::nullopt;
     }
-    co_await io::detail::park([&i](io::detail::wake_handler& h) {
+    co_await io::park([&i](io::wake_handler& h) {
       if (i.ready || !i.streaming) return false;
       i.consumer = std::move(h);
       if (i.owner_waiting && !i.owner_reading) i.notify();
@@ -269,7 +269,7 @@ asio::awaitable<bool> replication_connection::wait_for_message(std::chrono::mill
   timer.async_wait([keep = impl_](boost::system::error_code ec) {
     if (!ec) keep->wake_consumer();
   });
-  co_await io::detail::park([&i](io::detail::wake_handler& h) {
+  co_await io::park([&i](io::wake_handler& h) {
     if (i.ready || !i.streaming) return false;
     i.consumer = std::move(h);
     if (i.owner_waiting && !i.owner_reading) i.notify();
@@ -297,7 +297,7 @@ asio::awaitable<void> replication_connection::stop() {
     i.stop_requested = true;
     i.notify();
     while (i.streaming) {
-      co_await io::detail::park([&i](io::detail::wake_handler& h) {
+      co_await io::park([&i](io::wake_handler& h) {
         if (!i.streaming) return false;
         i.done_waiters.push(std::move(h));
         return true;
@@ -313,7 +313,7 @@ asio::awaitable<void> replication_connection::close() {
   i.closing = true;
   i.notify();
   while (i.streaming) {
-    co_await io::detail::park([&i](io::detail::wake_handler& h) {
+    co_await io::park([&i](io::wake_handler& h) {
       if (!i.streaming) return false;
       i.done_waiters.push(std::move(h));
       return true;

@@ -53,6 +53,11 @@ std::string_view statement::column_text(int i) const noexcept {
   return p ? std::string_view(p, static_cast<std::size_t>(n)) : std::string_view();
 }
 
+std::optional<std::string> statement::column_opt_text(int i) const {
+  if (sqlite3_column_type(s_, i) == SQLITE_NULL) return std::nullopt;
+  return std::string(column_text(i));
+}
+
 std::string_view statement::column_blob(int i) const noexcept {
   const auto* p = static_cast<const char*>(sqlite3_column_blob(s_, i));
   const int n = sqlite3_column_bytes(s_, i);

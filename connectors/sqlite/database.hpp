@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -51,6 +52,14 @@ class statement {
   void bind_double(int i, double v) { check_bind(sqlite3_bind_double(s_, i, v)); }
   void bind_text(int i, std::string_view v, bool copy = false);
   void bind_blob(int i, std::string_view v, bool copy = false);
+  /// Binds `args` to parameters 1, 2, ...: integers, doubles, text (copied), an empty optional
+  /// as NULL. For statements off the hot path; the binds above copy nothing.
+  template <class... A>
+  statement& bind_all(const A&... args) {
+    int i = 0;
+    (bind_value(++i, args), ...);
+    return *this;
+  }
 
   /// True while a row is available; false when done. Throws error.
   bool step();
@@ -65,6 +74,8 @@ class statement {
   double column_double(int i) const noexcept { return sqlite3_column_double(s_, i); }
   /// The value as text (SQLite converts numbers with its own formatting).
   std::string_view column_text(int i) const noexcept;
+  /// The text of column `i`; nullopt when it is NULL.
+  std::optional<std::string> column_opt_text(int i) const;
   std::string_view column_blob(int i) const noexcept;
   /// Column `i` as a typed view, given its column_type() (read before any text conversion).
   codecs::value_view column_value(int i, int type) const noexcept;
@@ -73,6 +84,19 @@ class statement {
   friend class database;
   explicit statement(sqlite3_stmt* s) : s_(s) {}
   void check_bind(int rc) const;
+  void bind_value(int i, std::string_view v) { bind_text(i, v, true); }
+  void bind_value(int i, const std::string& v) { bind_text(i, v, true); }
+  void bind_value(int i, const char* v) { bind_text(i, v, true); }
+  void bind_value(int i, const std::optional<std::string>& v) {
+    if (v) {
+      bind_text(i, *v, true);
+    } else {
+      bind_null(i);
+    }
+  }
+  void bind_value(int i, std::int64_t v) { bind_int64(i, v); }
+  void bind_value(int i, int v) { bind_int64(i, v); }
+  void bind_value(int i, double v) { bind_double(i, v); }
   [[noreturn]] void fail(int rc, const char* doing) const;
 
   sqlite3_stmt* s_ = nullptr;
@@ -104,6 +128,11 @@ class database {
   /// Runs one or more statements that return nothing (PRAGMAs, DDL, BEGIN/COMMIT).
   void exec(std::string_view sql);
   statement prepare(std::string_view sql) const;
+  /// Prepares, binds `args` (statement::bind_all) and runs one statement that returns no rows.
+  template <class... A>
+  void run(std::string_view sql, const A&... args) const {
+    prepare(sql).bind_all(args...).run();
+  }
   /// The first column of the first row as int64 (0 when there is no row).
   std::int64_t scalar_int(std::string_view sql) const;
   /// The first column of the first row as text ("" when there is no row or NULL).
@@ -111,6 +140,7 @@ class database {
   /// sqlite3_limit(db, id, -1): the run-time limit (e.g. SQLITE_LIMIT_VARIABLE_NUMBER).
   int limit(int id) const noexcept { return sqlite3_limit(db_, id, -1); }
   std::int64_t changes() const noexcept { return sqlite3_changes64(db_); }
+  std::int64_t last_insert_rowid() const noexcept { return sqlite3_last_insert_rowid(db_); }
 
   sqlite3* get() const noexcept { return db_; }
   const std::filesystem::path& path() const noexcept { return path_; }
@@ -122,6 +152,29 @@ class database {
   static database open_with(const std::filesystem::path& path, int open_flags);
   sqlite3* db_ = nullptr;
   std::filesystem::path path_;
+};
+
+/// A transaction: BEGIN IMMEDIATE (a writer: takes the write lock now, so it never fails to
+/// upgrade later) or BEGIN (a consistent read); rolled back unless committed.
+class transaction {
+ public:
+  enum class kind { read, write };
+  transaction(database& db, kind k) : db_(db) {
+    db_.exec(k == kind::write ? "BEGIN IMMEDIATE" : "BEGIN");
+  }
+  ~transaction() {
+    if (!done_) sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+  transaction(const transaction&) = delete;
+  transaction& operator=(const transaction&) = delete;
+  void commit() {
+    db_.exec("COMMIT");
+    done_ = true;
+  }
+
+ private:
+  database& db_;
+  bool done_ = false;
 };
 
 /// Process-wide SQLite settings for many threads each with connections of their own: no

@@ -269,7 +269,7 @@ asio::awaitable<pg::connection> open_target(job& j, asio::any_io_executor ex) {
 
 void wake_index_workers(job& j) {
   while (!j.index_waiters.empty()) {
-    io::detail::wake(std::move(j.index_waiters.front()));
+    io::wake(std::move(j.index_waiters.front()));
     j.index_waiters.pop_front();
   }
 }
@@ -354,7 +354,7 @@ asio::awaitable<std::optional<index_ref>> next_index(job& j) {
       }
       if (!j.data_copying) co_return std::nullopt;
     }
-    co_await io::detail::park([&j](io::detail::wake_handler& h) {
+    co_await io::park([&j](io::wake_handler& h) {
       std::lock_guard lk(j.m);
       if (!j.index_queue.empty() || !j.data_copying) return false;
       j.index_waiters.push_back(std::move(h));

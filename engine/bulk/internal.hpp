@@ -117,7 +117,7 @@ struct job {
   bool data_copying = false;          // the chunk runner runs
   chunk_runner* runner = nullptr;     // while it runs: chunks queued or in flight
   int builds_running = 0;             // CREATE INDEX statements in flight
-  std::deque<io::detail::wake_handler> index_waiters;
+  std::deque<io::wake_handler> index_waiters;
   objects_outcome objects;  // large objects and materialized views, for the summary
   std::vector<std::string> post_data_skipped;  // post-data objects waiting for failed tables
   std::set<std::string> excluded;              // "schema.name" of the plan left out by the filters

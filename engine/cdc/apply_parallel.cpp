@@ -133,7 +133,7 @@ asio::awaitable<void> parallel::flush_worker(std::size_t k) {
 }
 
 asio::awaitable<void> parallel::wait_change() {
-  co_await io::detail::park([this](io::detail::wake_handler& h) {
+  co_await io::park([this](io::wake_handler& h) {
     waiters_.push(std::move(h));
     return true;
   });

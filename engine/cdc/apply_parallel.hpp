@@ -101,7 +101,7 @@ class parallel {
 
   static boost::asio::awaitable<void> run_worker(std::shared_ptr<parallel> self, std::size_t k);
   boost::asio::awaitable<void> wait_change();
-  void notify() { io::detail::wake_all(waiters_.take_all()); }
+  void notify() { io::wake_all(waiters_.take_all()); }
   /// Changes one worker takes in a row before the next worker's turn: big enough that each
   /// worker's target transactions are large (a commit each; net apply within), small enough that
   /// every worker has work.
@@ -130,7 +130,7 @@ class parallel {
   apply_options opts_;
   std::optional<connectors::postgres::connection> catalog_;  // the dispatcher's catalog queries
   std::vector<worker_state> workers_;
-  io::detail::waiters waiters_;
+  io::waiters waiters_;
   codecs::pgoutput::decoder decoder_{2};
   std::unordered_map<std::uint32_t, key_relation> relations_;
   std::unordered_map<dep_key, std::pair<std::uint64_t, std::size_t>> owners_;  // key -> seq, w

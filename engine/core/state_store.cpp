@@ -23,8 +23,9 @@ namespace uringmig::engine {
 namespace {
 
 namespace fs = std::filesystem;
+namespace sqlite = connectors::sqlite;
+using connectors::sqlite::transaction;
 using detail::fail_not_state_db;
-using detail::transaction;
 
 // Version 1. A change to the schema bumps it; open() refuses versions it does not know.
 constexpr int schema_version = 1;
@@ -91,54 +92,55 @@ fs::path lock_file(const fs::path& dir) {
 }
 
 std::unique_ptr<detail::state_db> open_db(const fs::path& dir, bool read_only) {
-  auto p = std::make_unique<detail::state_db>();
-  p->file = db_file(dir);
-  const int flags =
-      (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
-      SQLITE_OPEN_NOMUTEX;
-  if (sqlite3_open_v2(p->file.c_str(), &p->db, flags, nullptr) != SQLITE_OK) {
-    const std::string msg = p->db != nullptr ? sqlite3_errmsg(p->db) : "out of memory";
-    throw job_error("cannot open state database '" + p->file.string() + "': " + msg +
-                    " (pass --state-dir with a writable directory)");
+  try {
+    return std::make_unique<detail::state_db>(
+        sqlite::database::open(db_file(dir), read_only ? sqlite::open_mode::read_only
+                                                       : sqlite::open_mode::read_write_create));
+  } catch (const sqlite::error& e) {
+    throw job_error(std::string(e.what()) + " (pass --state-dir with a writable directory)");
   }
-  sqlite3_busy_timeout(p->db, 10000);
-  sqlite3_extended_result_codes(p->db, 0);
-  return p;
 }
 
-int count_state_tables(const detail::state_db& s, int* other) {
-  auto q = s.prepare(
+int count_state_tables(const sqlite::database& db, int* other) {
+  auto q = db.prepare(
       "SELECT count(*) FILTER (WHERE name IN ('run', 'job_table', 'chunk', 'job_index', 'kv')), "
       "count(*) FROM sqlite_master WHERE type = 'table'");
   q.step();
-  *other = static_cast<int>(q.i64(1) - q.i64(0));
-  return static_cast<int>(q.i64(0));
+  *other = static_cast<int>(q.column_int64(1) - q.column_int64(0));
+  return static_cast<int>(q.column_int64(0));
 }
 
 /// Checks (and for a writer, creates) the schema. Returns false for an empty read-only file.
-bool check_schema(detail::state_db& s, bool read_only) {
-  auto v = s.prepare("PRAGMA user_version");
-  v.step();
-  const auto version = v.i64(0);
+bool check_schema(sqlite::database& db, bool read_only) {
+  const auto version = db.scalar_int("PRAGMA user_version");
   int other = 0;
-  const int ours = count_state_tables(s, &other);
+  const int ours = count_state_tables(db, &other);
   if (version > schema_version) {
-    throw job_error("state database '" + s.file.string() + "' has schema version " +
+    throw job_error("state database '" + db.path().string() + "' has schema version " +
                     std::to_string(version) + ", newer than this uringmig knows (" +
                     std::to_string(schema_version) +
                     "); use the uringmig that wrote it or another --state-dir");
   }
   if (version == 0) {
-    if (ours + other > 0) fail_not_state_db(s.file, "it holds other tables");
+    if (ours + other > 0) fail_not_state_db(db.path(), "it holds other tables");
     if (read_only) return false;
-    transaction t(s, true);
-    s.exec(schema_sql);
-    s.exec("PRAGMA user_version = " + std::to_string(schema_version));
+    transaction t(db, transaction::kind::write);
+    db.exec(schema_sql);
+    db.exec("PRAGMA user_version = " + std::to_string(schema_version));
     t.commit();
     return true;
   }
-  if (ours != 5) fail_not_state_db(s.file, "tables are missing");
+  if (ours != 5) fail_not_state_db(db.path(), "tables are missing");
   return true;
+}
+
+/// check_schema of an existing file, without creating anything; SQLite errors as job_error.
+bool checked_schema(detail::state_db& s) {
+  try {
+    return check_schema(s.db, true);
+  } catch (const sqlite::error& e) {
+    s.fail(e);
+  }
 }
 
 }  // namespace
@@ -241,29 +243,27 @@ void ensure_private_dir(const fs::path& dir) {
 
 state_store state_store::open(const fs::path& dir) {
   ensure_private_dir(dir);
-  const int fd = ::open(lock_file(dir).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) {
+  detail::lock_fd lock;
+  lock.fd = ::open(lock_file(dir).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock.fd < 0) {
     throw job_error("cannot write in state directory '" + dir.string() +
                     "': " + std::strerror(errno) + " (pass --state-dir with a writable directory)");
   }
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    ::close(fd);
+  if (::flock(lock.fd, LOCK_EX | LOCK_NB) != 0) {
     throw job_error(
         "state directory '" + dir.string() +
         "' is in use by another uringmig job (wait for it or pass another --state-dir)");
   }
-  std::unique_ptr<detail::state_db> p;
+  auto p = open_db(dir, false);
+  p->lock.fd = std::exchange(lock.fd, -1);
   try {
-    p = open_db(dir, false);
-  } catch (...) {
-    ::close(fd);
-    throw;
+    // journal_mode is the first statement that reads the file: it reports a non-database.
+    p->db.exec("PRAGMA journal_mode = WAL");
+    p->db.exec("PRAGMA synchronous = NORMAL");
+    check_schema(p->db, false);
+  } catch (const sqlite::error& e) {
+    p->fail(e);
   }
-  p->lock_fd = fd;
-  // journal_mode is the first statement that reads the file: it reports a non-database.
-  p->exec("PRAGMA journal_mode = WAL");
-  p->exec("PRAGMA synchronous = NORMAL");
-  check_schema(*p, false);
   return state_store(std::move(p));
 }
 
@@ -271,7 +271,7 @@ std::optional<state_store> state_store::open_existing(const fs::path& dir) {
   std::error_code ec;
   if (!fs::is_regular_file(db_file(dir), ec)) return std::nullopt;
   auto p = open_db(dir, true);
-  if (!check_schema(*p, true)) return std::nullopt;
+  if (!checked_schema(*p)) return std::nullopt;
   return state_store(std::move(p));
 }
 
@@ -279,7 +279,7 @@ std::optional<state_store> state_store::open_shared(const fs::path& dir) {
   std::error_code ec;
   if (!fs::is_regular_file(db_file(dir), ec)) return std::nullopt;
   auto p = open_db(dir, false);
-  if (!check_schema(*p, true)) return std::nullopt;
+  if (!checked_schema(*p)) return std::nullopt;
   return state_store(std::move(p));
 }
 
@@ -292,254 +292,301 @@ bool state_store::in_use(const fs::path& dir) {
 }
 
 const fs::path& state_store::path() const noexcept {
-  return impl_->file;
+  return impl_->db.path();
 }
 
-void state_store::reset() {
+// Every member that runs statements is a function-try-block: a SQLite error leaves it as a
+// job_error naming the state database (impl_->fail), which is what callers catch.
+
+void state_store::reset() try {
   std::lock_guard lock(impl_->mu);
-  transaction t(*impl_, true);
-  impl_->exec(
+  transaction t(impl_->db, transaction::kind::write);
+  impl_->db.exec(
       "DELETE FROM chunk; DELETE FROM job_index; DELETE FROM job_table; DELETE FROM kv; "
       "DELETE FROM run;");
   t.commit();
+} catch (const sqlite::error& e) {
+  impl_->fail(e);
 }
 
 // Timestamps are ISO 8601 UTC text ("2024-05-01T12:00:00.123Z"): readable in the sqlite3 CLI
 // and understood by julianday().
-std::int64_t state_store::begin_run(const run_start& r) {
+std::int64_t state_store::begin_run(const run_start& r) try {
   std::lock_guard lock(impl_->mu);
-  transaction t(*impl_, true);
-  impl_->run(
+  transaction t(impl_->db, transaction::kind::write);
+  impl_->db.run(
       "UPDATE run SET status = 'interrupted', "
       "finished_at = coalesce(finished_at, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')), "
       "message = CASE WHEN message = '' THEN 'the process ended without recording an outcome' "
       "ELSE message END WHERE status = 'running'");
-  impl_->run(
+  impl_->db.run(
       "INSERT INTO run (started_at, command, preset, source_redacted, target_redacted, snapshot, "
       "status) VALUES (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?, ?, ?, ?, ?, 'running')",
       r.command, r.preset, codecs::redact(r.source_redacted), codecs::redact(r.target_redacted),
       r.snapshot);
-  const auto id = sqlite3_last_insert_rowid(impl_->db);
+  const auto id = impl_->db.last_insert_rowid();
   t.commit();
   return id;
+} catch (const sqlite::error& e) {
+  impl_->fail(e);
 }
 
-void state_store::set_run_snapshot(std::int64_t run_id, std::string_view snapshot) {
+void state_store::set_run_snapshot(std::int64_t run_id, std::string_view snapshot) try {
   std::lock_guard lock(impl_->mu);
-  impl_->run("UPDATE run SET snapshot = ? WHERE id = ?", snapshot, run_id);
+  impl_->db.run("UPDATE run SET snapshot = ? WHERE id = ?", snapshot, run_id);
+} catch (const sqlite::error& e) {
+  impl_->fail(e);
 }
 
-void state_store::end_run(std::int64_t run_id, run_status status, std::string_view message) {
+void state_store::end_run(std::int64_t run_id, run_status status, std::string_view message) try {
   std::lock_guard lock(impl_->mu);
-  impl_->run(
+  impl_->db.run(
       "UPDATE run SET status = ?, message = ?, finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', "
       "'now') WHERE id = ?",
       to_string(status), codecs::redact(message), run_id);
+} catch (const sqlite::error& e) {
+  impl_->fail(e);
 }
 
-void state_store::save_plan(const std::vector<planned_table>& plan) {
+void state_store::save_plan(const std::vector<planned_table>& plan) try {
   std::lock_guard lock(impl_->mu);
-  transaction t(*impl_, true);
-  impl_->exec("DELETE FROM chunk; DELETE FROM job_index; DELETE FROM job_table;");
-  auto tab = impl_->prepare(
+  transaction t(impl_->db, transaction::kind::write);
+  impl_->db.exec("DELETE FROM chunk; DELETE FROM job_index; DELETE FROM job_table;");
+  auto tab = impl_->db.prepare(
       "INSERT INTO job_table (schema, name, plan_order, bytes, rows_estimate, chunk_count) "
       "VALUES (?, ?, ?, ?, ?, ?)");
-  auto chk = impl_->prepare(
+  auto chk = impl_->db.prepare(
       "INSERT INTO chunk (schema, name, chunk_no, kind, lower, upper, where_sql) "
       "VALUES (?, ?, ?, ?, ?, ?, ?)");
   std::int64_t order = 0;
   for (const auto& pt : plan) {
-    tab.reset()
-        .bind(pt.schema, pt.name, order++, pt.bytes, pt.rows_estimate,
-              static_cast<std::int64_t>(pt.chunks.size()))
+    tab.bind_all(pt.schema, pt.name, order++, pt.bytes, pt.rows_estimate,
+                 static_cast<std::int64_t>(pt.chunks.size()))
         .run();
     for (const auto& c : pt.chunks) {
-      chk.reset()
-          .bind(pt.schema, pt.name, c.chunk_no, to_string(c.kind), c.lower, c.upper, c.where_sql)
+      chk.bind_all(pt.schema, pt.name, c.chunk_no, to_string(c.kind), c.lower, c.upper, c.where_sql)
           .run();
     }
   }
   t.commit();
+} catch (const sqlite::error& e) {
+  impl_->fail(e);
 }
 
-bool state_store::has_plan() const {
+bool state_store::has_plan() const try {
   std::lock_guard lock(impl_->mu);
-  auto q = impl_->prepare("SELECT EXISTS (SELECT 1 FROM job_table)");
+  auto q = impl_->db.prepare("SELECT EXISTS (SELECT 1 FROM job_table)");
   q.step();
-  return q.i64(0) != 0;
+  return q.column_int64(0) != 0;
+} catch (const sqlite::error& e) {
+  impl_->fail(e);
 }
 
-std::vector<planned_table> state_store::load_plan() const {
+std::vector<planned_table> state_store::load_plan() const try {
   std::lock_guard lock(impl_->mu);
-  transaction t(*impl_, false);
+  transaction t(impl_->db, transaction::kind::read);
   std::vector<planned_table> out;
-  auto tabs = impl_->prepare(
+  auto tabs = impl_->db.prepare(
       "SELECT schema, name, bytes, rows_estimate FROM job_table ORDER BY plan_order");
-  auto chunks = impl_->prepare(
+  auto chunks = impl_->db.prepare(
       "SELECT chunk_no, kind, lower, upper, where_sql FROM chunk WHERE schema = ? AND name = ? "
       "ORDER BY chunk_no");
   while (tabs.step()) {
     planned_table pt;
-    pt.schema = tabs.text(0);
-    pt.name = tabs.text(1);
-    pt.bytes = tabs.i64(2);
-    pt.rows_estimate = tabs.i64(3);
-    chunks.reset().bind(pt.schema, pt.name);
+    pt.schema = std::string(tabs.column_text(0));
+    pt.name = std::string(tabs.column_text(1));
+    pt.bytes = tabs.column_int64(2);
+    pt.rows_estimate = tabs.column_int64(3);
+    chunks.reset();
+    chunks.bind_all(pt.schema, pt.name);
     while (chunks.step()) {
       planned_chunk c;
-      c.chunk_no = static_cast<int>(chunks.i64(0));
-      c.kind = parse_chunk_kind(chunks.text(1)).value_or(chunk_kind::whole);
-      c.lower = chunks.opt_text(2);
-      c.upper = chunks.opt_text(3);
-      c.where_sql = chunks.text(4);
+      c.chunk_no = static_cast<int>(chunks.column_int64(0));
+      c.kind = parse_chunk_kind(std::string(chunks.column_text(1))).value_or(chunk_kind::whole);
+      c.lower = chunks.column_opt_text(2);
+      c.upper = chunks.column_opt_text(3);
+      c.where_sql = std::string(chunks.column_text(4));
       pt.chunks.push_back(std::move(c));
     }
     out.push_back(std::move(pt));
   }
   t.commit();
   return out;
+} catch (const sqlite::error& e) {
+  impl_->fail(e);
 }
 
 void state_store::mark_chunk_done(std::string_view schema, std::string_view name, int chunk_no,
-                                  std::int64_t rows, std::int64_t bytes, double seconds) {
+                                  std::int64_t rows, std::int64_t bytes, double seconds) try {
   std::lock_guard lock(impl_->mu);
-  transaction t(*impl_, true);
-  impl_->run(
+  transaction t(impl_->db, transaction::kind::write);
+  impl_->db.run(
       "UPDATE chunk SET status = 'done', rows = ?, bytes = ?, seconds = ?, "
       "attempts = attempts + 1, error = NULL WHERE schema = ? AND name = ? AND chunk_no = ?",
       rows, bytes, seconds, schema, name, chunk_no);
-  if (sqlite3_changes(impl_->db) == 0) {
+  if (impl_->db.changes() == 0) {
     throw job_error("state database: chunk " + std::to_string(chunk_no) + " of " +
                     std::string(schema) + "." + std::string(name) + " is not in the saved plan");
   }
-  impl_->run(
+  impl_->db.run(
       "UPDATE job_table SET (rows_copied, bytes_copied) = (SELECT coalesce(sum(rows), 0), "
       "coalesce(sum(bytes), 0) FROM chunk c WHERE c.schema = job_table.schema "
       "AND c.name = job_table.name AND c.status = 'done') WHERE schema = ? AND name = ?",
       schema, name);
   t.commit();
+} catch (const sqlite::error& e) {
+  impl_->fail(e);
 }
 
 void state_store::mark_chunk_failed(std::string_view schema, std::string_view name, int chunk_no,
-                                    int attempts, std::string_view error) {
+                                    int attempts, std::string_view error) try {
   std::lock_guard lock(impl_->mu);
-  impl_->run(
+  impl_->db.run(
       "UPDATE chunk SET status = 'failed', attempts = ?, error = ? "
       "WHERE schema = ? AND name = ? AND chunk_no = ?",
       attempts, codecs::redact(error), schema, name, chunk_no);
+} catch (const sqlite::error& e) {
+  impl_->fail(e);
 }
 
-std::set<int> state_store::done_chunks(std::string_view schema, std::string_view name) const {
+std::set<int> state_store::done_chunks(std::string_view schema, std::string_view name) const try {
   std::lock_guard lock(impl_->mu);
-  auto q = impl_->prepare(
+  auto q = impl_->db.prepare(
       "SELECT chunk_no FROM chunk WHERE schema = ? AND name = ? AND status = 'done'");
-  q.bind(schema, name);
+  q.bind_all(schema, name);
   std::set<int> out;
   while (q.step())
-    out.insert(static_cast<int>(q.i64(0)));
+    out.insert(static_cast<int>(q.column_int64(0)));
   return out;
+} catch (const sqlite::error& e) {
+  impl_->fail(e);
 }
 
 void state_store::set_table_status(std::string_view schema, std::string_view name,
-                                   table_status status, std::string_view error) {
+                                   table_status status, std::string_view error) try {
   std::lock_guard lock(impl_->mu);
   std::optional<std::string> err;
   if (status == table_status::failed) err = codecs::redact(error);
-  impl_->run("UPDATE job_table SET status = ?, error = ? WHERE schema = ? AND name = ?",
-             to_string(status), err, schema, name);
+  impl_->db.run("UPDATE job_table SET status = ?, error = ? WHERE schema = ? AND name = ?",
+                to_string(status), err, schema, name);
+} catch (const sqlite::error& e) {
+  impl_->fail(e);
 }
 
 std::optional<table_status> state_store::get_table_status(std::string_view schema,
-                                                          std::string_view name) const {
+                                                          std::string_view name) const try {
   std::lock_guard lock(impl_->mu);
-  auto q = impl_->prepare("SELECT status FROM job_table WHERE schema = ? AND name = ?");
-  q.bind(schema, name);
+  auto q = impl_->db.prepare("SELECT status FROM job_table WHERE schema = ? AND name = ?");
+  q.bind_all(schema, name);
   if (!q.step()) return std::nullopt;
-  const auto text = q.text(0);
+  const auto text = std::string(q.column_text(0));
   for (int i = 0; i <= static_cast<int>(table_status::failed); ++i) {
     if (to_string(static_cast<table_status>(i)) == text) return static_cast<table_status>(i);
   }
   return std::nullopt;
+} catch (const sqlite::error& e) {
+  impl_->fail(e);
 }
 
-void state_store::set_copy_seconds(std::string_view schema, std::string_view name, double seconds) {
+void state_store::set_copy_seconds(std::string_view schema, std::string_view name,
+                                   double seconds) try {
   std::lock_guard lock(impl_->mu);
-  impl_->run("UPDATE job_table SET copy_seconds = ? WHERE schema = ? AND name = ?", seconds, schema,
-             name);
+  impl_->db.run("UPDATE job_table SET copy_seconds = ? WHERE schema = ? AND name = ?", seconds,
+                schema, name);
+} catch (const sqlite::error& e) {
+  impl_->fail(e);
 }
 
 void state_store::set_index_seconds(std::string_view schema, std::string_view name,
-                                    double seconds) {
+                                    double seconds) try {
   std::lock_guard lock(impl_->mu);
-  impl_->run("UPDATE job_table SET index_seconds = ? WHERE schema = ? AND name = ?", seconds,
-             schema, name);
+  impl_->db.run("UPDATE job_table SET index_seconds = ? WHERE schema = ? AND name = ?", seconds,
+                schema, name);
+} catch (const sqlite::error& e) {
+  impl_->fail(e);
 }
 
 void state_store::add_index(std::string_view schema, std::string_view table, std::string_view index,
-                            index_kind kind) {
+                            index_kind kind) try {
   std::lock_guard lock(impl_->mu);
-  impl_->run(
+  impl_->db.run(
       "INSERT INTO job_index (schema, table_name, index_name, kind) VALUES (?, ?, ?, ?) "
       "ON CONFLICT DO NOTHING",
       schema, table, index, to_string(kind));
+} catch (const sqlite::error& e) {
+  impl_->fail(e);
 }
 
 void state_store::mark_index_done(std::string_view schema, std::string_view table,
-                                  std::string_view index, double seconds) {
+                                  std::string_view index, double seconds) try {
   std::lock_guard lock(impl_->mu);
-  impl_->run(
+  impl_->db.run(
       "UPDATE job_index SET status = 'done', seconds = ?, error = NULL "
       "WHERE schema = ? AND table_name = ? AND index_name = ?",
       seconds, schema, table, index);
+} catch (const sqlite::error& e) {
+  impl_->fail(e);
 }
 
 void state_store::mark_index_failed(std::string_view schema, std::string_view table,
-                                    std::string_view index, std::string_view error) {
+                                    std::string_view index, std::string_view error) try {
   std::lock_guard lock(impl_->mu);
-  impl_->run(
+  impl_->db.run(
       "UPDATE job_index SET status = 'failed', error = ? "
       "WHERE schema = ? AND table_name = ? AND index_name = ?",
       codecs::redact(error), schema, table, index);
+} catch (const sqlite::error& e) {
+  impl_->fail(e);
 }
 
 std::set<std::string> state_store::done_indexes(std::string_view schema,
-                                                std::string_view table) const {
+                                                std::string_view table) const try {
   std::lock_guard lock(impl_->mu);
-  auto q = impl_->prepare(
+  auto q = impl_->db.prepare(
       "SELECT index_name FROM job_index WHERE schema = ? AND table_name = ? AND status = 'done'");
-  q.bind(schema, table);
+  q.bind_all(schema, table);
   std::set<std::string> out;
   while (q.step())
-    out.insert(q.text(0));
+    out.insert(std::string(q.column_text(0)));
   return out;
+} catch (const sqlite::error& e) {
+  impl_->fail(e);
 }
 
-std::optional<std::string> state_store::get(std::string_view key) const {
+std::optional<std::string> state_store::get(std::string_view key) const try {
   std::lock_guard lock(impl_->mu);
-  auto q = impl_->prepare("SELECT value FROM kv WHERE key = ?");
-  q.bind(key);
+  auto q = impl_->db.prepare("SELECT value FROM kv WHERE key = ?");
+  q.bind_all(key);
   if (!q.step()) return std::nullopt;
-  return q.text(0);
+  return std::string(q.column_text(0));
+} catch (const sqlite::error& e) {
+  impl_->fail(e);
 }
 
-void state_store::put(std::string_view key, std::string_view value) {
+void state_store::put(std::string_view key, std::string_view value) try {
   std::lock_guard lock(impl_->mu);
-  impl_->run(
+  impl_->db.run(
       "INSERT INTO kv (key, value) VALUES (?, ?) "
       "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
       key, value);
+} catch (const sqlite::error& e) {
+  impl_->fail(e);
 }
 
 bool state_store::compare_and_put(std::string_view key, std::string_view expected,
-                                  std::string_view value) {
+                                  std::string_view value) try {
   std::lock_guard lock(impl_->mu);
-  impl_->run("UPDATE kv SET value = ? WHERE key = ? AND value = ?", value, key, expected);
-  return sqlite3_changes(impl_->db) == 1;
+  impl_->db.run("UPDATE kv SET value = ? WHERE key = ? AND value = ?", value, key, expected);
+  return impl_->db.changes() == 1;
+} catch (const sqlite::error& e) {
+  impl_->fail(e);
 }
 
-void state_store::erase(std::string_view key) {
+void state_store::erase(std::string_view key) try {
   std::lock_guard lock(impl_->mu);
-  impl_->run("DELETE FROM kv WHERE key = ?", key);
+  impl_->db.run("DELETE FROM kv WHERE key = ?", key);
+} catch (const sqlite::error& e) {
+  impl_->fail(e);
 }
 
 }  // namespace uringmig::engine

@@ -1,5 +1,6 @@
 #include "engine/core/status.hpp"
 
+#include "codecs/json_text.hpp"
 #include "codecs/sql_text.hpp"
 
 #include <fmt/format.h>
@@ -21,40 +22,8 @@ std::string run_state(const run_row& r, bool live) {
   return live ? "running" : "stopped without an outcome (killed?); the next run resumes";
 }
 
-void append_json_string(std::string& out, std::string_view s) {
-  out += '"';
-  for (const char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += fmt::format("\\u{:04x}", static_cast<unsigned>(static_cast<unsigned char>(c)));
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
-}
-
 std::string json_str(std::string_view s) {
-  std::string out;
-  append_json_string(out, s);
-  return out;
+  return codecs::json_string(s);
 }
 
 std::string json_opt(const std::optional<std::string>& s) {

@@ -7,14 +7,15 @@
 
 namespace uringmig::engine {
 
-using detail::transaction;
+namespace sqlite = connectors::sqlite;
+using connectors::sqlite::transaction;
 
-job_status state_store::status_snapshot() const {
+job_status state_store::status_snapshot() const try {
   std::lock_guard lock(impl_->mu);
-  transaction t(*impl_, false);
+  transaction t(impl_->db, transaction::kind::read);
   job_status out;
   {
-    auto q = impl_->prepare(
+    auto q = impl_->db.prepare(
         "SELECT id, started_at, finished_at, (julianday(coalesce(finished_at, "
         "strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))) - julianday(started_at)) * 86400.0, command, "
         "preset, source_redacted, "
@@ -22,23 +23,23 @@ job_status state_store::status_snapshot() const {
         "FROM run ORDER BY id DESC LIMIT 1");
     if (q.step()) {
       run_row r;
-      r.id = q.i64(0);
-      r.started_at = q.text(1);
-      r.finished_at = q.opt_text(2);
-      r.seconds = q.f64(3);
-      r.command = q.text(4);
-      r.preset = q.text(5);
-      r.source_redacted = q.text(6);
-      r.target_redacted = q.text(7);
-      r.snapshot = q.opt_text(8);
-      r.status = q.text(9);
-      r.message = q.text(10);
-      out.run_count = static_cast<int>(q.i64(11));
+      r.id = q.column_int64(0);
+      r.started_at = std::string(q.column_text(1));
+      r.finished_at = q.column_opt_text(2);
+      r.seconds = q.column_double(3);
+      r.command = std::string(q.column_text(4));
+      r.preset = std::string(q.column_text(5));
+      r.source_redacted = std::string(q.column_text(6));
+      r.target_redacted = std::string(q.column_text(7));
+      r.snapshot = q.column_opt_text(8);
+      r.status = std::string(q.column_text(9));
+      r.message = std::string(q.column_text(10));
+      out.run_count = static_cast<int>(q.column_int64(11));
       out.last_run = std::move(r);
     }
   }
   {
-    auto q = impl_->prepare(
+    auto q = impl_->db.prepare(
         "SELECT t.schema, t.name, t.bytes, t.rows_estimate, t.chunk_count, "
         "(SELECT count(*) FROM chunk c WHERE c.schema = t.schema AND c.name = t.name "
         "AND c.status = 'done'), "
@@ -53,52 +54,58 @@ job_status state_store::status_snapshot() const {
         "coalesce(t.error, '') FROM job_table t ORDER BY t.plan_order");
     while (q.step()) {
       table_row r;
-      r.schema = q.text(0);
-      r.name = q.text(1);
-      r.bytes = q.i64(2);
-      r.rows_estimate = q.i64(3);
-      r.chunks_total = static_cast<int>(q.i64(4));
-      r.chunks_done = static_cast<int>(q.i64(5));
-      r.chunks_failed = static_cast<int>(q.i64(6));
-      r.status = q.text(7);
-      r.rows_copied = q.i64(8);
-      r.bytes_copied = q.i64(9);
-      r.copy_seconds = q.f64(10);
-      r.index_seconds = q.f64(11);
-      r.indexes_total = static_cast<int>(q.i64(12));
-      r.indexes_done = static_cast<int>(q.i64(13));
-      r.indexes_failed = static_cast<int>(q.i64(14));
-      r.error = q.text(15);
+      r.schema = std::string(q.column_text(0));
+      r.name = std::string(q.column_text(1));
+      r.bytes = q.column_int64(2);
+      r.rows_estimate = q.column_int64(3);
+      r.chunks_total = static_cast<int>(q.column_int64(4));
+      r.chunks_done = static_cast<int>(q.column_int64(5));
+      r.chunks_failed = static_cast<int>(q.column_int64(6));
+      r.status = std::string(q.column_text(7));
+      r.rows_copied = q.column_int64(8);
+      r.bytes_copied = q.column_int64(9);
+      r.copy_seconds = q.column_double(10);
+      r.index_seconds = q.column_double(11);
+      r.indexes_total = static_cast<int>(q.column_int64(12));
+      r.indexes_done = static_cast<int>(q.column_int64(13));
+      r.indexes_failed = static_cast<int>(q.column_int64(14));
+      r.error = std::string(q.column_text(15));
       out.tables.push_back(std::move(r));
     }
   }
   {
-    auto q = impl_->prepare(
+    auto q = impl_->db.prepare(
         "SELECT i.schema, i.table_name, i.index_name, i.kind, i.status, i.seconds, "
         "coalesce(i.error, '') FROM job_index i LEFT JOIN job_table t ON t.schema = i.schema "
         "AND t.name = i.table_name ORDER BY t.plan_order, i.schema, i.table_name, i.index_name");
     while (q.step()) {
-      out.indexes.push_back(
-          {q.text(0), q.text(1), q.text(2), q.text(3), q.text(4), q.f64(5), q.text(6)});
+      out.indexes.push_back({std::string(q.column_text(0)), std::string(q.column_text(1)),
+                             std::string(q.column_text(2)), std::string(q.column_text(3)),
+                             std::string(q.column_text(4)), q.column_double(5),
+                             std::string(q.column_text(6))});
     }
   }
   {
-    auto q = impl_->prepare(
+    auto q = impl_->db.prepare(
         "SELECT c.schema, c.name, c.chunk_no, c.attempts, coalesce(c.error, '') FROM chunk c "
         "LEFT JOIN job_table t ON t.schema = c.schema AND t.name = c.name "
         "WHERE c.status = 'failed' ORDER BY t.plan_order, c.chunk_no");
     while (q.step()) {
-      out.failed_chunks.push_back({q.text(0), q.text(1), static_cast<int>(q.i64(2)),
-                                   static_cast<int>(q.i64(3)), q.text(4)});
+      out.failed_chunks.push_back({std::string(q.column_text(0)), std::string(q.column_text(1)),
+                                   static_cast<int>(q.column_int64(2)),
+                                   static_cast<int>(q.column_int64(3)),
+                                   std::string(q.column_text(4))});
     }
   }
   {
-    auto q = impl_->prepare("SELECT key, value FROM kv ORDER BY key");
+    auto q = impl_->db.prepare("SELECT key, value FROM kv ORDER BY key");
     while (q.step())
-      out.kv.emplace(q.text(0), q.text(1));
+      out.kv.emplace(std::string(q.column_text(0)), std::string(q.column_text(1)));
   }
   t.commit();
   return out;
+} catch (const sqlite::error& e) {
+  impl_->fail(e);
 }
 
 std::string fingerprint(const std::vector<std::string>& parts) {

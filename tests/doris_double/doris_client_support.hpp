@@ -111,20 +111,20 @@ asio::awaitable<std::vector<T>> all_of(std::vector<asio::awaitable<T>> tasks) {
   auto ex = co_await asio::this_coro::executor;
   std::vector<T> out(tasks.size());
   std::size_t left = tasks.size();
-  std::optional<io::detail::wake_handler> waiter;
+  std::optional<io::wake_handler> waiter;
   std::exception_ptr error;
   for (std::size_t k = 0; k < tasks.size(); ++k) {
     asio::co_spawn(ex, std::move(tasks[k]), [&, k](std::exception_ptr e, T v) {
       if (e && !error) error = e;
       out[k] = std::move(v);
       if (--left == 0 && waiter) {
-        io::detail::wake_handler h = std::move(*waiter);
+        io::wake_handler h = std::move(*waiter);
         waiter.reset();
-        io::detail::wake(std::move(h));
+        io::wake(std::move(h));
       }
     });
   }
-  co_await io::detail::park([&](io::detail::wake_handler& h) {
+  co_await io::park([&](io::wake_handler& h) {
     if (left == 0) return false;
     waiter = std::move(h);
     return true;

@@ -536,17 +536,17 @@ asio::awaitable<http_response> close_while_running(std::string be) {
   auto ex = co_await asio::this_coro::executor;
   std::optional<http_client> client(std::in_place, ex);
   std::optional<http_response> got;
-  std::optional<io::detail::wake_handler> waiter;
+  std::optional<io::wake_handler> waiter;
   asio::co_spawn(ex, client->request(raw_put(be, "Z1", "1\n")),
                  [&](std::exception_ptr, http_response r) {
                    got = std::move(r);
-                   if (waiter) io::detail::wake(std::move(*waiter));
+                   if (waiter) io::wake(std::move(*waiter));
                  });
   for (int i = 0; i < 1000 && client->snapshot().active == 0; ++i)
     co_await asio::post(ex, asio::use_awaitable);
   EXPECT_EQ(client->snapshot().active, 1u);
   client.reset();
-  co_await io::detail::park([&](io::detail::wake_handler& h) {
+  co_await io::park([&](io::wake_handler& h) {
     if (got) return false;
     waiter = std::move(h);
     return true;

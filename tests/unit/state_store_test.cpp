@@ -271,6 +271,22 @@ TEST(state_store, file_that_is_not_a_database_is_a_clear_error) {
   EXPECT_THAT(msg, HasSubstr("is not a uringmig state database"));
 }
 
+TEST(state_store, a_failed_statement_is_a_job_error_naming_the_state_database) {
+  // Callers tell a failed chunk from a failed job by job_error: a SQLite error must not leave
+  // the store as anything else.
+  temp_dir d;
+  auto s = state_store::open(d.path);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((d.path / "state.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "DROP TABLE kv", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  const auto msg = job_error_of([&] { s.put("k", "v"); });
+  EXPECT_THAT(msg, HasSubstr("state database: "));
+  EXPECT_THAT(msg, HasSubstr("no such table: kv"));
+  EXPECT_THAT(msg, HasSubstr("state.db"));
+  EXPECT_EQ(msg.find('\n'), std::string::npos);
+}
+
 TEST(state_store, foreign_sqlite_database_is_refused) {
   temp_dir d;
   sqlite3* db = nullptr;

@@ -193,6 +193,25 @@ TEST(status_command, json_is_one_valid_object) {
   EXPECT_FALSE(json_checker("{\"a\":1}{").valid());
 }
 
+TEST(status_command, json_stays_valid_for_text_that_is_not_utf8) {
+  // A server message in Latin-1 (a non-UTF8 source database) reaches the state as is.
+  temp_dir d;
+  make_state(d.path);
+  {
+    auto s = state_store::open(d.path);
+    s.mark_chunk_failed("public", "big", 2, 5, "caf\xe9 \x01 closed");
+  }
+  job_options o;
+  o.command = "status";
+  o.state_dir = d.path;
+  o.json = true;
+  std::ostringstream out;
+  run_status(o, out);
+  const auto text = out.str();
+  EXPECT_THAT(text, HasSubstr(R"("caf\ufffd \u0001 closed")"));
+  EXPECT_EQ(text.find('\xe9'), std::string::npos);
+}
+
 TEST(status_command, works_while_a_job_holds_the_state) {
   temp_dir d;
   make_state(d.path);
