@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <limits>
 #include <mutex>
 #include <optional>
 
@@ -97,7 +98,7 @@ source open_sqlite_source(const codecs::sqlite_endpoint& src, const job_options&
   const table_filter filter = make_filter(scoped);
 
   const std::int64_t chunk_rows =
-      std::max<std::int64_t>(1, std::stoll(setting(opts, "sqlite.chunk_rows", "50000")));
+      int_setting(opts, "sqlite.chunk_rows", 50000, 1, std::numeric_limits<int>::max());
   const std::int64_t chunk_bytes =
       parse_size(setting(opts, "sqlite.chunk_bytes", "64MB"), "sqlite.chunk_bytes");
   std::vector<std::string> extra_indexes;
@@ -118,6 +119,18 @@ source open_sqlite_source(const codecs::sqlite_endpoint& src, const job_options&
   std::map<std::string, table_read> reads;
   source out;
   out.description = "sqlite:" + src.path;
+  for (const auto& v : sq::list_virtual_tables(*db)) {
+    if (!filter.matches("main", v.name, "main", v.name)) continue;
+    std::string what =
+        fmt::format("virtual table {}{}", v.name, v.module.empty() ? "" : " (" + v.module + ")");
+    if (!v.shadow_tables.empty()) {
+      what += " and its shadow tables";
+      for (std::size_t i = 0; i < v.shadow_tables.size(); ++i)
+        what += (i ? ", " : " ") + v.shadow_tables[i];
+    }
+    spdlog::warn("not copied: {} (SQLite virtual tables are not copied)", what);
+    out.not_copied.push_back(std::move(what));
+  }
   for (const auto& name : sq::list_tables(*db)) {
     if (!filter.matches("main", name, "main", name)) continue;
     sq::table_info info = sq::describe_table(*db, name);

@@ -44,9 +44,21 @@ struct table_info {
   std::optional<std::size_t> find_column(std::string_view column) const;
 };
 
-/// Ordinary tables of the main schema (no sqlite_* internals, no virtual tables, not the
-/// bookkeeping tables `_uringmig_chunks` / `_uringmig_meta` of our shard files), by name.
+/// Ordinary tables of the main schema (no sqlite_* internals, no virtual tables nor their
+/// shadow tables, not the bookkeeping tables `_uringmig_chunks` / `_uringmig_meta` of our
+/// shard files), by name.
 std::vector<std::string> list_tables(const database& db);
+
+/// A virtual table of the main schema (FTS5, R*Tree, ...) and the shadow tables that hold
+/// its data (`docs_data`, `docs_idx`, ... for an FTS5 table `docs`).
+struct virtual_table {
+  std::string name;
+  std::string module;  // after USING ("fts5"); empty when unknown
+  std::vector<std::string> shadow_tables;
+};
+
+/// The virtual tables of the main schema, by name.
+std::vector<virtual_table> list_virtual_tables(const database& db);
 
 /// Describes one table; throws error when it does not exist.
 table_info describe_table(const database& db, const std::string& name);
