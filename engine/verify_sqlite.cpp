@@ -154,6 +154,13 @@ digest read_target(const codecs::endpoint& t, const std::string& table,
     } catch (const sq::error&) {
       // Not written by uringmig: nothing to say about completeness.
     }
+    sq::statement exists =
+        db.prepare("select 1 from sqlite_schema where type = 'table' and name = ?1");
+    exists.bind_text(1, table);
+    if (!exists.step()) {
+      d.problem = "table " + table + " is missing in " + path.string();
+      return d;
+    }
     sq::statement s = db.prepare(select_all(table, columns));
     while (s.step()) {
       add_row(s, n, index, scratch, d);

@@ -44,7 +44,7 @@ one_line
 # A bad number in the config: the key and what it expects, exit 2, nothing touched.
 for v in -1 0 '"x"' '"12x"'; do
   printf '[sqlite]\nchunk_rows = %s\n' "$v" >bad.toml
-  expect_exit 2 "$bin" run --config bad.toml --source "$src" --target "$dst" --state-dir st6
+  expect_exit 2 timeout -s KILL 60 "$bin" run --config bad.toml --source "$src" --target "$dst" --state-dir st6
   grep -q "^uringmig: sqlite.chunk_rows = '.*': expected an integer from 1 to" err ||
     fail "sqlite.chunk_rows = $v: $(cat err)"
   one_line

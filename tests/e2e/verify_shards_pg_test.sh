@@ -116,7 +116,8 @@ grep -q "^uringmig: 1 table(s) differ: public.items (contents differ)$" one_chan
   fail "one_changed: the error does not name public.items"
 sqlite3 one.db "drop table notes"
 check 1 one_missing "$one"
-grep -q "public.notes (no such table" one_missing.err || fail "one_missing: the missing table is not named"
+grep -q "public.notes (table notes is missing in $work/one.db)" one_missing.err ||
+  fail "one_missing: the missing table is not named"
 
 # An unfinished shard set is incomplete, not identical.
 cp -r out partial
