@@ -153,6 +153,9 @@ table_info describe_table(const database& db, const std::string& name) {
       }
     }
   }
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(db.path(), ec);
+  t.bytes = ec ? 0 : static_cast<std::int64_t>(size);
   const std::string q = quote_ident(name);
   if (!t.rowid_name.empty()) {
     // Two subqueries: each min/max walks one edge of the b-tree (one query computing both scans
@@ -162,15 +165,20 @@ table_info describe_table(const database& db, const std::string& name) {
     if (s.step() && s.column_type(0) != SQLITE_NULL) {
       t.min_rowid = s.column_int64(0);
       t.max_rowid = s.column_int64(1);
-      t.rows = t.max_rowid - t.min_rowid + 1;
+      // The span counts the rows when rowids are dense. Sparse ones (hashed or time-based ids)
+      // span far more than the file can hold: at most one row per 4 bytes (the smallest cell
+      // with its pointer). Wide arithmetic:
+      // the span of two int64 rowids can exceed int64.
+      __extension__ using wide = __int128;
+      const wide span = static_cast<wide>(t.max_rowid) - t.min_rowid + 1;
+      const wide most = std::max<wide>(1, t.bytes / 4);
+      t.rows = static_cast<std::int64_t>(std::min(span, most));
+      t.sparse_rowids = span > most;
       t.rows_exact = false;
     }
   } else {
     t.rows = db.scalar_int("select count(*) from " + q);
   }
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(db.path(), ec);
-  t.bytes = ec ? 0 : static_cast<std::int64_t>(size);
   return t;
 }
 

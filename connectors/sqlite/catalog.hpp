@@ -32,9 +32,13 @@ struct table_info {
   /// The INTEGER PRIMARY KEY column, which is the rowid itself; nullopt when there is none.
   std::optional<std::size_t> rowid_alias;
   std::vector<std::string> index_sql;  // the table's own CREATE INDEX statements
-  /// With a rowid: max - min + 1 (rowids are usually dense); else count(*).
+  /// With a rowid: max - min + 1 (rowids are usually dense), at most the file's size / 4 (the
+  /// most rows it can hold: sparse rowids); else count(*).
   std::int64_t rows = 0;
   bool rows_exact = true;
+  /// The rowid span is more than the file can hold (hashed or time-based ids): `rows` is that
+  /// bound, and equal slices of the span would be mostly empty.
+  bool sparse_rowids = false;
   std::int64_t min_rowid = 0;  // when rowid_name is set and the table has rows
   std::int64_t max_rowid = 0;
   std::int64_t bytes = 0;  // the file's size: callers share it out between tables
