@@ -91,8 +91,7 @@ TEST(SqliteTypes, Mapping) {
 TEST(SqliteTypes, ARowIsItsFieldsConvertedOneByOne) {
   using a = uc::sqlite_affinity;
   const std::vector<a> types{a::integer, a::text, a::blob, a::real};
-  const std::vector<std::optional<std::string_view>> fields{"7", std::nullopt, "\\x00ff",
-                                                            "2.5"};
+  const std::vector<std::optional<std::string_view>> fields{"7", std::nullopt, "\\x00ff", "2.5"};
   std::string row;
   uc::row_batch_writer w(row);
   uc::append_pg_row(w, types, fields);
