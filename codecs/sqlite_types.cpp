@@ -74,4 +74,14 @@ void append_pg_value(row_batch_writer& out, sqlite_affinity a, std::string_view 
   out.text(text);
 }
 
+void append_pg_row(row_batch_writer& out, const std::vector<sqlite_affinity>& a,
+                   const std::vector<std::optional<std::string_view>>& fields) {
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    if (fields[i])
+      append_pg_value(out, a[i], *fields[i]);
+    else
+      out.null();
+  }
+}
+
 }  // namespace uringmig::codecs

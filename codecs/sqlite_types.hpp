@@ -2,8 +2,10 @@
 
 #include "codecs/row_batch.hpp"
 
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 // PostgreSQL -> SQLite type mapping (documented in engine/README.md):
 //   smallint, integer, bigint, oid           -> INTEGER
@@ -25,5 +27,10 @@ std::string_view declared_type(sqlite_affinity a);
 /// Appends one PostgreSQL text-format value converted for `a` to `out`. A value that does not
 /// parse as the affinity expects (never for well-formed COPY output) is kept as TEXT.
 void append_pg_value(row_batch_writer& out, sqlite_affinity a, std::string_view text);
+
+/// Appends one row of PostgreSQL text-format fields (nullopt: NULL), field i converted for
+/// `a[i]` as append_pg_value does: what a SQLite file stores for that row.
+void append_pg_row(row_batch_writer& out, const std::vector<sqlite_affinity>& a,
+                   const std::vector<std::optional<std::string_view>>& fields);
 
 }  // namespace uringmig::codecs

@@ -27,13 +27,58 @@ std::optional<std::size_t> table_info::find_column(std::string_view column) cons
 }
 
 std::vector<std::string> list_tables(const database& db) {
+  // pragma table_list (SQLite 3.37) tells a virtual table's shadow tables from ordinary ones.
   statement s = db.prepare(
-      "select name from sqlite_schema where type = 'table' and name not like 'sqlite\\_%' escape "
-      "'\\' and name not in ('_uringmig_chunks', '_uringmig_meta') and sql not like "
-      "'CREATE VIRTUAL%' order by name");
+      "select name from pragma_table_list where schema = 'main' and type = 'table' and name not "
+      "like 'sqlite\\_%' escape '\\' and name not in ('_uringmig_chunks', '_uringmig_meta') "
+      "order by name");
   std::vector<std::string> out;
   while (s.step())
     out.emplace_back(s.column_text(0));
+  return out;
+}
+
+std::vector<virtual_table> list_virtual_tables(const database& db) {
+  std::vector<virtual_table> out;
+  {
+    statement s = db.prepare(
+        "select l.name, coalesce(m.sql, '') from pragma_table_list l left join sqlite_schema m "
+        "on m.type = 'table' and m.name = l.name where l.schema = 'main' and l.type = 'virtual' "
+        "order by l.name");
+    while (s.step()) {
+      virtual_table v;
+      v.name = s.column_text(0);
+      // "CREATE VIRTUAL TABLE x USING fts5(...)": the word after USING.
+      const std::string sql(s.column_text(1));
+      std::string upper = sql;
+      std::transform(upper.begin(), upper.end(), upper.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+      const auto using_at = upper.find(" USING ");
+      if (using_at != std::string::npos) {
+        std::size_t b = using_at + 7;
+        while (b < sql.size() && sql[b] == ' ')
+          ++b;
+        std::size_t e = b;
+        while (e < sql.size() &&
+               (std::isalnum(static_cast<unsigned char>(sql[e])) || sql[e] == '_'))
+          ++e;
+        v.module = sql.substr(b, e - b);
+      }
+      out.push_back(std::move(v));
+    }
+  }
+  // A shadow table is named after its virtual table: "<name>_<suffix>".
+  statement s = db.prepare(
+      "select name from pragma_table_list where schema = 'main' and type = 'shadow' order by name");
+  while (s.step()) {
+    const std::string shadow(s.column_text(0));
+    virtual_table* owner = nullptr;
+    for (auto& v : out)
+      if (shadow.size() > v.name.size() + 1 && shadow.compare(0, v.name.size(), v.name) == 0 &&
+          shadow[v.name.size()] == '_' && (!owner || v.name.size() > owner->name.size()))
+        owner = &v;
+    if (owner) owner->shadow_tables.push_back(shadow);
+  }
   return out;
 }
 
@@ -108,6 +153,9 @@ table_info describe_table(const database& db, const std::string& name) {
       }
     }
   }
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(db.path(), ec);
+  t.bytes = ec ? 0 : static_cast<std::int64_t>(size);
   const std::string q = quote_ident(name);
   if (!t.rowid_name.empty()) {
     // Two subqueries: each min/max walks one edge of the b-tree (one query computing both scans
@@ -117,15 +165,20 @@ table_info describe_table(const database& db, const std::string& name) {
     if (s.step() && s.column_type(0) != SQLITE_NULL) {
       t.min_rowid = s.column_int64(0);
       t.max_rowid = s.column_int64(1);
-      t.rows = t.max_rowid - t.min_rowid + 1;
+      // The span counts the rows when rowids are dense. Sparse ones (hashed or time-based ids)
+      // span far more than the file can hold: at most one row per 4 bytes (the smallest cell
+      // with its pointer). Wide arithmetic:
+      // the span of two int64 rowids can exceed int64.
+      __extension__ using wide = __int128;
+      const wide span = static_cast<wide>(t.max_rowid) - t.min_rowid + 1;
+      const wide most = std::max<wide>(1, t.bytes / 4);
+      t.rows = static_cast<std::int64_t>(std::min(span, most));
+      t.sparse_rowids = span > most;
       t.rows_exact = false;
     }
   } else {
     t.rows = db.scalar_int("select count(*) from " + q);
   }
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(db.path(), ec);
-  t.bytes = ec ? 0 : static_cast<std::int64_t>(size);
   return t;
 }
 

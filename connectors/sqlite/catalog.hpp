@@ -32,9 +32,13 @@ struct table_info {
   /// The INTEGER PRIMARY KEY column, which is the rowid itself; nullopt when there is none.
   std::optional<std::size_t> rowid_alias;
   std::vector<std::string> index_sql;  // the table's own CREATE INDEX statements
-  /// With a rowid: max - min + 1 (rowids are usually dense); else count(*).
+  /// With a rowid: max - min + 1 (rowids are usually dense), at most the file's size / 4 (the
+  /// most rows it can hold: sparse rowids); else count(*).
   std::int64_t rows = 0;
   bool rows_exact = true;
+  /// The rowid span is more than the file can hold (hashed or time-based ids): `rows` is that
+  /// bound, and equal slices of the span would be mostly empty.
+  bool sparse_rowids = false;
   std::int64_t min_rowid = 0;  // when rowid_name is set and the table has rows
   std::int64_t max_rowid = 0;
   std::int64_t bytes = 0;  // the file's size: callers share it out between tables
@@ -44,9 +48,21 @@ struct table_info {
   std::optional<std::size_t> find_column(std::string_view column) const;
 };
 
-/// Ordinary tables of the main schema (no sqlite_* internals, no virtual tables, not the
-/// bookkeeping tables `_uringmig_chunks` / `_uringmig_meta` of our shard files), by name.
+/// Ordinary tables of the main schema (no sqlite_* internals, no virtual tables nor their
+/// shadow tables, not the bookkeeping tables `_uringmig_chunks` / `_uringmig_meta` of our
+/// shard files), by name.
 std::vector<std::string> list_tables(const database& db);
+
+/// A virtual table of the main schema (FTS5, R*Tree, ...) and the shadow tables that hold
+/// its data (`docs_data`, `docs_idx`, ... for an FTS5 table `docs`).
+struct virtual_table {
+  std::string name;
+  std::string module;  // after USING ("fts5"); empty when unknown
+  std::vector<std::string> shadow_tables;
+};
+
+/// The virtual tables of the main schema, by name.
+std::vector<virtual_table> list_virtual_tables(const database& db);
 
 /// Describes one table; throws error when it does not exist.
 table_info describe_table(const database& db, const std::string& name);

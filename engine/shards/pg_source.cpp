@@ -21,13 +21,40 @@ namespace uringmig::engine::shards {
 namespace asio = boost::asio;
 namespace pg = connectors::postgres;
 
-namespace {
+asio::awaitable<std::vector<pg_sqlite_column>> pg_sqlite_columns(pg::connection& c,
+                                                                 std::uint32_t oid) {
+  // Every stored column, generated ones included (SQLite keeps their values as data).
+  // A domain maps as its base type (a domain over a domain over integer is an INTEGER).
+  pg::result cols = co_await c.query(
+      "with recursive col(attnum, attname, typid, typmod, depth) as ("
+      " select attnum, attname, atttypid, atttypmod, 0 from pg_attribute"
+      " where attrelid = $1::oid and attnum > 0 and not attisdropped"
+      " union all"
+      " select c.attnum, c.attname, t.typbasetype, t.typtypmod, c.depth + 1"
+      " from col c join pg_type t on t.oid = c.typid where t.typtype = 'd')"
+      "select distinct on (attnum) attname, format_type(typid, typmod) from col"
+      " order by attnum, depth desc",
+      pg::make_params(std::to_string(oid)));
+  cols.check("reading the columns of a source table");
+  std::vector<pg_sqlite_column> out;
+  for (int r = 0; r < cols.rows(); ++r)
+    out.push_back({std::string(cols.value(r, 0)), codecs::sqlite_affinity_of(cols.value(r, 1))});
+  co_return out;
+}
 
-struct pg_column {
-  std::string name;
-  std::string type;
-  codecs::sqlite_affinity affinity = codecs::sqlite_affinity::text;
-};
+void check_unique_names(const std::vector<table_info>& tables) {
+  std::map<std::string, std::string> seen;
+  for (const auto& t : tables) {
+    auto [it, fresh] = seen.emplace(t.name, t.display());
+    if (!fresh)
+      throw usage_error(
+          fmt::format("tables {} and {} would both load into SQLite table {}: "
+                      "select one of them with --tables/--exclude",
+                      it->second, t.display(), t.name));
+  }
+}
+
+namespace {
 
 struct pg_state {
   codecs::endpoint endpoint;
@@ -68,15 +95,7 @@ asio::awaitable<source> open_pg_source(const codecs::endpoint& src, const job_op
   if (tables.empty())
     throw usage_error("no source table matches --tables/--exclude: nothing to copy");
   co_await check_source_tables(h, tables);  // before any target file exists
-  std::map<std::string, std::string> seen;
-  for (const auto& t : tables) {
-    auto [it, fresh] = seen.emplace(t.name, t.display());
-    if (!fresh)
-      throw usage_error(
-          fmt::format("tables {} and {} would both load into SQLite table {}: "
-                      "select one of them with --tables/--exclude",
-                      it->second, t.display(), t.name));
-  }
+  check_unique_names(tables);
   // Chunks of 64 MB unless the config says otherwise (the bulk clone's 1 GiB default would
   // let a file's writer hold up to that much of another reader's chunk in memory).
   job_options planning = opts;
@@ -86,34 +105,20 @@ asio::awaitable<source> open_pg_source(const codecs::endpoint& src, const job_op
   source out;
   out.description = codecs::redacted_url(src);
   for (auto& t : tables) {
-    // Every stored column, generated ones included (SQLite keeps their values as data).
-    // A domain maps as its base type (a domain over a domain over integer is an INTEGER).
-    pg::result cols = co_await h.query(
-        "with recursive col(attnum, attname, typid, typmod, depth) as ("
-        " select attnum, attname, atttypid, atttypmod, 0 from pg_attribute"
-        " where attrelid = $1::oid and attnum > 0 and not attisdropped"
-        " union all"
-        " select c.attnum, c.attname, t.typbasetype, t.typtypmod, c.depth + 1"
-        " from col c join pg_type t on t.oid = c.typid where t.typtype = 'd')"
-        "select distinct on (attnum) attname, format_type(typid, typmod) from col"
-        " order by attnum, depth desc",
-        pg::make_params(std::to_string(t.oid)));
-    check(cols, "reading the columns of a source table");
+    const std::vector<pg_sqlite_column> cols = co_await pg_sqlite_columns(h, t.oid);
     table_load tl;
     tl.schema = t.schema;
     tl.name = t.name;
     std::vector<std::string> quoted;
     std::vector<codecs::sqlite_affinity> aff;
     std::string create = "CREATE TABLE " + connectors::sqlite::quote_ident(t.name) + " (";
-    for (int r = 0; r < cols.rows(); ++r) {
-      const std::string name(cols.value(r, 0));
-      const std::string type(cols.value(r, 1));
-      const auto a = codecs::sqlite_affinity_of(type);
-      tl.columns.push_back(name);
-      quoted.push_back(codecs::quote_ident(name));
-      aff.push_back(a);
-      create += fmt::format("{}{} {}", r ? ", " : "", connectors::sqlite::quote_ident(name),
-                            codecs::declared_type(a));
+    for (const auto& col : cols) {
+      create += fmt::format("{}{} {}", tl.columns.empty() ? "" : ", ",
+                            connectors::sqlite::quote_ident(col.name),
+                            codecs::declared_type(col.affinity));
+      tl.columns.push_back(col.name);
+      quoted.push_back(codecs::quote_ident(col.name));
+      aff.push_back(col.affinity);
     }
     create += ")";
     tl.create_sql = create;
@@ -171,12 +176,7 @@ asio::awaitable<source> open_pg_source(const codecs::endpoint& src, const job_op
       codecs::row_batch_writer w =
           sink.begin_row(key < fields.size() ? fields[key] : std::optional<std::string_view>());
       w.begin_row(0);
-      for (std::size_t i = 0; i < fields.size(); ++i) {
-        if (fields[i])
-          codecs::append_pg_value(w, aff[i], *fields[i]);
-        else
-          w.null();
-      }
+      codecs::append_pg_row(w, aff, fields);
       full = sink.end_row() || full;
     };
     std::string parse_error;

@@ -172,6 +172,16 @@ void prepare_target(const target_spec& t, const std::vector<shards::table_load>&
   }
 }
 
+/// SQLite virtual tables (FTS5, R*Tree, ...) are left out: their module keeps its data in
+/// shadow tables that only make sense beside the virtual table itself.
+void print_not_copied(const std::vector<std::string>& not_copied) {
+  for (const auto& what : not_copied)
+    std::printf(
+        "not copied: %s (SQLite virtual tables are not copied: create them on the "
+        "target and fill them from the copied tables)\n",
+        what.c_str());
+}
+
 void print_plan(const source& src, const target_spec& t) {
   std::printf("%-5s %-36s %10s %12s  %s\n", "order", "table", "MB", "rows", "split");
   int order = 0;
@@ -191,6 +201,7 @@ void print_plan(const source& src, const target_spec& t) {
       std::printf("      -> %s\n", t.file.c_str());
   }
   std::printf("total: %zu tables, %zu chunks\n", src.tables.size(), chunks);
+  print_not_copied(src.not_copied);
 }
 
 shards::load_options load_options_from(const job_options& opts, std::size_t readers) {
@@ -247,12 +258,14 @@ struct shard_run {
   progress prog;
   std::int64_t rows = 0;
   bool interrupted = false;
+  std::vector<std::string> not_copied;  // the source's, for the summary
 };
 
 asio::awaitable<void> run_all(shard_run& r, const shards::load_options& lo_base,
                               const reporter_options& reporter_opts) {
   const job_options& opts = r.opts;
   source src = co_await open_source(r.ep.source, opts, r.target, r.rt, lo_base.readers);
+  r.not_copied = src.not_copied;
   std::exception_ptr error;
   try {
     check_file_names(src, r.target);
@@ -344,7 +357,7 @@ int run_shards(const job_options& opts) {
   const int writer_threads = int_setting(opts, "sqlite.writer_threads",
                                          std::min(target.files(), cores), 1, target.files());
   io::runtime rt(1 + readers + static_cast<std::size_t>(writer_threads));
-  shard_run r{opts, ep, target, rt, {}, 0, {}, 0, false};
+  shard_run r{opts, ep, target, rt, {}, 0, {}, 0, false, {}};
   const auto started = std::chrono::steady_clock::now();
   std::string error;
   try {
@@ -375,6 +388,7 @@ int run_shards(const job_options& opts) {
   print_summary(std::cout, summarize(state.status_snapshot()));
   std::printf("wall time %.2fs: %lld rows written (%.0f rows/s) into %d file(s) per table\n", secs,
               static_cast<long long>(r.rows), r.rows / std::max(secs, 1e-9), target.files());
+  print_not_copied(r.not_copied);
   std::fflush(stdout);
   if (!error.empty()) {
     if (r.run_id) state.end_run(r.run_id, run_status::failed, error);

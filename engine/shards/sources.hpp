@@ -2,20 +2,42 @@
 // plus a chunk_reader.
 #pragma once
 
+#include "codecs/sqlite_types.hpp"
 #include "codecs/url.hpp"
+#include "engine/core/catalog.hpp"
 #include "engine/core/job.hpp"
 #include "engine/shards/load.hpp"
 #include "io/runtime.hpp"
 
 #include <boost/asio/awaitable.hpp>
 
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+namespace uringmig::connectors::postgres {
+class connection;
+}
+
 namespace uringmig::engine::shards {
+
+/// A PostgreSQL column as the SQLite files store it.
+struct pg_sqlite_column {
+  std::string name;
+  codecs::sqlite_affinity affinity = codecs::sqlite_affinity::text;
+};
+
+/// Every stored column of table `oid` (generated ones included), in attnum order, mapped by
+/// codecs/sqlite_types.hpp (a domain as its base type). Runs in `c`'s transaction.
+boost::asio::awaitable<std::vector<pg_sqlite_column>> pg_sqlite_columns(
+    connectors::postgres::connection& c, std::uint32_t oid);
+
+/// A SQLite table takes the PostgreSQL table's name without its schema: throws usage_error
+/// when two of `tables` would share one.
+void check_unique_names(const std::vector<table_info>& tables);
 
 /// A source ready to load: its tables (planned) and how to read a chunk.
 struct source {
@@ -25,6 +47,9 @@ struct source {
   /// Rows estimate / bytes of a table for progress (parallel to `tables`).
   std::vector<std::int64_t> rows;
   std::vector<std::int64_t> bytes;
+  /// What the source has and the load leaves out (SQLite virtual tables), one phrase each,
+  /// for the plan and the summary.
+  std::vector<std::string> not_copied;
   /// Releases connections (on their own contexts); call before the runtime ends.
   std::function<boost::asio::awaitable<void>()> close;
 };

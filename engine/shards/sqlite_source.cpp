@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <limits>
 #include <mutex>
 #include <optional>
 
@@ -70,6 +71,36 @@ std::string select_sql(const table_load& t, const std::string& rowid_name, bool 
   return sql;
 }
 
+/// Contiguous rowid ranges from min to max rowid, each with at most `per_chunk` rows. Dense
+/// rowids: equal slices of the span (a slice of `per_chunk` rowids cannot hold more rows).
+/// Sparse ones (a span larger than the file can hold, see sq::table_info::rows): equal slices
+/// would be mostly empty, and countless; one scan of the rowids starts a range every
+/// `per_chunk` rows instead.
+std::vector<std::pair<std::int64_t, std::int64_t>> rowid_ranges(const sq::database& db,
+                                                                const sq::table_info& info,
+                                                                std::int64_t per_chunk) {
+  std::vector<std::pair<std::int64_t, std::int64_t>> out;
+  if (!info.sparse_rowids) {
+    const std::int64_t n = (info.rows + per_chunk - 1) / per_chunk;
+    __extension__ const __int128 span = static_cast<__int128>(info.max_rowid) - info.min_rowid + 1;
+    for (std::int64_t i = 0; i < n; ++i)
+      out.emplace_back(static_cast<std::int64_t>(info.min_rowid + span * i / n),
+                       static_cast<std::int64_t>(info.min_rowid + span * (i + 1) / n - 1));
+    return out;
+  }
+  sq::statement s = db.prepare(
+      fmt::format("select {0} from {1} order by {0}", info.rowid_name, sq::quote_ident(info.name)));
+  std::int64_t rows = 0;
+  while (s.step()) {
+    const std::int64_t rowid = s.column_int64(0);
+    if (rows++ % per_chunk != 0) continue;
+    if (!out.empty()) out.back().second = rowid - 1;
+    out.emplace_back(rowid, info.max_rowid);
+  }
+  if (!out.empty()) out.front().first = info.min_rowid;
+  return out;
+}
+
 }  // namespace
 
 source open_sqlite_source(const codecs::sqlite_endpoint& src, const job_options& opts,
@@ -97,7 +128,7 @@ source open_sqlite_source(const codecs::sqlite_endpoint& src, const job_options&
   const table_filter filter = make_filter(scoped);
 
   const std::int64_t chunk_rows =
-      std::max<std::int64_t>(1, std::stoll(setting(opts, "sqlite.chunk_rows", "50000")));
+      int_setting(opts, "sqlite.chunk_rows", 50000, 1, std::numeric_limits<int>::max());
   const std::int64_t chunk_bytes =
       parse_size(setting(opts, "sqlite.chunk_bytes", "64MB"), "sqlite.chunk_bytes");
   std::vector<std::string> extra_indexes;
@@ -118,6 +149,18 @@ source open_sqlite_source(const codecs::sqlite_endpoint& src, const job_options&
   std::map<std::string, table_read> reads;
   source out;
   out.description = "sqlite:" + src.path;
+  for (const auto& v : sq::list_virtual_tables(*db)) {
+    if (!filter.matches("main", v.name, "main", v.name)) continue;
+    std::string what =
+        fmt::format("virtual table {}{}", v.name, v.module.empty() ? "" : " (" + v.module + ")");
+    if (!v.shadow_tables.empty()) {
+      what += " and its shadow tables";
+      for (std::size_t i = 0; i < v.shadow_tables.size(); ++i)
+        what += (i ? ", " : " ") + v.shadow_tables[i];
+    }
+    spdlog::warn("not copied: {} (SQLite virtual tables are not copied)", what);
+    out.not_copied.push_back(std::move(what));
+  }
   for (const auto& name : sq::list_tables(*db)) {
     if (!filter.matches("main", name, "main", name)) continue;
     sq::table_info info = sq::describe_table(*db, name);
@@ -204,27 +247,25 @@ source open_sqlite_source(const codecs::sqlite_endpoint& src, const job_options&
       const std::int64_t row_bytes = std::max<std::int64_t>(1, info.bytes / info.rows);
       table_chunk_rows = std::clamp<std::int64_t>(chunk_bytes / row_bytes, 1, chunk_rows);
     }
-    if (info.rowid_name.empty() || info.rows <= table_chunk_rows) {
-      // (rows counts the rowid span: a sparse table gets chunks by span, never too few.)
+    const auto ranges = info.rowid_name.empty() || info.rows <= table_chunk_rows
+                            ? std::vector<std::pair<std::int64_t, std::int64_t>>{}
+                            : rowid_ranges(*db, info, table_chunk_rows);
+    if (ranges.size() <= 1) {
+      // (rows counts the rowid span: a dense table gets chunks by span, never too few.)
       planned_chunk c;
       c.chunk_no = 0;
       c.kind = chunk_kind::whole;
       p.chunks.push_back(c);
-    } else {
-      const std::int64_t n = (info.rows + table_chunk_rows - 1) / table_chunk_rows;
-      __extension__ const __int128 span =
-          static_cast<__int128>(info.max_rowid) - info.min_rowid + 1;
-      for (std::int64_t i = 0; i < n; ++i) {
-        const auto lo = static_cast<std::int64_t>(info.min_rowid + span * i / n);
-        const auto hi = static_cast<std::int64_t>(info.min_rowid + span * (i + 1) / n - 1);
-        planned_chunk c;
-        c.chunk_no = static_cast<int>(i);
-        c.kind = chunk_kind::int_range;
-        c.lower = std::to_string(lo);
-        c.upper = std::to_string(hi);
-        c.where_sql = fmt::format("{} between {} and {}", info.rowid_name, lo, hi);
-        p.chunks.push_back(c);
-      }
+    }
+    for (std::size_t i = 0; ranges.size() > 1 && i < ranges.size(); ++i) {
+      const auto [lo, hi] = ranges[i];
+      planned_chunk c;
+      c.chunk_no = static_cast<int>(i);
+      c.kind = chunk_kind::int_range;
+      c.lower = std::to_string(lo);
+      c.upper = std::to_string(hi);
+      c.where_sql = fmt::format("{} between {} and {}", info.rowid_name, lo, hi);
+      p.chunks.push_back(c);
     }
     t.chunk_rowids = [](const planned_chunk& c) {
       return std::pair<std::int64_t, std::int64_t>(std::stoll(c.lower.value_or("0")),
@@ -235,7 +276,10 @@ source open_sqlite_source(const codecs::sqlite_endpoint& src, const job_options&
     out.tables.push_back(std::move(t));
   }
   if (out.tables.empty())
-    throw usage_error("no table of " + src.path + " matches --tables/--exclude: nothing to copy");
+    throw usage_error("no table of " + src.path + " matches --tables/--exclude: nothing to copy" +
+                      (out.not_copied.empty()
+                           ? std::string()
+                           : " (virtual tables are not copied: " + out.not_copied.front() + ")"));
 
   auto rs = std::make_shared<sqlite_readers>();
   rs->path = src.path;

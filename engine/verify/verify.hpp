@@ -23,10 +23,13 @@ namespace uringmig::engine {
 /// Setting `verify.hash` (config file): `auto` (default) or `md5`, see row_hash.
 int run_verify(const job_options& opts);
 
-/// `uringmig verify` from a SQLite file to a SQLite file or shard set: per table, count and an
-/// order-independent checksum of typed values (1 and '1' differ) on both sides, plus, for a
-/// shard set, that every row sits in the file its key routes to and that every file's load
-/// completed. Exit codes as run_verify.
+/// `uringmig verify` from a SQLite file or a PostgreSQL database to a SQLite file or shard set:
+/// per table, count and an order-independent checksum of typed values (1 and '1' differ) on
+/// both sides, plus, for a shard set, that every row sits in the file its key routes to and
+/// that every file's load completed. A PostgreSQL source is read under one snapshot, its values
+/// converted as the loader converts them (codecs/sqlite_types.hpp), so an identical copy
+/// compares equal; its routing is checked per file (the rows each file should hold against
+/// the rows it holds). Exit codes as run_verify.
 int run_verify_sqlite(const job_options& opts);
 
 /// How a row's text becomes the 64-bit number the checksum sums.

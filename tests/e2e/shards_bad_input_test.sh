@@ -41,6 +41,14 @@ touch afile
 expect_exit 2 "$bin" run --source "$src" --target "sqlite://$work/afile/sub?shards=4&shard_key=MOBILE_NUMBER" --state-dir st5
 grep -q "cannot create directory" err || fail "target under a file: $(cat err)"
 one_line
+# A bad number in the config: the key and what it expects, exit 2, nothing touched.
+for v in -1 0 '"x"' '"12x"'; do
+  printf '[sqlite]\nchunk_rows = %s\n' "$v" >bad.toml
+  expect_exit 2 timeout -s KILL 60 "$bin" run --config bad.toml --source "$src" --target "$dst" --state-dir st6
+  grep -q "^uringmig: sqlite.chunk_rows = '.*': expected an integer from 1 to" err ||
+    fail "sqlite.chunk_rows = $v: $(cat err)"
+  one_line
+done
 [ ! -e out ] || fail "bad input left files behind: $(ls out)"
 
 # Permissions (root ignores them: run as nobody when we are root).

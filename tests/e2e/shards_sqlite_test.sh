@@ -111,4 +111,41 @@ grep -q "already exists: use --restart" err || fail "overwrite not refused: $(ca
 sqlite3 shards/clients_shard_01.db "update clients set balance = balance + 1 where rowid = 3"
 expect_exit 1 "$bin" verify --source "sqlite://$work/src.db" --target "$dst" --tables clients
 grep -q "contents differ" stdout || fail "changed value not noticed: $(cat stdout)"
+
+# Sparse rowids (hashed or time-based ids, both signs): chunks of chunk_rows rows found by a
+# scan, not one per chunk_rows of the rowid span (2^63 here, which does not fit an int64).
+sqlite3 sparse.db "create table ids(id integer primary key, k text);
+                   insert into ids values (-4611686018427387904, 'a'), (1, 'b'),
+                                          (1099511627776, 'c'), (4611686018427387904, 'd');"
+printf '[sqlite]\nchunk_rows = 2\n' >sparse.toml
+timeout -s KILL 60 "$bin" run --config sparse.toml --source "sqlite://$work/sparse.db" \
+  --target "sqlite://$work/sparse?shards=2&shard_key=k" --state-dir sts >sparse.out 2>sparse.err ||
+  fail "sparse rowids: $(tail -3 sparse.err)"
+"$bin" verify --source "sqlite://$work/sparse.db" --target "sqlite://$work/sparse?shards=2&shard_key=k" \
+  >sparse_v.out 2>&1 || fail "verify, sparse rowids: $(cat sparse_v.out)"
+[ "$(sqlite3 sts/state.db "select count(*) from chunk")" -eq 2 ] ||
+  fail "sparse rowids: $(sqlite3 sts/state.db "select count(*) from chunk") chunks planned"
+
+# Virtual tables (FTS5 here) are not copied, and neither are the shadow tables that hold their
+# data: plan and the run's summary name them.
+sqlite3 vt.db "create table a(k text, v int); insert into a values ('x', 1), ('y', 2);
+               create virtual table docs using fts5(k, body);
+               insert into docs values ('z', 'hello world');"
+"$bin" plan --source "sqlite://$work/vt.db" --target "sqlite://$work/vt_shards?shards=2&shard_key=k" \
+  --state-dir stv0 >vplan.out 2>vplan.err || fail "plan with a virtual table: $(tail -3 vplan.err)"
+grep -q "^not copied: virtual table docs (fts5) and its shadow tables docs_config, docs_content, docs_data, docs_docsize, docs_idx (SQLite virtual tables are not copied" vplan.out ||
+  fail "plan does not name the virtual table: $(cat vplan.out)"
+grep -q "docs_" <(grep -v "^not copied" vplan.out) && fail "plan copies a shadow table: $(cat vplan.out)"
+"$bin" run --source "sqlite://$work/vt.db" --target "sqlite://$work/vt_copy.db" --state-dir stv \
+  >vrun.out 2>vrun.err || fail "run with a virtual table: $(tail -3 vrun.err)"
+grep -q "^not copied: virtual table docs (fts5)" vrun.out || fail "summary does not name the virtual table: $(cat vrun.out)"
+[ "$(sqlite3 vt_copy.db "select group_concat(name) from sqlite_schema where name like 'docs%'")" = "" ] ||
+  fail "shadow tables copied: $(sqlite3 vt_copy.db "select group_concat(name) from sqlite_schema")"
+"$bin" verify --source "sqlite://$work/vt.db" --target "sqlite://$work/vt_copy.db" >vverify.out 2>&1 ||
+  fail "verify with a virtual table: $(cat vverify.out)"
+grep -q "all 1 table(s) identical" vverify.out || fail "verify with a virtual table: $(cat vverify.out)"
+expect_exit 2 "$bin" run --source "sqlite://$work/vt.db" --target "sqlite://$work/vt_only.db" --tables docs \
+  --state-dir stv2
+grep -q "nothing to copy (virtual tables are not copied: virtual table docs (fts5)" err ||
+  fail "only a virtual table selected: $(cat err)"
 finish shards_sqlite

@@ -88,6 +88,28 @@ TEST(SqliteTypes, Mapping) {
   EXPECT_EQ(uc::declared_type(a::blob), "BLOB");
 }
 
+TEST(SqliteTypes, ARowIsItsFieldsConvertedOneByOne) {
+  using a = uc::sqlite_affinity;
+  const std::vector<a> types{a::integer, a::text, a::blob, a::real};
+  const std::vector<std::optional<std::string_view>> fields{"7", std::nullopt, "\\x00ff", "2.5"};
+  std::string row;
+  uc::row_batch_writer w(row);
+  uc::append_pg_row(w, types, fields);
+  std::string by_hand;
+  uc::row_batch_writer h(by_hand);
+  uc::append_pg_value(h, a::integer, "7");
+  h.null();
+  uc::append_pg_value(h, a::blob, "\\x00ff");
+  uc::append_pg_value(h, a::real, "2.5");
+  EXPECT_EQ(row, by_hand);
+  uc::row_batch_reader r(row);
+  EXPECT_EQ(r.value().kind, uc::value_kind::integer);
+  EXPECT_EQ(r.value().kind, uc::value_kind::null);
+  const auto b = r.value();
+  EXPECT_EQ(b.kind, uc::value_kind::blob);
+  EXPECT_EQ(b.bytes, std::string_view("\0\xff", 2));
+}
+
 TEST(SqliteTypes, ValuesKeepTheirMeaning) {
   using a = uc::sqlite_affinity;
   std::string batch;
