@@ -155,23 +155,37 @@ void connection::impl::fail_all() {
 
 bool connection::impl::send_pipeline(request& rq) {
   std::vector<const char*> values;
+  std::vector<int> lengths;
+  std::vector<int> formats;
   for (std::size_t i = 0; i < rq.stmts.size(); ++i) {
     const statement& s = rq.stmts[i];
     values.clear();
-    for (const auto& p : s.params)
-      values.push_back(p ? p->c_str() : nullptr);
+    lengths.clear();
+    formats.clear();
+    for (std::size_t k = 0; k < s.params.size(); ++k) {
+      const auto& p = s.params[k];
+      values.push_back(p ? p->data() : nullptr);
+      lengths.push_back(p ? static_cast<int>(p->size()) : 0);
+      formats.push_back(k < s.binary_params.size() && s.binary_params[k] ? 1 : 0);
+    }
     const int n = static_cast<int>(values.size());
+    // Lengths and formats matter only for binary parameters (text ones end at their NUL).
+    const bool binary = !s.binary_params.empty();
+    const int* lens = binary ? lengths.data() : nullptr;
+    const int* fmts = binary ? formats.data() : nullptr;
+    const int result_format = s.binary_result ? 1 : 0;
     int ok = 0;
     switch (rq.steps[i]) {
       case request::step::query:
-        ok = PQsendQueryParams(conn, s.sql.c_str(), n, nullptr, values.data(), nullptr, nullptr, 0);
+        ok = PQsendQueryParams(conn, s.sql.c_str(), n, nullptr, values.data(), lens, fmts,
+                               result_format);
         break;
       case request::step::prepare:
         // stmts[i].sql holds "name", params[0] the SQL text.
         ok = PQsendPrepare(conn, s.sql.c_str(), s.params.at(0)->c_str(), 0, nullptr);
         break;
       case request::step::execute:
-        ok = PQsendQueryPrepared(conn, s.sql.c_str(), n, values.data(), nullptr, nullptr, 0);
+        ok = PQsendQueryPrepared(conn, s.sql.c_str(), n, values.data(), lens, fmts, result_format);
         break;
     }
     if (!ok) return false;

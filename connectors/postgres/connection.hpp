@@ -33,6 +33,11 @@ struct statement {
   std::string sql;  // or the prepared statement's name when `prepared`
   postgres::params params;
   bool prepared = false;
+  /// Per parameter: true sends its bytes as the type's binary form (a bytea's raw bytes, no
+  /// hex text to encode and for the server to decode). Empty: every parameter is text.
+  std::vector<bool> binary_params = {};
+  /// The statement's result columns in binary form (a bytea's raw bytes; text types unchanged).
+  bool binary_result = false;
 };
 
 /// Receives COPY OUT data in pooled buffers; return false to stop early.

@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 namespace uringmig::engine::bulk {
@@ -18,6 +19,10 @@ double job::elapsed() const {
 }
 
 namespace {
+
+/// A table copied whole from this size on (pg_table_size on the source) is emptied and loaded with
+/// COPY FREEZE in one transaction.
+constexpr std::int64_t freeze_min_bytes = 1 << 20;
 
 asio::awaitable<void> configure_target(pg::connection& c) {
   (co_await c.query("SET synchronous_commit = off")).check("configuring the target session");
@@ -63,18 +68,33 @@ asio::awaitable<void> check_not_rewritten(pg::connection& src, const table_info&
                     "rows; run the same command again to copy it under a fresh snapshot");
 }
 
-/// The snapshot's session holds ACCESS SHARE on the table already; this session takes its own
-/// without waiting: an ALTER TABLE or TRUNCATE queued behind the snapshot's lock would make a
-/// waiting COPY wait for the end of the run, that is forever.
-asio::awaitable<void> lock_for_read(pg::connection& src, const table_info& t) {
-  pg::result r =
-      co_await src.query("LOCK TABLE ONLY " + t.qualified() + " IN ACCESS SHARE MODE NOWAIT");
-  if (!r.ok() && r.error().sqlstate == "55P03")
+/// A chunk's first round trip, both sessions at once. The source: the table's lock (the text
+/// profile is the session's, set when it opened). The snapshot's session holds ACCESS SHARE on the table already; this
+/// session takes its own without waiting: an ALTER TABLE or TRUNCATE queued behind the snapshot's
+/// lock would make a waiting COPY wait for the end of the run, that is forever. The target: the
+/// chunk's transaction, and with `freeze` the table's TRUNCATE (for COPY FREEZE).
+asio::awaitable<void> start_chunk(pg::connection& src, pg::connection& dst, const table_work& w,
+                                  bool freeze) {
+  const table_info& t = w.info;
+  std::vector<pg::statement> s;
+  s.push_back({"LOCK TABLE ONLY " + t.qualified() + " IN ACCESS SHARE MODE NOWAIT", {}, false});
+  std::vector<pg::statement> d;
+  d.push_back({"BEGIN", {}, false});
+  if (freeze) d.push_back({"TRUNCATE ONLY " + t.qualified(), {}, false});
+  using namespace asio::experimental::awaitable_operators;
+  // Neither side throws (errors are results): both always finish.
+  auto [rs, rd] = co_await (io::run_on(src.executor(), src.pipeline(std::move(s))) &&
+                            io::run_on(dst.executor(), dst.pipeline(std::move(d))));
+  const pg::result& lock = rs.back();
+  if (!lock.ok() && lock.error().sqlstate == "55P03")
     throw job_error(t.display() +
                     ": another session waits on the source for a lock that conflicts with "
                     "reading it (ALTER TABLE, TRUNCATE, ...); it waits for this run to end; run "
                     "the same command again afterwards to copy the table as it is then");
-  r.check("locking " + t.display() + " on the source");
+  for (const auto& r : rs)
+    r.check("locking " + t.display() + " on the source");
+  rd.at(0).check("BEGIN");
+  if (freeze) rd.at(1).check("TRUNCATE ONLY " + t.qualified());
 }
 
 /// A table without columns holds rows all the same (COPY cannot name zero columns): the chunk's
@@ -112,7 +132,10 @@ asio::awaitable<copy_stats> copy_chunk(job& j, pg::connection& src, pg::connecti
                                        table_work& w, const planned_chunk& c) {
   const table_info& t = w.info;
   // A table copied in one chunk: TRUNCATE + COPY FREEZE in one transaction.
-  const bool whole = w.plan.chunks.size() == 1;
+  // Not for a small table: its TRUNCATE (new files for the table, its TOAST table and index,
+  // the old ones removed at commit) costs the target more than its rows (2 ms a table: 20 s
+  // of 10 000 small tables), and its few pages are frozen by a VACUUM in no time.
+  const bool freeze = w.plan.chunks.size() == 1 && t.bytes >= freeze_min_bytes;
   std::string cols;
   for (const auto& col : t.columns)
     cols += (cols.empty() ? "" : ", ") + col;
@@ -124,10 +147,8 @@ asio::awaitable<copy_stats> copy_chunk(job& j, pg::connection& src, pg::connecti
           ? "COPY " + t.qualified() + " (" + cols + ") TO STDOUT (FORMAT " + format + ")"
           : "COPY (" + chunk_select(t, c) + ") TO STDOUT (FORMAT " + format + ")";
   const std::string in_sql = "COPY " + t.qualified() + " (" + cols + ") FROM STDIN (FORMAT " +
-                             format + (whole ? ", FREEZE)" : ")");
-  co_await io::run_on(src.executor(), lock_for_read(src, t));
-  co_await exec_on(dst, "BEGIN");
-  if (whole) co_await exec_on(dst, "TRUNCATE ONLY " + t.qualified());
+                             format + (freeze ? ", FREEZE)" : ")");
+  co_await start_chunk(src, dst, w, freeze);
   table_progress* tp = w.progress;
   std::int64_t counted = 0;  // given back to the progress if this attempt fails
   copy_stats s;
@@ -146,12 +167,11 @@ asio::awaitable<copy_stats> copy_chunk(job& j, pg::connection& src, pg::connecti
     throw;
   }
   if (s.rows == 0) co_await io::run_on(src.executor(), check_not_rewritten(src, t));
-  // The done mark commits with the rows: a crash leaves both or neither.
-  co_await exec_on(dst, fmt::format("INSERT INTO uringmig.chunk_done (schema_name, table_name, "
-                                    "chunk_no, rows) VALUES ({}, {}, {}, {})",
-                                    codecs::quote_literal(t.schema), codecs::quote_literal(t.name),
-                                    c.chunk_no, s.rows));
-  co_await commit_on(dst);
+  // The done mark commits with the rows (one round trip): a crash leaves both or neither.
+  co_await commit_on(dst, fmt::format("INSERT INTO uringmig.chunk_done (schema_name, table_name, "
+                                      "chunk_no, rows) VALUES ({}, {}, {}, {})",
+                                      codecs::quote_literal(t.schema),
+                                      codecs::quote_literal(t.name), c.chunk_no, s.rows));
   co_return s;
 }
 
@@ -363,21 +383,40 @@ asio::awaitable<std::optional<index_ref>> next_index(job& j) {
   }
 }
 
+/// The constraints that already stand on the target table (a resumed run may have added them).
+asio::awaitable<std::set<std::string>> target_constraints(pg::connection& dst,
+                                                          const table_work& t) {
+  std::set<std::string> out;
+  bool any = false;
+  for (const auto& ix : t.indexes)
+    any = any || !ix.constraint_sql.empty();
+  if (!any) co_return out;
+  pg::result r =
+      co_await dst.query("select conname from pg_constraint where conrelid = $1::regclass",
+                         pg::make_params(t.info.qualified()));
+  r.check("checking the constraints of " + t.info.display());
+  for (int i = 0; i < r.rows(); ++i)
+    out.emplace(r.value(i, 0));
+  co_return out;
+}
+
+/// After a table's indexes: its constraints USING INDEX, what goes with the indexes, ANALYZE;
+/// one pipeline (one round trip), one transaction.
 asio::awaitable<void> finish_table(job& j, pg::connection& dst, table_work& t) {
   const double t0 = j.elapsed();
-  for (const auto& ix : t.indexes) {
-    if (ix.constraint_sql.empty()) continue;
-    pg::result exists = co_await dst.query(
-        "select 1 from pg_constraint where conname = $1 and conrelid = $2::regclass",
-        pg::make_params(ix.constraint_name, t.info.qualified()));
-    exists.check("checking constraint " + ix.constraint_name);
-    if (exists.rows() == 0) (co_await dst.query(ix.constraint_sql)).check(ix.constraint_sql);
-  }
+  const std::set<std::string> have = co_await target_constraints(dst, t);
+  std::vector<pg::statement> b;
+  for (const auto& ix : t.indexes)
+    if (!ix.constraint_sql.empty() && !have.count(ix.constraint_name))
+      b.push_back({ix.constraint_sql, {}, false});
   for (const auto& ix : t.indexes)
     for (const auto& sql : ix.after_sql)
-      (co_await dst.query(sql)).check(sql);
+      b.push_back({sql, {}, false});
+  b.push_back({"ANALYZE " + t.info.qualified(), {}, false});
   spdlog::debug("ANALYZE {}: starting", t.info.display());
-  (co_await dst.query("ANALYZE " + t.info.qualified())).check("ANALYZE " + t.info.display());
+  auto rs = co_await dst.pipeline(b);
+  for (std::size_t i = 0; i < rs.size(); ++i)
+    if (!rs[i].aborted()) rs[i].check(b[i].sql);
   spdlog::debug("ANALYZE {}: done", t.info.display());
   t.index_seconds += j.elapsed() - t0;
   j.state.set_index_seconds(t.info.schema, t.info.name, t.index_seconds);

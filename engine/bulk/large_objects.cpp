@@ -4,11 +4,14 @@
 // only what is missing.
 //
 // Memory: a batch reads the first `first_slice` bytes of up to `batch_objects` objects in one
-// result (at most 16 MiB of data, twice that as hex text); the rest of a longer object follows
-// in `slice`-sized pieces (lo_get(oid, offset, len) → lo_put), one piece in memory at a time.
-// So an object of any size copies in bounded memory, per worker. A first slice that holds
-// most objects whole spares them the second round trip: on 10 000 objects of 1-100 KB, 256 KiB
-// x 64 objects took 7.4 s of our CPU (asan build) where 64 KiB x 256 took 12.1 s.
+// result (at most 16 MiB of data); the rest of a longer object follows in `slice`-sized pieces
+// (lo_get(oid, offset, len) → lo_put), one piece in memory at a time. So an object of any size
+// copies in bounded memory, per worker. A first slice that holds most objects whole spares them
+// the second round trip: on 10 000 objects of 1-100 KB, 256 KiB x 64 objects took 7.4 s of our
+// CPU (asan build) where 64 KiB x 256 took 12.1 s.
+// The bytes travel raw both ways (binary results from the source, binary parameters to the
+// target): as bytea's hex text they were twice the size, and both servers formatted and parsed
+// every byte.
 #include "codecs/sql_text.hpp"
 #include "engine/bulk/internal.hpp"
 #include "engine/bulk/table_copy.hpp"
@@ -33,12 +36,8 @@ constexpr std::size_t batch_objects = 64;
 constexpr std::int64_t first_slice = 256 * 1024;
 constexpr std::int64_t slice = 1024 * 1024;
 
-/// A bytea's text in hex format ("\x0a1b…"): its length in bytes.
-std::int64_t hex_bytes(std::string_view hex) {
-  return hex.size() < 2 ? 0 : static_cast<std::int64_t>(hex.size() - 2) / 2;
-}
-
-/// Source columns: oid, the first slice, the owner, the statements that rebuild the ACL after
+/// Source columns (read in binary: the text columns as their text, the slice as raw bytes): oid,
+/// the first slice, the owner, the statements that rebuild the ACL after
 /// the owner is set (empty: the default ACL), and the comment's (empty: none).
 constexpr const char* batch_sql =
     "select m.oid::text, pg_catalog.lo_get(m.oid, 0, $2::int), "
@@ -67,20 +66,33 @@ struct batch_stats {
   std::int64_t bytes = 0;
 };
 
+/// One statement whose result comes back in binary (a bytea's raw bytes).
+asio::awaitable<pg::result> query_binary(pg::connection& c, std::string sql, pg::params p) {
+  std::vector<pg::statement> b;
+  b.push_back({std::move(sql), std::move(p), false, {}, true});
+  auto rs = co_await c.pipeline(std::move(b));
+  co_return std::move(rs.at(0));
+}
+
 /// The rest of one object, after its first slice, piece by piece.
 asio::awaitable<std::int64_t> copy_rest(pg::connection& src, pg::connection& dst,
                                         const std::string& oid) {
   std::int64_t offset = first_slice;
   for (;;) {
     pg::result r =
-        co_await src.query("select pg_catalog.lo_get($1::oid, $2::bigint, $3::int)",
-                           pg::make_params(oid, std::to_string(offset), std::to_string(slice)));
+        co_await query_binary(src, "select pg_catalog.lo_get($1::oid, $2::bigint, $3::int)",
+                              pg::make_params(oid, std::to_string(offset), std::to_string(slice)));
     r.check("reading large object " + oid);
-    const std::int64_t n = hex_bytes(r.value(0, 0));
-    if (n > 0)
-      (co_await dst.query("select pg_catalog.lo_put($1::oid, $2::bigint, $3::bytea)",
-                          pg::make_params(oid, std::to_string(offset), std::string(r.value(0, 0)))))
-          .check("writing large object " + oid);
+    const auto n = static_cast<std::int64_t>(r.value(0, 0).size());
+    if (n > 0) {
+      std::vector<pg::statement> b;
+      b.push_back({"select pg_catalog.lo_put($1::oid, $2::bigint, $3::bytea)",
+                   pg::make_params(oid, std::to_string(offset), std::string(r.value(0, 0))),
+                   false,
+                   {false, false, true}});
+      for (auto& res : co_await dst.pipeline(std::move(b)))
+        res.check("writing large object " + oid);
+    }
     offset += n;
     if (n < slice) co_return offset - first_slice;
   }
@@ -90,7 +102,8 @@ asio::awaitable<std::int64_t> copy_rest(pg::connection& src, pg::connection& dst
 /// commit its marks are replaced), their owners and ACLs, their done marks.
 asio::awaitable<batch_stats> copy_batch(pg::connection& src, pg::connection& dst,
                                         const std::string& oids, const lo_shared& sh) {
-  pg::result r = co_await src.query(batch_sql, pg::make_params(oids, std::to_string(first_slice)));
+  pg::result r =
+      co_await query_binary(src, batch_sql, pg::make_params(oids, std::to_string(first_slice)));
   r.check("reading large objects on the source");
   std::vector<pg::statement> b;
   b.push_back({"BEGIN", {}, false});
@@ -104,8 +117,10 @@ asio::awaitable<batch_stats> copy_batch(pg::connection& src, pg::connection& dst
   for (int i = 0; i < r.rows(); ++i) {
     const std::string oid(r.value(i, 0));
     b.push_back({"select pg_catalog.lo_from_bytea($1::oid, $2::bytea)",
-                 pg::make_params(oid, std::string(r.value(i, 1))), false});
-    const std::int64_t n = hex_bytes(r.value(i, 1));
+                 pg::make_params(oid, std::string(r.value(i, 1))),
+                 false,
+                 {false, true}});
+    const auto n = static_cast<std::int64_t>(r.value(i, 1).size());
     st.bytes += n;
     if (n == first_slice) longer.push_back(oid);
     if (sh.owners) rights += fmt::format("ALTER LARGE OBJECT {} OWNER TO {}; ", oid, r.value(i, 2));
@@ -127,9 +142,6 @@ asio::awaitable<batch_stats> copy_batch(pg::connection& src, pg::connection& dst
 asio::awaitable<void> lo_worker(job& j, lo_shared& sh) {
   auto ex = co_await asio::this_coro::executor;
   auto src = co_await open_source(j, ex);
-  // The length of a slice is read from its hex text.
-  (co_await src.query("select pg_catalog.set_config('bytea_output', 'hex', false)"))
-      .check("configuring the source session");
   auto dst = co_await open_target(j, ex);
   for (;;) {
     std::string oids;

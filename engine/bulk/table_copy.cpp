@@ -80,8 +80,7 @@ asio::awaitable<void> exec_on(pg::connection& c, std::string sql) {
 
 namespace {
 
-asio::awaitable<void> commit_checked(pg::connection& c) {
-  pg::result r = co_await c.query("COMMIT");
+void check_committed(const pg::result& r) {
   r.check("COMMIT");
   // COMMIT of a failed transaction "succeeds" as ROLLBACK: never take it for a commit.
   if (std::string_view(PQcmdStatus(r.native())) != "COMMIT") {
@@ -92,10 +91,27 @@ asio::awaitable<void> commit_checked(pg::connection& c) {
   }
 }
 
+asio::awaitable<void> commit_checked(pg::connection& c) {
+  check_committed(co_await c.query("COMMIT"));
+}
+
+asio::awaitable<void> commit_after(pg::connection& c, std::string last) {
+  std::vector<pg::statement> b;
+  b.push_back({last, {}, false});
+  b.push_back({"COMMIT", {}, false});
+  auto rs = co_await c.pipeline(std::move(b));
+  rs.at(0).check(last);
+  check_committed(rs.at(1));
+}
+
 }  // namespace
 
 asio::awaitable<void> commit_on(pg::connection& c) {
   co_await io::run_on(c.executor(), commit_checked(c));
+}
+
+asio::awaitable<void> commit_on(pg::connection& c, std::string last) {
+  co_await io::run_on(c.executor(), commit_after(c, std::move(last)));
 }
 
 asio::awaitable<std::vector<std::string>> copy_columns(pg::connection& c, const table_ref& t) {

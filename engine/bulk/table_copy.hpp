@@ -43,6 +43,9 @@ boost::asio::awaitable<void> exec_on(connectors::postgres::connection& c, std::s
 
 /// COMMIT on `c`'s executor; throws if the server rolled back instead.
 boost::asio::awaitable<void> commit_on(connectors::postgres::connection& c);
+/// `last` (a statement of the open transaction, its done mark) and COMMIT in one round trip, on
+/// `c`'s executor; throws if either fails or the server rolled back instead.
+boost::asio::awaitable<void> commit_on(connectors::postgres::connection& c, std::string last);
 
 /// The columns COPY must name for `t`: not dropped, not generated (the target
 /// recomputes those), in attnum order, quoted.

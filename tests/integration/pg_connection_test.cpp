@@ -50,6 +50,11 @@ std::vector<pg::statement> batch_of(S... sql) {
   return b;
 }
 
+std::string fmt_hex(unsigned char ch) {
+  constexpr const char* digits = "0123456789abcdef";
+  return {digits[ch >> 4], digits[ch & 15]};
+}
+
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -148,6 +153,44 @@ TEST(pg_connection, batch_error_aborts_rest_of_batch_only) {
     EXPECT_EQ(bad.error().sqlstate, "42703"sv);
     auto null = co_await c.query("select $1::text is null", pg::make_params(std::nullopt));
     EXPECT_EQ(null.value(0, 0), "t"sv);
+  }());
+}
+
+TEST(pg_connection, binary_parameters_and_results_carry_raw_bytes) {
+  auto db = fresh_database("conn_binary");
+  io::runtime rt(1);
+  rt.run([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    auto c = co_await pg::connection::connect(ex, db.socket_url);
+    // Every byte value, NULs included: a text parameter would end at the first NUL.
+    std::string raw;
+    for (int i = 0; i < 512; ++i)
+      raw.push_back(static_cast<char>(i % 256));
+    std::vector<pg::statement> b;
+    // A text parameter next to a binary one; the bytea's text form comes back as hex.
+    b.push_back({"select $1::int, length($2::bytea), encode($2::bytea, 'hex')",
+                 pg::make_params("7", raw),
+                 false,
+                 {false, true}});
+    // Binary results: the bytea's raw bytes; a text column's text.
+    b.push_back({"select $1::bytea, 'text'::text", pg::make_params(raw), false, {true}, true});
+    // A NULL binary parameter stays NULL.
+    b.push_back({"select $1::bytea is null", pg::make_params(std::nullopt), false, {true}});
+    auto rs = co_await c.pipeline(std::move(b));
+    EXPECT_TRUE(rs.at(0).ok());
+    EXPECT_EQ(rs[0].value(0, 0), "7"sv);
+    EXPECT_EQ(rs[0].value(0, 1), "512"sv);
+    std::string hex;
+    for (unsigned char ch : raw)
+      hex += fmt_hex(ch);
+    EXPECT_EQ(rs[0].value(0, 2), hex);
+    EXPECT_TRUE(rs.at(1).ok());
+    EXPECT_EQ(rs[1].value(0, 0), raw);
+    EXPECT_EQ(rs[1].value(0, 1), "text"sv);
+    EXPECT_EQ(rs.at(2).value(0, 0), "t"sv);
+    // The next statement of the connection is text again.
+    auto after = co_await c.query("select '\\x00ff'::bytea");
+    EXPECT_EQ(after.value(0, 0), "\\x00ff"sv);
   }());
 }
 
