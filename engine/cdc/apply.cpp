@@ -130,7 +130,7 @@ std::vector<int> applier::backend_pids() const {
 
 bool applier::idle() const {
   if (par_) return par_->idle();
-  return !in_txn_ && !decoder_.in_stream_block() && group_txns_ == 0 && !group_active_;
+  return !in_txn_ && !in_stream_ && group_txns_ == 0 && !group_active_;
 }
 
 // ---------------------------------------------------------------- the stream
@@ -142,8 +142,10 @@ asio::awaitable<void> applier::feed(std::span<const std::byte> payload) {
   }
   auto decoded = decoder_.decode(payload);
   if (!decoded) fail(decoded.error().to_string());
-  const message& m = *decoded;
+  co_await feed(*decoded, payload);
+}
 
+asio::awaitable<void> applier::feed(const message& m, std::span<const std::byte> payload) {
   if (const auto* s = std::get_if<pgo::stream_start_message>(&m)) {
     if (spool_out_.is_open()) spool_out_.close();
     auto& st = spools_[s->xid];
@@ -155,14 +157,16 @@ asio::awaitable<void> applier::feed(std::span<const std::byte> payload) {
                     std::ios::binary | (s->first_segment ? std::ios::trunc : std::ios::app));
     if (!spool_out_) fail("cannot open spool file " + st.path.string());
     spool_xid_ = s->xid;
+    in_stream_ = true;
     co_return;
   }
   if (std::holds_alternative<pgo::stream_stop_message>(m)) {
+    in_stream_ = false;
     spool_out_.close();
     if (spool_out_.fail()) fail("cannot write spool file for xid " + std::to_string(spool_xid_));
     co_return;
   }
-  if (decoder_.in_stream_block()) {
+  if (in_stream_) {
     spool_write(payload);
     co_return;
   }

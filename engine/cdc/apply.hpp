@@ -213,6 +213,11 @@ class applier {
   /// group. Throws std::runtime_error (bad input, a relation the target cannot take, a failed
   /// statement: the open target transaction is rolled back and the applier is unusable).
   boost::asio::awaitable<void> feed(std::span<const std::byte> payload);
+  /// As feed(payload), for a message decoded already (from `payload`, which a streamed
+  /// transaction's spool takes as it is). One applier is fed one way: a decoder tracks stream
+  /// blocks for feed(payload).
+  boost::asio::awaitable<void> feed(const codecs::pgoutput::message& m,
+                                    std::span<const std::byte> payload);
   /// Commits whatever is grouped but not yet committed.
   boost::asio::awaitable<void> flush();
   /// The end LSN of the last source transaction committed on the target (with the origin
@@ -346,6 +351,7 @@ class applier {
 
   // Streamed transactions.
   std::map<std::uint32_t, detail::spool_state> spools_;
+  bool in_stream_ = false;  // between Stream Start and Stream Stop
   std::ofstream spool_out_;
   std::uint32_t spool_xid_ = 0;
 

@@ -1,5 +1,7 @@
-// The parallel applier: a dispatcher that reads pgoutput and hands whole source transactions to
-// worker appliers (cdc/apply.cpp), one target connection and replication origin each.
+// The parallel applier: a dispatcher that decodes pgoutput once and hands whole source
+// transactions, decoded, in pooled batches (codecs/pgoutput_batch.hpp) to worker appliers (lanes,
+// cdc/apply.cpp), one target connection and replication origin each. What goes where and when a
+// lane may commit is decided by apply_order (cdc/apply_order.cpp); this file does it.
 // The invariants are stated in cdc/apply_parallel.hpp.
 #include "engine/cdc/apply_parallel.hpp"
 
@@ -23,9 +25,12 @@ using detail::fail;
 
 namespace {
 
-payload_bytes copy_of(std::span<const std::byte> p) {
-  return payload_bytes(p.begin(), p.end());
-}
+// Batches the pool keeps: enough for the queues' usual depth; a batch that grew bigger than this
+// (a huge transaction's) is freed instead.
+constexpr std::size_t max_pooled_batches = 64;
+constexpr std::size_t max_pooled_footprint = 8 << 20;
+// Messages per raw item (stream blocks, a large transaction's changes).
+constexpr std::size_t max_raw_item = 1024;
 
 bool is_sentinel(const apply_options& o, std::string_view prefix) {
   return !o.sentinel_prefix.empty() &&
@@ -63,7 +68,8 @@ asio::awaitable<applier> parallel::open(pg::connection target, apply_options o) 
     par->workers_.push_back(std::move(w));
   }
   par->origin_lsn_ = co_await origin_progress(par->workers_[0].sub->conn_, o.origin);
-  par->committed_lsn_ = par->origin_lsn_;
+  par->order_.emplace(o.workers, chunk_limit(o));
+  par->order_->set_committed_lsn(par->origin_lsn_);
   parallel* p = par.get();
   for (std::size_t k = 0; k < o.workers; ++k) {
     applier& sub = *par->workers_[k].sub;
@@ -88,29 +94,28 @@ asio::awaitable<applier> parallel::open(pg::connection target, apply_options o) 
 
 asio::awaitable<void> parallel::run_worker(std::shared_ptr<parallel> self, std::size_t k) {
   worker_state& w = self->workers_[k];
+  apply_order& order = *self->order_;
   try {
     while (!self->stopping_ && !self->error_) {
       if (!w.queue.empty()) {
         const std::uint64_t seq = w.queue.front().seq;
-        if (seq != 0 && w.pending_last != 0 && seq != w.pending_last + 1) {
+        if (order.must_commit_before(k, seq)) {
           // Not the next in commit order: the group ends here.
           co_await self->flush_worker(k);
           continue;
         }
         work_item item = std::move(w.queue.front());
         w.queue.pop_front();
-        self->queued_ -= item.payloads.size();
-        if (seq != 0) {
-          if (w.pending_first == 0) w.pending_first = seq;
-          w.pending_last = seq;
-        }
+        self->queued_ -= item.batch->size();
+        order.took(k, seq);
         self->notify();
-        for (const auto& p : item.payloads)
-          co_await w.sub->feed(p);
+        for (const auto& e : item.batch->entries())
+          co_await w.sub->feed(e.m, e.payload);
+        self->release(std::move(item.batch));
         continue;
       }
       // The next transaction went to another worker, or the dispatcher waits for commits.
-      if (w.pending_last != 0 && (self->waiting_ > 0 || self->next_seq_ > w.pending_last + 1)) {
+      if (order.should_commit(k, self->waiting_ > 0)) {
         co_await self->flush_worker(k);
         continue;
       }
@@ -125,7 +130,7 @@ asio::awaitable<void> parallel::run_worker(std::shared_ptr<parallel> self, std::
 asio::awaitable<void> parallel::flush_worker(std::size_t k) {
   worker_state& w = workers_[k];
   co_await w.sub->flush();
-  if (w.pending_last != 0) {
+  if (order_->pending(k)) {
     // The worker skipped them all (applied before): nothing to commit, but their turn passes.
     co_await wait_turn(k);
     committed(k);
@@ -145,25 +150,13 @@ void parallel::check() const {
 }
 
 asio::awaitable<void> parallel::wait_turn(std::size_t k) {
-  while (!stopping_ && !error_ && committed_seq_ + 1 != workers_[k].pending_first)
+  while (!stopping_ && !error_ && !order_->turn(k))
     co_await wait_change();
   check();
 }
 
 void parallel::committed(std::size_t k) {
-  worker_state& w = workers_[k];
-  committed_seq_ = w.pending_last;
-  while (!inflight_.empty() && inflight_.front().seq <= committed_seq_) {
-    inflight_txn& t = inflight_.front();
-    committed_lsn_ = std::max(committed_lsn_, t.end);
-    for (const auto& key : t.keys) {
-      auto it = owners_.find(key);
-      if (it != owners_.end() && it->second.first == t.seq) owners_.erase(it);
-    }
-    inflight_.pop_front();
-  }
-  w.pending_first = 0;
-  w.pending_last = 0;
+  order_->committed(k);
   notify();
 }
 
@@ -172,62 +165,71 @@ void parallel::stop() {
   notify();
 }
 
+parallel::batch_ptr parallel::acquire() {
+  if (pool_.empty()) return std::make_unique<pgo::message_batch>();
+  batch_ptr b = std::move(pool_.back());
+  pool_.pop_back();
+  return b;
+}
+
+void parallel::release(batch_ptr b) {
+  if (!b || pool_.size() >= max_pooled_batches || b->footprint() > max_pooled_footprint) return;
+  b->clear();
+  pool_.push_back(std::move(b));
+}
+
 // ---------------------------------------------------------------- dispatcher
 
 asio::awaitable<void> parallel::drain() {
   ++waiting_;
   notify();
-  while (!stopping_ && !error_ && committed_seq_ + 1 != next_seq_)
+  while (!stopping_ && !error_ && !order_->all_committed())
     co_await wait_change();
   --waiting_;
   check();
 }
 
 asio::awaitable<void> parallel::room() {
-  const std::size_t limit = 2 * workers_.size() * chunk_limit();
-  if (queued_ < limit && inflight_.size() < limit) co_return;
+  const std::size_t limit = 2 * workers_.size() * chunk_limit(opts_);
+  if (queued_ < limit && order_->in_flight() < limit) co_return;
   ++waiting_;
   notify();
-  while (!stopping_ && !error_ && (queued_ >= limit || inflight_.size() >= limit))
+  while (!stopping_ && !error_ && (queued_ >= limit || order_->in_flight() >= limit))
     co_await wait_change();
   --waiting_;
   check();
 }
 
 void parallel::push(std::size_t w, work_item item) {
-  queued_ += item.payloads.size();
+  queued_ += item.batch->size();
   workers_[w].queue.push_back(std::move(item));
   notify();
 }
 
-std::uint64_t parallel::assign(std::size_t w, std::vector<payload_bytes> payloads, lsn end,
-                               std::int64_t time, std::vector<dep_key> keys) {
-  const std::uint64_t seq = next_seq_++;
-  for (const auto& key : keys)
-    owners_[key] = {seq, w};
-  inflight_txn t;
-  t.seq = seq;
-  t.end = end;
-  t.time = time;
-  t.worker = w;
-  t.keys = std::move(keys);
-  inflight_.push_back(std::move(t));
-  work_item item;
-  item.seq = seq;
-  item.payloads = std::move(payloads);
-  push(w, std::move(item));
-  return seq;
+void parallel::push_raw(std::size_t w, const pgo::message& m, std::span<const std::byte> payload) {
+  auto& q = workers_[w].queue;
+  if (q.empty() || q.back().seq != 0 || q.back().batch->size() >= max_raw_item) {
+    q.push_back(work_item{0, acquire()});
+  }
+  q.back().batch->add(m, payload);
+  ++queued_;
+  notify();
 }
 
-void parallel::broadcast(std::vector<payload_bytes>& relations) {
-  for (const auto& r : relations) {
-    for (std::size_t k = 0; k < workers_.size(); ++k) {
-      work_item item;
-      item.payloads.push_back(r);
-      push(k, std::move(item));
-    }
+void parallel::assign(std::size_t w, batch_ptr batch, lsn end, std::int64_t time,
+                      std::vector<dep_key> keys) {
+  const std::uint64_t seq = order_->assign(w, end, time, std::move(keys));
+  push(w, work_item{seq, std::move(batch)});
+}
+
+void parallel::broadcast(batch_ptr& relations) {
+  if (!relations) return;
+  for (const auto& e : relations->entries()) {
+    for (std::size_t k = 0; k < workers_.size(); ++k)
+      push_raw(k, e.m, e.payload);
   }
-  relations.clear();
+  release(std::move(relations));
+  relations = nullptr;
 }
 
 asio::awaitable<void> parallel::flush() {
@@ -237,7 +239,7 @@ asio::awaitable<void> parallel::flush() {
 }
 
 bool parallel::idle() const {
-  return !txn_ && !decoder_.in_stream_block() && committed_seq_ + 1 == next_seq_;
+  return !txn_ && !decoder_.in_stream_block() && order_->all_committed();
 }
 
 std::optional<std::pair<std::string, lsn>> parallel::take_sentinel() {
@@ -258,9 +260,9 @@ apply_stats parallel::stats() const {
     s.skipped_txns += x.skipped_txns;
     s.committed_time = std::max(s.committed_time, x.committed_time);
   }
-  s.committed = committed_lsn_;
-  s.queued_txns = (next_seq_ - 1 - committed_seq_) + (txn_ ? 1 : 0);
-  s.pending_time = !inflight_.empty() ? inflight_.front().time : (txn_ ? txn_->time : 0);
+  s.committed = order_->committed_lsn();
+  s.queued_txns = order_->in_flight() + (txn_ ? 1 : 0);
+  s.pending_time = order_->in_flight() != 0 ? order_->oldest_time() : (txn_ ? txn_->time : 0);
   return s;
 }
 
@@ -309,48 +311,15 @@ asio::awaitable<bool> parallel::on_relation(const pgo::relation_message& r) {
   co_return known || missing;
 }
 
-namespace {
-
-// splitmix64's finaliser: every input bit reaches every output bit.
-dep_key mix(dep_key h) {
-  h ^= h >> 30;
-  h *= 0xbf58476d1ce4e5b9ULL;
-  h ^= h >> 27;
-  h *= 0x94d049bb133111ebULL;
-  return h ^ (h >> 31);
-}
-
-dep_key mix(dep_key h, dep_key v) {
-  return mix(h ^ mix(v + 0x9e3779b97f4a7c15ULL));
-}
-
-}  // namespace
-
 void parallel::add_key(std::uint32_t oid, std::span<const pgo::column_value> tuple) {
   auto it = relations_.find(oid);
-  if (it == relations_.end() || tuple.size() != it->second.key.size()) {
-    txn_->barrier = true;  // the worker stops with a clear error
+  const std::optional<dep_key> key =
+      row_key(oid, it == relations_.end() ? nullptr : &it->second, tuple);
+  if (!key) {
+    txn_->barrier = true;  // no key to track (the worker stops with a clear error if it is bad)
     return;
   }
-  const key_relation& rel = it->second;
-  if (rel.identity == 'f' || rel.whole) {
-    txn_->keys.push_back(mix(1, oid));  // the whole relation (a row key starts from 2)
-    return;
-  }
-  dep_key key = mix(2, oid);
-  for (std::size_t i = 0; i < tuple.size(); ++i) {
-    if (!rel.key[i]) continue;
-    const pgo::column_value& v = tuple[i];
-    if (v.is_null()) {
-      key = mix(key, 0x6e756c6cULL);  // NULL: unlike any text value's digest below but by chance
-    } else if (v.kind == pgo::value_kind::text) {
-      key = mix(key, std::hash<std::string_view>{}(v.data) ^ v.data.size());
-    } else {
-      txn_->barrier = true;  // an unchanged TOASTed key: no value to track
-      return;
-    }
-  }
-  txn_->keys.push_back(key);
+  txn_->keys.push_back(*key);
 }
 
 asio::awaitable<void> parallel::feed(std::span<const std::byte> payload) {
@@ -367,13 +336,13 @@ asio::awaitable<void> parallel::feed(std::span<const std::byte> payload) {
       stream_sentinels_[*l->xid].emplace_back(std::string(l->content), l->message_lsn);
     }
     co_await room();
-    push(0, work_item{0, {copy_of(payload)}});
+    push_raw(0, m, payload);
     co_return;
   }
   if (const auto* ab = std::get_if<pgo::stream_abort_message>(&m)) {
     if (ab->subxid == ab->xid) stream_sentinels_.erase(ab->xid);
     co_await room();
-    push(0, work_item{0, {copy_of(payload)}});
+    push_raw(0, m, payload);
     co_return;
   }
   if (const auto* c = std::get_if<pgo::stream_commit_message>(&m)) {
@@ -381,13 +350,14 @@ asio::awaitable<void> parallel::feed(std::span<const std::byte> payload) {
     stream_sentinels_.erase(c->xid);
     const lsn end = c->end_lsn;
     co_await stop_if_due(c->commit_lsn);
-    std::vector<payload_bytes> one;
-    one.push_back(copy_of(payload));
+    const std::int64_t time = c->commit_time;
     if (end <= origin_lsn_) {
-      push(0, work_item{0, std::move(one)});  // applied before: the worker drops its spool
+      push_raw(0, m, payload);  // applied before: the worker drops its spool
     } else {
+      batch_ptr one = acquire();
+      one->add(m, payload);
       co_await drain();
-      assign(0, std::move(one), end, c->commit_time, {});
+      assign(0, std::move(one), end, time, {});
       co_await drain();
     }
     for (auto& s : found)
@@ -402,23 +372,23 @@ asio::awaitable<void> parallel::feed(std::span<const std::byte> payload) {
     // Its commit record starts before the resume point: it ends at or before it.
     txn_->skip = b->final_lsn < origin_lsn_;
     txn_->time = b->commit_time;
-    txn_->payloads.push_back(copy_of(payload));
+    txn_->batch = acquire();
+    txn_->batch->add(m, payload);
     co_return;
   }
   if (const auto* r = std::get_if<pgo::relation_message>(&m)) {
     const bool changed = co_await on_relation(*r);
     if (!txn_) {
       if (changed) co_await drain();
-      std::vector<payload_bytes> one;
-      one.push_back(copy_of(payload));
-      broadcast(one);
+      for (std::size_t k = 0; k < workers_.size(); ++k)
+        push_raw(k, m, payload);
     } else if (txn_->large) {
       broadcast(txn_->relations);  // nothing else runs: a large transaction is alone
-      std::vector<payload_bytes> one;
-      one.push_back(copy_of(payload));
-      broadcast(one);
+      for (std::size_t k = 0; k < workers_.size(); ++k)
+        push_raw(k, m, payload);
     } else {
-      txn_->relations.push_back(copy_of(payload));
+      if (!txn_->relations) txn_->relations = acquire();
+      txn_->relations->add(m, payload);
       txn_->barrier = txn_->barrier || changed;
     }
     co_return;
@@ -441,8 +411,10 @@ asio::awaitable<void> parallel::feed(std::span<const std::byte> payload) {
   }
   if (const auto* c = std::get_if<pgo::commit_message>(&m)) {
     const lsn end = c->end_lsn;
-    txn_->payloads.push_back(copy_of(payload));
-    co_await dispatch(end, c->commit_time);
+    const std::int64_t time = c->commit_time;
+    if (!txn_->batch) txn_->batch = acquire();  // a large transaction's went to worker 0
+    txn_->batch->add(m, payload);
+    co_await dispatch(end, time);
     co_return;
   }
   if (txn_->skip) co_return;
@@ -457,20 +429,18 @@ asio::awaitable<void> parallel::feed(std::span<const std::byte> payload) {
   if (txn_->large) {
     txn_->keys.clear();
     co_await room();
-    push(0, work_item{0, {copy_of(payload)}});
+    push_raw(0, m, payload);
     co_return;
   }
-  txn_->payloads.push_back(copy_of(payload));
+  txn_->batch->add(m, payload);
   if (txn_->changes > opts_.max_batch_statements) {
     // Too big to hold: everything before it commits, then it is fed to worker 0 as it comes.
     co_await drain();
     txn_->large = true;
     txn_->keys.clear();
     broadcast(txn_->relations);
-    work_item item;
-    item.payloads = std::move(txn_->payloads);
-    txn_->payloads.clear();
-    push(0, std::move(item));
+    push(0, work_item{0, std::move(txn_->batch)});
+    txn_->batch = nullptr;
   }
 }
 
@@ -485,47 +455,29 @@ asio::awaitable<void> parallel::dispatch(lsn end, std::int64_t time) {
   txn_.reset();
   if (t.skip || end <= origin_lsn_) {
     broadcast(t.relations);  // applied before; later transactions need the relations
+    release(std::move(t.batch));
   } else if (t.large) {
-    assign(0, std::move(t.payloads), end, time, {});
+    assign(0, std::move(t.batch), end, time, {});
     co_await drain();
   } else if (t.barrier) {
     co_await drain();
     broadcast(t.relations);
-    assign(0, std::move(t.payloads), end, time, {});
+    assign(0, std::move(t.batch), end, time, {});
     co_await drain();
   } else {
     co_await room();
-    // The uncommitted transactions holding its keys must all be on one worker: it goes there.
-    std::optional<std::size_t> only;
+    apply_order::placement p;
     for (;;) {
-      only.reset();
-      bool many = false;
-      for (const auto& key : t.keys) {
-        auto it = owners_.find(key);
-        if (it == owners_.end()) continue;
-        if (!only) only = it->second.second;
-        many = many || *only != it->second.second;
-      }
-      if (!many) break;
+      p = order_->place(t.keys, t.changes);
+      if (!p.wait) break;
       ++waiting_;
       notify();
       co_await wait_change();
       --waiting_;
       check();
     }
-    std::size_t w = chunk_worker_;
-    if (only) {
-      w = *only;
-    } else if (chunk_changes_ >= chunk_limit()) {
-      w = (chunk_worker_ + 1) % workers_.size();
-    }
-    if (w != chunk_worker_) {
-      chunk_worker_ = w;
-      chunk_changes_ = 0;
-    }
-    chunk_changes_ += std::max<std::size_t>(t.changes, 1);
     broadcast(t.relations);
-    assign(w, std::move(t.payloads), end, time, std::move(t.keys));
+    assign(p.lane, std::move(t.batch), end, time, std::move(t.keys));
   }
   for (auto& s : t.sentinels)
     sentinels_.push_back(std::move(s));

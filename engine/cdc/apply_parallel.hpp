@@ -10,13 +10,16 @@
 //   runs on that one's worker, after it, or waits for its commit; TRUNCATE, relation changes,
 //   streamed and large transactions are barriers (everything before committed, then run alone).
 
+#include "codecs/pgoutput_batch.hpp"
 #include "engine/cdc/apply.hpp"
+#include "engine/cdc/apply_order.hpp"
 #include "io/waiters.hpp"
 
 #include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <exception>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -29,46 +32,17 @@ namespace uringmig::engine::cdc::detail {
 boost::asio::awaitable<lsn> origin_progress(connectors::postgres::connection& c,
                                             const std::string& origin);
 
-/// What the dispatcher knows of a relation: enough to build keys and to see a change.
-struct key_relation {
-  char identity = 'd';
-  std::vector<std::string> names;
-  std::vector<std::uint32_t> types;
-  std::vector<std::int32_t> mods;  // type modifiers
-  std::vector<bool> key;
-  std::string nspname;
-  std::string relname;
-  /// Rows with different keys can interact on the target (detail::rows_independent is false):
-  /// its transactions are ordered as a whole, like a keyless table's.
-  bool whole = false;
-};
-
-using payload_bytes = std::vector<std::byte>;
-
-/// A dependency key: a 64-bit digest of (relation, replica identity key values), or of the
-/// relation alone for tables ordered as a whole. Two keys that share a digest only order two
-/// transactions that could have run side by side: never a wrong order.
-using dep_key = std::uint64_t;
-
+/// A unit of a lane's work: a whole source transaction (`seq` > 0, in commit order), or raw
+/// messages fed as they come (seq 0: relations, stream blocks, a large transaction's changes),
+/// decoded once by the dispatcher, in a batch from its pool.
 struct work_item {
-  std::uint64_t seq = 0;  // 0: raw messages fed as they are (relations, stream blocks)
-  std::vector<payload_bytes> payloads;
-};
-
-struct inflight_txn {
   std::uint64_t seq = 0;
-  lsn end = 0;
-  std::int64_t time = 0;  // source commit time
-  std::size_t worker = 0;
-  std::vector<dep_key> keys;
+  std::unique_ptr<codecs::pgoutput::message_batch> batch;
 };
 
 struct worker_state {
   std::optional<applier> sub;
   std::deque<work_item> queue;
-  std::uint64_t pending_first = 0;  // source transactions fed since the last COMMIT
-  std::uint64_t pending_last = 0;
-  bool running = false;
 };
 
 class parallel {
@@ -78,7 +52,7 @@ class parallel {
 
   boost::asio::awaitable<void> feed(std::span<const std::byte> payload);
   boost::asio::awaitable<void> flush();
-  lsn committed_lsn() const { return committed_lsn_; }
+  lsn committed_lsn() const { return order_->committed_lsn(); }
   std::optional<std::pair<std::string, lsn>> take_sentinel();
   apply_stats stats() const;
   std::vector<int> backend_pids() const;
@@ -87,9 +61,10 @@ class parallel {
   void stop();
 
  private:
+  using batch_ptr = std::unique_ptr<codecs::pgoutput::message_batch>;
   struct txn_buffer {
-    std::vector<payload_bytes> payloads;
-    std::vector<payload_bytes> relations;  // new or changed Relation messages
+    batch_ptr batch;      // Begin .. Commit (null once a large transaction went to worker 0)
+    batch_ptr relations;  // new or changed Relation messages (null: none)
     std::vector<dep_key> keys;
     std::vector<std::pair<std::string, lsn>> sentinels;
     std::size_t changes = 0;
@@ -105,9 +80,9 @@ class parallel {
   /// Changes one worker takes in a row before the next worker's turn: big enough that each
   /// worker's target transactions are large (a commit each; net apply within), small enough that
   /// every worker has work.
-  std::size_t chunk_limit() const {
-    return std::max(opts_.max_batch_statements,
-                    opts_.max_group_changes / (2 * std::max<std::size_t>(workers_.size(), 1)));
+  static std::size_t chunk_limit(const apply_options& o) {
+    return std::max(o.max_batch_statements,
+                    o.max_group_changes / (2 * std::max<std::size_t>(o.workers, 1)));
   }
   void check() const;
   boost::asio::awaitable<void> wait_turn(std::size_t k);
@@ -116,10 +91,17 @@ class parallel {
   boost::asio::awaitable<void> drain();
   boost::asio::awaitable<void> room();
   boost::asio::awaitable<void> dispatch(lsn end, std::int64_t time);
-  std::uint64_t assign(std::size_t w, std::vector<payload_bytes> payloads, lsn end,
-                       std::int64_t time, std::vector<dep_key> keys);
+  void assign(std::size_t w, batch_ptr batch, lsn end, std::int64_t time,
+              std::vector<dep_key> keys);
   void push(std::size_t w, work_item item);
-  void broadcast(std::vector<payload_bytes>& relations);
+  /// Appends one message to worker `w`'s last queued raw item (a new one when there is none).
+  void push_raw(std::size_t w, const codecs::pgoutput::message& m,
+                std::span<const std::byte> payload);
+  /// Queues the Relation messages of `relations` for every worker; releases the batch.
+  void broadcast(batch_ptr& relations);
+  /// A batch from the pool (empty), and back.
+  batch_ptr acquire();
+  void release(batch_ptr b);
   /// Records `r` (asking the target whether its rows are independent); true when it changes a
   /// known relation's definition, or names a column the target lacks (the workers add it).
   boost::asio::awaitable<bool> on_relation(const codecs::pgoutput::relation_message& r);
@@ -133,18 +115,13 @@ class parallel {
   io::waiters waiters_;
   codecs::pgoutput::decoder decoder_{2};
   std::unordered_map<std::uint32_t, key_relation> relations_;
-  std::unordered_map<dep_key, std::pair<std::uint64_t, std::size_t>> owners_;  // key -> seq, w
-  std::deque<inflight_txn> inflight_;
+  std::optional<apply_order> order_;
+  std::vector<batch_ptr> pool_;  // batches the workers are done with, cleared
   std::exception_ptr error_;
   bool stopping_ = false;
   int waiting_ = 0;         // the dispatcher waits: workers commit instead of waiting for more
-  std::size_t queued_ = 0;  // payloads queued, not yet fed
-  std::uint64_t next_seq_ = 1;
-  std::uint64_t committed_seq_ = 0;
+  std::size_t queued_ = 0;  // messages queued, not yet fed
   lsn origin_lsn_ = 0;
-  lsn committed_lsn_ = 0;
-  std::size_t chunk_worker_ = 0;
-  std::size_t chunk_changes_ = 0;
   std::optional<txn_buffer> txn_;  // the source transaction being read
   std::unordered_map<std::uint32_t, std::vector<std::pair<std::string, lsn>>> stream_sentinels_;
   std::deque<std::pair<std::string, lsn>> sentinels_;

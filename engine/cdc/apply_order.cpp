@@ -1,0 +1,117 @@
+// The parallel applier's ordering decisions (cdc/apply_order.hpp): pure bookkeeping.
+#include "engine/cdc/apply_order.hpp"
+
+#include <algorithm>
+#include <functional>
+#include <string_view>
+
+namespace uringmig::engine::cdc::detail {
+
+namespace pgo = codecs::pgoutput;
+
+namespace {
+
+// splitmix64's finaliser: every input bit reaches every output bit.
+dep_key mix(dep_key h) {
+  h ^= h >> 30;
+  h *= 0xbf58476d1ce4e5b9ULL;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebULL;
+  return h ^ (h >> 31);
+}
+
+dep_key mix(dep_key h, dep_key v) {
+  return mix(h ^ mix(v + 0x9e3779b97f4a7c15ULL));
+}
+
+}  // namespace
+
+std::optional<dep_key> row_key(std::uint32_t oid, const key_relation* rel,
+                               std::span<const pgo::column_value> tuple) {
+  if (rel == nullptr || tuple.size() != rel->key.size()) return std::nullopt;
+  if (rel->identity == 'f' || rel->whole) return mix(1, oid);  // a row key starts from 2
+  dep_key key = mix(2, oid);
+  for (std::size_t i = 0; i < tuple.size(); ++i) {
+    if (!rel->key[i]) continue;
+    const pgo::column_value& v = tuple[i];
+    if (v.is_null()) {
+      key = mix(key, 0x6e756c6cULL);  // NULL: unlike any text value's digest below but by chance
+    } else if (v.kind == pgo::value_kind::text) {
+      key = mix(key, std::hash<std::string_view>{}(v.data) ^ v.data.size());
+    } else {
+      return std::nullopt;  // an unchanged TOASTed key: no value to track
+    }
+  }
+  return key;
+}
+
+apply_order::apply_order(std::size_t lanes, std::size_t chunk_limit)
+    : lanes_(std::max<std::size_t>(lanes, 1)),
+      chunk_limit_(std::max<std::size_t>(chunk_limit, 1)) {}
+
+apply_order::placement apply_order::place(std::span<const dep_key> keys, std::size_t changes) {
+  // The uncommitted transactions holding its keys must all be on one lane: it goes there.
+  std::optional<std::size_t> only;
+  for (const auto& key : keys) {
+    auto it = owners_.find(key);
+    if (it == owners_.end()) continue;
+    if (!only) only = it->second.second;
+    if (*only != it->second.second) return {true, 0};
+  }
+  std::size_t lane = chunk_lane_;
+  if (only) {
+    lane = *only;
+  } else if (chunk_changes_ >= chunk_limit_) {
+    lane = (chunk_lane_ + 1) % lanes_.size();
+  }
+  if (lane != chunk_lane_) {
+    chunk_lane_ = lane;
+    chunk_changes_ = 0;
+  }
+  chunk_changes_ += std::max<std::size_t>(changes, 1);
+  return {false, lane};
+}
+
+std::uint64_t apply_order::assign(std::size_t lane, lsn end, std::int64_t time,
+                                  std::vector<dep_key> keys) {
+  const std::uint64_t seq = next_seq_++;
+  for (const auto& key : keys)
+    owners_[key] = {seq, lane};
+  inflight_.push_back(txn{seq, end, time, std::move(keys)});
+  return seq;
+}
+
+bool apply_order::must_commit_before(std::size_t lane, std::uint64_t seq) const {
+  const lane_state& l = lanes_[lane];
+  return seq != 0 && l.last != 0 && seq != l.last + 1;
+}
+
+void apply_order::took(std::size_t lane, std::uint64_t seq) {
+  if (seq == 0) return;
+  lane_state& l = lanes_[lane];
+  if (l.first == 0) l.first = seq;
+  l.last = seq;
+}
+
+bool apply_order::should_commit(std::size_t lane, bool dispatcher_waits) const {
+  const lane_state& l = lanes_[lane];
+  return l.last != 0 && (dispatcher_waits || next_seq_ > l.last + 1);
+}
+
+void apply_order::committed(std::size_t lane) {
+  lane_state& l = lanes_[lane];
+  committed_seq_ = std::max(committed_seq_, l.last);
+  while (!inflight_.empty() && inflight_.front().seq <= committed_seq_) {
+    txn& t = inflight_.front();
+    committed_lsn_ = std::max(committed_lsn_, t.end);
+    for (const auto& key : t.keys) {
+      auto it = owners_.find(key);
+      if (it != owners_.end() && it->second.first == t.seq) owners_.erase(it);
+    }
+    inflight_.pop_front();
+  }
+  l.first = 0;
+  l.last = 0;
+}
+
+}  // namespace uringmig::engine::cdc::detail

@@ -1,0 +1,182 @@
+// The parallel applier's ordering decisions without PostgreSQL: dependency keys of rows, which
+// lane a source transaction goes to, when it waits, when a lane's target transaction ends and
+// when its COMMIT may go (strictly in source commit order).
+
+#include "engine/cdc/apply_order.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string_view>
+#include <vector>
+
+namespace cdc = uringmig::engine::cdc::detail;
+namespace pgo = uringmig::codecs::pgoutput;
+
+namespace {
+
+pgo::column_value text(std::string_view v) {
+  return {pgo::value_kind::text, v};
+}
+pgo::column_value null() {
+  return {pgo::value_kind::null, {}};
+}
+
+// (id key, v): a table keyed by its first column.
+cdc::key_relation keyed() {
+  cdc::key_relation r;
+  r.names = {"id", "v"};
+  r.types = {23, 23};
+  r.key = {true, false};
+  return r;
+}
+
+cdc::dep_key key_of(std::uint32_t oid, const cdc::key_relation& r, std::string_view id,
+                    std::string_view v = "0") {
+  const std::vector<pgo::column_value> row = {text(id), text(v)};
+  return cdc::row_key(oid, &r, row).value();
+}
+
+}  // namespace
+
+TEST(cdc_row_key, follows_the_key_columns_only) {
+  const cdc::key_relation r = keyed();
+  EXPECT_EQ(key_of(1, r, "7", "a"), key_of(1, r, "7", "b"));
+  EXPECT_NE(key_of(1, r, "7"), key_of(1, r, "8"));
+  EXPECT_NE(key_of(1, r, "7"), key_of(2, r, "7"));  // another table
+  const std::vector<pgo::column_value> with_null = {null(), text("0")};
+  const std::vector<pgo::column_value> empty = {text(""), text("0")};
+  EXPECT_NE(cdc::row_key(1, &r, with_null).value(), cdc::row_key(1, &r, empty).value());
+}
+
+TEST(cdc_row_key, whole_and_full_identity_tables_have_one_key) {
+  cdc::key_relation full = keyed();
+  full.identity = 'f';
+  EXPECT_EQ(key_of(1, full, "7"), key_of(1, full, "8"));
+  cdc::key_relation whole = keyed();
+  whole.whole = true;
+  EXPECT_EQ(key_of(1, whole, "7"), key_of(1, whole, "8"));
+  EXPECT_EQ(key_of(1, whole, "7"), key_of(1, full, "7"));  // both: the relation itself
+  EXPECT_NE(key_of(1, whole, "7"), key_of(1, keyed(), "7"));
+}
+
+TEST(cdc_row_key, none_without_a_usable_key) {
+  const cdc::key_relation r = keyed();
+  const std::vector<pgo::column_value> row = {text("1"), text("2")};
+  EXPECT_FALSE(cdc::row_key(1, nullptr, row));  // unknown relation
+  const std::vector<pgo::column_value> narrow = {text("1")};
+  EXPECT_FALSE(cdc::row_key(1, &r, narrow));
+  const std::vector<pgo::column_value> toast = {{pgo::value_kind::unchanged_toast, {}}, text("2")};
+  EXPECT_FALSE(cdc::row_key(1, &r, toast));
+  const std::vector<pgo::column_value> toast_value = {text("1"),
+                                                      {pgo::value_kind::unchanged_toast, {}}};
+  EXPECT_TRUE(cdc::row_key(1, &r, toast_value));  // not a key column
+}
+
+TEST(cdc_apply_order, independent_transactions_fill_a_lane_then_the_next) {
+  cdc::apply_order o(2, 10);
+  std::vector<std::size_t> lanes;
+  for (cdc::dep_key k = 1; k <= 6; ++k) {
+    const auto p = o.place(std::vector<cdc::dep_key>{k}, 4);
+    ASSERT_FALSE(p.wait);
+    lanes.push_back(p.lane);
+    o.assign(p.lane, 100 * k, 0, {k});
+  }
+  // 4 + 4 + 4 changes reach the limit of 10: the fourth starts lane 1's chunk, then back to 0.
+  EXPECT_EQ(lanes, (std::vector<std::size_t>{0, 0, 0, 1, 1, 1}));
+  const auto p = o.place(std::vector<cdc::dep_key>{99}, 1);
+  EXPECT_EQ(p.lane, 0U);
+}
+
+TEST(cdc_apply_order, a_held_key_sends_the_transaction_to_its_owner) {
+  cdc::apply_order o(2, 1);
+  auto p = o.place(std::vector<cdc::dep_key>{5}, 1);
+  EXPECT_EQ(p.lane, 0U);
+  o.assign(p.lane, 10, 0, {5});
+  p = o.place(std::vector<cdc::dep_key>{6}, 1);  // the chunk is full: lane 1
+  EXPECT_EQ(p.lane, 1U);
+  o.assign(p.lane, 20, 0, {6});
+  // Holds 5 (lane 0) and a new key: lane 0, after the first, although lane 1's chunk is open.
+  p = o.place(std::vector<cdc::dep_key>{7, 5}, 1);
+  EXPECT_FALSE(p.wait);
+  EXPECT_EQ(p.lane, 0U);
+}
+
+TEST(cdc_apply_order, keys_held_on_two_lanes_wait_for_a_commit) {
+  cdc::apply_order o(2, 1);
+  o.assign(o.place(std::vector<cdc::dep_key>{5}, 1).lane, 10, 0, {5});  // lane 0
+  o.assign(o.place(std::vector<cdc::dep_key>{6}, 1).lane, 20, 0, {6});  // lane 1
+  EXPECT_TRUE(o.place(std::vector<cdc::dep_key>{5, 6}, 1).wait);
+  o.took(0, 1);
+  o.took(1, 2);
+  ASSERT_TRUE(o.turn(0));
+  o.committed(0);  // releases 5
+  const auto p = o.place(std::vector<cdc::dep_key>{5, 6}, 1);
+  EXPECT_FALSE(p.wait);
+  EXPECT_EQ(p.lane, 1U);
+}
+
+TEST(cdc_apply_order, commits_go_in_source_order) {
+  cdc::apply_order o(2, 1);
+  o.set_committed_lsn(5);
+  const std::uint64_t s1 = o.assign(0, 10, 1000, {1});
+  const std::uint64_t s2 = o.assign(1, 20, 2000, {2});
+  const std::uint64_t s3 = o.assign(0, 30, 3000, {3});
+  EXPECT_EQ(s1, 1U);
+  EXPECT_EQ(s2, 2U);
+  EXPECT_EQ(s3, 3U);
+  EXPECT_EQ(o.in_flight(), 3U);
+  EXPECT_EQ(o.oldest_time(), 1000);
+  o.took(1, s2);
+  EXPECT_FALSE(o.turn(1));  // seq 1 is not committed yet
+  o.took(0, s1);
+  // Lane 0 holds 1; seq 3 does not follow it: its target transaction commits first.
+  EXPECT_TRUE(o.must_commit_before(0, s3));
+  EXPECT_FALSE(o.must_commit_before(0, 0));  // raw messages join whatever is open
+  EXPECT_TRUE(o.turn(0));
+  o.committed(0);
+  EXPECT_EQ(o.committed_lsn(), 10U);
+  EXPECT_EQ(o.oldest_time(), 2000);
+  EXPECT_TRUE(o.turn(1));
+  o.committed(1);
+  EXPECT_EQ(o.committed_lsn(), 20U);
+  o.took(0, s3);
+  EXPECT_FALSE(o.all_committed());
+  o.committed(0);
+  EXPECT_TRUE(o.all_committed());
+  EXPECT_EQ(o.committed_lsn(), 30U);
+  EXPECT_EQ(o.in_flight(), 0U);
+  EXPECT_EQ(o.oldest_time(), 0);
+  // Keys are free again: a transaction on key 2 goes wherever the chunk is.
+  EXPECT_FALSE(o.place(std::vector<cdc::dep_key>{2}, 1).wait);
+}
+
+TEST(cdc_apply_order, consecutive_transactions_share_a_target_transaction) {
+  cdc::apply_order o(2, 100);
+  const auto s1 = o.assign(0, 10, 0, {});
+  const auto s2 = o.assign(0, 20, 0, {});
+  o.took(0, s1);
+  EXPECT_FALSE(o.must_commit_before(0, s2));
+  // s2 is queued for the lane: it stays open for it.
+  EXPECT_FALSE(o.should_commit(0, false));
+  EXPECT_TRUE(o.should_commit(0, true));  // unless the dispatcher waits for commits
+  o.took(0, s2);
+  EXPECT_FALSE(o.should_commit(0, false));  // nothing after it yet: more may come
+  o.assign(1, 30, 0, {});
+  EXPECT_TRUE(o.should_commit(0, false));   // the next went to lane 1: commit now
+  EXPECT_FALSE(o.should_commit(1, false));  // lane 1 took nothing
+  EXPECT_TRUE(o.pending(0));
+  o.committed(0);
+  EXPECT_FALSE(o.pending(0));
+  EXPECT_EQ(o.committed_lsn(), 20U);
+}
+
+TEST(cdc_apply_order, a_commit_only_releases_keys_it_still_owns) {
+  cdc::apply_order o(2, 100);
+  o.assign(0, 10, 0, {7});  // seq 1 holds 7 ...
+  o.assign(0, 20, 0, {7});  // ... until seq 2, later on the same lane, holds it
+  o.took(0, 1);
+  o.committed(0);
+  // Seq 2 (lane 0) still holds 7: a transaction on 7 and on a key of lane 1 must wait.
+  o.assign(1, 30, 0, {8});
+  EXPECT_TRUE(o.place(std::vector<cdc::dep_key>{7, 8}, 1).wait);
+}
