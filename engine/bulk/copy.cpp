@@ -2,8 +2,8 @@
 // transaction with its done mark) and index builds.
 #include "codecs/sql_text.hpp"
 #include "engine/bulk/internal.hpp"
-#include "engine/core/planner.hpp"
 #include "engine/bulk/table_copy.hpp"
+#include "engine/core/planner.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -69,10 +69,11 @@ asio::awaitable<void> check_not_rewritten(pg::connection& src, const table_info&
 }
 
 /// A chunk's first round trip, both sessions at once. The source: the table's lock (the text
-/// profile is the session's, set when it opened). The snapshot's session holds ACCESS SHARE on the table already; this
-/// session takes its own without waiting: an ALTER TABLE or TRUNCATE queued behind the snapshot's
-/// lock would make a waiting COPY wait for the end of the run, that is forever. The target: the
-/// chunk's transaction, and with `freeze` the table's TRUNCATE (for COPY FREEZE).
+/// profile is the session's, set when it opened). The snapshot's session holds ACCESS SHARE on the
+/// table already; this session takes its own without waiting: an ALTER TABLE or TRUNCATE queued
+/// behind the snapshot's lock would make a waiting COPY wait for the end of the run, that is
+/// forever. The target: the chunk's transaction, and with `freeze` the table's TRUNCATE (for COPY
+/// FREEZE).
 asio::awaitable<void> start_chunk(pg::connection& src, pg::connection& dst, const table_work& w,
                                   bool freeze) {
   const table_info& t = w.info;

@@ -4,12 +4,12 @@
 #include "codecs/url.hpp"
 #include "connectors/postgres/connection.hpp"
 #include "engine/core/catalog.hpp"
+#include "engine/core/chunk_runner.hpp"
 #include "engine/core/job.hpp"
 #include "engine/core/pg_session.hpp"
 #include "engine/core/plan_types.hpp"
 #include "engine/core/progress.hpp"
 #include "engine/core/state_store.hpp"
-#include "engine/core/chunk_runner.hpp"
 #include "io/buffer_pool.hpp"
 #include "io/runtime.hpp"
 

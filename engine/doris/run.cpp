@@ -3,13 +3,13 @@
 
 #include "codecs/doris_types.hpp"
 #include "codecs/sql_text.hpp"
-#include "engine/core/pg_session.hpp"
 #include "engine/core/chunk_runner.hpp"
-#include "engine/doris/doris.hpp"
-#include "engine/doris/load.hpp"
+#include "engine/core/pg_session.hpp"
 #include "engine/core/planner.hpp"
 #include "engine/core/settings.hpp"
 #include "engine/core/status.hpp"
+#include "engine/doris/doris.hpp"
+#include "engine/doris/load.hpp"
 #include "io/deadline.hpp"
 #include "io/runtime.hpp"
 
