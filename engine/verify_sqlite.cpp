@@ -13,6 +13,7 @@
 #include "engine/planner.hpp"
 #include "engine/shard_sources.hpp"
 #include "io/buffer_pool.hpp"
+#include "io/deadline.hpp"
 #include "io/runtime.hpp"
 
 #include <fmt/format.h>
@@ -331,9 +332,11 @@ asio::awaitable<digest> read_pg_table(pg::connection& c, io::buffer_pool& pool, 
 
 /// PostgreSQL → SQLite: the source read in one REPEATABLE READ transaction (one snapshot),
 /// table by table, each table's target files read at the same time on a thread of their own.
-asio::awaitable<int> verify_from_pg(const codecs::endpoint& src, const job_options& opts,
-                                    const codecs::endpoint& target) {
+asio::awaitable<int> verify_from_pg(io::runtime& rt, const codecs::endpoint& src,
+                                    const job_options& opts, const codecs::endpoint& target) {
   auto ex = co_await asio::this_coro::executor;
+  // --max-runtime, SIGINT, SIGTERM: no new table starts; the one being read finishes.
+  io::deadline deadline(rt, opts.max_runtime);
   pg::connection c = co_await bulk::connect_endpoint(ex, src, "source");
   (co_await c.simple(shards::pg_text_session_sql)).check("setting up the source session");
   (co_await c.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")).check("source snapshot");
@@ -352,6 +355,9 @@ asio::awaitable<int> verify_from_pg(const codecs::endpoint& src, const job_optio
   io::buffer_pool pool(256 * 1024, 16 * 1024 * 1024);
   report out(target);
   for (auto& info : tables) {
+    if (rt.stop_token().stop_requested())
+      throw job_error((rt.stop_reason().empty() ? std::string("stopped") : rt.stop_reason()) +
+                      ": stopped before every table was verified");
     pg_table t;
     t.info = info;
     t.info.columns.clear();
@@ -375,6 +381,7 @@ asio::awaitable<int> verify_from_pg(const codecs::endpoint& src, const job_optio
     }
     out.add(info.display(), info.name, s, target_digest.get());
   }
+  deadline.cancel();
   (void)co_await c.query("COMMIT");
   co_await c.close();
   co_return out.finish();
@@ -394,7 +401,7 @@ int run_verify_sqlite(const job_options& opts) {
         "uringmig verify with a SQLite target needs a SQLite source file or a PostgreSQL "
         "source");
   io::runtime rt(1);
-  return rt.run(verify_from_pg(*s.value, opts, *t.value));
+  return rt.run(verify_from_pg(rt, *s.value, opts, *t.value));
 }
 
 }  // namespace uringmig::engine
