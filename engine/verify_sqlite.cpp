@@ -335,8 +335,6 @@ asio::awaitable<digest> read_pg_table(pg::connection& c, io::buffer_pool& pool, 
 asio::awaitable<int> verify_from_pg(io::runtime& rt, const codecs::endpoint& src,
                                     const job_options& opts, const codecs::endpoint& target) {
   auto ex = co_await asio::this_coro::executor;
-  // --max-runtime, SIGINT, SIGTERM: no new table starts; the one being read finishes.
-  io::deadline deadline(rt, opts.max_runtime);
   pg::connection c = co_await bulk::connect_endpoint(ex, src, "source");
   (co_await c.simple(shards::pg_text_session_sql)).check("setting up the source session");
   (co_await c.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")).check("source snapshot");
@@ -352,6 +350,8 @@ asio::awaitable<int> verify_from_pg(io::runtime& rt, const codecs::endpoint& src
     router.emplace(sh->shards, sh->reserved_shard);
     key_name = sh->shard_key;
   }
+  // --max-runtime, SIGINT, SIGTERM: no new table starts; the one being read finishes.
+  io::deadline deadline(rt, opts.max_runtime);
   io::buffer_pool pool(256 * 1024, 16 * 1024 * 1024);
   report out(target);
   for (auto& info : tables) {
