@@ -13,6 +13,7 @@
 #include "engine/core/planner.hpp"
 #include "engine/shards/sources.hpp"
 #include "io/buffer_pool.hpp"
+#include "io/deadline.hpp"
 #include "io/runtime.hpp"
 
 #include <fmt/format.h>
@@ -331,8 +332,8 @@ asio::awaitable<digest> read_pg_table(pg::connection& c, io::buffer_pool& pool, 
 
 /// PostgreSQL → SQLite: the source read in one REPEATABLE READ transaction (one snapshot),
 /// table by table, each table's target files read at the same time on a thread of their own.
-asio::awaitable<int> verify_from_pg(const codecs::endpoint& src, const job_options& opts,
-                                    const codecs::endpoint& target) {
+asio::awaitable<int> verify_from_pg(io::runtime& rt, const codecs::endpoint& src,
+                                    const job_options& opts, const codecs::endpoint& target) {
   auto ex = co_await asio::this_coro::executor;
   pg::connection c = co_await connect_endpoint(ex, src, "source");
   // The loader's text profile: the rows hash as the loaded ones do.
@@ -350,9 +351,14 @@ asio::awaitable<int> verify_from_pg(const codecs::endpoint& src, const job_optio
     router.emplace(sh->shards, sh->reserved_shard);
     key_name = sh->shard_key;
   }
+  // --max-runtime, SIGINT, SIGTERM: no new table starts; the one being read finishes.
+  io::deadline deadline(rt, opts.max_runtime);
   io::buffer_pool pool(256 * 1024, 16 * 1024 * 1024);
   report out(target);
   for (auto& info : tables) {
+    if (rt.stop_token().stop_requested())
+      throw job_error((rt.stop_reason().empty() ? std::string("stopped") : rt.stop_reason()) +
+                      ": stopped before every table was verified");
     pg_table t;
     t.info = info;
     t.info.columns.clear();
@@ -376,6 +382,7 @@ asio::awaitable<int> verify_from_pg(const codecs::endpoint& src, const job_optio
     }
     out.add(info.display(), info.name, s, target_digest.get());
   }
+  deadline.cancel();
   (void)co_await c.query("COMMIT");
   co_await c.close();
   co_return out.finish();
@@ -395,7 +402,7 @@ int run_verify_sqlite(const job_options& opts) {
         "uringmig verify with a SQLite target needs a SQLite source file or a PostgreSQL "
         "source");
   io::runtime rt(1);
-  return rt.run(verify_from_pg(*s.value, opts, *t.value));
+  return rt.run(verify_from_pg(rt, *s.value, opts, *t.value));
 }
 
 }  // namespace uringmig::engine
