@@ -96,7 +96,10 @@ wait_true "$a" "select side = 'from b' from t where id = 1" ||
 wait_true "$b" "select side = 'from a' from t where id = 1" ||
   fail "conflict: B has $(psql -qXAt -d "$b" -c "select side from t where id = 1")"
 
-# Switchover of A -> B: B -> A goes on.
+# Switchover of A -> B: B -> A goes on. A's last change reaches B just before A -> B drops its
+# origins there: B -> A must still see it as A -> B's (else it comes back: a duplicate key on A).
+psql -qX -v ON_ERROR_STOP=1 -d "$a" -c "insert into t values (3001, 'a last', 0)" >/dev/null
+txns_a=$((txns_a + 1))
 expect_exit 0 "$bin" switchover --source "$(url "$a")" --target "$(url "$b")" --state-dir st_ab \
   --timeout 60s
 rc=0
@@ -109,6 +112,8 @@ psql -qX -v ON_ERROR_STOP=1 -d "$b" -c "insert into t values (3000, 'b after', 0
 txns_b=$((txns_b + 1))
 wait_true "$a" "select exists (select 1 from t where id = 3000)" ||
   fail "B -> A no longer follows after the switchover of A -> B: $(tail -3 ba.err)"
+[ "$(psql -qXAt -d "$b" -c "select count(*) from t where id = 3001")" = 1 ] ||
+  fail "A's last change before the switchover is not on B"
 expect_exit 0 "$bin" switchover --source "$(url "$b")" --target "$(url "$a")" --state-dir st_ba \
   --timeout 60s
 rc=0
