@@ -4,7 +4,7 @@
 #include "codecs/url.hpp"
 #include "connectors/postgres/connection.hpp"
 #include "engine/catalog.hpp"
-#include "engine/job.hpp"
+#include "engine/job_spec.hpp"
 #include "engine/plan_types.hpp"
 #include "engine/progress.hpp"
 #include "engine/state_store.hpp"
@@ -30,9 +30,9 @@ namespace uringmig::engine::bulk {
 
 namespace pg = connectors::postgres;
 
-/// --source and --target of a PostgreSQL -> PostgreSQL command, parsed. Throws usage_error for a
-/// bad URL, or `not_postgres` when either is not PostgreSQL.
-std::pair<codecs::endpoint, codecs::endpoint> pg_endpoints(const job_options& opts,
+/// --source and --target of a PostgreSQL -> PostgreSQL command. Throws usage_error for a missing
+/// URL, or `not_postgres` when either is not PostgreSQL.
+std::pair<codecs::endpoint, codecs::endpoint> pg_endpoints(const job_spec& opts,
                                                            std::string_view not_postgres);
 
 /// An oid column's text; 0 when it is not a number.
@@ -99,7 +99,7 @@ struct objects_outcome {
 
 /// Shared by every worker of one run; work lists are guarded by `m`.
 struct job {
-  const job_options& opts;
+  const job_spec& opts;
   codecs::endpoint source;
   codecs::endpoint target;
   io::runtime& rt;
@@ -131,7 +131,7 @@ struct job {
   std::vector<std::string> post_data_skipped;  // post-data objects waiting for failed tables
   std::set<std::string> excluded;              // "schema.name" of the plan left out by the filters
 
-  job(const job_options& o, codecs::endpoint s, codecs::endpoint t, io::runtime& r, state_store& st)
+  job(const job_spec& o, codecs::endpoint s, codecs::endpoint t, io::runtime& r, state_store& st)
       : opts(o), source(std::move(s)), target(std::move(t)), rt(r), state(st) {}
   double elapsed() const;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
@@ -180,19 +180,19 @@ boost::asio::awaitable<std::set<std::tuple<std::string, std::string, int>>> targ
 
 // bulk_guard.cpp
 /// copy.lock_timeout: how long the run waits for a table lock on the source.
-std::string lock_timeout(const job_options& opts);
+std::string lock_timeout(const job_spec& opts);
 job_error locked_error(const std::string& table, const std::string& timeout);
 /// After a lock timeout on `src` (its transaction is rolled back): the tables other sessions
 /// hold ACCESS EXCLUSIVE, for the message.
 boost::asio::awaitable<std::string> locked_tables(pg::connection& src);
 /// Tries the server-side settings the run uses later (index.maintenance_work_mem on the target,
 /// copy.lock_timeout on the source): usage_error naming the key before anything moves.
-boost::asio::awaitable<void> check_server_settings(const job_options& opts, pg::connection& src,
+boost::asio::awaitable<void> check_server_settings(const job_spec& opts, pg::connection& src,
                                                    pg::connection& dst);
 /// In the snapshot's transaction: lock waits end after copy.lock_timeout.
-boost::asio::awaitable<void> set_lock_timeout(const job_options& opts, pg::connection& src);
+boost::asio::awaitable<void> set_lock_timeout(const job_spec& opts, pg::connection& src);
 /// ACCESS SHARE on every selected table in the session that holds the snapshot, as pg_dump does.
-boost::asio::awaitable<void> lock_source_tables(const job_options& opts, pg::connection& src,
+boost::asio::awaitable<void> lock_source_tables(const job_spec& opts, pg::connection& src,
                                                 const std::vector<table_info>& tables);
 /// On resume: usage_error when the target lost what the state directory says was done.
 boost::asio::awaitable<void> check_target_matches_state(job& j, pg::connection& dst,
@@ -232,7 +232,7 @@ boost::asio::awaitable<std::map<std::uint32_t, std::string>> text_copy_tables(
 boost::asio::awaitable<void> refresh_matviews(job& j, pg::connection& src);
 
 /// For `plan`: a line each on the large objects and materialized views a run would carry.
-boost::asio::awaitable<std::string> plan_objects(const job_options& opts, pg::connection& src);
+boost::asio::awaitable<std::string> plan_objects(const job_spec& opts, pg::connection& src);
 
 // bulk_lobs.cpp
 /// Copies the source's large objects (same OIDs, owners, ACLs) under the job's snapshot, in

@@ -11,7 +11,6 @@
 // x 64 objects took 7.4 s of our CPU (asan build) where 64 KiB x 256 took 12.1 s.
 #include "codecs/sql_text.hpp"
 #include "engine/bulk_internal.hpp"
-#include "engine/settings.hpp"
 #include "engine/table_copy.hpp"
 #include "io/wait_all.hpp"
 
@@ -151,7 +150,7 @@ asio::awaitable<void> lo_worker(job& j, lo_shared& sh) {
 }  // namespace
 
 asio::awaitable<void> check_large_objects(job& j, pg::connection& src, pg::connection& dst) {
-  if (bool_setting(j.opts, "large_objects.skip", false)) co_return;
+  if (j.opts.config.bulk.skip_large_objects) co_return;
   pg::result all = co_await src.query(
       "select coalesce(pg_catalog.array_agg(oid)::text, '{}') from "
       "pg_catalog.pg_largeobject_metadata");
@@ -173,7 +172,7 @@ asio::awaitable<void> copy_large_objects(job& j, pg::connection& src) {
       co_await src.query("select oid::text from pg_catalog.pg_largeobject_metadata order by oid");
   all.check("listing the source's large objects");
   j.objects.large_objects = all.rows();
-  if (bool_setting(j.opts, "large_objects.skip", false)) {
+  if (j.opts.config.bulk.skip_large_objects) {
     j.objects.large_objects_skipped = true;
     if (all.rows() > 0)
       spdlog::warn("{} large object(s) on the source not copied (large objects skipped)",
@@ -194,8 +193,8 @@ asio::awaitable<void> copy_large_objects(job& j, pg::connection& src) {
   co_await dst.close();
 
   lo_shared sh;
-  sh.owners = !bool_setting(j.opts, "schema.no_owner", false);
-  sh.acls = !bool_setting(j.opts, "schema.no_acl", false);
+  sh.owners = !j.opts.config.bulk.no_owner;
+  sh.acls = !j.opts.config.bulk.no_acl;
   std::string cur;
   std::size_t in_cur = 0;
   for (int i = 0; i < all.rows(); ++i) {

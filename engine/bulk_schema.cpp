@@ -17,16 +17,13 @@ namespace uringmig::engine::bulk {
 
 namespace asio = boost::asio;
 
-std::pair<codecs::endpoint, codecs::endpoint> pg_endpoints(const job_options& opts,
+std::pair<codecs::endpoint, codecs::endpoint> pg_endpoints(const job_spec& opts,
                                                            std::string_view not_postgres) {
-  auto s = codecs::parse_endpoint(opts.source_url);
-  auto t = codecs::parse_endpoint(opts.target_url);
-  if (!s) throw usage_error("--source: " + s.error);
-  if (!t) throw usage_error("--target: " + t.error);
-  if (s.value->kind() != codecs::endpoint_kind::postgres ||
-      t.value->kind() != codecs::endpoint_kind::postgres)
+  const auto& s = opts.source_endpoint();
+  const auto& t = opts.target_endpoint();
+  if (s.kind() != codecs::endpoint_kind::postgres || t.kind() != codecs::endpoint_kind::postgres)
     throw usage_error(std::string(not_postgres));
-  return {std::move(*s.value), std::move(*t.value)};
+  return {s, t};
 }
 
 namespace {
@@ -106,10 +103,8 @@ asio::awaitable<restore_result> restore_section(job& j, const std::string& secti
     args.push_back("--clean");
     args.push_back("--if-exists");
   }
-  if (j.opts.settings.count("schema.no_owner") && j.opts.settings.at("schema.no_owner") == "true")
-    args.push_back("--no-owner");
-  if (j.opts.settings.count("schema.no_acl") && j.opts.settings.at("schema.no_acl") == "true")
-    args.push_back("--no-privileges");
+  if (j.opts.config.bulk.no_owner) args.push_back("--no-owner");
+  if (j.opts.config.bulk.no_acl) args.push_back("--no-privileges");
   std::int64_t entries = 0;
   {
     // A list file without the entries we build ourselves, nor the publications of online jobs

@@ -11,7 +11,7 @@ namespace uringmig::engine {
 
 /// Everything a job needs, already merged (flags > config file > preset) by cli/.
 struct job_options {
-  std::string command;  // run | plan | follow | switchover | status | verify
+  std::string command;  // run | plan | follow | switchover | status | verify (job_spec::kind)
   std::string preset;   // bulk | online | ...
   std::string source_url;
   std::string target_url;
@@ -26,7 +26,7 @@ struct job_options {
   bool json = false;                    // status: print one JSON object instead of tables
   std::chrono::seconds max_runtime{0};  // 0: no deadline
   // Settings with no flag of their own, flattened from the config file
-  // ("copy.buffer_size" -> "262144"); interpreted by the engine.
+  // ("copy.chunk_size" -> "512MB"); the keys of engine/config_keys.cpp.
   std::map<std::string, std::string> settings;
 };
 
@@ -40,8 +40,10 @@ struct job_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-/// Runs the job described by `opts` to completion; returns the process exit code.
+struct job_spec;  // engine/job_spec.hpp: these options, parsed
+
+/// Runs the job described by `spec` to completion; returns the process exit code.
 /// Throws usage_error / job_error with a one-line, secret-free message.
-int run_job(const job_options& opts);
+int run_job(const job_spec& spec);
 
 }  // namespace uringmig::engine

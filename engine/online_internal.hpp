@@ -7,7 +7,7 @@
 #include "connectors/postgres/connection.hpp"
 #include "connectors/postgres/replication.hpp"
 #include "engine/catalog.hpp"
-#include "engine/job.hpp"
+#include "engine/job_spec.hpp"
 #include "engine/online_handshake.hpp"
 #include "engine/state_store.hpp"
 #include "io/runtime.hpp"
@@ -28,7 +28,7 @@ struct endpoints {
 };
 
 /// Both URLs parsed; usage_error unless both are PostgreSQL.
-endpoints pg_pair(const job_options& opts, const char* command);
+endpoints pg_pair(const job_spec& opts, const char* command);
 
 /// What the state store remembers about the online job.
 struct online_names {
@@ -71,7 +71,7 @@ boost::asio::awaitable<void> ensure_publication(connectors::postgres::connection
 /// (origin). Whether the slot is gone.
 boost::asio::awaitable<bool> drop_leftovers(const endpoints& ep, const online_names& n);
 /// After a failed copy: what to append to the error (what was dropped, or what is left).
-std::string abandon_copy(io::runtime& rt, const job_options& opts, const endpoints& ep,
+std::string abandon_copy(io::runtime& rt, const job_spec& opts, const endpoints& ep,
                          const online_names& n, connectors::postgres::replication_connection& rc);
 
 }  // namespace uringmig::engine::online

@@ -3,7 +3,7 @@
 #pragma once
 
 #include "codecs/url.hpp"
-#include "engine/job.hpp"
+#include "engine/job_spec.hpp"
 #include "engine/shard_load.hpp"
 #include "io/runtime.hpp"
 
@@ -34,7 +34,7 @@ struct source {
 /// sqlite.chunk_bytes, default 64 MB: whichever gives smaller chunks).
 /// Throws usage_error for a missing file, a file that is not a database, no matching table,
 /// a missing shard key column. `readers`: how many reader connections the reader may open.
-source open_sqlite_source(const codecs::sqlite_endpoint& src, const job_options& opts,
+source open_sqlite_source(const codecs::sqlite_endpoint& src, const job_spec& opts,
                           const target_spec& target, std::size_t readers);
 
 /// Connects to a PostgreSQL source (on the caller's context), exports one snapshot held by a

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "engine/job.hpp"
+#include "engine/job_spec.hpp"
 
 #include <string>
 #include <string_view>
@@ -21,13 +21,13 @@ namespace uringmig::engine {
 /// table differs, is missing on the target or could not be read, or a
 /// connection fails; usage_error for bad URLs or a filter matching nothing.
 /// Setting `verify.hash` (config file): `auto` (default) or `md5`, see row_hash.
-int run_verify(const job_options& opts);
+int run_verify(const job_spec& opts);
 
 /// `uringmig verify` from a SQLite file to a SQLite file or shard set: per table, count and an
 /// order-independent checksum of typed values (1 and '1' differ) on both sides, plus, for a
 /// shard set, that every row sits in the file its key routes to and that every file's load
 /// completed. Exit codes as run_verify.
-int run_verify_sqlite(const job_options& opts);
+int run_verify_sqlite(const job_spec& opts);
 
 /// How a row's text becomes the 64-bit number the checksum sums.
 enum class row_hash {

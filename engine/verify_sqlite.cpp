@@ -130,12 +130,8 @@ digest read_target(const codecs::endpoint& t, const std::string& table,
 
 }  // namespace
 
-int run_verify_sqlite(const job_options& opts) {
-  auto s = codecs::parse_endpoint(opts.source_url);
-  auto t = codecs::parse_endpoint(opts.target_url);
-  if (!s) throw usage_error("--source: " + s.error);
-  if (!t) throw usage_error("--target: " + t.error);
-  const auto* src = std::get_if<codecs::sqlite_endpoint>(&s.value->spec);
+int run_verify_sqlite(const job_spec& opts) {
+  const auto* src = std::get_if<codecs::sqlite_endpoint>(&opts.source_endpoint().spec);
   if (!src) throw usage_error("uringmig verify with a SQLite target needs a SQLite source file");
   std::error_code ec;
   if (!std::filesystem::exists(src->path, ec))
@@ -153,7 +149,7 @@ int run_verify_sqlite(const job_options& opts) {
       if (p.find('.') == std::string::npos) p = "main." + p;
   const table_filter filter = make_filter(scoped);
   std::string key_name;
-  if (const auto* sh = std::get_if<codecs::sqlite_shards_endpoint>(&t.value->spec))
+  if (const auto* sh = std::get_if<codecs::sqlite_shards_endpoint>(&opts.target_endpoint().spec))
     key_name = sh->shard_key;
 
   std::vector<std::string> differ;
@@ -179,7 +175,7 @@ int run_verify_sqlite(const job_options& opts) {
     digest target;
     std::string error;
     try {
-      target = read_target(*t.value, name, columns, key);
+      target = read_target(opts.target_endpoint(), name, columns, key);
     } catch (const sq::error& e) {
       target.problem = e.what();
     }
