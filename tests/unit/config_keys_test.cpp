@@ -42,11 +42,14 @@ TEST(config_keys, every_key_is_unique_and_has_help) {
   for (const auto& k : engine::config_keys()) {
     EXPECT_TRUE(seen.insert(engine::full_name(k)).second) << engine::full_name(k);
     EXPECT_FALSE(k.help.empty()) << engine::full_name(k);
-    if (k.type == engine::key_type::integer) EXPECT_LE(k.lo, k.hi) << engine::full_name(k);
+    if (k.type == engine::key_type::integer) {
+      EXPECT_LE(k.lo, k.hi) << engine::full_name(k);
+    }
     // A default is a value of the key's own type.
-    if (!k.default_value.empty())
+    if (!k.default_value.empty()) {
       EXPECT_EQ(engine::check_value(k, engine::full_name(k), k.default_value), std::nullopt)
           << engine::full_name(k);
+    }
   }
 }
 
