@@ -153,6 +153,16 @@ TEST(config_keys, typed_reads_use_the_registered_default_and_bounds) {
   EXPECT_FALSE(engine::boolean_setting({{"online.coalesce", "0"}}, "online.coalesce"));
 }
 
+TEST(config_keys, plan_lists_the_settings_a_job_sets) {
+  EXPECT_EQ(engine::settings_summary({}), "");
+  EXPECT_EQ(engine::settings_summary({{"copy.chunk_size", "64MB"},
+                                      {"tables.public.t.where", "id > 0"},
+                                      {"doris.retries", "2"}}),
+            "setting copy.chunk_size = 64MB (default 1GB)\n"
+            "setting doris.retries = 2 (default 5)\n"
+            "setting tables.public.t.where = id > 0\n");
+}
+
 // ---- a config file checked against it -------------------------------------------------------
 
 TEST(config_keys, config_file_typo_is_named_with_its_line) {
