@@ -8,6 +8,8 @@
 #include "codecs/url.hpp"
 #include "engine/core/state_store.hpp"
 #include "engine/run_job.hpp"
+#include "engine/core/job_spec.hpp"
+#include "engine/core/state_store.hpp"
 
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
@@ -38,6 +40,7 @@ constexpr unsigned with_timeout = 64U;   // --timeout, --verify (switchover)
 
 struct job_command {
   std::string_view name;
+  engine::job_command kind;  // none: doctor, which runs no job
   std::string_view description;
   unsigned flags = 0;
   bool needs_endpoints = true;
@@ -45,19 +48,26 @@ struct job_command {
 };
 
 constexpr job_command job_commands[] = {
-    {"run", "Copy tables from --source to --target; --follow keeps them in sync",
+    {"run", engine::job_command::run,
+     "Copy tables from --source to --target; --follow keeps them in sync",
      with_selection | with_jobs | with_follow | with_dry_run | with_deadline | with_cdc},
-    {"plan", "Show the tables, chunks and order a run would use; copy nothing",
-     with_selection | with_jobs, true, false},
-    {"follow", "Apply the source's changes (CDC) to the target until stopped",
+    {"plan", engine::job_command::plan,
+     "Show the tables, chunks and order a run would use; copy nothing", with_selection | with_jobs,
+     true, false},
+    {"follow", engine::job_command::follow,
+     "Apply the source's changes (CDC) to the target until stopped",
      with_selection | with_deadline | with_dry_run | with_cdc},
-    {"switchover", "Wait until the target has caught up, then hand over to it",
+    {"switchover", engine::job_command::switchover,
+     "Wait until the target has caught up, then hand over to it",
      with_deadline | with_dry_run | with_timeout},
-    {"status", "Show the progress recorded in the state directory (offline)", 0, false, false},
-    {"verify", "Compare row counts and checksums of source and target tables",
+    {"status", engine::job_command::status,
+     "Show the progress recorded in the state directory (offline)", 0, false, false},
+    {"verify", engine::job_command::verify,
+     "Compare row counts and checksums of source and target tables",
      with_selection | with_jobs | with_deadline},
-    {"doctor", "Check io_uring and the libraries, and where credentials come from; say how to fix",
-     0, false, false},
+    {"doctor", engine::job_command::none,
+     "Check io_uring and the libraries, and where credentials come from; say how to fix", 0, false,
+     false},
 };
 
 constexpr std::string_view command_names[] = {"run",    "plan",   "follow", "switchover",
@@ -180,10 +190,11 @@ bound_command add_job_command(CLI::App& app, const job_command& spec, flag_value
                            "Once caught up, compare every migrated table on both sides (counts "
                            "and checksums) and print them; stop writes on the source first");
   }
-  if (spec.name == "run")
+  if (spec.kind == engine::job_command::run)
     b.skip_large_objects = s->add_flag("--skip-large-objects", v.skip_large_objects,
                                        "PostgreSQL targets: do not copy large objects");
-  if (spec.name == "status") b.json = s->add_flag("--json", v.json, "Print one JSON object");
+  if (spec.kind == engine::job_command::status)
+    b.json = s->add_flag("--json", v.json, "Print one JSON object");
   return b;
 }
 
@@ -226,18 +237,14 @@ option_layer flags_layer(const bound_command& b, const flag_values& v) {
   return l;
 }
 
-/// Validates one endpoint URL; `role` is "source" or "target".
+/// A command that needs an endpoint has one; `role` is "source" or "target". (engine::job_spec
+/// parses it.)
 void check_endpoint(std::string_view command, std::string_view role, const std::string& url,
                     bool required) {
-  if (url.empty()) {
-    if (!required) return;
+  if (url.empty() && required) {
     throw engine::usage_error(std::string(command) + " needs a " + std::string(role) + ": pass --" +
                               std::string(role) + " URL or set " + std::string(role) +
                               " in the --config file");
-  }
-  const auto parsed = codecs::parse_endpoint(url);
-  if (!parsed) {
-    throw engine::usage_error("invalid --" + std::string(role) + " URL: " + parsed.error);
   }
 }
 
@@ -312,12 +319,16 @@ int run_job_command(const bound_command& b, const flag_values& v, const run_cont
     resolved.job.target_url =
         url_with_password_file(resolved.job.target_url, *resolved.target_password_file, "target");
   }
-  if (spec.name == "doctor") return run_doctor_command(flags, resolved, ctx, out, err);
+  if (spec.kind == engine::job_command::none)
+    return run_doctor_command(flags, resolved, ctx, out, err);
   const auto& job = resolved.job;
   // status reads the state store offline: no ring needed, so it works anywhere.
-  const bool offline = spec.name == "status";
+  const bool offline = spec.kind == engine::job_command::status;
   check_endpoint(spec.name, "source", job.source_url, spec.needs_endpoints);
   check_endpoint(spec.name, "target", job.target_url, spec.needs_endpoints);
+  // The one parse of the URLs and settings the engine runs on: bad input stops here, before
+  // the state directory or anything else is touched.
+  const engine::job_spec parsed(job);
 
   // Inputs are sound; now make sure the runtime can work at all.
   const auto probe = offline           ? io::uring_probe_result{true, 0, {}, {}}
@@ -331,7 +342,8 @@ int run_job_command(const bound_command& b, const flag_values& v, const run_cont
   std::filesystem::path log_file;
   // verify keeps no state: it logs to a file only when given a --state-dir (flag or config).
   const bool state_dir_named = flags.state_dir || config.state_dir;
-  if (spec.writes_log && !job.dry_run && (spec.name != "verify" || state_dir_named)) {
+  if (spec.writes_log && !job.dry_run &&
+      (spec.kind != engine::job_command::verify || state_dir_named)) {
     engine::ensure_private_dir(job.state_dir);  // throws usage_error / job_error: one line
     log_file = log_file_path(job.state_dir);
   }
@@ -351,7 +363,7 @@ int run_job_command(const bound_command& b, const flag_values& v, const run_cont
   for (const auto& [key, value] : job.settings)
     spdlog::debug("setting {} = {}", key, value);
 
-  const int rc = ctx.run_job ? ctx.run_job(job) : engine::run_job(job);
+  const int rc = ctx.run_job ? ctx.run_job(parsed) : engine::run_job(parsed);
   spdlog::debug("uringmig {} finished with exit code {}", spec.name, rc);
   return rc;
 }

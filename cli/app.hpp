@@ -2,6 +2,7 @@
 
 #include "cli/config.hpp"
 #include "engine/core/job.hpp"
+#include "engine/core/job_spec.hpp"
 #include "io/uring_probe.hpp"
 
 #include <filesystem>
@@ -18,11 +19,11 @@ std::string_view version() noexcept;
 
 /// What run() talks to. Every empty member means "the real one"; tests replace some.
 struct run_context {
-  std::ostream* out = nullptr;                             // std::cout
-  std::ostream* err = nullptr;                             // std::cerr
-  std::function<io::uring_probe_result()> probe_uring;     // io::probe_uring
-  std::function<int(const engine::job_options&)> run_job;  // engine::run_job
-  env_lookup env;                                          // process_env
+  std::ostream* out = nullptr;                          // std::cout
+  std::ostream* err = nullptr;                          // std::cerr
+  std::function<io::uring_probe_result()> probe_uring;  // io::probe_uring
+  std::function<int(const engine::job_spec&)> run_job;  // engine::run_job
+  env_lookup env;                                       // process_env
   std::filesystem::path cwd;  // where .env is looked for; the current directory
 };
 

@@ -2,6 +2,8 @@
 
 #include "codecs/url.hpp"
 #include "engine/core/job.hpp"
+#include "engine/core/config_keys.hpp"
+#include "engine/core/job.hpp"
 
 #include <toml++/toml.h>
 
@@ -64,13 +66,10 @@ std::string read_file(const std::filesystem::path& file, std::string_view what) 
 
 // ---- TOML -> option_layer -------------------------------------------------------------------
 
-constexpr std::string_view known_keys =
-    "source, target, source_password_file, target_password_file, preset, tables, exclude, jobs, "
-    "index_jobs, state_dir, follow, dry_run, restart, max_runtime, log_level";
-
 class config_reader {
  public:
-  config_reader(std::string_view origin, const env_lookup& env) : origin_(origin), env_(env) {}
+  config_reader(std::string_view origin, const env_lookup& env, key_check check)
+      : origin_(origin), env_(env), check_(check) {}
 
   option_layer read(const toml::table& root) {
     option_layer l;
@@ -111,10 +110,9 @@ class config_reader {
       } else if (key == "tables") {
         read_tables(node, l);
       } else if (const auto* table = node.as_table()) {
-        flatten(*table, key, l.settings);
+        flatten(*table, key, key, l.settings);
       } else {
-        fail(node, "unknown key '" + key + "' (valid: " + std::string(known_keys) +
-                       ", or a [section] of engine settings)");
+        fail(node, engine::unknown_key_message("", key));
       }
     }
     return l;
@@ -122,9 +120,7 @@ class config_reader {
 
  private:
   [[noreturn]] void fail(const toml::node& node, const std::string& message) const {
-    std::string where = std::string(origin_);
-    if (node.source().begin.line != 0) where += ":" + std::to_string(node.source().begin.line);
-    throw usage_error(where + ": " + message);
+    throw usage_error(location(node) + ": " + message);
   }
 
   std::string where(std::string_view key) const {
@@ -203,7 +199,7 @@ class config_reader {
       const std::string name(k.str());
       const std::string key = "tables." + name;
       if (const auto* settings = sub.as_table()) {
-        flatten(*settings, key, l.settings);
+        flatten(*settings, engine::per_table_section, key, l.settings);
       } else if (name == "include") {
         append(l.tables, patterns(sub, key));
       } else if (name == "exclude") {
@@ -235,29 +231,56 @@ class config_reader {
     fail(node, key + " must be a string, number, boolean, date or an array of those");
   }
 
-  void flatten(const toml::table& table, const std::string& prefix,
+  /// Copies `table` (the config's section `section`) into `out` as "prefix.key" -> text. With
+  /// key_check::registered, every section and key must be in the registry and fit its type.
+  void flatten(const toml::table& table, std::string_view section, const std::string& prefix,
                std::map<std::string, std::string>& out) const {
+    const bool checked = check_ == key_check::registered;
+    if (checked && !engine::is_config_section(section)) {
+      fail(table, engine::unknown_section_message(section));
+    }
     for (auto&& [k, node] : table) {
-      const std::string key = prefix + "." + std::string(k.str());
+      const std::string name(k.str());
+      const std::string key = prefix + "." + name;
       if (const auto* sub = node.as_table()) {
-        flatten(*sub, key, out);
-      } else if (const auto* arr = node.as_array()) {
-        std::string joined;
+        flatten(*sub, std::string(section) + "." + name, key, out);
+        continue;
+      }
+      const engine::config_key* spec = checked ? engine::find_config_key(section, name) : nullptr;
+      if (checked && spec == nullptr) fail(node, engine::unknown_key_message(section, name));
+      std::string text;
+      if (const auto* arr = node.as_array()) {
+        if (spec != nullptr && spec->type != engine::key_type::list) {
+          fail(node, key + ": expected " + engine::type_text(*spec) + ", not an array");
+        }
         for (const auto& el : *arr) {
           if (el.is_table() || el.is_array())
             fail(el, key + ": nested arrays and tables are not supported here");
-          if (!joined.empty()) joined += ',';
-          joined += scalar(el, key);
+          if (!text.empty()) text += ',';
+          text += scalar(el, key);
         }
-        out[key] = std::move(joined);
       } else {
-        out[key] = scalar(node, key);
+        text = scalar(node, key);
       }
+      if (spec != nullptr) {
+        // The key first, as the engine words it; where in the file after.
+        if (auto error = engine::check_value(*spec, key, text)) {
+          throw usage_error(*error + " (" + location(node) + ")");
+        }
+      }
+      out[key] = std::move(text);
     }
+  }
+
+  std::string location(const toml::node& node) const {
+    std::string where = std::string(origin_);
+    if (node.source().begin.line != 0) where += ":" + std::to_string(node.source().begin.line);
+    return where;
   }
 
   std::string_view origin_;
   const env_lookup& env_;
+  key_check check_;
 };
 
 // ---- .env -----------------------------------------------------------------------------------
@@ -488,7 +511,7 @@ std::string interpolate_url(std::string_view text, const env_lookup& env, std::s
 }
 
 option_layer parse_config(std::string_view toml_text, std::string_view origin,
-                          const env_lookup& env) {
+                          const env_lookup& env, key_check check) {
   toml::table root;
   try {
     root = toml::parse(toml_text, origin);
@@ -499,12 +522,12 @@ option_layer parse_config(std::string_view toml_text, std::string_view origin,
                       std::to_string(pos.column) +
                       ": invalid TOML: " + std::string(e.description()));
   }
-  return config_reader(origin, env).read(root);
+  return config_reader(origin, env, check).read(root);
 }
 
 option_layer load_config(const std::filesystem::path& file, const env_lookup& env) {
   const auto text = read_file(file, "config file");
-  return parse_config(text, file.string(), env);
+  return parse_config(text, file.string(), env, key_check::registered);
 }
 
 }  // namespace uringmig::cli

@@ -18,8 +18,8 @@
 //   tables = ["public.*"]            # state_dir, max_runtime ("1h30m" or seconds),
 //   exclude = ["public.tmp_*"]       # log_level
 //
-//   [copy]                           # any other table: flattened into job_options::settings
-//   buffer_size = 262144             #   "copy.buffer_size" -> "262144"
+//   [copy]                           # the sections of engine/core/config_keys.cpp: flattened into
+//   chunk_size = "512MB"             #   job_options::settings, "copy.chunk_size" -> "512MB"
 //
 //   [tables."public.orders"]         # per-table settings
 //   chunk_column = "id"              #   "tables.public.orders.chunk_column" -> "id"
@@ -65,11 +65,18 @@ std::string interpolate(std::string_view text, const env_lookup& env, std::strin
 /// elsewhere values are pasted as they are.
 std::string interpolate_url(std::string_view text, const env_lookup& env, std::string_view where);
 
+/// Whether the sections and keys of a config must be the registered ones
+/// (engine/core/config_keys.hpp): `shape` reads any section into settings (the engine then checks
+/// them), `registered` stops at the first unknown section or key, or a value of the wrong type.
+enum class key_check { shape, registered };
+
 /// Parses config text; `origin` names it in errors. Throws engine::usage_error (one line).
 option_layer parse_config(std::string_view toml_text, std::string_view origin,
-                          const env_lookup& env);
+                          const env_lookup& env, key_check check = key_check::shape);
 
-/// Reads and parses `file`. Throws engine::usage_error when it is missing, unreadable or bad.
+/// Reads and parses `file`, every key checked against the registry (key_check::registered).
+/// Throws engine::usage_error when it is missing, unreadable or bad: an unknown key or section
+/// names the nearest valid one ("did you mean 'chunk_size'?").
 option_layer load_config(const std::filesystem::path& file, const env_lookup& env);
 
 }  // namespace uringmig::cli

@@ -7,62 +7,67 @@
 #include "engine/doris/doris.hpp"
 #include "engine/shards/shards.hpp"
 #include "engine/verify/verify.hpp"
+#include "engine/core/job_spec.hpp"
 
 namespace uringmig::engine {
 
 namespace {
 
-bool pg_to_pg(const job_options& opts) {
-  auto s = codecs::parse_endpoint(opts.source_url);
-  auto t = codecs::parse_endpoint(opts.target_url);
-  return s && t && s.value->kind() == codecs::endpoint_kind::postgres &&
-         t.value->kind() == codecs::endpoint_kind::postgres;
+bool is(const std::optional<codecs::endpoint>& e, codecs::endpoint_kind kind) {
+  return e && e->kind() == kind;
 }
 
-bool sqlite_target(const job_options& opts) {
-  auto t = codecs::parse_endpoint(opts.target_url);
-  return t && (t.value->kind() == codecs::endpoint_kind::sqlite ||
-               t.value->kind() == codecs::endpoint_kind::sqlite_shards);
+bool pg_to_pg(const job_spec& spec) {
+  return is(spec.source, codecs::endpoint_kind::postgres) &&
+         is(spec.target, codecs::endpoint_kind::postgres);
 }
 
-bool doris_target(const job_options& opts) {
-  auto t = codecs::parse_endpoint(opts.target_url);
-  return t && t.value->kind() == codecs::endpoint_kind::doris;
+bool sqlite_target(const job_spec& spec) {
+  return is(spec.target, codecs::endpoint_kind::sqlite) ||
+         is(spec.target, codecs::endpoint_kind::sqlite_shards);
+}
+
+int run_or_plan(const job_spec& spec) {
+  if (is(spec.target, codecs::endpoint_kind::doris)) {
+    if (spec.follow)
+      throw usage_error("Doris targets are loaded in bulk; --follow needs a PostgreSQL target");
+    return spec.plan_only() ? plan_doris(spec) : run_doris(spec);
+  }
+  if (sqlite_target(spec)) {
+    if (spec.follow)
+      throw usage_error("SQLite targets are loaded in bulk; --follow needs a PostgreSQL target");
+    return spec.plan_only() ? plan_shards(spec) : run_shards(spec);
+  }
+  if (!pg_to_pg(spec))
+    throw usage_error("uringmig " + std::string(to_string(spec.kind)) +
+                      ": only PostgreSQL -> PostgreSQL works yet; SQLite and Doris targets are "
+                      "not yet implemented");
+  if (spec.plan_only()) return run_plan(spec);
+  if (spec.follow) return run_online(spec);
+  return run_bulk(spec);
 }
 
 }  // namespace
 
-int run_job(const job_options& opts) {
-  if (opts.command == "run" || opts.command == "plan") {
-    if (doris_target(opts)) {
-      if (opts.follow)
-        throw usage_error("Doris targets are loaded in bulk; --follow needs a PostgreSQL target");
-      if (opts.command == "plan" || opts.dry_run) return plan_doris(opts);
-      return run_doris(opts);
-    }
-    if (sqlite_target(opts)) {
-      if (opts.follow)
-        throw usage_error("SQLite targets are loaded in bulk; --follow needs a PostgreSQL target");
-      if (opts.command == "plan" || opts.dry_run) return plan_shards(opts);
-      return run_shards(opts);
-    }
-    if (!pg_to_pg(opts))
-      throw usage_error("uringmig " + opts.command +
-                        ": only PostgreSQL -> PostgreSQL works yet; SQLite and Doris targets are "
-                        "not yet implemented");
-    if (opts.command == "plan" || opts.dry_run) return run_plan(opts);
-    if (opts.follow) return run_online(opts);
-    return run_bulk(opts);
+int run_job(const job_spec& spec) {
+  switch (spec.kind) {
+    case job_command::run:
+    case job_command::plan:
+      return run_or_plan(spec);
+    case job_command::status:
+      return run_status(spec);
+    case job_command::verify:
+      if (sqlite_target(spec)) return run_verify_sqlite(spec);
+      if (!pg_to_pg(spec)) throw usage_error("uringmig verify: compares PostgreSQL to PostgreSQL");
+      return run_verify(spec);
+    case job_command::follow:
+      return run_follow(spec);
+    case job_command::switchover:
+      return run_switchover(spec);
+    case job_command::none:
+      break;
   }
-  if (opts.command == "status") return run_status(opts);
-  if (opts.command == "verify") {
-    if (sqlite_target(opts)) return run_verify_sqlite(opts);
-    if (!pg_to_pg(opts)) throw usage_error("uringmig verify: compares PostgreSQL to PostgreSQL");
-    return run_verify(opts);
-  }
-  if (opts.command == "follow") return run_follow(opts);
-  if (opts.command == "switchover") return run_switchover(opts);
-  throw usage_error("uringmig " + opts.command + ": not yet implemented");
+  throw usage_error("uringmig " + spec.command + ": not yet implemented");
 }
 
 }  // namespace uringmig::engine

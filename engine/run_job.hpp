@@ -5,8 +5,10 @@
 
 namespace uringmig::engine {
 
-/// Runs the job described by `opts` to completion; returns the process exit code.
+struct job_spec;  // core/job_spec.hpp: job_options parsed
+
+/// Runs the job described by `spec` to completion; returns the process exit code.
 /// Throws usage_error / job_error with a one-line, secret-free message.
-int run_job(const job_options& opts);
+int run_job(const job_spec& spec);
 
 }  // namespace uringmig::engine

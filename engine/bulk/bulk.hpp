@@ -2,8 +2,8 @@
 
 #include "connectors/postgres/connection.hpp"
 #include "engine/core/job.hpp"
-
 #include <boost/asio/awaitable.hpp>
+#include "engine/core/job_spec.hpp"
 
 #include <string>
 
@@ -18,17 +18,17 @@ class state_store;
 /// `uringmig run --preset bulk` PostgreSQL -> PostgreSQL: schema pre-data,
 /// table data in parallel chunks under one exported snapshot, indexes per
 /// table as soon as its data is in, post-data, sequences. Resumable.
-int run_bulk(const job_options& opts);
+int run_bulk(const job_spec& opts);
 
 /// The bulk clone as the first phase of a bigger job (the online preset): on `rt`, recording in
 /// `state` (already open), reading under `imported_snapshot` (exported by a replication slot;
 /// empty: export one). Returns 0 when data, indexes, post-data and sequences are done; throws
 /// usage_error / job_error as run_bulk does.
-int run_bulk_phase(const job_options& opts, state_store& state, io::runtime& rt,
+int run_bulk_phase(const job_spec& opts, state_store& state, io::runtime& rt,
                    const std::string& imported_snapshot);
 
 /// `uringmig plan` and `run --dry-run`: connect, validate, print the plan; touch nothing.
-int run_plan(const job_options& opts);
+int run_plan(const job_spec& opts);
 
 namespace bulk {
 

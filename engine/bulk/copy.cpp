@@ -440,8 +440,8 @@ asio::awaitable<void> index_worker(job& j, std::size_t index) {
   auto ex = co_await asio::this_coro::executor;
   pg::connection dst = co_await connect_endpoint(ex, j.target, "target", j.app_name);
   (co_await dst.query("SET synchronous_commit = off")).check("configuring the index session");
-  if (auto it = j.opts.settings.find("index.maintenance_work_mem"); it != j.opts.settings.end()) {
-    (co_await dst.query("SET maintenance_work_mem = " + codecs::quote_literal(it->second)))
+  if (const auto& mwm = j.opts.config.bulk.maintenance_work_mem) {
+    (co_await dst.query("SET maintenance_work_mem = " + codecs::quote_literal(*mwm)))
         .check("index.maintenance_work_mem");
   } else {
     (void)co_await dst.query("SET maintenance_work_mem = '256MB'");

@@ -4,6 +4,7 @@
 #include "codecs/sql_text.hpp"
 #include "engine/bulk/internal.hpp"
 #include "engine/core/settings.hpp"
+#include "engine/bulk/internal.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -49,14 +50,14 @@ std::set<object_id> parse_object_list(const std::string& text) {
 
 }  // namespace
 
-std::string lock_timeout(const job_options& opts) {
-  return setting(opts, "copy.lock_timeout", "1min");
+std::string lock_timeout(const job_spec& opts) {
+  return opts.config.bulk.lock_timeout;
 }
 
-asio::awaitable<void> check_server_settings(const job_options& opts, pg::connection& src,
+asio::awaitable<void> check_server_settings(const job_spec& opts, pg::connection& src,
                                             pg::connection& dst) {
-  if (auto v = setting(opts, "index.maintenance_work_mem"); !v.empty())
-    co_await try_setting(dst, "index.maintenance_work_mem", "maintenance_work_mem", v,
+  if (const auto& v = opts.config.bulk.maintenance_work_mem; v && !v->empty())
+    co_await try_setting(dst, "index.maintenance_work_mem", "maintenance_work_mem", *v,
                          "a size such as \"1GB\"");
   co_await try_setting(src, "copy.lock_timeout", "lock_timeout", lock_timeout(opts),
                        "a duration such as \"30s\"");
@@ -83,7 +84,7 @@ asio::awaitable<std::string> locked_tables(pg::connection& src) {
 }
 
 /// In the snapshot's transaction: waits for a table lock end after copy.lock_timeout.
-asio::awaitable<void> set_lock_timeout(const job_options& opts, pg::connection& src) {
+asio::awaitable<void> set_lock_timeout(const job_spec& opts, pg::connection& src) {
   (co_await src.query("select set_config('lock_timeout', $1, true)",
                       pg::make_params(lock_timeout(opts))))
       .check("copy.lock_timeout");
@@ -139,7 +140,7 @@ asio::awaitable<void> leave_out(job& j, pg::connection& src, const planned_table
 /// ACCESS SHARE on every selected table in the session that holds the snapshot, as pg_dump
 /// does: the snapshot alone does not keep TRUNCATE or a rewriting ALTER TABLE from emptying a
 /// table not read yet. They now wait for the copy; a lock held elsewhere ends the run clearly.
-asio::awaitable<void> lock_source_tables(const job_options& opts, pg::connection& src,
+asio::awaitable<void> lock_source_tables(const job_spec& opts, pg::connection& src,
                                          const std::vector<table_info>& tables) {
   const std::string timeout = lock_timeout(opts);
   std::vector<pg::statement> b;

@@ -10,6 +10,11 @@
 #include "engine/core/plan_types.hpp"
 #include "engine/core/progress.hpp"
 #include "engine/core/state_store.hpp"
+#include "engine/core/catalog.hpp"
+#include "engine/core/job_spec.hpp"
+#include "engine/core/plan_types.hpp"
+#include "engine/core/progress.hpp"
+#include "engine/core/state_store.hpp"
 #include "io/buffer_pool.hpp"
 #include "io/runtime.hpp"
 
@@ -91,7 +96,7 @@ struct objects_outcome {
 
 /// Shared by every worker of one run; work lists are guarded by `m`.
 struct job {
-  const job_options& opts;
+  const job_spec& opts;
   codecs::endpoint source;
   codecs::endpoint target;
   io::runtime& rt;
@@ -122,7 +127,7 @@ struct job {
   std::vector<std::string> post_data_skipped;  // post-data objects waiting for failed tables
   std::set<std::string> excluded;              // "schema.name" of the plan left out by the filters
 
-  job(const job_options& o, codecs::endpoint s, codecs::endpoint t, io::runtime& r, state_store& st)
+  job(const job_spec& o, codecs::endpoint s, codecs::endpoint t, io::runtime& r, state_store& st)
       : opts(o), source(std::move(s)), target(std::move(t)), rt(r), state(st) {}
   double elapsed() const;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
@@ -162,19 +167,19 @@ boost::asio::awaitable<std::set<std::tuple<std::string, std::string, int>>> targ
 
 // guard.cpp
 /// copy.lock_timeout: how long the run waits for a table lock on the source.
-std::string lock_timeout(const job_options& opts);
+std::string lock_timeout(const job_spec& opts);
 job_error locked_error(const std::string& table, const std::string& timeout);
 /// After a lock timeout on `src` (its transaction is rolled back): the tables other sessions
 /// hold ACCESS EXCLUSIVE, for the message.
 boost::asio::awaitable<std::string> locked_tables(pg::connection& src);
 /// Tries the server-side settings the run uses later (index.maintenance_work_mem on the target,
 /// copy.lock_timeout on the source): usage_error naming the key before anything moves.
-boost::asio::awaitable<void> check_server_settings(const job_options& opts, pg::connection& src,
+boost::asio::awaitable<void> check_server_settings(const job_spec& opts, pg::connection& src,
                                                    pg::connection& dst);
 /// In the snapshot's transaction: lock waits end after copy.lock_timeout.
-boost::asio::awaitable<void> set_lock_timeout(const job_options& opts, pg::connection& src);
+boost::asio::awaitable<void> set_lock_timeout(const job_spec& opts, pg::connection& src);
 /// ACCESS SHARE on every selected table in the session that holds the snapshot, as pg_dump does.
-boost::asio::awaitable<void> lock_source_tables(const job_options& opts, pg::connection& src,
+boost::asio::awaitable<void> lock_source_tables(const job_spec& opts, pg::connection& src,
                                                 const std::vector<table_info>& tables);
 /// On resume: usage_error when the target lost what the state directory says was done.
 boost::asio::awaitable<void> check_target_matches_state(job& j, pg::connection& dst,
@@ -217,7 +222,7 @@ boost::asio::awaitable<std::map<std::uint32_t, std::string>> text_copy_tables(
 boost::asio::awaitable<void> refresh_matviews(job& j, pg::connection& src);
 
 /// For `plan`: a line each on the large objects and materialized views a run would carry.
-boost::asio::awaitable<std::string> plan_objects(const job_options& opts, pg::connection& src);
+boost::asio::awaitable<std::string> plan_objects(const job_spec& opts, pg::connection& src);
 
 // large_objects.cpp
 /// Copies the source's large objects (same OIDs, owners, ACLs) under the job's snapshot, in

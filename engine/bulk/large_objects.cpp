@@ -16,6 +16,8 @@
 #include "engine/bulk/internal.hpp"
 #include "engine/bulk/table_copy.hpp"
 #include "engine/core/settings.hpp"
+#include "engine/bulk/internal.hpp"
+#include "engine/bulk/table_copy.hpp"
 #include "io/wait_all.hpp"
 
 #include <fmt/format.h>
@@ -163,7 +165,7 @@ asio::awaitable<void> lo_worker(job& j, lo_shared& sh) {
 }  // namespace
 
 asio::awaitable<void> check_large_objects(job& j, pg::connection& src, pg::connection& dst) {
-  if (bool_setting(j.opts, "large_objects.skip", false)) co_return;
+  if (j.opts.config.bulk.skip_large_objects) co_return;
   pg::result all = co_await src.query(
       "select coalesce(pg_catalog.array_agg(oid)::text, '{}') from "
       "pg_catalog.pg_largeobject_metadata");
@@ -185,7 +187,7 @@ asio::awaitable<void> copy_large_objects(job& j, pg::connection& src) {
       co_await src.query("select oid::text from pg_catalog.pg_largeobject_metadata order by oid");
   all.check("listing the source's large objects");
   j.objects.large_objects = all.rows();
-  if (bool_setting(j.opts, "large_objects.skip", false)) {
+  if (j.opts.config.bulk.skip_large_objects) {
     j.objects.large_objects_skipped = true;
     if (all.rows() > 0)
       spdlog::warn("{} large object(s) on the source not copied (large objects skipped)",
@@ -206,8 +208,8 @@ asio::awaitable<void> copy_large_objects(job& j, pg::connection& src) {
   co_await dst.close();
 
   lo_shared sh;
-  sh.owners = !bool_setting(j.opts, "schema.no_owner", false);
-  sh.acls = !bool_setting(j.opts, "schema.no_acl", false);
+  sh.owners = !j.opts.config.bulk.no_owner;
+  sh.acls = !j.opts.config.bulk.no_acl;
   std::string cur;
   std::size_t in_cur = 0;
   for (int i = 0; i < all.rows(); ++i) {

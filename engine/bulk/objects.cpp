@@ -5,6 +5,8 @@
 #include "engine/bulk/internal.hpp"
 #include "engine/bulk/matview_order.hpp"
 #include "engine/core/settings.hpp"
+#include "engine/bulk/internal.hpp"
+#include "engine/bulk/matview_order.hpp"
 #include "io/wait_all.hpp"
 
 #include <fmt/format.h>
@@ -156,8 +158,8 @@ asio::awaitable<void> refresh_some(job& j, std::vector<const matview*>& todo, st
                                    std::vector<std::string>& failed) {
   auto ex = co_await asio::this_coro::executor;
   pg::connection dst = co_await connect_endpoint(ex, j.target, "target");
-  if (auto it = j.opts.settings.find("index.maintenance_work_mem"); it != j.opts.settings.end())
-    (void)co_await dst.query("SET maintenance_work_mem = " + codecs::quote_literal(it->second));
+  if (const auto& mwm = j.opts.config.bulk.maintenance_work_mem)
+    (void)co_await dst.query("SET maintenance_work_mem = " + codecs::quote_literal(*mwm));
   for (;;) {
     const matview* m = nullptr;
     {
@@ -219,7 +221,7 @@ asio::awaitable<void> refresh_matviews(job& j, pg::connection& src) {
         failed.size(), failed.front()));
 }
 
-asio::awaitable<std::string> plan_objects(job_options const& opts, pg::connection& src) {
+asio::awaitable<std::string> plan_objects(const job_spec& opts, pg::connection& src) {
   pg::result r = co_await src.query(
       std::string("select (select count(*) from pg_largeobject_metadata), count(*) filter (where "
                   "c.relispopulated), count(*) from pg_class c join pg_namespace n on n.oid = "
@@ -229,9 +231,8 @@ asio::awaitable<std::string> plan_objects(job_options const& opts, pg::connectio
   std::string out;
   if (r.value(0, 0) != "0")
     out += fmt::format("large objects: {}, {}\n", r.value(0, 0),
-                       bool_setting(opts, "large_objects.skip", false)
-                           ? "not copied (large objects skipped)"
-                           : "copied after the tables, in batches");
+                       opts.config.bulk.skip_large_objects ? "not copied (large objects skipped)"
+                                                           : "copied after the tables, in batches");
   if (r.value(0, 2) != "0")
     out += fmt::format("materialized views: {}, {} of them refreshed after post-data\n",
                        r.value(0, 2), r.value(0, 1));

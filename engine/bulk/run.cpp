@@ -1,12 +1,18 @@
 #include "engine/bulk/bulk.hpp"
 #include "engine/core/settings.hpp"
-
 #include "codecs/sql_text.hpp"
 #include "engine/bulk/internal.hpp"
 #include "engine/bulk/pg_tools.hpp"
 #include "engine/bulk/table_copy.hpp"
 #include "engine/core/planner.hpp"
 #include "engine/core/status.hpp"
+#include "engine/bulk/bulk.hpp"
+#include "engine/bulk/internal.hpp"
+#include "engine/core/config_keys.hpp"
+#include "engine/bulk/pg_tools.hpp"
+#include "engine/core/planner.hpp"
+#include "engine/core/status.hpp"
+#include "engine/bulk/table_copy.hpp"
 #include "io/deadline.hpp"
 #include "io/wait_all.hpp"
 
@@ -56,12 +62,12 @@ struct preflight {
   bool can_create = false;
 };
 
-asio::awaitable<preflight> check(const job_options& opts, const codecs::endpoint& target,
+asio::awaitable<preflight> check(const job_spec& opts, const codecs::endpoint& target,
                                  pg::connection& src, pg::connection& dst) {
   preflight p;
   p.source_version = src.server_version();
   p.target_version = dst.server_version();
-  p.bin_dir = pg_bin_dir(setting(opts, "pg.bin_dir"), p.source_version);
+  p.bin_dir = pg_bin_dir(opts.config.bulk.pg_bin_dir, p.source_version);
   if (::access((p.bin_dir / "pg_dump").c_str(), X_OK) != 0 ||
       ::access((p.bin_dir / "pg_restore").c_str(), X_OK) != 0)
     throw usage_error(fmt::format(
@@ -332,7 +338,7 @@ void print_objects(const job& j) {
 
 }  // namespace
 
-int run_bulk(const job_options& opts) {
+int run_bulk(const job_spec& opts) {
   // Bad URLs: usage errors before anything is created.
   (void)pg_endpoints(opts, not_postgres);
   state_store state = state_store::open(opts.state_dir);
@@ -345,7 +351,7 @@ int run_bulk(const job_options& opts) {
   return run_bulk_phase(opts, state, rt, {});
 }
 
-int run_bulk_phase(const job_options& opts, state_store& state, io::runtime& rt,
+int run_bulk_phase(const job_spec& opts, state_store& state, io::runtime& rt,
                    const std::string& imported_snapshot) {
   auto [source, target] = pg_endpoints(opts, not_postgres);
   const reporter_options reporter_opts = make_reporter_options(opts);
@@ -361,7 +367,7 @@ int run_bulk_phase(const job_options& opts, state_store& state, io::runtime& rt,
     state.put("bulk.job_id", fresh);
     j.app_name = "uringmig-" + fresh;
   }
-  j.retries = std::max(1, int_setting(opts, "copy.retries", 5, 0, 1000));
+  j.retries = std::max(1, opts.config.bulk.retries);
   const std::int64_t run_id = state.begin_run(
       {opts.command, opts.preset, codecs::redacted_url(source), codecs::redacted_url(target), {}});
   j.run_id = run_id;
@@ -436,7 +442,7 @@ int run_bulk_phase(const job_options& opts, state_store& state, io::runtime& rt,
   return 0;
 }
 
-int run_plan(const job_options& opts) {
+int run_plan(const job_spec& opts) {
   auto [source, target] = pg_endpoints(opts, not_postgres);
   auto existing = state_store::open_existing(opts.state_dir);
   const bool resuming = existing && existing->has_plan() && !opts.restart;
@@ -451,6 +457,7 @@ int run_plan(const job_options& opts) {
     std::printf("target: %s (PostgreSQL %s)\n", codecs::redacted_url(target).c_str(),
                 version_text(pf.target_version).c_str());
     std::printf("pg_dump/pg_restore: %s\n", pf.bin_dir.c_str());
+    std::printf("%s", settings_summary(opts.settings).c_str());
     if (!resuming && !opts.restart && !pf.target_tables.empty())
       throw usage_error("the target database is not empty (it has " + pf.target_tables.front() +
                         "...): use an empty database, or --restart to replace what is there");

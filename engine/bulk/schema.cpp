@@ -68,10 +68,8 @@ asio::awaitable<restore_result> restore_section(job& j, const std::string& secti
     args.push_back("--clean");
     args.push_back("--if-exists");
   }
-  if (j.opts.settings.count("schema.no_owner") && j.opts.settings.at("schema.no_owner") == "true")
-    args.push_back("--no-owner");
-  if (j.opts.settings.count("schema.no_acl") && j.opts.settings.at("schema.no_acl") == "true")
-    args.push_back("--no-privileges");
+  if (j.opts.config.bulk.no_owner) args.push_back("--no-owner");
+  if (j.opts.config.bulk.no_acl) args.push_back("--no-privileges");
   std::int64_t entries = 0;
   {
     // A list file without the entries we build ourselves, nor the publications of online jobs

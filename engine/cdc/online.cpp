@@ -18,6 +18,13 @@
 #include "engine/core/progress.hpp"
 #include "engine/core/settings.hpp"
 #include "engine/core/state_store.hpp"
+#include "engine/bulk/bulk.hpp"
+#include "engine/bulk/internal.hpp"
+#include "engine/core/catalog.hpp"
+#include "engine/cdc/apply.hpp"
+#include "engine/cdc/follow_monitor.hpp"
+#include "engine/core/progress.hpp"
+#include "engine/core/state_store.hpp"
 #include "io/deadline.hpp"
 #include "io/runtime.hpp"
 #include "io/sleep.hpp"
@@ -195,11 +202,10 @@ asio::awaitable<bool> unless_stopped(asio::awaitable<void> step, const bool& sto
 }
 
 /// Streams from the slot and applies until a switchover sentinel or a stop request.
-asio::awaitable<follow_result> follow_loop(io::runtime& rt, state_store& st,
-                                           const job_options& opts, const endpoints& ep,
-                                           const online_names& n, pg::replication_connection& rc,
-                                           follow_progress& fp, bool reconnecting,
-                                           const stop_point& stop) {
+asio::awaitable<follow_result> follow_loop(io::runtime& rt, state_store& st, const job_spec& opts,
+                                           const endpoints& ep, const online_names& n,
+                                           pg::replication_connection& rc, follow_progress& fp,
+                                           bool reconnecting, const stop_point& stop) {
   auto ex = co_await asio::this_coro::executor;
   pg::connection dst = co_await connect_pg(ex, ep.target, "target", reconnecting);
   co_await check_schema_fix(st, dst);
@@ -209,8 +215,8 @@ asio::awaitable<follow_result> follow_loop(io::runtime& rt, state_store& st,
   ao.sentinel_prefix = sentinel_prefix;
   // Two connections by default: on 2 cores the second takes the time the first waits for the
   // stream or for its commit (measured 0.68 of native against 0.88 with one, perf/bench_cdc.sh).
-  ao.workers = static_cast<std::size_t>(int_setting(opts, "online.apply_workers", 2, 1, 64));
-  ao.coalesce = bool_setting(opts, "online.coalesce", true);
+  ao.workers = static_cast<std::size_t>(opts.config.online.apply_workers);
+  ao.coalesce = opts.config.online.coalesce;
   const codecs::endpoint target = ep.target;
   ao.connect = [ex, target, reconnecting]() {
     return connect_pg(ex, target, "target", reconnecting);
@@ -300,10 +306,10 @@ asio::awaitable<follow_result> follow_loop(io::runtime& rt, state_store& st,
 }
 
 /// After a switchover: acknowledge it, then leave nothing behind unless --keep-slot.
-asio::awaitable<void> finish_switchover(state_store& st, const job_options& opts,
-                                        const endpoints& ep, const online_names& n,
-                                        const follow_result& f, pg::replication_connection& rc) {
-  const bool keep = bool_setting(opts, "online.keep_slot", false);
+asio::awaitable<void> finish_switchover(state_store& st, const job_spec& opts, const endpoints& ep,
+                                        const online_names& n, const follow_result& f,
+                                        pg::replication_connection& rc) {
+  const bool keep = opts.config.online.keep_slot;
   if (!keep) {
     co_await rc.drop_slot(n.slot, true);
     online_names rest = n;
@@ -320,7 +326,7 @@ asio::awaitable<void> finish_switchover(state_store& st, const job_options& opts
 
 /// One connection's worth of following (and the switchover, when its sentinel comes). Returns
 /// why to reconnect; empty when done (switched over, or stopped).
-asio::awaitable<std::string> follow_once(io::runtime& rt, state_store& st, const job_options& opts,
+asio::awaitable<std::string> follow_once(io::runtime& rt, state_store& st, const job_spec& opts,
                                          const endpoints& ep, const online_names& n,
                                          std::optional<pg::replication_connection>& rc,
                                          progress& prog, std::optional<follow_result>& f,
@@ -366,7 +372,7 @@ asio::awaitable<std::string> follow_once(io::runtime& rt, state_store& st, const
 }
 
 /// `started`: when the command started (--max-runtime counts from there, the copy included).
-int follow_phase(io::runtime& rt, state_store& st, const job_options& opts, const endpoints& ep,
+int follow_phase(io::runtime& rt, state_store& st, const job_spec& opts, const endpoints& ep,
                  const online_names& n, std::optional<pg::replication_connection>& rc,
                  std::chrono::steady_clock::time_point started) {
   std::optional<follow_result> f;
@@ -378,7 +384,7 @@ int follow_phase(io::runtime& rt, state_store& st, const job_options& opts, cons
         std::chrono::steady_clock::now() - started);
     limit = std::max(std::chrono::seconds(1), limit - used);
   }
-  const std::chrono::seconds give_up(int_setting(opts, "online.reconnect_s", 300, 0, 86400 * 7));
+  const std::chrono::seconds give_up(opts.config.online.reconnect_s);
   rt.run([&]() -> asio::awaitable<void> {
     io::deadline deadline(rt, limit);
     std::chrono::milliseconds backoff(250);
@@ -416,7 +422,7 @@ int follow_phase(io::runtime& rt, state_store& st, const job_options& opts, cons
 
 }  // namespace
 
-int run_online(const job_options& opts) {
+int run_online(const job_spec& opts) {
   const auto started = std::chrono::steady_clock::now();
   const endpoints ep = pg_pair(opts, "run --follow");
   state_store st = state_store::open(opts.state_dir);
@@ -450,7 +456,7 @@ int run_online(const job_options& opts) {
   n.token = random_token();
   n.slot = job_object_name(n.token);
   n.origin = job_object_name(n.token);
-  n.publication = setting(opts, "online.publication");
+  n.publication = opts.config.online.publication;
   n.own_publication = n.publication.empty();
   if (n.own_publication) n.publication = job_object_name(n.token);
   std::optional<pg::replication_connection> rc;
@@ -507,7 +513,7 @@ int run_online(const job_options& opts) {
   return follow_phase(rt, st, opts, ep, n, rc, started);
 }
 
-int run_follow(const job_options& opts) {
+int run_follow(const job_spec& opts) {
   const auto started = std::chrono::steady_clock::now();
   const endpoints ep = pg_pair(opts, "follow");
   state_store st = state_store::open(opts.state_dir);

@@ -11,6 +11,10 @@
 #include "engine/core/job.hpp"
 #include "engine/core/object_names.hpp"
 #include "engine/core/state_store.hpp"
+#include "engine/core/catalog.hpp"
+#include "engine/core/job_spec.hpp"
+#include "engine/cdc/handshake.hpp"
+#include "engine/core/state_store.hpp"
 #include "io/runtime.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -29,7 +33,7 @@ struct endpoints {
 };
 
 /// Both URLs parsed; usage_error unless both are PostgreSQL.
-endpoints pg_pair(const job_options& opts, const char* command);
+endpoints pg_pair(const job_spec& opts, const char* command);
 
 /// What the state store remembers about the online job.
 struct online_names {
@@ -66,7 +70,7 @@ boost::asio::awaitable<void> ensure_publication(connectors::postgres::connection
 /// (origin). Whether the slot is gone.
 boost::asio::awaitable<bool> drop_leftovers(const endpoints& ep, const online_names& n);
 /// After a failed copy: what to append to the error (what was dropped, or what is left).
-std::string abandon_copy(io::runtime& rt, const job_options& opts, const endpoints& ep,
+std::string abandon_copy(io::runtime& rt, const job_spec& opts, const endpoints& ep,
                          const online_names& n, connectors::postgres::replication_connection& rc);
 
 }  // namespace uringmig::engine::cdc

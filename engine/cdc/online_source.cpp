@@ -7,6 +7,8 @@
 #include "engine/cdc/online_internal.hpp"
 #include "engine/core/pg_session.hpp"
 #include "engine/core/settings.hpp"
+#include "engine/bulk/internal.hpp"
+#include "engine/cdc/online_internal.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -23,7 +25,7 @@ namespace asio = boost::asio;
 namespace pg = connectors::postgres;
 namespace po = codecs::pgoutput;
 
-endpoints pg_pair(const job_options& opts, const char* command) {
+endpoints pg_pair(const job_spec& opts, const char* command) {
   auto [source, target] =
       pg_endpoints(opts, std::string("uringmig ") + command +
                              ": online migration (CDC) is PostgreSQL -> PostgreSQL");
@@ -160,14 +162,14 @@ asio::awaitable<bool> drop_leftovers(const endpoints& ep, const online_names& n)
 /// A failed copy cannot resume (the slot's snapshot dies with its connection): drops the slot
 /// and our publication unless --keep-slot, so no WAL piles up for them. Returns what to tell
 /// the user, to append to the error.
-std::string abandon_copy(io::runtime& rt, const job_options& opts, const endpoints& ep,
+std::string abandon_copy(io::runtime& rt, const job_spec& opts, const endpoints& ep,
                          const online_names& n, pg::replication_connection& rc) {
   const std::string pub = n.own_publication ? " and publication " + n.publication : "";
   std::string dropped;
   try {
     rt.run([&]() -> asio::awaitable<void> {
       co_await rc.close();
-      if (bool_setting(opts, "online.keep_slot", false)) co_return;
+      if (opts.config.online.keep_slot) co_return;
       online_names ours = n;
       ours.origin.clear();  // nothing was applied yet
       if (!co_await drop_leftovers(ep, ours)) co_return;

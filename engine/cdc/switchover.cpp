@@ -12,6 +12,12 @@
 #include "engine/core/settings.hpp"
 #include "engine/core/state_store.hpp"
 #include "engine/verify/verify.hpp"
+#include "engine/bulk/internal.hpp"
+#include "engine/cdc/online.hpp"
+#include "engine/cdc/handshake.hpp"
+#include "engine/cdc/online_internal.hpp"
+#include "engine/core/state_store.hpp"
+#include "engine/verify/verify.hpp"
 #include "io/runtime.hpp"
 
 #include <fmt/format.h>
@@ -166,9 +172,9 @@ void verify_after_switchover(const job_options& opts, const state_store& st) {
 
 }  // namespace
 
-int run_switchover(const job_options& opts) {
+int run_switchover(const job_spec& opts) {
   const endpoints ep = pg_pair(opts, "switchover");
-  const int timeout_s = int_setting(opts, "online.timeout_s", 60, 1, 86400 * 7);
+  const int timeout_s = opts.config.online.timeout_s;
   auto st = state_store::open_shared(opts.state_dir);
   const auto n = st ? recorded_names(*st) : std::nullopt;
   if (!n)
@@ -219,7 +225,7 @@ int run_switchover(const job_options& opts) {
   }());
   if (!w.acknowledged) throw job_error(w.why);
   std::printf("switchover complete: the target has every change; %d sequence(s) set\n", sequences);
-  if (bool_setting(opts, "online.verify", false)) verify_after_switchover(opts, *st);
+  if (opts.config.online.verify) verify_after_switchover(opts, *st);
   return 0;
 }
 

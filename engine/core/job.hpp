@@ -11,7 +11,7 @@ namespace uringmig::engine {
 
 /// Everything a job needs, already merged (flags > config file > preset) by cli/.
 struct job_options {
-  std::string command;  // run | plan | follow | switchover | status | verify
+  std::string command;  // run | plan | follow | switchover | status | verify (job_spec::kind)
   std::string preset;   // bulk | online | ...
   std::string source_url;
   std::string target_url;
@@ -26,7 +26,7 @@ struct job_options {
   bool json = false;                    // status: print one JSON object instead of tables
   std::chrono::seconds max_runtime{0};  // 0: no deadline
   // Settings with no flag of their own, flattened from the config file
-  // ("copy.buffer_size" -> "262144"); interpreted by the engine.
+  // ("copy.chunk_size" -> "512MB"); the keys of engine/core/config_keys.cpp.
   std::map<std::string, std::string> settings;
 };
 

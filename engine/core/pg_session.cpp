@@ -2,6 +2,7 @@
 
 #include "codecs/sql_text.hpp"
 #include "engine/core/job.hpp"
+#include "engine/core/job_spec.hpp"
 
 #include <fmt/format.h>
 
@@ -17,16 +18,13 @@ const std::string& conninfo_of(const codecs::endpoint& e) {
   return std::get<codecs::postgres_endpoint>(e.spec).conninfo;
 }
 
-std::pair<codecs::endpoint, codecs::endpoint> pg_endpoints(const job_options& opts,
+std::pair<codecs::endpoint, codecs::endpoint> pg_endpoints(const job_spec& opts,
                                                            std::string_view not_postgres) {
-  auto s = codecs::parse_endpoint(opts.source_url);
-  auto t = codecs::parse_endpoint(opts.target_url);
-  if (!s) throw usage_error("--source: " + s.error);
-  if (!t) throw usage_error("--target: " + t.error);
-  if (s.value->kind() != codecs::endpoint_kind::postgres ||
-      t.value->kind() != codecs::endpoint_kind::postgres)
+  const auto& s = opts.source_endpoint();
+  const auto& t = opts.target_endpoint();
+  if (s.kind() != codecs::endpoint_kind::postgres || t.kind() != codecs::endpoint_kind::postgres)
     throw usage_error(std::string(not_postgres));
-  return {std::move(*s.value), std::move(*t.value)};
+  return {s, t};
 }
 
 asio::awaitable<pg::connection> connect_endpoint(asio::any_io_executor ex,

@@ -15,11 +15,11 @@
 
 namespace uringmig::engine {
 
-struct job_options;
+struct job_spec;
 
-/// --source and --target of a PostgreSQL -> PostgreSQL command, parsed. Throws usage_error for a
-/// bad URL, or `not_postgres` when either is not PostgreSQL.
-std::pair<codecs::endpoint, codecs::endpoint> pg_endpoints(const job_options& opts,
+/// --source and --target of a PostgreSQL -> PostgreSQL command. Throws usage_error for a missing
+/// URL, or `not_postgres` when either is not PostgreSQL.
+std::pair<codecs::endpoint, codecs::endpoint> pg_endpoints(const job_spec& opts,
                                                            std::string_view not_postgres);
 
 /// The libpq conninfo of a PostgreSQL endpoint.

@@ -34,7 +34,8 @@ std::int64_t now_ns() noexcept {
 
 constexpr double mb = 1e6;
 
-/// "12.5" -> 12.5 s, "500ms", "2m", "1h"; nullopt when malformed or negative.
+}  // namespace
+
 std::optional<std::chrono::milliseconds> parse_interval(std::string_view text) {
   std::size_t digits = 0;
   while (digits < text.size() &&
@@ -60,6 +61,8 @@ std::optional<std::chrono::milliseconds> parse_interval(std::string_view text) {
   }
   return std::chrono::milliseconds(static_cast<std::int64_t>(std::llround(v * scale)));
 }
+
+namespace {
 
 std::chrono::milliseconds interval_setting(const job_options& opts, const std::string& key,
                                            std::chrono::milliseconds fallback) {

@@ -12,6 +12,7 @@
 #include <functional>
 #include <iosfwd>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -135,6 +136,9 @@ struct reporter_options {
   /// Where the terminal frames go; default: write(2) on stderr, one call per frame.
   std::function<void(std::string_view)> terminal_out;
 };
+
+/// "12.5" -> 12.5 s, "500ms", "2m", "1h"; nullopt when malformed or negative.
+std::optional<std::chrono::milliseconds> parse_interval(std::string_view text);
 
 /// From the job: terminal = stderr is a TTY; stats CSV `<state-dir>/stats.csv`; settings
 /// `stats.interval`, `progress.interval` (log lines), `progress.redraw_interval` (durations:

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "engine/core/job.hpp"
+#include "engine/core/job_spec.hpp"
 
 namespace uringmig::engine {
 
@@ -8,11 +9,11 @@ namespace uringmig::engine {
 /// selects tables as the bulk clone does, prints the chunk plan and, per table, a suggested Doris
 /// CREATE TABLE from the type mapping of codecs/doris_types.hpp (printed, never run; Doris is
 /// not contacted). Returns 0; usage_error for bad input.
-int plan_doris(const job_options& opts);
+int plan_doris(const job_spec& opts);
 
 /// `run` into Doris over Stream Load (README: "PostgreSQL to Apache Doris"): every chunk of
 /// every selected table exactly once, under one snapshot, resumable. Returns 0; throws
 /// usage_error (nothing touched) or job_error (exit 1, naming the tables that failed).
-int run_doris(const job_options& opts);
+int run_doris(const job_spec& opts);
 
 }  // namespace uringmig::engine

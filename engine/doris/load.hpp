@@ -54,7 +54,7 @@ struct load_settings {
   std::vector<codecs::host_port> trusted_bes;
 };
 
-load_settings make_settings(const job_options& opts, const codecs::doris_endpoint& target);
+load_settings make_settings(const job_spec& opts, const codecs::doris_endpoint& target);
 
 /// One source table and where it goes.
 struct table_target {
@@ -78,7 +78,7 @@ struct table_target {
 
 /// Shared by the workers of one run.
 struct job {
-  const job_options& opts;
+  const job_spec& opts;
   codecs::endpoint source;
   load_settings cfg;
   state_store& state;
@@ -96,7 +96,7 @@ struct job {
   std::atomic<int> precommits{0};
   std::stop_token stop;  // the runtime's: a retry's backoff ends early when it is requested
 
-  job(const job_options& o, codecs::endpoint s, load_settings c, state_store& st);
+  job(const job_spec& o, codecs::endpoint s, load_settings c, state_store& st);
   /// The FE's base URL, or the next BE's in direct mode.
   std::string next_base_url();
   std::string fe_base_url() const;

@@ -7,6 +7,11 @@
 #include "engine/core/planner.hpp"
 #include "engine/doris/load.hpp"
 #include "io/runtime.hpp"
+#include "engine/bulk/internal.hpp"
+#include "engine/core/catalog.hpp"
+#include "engine/core/config_keys.hpp"
+#include "engine/doris/load.hpp"
+#include "engine/core/planner.hpp"
 
 #include <fmt/format.h>
 #include <boost/asio/this_coro.hpp>
@@ -40,27 +45,26 @@ asio::awaitable<codecs::doris_table_spec> describe(pg::connection& c, const tabl
 
 }  // namespace
 
-int plan_doris(const job_options& opts) {
-  auto s = codecs::parse_endpoint(opts.source_url);
-  auto t = codecs::parse_endpoint(opts.target_url);
-  if (!s) throw usage_error("--source: " + s.error);
-  if (!t) throw usage_error("--target: " + t.error);
-  if (s.value->kind() != codecs::endpoint_kind::postgres)
+int plan_doris(const job_spec& opts) {
+  const codecs::endpoint& source = opts.source_endpoint();
+  if (source.kind() != codecs::endpoint_kind::postgres)
     throw usage_error("--source: Doris targets load from PostgreSQL");
-  const auto& doris = std::get<codecs::doris_endpoint>(t.value->spec);
+  const auto& doris = std::get<codecs::doris_endpoint>(opts.target_endpoint().spec);
   io::runtime rt(1);
   rt.run([&]() -> asio::awaitable<void> {
     auto ex = co_await asio::this_coro::executor;
-    pg::connection src = co_await connect_endpoint(ex, *s.value, "source");
+    pg::connection src = co_await connect_endpoint(ex, source, "source");
     (co_await src.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"))
         .check("source snapshot");
     auto tables = co_await discover_tables(src, make_filter(opts));
     if (tables.empty())
       throw usage_error("no source table matches --tables/--exclude: nothing to load");
     std::vector<planned_table> plan = co_await make_plan(src, tables, opts);
-    std::printf("source: %s\n", codecs::redacted_url(*s.value).c_str());
-    std::printf("target: %s (database %s, %s)\n", codecs::redacted_url(*t.value).c_str(),
-                doris.database.c_str(), std::string(codecs::to_string(doris.format)).c_str());
+    std::printf("source: %s\n", codecs::redacted_url(source).c_str());
+    std::printf("target: %s (database %s, %s)\n",
+                codecs::redacted_url(opts.target_endpoint()).c_str(), doris.database.c_str(),
+                std::string(codecs::to_string(doris.format)).c_str());
+    std::printf("%s", settings_summary(opts.settings).c_str());
     std::printf("%-5s %-44s %10s %12s  %s\n", "order", "table", "MB", "rows (est.)", "chunks");
     int order = 0;
     for (const auto& p : plan)

@@ -38,49 +38,34 @@ std::string random_token() {
 
 }  // namespace
 
-load_settings make_settings(const job_options& opts, const codecs::doris_endpoint& target) {
+load_settings make_settings(const job_spec& opts, const codecs::doris_endpoint& target) {
+  const doris_config& d = opts.config.doris;  // each value checked against the registry
   load_settings s;
   s.target = target;
-  const int per_be = int_setting(opts, "doris.concurrency_per_be", 2, 1, 64);
+  const int per_be = d.concurrency_per_be;
   const int nodes = std::max<int>(1, static_cast<int>(target.be.size()));
   s.workers = static_cast<std::size_t>(opts.jobs > 0 ? opts.jobs : std::min(per_be * nodes, 16));
-  s.retries = int_setting(opts, "doris.retries", 5, 0, 100);
-  s.backoff = std::chrono::milliseconds(int_setting(opts, "doris.backoff_ms", 500, 1, 600000));
-  s.backoff_max =
-      std::chrono::milliseconds(int_setting(opts, "doris.backoff_max_ms", 30000, 1, 3600000));
-  s.two_phase = bool_setting(opts, "doris.two_phase_commit", false);
-  s.binary_copy = bool_setting(opts, "doris.binary_copy", true);
-  s.group_commit = setting(opts, "doris.group_commit");
-  if (!s.group_commit.empty() && s.group_commit != "async_mode" && s.group_commit != "sync_mode")
-    throw usage_error("doris.group_commit = '" + s.group_commit +
-                      "': expected async_mode or sync_mode");
+  s.retries = d.retries;
+  s.backoff = std::chrono::milliseconds(d.backoff_ms);
+  s.backoff_max = std::chrono::milliseconds(d.backoff_max_ms);
+  s.two_phase = d.two_phase_commit;
+  s.binary_copy = d.binary_copy;
+  s.group_commit = d.group_commit;
   if (!s.group_commit.empty() && s.two_phase)
     throw usage_error(
         "doris.group_commit and doris.two_phase_commit exclude each other: Doris "
         "runs group commit without labels or transactions of its own");
-  s.compress = setting(opts, "doris.compress");
-  if (s.compress == "gzip") s.compress = "gz";
-  if (!s.compress.empty() && s.compress != "gz" && s.compress != "lz4")
-    throw usage_error("doris.compress = '" + s.compress + "': expected gz or lz4");
+  s.compress = d.compress;
   if (!s.compress.empty() && target.format != codecs::doris_format::csv)
     throw usage_error("doris.compress works with format=csv only (Doris compresses CSV loads)");
-  s.max_filter_ratio = setting(opts, "doris.max_filter_ratio");
-  if (!s.max_filter_ratio.empty()) {
-    char* end = nullptr;
-    const double r = std::strtod(s.max_filter_ratio.c_str(), &end);
-    if (end == s.max_filter_ratio.c_str() || *end != 0 || r < 0 || r > 1)
-      throw usage_error("doris.max_filter_ratio = '" + s.max_filter_ratio +
-                        "': expected a number from 0 to 1");
-  }
-  s.columns = setting(opts, "doris.columns");
-  s.where = setting(opts, "doris.where");
-  s.expect_100_timeout =
-      std::chrono::milliseconds(int_setting(opts, "doris.expect_100_ms", 10000, 1, 600000));
-  s.load_timeout_s = int_setting(opts, "doris.timeout", 0, 0, 259200);
-  s.buffer_bytes =
-      static_cast<std::size_t>(int_setting(opts, "doris.buffer_kib", 256, 16, 2048)) * 1024;
-  s.exit_after_precommit = int_setting(opts, "doris.debug.exit_after_precommit", 0, 0, 1 << 20);
-  if (const std::string bes = setting(opts, "doris.trusted_bes"); !bes.empty()) {
+  s.max_filter_ratio = d.max_filter_ratio;
+  s.columns = d.columns;
+  s.where = d.where;
+  s.expect_100_timeout = std::chrono::milliseconds(d.expect_100_ms);
+  s.load_timeout_s = d.timeout_s;
+  s.buffer_bytes = static_cast<std::size_t>(d.buffer_kib) * 1024;
+  s.exit_after_precommit = d.exit_after_precommit;
+  if (const std::string& bes = d.trusted_bes; !bes.empty()) {
     // host:port lists are read as the URL's be= is.
     const auto parsed = codecs::parse_endpoint("doris://fe/db?be=" + bes);
     if (!parsed)
@@ -89,7 +74,7 @@ load_settings make_settings(const job_options& opts, const codecs::doris_endpoin
     s.trusted_bes = std::get<codecs::doris_endpoint>(parsed.value->spec).be;
   }
   s.tls_ca_file = target.tls_ca_file;
-  if (s.tls_ca_file.empty()) s.tls_ca_file = setting(opts, "doris.tls_ca_file");
+  if (s.tls_ca_file.empty()) s.tls_ca_file = d.tls_ca_file;
   if (!target.tls && !s.tls_ca_file.empty())
     throw usage_error(
         "doris.tls_ca_file is set but the target does not use TLS: write doris+https:// or add "
@@ -101,7 +86,7 @@ load_settings make_settings(const job_options& opts, const codecs::doris_endpoin
   return s;
 }
 
-job::job(const job_options& o, codecs::endpoint s, load_settings c, state_store& st)
+job::job(const job_spec& o, codecs::endpoint s, load_settings c, state_store& st)
     : opts(o),
       source(std::move(s)),
       cfg(std::move(c)),
@@ -441,9 +426,8 @@ asio::awaitable<void> run_all(job& j, io::runtime& rt, run_state& rs,
     j.token = *state.get("doris.token");
     std::string preset = "doris";
     if (!j.opts.preset.empty()) preset = j.opts.preset;
-    run_id = state.begin_run(
-        {j.opts.command, preset, codecs::redacted_url(j.source),
-         codecs::redacted_url(*codecs::parse_endpoint(j.opts.target_url).value), j.snapshot});
+    run_id = state.begin_run({j.opts.command, preset, codecs::redacted_url(j.source),
+                              codecs::redacted_url(j.opts.target_endpoint()), j.snapshot});
     // A run killed between precommit and commit left transactions for us to commit.
     co_await settle_precommitted(j, http, true);
 
@@ -508,21 +492,17 @@ asio::awaitable<void> run_all(job& j, io::runtime& rt, run_state& rs,
 
 }  // namespace doris_job
 
-int run_doris(const job_options& opts) {
-  auto s = codecs::parse_endpoint(opts.source_url);
-  auto t = codecs::parse_endpoint(opts.target_url);
-  if (!s) throw usage_error("--source: " + s.error);
-  if (!t) throw usage_error("--target: " + t.error);
-  if (s.value->kind() != codecs::endpoint_kind::postgres)
+int run_doris(const job_spec& opts) {
+  if (opts.source_endpoint().kind() != codecs::endpoint_kind::postgres)
     throw usage_error("--source: Doris targets load from PostgreSQL");
-  const auto& target = std::get<codecs::doris_endpoint>(t.value->spec);
+  const auto& target = std::get<codecs::doris_endpoint>(opts.target_endpoint().spec);
   doris_job::load_settings cfg = doris_job::make_settings(opts, target);
   const reporter_options reporter_opts = make_reporter_options(opts);
   const std::size_t threads =
       std::min<std::size_t>(cfg.workers, std::max(1u, std::thread::hardware_concurrency()));
   io::runtime rt(1 + threads);
   state_store state = state_store::open(opts.state_dir);
-  doris_job::job j(opts, *s.value, std::move(cfg), state);
+  doris_job::job j(opts, opts.source_endpoint(), std::move(cfg), state);
   j.stop = rt.stop_token();
   doris_job::run_state rs;
   std::optional<std::int64_t> run_id;

@@ -8,6 +8,11 @@
 #include "engine/core/status.hpp"
 #include "engine/shards/load.hpp"
 #include "engine/shards/sources.hpp"
+#include "engine/core/config_keys.hpp"
+#include "engine/shards/load.hpp"
+#include "engine/shards/sources.hpp"
+#include "engine/core/state_store.hpp"
+#include "engine/core/status.hpp"
 #include "io/deadline.hpp"
 
 #include <fmt/format.h>
@@ -34,12 +39,8 @@ struct endpoints {
   codecs::endpoint target;
 };
 
-endpoints parse(const job_options& opts) {
-  auto s = codecs::parse_endpoint(opts.source_url);
-  auto t = codecs::parse_endpoint(opts.target_url);
-  if (!s) throw usage_error("--source: " + s.error);
-  if (!t) throw usage_error("--target: " + t.error);
-  return {std::move(*s.value), std::move(*t.value)};
+endpoints endpoints_of(const job_spec& opts) {
+  return {opts.source_endpoint(), opts.target_endpoint()};
 }
 
 /// The target directory exists (made if missing) and accepts new files.
@@ -74,7 +75,7 @@ target_spec make_target(const codecs::endpoint& t) {
   return spec;
 }
 
-asio::awaitable<source> open_source(const codecs::endpoint& s, const job_options& opts,
+asio::awaitable<source> open_source(const codecs::endpoint& s, const job_spec& opts,
                                     const target_spec& target, io::runtime& rt,
                                     std::size_t readers) {
   if (const auto* f = std::get_if<codecs::sqlite_endpoint>(&s.spec)) {
@@ -204,21 +205,18 @@ void print_plan(const source& src, const target_spec& t) {
   print_not_copied(src.not_copied);
 }
 
-shards::load_options load_options_from(const job_options& opts, std::size_t readers) {
+shards::load_options load_options_from(const job_spec& opts, std::size_t readers) {
+  const sqlite_config& c = opts.config.sqlite;
   shards::load_options o;
   o.readers = readers;
   auto& w = o.writer;
-  w.page_size = int_setting(opts, "sqlite.page_size", 16384, 512, 65536);
-  if (w.page_size & (w.page_size - 1))
-    throw usage_error("sqlite.page_size must be a power of two from 512 to 65536");
-  w.cache_mib = int_setting(opts, "sqlite.cache_mib", 4, 1, 4096);
-  w.commit_rows = int_setting(opts, "sqlite.commit_rows", 500000, 1, 1 << 30);
-  w.max_rows_per_insert = int_setting(opts, "sqlite.rows_per_insert", 0, 0, 1 << 20);
-  w.segment_insert = setting(opts, "sqlite.segment_insert", "true") != "false";
-  w.segment_bytes =
-      static_cast<std::size_t>(int_setting(opts, "sqlite.segment_kib", 2048, 64, 1 << 20)) * 1024;
-  o.batch_bytes =
-      static_cast<std::size_t>(int_setting(opts, "sqlite.batch_kib", 64, 4, 65536)) * 1024;
+  w.page_size = c.page_size;
+  w.cache_mib = c.cache_mib;
+  w.commit_rows = c.commit_rows;
+  w.max_rows_per_insert = c.rows_per_insert;
+  w.segment_insert = c.segment_insert;
+  w.segment_bytes = static_cast<std::size_t>(c.segment_kib) * 1024;
+  o.batch_bytes = static_cast<std::size_t>(c.batch_kib) * 1024;
   return o;
 }
 
@@ -228,8 +226,8 @@ std::size_t reader_count(const job_options& opts) {
 
 }  // namespace
 
-int plan_shards(const job_options& opts) {
-  const endpoints ep = parse(opts);
+int plan_shards(const job_spec& opts) {
+  const endpoints ep = endpoints_of(opts);
   const target_spec target = make_target(ep.target);
   const std::size_t readers = reader_count(opts);
   (void)load_options_from(opts, readers);
@@ -239,6 +237,7 @@ int plan_shards(const job_options& opts) {
     check_file_names(src, target);
     std::printf("source: %s\n", codecs::redacted_url(ep.source).c_str());
     std::printf("target: %s\n", codecs::redacted_url(ep.target).c_str());
+    std::printf("%s", settings_summary(opts.settings).c_str());
     print_plan(src, target);
     co_await src.close();
   }());
@@ -249,7 +248,7 @@ namespace {
 
 /// Everything after the source is open, inside the runtime.
 struct shard_run {
-  const job_options& opts;
+  const job_spec& opts;
   const endpoints& ep;
   const target_spec& target;
   io::runtime& rt;
@@ -263,7 +262,7 @@ struct shard_run {
 
 asio::awaitable<void> run_all(shard_run& r, const shards::load_options& lo_base,
                               const reporter_options& reporter_opts) {
-  const job_options& opts = r.opts;
+  const job_spec& opts = r.opts;
   source src = co_await open_source(r.ep.source, opts, r.target, r.rt, lo_base.readers);
   r.not_copied = src.not_copied;
   std::exception_ptr error;
@@ -343,8 +342,8 @@ asio::awaitable<void> run_all(shard_run& r, const shards::load_options& lo_base,
 
 }  // namespace
 
-int run_shards(const job_options& opts) {
-  const endpoints ep = parse(opts);
+int run_shards(const job_spec& opts) {
+  const endpoints ep = endpoints_of(opts);
   const target_spec target = make_target(ep.target);
   const std::size_t readers = reader_count(opts);
   shards::load_options lo = load_options_from(opts, readers);

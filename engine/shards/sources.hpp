@@ -7,6 +7,8 @@
 #include "engine/core/catalog.hpp"
 #include "engine/core/job.hpp"
 #include "engine/shards/load.hpp"
+#include "engine/core/job_spec.hpp"
+#include "engine/shards/load.hpp"
 #include "io/runtime.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -59,7 +61,7 @@ struct source {
 /// sqlite.chunk_bytes, default 64 MB: whichever gives smaller chunks).
 /// Throws usage_error for a missing file, a file that is not a database, no matching table,
 /// a missing shard key column. `readers`: how many reader connections the reader may open.
-source open_sqlite_source(const codecs::sqlite_endpoint& src, const job_options& opts,
+source open_sqlite_source(const codecs::sqlite_endpoint& src, const job_spec& opts,
                           const target_spec& target, std::size_t readers);
 
 /// Connects to a PostgreSQL source (on the caller's context), exports one snapshot held by a

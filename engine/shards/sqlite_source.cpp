@@ -5,6 +5,9 @@
 #include "engine/core/planner.hpp"
 #include "engine/core/settings.hpp"
 #include "engine/shards/sources.hpp"
+#include "engine/core/catalog.hpp"
+#include "engine/core/planner.hpp"
+#include "engine/shards/sources.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -103,7 +106,7 @@ std::vector<std::pair<std::int64_t, std::int64_t>> rowid_ranges(const sq::databa
 
 }  // namespace
 
-source open_sqlite_source(const codecs::sqlite_endpoint& src, const job_options& opts,
+source open_sqlite_source(const codecs::sqlite_endpoint& src, const job_spec& opts,
                           const target_spec& target, std::size_t readers) {
   std::error_code ec;
   if (!std::filesystem::exists(src.path, ec))
@@ -127,24 +130,9 @@ source open_sqlite_source(const codecs::sqlite_endpoint& src, const job_options&
       if (p.find('.') == std::string::npos) p = "main." + p;
   const table_filter filter = make_filter(scoped);
 
-  const std::int64_t chunk_rows =
-      int_setting(opts, "sqlite.chunk_rows", 50000, 1, std::numeric_limits<int>::max());
-  const std::int64_t chunk_bytes =
-      parse_size(setting(opts, "sqlite.chunk_bytes", "64MB"), "sqlite.chunk_bytes");
-  std::vector<std::string> extra_indexes;
-  for (const auto& c : [&] {
-         std::vector<std::string> v;
-         std::string list = setting(opts, "sqlite.index", "");
-         std::size_t start = 0;
-         while (start < list.size()) {
-           std::size_t end = list.find(',', start);
-           if (end == std::string::npos) end = list.size();
-           if (end > start) v.push_back(list.substr(start, end - start));
-           start = end + 1;
-         }
-         return v;
-       }())
-    extra_indexes.push_back(c);
+  const std::int64_t chunk_rows = opts.config.sqlite.chunk_rows;
+  const std::int64_t chunk_bytes = opts.config.sqlite.chunk_bytes;
+  const std::vector<std::string>& extra_indexes = opts.config.sqlite.index;
 
   std::map<std::string, table_read> reads;
   source out;
@@ -176,11 +164,11 @@ source open_sqlite_source(const codecs::sqlite_endpoint& src, const job_options&
         tr.scan_columns.push_back(sc);
       }
       std::string why;
-      tr.raw = setting(opts, "sqlite.raw_scan", "true") == "true" && !info.without_rowid &&
-               !info.has_generated_columns && info.root_page > 1 && !info.rowid_name.empty() &&
+      tr.raw = opts.config.sqlite.raw_scan && !info.without_rowid && !info.has_generated_columns &&
+               info.root_page > 1 && !info.rowid_name.empty() &&
                sq::table_scanner::usable(src.path, tr.scan_columns, why);
       tr.pass_records = tr.raw && !info.has_constraint_index && info.create_sql.size() <= 16000 &&
-                        setting(opts, "sqlite.segment_insert", "true") != "false";
+                        opts.config.sqlite.segment_insert;
       if (!tr.raw)
         spdlog::debug("table {}: read through SQL ({})", name,
                       why.empty() ? "not an ordinary rowid table" : why);

@@ -6,6 +6,7 @@
 #include "engine/core/catalog.hpp"
 #include "engine/core/pg_session.hpp"
 #include "engine/core/settings.hpp"
+#include "engine/core/catalog.hpp"
 #include "io/deadline.hpp"
 #include "io/runtime.hpp"
 #include "io/wait_all.hpp"
@@ -134,12 +135,6 @@ std::string name_list(const std::vector<std::string>& names, std::size_t limit) 
   return fmt::format("{} and {} more", join(head), names.size() - limit);
 }
 
-/// `verify.hash`: auto (hash64 when both sides agree) or md5.
-row_hash hash_setting(const job_options& opts) {
-  auto it = opts.settings.find("verify.hash");
-  if (it == opts.settings.end() || it->second == "auto") return row_hash::hash64;
-  if (it->second == "md5") return row_hash::md5;
-  throw usage_error("verify.hash = '" + it->second + "': use auto or md5");
 }
 
 [[noreturn]] void session_failed(const codecs::endpoint& e, const char* role, const pg::result& r) {
@@ -343,12 +338,10 @@ asio::awaitable<void> run_workers(io::runtime& rt, std::size_t jobs, const codec
 /// 64-bit hash over each object's OID, owner, ACL and md5 of its contents (owner and ACL left
 /// out under schema.no_owner / schema.no_acl, as the clone leaves them). lo_get reads each
 /// object whole on the server (bytea: at most 1 GB per object).
-asio::awaitable<side_result> large_objects_side(pg::connection& c, const job_options& opts) {
-  const std::string owner = bool_setting(opts, "schema.no_owner", false)
-                                ? ""
-                                : " || ':' || pg_catalog.pg_get_userbyid(m.lomowner)";
-  const std::string acl =
-      bool_setting(opts, "schema.no_acl", false) ? "" : " || ':' || coalesce(m.lomacl::text, '')";
+asio::awaitable<side_result> large_objects_side(pg::connection& c, const job_spec& opts) {
+  const std::string owner =
+      opts.config.bulk.no_owner ? "" : " || ':' || pg_catalog.pg_get_userbyid(m.lomowner)";
+  const std::string acl = opts.config.bulk.no_acl ? "" : " || ':' || coalesce(m.lomacl::text, '')";
   side_result r;
   pg::result sum = co_await c.query(
       "select count(*)::text, coalesce(sum(('x' || pg_catalog.substr(pg_catalog.md5(m.oid::text" +
@@ -364,7 +357,7 @@ asio::awaitable<side_result> large_objects_side(pg::connection& c, const job_opt
   co_return r;
 }
 
-asio::awaitable<std::optional<table_outcome>> compare_large_objects(const job_options& opts,
+asio::awaitable<std::optional<table_outcome>> compare_large_objects(const job_spec& opts,
                                                                     pg::connection& src,
                                                                     pg::connection& dst) {
   const auto t0 = std::chrono::steady_clock::now();
@@ -381,9 +374,9 @@ asio::awaitable<std::optional<table_outcome>> compare_large_objects(const job_op
 
 /// Runs on context 0: the control connections hold each side's snapshot
 /// while the workers compare the tables.
-asio::awaitable<void> verify_all(io::runtime& rt, const job_options& opts,
-                                 const table_filter& filter, const codecs::endpoint& source,
-                                 const codecs::endpoint& target, shared_state& state) {
+asio::awaitable<void> verify_all(io::runtime& rt, const job_spec& opts, const table_filter& filter,
+                                 const codecs::endpoint& source, const codecs::endpoint& target,
+                                 shared_state& state) {
   auto ex0 = rt.executor(0);
   auto ex1 = rt.executor(1 % rt.size());
   // --max-runtime: no new table starts after it; the ones being read finish.
@@ -393,7 +386,7 @@ asio::awaitable<void> verify_all(io::runtime& rt, const job_options& opts,
   pg::connection src = co_await open_control(ex0, source, "source", src_info);
   pg::connection dst = co_await io::run_on(ex1, open_control(ex1, target, "target", dst_info));
   const snapshots snap{src_info.snapshot, dst_info.snapshot};
-  if (hash_setting(opts) == row_hash::md5) {
+  if (opts.config.verify.md5) {  // verify.hash: auto (hash64 when both sides agree) or md5
     spdlog::info("row hash: md5 (verify.hash = md5)");
   } else if (src_info.probe && src_info.probe == dst_info.probe) {
     state.hash = row_hash::hash64;
@@ -416,8 +409,7 @@ asio::awaitable<void> verify_all(io::runtime& rt, const job_options& opts,
   const std::size_t jobs = std::min<std::size_t>(
       opts.jobs > 0 ? static_cast<std::size_t>(opts.jobs) : rt.size(), state.tables.size());
   co_await run_workers(rt, jobs, source, target, snap, state);
-  if (!bool_setting(opts, "large_objects.skip", false) && !state.abort &&
-      !rt.stop_token().stop_requested())
+  if (!opts.config.bulk.skip_large_objects && !state.abort && !rt.stop_token().stop_requested())
     state.large_objects = co_await compare_large_objects(opts, src, dst);
 
   deadline.cancel();
@@ -445,16 +437,13 @@ std::string checksum_sql(std::string_view schema, std::string_view table,
                      codecs::qualified_name(schema, table));
 }
 
-int run_verify(const job_options& opts) {
-  auto source = codecs::parse_endpoint(opts.source_url);
-  auto target = codecs::parse_endpoint(opts.target_url);
-  if (!source) throw usage_error("--source: " + source.error);
-  if (!target) throw usage_error("--target: " + target.error);
-  if (source.value->kind() != codecs::endpoint_kind::postgres ||
-      target.value->kind() != codecs::endpoint_kind::postgres)
+int run_verify(const job_spec& opts) {
+  const codecs::endpoint& source = opts.source_endpoint();
+  const codecs::endpoint& target = opts.target_endpoint();
+  if (source.kind() != codecs::endpoint_kind::postgres ||
+      target.kind() != codecs::endpoint_kind::postgres)
     throw usage_error("uringmig verify: only PostgreSQL source and target are supported yet");
   const table_filter filter = make_filter(opts);
-  (void)hash_setting(opts);  // a bad setting is a usage error before anything connects
 
   // Two contexts at least: a table's source and target side run on different ones.
   const std::size_t threads = std::max<std::size_t>(
@@ -463,7 +452,7 @@ int run_verify(const job_options& opts) {
   io::runtime rt(threads);
   shared_state state;
   const auto t0 = std::chrono::steady_clock::now();
-  rt.run(verify_all(rt, opts, filter, *source.value, *target.value, state));
+  rt.run(verify_all(rt, opts, filter, source, target, state));
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   std::vector<std::string> differ;

@@ -390,19 +390,17 @@ asio::awaitable<int> verify_from_pg(io::runtime& rt, const codecs::endpoint& src
 
 }  // namespace
 
-int run_verify_sqlite(const job_options& opts) {
-  auto s = codecs::parse_endpoint(opts.source_url);
-  auto t = codecs::parse_endpoint(opts.target_url);
-  if (!s) throw usage_error("--source: " + s.error);
-  if (!t) throw usage_error("--target: " + t.error);
-  if (const auto* src = std::get_if<codecs::sqlite_endpoint>(&s.value->spec))
-    return verify_from_sqlite(*src, opts, *t.value);
-  if (s.value->kind() != codecs::endpoint_kind::postgres)
+int run_verify_sqlite(const job_spec& opts) {
+  const codecs::endpoint& s = opts.source_endpoint();
+  const codecs::endpoint& t = opts.target_endpoint();
+  if (const auto* src = std::get_if<codecs::sqlite_endpoint>(&s.spec))
+    return verify_from_sqlite(*src, opts, t);
+  if (s.kind() != codecs::endpoint_kind::postgres)
     throw usage_error(
         "uringmig verify with a SQLite target needs a SQLite source file or a PostgreSQL "
         "source");
   io::runtime rt(1);
-  return rt.run(verify_from_pg(rt, *s.value, opts, *t.value));
+  return rt.run(verify_from_pg(rt, s, opts, t));
 }
 
 }  // namespace uringmig::engine

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "engine/core/job.hpp"
+#include "engine/core/job_spec.hpp"
 
 #include <string>
 #include <string_view>
@@ -21,7 +22,7 @@ namespace uringmig::engine {
 /// table differs, is missing on the target or could not be read, or a
 /// connection fails; usage_error for bad URLs or a filter matching nothing.
 /// Setting `verify.hash` (config file): `auto` (default) or `md5`, see row_hash.
-int run_verify(const job_options& opts);
+int run_verify(const job_spec& opts);
 
 /// `uringmig verify` from a SQLite file or a PostgreSQL database to a SQLite file or shard set:
 /// per table, count and an order-independent checksum of typed values (1 and '1' differ) on
@@ -30,7 +31,7 @@ int run_verify(const job_options& opts);
 /// converted as the loader converts them (codecs/sqlite_types.hpp), so an identical copy
 /// compares equal; its routing is checked per file (the rows each file should hold against
 /// the rows it holds). Exit codes as run_verify.
-int run_verify_sqlite(const job_options& opts);
+int run_verify_sqlite(const job_spec& opts);
 
 /// How a row's text becomes the 64-bit number the checksum sums.
 enum class row_hash {
