@@ -57,9 +57,9 @@ int run_job(const job_spec& spec) {
     case job_command::status:
       return run_status(spec);
     case job_command::verify:
-      if (sqlite_target(spec)) return run_verify_sqlite(spec);
+      if (sqlite_target(spec)) return verify::run_verify_sqlite(spec);
       if (!pg_to_pg(spec)) throw usage_error("uringmig verify: compares PostgreSQL to PostgreSQL");
-      return run_verify(spec);
+      return verify::run_verify(spec);
     case job_command::follow:
       return run_follow(spec);
     case job_command::switchover:

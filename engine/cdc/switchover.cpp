@@ -167,7 +167,7 @@ void verify_after_switchover(const job_options& opts, const state_store& st) {
   if (v.tables.empty()) throw job_error("switchover --verify: the job's state lists no tables");
   std::printf("verifying the %zu migrated table(s):\n", v.tables.size());
   std::fflush(stdout);
-  run_verify(v);
+  verify::run_verify(v);
 }
 
 }  // namespace

@@ -26,7 +26,7 @@
 #include <optional>
 #include <set>
 
-namespace uringmig::engine {
+namespace uringmig::engine::verify {
 
 namespace asio = boost::asio;
 namespace pg = connectors::postgres;
@@ -505,4 +505,4 @@ int run_verify(const job_spec& opts) {
   return 0;
 }
 
-}  // namespace uringmig::engine
+}  // namespace uringmig::engine::verify

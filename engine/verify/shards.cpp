@@ -22,7 +22,7 @@
 #include <future>
 #include <optional>
 
-namespace uringmig::engine {
+namespace uringmig::engine::verify {
 
 namespace asio = boost::asio;
 namespace pg = connectors::postgres;
@@ -403,4 +403,4 @@ int run_verify_sqlite(const job_spec& opts) {
   return rt.run(verify_from_pg(rt, s, opts, t));
 }
 
-}  // namespace uringmig::engine
+}  // namespace uringmig::engine::verify

@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-namespace uringmig::engine {
+namespace uringmig::engine::verify {
 
 /// `uringmig verify`: compares every source table selected by --tables /
 /// --exclude (and the config's filters) with the same table on the target.
@@ -49,4 +49,4 @@ enum class row_hash {
 std::string checksum_sql(std::string_view schema, std::string_view table,
                          const std::vector<std::string>& columns, row_hash hash);
 
-}  // namespace uringmig::engine
+}  // namespace uringmig::engine::verify

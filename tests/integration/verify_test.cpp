@@ -43,7 +43,7 @@ outcome verify(const engine::job_options& o) {
   outcome out;
   testing::internal::CaptureStdout();
   try {
-    out.rc = engine::run_verify(o);
+    out.rc = engine::verify::run_verify(o);
   } catch (const engine::job_error& e) {
     out.error = e.what();
   } catch (...) {
@@ -171,7 +171,7 @@ TEST(verify, tables_and_exclude_limit_the_check) {
   EXPECT_EQ(verify(o).error, "1 table(s) differ: public.accounts");
 
   o.tables = {"nope.*"};
-  EXPECT_THROW(engine::run_verify(o), engine::usage_error);
+  EXPECT_THROW(engine::verify::run_verify(o), engine::usage_error);
 }
 
 TEST(verify, mixed_types_and_table_shapes_identical) {
@@ -253,7 +253,7 @@ TEST(verify, mixed_types_and_table_shapes_identical) {
   }
 
   md5.settings["verify.hash"] = "sha1";
-  EXPECT_THROW(engine::run_verify(md5), engine::usage_error);
+  EXPECT_THROW(engine::verify::run_verify(md5), engine::usage_error);
 }
 
 TEST(verify, latin1_target_of_a_utf8_source_compares_by_characters) {
@@ -363,7 +363,7 @@ TEST(verify, unreachable_target_is_one_line_without_the_password) {
   EXPECT_FALSE(contains(r.error, "hunter2")) << r.error;
 
   o.source_url = "mysql://u:hunter2@h/db";
-  EXPECT_THROW(engine::run_verify(o), engine::usage_error);
+  EXPECT_THROW(engine::verify::run_verify(o), engine::usage_error);
 }
 
 TEST(verify, one_million_rows_timing) {
