@@ -57,7 +57,7 @@ check_target() {
     { echo "$1: the target does not have $count large objects" >&2; exit 1; }
 }
 have_pgcopydb=$(command -v pgcopydb || true)
-ours=(); theirs=(); copydb=()
+ours=(); theirs=(); copydb=(); ratios=()
 for i in $(seq "$runs"); do
   fresh_target
   t0=$(now)
@@ -70,15 +70,22 @@ for i in $(seq "$runs"); do
   "$pgbin/pg_dump" -Fc -h "$shost" -p "$sport" -U "$suser" -d bench |
     "$pgbin/pg_restore" -h "$thost" -p "$tport" -U "$tuser" -d bench
   b=$(since "$t0"); check_target pg_dump; theirs+=("$b")
+  ratios+=("$(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.3f", a / b}')")
   line="run $i: uringmig ${a}s, pg_dump -Fc | pg_restore ${b}s"
   if [ -n "$have_pgcopydb" ]; then
     fresh_target
     t0=$(now)
-    pgcopydb clone --source "$src_url" --target "$dst_url" --table-jobs 2 --index-jobs 2 \
-      --large-objects-jobs 2 --dir "$scratch/pgcopydb$i" >/dev/null 2>&1
-    c=$(since "$t0"); check_target pgcopydb; copydb+=("$c")
-    line+=", pgcopydb ${c}s"
+    if pgcopydb clone --source "$src_url" --target "$dst_url" --table-jobs 2 --index-jobs 2 \
+      --large-objects-jobs 2 --dir "$scratch/pgcopydb$i" >"$scratch/pgcopydb$i.log" 2>&1; then
+      c=$(since "$t0"); check_target pgcopydb; copydb+=("$c")
+      line+=", pgcopydb ${c}s"
+    else
+      # A reference that fails is reported, not fatal: the other two are still compared.
+      line+=", pgcopydb failed (exit $?): $(grep -m1 -E 'ERROR|FATAL' "$scratch/pgcopydb$i.log" || tail -1 "$scratch/pgcopydb$i.log")"
+    fi
   fi
   echo "$line"
 done
+[ ${#copydb[@]} -gt 0 ] || have_pgcopydb=
 echo "median: uringmig $(printf '%s\n' "${ours[@]}" | median)s, pg_dump | pg_restore $(printf '%s\n' "${theirs[@]}" | median)s${have_pgcopydb:+, pgcopydb $(printf '%s\n' "${copydb[@]}" | median)s}"
+echo "median ratio uringmig / pg_dump | pg_restore: $(printf '%s\n' "${ratios[@]}" | median)"
