@@ -28,7 +28,6 @@ namespace pgo = codecs::pgoutput;
 namespace asio = boost::asio;
 
 using detail::append_key;
-using detail::fail;
 
 namespace {
 

@@ -368,7 +368,9 @@ asio::awaitable<void> parallel::feed(std::span<const std::byte> payload) {
   if (const auto* b = std::get_if<pgo::begin_message>(&m)) {
     if (txn_) fail("Begin inside a transaction");
     co_await stop_if_due(b->final_lsn);
-    txn_.emplace();
+    // Not emplace(): clang 14 takes the nested type for not default-constructible (its member
+    // initializers are parsed after the optional member that names it).
+    txn_.emplace(txn_buffer{});
     // Its commit record starts before the resume point: it ends at or before it.
     txn_->skip = b->final_lsn < origin_lsn_;
     txn_->time = b->commit_time;
