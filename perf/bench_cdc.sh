@@ -266,7 +266,12 @@ for w in $workloads; do
   echo "native: ${t_native}s"
 
   want=$(sums spsql -d "$db")
-  [ "$(sums tpsql -d "$ours")" = "$want" ] || { echo "$w: uringmig's target differs from the source"; exit 1; }
+  got=$(sums tpsql -d "$ours")
+  if [ "$got" != "$want" ]; then
+    echo "$w: uringmig's target differs from the source (table|rows|md5, < source, > target):"
+    diff <(echo "$want") <(echo "$got") | grep '^[<>]' | head -20
+    exit 1
+  fi
   same=yes
   [ "$(sums tpsql -d "$native")" = "$want" ] || same=no
   tpsql -d "$native" -c "drop subscription native_sub_$w" >/dev/null
