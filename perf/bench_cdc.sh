@@ -174,13 +174,13 @@ SQL
   checked="acct:id kl: marker:id"
 }
 
-sums() {  # psql function: per checked table, count and md5 of the sorted rows
+sums() {  # psql function: per checked table, count and md5 of the sorted rows; sorted by table
   local q="" tc order
   for tc in $checked; do
     order=${tc#*:}
     q+="${q:+ union all }select '${tc%%:*}', count(*), md5(string_agg(t::text, '|' order by ${order:-t::text})) from ${tc%%:*} t"
   done
-  "$@" -Atc "$q"
+  "$@" -Atc "$q" | sort  # a union of many tables may come back in any order (parallel append)
 }
 wait_marker() {  # db: polls until the marker shows on the target
   for _ in $(seq 1 72000); do
