@@ -288,6 +288,6 @@ for r in "${results[@]}"; do
   set -- $r
   awk -v w="$1" -v b="$2 $3" -v c="$4" -v o="$5" -v n="$6" -v cpu="$7" -v same="$8" 'BEGIN {
     printf "%-8s %10s %9d %9.2fs %9.2fs %7.3f %8.2f %10.2f%s\n", w, b, c, o, n, o / n, cpu,
-      c > 0 ? cpu / c * 1e6 : 0, same == "yes" ? "" : "  (native target differs)"}'
+      (c > 0 ? cpu / c * 1e6 : 0), (same == "yes" ? "" : "  (native target differs)")}'
 done
 echo "goals: ratio <= 1.0 everywhere, <= 0.7 on updates and inserts; CPU <= 1.0 s per million changes"
