@@ -18,11 +18,13 @@ namespace uringmig::codecs::pgoutput {
 namespace detail {
 
 /// Storage for arrays of T in blocks that never move: what allocate() returns stays valid until
-/// clear(), which keeps the blocks for reuse.
+/// clear(), which keeps the blocks for reuse. Blocks start small and double up to `max_block`
+/// elements (a batch of one small transaction stays small).
 template <class T>
 class block_arena {
  public:
-  explicit block_arena(std::size_t block_size) : block_size_(block_size) {}
+  block_arena(std::size_t min_block, std::size_t max_block)
+      : next_size_(min_block), max_block_(max_block) {}
 
   /// `n` default-initialised elements, contiguous.
   T* allocate(std::size_t n) {
@@ -36,7 +38,8 @@ class block_arena {
       ++current_;
       used_ = 0;
     }
-    const std::size_t size = n > block_size_ ? n : block_size_;
+    const std::size_t size = n > next_size_ ? n : next_size_;
+    next_size_ = next_size_ * 2 < max_block_ ? next_size_ * 2 : max_block_;
     blocks_.push_back(block{std::make_unique_for_overwrite<T[]>(size), size});
     current_ = blocks_.size() - 1;
     used_ = n;
@@ -60,7 +63,8 @@ class block_arena {
     std::unique_ptr<T[]> data;
     std::size_t size = 0;
   };
-  std::size_t block_size_;
+  std::size_t next_size_;
+  std::size_t max_block_;
   std::vector<block> blocks_;
   std::size_t current_ = 0;  // the block being filled
   std::size_t used_ = 0;     // elements of it handed out
@@ -93,10 +97,10 @@ class message_batch {
   void clear() noexcept;
 
  private:
-  detail::block_arena<std::byte> bytes_{64 * 1024};
-  detail::block_arena<column_value> values_{4096};
-  detail::block_arena<relation_column> columns_{256};
-  detail::block_arena<std::uint32_t> oids_{64};
+  detail::block_arena<std::byte> bytes_{1024, 256 * 1024};
+  detail::block_arena<column_value> values_{32, 8192};
+  detail::block_arena<relation_column> columns_{16, 1024};
+  detail::block_arena<std::uint32_t> oids_{16, 1024};
   std::vector<entry> entries_;
   std::size_t payload_bytes_ = 0;
 };

@@ -174,13 +174,13 @@ SQL
   checked="acct:id kl: marker:id"
 }
 
-sums() {  # psql function: per checked table, count and md5 of the sorted rows
+sums() {  # psql function: per checked table, count and md5 of the sorted rows; sorted by table
   local q="" tc order
   for tc in $checked; do
     order=${tc#*:}
     q+="${q:+ union all }select '${tc%%:*}', count(*), md5(string_agg(t::text, '|' order by ${order:-t::text})) from ${tc%%:*} t"
   done
-  "$@" -Atc "$q"
+  "$@" -Atc "$q" | sort  # a union of many tables may come back in any order (parallel append)
 }
 wait_marker() {  # db: polls until the marker shows on the target
   for _ in $(seq 1 72000); do
@@ -266,7 +266,12 @@ for w in $workloads; do
   echo "native: ${t_native}s"
 
   want=$(sums spsql -d "$db")
-  [ "$(sums tpsql -d "$ours")" = "$want" ] || { echo "$w: uringmig's target differs from the source"; exit 1; }
+  got=$(sums tpsql -d "$ours")
+  if [ "$got" != "$want" ]; then
+    echo "$w: uringmig's target differs from the source (table|rows|md5, < source, > target):"
+    diff <(echo "$want") <(echo "$got") | grep '^[<>]' | head -20
+    exit 1
+  fi
   same=yes
   [ "$(sums tpsql -d "$native")" = "$want" ] || same=no
   tpsql -d "$native" -c "drop subscription native_sub_$w" >/dev/null
@@ -283,6 +288,6 @@ for r in "${results[@]}"; do
   set -- $r
   awk -v w="$1" -v b="$2 $3" -v c="$4" -v o="$5" -v n="$6" -v cpu="$7" -v same="$8" 'BEGIN {
     printf "%-8s %10s %9d %9.2fs %9.2fs %7.3f %8.2f %10.2f%s\n", w, b, c, o, n, o / n, cpu,
-      c > 0 ? cpu / c * 1e6 : 0, same == "yes" ? "" : "  (native target differs)"}'
+      (c > 0 ? cpu / c * 1e6 : 0), (same == "yes" ? "" : "  (native target differs)")}'
 done
 echo "goals: ratio <= 1.0 everywhere, <= 0.7 on updates and inserts; CPU <= 1.0 s per million changes"

@@ -7,6 +7,7 @@
 
 #include "codecs/pgoutput.hpp"
 #include "connectors/postgres/connection.hpp"
+#include "engine/cdc/key_index.hpp"
 
 #include <boost/asio/awaitable.hpp>
 
@@ -150,8 +151,8 @@ struct net_entry {
 };
 
 struct net_table {
-  std::unordered_map<std::string, std::size_t> index;  // encoded key -> entries
-  std::vector<net_entry> entries;                      // in first-change order
+  key_index index;                 // encoded key -> entries
+  std::vector<net_entry> entries;  // in first-change order
 };
 
 /// A REPLICA IDENTITY FULL table's changes in the group, as a multiset: per distinct row, how many
@@ -162,7 +163,7 @@ struct full_entry {
 };
 
 struct full_table {
-  std::unordered_map<std::string, std::size_t> index;  // encoded row -> entries
+  key_index index;  // encoded row -> entries
   std::vector<full_entry> entries;
 };
 
@@ -346,6 +347,7 @@ class applier {
   detail::insert_run run_;
   std::unordered_map<std::uint32_t, detail::net_table> net_;
   std::vector<std::uint32_t> net_order_;  // tables with net entries, first change first
+  detail::net_table net_spare_;           // a flushed table's memory, for the next one
   std::unordered_map<std::uint32_t, detail::full_table> full_;
   std::size_t group_full_scans_ = 0;  // statements on full_scan tables in the group
 

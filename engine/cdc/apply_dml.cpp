@@ -119,8 +119,13 @@ asio::awaitable<std::string> applier::prepared(std::string key, std::string sql,
   auto it = statements_.find(key);
   if (it != statements_.end()) co_return it->second;
   std::string name = "uringmig_cdc_" + std::to_string(statements_.size() + 1);
-  pg::result r = co_await conn_.prepare(name, sql);
-  if (!r.ok()) fail("target: preparing for table " + table + ": " + r.error().to_string());
+  // Prepared in the batch, ahead of its first execution (every caller adds that to the batch
+  // next): no round trip of its own, which a table's first changes paid per statement shape.
+  // PREPARE is not undone by a rollback; a failed batch ends the applier anyway.
+  pg::statement p;
+  p.sql = "PREPARE " + name + " AS " + sql;
+  statement_tables_.emplace(p.sql, table);  // send_batch names the table of a failure
+  batch_.push_back(std::move(p));
   statements_.emplace(std::move(key), name);
   statement_tables_.emplace(name, std::move(table));
   co_return name;

@@ -82,15 +82,17 @@ asio::awaitable<bool> applier::full_change(std::uint32_t oid,
     std::string key;
     for (std::size_t i = 0; i < rel.columns.size(); ++i)
       append_key(key, from_old ? row[i] : value_at(i));
-    auto [it, fresh] = t.index.try_emplace(std::move(key), t.entries.size());
-    if (fresh) {
+    std::size_t at = t.index.find(key);
+    if (at == detail::key_index::npos) {
+      at = t.entries.size();
+      t.index.insert(key, at);
       detail::full_entry e;
       e.values.reserve(rel.columns.size());
       for (std::size_t i = 0; i < rel.columns.size(); ++i)
         e.values.push_back(detail::value_of(from_old ? row[i] : value_at(i), rel, i));
       t.entries.push_back(std::move(e));
     }
-    t.entries[it->second].delta += delta;
+    t.entries[at].delta += delta;
   };
   if (!old.empty()) count(old, true, -1);
   if (!added.empty()) count(added, false, 1);

@@ -97,9 +97,9 @@ asio::awaitable<void> applier::net_insert(const pgo::insert_message& m) {
   row.mask.assign(rel.columns.size(), '1');
 
   detail::net_table& table = net_table_for(oid);  // not used after a flush_net
-  auto it = table.index.find(key);
-  if (it != table.index.end()) {
-    net_entry& e = table.entries[it->second];
+  const std::size_t at = table.index.find(key);
+  if (at != detail::key_index::npos) {
+    net_entry& e = table.entries[at];
     if (e.op == net_op::none || e.op == net_op::remove) {
       // Absent before the group (inserted and deleted in it) or deleted in it: absent now.
       e.op = e.op == net_op::none ? net_op::insert : net_op::replace;
@@ -144,9 +144,9 @@ asio::awaitable<bool> applier::net_update(const pgo::update_message& m) {
   }
 
   detail::net_table& table = net_table_for(oid);  // not used after a flush_net
-  auto it = table.index.find(key);
-  if (it != table.index.end()) {
-    net_entry& e = table.entries[it->second];
+  const std::size_t at = table.index.find(key);
+  if (at != detail::key_index::npos) {
+    net_entry& e = table.entries[at];
     if (e.op != net_op::none && e.op != net_op::remove) {
       for (std::size_t i = 0; i < rel.columns.size(); ++i) {
         if (row.mask[i] != '1') continue;
@@ -184,9 +184,9 @@ asio::awaitable<void> applier::net_delete(const pgo::delete_message& m) {
   }
 
   detail::net_table& table = net_table_for(oid);  // not used after a flush_net
-  auto it = table.index.find(key);
-  if (it != table.index.end()) {
-    net_entry& e = table.entries[it->second];
+  const std::size_t at = table.index.find(key);
+  if (at != detail::key_index::npos) {
+    net_entry& e = table.entries[at];
     if (e.op != net_op::none && e.op != net_op::remove) {
       // Inserted in the group: as if never there. Otherwise it existed before: delete it.
       e.op = e.op == net_op::insert ? net_op::none : net_op::remove;
@@ -205,8 +205,8 @@ asio::awaitable<void> applier::net_delete(const pgo::delete_message& m) {
 detail::net_table& applier::net_table_for(std::uint32_t oid) {
   auto [it, fresh] = net_.try_emplace(oid);
   if (fresh) {
-    it->second.index.reserve(1024);
-    it->second.entries.reserve(1024);
+    it->second = std::move(net_spare_);
+    net_spare_ = detail::net_table{};
     net_order_.push_back(oid);
   }
   return it->second;
@@ -214,7 +214,7 @@ detail::net_table& applier::net_table_for(std::uint32_t oid) {
 
 asio::awaitable<void> applier::add_net_entry(std::uint32_t oid, std::string key, net_entry row) {
   detail::net_table& table = net_table_for(oid);
-  table.index.emplace(std::move(key), table.entries.size());
+  table.index.insert(key, table.entries.size());
   table.entries.push_back(std::move(row));
   ++group_changes_;
   ++group_statements_;
@@ -261,6 +261,10 @@ asio::awaitable<void> applier::flush_net(std::uint32_t oid) {
   for (auto& [shape, rows] : updates)
     co_await emit_net_keyed(oid, shape, std::move(rows));
   if (inserts.rows != 0) co_await emit_insert_run(std::move(inserts));
+  // Its index and entry array serve the next table's net.
+  t.index.clear();
+  t.entries.clear();
+  net_spare_ = std::move(t);
 }
 
 asio::awaitable<void> applier::emit_net_keyed(std::uint32_t oid, const std::string& shape,

@@ -45,6 +45,56 @@ std::optional<dep_key> row_key(std::uint32_t oid, const key_relation* rel,
   return key;
 }
 
+owner_map::owner owner_map::find(dep_key key) const {
+  if (size_ == 0) return {};
+  for (std::size_t i = home(key);; i = (i + 1) & mask_) {
+    const slot& s = slots_[i];
+    if (s.o.seq == 0) return {};
+    if (s.key == key) return s.o;
+  }
+}
+
+void owner_map::set(dep_key key, owner o) {
+  if ((size_ + 1) * 2 > slots_.size()) grow();
+  std::size_t i = home(key);
+  while (slots_[i].o.seq != 0 && slots_[i].key != key)
+    i = (i + 1) & mask_;
+  if (slots_[i].o.seq == 0) ++size_;
+  slots_[i] = slot{key, o};
+}
+
+void owner_map::release(dep_key key, std::uint64_t seq) {
+  if (size_ == 0) return;
+  std::size_t i = home(key);
+  for (;; i = (i + 1) & mask_) {
+    if (slots_[i].o.seq == 0) return;
+    if (slots_[i].key == key) break;
+  }
+  if (slots_[i].o.seq != seq) return;
+  // Backward shift: later keys of the probe run move up, so no run has a hole.
+  for (std::size_t j = (i + 1) & mask_;; j = (j + 1) & mask_) {
+    if (slots_[j].o.seq == 0) break;
+    const std::size_t h = home(slots_[j].key);
+    // j stays when its home lies cyclically in (i, j].
+    const bool stays = i <= j ? (i < h && h <= j) : (i < h || h <= j);
+    if (stays) continue;
+    slots_[i] = slots_[j];
+    i = j;
+  }
+  slots_[i] = slot{};
+  --size_;
+}
+
+void owner_map::grow() {
+  std::vector<slot> old = std::move(slots_);
+  slots_.assign(old.empty() ? 1024 : old.size() * 2, slot{});
+  mask_ = slots_.size() - 1;
+  size_ = 0;
+  for (const slot& s : old) {
+    if (s.o.seq != 0) set(s.key, s.o);
+  }
+}
+
 apply_order::apply_order(std::size_t lanes, std::size_t chunk_limit)
     : lanes_(std::max<std::size_t>(lanes, 1)),
       chunk_limit_(std::max<std::size_t>(chunk_limit, 1)) {}
@@ -53,10 +103,10 @@ apply_order::placement apply_order::place(std::span<const dep_key> keys, std::si
   // The uncommitted transactions holding its keys must all be on one lane: it goes there.
   std::optional<std::size_t> only;
   for (const auto& key : keys) {
-    auto it = owners_.find(key);
-    if (it == owners_.end()) continue;
-    if (!only) only = it->second.second;
-    if (*only != it->second.second) return {true, 0};
+    const owner_map::owner o = owners_.find(key);
+    if (o.seq == 0) continue;
+    if (!only) only = o.lane;
+    if (*only != o.lane) return {true, 0};
   }
   std::size_t lane = chunk_lane_;
   if (only) {
@@ -76,7 +126,7 @@ std::uint64_t apply_order::assign(std::size_t lane, lsn end, std::int64_t time,
                                   std::vector<dep_key> keys) {
   const std::uint64_t seq = next_seq_++;
   for (const auto& key : keys)
-    owners_[key] = {seq, lane};
+    owners_.set(key, {seq, lane});
   inflight_.push_back(txn{seq, end, time, std::move(keys)});
   return seq;
 }
@@ -104,10 +154,8 @@ void apply_order::committed(std::size_t lane) {
   while (!inflight_.empty() && inflight_.front().seq <= committed_seq_) {
     txn& t = inflight_.front();
     committed_lsn_ = std::max(committed_lsn_, t.end);
-    for (const auto& key : t.keys) {
-      auto it = owners_.find(key);
-      if (it != owners_.end() && it->second.first == t.seq) owners_.erase(it);
-    }
+    for (const auto& key : t.keys)
+      owners_.release(key, t.seq);
     inflight_.pop_front();
   }
   l.first = 0;

@@ -16,7 +16,6 @@
 #include <optional>
 #include <span>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 namespace uringmig::engine::cdc::detail {
@@ -48,6 +47,32 @@ struct key_relation {
 /// another width, an unchanged TOAST key value): the transaction must run alone.
 std::optional<dep_key> row_key(std::uint32_t oid, const key_relation* rel,
                                std::span<const codecs::pgoutput::column_value> tuple);
+
+/// Dependency key -> the uncommitted transaction holding it (seq, lane): open addressing, no
+/// allocation per key (a transaction of 100 rows adds, finds and removes 100 of them).
+class owner_map {
+ public:
+  struct owner {
+    std::uint64_t seq = 0;  // 0: none
+    std::size_t lane = 0;
+  };
+  owner find(dep_key key) const;
+  void set(dep_key key, owner o);  // o.seq > 0
+  /// Removes `key` if transaction `seq` still holds it.
+  void release(dep_key key, std::uint64_t seq);
+  std::size_t size() const { return size_; }
+
+ private:
+  struct slot {
+    dep_key key = 0;
+    owner o;  // o.seq == 0: empty
+  };
+  std::size_t home(dep_key key) const { return static_cast<std::size_t>(key) & mask_; }
+  void grow();
+  std::vector<slot> slots_;
+  std::size_t mask_ = 0;
+  std::size_t size_ = 0;
+};
 
 /// Source transactions in flight over `lanes` target connections. Invariants (exactly-once):
 /// COMMITs in source commit order; a lane's target transaction holds only source transactions
@@ -108,7 +133,7 @@ class apply_order {
 
   std::vector<lane_state> lanes_;
   std::size_t chunk_limit_;
-  std::unordered_map<dep_key, std::pair<std::uint64_t, std::size_t>> owners_;  // key -> seq, lane
+  owner_map owners_;
   std::deque<txn> inflight_;
   std::uint64_t next_seq_ = 1;
   std::uint64_t committed_seq_ = 0;

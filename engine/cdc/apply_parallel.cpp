@@ -25,10 +25,9 @@ using detail::fail;
 
 namespace {
 
-// Batches the pool keeps: enough for the queues' usual depth; a batch that grew bigger than this
-// (a huge transaction's) is freed instead.
-constexpr std::size_t max_pooled_batches = 64;
-constexpr std::size_t max_pooled_footprint = 8 << 20;
+// What the batch pool keeps: up to this many bytes of batches (the queues hold up to
+// 2 x workers x chunk_limit messages); a batch that grew past a quarter of it is freed instead.
+constexpr std::size_t max_pooled_bytes = 64 << 20;
 // Messages per raw item (stream blocks, a large transaction's changes).
 constexpr std::size_t max_raw_item = 1024;
 
@@ -169,12 +168,16 @@ parallel::batch_ptr parallel::acquire() {
   if (pool_.empty()) return std::make_unique<pgo::message_batch>();
   batch_ptr b = std::move(pool_.back());
   pool_.pop_back();
+  pooled_bytes_ -= b->footprint();
   return b;
 }
 
 void parallel::release(batch_ptr b) {
-  if (!b || pool_.size() >= max_pooled_batches || b->footprint() > max_pooled_footprint) return;
+  if (!b) return;
+  const std::size_t size = b->footprint();
+  if (size > max_pooled_bytes / 4 || pooled_bytes_ + size > max_pooled_bytes) return;
   b->clear();
+  pooled_bytes_ += size;
   pool_.push_back(std::move(b));
 }
 

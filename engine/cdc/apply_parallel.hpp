@@ -116,7 +116,8 @@ class parallel {
   codecs::pgoutput::decoder decoder_{2};
   std::unordered_map<std::uint32_t, key_relation> relations_;
   std::optional<apply_order> order_;
-  std::vector<batch_ptr> pool_;  // batches the workers are done with, cleared
+  std::vector<batch_ptr> pool_;   // batches the workers are done with, cleared
+  std::size_t pooled_bytes_ = 0;  // their footprint
   std::exception_ptr error_;
   bool stopping_ = false;
   int waiting_ = 0;         // the dispatcher waits: workers commit instead of waiting for more

@@ -3,10 +3,13 @@
 // when its COMMIT may go (strictly in source commit order).
 
 #include "engine/cdc/apply_order.hpp"
+#include "engine/cdc/key_index.hpp"
 
 #include <gtest/gtest.h>
 
+#include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace cdc = uringmig::engine::cdc::detail;
@@ -155,12 +158,11 @@ TEST(cdc_apply_order, consecutive_transactions_share_a_target_transaction) {
   const auto s1 = o.assign(0, 10, 0, {});
   const auto s2 = o.assign(0, 20, 0, {});
   o.took(0, s1);
-  EXPECT_FALSE(o.must_commit_before(0, s2));
-  // s2 is queued for the lane: it stays open for it.
+  EXPECT_FALSE(o.must_commit_before(0, s2));  // s2 joins s1's target transaction
+  o.took(0, s2);
+  // The lane's queue is empty (should_commit is asked then): nothing after s2 yet, more may come.
   EXPECT_FALSE(o.should_commit(0, false));
   EXPECT_TRUE(o.should_commit(0, true));  // unless the dispatcher waits for commits
-  o.took(0, s2);
-  EXPECT_FALSE(o.should_commit(0, false));  // nothing after it yet: more may come
   o.assign(1, 30, 0, {});
   EXPECT_TRUE(o.should_commit(0, false));   // the next went to lane 1: commit now
   EXPECT_FALSE(o.should_commit(1, false));  // lane 1 took nothing
@@ -179,4 +181,60 @@ TEST(cdc_apply_order, a_commit_only_releases_keys_it_still_owns) {
   // Seq 2 (lane 0) still holds 7: a transaction on 7 and on a key of lane 1 must wait.
   o.assign(1, 30, 0, {8});
   EXPECT_TRUE(o.place(std::vector<cdc::dep_key>{7, 8}, 1).wait);
+}
+
+TEST(cdc_owner_map, agrees_with_a_map_over_random_operations) {
+  // Keys chosen to collide (few distinct low bits) so probe runs are long and removals shift.
+  cdc::owner_map m;
+  std::unordered_map<cdc::dep_key, cdc::owner_map::owner> ref;
+  std::uint64_t x = 88172645463325252ULL;
+  auto next = [&] {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return x;
+  };
+  for (int step = 0; step < 200000; ++step) {
+    const cdc::dep_key key = (next() % 3000) * 4096;  // same home bits for many keys
+    const std::uint64_t seq = next() % 50 + 1;
+    if (next() % 3 != 0) {
+      m.set(key, {seq, static_cast<std::size_t>(seq % 4)});
+      ref[key] = {seq, static_cast<std::size_t>(seq % 4)};
+    } else {
+      m.release(key, seq);
+      auto it = ref.find(key);
+      if (it != ref.end() && it->second.seq == seq) ref.erase(it);
+    }
+    if (step % 5000 == 0) {
+      ASSERT_EQ(m.size(), ref.size()) << step;
+      for (cdc::dep_key k = 0; k < 3000; ++k) {
+        const auto got = m.find(k * 4096);
+        auto it = ref.find(k * 4096);
+        ASSERT_EQ(got.seq, it == ref.end() ? 0 : it->second.seq) << step << " key " << k;
+        if (it != ref.end()) {
+          ASSERT_EQ(got.lane, it->second.lane);
+        }
+      }
+    }
+  }
+}
+
+TEST(cdc_key_index, finds_what_was_inserted_and_clears) {
+  cdc::key_index idx;
+  EXPECT_EQ(idx.find("a"), cdc::key_index::npos);
+  std::vector<std::string> keys;
+  for (int i = 0; i < 50000; ++i)
+    keys.push_back("k" + std::to_string(i) + std::string(static_cast<std::size_t>(i % 40), 'x'));
+  keys.push_back("");  // an empty key is a key too
+  for (std::size_t i = 0; i < keys.size(); ++i)
+    idx.insert(keys[i], i);
+  EXPECT_EQ(idx.size(), keys.size());
+  for (std::size_t i = 0; i < keys.size(); ++i)
+    ASSERT_EQ(idx.find(keys[i]), i) << keys[i];
+  EXPECT_EQ(idx.find("k1"), cdc::key_index::npos);  // "k1x" is there, not "k1"
+  idx.clear();
+  EXPECT_TRUE(idx.empty());
+  EXPECT_EQ(idx.find(keys[7]), cdc::key_index::npos);
+  idx.insert(keys[7], 3);
+  EXPECT_EQ(idx.find(keys[7]), 3U);
 }
