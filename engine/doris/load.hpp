@@ -11,6 +11,7 @@
 #include "connectors/postgres/connection.hpp"
 #include "engine/core/catalog.hpp"
 #include "engine/core/job.hpp"
+#include "engine/core/job_spec.hpp"
 #include "engine/core/plan_types.hpp"
 #include "engine/core/progress.hpp"
 #include "engine/core/state_store.hpp"

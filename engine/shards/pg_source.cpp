@@ -66,10 +66,6 @@ struct pg_state {
   io::buffer_pool pool{256 * 1024, 64 * 1024 * 1024};
 };
 
-void check(const pg::result& r, const char* what) {
-  r.check(what);
-}
-
 asio::awaitable<void> close_reader(pg_state& s, std::size_t i) {
   co_await s.readers[i]->close();
   s.readers[i].reset();

@@ -135,8 +135,6 @@ std::string name_list(const std::vector<std::string>& names, std::size_t limit) 
   return fmt::format("{} and {} more", join(head), names.size() - limit);
 }
 
-}
-
 [[noreturn]] void session_failed(const codecs::endpoint& e, const char* role, const pg::result& r) {
   throw job_error(fmt::format("cannot read a snapshot of the {} {}: {}", role,
                               codecs::redacted_url(e), r.error().message));
