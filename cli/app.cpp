@@ -6,10 +6,9 @@
 #include "cli/options.hpp"
 #include "cli/presets.hpp"
 #include "codecs/url.hpp"
-#include "engine/core/state_store.hpp"
-#include "engine/run_job.hpp"
 #include "engine/core/job_spec.hpp"
 #include "engine/core/state_store.hpp"
+#include "engine/run_job.hpp"
 
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>

@@ -1,7 +1,6 @@
 #include "cli/config.hpp"
 
 #include "codecs/url.hpp"
-#include "engine/core/job.hpp"
 #include "engine/core/config_keys.hpp"
 #include "engine/core/job.hpp"
 

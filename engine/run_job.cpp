@@ -3,11 +3,11 @@
 #include "codecs/url.hpp"
 #include "engine/bulk/bulk.hpp"
 #include "engine/cdc/online.hpp"
+#include "engine/core/job_spec.hpp"
 #include "engine/core/status.hpp"
 #include "engine/doris/doris.hpp"
 #include "engine/shards/shards.hpp"
 #include "engine/verify/verify.hpp"
-#include "engine/core/job_spec.hpp"
 
 namespace uringmig::engine {
 

@@ -1,8 +1,8 @@
 #pragma once
 
+#include <boost/asio/awaitable.hpp>
 #include "connectors/postgres/connection.hpp"
 #include "engine/core/job.hpp"
-#include <boost/asio/awaitable.hpp>
 #include "engine/core/job_spec.hpp"
 
 #include <string>

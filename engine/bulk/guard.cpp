@@ -4,7 +4,6 @@
 #include "codecs/sql_text.hpp"
 #include "engine/bulk/internal.hpp"
 #include "engine/core/settings.hpp"
-#include "engine/bulk/internal.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>

@@ -16,8 +16,6 @@
 #include "engine/bulk/internal.hpp"
 #include "engine/bulk/table_copy.hpp"
 #include "engine/core/settings.hpp"
-#include "engine/bulk/internal.hpp"
-#include "engine/bulk/table_copy.hpp"
 #include "io/wait_all.hpp"
 
 #include <fmt/format.h>

@@ -5,8 +5,6 @@
 #include "engine/bulk/internal.hpp"
 #include "engine/bulk/matview_order.hpp"
 #include "engine/core/settings.hpp"
-#include "engine/bulk/internal.hpp"
-#include "engine/bulk/matview_order.hpp"
 #include "io/wait_all.hpp"
 
 #include <fmt/format.h>

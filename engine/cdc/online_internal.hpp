@@ -9,11 +9,8 @@
 #include "engine/cdc/handshake.hpp"
 #include "engine/core/catalog.hpp"
 #include "engine/core/job.hpp"
-#include "engine/core/object_names.hpp"
-#include "engine/core/state_store.hpp"
-#include "engine/core/catalog.hpp"
 #include "engine/core/job_spec.hpp"
-#include "engine/cdc/handshake.hpp"
+#include "engine/core/object_names.hpp"
 #include "engine/core/state_store.hpp"
 #include "io/runtime.hpp"
 

@@ -4,11 +4,10 @@
 
 #include "codecs/sql_text.hpp"
 #include "connectors/postgres/connection.hpp"
+#include "engine/bulk/internal.hpp"
 #include "engine/cdc/online_internal.hpp"
 #include "engine/core/pg_session.hpp"
 #include "engine/core/settings.hpp"
-#include "engine/bulk/internal.hpp"
-#include "engine/cdc/online_internal.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>

@@ -2,16 +2,13 @@
 
 #include "codecs/doris_types.hpp"
 #include "codecs/url.hpp"
+#include "engine/bulk/internal.hpp"
 #include "engine/core/catalog.hpp"
+#include "engine/core/config_keys.hpp"
 #include "engine/core/pg_session.hpp"
 #include "engine/core/planner.hpp"
 #include "engine/doris/load.hpp"
 #include "io/runtime.hpp"
-#include "engine/bulk/internal.hpp"
-#include "engine/core/catalog.hpp"
-#include "engine/core/config_keys.hpp"
-#include "engine/doris/load.hpp"
-#include "engine/core/planner.hpp"
 
 #include <fmt/format.h>
 #include <boost/asio/this_coro.hpp>

@@ -4,15 +4,11 @@
 #include "codecs/url.hpp"
 #include "connectors/postgres/error.hpp"
 #include "connectors/sqlite/database.hpp"
-#include "engine/core/state_store.hpp"
-#include "engine/core/status.hpp"
-#include "engine/shards/load.hpp"
-#include "engine/shards/sources.hpp"
 #include "engine/core/config_keys.hpp"
-#include "engine/shards/load.hpp"
-#include "engine/shards/sources.hpp"
 #include "engine/core/state_store.hpp"
 #include "engine/core/status.hpp"
+#include "engine/shards/load.hpp"
+#include "engine/shards/sources.hpp"
 #include "io/deadline.hpp"
 
 #include <fmt/format.h>

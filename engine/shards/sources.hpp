@@ -6,7 +6,6 @@
 #include "codecs/url.hpp"
 #include "engine/core/catalog.hpp"
 #include "engine/core/job.hpp"
-#include "engine/shards/load.hpp"
 #include "engine/core/job_spec.hpp"
 #include "engine/shards/load.hpp"
 #include "io/runtime.hpp"

@@ -5,9 +5,6 @@
 #include "engine/core/planner.hpp"
 #include "engine/core/settings.hpp"
 #include "engine/shards/sources.hpp"
-#include "engine/core/catalog.hpp"
-#include "engine/core/planner.hpp"
-#include "engine/shards/sources.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>

@@ -6,7 +6,6 @@
 #include "engine/core/catalog.hpp"
 #include "engine/core/pg_session.hpp"
 #include "engine/core/settings.hpp"
-#include "engine/core/catalog.hpp"
 #include "io/deadline.hpp"
 #include "io/runtime.hpp"
 #include "io/wait_all.hpp"
