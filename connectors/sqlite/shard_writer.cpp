@@ -15,7 +15,7 @@ namespace {
 // Rows per multi-row INSERT: also bounded by SQLITE_LIMIT_VARIABLE_NUMBER at run time. More
 // rows per statement saves little once the per-step cost is amortised, and a statement of
 // thousands of rows costs milliseconds to prepare (measured: 64-256 rows is the sweet spot).
-constexpr std::size_t kMaxRowsPerInsert = 256;
+constexpr std::size_t max_rows_per_insert = 256;
 
 }  // namespace
 
@@ -68,7 +68,7 @@ shard_writer::shard_writer(shard_writer_options o)
   params_per_row_ = o_.columns.size();
   const auto limit = static_cast<std::size_t>(db_.limit(SQLITE_LIMIT_VARIABLE_NUMBER));
   rows_per_insert_ = std::max<std::size_t>(1, limit / std::max<std::size_t>(params_per_row_, 1));
-  rows_per_insert_ = std::min(rows_per_insert_, kMaxRowsPerInsert);
+  rows_per_insert_ = std::min(rows_per_insert_, max_rows_per_insert);
   if (o_.max_rows_per_insert > 0)
     rows_per_insert_ = std::min(rows_per_insert_, static_cast<std::size_t>(o_.max_rows_per_insert));
   mark_ = db_.prepare(

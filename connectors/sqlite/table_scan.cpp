@@ -14,8 +14,8 @@ namespace uringmig::connectors::sqlite {
 
 namespace {
 
-constexpr char kMagic[] = "SQLite format 3";  // 16 bytes with its terminating NUL
-constexpr int kMaxDepth = 40;
+constexpr char sqlite_magic[] = "SQLite format 3";  // 16 bytes with its terminating NUL
+constexpr int max_depth = 40;
 
 std::uint32_t be32(const std::uint8_t* p) {
   return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) |
@@ -47,7 +47,7 @@ struct header_info {
 };
 
 bool read_header(const std::uint8_t* h, std::size_t size, header_info& out, std::string& why) {
-  if (size < 100 || std::memcmp(h, kMagic, 16) != 0) {
+  if (size < 100 || std::memcmp(h, sqlite_magic, 16) != 0) {
     why = "not a SQLite 3 file";
     return false;
   }
@@ -139,7 +139,7 @@ table_scanner::table_scanner(const std::filesystem::path& file, std::uint32_t ro
   usable_ = info.page_size - info.reserved;
   pages_ = static_cast<std::uint32_t>(size_ / page_size_);
   values_.resize(columns_.size());
-  levels_.resize(kMaxDepth + 2);
+  levels_.resize(max_depth + 2);
 }
 
 table_scanner::~table_scanner() {
@@ -173,7 +173,7 @@ std::optional<std::int64_t> table_scanner::scan(std::int64_t lo, std::int64_t hi
 
 bool table_scanner::walk(std::uint32_t page_no, std::int64_t lo, std::int64_t hi, int depth,
                          const row_fn& row) {
-  if (depth > kMaxDepth) corrupt("b-tree too deep (a cycle?)");
+  if (depth > max_depth) corrupt("b-tree too deep (a cycle?)");
   const std::uint8_t* p = read_page(page_no, levels_[static_cast<std::size_t>(depth)]);
   const std::uint8_t* end = p + usable_;
   const std::uint8_t* hdr = p + (page_no == 1 ? 100 : 0);
