@@ -347,7 +347,9 @@ int run_bulk(const job_spec& opts) {
 
 int run_bulk_phase(const job_spec& opts, state_store& state, io::runtime& rt,
                    const std::string& imported_snapshot) {
-  auto [source, target] = pg_endpoints(opts, not_postgres);
+  const auto endpoints = pg_endpoints(opts, not_postgres);
+  const codecs::endpoint& source = endpoints.first;
+  const codecs::endpoint& target = endpoints.second;
   const reporter_options reporter_opts = make_reporter_options(opts);
   const bool resuming = state.has_plan();
   job j(opts, source, target, rt, state);
@@ -437,7 +439,11 @@ int run_bulk_phase(const job_spec& opts, state_store& state, io::runtime& rt,
 }
 
 int run_plan(const job_spec& opts) {
-  auto [source, target] = pg_endpoints(opts, not_postgres);
+  // Not a structured binding: the coroutine below captures them (clang 14, which clang-tidy
+  // uses, cannot capture a structured binding).
+  const auto endpoints = pg_endpoints(opts, not_postgres);
+  const codecs::endpoint& source = endpoints.first;
+  const codecs::endpoint& target = endpoints.second;
   auto existing = state_store::open_existing(opts.state_dir);
   const bool resuming = existing && existing->has_plan() && !opts.restart;
   io::runtime rt(0);

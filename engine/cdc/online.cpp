@@ -11,7 +11,6 @@
 #include "connectors/postgres/connection.hpp"
 #include "connectors/postgres/replication.hpp"
 #include "engine/bulk/bulk.hpp"
-#include "engine/bulk/internal.hpp"
 #include "engine/cdc/apply.hpp"
 #include "engine/cdc/follow_monitor.hpp"
 #include "engine/core/catalog.hpp"

@@ -4,7 +4,6 @@
 
 #include "codecs/sql_text.hpp"
 #include "connectors/postgres/connection.hpp"
-#include "engine/bulk/internal.hpp"
 #include "engine/cdc/online_internal.hpp"
 #include "engine/core/pg_session.hpp"
 #include "engine/core/settings.hpp"

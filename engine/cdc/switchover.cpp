@@ -5,7 +5,6 @@
 #include "codecs/pgoutput.hpp"
 #include "connectors/postgres/connection.hpp"
 #include "engine/bulk/bulk.hpp"
-#include "engine/bulk/internal.hpp"
 #include "engine/cdc/handshake.hpp"
 #include "engine/cdc/online.hpp"
 #include "engine/cdc/online_internal.hpp"

@@ -2,7 +2,6 @@
 
 #include "codecs/doris_types.hpp"
 #include "codecs/url.hpp"
-#include "engine/bulk/internal.hpp"
 #include "engine/core/catalog.hpp"
 #include "engine/core/config_keys.hpp"
 #include "engine/core/pg_session.hpp"
