@@ -483,7 +483,7 @@ int run_online(const job_spec& opts) {
   st.put("online.phase", "copy");
   // The slot's connection stays idle (no command) until the copy is done: its snapshot lives.
   try {
-    if (bool_setting(opts, "online.copy", true)) {
+    if (opts.config.online.copy) {
       run_bulk_phase(opts, st, rt, snapshot);
     } else {
       // The target holds the data already (the other direction of a two-way setup): what the

@@ -131,6 +131,8 @@ constexpr config_key keys[] = {
      "reconnects",
      0, 604800},
     {"online", "keep_slot", kt::boolean, "false", "keep slot and publication; as --keep-slot"},
+    {"online", "copy", kt::boolean, "true",
+     "copy the tables first; false: follow only (the second direction of a two-way setup)"},
     {"online", "timeout_s", kt::integer, "60", "switchover: wait this long; as --timeout", 1,
      604800},
     {"online", "verify", kt::boolean, "false", "switchover: compare the tables; as --verify"},

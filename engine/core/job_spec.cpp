@@ -101,6 +101,7 @@ online_config read_online(const settings_map& s) {
   c.coalesce = boolean_setting(s, "online.coalesce");
   c.reconnect_s = int_of(s, "online.reconnect_s");
   c.keep_slot = boolean_setting(s, "online.keep_slot");
+  c.copy = boolean_setting(s, "online.copy");
   c.timeout_s = int_of(s, "online.timeout_s");
   c.verify = boolean_setting(s, "online.verify");
   return c;

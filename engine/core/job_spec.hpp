@@ -79,6 +79,7 @@ struct online_config {
   bool coalesce = false;
   int reconnect_s = 0;
   bool keep_slot = false;
+  bool copy = true;   // false: follow from the slot's start without copying
   int timeout_s = 0;  // switchover
   bool verify = false;
 };
