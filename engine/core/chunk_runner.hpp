@@ -126,8 +126,8 @@ class chunk_runner {
  private:
   struct table_state;
   struct task {
-    table_state* table;
-    const planned_chunk* chunk;
+    table_state* table = nullptr;
+    const planned_chunk* chunk = nullptr;
     bool first = false;  // the table's first chunk handed out by this run
   };
   boost::asio::awaitable<void> worker_loop(std::size_t index);
