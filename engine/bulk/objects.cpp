@@ -22,13 +22,6 @@ namespace asio = boost::asio;
 
 namespace {
 
-std::string oid_array(const std::vector<table_info>& tables) {
-  std::string oids = "{";
-  for (const auto& t : tables)
-    oids += (oids.size() > 1 ? "," : "") + std::to_string(t.oid);
-  return oids + "}";
-}
-
 /// The user's schemas, as the other catalog queries of the bulk clone see them.
 constexpr const char* user_schema_sql =
     "n.nspname not in ('pg_catalog', 'information_schema', 'uringmig') and n.nspname not like "

@@ -120,10 +120,7 @@ asio::awaitable<restore_result> restore_section(job& j, const std::string& secti
 
 asio::awaitable<std::map<object_id, std::string>> dependents_of(
     pg::connection& src, const std::vector<std::uint32_t>& tables) {
-  std::string oids = "{";
-  for (const auto t : tables)
-    oids += (oids.size() > 1 ? "," : "") + std::to_string(t);
-  oids += "}";
+  const std::string oids = oid_array(tables);
   pg::result r = co_await src.query(
       "with recursive d(classid, objid) as ("
       "  select classid, objid from pg_depend where refclassid = 'pg_class'::regclass "
@@ -221,10 +218,7 @@ void add_index_extras(const pg::result& r, int i, index_def& d) {
 
 asio::awaitable<std::map<std::uint32_t, std::vector<index_def>>> list_indexes(
     pg::connection& src, const std::vector<table_info>& tables) {
-  std::string oids = "{";
-  for (const auto& t : tables)
-    oids += (oids.size() > 1 ? "," : "") + std::to_string(t.oid);
-  oids += "}";
+  const std::string oids = oid_array(tables);
   pg::result r = co_await src.query(
       "select i.indrelid, i.indexrelid, quote_ident(ic.relname), pg_get_indexdef(i.indexrelid), "
       "  coalesce(con.oid, 0), coalesce(con.contype, ' '), coalesce(con.conname, ''), "

@@ -131,7 +131,6 @@ asio::awaitable<std::vector<table_info>> discover_tables(pg::connection& c, cons
   r.check("discovering the source tables");
   std::vector<table_info> out;
   std::unordered_map<std::uint32_t, std::size_t> by_oid;
-  std::string oids = "{";
   for (int i = 0; i < r.rows(); ++i) {
     table_info t;
     t.schema = r.value(i, 0);
@@ -147,11 +146,10 @@ asio::awaitable<std::vector<table_info>> discover_tables(pg::connection& c, cons
     t.pages = t.heap_bytes / 8192;
     if (!f.matches(t.schema, t.name, t.root_schema, t.root_name)) continue;
     by_oid[t.oid] = out.size();
-    oids += (out.empty() ? "" : ",") + std::to_string(t.oid);
     out.push_back(std::move(t));
   }
-  oids += "}";
   if (out.empty()) co_return out;
+  const std::string oids = oid_array(out);
   pg::result cols = co_await c.query(
       "select attrelid, quote_ident(attname) from pg_attribute "
       "where attrelid = any($1::oid[]) and attnum > 0 and not attisdropped and attgenerated = '' "
@@ -167,10 +165,7 @@ asio::awaitable<std::vector<table_info>> discover_tables(pg::connection& c, cons
 
 boost::asio::awaitable<void> check_source_tables(connectors::postgres::connection& src,
                                                  const std::vector<table_info>& tables) {
-  std::string oids = "{";
-  for (const auto& t : tables)
-    oids += (oids.size() > 1 ? "," : "") + std::to_string(t.oid);
-  oids += "}";
+  const std::string oids = oid_array(tables);
   auto r = co_await src.query(
       "select format('%I.%I', n.nspname, c.relname) from pg_class c join pg_namespace n on n.oid "
       "= c.relnamespace where c.oid = any($1::oid[]) and not has_table_privilege(c.oid, "
@@ -216,6 +211,21 @@ asio::awaitable<std::vector<table_info>> discover_matviews(pg::connection& c,
     if (f.matches(t.schema, t.name, t.root_schema, t.root_name)) out.push_back(std::move(t));
   }
   co_return out;
+}
+
+std::string oid_array(const std::vector<std::uint32_t>& oids) {
+  std::string out = "{";
+  for (const auto oid : oids)
+    out += (out.size() > 1 ? "," : "") + std::to_string(oid);
+  return out + "}";
+}
+
+std::string oid_array(const std::vector<table_info>& tables) {
+  std::vector<std::uint32_t> oids;
+  oids.reserve(tables.size());
+  for (const auto& t : tables)
+    oids.push_back(t.oid);
+  return oid_array(oids);
 }
 
 }  // namespace uringmig::engine

@@ -59,6 +59,10 @@ struct table_info {
 boost::asio::awaitable<std::vector<table_info>> discover_tables(connectors::postgres::connection& c,
                                                                 const table_filter& f);
 
+/// OIDs as a PostgreSQL array literal ("{1,2,3}"), for `= any($1::oid[])`.
+std::string oid_array(const std::vector<std::uint32_t>& oids);
+std::string oid_array(const std::vector<table_info>& tables);
+
 /// Before anything is created on any target: throws usage_error naming up to five of `tables` the
 /// session's user cannot SELECT from, or the user's own relations in a schema named `uringmig`
 /// (the name of our bookkeeping schema on PostgreSQL targets: they would be left behind).

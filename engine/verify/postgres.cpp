@@ -190,10 +190,7 @@ asio::awaitable<void> end_session(pg::connection& c) {
 /// The source's columns of every table, generated ones included, attnum order.
 asio::awaitable<std::map<std::uint32_t, std::vector<std::string>>> source_columns(
     pg::connection& c, const std::vector<table_info>& tables) {
-  std::string oids = "{";
-  for (const auto& t : tables)
-    oids += (oids.size() > 1 ? "," : "") + std::to_string(t.oid);
-  oids += "}";
+  const std::string oids = oid_array(tables);
   pg::result r = co_await c.query(
       "select a.attrelid::int8, a.attname from pg_catalog.pg_attribute a "
       "where a.attrelid = any($1::oid[]) and a.attnum > 0 and not a.attisdropped "
