@@ -573,6 +573,19 @@ void state_store::put(std::string_view key, std::string_view value) try {
   impl_->fail(e);
 }
 
+void state_store::put_many(const std::vector<std::pair<std::string, std::string>>& entries) try {
+  std::lock_guard lock(impl_->mu);
+  transaction t(impl_->db, transaction::kind::write);
+  for (const auto& [key, value] : entries)
+    impl_->db.run(
+        "INSERT INTO kv (key, value) VALUES (?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        key, value);
+  t.commit();
+} catch (const sqlite::error& e) {
+  impl_->fail(e);
+}
+
 bool state_store::compare_and_put(std::string_view key, std::string_view expected,
                                   std::string_view value) try {
   std::lock_guard lock(impl_->mu);
