@@ -563,14 +563,8 @@ std::optional<std::string> state_store::get(std::string_view key) const try {
   impl_->fail(e);
 }
 
-void state_store::put(std::string_view key, std::string_view value) try {
-  std::lock_guard lock(impl_->mu);
-  impl_->db.run(
-      "INSERT INTO kv (key, value) VALUES (?, ?) "
-      "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-      key, value);
-} catch (const sqlite::error& e) {
-  impl_->fail(e);
+void state_store::put(std::string_view key, std::string_view value) {
+  put_many({{std::string(key), std::string(value)}});
 }
 
 void state_store::put_many(const std::vector<std::pair<std::string, std::string>>& entries) try {
