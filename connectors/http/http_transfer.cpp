@@ -2,7 +2,7 @@
 // callbacks (body in, response out), the streamed body's feeder, completion,
 // cancellation; and http_client::request(), which awaits it.
 
-#include "connectors/doris/http_transfer.hpp"
+#include "connectors/http/http_transfer.hpp"
 
 #include "codecs/url.hpp"
 
@@ -23,7 +23,7 @@
 #include <new>
 #include <stdexcept>
 
-namespace uringmig::connectors::doris {
+namespace uringmig::connectors::http {
 
 namespace asio = boost::asio;
 
@@ -152,6 +152,7 @@ void transfer::configure() {
   curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, client_.get());
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, client_->opts.upload_buffer_size);
+  if (o.accept_gzip) curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "gzip");
   if (!client_->opts.ca_file.empty())
     curl_easy_setopt(e, CURLOPT_CAINFO, client_->opts.ca_file.c_str());
   const long verify = client_->opts.verify_tls ? 1L : 0L;
@@ -283,7 +284,7 @@ void transfer::finish(CURLcode rc) {
   if (rc != CURLE_OK) {
     const char* what = errbuf_[0] != 0 ? errbuf_ : curl_easy_strerror(rc);
     resp_.error = transport_error{static_cast<int>(rc), codecs::redact(what)};
-    spdlog::debug("doris http: {} {} failed: {}", to_string(rq_.method), codecs::redact(rq_.url),
+    spdlog::debug("http: {} {} failed: {}", to_string(rq_.method), codecs::redact(rq_.url),
                   resp_.error->message);
   }
   ++client_->completed;
@@ -507,7 +508,7 @@ std::size_t transfer::on_write(char* p, std::size_t size, std::size_t n, void* s
 
 asio::awaitable<http_response> http_client::request(http_request rq) {
   std::shared_ptr<impl> self = impl_;
-  if (!self) throw std::logic_error("doris http_client: used after it was moved from");
+  if (!self) throw std::logic_error("http_client: used after it was moved from");
   self->check_thread("request()");
   validate(rq);
   asio::cancellation_state cs = co_await asio::this_coro::cancellation_state;
@@ -530,4 +531,4 @@ asio::awaitable<http_response> http_client::request(http_request rq) {
   co_return t.take_response();
 }
 
-}  // namespace uringmig::connectors::doris
+}  // namespace uringmig::connectors::http

@@ -1,7 +1,7 @@
-// Internal to connectors/doris: the multi handle's state and one transfer.
+// Internal to connectors/http: the multi handle's state and one transfer.
 #pragma once
 
-#include "connectors/doris/http_client.hpp"
+#include "connectors/http/http_client.hpp"
 #include "io/waiters.hpp"
 
 #include <curl/curl.h>
@@ -16,7 +16,7 @@
 #include <thread>
 #include <unordered_map>
 
-namespace uringmig::connectors::doris {
+namespace uringmig::connectors::http {
 
 class transfer;
 
@@ -160,4 +160,4 @@ class transfer {
   std::optional<io::wake_handler> room_waiter_;
 };
 
-}  // namespace uringmig::connectors::doris
+}  // namespace uringmig::connectors::http

@@ -12,7 +12,7 @@
 // deferred, so the number cannot be reused under it. Stale completions are
 // recognised by the state object they belong to, never by the number.
 
-#include "connectors/doris/http_transfer.hpp"
+#include "connectors/http/http_transfer.hpp"
 
 #include "codecs/url.hpp"
 
@@ -28,7 +28,7 @@
 #include <stdexcept>
 #include <vector>
 
-namespace uringmig::connectors::doris {
+namespace uringmig::connectors::http {
 
 namespace asio = boost::asio;
 
@@ -103,7 +103,7 @@ bool http_client::impl::on_owner_thread() const {
 
 void http_client::impl::check_thread(const char* what) const {
   if (!on_owner_thread()) {
-    throw std::logic_error(std::string("doris http_client: ") + what +
+    throw std::logic_error(std::string("http_client: ") + what +
                            " called from a thread that does not run the client's io_context");
   }
 }
@@ -123,7 +123,7 @@ int http_client::impl::on_socket(CURL* easy, curl_socket_t fd, int what) {
     watch(st);
     return 0;
   } catch (const std::exception& e) {
-    spdlog::error("doris http: watching a socket failed: {}", e.what());
+    spdlog::error("http: watching a socket failed: {}", e.what());
     return -1;
   }
 }
@@ -145,7 +145,7 @@ int http_client::impl::on_timer(long timeout_ms) {
         });
     return 0;
   } catch (const std::exception& e) {
-    spdlog::error("doris http: arming the timer failed: {}", e.what());
+    spdlog::error("http: arming the timer failed: {}", e.what());
     return -1;
   }
 }
@@ -222,7 +222,7 @@ void http_client::impl::act(curl_socket_t fd, int events) {
     curl_multi_socket_action(multi, fd, events, &running);
     collect();
   } catch (const std::exception& e) {
-    spdlog::critical("doris http: driving libcurl failed: {}", e.what());
+    spdlog::critical("http: driving libcurl failed: {}", e.what());
   }
 }
 
@@ -278,7 +278,7 @@ http_client::~http_client() {
       asio::post(impl_->ex, [i = impl_] { i->shutdown(); });
     }
   } catch (const std::exception& e) {
-    spdlog::critical("doris http: closing the client failed: {}", e.what());
+    spdlog::critical("http: closing the client failed: {}", e.what());
   }
 }
 
@@ -360,4 +360,4 @@ std::string_view to_string(http_method m) noexcept {
   return "GET";
 }
 
-}  // namespace uringmig::connectors::doris
+}  // namespace uringmig::connectors::http

@@ -1,8 +1,8 @@
-#include "connectors/doris/json_reader.hpp"
+#include "codecs/json_reader.hpp"
 
 #include <cstdint>
 
-namespace uringmig::connectors::doris::json {
+namespace uringmig::codecs::json {
 
 namespace {
 
@@ -177,107 +177,15 @@ class reader {
     return true;
   }
 
-  bool hex4(std::uint32_t& cp) {
-    if (s_.size() - i_ < 4) return fail("short \\u escape");
-    cp = 0;
-    for (int k = 0; k < 4; ++k) {
-      const char c = s_[i_++];
-      cp <<= 4;
-      if (c >= '0' && c <= '9') {
-        cp |= static_cast<std::uint32_t>(c - '0');
-      } else if (c >= 'a' && c <= 'f') {
-        cp |= static_cast<std::uint32_t>(c - 'a' + 10);
-      } else if (c >= 'A' && c <= 'F') {
-        cp |= static_cast<std::uint32_t>(c - 'A' + 10);
-      } else {
-        return fail("bad \\u escape");
-      }
-    }
-    return true;
-  }
-
-  static void utf8(std::string& out, std::uint32_t cp) {
-    if (cp < 0x80) {
-      out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-      out += static_cast<char>(0xC0 | (cp >> 6));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-      out += static_cast<char>(0xE0 | (cp >> 12));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-      out += static_cast<char>(0xF0 | (cp >> 18));
-      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-  }
-
-  bool escape(std::string& out) {
-    const char c = s_[i_++];
-    switch (c) {
-      case '"':
-      case '\\':
-      case '/':
-        out += c;
-        return true;
-      case 'b':
-        out += '\b';
-        return true;
-      case 'f':
-        out += '\f';
-        return true;
-      case 'n':
-        out += '\n';
-        return true;
-      case 'r':
-        out += '\r';
-        return true;
-      case 't':
-        out += '\t';
-        return true;
-      case 'u': {
-        std::uint32_t cp = 0;
-        if (!hex4(cp)) return false;
-        if (cp >= 0xD800 && cp <= 0xDBFF) {
-          std::uint32_t low = 0;
-          if (s_.substr(i_, 2) != "\\u") return fail("lone high surrogate");
-          i_ += 2;
-          if (!hex4(low)) return false;
-          if (low < 0xDC00 || low > 0xDFFF) return fail("bad low surrogate");
-          cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-        } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-          return fail("lone low surrogate");
-        }
-        utf8(out, cp);
-        return true;
-      }
-      default:
-        --i_;
-        return fail("unknown escape");
-    }
-  }
-
   // With the cursor on the opening quote.
   bool string(std::string& out) {
-    ++i_;
-    for (;;) {
-      if (at_end()) return fail("unterminated string");
-      const char c = s_[i_];
-      if (c == '"') {
-        ++i_;
-        return true;
-      }
-      if (static_cast<unsigned char>(c) < 0x20) return fail("control character in a string");
-      ++i_;
-      if (c != '\\') {
-        out += c;
-        continue;
-      }
-      if (at_end()) return fail("unterminated string");
-      if (!escape(out)) return false;
+    const string_read r = read_string(s_.substr(i_), out);
+    if (!r.error.empty() || r.incomplete) {
+      i_ += r.error_at;
+      return fail(r.incomplete ? "unterminated string" : r.error);
     }
+    i_ += r.end;
+    return true;
   }
 
   std::string_view s_;
@@ -286,6 +194,128 @@ class reader {
 };
 
 }  // namespace
+
+namespace {
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+void put_utf8(std::string& out, std::uint32_t cp) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xC0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xE0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+}
+
+/// Reads string escapes from `s` at `i` (just past a backslash). 1: done, 0: `s` ended first,
+/// -1: malformed (`why`).
+int read_escape(std::string_view s, std::size_t& i, std::string& out, const char*& why) {
+  static constexpr std::string_view simple_in = "\"\\/bfnrt";
+  static constexpr std::string_view simple_out = "\"\\/\b\f\n\r\t";
+  if (i >= s.size()) return 0;
+  const char c = s[i];
+  if (const auto k = simple_in.find(c); k != std::string_view::npos) {
+    out += simple_out[k];
+    ++i;
+    return 1;
+  }
+  if (c != 'u') {
+    why = "unknown escape";
+    return -1;
+  }
+  auto hex4 = [&](std::size_t at, std::uint32_t& cp) {
+    if (s.size() - at < 4) return 0;
+    cp = 0;
+    for (std::size_t k = 0; k < 4; ++k) {
+      const int d = hex_digit(s[at + k]);
+      if (d < 0) {
+        why = "bad \\u escape";
+        return -1;
+      }
+      cp = (cp << 4) | static_cast<std::uint32_t>(d);
+    }
+    return 1;
+  };
+  std::uint32_t cp = 0;
+  if (const int r = hex4(i + 1, cp); r <= 0) return r;
+  std::size_t next = i + 5;
+  if (cp >= 0xD800 && cp <= 0xDBFF) {
+    if (s.size() - next < 2) return 0;
+    if (s.substr(next, 2) != "\\u") {
+      why = "lone high surrogate";
+      return -1;
+    }
+    std::uint32_t low = 0;
+    if (const int r = hex4(next + 2, low); r <= 0) return r;
+    if (low < 0xDC00 || low > 0xDFFF) {
+      why = "bad low surrogate";
+      return -1;
+    }
+    cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+    next += 6;
+  } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+    why = "lone low surrogate";
+    return -1;
+  }
+  put_utf8(out, cp);
+  i = next;
+  return 1;
+}
+
+}  // namespace
+
+string_read read_string(std::string_view s, std::string& out) {
+  string_read r;
+  std::size_t i = 1;  // past the opening quote
+  for (;;) {
+    const std::size_t from = i;
+    while (i < s.size() && s[i] != '"' && s[i] != '\\' && static_cast<unsigned char>(s[i]) >= 0x20)
+      ++i;
+    out.append(s.substr(from, i - from));
+    if (i >= s.size()) {
+      r.incomplete = true;
+      r.error_at = i;
+      return r;
+    }
+    if (s[i] == '"') {
+      r.end = i + 1;
+      return r;
+    }
+    if (s[i] != '\\') {
+      r.error = "control character in a string";
+      r.error_at = i;
+      return r;
+    }
+    ++i;
+    const char* why = "";
+    const int e = read_escape(s, i, out, why);
+    if (e == 0) {
+      r.incomplete = true;
+      r.error_at = s.size();
+      return r;
+    }
+    if (e < 0) {
+      r.error = why;
+      r.error_at = i;
+      return r;
+    }
+  }
+}
 
 const value* object::find(std::string_view key) const {
   for (const auto& [k, v] : members) {
@@ -302,4 +332,4 @@ std::optional<std::vector<value>> read_array(std::string_view text) {
   return reader(text).top_array();
 }
 
-}  // namespace uringmig::connectors::doris::json
+}  // namespace uringmig::codecs::json
