@@ -1,10 +1,10 @@
-#include "tests/doris_double/http.hpp"
+#include "tests/support/http_text.hpp"
 
 #include <array>
 #include <cctype>
 #include <limits>
 
-namespace uringmig::test::doris_double {
+namespace uringmig::test::http {
 
 namespace {
 
@@ -386,4 +386,4 @@ std::string json_quote(std::string_view s) {
   return out;
 }
 
-}  // namespace uringmig::test::doris_double
+}  // namespace uringmig::test::http

@@ -1,4 +1,4 @@
-#include "tests/doris_double/wire.hpp"
+#include "tests/support/http_wire.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -14,9 +14,9 @@
 #include <stdexcept>
 #include <string>
 
-#include "tests/doris_double/http.hpp"
+#include "tests/support/http_text.hpp"
 
-namespace uringmig::test::doris_double {
+namespace uringmig::test::http {
 
 namespace {
 constexpr std::size_t max_head_bytes = 64 * 1024;
@@ -206,4 +206,4 @@ int listen_loopback(std::uint16_t port, std::uint16_t& actual_port) {
   return fd;
 }
 
-}  // namespace uringmig::test::doris_double
+}  // namespace uringmig::test::http
