@@ -142,6 +142,17 @@ bool read_result_set_meta(const json::object& rsmd, result_meta& meta, std::stri
 jsonv2_decoder::jsonv2_decoder(std::vector<column> columns)
     : columns_(std::move(columns)), columns_given_(true) {}
 
+void jsonv2_decoder::watch(std::string name) {
+  watched_name_ = std::move(name);
+  resolve_watch();
+}
+
+void jsonv2_decoder::resolve_watch() {
+  watched_ = static_cast<std::size_t>(-1);
+  for (std::size_t i = 0; i < columns_.size(); ++i)
+    if (columns_[i].name == watched_name_) watched_ = i;
+}
+
 jsonv2_decoder::step jsonv2_decoder::fail(std::size_t at, const std::string& what) {
   error_ = "jsonv2 result: " + what + " at byte " + std::to_string(base_ + at);
   return step::fail;
@@ -168,7 +179,10 @@ bool jsonv2_decoder::absorb_members() {
         error_ = "jsonv2 result: resultSetMetaData: " + (rsmd ? why : rsmd.error);
         return false;
       }
-      if (!columns_given_ && meta_.has_row_type) columns_ = meta_.columns;
+      if (!columns_given_ && meta_.has_row_type) {
+        columns_ = meta_.columns;
+        resolve_watch();
+      }
     }
   }
   return true;
@@ -219,6 +233,8 @@ jsonv2_decoder::step jsonv2_decoder::read_row(std::string_view b, std::size_t& i
   const std::size_t mark = out.size();
   std::size_t p = i + 1;  // past '['
   std::size_t col = 0;
+  std::int64_t row_nulls = 0;
+  std::optional<epoch_time> row_instant;  // the watched column's, committed with the row
   auto need = [&] {
     out.resize(mark);
     return step::need;
@@ -244,6 +260,7 @@ jsonv2_decoder::step jsonv2_decoder::read_row(std::string_view b, std::size_t& i
         if (b.substr(p, 4) != "null") return bad(p, "expected a string or null");
         out.append(copy_text_null);
         p += 4;
+        if (col == watched_) ++row_nulls;
       } else if (b[p] == '"') {
         // Most values have no escape: a view of the input. Else unescaped into scratch_.
         std::size_t q = p + 1;
@@ -266,6 +283,7 @@ jsonv2_decoder::step jsonv2_decoder::read_row(std::string_view b, std::size_t& i
         if (!append_copy_value(out, columns_[col], value, why))
           return bad(p, "column \"" + printable(columns_[col].name) + "\" (" +
                             columns_[col].type_name + "): " + why);
+        if (col == watched_) row_instant = instant_of(columns_[col], value);
       } else {
         return bad(p, "expected a string or null");
       }
@@ -285,6 +303,8 @@ jsonv2_decoder::step jsonv2_decoder::read_row(std::string_view b, std::size_t& i
                std::to_string(col) + " values for " + std::to_string(columns_.size()) + " columns");
   out.push_back('\n');
   ++rows_;
+  watched_nulls_ += row_nulls;
+  if (row_instant && (!watched_max_ || *watched_max_ < *row_instant)) watched_max_ = row_instant;
   i = p;
   state_ = state::after_row;
   return step::more;

@@ -61,6 +61,14 @@ class jsonv2_decoder {
   /// The body ended: writes what is left; false unless it was one complete object.
   bool finish(std::string& out);
 
+  /// Keeps the greatest instant (instant_of) and the NULL count of the column named `name`
+  /// (exact case; a DATE, TIME or TIMESTAMP_* watermark: other types keep no maximum) over
+  /// the rows decoded from now on: the next mark, exact to the nanosecond, without parsing
+  /// the COPY text again. Call before feeding.
+  void watch(std::string name);
+  const std::optional<epoch_time>& watched_max() const { return watched_max_; }
+  std::int64_t watched_nulls() const { return watched_nulls_; }
+
   const std::string& error() const { return error_; }
   const result_meta& meta() const { return meta_; }
   const std::vector<column>& columns() const { return columns_; }
@@ -75,6 +83,7 @@ class jsonv2_decoder {
   step member_value(std::string_view buf, std::size_t& pos, bool at_end);
   step read_row(std::string_view buf, std::size_t& pos, std::string& out);
   bool absorb_members();
+  void resolve_watch();
   step fail(std::size_t at, const std::string& what);
 
   std::vector<column> columns_;
@@ -90,6 +99,10 @@ class jsonv2_decoder {
   std::uint64_t base_ = 0;      // body offset of the current buffer
   std::string scratch_;         // a string value with escapes, unescaped
   std::int64_t rows_ = 0;
+  std::string watched_name_;
+  std::size_t watched_ = static_cast<std::size_t>(-1);
+  std::optional<epoch_time> watched_max_;
+  std::int64_t watched_nulls_ = 0;
   std::string error_;
 };
 

@@ -272,11 +272,18 @@ asio::awaitable<void> deliver(sf::jsonv2_decoder& d, const std::string& body, st
                 200, "");
 }
 
+void keep_max(query_result& stats, const sf::jsonv2_decoder& d) {
+  stats.watched_nulls += d.watched_nulls();
+  const auto& m = d.watched_max();
+  if (m && (!stats.watched_max || *stats.watched_max < *m)) stats.watched_max = m;
+}
+
 }  // namespace
 
 asio::awaitable<void> sql_client::fetch_rest(const std::string& handle, std::size_t partitions,
                                              const sf::result_meta& meta, copy_sink& sink,
-                                             std::string& out, query_result& stats) {
+                                             std::string& out, query_result& stats,
+                                             const std::string& watch) {
   fetch_plan plan;
   plan.partitions = partitions;
   plan.window = s_.fetch_parallelism;
@@ -316,6 +323,7 @@ asio::awaitable<void> sql_client::fetch_rest(const std::string& handle, std::siz
       plan.next_deliver = i + 1;
       io::wake_all(plan.workers.take_all());
       sf::jsonv2_decoder d(stats.columns);
+      if (!watch.empty()) d.watch(watch);
       try {
         co_await deliver(d, body, i, meta, sink, out, s_.chunk_bytes);
       } catch (...) {
@@ -323,6 +331,7 @@ asio::awaitable<void> sql_client::fetch_rest(const std::string& handle, std::siz
         throw;
       }
       stats.rows += d.rows();
+      keep_max(stats, d);
     }
   };
   auto ex = co_await asio::this_coro::executor;
@@ -334,6 +343,12 @@ asio::awaitable<void> sql_client::fetch_rest(const std::string& handle, std::siz
 }
 
 asio::awaitable<query_result> sql_client::query(std::string sql, copy_sink sink) {
+  std::string no_watch;
+  co_return co_await query(std::move(sql), std::move(sink), std::move(no_watch));
+}
+
+asio::awaitable<query_result> sql_client::query(std::string sql, copy_sink sink,
+                                                std::string watch) {
   query_result stats;
   http::http_response r = co_await submit(sql, stats);
   r = co_await wait_done(std::move(r), stats);
@@ -343,6 +358,7 @@ asio::awaitable<query_result> sql_client::query(std::string sql, copy_sink sink)
                     std::to_string(s_.max_partition_bytes) + " bytes (max_partition_bytes)",
                 r.status, "");
   sf::jsonv2_decoder first;
+  if (!watch.empty()) first.watch(watch);
   std::string out;
   sf::result_meta meta;
   {
@@ -360,12 +376,18 @@ asio::awaitable<query_result> sql_client::query(std::string sql, copy_sink sink)
   stats.columns = first.columns();
   stats.statement_handle = meta.statement_handle;
   stats.rows = first.rows();
+  keep_max(stats, first);
+  if (!watch.empty() && std::none_of(stats.columns.begin(), stats.columns.end(),
+                                     [&](const sf::column& c) { return c.name == watch; }))
+    throw error("Snowflake: the result has no column \"" + codecs::printable(watch) +
+                    "\" to take the watermark from — in: " + first_line(sql),
+                200, "");
   stats.partitions = std::max<std::size_t>(1, meta.partitions.size());
   if (stats.partitions > 1) {
     if (stats.statement_handle.empty() ||
         stats.statement_handle.find_first_of("/?#% ") != std::string::npos)
       throw error("Snowflake: a result of several partitions names no statement handle", 200, "");
-    co_await fetch_rest(stats.statement_handle, stats.partitions, meta, sink, out, stats);
+    co_await fetch_rest(stats.statement_handle, stats.partitions, meta, sink, out, stats, watch);
   }
   if (!out.empty()) co_await sink(out);
   co_return stats;

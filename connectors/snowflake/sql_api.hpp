@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <stdexcept>
 #include <stop_token>
 #include <string>
@@ -76,6 +77,10 @@ struct query_result {
   int retries = 0;         // requests sent again (429, 503, 504, dropped connections)
   int token_renewals = 0;  // 401s answered with a new JWT
   int polls = 0;           // status requests while the statement ran
+  /// With a watched column (query()'s third argument): its greatest instant over the rows
+  /// delivered (DATE, TIME, TIMESTAMP_*; exact to the nanosecond) and its NULL count.
+  std::optional<codecs::snowflake::epoch_time> watched_max;
+  std::int64_t watched_nulls = 0;
 };
 
 /// One account's SQL API on one HTTP client (one io_context: call it from that context's
@@ -90,6 +95,9 @@ class sql_client {
   /// with the SQLSTATE and the statement's first line; API refusals; retries used up) and
   /// std::runtime_error when stopped during a wait.
   boost::asio::awaitable<query_result> query(std::string sql, copy_sink sink);
+  /// The same, keeping the greatest value and the NULL count of column `watch` (exact case):
+  /// the watermark the rows reach, for the next run's mark.
+  boost::asio::awaitable<query_result> query(std::string sql, copy_sink sink, std::string watch);
 
   /// A table's columns (exact case, types) from the rowType of `SELECT * FROM table LIMIT 0`.
   /// `table`: as it goes into SQL (quote mixed-case names: `"My Table"`).
@@ -106,7 +114,8 @@ class sql_client {
   boost::asio::awaitable<http::http_response> wait_done(http::http_response r, query_result& stats);
   boost::asio::awaitable<void> fetch_rest(const std::string& handle, std::size_t partitions,
                                           const codecs::snowflake::result_meta& meta,
-                                          copy_sink& sink, std::string& out, query_result& stats);
+                                          copy_sink& sink, std::string& out, query_result& stats,
+                                          const std::string& watch);
   boost::asio::awaitable<std::string> fetch_partition(const std::string& handle, std::size_t i,
                                                       query_result& stats);
   http::http_request get(std::string path_and_query);

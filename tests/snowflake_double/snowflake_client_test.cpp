@@ -187,6 +187,24 @@ TEST(snowflake_client, where_and_order_as_an_incremental_load_asks) {
   EXPECT_EQ(one_ns_later.result.rows, 39);
 }
 
+TEST(snowflake_client, the_watermark_reached_is_exact_across_partitions) {
+  sd::server srv(double_opts());
+  srv.set_table("T", sd::generated_table(2500));
+  io::runtime rt(1);
+  std::stop_source never;
+  const sn::query_result r = rt.run([&]() -> asio::awaitable<sn::query_result> {
+    http::http_client client(co_await asio::this_coro::executor);
+    sn::sql_client sc(client, client_settings(srv), never.get_token());
+    sn::copy_sink sink = [](std::string_view) -> asio::awaitable<void> { co_return; };
+    co_return co_await sc.query("SELECT * FROM T ORDER BY ID DESC", sink, "Updated At");
+  }());
+  EXPECT_EQ(r.partitions, 3U);
+  ASSERT_TRUE(r.watched_max);
+  // Row 2499 (in the first partition of a descending read): 1700002499 s + 2499 ns.
+  EXPECT_EQ(sf::epoch_text(*r.watched_max), "1700002499.000002499");
+  EXPECT_EQ(r.watched_nulls, 0);
+}
+
 TEST(snowflake_client, describe_columns_keeps_names_and_types) {
   sd::server srv(double_opts());
   srv.set_table("T", sd::generated_table(5));

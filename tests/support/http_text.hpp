@@ -1,7 +1,7 @@
 #pragma once
 
-// HTTP/1.1 pieces the test doubles (Doris, Snowflake) share, as pure functions over bytes: request heads,
-// chunked bodies, Basic auth, query strings, response text. No sockets here.
+// HTTP/1.1 pieces the test doubles (Doris, Snowflake) share, as pure functions over bytes: request
+// heads, chunked bodies, Basic auth, query strings, response text. No sockets here.
 
 #include <cstddef>
 #include <cstdint>

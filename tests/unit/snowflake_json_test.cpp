@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -279,4 +280,23 @@ TEST(SnowflakeJson, AHugeValueInTinyPiecesCostsLinearTime) {
     ASSERT_TRUE(d.feed(std::string_view(body).substr(i, 16), out));
   ASSERT_TRUE(d.finish(out)) << d.error();
   EXPECT_EQ(out, big + "\n");
+}
+
+TEST(SnowflakeJson, AWatchedColumnKeepsItsGreatestInstantAndNulls) {
+  sf::jsonv2_decoder d;
+  d.watch("Updated Datatimestamp");
+  std::string out;
+  ASSERT_TRUE(d.feed(body_with(two_rows), out) && d.finish(out)) << d.error();
+  // Row 1: 1700000000.123456789, row 2: -0.000000001.
+  ASSERT_TRUE(d.watched_max());
+  EXPECT_EQ(sf::epoch_text(*d.watched_max()), "1700000000.123456789");
+  EXPECT_EQ(d.watched_nulls(), 0);
+  sf::jsonv2_decoder n(*sf::parse_row_type(R"([{"name":"w","type":"timestamp_ntz","scale":9}])",
+                                           *std::make_unique<std::string>()));
+  n.watch("w");
+  std::string o2;
+  ASSERT_TRUE(n.feed(R"({"data":[[null],["5.000000001"],["5.000000002"],[null],["1"]]})", o2) &&
+              n.finish(o2));
+  EXPECT_EQ(sf::epoch_text(*n.watched_max()), "5.000000002");
+  EXPECT_EQ(n.watched_nulls(), 2);
 }
