@@ -84,7 +84,7 @@ struct epoch_time {
 
   /// Order by instant only (scale and zone do not change the instant).
   friend std::strong_ordering operator<=>(const epoch_time& a, const epoch_time& b) {
-    if (auto c = a.seconds <=> b.seconds; c != 0) return c;
+    if (a.seconds != b.seconds) return a.seconds <=> b.seconds;
     return a.nanos <=> b.nanos;
   }
   friend bool operator==(const epoch_time& a, const epoch_time& b) {

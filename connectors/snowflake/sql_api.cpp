@@ -312,11 +312,14 @@ asio::awaitable<void> sql_client::fetch_rest(const std::string& handle, std::siz
   };
   auto deliverer = [&]() -> asio::awaitable<void> {
     for (std::size_t i = 1; i < plan.partitions; ++i) {
-      co_await io::park([&plan, i](io::wake_handler& h) {
-        if (plan.failed || plan.ready.count(i) > 0) return false;
-        plan.deliverer = std::move(h);
-        return true;
-      });
+      // Woken whenever some partition arrives: wait on until this one has.
+      while (!plan.failed && plan.ready.count(i) == 0) {
+        co_await io::park([&plan, i](io::wake_handler& h) {
+          if (plan.failed || plan.ready.count(i) > 0) return false;
+          plan.deliverer = std::move(h);
+          return true;
+        });
+      }
       if (plan.failed) co_return;
       const std::string body = std::move(plan.ready.at(i));
       plan.ready.erase(i);

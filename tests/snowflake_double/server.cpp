@@ -15,6 +15,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <list>
 #include <mutex>
 #include <thread>
@@ -38,7 +39,9 @@ struct answer {
   int status = 200;
   std::vector<h::header> headers;
   std::string body;
-  bool cut = false;  // send half the body, then close
+  bool cut = false;          // send half the body, then close
+  std::string handle;        // a partition >= 1 of this statement
+  std::size_t wait_for = 0;  // hold the answer until this many of its partitions were sent
 };
 
 answer json_answer(int status, std::string body) {
@@ -79,6 +82,8 @@ struct server::impl {
   std::vector<request_record> log;
   int executions = 0;
   int next_handle = 1;
+  std::condition_variable sent_cv;
+  std::map<std::string, std::size_t> partitions_sent;  // by handle
 
   h::stopper stop_signal;
   int listen_fd = -1;
@@ -184,6 +189,7 @@ struct server::impl {
     st.handle = handle;
     st.request_id = request_id;
     st.result = run_select(sql->text, tables);
+    st.table = st.result.table;
     ++executions;
     const std::size_t n = st.result.rows.size();
     for (std::size_t from = 0; from == 0 || from < n; from += opts.partition_rows)
@@ -208,6 +214,9 @@ struct server::impl {
     answer a = json_answer(200, std::move(zipped));
     a.headers.push_back({"Content-Encoding", "gzip"});
     a.cut = take(fault::cut_partition);
+    a.handle = st.handle;
+    if (i == 1 && st.partitions.size() > 2 && take(fault::late_partition))
+      a.wait_for = st.partitions.size() - 2;
     return a;
   }
 
@@ -248,7 +257,14 @@ struct server::impl {
                        body, 64 << 20, got) != h::connection_io::body_result::ok)
         break;
       const answer a = route(*req, body.text);
+      if (a.wait_for > 0) {
+        std::unique_lock lock(m);
+        sent_cv.wait_for(lock, std::chrono::seconds(10), [&] {
+          return stop_signal.stopped() || partitions_sent[a.handle] >= a.wait_for;
+        });
+      }
       {
+        // Logged in the order of the answers, just before one is sent.
         std::lock_guard lock(m);
         request_record rec{req->method, req->target, {}, a.status};
         for (const auto& hd : req->headers)
@@ -261,6 +277,11 @@ struct server::impl {
         break;  // the connection drops mid-body
       }
       if (!io.send_all(wire)) break;
+      if (!a.handle.empty()) {
+        std::lock_guard lock(m);
+        ++partitions_sent[a.handle];
+        sent_cv.notify_all();
+      }
     }
     ::shutdown(fd, SHUT_RDWR);
   }
@@ -288,6 +309,10 @@ struct server::impl {
   void stop() {
     std::call_once(stopped, [this] {
       stop_signal.request_stop();
+      {
+        std::lock_guard lock(m);
+        sent_cv.notify_all();
+      }
       ::shutdown(listen_fd, SHUT_RDWR);
       acceptor.join();
       ::close(listen_fd);

@@ -32,6 +32,7 @@ enum class fault {
   unavailable,        // 503
   cut_partition,      // a GET of partition >= 1: half its body, then the connection closes
   expired_token,      // 401 {"code":"390318","message":"JWT token has expired..."}
+  late_partition,     // partition 1 is answered only after every later partition was
 };
 
 /// A request as received, for tests to look at.

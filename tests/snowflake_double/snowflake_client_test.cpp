@@ -171,6 +171,22 @@ TEST(snowflake_client, reads_several_gzip_partitions_in_order_after_polling) {
   EXPECT_EQ(srv.executions(), 1);
 }
 
+TEST(snowflake_client, partitions_arriving_out_of_order_are_delivered_in_order) {
+  sd::server srv(double_opts());
+  const sd::table t = sd::generated_table(3500);
+  srv.set_table("T", t);
+  srv.arm(sd::fault::late_partition);  // partition 1 comes after 2 and 3
+  const outcome o = query(srv, "SELECT * FROM T");
+  ASSERT_EQ(o.error, "");
+  EXPECT_EQ(o.copy_text, expected_copy(t));
+  std::vector<std::string> order;
+  for (const auto& r : srv.requests())
+    if (r.target.find("partition=") != std::string::npos)
+      order.push_back(r.target.substr(r.target.find("partition=") + 10));
+  ASSERT_EQ(order.size(), 3U);
+  EXPECT_EQ(order.back(), "1") << "the double's log is in answer order";
+}
+
 TEST(snowflake_client, where_and_order_as_an_incremental_load_asks) {
   sd::server srv(double_opts());
   sd::table t = sd::generated_table(50);

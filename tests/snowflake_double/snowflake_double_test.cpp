@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include <sstream>
+
 namespace {
 
 namespace sd = uringmig::test::snowflake_double;
@@ -64,4 +66,30 @@ TEST(snowflake_double, jwt_check_claims_signature_and_expiry) {
   forged[forged.size() - 5] = forged[forged.size() - 5] == 'A' ? 'B' : 'A';
   EXPECT_EQ(sd::check_jwt(forged, pub, fp, "ACCT", "U", 1100), sd::jwt_verdict::bad_signature);
   EXPECT_EQ(sd::check_jwt("not.a-jwt", pub, fp, "ACCT", "U", 1100), sd::jwt_verdict::malformed);
+}
+
+TEST(snowflake_double, tables_load_from_a_data_file) {
+  std::istringstream in(
+      "# a comment\n"
+      "ID:fixed(18,0)\t\"Updated At\":timestamp_ntz(9)\tname:text(10)\tamt:fixed(12,2)\n"
+      "1\t1700000000.000000001\talice\t1.50\n"
+      "2\t\\N\t\\N\t-3.00\n");
+  const sd::table t = sd::load_table(in);
+  ASSERT_EQ(t.columns.size(), 4U);
+  EXPECT_EQ(t.columns[1].name, "Updated At");
+  EXPECT_EQ(t.columns[1].scale, 9);
+  EXPECT_EQ(t.columns[2].name, "NAME");
+  EXPECT_EQ(t.columns[2].length, 10);
+  EXPECT_EQ(t.columns[3].precision, 12);
+  EXPECT_EQ(t.columns[3].scale, 2);
+  ASSERT_EQ(t.rows.size(), 2U);
+  EXPECT_EQ(t.rows[1][1], std::nullopt);
+  EXPECT_EQ(t.rows[0][2], "alice");
+  std::istringstream bad("ID:fixed\n1\t2\n");
+  try {
+    sd::load_table(bad);
+    FAIL() << "accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("line 2: 2 values for 1 columns"), std::string::npos);
+  }
 }

@@ -6,6 +6,7 @@
 #include "codecs/snowflake_types.hpp"
 
 #include <cstdint>
+#include <istream>
 #include <map>
 #include <optional>
 #include <string>
@@ -29,6 +30,7 @@ using catalog = std::map<std::string, table>;
 
 /// A statement's outcome: columns and rows, or a SQL error (HTTP 422).
 struct select_result {
+  std::string table;  // the table read
   std::vector<sf::column> columns;
   std::vector<row> rows;
   std::string sql_state;  // set: the statement failed
@@ -50,5 +52,12 @@ std::string row_type_json(const sf::column& c, std::string_view table);
 /// RATIO, ACTIVE, BORN, "Updated At" (TIMESTAMP_NTZ(9)), SEEN_TZ, PAYLOAD (BINARY), ATTRS
 /// (VARIANT)); row i's "Updated At" is 1700000000 + i seconds plus i nanoseconds.
 table generated_table(std::size_t n);
+
+/// A table from a data file: a header line of tab-separated column specs `NAME:type` or
+/// `NAME:type(a[,b])` (fixed(precision,scale), text(length), binary(length), time(scale),
+/// timestamp_*(scale); `"Quoted Name":type` keeps case and spaces), then one line per row of
+/// tab-separated jsonv2 texts, `\N` for NULL; lines starting with `#` are skipped. Throws
+/// std::runtime_error naming the line.
+table load_table(std::istream& in);
 
 }  // namespace uringmig::test::snowflake_double
