@@ -12,10 +12,15 @@
 
 #include <gtest/gtest.h>
 
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
 #include <boost/asio/this_coro.hpp>
 
 #include <fstream>
 #include <functional>
+#include <memory>
+#include <sstream>
 #include <stop_token>
 #include <string>
 
@@ -292,7 +297,21 @@ TEST(snowflake_client, a_key_the_user_does_not_have_is_refused_without_leaking_i
   o.public_key_pem = key_pair().public_pem;  // another user's key
   sd::server srv(o);
   srv.set_table("T", sd::generated_table(3));
+  srv.arm(sd::fault::unavailable);  // a retry's warning in the log too
+  // Every log line of the run, at every level.
+  std::ostringstream lines;
+  auto previous = spdlog::default_logger();
+  auto capture = std::make_shared<spdlog::logger>(
+      "capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(lines));
+  capture->set_level(spdlog::level::trace);
+  spdlog::set_default_logger(capture);
   const outcome r = query(srv, "SELECT * FROM T");
+  spdlog::set_default_logger(previous);
+  EXPECT_NE(lines.str().find("HTTP 503"), std::string::npos) << lines.str();
+  EXPECT_NE(lines.str().find("the token was refused"), std::string::npos) << lines.str();
+  EXPECT_EQ(lines.str().find("eyJ"), std::string::npos) << "a JWT in the log";
+  EXPECT_EQ(lines.str().find("Bearer"), std::string::npos);
+  EXPECT_EQ(lines.str().find("PRIVATE KEY"), std::string::npos);
   EXPECT_NE(r.error.find("JWT token is invalid"), std::string::npos) << r.error;
   EXPECT_EQ(r.error.find("Bearer"), std::string::npos);
   EXPECT_EQ(r.error.find("eyJ"), std::string::npos) << "no JWT in the message";
@@ -341,4 +360,8 @@ TEST(snowflake_client, an_oauth_token_signs_in_too) {
   ASSERT_EQ(r.error, "");
   EXPECT_EQ(r.result.rows, 2);
   EXPECT_EQ(srv.requests().front().header("X-Snowflake-Authorization-Token-Type"), "OAUTH");
+  s.auth.oauth_token = "oauth-wrong-xyz";
+  const outcome refused = query("SELECT * FROM T", s);
+  EXPECT_NE(refused.error.find("the OAuth token was refused"), std::string::npos) << refused.error;
+  EXPECT_EQ(refused.error.find("oauth-wrong-xyz"), std::string::npos);
 }
