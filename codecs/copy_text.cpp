@@ -1,5 +1,6 @@
 #include "codecs/copy_text.hpp"
 
+#include <array>
 #include <cstring>
 
 namespace uringmig::codecs {
@@ -14,6 +15,38 @@ int hex_value(char c) {
 }
 
 }  // namespace
+
+namespace {
+
+/// The letter after the backslash for each byte COPY TO escapes; 0 for the rest.
+constexpr std::array<char, 256> copy_escapes = [] {
+  std::array<char, 256> t{};
+  t['\\'] = '\\';
+  t['\b'] = 'b';
+  t['\f'] = 'f';
+  t['\n'] = 'n';
+  t['\r'] = 'r';
+  t['\t'] = 't';
+  t['\v'] = 'v';
+  return t;
+}();
+
+}  // namespace
+
+void append_copy_text_escaped(std::string& out, std::string_view raw) {
+  const char* p = raw.data();
+  const char* const end = p + raw.size();
+  while (p != end) {
+    const char* q = p;  // the run that needs no escape goes in at once
+    while (q != end && copy_escapes[static_cast<unsigned char>(*q)] == 0)
+      ++q;
+    out.append(p, q);
+    if (q == end) return;
+    out.push_back('\\');
+    out.push_back(copy_escapes[static_cast<unsigned char>(*q)]);
+    p = q + 1;
+  }
+}
 
 bool copy_text_parser::feed(std::string_view piece, const row_fn& on_row) {
   while (!piece.empty()) {

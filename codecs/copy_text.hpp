@@ -42,6 +42,14 @@ class copy_text_parser {
   std::string error_;
 };
 
+/// NULL in COPY text.
+inline constexpr std::string_view copy_text_null = "\\N";
+
+/// Appends `raw` as one COPY text field, escaped as COPY TO writes it: backslash, \b \f \n \r
+/// \t \v as two-byte escapes; every other byte (UTF-8 included) as is. The project's one COPY
+/// text escaper: whatever writes COPY text goes through it.
+void append_copy_text_escaped(std::string& out, std::string_view raw);
+
 /// Decodes bytea's hex output ("\x0a0b..."); nullopt when malformed.
 std::optional<std::string> decode_bytea_hex(std::string_view text);
 

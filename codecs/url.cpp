@@ -21,7 +21,8 @@ struct bad_url {
   std::string message;
 };
 
-constexpr std::string_view valid_schemes = "postgresql://, postgres://, sqlite://, doris://";
+constexpr std::string_view valid_schemes =
+    "postgresql://, postgres://, sqlite://, doris://, snowflake://";
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -386,6 +387,50 @@ doris_endpoint parse_doris(std::string_view rest, bool https) {
   return d;
 }
 
+snowflake_endpoint parse_snowflake(std::string_view rest) {
+  constexpr std::string_view scheme = "snowflake";
+  constexpr std::string_view form = " (write snowflake://USER@ACCOUNT/DATABASE/SCHEMA?warehouse=W)";
+  snowflake_endpoint s;
+  auto auth = split_authority(rest, scheme);
+  if (auth.password) {
+    throw bad_url{
+        "the snowflake URL carries no password: sign in with a key pair ([snowflake] "
+        "private_key_file) or an OAuth token ([snowflake] token)"};
+  }
+  if (!auth.user || auth.user->empty())
+    throw bad_url{"the snowflake URL has no user" + std::string(form)};
+  s.user = std::move(*auth.user);
+  s.account = decode_or_throw(auth.hosts, "the account");
+  if (s.account.empty() || s.account.find_first_of(":,[]") != std::string::npos)
+    throw bad_url{"the snowflake URL has no account identifier" + std::string(form)};
+  std::string_view query;
+  if (const auto q = rest.find('?'); q != std::string_view::npos) {
+    query = rest.substr(q + 1);
+    rest = rest.substr(0, q);
+  }
+  if (!rest.empty()) rest.remove_prefix(1);  // the '/' after the account
+  const auto slash = rest.find('/');
+  s.database = decode_or_throw(rest.substr(0, slash), "the database name");
+  if (slash != std::string_view::npos) {
+    const std::string_view schema = rest.substr(slash + 1);
+    if (schema.find('/') != std::string_view::npos)
+      throw bad_url{"the snowflake URL has more path than DATABASE/SCHEMA" + std::string(form)};
+    s.schema = decode_or_throw(schema, "the schema name");
+  }
+  if (s.database.empty()) throw bad_url{"the snowflake URL has no database" + std::string(form)};
+  for (auto& p : parse_query(query, scheme)) {
+    if (p.key == "warehouse") {
+      s.warehouse = std::move(p.value);
+    } else if (p.key == "role") {
+      s.role = std::move(p.value);
+    } else {
+      throw bad_url{"unknown parameter '" + p.key +
+                    "' in the snowflake URL (valid: warehouse, role)"};
+    }
+  }
+  return s;
+}
+
 }  // namespace
 
 std::string percent_encode(std::string_view text) {
@@ -475,6 +520,8 @@ endpoint_result parse_endpoint(std::string_view url) {
       e = parse_sqlite(rest);
     } else if (scheme == "doris" || scheme == "doris+https") {
       e.spec = parse_doris(rest, scheme == "doris+https");
+    } else if (scheme == "snowflake") {
+      e.spec = parse_snowflake(rest);
     } else {
       throw bad_url{"unknown URL scheme '" + scheme + "://' (valid: " + std::string(valid_schemes) +
                     ")"};
@@ -502,6 +549,8 @@ std::string_view to_string(endpoint_kind kind) noexcept {
       return "sqlite shards";
     case endpoint_kind::doris:
       return "doris";
+    case endpoint_kind::snowflake:
+      return "snowflake";
   }
   return "unknown";
 }

@@ -57,12 +57,25 @@ struct doris_endpoint {
   bool tls_verify = true;   // certificate chain and host name
 };
 
-enum class endpoint_kind { postgres, sqlite, sqlite_shards, doris };
+/// `snowflake://USER@ACCOUNT/DATABASE[/SCHEMA][?warehouse=W][&role=R]`: a Snowflake account's SQL
+/// API. No password: key-pair JWT or OAuth (settings beside the URL). Names keep their case.
+struct snowflake_endpoint {
+  std::string user;
+  std::string account;  // the identifier as given: "myorg-acct", "xy12345.eu-west-1"
+  std::string database;
+  std::string schema;  // empty: the user's default
+  std::string warehouse;
+  std::string role;
+};
+
+enum class endpoint_kind { postgres, sqlite, sqlite_shards, doris, snowflake };
 
 /// A parsed --source / --target.
 struct endpoint {
   std::string url;  // as given; may hold a password: print redacted_url(*this) instead
-  std::variant<postgres_endpoint, sqlite_endpoint, sqlite_shards_endpoint, doris_endpoint> spec;
+  std::variant<postgres_endpoint, sqlite_endpoint, sqlite_shards_endpoint, doris_endpoint,
+               snowflake_endpoint>
+      spec;
 
   endpoint_kind kind() const noexcept { return static_cast<endpoint_kind>(spec.index()); }
 };

@@ -1,42 +1,12 @@
 #pragma once
 
-// A small reader for the flat JSON objects Doris answers with (Stream Load
-// results, FE errors, 2PC). Pure: no I/O, no dependency.
+// Doris answers are read with the project's one JSON object reader (codecs/json_reader); the
+// alias keeps Doris code and tests spelling it `connectors::doris::json`.
 
-#include <optional>
-#include <string>
-#include <string_view>
-#include <utility>
-#include <vector>
+#include "codecs/json_reader.hpp"
 
-namespace uringmig::connectors::doris::json {
+namespace uringmig::connectors::doris {
 
-enum class kind { string, number, boolean, null, object, array };
+namespace json = codecs::json;
 
-struct value {
-  json::kind kind = json::kind::null;
-  /// string: unescaped UTF-8; number: as written; boolean: "true"/"false";
-  /// null: empty; object/array: the raw JSON text, validated.
-  std::string text;
-};
-
-struct object {
-  std::vector<std::pair<std::string, value>> members;  // document order
-  /// The first member named `key` (case-sensitive), or nullptr.
-  const value* find(std::string_view key) const;
-};
-
-/// An object, or one line saying where the text stops being JSON.
-struct object_result {
-  std::optional<object> value;
-  std::string error;
-  explicit operator bool() const noexcept { return value.has_value(); }
-};
-
-/// Reads one JSON object (whitespace around it allowed, nothing else).
-object_result read_object(std::string_view text);
-
-/// Reads one JSON array into its elements; nullopt when it is not one.
-std::optional<std::vector<value>> read_array(std::string_view text);
-
-}  // namespace uringmig::connectors::doris::json
+}  // namespace uringmig::connectors::doris

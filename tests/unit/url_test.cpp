@@ -304,3 +304,33 @@ TEST(url_codec, with_password) {
 }
 
 }  // namespace
+
+// ---- snowflake ----------------------------------------------------------------------------
+
+TEST(url_parse, snowflake_account_database_schema_warehouse_role) {
+  const auto e = parse_ok("snowflake://Loader@myorg-acct1/ANALYTICS/Bi%20Raw?warehouse=WH&role=R1");
+  ASSERT_EQ(e.kind(), endpoint_kind::snowflake);
+  EXPECT_EQ(to_string(e.kind()), "snowflake");
+  const auto& s = std::get<snowflake_endpoint>(e.spec);
+  EXPECT_EQ(s.user, "Loader");
+  EXPECT_EQ(s.account, "myorg-acct1");
+  EXPECT_EQ(s.database, "ANALYTICS");
+  EXPECT_EQ(s.schema, "Bi Raw");
+  EXPECT_EQ(s.warehouse, "WH");
+  EXPECT_EQ(s.role, "R1");
+  const auto m = std::get<snowflake_endpoint>(parse_ok("snowflake://u@xy12345.eu-west-1/db").spec);
+  EXPECT_EQ(m.account, "xy12345.eu-west-1");
+  EXPECT_TRUE(m.schema.empty());
+  EXPECT_TRUE(m.warehouse.empty());
+}
+
+TEST(url_parse, snowflake_errors) {
+  const auto pw = parse_error("snowflake://u:hunter2@acct/db");
+  EXPECT_NE(pw.find("private_key_file"), std::string::npos) << pw;
+  EXPECT_EQ(pw.find("hunter2"), std::string::npos) << pw;
+  EXPECT_NE(parse_error("snowflake://acct/db").find("no user"), std::string::npos);
+  EXPECT_NE(parse_error("snowflake://u@/db").find("no account"), std::string::npos);
+  EXPECT_NE(parse_error("snowflake://u@acct").find("no database"), std::string::npos);
+  EXPECT_NE(parse_error("snowflake://u@acct/db/s/x").find("DATABASE/SCHEMA"), std::string::npos);
+  EXPECT_NE(parse_error("snowflake://u@acct/db?wh=x").find("'wh'"), std::string::npos);
+}

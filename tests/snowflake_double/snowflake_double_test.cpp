@@ -1,0 +1,95 @@
+// The double's own pieces: its SQL, its body writers, its JWT check.
+
+#include "connectors/snowflake/auth.hpp"
+#include "tests/snowflake_double/jwt_check.hpp"
+#include "tests/snowflake_double/sql.hpp"
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+namespace {
+
+namespace sd = uringmig::test::snowflake_double;
+namespace sn = uringmig::connectors::snowflake;
+
+}  // namespace
+
+TEST(snowflake_double, sql_select_where_order_limit) {
+  sd::catalog cat;
+  cat["T"] = sd::generated_table(20);
+  auto r = sd::run_select(
+      "select ID, \"Updated At\" from db.public.t where ID >= 5 order by ID "
+      "desc limit 3;",
+      cat);
+  ASSERT_FALSE(r.failed()) << r.message;
+  ASSERT_EQ(r.rows.size(), 3U);
+  EXPECT_EQ(r.rows[0][0], "20");
+  EXPECT_EQ(r.rows[2][0], "18");
+  EXPECT_EQ(r.columns[1].name, "Updated At");
+  r = sd::run_select("SELECT * FROM T WHERE NAME IS NULL", cat);
+  EXPECT_EQ(r.rows.size(), 2U);  // rows 0 and 17
+  r = sd::run_select("SELECT * FROM \"t\"", cat);
+  EXPECT_EQ(r.sql_state, "42S02");
+  r = sd::run_select("SELECT nope FROM T", cat);
+  EXPECT_EQ(r.sql_state, "42000");
+  EXPECT_NE(r.message.find("invalid identifier 'NOPE'"), std::string::npos);
+  r = sd::run_select("SELECT * FROM T GROUP BY ID", cat);
+  EXPECT_EQ(r.code, "001003");
+  EXPECT_EQ(sd::data_json(cat["T"].rows, 0, 0), "[]");
+}
+
+TEST(snowflake_double, jwt_check_claims_signature_and_expiry) {
+  EVP_PKEY* k = EVP_RSA_gen(2048);
+  BIO* b = BIO_new(BIO_s_mem());
+  PEM_write_bio_PKCS8PrivateKey(b, k, nullptr, nullptr, 0, nullptr, nullptr);
+  char* data = nullptr;
+  const long n = BIO_get_mem_data(b, &data);
+  const sn::private_key key =
+      sn::private_key::from_pem(std::string(data, static_cast<std::size_t>(n)));
+  BIO_free(b);
+  EVP_PKEY_free(k);
+  const std::string pub = key.public_key_pem();
+  const std::string fp = sd::public_key_fingerprint(pub);
+  EXPECT_EQ(fp, key.public_key_fingerprint());
+  const auto claims = sn::make_claims("acct", "u", fp, 1000, std::chrono::seconds(600));
+  const std::string jwt = sn::sign_jwt(key, claims);
+  EXPECT_EQ(sd::check_jwt(jwt, pub, fp, "ACCT", "U", 1100), sd::jwt_verdict::ok);
+  EXPECT_EQ(sd::check_jwt(jwt, pub, fp, "ACCT", "U", 1600), sd::jwt_verdict::expired);
+  EXPECT_EQ(sd::check_jwt(jwt, pub, fp, "OTHER", "U", 1100), sd::jwt_verdict::bad_claims);
+  EXPECT_EQ(sd::check_jwt(jwt, pub, fp, "ACCT", "U", 900), sd::jwt_verdict::bad_claims)
+      << "issued in the future";
+  std::string forged = jwt;
+  forged[forged.size() - 5] = forged[forged.size() - 5] == 'A' ? 'B' : 'A';
+  EXPECT_EQ(sd::check_jwt(forged, pub, fp, "ACCT", "U", 1100), sd::jwt_verdict::bad_signature);
+  EXPECT_EQ(sd::check_jwt("not.a-jwt", pub, fp, "ACCT", "U", 1100), sd::jwt_verdict::malformed);
+}
+
+TEST(snowflake_double, tables_load_from_a_data_file) {
+  std::istringstream in(
+      "# a comment\n"
+      "ID:fixed(18,0)\t\"Updated At\":timestamp_ntz(9)\tname:text(10)\tamt:fixed(12,2)\n"
+      "1\t1700000000.000000001\talice\t1.50\n"
+      "2\t\\N\t\\N\t-3.00\n");
+  const sd::table t = sd::load_table(in);
+  ASSERT_EQ(t.columns.size(), 4U);
+  EXPECT_EQ(t.columns[1].name, "Updated At");
+  EXPECT_EQ(t.columns[1].scale, 9);
+  EXPECT_EQ(t.columns[2].name, "NAME");
+  EXPECT_EQ(t.columns[2].length, 10);
+  EXPECT_EQ(t.columns[3].precision, 12);
+  EXPECT_EQ(t.columns[3].scale, 2);
+  ASSERT_EQ(t.rows.size(), 2U);
+  EXPECT_EQ(t.rows[1][1], std::nullopt);
+  EXPECT_EQ(t.rows[0][2], "alice");
+  std::istringstream bad("ID:fixed\n1\t2\n");
+  try {
+    sd::load_table(bad);
+    FAIL() << "accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("line 2: 2 values for 1 columns"), std::string::npos);
+  }
+}
