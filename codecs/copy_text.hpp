@@ -46,3 +46,14 @@ class copy_text_parser {
 std::optional<std::string> decode_bytea_hex(std::string_view text);
 
 }  // namespace uringmig::codecs
+
+namespace uringmig::codecs {
+
+/// Appends `value` as one field of COPY text: backslash, tab, newline and carriage return
+/// escaped (the reverse of copy_text_parser).
+void append_copy_field(std::string& out, std::string_view value);
+
+/// Appends `bytes` as a bytea field of COPY text in hex form (`\\x0a0b`: the backslash escaped).
+void append_copy_bytea(std::string& out, std::string_view bytes);
+
+}  // namespace uringmig::codecs
