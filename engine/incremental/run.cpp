@@ -269,6 +269,11 @@ int run_incremental(const job_spec& spec) {
   incremental::outcome out;
   std::string error;
   bool usage = false;
+  // Said once, when it happens: the chunks in flight finish, no other starts.
+  const std::stop_callback on_stop(rt.stop_token(), [&rt] {
+    spdlog::info("stopping ({}): the chunks in flight finish, no other starts",
+                 rt.stop_reason());
+  });
   rt.run([&]() -> asio::awaitable<void> {
     io::deadline deadline(rt, spec.max_runtime);
     incremental::context cx{spec, rt, chunk_rows};
