@@ -190,7 +190,8 @@ class config_reader {
 
   void read_tables(const toml::node& node, option_layer& l) const {
     const auto* table = node.as_table();
-    if (const auto* arr = node.as_array(); arr != nullptr && !arr->empty() && arr->is_array_of_tables()) {
+    if (const auto* arr = node.as_array();
+        arr != nullptr && !arr->empty() && arr->is_array_of_tables()) {
       // [[tables]] entries of an incremental job: "tables[N].key".
       std::size_t n = 0;
       for (const auto& el : *arr) {

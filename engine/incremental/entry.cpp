@@ -39,13 +39,14 @@ table_name name_of(const table_entry& e, const std::map<std::string, std::string
                    const char* key) {
   const auto it = kv.find(key);
   if (it == kv.end() || it->second.empty())
-    throw usage_error(fmt::format("{}: '{}' is missing (write {} = \"schema.table\")", e.label(),
-                                  key, key));
+    throw usage_error(
+        fmt::format("{}: '{}' is missing (write {} = \"schema.table\")", e.label(), key, key));
   auto name = parse_table_name(it->second);
   if (!name)
-    throw usage_error(fmt::format("{}: {} = '{}' is not a table name (schema.table; quote parts "
-                                  "with spaces or dots: \"My Schema\".\"My Table\")",
-                                  e.label(), key, codecs::printable(it->second)));
+    throw usage_error(
+        fmt::format("{}: {} = '{}' is not a table name (schema.table; quote parts "
+                    "with spaces or dots: \"My Schema\".\"My Table\")",
+                    e.label(), key, codecs::printable(it->second)));
   return *name;
 }
 
@@ -73,9 +74,10 @@ table_entry make_entry(int index, const std::map<std::string, std::string>& kv) 
     throw usage_error(fmt::format(
         "{}: 'key' is missing (the columns that identify a row: key = [\"id\"])", e.label()));
   if (e.watermark.empty() && e.mode == load_mode::incremental)
-    throw usage_error(fmt::format("{}: an incremental load needs a 'watermark' column (or write "
-                                  "mode = \"full\")",
-                                  e.label()));
+    throw usage_error(
+        fmt::format("{}: an incremental load needs a 'watermark' column (or write "
+                    "mode = \"full\")",
+                    e.label()));
   if (!e.target_watermark.empty() && e.watermark.empty())
     throw usage_error(fmt::format("{}: 'target_watermark' without 'watermark'", e.label()));
   return e;
@@ -153,13 +155,14 @@ std::vector<table_entry> pick_entries(std::vector<table_entry> all,
   for (auto& e : all) {
     bool hit = false;
     for (const auto& p : patterns)
-      hit = hit || codecs::glob_match(p, e.target.written) ||
-            codecs::glob_match(p, e.source.written);
+      hit =
+          hit || codecs::glob_match(p, e.target.written) || codecs::glob_match(p, e.source.written);
     if (hit) out.push_back(std::move(e));
   }
   if (out.empty())
-    throw usage_error("--tables: no [[tables]] entry matches (patterns are globs over the "
-                      "entries' target and source names as written)");
+    throw usage_error(
+        "--tables: no [[tables]] entry matches (patterns are globs over the "
+        "entries' target and source names as written)");
   return out;
 }
 

@@ -35,7 +35,7 @@ struct table_entry {
   int index = 0;  // position in the file, for messages ("[[tables]] #2")
   table_name source;
   table_name target;
-  std::string filter;     // a source-side SQL condition; "" for none
+  std::string filter;  // a source-side SQL condition; "" for none
   std::vector<std::string> key;
   std::string watermark;         // source column; "" for none (then mode must be full)
   std::string target_watermark;  // "" : the same name

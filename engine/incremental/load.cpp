@@ -45,9 +45,9 @@ std::string target_type(const table_plan& p, const std::string& target_col) {
 /// The upsert from staging: `@COND@` takes the staging rows' condition.
 std::string upsert_sql(const table_plan& p, const std::string& stage,
                        const std::vector<std::string>& cols) {
-  const std::string insert = fmt::format("INSERT INTO {} AS t ({}) SELECT {} FROM {} s WHERE @COND@",
-                                         p.tgt.qualified(), quoted_list(cols, ""),
-                                         quoted_list(cols, "s."), codecs::quote_ident(stage));
+  const std::string insert =
+      fmt::format("INSERT INTO {} AS t ({}) SELECT {} FROM {} s WHERE @COND@", p.tgt.qualified(),
+                  quoted_list(cols, ""), quoted_list(cols, "s."), codecs::quote_ident(stage));
   if (p.entry.mode == load_mode::full) return insert;
   std::vector<std::string> rest;
   for (const auto& c : cols)
@@ -93,8 +93,8 @@ std::string with_cond(std::string sql, const std::string& cond) {
 }
 
 bool row_refused(const pg::diagnostics& d) {
-  return d.sqlstate.size() == 5 && (d.sqlstate.compare(0, 2, "23") == 0 ||
-                                    d.sqlstate.compare(0, 2, "22") == 0);
+  return d.sqlstate.size() == 5 &&
+         (d.sqlstate.compare(0, 2, "23") == 0 || d.sqlstate.compare(0, 2, "22") == 0);
 }
 
 asio::awaitable<pg::result> run(pg::connection& c, const std::string& sql) {
@@ -190,7 +190,8 @@ class load_worker final : public chunk_worker {
     std::exception_ptr read_error;
     auto reader = [&]() -> asio::awaitable<void> {
       try {
-        (void)co_await src_->copy_rows(q, j_.pool, [&](io::buffer b) { return ch.send(std::move(b)); });
+        (void)co_await src_->copy_rows(q, j_.pool,
+                                       [&](io::buffer b) { return ch.send(std::move(b)); });
         ch.close();
       } catch (...) {
         read_error = std::current_exception();
@@ -226,7 +227,8 @@ class load_worker final : public chunk_worker {
   asio::awaitable<chunk_counts> rows(const run_table& t, const window_chunk& wc) {
     chunk_counts n;
     const row_query q = chunk_query(t, wc);
-    const bool direct = t.plan.entry.mode == load_mode::full && t.plan.entry.on_error == error_mode::fail;
+    const bool direct =
+        t.plan.entry.mode == load_mode::full && t.plan.entry.on_error == error_mode::fail;
     if (direct) {
       n.read = co_await pipe(q, t.copy_direct_sql);
       n.upserted = n.read;
@@ -237,8 +239,9 @@ class load_worker final : public chunk_worker {
       n.upserted = (co_await run(*dst_, with_cond(t.upsert_sql, "true"))).affected_rows();
       co_return n;
     }
-    pg::result span = co_await run(*dst_, fmt::format("SELECT min(uringmig_rn), max(uringmig_rn) FROM {}",
-                                                      codecs::quote_ident(t.stage)));
+    pg::result span =
+        co_await run(*dst_, fmt::format("SELECT min(uringmig_rn), max(uringmig_rn) FROM {}",
+                                        codecs::quote_ident(t.stage)));
     if (span.is_null(0, 0)) co_return n;
     co_await bisect(t, wc, std::stoll(std::string(span.value(0, 0))),
                     std::stoll(std::string(span.value(0, 1))), n);
@@ -250,8 +253,8 @@ class load_worker final : public chunk_worker {
   asio::awaitable<void> bisect(const run_table& t, const window_chunk& wc, std::int64_t lo,
                                std::int64_t hi, chunk_counts& n) {
     (void)co_await run(*dst_, "SAVEPOINT uringmig_rows");
-    pg::result r = co_await dst_->query(with_cond(
-        t.upsert_sql, fmt::format("s.uringmig_rn BETWEEN {} AND {}", lo, hi)));
+    pg::result r = co_await dst_->query(
+        with_cond(t.upsert_sql, fmt::format("s.uringmig_rn BETWEEN {} AND {}", lo, hi)));
     if (r.ok()) {
       (void)co_await run(*dst_, "RELEASE SAVEPOINT uringmig_rows");
       n.upserted += r.affected_rows();
@@ -261,8 +264,10 @@ class load_worker final : public chunk_worker {
     if (!row_refused(r.error())) throw pg::error(r.error());
     if (lo == hi) {
       pg::result row = co_await run(
-          *dst_, fmt::format("SELECT row_to_json(s)::text FROM (SELECT {} FROM {} WHERE uringmig_rn = {}) s",
-                             quoted_list(column_targets(t), ""), codecs::quote_ident(t.stage), lo));
+          *dst_,
+          fmt::format(
+              "SELECT row_to_json(s)::text FROM (SELECT {} FROM {} WHERE uringmig_rn = {}) s",
+              quoted_list(column_targets(t), ""), codecs::quote_ident(t.stage), lo));
       write_reject(t, wc, row.rows() ? std::string(row.value(0, 0)) : "null", r.error());
       ++n.rejected;
       co_return;
@@ -305,36 +310,47 @@ class load_worker final : public chunk_worker {
     }
     // The keys read are not rows read: the summary counts the rows that could be loaded.
     (void)co_await pipe(q, fmt::format("COPY {} ({}) FROM STDIN", codecs::quote_ident(t.keys_stage),
-                                          quoted_list(t.plan.key, "")));
+                                       quoted_list(t.plan.key, "")));
     std::string match;
     for (const auto& k : t.plan.key)
-      match += (match.empty() ? "" : " AND ") + fmt::format("k.{0} = t.{0}", codecs::quote_ident(k));
-    const std::string range = t.plan.key.size() == 1 ? range_sql(t.plan.key.front(), wc.range) : "true";
-    n.deleted = (co_await run(*dst_, fmt::format("DELETE FROM {} t WHERE ({}) AND NOT EXISTS (SELECT 1 FROM {} k WHERE {})",
-                                                t.plan.tgt.qualified(), range,
-                                                codecs::quote_ident(t.keys_stage), match)))
-                    .affected_rows();
+      match +=
+          (match.empty() ? "" : " AND ") + fmt::format("k.{0} = t.{0}", codecs::quote_ident(k));
+    const std::string range =
+        t.plan.key.size() == 1 ? range_sql(t.plan.key.front(), wc.range) : "true";
+    n.deleted =
+        (co_await run(
+             *dst_,
+             fmt::format("DELETE FROM {} t WHERE ({}) AND NOT EXISTS (SELECT 1 FROM {} k WHERE {})",
+                         t.plan.tgt.qualified(), range, codecs::quote_ident(t.keys_stage), match)))
+            .affected_rows();
     co_return n;
   }
 
   /// The chunk's done mark; with the table run's last chunk, the run's end and the new mark.
   asio::awaitable<void> finish(const run_table& t, const window_chunk& wc, const chunk_counts& n) {
     const std::string id = std::to_string(t.table_run_id);
-    (void)co_await run(*dst_, fmt::format(
-        "UPDATE uringmig.chunks SET status = 'done', rows_read = {}, rows_upserted = {}, "
-        "rows_deleted = {}, rows_rejected = {}, finished = now(), error = NULL "
-        "WHERE table_run_id = {} AND chunk_no = {}",
-        n.read, n.upserted, n.deleted, n.rejected, id, wc.chunk_no));
+    (void)co_await run(
+        *dst_,
+        fmt::format(
+            "UPDATE uringmig.chunks SET status = 'done', rows_read = {}, rows_upserted = {}, "
+            "rows_deleted = {}, rows_rejected = {}, finished = now(), error = NULL "
+            "WHERE table_run_id = {} AND chunk_no = {}",
+            n.read, n.upserted, n.deleted, n.rejected, id, wc.chunk_no));
     // Chunks of one table run finish one at a time from here: the last sees every other done.
-    (void)co_await run(*dst_, fmt::format("SELECT 1 FROM uringmig.table_runs WHERE table_run_id = {} FOR UPDATE", id));
-    (void)co_await run(*dst_, fmt::format(
-        "WITH fin AS (UPDATE uringmig.table_runs SET status = 'done', finished = now(), "
-        "watermark_after = coalesce(next_mark, watermark_before) WHERE table_run_id = {0} AND "
-        "NOT EXISTS (SELECT 1 FROM uringmig.chunks c WHERE c.table_run_id = {0} AND c.status <> "
-        "'done') RETURNING target_table, watermark_after) "
-        "UPDATE uringmig.watermarks w SET mark = fin.watermark_after, updated = now(), "
-        "table_run_id = {0} FROM fin WHERE w.target_table = fin.target_table",
-        id));
+    (void)co_await run(
+        *dst_,
+        fmt::format("SELECT 1 FROM uringmig.table_runs WHERE table_run_id = {} FOR UPDATE", id));
+    (void)co_await run(
+        *dst_,
+        fmt::format(
+            "WITH fin AS (UPDATE uringmig.table_runs SET status = 'done', finished = now(), "
+            "watermark_after = coalesce(next_mark, watermark_before) WHERE table_run_id = {0} AND "
+            "NOT EXISTS (SELECT 1 FROM uringmig.chunks c WHERE c.table_run_id = {0} AND c.status "
+            "<> "
+            "'done') RETURNING target_table, watermark_after) "
+            "UPDATE uringmig.watermarks w SET mark = fin.watermark_after, updated = now(), "
+            "table_run_id = {0} FROM fin WHERE w.target_table = fin.target_table",
+            id));
     pg::result c = co_await dst_->query("COMMIT");
     c.check("COMMIT");
     if (std::string_view(PQcmdStatus(c.native())) != "COMMIT")
@@ -402,9 +418,10 @@ void prepare_sql(run_table& t, std::size_t i) {
     key_defs += (key_defs.empty() ? "" : ", ") + codecs::quote_ident(k) + " " + target_type(p, k);
   t.keys_ddl = fmt::format("CREATE TEMP TABLE IF NOT EXISTS {} ({}) ON COMMIT DELETE ROWS",
                            codecs::quote_ident(t.keys_stage), key_defs);
-  t.copy_stage_sql = fmt::format("COPY {} ({}) FROM STDIN", codecs::quote_ident(t.stage),
-                                 quoted_list(cols, ""));
-  t.copy_direct_sql = fmt::format("COPY {} ({}) FROM STDIN", p.tgt.qualified(), quoted_list(cols, ""));
+  t.copy_stage_sql =
+      fmt::format("COPY {} ({}) FROM STDIN", codecs::quote_ident(t.stage), quoted_list(cols, ""));
+  t.copy_direct_sql =
+      fmt::format("COPY {} ({}) FROM STDIN", p.tgt.qualified(), quoted_list(cols, ""));
   t.upsert_sql = upsert_sql(p, t.stage, cols);
 }
 

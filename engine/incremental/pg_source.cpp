@@ -58,10 +58,11 @@ class pg_session final : public source_session {
   asio::awaitable<std::int64_t> copy_rows(const row_query& q, io::buffer_pool& pool,
                                           text_sink sink) override {
     // Literals are quoted and cast to the column's type by name: the types live on the server.
-    const std::string sql = fmt::format(
-        "COPY (SELECT {} FROM {} WHERE {}) TO STDOUT", column_list(q.columns),
-        qualified(q.table, database_), where_of(q, "pg_catalog.text", "pg_catalog.text", false));
-    pg::result r = co_await c_.copy_out(sql, pool, [&](io::buffer b) { return sink(std::move(b)); });
+    const std::string sql = fmt::format("COPY (SELECT {} FROM {} WHERE {}) TO STDOUT",
+                                        column_list(q.columns), qualified(q.table, database_),
+                                        where_of(q, "pg_catalog.text", "pg_catalog.text", false));
+    pg::result r =
+        co_await c_.copy_out(sql, pool, [&](io::buffer b) { return sink(std::move(b)); });
     r.check("reading the source");
     co_return r.affected_rows();
   }
@@ -118,10 +119,9 @@ class pg_source final : public source {
 
   asio::awaitable<column_stats> stats(const row_query& q, const std::string& column) override {
     const std::string col = codecs::quote_ident(column);
-    pg::result r = co_await c_.query(
-        fmt::format("SELECT count(*), min({0})::text, max({0})::text FROM {1} WHERE {2}", col,
-                    qualified(q.table, database_),
-                    where_of(q, "pg_catalog.text", "pg_catalog.text", false)));
+    pg::result r = co_await c_.query(fmt::format(
+        "SELECT count(*), min({0})::text, max({0})::text FROM {1} WHERE {2}", col,
+        qualified(q.table, database_), where_of(q, "pg_catalog.text", "pg_catalog.text", false)));
     r.check("reading the source's row counts");
     column_stats s;
     s.rows = std::stoll(std::string(r.value(0, 0)));
@@ -130,8 +130,7 @@ class pg_source final : public source {
     co_return s;
   }
 
-  asio::awaitable<std::unique_ptr<source_session>> open_session(
-      asio::any_io_executor ex) override {
+  asio::awaitable<std::unique_ptr<source_session>> open_session(asio::any_io_executor ex) override {
     pg::connection c = co_await connect_endpoint(ex, e_, "source", "uringmig incremental");
     co_await apply_settings(c, text_profile::portable, "setting up a source session");
     co_return std::make_unique<pg_session>(std::move(c), database_);

@@ -27,9 +27,11 @@ template <class Columns>
 std::string hint(const Columns& cols, const std::string& name) {
   std::vector<std::string_view> names;
   for (const auto& c : cols) {
-    if (lower(c.name) == lower(name)) return fmt::format(" (did you mean \"{}\"? names are compared "
-                                                         "with their exact case)",
-                                                         codecs::printable(c.name));
+    if (lower(c.name) == lower(name))
+      return fmt::format(
+          " (did you mean \"{}\"? names are compared "
+          "with their exact case)",
+          codecs::printable(c.name));
     names.push_back(c.name);
   }
   const auto near = nearest_name(name, names);
@@ -153,10 +155,10 @@ asio::awaitable<table_window> open_window(const table_plan& p, source& src,
   if (incremental && p.mark) {
     w.from = subtract_lookback(p.watermark_class, *p.mark, p.back);
     if (!w.from)
-      throw job_error(fmt::format("{}: the stored mark '{}' does not read as a {}: check "
-                                  "uringmig.watermarks on the target",
-                                  p.entry.label(), codecs::printable(*p.mark),
-                                  to_string(p.watermark_class)));
+      throw job_error(
+          fmt::format("{}: the stored mark '{}' does not read as a {}: check "
+                      "uringmig.watermarks on the target",
+                      p.entry.label(), codecs::printable(*p.mark), to_string(p.watermark_class)));
   }
   q.window = incremental && w.from.has_value();
   q.from = w.from;
@@ -176,7 +178,8 @@ asio::awaitable<table_window> open_window(const table_plan& p, source& src,
     }
   }
   w.rows_estimate = rows;
-  const auto n = static_cast<int>(std::min<std::int64_t>((rows + chunk_rows - 1) / chunk_rows, 10000));
+  const auto n =
+      static_cast<int>(std::min<std::int64_t>((rows + chunk_rows - 1) / chunk_rows, 10000));
   std::vector<range_bound> ranges{range_bound{std::nullopt, std::nullopt, true}};
   w.strategy = rows <= chunk_rows ? "one chunk (small)" : "one chunk (no chunk_by)";
   if (n > 1 && !p.entry.chunk_by.empty()) {
@@ -185,7 +188,8 @@ asio::awaitable<table_window> open_window(const table_plan& p, source& src,
     rq.to = w.to;
     const column_stats cs = co_await src.stats(rq, p.entry.chunk_by);
     if (cs.min && cs.max) ranges = split_range(p.chunk_class, *cs.min, *cs.max, n);
-    const bool time = p.chunk_class == value_class::date || p.chunk_class == value_class::timestamp ||
+    const bool time = p.chunk_class == value_class::date ||
+                      p.chunk_class == value_class::timestamp ||
                       p.chunk_class == value_class::timestamptz;
     w.strategy = ranges.size() <= 1
                      ? fmt::format("one chunk (chunk_by of type {})", to_string(p.chunk_class))
@@ -212,11 +216,11 @@ asio::awaitable<table_window> open_window(const table_plan& p, source& src,
 }
 
 std::string window_key(const table_plan& p) {
-  std::string out = fmt::format("{}|{}|{}|{}|{}|{}|{}|{}", p.entry.source.written,
-                                p.entry.target.written, p.entry.filter, fmt::join(p.key, ","),
-                                p.entry.watermark, p.entry.chunk_by,
-                                p.entry.mode == load_mode::full ? "full" : "incremental",
-                                p.entry.deletes == delete_mode::reconcile ? "reconcile" : "none");
+  std::string out =
+      fmt::format("{}|{}|{}|{}|{}|{}|{}|{}", p.entry.source.written, p.entry.target.written,
+                  p.entry.filter, fmt::join(p.key, ","), p.entry.watermark, p.entry.chunk_by,
+                  p.entry.mode == load_mode::full ? "full" : "incremental",
+                  p.entry.deletes == delete_mode::reconcile ? "reconcile" : "none");
   for (const auto& c : p.columns)
     out += "|" + c.source + ">" + c.target;
   return out;
@@ -224,19 +228,19 @@ std::string window_key(const table_plan& p) {
 
 std::string describe_plan(const table_plan& p, const table_window& w) {
   const table_entry& e = p.entry;
-  std::string out = fmt::format(
-      "table {} -> {}: mode {}, strategy {}, {} chunk(s), ~{} rows to read, mark {}",
-      codecs::printable(p.src.display), codecs::printable(p.target_name),
-      e.mode == load_mode::full ? "full (truncate, COPY)" : "incremental (upsert)", w.strategy,
-      w.chunks.size(), w.rows_estimate,
-      p.mark ? codecs::printable(*p.mark) : std::string("none (first run: every row)"));
+  std::string out =
+      fmt::format("table {} -> {}: mode {}, strategy {}, {} chunk(s), ~{} rows to read, mark {}",
+                  codecs::printable(p.src.display), codecs::printable(p.target_name),
+                  e.mode == load_mode::full ? "full (truncate, COPY)" : "incremental (upsert)",
+                  w.strategy, w.chunks.size(), w.rows_estimate,
+                  p.mark ? codecs::printable(*p.mark) : std::string("none (first run: every row)"));
   if (w.from) out += fmt::format(" (reads {} >= {})", codecs::printable(e.watermark), *w.from);
   out += fmt::format(", deletes {}, on_error {}\n",
                      e.deletes == delete_mode::reconcile ? "reconcile" : "none",
                      e.on_error == error_mode::reject ? "reject" : "fail");
-  out += fmt::format("  key ({}), {} column(s) loaded", codecs::printable(fmt::format(
-                                                            "{}", fmt::join(p.key, ", "))),
-                     p.columns.size());
+  out +=
+      fmt::format("  key ({}), {} column(s) loaded",
+                  codecs::printable(fmt::format("{}", fmt::join(p.key, ", "))), p.columns.size());
   if (!p.skipped.empty())
     out += fmt::format("; not on the target, skipped: {}",
                        codecs::printable(fmt::format("{}", fmt::join(p.skipped, ", "))));
@@ -244,11 +248,13 @@ std::string describe_plan(const table_plan& p, const table_window& w) {
   if (!p.create_sql.empty())
     out += "  target table missing: will be created: " + codecs::printable(p.create_sql) + "\n";
   if (w.backwards)
-    out += fmt::format("  warning: the source's largest {} ({}) is below the stored mark: the "
-                       "column moved backwards\n",
-                       codecs::printable(e.watermark), codecs::printable(w.to.value_or("")));
+    out += fmt::format(
+        "  warning: the source's largest {} ({}) is below the stored mark: the "
+        "column moved backwards\n",
+        codecs::printable(e.watermark), codecs::printable(w.to.value_or("")));
   for (const auto& c : w.chunks)
-    if (w.chunks.size() > 1) out += fmt::format("  chunk {} {} {}\n", c.chunk_no, c.kind, range_text(c.range));
+    if (w.chunks.size() > 1)
+      out += fmt::format("  chunk {} {} {}\n", c.chunk_no, c.kind, range_text(c.range));
   return out;
 }
 

@@ -26,8 +26,8 @@ struct column_pair {
 struct table_plan {
   table_entry entry;
   source_table src;
-  target_table tgt;          // found false: created from the source's columns
-  std::string create_sql;    // when the target is missing
+  target_table tgt;                  // found false: created from the source's columns
+  std::string create_sql;            // when the target is missing
   std::vector<column_pair> columns;  // loaded, in source order
   std::vector<std::string> skipped;  // source columns the target lacks
   std::vector<std::string> key;      // target names

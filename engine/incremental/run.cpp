@@ -38,7 +38,8 @@ struct outcome {
 };
 
 struct context {
-  context(const job_spec& s, io::runtime& r, std::int64_t rows) : spec(s), rt(r), chunk_rows(rows) {}
+  context(const job_spec& s, io::runtime& r, std::int64_t rows)
+      : spec(s), rt(r), chunk_rows(rows) {}
   const job_spec& spec;
   io::runtime& rt;
   std::int64_t chunk_rows = 0;
@@ -57,8 +58,8 @@ asio::awaitable<void> open_sides(context& cx) {
   } else {
     throw usage_error("--source: incremental loads read from PostgreSQL or one SQLite file");
   }
-  cx.target.emplace(co_await connect_endpoint(ex, cx.spec.target_endpoint(), "target",
-                                              "uringmig incremental"));
+  cx.target.emplace(
+      co_await connect_endpoint(ex, cx.spec.target_endpoint(), "target", "uringmig incremental"));
   co_await apply_settings(*cx.target, text_profile::portable, "setting up the target session");
   const auto entries = pick_entries(read_entries(cx.spec.settings), cx.spec.tables);
   for (const auto& e : entries)
@@ -96,12 +97,12 @@ asio::awaitable<void> prepare_tables(context& cx, load_job& j, std::int64_t run_
     if (!co_await resume_window(*cx.target, *t, run_id)) {
       t->window = co_await open_window(p, *cx.src, cx.chunk_rows);
       if (t->window.backwards)
-        spdlog::warn("{}: watermark {} moved backwards: the source's largest value {} is below "
-                     "the stored mark {}; the mark stays (rows rewritten with older values are "
-                     "read only within lookback)",
-                     codecs::printable(p.target_name), codecs::printable(p.entry.watermark),
-                     codecs::printable(t->window.to.value_or("")),
-                     codecs::printable(p.mark.value_or("")));
+        spdlog::warn(
+            "{}: watermark {} moved backwards: the source's largest value {} is below "
+            "the stored mark {}; the mark stays (rows rewritten with older values are "
+            "read only within lookback)",
+            codecs::printable(p.target_name), codecs::printable(p.entry.watermark),
+            codecs::printable(t->window.to.value_or("")), codecs::printable(p.mark.value_or("")));
       co_await create_window(*cx.target, *t, run_id);
     } else {
       spdlog::info("{}: resuming its unfinished run ({} of {} chunks done)",
@@ -138,7 +139,8 @@ void mirror_state(state_store& state, const load_job& j) {
   for (const auto& t : j.tables) {
     const auto have = state.done_chunks(t->plan.tgt.schema, t->plan.tgt.name);
     for (const int c : t->done)
-      if (have.count(c) == 0) state.mark_chunk_done(t->plan.tgt.schema, t->plan.tgt.name, c, 0, 0, 0);
+      if (have.count(c) == 0)
+        state.mark_chunk_done(t->plan.tgt.schema, t->plan.tgt.name, c, 0, 0, 0);
     state.put("incremental.mark." + t->plan.target_name, t->window.next_mark.value_or(""));
   }
 }
@@ -203,21 +205,22 @@ asio::awaitable<outcome> load_all(context& cx, state_store& state, progress& pro
       state.set_table_status(tg.schema, tg.name, table_status::done);
     }
     out.rejected += t->rows_rejected;
-    std::printf("%s: %lld rows read, %lld upserted, %lld deleted, %lld rejected; watermark %s -> %s%s\n",
-                codecs::printable(t->plan.target_name).c_str(),
-                static_cast<long long>(t->rows_read), static_cast<long long>(t->rows_upserted),
-                static_cast<long long>(t->rows_deleted), static_cast<long long>(t->rows_rejected),
-                codecs::printable(t->plan.mark.value_or("(none)")).c_str(),
-                codecs::printable(t->window.next_mark.value_or("(none)")).c_str(),
-                t->failed ? " FAILED" : "");
+    std::printf(
+        "%s: %lld rows read, %lld upserted, %lld deleted, %lld rejected; watermark %s -> %s%s\n",
+        codecs::printable(t->plan.target_name).c_str(), static_cast<long long>(t->rows_read),
+        static_cast<long long>(t->rows_upserted), static_cast<long long>(t->rows_deleted),
+        static_cast<long long>(t->rows_rejected),
+        codecs::printable(t->plan.mark.value_or("(none)")).c_str(),
+        codecs::printable(t->window.next_mark.value_or("(none)")).c_str(),
+        t->failed ? " FAILED" : "");
   }
   std::fflush(stdout);
-  if (out.rejected > 0)
-    state.put("incremental.rejected", std::to_string(out.rejected));
+  if (out.rejected > 0) state.put("incremental.rejected", std::to_string(out.rejected));
   if (!j.failures.empty())
-    throw job_error(fmt::format("{} table(s) failed (first: {}); fix the cause and run the same "
-                                "command: done chunks are kept",
-                                j.failures.size(), j.failures.front()));
+    throw job_error(
+        fmt::format("{} table(s) failed (first: {}); fix the cause and run the same "
+                    "command: done chunks are kept",
+                    j.failures.size(), j.failures.front()));
   co_return out;
 }
 
@@ -260,7 +263,8 @@ int run_incremental(const job_spec& spec) {
     throw usage_error("an incremental job needs [[tables]] entries in its --config file");
   const std::int64_t chunk_rows = integer_setting(spec.settings, "incremental.chunk_rows");
   const std::size_t workers = static_cast<std::size_t>(spec.jobs > 0 ? spec.jobs : 2);
-  io::runtime rt(1 + std::min<std::size_t>(workers, std::max(1u, std::thread::hardware_concurrency())));
+  io::runtime rt(1 +
+                 std::min<std::size_t>(workers, std::max(1u, std::thread::hardware_concurrency())));
   state_store state = state_store::open(spec.state_dir);
   if (spec.restart) state.reset();
   progress prog;
@@ -271,8 +275,7 @@ int run_incremental(const job_spec& spec) {
   bool usage = false;
   // Said once, when it happens: the chunks in flight finish, no other starts.
   const std::stop_callback on_stop(rt.stop_token(), [&rt] {
-    spdlog::info("stopping ({}): the chunks in flight finish, no other starts",
-                 rt.stop_reason());
+    spdlog::info("stopping ({}): the chunks in flight finish, no other starts", rt.stop_reason());
   });
   rt.run([&]() -> asio::awaitable<void> {
     io::deadline deadline(rt, spec.max_runtime);
@@ -294,7 +297,9 @@ int run_incremental(const job_spec& spec) {
       error = e.what();
     }
     if (target_run && cx.target && cx.target->is_open()) {
-      const std::string status = !error.empty() ? "failed" : out.interrupted ? "interrupted" : "done";
+      const std::string status = !error.empty()    ? "failed"
+                                 : out.interrupted ? "interrupted"
+                                                   : "done";
       try {
         co_await incremental::end_target_run(*cx.target, *target_run, status, error);
       } catch (const std::exception& e) {
@@ -309,8 +314,9 @@ int run_incremental(const job_spec& spec) {
     throw job_error(error);
   }
   if (out.interrupted || rt.stop_token().stop_requested()) {
-    const std::string msg = (rt.stop_reason().empty() ? std::string("stopped") : rt.stop_reason()) +
-                            ": chunks in flight finished, state saved; resume with the same command";
+    const std::string msg =
+        (rt.stop_reason().empty() ? std::string("stopped") : rt.stop_reason()) +
+        ": chunks in flight finished, state saved; resume with the same command";
     state.end_run(*run_id, run_status::interrupted, msg);
     throw job_error(msg);
   }

@@ -25,7 +25,7 @@ namespace uringmig::engine::incremental {
 /// A source column, exact case.
 struct source_column {
   std::string name;
-  std::string type;     // the source's own type text ("timestamp(6) without time zone", "TEXT")
+  std::string type;  // the source's own type text ("timestamp(6) without time zone", "TEXT")
   value_class cls = value_class::other;
   std::string pg_type;  // the PostgreSQL type a created target column gets (README's mapping)
 };

@@ -37,7 +37,8 @@ std::string where_of(const row_query& q, const std::string& watermark_type,
   if (!q.chunk_by.empty() && (q.range.lower || q.range.upper)) {
     const std::string col = codecs::quote_ident(q.chunk_by);
     std::string range;
-    if (q.range.lower) range = col + " >= " + literal(q.chunk_class, *q.range.lower, chunk_type, cast);
+    if (q.range.lower)
+      range = col + " >= " + literal(q.chunk_class, *q.range.lower, chunk_type, cast);
     if (q.range.upper) {
       if (!range.empty()) range += " AND ";
       range += col + " < " + literal(q.chunk_class, *q.range.upper, chunk_type, cast);

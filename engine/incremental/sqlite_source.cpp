@@ -48,9 +48,10 @@ std::pair<value_class, std::string> sqlite_mapping(std::string_view declared) {
 
 std::string sqlite_name(const table_name& t) {
   if (t.parts.size() > 2 || (t.parts.size() == 2 && t.parts[0] != "main"))
-    throw usage_error(fmt::format("source table {}: a SQLite file has one schema, main: write the "
-                                  "table's name alone",
-                                  codecs::printable(t.written)));
+    throw usage_error(
+        fmt::format("source table {}: a SQLite file has one schema, main: write the "
+                    "table's name alone",
+                    codecs::printable(t.written)));
   return t.table();
 }
 

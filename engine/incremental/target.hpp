@@ -17,7 +17,7 @@ namespace uringmig::engine::incremental {
 
 struct target_column {
   std::string name;
-  std::string type;          // format_type
+  std::string type;           // format_type
   bool compare_text = false;  // no equality operator (json, xml, geometry): compared as text
 };
 

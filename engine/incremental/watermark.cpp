@@ -13,7 +13,8 @@ namespace uringmig::engine::incremental {
 namespace {
 
 constexpr std::int64_t nanos_per_day = 86'400'000'000'000;
-__extension__ typedef __int128 i128;  // NOLINT(modernize-use-using): __extension__ needs the typedef
+__extension__ typedef __int128
+    i128;  // NOLINT(modernize-use-using): __extension__ needs the typedef
 
 bool digits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
   if (pos + n > s.size()) return false;
@@ -95,7 +96,8 @@ std::optional<decimal> parse_decimal(std::string_view s) {
   }
   const auto dot = s.find('.');
   const std::string_view ip = s.substr(0, dot);
-  const std::string_view fp = dot == std::string_view::npos ? std::string_view{} : s.substr(dot + 1);
+  const std::string_view fp =
+      dot == std::string_view::npos ? std::string_view{} : s.substr(dot + 1);
   if (ip.empty() && fp.empty()) return std::nullopt;
   for (const char c : ip)
     if (c < '0' || c > '9') return std::nullopt;
@@ -288,8 +290,8 @@ std::optional<time_value> parse_time(std::string_view s) {
   int y = 0;
   int mo = 0;
   int d = 0;
-  if (s.size() < 10 || !digits(s, 0, 4, y) || s[4] != '-' || !digits(s, 5, 2, mo) ||
-      s[7] != '-' || !digits(s, 8, 2, d) || mo < 1 || mo > 12 || d < 1 || d > 31)
+  if (s.size() < 10 || !digits(s, 0, 4, y) || s[4] != '-' || !digits(s, 5, 2, mo) || s[7] != '-' ||
+      !digits(s, 8, 2, d) || mo < 1 || mo > 12 || d < 1 || d > 31)
     return std::nullopt;
   t.days = codecs::days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d));
   if (s.size() == 10) {

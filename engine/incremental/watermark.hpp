@@ -31,13 +31,13 @@ bool orderable_watermark(value_class c) noexcept;
 /// A point in time parsed from "YYYY-MM-DD[ T]HH:MM:SS[.fraction][Z|+HH[:MM[:SS]]|-HH...]" or
 /// "YYYY-MM-DD", with the shape it was written in, so that it prints back the same way.
 struct time_value {
-  std::int64_t days = 0;            // since 1970-01-01, in the written offset's wall time
-  std::int64_t nanos = 0;           // of the day, 0 .. 86 400e9 - 1
-  std::optional<int> offset_s;      // the written offset; nullopt: none written
-  char separator = ' ';             // ' ' or 'T'
-  int fraction_digits = 0;          // as written (0..9)
-  bool date_only = false;           // "YYYY-MM-DD"
-  std::string offset_text;          // as written ("+00", "Z", "+05:30")
+  std::int64_t days = 0;        // since 1970-01-01, in the written offset's wall time
+  std::int64_t nanos = 0;       // of the day, 0 .. 86 400e9 - 1
+  std::optional<int> offset_s;  // the written offset; nullopt: none written
+  char separator = ' ';         // ' ' or 'T'
+  int fraction_digits = 0;      // as written (0..9)
+  bool date_only = false;       // "YYYY-MM-DD"
+  std::string offset_text;      // as written ("+00", "Z", "+05:30")
 };
 
 /// Parses a date or timestamp as above; nullopt when it is none.

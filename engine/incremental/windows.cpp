@@ -46,8 +46,9 @@ asio::awaitable<std::int64_t> begin_target_run(pg::connection& c, const std::str
 
 asio::awaitable<void> end_target_run(pg::connection& c, std::int64_t id, const std::string& status,
                                      const std::string& message) {
-  co_await exec(c, "UPDATE uringmig.runs SET status = $2, message = $3, finished = now() WHERE run_id = $1",
-                pg::make_params(std::to_string(id), status, message));
+  co_await exec(
+      c, "UPDATE uringmig.runs SET status = $2, message = $3, finished = now() WHERE run_id = $1",
+      pg::make_params(std::to_string(id), status, message));
 }
 
 asio::awaitable<bool> resume_window(pg::connection& c, run_table& t, std::int64_t run_id) {
@@ -61,7 +62,9 @@ asio::awaitable<bool> resume_window(pg::connection& c, run_table& t, std::int64_
   if (r.value(0, 1) != "t") {
     spdlog::warn("{}: the unfinished run of this table was for other settings; starting a new one",
                  codecs::printable(t.plan.target_name));
-    co_await exec(c, "UPDATE uringmig.table_runs SET status = 'abandoned', finished = now() WHERE table_run_id = $1",
+    co_await exec(c,
+                  "UPDATE uringmig.table_runs SET status = 'abandoned', finished = now() WHERE "
+                  "table_run_id = $1",
                   pg::make_params(id));
     co_return false;
   }
@@ -104,12 +107,12 @@ asio::awaitable<void> create_window(pg::connection& c, run_table& t, std::int64_
     r.check("recording a table run on the target");
     t.table_run_id = std::stoll(std::string(r.value(0, 0)));
     for (const auto& ch : t.window.chunks)
-      co_await exec(c,
-                    "INSERT INTO uringmig.chunks (table_run_id, chunk_no, kind, lower_bound, "
-                    "upper_bound, with_nulls) VALUES ($1, $2, $3, $4, $5, $6)",
-                    pg::make_params(std::to_string(t.table_run_id), std::to_string(ch.chunk_no),
-                                    kind_of(ch), ch.range.lower, ch.range.upper,
-                                    ch.range.nulls ? "true" : "false"));
+      co_await exec(
+          c,
+          "INSERT INTO uringmig.chunks (table_run_id, chunk_no, kind, lower_bound, "
+          "upper_bound, with_nulls) VALUES ($1, $2, $3, $4, $5, $6)",
+          pg::make_params(std::to_string(t.table_run_id), std::to_string(ch.chunk_no), kind_of(ch),
+                          ch.range.lower, ch.range.upper, ch.range.nulls ? "true" : "false"));
     co_await exec(c,
                   "INSERT INTO uringmig.watermarks (target_table, source_table, watermark_column) "
                   "VALUES ($1, $2, $3) ON CONFLICT (target_table) DO NOTHING",
@@ -118,7 +121,8 @@ asio::awaitable<void> create_window(pg::connection& c, run_table& t, std::int64_
       co_await exec(c, "TRUNCATE " + p.tgt.qualified());
       if (p.entry.disable_indexes) {
         for (const auto& i : p.tgt.indexes) {
-          if (i.constraint || (i.unique && key_is_unique(target_table{true, "", "", {}, {i}}, p.key)))
+          if (i.constraint ||
+              (i.unique && key_is_unique(target_table{true, "", "", {}, {i}}, p.key)))
             continue;
           co_await exec(c,
                         "INSERT INTO uringmig.dropped_indexes (table_run_id, index_name, "
@@ -151,8 +155,9 @@ asio::awaitable<int> rebuild_indexes(pg::connection& c, const std::string& targe
     // The build and the forgetting of its row commit together: a kill in between rebuilds again.
     co_await exec(c, "BEGIN");
     co_await exec(c, std::string(r.value(i, 2)));
-    co_await exec(c, "DELETE FROM uringmig.dropped_indexes WHERE table_run_id = $1 AND index_name = $2",
-                  pg::make_params(std::string(r.value(i, 0)), std::string(r.value(i, 1))));
+    co_await exec(
+        c, "DELETE FROM uringmig.dropped_indexes WHERE table_run_id = $1 AND index_name = $2",
+        pg::make_params(std::string(r.value(i, 0)), std::string(r.value(i, 1))));
     co_await exec(c, "COMMIT");
   }
   co_return r.rows();

@@ -43,10 +43,13 @@ TEST(incremental_watermark, nanoseconds_are_compared_not_rounded) {
   EXPECT_EQ(compare_values(value_class::timestamp, "2024-05-01 12:00:00.1",
                            "2024-05-01 12:00:00.100000000"),
             0);
-  EXPECT_EQ(compare_values(value_class::timestamp, "2024-05-01T12:00:00", "2024-05-01 12:00:00.000000001"), -1);
+  EXPECT_EQ(compare_values(value_class::timestamp, "2024-05-01T12:00:00",
+                           "2024-05-01 12:00:00.000000001"),
+            -1);
   // Offsets: the same instant.
-  EXPECT_EQ(compare_values(value_class::timestamptz, "2024-05-01 12:00:00+02", "2024-05-01 10:00:00Z"),
-            0);
+  EXPECT_EQ(
+      compare_values(value_class::timestamptz, "2024-05-01 12:00:00+02", "2024-05-01 10:00:00Z"),
+      0);
   EXPECT_EQ(compare_values(value_class::timestamptz, "2024-05-01 00:30:00+05:30",
                            "2024-04-30 19:00:00.000000001+00"),
             -1);
@@ -77,10 +80,12 @@ TEST(incremental_watermark, lookback_moves_the_mark_at_its_own_precision) {
             "2024-02-29T22:30:00.5");
   // A date mark goes back whole days, rounded up.
   EXPECT_EQ(subtract_lookback(value_class::date, "2024-03-01", *back), "2024-02-29");
-  EXPECT_EQ(subtract_lookback(value_class::integer, "1000", *parse_lookback(value_class::integer, "250")),
-            "750");
-  EXPECT_EQ(subtract_lookback(value_class::numeric, "1.25", *parse_lookback(value_class::numeric, "2.5")),
-            "-1.25");
+  EXPECT_EQ(
+      subtract_lookback(value_class::integer, "1000", *parse_lookback(value_class::integer, "250")),
+      "750");
+  EXPECT_EQ(
+      subtract_lookback(value_class::numeric, "1.25", *parse_lookback(value_class::numeric, "2.5")),
+      "-1.25");
   EXPECT_EQ(subtract_lookback(value_class::numeric, "10.000000000000000001",
                               *parse_lookback(value_class::numeric, "0")),
             "10.000000000000000001");
@@ -111,12 +116,14 @@ TEST(incremental_chunks, integer_ranges_cover_every_value_and_null) {
   EXPECT_FALSE(r[3].nulls);
   // Never more ranges than values.
   EXPECT_EQ(split_range(value_class::integer, "5", "6", 10).size(), 2u);
-  EXPECT_EQ(split_range(value_class::integer, "-9223372036854775808", "9223372036854775807", 2)[0].upper,
-            "0");
+  EXPECT_EQ(
+      split_range(value_class::integer, "-9223372036854775808", "9223372036854775807", 2)[0].upper,
+      "0");
 }
 
 TEST(incremental_chunks, time_ranges_split_the_span) {
-  const auto r = split_range(value_class::timestamp, "2024-01-01 00:00:00", "2024-01-01 04:00:00", 4);
+  const auto r =
+      split_range(value_class::timestamp, "2024-01-01 00:00:00", "2024-01-01 04:00:00", 4);
   ASSERT_EQ(r.size(), 4u);
   EXPECT_EQ(r[0].upper, "2024-01-01 01:00:00");
   EXPECT_EQ(r[2].upper, "2024-01-01 03:00:00");
@@ -189,18 +196,24 @@ TEST(incremental_entries, unknown_key_names_the_nearest) {
               HasSubstr("unknown key 'watermrk' in [[tables]] (did you mean 'watermark'?)"));
   EXPECT_THAT(error_of([] { checked("[[tables]]\nsource = \"a\"\nmode = \"merge\"\n"); }),
               HasSubstr("tables[0].mode = 'merge': expected incremental or full"));
-  EXPECT_THAT(error_of([] { engine::check_settings({{"tables[0].chunkby", "x"}}); }),
+  EXPECT_THAT(error_of([] {
+                engine::check_settings({{"tables[0].chunkby", "x"}});
+              }),
               HasSubstr("did you mean 'chunk_by'?"));
 }
 
 TEST(incremental_entries, incomplete_entries_are_usage_errors) {
-  EXPECT_THAT(error_of([] { (void)read_entries({{"tables[0].source", "a.b"}}); }),
+  EXPECT_THAT(error_of([] {
+                (void)read_entries({{"tables[0].source", "a.b"}});
+              }),
               HasSubstr("'key' is missing"));
   EXPECT_THAT(error_of([] {
                 (void)read_entries({{"tables[0].source", "a.b"}, {"tables[0].key", "id"}});
               }),
               HasSubstr("needs a 'watermark'"));
-  EXPECT_THAT(error_of([] { (void)read_entries({{"tables[0].target", "a.b"}, {"tables[0].key", "id"}}); }),
+  EXPECT_THAT(error_of([] {
+                (void)read_entries({{"tables[0].target", "a.b"}, {"tables[0].key", "id"}});
+              }),
               HasSubstr("'source' is missing"));
 }
 
