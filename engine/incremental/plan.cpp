@@ -171,11 +171,15 @@ asio::awaitable<table_window> open_window(const table_plan& p, source& src,
     rows = (co_await src.stats(q, p.key.front())).rows;
   }
   w.next_mark = w.to ? w.to : p.mark;
-  if (p.mark && w.to) {
-    if (compare_values(p.watermark_class, *w.to, *p.mark).value_or(0) < 0) {
-      w.backwards = true;
-      w.next_mark = p.mark;
-    }
+  std::optional<std::string> largest = w.to;
+  if (incremental && p.mark && !w.to) {
+    // Nothing at or past the lower bound: is the column's largest value now below the mark?
+    largest = (co_await src.stats(p.base_query(), p.entry.watermark)).max;
+  }
+  if (p.mark && largest && compare_values(p.watermark_class, *largest, *p.mark).value_or(0) < 0) {
+    w.backwards = true;
+    w.largest = largest;
+    w.next_mark = p.mark;
   }
   w.rows_estimate = rows;
   const auto n =
@@ -251,7 +255,7 @@ std::string describe_plan(const table_plan& p, const table_window& w) {
     out += fmt::format(
         "  warning: the source's largest {} ({}) is below the stored mark: the "
         "column moved backwards\n",
-        codecs::printable(e.watermark), codecs::printable(w.to.value_or("")));
+        codecs::printable(e.watermark), codecs::printable(w.largest.value_or("")));
   for (const auto& c : w.chunks)
     if (w.chunks.size() > 1)
       out += fmt::format("  chunk {} {} {}\n", c.chunk_no, c.kind, range_text(c.range));

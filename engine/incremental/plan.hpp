@@ -58,7 +58,8 @@ struct table_window {
   std::int64_t rows_estimate = 0;
   std::string strategy;  // "integer ranges on \"id\" (4 chunks)"
   std::vector<window_chunk> chunks;
-  bool backwards = false;  // the source's max is below the stored mark
+  bool backwards = false;              // the source's max is below the stored mark
+  std::optional<std::string> largest;  // that max, when backwards
 };
 
 /// Checks `e` against the source and the target (read-only): tables and columns with their

@@ -102,7 +102,8 @@ asio::awaitable<void> prepare_tables(context& cx, load_job& j, std::int64_t run_
             "the stored mark {}; the mark stays (rows rewritten with older values are "
             "read only within lookback)",
             codecs::printable(p.target_name), codecs::printable(p.entry.watermark),
-            codecs::printable(t->window.to.value_or("")), codecs::printable(p.mark.value_or("")));
+            codecs::printable(t->window.largest.value_or("")),
+            codecs::printable(p.mark.value_or("")));
       co_await create_window(*cx.target, *t, run_id);
     } else {
       spdlog::info("{}: resuming its unfinished run ({} of {} chunks done)",
@@ -141,7 +142,7 @@ void mirror_state(state_store& state, const load_job& j) {
     for (const int c : t->done)
       if (have.count(c) == 0)
         state.mark_chunk_done(t->plan.tgt.schema, t->plan.tgt.name, c, 0, 0, 0);
-    state.put("incremental.mark." + t->plan.target_name, t->window.next_mark.value_or(""));
+    state.put("incremental.mark." + t->plan.target_name, t->plan.mark.value_or(""));
   }
 }
 
@@ -205,6 +206,10 @@ asio::awaitable<outcome> load_all(context& cx, state_store& state, progress& pro
       state.set_table_status(tg.schema, tg.name, table_status::done);
     }
     out.rejected += t->rows_rejected;
+    // The mirror of the target's mark, as it stands now (moved only by a finished window).
+    state.put("incremental.mark." + t->plan.target_name,
+              (co_await stored_mark(*cx.target, t->plan.target_name)).value_or(""));
+    state.put("incremental.rejected." + t->plan.target_name, std::to_string(t->rows_rejected));
     std::printf(
         "%s: %lld rows read, %lld upserted, %lld deleted, %lld rejected; watermark %s -> %s%s\n",
         codecs::printable(t->plan.target_name).c_str(), static_cast<long long>(t->rows_read),

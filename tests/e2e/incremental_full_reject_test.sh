@@ -60,6 +60,8 @@ grep -q '"sqlstate":"23514","reason":"new row for relation \\"stock\\" violates 
 [ "$(psql -qXAt -d "$dst" -c "select count(*) from stock")" = 2998 ] || fail "the good rows were not all loaded"
 [ "$(psql -qXAt -d "$dst" -c "select rows_rejected from uringmig.v_table_progress where target_table = 'public.stock'")" = 2 ] ||
   fail "v_table_progress does not count the rejects"
+expect_exit 0 "$bin" status --state-dir "$work/state"
+grep -q "incremental.rejected.public.stock = 2" "$work/stdout" || fail "status does not count the rejects: $(cat "$work/stdout")"
 prices_same "full run 1"
 [ "$(psql -qXAt -d "$dst" -c "select count(*) from pg_indexes where indexname = 'prices_price'")" = 1 ] ||
   fail "the dropped index was not rebuilt"

@@ -92,4 +92,14 @@ grep -q "sales.orders: .* 0 upserted, 0 deleted" "$work/stdout" || fail "run 3 w
 [ "$(psql -qXAt -d "$dst" -c "select count(*) from uringmig.v_active_runs")" = 0 ] ||
   fail "v_active_runs lists a finished run"
 expect_exit 0 "$bin" status --state-dir "$work/state"
+grep -q "incremental.mark.sales.orders = 2024-01-02 00:00:01" "$work/stdout" ||
+  fail "status does not mirror the mark: $(cat "$work/stdout")"
+
+# A watermark column that moves backwards is reported; the mark stays.
+psql -qX -v ON_ERROR_STOP=1 -d "$src" -c 'update "Sales"."Orders" set "Updated At" = "Updated At" - interval '"'"'30 days'"'"''
+expect_exit 0 run
+grep -q 'watermark Updated At moved backwards: the source.s largest value .* is below the stored mark 2024-01-02 00:00:01' "$work/err" ||
+  fail "a watermark that moved backwards was not reported: $(cat "$work/err")"
+[ "$(psql -qXAt -d "$dst" -c "select mark from uringmig.watermarks")" = "2024-01-02 00:00:01" ] ||
+  fail "the mark moved backwards"
 finish incremental_pg
