@@ -94,7 +94,7 @@ asio::awaitable<void> prepare_tables(context& cx, load_job& j, std::int64_t run_
                    codecs::printable(p.target_name),
                    codecs::printable(fmt::format("{}", fmt::join(p.skipped, ", "))));
     (void)co_await rebuild_indexes(*cx.target, p.target_name);
-    if (!co_await resume_window(*cx.target, *t, run_id)) {
+    if (!co_await resume_window(*cx.target, *t, run_id, cx.spec.restart)) {
       t->window = co_await open_window(p, *cx.src, cx.chunk_rows);
       if (t->window.backwards)
         spdlog::warn(

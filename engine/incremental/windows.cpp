@@ -51,7 +51,8 @@ asio::awaitable<void> end_target_run(pg::connection& c, std::int64_t id, const s
       pg::make_params(std::to_string(id), status, message));
 }
 
-asio::awaitable<bool> resume_window(pg::connection& c, run_table& t, std::int64_t run_id) {
+asio::awaitable<bool> resume_window(pg::connection& c, run_table& t, std::int64_t run_id,
+                                    bool restart) {
   pg::result r = co_await c.query(
       "SELECT table_run_id, window_key = $2, wm_from, wm_to, next_mark FROM uringmig.table_runs "
       "WHERE target_table = $1 AND status = 'running' ORDER BY table_run_id DESC LIMIT 1",
@@ -59,9 +60,10 @@ asio::awaitable<bool> resume_window(pg::connection& c, run_table& t, std::int64_
   r.check("reading the target's table runs");
   if (r.rows() == 0) co_return false;
   const std::string id(r.value(0, 0));
-  if (r.value(0, 1) != "t") {
-    spdlog::warn("{}: the unfinished run of this table was for other settings; starting a new one",
-                 codecs::printable(t.plan.target_name));
+  if (r.value(0, 1) != "t" || restart) {
+    spdlog::warn("{}: the unfinished run of this table {}; starting a new one",
+                 codecs::printable(t.plan.target_name),
+                 restart ? "is abandoned (--restart)" : "was for other settings");
     co_await exec(c,
                   "UPDATE uringmig.table_runs SET status = 'abandoned', finished = now() WHERE "
                   "table_run_id = $1",

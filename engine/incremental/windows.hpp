@@ -22,9 +22,9 @@ boost::asio::awaitable<void> end_target_run(connectors::postgres::connection& c,
 
 /// The unfinished window of `t` with the same window_key, loaded into `t` (window, id, done
 /// chunks): true when there is one. An unfinished window of another shape is closed as
-/// 'abandoned' (its chunks were upserts: nothing to undo).
+/// 'abandoned' (its chunks were upserts: nothing to undo), and so is any with `restart`.
 boost::asio::awaitable<bool> resume_window(connectors::postgres::connection& c, run_table& t,
-                                           std::int64_t run_id);
+                                           std::int64_t run_id, bool restart);
 
 /// Records `t.window` as a new table run with its chunks in one transaction, with the truncate
 /// of a full load and, with disable_indexes, the drop of its non-key indexes (kept to rebuild).
