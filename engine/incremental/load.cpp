@@ -42,18 +42,19 @@ std::string target_type(const table_plan& p, const std::string& target_col) {
   return "text";
 }
 
-/// The upsert from staging: `@COND@` takes the staging rows' condition.
-std::string upsert_sql(const table_plan& p, const std::string& stage,
-                       const std::vector<std::string>& cols) {
+/// The upsert from staging, split where the staging rows' condition goes (names may hold any
+/// text, so no marker is searched for).
+std::pair<std::string, std::string> upsert_sql(const table_plan& p, const std::string& stage,
+                                               const std::vector<std::string>& cols) {
   const std::string insert =
-      fmt::format("INSERT INTO {} AS t ({}) SELECT {} FROM {} s WHERE @COND@", p.tgt.qualified(),
+      fmt::format("INSERT INTO {} AS t ({}) SELECT {} FROM {} s WHERE ", p.tgt.qualified(),
                   quoted_list(cols, ""), quoted_list(cols, "s."), codecs::quote_ident(stage));
-  if (p.entry.mode == load_mode::full) return insert;
+  if (p.entry.mode == load_mode::full) return {insert, ""};
   std::vector<std::string> rest;
   for (const auto& c : cols)
     if (std::find(p.key.begin(), p.key.end(), c) == p.key.end()) rest.push_back(c);
   const std::string conflict = fmt::format(" ON CONFLICT ({})", quoted_list(p.key, ""));
-  if (rest.empty()) return insert + conflict + " DO NOTHING";
+  if (rest.empty()) return {insert, conflict + " DO NOTHING"};
   std::string set;
   std::string old_row;
   std::string new_row;
@@ -72,9 +73,8 @@ std::string upsert_sql(const table_plan& p, const std::string& stage,
   }
   // Rows that did not change are not written again: no dead tuples, and rows_upserted counts
   // what changed.
-  return insert + conflict +
-         fmt::format(" DO UPDATE SET {} WHERE ROW({}) IS DISTINCT FROM ROW({})", set, old_row,
-                     new_row);
+  return {insert, conflict + fmt::format(" DO UPDATE SET {} WHERE ROW({}) IS DISTINCT FROM ROW({})",
+                                         set, old_row, new_row)};
 }
 
 std::string range_sql(const std::string& column, const range_bound& r) {
@@ -87,9 +87,8 @@ std::string range_sql(const std::string& column, const range_bound& r) {
   return out;
 }
 
-std::string with_cond(std::string sql, const std::string& cond) {
-  const auto at = sql.find("@COND@");
-  return sql.replace(at, 6, cond);
+std::string with_cond(const std::pair<std::string, std::string>& sql, const std::string& cond) {
+  return sql.first + cond + sql.second;
 }
 
 bool row_refused(const pg::diagnostics& d) {

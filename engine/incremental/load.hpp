@@ -15,6 +15,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace uringmig::engine::incremental {
@@ -30,7 +31,7 @@ struct run_table {
   std::string keys_stage;
   std::string stage_ddl;
   std::string keys_ddl;
-  std::string upsert_sql;  // staging -> target
+  std::pair<std::string, std::string> upsert_sql;  // staging -> target, around the condition
   std::string copy_stage_sql;
   std::string copy_direct_sql;  // full mode: straight into the target
   std::atomic<std::int64_t> rows_read{0};

@@ -201,6 +201,12 @@ asio::awaitable<outcome> load_all(context& cx, state_store& state, progress& pro
   out.interrupted = !runner.complete();
   for (const auto& t : j.tables) {
     const auto& tg = t->plan.tgt;
+    if (t->failed) {
+      // The table run stays 'running' (the next run resumes it); the views show why it stopped.
+      (void)co_await cx.target->query(
+          "UPDATE uringmig.table_runs SET error = $2 WHERE table_run_id = $1",
+          pg::make_params(std::to_string(t->table_run_id), t->error));
+    }
     if (!t->failed && !out.interrupted) {
       (void)co_await rebuild_indexes(*cx.target, t->plan.target_name);
       state.set_table_status(tg.schema, tg.name, table_status::done);

@@ -72,4 +72,17 @@ psql -qX -v ON_ERROR_STOP=1 -d "$src" -c "update prices set price = price + 1 wh
 expect_exit 0 "$bin" run --config job.toml --state-dir "$work/state"
 prices_same "full run 2"
 [ "$(psql -qXAt -d "$dst" -c "select qty from stock where sku = 77")" = 5 ] || fail "a fixed row was not loaded"
+
+# on_error = "fail" (the default): the chunk fails, the run exits 1 naming the constraint, the
+# view shows the error, the mark stays.
+sed -i 's/^on_error = "reject"$/on_error = "fail"/' job.toml
+mark=$(psql -qXAt -d "$dst" -c "select mark from uringmig.watermarks where target_table = 'public.stock'")
+psql -qX -v ON_ERROR_STOP=1 -d "$src" -c "update stock set qty = -5, at = at + interval '2 days' where sku = 5"
+expect_exit 1 "$bin" run --config job.toml --state-dir "$work/state"
+grep -q '^uringmig: 1 table(s) failed (first: public.stock chunk 0: SQLSTATE 23514: new row for relation "stock" violates check constraint' "$work/err" ||
+  fail "on_error = fail: $(tail -1 "$work/err")"
+[ "$(psql -qXAt -d "$dst" -c "select count(*) from uringmig.v_table_progress where target_table = 'public.stock' and status = 'running' and error like '%23514%'")" = 1 ] ||
+  fail "the view does not show the failed table run's error"
+[ "$(psql -qXAt -d "$dst" -c "select mark from uringmig.watermarks where target_table = 'public.stock'")" = "$mark" ] ||
+  fail "a failed run moved the mark"
 finish incremental_full_reject
