@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # uses-fixture: pg
 # Incremental loads SQLite -> PostgreSQL: the target table is created from the SQLite columns
-# (the documented type mapping), text timestamps are compared as the file writes them, rows
+# (the documented type mapping), text timestamps are compared (and split into date/time
+# chunks) as the file writes them, rows
 # with a NULL watermark are loaded, blobs and odd text arrive intact; the second run upserts
 # only what changed and reconcile deletes what the file lost.
 . "$(dirname "${BASH_SOURCE[0]}")/lib/pg.sh"
@@ -26,7 +27,7 @@ target = "public.clients"
 key = ["Id"]
 watermark = "Updated"
 lookback = "0"
-chunk_by = "Id"
+chunk_by = "Updated"
 deletes = "reconcile"
 EOF
 same() {  # label: every row, each value as text (bytea in hex)
@@ -35,6 +36,9 @@ same() {  # label: every row, each value as text (bytea in hex)
   b=$(psql -qXAt -F '|' -d "$dst" -c "select \"Id\", \"Name\", coalesce(\"Score\"::text, ''), encode(\"Photo\", 'hex'), coalesce(to_char(\"Updated\", 'YYYY-MM-DD HH24:MI:SS'), ''), \"Active\"::int from clients order by 1" | md5sum)
   [ "$a" = "$b" ] || fail "$1: the target differs from the source"
 }
+expect_exit 0 "$bin" plan --config job.toml
+grep -q 'strategy date/time ranges on "Updated", 5 chunk(s), ~3001 rows to read' "$work/stdout" ||
+  fail "plan: $(cat "$work/stdout")"
 expect_exit 0 "$bin" run --config job.toml --state-dir "$work/state"
 cat "$work/stdout"
 same "run 1"
