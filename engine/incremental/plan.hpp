@@ -36,7 +36,6 @@ struct table_plan {
   lookback back;
   std::optional<std::string> mark;  // stored on the target
   std::string target_name;          // "schema.table" as the status tables key it
-  std::string source_columns_sql;   // unused by sources; for messages
 
   /// The source query of this table (columns, filter) without window or range.
   row_query base_query() const;

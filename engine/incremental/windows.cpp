@@ -23,10 +23,6 @@ asio::awaitable<void> exec(pg::connection& c, const std::string& sql, pg::params
   if (!r.ok()) throw pg::error(r.error());
 }
 
-std::string kind_of(const window_chunk& c) {
-  return c.kind;
-}
-
 }  // namespace
 
 asio::awaitable<std::int64_t> begin_target_run(pg::connection& c, const std::string& source,
@@ -113,7 +109,7 @@ asio::awaitable<void> create_window(pg::connection& c, run_table& t, std::int64_
           c,
           "INSERT INTO uringmig.chunks (table_run_id, chunk_no, kind, lower_bound, "
           "upper_bound, with_nulls) VALUES ($1, $2, $3, $4, $5, $6)",
-          pg::make_params(std::to_string(t.table_run_id), std::to_string(ch.chunk_no), kind_of(ch),
+          pg::make_params(std::to_string(t.table_run_id), std::to_string(ch.chunk_no), ch.kind,
                           ch.range.lower, ch.range.upper, ch.range.nulls ? "true" : "false"));
     co_await exec(c,
                   "INSERT INTO uringmig.watermarks (target_table, source_table, watermark_column) "
