@@ -237,40 +237,38 @@ asio::awaitable<outcome> load_all(context& cx, state_store& state, progress& pro
 
 }  // namespace
 
-}  // namespace incremental
-
-bool is_incremental(const job_spec& spec) {
-  return spec.preset == "incremental" || incremental::has_entries(spec.settings);
+bool is_job(const job_spec& spec) {
+  return spec.preset == "incremental" || has_entries(spec.settings);
 }
 
-int plan_incremental(const job_spec& spec) {
+int plan(const job_spec& spec) {
   io::runtime rt(1);
   const std::int64_t chunk_rows = integer_setting(spec.settings, "incremental.chunk_rows");
-  if (incremental::read_entries(spec.settings).empty())
+  if (read_entries(spec.settings).empty())
     throw usage_error("an incremental job needs [[tables]] entries in its --config file");
   rt.run([&]() -> asio::awaitable<void> {
-    incremental::context cx{spec, rt, chunk_rows};
+    context cx{spec, rt, chunk_rows};
     std::exception_ptr error;
     try {
-      co_await incremental::open_sides(cx);
+      co_await open_sides(cx);
       std::cout << "source " << cx.src->description() << "\n";
       for (const auto& p : cx.plans) {
-        const auto w = co_await incremental::open_window(p, *cx.src, chunk_rows);
-        std::cout << incremental::describe_plan(p, w);
+        const auto w = co_await open_window(p, *cx.src, chunk_rows);
+        std::cout << describe_plan(p, w);
       }
       std::cout << settings_summary(spec.settings);
       std::cout.flush();
     } catch (...) {
       error = std::current_exception();
     }
-    co_await incremental::close_sides(cx);
+    co_await close_sides(cx);
     if (error) std::rethrow_exception(error);
   }());
   return 0;
 }
 
-int run_incremental(const job_spec& spec) {
-  if (incremental::read_entries(spec.settings).empty())
+int run(const job_spec& spec) {
+  if (read_entries(spec.settings).empty())
     throw usage_error("an incremental job needs [[tables]] entries in its --config file");
   const std::int64_t chunk_rows = integer_setting(spec.settings, "incremental.chunk_rows");
   const std::size_t workers = static_cast<std::size_t>(spec.jobs > 0 ? spec.jobs : 2);
@@ -281,7 +279,7 @@ int run_incremental(const job_spec& spec) {
   progress prog;
   std::optional<std::int64_t> run_id;
   std::optional<std::int64_t> target_run;
-  incremental::outcome out;
+  outcome out;
   std::string error;
   bool usage = false;
   // Said once, when it happens: the chunks in flight finish, no other starts.
@@ -290,15 +288,15 @@ int run_incremental(const job_spec& spec) {
   });
   rt.run([&]() -> asio::awaitable<void> {
     io::deadline deadline(rt, spec.max_runtime);
-    incremental::context cx{spec, rt, chunk_rows};
+    context cx{spec, rt, chunk_rows};
     try {
-      co_await incremental::open_sides(cx);  // every check before anything is written
-      co_await incremental::ensure_state_schema(*cx.target);
+      co_await open_sides(cx);  // every check before anything is written
+      co_await ensure_state_schema(*cx.target);
       run_id = state.begin_run({spec.command, "incremental", cx.src->description(),
                                 codecs::redacted_url(spec.target_endpoint()), std::nullopt});
-      target_run = co_await incremental::begin_target_run(*cx.target, cx.src->description(),
-                                                          spec.state_dir.string());
-      out = co_await incremental::load_all(cx, state, prog, *target_run);
+      target_run =
+          co_await begin_target_run(*cx.target, cx.src->description(), spec.state_dir.string());
+      out = co_await load_all(cx, state, prog, *target_run);
     } catch (const usage_error& e) {
       usage = true;
       error = e.what();
@@ -312,12 +310,12 @@ int run_incremental(const job_spec& spec) {
                                  : out.interrupted ? "interrupted"
                                                    : "done";
       try {
-        co_await incremental::end_target_run(*cx.target, *target_run, status, error);
+        co_await end_target_run(*cx.target, *target_run, status, error);
       } catch (const std::exception& e) {
         spdlog::warn("could not record the run's end on the target: {}", e.what());
       }
     }
-    co_await incremental::close_sides(cx);
+    co_await close_sides(cx);
   }());
   if (!error.empty()) {
     if (run_id) state.end_run(*run_id, run_status::failed, error);
@@ -341,5 +339,7 @@ int run_incremental(const job_spec& spec) {
   state.end_run(*run_id, run_status::done, "");
   return 0;
 }
+
+}  // namespace incremental
 
 }  // namespace uringmig::engine
