@@ -91,6 +91,19 @@ class schema_change_error : public std::runtime_error {
   std::string type_;
 };
 
+/// A statement the target refused while applying: the open target transaction was rolled back
+/// (nothing of it is applied) and the applier is unusable. what() names the table and the
+/// server's error; diag() is what the server said (its SQLSTATE tells a conflict from an outage).
+class apply_error : public std::runtime_error {
+ public:
+  apply_error(const std::string& what, connectors::postgres::diagnostics d)
+      : std::runtime_error(what), diag_(std::move(d)) {}
+  const connectors::postgres::diagnostics& diag() const { return diag_; }
+
+ private:
+  connectors::postgres::diagnostics diag_;
+};
+
 struct apply_stats {
   std::uint64_t txns = 0;          // source transactions applied (skipped ones excluded)
   std::uint64_t changes = 0;       // rows inserted, updated or deleted, and truncates

@@ -143,6 +143,21 @@ std::string follow_hint() {
   return "; resume with `uringmig follow` (same --source, --target, --state-dir)";
 }
 
+/// What to do about a statement the target refused (cdc::apply_error), before resuming.
+std::string apply_advice(const pg::diagnostics& d) {
+  std::string out = "; nothing of that target transaction was applied";
+  if (d.sqlstate.starts_with("23")) {
+    // A unique key, NOT NULL or CHECK of the target refused a row the source has: the target was
+    // written besides the follower, or its constraints differ from the source's.
+    out +=
+        " (the target's rows or constraints conflict with the source's change: fix the target, "
+        "`uringmig verify` shows which rows differ)";
+  } else {
+    out += " (fix the cause on the target)";
+  }
+  return out;
+}
+
 /// A follower that stopped at a dropped or retyped column goes on only once the target matches
 /// (the stream resumes after the change: nothing would tell the follower again).
 asio::awaitable<void> check_schema_fix(state_store& st, pg::connection& dst) {
@@ -345,6 +360,13 @@ asio::awaitable<std::string> follow_once(io::runtime& rt, state_store& st, const
       record_schema_fix(st, stop);
       error = std::make_exception_ptr(job_error(stop.message + follow_hint()));
     }
+  } catch (const cdc::apply_error& e) {
+    // A deadlock or a restart of the target while a batch ran: that target transaction rolled
+    // back, apply it again. Anything else stops, and says what to fix before resuming.
+    if (pg::is_retryable(e.diag()) && !rt.stop_token().stop_requested())
+      retry = e.diag().message;
+    else
+      error = std::make_exception_ptr(job_error(e.what() + apply_advice(e.diag()) + follow_hint()));
   } catch (const pg::error& e) {
     // A restart of the source or the target (class 08, 57P01...): reconnect.
     if (e.retryable() && !rt.stop_token().stop_requested())
