@@ -194,6 +194,7 @@ struct spool_state {
 };
 
 class parallel;
+struct added_column;
 
 }  // namespace detail
 
@@ -303,7 +304,7 @@ class applier {
   /// The prepared statement's name for `key`, preparing `sql` on first use.
   boost::asio::awaitable<std::string> prepared(std::string key, std::string sql, std::string table);
 
-  // cdc_apply_schema.cpp: a relation's definition changed on the source.
+  // cdc/apply_schema.cpp: a relation's definition changed on the source.
   /// Throws schema_change_error when a column of `known` is gone from `now`, or has another type,
   /// and the target (its columns `target`) still has it as it was.
   boost::asio::awaitable<void> check_schema_change(const detail::relation_info& known,
@@ -313,6 +314,13 @@ class applier {
   /// target transaction when one is open, else in one of their own.
   boost::asio::awaitable<void> add_columns(std::uint32_t oid, const detail::relation_info& now,
                                            const std::vector<std::size_t>& missing);
+  /// One column of add_columns(), in the target's open transaction; its values copied from
+  /// `src` when the source gave its rows one each.
+  boost::asio::awaitable<void> add_column(connectors::postgres::connection& src,
+                                          const detail::relation_info& now,
+                                          const detail::added_column& c);
+  /// schema_change_error::at() for a change met now.
+  lsn stop_at() const;
   /// apply_options::stop_before: a transaction committing at `commit` is not applied when it is
   /// at or after the stop (what precedes it is committed, then schema_change_error is thrown).
   boost::asio::awaitable<void> stop_if_due(lsn commit);
