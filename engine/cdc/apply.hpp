@@ -122,6 +122,15 @@ struct apply_stats {
   std::int64_t pending_time = 0;
 };
 
+/// Once everything is applied (the switchover): adds the source's stored generated columns that
+/// tables of `dst` lack (not published: the stream never shows one added), then runs in order
+/// what appliers on `dst` left waiting: the NOT NULL, default or identity of a column added on
+/// the source that failed when it was added (rows the source had deleted since waited for their
+/// DELETE). Each statement that fails is logged with what to do (and stays waiting). Throws
+/// postgres::error.
+boost::asio::awaitable<void> finish_added_columns(connectors::postgres::connection& src,
+                                                  connectors::postgres::connection& dst);
+
 namespace detail {
 
 struct column_info {

@@ -39,8 +39,8 @@ asio::awaitable<std::string> type_name(pg::connection& src, std::uint32_t oid, s
 
 // Runs one statement of the schema change on the target; on failure the transaction is rolled
 // back and the applier is done.
-asio::awaitable<void> run(pg::connection& c, const std::string& sql) {
-  pg::result r = co_await c.query(sql);
+asio::awaitable<void> run(pg::connection& c, const std::string& sql, pg::params p = {}) {
+  pg::result r = co_await c.query(sql, std::move(p));
   if (r.ok()) co_return;
   pg::diagnostics d = r.error();
   (void)co_await c.query("ROLLBACK");
@@ -128,9 +128,9 @@ asio::awaitable<void> applier::add_columns(std::uint32_t oid, const detail::rela
   std::vector<detail::added_column> cols;
   for (std::size_t i : missing)
     cols.push_back(co_await detail::describe_added(src, oid, now.columns[i]));
-  const bool keyed = now.identity != 'f' &&
-                     std::any_of(now.columns.begin(), now.columns.end(),
-                                 [](const detail::column_info& c) { return c.key; });
+  const bool keyed =
+      now.identity != 'f' && std::any_of(now.columns.begin(), now.columns.end(),
+                                         [](const detail::column_info& c) { return c.key; });
   for (const auto& c : cols) {
     if (!c.per_row || keyed) continue;
     co_await src.close();
@@ -200,20 +200,32 @@ asio::awaitable<void> applier::add_column(pg::connection& src, const detail::rel
             " rows copied from the source (per row there: " +
             (c.identity.empty() ? c.default_expr : "an identity") + ")";
   }
-  // What only defines the column for later (NOT NULL after values copied, its default) does not
-  // stop the follower: it says what to run on the target instead.
+  // What only defines the column for later (NOT NULL once values are copied, its default or
+  // identity) may fail now: a row the source deleted since the ALTER waits for its DELETE with no
+  // value. It waits on the target (in this transaction) for the switchover, which runs it once
+  // everything is applied (cdc::finish_added_columns).
+  bool waiting = false;
   for (const auto& sql : c.after_values(q)) {
-    (co_await conn_.query("SAVEPOINT uringmig_column")).check("target: SAVEPOINT");
-    pg::result r = co_await conn_.query(sql);
-    if (r.ok()) {
-      done += "; " + sql;
-      (co_await conn_.query("RELEASE SAVEPOINT uringmig_column")).check("target: RELEASE");
-      continue;
+    if (!waiting) {
+      co_await run(conn_, "SAVEPOINT uringmig_column");
+      pg::result r = co_await conn_.query(sql);
+      if (r.ok()) {
+        done += "; " + sql;
+        co_await run(conn_, "RELEASE SAVEPOINT uringmig_column");
+        continue;
+      }
+      spdlog::info("table {}: column {}: {} failed now ({}); the switchover runs it", q, col, sql,
+                   r.error().to_string());
+      co_await run(conn_, "ROLLBACK TO SAVEPOINT uringmig_column");
+      co_await run(conn_, "CREATE SCHEMA IF NOT EXISTS uringmig");
+      co_await run(conn_,
+                   "CREATE TABLE IF NOT EXISTS uringmig.column_pending (id bigserial PRIMARY KEY, "
+                   "statement text NOT NULL)");
+      waiting = true;
     }
-    spdlog::warn(
-        "table {}: column {}: on the target, {} failed ({}); run it there before the switchover",
-        q, col, sql, r.error().to_string());
-    (co_await conn_.query("ROLLBACK TO SAVEPOINT uringmig_column")).check("target: ROLLBACK TO");
+    co_await run(conn_, "INSERT INTO uringmig.column_pending (statement) VALUES ($1)",
+                 pg::make_params(sql));
+    done += "; at the switchover: " + sql;
   }
   spdlog::info("table {}: column {} is new on the source; on the target: {}", q, col, done);
   if (c.identity == "a") {

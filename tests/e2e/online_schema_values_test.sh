@@ -5,7 +5,8 @@
 # source's values, also for rows updated, deleted or re-keyed after the ALTER. The added columns
 # keep their whole definition on the target: type with modifier, collation, NOT NULL, default (a
 # serial's sequence too, set by the switchover), identity (BY DEFAULT on the target); a constant
-# default with NOT NULL gives the rows that existed the same value. On a keyless REPLICA IDENTITY
+# default with NOT NULL gives the rows that existed the same value. A stored generated column
+# (not published) is added by the switchover. On a keyless REPLICA IDENTITY
 # FULL table such a column stops the follower with one line naming the table, the column and
 # what to do; once done, `follow` resumes. With one apply connection and with two.
 # uses-fixture: pg
@@ -15,10 +16,11 @@
 . "$(dirname "$0")/lib/hold.sh"
 
 sums() { table_sums "$1" | grep -v '^uringmig\.'; }
-coldefs() {  # the columns of items: name, type, collation, NOT NULL, default, identity or not
-  psql -qXAt -d "$1" -c "select string_agg(format('%s %s %s %s %s %s', a.attname,
+coldefs() {  # the columns of items: name, type, collation, NOT NULL, default, identity, generated
+  psql -qXAt -d "$1" -c "select string_agg(format('%s %s %s %s %s %s %s', a.attname,
       format_type(a.atttypid, a.atttypmod), coalesce(co.collname, '-'), a.attnotnull,
-      coalesce(pg_get_expr(d.adbin, d.adrelid), '-'), a.attidentity <> ''), ', ' order by a.attnum)
+      coalesce(pg_get_expr(d.adbin, d.adrelid), '-'), a.attidentity <> '', a.attgenerated),
+      ', ' order by a.attnum)
     from pg_attribute a left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
     left join pg_collation co on co.oid = a.attcollation and co.collname <> 'default'
     where a.attrelid = 'items'::regclass and a.attnum > 0 and not a.attisdropped"
@@ -51,6 +53,7 @@ alter table items add column ts timestamptz default clock_timestamp();
 alter table items add column f int default 5 not null;
 alter table items add column c text collate "C" not null default 'z';
 alter table items add column v varchar(7);
+alter table items add column g int generated always as (id * 2) stored;
 update items set name = 'updated', r = -1 where id <= 10;
 delete from items where id between 11 and 15;
 update items set id = id + 1000 where id between 16 and 18;
