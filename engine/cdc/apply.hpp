@@ -62,8 +62,9 @@ struct apply_options {
   std::string stop_message;
 };
 
-/// A column dropped or retyped on the source while following, and not on the target: the
-/// follower stops (what() names the table, the column and what to do on the target).
+/// A column dropped or retyped on the source while following, and not on the target, or a table
+/// the target lacks (created, renamed or moved on the source): the follower stops (what() names
+/// the table, the column and what to do on the target).
 class schema_change_error : public std::runtime_error {
  public:
   /// `type`: the column's new type; empty when it was dropped (or renamed).
@@ -79,7 +80,8 @@ class schema_change_error : public std::runtime_error {
   /// (rolled back with it): apply again with apply_options::stop_before = at().
   lsn at() const { return at_; }
   /// What the target must look like to go on: `table` ("ns"."rel") without `column`, or with it
-  /// of type `type`. Empty when not known (the stop of apply_options::stop_before).
+  /// of type `type`; with no `column`, `table` must exist. Empty when not known (the stop of
+  /// apply_options::stop_before).
   const std::string& table() const { return table_; }
   const std::string& column() const { return column_; }
   const std::string& type() const { return type_; }

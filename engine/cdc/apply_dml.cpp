@@ -46,6 +46,23 @@ bool needs_text_compare(std::string_view type) {
   return std::find(std::begin(list), std::end(list), type) != std::end(list);
 }
 
+// Why a table the stream names is not on the target, and what to do: `was` is what the applier
+// knew the table as (the same as `now` when it did not).
+std::string not_on_target(const detail::relation_info& was, const detail::relation_info& now) {
+  const std::string how = "; do the same on the target (ALTER TABLE " + was.qualified;
+  if (was.nspname == now.nspname && was.relname != now.relname) {
+    return "table " + was.qualified + " was renamed on the source to " + now.qualified + how +
+           " RENAME TO " + codecs::quote_ident(now.relname) + ")";
+  }
+  if (was.nspname != now.nspname && was.relname == now.relname) {
+    return "table " + was.qualified + " was moved on the source to " + now.qualified + how +
+           " SET SCHEMA " + codecs::quote_ident(now.nspname) + ")";
+  }
+  return "table " + now.qualified +
+         " is published on the source but does not exist on the target (created or renamed on the "
+         "source while following? DDL is not replicated): create it on the target";
+}
+
 void check_width(const detail::relation_info& rel, std::size_t n) {
   if (n != rel.columns.size()) {
     fail("table " + rel.qualified + ": a tuple of " + std::to_string(n) +
@@ -153,7 +170,13 @@ asio::awaitable<void> applier::on_relation(const pgo::relation_message& r) {
   co_await flush_full(r.oid);
 
   pg::result t = co_await detail::target_columns(conn_, info.qualified);
-  if (t.rows() == 0) fail("table " + info.qualified + " does not exist on the target");
+  if (t.rows() == 0) {
+    // Stops before this source transaction: what came before (under the table's old name, as
+    // the stream replays it) is committed first.
+    throw schema_change_error(
+        known != relations_.end() ? not_on_target(known->second, info) : not_on_target(info, info),
+        stop_at(), info.qualified);
+  }
   if (known != relations_.end()) co_await check_schema_change(known->second, info, t);
   auto row_of = [](const pg::result& res, std::string_view name) {
     for (int i = 0; i < res.rows(); ++i) {
@@ -353,7 +376,9 @@ asio::awaitable<void> applier::on_truncate(const pgo::truncate_message& m) {
     sql += (i ? ", " : "") + relation(m.relation_oids[i]).qualified;
   }
   if (m.restart_identity()) sql += " RESTART IDENTITY";
-  if (m.cascade()) sql += " CASCADE";
+  // Not CASCADE, even when the source's was (as PostgreSQL's own apply): the tables it emptied
+  // there are in the message; a table only the target has that refers to them must not be
+  // emptied silently (the target refuses instead, and the follower says so).
   pg::statement s;
   s.sql = std::move(sql);
   ++group_changes_;

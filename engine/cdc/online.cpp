@@ -166,15 +166,23 @@ asio::awaitable<void> check_schema_fix(state_store& st, pg::connection& dst) {
   if (table.empty()) co_return;
   const std::string column = st.get(k + ".column").value_or("");
   const std::string type = st.get(k + ".type").value_or("");
-  pg::result r = co_await dst.query(
-      "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = "
-      "to_regclass($1) AND attname = $2 AND attnum > 0 AND NOT attisdropped",
-      pg::make_params(table, column));
-  r.check("target: column " + column + " of " + table);
-  const bool fixed = type.empty() ? r.rows() == 0 : r.rows() == 1 && r.value(0, 0) == type;
+  bool fixed = false;
+  if (column.empty()) {
+    // A table the target lacked (created, renamed or moved on the source).
+    pg::result r = co_await dst.query("SELECT to_regclass($1) IS NOT NULL", pg::make_params(table));
+    r.check("target: table " + table);
+    fixed = r.value(0, 0) == "t";
+  } else {
+    pg::result r = co_await dst.query(
+        "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = "
+        "to_regclass($1) AND attname = $2 AND attnum > 0 AND NOT attisdropped",
+        pg::make_params(table, column));
+    r.check("target: column " + column + " of " + table);
+    fixed = type.empty() ? r.rows() == 0 : r.rows() == 1 && r.value(0, 0) == type;
+  }
   if (!fixed) throw job_error(st.get(k + ".message").value_or("") + follow_hint());
-  spdlog::info("table {}: the target has the source's change of column {}: following on", table,
-               codecs::quote_ident(column));
+  spdlog::info("table {}: the target has the source's change{}: following on", table,
+               column.empty() ? std::string() : " of column " + codecs::quote_ident(column));
   for (const char* f : {".table", ".column", ".type", ".message"})
     st.erase(k + f);
 }
@@ -372,7 +380,14 @@ asio::awaitable<std::string> follow_once(io::runtime& rt, state_store& st, const
     if (e.retryable() && !rt.stop_token().stop_requested())
       retry = e.diag().message;
     else
-      error = std::current_exception();
+      error = std::make_exception_ptr(job_error(e.what() + follow_hint()));
+  } catch (const job_error&) {
+    error = std::current_exception();
+  } catch (const usage_error&) {
+    error = std::current_exception();
+  } catch (const std::exception& e) {
+    // Whatever stopped the follower (after the user fixed it), `follow` resumes from the origin.
+    error = std::make_exception_ptr(job_error(e.what() + follow_hint()));
   } catch (...) {
     error = std::current_exception();
   }
