@@ -267,7 +267,8 @@ asio::awaitable<void> applier::emit_insert_run(detail::insert_run run) {
         for (std::size_t c = 0; c < width; ++c) {
           sql += (c ? ", " : "") + codecs::quote_ident(cols[c]->name);
         }
-        sql += ") VALUES ";
+        // The source's values also for a GENERATED ALWAYS identity column (harmless elsewhere).
+        sql += ") OVERRIDING SYSTEM VALUE VALUES ";
         std::size_t n = 1;
         for (std::size_t r = 0; r < k; ++r) {
           sql += r ? ", (" : "(";
@@ -313,8 +314,14 @@ asio::awaitable<void> applier::on_update(const pgo::update_message& m) {
   std::size_t n = 1;
   for (std::size_t i = 0; i < rel.columns.size(); ++i) {
     const auto& c = rel.columns[i];
-    // Unchanged TOAST values are not sent: the target keeps its own.
-    const bool use = c.write && !m.new_tuple[i].is_unchanged_toast();
+    // Unchanged TOAST values are not sent: the target keeps its own. Nor is a value set that the
+    // row has already: a key found by it (no old key sent), or one the old row sent equals. That
+    // leaves a GENERATED ALWAYS identity key alone (an UPDATE may only set it to DEFAULT).
+    const bool same = has_old ? m.old_tuple[i].kind == pgo::value_kind::text &&
+                                    m.new_tuple[i].kind == pgo::value_kind::text &&
+                                    m.old_tuple[i].data == m.new_tuple[i].data
+                              : c.key;
+    const bool use = c.write && !m.new_tuple[i].is_unchanged_toast() && !same;
     set_key += use ? '1' : '0';
     if (!use) continue;
     p.push_back(value_of(m.new_tuple[i], rel, i));
