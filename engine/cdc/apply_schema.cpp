@@ -142,8 +142,7 @@ asio::awaitable<void> applier::add_columns(std::uint32_t oid, const detail::rela
             ": the values its rows got there are not in the stream, and a table without a key "
             "(REPLICA IDENTITY FULL) has none to copy them by; add it on the target (ALTER "
             "TABLE " +
-            q + " ADD COLUMN " + col + " " + c.type +
-            ") and give its rows the source's values, or copy the table again",
+            q + " ADD COLUMN " + col + " " + c.type + ") and give its rows the source's values",
         stop_at(), q, c.name, c.type);
   }
 
