@@ -25,7 +25,6 @@ namespace uringmig::engine::cdc {
 
 namespace pg = connectors::postgres;
 namespace asio = boost::asio;
-using detail::fail;
 
 asio::awaitable<detail::added_column> detail::describe_added(pg::connection& src, std::uint32_t oid,
                                                              const column_info& c) {

@@ -44,7 +44,8 @@ asio::awaitable<void> run(pg::connection& c, const std::string& sql, pg::params 
   if (r.ok()) co_return;
   pg::diagnostics d = r.error();
   (void)co_await c.query("ROLLBACK");
-  throw apply_error("cdc apply: target: " + sql + ": " + d.to_string(), std::move(d));
+  const std::string what = "cdc apply: target: " + sql + ": " + d.to_string();
+  throw apply_error(what, std::move(d));
 }
 
 }  // namespace
