@@ -31,20 +31,20 @@ int run_or_plan(const job_spec& spec) {
   if (is(spec.target, codecs::endpoint_kind::doris)) {
     if (spec.follow)
       throw usage_error("Doris targets are loaded in bulk; --follow needs a PostgreSQL target");
-    return spec.plan_only() ? plan_doris(spec) : run_doris(spec);
+    return spec.plan_only() ? doris::plan(spec) : doris::run(spec);
   }
   if (sqlite_target(spec)) {
     if (spec.follow)
       throw usage_error("SQLite targets are loaded in bulk; --follow needs a PostgreSQL target");
-    return spec.plan_only() ? plan_shards(spec) : run_shards(spec);
+    return spec.plan_only() ? shards::plan(spec) : shards::run(spec);
   }
   if (!pg_to_pg(spec))
     throw usage_error("uringmig " + std::string(to_string(spec.kind)) +
                       ": only PostgreSQL -> PostgreSQL works yet; SQLite and Doris targets are "
                       "not yet implemented");
-  if (spec.plan_only()) return run_plan(spec);
-  if (spec.follow) return run_online(spec);
-  return run_bulk(spec);
+  if (spec.plan_only()) return bulk::plan(spec);
+  if (spec.follow) return cdc::run_online(spec);
+  return bulk::run(spec);
 }
 
 }  // namespace
@@ -61,9 +61,9 @@ int run_job(const job_spec& spec) {
       if (!pg_to_pg(spec)) throw usage_error("uringmig verify: compares PostgreSQL to PostgreSQL");
       return verify::run_verify(spec);
     case job_command::follow:
-      return run_follow(spec);
+      return cdc::run_follow(spec);
     case job_command::switchover:
-      return run_switchover(spec);
+      return cdc::run_switchover(spec);
     case job_command::none:
       break;
   }

@@ -8,9 +8,11 @@
 # `psql \copy to stdout | psql \copy from stdin` pipe of the same tables into a
 # pre-made schema, and uringmig's peak RSS (/usr/bin/time -v). TIMELINE=1: the
 # uringmig runs log at debug level and the last one's timeline is printed
-# (perf/bulk_timeline.py: copies, index builds, ANALYZE, the tail).
+# (perf/bulk_timeline.py: copies, index builds, ANALYZE, the tail). BASE=<commit>: every run
+# also clones with uringmig built from that commit; prints the median ratio this tree / BASE.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. perf/lib.sh
 runs=${RUNS:-3}
 scale=${SCALE:-30}
 mixed_rows=${MIXED_ROWS:-1000000}
@@ -19,10 +21,11 @@ log_level=warn
 
 scripts/setup-deps.sh
 for p in pgcopydb time; do dpkg-query -W "$p" >/dev/null 2>&1 || apt-get install -y -qq "$p" >/dev/null; done
-cmake --preset release >/dev/null
-cmake --build --preset release --target uringmig pg_fixture -j"$(nproc)" >/dev/null
-bin=$PWD/build/release/uringmig
-fixture=$PWD/build/release/tests/pg_fixture
+bench_build release uringmig pg_fixture
+bin=$bench_dir/uringmig
+fixture=$bench_dir/tests/pg_fixture
+base_bin=
+[ -n "${BASE:-}" ] && bench_build_base "$BASE"
 
 srcdir=$(mktemp -d); dstdir=$(mktemp -d); scratch=$(mktemp -d)
 cleanup() {
@@ -40,9 +43,6 @@ src_url="postgresql://$suser@/bench?host=$shost&port=$sport"
 dst_url="postgresql://$tuser@/bench?host=$thost&port=$tport"
 spsql() { psql -qX -v ON_ERROR_STOP=1 -h "$shost" -p "$sport" -U "$suser" "$@"; }
 tpsql() { psql -qX -v ON_ERROR_STOP=1 -h "$thost" -p "$tport" -U "$tuser" "$@"; }
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN {printf "%.2f", b - a}'; }
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
 echo "== data: pgbench scale $scale + $mixed_rows mixed-type rows"
 spsql -d postgres -c "create database bench"
@@ -69,8 +69,20 @@ tpsql -d postgres -c "alter system set wal_init_zero = off" -c "select pg_reload
 fresh_target() {
   tpsql -d postgres -c "drop database if exists bench" -c "create database bench" -c checkpoint
 }
-ratios=()
+# uringmig_clone BINARY STATE: one clone into a fresh target; prints its wall time.
+uringmig_clone() {
+  fresh_target >/dev/null
+  local t0; t0=$(now)
+  "$1" run --preset bulk --jobs 2 --index-jobs 2 --source "$src_url" --target "$dst_url" \
+    --state-dir "$2" --log-level warn >/dev/null 2>"$2.err" || { cat "$2.err" >&2; exit 1; }
+  since "$t0"
+}
+ratios=(); ab=()
 for i in $(seq "$runs"); do
+  if [ -n "$base_bin" ]; then
+    c=$(uringmig_clone "$base_bin" "$scratch/base$i")
+    echo "run $i: base ($BASE) ${c}s"
+  fi
   fresh_target
   t0=$(now)
   "$bin" run --preset bulk --jobs 2 --index-jobs 2 --source "$src_url" --target "$dst_url" \
@@ -85,8 +97,10 @@ for i in $(seq "$runs"); do
   r=$(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.3f", a / b}')
   ratios+=("$r")
   echo "run $i: uringmig ${a}s, pgcopydb ${b}s, ratio $r"
+  [ -n "$base_bin" ] && ab+=("$(ratio "$a" "$c")")
 done
 echo "median ratio uringmig / pgcopydb: $(printf '%s\n' "${ratios[@]}" | median) (goal <= 0.80)"
+[ -n "$base_bin" ] && echo "A/B median ratio this tree / $BASE: $(printf '%s\n' "${ab[@]}" | median)"
 if [ -n "${TIMELINE:-}" ]; then
   echo "== timeline of uringmig run $runs"
   python3 perf/bulk_timeline.py "$scratch/state$runs/uringmig.log"

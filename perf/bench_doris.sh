@@ -13,12 +13,11 @@
 # CONFIG=job.toml passes --config to uringmig (e.g. [copy] chunk_size = "32MB").
 # PERF=1 also records one uringmig run (--jobs = first of JOBS) system-wide with
 # `perf record -g` and prints the top commands and symbols.
-#
-# Built from a copy of the tracked files (so files being edited in the work tree are not
-# half-picked up) into build/helper-bench, with the release preset's flags.
+# BASE=<commit>: every round also runs uringmig built from that commit (same --jobs) and the
+# summary prints the median ratio this tree / BASE (wall and CPU).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-root=$PWD
+. perf/lib.sh
 runs=${RUNS:-3}
 rows=${ROWS:-5000000}
 jobs_list=${JOBS:-"2 4"}
@@ -38,18 +37,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "== build (release flags, build/helper-bench, from a copy of the tracked files)"
-src=${BENCH_SRC:-/tmp/benchsrc}
-rm -rf "$src" && mkdir -p "$src"
-git ls-files | tar -cf - -T - | tar -xf - -C "$src"
-bdir=$root/build/helper-bench
-flags="-O2 -g -DNDEBUG -fno-omit-frame-pointer"   # CMakePresets.json, preset release
-cmake -S "$src" -B "$bdir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_EXPORT_COMPILE_COMMANDS=ON \
-  -DCMAKE_CXX_FLAGS_RELEASE="$flags" -DCMAKE_C_FLAGS_RELEASE="$flags" >/dev/null
-cmake --build "$bdir" --target uringmig doris_double pg_fixture -j"$(nproc)" >/dev/null
-bin=$bdir/uringmig
-double=$bdir/tests/doris_double/doris_double
-fixture=$bdir/tests/pg_fixture
+echo "== build (preset release)"
+bench_build release uringmig doris_double pg_fixture
+bin=$bench_dir/uringmig
+double=$bench_dir/tests/doris_double/doris_double
+fixture=$bench_dir/tests/pg_fixture
+base_bin=
+[ -n "${BASE:-}" ] && bench_build_base "$BASE"
 
 echo "== throwaway PostgreSQL 15 cluster, $rows rows"
 "$fixture" start "$fixdir" >/dev/null
@@ -89,8 +83,6 @@ done
 target="doris://root:$pw@127.0.0.1:$FE_PORT/db?be=127.0.0.1:$BE_PORT"
 be_loads() { curl -sf "http://127.0.0.1:$FE_PORT/_double/stats" | grep -o '"uringmig_[^"]*":[0-9]*'; }
 
-now() { date +%s.%N; }
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 fail() { echo "bench_doris: $*" >&2; exit 1; }
 
 # Sets wall, cpu (user+sys), rss_mib, chunks. Checks exit 0, the summary's row count, the
@@ -98,7 +90,7 @@ fail() { echo "bench_doris: $*" >&2; exit 1; }
 ours() {
   local n=$1 st=$scratch/state.$2 t0 rc=0
   t0=$(now)
-  /usr/bin/time -v -o "$scratch/time.txt" "$bin" run --source "$src_url" --target "$target" \
+  /usr/bin/time -v -o "$scratch/time.txt" "${3:-$bin}" run --source "$src_url" --target "$target" \
     ${CONFIG:+--config "$CONFIG"} --state-dir "$st" --jobs "$n" --log-level warn \
     >"$scratch/run.out" 2>"$scratch/run.err" || rc=$?
   wall=$(awk -v a="$t0" -v b="$(now)" 'BEGIN {printf "%.2f", b - a}')
@@ -141,13 +133,21 @@ pipeline() {
 }
 
 echo "== runs: $(nproc) cores, load average now: $(cut -d' ' -f1-3 /proc/loadavg)"
-declare -A ratios walls cpus rsss
+declare -A ratios walls cpus rsss ab_wall ab_cpu
 pipe_walls=()
 for i in $(seq "$runs"); do
   line="round $i:"
   declare -A w=()
   for n in $jobs_list; do
+    if [ -n "$base_bin" ]; then
+      ours "$n" "$i.$n.base" "$base_bin"
+      bw=$wall bc=$cpu
+    fi
     ours "$n" "$i.$n"
+    if [ -n "$base_bin" ]; then
+      ab_wall[$n]+="$(ratio "$wall" "$bw") "; ab_cpu[$n]+="$(ratio "$cpu" "$bc") "
+      line+=" base --jobs $n ${bw}s (cpu ${bc}s);"
+    fi
     w[$n]=$wall
     walls[$n]+="$wall "; cpus[$n]+="$cpu "; rsss[$n]+="$rss_mib "
     line+=" uringmig --jobs $n ${wall}s (cpu ${cpu}s, rss ${rss_mib} MiB, $chunks loads);"
@@ -174,6 +174,12 @@ for n in $jobs_list; do
   awk -v c="$mc" -v r="$rows" -v m="$maxrss" 'BEGIN {
     printf "  cpu %.2f s per million rows (median user+sys), peak RSS %.1f MiB (goal <= 256)\n", c / (r / 1e6), m }'
 done
+
+if [ -n "$base_bin" ]; then
+  for n in $jobs_list; do
+    echo "A/B --jobs $n, this tree / $BASE: median wall ratio $(printf '%s\n' ${ab_wall[$n]} | median), median CPU ratio $(printf '%s\n' ${ab_cpu[$n]} | median)"
+  done
+fi
 
 if [ "${PERF:-0}" = 1 ]; then
   n=${jobs_list%% *}

@@ -15,22 +15,22 @@ namespace uringmig::engine {
 
 class state_store;
 
+namespace bulk {
+
 /// `uringmig run --preset bulk` PostgreSQL -> PostgreSQL: schema pre-data,
 /// table data in parallel chunks under one exported snapshot, indexes per
 /// table as soon as its data is in, post-data, sequences. Resumable.
-int run_bulk(const job_spec& opts);
+int run(const job_spec& opts);
 
 /// The bulk clone as the first phase of a bigger job (the online preset): on `rt`, recording in
 /// `state` (already open), reading under `imported_snapshot` (exported by a replication slot;
 /// empty: export one). Returns 0 when data, indexes, post-data and sequences are done; throws
-/// usage_error / job_error as run_bulk does.
-int run_bulk_phase(const job_spec& opts, state_store& state, io::runtime& rt,
-                   const std::string& imported_snapshot);
+/// usage_error / job_error as run does.
+int run_phase(const job_spec& opts, state_store& state, io::runtime& rt,
+              const std::string& imported_snapshot);
 
 /// `uringmig plan` and `run --dry-run`: connect, validate, print the plan; touch nothing.
-int run_plan(const job_spec& opts);
-
-namespace bulk {
+int plan(const job_spec& opts);
 
 /// Sets every sequence of the target to the source's value; returns how many. (Also the last
 /// step of a switchover.)

@@ -4,6 +4,7 @@
 #include "engine/bulk/internal.hpp"
 #include "engine/bulk/table_copy.hpp"
 #include "engine/core/planner.hpp"
+#include "io/blocking.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -420,16 +421,16 @@ asio::awaitable<void> finish_table(job& j, pg::connection& dst, table_work& t) {
     if (!rs[i].aborted()) rs[i].check(b[i].sql);
   spdlog::debug("ANALYZE {}: done", t.info.display());
   t.index_seconds += j.elapsed() - t0;
-  j.state.set_index_seconds(t.info.schema, t.info.name, t.index_seconds);
   bool failed;
   {
     std::lock_guard lk(j.m);
     failed = t.failed;
   }
-  if (!failed) {
-    j.state.set_table_status(t.info.schema, t.info.name, table_status::done);
-    t.progress->set_phase(table_phase::done);
-  }
+  co_await io::run_blocking([&] {
+    j.state.set_index_seconds(t.info.schema, t.info.name, t.index_seconds);
+    if (!failed) j.state.set_table_status(t.info.schema, t.info.name, table_status::done);
+  });
+  if (!failed) t.progress->set_phase(table_phase::done);
   spdlog::info("table {} done: {} rows, copy {:.2f}s, indexes {:.2f}s", t.info.display(),
                t.rows.load(), t.copy_seconds, t.index_seconds);
 }
@@ -495,9 +496,13 @@ asio::awaitable<void> index_worker(job& j, std::size_t index) {
     }
     spdlog::debug("index {} on {}: built in {:.2f}s", ix.name, t.info.display(), j.elapsed() - t0);
     if (r.ok()) {
-      j.state.mark_index_done(t.info.schema, t.info.name, ix.name, j.elapsed() - t0);
+      const double seconds = j.elapsed() - t0;
+      co_await io::run_blocking(
+          [&] { j.state.mark_index_done(t.info.schema, t.info.name, ix.name, seconds); });
     } else {
-      j.state.mark_index_failed(t.info.schema, t.info.name, ix.name, r.error().to_string());
+      co_await io::run_blocking([&] {
+        j.state.mark_index_failed(t.info.schema, t.info.name, ix.name, r.error().to_string());
+      });
       fail_table(j, t, "index " + ix.name + ": " + r.error().to_string());
     }
     bool last;

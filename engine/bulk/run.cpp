@@ -332,7 +332,7 @@ void print_objects(const job& j) {
 
 }  // namespace
 
-int run_bulk(const job_spec& opts) {
+int bulk::run(const job_spec& opts) {
   // Bad URLs: usage errors before anything is created.
   (void)pg_endpoints(opts, not_postgres);
   state_store state = state_store::open(opts.state_dir);
@@ -342,11 +342,11 @@ int run_bulk(const job_spec& opts) {
     if (id) state.put("bulk.job_id", *id);
   }
   io::runtime rt(0);
-  return run_bulk_phase(opts, state, rt, {});
+  return run_phase(opts, state, rt, {});
 }
 
-int run_bulk_phase(const job_spec& opts, state_store& state, io::runtime& rt,
-                   const std::string& imported_snapshot) {
+int bulk::run_phase(const job_spec& opts, state_store& state, io::runtime& rt,
+                    const std::string& imported_snapshot) {
   const auto endpoints = pg_endpoints(opts, not_postgres);
   const codecs::endpoint& source = endpoints.first;
   const codecs::endpoint& target = endpoints.second;
@@ -438,7 +438,7 @@ int run_bulk_phase(const job_spec& opts, state_store& state, io::runtime& rt,
   return 0;
 }
 
-int run_plan(const job_spec& opts) {
+int bulk::plan(const job_spec& opts) {
   // Not a structured binding: the coroutine below captures them (clang 14, which clang-tidy
   // uses, cannot capture a structured binding).
   const auto endpoints = pg_endpoints(opts, not_postgres);

@@ -2,6 +2,7 @@
 #include "engine/cdc/follow_monitor.hpp"
 
 #include "engine/core/pg_session.hpp"
+#include "io/blocking.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -54,7 +55,7 @@ struct follow_monitor::state {
   asio::awaitable<void> refresh_source_lsn();
   asio::awaitable<void> cancel_apply();
   follow_lag publish();
-  void record(const follow_lag& l);
+  asio::awaitable<void> record(const follow_lag& l);
 };
 
 follow_monitor::follow_monitor(state_store& st, follow_progress& fp, cdc::applier& a,
@@ -92,7 +93,7 @@ asio::awaitable<follow_lag> follow_monitor::finish() {
     (void)co_await s.ended->async_wait(asio::as_tuple(asio::use_awaitable));
   }
   const follow_lag l = s.publish();
-  s.record(l);
+  co_await s.record(l);
   co_return l;
 }
 
@@ -107,7 +108,7 @@ asio::awaitable<void> follow_monitor::state::run(std::shared_ptr<state> s) {
     }
     if (s->done) break;
     const follow_lag l = s->publish();
-    if (steady::now() - s->last_record >= std::chrono::seconds(1)) s->record(l);
+    if (steady::now() - s->last_record >= std::chrono::seconds(1)) co_await s->record(l);
     if (s->stop_asked && steady::now() - *s->stop_asked >= stop_grace &&
         steady::now() - last_cancel >= std::chrono::seconds(1)) {
       last_cancel = steady::now();
@@ -187,18 +188,22 @@ follow_lag follow_monitor::state::publish() {
   return l;
 }
 
-void follow_monitor::state::record(const follow_lag& l) {
+asio::awaitable<void> follow_monitor::state::record(const follow_lag& l) {
+  if (!alive) co_return;
   const auto now = steady::now();
   const double secs = std::chrono::duration<double>(now - last_record).count();
   const cdc::apply_stats& s = l.stats;
   const double rate = secs > 0 ? double(s.changes - last_changes) / secs : 0;
   last_changes = s.changes;
   last_record = now;
-  st.put("online.applied_lsn", po::format_lsn(a.committed_lsn()));
-  st.put("online.lag_bytes", std::to_string(l.bytes));
-  st.put("online.lag_seconds", fmt::format("{:.1f}", l.seconds));
-  st.put("online.apply_rate", fmt::format("{:.0f}", rate));
-  st.put("online.apply_queue", std::to_string(s.queued_txns));
+  const std::vector<std::pair<std::string, std::string>> marks = {
+      {"online.applied_lsn", po::format_lsn(a.committed_lsn())},
+      {"online.lag_bytes", std::to_string(l.bytes)},
+      {"online.lag_seconds", fmt::format("{:.1f}", l.seconds)},
+      {"online.apply_rate", fmt::format("{:.0f}", rate)},
+      {"online.apply_queue", std::to_string(s.queued_txns)}};
+  // Off this context: it serves the replication and apply sockets.
+  co_await io::run_blocking([&] { st.put_many(marks); });
   spdlog::debug(
       "follow: applied to {}, source at {}, lag {} bytes / {:.1f} s, {:.0f} changes/s, {} queued, "
       "{} transactions, {} changes as {} row writes in {} target transactions",

@@ -457,7 +457,7 @@ int follow_phase(io::runtime& rt, state_store& st, const job_spec& opts, const e
 
 }  // namespace
 
-int run_online(const job_spec& opts) {
+int cdc::run_online(const job_spec& opts) {
   const auto started = std::chrono::steady_clock::now();
   const endpoints ep = pg_pair(opts, "run --follow");
   state_store st = state_store::open(opts.state_dir);
@@ -526,7 +526,7 @@ int run_online(const job_spec& opts) {
   // The slot's connection stays idle (no command) until the copy is done: its snapshot lives.
   try {
     if (opts.config.online.copy) {
-      run_bulk_phase(opts, st, rt, snapshot);
+      bulk::run_phase(opts, st, rt, snapshot);
     } else {
       // The target holds the data already (the other direction of a two-way setup): what the
       // source commits from the slot's start on is followed, nothing before it is copied.
@@ -548,7 +548,7 @@ int run_online(const job_spec& opts) {
   return follow_phase(rt, st, opts, ep, n, rc, started);
 }
 
-int run_follow(const job_spec& opts) {
+int cdc::run_follow(const job_spec& opts) {
   const auto started = std::chrono::steady_clock::now();
   const endpoints ep = pg_pair(opts, "follow");
   state_store st = state_store::open(opts.state_dir);

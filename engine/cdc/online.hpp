@@ -3,7 +3,7 @@
 #include "engine/core/job.hpp"
 #include "engine/core/job_spec.hpp"
 
-namespace uringmig::engine {
+namespace uringmig::engine::cdc {
 
 /// `run --preset online` (or `run --follow`), PostgreSQL -> PostgreSQL: a publication (created
 /// for the selected tables, or --publication) and a logical slot whose exported snapshot the
@@ -24,4 +24,4 @@ int run_follow(const job_spec& opts);
 /// success, job_error (exit 1) otherwise.
 int run_switchover(const job_spec& opts);
 
-}  // namespace uringmig::engine
+}  // namespace uringmig::engine::cdc

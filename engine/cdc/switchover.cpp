@@ -169,7 +169,7 @@ void verify_after_switchover(const job_options& opts, const state_store& st) {
 
 }  // namespace
 
-int run_switchover(const job_spec& opts) {
+int cdc::run_switchover(const job_spec& opts) {
   const endpoints ep = pg_pair(opts, "switchover");
   const int timeout_s = opts.config.online.timeout_s;
   auto st = state_store::open_shared(opts.state_dir);

@@ -1,5 +1,6 @@
 #include "engine/core/chunk_runner.hpp"
 
+#include "io/blocking.hpp"
 #include "io/sleep.hpp"
 #include "io/wait_all.hpp"
 
@@ -54,13 +55,6 @@ bool chunk_runner::complete() const {
                      [](const auto& t) { return t->left == 0 || t->failed; });
 }
 
-bool chunk_runner::failed(std::size_t table_id) const {
-  std::lock_guard lk(m_);
-  for (const auto& t : tables_)
-    if (t->t.id == table_id) return t->failed;
-  return false;
-}
-
 std::size_t chunk_runner::chunks_queued() const {
   std::lock_guard lk(m_);
   return queue_.size();
@@ -98,10 +92,14 @@ void chunk_runner::chunk_left(const task& k) {
   --k.table->running;
 }
 
-void chunk_runner::chunk_in(const task& k, const chunk_attempt& a) {
+asio::awaitable<void> chunk_runner::chunk_in(const task& k, const chunk_attempt& a) {
   const chunk_table& t = k.table->t;
   if (o_.record) {
-    state_.mark_chunk_done(t.schema, t.name, k.chunk->chunk_no, a.rows, a.bytes, a.seconds);
+    // State writes run on a thread of their own: a SQLite commit (or the WAL checkpoint that
+    // one commit in a thousand pays for) never stalls the sockets this context serves.
+    co_await io::run_blocking([&] {
+      state_.mark_chunk_done(t.schema, t.name, k.chunk->chunk_no, a.rows, a.bytes, a.seconds);
+    });
     if (t.progress) {
       t.progress->add(a.rows, a.progress_bytes);
       t.progress->chunk_done();
@@ -118,12 +116,13 @@ void chunk_runner::chunk_in(const task& k, const chunk_attempt& a) {
     seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - k.table->first).count();
   }
-  if (!finished) return;
-  if (o_.record) state_.set_copy_seconds(t.schema, t.name, seconds);
+  if (!finished) co_return;
+  if (o_.record)
+    co_await io::run_blocking([&] { state_.set_copy_seconds(t.schema, t.name, seconds); });
   path_.table_finished(t, seconds);
 }
 
-void chunk_runner::chunk_failed(const task& k, const chunk_attempt& a) {
+asio::awaitable<void> chunk_runner::chunk_failed(const task& k, const chunk_attempt& a) {
   const chunk_table& t = k.table->t;
   const std::string why =
       o_.prefix_chunk ? fmt::format("chunk {}: {}", k.chunk->chunk_no, a.error) : a.error;
@@ -138,11 +137,12 @@ void chunk_runner::chunk_failed(const task& k, const chunk_attempt& a) {
   }
   if (!first) {
     spdlog::error("table {}: {}", t.display, why);
-    return;
+    co_return;
   }
   spdlog::error("table {} failed: {}", t.display, why);
   if (t.progress) t.progress->set_phase(table_phase::failed);
-  state_.set_table_status(t.schema, t.name, table_status::failed, why);
+  co_await io::run_blocking(
+      [&] { state_.set_table_status(t.schema, t.name, table_status::failed, why); });
   path_.table_failed(t, why);
 }
 
@@ -156,13 +156,15 @@ asio::awaitable<void> chunk_runner::run_chunk(chunk_worker& w, const task& k) {
       co_return;
     }
     if (a.ok) {
-      chunk_in(k, a);
+      co_await chunk_in(k, a);
       co_return;
     }
-    state_.mark_chunk_failed(t.schema, t.name, c.chunk_no, a.attempts > 0 ? a.attempts : attempt,
-                             a.error);
+    co_await io::run_blocking([&] {
+      state_.mark_chunk_failed(t.schema, t.name, c.chunk_no, a.attempts > 0 ? a.attempts : attempt,
+                               a.error);
+    });
     if (!a.retryable || attempt >= o_.attempts) {
-      chunk_failed(k, a);
+      co_await chunk_failed(k, a);
       // The failed attempt may have left the worker's sessions mid-transaction: without a reset
       // every later chunk of this worker would fail too.
       co_await w.recover(t);
@@ -197,7 +199,8 @@ asio::awaitable<void> chunk_runner::worker_loop(std::size_t index) {
           failed = k->table->failed;
         }
         if (!failed) {
-          state_.set_table_status(t.schema, t.name, table_status::copying);
+          co_await io::run_blocking(
+              [&] { state_.set_table_status(t.schema, t.name, table_status::copying); });
           if (t.progress) t.progress->set_phase(table_phase::copying);
         }
       }

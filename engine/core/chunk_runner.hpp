@@ -120,7 +120,6 @@ class chunk_runner {
   bool busy() const;
   /// Every chunk is in or its table failed (thread-safe): false after a stop with work left.
   bool complete() const;
-  bool failed(std::size_t table_id) const;
   std::size_t chunks_queued() const;
 
  private:
@@ -133,8 +132,8 @@ class chunk_runner {
   boost::asio::awaitable<void> worker_loop(std::size_t index);
   boost::asio::awaitable<void> run_chunk(chunk_worker& w, const task& k);
   std::optional<task> next();
-  void chunk_in(const task& k, const chunk_attempt& a);
-  void chunk_failed(const task& k, const chunk_attempt& a);
+  boost::asio::awaitable<void> chunk_in(const task& k, const chunk_attempt& a);
+  boost::asio::awaitable<void> chunk_failed(const task& k, const chunk_attempt& a);
   void chunk_left(const task& k);
 
   chunk_path& path_;

@@ -563,12 +563,19 @@ std::optional<std::string> state_store::get(std::string_view key) const try {
   impl_->fail(e);
 }
 
-void state_store::put(std::string_view key, std::string_view value) try {
+void state_store::put(std::string_view key, std::string_view value) {
+  put_many({{std::string(key), std::string(value)}});
+}
+
+void state_store::put_many(const std::vector<std::pair<std::string, std::string>>& entries) try {
   std::lock_guard lock(impl_->mu);
-  impl_->db.run(
-      "INSERT INTO kv (key, value) VALUES (?, ?) "
-      "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-      key, value);
+  transaction t(impl_->db, transaction::kind::write);
+  for (const auto& [key, value] : entries)
+    impl_->db.run(
+        "INSERT INTO kv (key, value) VALUES (?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        key, value);
+  t.commit();
 } catch (const sqlite::error& e) {
   impl_->fail(e);
 }

@@ -10,6 +10,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 // The durable state of a job: `<state-dir>/state.db`, a SQLite database in WAL mode. It holds
@@ -180,6 +181,8 @@ class state_store {
 
   std::optional<std::string> get(std::string_view key) const;
   void put(std::string_view key, std::string_view value);
+  /// Several keys in one transaction.
+  void put_many(const std::vector<std::pair<std::string, std::string>>& entries);
   void erase(std::string_view key);
   /// Sets `key` to `value` only while it holds `expected`, atomically also against other
   /// processes; whether it did.

@@ -9,15 +9,14 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-namespace uringmig::engine::doris_job {
+namespace uringmig::engine::doris {
 
 namespace asio = boost::asio;
-namespace doris = connectors::doris;
 
 namespace {
 
 /// One line for a TLS failure with the node at `where`.
-std::string tls_failure(const std::string& where, const doris::transport_error& e) {
+std::string tls_failure(const std::string& where, const connectors::doris::transport_error& e) {
   if (e.code == 60)  // CURLE_PEER_FAILED_VERIFICATION: the chain or the host name
     return fmt::format(
         "the certificate of the Doris node at {} was not accepted: {}; give the CA that signs it "
@@ -64,12 +63,12 @@ void check_headers(const table_target& t, const std::vector<codecs::doris_column
 /// Reaches the FE and checks the credentials before anything is loaded; then learns the BEs
 /// the FE lists (trusted with the credentials when the FE redirects to them). Unreachable:
 /// bounded retries, then job_error. Refused credentials or TLS: job_error at once.
-asio::awaitable<void> preflight(job& j, doris::http_client& http) {
+asio::awaitable<void> preflight(job& j, connectors::doris::http_client& http) {
   const std::string fe = j.fe_base_url();
-  doris::http_options o;
+  connectors::doris::http_options o;
   o.total_timeout = std::chrono::seconds(30);
   for (int attempt = 0;; ++attempt) {
-    doris::label_state r = co_await doris::get_load_state(
+    connectors::doris::label_state r = co_await connectors::doris::get_load_state(
         http, j.endpoint(fe), j.cfg.target.database, "uringmig_preflight", o);
     if (r.transport) {
       if (r.transport->tls()) throw job_error(tls_failure(fe, *r.transport));
@@ -91,9 +90,10 @@ asio::awaitable<void> preflight(job& j, doris::http_client& http) {
                       j.cfg.target.user, fe));
     break;
   }
-  doris::backend_list bl = co_await doris::list_backends(http, j.endpoint(fe), o);
+  connectors::doris::backend_list bl =
+      co_await connectors::doris::list_backends(http, j.endpoint(fe), o);
   for (const auto& hp : bl.backends)
-    j.trusted.push_back(doris::base_url(hp, j.cfg.target.tls));
+    j.trusted.push_back(connectors::doris::base_url(hp, j.cfg.target.tls));
   if (bl.transport || !bl.error.empty())
     spdlog::info(
         "doris: the FE at {} did not list its backends ({}): redirects are followed only to the "
@@ -104,4 +104,4 @@ asio::awaitable<void> preflight(job& j, doris::http_client& http) {
                  bl.backends.size());
 }
 
-}  // namespace uringmig::engine::doris_job
+}  // namespace uringmig::engine::doris

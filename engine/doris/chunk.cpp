@@ -9,6 +9,7 @@
 #include "engine/core/planner.hpp"
 #include "engine/core/state_store.hpp"
 #include "engine/doris/load.hpp"
+#include "io/blocking.hpp"
 #include "io/channel.hpp"
 #include "io/sleep.hpp"
 #include "io/wait_all.hpp"
@@ -26,10 +27,9 @@
 #include <algorithm>
 #include <cstdlib>
 
-namespace uringmig::engine::doris_job {
+namespace uringmig::engine::doris {
 
 namespace asio = boost::asio;
-namespace doris = connectors::doris;
 namespace pg = connectors::postgres;
 
 std::string precommit_key(const table_target& t, int chunk_no) {
@@ -190,7 +190,7 @@ asio::awaitable<void> produce(job& j, worker& w, table_target& t, const planned_
 }
 
 struct attempt_result {
-  doris::load_outcome outcome;
+  connectors::doris::load_outcome outcome;
   produced body;
 };
 
@@ -202,7 +202,7 @@ asio::awaitable<attempt_result> attempt(job& j, worker& w, table_target& t, cons
   body_gate gate(ex);
   attempt_result r;
   auto send = [&]() -> asio::awaitable<void> {
-    doris::stream_load_request rq;
+    connectors::doris::stream_load_request rq;
     rq.endpoint = j.endpoint(base);
     rq.db = j.cfg.target.database;
     rq.table = t.doris_table;
@@ -213,7 +213,7 @@ asio::awaitable<attempt_result> attempt(job& j, worker& w, table_target& t, cons
     rq.url = url;
     rq.options.expect_100_timeout = j.cfg.expect_100_timeout;
     try {
-      r.outcome = co_await doris::stream_load(*w.http, std::move(rq));
+      r.outcome = co_await connectors::doris::stream_load(*w.http, std::move(rq));
     } catch (...) {
       gate.open(false);
       throw;
@@ -234,10 +234,10 @@ struct two_phase_verdict {
   std::string message;
 };
 
-asio::awaitable<two_phase_verdict> finish_two_phase(job& j, doris::http_client& http,
+asio::awaitable<two_phase_verdict> finish_two_phase(job& j, connectors::doris::http_client& http,
                                                     std::int64_t txn_id, std::string label,
                                                     bool commit) {
-  doris::two_phase_request rq;
+  connectors::doris::two_phase_request rq;
   std::string base = j.fe_base_url();
   if (j.bes) base = j.next_base_url();
   rq.endpoint = j.endpoint(std::move(base));
@@ -245,7 +245,8 @@ asio::awaitable<two_phase_verdict> finish_two_phase(job& j, doris::http_client& 
   rq.txn_id = txn_id;
   rq.label = std::move(label);
   rq.commit = commit;
-  doris::load_outcome o = co_await doris::stream_load_2pc(http, std::move(rq));
+  connectors::doris::load_outcome o =
+      co_await connectors::doris::stream_load_2pc(http, std::move(rq));
   two_phase_verdict v;
   v.message = o.describe();
   if (o.answer && o.answer->two_phase_ok()) {
@@ -274,17 +275,17 @@ enum class label_fate {
 
 /// Asks the FE for the label's state (`get_load_state`) until it settles; never sends rows
 /// meanwhile. Doris cancels a load after its timeout, so the wait is bounded by it.
-asio::awaitable<label_fate> wait_for_label(job& j, doris::http_client& http,
+asio::awaitable<label_fate> wait_for_label(job& j, connectors::doris::http_client& http,
                                            const std::string& label, const std::string& what,
                                            std::string& last) {
   const auto limit = std::chrono::seconds(j.cfg.load_timeout_s > 0 ? j.cfg.load_timeout_s : 600) +
                      std::chrono::seconds(60);
   const auto deadline = std::chrono::steady_clock::now() + limit;
   for (int polls = 0;; ++polls) {
-    doris::http_options o;
+    connectors::doris::http_options o;
     o.total_timeout = std::chrono::seconds(30);
-    doris::label_state st = co_await doris::get_load_state(http, j.endpoint(j.fe_base_url()),
-                                                           j.cfg.target.database, label, o);
+    connectors::doris::label_state st = co_await connectors::doris::get_load_state(
+        http, j.endpoint(j.fe_base_url()), j.cfg.target.database, label, o);
     if (st.unauthorized)
       throw job_error(
           fmt::format("Doris refused user '{}' at {} (wrong user or password): fix the target URL",
@@ -310,7 +311,8 @@ asio::awaitable<label_fate> wait_for_label(job& j, doris::http_client& http,
 }
 
 /// Rows Doris took against rows sent. Empty when they match.
-std::string count_mismatch(const job& j, const doris::load_answer& a, std::int64_t sent) {
+std::string count_mismatch(const job& j, const connectors::doris::load_answer& a,
+                           std::int64_t sent) {
   const auto total = static_cast<std::int64_t>(a.number_total_rows);
   const auto loaded = static_cast<std::int64_t>(a.number_loaded_rows);
   const auto filtered = static_cast<std::int64_t>(a.number_filtered_rows);
@@ -389,7 +391,7 @@ asio::awaitable<chunk_result> load_chunk(job& j, worker& w, table_target& t,
       }
       continue;
     }
-    const doris::load_outcome& o = a.outcome;
+    const connectors::doris::load_outcome& o = a.outcome;
     if (a.body.complete) sent_whole = a.body.rows;
     spdlog::debug("doris: {}: {} ({} body bytes, {} rows)", what, o.describe(), o.body_bytes_sent,
                   a.body.rows);
@@ -426,7 +428,7 @@ asio::awaitable<chunk_result> load_chunk(job& j, worker& w, table_target& t,
       if (!give_up_or_wait(o.describe())) break;
       continue;
     }
-    const doris::load_answer& ans = *o.answer;
+    const connectors::doris::load_answer& ans = *o.answer;
     if (ans.already_loaded()) {
       spdlog::info("doris: {} was loaded by an earlier attempt (label FINISHED)", what);
       res.ok = true;
@@ -482,9 +484,9 @@ asio::awaitable<chunk_result> load_chunk(job& j, worker& w, table_target& t,
       }
       if (j.cfg.two_phase) {
         // Recorded first: a crash from here on is finished by the next run's commit.
-        j.state.put(precommit_key(t, c.chunk_no),
-                    fmt::format("{}\t{}\t{}\t{}\t{}", ans.txn_id, label, a.body.rows, a.body.bytes,
-                                t.info.display()));
+        const std::string mark = fmt::format("{}\t{}\t{}\t{}\t{}", ans.txn_id, label, a.body.rows,
+                                             a.body.bytes, t.info.display());
+        co_await io::run_blocking([&] { j.state.put(precommit_key(t, c.chunk_no), mark); });
         if (j.cfg.exit_after_precommit > 0 && ++j.precommits >= j.cfg.exit_after_precommit) {
           spdlog::critical("doris: debug.exit_after_precommit reached: exiting as if killed");
           std::_Exit(137);
@@ -496,7 +498,7 @@ asio::awaitable<chunk_result> load_chunk(job& j, worker& w, table_target& t,
                        " failed: " + v.message;
           break;
         }
-        j.state.erase(precommit_key(t, c.chunk_no));
+        co_await io::run_blocking([&] { j.state.erase(precommit_key(t, c.chunk_no)); });
       }
       if (ans.status == "Publish Timeout")
         spdlog::info("doris: {}: committed, publish timed out (visible shortly)", what);
@@ -526,7 +528,8 @@ asio::awaitable<chunk_result> load_chunk(job& j, worker& w, table_target& t,
   co_return res;
 }
 
-asio::awaitable<void> settle_precommitted(job& j, doris::http_client& http, bool commit) {
+asio::awaitable<void> settle_precommitted(job& j, connectors::doris::http_client& http,
+                                          bool commit) {
   const job_status st = j.state.status_snapshot();
   for (const auto& [key, value] : st.kv) {
     if (key.rfind(precommit_prefix, 0) != 0) continue;
@@ -560,4 +563,4 @@ asio::awaitable<void> settle_precommitted(job& j, doris::http_client& http, bool
   }
 }
 
-}  // namespace uringmig::engine::doris_job
+}  // namespace uringmig::engine::doris

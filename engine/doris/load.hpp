@@ -1,4 +1,4 @@
-// Internal to the Doris load (engine/doris_*.cpp): the job's settings, its tables, and the
+// Internal to the Doris load (engine/doris/*.cpp): the job's settings, its tables, and the
 // chunk loader that the run drives.
 #pragma once
 
@@ -17,6 +17,10 @@
 #include "engine/core/state_store.hpp"
 #include "io/buffer_pool.hpp"
 
+namespace uringmig::io {
+class runtime;
+}
+
 #include <boost/asio/awaitable.hpp>
 
 #include <atomic>
@@ -29,7 +33,7 @@
 #include <string>
 #include <vector>
 
-namespace uringmig::engine::doris_job {
+namespace uringmig::engine::doris {
 
 /// What the target URL and the config's `doris.*` settings ask for (README: "Doris").
 struct load_settings {
@@ -166,8 +170,21 @@ void check_headers(const table_target& t, const std::vector<codecs::doris_column
 /// or a TLS failure: job_error at once.
 boost::asio::awaitable<void> preflight(job& j, connectors::doris::http_client& http);
 
+/// What a run came to, for its summary.
+struct run_state {
+  std::int64_t rows = 0;
+  std::int64_t filtered = 0;
+  std::vector<std::string> failures;
+  bool interrupted = false;
+};
+
+/// Loads every table's chunks not done yet on the chunk runner (`j.cfg.workers` workers on the
+/// runtime's contexts 1..n), reporting progress; sets `rs.interrupted` when a stop left chunks.
+boost::asio::awaitable<void> load_tables(job& j, io::runtime& rt, run_state& rs,
+                                         const reporter_options& reporter_opts);
+
 /// State store keys of a chunk's precommitted transaction.
 std::string precommit_key(const table_target& t, int chunk_no);
 inline constexpr const char* precommit_prefix = "doris.precommit.";
 
-}  // namespace uringmig::engine::doris_job
+}  // namespace uringmig::engine::doris

@@ -27,7 +27,7 @@ asio::awaitable<codecs::doris_table_spec> describe(pg::connection& c, const tabl
   codecs::doris_table_spec spec;
   spec.database = database;
   spec.table = t.name;
-  spec.columns = co_await doris_job::columns_of(c, t);
+  spec.columns = co_await doris::columns_of(c, t);
   pg::result pk = co_await c.query(
       "select a.attname from pg_index i join lateral unnest(i.indkey) with ordinality k(attnum, "
       "n) on true join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum where "
@@ -41,7 +41,7 @@ asio::awaitable<codecs::doris_table_spec> describe(pg::connection& c, const tabl
 
 }  // namespace
 
-int plan_doris(const job_spec& opts) {
+int doris::plan(const job_spec& opts) {
   const codecs::endpoint& source = opts.source_endpoint();
   if (source.kind() != codecs::endpoint_kind::postgres)
     throw usage_error("--source: Doris targets load from PostgreSQL");

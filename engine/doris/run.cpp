@@ -24,10 +24,9 @@
 namespace uringmig::engine {
 
 namespace asio = boost::asio;
-namespace doris = connectors::doris;
 namespace pg = connectors::postgres;
 
-namespace doris_job {
+namespace doris {
 
 namespace {
 
@@ -93,27 +92,27 @@ job::job(const job_spec& o, codecs::endpoint s, load_settings c, state_store& st
       state(st),
       pool(256 * 1024, std::max<std::size_t>(64u << 20, cfg.workers * 2 * cfg.channel_bytes)) {
   for (const auto& hp : cfg.target.be)
-    be_urls.push_back(doris::base_url(hp, cfg.target.tls));
-  if (!be_urls.empty()) bes = std::make_unique<doris::be_rotation>(be_urls);
+    be_urls.push_back(connectors::doris::base_url(hp, cfg.target.tls));
+  if (!be_urls.empty()) bes = std::make_unique<connectors::doris::be_rotation>(be_urls);
   trusted = be_urls;
   for (const auto& hp : cfg.trusted_bes)
-    trusted.push_back(doris::base_url(hp, cfg.target.tls));
+    trusted.push_back(connectors::doris::base_url(hp, cfg.target.tls));
 }
 
 std::string job::fe_base_url() const {
-  return doris::base_url(cfg.target.fe, cfg.target.tls);
+  return connectors::doris::base_url(cfg.target.fe, cfg.target.tls);
 }
 
 std::string job::next_base_url() {
   return bes ? bes->next() : fe_base_url();
 }
 
-doris::load_endpoint job::endpoint(std::string base) const {
+connectors::doris::load_endpoint job::endpoint(std::string base) const {
   return {std::move(base), cfg.target.user, cfg.target.password, trusted};
 }
 
-doris::http_client_options job::http_options() const {
-  doris::http_client_options o;
+connectors::doris::http_client_options job::http_options() const {
+  connectors::doris::http_client_options o;
   o.ca_file = cfg.tls_ca_file;
   o.verify_tls = cfg.target.tls_verify;
   return o;
@@ -188,9 +187,10 @@ std::string text_reason(const load_settings& s,
   return {};
 }
 
-doris::http_headers load_headers(const load_settings& s, const codecs::doris_row_writer& w,
-                                 const job_options& opts, const table_info& t) {
-  doris::http_headers h;
+connectors::doris::http_headers load_headers(const load_settings& s,
+                                             const codecs::doris_row_writer& w,
+                                             const job_options& opts, const table_info& t) {
+  connectors::doris::http_headers h;
   for (auto& [k, v] : w.headers()) {
     if (k == "columns") {
       std::string user = table_setting(opts, t.schema, t.name, "doris_columns");
@@ -213,111 +213,6 @@ doris::http_headers load_headers(const load_settings& s, const codecs::doris_row
   return h;
 }
 
-struct run_state {
-  std::int64_t rows = 0;
-  std::int64_t filtered = 0;
-  std::vector<std::string> failures;
-  bool interrupted = false;
-};
-
-/// A source reader and an HTTP client, on the worker's own context.
-class load_worker final : public chunk_worker {
- public:
-  load_worker(job& j, run_state& rs) : j_(j), rs_(rs) {}
-
-  asio::awaitable<void> open(std::size_t index) {
-    auto ex = co_await asio::this_coro::executor;
-    w_.index = index;
-    w_.source.emplace(co_await connect_endpoint(ex, j_.source, "source"));
-    co_await join_snapshot(j_, *w_.source);
-    doris::http_client_options ho = j_.http_options();
-    ho.max_host_connections = 2;
-    w_.http.emplace(ex, ho);
-  }
-
-  asio::awaitable<chunk_attempt> load(const chunk_table& ct, const planned_chunk& c) override {
-    table_target& t = *j_.tables[ct.id];
-    const auto t0 = std::chrono::steady_clock::now();
-    // Retries happen inside, with the same label (a transient answer may hide a load Doris
-    // still runs): the runner sees the verdict.
-    const chunk_result r = co_await load_chunk(j_, w_, t, c);
-    chunk_attempt a;
-    a.ok = r.ok;
-    a.interrupted = r.interrupted;
-    a.rows = r.rows;
-    a.bytes = static_cast<std::int64_t>(r.bytes);
-    a.progress_bytes = a.bytes;
-    a.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    a.error = r.error;
-    a.attempts = r.attempts;
-    if (r.ok) {
-      t.rows += r.rows;
-      std::lock_guard lk(j_.m);
-      rs_.rows += r.rows;
-      rs_.filtered += r.filtered;
-    }
-    co_return a;
-  }
-
-  asio::awaitable<void> close() override {
-    if (w_.source) {
-      co_await w_.source->close();
-      w_.source.reset();
-    }
-    w_.http.reset();
-  }
-
- private:
-  job& j_;
-  run_state& rs_;
-  worker w_;
-};
-
-class load_path final : public chunk_path {
- public:
-  load_path(job& j, io::runtime& rt, run_state& rs) : j_(j), rt_(rt), rs_(rs) {}
-
-  // Context 0 runs the job; the workers spread over the others.
-  asio::any_io_executor executor(std::size_t index) override {
-    return rt_.executor(1 + index % (rt_.size() - 1));
-  }
-
-  asio::awaitable<std::unique_ptr<chunk_worker>> open_worker(std::size_t index) override {
-    auto w = std::make_unique<load_worker>(j_, rs_);
-    std::exception_ptr error;
-    try {
-      co_await w->open(index);
-    } catch (...) {
-      error = std::current_exception();
-    }
-    if (error) {
-      co_await w->close();
-      std::rethrow_exception(error);
-    }
-    co_return w;
-  }
-
-  void table_finished(const chunk_table& ct, double copy_seconds) override {
-    table_target& t = *j_.tables[ct.id];
-    j_.state.set_copy_seconds(t.info.schema, t.info.name, copy_seconds);
-    j_.state.set_table_status(t.info.schema, t.info.name, table_status::done);
-    if (t.progress) t.progress->set_phase(table_phase::done);
-  }
-
-  void table_failed(const chunk_table& ct, const std::string& why) override {
-    table_target& t = *j_.tables[ct.id];
-    std::lock_guard lk(j_.m);
-    t.failed = true;
-    t.error = why;
-    rs_.failures.push_back(why);
-  }
-
- private:
-  job& j_;
-  io::runtime& rt_;
-  run_state& rs_;
-};
-
 std::string job_fingerprint(const codecs::endpoint& s, const load_settings& c,
                             const std::deque<std::unique_ptr<table_target>>& tables) {
   std::vector<std::string> parts{codecs::redacted_url(s),
@@ -332,156 +227,118 @@ std::string job_fingerprint(const codecs::endpoint& s, const load_settings& c,
   return fingerprint(parts);
 }
 
+/// Discovers the tables, plans their chunks (a multiple of the worker count each) and sets up
+/// each one's Doris target (writer, headers, labels) in `j.tables`.
+asio::awaitable<void> plan_tables(job& j, pg::connection& holder) {
+  std::vector<table_info> found = co_await discover_tables(holder, make_filter(j.opts));
+  if (found.empty())
+    throw usage_error("no source table matches --tables/--exclude: nothing to load");
+  job_options planning = j.opts;
+  // Each chunk is one Doris transaction: 64 MB keeps several loads busy at once.
+  planning.settings.emplace("copy.chunk_size", "64MB");
+  // Doris needs no key order: block ranges read each page once (measured ~9% faster).
+  planning.settings.emplace("copy.chunk_by", "ctid");
+  // A table split in a multiple of the worker count keeps every worker busy to its end (9
+  // chunks over 2 workers left one core idle for most of a chunk).
+  const std::int64_t chunk_bytes = make_chunk_policy(planning).chunk_bytes;
+  const auto nworkers = static_cast<std::int64_t>(j.cfg.workers);
+  for (const auto& ti : found) {
+    if (!table_setting(j.opts, ti.schema, ti.name, "chunks").empty() ||
+        !table_setting(j.opts, ti.schema, ti.name, "chunk_size").empty() ||
+        !table_setting(j.opts, ti.schema, ti.name, "ranges").empty())
+      continue;
+    const std::int64_t n = (ti.bytes + chunk_bytes - 1) / chunk_bytes;
+    if (n <= 1) continue;
+    planning.settings[fmt::format("tables.{}.{}.chunks", ti.schema, ti.name)] =
+        std::to_string((n + nworkers - 1) / nworkers * nworkers);
+  }
+  std::vector<planned_table> plan = co_await make_plan(holder, found, planning);
+  for (auto& ti : found) {
+    std::vector<codecs::doris_source_column> cols = co_await columns_of(holder, ti);
+    table_info info = ti;
+    std::vector<codecs::doris_column> writer_cols = codecs::doris_columns_of(cols);
+    info.columns = select_list(writer_cols);
+    std::string target = table_setting(j.opts, ti.schema, ti.name, "doris_table");
+    if (target.empty()) target = ti.root_name;  // partitions load into their root's table
+    auto t = std::make_unique<table_target>(
+        std::move(info), std::move(target),
+        codecs::doris_row_writer(j.cfg.target.format, std::move(writer_cols)));
+    if (j.cfg.binary_copy && j.cfg.target.format == codecs::doris_format::csv)
+      t->binary = binary_types(cols);
+    t->copy_format_note =
+        t->binary.empty() ? "COPY text" + text_reason(j.cfg, cols) : std::string("COPY binary");
+    t->label_stem = label_stem(ti.schema, ti.name);
+    t->headers = load_headers(j.cfg, t->writer, j.opts, ti);
+    check_headers(*t, t->writer.columns());
+    for (const auto& p : plan)
+      if (p.schema == ti.schema && p.name == ti.name) t->plan = p;
+    j.tables.push_back(std::move(t));
+  }
+}
+
+/// Starts over (--restart), resumes the plan in the state store or saves this one, and records
+/// the run.
+asio::awaitable<void> open_state(job& j, connectors::doris::http_client& http,
+                                 const std::string& fp, std::optional<std::int64_t>& run_id) {
+  state_store& state = j.state;
+  if (j.opts.restart) {
+    // Precommitted transactions of the job being replaced must not stay open in Doris.
+    if (!state.get("doris.token").value_or("").empty())
+      co_await settle_precommitted(j, http, false);
+    state.reset();
+  }
+  const bool resuming = state.has_plan() && state.get("doris.fingerprint") == fp;
+  if (state.has_plan() && !resuming)
+    throw usage_error(fmt::format(
+        "the state directory {} holds another job (different source, target or tables): use "
+        "--restart to start over, or another --state-dir",
+        j.opts.state_dir.string()));
+  if (!resuming) {
+    std::vector<planned_table> saved;
+    for (const auto& t : j.tables)
+      saved.push_back(t->plan);
+    state.save_plan(saved);
+    state.put("doris.fingerprint", fp);
+    state.put("doris.token", random_token());
+  } else {
+    const auto saved = state.load_plan();
+    for (auto& t : j.tables)
+      for (const auto& p : saved)
+        if (p.schema == t->info.schema && p.name == t->info.name) t->plan = p;
+    spdlog::info(
+        "resuming the job in {}: chunks already loaded are skipped (their labels make Doris "
+        "refuse them again); the previous snapshot ended with its process, so this run reads "
+        "under a fresh one",
+        j.opts.state_dir.string());
+  }
+  j.token = *state.get("doris.token");
+  std::string preset = "doris";
+  if (!j.opts.preset.empty()) preset = j.opts.preset;
+  run_id = state.begin_run({j.opts.command, preset, codecs::redacted_url(j.source),
+                            codecs::redacted_url(j.opts.target_endpoint()), j.snapshot});
+}
+
 }  // namespace
 
 asio::awaitable<void> run_all(job& j, io::runtime& rt, run_state& rs,
                               std::optional<std::int64_t>& run_id,
                               const reporter_options& reporter_opts) {
   auto ex = co_await asio::this_coro::executor;
-  state_store& state = j.state;
   pg::connection holder = co_await connect_endpoint(ex, j.source, "source");
   co_await apply_settings(holder, text_profile::portable, "setting up the source session");
   j.snapshot = co_await export_snapshot(holder);
   spdlog::info("source snapshot {}", j.snapshot);
   std::exception_ptr error;
   try {
-    std::vector<table_info> found = co_await discover_tables(holder, make_filter(j.opts));
-    if (found.empty())
-      throw usage_error("no source table matches --tables/--exclude: nothing to load");
-    job_options planning = j.opts;
-    // Each chunk is one Doris transaction: 64 MB keeps several loads busy at once.
-    planning.settings.emplace("copy.chunk_size", "64MB");
-    // Doris needs no key order: block ranges read each page once (measured ~9% faster).
-    planning.settings.emplace("copy.chunk_by", "ctid");
-    // A table split in a multiple of the worker count keeps every worker busy to its end (9
-    // chunks over 2 workers left one core idle for most of a chunk).
-    const std::int64_t chunk_bytes = make_chunk_policy(planning).chunk_bytes;
-    const auto nworkers = static_cast<std::int64_t>(j.cfg.workers);
-    for (const auto& ti : found) {
-      if (!table_setting(j.opts, ti.schema, ti.name, "chunks").empty() ||
-          !table_setting(j.opts, ti.schema, ti.name, "chunk_size").empty() ||
-          !table_setting(j.opts, ti.schema, ti.name, "ranges").empty())
-        continue;
-      const std::int64_t n = (ti.bytes + chunk_bytes - 1) / chunk_bytes;
-      if (n <= 1) continue;
-      planning.settings[fmt::format("tables.{}.{}.chunks", ti.schema, ti.name)] =
-          std::to_string((n + nworkers - 1) / nworkers * nworkers);
-    }
-    std::vector<planned_table> plan = co_await make_plan(holder, found, planning);
-    for (auto& ti : found) {
-      std::vector<codecs::doris_source_column> cols = co_await columns_of(holder, ti);
-      table_info info = ti;
-      std::vector<codecs::doris_column> writer_cols = codecs::doris_columns_of(cols);
-      info.columns = select_list(writer_cols);
-      std::string target = table_setting(j.opts, ti.schema, ti.name, "doris_table");
-      if (target.empty()) target = ti.root_name;  // partitions load into their root's table
-      auto t = std::make_unique<table_target>(
-          std::move(info), std::move(target),
-          codecs::doris_row_writer(j.cfg.target.format, std::move(writer_cols)));
-      if (j.cfg.binary_copy && j.cfg.target.format == codecs::doris_format::csv)
-        t->binary = binary_types(cols);
-      t->copy_format_note =
-          t->binary.empty() ? "COPY text" + text_reason(j.cfg, cols) : std::string("COPY binary");
-      t->label_stem = label_stem(ti.schema, ti.name);
-      t->headers = load_headers(j.cfg, t->writer, j.opts, ti);
-      check_headers(*t, t->writer.columns());
-      for (const auto& p : plan)
-        if (p.schema == ti.schema && p.name == ti.name) t->plan = p;
-      j.tables.push_back(std::move(t));
-    }
-
+    co_await plan_tables(j, holder);
     const std::string fp = job_fingerprint(j.source, j.cfg, j.tables);
-    doris::http_client http(ex, j.http_options());
+    connectors::doris::http_client http(ex, j.http_options());
     co_await preflight(j, http);
-    if (j.opts.restart) {
-      // Precommitted transactions of the job being replaced must not stay open in Doris.
-      if (!state.get("doris.token").value_or("").empty())
-        co_await settle_precommitted(j, http, false);
-      state.reset();
-    }
-    const bool resuming = state.has_plan() && state.get("doris.fingerprint") == fp;
-    if (state.has_plan() && !resuming)
-      throw usage_error(fmt::format(
-          "the state directory {} holds another job (different source, target or tables): use "
-          "--restart to start over, or another --state-dir",
-          j.opts.state_dir.string()));
-    if (!resuming) {
-      std::vector<planned_table> saved;
-      for (const auto& t : j.tables)
-        saved.push_back(t->plan);
-      state.save_plan(saved);
-      state.put("doris.fingerprint", fp);
-      state.put("doris.token", random_token());
-    } else {
-      const auto saved = state.load_plan();
-      for (auto& t : j.tables)
-        for (const auto& p : saved)
-          if (p.schema == t->info.schema && p.name == t->info.name) t->plan = p;
-      spdlog::info(
-          "resuming the job in {}: chunks already loaded are skipped (their labels make Doris "
-          "refuse them again); the previous snapshot ended with its process, so this run reads "
-          "under a fresh one",
-          j.opts.state_dir.string());
-    }
-    j.token = *state.get("doris.token");
-    std::string preset = "doris";
-    if (!j.opts.preset.empty()) preset = j.opts.preset;
-    run_id = state.begin_run({j.opts.command, preset, codecs::redacted_url(j.source),
-                              codecs::redacted_url(j.opts.target_endpoint()), j.snapshot});
+    co_await open_state(j, http, fp, run_id);
     // A run killed between precommit and commit left transactions for us to commit.
     co_await settle_precommitted(j, http, true);
 
-    std::vector<chunk_table> to_load;
-    for (std::size_t i = 0; i < j.tables.size(); ++i) {
-      auto& t = j.tables[i];
-      // Logged once Doris took the credentials: a refusal stays a short message.
-      spdlog::info("doris: {} is read as {}", codecs::printable(t->info.display()),
-                   t->copy_format_note);
-      const std::set<int> done = state.done_chunks(t->info.schema, t->info.name);
-      t->progress = &j.prog.add_table(t->info.schema, t->info.name, t->info.bytes,
-                                      std::max<std::int64_t>(t->info.rows_estimate, 0),
-                                      static_cast<int>(t->plan.chunks.size()));
-      chunk_table ct;
-      for (const auto& c : t->plan.chunks) {
-        ct.chunks.push_back(&c);
-        if (done.count(c.chunk_no)) ct.done.insert(c.chunk_no);
-      }
-      if (ct.done.size() == ct.chunks.size()) {
-        state.set_table_status(t->info.schema, t->info.name, table_status::done);
-        t->progress->set_phase(table_phase::done);
-        continue;
-      }
-      state.set_table_status(t->info.schema, t->info.name, table_status::copying);
-      ct.id = i;
-      ct.schema = t->info.schema;
-      ct.name = t->info.name;
-      ct.display = codecs::printable(t->info.display());
-      ct.bytes = t->plan.bytes;
-      ct.progress = t->progress;
-      to_load.push_back(std::move(ct));
-    }
-    {
-      const job_status st = state.status_snapshot();
-      for (const auto& row : st.tables)
-        if (auto* tp = j.prog.find(row.schema, row.name))
-          tp->resume_from(row.chunks_done, row.rows_copied, row.bytes_copied);
-    }
-    progress_reporter reporter(j.prog, reporter_opts);
-    load_path path(j, rt, rs);
-    chunk_runner_options o;
-    o.workers = j.cfg.workers;
-    o.prefix_chunk = false;  // load_chunk's errors name the table, the chunk and the label
-    o.stop = rt.stop_token();
-    chunk_runner runner(path, state, j.prog, std::move(to_load), std::move(o));
-    std::exception_ptr worker_error;
-    try {
-      co_await runner.run();
-    } catch (...) {
-      worker_error = std::current_exception();
-    }
-    reporter.stop();
-    if (worker_error) std::rethrow_exception(worker_error);
-    rs.interrupted = !runner.complete();
+    co_await load_tables(j, rt, rs, reporter_opts);
   } catch (...) {
     error = std::current_exception();
   }
@@ -490,28 +347,28 @@ asio::awaitable<void> run_all(job& j, io::runtime& rt, run_state& rs,
   if (error) std::rethrow_exception(error);
 }
 
-}  // namespace doris_job
+}  // namespace doris
 
-int run_doris(const job_spec& opts) {
+int doris::run(const job_spec& opts) {
   if (opts.source_endpoint().kind() != codecs::endpoint_kind::postgres)
     throw usage_error("--source: Doris targets load from PostgreSQL");
   const auto& target = std::get<codecs::doris_endpoint>(opts.target_endpoint().spec);
-  doris_job::load_settings cfg = doris_job::make_settings(opts, target);
+  doris::load_settings cfg = doris::make_settings(opts, target);
   const reporter_options reporter_opts = make_reporter_options(opts);
   const std::size_t threads =
       std::min<std::size_t>(cfg.workers, std::max(1u, std::thread::hardware_concurrency()));
   io::runtime rt(1 + threads);
   state_store state = state_store::open(opts.state_dir);
-  doris_job::job j(opts, opts.source_endpoint(), std::move(cfg), state);
+  doris::job j(opts, opts.source_endpoint(), std::move(cfg), state);
   j.stop = rt.stop_token();
-  doris_job::run_state rs;
+  doris::run_state rs;
   std::optional<std::int64_t> run_id;
   const auto started = std::chrono::steady_clock::now();
   std::string error;
   try {
     rt.run([&]() -> asio::awaitable<void> {
       io::deadline deadline(rt, opts.max_runtime);
-      co_await doris_job::run_all(j, rt, rs, run_id, reporter_opts);
+      co_await doris::run_all(j, rt, rs, run_id, reporter_opts);
     }());
   } catch (const usage_error& e) {
     if (run_id) state.end_run(*run_id, run_status::failed, e.what());

@@ -222,7 +222,7 @@ std::size_t reader_count(const job_options& opts) {
 
 }  // namespace
 
-int plan_shards(const job_spec& opts) {
+int shards::plan(const job_spec& opts) {
   const endpoints ep = endpoints_of(opts);
   const target_spec target = make_target(ep.target);
   const std::size_t readers = reader_count(opts);
@@ -338,7 +338,7 @@ asio::awaitable<void> run_all(shard_run& r, const shards::load_options& lo_base,
 
 }  // namespace
 
-int run_shards(const job_spec& opts) {
+int shards::run(const job_spec& opts) {
   const endpoints ep = endpoints_of(opts);
   const target_spec target = make_target(ep.target);
   const std::size_t readers = reader_count(opts);

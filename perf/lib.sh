@@ -1,0 +1,45 @@
+# Sourced by the benchmarks (perf/bench_*.sh): timing helpers, the release build, and the
+# build of a previous commit for a same-run A/B (BASE=<commit>).
+# The caller has already changed to the repository root.
+
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN {printf "%.2f", b - a}'; }
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
+
+# The compiler cache, when installed: a base build then mostly hits it.
+if command -v ccache >/dev/null; then
+  export CMAKE_CXX_COMPILER_LAUNCHER=ccache CMAKE_C_COMPILER_LAUNCHER=ccache
+  export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD} CCACHE_NOHASHDIR=1
+fi
+
+# bench_build PRESET TARGET... — configures and builds the preset (release unless told),
+# sets bench_dir to its build directory.
+bench_build() {
+  local preset=$1
+  shift
+  cmake --preset "$preset" >/dev/null
+  cmake --build --preset "$preset" --target "$@" -j"$(nproc)" >/dev/null
+  bench_dir=$PWD/build/$preset
+}
+
+# bench_build_base REV — builds uringmig of commit REV with the release preset's flags into
+# build/bench-base-<short rev> (from `git archive`: the work tree is not touched) and sets
+# base_bin. Used by the benchmarks that take BASE=<commit> to time this tree against it in the
+# same run, alternated.
+bench_build_base() {
+  local rev short src dir flags="-O2 -g -DNDEBUG -fno-omit-frame-pointer"  # preset release
+  rev=$(git rev-parse --verify "$1^{commit}") || { echo "BASE: no commit '$1'" >&2; exit 2; }
+  short=$(git rev-parse --short "$rev")
+  src=$PWD/build/bench-base-$short.src
+  dir=$PWD/build/bench-base-$short
+  if [ ! -x "$dir/uringmig" ]; then
+    rm -rf "$src" && mkdir -p "$src"
+    git archive "$rev" | tar -x -C "$src"
+    cmake -S "$src" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+      -DCMAKE_CXX_FLAGS_RELEASE="$flags" -DCMAKE_C_FLAGS_RELEASE="$flags" >/dev/null
+    cmake --build "$dir" --target uringmig -j"$(nproc)" >/dev/null
+  fi
+  base_bin=$dir/uringmig
+  echo "A/B base: $short ($(git log -1 --format=%s "$rev" | cut -c1-70))"
+}
