@@ -48,6 +48,10 @@ class fake_path final : public chunk_path {
   std::map<std::string, std::vector<step>> script;  // "table#chunk" -> attempts (then: ok)
   std::function<void()> on_failure;                 // after an attempt that failed
   int yields = 3;                                   // a load gives the context away this often
+  /// A load of a table keeps yielding until this many loads of it run at once (bounded): the
+  /// runner's state writes run on threads, so plain yields do not make loads overlap for sure.
+  int hold_until_running = 0;
+  int hold_until_total = 0;  // the same for loads of any table
 
   std::vector<std::string> loads;  // in start order
   std::map<std::string, int> running, max_running;
@@ -71,6 +75,9 @@ class fake_path final : public chunk_path {
     max_total = std::max(max_total, ++total);
     auto ex = co_await asio::this_coro::executor;
     for (int i = 0; i < yields; ++i)
+      co_await asio::post(ex, asio::use_awaitable);
+    for (int i = 0;
+         (running[t.name] < hold_until_running || total < hold_until_total) && i < 100'000; ++i)
       co_await asio::post(ex, asio::use_awaitable);
     --running[t.name];
     --total;
@@ -304,6 +311,7 @@ TEST(chunk_runner, same_table_concurrency_is_bounded) {
   harness h({{"a", 200, 4}, {"b", 100, 4}});
   chunk_runner_options o = quick(2);
   o.table_workers = 1;
+  h.path.hold_until_total = 2;
   EXPECT_TRUE(h.run(std::move(o)));
   EXPECT_EQ(h.path.max_running["a"], 1);
   EXPECT_EQ(h.path.max_running["b"], 1);
@@ -314,6 +322,7 @@ TEST(chunk_runner, same_table_concurrency_is_bounded) {
 
 TEST(chunk_runner, without_a_limit_workers_share_a_table) {
   harness h({{"a", 200, 4}, {"b", 100, 4}});
+  h.path.hold_until_running = 2;
   EXPECT_TRUE(h.run(quick(2)));
   EXPECT_EQ(h.path.max_running["a"], 2);
   EXPECT_EQ(h.path.loads.size(), 8u);
