@@ -372,16 +372,18 @@ asio::awaitable<void> applier::send_batch() {
   batch_rows_ = 0;
   std::vector<pg::result> results = co_await conn_.pipeline(std::move(batch));
   std::string error;
+  pg::diagnostics diag;
   for (std::size_t i = 0; i < results.size() && error.empty(); ++i) {
     if (results[i].ok() || results[i].aborted()) continue;
     auto t = statement_tables_.find(names[i]);
+    diag = results[i].error();
     error = (t != statement_tables_.end() ? "table " + t->second : "'" + names[i] + "'") + ": " +
-            results[i].error().to_string();
+            diag.to_string();
   }
-  if (error.empty() && results.size() != names.size()) error = "a pipeline lost results";
+  if (error.empty() && results.size() != names.size()) fail("target: a pipeline lost results");
   if (!error.empty()) {
     pg::result r = co_await conn_.query("ROLLBACK");
-    fail("target: " + error);
+    throw apply_error("cdc apply: target: " + error, std::move(diag));
   }
 }
 

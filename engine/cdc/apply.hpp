@@ -62,8 +62,9 @@ struct apply_options {
   std::string stop_message;
 };
 
-/// A column dropped or retyped on the source while following, and not on the target: the
-/// follower stops (what() names the table, the column and what to do on the target).
+/// A column dropped or retyped on the source while following, and not on the target, or a table
+/// the target lacks (created, renamed or moved on the source): the follower stops (what() names
+/// the table, the column and what to do on the target).
 class schema_change_error : public std::runtime_error {
  public:
   /// `type`: the column's new type; empty when it was dropped (or renamed).
@@ -79,7 +80,8 @@ class schema_change_error : public std::runtime_error {
   /// (rolled back with it): apply again with apply_options::stop_before = at().
   lsn at() const { return at_; }
   /// What the target must look like to go on: `table` ("ns"."rel") without `column`, or with it
-  /// of type `type`. Empty when not known (the stop of apply_options::stop_before).
+  /// of type `type`; with no `column`, `table` must exist. Empty when not known (the stop of
+  /// apply_options::stop_before).
   const std::string& table() const { return table_; }
   const std::string& column() const { return column_; }
   const std::string& type() const { return type_; }
@@ -89,6 +91,19 @@ class schema_change_error : public std::runtime_error {
   std::string table_;
   std::string column_;
   std::string type_;
+};
+
+/// A statement the target refused while applying: the open target transaction was rolled back
+/// (nothing of it is applied) and the applier is unusable. what() names the table and the
+/// server's error; diag() is what the server said (its SQLSTATE tells a conflict from an outage).
+class apply_error : public std::runtime_error {
+ public:
+  apply_error(const std::string& what, connectors::postgres::diagnostics d)
+      : std::runtime_error(what), diag_(std::move(d)) {}
+  const connectors::postgres::diagnostics& diag() const { return diag_; }
+
+ private:
+  connectors::postgres::diagnostics diag_;
 };
 
 struct apply_stats {
@@ -108,6 +123,15 @@ struct apply_stats {
   /// committed on the target; 0 when there is none. Lag in seconds = now - this.
   std::int64_t pending_time = 0;
 };
+
+/// Once everything is applied (the switchover): adds the source's stored generated columns that
+/// tables of `dst` lack (not published: the stream never shows one added), then runs in order
+/// what appliers on `dst` left waiting: the NOT NULL, default or identity of a column added on
+/// the source that failed when it was added (rows the source had deleted since waited for their
+/// DELETE). Each statement that fails is logged with what to do (and stays waiting). Throws
+/// postgres::error.
+boost::asio::awaitable<void> finish_added_columns(connectors::postgres::connection& src,
+                                                  connectors::postgres::connection& dst);
 
 namespace detail {
 
@@ -181,6 +205,7 @@ struct spool_state {
 };
 
 class parallel;
+struct added_column;
 
 }  // namespace detail
 
@@ -290,7 +315,7 @@ class applier {
   /// The prepared statement's name for `key`, preparing `sql` on first use.
   boost::asio::awaitable<std::string> prepared(std::string key, std::string sql, std::string table);
 
-  // cdc_apply_schema.cpp: a relation's definition changed on the source.
+  // cdc/apply_schema.cpp: a relation's definition changed on the source.
   /// Throws schema_change_error when a column of `known` is gone from `now`, or has another type,
   /// and the target (its columns `target`) still has it as it was.
   boost::asio::awaitable<void> check_schema_change(const detail::relation_info& known,
@@ -300,6 +325,13 @@ class applier {
   /// target transaction when one is open, else in one of their own.
   boost::asio::awaitable<void> add_columns(std::uint32_t oid, const detail::relation_info& now,
                                            const std::vector<std::size_t>& missing);
+  /// One column of add_columns(), in the target's open transaction; its values copied from
+  /// `src` when the source gave its rows one each.
+  boost::asio::awaitable<void> add_column(connectors::postgres::connection& src,
+                                          const detail::relation_info& now,
+                                          const detail::added_column& c);
+  /// schema_change_error::at() for a change met now.
+  lsn stop_at() const;
   /// apply_options::stop_before: a transaction committing at `commit` is not applied when it is
   /// at or after the stop (what precedes it is committed, then schema_change_error is thrown).
   boost::asio::awaitable<void> stop_if_due(lsn commit);

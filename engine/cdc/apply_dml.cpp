@@ -46,6 +46,23 @@ bool needs_text_compare(std::string_view type) {
   return std::find(std::begin(list), std::end(list), type) != std::end(list);
 }
 
+// Why a table the stream names is not on the target, and what to do: `was` is what the applier
+// knew the table as (the same as `now` when it did not).
+std::string not_on_target(const detail::relation_info& was, const detail::relation_info& now) {
+  const std::string how = "; do the same on the target (ALTER TABLE " + was.qualified;
+  if (was.nspname == now.nspname && was.relname != now.relname) {
+    return "table " + was.qualified + " was renamed on the source to " + now.qualified + how +
+           " RENAME TO " + codecs::quote_ident(now.relname) + ")";
+  }
+  if (was.nspname != now.nspname && was.relname == now.relname) {
+    return "table " + was.qualified + " was moved on the source to " + now.qualified + how +
+           " SET SCHEMA " + codecs::quote_ident(now.nspname) + ")";
+  }
+  return "table " + now.qualified +
+         " is published on the source but does not exist on the target (created or renamed on the "
+         "source while following? DDL is not replicated): create it on the target";
+}
+
 void check_width(const detail::relation_info& rel, std::size_t n) {
   if (n != rel.columns.size()) {
     fail("table " + rel.qualified + ": a tuple of " + std::to_string(n) +
@@ -153,7 +170,13 @@ asio::awaitable<void> applier::on_relation(const pgo::relation_message& r) {
   co_await flush_full(r.oid);
 
   pg::result t = co_await detail::target_columns(conn_, info.qualified);
-  if (t.rows() == 0) fail("table " + info.qualified + " does not exist on the target");
+  if (t.rows() == 0) {
+    // Stops before this source transaction: what came before (under the table's old name, as
+    // the stream replays it) is committed first.
+    throw schema_change_error(
+        known != relations_.end() ? not_on_target(known->second, info) : not_on_target(info, info),
+        stop_at(), info.qualified);
+  }
   if (known != relations_.end()) co_await check_schema_change(known->second, info, t);
   auto row_of = [](const pg::result& res, std::string_view name) {
     for (int i = 0; i < res.rows(); ++i) {
@@ -244,7 +267,8 @@ asio::awaitable<void> applier::emit_insert_run(detail::insert_run run) {
         for (std::size_t c = 0; c < width; ++c) {
           sql += (c ? ", " : "") + codecs::quote_ident(cols[c]->name);
         }
-        sql += ") VALUES ";
+        // The source's values also for a GENERATED ALWAYS identity column (harmless elsewhere).
+        sql += ") OVERRIDING SYSTEM VALUE VALUES ";
         std::size_t n = 1;
         for (std::size_t r = 0; r < k; ++r) {
           sql += r ? ", (" : "(";
@@ -290,8 +314,14 @@ asio::awaitable<void> applier::on_update(const pgo::update_message& m) {
   std::size_t n = 1;
   for (std::size_t i = 0; i < rel.columns.size(); ++i) {
     const auto& c = rel.columns[i];
-    // Unchanged TOAST values are not sent: the target keeps its own.
-    const bool use = c.write && !m.new_tuple[i].is_unchanged_toast();
+    // Unchanged TOAST values are not sent: the target keeps its own. Nor is a value set that the
+    // row has already: a key found by it (no old key sent), or one the old row sent equals. That
+    // leaves a GENERATED ALWAYS identity key alone (an UPDATE may only set it to DEFAULT).
+    const bool same = has_old ? m.old_tuple[i].kind == pgo::value_kind::text &&
+                                    m.new_tuple[i].kind == pgo::value_kind::text &&
+                                    m.old_tuple[i].data == m.new_tuple[i].data
+                              : c.key;
+    const bool use = c.write && !m.new_tuple[i].is_unchanged_toast() && !same;
     set_key += use ? '1' : '0';
     if (!use) continue;
     p.push_back(value_of(m.new_tuple[i], rel, i));
@@ -353,7 +383,9 @@ asio::awaitable<void> applier::on_truncate(const pgo::truncate_message& m) {
     sql += (i ? ", " : "") + relation(m.relation_oids[i]).qualified;
   }
   if (m.restart_identity()) sql += " RESTART IDENTITY";
-  if (m.cascade()) sql += " CASCADE";
+  // Not CASCADE, even when the source's was (as PostgreSQL's own apply): the tables it emptied
+  // there are in the message; a table only the target has that refers to them must not be
+  // emptied silently (the target refuses instead, and the follower says so).
   pg::statement s;
   s.sql = std::move(sql);
   ++group_changes_;

@@ -39,12 +39,13 @@ asio::awaitable<std::string> type_name(pg::connection& src, std::uint32_t oid, s
 
 // Runs one statement of the schema change on the target; on failure the transaction is rolled
 // back and the applier is done.
-asio::awaitable<void> run(pg::connection& c, const std::string& sql) {
-  pg::result r = co_await c.query(sql);
+asio::awaitable<void> run(pg::connection& c, const std::string& sql, pg::params p = {}) {
+  pg::result r = co_await c.query(sql, std::move(p));
   if (r.ok()) co_return;
-  const std::string error = r.error().to_string();
+  pg::diagnostics d = r.error();
   (void)co_await c.query("ROLLBACK");
-  fail("target: " + sql + ": " + error);
+  const std::string what = "cdc apply: target: " + sql + ": " + d.to_string();
+  throw apply_error(what, std::move(d));
 }
 
 }  // namespace
@@ -75,12 +76,16 @@ asio::awaitable<bool> detail::columns_missing(pg::connection& c, const std::stri
                         [&](const std::string& n) { return find_column(t, n) < 0; });
 }
 
+lsn applier::stop_at() const {
+  // What was applied before this source transaction in the same target transaction rolls back
+  // with it: then the follower applies again up to the transaction and stops there.
+  return in_txn_ && group_txns_ > 0 ? txn_commit_ : 0;
+}
+
 asio::awaitable<void> applier::check_schema_change(const detail::relation_info& known,
                                                    const detail::relation_info& now,
                                                    const pg::result& target) {
-  // What was applied before this source transaction in the same target transaction rolls back
-  // with it: then the follower applies again up to the transaction and stops there.
-  const lsn at = in_txn_ && group_txns_ > 0 ? txn_commit_ : 0;
+  const lsn at = stop_at();
   const std::string& q = now.qualified;
   std::optional<pg::connection> src;
   for (const auto& k : known.columns) {
@@ -119,47 +124,27 @@ asio::awaitable<void> applier::add_columns(std::uint32_t oid, const detail::rela
          " is on the source (added there mid-stream?) but not on the target: add it to the "
          "target table, then resume; nothing of this transaction was applied");
   }
-  // The statements, from the source's catalog. Rows that existed when the column was added read
-  // its "missing value" there (the default of ADD COLUMN, evaluated once): the same DEFAULT gives
-  // them the same value on the target. The column's default for new rows comes after.
-  struct column_ddl {
-    std::string name;
-    std::string add;
-    std::string set_default;
-  };
-  std::vector<column_ddl> ddl;
-  {
-    pg::connection src = co_await opts_.connect_source();
-    for (std::size_t i : missing) {
-      const auto& c = now.columns[i];
-      pg::result s = co_await src.query(
-          "SELECT format_type($2::oid, $3::int), a.atthasmissing, a.attmissingval::text, "
-          "pg_get_expr(d.adbin, d.adrelid) FROM (VALUES (1)) v "
-          "LEFT JOIN pg_attribute a ON a.attrelid = $1::oid AND a.attname = $4 "
-          "AND NOT a.attisdropped AND a.atttypid = $2::oid "
-          "LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum",
-          pg::make_params(std::to_string(oid), std::to_string(c.type_oid),
-                          std::to_string(c.type_mod), c.name));
-      s.check("source: the type and default of column " + c.name + " of " + q);
-      if (s.is_null(0, 0)) fail("source: no type with oid " + std::to_string(c.type_oid));
-      const std::string type(s.value(0, 0));
-      const std::string col = codecs::quote_ident(c.name);
-      column_ddl d;
-      d.name = c.name;
-      d.add = "ALTER TABLE " + q + " ADD COLUMN " + col + " " + type;
-      const bool fill = !s.is_null(0, 1) && s.value(0, 1) == "t" && !s.is_null(0, 2);
-      if (fill) {
-        d.add += " DEFAULT (" + codecs::quote_literal(s.value(0, 2)) + "::" + type + "[])[1]";
-      }
-      if (!s.is_null(0, 3)) {
-        d.set_default = "ALTER TABLE " + q + " ALTER COLUMN " + col + " SET DEFAULT " +
-                        std::string(s.value(0, 3));
-      } else if (fill) {
-        d.set_default = "ALTER TABLE " + q + " ALTER COLUMN " + col + " DROP DEFAULT";
-      }
-      ddl.push_back(std::move(d));
-    }
+  // The source stays connected until the values its rows got are copied (cdc/apply_columns.cpp).
+  pg::connection src = co_await opts_.connect_source();
+  std::vector<detail::added_column> cols;
+  for (std::size_t i : missing)
+    cols.push_back(co_await detail::describe_added(src, oid, now.columns[i]));
+  const bool keyed =
+      now.identity != 'f' && std::any_of(now.columns.begin(), now.columns.end(),
+                                         [](const detail::column_info& c) { return c.key; });
+  for (const auto& c : cols) {
+    if (!c.per_row || keyed) continue;
     co_await src.close();
+    const std::string col = codecs::quote_ident(c.name);
+    throw schema_change_error(
+        "table " + q + ": column " + col + " was added on the source with " +
+            (c.identity.empty() ? "a default computed per row (" + c.default_expr + ")"
+                                : std::string("an identity")) +
+            ": the values its rows got there are not in the stream, and a table without a key "
+            "(REPLICA IDENTITY FULL) has none to copy them by; add it on the target (ALTER "
+            "TABLE " +
+            q + " ADD COLUMN " + col + " " + c.type + ") and give its rows the source's values",
+        stop_at(), q, c.name, c.type);
   }
 
   // In the group's transaction when one is open (the change commits with the source transaction
@@ -180,15 +165,76 @@ asio::awaitable<void> applier::add_columns(std::uint32_t oid, const detail::rela
   }
   co_await run(conn_, "LOCK TABLE " + q + " IN ACCESS EXCLUSIVE MODE");
   const pg::result target = co_await detail::target_columns(conn_, q);
-  for (const auto& d : ddl) {
-    if (find_column(target, d.name) >= 0) continue;
-    spdlog::info("table {}: column {} is new on the source; on the target: {}{}", q,
-                 codecs::quote_ident(d.name), d.add,
-                 d.set_default.empty() ? "" : "; " + d.set_default);
-    co_await run(conn_, d.add);
-    if (!d.set_default.empty()) co_await run(conn_, d.set_default);
+  for (const auto& c : cols) {
+    if (find_column(target, c.name) >= 0) continue;
+    co_await add_column(src, now, c);
   }
   if (!in_group) co_await run(conn_, "COMMIT");
+  co_await src.close();
+}
+
+asio::awaitable<void> applier::add_column(pg::connection& src, const detail::relation_info& now,
+                                          const detail::added_column& c) {
+  const std::string& q = now.qualified;
+  const std::string col = codecs::quote_ident(c.name);
+  std::string done;
+  for (const auto& sql : c.statements(q)) {
+    co_await run(conn_, sql);
+    done += (done.empty() ? "" : "; ") + sql;
+  }
+  if (c.per_row) {
+    std::int64_t rows = 0;
+    std::optional<pg::diagnostics> failed;
+    try {
+      rows = co_await detail::copy_values(src, conn_, now, c.name);
+    } catch (const pg::error& e) {
+      failed = e.diag();
+    }
+    if (failed) {
+      (void)co_await conn_.query("ROLLBACK");
+      throw apply_error("cdc apply: table " + q + ": copying the values of column " + col +
+                            " from the source: " + failed->to_string(),
+                        *failed);
+    }
+    done += "; the values of its " + std::to_string(rows) +
+            " rows copied from the source (per row there: " +
+            (c.identity.empty() ? c.default_expr : "an identity") + ")";
+  }
+  // What only defines the column for later (NOT NULL once values are copied, its default or
+  // identity) may fail now: a row the source deleted since the ALTER waits for its DELETE with no
+  // value. It waits on the target (in this transaction) for the switchover, which runs it once
+  // everything is applied (cdc::finish_added_columns).
+  bool waiting = false;
+  for (const auto& sql : c.after_values(q)) {
+    if (!waiting) {
+      co_await run(conn_, "SAVEPOINT uringmig_column");
+      pg::result r = co_await conn_.query(sql);
+      if (r.ok()) {
+        done += "; " + sql;
+        co_await run(conn_, "RELEASE SAVEPOINT uringmig_column");
+        continue;
+      }
+      spdlog::info("table {}: column {}: {} failed now ({}); the switchover runs it", q, col, sql,
+                   r.error().to_string());
+      co_await run(conn_, "ROLLBACK TO SAVEPOINT uringmig_column");
+      co_await run(conn_, "CREATE SCHEMA IF NOT EXISTS uringmig");
+      co_await run(conn_,
+                   "CREATE TABLE IF NOT EXISTS uringmig.column_pending (id bigserial PRIMARY KEY, "
+                   "statement text NOT NULL)");
+      waiting = true;
+    }
+    co_await run(conn_, "INSERT INTO uringmig.column_pending (statement) VALUES ($1)",
+                 pg::make_params(sql));
+    done += "; at the switchover: " + sql;
+  }
+  spdlog::info("table {}: column {} is new on the source; on the target: {}", q, col, done);
+  if (c.identity == "a") {
+    spdlog::warn(
+        "table {}: column {} is GENERATED ALWAYS AS IDENTITY on the source, BY DEFAULT on the "
+        "target while following (the follower writes its values); after the switchover: ALTER "
+        "TABLE {} ALTER COLUMN {} SET GENERATED ALWAYS",
+        q, col, q, col);
+  }
 }
 
 asio::awaitable<void> applier::stop_if_due(lsn commit) {

@@ -58,6 +58,43 @@ boost::asio::awaitable<bool> columns_missing(connectors::postgres::connection& c
                                              const std::string& qualified,
                                              const std::vector<std::string>& names);
 
+/// A column added on the source, as the source's catalog defines it (cdc/apply_columns.cpp).
+struct added_column {
+  std::string name;
+  std::string type;       // with its modifier: "numeric(10,2)"
+  std::string collation;  // "pg_catalog.\"C\"" when not the type's default; else empty
+  /// The value the rows that existed when it was added got, stored once (a constant default).
+  std::optional<std::string> missing;
+  std::string default_expr;  // its default for new rows, as the source prints it; or empty
+  bool not_null = false;
+  std::string identity;          // "a" (ALWAYS), "d" (BY DEFAULT) or empty
+  std::string sequence;          // the sequence it owns (serial, identity), qualified; or empty
+  std::string sequence_type;     // "integer"
+  std::string sequence_options;  // "INCREMENT BY 1 MINVALUE 1 ... NO CYCLE"
+  /// The rows that existed got a value each, computed per row (a volatile default, an identity):
+  /// the stream does not carry them, copy_values() does.
+  bool per_row = false;
+
+  /// On the target, in order: the sequence a serial column uses, the column (with its constant
+  /// default's value for the rows there), the sequence's owner.
+  std::vector<std::string> statements(const std::string& qualified) const;
+  /// Once the rows have their values: NOT NULL when it waited for them, the column's own default
+  /// (or identity, BY DEFAULT: the follower writes the values).
+  std::vector<std::string> after_values(const std::string& qualified) const;
+};
+
+/// The column `c` of the source's table `oid` as the source defines it now. Only `name` and
+/// `type` are set when the source has no such column (any more) of that type.
+boost::asio::awaitable<added_column> describe_added(connectors::postgres::connection& src,
+                                                    std::uint32_t oid, const column_info& c);
+/// Gives the target's rows of `rel` (found by its key columns) the source's values of `column`,
+/// in the target's open transaction; returns how many rows the source had with a value. Why that
+/// is exact while following: cdc/apply_columns.cpp. Throws postgres::error.
+boost::asio::awaitable<std::int64_t> copy_values(connectors::postgres::connection& src,
+                                                 connectors::postgres::connection& dst,
+                                                 const relation_info& rel,
+                                                 const std::string& column);
+
 /// Appends one element to a PostgreSQL array literal being built in `out` (after "{" or ","):
 /// NULL unquoted, anything else double-quoted with '"' and '\\' escaped.
 inline void append_array_item(std::string& out, const std::optional<std::string>& v) {

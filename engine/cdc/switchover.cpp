@@ -5,6 +5,7 @@
 #include "codecs/pgoutput.hpp"
 #include "connectors/postgres/connection.hpp"
 #include "engine/bulk/bulk.hpp"
+#include "engine/cdc/apply.hpp"
 #include "engine/cdc/handshake.hpp"
 #include "engine/cdc/online.hpp"
 #include "engine/cdc/online_internal.hpp"
@@ -50,6 +51,8 @@ asio::awaitable<int> sync_sequences(const endpoints& ep) {
   auto ex = co_await asio::this_coro::executor;
   pg::connection src = co_await connect_endpoint(ex, ep.source, "source");
   pg::connection dst = co_await connect_endpoint(ex, ep.target, "target");
+  // First: an identity added while following brings its sequence.
+  co_await finish_added_columns(src, dst);
   const int n = co_await bulk::copy_sequences(src, dst);
   co_await dst.close();
   co_await src.close();
