@@ -84,45 +84,54 @@ asio::awaitable<bool> applier::coalescible(const detail::relation_info& rel) {
   co_return co_await detail::rows_independent(conn_, rel.qualified, key);
 }
 
-asio::awaitable<void> applier::net_insert(const pgo::insert_message& m) {
+// The *_now functions change nothing before they return flush_first: their awaited wrappers send
+// the table's net, then try again (on an empty net, which cannot conflict). The table's net also
+// goes out before it would reach max_net_entries.
+
+applier::step applier::net_insert_now(const pgo::insert_message& m) {
   const std::uint32_t oid = m.relation_oid;
   const auto& rel = relation(oid);
-  net_entry row;
-  row.values.reserve(rel.columns.size());
-  std::string key;
+  std::string& key = key_scratch_;
+  key.clear();
   for (std::size_t i = 0; i < rel.columns.size(); ++i) {
-    row.values.push_back(detail::value_of(m.new_tuple[i], rel, i));
     if (rel.columns[i].key) append_key(key, m.new_tuple[i]);
   }
-  row.mask.assign(rel.columns.size(), '1');
-
-  detail::net_table& table = net_table_for(oid);  // not used after a flush_net
+  detail::net_table& table = net_table_for(oid);
   const std::size_t at = table.index.find(key);
   if (at != detail::key_index::npos) {
     net_entry& e = table.entries[at];
-    if (e.op == net_op::none || e.op == net_op::remove) {
-      // Absent before the group (inserted and deleted in it) or deleted in it: absent now.
-      e.op = e.op == net_op::none ? net_op::insert : net_op::replace;
-      e.values = std::move(row.values);
-      e.mask = std::move(row.mask);
-      ++group_changes_;
-      ++group_statements_;
-      co_return;
-    }
-    co_await flush_net(oid);  // the key is there already: keep the order, let the target judge
+    // The key is there already: keep the order, let the target judge.
+    if (e.op != net_op::none && e.op != net_op::remove) return step::flush_first;
+    // Absent before the group (inserted and deleted in it) or deleted in it: absent now.
+    e.op = e.op == net_op::none ? net_op::insert : net_op::replace;
+    for (std::size_t i = 0; i < rel.columns.size(); ++i)
+      detail::assign_value(e.values[i], m.new_tuple[i], rel, i);
+    e.mask.assign(rel.columns.size(), '1');
+    ++group_changes_;
+    ++group_statements_;
+    return step::done;
   }
+  if (table.entries.size() + 1 >= max_net_entries) return step::flush_first;
+  net_entry row;
   row.op = net_op::insert;
-  co_await add_net_entry(oid, std::move(key), std::move(row));
+  row.values.reserve(rel.columns.size());
+  for (std::size_t i = 0; i < rel.columns.size(); ++i)
+    row.values.push_back(detail::value_of(m.new_tuple[i], rel, i));
+  row.mask.assign(rel.columns.size(), '1');
+  add_net_entry(table, key, std::move(row));
+  return step::done;
 }
 
-asio::awaitable<bool> applier::net_update(const pgo::update_message& m) {
+applier::step applier::net_update_now(const pgo::update_message& m) {
   const std::uint32_t oid = m.relation_oid;
   const auto& rel = relation(oid);
   const bool has_old = m.old_kind != pgo::old_tuple_kind::none;
-  net_entry row;
-  row.values.resize(rel.columns.size());
-  row.mask.assign(rel.columns.size(), '0');
-  std::string key;
+  // The key's value: the new one, or the old one where it was not sent (stored out of line).
+  const auto key_value = [&](std::size_t i) -> const pgo::column_value& {
+    return m.new_tuple[i].is_unchanged_toast() ? m.old_tuple[i] : m.new_tuple[i];
+  };
+  std::string& key = key_scratch_;
+  key.clear();
   bool any = false;
   for (std::size_t i = 0; i < rel.columns.size(); ++i) {
     const auto& c = rel.columns[i];
@@ -130,48 +139,55 @@ asio::awaitable<bool> applier::net_update(const pgo::update_message& m) {
     if (c.key) {
       // The old key comes when it changed (or is stored out of line): compare.
       const bool unsent = v.is_unchanged_toast();
-      if (has_old && !unsent && !same_value(m.old_tuple[i], v)) co_return false;
-      if (unsent && !has_old) co_return false;  // the statement path names the problem
-      const auto& k = unsent ? m.old_tuple[i] : v;
-      append_key(key, k);
-      row.values[i] = detail::value_of(k, rel, i);
+      if (has_old && !unsent && !same_value(m.old_tuple[i], v)) return step::statement;
+      if (unsent && !has_old) return step::statement;  // the statement path names the problem
+      append_key(key, key_value(i));
       continue;
     }
-    if (!c.write || v.is_unchanged_toast()) continue;
-    row.values[i] = detail::value_of(v, rel, i);
-    row.mask[i] = '1';
-    any = true;
+    any = any || (c.write && !v.is_unchanged_toast());
   }
+  const auto changed = [&](std::size_t i) {
+    return !rel.columns[i].key && rel.columns[i].write && !m.new_tuple[i].is_unchanged_toast();
+  };
 
-  detail::net_table& table = net_table_for(oid);  // not used after a flush_net
+  detail::net_table& table = net_table_for(oid);
   const std::size_t at = table.index.find(key);
   if (at != detail::key_index::npos) {
     net_entry& e = table.entries[at];
-    if (e.op != net_op::none && e.op != net_op::remove) {
-      for (std::size_t i = 0; i < rel.columns.size(); ++i) {
-        if (row.mask[i] != '1') continue;
-        e.values[i] = std::move(row.values[i]);
-        e.mask[i] = '1';
-      }
-      ++group_changes_;
-      ++group_statements_;
-      co_return true;
+    // An update of a row the group deleted: keep the order.
+    if (e.op == net_op::none || e.op == net_op::remove) return step::flush_first;
+    for (std::size_t i = 0; i < rel.columns.size(); ++i) {
+      if (!changed(i)) continue;
+      detail::assign_value(e.values[i], m.new_tuple[i], rel, i);
+      e.mask[i] = '1';
     }
-    co_await flush_net(oid);  // an update of a row the group deleted: keep the order
+    ++group_changes_;
+    ++group_statements_;
+    return step::done;
   }
-  if (!any) co_return true;  // nothing the target does not already have
-  row.op = net_op::update;
-  co_await add_net_entry(oid, std::move(key), std::move(row));
-  co_return true;
-}
-
-asio::awaitable<void> applier::net_delete(const pgo::delete_message& m) {
-  const std::uint32_t oid = m.relation_oid;
-  const auto& rel = relation(oid);
+  if (!any) return step::done;  // nothing the target does not already have
+  if (table.entries.size() + 1 >= max_net_entries) return step::flush_first;
   net_entry row;
+  row.op = net_op::update;
   row.values.resize(rel.columns.size());
   row.mask.assign(rel.columns.size(), '0');
-  std::string key;
+  for (std::size_t i = 0; i < rel.columns.size(); ++i) {
+    if (rel.columns[i].key) {
+      row.values[i] = detail::value_of(key_value(i), rel, i);
+    } else if (changed(i)) {
+      row.values[i] = detail::value_of(m.new_tuple[i], rel, i);
+      row.mask[i] = '1';
+    }
+  }
+  add_net_entry(table, key, std::move(row));
+  return step::done;
+}
+
+applier::step applier::net_delete_now(const pgo::delete_message& m) {
+  const std::uint32_t oid = m.relation_oid;
+  const auto& rel = relation(oid);
+  std::string& key = key_scratch_;
+  key.clear();
   for (std::size_t i = 0; i < rel.columns.size(); ++i) {
     if (!rel.columns[i].key) continue;
     const auto& v = m.old_tuple[i];
@@ -180,26 +196,57 @@ asio::awaitable<void> applier::net_delete(const pgo::delete_message& m) {
            ")");
     }
     append_key(key, v);
-    row.values[i] = detail::value_of(v, rel, i);
   }
+  // Per column: the key's value, nothing else.
+  const auto set_key = [&](std::vector<std::optional<std::string>>& values) {
+    for (std::size_t i = 0; i < rel.columns.size(); ++i) {
+      if (rel.columns[i].key) {
+        detail::assign_value(values[i], m.old_tuple[i], rel, i);
+      } else {
+        values[i].reset();
+      }
+    }
+  };
 
-  detail::net_table& table = net_table_for(oid);  // not used after a flush_net
+  detail::net_table& table = net_table_for(oid);
   const std::size_t at = table.index.find(key);
   if (at != detail::key_index::npos) {
     net_entry& e = table.entries[at];
-    if (e.op != net_op::none && e.op != net_op::remove) {
-      // Inserted in the group: as if never there. Otherwise it existed before: delete it.
-      e.op = e.op == net_op::insert ? net_op::none : net_op::remove;
-      e.values = std::move(row.values);
-      e.mask = std::move(row.mask);
-      ++group_changes_;
-      ++group_statements_;
-      co_return;
-    }
-    co_await flush_net(oid);
+    if (e.op == net_op::none || e.op == net_op::remove) return step::flush_first;
+    // Inserted in the group: as if never there. Otherwise it existed before: delete it.
+    e.op = e.op == net_op::insert ? net_op::none : net_op::remove;
+    set_key(e.values);
+    e.mask.assign(rel.columns.size(), '0');
+    ++group_changes_;
+    ++group_statements_;
+    return step::done;
   }
+  if (table.entries.size() + 1 >= max_net_entries) return step::flush_first;
+  net_entry row;
   row.op = net_op::remove;
-  co_await add_net_entry(oid, std::move(key), std::move(row));
+  row.values.resize(rel.columns.size());
+  set_key(row.values);
+  row.mask.assign(rel.columns.size(), '0');
+  add_net_entry(table, key, std::move(row));
+  return step::done;
+}
+
+asio::awaitable<void> applier::net_insert(const pgo::insert_message& m) {
+  while (net_insert_now(m) == step::flush_first)
+    co_await flush_net(m.relation_oid);
+}
+
+asio::awaitable<bool> applier::net_update(const pgo::update_message& m) {
+  for (;;) {
+    const step s = net_update_now(m);
+    if (s != step::flush_first) co_return s == step::done;
+    co_await flush_net(m.relation_oid);
+  }
+}
+
+asio::awaitable<void> applier::net_delete(const pgo::delete_message& m) {
+  while (net_delete_now(m) == step::flush_first)
+    co_await flush_net(m.relation_oid);
 }
 
 detail::net_table& applier::net_table_for(std::uint32_t oid) {
@@ -212,14 +259,12 @@ detail::net_table& applier::net_table_for(std::uint32_t oid) {
   return it->second;
 }
 
-asio::awaitable<void> applier::add_net_entry(std::uint32_t oid, std::string key, net_entry row) {
-  detail::net_table& table = net_table_for(oid);
+void applier::add_net_entry(detail::net_table& table, std::string_view key, net_entry row) {
   table.index.insert(key, table.entries.size());
   table.entries.push_back(std::move(row));
   ++group_changes_;
   ++group_statements_;
   touch_group();
-  if (table.entries.size() >= max_net_entries) co_await flush_net(oid);
 }
 
 asio::awaitable<void> applier::flush_all_net() {

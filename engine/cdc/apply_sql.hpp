@@ -41,6 +41,19 @@ inline std::optional<std::string> value_of(const codecs::pgoutput::column_value&
        ": binary values are not supported (stream without binary 'true')");
 }
 
+/// value_of(v, rel, col) into `out`, reusing the memory `out` holds (a hot row updated again and
+/// again in a group allocates once).
+inline void assign_value(std::optional<std::string>& out, const codecs::pgoutput::column_value& v,
+                         const relation_info& rel, std::size_t col) {
+  if (v.kind != codecs::pgoutput::value_kind::text) {
+    out = value_of(v, rel, col);
+  } else if (out) {
+    out->assign(v.data);
+  } else {
+    out.emplace(v.data);
+  }
+}
+
 /// True when rows of `qualified` with different values of `key` (column names) cannot interact
 /// on the target: every unique index contains the key, no exclusion constraint, no rule, no
 /// trigger that fires under session_replication_role = replica (over its partitions too). Then
