@@ -94,7 +94,7 @@ script_mixed() {
 wait_marker() {  # db note: polls until the marker shows `note` on the target
   for _ in $(seq 1 36000); do
     [ "$(tpsql -d "$1" -Atc "select note from marker where id = 1")" = "$2" ] && return 0
-    kill -0 "$fpid" 2>/dev/null || { echo "uringmig follow ended early:" >&2; tail -5 "$scratch/follow.err" >&2; exit 1; }
+    kill -0 "$fpid" 2>/dev/null || { echo "uringmig follow ended early:" >&2; grep -v "^==" "$scratch/follow.err" | tail -5 >&2; exit 1; }
     sleep 0.1
   done
   echo "$1: not caught up after an hour" >&2; exit 1
@@ -115,6 +115,7 @@ measure() {
   instr=$(awk '/^(summary|totals):/ {print $2; exit}' "$out")
   changes=$(grep -o 'follow: applied up to [^:]*: [0-9]* transactions, [0-9]* changes' "$scratch/follow.err" |
     tail -1 | awk '{print $(NF - 1)}')
+  groups=$(grep -o 'in [0-9]* target transactions' "$scratch/follow.err" | tail -1 | awk '{print $2}')
   [ -n "${KEEP:-}" ] && mkdir -p "$KEEP" && cp "$out" "$KEEP/"
   return 0
 }
@@ -152,15 +153,15 @@ for w in $workloads; do
     [ "$(spsql -d "$db" -Atc "$q")" = "$(tpsql -d "$ours" -Atc "$q")" ] ||
       { echo "$w: table $tb differs on the target" >&2; exit 1; }
   done
-  results+=("$w $changes $base_instr $instr")
+  results+=("$w $changes $groups $base_instr $instr")
 done
 
 echo
 echo "== apply workers $workers, ROWS $rows, $(valgrind --version), $(git rev-parse --short HEAD)"
-printf '%-8s %8s %14s %14s %12s\n' workload changes baseline workload "instr/change"
+printf '%-8s %8s %7s %14s %14s %12s\n' workload changes groups baseline workload "instr/change"
 for r in "${results[@]}"; do
   # shellcheck disable=SC2086
   set -- $r
-  awk -v w="$1" -v c="$2" -v b="$3" -v i="$4" 'BEGIN {
-    printf "%-8s %8d %14d %14d %12.0f\n", w, c, b, i, (c > 0 ? (i - b) / c : 0)}'
+  awk -v w="$1" -v c="$2" -v g="$3" -v b="$4" -v i="$5" 'BEGIN {
+    printf "%-8s %8d %7d %14d %14d %12.0f\n", w, c, g, b, i, (c > 0 ? (i - b) / c : 0)}'
 done

@@ -8,6 +8,7 @@
 #include "codecs/pgoutput.hpp"
 #include "connectors/postgres/connection.hpp"
 #include "engine/cdc/key_index.hpp"
+#include "engine/cdc/packed_values.hpp"
 
 #include <boost/asio/awaitable.hpp>
 
@@ -147,13 +148,15 @@ enum class net_op : std::uint8_t { none, insert, update, remove, replace };
 
 struct net_entry {
   net_op op = net_op::none;
-  std::vector<std::optional<std::string>> values;  // per column; key columns always set
-  std::string mask;  // per column: '1' the value is in `values`, '0' the target keeps its own
 };
 
 struct net_table {
   key_index index;                 // encoded key -> entries
   std::vector<net_entry> entries;  // in first-change order
+  /// Entry k's values: k * columns .. (k + 1) * columns - 1; key columns always set, others unset
+  /// where the target keeps its own.
+  packed_values values;
+  std::size_t unused = 0;  // bytes of `values` replaced since
 };
 
 /// A REPLICA IDENTITY FULL table's changes in the group, as a multiset: per distinct row, how many
@@ -172,7 +175,7 @@ struct insert_run {
   std::uint32_t oid = 0;
   std::size_t rows = 0;
   std::size_t max_rows = 0;
-  connectors::postgres::params values;
+  packed_values values;  // rows * written columns
   bool counted = false;  // net inserts: counted in the group as their changes came in
 };
 
@@ -294,8 +297,11 @@ class applier {
   detail::net_table& net_table_for(std::uint32_t oid);
   void add_net_entry(detail::net_table& table, std::string_view key, detail::net_entry row);
   boost::asio::awaitable<void> flush_all_net();
+  /// The rows `rows` of `t` as multi-row statements: a DELETE (`shape` empty) or an UPDATE of the
+  /// columns `shape` marks '1'.
   boost::asio::awaitable<void> emit_net_keyed(std::uint32_t oid, const std::string& shape,
-                                              std::vector<detail::net_entry*> rows);
+                                              const detail::net_table& t,
+                                              const std::vector<std::size_t>& rows);
   // cdc/apply_full.cpp: REPLICA IDENTITY FULL tables without an index, set-based.
   boost::asio::awaitable<void> classify_full(detail::relation_info& rel);
   /// One change as rows removed (`old`, may be empty) and added (`added`, may be empty); false

@@ -144,7 +144,12 @@ asio::awaitable<void> applier::flush_full(std::uint32_t oid) {
     }
     for (std::int64_t k = 0; k < e.delta; ++k) {
       for (std::size_t i = 0; i < width; ++i) {
-        if (rel.columns[i].write) inserts.values.push_back(e.values[i]);
+        if (!rel.columns[i].write) continue;
+        if (e.values[i]) {
+          inserts.values.push(*e.values[i]);
+        } else {
+          inserts.values.push(std::nullopt);
+        }
       }
       ++inserts.rows;
     }

@@ -10,6 +10,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace uringmig::engine::cdc::detail {
@@ -41,17 +42,12 @@ inline std::optional<std::string> value_of(const codecs::pgoutput::column_value&
        ": binary values are not supported (stream without binary 'true')");
 }
 
-/// value_of(v, rel, col) into `out`, reusing the memory `out` holds (a hot row updated again and
-/// again in a group allocates once).
-inline void assign_value(std::optional<std::string>& out, const codecs::pgoutput::column_value& v,
-                         const relation_info& rel, std::size_t col) {
-  if (v.kind != codecs::pgoutput::value_kind::text) {
-    out = value_of(v, rel, col);
-  } else if (out) {
-    out->assign(v.data);
-  } else {
-    out.emplace(v.data);
-  }
+/// As value_of, viewing the tuple's bytes.
+inline std::optional<std::string_view> text_of(const codecs::pgoutput::column_value& v,
+                                               const relation_info& rel, std::size_t col) {
+  if (v.kind == codecs::pgoutput::value_kind::text) return v.data;
+  if (v.kind != codecs::pgoutput::value_kind::null) (void)value_of(v, rel, col);  // fails
+  return std::nullopt;
 }
 
 /// True when rows of `qualified` with different values of `key` (column names) cannot interact
