@@ -162,6 +162,8 @@ bool connection::impl::send_pipeline(request& rq) {
     values.clear();
     lengths.clear();
     formats.clear();
+    for (const std::int64_t at : s.packed_at)
+      values.push_back(at < 0 ? nullptr : s.packed.data() + at);
     for (std::size_t k = 0; k < s.params.size(); ++k) {
       const auto& p = s.params[k];
       values.push_back(p ? p->data() : nullptr);

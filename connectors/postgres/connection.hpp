@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -38,6 +39,11 @@ struct statement {
   std::vector<bool> binary_params = {};
   /// The statement's result columns in binary form (a bytea's raw bytes; text types unchanged).
   bool binary_result = false;
+  /// Instead of `params` when not empty: per parameter its offset in `packed`, where its text
+  /// ends with a NUL, or a negative number for NULL. All values in one buffer (text format): no
+  /// allocation per value.
+  std::vector<std::int64_t> packed_at = {};
+  std::string packed = {};
 };
 
 /// Receives COPY OUT data in pooled buffers; return false to stop early.

@@ -132,6 +132,9 @@ class replication_connection {
   /// inside. Throws postgres::error when the server reported an error or the connection broke
   /// (retryable: class 08, 57P01...). Not cancellable: end a pending next() with stop().
   boost::asio::awaitable<std::optional<wal_message>> next();
+  /// As next() when a message is read ahead already (has_buffered()), without a coroutine;
+  /// nullopt otherwise (then call next()). Same lifetime of the message.
+  std::optional<wal_message> try_next();
   /// Waits at most `limit` for a message to be read ahead (or the stream to end): false when the
   /// time ran out, so a caller can commit what it holds while the stream is quiet without
   /// giving up on a message that is about to come. Same rules as next() (not both at once).

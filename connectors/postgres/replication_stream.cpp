@@ -258,6 +258,14 @@ asio::awaitable<std::optional<wal_message>> replication_connection::next() {
   }
 }
 
+std::optional<wal_message> replication_connection::try_next() {
+  impl& i = *impl_;
+  if (i.consumer || !i.ready) return std::nullopt;
+  i.check_thread();
+  if (i.current) PQfreemem(std::exchange(i.current, nullptr));
+  return i.take_ready();
+}
+
 asio::awaitable<bool> replication_connection::wait_for_message(std::chrono::milliseconds limit) {
   impl& i = *impl_;
   i.check_thread();

@@ -202,13 +202,7 @@ asio::awaitable<void> applier::handle(const message& m, bool replay) {
   if (const auto* b = std::get_if<pgo::begin_message>(&m)) {
     if (in_txn_) fail("Begin inside a transaction");
     co_await stop_if_due(b->final_lsn);
-    in_txn_ = true;
-    txn_commit_ = b->final_lsn;
-    // The commit record of a transaction that ends after seen_end_ starts at or after it.
-    txn_skip_lsn_ = b->final_lsn < seen_end_;
-    txn_skip_origin_ = false;
-    txn_time_ = b->commit_time;
-    txn_sentinels_.clear();
+    begin_transaction(*b);
     co_return;
   }
   if (const auto* c = std::get_if<pgo::commit_message>(&m)) {
@@ -259,12 +253,22 @@ asio::awaitable<void> applier::handle(const message& m, bool replay) {
   if (const auto* t = std::get_if<pgo::truncate_message>(&m)) co_await on_truncate(*t);
 }
 
-asio::awaitable<void> applier::end_transaction(lsn end_lsn, std::int64_t commit_time) {
+void applier::begin_transaction(const pgo::begin_message& b) {
+  in_txn_ = true;
+  txn_commit_ = b.final_lsn;
+  // The commit record of a transaction that ends after seen_end_ starts at or after it.
+  txn_skip_lsn_ = b.final_lsn < seen_end_;
+  txn_skip_origin_ = false;
+  txn_time_ = b.commit_time;
+  txn_sentinels_.clear();
+}
+
+bool applier::note_end(lsn end_lsn, std::int64_t commit_time) {
   in_txn_ = false;
   for (auto& s : txn_sentinels_)
     sentinels_.push_back(std::move(s));
   txn_sentinels_.clear();
-  if (txn_skip_lsn_ || end_lsn <= seen_end_) co_return;  // applied before
+  if (txn_skip_lsn_ || end_lsn <= seen_end_) return false;  // applied before
   seen_end_ = end_lsn;
   if (txn_skip_origin_) {
     ++stats_.skipped_txns;
@@ -277,12 +281,108 @@ asio::awaitable<void> applier::end_transaction(lsn end_lsn, std::int64_t commit_
   ++group_txns_;
   group_end_ = end_lsn;
   group_commit_time_ = commit_time;
+  return true;
+}
+
+bool applier::commit_due() const {
   // Each statement on a full_scan table reads the whole table, the row versions the group wrote
   // included: a long group would cost the square of its length.
-  if (group_statements_ >= opts_.max_group_changes || group_full_scans_ >= max_full_scans ||
-      std::chrono::steady_clock::now() - group_started_ >= opts_.max_group_delay) {
-    co_await commit_group();
+  return group_statements_ >= opts_.max_group_changes || group_full_scans_ >= max_full_scans ||
+         (group_active_ &&
+          std::chrono::steady_clock::now() - group_started_ >= opts_.max_group_delay);
+}
+
+asio::awaitable<void> applier::end_transaction(lsn end_lsn, std::int64_t commit_time) {
+  if (note_end(end_lsn, commit_time) && commit_due()) co_await commit_group();
+}
+
+// ---------------------------------------------------------------- without I/O
+
+namespace {
+
+// The relation a change message (Insert, Update, Delete outside a stream block) names, read
+// before decoding it; 0 when it is not one.
+std::uint32_t change_relation(std::span<const std::byte> payload) {
+  if (payload.size() < 5) return 0;
+  const char type = static_cast<char>(payload[0]);
+  if (type != 'I' && type != 'U' && type != 'D') return 0;
+  std::uint32_t oid = 0;
+  for (std::size_t i = 1; i < 5; ++i)
+    oid = (oid << 8) | std::to_integer<std::uint32_t>(payload[i]);
+  return oid;
+}
+
+}  // namespace
+
+bool applier::try_feed(std::span<const std::byte> payload) {
+  if (par_) return par_->try_feed(payload);
+  if (payload.empty() || in_stream_ || decoder_.in_stream_block()) return false;
+  const char type = static_cast<char>(payload[0]);
+  if (type != 'B' && type != 'C') {
+    // A change: only those the net or multiset takes (else it is decoded twice).
+    const std::uint32_t oid = change_relation(payload);
+    if (oid == 0 || !in_txn_) return false;
+    const auto it = relations_.find(oid);
+    const bool skipped = txn_skip_lsn_ || txn_skip_origin_;
+    if (!skipped && (it == relations_.end() || !(it->second.coalesce || it->second.full_set))) {
+      return false;
+    }
   }
+  auto decoded = decoder_.decode(payload);
+  if (!decoded) fail(decoded.error().to_string());
+  return try_feed(*decoded);
+}
+
+bool applier::try_feed(const message& m) {
+  if (par_ || in_stream_) return false;
+  if (const auto* b = std::get_if<pgo::begin_message>(&m)) {
+    if (in_txn_ || (opts_.stop_before != 0 && b->final_lsn >= opts_.stop_before)) return false;
+    begin_transaction(*b);
+    return true;
+  }
+  if (const auto* c = std::get_if<pgo::commit_message>(&m)) {
+    // Not when the group commits after it (nor with no delay: that is at every commit).
+    if (!in_txn_ || opts_.max_group_delay.count() <= 0) return false;
+    if (!txn_skip_lsn_ && c->end_lsn > seen_end_ && commit_due()) return false;
+    note_end(c->end_lsn, c->commit_time);
+    return true;
+  }
+  if (!in_txn_) return false;
+  return change_now(m);
+}
+
+bool applier::change_now(const message& m) {
+  const bool skipped = txn_skip_lsn_ || txn_skip_origin_;
+  if (const auto* i = std::get_if<pgo::insert_message>(&m)) {
+    if (skipped) return true;
+    const auto it = relations_.find(i->relation_oid);
+    if (it == relations_.end() || it->second.columns.size() != i->new_tuple.size()) return false;
+    const detail::relation_info& rel = it->second;
+    if (rel.coalesce) return net_insert_now(*i) == step::done;
+    return rel.full_set && full_change_now(i->relation_oid, {}, i->new_tuple) == step::done;
+  }
+  if (const auto* u = std::get_if<pgo::update_message>(&m)) {
+    if (skipped) return true;
+    const auto it = relations_.find(u->relation_oid);
+    const bool has_old = u->old_kind != pgo::old_tuple_kind::none;
+    if (it == relations_.end() || it->second.columns.size() != u->new_tuple.size() ||
+        (has_old && it->second.columns.size() != u->old_tuple.size())) {
+      return false;
+    }
+    const detail::relation_info& rel = it->second;
+    if (rel.coalesce) return net_update_now(*u) == step::done;
+    return rel.full_set && has_old &&
+           full_change_now(u->relation_oid, u->old_tuple, u->new_tuple) == step::done;
+  }
+  if (const auto* d = std::get_if<pgo::delete_message>(&m)) {
+    if (skipped) return true;
+    const auto it = relations_.find(d->relation_oid);
+    if (it == relations_.end() || it->second.columns.size() != d->old_tuple.size()) return false;
+    const detail::relation_info& rel = it->second;
+    if (rel.coalesce) return net_delete_now(*d) == step::done;
+    return rel.full_set && full_change_now(d->relation_oid, d->old_tuple, {}) == step::done;
+  }
+  return false;
 }
 
 // ---------------------------------------------------------------- streamed transactions

@@ -8,6 +8,7 @@
 #include "codecs/pgoutput.hpp"
 #include "connectors/postgres/connection.hpp"
 #include "engine/cdc/key_index.hpp"
+#include "engine/cdc/packed_values.hpp"
 
 #include <boost/asio/awaitable.hpp>
 
@@ -25,6 +26,7 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -170,13 +172,15 @@ enum class net_op : std::uint8_t { none, insert, update, remove, replace };
 
 struct net_entry {
   net_op op = net_op::none;
-  std::vector<std::optional<std::string>> values;  // per column; key columns always set
-  std::string mask;  // per column: '1' the value is in `values`, '0' the target keeps its own
 };
 
 struct net_table {
   key_index index;                 // encoded key -> entries
   std::vector<net_entry> entries;  // in first-change order
+  /// Entry k's values: k * columns .. (k + 1) * columns - 1; key columns always set, others unset
+  /// where the target keeps its own.
+  packed_values values;
+  std::size_t unused = 0;  // bytes of `values` replaced since
 };
 
 /// A REPLICA IDENTITY FULL table's changes in the group, as a multiset: per distinct row, how many
@@ -195,7 +199,7 @@ struct insert_run {
   std::uint32_t oid = 0;
   std::size_t rows = 0;
   std::size_t max_rows = 0;
-  connectors::postgres::params values;
+  packed_values values;  // rows * written columns
   bool counted = false;  // net inserts: counted in the group as their changes came in
 };
 
@@ -244,6 +248,12 @@ class applier {
   /// blocks for feed(payload).
   boost::asio::awaitable<void> feed(const codecs::pgoutput::message& m,
                                     std::span<const std::byte> payload);
+  /// As feed(payload) when the message needs no I/O (most of a stream: a change that goes into
+  /// the group's net or multiset, a Begin, a Commit that does not commit the group), without a
+  /// coroutine per message; false: nothing was done, feed(payload) it.
+  bool try_feed(std::span<const std::byte> payload);
+  /// As try_feed, for a message decoded already (feed(m, payload) it on false).
+  bool try_feed(const codecs::pgoutput::message& m);
   /// Commits whatever is grouped but not yet committed.
   boost::asio::awaitable<void> flush();
   /// The end LSN of the last source transaction committed on the target (with the origin
@@ -271,6 +281,13 @@ class applier {
   boost::asio::awaitable<void> on_delete(const codecs::pgoutput::delete_message& m);
   boost::asio::awaitable<void> on_truncate(const codecs::pgoutput::truncate_message& m);
   boost::asio::awaitable<void> end_transaction(lsn end_lsn, std::int64_t commit_time);
+  void begin_transaction(const codecs::pgoutput::begin_message& b);
+  /// A transaction's end in the group's bookkeeping; false when it was applied before.
+  bool note_end(lsn end_lsn, std::int64_t commit_time);
+  /// The group must commit once the transaction that ends now is in it.
+  bool commit_due() const;
+  /// try_feed's change: false when it needs the awaited path (nothing was changed then).
+  bool change_now(const codecs::pgoutput::message& m);
   boost::asio::awaitable<void> replay_spool(std::uint32_t xid, lsn end_lsn,
                                             std::int64_t commit_time);
 
@@ -290,17 +307,26 @@ class applier {
   // cdc/apply_net.cpp: a coalesced table's changes, kept as net effects until the group commits
   // (or a change that cannot be merged makes them go out first).
   boost::asio::awaitable<bool> coalescible(const detail::relation_info& rel);
+  /// What a change to a coalesced or set-based table did without I/O: taken; or nothing was
+  /// changed and the table's net (multiset) must go out first, then try again; or it goes out as
+  /// a statement after them (a key change, a value that was not sent).
+  enum class step : std::uint8_t { done, flush_first, statement };
+  step net_insert_now(const codecs::pgoutput::insert_message& m);
+  step net_update_now(const codecs::pgoutput::update_message& m);
+  step net_delete_now(const codecs::pgoutput::delete_message& m);
   boost::asio::awaitable<void> net_insert(const codecs::pgoutput::insert_message& m);
   /// false: the update changes the key; it goes out as one statement after the table's net.
   boost::asio::awaitable<bool> net_update(const codecs::pgoutput::update_message& m);
   boost::asio::awaitable<void> net_delete(const codecs::pgoutput::delete_message& m);
   boost::asio::awaitable<void> flush_net(std::uint32_t oid);
   detail::net_table& net_table_for(std::uint32_t oid);
-  boost::asio::awaitable<void> add_net_entry(std::uint32_t oid, std::string key,
-                                             detail::net_entry row);
+  void add_net_entry(detail::net_table& table, std::string_view key, detail::net_entry row);
   boost::asio::awaitable<void> flush_all_net();
+  /// The rows `rows` of `t` as multi-row statements: a DELETE (`shape` empty) or an UPDATE of the
+  /// columns `shape` marks '1'.
   boost::asio::awaitable<void> emit_net_keyed(std::uint32_t oid, const std::string& shape,
-                                              std::vector<detail::net_entry*> rows);
+                                              const detail::net_table& t,
+                                              const std::vector<std::size_t>& rows);
   // cdc/apply_full.cpp: REPLICA IDENTITY FULL tables without an index, set-based.
   boost::asio::awaitable<void> classify_full(detail::relation_info& rel);
   /// One change as rows removed (`old`, may be empty) and added (`added`, may be empty); false
@@ -308,6 +334,8 @@ class applier {
   boost::asio::awaitable<bool> full_change(std::uint32_t oid,
                                            std::span<const codecs::pgoutput::column_value> old,
                                            std::span<const codecs::pgoutput::column_value> added);
+  step full_change_now(std::uint32_t oid, std::span<const codecs::pgoutput::column_value> old,
+                       std::span<const codecs::pgoutput::column_value> added);
   boost::asio::awaitable<void> flush_full(std::uint32_t oid);
   boost::asio::awaitable<void> flush_all_full();
   boost::asio::awaitable<void> send_batch();
@@ -353,6 +381,7 @@ class applier {
   std::unordered_map<std::string, std::string> statements_;        // shape key -> prepared name
   std::unordered_map<std::string, std::string> statement_tables_;  // name -> table, for errors
   std::uint32_t next_generation_ = 1;
+  std::string key_scratch_;  // a change's encoded key, reused change to change
 
   // The source transaction being fed (Begin .. Commit, or a spool being replayed).
   bool in_txn_ = false;

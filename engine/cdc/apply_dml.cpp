@@ -230,7 +230,7 @@ asio::awaitable<void> applier::on_insert(const pgo::insert_message& m) {
   if (run_.rows != 0 && run_.oid != m.relation_oid) co_await emit_inserts();
   if (run_.rows == 0) run_ = new_insert_run(m.relation_oid);
   for (std::size_t i = 0; i < rel.columns.size(); ++i) {
-    if (rel.columns[i].write) run_.values.push_back(value_of(m.new_tuple[i], rel, i));
+    if (rel.columns[i].write) run_.values.push(detail::text_of(m.new_tuple[i], rel, i));
   }
   ++run_.rows;
   ++group_changes_;
@@ -281,10 +281,14 @@ asio::awaitable<void> applier::emit_insert_run(detail::insert_run run) {
     pg::statement s;
     s.sql = co_await prepared(key, std::move(sql), qualified);
     s.prepared = true;
-    s.params.assign(
-        std::make_move_iterator(run.values.begin() + static_cast<std::ptrdiff_t>(done * width)),
-        std::make_move_iterator(run.values.begin() +
-                                static_cast<std::ptrdiff_t>((done + k) * width)));
+    if (done == 0 && k == run.rows) {
+      run.values.release(s.packed, s.packed_at);  // the whole run: its buffer as it is
+    } else {
+      detail::packed_values part;
+      for (std::size_t v = done * width; v < (done + k) * width; ++v)
+        part.push_from(run.values, v);
+      part.release(s.packed, s.packed_at);
+    }
     done += k;
     co_await add(std::move(s), k, run.counted);
   }

@@ -65,21 +65,23 @@ asio::awaitable<void> applier::classify_full(detail::relation_info& rel) {
   rel.full_scan = !rel.full_set;
 }
 
-asio::awaitable<bool> applier::full_change(std::uint32_t oid,
-                                           std::span<const pgo::column_value> old,
-                                           std::span<const pgo::column_value> added) {
+applier::step applier::full_change_now(std::uint32_t oid, std::span<const pgo::column_value> old,
+                                       std::span<const pgo::column_value> added) {
   const auto& rel = relation(oid);
   // An added row's value not sent (unchanged TOAST) is the old row's.
   const auto value_at = [&](std::size_t i) -> const pgo::column_value& {
     return added[i].is_unchanged_toast() && !old.empty() ? old[i] : added[i];
   };
   for (std::size_t i = 0; i < rel.columns.size(); ++i) {
-    if (!old.empty() && old[i].is_unchanged_toast()) co_return false;
-    if (!added.empty() && value_at(i).is_unchanged_toast()) co_return false;
+    if (!old.empty() && old[i].is_unchanged_toast()) return step::statement;
+    if (!added.empty() && value_at(i).is_unchanged_toast()) return step::statement;
   }
   detail::full_table& t = full_[oid];
+  // Two rows at most (an update's old and new): the multiset goes out before it would be full.
+  if (t.entries.size() + 2 >= max_full_entries) return step::flush_first;
   const auto count = [&](std::span<const pgo::column_value> row, bool from_old, int delta) {
-    std::string key;
+    std::string& key = key_scratch_;
+    key.clear();
     for (std::size_t i = 0; i < rel.columns.size(); ++i)
       append_key(key, from_old ? row[i] : value_at(i));
     std::size_t at = t.index.find(key);
@@ -99,8 +101,17 @@ asio::awaitable<bool> applier::full_change(std::uint32_t oid,
   ++group_changes_;
   ++group_statements_;
   touch_group();
-  if (t.entries.size() >= max_full_entries) co_await flush_full(oid);
-  co_return true;
+  return step::done;
+}
+
+asio::awaitable<bool> applier::full_change(std::uint32_t oid,
+                                           std::span<const pgo::column_value> old,
+                                           std::span<const pgo::column_value> added) {
+  for (;;) {
+    const step s = full_change_now(oid, old, added);
+    if (s != step::flush_first) co_return s == step::done;
+    co_await flush_full(oid);
+  }
 }
 
 asio::awaitable<void> applier::flush_all_full() {
@@ -133,7 +144,12 @@ asio::awaitable<void> applier::flush_full(std::uint32_t oid) {
     }
     for (std::int64_t k = 0; k < e.delta; ++k) {
       for (std::size_t i = 0; i < width; ++i) {
-        if (rel.columns[i].write) inserts.values.push_back(e.values[i]);
+        if (!rel.columns[i].write) continue;
+        if (e.values[i]) {
+          inserts.values.push(*e.values[i]);
+        } else {
+          inserts.values.push(std::nullopt);
+        }
       }
       ++inserts.rows;
     }

@@ -33,8 +33,9 @@ using detail::net_op;
 
 namespace {
 
-constexpr std::size_t max_net_rows = 256;       // rows per multi-row UPDATE / DELETE
-constexpr std::size_t max_net_entries = 50000;  // per table, then it goes out mid-group
+constexpr std::size_t max_net_rows = 256;         // rows per multi-row UPDATE / DELETE
+constexpr std::size_t max_net_entries = 50000;    // per table, then it goes out mid-group
+constexpr std::size_t max_net_unused = 64 << 20;  // bytes of replaced values, then it goes out
 
 bool same_value(const pgo::column_value& a, const pgo::column_value& b) {
   return a.kind == b.kind && a.data == b.data;
@@ -84,95 +85,107 @@ asio::awaitable<bool> applier::coalescible(const detail::relation_info& rel) {
   co_return co_await detail::rows_independent(conn_, rel.qualified, key);
 }
 
-asio::awaitable<void> applier::net_insert(const pgo::insert_message& m) {
+// The *_now functions change nothing before they return flush_first: their awaited wrappers send
+// the table's net, then try again (on an empty net, which cannot conflict). The table's net also
+// goes out before it would reach max_net_entries.
+
+applier::step applier::net_insert_now(const pgo::insert_message& m) {
   const std::uint32_t oid = m.relation_oid;
   const auto& rel = relation(oid);
-  net_entry row;
-  row.values.reserve(rel.columns.size());
-  std::string key;
-  for (std::size_t i = 0; i < rel.columns.size(); ++i) {
-    row.values.push_back(detail::value_of(m.new_tuple[i], rel, i));
+  const std::size_t width = rel.columns.size();
+  std::string& key = key_scratch_;
+  key.clear();
+  for (std::size_t i = 0; i < width; ++i) {
     if (rel.columns[i].key) append_key(key, m.new_tuple[i]);
   }
-  row.mask.assign(rel.columns.size(), '1');
-
-  detail::net_table& table = net_table_for(oid);  // not used after a flush_net
+  detail::net_table& table = net_table_for(oid);
   const std::size_t at = table.index.find(key);
   if (at != detail::key_index::npos) {
     net_entry& e = table.entries[at];
-    if (e.op == net_op::none || e.op == net_op::remove) {
-      // Absent before the group (inserted and deleted in it) or deleted in it: absent now.
-      e.op = e.op == net_op::none ? net_op::insert : net_op::replace;
-      e.values = std::move(row.values);
-      e.mask = std::move(row.mask);
-      ++group_changes_;
-      ++group_statements_;
-      co_return;
-    }
-    co_await flush_net(oid);  // the key is there already: keep the order, let the target judge
+    // The key is there already: keep the order, let the target judge.
+    if (e.op != net_op::none && e.op != net_op::remove) return step::flush_first;
+    if (table.unused > max_net_unused) return step::flush_first;
+    // Absent before the group (inserted and deleted in it) or deleted in it: absent now.
+    e.op = e.op == net_op::none ? net_op::insert : net_op::replace;
+    for (std::size_t i = 0; i < width; ++i)
+      table.unused += table.values.set(at * width + i, detail::text_of(m.new_tuple[i], rel, i));
+    ++group_changes_;
+    ++group_statements_;
+    return step::done;
   }
-  row.op = net_op::insert;
-  co_await add_net_entry(oid, std::move(key), std::move(row));
+  if (table.entries.size() + 1 >= max_net_entries) return step::flush_first;
+  for (std::size_t i = 0; i < width; ++i)
+    table.values.push(detail::text_of(m.new_tuple[i], rel, i));
+  add_net_entry(table, key, net_entry{net_op::insert});
+  return step::done;
 }
 
-asio::awaitable<bool> applier::net_update(const pgo::update_message& m) {
+applier::step applier::net_update_now(const pgo::update_message& m) {
   const std::uint32_t oid = m.relation_oid;
   const auto& rel = relation(oid);
+  const std::size_t width = rel.columns.size();
   const bool has_old = m.old_kind != pgo::old_tuple_kind::none;
-  net_entry row;
-  row.values.resize(rel.columns.size());
-  row.mask.assign(rel.columns.size(), '0');
-  std::string key;
+  // The key's value: the new one, or the old one where it was not sent (stored out of line).
+  const auto key_value = [&](std::size_t i) -> const pgo::column_value& {
+    return m.new_tuple[i].is_unchanged_toast() ? m.old_tuple[i] : m.new_tuple[i];
+  };
+  std::string& key = key_scratch_;
+  key.clear();
   bool any = false;
-  for (std::size_t i = 0; i < rel.columns.size(); ++i) {
+  for (std::size_t i = 0; i < width; ++i) {
     const auto& c = rel.columns[i];
     const auto& v = m.new_tuple[i];
     if (c.key) {
       // The old key comes when it changed (or is stored out of line): compare.
       const bool unsent = v.is_unchanged_toast();
-      if (has_old && !unsent && !same_value(m.old_tuple[i], v)) co_return false;
-      if (unsent && !has_old) co_return false;  // the statement path names the problem
-      const auto& k = unsent ? m.old_tuple[i] : v;
-      append_key(key, k);
-      row.values[i] = detail::value_of(k, rel, i);
+      if (has_old && !unsent && !same_value(m.old_tuple[i], v)) return step::statement;
+      if (unsent && !has_old) return step::statement;  // the statement path names the problem
+      append_key(key, key_value(i));
       continue;
     }
-    if (!c.write || v.is_unchanged_toast()) continue;
-    row.values[i] = detail::value_of(v, rel, i);
-    row.mask[i] = '1';
-    any = true;
+    any = any || (c.write && !v.is_unchanged_toast());
   }
+  const auto changed = [&](std::size_t i) {
+    return !rel.columns[i].key && rel.columns[i].write && !m.new_tuple[i].is_unchanged_toast();
+  };
 
-  detail::net_table& table = net_table_for(oid);  // not used after a flush_net
+  detail::net_table& table = net_table_for(oid);
   const std::size_t at = table.index.find(key);
   if (at != detail::key_index::npos) {
     net_entry& e = table.entries[at];
-    if (e.op != net_op::none && e.op != net_op::remove) {
-      for (std::size_t i = 0; i < rel.columns.size(); ++i) {
-        if (row.mask[i] != '1') continue;
-        e.values[i] = std::move(row.values[i]);
-        e.mask[i] = '1';
-      }
-      ++group_changes_;
-      ++group_statements_;
-      co_return true;
+    // An update of a row the group deleted: keep the order.
+    if (e.op == net_op::none || e.op == net_op::remove) return step::flush_first;
+    if (table.unused > max_net_unused) return step::flush_first;
+    for (std::size_t i = 0; i < width; ++i) {
+      if (changed(i))
+        table.unused += table.values.set(at * width + i, detail::text_of(m.new_tuple[i], rel, i));
     }
-    co_await flush_net(oid);  // an update of a row the group deleted: keep the order
+    ++group_changes_;
+    ++group_statements_;
+    return step::done;
   }
-  if (!any) co_return true;  // nothing the target does not already have
-  row.op = net_op::update;
-  co_await add_net_entry(oid, std::move(key), std::move(row));
-  co_return true;
+  if (!any) return step::done;  // nothing the target does not already have
+  if (table.entries.size() + 1 >= max_net_entries) return step::flush_first;
+  for (std::size_t i = 0; i < width; ++i) {
+    if (rel.columns[i].key) {
+      table.values.push(detail::text_of(key_value(i), rel, i));
+    } else if (changed(i)) {
+      table.values.push(detail::text_of(m.new_tuple[i], rel, i));
+    } else {
+      table.values.push_unset();
+    }
+  }
+  add_net_entry(table, key, net_entry{net_op::update});
+  return step::done;
 }
 
-asio::awaitable<void> applier::net_delete(const pgo::delete_message& m) {
+applier::step applier::net_delete_now(const pgo::delete_message& m) {
   const std::uint32_t oid = m.relation_oid;
   const auto& rel = relation(oid);
-  net_entry row;
-  row.values.resize(rel.columns.size());
-  row.mask.assign(rel.columns.size(), '0');
-  std::string key;
-  for (std::size_t i = 0; i < rel.columns.size(); ++i) {
+  const std::size_t width = rel.columns.size();
+  std::string& key = key_scratch_;
+  key.clear();
+  for (std::size_t i = 0; i < width; ++i) {
     if (!rel.columns[i].key) continue;
     const auto& v = m.old_tuple[i];
     if (v.is_null()) {
@@ -180,26 +193,54 @@ asio::awaitable<void> applier::net_delete(const pgo::delete_message& m) {
            ")");
     }
     append_key(key, v);
-    row.values[i] = detail::value_of(v, rel, i);
   }
 
-  detail::net_table& table = net_table_for(oid);  // not used after a flush_net
+  detail::net_table& table = net_table_for(oid);
   const std::size_t at = table.index.find(key);
   if (at != detail::key_index::npos) {
     net_entry& e = table.entries[at];
-    if (e.op != net_op::none && e.op != net_op::remove) {
-      // Inserted in the group: as if never there. Otherwise it existed before: delete it.
-      e.op = e.op == net_op::insert ? net_op::none : net_op::remove;
-      e.values = std::move(row.values);
-      e.mask = std::move(row.mask);
-      ++group_changes_;
-      ++group_statements_;
-      co_return;
+    if (e.op == net_op::none || e.op == net_op::remove) return step::flush_first;
+    if (table.unused > max_net_unused) return step::flush_first;
+    // Inserted in the group: as if never there. Otherwise it existed before: delete it.
+    e.op = e.op == net_op::insert ? net_op::none : net_op::remove;
+    // The key's value stays as it is (the same key); nothing else.
+    for (std::size_t i = 0; i < width; ++i) {
+      if (rel.columns[i].key) continue;
+      table.unused += table.values.set(at * width + i, std::nullopt);
+      table.values.reset(at * width + i);
     }
-    co_await flush_net(oid);
+    ++group_changes_;
+    ++group_statements_;
+    return step::done;
   }
-  row.op = net_op::remove;
-  co_await add_net_entry(oid, std::move(key), std::move(row));
+  if (table.entries.size() + 1 >= max_net_entries) return step::flush_first;
+  for (std::size_t i = 0; i < width; ++i) {
+    if (rel.columns[i].key) {
+      table.values.push(detail::text_of(m.old_tuple[i], rel, i));
+    } else {
+      table.values.push_unset();
+    }
+  }
+  add_net_entry(table, key, net_entry{net_op::remove});
+  return step::done;
+}
+
+asio::awaitable<void> applier::net_insert(const pgo::insert_message& m) {
+  while (net_insert_now(m) == step::flush_first)
+    co_await flush_net(m.relation_oid);
+}
+
+asio::awaitable<bool> applier::net_update(const pgo::update_message& m) {
+  for (;;) {
+    const step s = net_update_now(m);
+    if (s != step::flush_first) co_return s == step::done;
+    co_await flush_net(m.relation_oid);
+  }
+}
+
+asio::awaitable<void> applier::net_delete(const pgo::delete_message& m) {
+  while (net_delete_now(m) == step::flush_first)
+    co_await flush_net(m.relation_oid);
 }
 
 detail::net_table& applier::net_table_for(std::uint32_t oid) {
@@ -212,14 +253,12 @@ detail::net_table& applier::net_table_for(std::uint32_t oid) {
   return it->second;
 }
 
-asio::awaitable<void> applier::add_net_entry(std::uint32_t oid, std::string key, net_entry row) {
-  detail::net_table& table = net_table_for(oid);
+void applier::add_net_entry(detail::net_table& table, std::string_view key, net_entry row) {
   table.index.insert(key, table.entries.size());
   table.entries.push_back(std::move(row));
   ++group_changes_;
   ++group_statements_;
   touch_group();
-  if (table.entries.size() >= max_net_entries) co_await flush_net(oid);
 }
 
 asio::awaitable<void> applier::flush_all_net() {
@@ -236,41 +275,48 @@ asio::awaitable<void> applier::flush_net(std::uint32_t oid) {
   if (t.entries.empty()) co_return;
 
   // Deletes first (a replaced key is deleted, then inserted), then updates, then inserts.
-  std::vector<net_entry*> deletes;
-  std::map<std::string, std::vector<net_entry*>> updates;  // by changed columns
+  std::vector<std::size_t> deletes;
+  std::map<std::string, std::vector<std::size_t>> updates;  // by changed columns
   detail::insert_run inserts = new_insert_run(oid);
   inserts.counted = true;
   const auto& rel = relation(oid);
-  for (auto& e : t.entries) {
-    if (e.op == net_op::remove || e.op == net_op::replace) deletes.push_back(&e);
-    if (e.op == net_op::update) updates[e.mask].push_back(&e);
-    if (e.op != net_op::insert && e.op != net_op::replace) continue;
-    // A replaced row's key goes to the DELETE as well: copy the values the INSERT takes only
-    // then, move them otherwise.
-    for (std::size_t i = 0; i < rel.columns.size(); ++i) {
-      if (!rel.columns[i].write) continue;
-      if (e.op == net_op::replace && rel.columns[i].key) {
-        inserts.values.push_back(e.values[i]);
-      } else {
-        inserts.values.push_back(std::move(e.values[i]));
-      }
+  const std::size_t width = rel.columns.size();
+  std::string shape;
+  for (std::size_t k = 0; k < t.entries.size(); ++k) {
+    const net_op op = t.entries[k].op;
+    if (op == net_op::remove || op == net_op::replace) deletes.push_back(k);
+    if (op == net_op::update) {
+      shape.clear();
+      for (std::size_t i = 0; i < width; ++i)
+        shape += !rel.columns[i].key && t.values.is_set(k * width + i) ? '1' : '0';
+      auto u = updates.find(shape);
+      if (u == updates.end()) u = updates.emplace(shape, std::vector<std::size_t>{}).first;
+      u->second.push_back(k);
+    }
+    if (op != net_op::insert && op != net_op::replace) continue;
+    for (std::size_t i = 0; i < width; ++i) {
+      if (rel.columns[i].write) inserts.values.push_from(t.values, k * width + i);
     }
     ++inserts.rows;
   }
-  if (!deletes.empty()) co_await emit_net_keyed(oid, std::string(), std::move(deletes));
-  for (auto& [shape, rows] : updates)
-    co_await emit_net_keyed(oid, shape, std::move(rows));
+  if (!deletes.empty()) co_await emit_net_keyed(oid, std::string(), t, deletes);
+  for (const auto& [cols, rows] : updates)
+    co_await emit_net_keyed(oid, cols, t, rows);
   if (inserts.rows != 0) co_await emit_insert_run(std::move(inserts));
-  // Its index and entry array serve the next table's net.
+  // Its index and buffers serve the next table's net.
   t.index.clear();
   t.entries.clear();
+  t.values.clear();
+  t.unused = 0;
   net_spare_ = std::move(t);
 }
 
 asio::awaitable<void> applier::emit_net_keyed(std::uint32_t oid, const std::string& shape,
-                                              std::vector<net_entry*> rows) {
+                                              const detail::net_table& t,
+                                              const std::vector<std::size_t>& rows) {
   const auto& rel = relation(oid);
   const bool remove = shape.empty();
+  const std::size_t row_width = rel.columns.size();
   std::vector<std::size_t> cols;  // the key's columns, then the ones set
   for (std::size_t i = 0; i < rel.columns.size(); ++i) {
     if (rel.columns[i].key) cols.push_back(i);
@@ -284,48 +330,49 @@ asio::awaitable<void> applier::emit_net_keyed(std::uint32_t oid, const std::stri
       std::clamp<std::size_t>(detail::max_bind_params / width, 1, max_net_rows);
   const std::string qualified = rel.qualified;
   std::size_t done = 0;
+  detail::packed_values values;
   while (done < rows.size()) {
     const std::size_t k = std::bit_floor(std::min(rows.size() - done, max_rows));
     const std::string key = std::string(remove ? "ND:" : "NU:") + std::to_string(oid) + ":" +
                             std::to_string(rel.generation) + ":" + shape + ":" + std::to_string(k);
     std::string sql;
     if (statements_.find(key) == statements_.end()) {
-      std::string values = "(VALUES ";
+      std::string vals = "(VALUES ";
       std::size_t n = 1;
       for (std::size_t r = 0; r < k; ++r) {
-        values += r ? ", (" : "(";
+        vals += r ? ", (" : "(";
         for (std::size_t c = 0; c < width; ++c)
-          values += (c ? ", " : "") + detail::param(n++, rel.columns[cols[c]]);
-        values += ")";
+          vals += (c ? ", " : "") + detail::param(n++, rel.columns[cols[c]]);
+        vals += ")";
       }
-      values += ") AS v(";
+      vals += ") AS v(";
       for (std::size_t c = 0; c < width; ++c)
-        values += (c ? ", c" : "c") + std::to_string(cols[c]);
-      values += ")";
+        vals += (c ? ", c" : "c") + std::to_string(cols[c]);
+      vals += ")";
       std::string where;
       for (std::size_t c = 0; c < key_width; ++c) {
         where += (c ? " AND t." : " WHERE t.") + codecs::quote_ident(rel.columns[cols[c]].name) +
                  " = v.c" + std::to_string(cols[c]);
       }
       if (remove) {
-        sql = "DELETE FROM " + qualified + " AS t USING " + values + where;
+        sql = "DELETE FROM " + qualified + " AS t USING " + vals + where;
       } else {
         sql = "UPDATE " + qualified + " AS t SET ";
         for (std::size_t c = key_width; c < width; ++c) {
           sql += (c > key_width ? ", " : "") + codecs::quote_ident(rel.columns[cols[c]].name) +
                  " = v.c" + std::to_string(cols[c]);
         }
-        sql += " FROM " + values + where;
+        sql += " FROM " + vals + where;
       }
     }
     pg::statement s;
     s.sql = co_await prepared(key, std::move(sql), qualified);
     s.prepared = true;
-    s.params.reserve(k * width);
     for (std::size_t r = done; r < done + k; ++r) {
       for (std::size_t c : cols)
-        s.params.push_back(std::move(rows[r]->values[c]));  // each entry goes out once
+        values.push_from(t.values, rows[r] * row_width + c);
     }
+    values.release(s.packed, s.packed_at);
     done += k;
     co_await add(std::move(s), k, true);
   }

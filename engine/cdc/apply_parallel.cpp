@@ -108,8 +108,9 @@ asio::awaitable<void> parallel::run_worker(std::shared_ptr<parallel> self, std::
         self->queued_ -= item.batch->size();
         order.took(k, seq);
         self->notify();
-        for (const auto& e : item.batch->entries())
-          co_await w.sub->feed(e.m, e.payload);
+        for (const auto& e : item.batch->entries()) {
+          if (!w.sub->try_feed(e.m)) co_await w.sub->feed(e.m, e.payload);
+        }
         self->release(std::move(item.batch));
         continue;
       }
@@ -371,14 +372,7 @@ asio::awaitable<void> parallel::feed(std::span<const std::byte> payload) {
   if (const auto* b = std::get_if<pgo::begin_message>(&m)) {
     if (txn_) fail("Begin inside a transaction");
     co_await stop_if_due(b->final_lsn);
-    // Not emplace(): clang 14 takes the nested type for not default-constructible (its member
-    // initializers are parsed after the optional member that names it).
-    txn_.emplace(txn_buffer{});
-    // Its commit record starts before the resume point: it ends at or before it.
-    txn_->skip = b->final_lsn < origin_lsn_;
-    txn_->time = b->commit_time;
-    txn_->batch = acquire();
-    txn_->batch->add(m, payload);
+    begin_txn(*b, m, payload);
     co_return;
   }
   if (const auto* r = std::get_if<pgo::relation_message>(&m)) {
@@ -423,21 +417,13 @@ asio::awaitable<void> parallel::feed(std::span<const std::byte> payload) {
     co_return;
   }
   if (txn_->skip) co_return;
-  if (const auto* i = std::get_if<pgo::insert_message>(&m)) add_key(i->relation_oid, i->new_tuple);
-  if (const auto* u = std::get_if<pgo::update_message>(&m)) {
-    add_key(u->relation_oid, u->new_tuple);
-    if (u->old_kind != pgo::old_tuple_kind::none) add_key(u->relation_oid, u->old_tuple);
-  }
-  if (const auto* d = std::get_if<pgo::delete_message>(&m)) add_key(d->relation_oid, d->old_tuple);
-  if (std::holds_alternative<pgo::truncate_message>(m)) txn_->barrier = true;
-  if (!std::holds_alternative<pgo::origin_message>(m)) ++txn_->changes;
   if (txn_->large) {
-    txn_->keys.clear();
+    if (!std::holds_alternative<pgo::origin_message>(m)) ++txn_->changes;
     co_await room();
     push_raw(0, m, payload);
     co_return;
   }
-  txn_->batch->add(m, payload);
+  add_change(m, payload);
   if (txn_->changes > opts_.max_batch_statements) {
     // Too big to hold: everything before it commits, then it is fed to worker 0 as it comes.
     co_await drain();
@@ -447,6 +433,58 @@ asio::awaitable<void> parallel::feed(std::span<const std::byte> payload) {
     push(0, work_item{0, std::move(txn_->batch)});
     txn_->batch = nullptr;
   }
+}
+
+void parallel::begin_txn(const pgo::begin_message& b, const pgo::message& m,
+                         std::span<const std::byte> payload) {
+  // Not emplace(): clang 14 takes the nested type for not default-constructible (its member
+  // initializers are parsed after the optional member that names it).
+  txn_.emplace(txn_buffer{});
+  // Its commit record starts before the resume point: it ends at or before it.
+  txn_->skip = b.final_lsn < origin_lsn_;
+  txn_->time = b.commit_time;
+  txn_->batch = acquire();
+  txn_->batch->add(m, payload);
+}
+
+void parallel::add_change(const pgo::message& m, std::span<const std::byte> payload) {
+  if (const auto* i = std::get_if<pgo::insert_message>(&m)) add_key(i->relation_oid, i->new_tuple);
+  if (const auto* u = std::get_if<pgo::update_message>(&m)) {
+    add_key(u->relation_oid, u->new_tuple);
+    if (u->old_kind != pgo::old_tuple_kind::none) add_key(u->relation_oid, u->old_tuple);
+  }
+  if (const auto* d = std::get_if<pgo::delete_message>(&m)) add_key(d->relation_oid, d->old_tuple);
+  if (std::holds_alternative<pgo::truncate_message>(m)) txn_->barrier = true;
+  if (!std::holds_alternative<pgo::origin_message>(m)) ++txn_->changes;
+  txn_->batch->add(m, payload);
+}
+
+bool parallel::try_feed(std::span<const std::byte> payload) {
+  if (error_ || stopping_ || payload.empty() || decoder_.in_stream_block()) return false;
+  const char type = static_cast<char>(payload[0]);
+  if (type == 'B') {
+    if (txn_) return false;
+  } else if (type == 'I' || type == 'U' || type == 'D') {
+    // Not the change that makes the transaction large (everything before it commits first).
+    if (!txn_ || txn_->large || (!txn_->skip && txn_->changes >= opts_.max_batch_statements)) {
+      return false;
+    }
+  } else {
+    return false;
+  }
+  auto decoded = decoder_.decode(payload);
+  if (!decoded) fail(decoded.error().to_string());
+  const pgo::message& m = *decoded;
+  if (const auto* b = std::get_if<pgo::begin_message>(&m)) {
+    if (opts_.stop_before != 0 && b->final_lsn >= opts_.stop_before) {
+      // Rare: stop_if_due awaits. Decoding a Begin changes no decoder state: feed() it again.
+      return false;
+    }
+    begin_txn(*b, m, payload);
+    return true;
+  }
+  if (!txn_->skip) add_change(m, payload);
+  return true;
 }
 
 asio::awaitable<void> parallel::stop_if_due(lsn commit) {

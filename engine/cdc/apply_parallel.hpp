@@ -51,6 +51,9 @@ class parallel {
                                               apply_options o);
 
   boost::asio::awaitable<void> feed(std::span<const std::byte> payload);
+  /// applier::try_feed: a change of an open source transaction added to its buffer, or a Begin,
+  /// without a coroutine; false: nothing was done, feed(payload) it.
+  bool try_feed(std::span<const std::byte> payload);
   boost::asio::awaitable<void> flush();
   lsn committed_lsn() const { return order_->committed_lsn(); }
   std::optional<std::pair<std::string, lsn>> take_sentinel();
@@ -108,6 +111,11 @@ class parallel {
   /// apply_options::stop_before, as applier::stop_if_due.
   boost::asio::awaitable<void> stop_if_due(lsn commit);
   void add_key(std::uint32_t oid, std::span<const codecs::pgoutput::column_value> tuple);
+  /// A source transaction starts: its buffer.
+  void begin_txn(const codecs::pgoutput::begin_message& b, const codecs::pgoutput::message& m,
+                 std::span<const std::byte> payload);
+  /// A change of the open transaction (not a large one) into its buffer and dependency keys.
+  void add_change(const codecs::pgoutput::message& m, std::span<const std::byte> payload);
 
   apply_options opts_;
   std::optional<connectors::postgres::connection> catalog_;  // the dispatcher's catalog queries

@@ -10,6 +10,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace uringmig::engine::cdc::detail {
@@ -39,6 +40,14 @@ inline std::optional<std::string> value_of(const codecs::pgoutput::column_value&
   }
   fail("table " + rel.qualified + " column " + rel.columns[col].name +
        ": binary values are not supported (stream without binary 'true')");
+}
+
+/// As value_of, viewing the tuple's bytes.
+inline std::optional<std::string_view> text_of(const codecs::pgoutput::column_value& v,
+                                               const relation_info& rel, std::size_t col) {
+  if (v.kind == codecs::pgoutput::value_kind::text) return v.data;
+  if (v.kind != codecs::pgoutput::value_kind::null) (void)value_of(v, rel, col);  // fails
+  return std::nullopt;
 }
 
 /// True when rows of `qualified` with different values of `key` (column names) cannot interact

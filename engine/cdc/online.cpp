@@ -276,9 +276,13 @@ asio::awaitable<follow_result> follow_loop(io::runtime& rt, state_store& st, con
   bool cancelled = false;  // a statement failed because the stop cancelled it
   const follower_heartbeat beat(ex, st);
   for (;;) {
-    std::optional<pg::wal_message> m = co_await rc.next();
+    // Most messages are read ahead and need no I/O to apply: no coroutine for them.
+    std::optional<pg::wal_message> m = rc.try_next();
+    if (!m) m = co_await rc.next();
     if (!m) break;
-    if (!co_await unless_stopped(a.feed(m->payload), stopping, cancelled)) break;
+    if (!a.try_feed(m->payload) &&
+        !co_await unless_stopped(a.feed(m->payload), stopping, cancelled))
+      break;
     while (auto s = a.take_sentinel()) {
       // Everything before it is committed first: the switchover's promise.
       co_await a.flush();
