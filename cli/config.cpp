@@ -190,6 +190,16 @@ class config_reader {
 
   void read_tables(const toml::node& node, option_layer& l) const {
     const auto* table = node.as_table();
+    if (const auto* arr = node.as_array();
+        arr != nullptr && !arr->empty() && arr->is_array_of_tables()) {
+      // [[tables]] entries of an incremental job: "tables[N].key".
+      std::size_t n = 0;
+      for (const auto& el : *arr) {
+        flatten(*el.as_table(), engine::entry_section, "tables[" + std::to_string(n++) + "]",
+                l.settings);
+      }
+      return;
+    }
     if (table == nullptr) {
       append(l.tables, patterns(node, "tables"));
       return;

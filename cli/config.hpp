@@ -24,6 +24,9 @@
 //   [tables."public.orders"]         # per-table settings
 //   chunk_column = "id"              #   "tables.public.orders.chunk_column" -> "id"
 //
+//   [[tables]]                       # an incremental job's entries (instead of the above)
+//   source = "public.orders"         #   "tables[0].source" -> "public.orders"
+//
 // Because TOML cannot hold both `tables = [...]` and `[tables."x"]`, the patterns may also be
 // given inside the table as `[tables] include = [...]  exclude = [...]`.
 //

@@ -24,12 +24,24 @@ option_layer online_defaults() {
   return l;
 }
 
+option_layer incremental_defaults() {
+  option_layer l;
+  l.preset = "incremental";
+  l.jobs = 2;  // chunk workers: a source session and a target session each
+  l.follow = false;
+  return l;
+}
+
 const std::vector<preset>& all() {
   static const std::vector<preset> presets{
       {"bulk", "PostgreSQL -> PostgreSQL bulk clone: 4 copy jobs, 4 index jobs, no CDC",
        bulk_defaults()},
       {"online", "bulk clone, then follow changes (CDC) until `uringmig switchover`",
        online_defaults()},
+      {"incremental",
+       "[[tables]] entries of the config: rows past each table's watermark upserted into "
+       "PostgreSQL",
+       incremental_defaults()},
   };
   return presets;
 }

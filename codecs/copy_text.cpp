@@ -175,3 +175,17 @@ std::optional<std::string> decode_bytea_hex(std::string_view text) {
 }
 
 }  // namespace uringmig::codecs
+
+namespace uringmig::codecs {
+
+void append_copy_bytea(std::string& out, std::string_view bytes) {
+  static constexpr char hex[] = "0123456789abcdef";
+  out += "\\\\x";
+  for (const char c : bytes) {
+    const auto b = static_cast<unsigned char>(c);
+    out += hex[b >> 4];
+    out += hex[b & 15];
+  }
+}
+
+}  // namespace uringmig::codecs

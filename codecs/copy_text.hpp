@@ -54,3 +54,10 @@ void append_copy_text_escaped(std::string& out, std::string_view raw);
 std::optional<std::string> decode_bytea_hex(std::string_view text);
 
 }  // namespace uringmig::codecs
+
+namespace uringmig::codecs {
+
+/// Appends `bytes` as a bytea field of COPY text in hex form (`\\x0a0b`: the backslash escaped).
+void append_copy_bytea(std::string& out, std::string_view bytes);
+
+}  // namespace uringmig::codecs

@@ -6,6 +6,7 @@
 #include "engine/core/job_spec.hpp"
 #include "engine/core/status.hpp"
 #include "engine/doris/doris.hpp"
+#include "engine/incremental/incremental.hpp"
 #include "engine/shards/shards.hpp"
 #include "engine/verify/verify.hpp"
 
@@ -28,6 +29,12 @@ bool sqlite_target(const job_spec& spec) {
 }
 
 int run_or_plan(const job_spec& spec) {
+  if (incremental::is_job(spec)) {
+    if (spec.follow) throw usage_error("incremental loads run once per command; drop --follow");
+    if (!is(spec.target, codecs::endpoint_kind::postgres))
+      throw usage_error("--target: incremental loads write to PostgreSQL");
+    return spec.plan_only() ? incremental::plan(spec) : incremental::run(spec);
+  }
   if (is(spec.target, codecs::endpoint_kind::doris)) {
     if (spec.follow)
       throw usage_error("Doris targets are loaded in bulk; --follow needs a PostgreSQL target");

@@ -19,6 +19,7 @@ namespace {
 using kt = key_type;
 constexpr std::string_view top = "";
 constexpr std::string_view per_table = per_table_section;
+constexpr std::string_view entry = entry_section;
 constexpr std::int64_t int_max = 0x7fffffff;
 
 // One row per key. Defaults are what the engine does when the key is unset; bounds are the ones
@@ -29,7 +30,7 @@ constexpr config_key keys[] = {
     {top, "target", kt::url, "", "target URL (postgresql://, sqlite://, doris://); as --target"},
     {top, "source_password_file", kt::path, "", "file whose first line is the source's password"},
     {top, "target_password_file", kt::path, "", "file whose first line is the target's password"},
-    {top, "preset", kt::choice, "", "defaults to start from", 0, 0, "bulk|online"},
+    {top, "preset", kt::choice, "", "defaults to start from", 0, 0, "bulk|online|incremental"},
     {top, "tables", kt::list, "", "only tables matching these schema.table globs"},
     {top, "exclude", kt::list, "", "skip tables matching these globs"},
     {top, "jobs", kt::integer, "0", "parallel copy jobs (0: one per core, at most 4)", 0, 256},
@@ -64,6 +65,27 @@ constexpr config_key keys[] = {
     {per_table, "doris_table", kt::text, "", "Doris targets: load into this table"},
     {per_table, "doris_columns", kt::text, "", "Doris targets: the `columns` header"},
     {per_table, "doris_where", kt::text, "", "Doris targets: the `where` header"},
+
+    {entry, "source", kt::text, "",
+     "incremental: the source table, exact case (\"A\".\"B\" quoted)"},
+    {entry, "target", kt::text, "", "incremental: the target table (default: as source)"},
+    {entry, "filter", kt::text, "", "incremental: a source-side SQL condition"},
+    {entry, "key", kt::list, "", "incremental: the columns that identify a row (upsert on them)"},
+    {entry, "watermark", kt::text, "", "incremental: the source column that orders changes"},
+    {entry, "target_watermark", kt::text, "", "incremental: its name on the target, if other"},
+    {entry, "lookback", kt::text, "0",
+     "incremental: re-read this far behind the mark (\"10m\"; a number for integers)"},
+    {entry, "chunk_by", kt::text, "", "incremental: split by this column (integer or date/time)"},
+    {entry, "mode", kt::choice, "incremental", "incremental (upsert) or full (truncate, COPY)", 0,
+     0, "incremental|full"},
+    {entry, "disable_indexes", kt::boolean, "false",
+     "incremental: full mode drops non-key indexes, rebuilds after"},
+    {entry, "deletes", kt::choice, "none", "reconcile: delete target keys gone from the source", 0,
+     0, "none|reconcile"},
+    {entry, "on_error", kt::choice, "fail",
+     "reject: rows the target refuses go to <state-dir>/rejects/", 0, 0, "fail|reject"},
+    {"incremental", "chunk_rows", kt::integer, "200000", "rows per chunk of an incremental load",
+     1000, int_max},
 
     {"index", "maintenance_work_mem", kt::server_size, "256MB", "for the index builds"},
     {"stats", "interval", kt::interval, "1s",
@@ -243,6 +265,7 @@ std::string type_text(const config_key& key) {
 
 std::string full_name(const config_key& key) {
   if (key.section.empty()) return std::string(key.name);
+  if (key.section == entry) return fmt::format("[[tables]].{}", key.name);
   return fmt::format("{}.{}", key.section, key.name);
 }
 
@@ -259,6 +282,13 @@ const config_key* find_config_key(std::string_view section, std::string_view nam
 }
 
 const config_key* find_setting(std::string_view flat_name) {
+  constexpr std::string_view entries = "tables[";
+  if (flat_name.substr(0, entries.size()) == entries) {
+    // tables[N].<key>: an entry of an incremental job.
+    const auto close = flat_name.find("].");
+    if (close == std::string_view::npos) return nullptr;
+    return find_config_key(entry_section, flat_name.substr(close + 2));
+  }
   constexpr std::string_view tables = "tables.";
   if (flat_name.substr(0, tables.size()) == tables) {
     // tables.<schema.table>.<key>: the table's name may hold dots, the key does not.
@@ -382,6 +412,8 @@ void check_settings(const std::map<std::string, std::string>& settings) {
       const auto dot = flat.rfind('.');
       const auto section = dot == std::string_view::npos ? std::string_view{} : flat.substr(0, dot);
       const auto leaf = dot == std::string_view::npos ? flat : flat.substr(dot + 1);
+      if (section.substr(0, 7) == "tables[")
+        throw usage_error(unknown_key_message(entry, flat.substr(flat.find("].") + 2)));
       if (section.substr(0, 7) == "tables.")
         throw usage_error(unknown_key_message(per_table, leaf));
       if (!section.empty() && !is_config_section(section))

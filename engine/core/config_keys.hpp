@@ -31,6 +31,8 @@ enum class key_type {
 
 /// The section of the per-table keys, as the README writes it.
 inline constexpr std::string_view per_table_section = "tables.\"SCHEMA.TABLE\"";
+/// The section of the `[[tables]]` entries of an incremental job (flattened "tables[N].key").
+inline constexpr std::string_view entry_section = "[tables]";
 /// A key name that stands for any name (a schema in `[filters.exclude_regex]`).
 inline constexpr std::string_view any_name = "SCHEMA";
 
@@ -52,7 +54,8 @@ std::span<const config_key> config_keys();
 /// "integer 0..1000", "boolean", "key | ctid": how the README names a key's type.
 std::string type_text(const config_key& key);
 
-/// "copy.chunk_size"; "jobs" at the top level; `tables."SCHEMA.TABLE".where` per table.
+/// "copy.chunk_size"; "jobs" at the top level; `tables."SCHEMA.TABLE".where` per table;
+/// `[[tables]].key` for an entry's key.
 std::string full_name(const config_key& key);
 
 /// True for "copy", "doris.debug", "filters.exclude_regex", per_table_section.

@@ -129,7 +129,7 @@ TEST(cli, unknown_flag_names_the_command_help) {
 TEST(cli, unknown_preset) {
   harness h;
   EXPECT_EQ(h(args({"run", "--preset", "nope"})), 2);
-  EXPECT_EQ(h.err.str(), "uringmig: unknown preset 'nope' (valid: bulk, online)\n");
+  EXPECT_EQ(h.err.str(), "uringmig: unknown preset 'nope' (valid: bulk, online, incremental)\n");
   EXPECT_FALSE(h.seen);
 }
 
@@ -405,7 +405,7 @@ TEST(cli, config_errors_exit_2) {
   h3.cwd = t.path;
   const auto bad_preset = t.write("p.toml", "preset = \"turbo\"\n");
   EXPECT_EQ(h3(args({"plan", "--config", bad_preset.string()})), 2);
-  EXPECT_EQ(h3.err.str(), "uringmig: unknown preset 'turbo' (valid: bulk, online)\n");
+  EXPECT_EQ(h3.err.str(), "uringmig: unknown preset 'turbo' (valid: bulk, online, incremental)\n");
 }
 
 // ---- state directory and logs -------------------------------------------------------------

@@ -302,8 +302,8 @@ TEST(config, load_file) {
 
 TEST(presets, unknown_preset_lists_the_valid_ones) {
   EXPECT_EQ(usage_error_of([] { preset_layer("nope"); }),
-            "unknown preset 'nope' (valid: bulk, online)");
-  EXPECT_EQ(preset_names(), "bulk, online");
+            "unknown preset 'nope' (valid: bulk, online, incremental)");
+  EXPECT_EQ(preset_names(), "bulk, online, incremental");
 }
 
 TEST(presets, online_is_bulk_plus_follow) {

@@ -150,3 +150,21 @@ TEST(SqliteTypes, ValuesKeepTheirMeaning) {
   EXPECT_EQ(r.value().kind, uc::value_kind::null);
   EXPECT_TRUE(r.at_end());
 }
+
+TEST(copy_text_writer, fields_round_trip_through_the_parser) {
+  const std::string odd = "tab\there\\back\nnew\rret \\N";
+  std::string row;
+  uc::append_copy_text_escaped(row, odd);
+  row += '\t';
+  uc::append_copy_bytea(row, std::string("\x00\xff\x10", 3));
+  row += '\n';
+  uc::copy_text_parser p;
+  int rows = 0;
+  ASSERT_TRUE(p.feed(row, [&](const std::vector<std::optional<std::string_view>>& f) {
+    ASSERT_EQ(f.size(), 2u);
+    EXPECT_EQ(f[0], odd);
+    EXPECT_EQ(f[1], "\\x00ff10");  // bytea's hex input form, after COPY's unescape
+    ++rows;
+  }));
+  EXPECT_EQ(rows, 1);
+}

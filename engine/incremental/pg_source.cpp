@@ -1,0 +1,159 @@
+// The PostgreSQL source of an incremental load: catalog reads on a control session, filter
+// checks by EXPLAIN, rows by `COPY (SELECT ...) TO STDOUT` in text (the `portable` profile: UTF-8,
+// UTC, ISO dates, hex bytea, shortest-exact floats), which the target reads back as it is.
+
+#include "codecs/sql_text.hpp"
+#include "connectors/postgres/connection.hpp"
+#include "engine/core/job.hpp"
+#include "engine/core/pg_session.hpp"
+#include "engine/incremental/source.hpp"
+#include "engine/incremental/sql.hpp"
+
+#include <fmt/format.h>
+#include <boost/asio/this_coro.hpp>
+
+namespace uringmig::engine::incremental {
+
+namespace asio = boost::asio;
+namespace pg = connectors::postgres;
+
+value_class pg_class_of(std::string_view base_type) {
+  const auto starts = [&](std::string_view p) { return base_type.substr(0, p.size()) == p; };
+  if (base_type == "smallint" || base_type == "integer" || base_type == "bigint")
+    return value_class::integer;
+  if (starts("numeric") || base_type == "real" || base_type == "double precision")
+    return value_class::numeric;
+  if (base_type == "date") return value_class::date;
+  if (starts("timestamp") && base_type.find("with time zone") != std::string_view::npos &&
+      base_type.find("without") == std::string_view::npos)
+    return value_class::timestamptz;
+  if (starts("timestamp")) return value_class::timestamp;
+  if (base_type == "text" || starts("character") || base_type == "uuid" || starts("\"char\"") ||
+      base_type == "name")
+    return value_class::text;
+  return value_class::other;
+}
+
+namespace {
+
+/// The table's schema and name on this server: [database.]schema.table or table (public).
+std::pair<std::string, std::string> pg_name(const table_name& t, const std::string& database) {
+  if (t.parts.size() == 3 && t.parts[0] != database)
+    throw usage_error(fmt::format("source table {}: the source URL connects to database {}, not {}",
+                                  codecs::printable(t.written), codecs::printable(database),
+                                  codecs::printable(t.parts[0])));
+  return {t.schema_or("public"), t.table()};
+}
+
+std::string qualified(const table_name& t, const std::string& database) {
+  const auto [s, n] = pg_name(t, database);
+  return codecs::qualified_name(s, n);
+}
+
+class pg_session final : public source_session {
+ public:
+  pg_session(pg::connection c, std::string database)
+      : c_(std::move(c)), database_(std::move(database)) {}
+
+  asio::awaitable<std::int64_t> copy_rows(const row_query& q, io::buffer_pool& pool,
+                                          text_sink sink) override {
+    // Literals are quoted and cast to the column's type by name: the types live on the server.
+    const std::string sql = fmt::format("COPY (SELECT {} FROM {} WHERE {}) TO STDOUT",
+                                        column_list(q.columns), qualified(q.table, database_),
+                                        where_of(q, "pg_catalog.text", "pg_catalog.text", false));
+    pg::result r =
+        co_await c_.copy_out(sql, pool, [&](io::buffer b) { return sink(std::move(b)); });
+    r.check("reading the source");
+    co_return r.affected_rows();
+  }
+
+  asio::awaitable<void> close() override { co_await c_.close(); }
+
+ private:
+  pg::connection c_;
+  std::string database_;
+};
+
+class pg_source final : public source {
+ public:
+  pg_source(codecs::endpoint e, pg::connection c, std::string database)
+      : e_(std::move(e)), c_(std::move(c)), database_(std::move(database)) {}
+
+  std::string description() const override { return codecs::redacted_url(e_); }
+
+  asio::awaitable<source_table> describe(const table_name& t) override {
+    const auto [schema, name] = pg_name(t, database_);
+    source_table out;
+    out.display = schema + "." + name;
+    pg::result cols = co_await c_.query(
+        "select a.attname, format_type(a.atttypid, a.atttypmod),"
+        " format_type(coalesce(nullif(ty.typbasetype, 0), a.atttypid), null),"
+        " greatest(c.reltuples, -1)::bigint"
+        " from pg_class c join pg_namespace n on n.oid = c.relnamespace"
+        " join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped"
+        " join pg_type ty on ty.oid = a.atttypid"
+        " where n.nspname = $1 and c.relname = $2 and c.relkind in ('r', 'p', 'v', 'm', 'f')"
+        " order by a.attnum",
+        pg::make_params(schema, name));
+    cols.check("reading the columns of source table " + codecs::printable(out.display));
+    for (int r = 0; r < cols.rows(); ++r) {
+      source_column c;
+      c.name = std::string(cols.value(r, 0));
+      c.type = std::string(cols.value(r, 1));
+      c.pg_type = c.type;  // PostgreSQL to PostgreSQL: the same type
+      c.cls = pg_class_of(cols.value(r, 2));
+      out.columns.push_back(std::move(c));
+      out.rows_estimate = std::stoll(std::string(cols.value(r, 3)));
+    }
+    out.found = !out.columns.empty();
+    co_return out;
+  }
+
+  asio::awaitable<std::optional<std::string>> check_filter(const table_name& t,
+                                                           const std::string& filter) override {
+    pg::result r = co_await c_.query(
+        fmt::format("EXPLAIN SELECT 1 FROM {} WHERE {}", qualified(t, database_), filter));
+    if (r.ok()) co_return std::nullopt;
+    co_return r.error().message;
+  }
+
+  asio::awaitable<column_stats> stats(const row_query& q, const std::string& column) override {
+    const std::string col = codecs::quote_ident(column);
+    pg::result r = co_await c_.query(fmt::format(
+        "SELECT count(*), min({0})::text, max({0})::text FROM {1} WHERE {2}", col,
+        qualified(q.table, database_), where_of(q, "pg_catalog.text", "pg_catalog.text", false)));
+    r.check("reading the source's row counts");
+    column_stats s;
+    s.rows = std::stoll(std::string(r.value(0, 0)));
+    if (const auto v = r.get(0, 1)) s.min = std::string(*v);
+    if (const auto v = r.get(0, 2)) s.max = std::string(*v);
+    co_return s;
+  }
+
+  asio::awaitable<std::unique_ptr<source_session>> open_session(asio::any_io_executor ex) override {
+    pg::connection c = co_await connect_endpoint(ex, e_, "source", "uringmig incremental");
+    co_await apply_settings(c, text_profile::portable, "setting up a source session");
+    co_return std::make_unique<pg_session>(std::move(c), database_);
+  }
+
+  asio::awaitable<void> close() override { co_await c_.close(); }
+
+ private:
+  codecs::endpoint e_;
+  pg::connection c_;
+  std::string database_;
+};
+
+}  // namespace
+
+asio::awaitable<std::unique_ptr<source>> open_pg_source(const codecs::endpoint& e) {
+  auto ex = co_await asio::this_coro::executor;
+  pg::connection c = co_await connect_endpoint(ex, e, "source", "uringmig incremental");
+  co_await apply_settings(c, text_profile::portable, "setting up the source session");
+  pg::result db = co_await c.query("select current_database()");
+  db.check("reading the source's database name");
+  std::string database(db.value(0, 0));
+  co_return std::make_unique<pg_source>(e, std::move(c), std::move(database));
+}
+
+}  // namespace uringmig::engine::incremental

@@ -1,0 +1,345 @@
+// `uringmig run --preset incremental` and its plan: check every entry, open (or resume) each
+// table's window on the target, load the chunks on the chunk runner, rebuild dropped indexes,
+// report.
+
+#include "codecs/sql_text.hpp"
+#include "codecs/url.hpp"
+#include "connectors/postgres/error.hpp"
+#include "engine/core/chunk_runner.hpp"
+#include "engine/core/config_keys.hpp"
+#include "engine/core/pg_session.hpp"
+#include "engine/core/progress.hpp"
+#include "engine/core/state_store.hpp"
+#include "engine/incremental/incremental.hpp"
+#include "engine/incremental/load.hpp"
+#include "engine/incremental/windows.hpp"
+#include "io/deadline.hpp"
+#include "io/runtime.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <boost/asio/this_coro.hpp>
+
+#include <iostream>
+#include <thread>
+
+namespace uringmig::engine {
+
+namespace asio = boost::asio;
+namespace pg = connectors::postgres;
+
+namespace incremental {
+
+namespace {
+
+struct outcome {
+  bool interrupted = false;
+  std::int64_t rejected = 0;
+};
+
+struct context {
+  context(const job_spec& s, io::runtime& r, std::int64_t rows)
+      : spec(s), rt(r), chunk_rows(rows) {}
+  const job_spec& spec;
+  io::runtime& rt;
+  std::int64_t chunk_rows = 0;
+  std::unique_ptr<source> src;
+  std::optional<pg::connection> target;
+  std::vector<table_plan> plans;
+};
+
+asio::awaitable<void> open_sides(context& cx) {
+  auto ex = co_await asio::this_coro::executor;
+  const codecs::endpoint& s = cx.spec.source_endpoint();
+  if (s.kind() == codecs::endpoint_kind::postgres) {
+    cx.src = co_await open_pg_source(s);
+  } else if (s.kind() == codecs::endpoint_kind::sqlite) {
+    cx.src = open_sqlite_source(std::get<codecs::sqlite_endpoint>(s.spec));
+  } else {
+    throw usage_error("--source: incremental loads read from PostgreSQL or one SQLite file");
+  }
+  cx.target.emplace(
+      co_await connect_endpoint(ex, cx.spec.target_endpoint(), "target", "uringmig incremental"));
+  co_await apply_settings(*cx.target, text_profile::portable, "setting up the target session");
+  const auto entries = pick_entries(read_entries(cx.spec.settings), cx.spec.tables);
+  for (const auto& e : entries)
+    cx.plans.push_back(co_await check_entry(e, *cx.src, *cx.target));
+  for (std::size_t i = 0; i < cx.plans.size(); ++i)
+    for (std::size_t k = 0; k < i; ++k)
+      if (cx.plans[i].target_name == cx.plans[k].target_name)
+        throw usage_error(fmt::format("{} and {} load the same target table {}",
+                                      cx.plans[k].entry.label(), cx.plans[i].entry.label(),
+                                      codecs::printable(cx.plans[i].target_name)));
+}
+
+asio::awaitable<void> close_sides(context& cx) {
+  if (cx.src) co_await cx.src->close();
+  if (cx.target) co_await cx.target->close();
+}
+
+/// Creates missing target tables, opens or resumes every window.
+asio::awaitable<void> prepare_tables(context& cx, load_job& j, std::int64_t run_id) {
+  for (std::size_t i = 0; i < cx.plans.size(); ++i) {
+    auto t = std::make_unique<run_table>();
+    t->plan = std::move(cx.plans[i]);
+    table_plan& p = t->plan;
+    if (!p.create_sql.empty()) {
+      spdlog::info("{}: creating the target table: {}", codecs::printable(p.target_name),
+                   codecs::printable(p.create_sql));
+      (co_await cx.target->query(p.create_sql)).check("creating target table " + p.target_name);
+      p.tgt = co_await describe_target(*cx.target, p.entry.target);
+    }
+    if (!p.skipped.empty())
+      spdlog::warn("{}: source column(s) not on the target, skipped: {}",
+                   codecs::printable(p.target_name),
+                   codecs::printable(fmt::format("{}", fmt::join(p.skipped, ", "))));
+    (void)co_await rebuild_indexes(*cx.target, p.target_name);
+    if (!co_await resume_window(*cx.target, *t, run_id, cx.spec.restart)) {
+      t->window = co_await open_window(p, *cx.src, cx.chunk_rows);
+      if (t->window.backwards)
+        spdlog::warn(
+            "{}: watermark {} moved backwards: the source's largest value {} is below "
+            "the stored mark {}; the mark stays (rows rewritten with older values are "
+            "read only within lookback)",
+            codecs::printable(p.target_name), codecs::printable(p.entry.watermark),
+            codecs::printable(t->window.largest.value_or("")),
+            codecs::printable(p.mark.value_or("")));
+      co_await create_window(*cx.target, *t, run_id);
+    } else {
+      spdlog::info("{}: resuming its unfinished run ({} of {} chunks done)",
+                   codecs::printable(p.target_name), t->done.size(), t->window.chunks.size());
+    }
+    prepare_sql(*t, i);
+    for (const auto& c : t->window.chunks) {
+      planned_chunk pc;
+      pc.chunk_no = c.chunk_no;
+      pc.kind = chunk_kind::explicit_range;
+      pc.lower = c.range.lower;
+      pc.upper = c.range.upper;
+      pc.where_sql = c.kind;
+      t->planned.push_back(std::move(pc));
+    }
+    j.tables.push_back(std::move(t));
+  }
+}
+
+/// The state store's mirror: the plan (the windows) and the chunks the target has done.
+void mirror_state(state_store& state, const load_job& j) {
+  std::vector<std::string> parts;
+  std::vector<planned_table> plan;
+  for (const auto& t : j.tables) {
+    parts.push_back(fmt::format("{}#{}", t->plan.target_name, t->table_run_id));
+    planned_table pt{t->plan.tgt.schema, t->plan.tgt.name, 0, t->window.rows_estimate, t->planned};
+    plan.push_back(std::move(pt));
+  }
+  const std::string fp = fingerprint(parts);
+  if (state.get("incremental.windows") != fp) {
+    state.save_plan(plan);
+    state.put("incremental.windows", fp);
+  }
+  for (const auto& t : j.tables) {
+    const auto have = state.done_chunks(t->plan.tgt.schema, t->plan.tgt.name);
+    for (const int c : t->done)
+      if (have.count(c) == 0)
+        state.mark_chunk_done(t->plan.tgt.schema, t->plan.tgt.name, c, 0, 0, 0);
+    state.put("incremental.mark." + t->plan.target_name, t->plan.mark.value_or(""));
+  }
+}
+
+asio::awaitable<outcome> load_all(context& cx, state_store& state, progress& prog,
+                                  std::int64_t run_id) {
+  load_job j;
+  j.src = cx.src.get();
+  j.target = cx.spec.target_endpoint();
+  j.rt = &cx.rt;
+  j.rejects_dir = cx.spec.state_dir / "rejects";
+  co_await prepare_tables(cx, j, run_id);
+  mirror_state(state, j);
+  std::vector<chunk_table> todo;
+  for (std::size_t i = 0; i < j.tables.size(); ++i) {
+    run_table& t = *j.tables[i];
+    const auto& tg = t.plan.tgt;
+    t.progress = &prog.add_table(tg.schema, tg.name, 0, t.window.rows_estimate,
+                                 static_cast<int>(t.planned.size()));
+    chunk_table ct;
+    ct.id = i;
+    ct.schema = tg.schema;
+    ct.name = tg.name;
+    ct.display = codecs::printable(t.plan.target_name);
+    ct.bytes = t.window.rows_estimate;
+    ct.progress = t.progress;
+    for (const auto& c : t.planned)
+      ct.chunks.push_back(&c);
+    ct.done = t.done;
+    if (ct.done.size() == ct.chunks.size()) {
+      state.set_table_status(tg.schema, tg.name, table_status::done);
+      t.progress->set_phase(table_phase::done);
+      continue;
+    }
+    state.set_table_status(tg.schema, tg.name, table_status::copying);
+    todo.push_back(std::move(ct));
+  }
+  const auto path = make_load_path(j);
+  chunk_runner_options o;
+  o.workers = static_cast<std::size_t>(cx.spec.jobs > 0 ? cx.spec.jobs : 2);
+  o.attempts = 3;
+  o.prefix_chunk = false;
+  o.stop = cx.rt.stop_token();
+  chunk_runner runner(*path, state, prog, std::move(todo), std::move(o));
+  {
+    progress_reporter reporter(prog, make_reporter_options(cx.spec));
+    std::exception_ptr error;
+    try {
+      co_await runner.run();
+    } catch (...) {
+      error = std::current_exception();
+    }
+    reporter.stop();
+    if (error) std::rethrow_exception(error);
+  }
+  outcome out;
+  out.interrupted = !runner.complete();
+  for (const auto& t : j.tables) {
+    const auto& tg = t->plan.tgt;
+    if (t->failed) {
+      // The table run stays 'running' (the next run resumes it); the views show why it stopped.
+      (void)co_await cx.target->query(
+          "UPDATE uringmig.table_runs SET error = $2 WHERE table_run_id = $1",
+          pg::make_params(std::to_string(t->table_run_id), t->error));
+    }
+    if (!t->failed && !out.interrupted) {
+      (void)co_await rebuild_indexes(*cx.target, t->plan.target_name);
+      state.set_table_status(tg.schema, tg.name, table_status::done);
+    }
+    out.rejected += t->rows_rejected;
+    // The mirror of the target's mark, as it stands now (moved only by a finished window).
+    state.put("incremental.mark." + t->plan.target_name,
+              (co_await stored_mark(*cx.target, t->plan.target_name)).value_or(""));
+    state.put("incremental.rejected." + t->plan.target_name, std::to_string(t->rows_rejected));
+    std::printf(
+        "%s: %lld rows read, %lld upserted, %lld deleted, %lld rejected; watermark %s -> %s%s\n",
+        codecs::printable(t->plan.target_name).c_str(), static_cast<long long>(t->rows_read),
+        static_cast<long long>(t->rows_upserted), static_cast<long long>(t->rows_deleted),
+        static_cast<long long>(t->rows_rejected),
+        codecs::printable(t->plan.mark.value_or("(none)")).c_str(),
+        codecs::printable(t->window.next_mark.value_or("(none)")).c_str(),
+        t->failed ? " FAILED" : "");
+  }
+  std::fflush(stdout);
+  if (out.rejected > 0) state.put("incremental.rejected", std::to_string(out.rejected));
+  if (!j.failures.empty())
+    throw job_error(
+        fmt::format("{} table(s) failed (first: {}); fix the cause and run the same "
+                    "command: done chunks are kept",
+                    j.failures.size(), j.failures.front()));
+  co_return out;
+}
+
+}  // namespace
+
+bool is_job(const job_spec& spec) {
+  return spec.preset == "incremental" || has_entries(spec.settings);
+}
+
+int plan(const job_spec& spec) {
+  io::runtime rt(1);
+  const std::int64_t chunk_rows = integer_setting(spec.settings, "incremental.chunk_rows");
+  if (read_entries(spec.settings).empty())
+    throw usage_error("an incremental job needs [[tables]] entries in its --config file");
+  rt.run([&]() -> asio::awaitable<void> {
+    context cx{spec, rt, chunk_rows};
+    std::exception_ptr error;
+    try {
+      co_await open_sides(cx);
+      std::cout << "source " << cx.src->description() << "\n";
+      for (const auto& p : cx.plans) {
+        const auto w = co_await open_window(p, *cx.src, chunk_rows);
+        std::cout << describe_plan(p, w);
+      }
+      std::cout << settings_summary(spec.settings);
+      std::cout.flush();
+    } catch (...) {
+      error = std::current_exception();
+    }
+    co_await close_sides(cx);
+    if (error) std::rethrow_exception(error);
+  }());
+  return 0;
+}
+
+int run(const job_spec& spec) {
+  if (read_entries(spec.settings).empty())
+    throw usage_error("an incremental job needs [[tables]] entries in its --config file");
+  const std::int64_t chunk_rows = integer_setting(spec.settings, "incremental.chunk_rows");
+  const std::size_t workers = static_cast<std::size_t>(spec.jobs > 0 ? spec.jobs : 2);
+  io::runtime rt(1 +
+                 std::min<std::size_t>(workers, std::max(1u, std::thread::hardware_concurrency())));
+  state_store state = state_store::open(spec.state_dir);
+  if (spec.restart) state.reset();
+  progress prog;
+  std::optional<std::int64_t> run_id;
+  std::optional<std::int64_t> target_run;
+  outcome out;
+  std::string error;
+  bool usage = false;
+  // Said once, when it happens: the chunks in flight finish, no other starts.
+  const std::stop_callback on_stop(rt.stop_token(), [&rt] {
+    spdlog::info("stopping ({}): the chunks in flight finish, no other starts", rt.stop_reason());
+  });
+  rt.run([&]() -> asio::awaitable<void> {
+    io::deadline deadline(rt, spec.max_runtime);
+    context cx{spec, rt, chunk_rows};
+    try {
+      co_await open_sides(cx);  // every check before anything is written
+      co_await ensure_state_schema(*cx.target);
+      run_id = state.begin_run({spec.command, "incremental", cx.src->description(),
+                                codecs::redacted_url(spec.target_endpoint()), std::nullopt});
+      target_run =
+          co_await begin_target_run(*cx.target, cx.src->description(), spec.state_dir.string());
+      out = co_await load_all(cx, state, prog, *target_run);
+    } catch (const usage_error& e) {
+      usage = true;
+      error = e.what();
+    } catch (const pg::error& e) {
+      error = e.diag().to_string();
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+    if (target_run && cx.target && cx.target->is_open()) {
+      const std::string status = !error.empty()    ? "failed"
+                                 : out.interrupted ? "interrupted"
+                                                   : "done";
+      try {
+        co_await end_target_run(*cx.target, *target_run, status, error);
+      } catch (const std::exception& e) {
+        spdlog::warn("could not record the run's end on the target: {}", e.what());
+      }
+    }
+    co_await close_sides(cx);
+  }());
+  if (!error.empty()) {
+    if (run_id) state.end_run(*run_id, run_status::failed, error);
+    if (usage) throw usage_error(error);
+    throw job_error(error);
+  }
+  if (out.interrupted || rt.stop_token().stop_requested()) {
+    const std::string msg =
+        (rt.stop_reason().empty() ? std::string("stopped") : rt.stop_reason()) +
+        ": chunks in flight finished, state saved; resume with the same command";
+    state.end_run(*run_id, run_status::interrupted, msg);
+    throw job_error(msg);
+  }
+  if (out.rejected > 0) {
+    const std::string msg = fmt::format("{} row(s) rejected by the target: see {}", out.rejected,
+                                        (spec.state_dir / "rejects").string());
+    state.end_run(*run_id, run_status::done, msg);
+    spdlog::warn("{}", msg);
+    return 3;
+  }
+  state.end_run(*run_id, run_status::done, "");
+  return 0;
+}
+
+}  // namespace incremental
+
+}  // namespace uringmig::engine
