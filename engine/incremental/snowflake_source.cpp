@@ -181,8 +181,7 @@ class snowflake_session final : public source_session {
 
   asio::awaitable<std::int64_t> copy_rows(const row_query& q, io::buffer_pool& pool,
                                           text_sink sink) override {
-    const std::string sql = fmt::format("SELECT {} FROM {} WHERE {}", column_list(q.columns),
-                                        sf_name(q.table), sf_where(q));
+    const std::string sql = snowflake_select(q);
     sf::copy_sink into = [&](std::string_view chunk) -> asio::awaitable<void> {
       std::size_t at = 0;
       while (at < chunk.size()) {
@@ -312,6 +311,11 @@ sf::settings snowflake_settings(const codecs::snowflake_endpoint& e,
 }
 
 }  // namespace
+
+std::string snowflake_select(const row_query& q) {
+  return fmt::format("SELECT {} FROM {} WHERE {}", column_list(q.columns), sf_name(q.table),
+                     sf_where(q));
+}
 
 asio::awaitable<std::unique_ptr<source>> open_snowflake_source(
     const codecs::snowflake_endpoint& e, const std::map<std::string, std::string>& settings,

@@ -19,4 +19,8 @@ boost::asio::awaitable<std::unique_ptr<source>> open_snowflake_source(
     const codecs::snowflake_endpoint& e, const std::map<std::string, std::string>& settings,
     std::stop_token stop);
 
+/// The rows of `q` as one SELECT in Snowflake's dialect: names double-quoted with their exact
+/// case, bounds cast to the column's precision (TIMESTAMP_NTZ(9); LTZ/TZ with a UTC offset).
+std::string snowflake_select(const row_query& q);
+
 }  // namespace uringmig::engine::incremental
