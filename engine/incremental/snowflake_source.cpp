@@ -158,11 +158,10 @@ std::string sf_where(const row_query& q) {
 [[noreturn]] void rethrow_sf(const sf::error& e, const std::string& what) {
   if (e.http_status() == 401 || e.http_status() == 403)
     throw usage_error(
-        fmt::format("--source: Snowflake refused the sign-in while {}: {} (check "
-                    "the account, the user and [snowflake] private_key_file or "
-                    "oauth_token)",
-                    what, e.what()));
-  throw job_error(fmt::format("Snowflake source, {}: {}", what, e.what()));
+        fmt::format("--source: {} (while {}; [snowflake] private_key_file or "
+                    "oauth_token signs in)",
+                    e.what(), codecs::printable(what)));
+  throw job_error(fmt::format("Snowflake source, {}: {}", codecs::printable(what), e.what()));
 }
 
 struct stopped {};  // the sink asked to stop the read

@@ -45,11 +45,14 @@ mark() { psql -qXAt -d "$dst" -c "select mark from uringmig.watermarks"; }
 run() {  # label [double args...]: one run against the double serving $work/t.tsv
   local label=$1
   shift
-  start_sf "$work" --partition-rows 700 --table ORDERS="$work/t.tsv" "$@"
+  start_sf "$work" --partition-rows 300 --table ORDERS="$work/t.tsv" "$@"
   export SF_PORT=$SNOWFLAKE_PORT
   expect_exit 0 "$bin" run --config job.toml --state-dir "$work/state"
   cat "$work/stdout"
   ! grep -q "BEGIN\|PRIVATE\|Bearer" "$work/stdout" "$work/err" || fail "$label: a secret was printed"
+  stop_sf
+  grep -q "unfired faults: 0" "$work/sf.log" || fail "$label: a fault was not met: $(cat "$work/sf.log")"
+  grep "served" "$work/sf.log"
 }
 export SF_PORT=0
 cp "$work/t1.tsv" "$work/t.tsv"
@@ -58,7 +61,7 @@ export SF_PORT=$SNOWFLAKE_PORT
 expect_exit 0 "$bin" plan --config job.toml
 grep -q 'ORDERS' "$work/stdout" || fail "plan: $(cat "$work/stdout")"
 
-run "run 1" --fault too_many_requests=2 --fault cut_partition=1
+run "run 1" --fault too_many_requests=2 --fault cut_partition=1 --fault late_partition=1
 same "run 1" "$work/t1.tsv"
 [ "$(mark)" = "2023-11-15 00:43:20.000000002" ] || fail "run 1: the mark lost its nanoseconds: $(mark)"
 [ "$(psql -qXAt -d "$dst" -c "select format_type(atttypid, atttypmod) from pg_attribute where attrelid = 'orders'::regclass and attname = 'Updated At'")" = "timestamp without time zone" ] ||
@@ -73,7 +76,7 @@ same "run 1" "$work/t1.tsv"
   printf '6000\tnew\t9.99\t1700009200.000000000\n'
 } >"$work/t2.tsv"
 cp "$work/t2.tsv" "$work/t.tsv"
-run "run 2" --fault unavailable=2 --fault expired_token=1 --fault late_partition=1
+run "run 2" --fault unavailable=2 --fault expired_token=1
 same "run 2" "$work/t2.tsv"
 grep -q "public.orders: .* 4 upserted" "$work/stdout" || fail "run 2 moved more than the changed rows"
 [ "$(mark)" = "2023-11-15 00:46:40.000000000" ] || fail "run 2 mark: $(mark)"
