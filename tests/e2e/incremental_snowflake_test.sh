@@ -34,6 +34,13 @@ target = "public.orders"
 key = ["ID"]
 watermark = "Updated At"
 chunk_by = "ID"
+[[tables]]
+source = "GEN"
+target = "public.gen"
+key = ["ID"]
+watermark = "SEEN_TZ"
+filter = '"ACTIVE" = TRUE OR "NAME" IS NULL'
+chunk_by = "ID"
 EOF2
 same() {  # label file: the target holds exactly the file's rows
   local a b
@@ -41,11 +48,19 @@ same() {  # label file: the target holds exactly the file's rows
   b=$(psql -qXAt -F '|' -d "$dst" -c 'select "ID", "Name", "AMOUNT" from orders' | LC_ALL=C sort | md5sum)
   [ "$a" = "$b" ] || fail "$1: the target differs from the double's rows"
 }
-mark() { psql -qXAt -d "$dst" -c "select mark from uringmig.watermarks"; }
+mark() { psql -qXAt -d "$dst" -c "select mark from uringmig.watermarks where target_table = 'public.${1:-orders}'"; }
+# GEN (the double's generated table, a TIMESTAMP_TZ(9) watermark at +01:00, filtered): row i
+# (ID i + 1) is ACTIVE when i is even and has a NULL NAME when i % 17 = 0.
+gen_same() {
+  local a b
+  a=$(awk 'BEGIN { for (i = 0; i < 2500; i++) if (i % 2 == 0 || i % 17 == 0) print i + 1 }' | md5sum)
+  b=$(psql -qXAt -d "$dst" -c 'select "ID" from gen order by 1' | md5sum)
+  [ "$a" = "$b" ] || fail "$1: public.gen differs from the double's filtered rows"
+}
 run() {  # label [double args...]: one run against the double serving $work/t.tsv
   local label=$1
   shift
-  start_sf "$work" --partition-rows 300 --table ORDERS="$work/t.tsv" "$@"
+  start_sf "$work" --partition-rows 300 --table ORDERS="$work/t.tsv" --table GEN=generated:2500 "$@"
   export SF_PORT=$SNOWFLAKE_PORT
   expect_exit 0 "$bin" run --config job.toml --state-dir "$work/state"
   cat "$work/stdout"
@@ -56,7 +71,7 @@ run() {  # label [double args...]: one run against the double serving $work/t.ts
 }
 export SF_PORT=0
 cp "$work/t1.tsv" "$work/t.tsv"
-start_sf "$work" --table ORDERS="$work/t.tsv"
+start_sf "$work" --table ORDERS="$work/t.tsv" --table GEN=generated:2500
 export SF_PORT=$SNOWFLAKE_PORT
 expect_exit 0 "$bin" plan --config job.toml
 grep -q 'ORDERS' "$work/stdout" || fail "plan: $(cat "$work/stdout")"
@@ -66,6 +81,8 @@ same "run 1" "$work/t1.tsv"
 [ "$(mark)" = "2023-11-15 00:43:20.000000002" ] || fail "run 1: the mark lost its nanoseconds: $(mark)"
 [ "$(psql -qXAt -d "$dst" -c "select format_type(atttypid, atttypmod) from pg_attribute where attrelid = 'orders'::regclass and attname = 'Updated At'")" = "timestamp without time zone" ] ||
   fail "TIMESTAMP_NTZ was not created as timestamp"
+gen_same "run 1"
+[ "$(mark gen)" = "2023-11-14 22:54:59.000002499+00" ] || fail "run 1: GEN's mark: $(mark gen)"
 
 # Run 2: two rows updated, one inserted in the same microsecond as the mark (only nanoseconds
 # later: a mark cut to microseconds would lose it), one inserted later.
@@ -85,4 +102,6 @@ grep -q "public.orders: .* 4 upserted" "$work/stdout" || fail "run 2 moved more 
 run "run 3"
 same "run 3" "$work/t2.tsv"
 grep -q "public.orders: 1 rows read, 0 upserted" "$work/stdout" || fail "run 3: $(cat "$work/stdout")"
+grep -q "public.gen: 1 rows read, 0 upserted" "$work/stdout" || fail "run 3 (GEN): $(cat "$work/stdout")"
+gen_same "run 3"
 finish incremental_snowflake

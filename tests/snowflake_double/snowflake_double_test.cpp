@@ -66,6 +66,10 @@ TEST(snowflake_double, sql_conditions_casts_and_aggregates) {
   EXPECT_EQ(r.rows[0][0], "10");
   EXPECT_EQ(r.rows[0][1], "11");
   EXPECT_EQ(r.columns[2].type, cat["T"].columns[6].type);
+  r = sd::run_select("SELECT MIN(SEEN_TZ), MAX(SEEN_TZ) FROM T", cat);  // "S.F offset" values
+  ASSERT_FALSE(r.failed()) << r.message;
+  EXPECT_EQ(r.rows[0][0], "1700000000.000000000 1500");
+  EXPECT_EQ(r.rows[0][1], "1700000019.000000019 1500");
   EXPECT_EQ(sd::run_select("SELECT COUNT(*), ID FROM T", cat).sql_state, "42000");
   EXPECT_EQ(sd::run_select("SELECT 1 FROM T WHERE (ID >> 0 AND", cat).sql_state, "42000");
   EXPECT_EQ(sd::run_select("SELECT 1 FROM T WHERE ID = 1 LIMIT 0", cat).rows.size(), 0U);

@@ -310,6 +310,14 @@ struct item {
   std::size_t column = 0;
 };
 
+/// -1, 0, 1 comparing two stored values of column `c` (times by instant, TIMESTAMP_TZ too).
+int compare_stored(const sf::column& c, const std::string& a, const std::string& b) {
+  const auto x = sf::instant_of(c, a);
+  const auto y = sf::instant_of(c, b);
+  if (x && y) return *x < *y ? -1 : (*y < *x ? 1 : 0);
+  return compare(c, a, b);
+}
+
 /// One row of aggregates over the rows `keep`, with its columns.
 void aggregate(const table& t, const std::vector<item>& items, const std::vector<std::size_t>& keep,
                select_result& out) {
@@ -328,7 +336,7 @@ void aggregate(const table& t, const std::vector<item>& items, const std::vector
     for (std::size_t i : keep) {
       const auto& v = t.rows[i][it.column];
       if (!v) continue;
-      const int cmp = best ? compare(t.columns[it.column], *v, *best) : 0;
+      const int cmp = best ? compare_stored(t.columns[it.column], *v, *best) : 0;
       if (!best || (it.aggregate == "MIN" ? cmp < 0 : cmp > 0)) best = v;
     }
     r.push_back(best);
@@ -417,7 +425,7 @@ select_result run_select(std::string_view sql, const catalog& tables) {
         const auto& va = tab.rows[a][c];
         const auto& vb = tab.rows[b][c];
         if (!va || !vb) return va.has_value() && !vb.has_value();  // NULLs last
-        const int cmp = compare(tab.columns[c], *va, *vb);
+        const int cmp = compare_stored(tab.columns[c], *va, *vb);
         return desc ? cmp > 0 : cmp < 0;
       });
     }
