@@ -1,5 +1,6 @@
 // The Snowflake source's SQL: exact-case quoted names, bounds at the source's precision.
 
+#include "engine/core/config_keys.hpp"
 #include "engine/incremental/snowflake_source.hpp"
 
 #include <gtest/gtest.h>
@@ -52,6 +53,14 @@ TEST(incremental_snowflake, instants_get_an_explicit_utc_offset) {
   q.window = false;
   EXPECT_EQ(snowflake_select(q),
             "SELECT \"Payer Id\", \"Name\" FROM \"ANALYTICS\".\"Bi\".\"DimPayer\" WHERE TRUE");
+}
+
+TEST(incremental_snowflake, settings_summary_never_shows_the_token) {
+  const std::string out = uringmig::engine::settings_summary(
+      {{"snowflake.oauth_token", "tok-secret-1"}, {"snowflake.private_key_file", "/k.pem"}});
+  EXPECT_EQ(out.find("tok-secret-1"), std::string::npos) << out;
+  EXPECT_NE(out.find("setting snowflake.oauth_token = (set, not shown)"), std::string::npos);
+  EXPECT_NE(out.find("/k.pem"), std::string::npos);
 }
 
 }  // namespace
