@@ -344,6 +344,33 @@ void aggregate(const table& t, const std::vector<item>& items, const std::vector
   out.rows.push_back(std::move(r));
 }
 
+/// The select list: (aggregate, name) per item; aggregate "" for a column, "#" for a number,
+/// else COUNT / MIN / MAX. Empty for `*`.
+std::vector<std::pair<std::string, std::string>> select_items(lexer& lx) {
+  std::vector<std::pair<std::string, std::string>> names;
+  if (lx.peek().text == "*") {
+    lx.next();
+  } else {
+    do {
+      const auto t = lx.next();
+      if (t.k == lexer::kind::word && (t.text == "COUNT" || t.text == "MIN" || t.text == "MAX") &&
+          lx.peek().text == "(") {
+        lx.next();
+        std::string arg = lx.peek().text == "*" ? lx.next().text : lx.ident();
+        if (lx.next().text != ")") throw parse_error{"syntax error: expected )"};
+        names.emplace_back(t.text, arg);
+      } else if (t.k == lexer::kind::word || t.k == lexer::kind::quoted) {
+        names.emplace_back("", t.text);
+      } else if (t.k == lexer::kind::number) {
+        names.emplace_back("#", t.text);  // SELECT 1: a constant
+      } else {
+        throw parse_error{"syntax error: expected a name"};
+      }
+    } while (lx.peek().text == "," && (lx.next(), true));
+  }
+  return names;
+}
+
 }  // namespace
 
 select_result run_select(std::string_view sql, const catalog& tables) {
@@ -351,27 +378,7 @@ select_result run_select(std::string_view sql, const catalog& tables) {
   try {
     lexer lx(sql);
     lx.expect_word("SELECT");
-    std::vector<std::pair<std::string, std::string>> names;  // aggregate, name
-    if (lx.peek().text == "*") {
-      lx.next();
-    } else {
-      do {
-        const auto t = lx.next();
-        if (t.k == lexer::kind::word && (t.text == "COUNT" || t.text == "MIN" || t.text == "MAX") &&
-            lx.peek().text == "(") {
-          lx.next();
-          std::string arg = lx.peek().text == "*" ? lx.next().text : lx.ident();
-          if (lx.next().text != ")") throw parse_error{"syntax error: expected )"};
-          names.emplace_back(t.text, arg);
-        } else if (t.k == lexer::kind::word || t.k == lexer::kind::quoted) {
-          names.emplace_back("", t.text);
-        } else if (t.k == lexer::kind::number) {
-          names.emplace_back("#", t.text);  // SELECT 1: a constant
-        } else {
-          throw parse_error{"syntax error: expected a name"};
-        }
-      } while (lx.peek().text == "," && (lx.next(), true));
-    }
+    const auto names = select_items(lx);
     lx.expect_word("FROM");
     std::string name = lx.ident();
     while (lx.peek().text == ".") {
