@@ -135,8 +135,10 @@ bound_command add_job_command(CLI::App& app, const job_command& spec, flag_value
   b.app = app.add_subcommand(std::string(spec.name), std::string(spec.description));
   auto* s = b.app;
   b.source = s->add_option("--source", v.source,
-                           "Source URL (postgresql://, sqlite://); keep passwords out of it: "
-                           "PGPASSWORD, ~/.pgpass, PGSERVICE or --source-password-file");
+                           "Source URL (postgresql://, sqlite://, snowflake:// for "
+                           "--preset incremental); keep passwords out of it: PGPASSWORD, "
+                           "~/.pgpass, PGSERVICE or --source-password-file ([snowflake] "
+                           "private_key_file or oauth_token for Snowflake)");
   b.target = s->add_option("--target", v.target,
                            "Target URL (postgresql://, sqlite://, doris://); passwords as for "
                            "--source, or --target-password-file");

@@ -35,6 +35,10 @@ int run_or_plan(const job_spec& spec) {
       throw usage_error("--target: incremental loads write to PostgreSQL");
     return spec.plan_only() ? incremental::plan(spec) : incremental::run(spec);
   }
+  if (is(spec.source, codecs::endpoint_kind::snowflake))
+    throw usage_error(
+        "--source: a snowflake:// source is read by incremental loads: add "
+        "--preset incremental and [[tables]] entries");
   if (is(spec.target, codecs::endpoint_kind::doris)) {
     if (spec.follow)
       throw usage_error("Doris targets are loaded in bulk; --follow needs a PostgreSQL target");

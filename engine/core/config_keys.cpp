@@ -26,7 +26,8 @@ constexpr std::int64_t int_max = 0x7fffffff;
 // the engine enforces (integer_setting reads them from here).
 constexpr config_key keys[] = {
     // Top level: the flags' names with '_' for '-'; a flag overrides its key.
-    {top, "source", kt::url, "", "source URL (postgresql://, sqlite://); as --source"},
+    {top, "source", kt::url, "",
+     "source URL (postgresql://, sqlite://, snowflake://); as --source"},
     {top, "target", kt::url, "", "target URL (postgresql://, sqlite://, doris://); as --target"},
     {top, "source_password_file", kt::path, "", "file whose first line is the source's password"},
     {top, "target_password_file", kt::path, "", "file whose first line is the target's password"},
@@ -86,6 +87,13 @@ constexpr config_key keys[] = {
      "reject: rows the target refuses go to <state-dir>/rejects/", 0, 0, "fail|reject"},
     {"incremental", "chunk_rows", kt::integer, "200000", "rows per chunk of an incremental load",
      1000, int_max},
+    {"snowflake", "endpoint", kt::text, "",
+     "replaces https://ACCOUNT.snowflakecomputing.com (tests, private links)"},
+    {"snowflake", "private_key_file", kt::path, "", "PEM private key for key-pair sign-in"},
+    {"snowflake", "private_key_passphrase_env", kt::text, "",
+     "name of the environment variable holding the key's passphrase"},
+    {"snowflake", "oauth_token", kt::text, "",
+     "an OAuth token instead of a key pair (write \"${ENV}\"); never printed"},
 
     {"index", "maintenance_work_mem", kt::server_size, "256MB", "for the index builds"},
     {"stats", "interval", kt::interval, "1s",
@@ -458,7 +466,9 @@ std::string settings_summary(const std::map<std::string, std::string>& settings)
   std::string out;
   for (const auto& [name, value] : settings) {
     const config_key* key = find_setting(name);
-    out += fmt::format("setting {} = {}", name, value);
+    // Tokens are secrets: the summary says one is set, never what it is.
+    const bool secret = name.find("token") != std::string::npos;
+    out += fmt::format("setting {} = {}", name, secret ? "(set, not shown)" : value);
     if (key != nullptr && !key->default_value.empty())
       out += fmt::format(" (default {})", key->default_value);
     out += '\n';

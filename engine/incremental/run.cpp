@@ -12,6 +12,7 @@
 #include "engine/core/state_store.hpp"
 #include "engine/incremental/incremental.hpp"
 #include "engine/incremental/load.hpp"
+#include "engine/incremental/snowflake_source.hpp"
 #include "engine/incremental/windows.hpp"
 #include "io/deadline.hpp"
 #include "io/runtime.hpp"
@@ -55,8 +56,12 @@ asio::awaitable<void> open_sides(context& cx) {
     cx.src = co_await open_pg_source(s);
   } else if (s.kind() == codecs::endpoint_kind::sqlite) {
     cx.src = open_sqlite_source(std::get<codecs::sqlite_endpoint>(s.spec));
+  } else if (s.kind() == codecs::endpoint_kind::snowflake) {
+    cx.src = co_await open_snowflake_source(std::get<codecs::snowflake_endpoint>(s.spec),
+                                            cx.spec.settings, cx.rt.stop_token());
   } else {
-    throw usage_error("--source: incremental loads read from PostgreSQL or one SQLite file");
+    throw usage_error(
+        "--source: incremental loads read from PostgreSQL, one SQLite file or Snowflake");
   }
   cx.target.emplace(
       co_await connect_endpoint(ex, cx.spec.target_endpoint(), "target", "uringmig incremental"));

@@ -357,6 +357,13 @@ int server::executions() const {
   std::lock_guard lock(impl_->m);
   return impl_->executions;
 }
+int server::unfired_faults() const {
+  std::lock_guard lock(impl_->m);
+  int n = 0;
+  for (const auto& [f, count] : impl_->armed)
+    n += count;
+  return n;
+}
 void server::stop() {
   impl_->stop();
 }

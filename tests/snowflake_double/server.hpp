@@ -62,6 +62,8 @@ class server {
   std::vector<request_record> requests() const;
   /// Statements executed (distinct requestIds): a resubmission must not run one again.
   int executions() const;
+  /// Armed faults that no request met yet.
+  int unfired_faults() const;
   void stop();
 
   struct impl;

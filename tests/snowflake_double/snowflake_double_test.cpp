@@ -42,6 +42,39 @@ TEST(snowflake_double, sql_select_where_order_limit) {
   EXPECT_EQ(sd::data_json(cat["T"].rows, 0, 0), "[]");
 }
 
+TEST(snowflake_double, sql_conditions_casts_and_aggregates) {
+  sd::catalog cat;
+  cat["T"] = sd::generated_table(20);
+  auto count = [&](const std::string& where) {
+    const auto r = sd::run_select("SELECT COUNT(*) FROM T WHERE " + where, cat);
+    EXPECT_FALSE(r.failed()) << where << ": " << r.message;
+    return r.failed() ? std::string("failed") : r.rows.at(0).at(0).value_or("NULL");
+  };
+  EXPECT_EQ(count("(ID >= 5 AND ID < 8) OR ID = 15"), "4");
+  EXPECT_EQ(count("NOT (NAME IS NULL)"), "18");
+  EXPECT_EQ(count("NOT (NAME = 'zzz')"), "18");  // NULL = 'zzz' is unknown, so is its NOT
+  EXPECT_EQ(count("TRUE"), "20");
+  // Nanoseconds and offsets: row 5 is 2023-11-14 22:13:25.000000005 UTC.
+  EXPECT_EQ(count("\"Updated At\" >= '2023-11-14 22:13:25.000000005'::TIMESTAMP_NTZ(9)"), "15");
+  EXPECT_EQ(count("\"Updated At\" >= '2023-11-14 22:13:25.000000006'::TIMESTAMP_NTZ(9)"), "14");
+  EXPECT_EQ(count("\"Updated At\" >= '2023-11-14 23:13:25.000000005 +01:00'::TIMESTAMP_TZ(9)"),
+            "15");
+  auto r =
+      sd::run_select("SELECT COUNT(*), MIN(ID), MAX(\"Updated At\") FROM T WHERE ID > 10", cat);
+  ASSERT_FALSE(r.failed()) << r.message;
+  ASSERT_EQ(r.rows.size(), 1U);
+  EXPECT_EQ(r.rows[0][0], "10");
+  EXPECT_EQ(r.rows[0][1], "11");
+  EXPECT_EQ(r.columns[2].type, cat["T"].columns[6].type);
+  r = sd::run_select("SELECT MIN(SEEN_TZ), MAX(SEEN_TZ) FROM T", cat);  // "S.F offset" values
+  ASSERT_FALSE(r.failed()) << r.message;
+  EXPECT_EQ(r.rows[0][0], "1700000000.000000000 1500");
+  EXPECT_EQ(r.rows[0][1], "1700000019.000000019 1500");
+  EXPECT_EQ(sd::run_select("SELECT COUNT(*), ID FROM T", cat).sql_state, "42000");
+  EXPECT_EQ(sd::run_select("SELECT 1 FROM T WHERE (ID >> 0 AND", cat).sql_state, "42000");
+  EXPECT_EQ(sd::run_select("SELECT 1 FROM T WHERE ID = 1 LIMIT 0", cat).rows.size(), 0U);
+}
+
 TEST(snowflake_double, jwt_check_claims_signature_and_expiry) {
   EVP_PKEY* k = EVP_RSA_gen(2048);
   BIO* b = BIO_new(BIO_s_mem());

@@ -118,6 +118,20 @@ std::optional<sf::epoch_time> parse_iso(const std::string& s) {
   if (std::sscanf(s.c_str(), "%d-%d-%d%n", &y, &mo, &d, &n) != 3) return std::nullopt;
   sf::epoch_time t;
   std::string_view rest = std::string_view(s).substr(static_cast<std::size_t>(n));
+  // A trailing UTC offset (" +05:30", "-08", "Z"): the instant is the wall time minus it.
+  int offset_s = 0;
+  if (!rest.empty() && rest.back() == 'Z') rest.remove_suffix(1);
+  if (const auto at = rest.find_last_of("+-"); at != std::string_view::npos) {
+    int oh = 0, om = 0;
+    const std::string off(rest.substr(at + 1));
+    if (std::sscanf(off.c_str(), "%d:%d", &oh, &om) < 1 &&
+        std::sscanf(off.c_str(), "%2d%2d", &oh, &om) < 1)
+      return std::nullopt;
+    offset_s = (rest[at] == '-' ? -1 : 1) * (oh * 3600 + om * 60);
+    rest = rest.substr(0, at);
+  }
+  while (!rest.empty() && rest.back() == ' ')
+    rest.remove_suffix(1);
   if (!rest.empty()) {
     int m = 0;
     if (std::sscanf(rest.data(), " %d:%d:%d%n", &h, &mi, &se, &m) != 3) return std::nullopt;
@@ -131,7 +145,7 @@ std::optional<sf::epoch_time> parse_iso(const std::string& s) {
   }
   t.seconds =
       codecs::days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d)) * 86400 +
-      h * 3600 + mi * 60 + se;
+      h * 3600 + mi * 60 + se - offset_s;
   return t;
 }
 
@@ -167,6 +181,196 @@ bool matches(const std::string& op, int cmp) {
   throw parse_error{"syntax error: unknown operator " + op};
 }
 
+/// A WHERE condition: AND / OR / NOT of comparisons, IS [NOT] NULL and TRUE / FALSE.
+struct condition {
+  enum class kind { all, any, negate, compare, is_null, constant } k = kind::constant;
+  std::vector<condition> parts;
+  std::size_t column = 0;
+  std::string op;
+  std::string literal;
+  bool value = true;  // constant; is_null: true for IS NULL, false for IS NOT NULL
+};
+
+/// A literal: 'text', a number, TRUE or FALSE, optionally cast (`'...'::TIMESTAMP_NTZ(9)`: the
+/// type is accepted and the text compared by the column's type).
+std::string read_literal(lexer& lx) {
+  const auto lit = lx.next();
+  std::string text = lit.text;
+  if (lit.k == lexer::kind::word && (lit.text == "TRUE" || lit.text == "FALSE")) {
+    text = lit.text == "TRUE" ? "true" : "false";
+  } else if (lit.k != lexer::kind::string && lit.k != lexer::kind::number) {
+    throw parse_error{"syntax error: expected a literal"};
+  }
+  if (lx.peek().text == ":") {
+    lx.next();
+    if (lx.next().text != ":") throw parse_error{"syntax error: expected ::"};
+    if (lx.next().k != lexer::kind::word) throw parse_error{"syntax error: expected a type"};
+    if (lx.peek().text == "(") {
+      while (lx.peek().k != lexer::kind::end && lx.next().text != ")") {
+      }
+    }
+  }
+  return text;
+}
+
+condition parse_or(lexer& lx, const table& t);
+
+condition parse_factor(lexer& lx, const table& t) {
+  condition c;
+  if (lx.accept_word("NOT")) {
+    c.k = condition::kind::negate;
+    c.parts.push_back(parse_factor(lx, t));
+    return c;
+  }
+  if (lx.peek().text == "(") {
+    lx.next();
+    c = parse_or(lx, t);
+    if (lx.next().text != ")") throw parse_error{"syntax error: expected )"};
+    return c;
+  }
+  if (lx.peek().k == lexer::kind::word && (lx.peek().text == "TRUE" || lx.peek().text == "FALSE")) {
+    c.value = lx.next().text == "TRUE";
+    return c;
+  }
+  c.column = column_index(t, lx.ident());
+  if (lx.accept_word("IS")) {
+    c.k = condition::kind::is_null;
+    c.value = !lx.accept_word("NOT");
+    lx.expect_word("NULL");
+    return c;
+  }
+  c.k = condition::kind::compare;
+  c.op = lx.next().text;
+  c.literal = read_literal(lx);
+  (void)matches(c.op, 0);  // an unknown operator is a syntax error now, not per row
+  return c;
+}
+
+condition parse_and(lexer& lx, const table& t) {
+  condition c = parse_factor(lx, t);
+  if (lx.peek().text != "AND") return c;
+  condition all;
+  all.k = condition::kind::all;
+  all.parts.push_back(std::move(c));
+  while (lx.accept_word("AND"))
+    all.parts.push_back(parse_factor(lx, t));
+  return all;
+}
+
+condition parse_or(lexer& lx, const table& t) {
+  condition c = parse_and(lx, t);
+  if (lx.peek().text != "OR") return c;
+  condition any;
+  any.k = condition::kind::any;
+  any.parts.push_back(std::move(c));
+  while (lx.accept_word("OR"))
+    any.parts.push_back(parse_and(lx, t));
+  return any;
+}
+
+/// SQL's three values: 0 false, 1 true, 2 unknown (a comparison with NULL).
+int eval(const condition& c, const table& t, const row& r) {
+  switch (c.k) {
+    case condition::kind::constant:
+      return c.value ? 1 : 0;
+    case condition::kind::is_null:
+      return r[c.column].has_value() != c.value ? 1 : 0;
+    case condition::kind::compare:
+      if (!r[c.column]) return 2;
+      return matches(c.op, compare(t.columns[c.column], *r[c.column], c.literal)) ? 1 : 0;
+    case condition::kind::negate: {
+      const int v = eval(c.parts[0], t, r);
+      return v == 2 ? 2 : 1 - v;
+    }
+    case condition::kind::all: {
+      int out = 1;
+      for (const auto& p : c.parts)
+        if (const int v = eval(p, t, r); v == 0)
+          return 0;
+        else if (v == 2)
+          out = 2;
+      return out;
+    }
+    case condition::kind::any: {
+      int out = 0;
+      for (const auto& p : c.parts)
+        if (const int v = eval(p, t, r); v == 1)
+          return 1;
+        else if (v == 2)
+          out = 2;
+      return out;
+    }
+  }
+  return 0;
+}
+
+/// A select item: a column, or COUNT(*) / MIN(name) / MAX(name).
+struct item {
+  std::string aggregate;  // "" for a plain column
+  std::size_t column = 0;
+};
+
+/// -1, 0, 1 comparing two stored values of column `c` (times by instant, TIMESTAMP_TZ too).
+int compare_stored(const sf::column& c, const std::string& a, const std::string& b) {
+  const auto x = sf::instant_of(c, a);
+  const auto y = sf::instant_of(c, b);
+  if (x && y) return *x < *y ? -1 : (*y < *x ? 1 : 0);
+  return compare(c, a, b);
+}
+
+/// One row of aggregates over the rows `keep`, with its columns.
+void aggregate(const table& t, const std::vector<item>& items, const std::vector<std::size_t>& keep,
+               select_result& out) {
+  row r;
+  for (const item& it : items) {
+    if (it.aggregate == "COUNT") {
+      sf::column c{"COUNT(*)", "fixed", sf::sf_type::fixed, std::nullopt, 18, 0, false};
+      out.columns.push_back(c);
+      r.push_back(std::to_string(keep.size()));
+      continue;
+    }
+    sf::column c = t.columns[it.column];
+    c.name = it.aggregate + "(" + c.name + ")";
+    out.columns.push_back(c);
+    std::optional<std::string> best;
+    for (std::size_t i : keep) {
+      const auto& v = t.rows[i][it.column];
+      if (!v) continue;
+      const int cmp = best ? compare_stored(t.columns[it.column], *v, *best) : 0;
+      if (!best || (it.aggregate == "MIN" ? cmp < 0 : cmp > 0)) best = v;
+    }
+    r.push_back(best);
+  }
+  out.rows.push_back(std::move(r));
+}
+
+/// The select list: (aggregate, name) per item; aggregate "" for a column, "#" for a number,
+/// else COUNT / MIN / MAX. Empty for `*`.
+std::vector<std::pair<std::string, std::string>> select_items(lexer& lx) {
+  std::vector<std::pair<std::string, std::string>> names;
+  if (lx.peek().text == "*") {
+    lx.next();
+  } else {
+    do {
+      const auto t = lx.next();
+      if (t.k == lexer::kind::word && (t.text == "COUNT" || t.text == "MIN" || t.text == "MAX") &&
+          lx.peek().text == "(") {
+        lx.next();
+        std::string arg = lx.peek().text == "*" ? lx.next().text : lx.ident();
+        if (lx.next().text != ")") throw parse_error{"syntax error: expected )"};
+        names.emplace_back(t.text, arg);
+      } else if (t.k == lexer::kind::word || t.k == lexer::kind::quoted) {
+        names.emplace_back("", t.text);
+      } else if (t.k == lexer::kind::number) {
+        names.emplace_back("#", t.text);  // SELECT 1: a constant
+      } else {
+        throw parse_error{"syntax error: expected a name"};
+      }
+    } while (lx.peek().text == "," && (lx.next(), true));
+  }
+  return names;
+}
+
 }  // namespace
 
 select_result run_select(std::string_view sql, const catalog& tables) {
@@ -174,14 +378,7 @@ select_result run_select(std::string_view sql, const catalog& tables) {
   try {
     lexer lx(sql);
     lx.expect_word("SELECT");
-    std::vector<std::string> names;
-    if (lx.peek().text == "*") {
-      lx.next();
-    } else {
-      do {
-        names.push_back(lx.ident());
-      } while (lx.peek().text == "," && (lx.next(), true));
-    }
+    const auto names = select_items(lx);
     lx.expect_word("FROM");
     std::string name = lx.ident();
     while (lx.peek().text == ".") {
@@ -199,8 +396,20 @@ select_result run_select(std::string_view sql, const catalog& tables) {
     const table& tab = t->second;
     out.table = name;
     std::vector<std::size_t> proj;
-    for (const std::string& n : names)
-      proj.push_back(column_index(tab, n));
+    std::vector<item> aggregates;
+    for (const auto& [agg, n] : names) {
+      if (agg == "COUNT" && n == "*") {
+        aggregates.push_back({agg, 0});
+      } else if (!agg.empty() && agg != "#") {
+        aggregates.push_back({agg, column_index(tab, n)});
+      } else if (agg == "#") {
+        proj.push_back(0);  // the constant's rows are never sent (LIMIT 0 checks)
+      } else {
+        proj.push_back(column_index(tab, n));
+      }
+    }
+    if (!aggregates.empty() && !proj.empty())
+      throw parse_error{"syntax error: columns beside aggregates need GROUP BY"};
     if (names.empty())
       for (std::size_t i = 0; i < tab.columns.size(); ++i)
         proj.push_back(i);
@@ -208,22 +417,10 @@ select_result run_select(std::string_view sql, const catalog& tables) {
     for (std::size_t i = 0; i < tab.rows.size(); ++i)
       keep.push_back(i);
     if (lx.accept_word("WHERE")) {
-      const std::size_t c = column_index(tab, lx.ident());
+      const condition where = parse_or(lx, tab);
       std::vector<std::size_t> hit;
-      if (lx.accept_word("IS")) {
-        const bool negated = lx.accept_word("NOT");
-        lx.expect_word("NULL");
-        for (std::size_t i : keep)
-          if (tab.rows[i][c].has_value() == negated) hit.push_back(i);
-      } else {
-        const std::string op = lx.next().text;
-        const auto lit = lx.next();
-        if (lit.k != lexer::kind::string && lit.k != lexer::kind::number)
-          throw parse_error{"syntax error: expected a literal"};
-        for (std::size_t i : keep)
-          if (tab.rows[i][c] && matches(op, compare(tab.columns[c], *tab.rows[i][c], lit.text)))
-            hit.push_back(i);
-      }
+      for (std::size_t i : keep)
+        if (eval(where, tab, tab.rows[i]) == 1) hit.push_back(i);
       keep = std::move(hit);
     }
     if (lx.accept_word("ORDER")) {
@@ -235,7 +432,7 @@ select_result run_select(std::string_view sql, const catalog& tables) {
         const auto& va = tab.rows[a][c];
         const auto& vb = tab.rows[b][c];
         if (!va || !vb) return va.has_value() && !vb.has_value();  // NULLs last
-        const int cmp = compare(tab.columns[c], *va, *vb);
+        const int cmp = compare_stored(tab.columns[c], *va, *vb);
         return desc ? cmp > 0 : cmp < 0;
       });
     }
@@ -246,6 +443,10 @@ select_result run_select(std::string_view sql, const catalog& tables) {
     }
     if (lx.peek().text == ";") lx.next();
     if (lx.peek().k != lexer::kind::end) throw parse_error{"syntax error: unexpected text"};
+    if (!aggregates.empty()) {
+      aggregate(tab, aggregates, keep, out);
+      return out;
+    }
     for (std::size_t p : proj)
       out.columns.push_back(tab.columns[p]);
     out.rows.reserve(keep.size());
@@ -336,97 +537,6 @@ table generated_table(std::size_t n) {
           "{\"k\": " + id + "}"};
     t.rows.push_back(std::move(r));
   }
-  return t;
-}
-
-namespace {
-
-std::vector<std::string> split_tabs(const std::string& line) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  for (;;) {
-    const std::size_t tab = line.find('\t', start);
-    out.push_back(line.substr(start, tab - start));
-    if (tab == std::string::npos) return out;
-    start = tab + 1;
-  }
-}
-
-sf::column column_spec(const std::string& spec) {
-  std::string name;
-  std::size_t colon = 0;
-  if (!spec.empty() && spec.front() == '"') {
-    const std::size_t close = spec.find('"', 1);
-    if (close == std::string::npos) throw std::runtime_error("unclosed quote in '" + spec + "'");
-    name = spec.substr(1, close - 1);
-    colon = close + 1;
-  } else {
-    colon = spec.find(':');
-    name = upper(spec.substr(0, colon));
-  }
-  if (colon >= spec.size() || spec[colon] != ':')
-    throw std::runtime_error("column '" + spec + "' has no :type");
-  std::string type = spec.substr(colon + 1);
-  std::vector<std::int64_t> args;
-  if (const std::size_t open = type.find('('); open != std::string::npos) {
-    std::string_view inner = std::string_view(type).substr(open + 1);
-    inner = inner.substr(0, inner.find(')'));
-    while (!inner.empty()) {
-      const std::size_t comma = inner.find(',');
-      args.push_back(std::strtoll(std::string(inner.substr(0, comma)).c_str(), nullptr, 10));
-      inner = comma == std::string_view::npos ? std::string_view{} : inner.substr(comma + 1);
-    }
-    type.resize(open);
-  }
-  sf::column c;
-  c.name = name;
-  for (char& ch : type)
-    ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  c.type_name = type;
-  c.type = sf::parse_type(type);
-  if (c.type == sf::sf_type::other && type != "geography")
-    throw std::runtime_error("unknown type '" + type + "'");
-  if (c.type == sf::sf_type::fixed) {
-    c.precision = args.empty() ? 38 : args[0];
-    c.scale = args.size() > 1 ? args[1] : 0;
-  } else if (c.type == sf::sf_type::text || c.type == sf::sf_type::binary) {
-    c.length = args.empty() ? std::int64_t{16777216} : args[0];
-  } else if (!args.empty()) {
-    c.scale = args[0];
-  }
-  return c;
-}
-
-}  // namespace
-
-table load_table(std::istream& in) {
-  table t;
-  std::string line;
-  std::size_t no = 0;
-  bool header = true;
-  while (std::getline(in, line)) {
-    ++no;
-    if (line.empty() || line.front() == '#') continue;
-    try {
-      const std::vector<std::string> fields = split_tabs(line);
-      if (header) {
-        for (const std::string& f : fields)
-          t.columns.push_back(column_spec(f));
-        header = false;
-        continue;
-      }
-      if (fields.size() != t.columns.size())
-        throw std::runtime_error(std::to_string(fields.size()) + " values for " +
-                                 std::to_string(t.columns.size()) + " columns");
-      row r;
-      for (const std::string& f : fields)
-        r.push_back(f == "\\N" ? std::nullopt : std::optional<std::string>(f));
-      t.rows.push_back(std::move(r));
-    } catch (const std::runtime_error& e) {
-      throw std::runtime_error("line " + std::to_string(no) + ": " + e.what());
-    }
-  }
-  if (header) throw std::runtime_error("no header line of columns");
   return t;
 }
 
