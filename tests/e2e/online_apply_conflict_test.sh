@@ -9,6 +9,8 @@
 . "$(dirname "$0")/lib/pg.sh"
 # shellcheck disable=SC1091
 . "$(dirname "$0")/lib/hold.sh"
+# shellcheck disable=SC1091
+. "$(dirname "$0")/lib/online.sh"
 
 sums() { table_sums "$1" | grep -v '^uringmig\.'; }
 has() { psql -qXAt -d "$1" -c "select exists (select 1 from items where id = $2)"; }
@@ -47,17 +49,6 @@ SQL
   done
   [ "$(has "$dst" 102)" = f ] || fail "w$workers: part of the refused transaction is on the target"
   psql -qX -v ON_ERROR_STOP=1 -d "$dst" -c "delete from items where id = 101" >/dev/null
-  "$bin" follow --config job.toml --source "$(url "$src")" --target "$(url "$dst")" \
-    --state-dir "st$workers" >/dev/null 2>follow.err &
-  pid=$!
-  wait_true "$dst" "select exists (select 1 from items where id = 102)" ||
-    fail "w$workers: follow after the fix: $(tail -3 follow.err)"
-  expect_exit 0 "$bin" switchover --source "$(url "$src")" --target "$(url "$dst")" \
-    --state-dir "st$workers" --timeout 60s
-  rc=0
-  wait "$pid" || rc=$?
-  [ "$rc" -eq 0 ] || fail "w$workers: follow exited $rc: $(tail -3 follow.err)"
-  [ "$(sums "$src")" = "$(sums "$dst")" ] ||
-    fail "w$workers: source and target differ: $(sums "$src") / $(sums "$dst")"
+  follow_to_switchover "w$workers" "st$workers" "select exists (select 1 from items where id = 102)"
 done
 finish online_apply_conflict

@@ -14,6 +14,8 @@
 . "$(dirname "$0")/lib/pg.sh"
 # shellcheck disable=SC1091
 . "$(dirname "$0")/lib/hold.sh"
+# shellcheck disable=SC1091
+. "$(dirname "$0")/lib/online.sh"
 
 sums() { table_sums "$1" | grep -v '^uringmig\.'; }
 coldefs() {  # the columns of items: name, type, collation, NOT NULL, default, identity, generated
@@ -87,18 +89,7 @@ SQL
   psql -qX -v ON_ERROR_STOP=1 -d "$dst" -c "alter table notes add column n float8" >/dev/null
   psql -qXAt -d "$src" -c "select format('update notes set n = %s where note = %L;', n, note) from notes
       where note in ('a', 'b')" | psql -qX -v ON_ERROR_STOP=1 -d "$dst" >/dev/null
-  "$bin" follow --config job.toml --source "$(url "$src")" --target "$(url "$dst")" \
-    --state-dir "st$workers" >/dev/null 2>follow.err &
-  pid=$!
-  wait_true "$dst" "select exists (select 1 from notes where note = 'c')" ||
-    fail "w$workers: follow after the fix: $(tail -3 follow.err)"
-  expect_exit 0 "$bin" switchover --source "$(url "$src")" --target "$(url "$dst")" \
-    --state-dir "st$workers" --timeout 60s
-  rc=0
-  wait "$pid" || rc=$?
-  [ "$rc" -eq 0 ] || fail "w$workers: follow exited $rc: $(tail -3 follow.err)"
-  [ "$(sums "$src")" = "$(sums "$dst")" ] ||
-    fail "w$workers: source and target differ: $(sums "$src") / $(sums "$dst")"
+  follow_to_switchover "w$workers" "st$workers" "select exists (select 1 from notes where note = 'c')"
   [ "$(coldefs "$src")" = "$(coldefs "$dst")" ] ||
     fail "w$workers: column definitions differ: $(coldefs "$src") / $(coldefs "$dst")"
   [ "$(seqs "$src")" = "$(seqs "$dst")" ] ||
