@@ -27,22 +27,7 @@ fixture=$bench_dir/tests/pg_fixture
 base_bin=
 [ -n "${BASE:-}" ] && bench_build_base "$BASE"
 
-srcdir=$(mktemp -d); dstdir=$(mktemp -d); scratch=$(mktemp -d)
-cleanup() {
-  "$fixture" stop "$srcdir" >/dev/null 2>&1 || true
-  "$fixture" stop "$dstdir" >/dev/null 2>&1 || true
-  rm -rf "$srcdir" "$dstdir" "$scratch"
-}
-trap cleanup EXIT
-"$fixture" start "$srcdir" >/dev/null
-"$fixture" start "$dstdir" >/dev/null
-env_of() { (. "$1/conninfo.env"; echo "$PGFIX_HOST $PGFIX_PORT $PGFIX_USER"); }
-read -r shost sport suser < <(env_of "$srcdir")
-read -r thost tport tuser < <(env_of "$dstdir")
-src_url="postgresql://$suser@/bench?host=$shost&port=$sport"
-dst_url="postgresql://$tuser@/bench?host=$thost&port=$tport"
-spsql() { psql -qX -v ON_ERROR_STOP=1 -h "$shost" -p "$sport" -U "$suser" "$@"; }
-tpsql() { psql -qX -v ON_ERROR_STOP=1 -h "$thost" -p "$tport" -U "$tuser" "$@"; }
+bench_two_clusters "$fixture"
 
 echo "== data: pgbench scale $scale + $mixed_rows mixed-type rows"
 spsql -d postgres -c "create database bench"

@@ -28,6 +28,7 @@
 # PRESET=asan runs an existing asan build instead of the release build.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. perf/lib.sh
 size=${SIZE:-1}
 clients=${CLIENTS:-4}
 workers=${APPLY_WORKERS:-2}
@@ -48,23 +49,7 @@ bin=$PWD/build/$preset/uringmig
 fixture=$PWD/build/$preset/tests/pg_fixture
 pgbin=/usr/lib/postgresql/15/bin
 
-srcdir=$(mktemp -d); dstdir=$(mktemp -d); scratch=$(mktemp -d)
-cleanup() {
-  [ -n "${fpid:-}" ] && kill "$fpid" 2>/dev/null
-  "$fixture" stop "$srcdir" >/dev/null 2>&1 || true
-  "$fixture" stop "$dstdir" >/dev/null 2>&1 || true
-  rm -rf "$srcdir" "$dstdir" "$scratch"
-}
-trap cleanup EXIT
-"$fixture" start "$srcdir" >/dev/null
-"$fixture" start "$dstdir" >/dev/null
-env_of() { (. "$1/conninfo.env"; echo "$PGFIX_HOST $PGFIX_PORT $PGFIX_USER"); }
-read -r shost sport suser < <(env_of "$srcdir")
-read -r thost tport tuser < <(env_of "$dstdir")
-spsql() { psql -qX -v ON_ERROR_STOP=1 -h "$shost" -p "$sport" -U "$suser" "$@"; }
-tpsql() { psql -qX -v ON_ERROR_STOP=1 -h "$thost" -p "$tport" -U "$tuser" "$@"; }
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN {printf "%.2f", b - a}'; }
+bench_two_clusters "$fixture"
 cpu_of() {  # utime + stime of a live process, in seconds
   awk -v hz="$(getconf CLK_TCK)" '{sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz}' "/proc/$1/stat"
 }

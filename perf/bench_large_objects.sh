@@ -6,6 +6,7 @@
 # medians. PRESET=asan measures the asan build instead of release (slower: a sanitizer build).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. perf/lib.sh
 runs=${RUNS:-3}
 count=${COUNT:-10000}
 preset=${PRESET:-release}
@@ -19,25 +20,7 @@ bin=$PWD/build/$preset/uringmig
 fixture=$PWD/build/$preset/tests/pg_fixture
 pgbin=/usr/lib/postgresql/15/bin
 
-srcdir=$(mktemp -d); dstdir=$(mktemp -d); scratch=$(mktemp -d)
-cleanup() {
-  "$fixture" stop "$srcdir" >/dev/null 2>&1 || true
-  "$fixture" stop "$dstdir" >/dev/null 2>&1 || true
-  rm -rf "$srcdir" "$dstdir" "$scratch"
-}
-trap cleanup EXIT
-"$fixture" start "$srcdir" >/dev/null
-"$fixture" start "$dstdir" >/dev/null
-env_of() { (. "$1/conninfo.env"; echo "$PGFIX_HOST $PGFIX_PORT $PGFIX_USER"); }
-read -r shost sport suser < <(env_of "$srcdir")
-read -r thost tport tuser < <(env_of "$dstdir")
-src_url="postgresql://$suser@/bench?host=$shost&port=$sport"
-dst_url="postgresql://$tuser@/bench?host=$thost&port=$tport"
-spsql() { psql -qX -v ON_ERROR_STOP=1 -h "$shost" -p "$sport" -U "$suser" "$@"; }
-tpsql() { psql -qX -v ON_ERROR_STOP=1 -h "$thost" -p "$tport" -U "$tuser" "$@"; }
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN {printf "%.2f", b - a}'; }
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+bench_two_clusters "$fixture"
 
 echo "== data: $count large objects of 1-100 KB"
 spsql -d postgres -c "create database bench"

@@ -11,6 +11,7 @@
 # PRESET=asan measures the asan build instead of release.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. perf/lib.sh
 runs=${RUNS:-3}
 tables=${TABLES:-10000}
 rows=${ROWS:-3}
@@ -27,26 +28,7 @@ bin=$PWD/build/$preset/uringmig
 [ -x "$bin" ] || bin=$PWD/build/$preset/cli/uringmig
 fixture=$PWD/build/$preset/tests/pg_fixture
 
-srcdir=$(mktemp -d); dstdir=$(mktemp -d); scratch=$(mktemp -d)
-cleanup() {
-  "$fixture" stop "$srcdir" >/dev/null 2>&1 || true
-  "$fixture" stop "$dstdir" >/dev/null 2>&1 || true
-  rm -rf "$srcdir" "$dstdir" "$scratch"
-}
-trap cleanup EXIT
-"$fixture" start "$srcdir" >/dev/null
-"$fixture" start "$dstdir" >/dev/null
-env_of() { (. "$1/conninfo.env"; echo "$PGFIX_HOST $PGFIX_PORT $PGFIX_USER"); }
-read -r shost sport suser < <(env_of "$srcdir")
-read -r thost tport tuser < <(env_of "$dstdir")
-src_url="postgresql://$suser@/bench?host=$shost&port=$sport"
-dst_url="postgresql://$tuser@/bench?host=$thost&port=$tport"
-spsql() { psql -qX -v ON_ERROR_STOP=1 -h "$shost" -p "$sport" -U "$suser" "$@"; }
-tpsql() { psql -qX -v ON_ERROR_STOP=1 -h "$thost" -p "$tport" -U "$tuser" "$@"; }
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN {printf "%.2f", b - a}'; }
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
+bench_two_clusters "$fixture"
 
 echo "== data: $tables tables of $rows rows"
 spsql -d postgres -c "create database bench"

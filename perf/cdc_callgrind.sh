@@ -18,6 +18,7 @@
 # callgrind_annotate). PRESET (default release).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. perf/lib.sh
 rows=${ROWS:-20000}
 workers=${APPLY_WORKERS:-2}
 workloads=${WORKLOADS:-inserts updates mixed}
@@ -36,21 +37,7 @@ cmake --build --preset "$preset" --target uringmig pg_fixture -j"$(nproc)" >/dev
 bin=$PWD/build/$preset/uringmig
 fixture=$PWD/build/$preset/tests/pg_fixture
 
-srcdir=$(mktemp -d); dstdir=$(mktemp -d); scratch=$(mktemp -d)
-cleanup() {
-  [ -n "${fpid:-}" ] && kill "$fpid" 2>/dev/null
-  "$fixture" stop "$srcdir" >/dev/null 2>&1 || true
-  "$fixture" stop "$dstdir" >/dev/null 2>&1 || true
-  rm -rf "$srcdir" "$dstdir" "$scratch"
-}
-trap cleanup EXIT
-"$fixture" start "$srcdir" >/dev/null
-"$fixture" start "$dstdir" >/dev/null
-env_of() { (. "$1/conninfo.env"; echo "$PGFIX_HOST $PGFIX_PORT $PGFIX_USER"); }
-read -r shost sport suser < <(env_of "$srcdir")
-read -r thost tport tuser < <(env_of "$dstdir")
-spsql() { psql -qX -v ON_ERROR_STOP=1 -h "$shost" -p "$sport" -U "$suser" "$@"; }
-tpsql() { psql -qX -v ON_ERROR_STOP=1 -h "$thost" -p "$tport" -U "$tuser" "$@"; }
+bench_two_clusters "$fixture"
 conf=$scratch/apply.toml
 printf '[online]\napply_workers = %s\n' "$workers" >"$conf"
 marker_table="create table marker (id int primary key, note text); insert into marker values (1, '')"

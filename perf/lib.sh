@@ -43,3 +43,27 @@ bench_build_base() {
   base_bin=$dir/uringmig
   echo "A/B base: $short ($(git log -1 --format=%s "$rev" | cut -c1-70))"
 }
+
+# bench_two_clusters FIXTURE — two throwaway PostgreSQL 15 clusters (source, target) started by
+# the test fixture (as an unprivileged user) and stopped and removed at exit, with a background
+# process $fpid killed first when set. Sets srcdir, dstdir, scratch, shost sport suser, thost
+# tport tuser, src_url and dst_url (database "bench"); spsql / tpsql run psql on either side.
+bench_two_clusters() {
+  fixture=$1
+  srcdir=$(mktemp -d); dstdir=$(mktemp -d); scratch=$(mktemp -d)
+  trap bench_stop_clusters EXIT
+  "$fixture" start "$srcdir" >/dev/null
+  "$fixture" start "$dstdir" >/dev/null
+  read -r shost sport suser < <(. "$srcdir/conninfo.env"; echo "$PGFIX_HOST $PGFIX_PORT $PGFIX_USER")
+  read -r thost tport tuser < <(. "$dstdir/conninfo.env"; echo "$PGFIX_HOST $PGFIX_PORT $PGFIX_USER")
+  src_url="postgresql://$suser@/bench?host=$shost&port=$sport"
+  dst_url="postgresql://$tuser@/bench?host=$thost&port=$tport"
+}
+bench_stop_clusters() {
+  [ -n "${fpid:-}" ] && kill "$fpid" 2>/dev/null
+  "$fixture" stop "$srcdir" >/dev/null 2>&1 || true
+  "$fixture" stop "$dstdir" >/dev/null 2>&1 || true
+  rm -rf "$srcdir" "$dstdir" "$scratch"
+}
+spsql() { psql -qX -v ON_ERROR_STOP=1 -h "$shost" -p "$sport" -U "$suser" "$@"; }
+tpsql() { psql -qX -v ON_ERROR_STOP=1 -h "$thost" -p "$tport" -U "$tuser" "$@"; }
