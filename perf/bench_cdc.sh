@@ -189,16 +189,7 @@ for w in $workloads; do
   ours_url="postgresql://$tuser@/$ours?host=$thost&port=$tport"
 
   tpsql -d postgres -c "create database $ours"
-  "$bin" run --preset online --config "$APPLY_CONF" --source "$src_url" --target "$ours_url" \
-    --state-dir "$st" --log-level warn >"$scratch/online.out" 2>"$scratch/online.err" &
-  pid=$!
-  for _ in $(seq 1 3000); do
-    phase=$(sqlite3 "$st/state.db" "select value from kv where key = 'online.phase'" 2>/dev/null || true)
-    [ "$phase" = follow ] && break
-    kill -0 "$pid" 2>/dev/null || { cat "$scratch/online.err"; exit 1; }
-    sleep 0.1
-  done
-  kill -TERM "$pid"; wait "$pid" || true
+  bench_online_to_follow "$APPLY_CONF" "$src_url" "$ours_url" "$st"
 
   tpsql -d postgres -c "create database $native"
   "$pgbin/pg_dump" -s -h "$shost" -p "$sport" -U "$suser" "$db" | tpsql -d "$native" >/dev/null

@@ -67,3 +67,20 @@ bench_stop_clusters() {
 }
 spsql() { psql -qX -v ON_ERROR_STOP=1 -h "$shost" -p "$sport" -U "$suser" "$@"; }
 tpsql() { psql -qX -v ON_ERROR_STOP=1 -h "$thost" -p "$tport" -U "$tuser" "$@"; }
+
+# bench_online_to_follow CONFIG SRC_URL DST_URL STATE_DIR — `uringmig run --preset online` ($bin)
+# until its copy is done and it follows (the state's online.phase), then stops it (SIGTERM): the
+# slot and the copied target are ready for a benchmark's backlog. Exits on a run that dies.
+bench_online_to_follow() {
+  local pid phase
+  "$bin" run --preset online --config "$1" --source "$2" --target "$3" \
+    --state-dir "$4" --log-level warn >"$scratch/online.out" 2>"$scratch/online.err" &
+  pid=$!
+  for _ in $(seq 1 3000); do
+    phase=$(sqlite3 "$4/state.db" "select value from kv where key = 'online.phase'" 2>/dev/null || true)
+    [ "$phase" = follow ] && break
+    kill -0 "$pid" 2>/dev/null || { cat "$scratch/online.err"; exit 1; }
+    sleep 0.1
+  done
+  kill -TERM "$pid"; wait "$pid" || true
+}
