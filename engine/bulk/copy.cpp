@@ -4,7 +4,6 @@
 #include "engine/bulk/internal.hpp"
 #include "engine/bulk/table_copy.hpp"
 #include "engine/core/planner.hpp"
-#include "io/blocking.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -426,7 +425,7 @@ asio::awaitable<void> finish_table(job& j, pg::connection& dst, table_work& t) {
     std::lock_guard lk(j.m);
     failed = t.failed;
   }
-  co_await io::run_blocking([&] {
+  co_await j.state.write_off_context([&] {
     j.state.set_index_seconds(t.info.schema, t.info.name, t.index_seconds);
     if (!failed) j.state.set_table_status(t.info.schema, t.info.name, table_status::done);
   });
@@ -497,10 +496,10 @@ asio::awaitable<void> index_worker(job& j, std::size_t index) {
     spdlog::debug("index {} on {}: built in {:.2f}s", ix.name, t.info.display(), j.elapsed() - t0);
     if (r.ok()) {
       const double seconds = j.elapsed() - t0;
-      co_await io::run_blocking(
+      co_await j.state.write_off_context(
           [&] { j.state.mark_index_done(t.info.schema, t.info.name, ix.name, seconds); });
     } else {
-      co_await io::run_blocking([&] {
+      co_await j.state.write_off_context([&] {
         j.state.mark_index_failed(t.info.schema, t.info.name, ix.name, r.error().to_string());
       });
       fail_table(j, t, "index " + ix.name + ": " + r.error().to_string());

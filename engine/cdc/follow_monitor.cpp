@@ -2,7 +2,6 @@
 #include "engine/cdc/follow_monitor.hpp"
 
 #include "engine/core/pg_session.hpp"
-#include "io/blocking.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -203,7 +202,7 @@ asio::awaitable<void> follow_monitor::state::record(const follow_lag& l) {
       {"online.apply_rate", fmt::format("{:.0f}", rate)},
       {"online.apply_queue", std::to_string(s.queued_txns)}};
   // Off this context: it serves the replication and apply sockets.
-  co_await io::run_blocking([&] { st.put_many(marks); });
+  co_await st.write_off_context([&] { st.put_many(marks); });
   spdlog::debug(
       "follow: applied to {}, source at {}, lag {} bytes / {:.1f} s, {:.0f} changes/s, {} queued, "
       "{} transactions, {} changes as {} row writes in {} target transactions",

@@ -1,6 +1,5 @@
 #include "engine/core/chunk_runner.hpp"
 
-#include "io/blocking.hpp"
 #include "io/sleep.hpp"
 #include "io/wait_all.hpp"
 
@@ -97,7 +96,7 @@ asio::awaitable<void> chunk_runner::chunk_in(const task& k, const chunk_attempt&
   if (o_.record) {
     // State writes run on a thread of their own: a SQLite commit (or the WAL checkpoint that
     // one commit in a thousand pays for) never stalls the sockets this context serves.
-    co_await io::run_blocking([&] {
+    co_await state_.write_off_context([&] {
       state_.mark_chunk_done(t.schema, t.name, k.chunk->chunk_no, a.rows, a.bytes, a.seconds);
     });
     if (t.progress) {
@@ -118,7 +117,7 @@ asio::awaitable<void> chunk_runner::chunk_in(const task& k, const chunk_attempt&
   }
   if (!finished) co_return;
   if (o_.record)
-    co_await io::run_blocking([&] { state_.set_copy_seconds(t.schema, t.name, seconds); });
+    co_await state_.write_off_context([&] { state_.set_copy_seconds(t.schema, t.name, seconds); });
   path_.table_finished(t, seconds);
 }
 
@@ -141,7 +140,7 @@ asio::awaitable<void> chunk_runner::chunk_failed(const task& k, const chunk_atte
   }
   spdlog::error("table {} failed: {}", t.display, why);
   if (t.progress) t.progress->set_phase(table_phase::failed);
-  co_await io::run_blocking(
+  co_await state_.write_off_context(
       [&] { state_.set_table_status(t.schema, t.name, table_status::failed, why); });
   path_.table_failed(t, why);
 }
@@ -159,7 +158,7 @@ asio::awaitable<void> chunk_runner::run_chunk(chunk_worker& w, const task& k) {
       co_await chunk_in(k, a);
       co_return;
     }
-    co_await io::run_blocking([&] {
+    co_await state_.write_off_context([&] {
       state_.mark_chunk_failed(t.schema, t.name, c.chunk_no, a.attempts > 0 ? a.attempts : attempt,
                                a.error);
     });
@@ -199,7 +198,7 @@ asio::awaitable<void> chunk_runner::worker_loop(std::size_t index) {
           failed = k->table->failed;
         }
         if (!failed) {
-          co_await io::run_blocking(
+          co_await state_.write_off_context(
               [&] { state_.set_table_status(t.schema, t.name, table_status::copying); });
           if (t.progress) t.progress->set_phase(table_phase::copying);
         }

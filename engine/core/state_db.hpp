@@ -5,6 +5,7 @@
 
 #include "connectors/sqlite/database.hpp"
 #include "engine/core/job.hpp"
+#include "io/blocking.hpp"
 
 #include <unistd.h>
 
@@ -49,6 +50,7 @@ struct state_db {
   std::mutex mu;
   lock_fd lock;  // released after the connection is closed (declared first)
   sqlite::database db;
+  io::serial_worker writer;  // state_store::write_off_context; joined first
 };
 
 }  // namespace uringmig::engine::detail

@@ -567,6 +567,10 @@ void state_store::put(std::string_view key, std::string_view value) {
   put_many({{std::string(key), std::string(value)}});
 }
 
+boost::asio::awaitable<void> state_store::write_off_context(std::function<void()> fn) {
+  co_await impl_->writer.run(std::move(fn));
+}
+
 void state_store::put_many(const std::vector<std::pair<std::string, std::string>>& entries) try {
   std::lock_guard lock(impl_->mu);
   transaction t(impl_->db, transaction::kind::write);

@@ -2,8 +2,11 @@
 
 #include "engine/core/plan_types.hpp"
 
+#include <boost/asio/awaitable.hpp>
 #include <cstdint>
+
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -189,6 +192,11 @@ class state_store {
   bool compare_and_put(std::string_view key, std::string_view expected, std::string_view value);
 
   job_status status_snapshot() const;
+
+  /// Runs `fn` (calls on this store) on the store's own writer thread, in order, and resumes the
+  /// caller when it is done: a SQLite commit, or the WAL checkpoint one commit in ~1 000 pays,
+  /// never stalls the sockets the caller's context serves. Rethrows what `fn` throws.
+  boost::asio::awaitable<void> write_off_context(std::function<void()> fn);
 
   const std::filesystem::path& path() const noexcept;
 

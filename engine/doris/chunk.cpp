@@ -9,7 +9,6 @@
 #include "engine/core/planner.hpp"
 #include "engine/core/state_store.hpp"
 #include "engine/doris/load.hpp"
-#include "io/blocking.hpp"
 #include "io/channel.hpp"
 #include "io/sleep.hpp"
 #include "io/wait_all.hpp"
@@ -486,7 +485,8 @@ asio::awaitable<chunk_result> load_chunk(job& j, worker& w, table_target& t,
         // Recorded first: a crash from here on is finished by the next run's commit.
         const std::string mark = fmt::format("{}\t{}\t{}\t{}\t{}", ans.txn_id, label, a.body.rows,
                                              a.body.bytes, t.info.display());
-        co_await io::run_blocking([&] { j.state.put(precommit_key(t, c.chunk_no), mark); });
+        co_await j.state.write_off_context(
+            [&] { j.state.put(precommit_key(t, c.chunk_no), mark); });
         if (j.cfg.exit_after_precommit > 0 && ++j.precommits >= j.cfg.exit_after_precommit) {
           spdlog::critical("doris: debug.exit_after_precommit reached: exiting as if killed");
           std::_Exit(137);
@@ -498,7 +498,7 @@ asio::awaitable<chunk_result> load_chunk(job& j, worker& w, table_target& t,
                        " failed: " + v.message;
           break;
         }
-        co_await io::run_blocking([&] { j.state.erase(precommit_key(t, c.chunk_no)); });
+        co_await j.state.write_off_context([&] { j.state.erase(precommit_key(t, c.chunk_no)); });
       }
       if (ans.status == "Publish Timeout")
         spdlog::info("doris: {}: committed, publish timed out (visible shortly)", what);
