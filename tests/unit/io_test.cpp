@@ -1,4 +1,6 @@
-// io/: channels, the buffer pool, the runtime and the foreign-socket wrapper.
+// io/: channels, the buffer pool, the runtime, the blocking helpers and the foreign-socket
+// wrapper.
+#include "io/blocking.hpp"
 #include "io/buffer_pool.hpp"
 #include "io/channel.hpp"
 #include "io/foreign_socket.hpp"
@@ -15,9 +17,14 @@
 
 #include <fcntl.h>
 #include <unistd.h>
+#include <algorithm>
+#include <atomic>
 #include <csignal>
 #include <cstdint>
+#include <set>
+#include <stdexcept>
 #include <thread>
+#include <vector>
 
 namespace asio = boost::asio;
 namespace io = uringmig::io;
@@ -280,4 +287,39 @@ TEST(io_foreign_socket, waits_releases_and_never_closes) {
   EXPECT_NE(::fcntl(p[0], F_GETFD), -1) << "the wrapper closed a descriptor it does not own";
   ::close(p[0]);
   ::close(p[1]);
+}
+
+TEST(io_serial_worker, runs_calls_in_order_on_one_thread_and_rethrows) {
+  io::runtime rt(2);
+  io::serial_worker w;
+  std::vector<int> order;  // written only on the worker's thread
+  std::set<std::thread::id> threads;
+  std::atomic<int> resumed_elsewhere{0};
+  rt.run([&]() -> asio::awaitable<void> {
+    auto one = [&](int first) -> asio::awaitable<void> {
+      const auto caller = std::this_thread::get_id();
+      for (int i = first; i < first + 50; i += 2) {
+        co_await w.run([&, i] {
+          order.push_back(i);
+          threads.insert(std::this_thread::get_id());
+        });
+        if (std::this_thread::get_id() != caller) ++resumed_elsewhere;
+      }
+    };
+    co_await (one(0) && io::run_on(rt.executor(1), one(1)));
+    EXPECT_THROW(co_await w.run([] { throw std::runtime_error("boom"); }), std::runtime_error);
+    co_await w.run([&] { order.push_back(-1); });  // the worker goes on after a throw
+  }());
+  ASSERT_EQ(order.size(), 51u);
+  EXPECT_EQ(order.back(), -1);
+  EXPECT_EQ(threads.size(), 1u);           // one thread for every call
+  EXPECT_EQ(resumed_elsewhere.load(), 0);  // callers resume on their own context
+  std::vector<int> evens, odds;
+  for (int v : order)
+    (v < 0 ? evens : v % 2 == 0 ? evens : odds).push_back(v);
+  evens.pop_back();
+  EXPECT_TRUE(std::is_sorted(evens.begin(), evens.end()));  // each caller's calls in order
+  EXPECT_TRUE(std::is_sorted(odds.begin(), odds.end()));
+  EXPECT_EQ(evens.size(), 25u);
+  EXPECT_EQ(odds.size(), 25u);
 }
