@@ -38,9 +38,11 @@ uring_probe_result probe_uring() {
     r.fix = "this kernel lacks io_uring; use Linux 5.10 or newer built with CONFIG_IO_URING";
   } else if (r.error == EPERM || r.error == EACCES) {
     r.fix =
-        "a seccomp profile blocks it (Docker's default does): run the container with "
-        "--security-opt seccomp=unconfined or a profile that allows io_uring_setup, "
-        "io_uring_enter and io_uring_register";
+        "a seccomp profile blocks it (Docker's and containerd's defaults do): run the "
+        "container with the profile uringmig ships, deploy/seccomp-io_uring.json (the usual "
+        "rules plus io_uring_setup, io_uring_enter and io_uring_register): "
+        "--security-opt seccomp=deploy/seccomp-io_uring.json, or in Kubernetes a Localhost "
+        "seccompProfile (deploy/README.md)";
   } else if (r.error == ENOMEM) {
     r.fix = "the locked-memory limit is too low: raise it (ulimit -l, or --ulimit memlock=-1)";
   } else {
