@@ -17,6 +17,16 @@ std::string read_first_line(const char* path) {
   return line;
 }
 
+/// Whether a seccomp filter applies to this process (/proc/self/status "Seccomp: 2").
+bool under_seccomp_filter() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("Seccomp:", 0) == 0) return line.find('2') != std::string::npos;
+  }
+  return false;
+}
+
 }  // namespace
 
 uring_probe_result probe_uring() {
@@ -34,15 +44,18 @@ uring_probe_result probe_uring() {
   if (!disabled.empty() && disabled != "0") {
     r.fix = "the kernel has io_uring disabled (sysctl kernel.io_uring_disabled=" + disabled +
             "); set it to 0";
+  } else if ((r.error == ENOSYS && under_seccomp_filter()) || r.error == EPERM ||
+             r.error == EACCES) {
+    // Docker's default profile answers EPERM; Podman's, Buildah's and CRI-O's (the
+    // containers-common profile) answer ENOSYS, as if the kernel lacked the call.
+    r.fix =
+        "a seccomp profile blocks it (the default profiles of Docker, Podman, containerd and "
+        "CRI-O do): run the container with the profile uringmig ships, "
+        "deploy/seccomp-io_uring.json (the usual rules plus io_uring_setup, io_uring_enter "
+        "and io_uring_register): --security-opt seccomp=deploy/seccomp-io_uring.json, or in "
+        "Kubernetes a Localhost seccompProfile (deploy/README.md)";
   } else if (r.error == ENOSYS) {
     r.fix = "this kernel lacks io_uring; use Linux 5.10 or newer built with CONFIG_IO_URING";
-  } else if (r.error == EPERM || r.error == EACCES) {
-    r.fix =
-        "a seccomp profile blocks it (Docker's and containerd's defaults do): run the "
-        "container with the profile uringmig ships, deploy/seccomp-io_uring.json (the usual "
-        "rules plus io_uring_setup, io_uring_enter and io_uring_register): "
-        "--security-opt seccomp=deploy/seccomp-io_uring.json, or in Kubernetes a Localhost "
-        "seccompProfile (deploy/README.md)";
   } else if (r.error == ENOMEM) {
     r.fix = "the locked-memory limit is too low: raise it (ulimit -l, or --ulimit memlock=-1)";
   } else {

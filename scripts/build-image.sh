@@ -48,5 +48,5 @@ if ! have_image "$base" && ! "${builder[@]}" pull -q "$base" >/dev/null 2>&1; th
   fi
 fi
 
-"${builder[@]}" "${build[@]}" --pull=never --build-arg "DEBIAN_IMAGE=$base" \
+"${builder[@]}" "${build[@]}" --layers --pull=never --build-arg "DEBIAN_IMAGE=$base" \
   -f deploy/Containerfile -t "$tag" .

@@ -60,6 +60,20 @@ n=$(lines "$work/run.err")
 grep -q 'io_uring' "$work/run.err" || fail "run: stderr does not mention io_uring"
 grep -q 'seccomp' "$work/run.err" || fail "run: stderr does not mention seccomp"
 
+# Podman's, Buildah's and CRI-O's default profiles answer ENOSYS, not EPERM: still a seccomp
+# block (the process runs under a filter), not a kernel without io_uring.
+rc=0
+timeout 60 "$NO_URING_EXEC" --errno=ENOSYS "$URINGMIG_BIN" doctor >"$work/doctor_enosys.out" \
+  2>"$work/doctor_enosys.err" || rc=$?
+show doctor_enosys
+[ "$rc" -eq 1 ] || fail "doctor (ENOSYS): exit code $rc, want 1"
+grep -q 'seccomp' "$work/doctor_enosys.out" "$work/doctor_enosys.err" ||
+  fail "doctor (ENOSYS): does not name seccomp as the cause"
+grep -q 'deploy/seccomp-io_uring.json' "$work/doctor_enosys.out" "$work/doctor_enosys.err" ||
+  fail "doctor (ENOSYS): does not name the profile to use"
+grep -q 'lacks io_uring' "$work/doctor_enosys.out" "$work/doctor_enosys.err" &&
+  fail "doctor (ENOSYS): blames the kernel although a seccomp filter is active"
+
 for f in "$work"/*.out "$work"/*.err; do
   if grep -q "$secret" "$f"; then fail "$(basename "$f"): the password appears in the output"; fi
 done
