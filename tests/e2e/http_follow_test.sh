@@ -78,5 +78,6 @@ wait_api "$pid" '.phase == "follow"' || fail "second job never following: $(tail
 rc=0
 wait "$pid" || rc=$?
 grep -q "stop requested over HTTP" run2.err || fail "the stop reason is not logged: $(tail -3 run2.err)"
-echo "follower stopped over HTTP exited $rc"
+[ "$rc" -eq 1 ] || fail "stop over HTTP while following: exit $rc, expected 1 as for SIGTERM"
+grep -q "uringmig follow" run2.err || fail "stop over HTTP: no resume hint: $(tail -2 run2.err)"
 finish http_follow
