@@ -170,8 +170,8 @@ struct service::impl {
     const std::string_view path = std::string_view(r.target).substr(0, q);
     const std::string_view query =
         q == std::string::npos ? std::string_view() : std::string_view(r.target).substr(q + 1);
-    static constexpr std::string_view actions_[] = {"pause", "resume", "switchover", "stop"};
-    for (const auto name : actions_) {
+    static constexpr std::string_view action_names[] = {"pause", "resume", "switchover", "stop"};
+    for (const auto name : action_names) {
       if (path != fmt::format("/api/v1/{}", name)) continue;
       if (r.method != "POST") return error(405, "use POST");
       return action(r, name);
