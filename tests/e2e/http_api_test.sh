@@ -49,6 +49,8 @@ $probe ws_rows "$port" 4 >paused_rows.txt || fail "ws_rows"
 [ "$(cut -d' ' -f1 paused_rows.txt | sort -u | wc -l)" = 1 ] ||
   fail "rows moved while paused: $(tr '\n' ' ' <paused_rows.txt)"
 grep -q True paused_rows.txt || fail "the pushes do not say paused: $(cat paused_rows.txt)"
+"$bin" status --state-dir state --json | jq -e '.marks["http.paused"] == "true"' >/dev/null ||
+  fail "uringmig status does not show the pause"
 [ "$(post /api/v1/resume)" = 401 ] || fail "resume without a token: not 401"
 api /api/v1/status | jq -e '.paused' >/dev/null || fail "a refused resume resumed"
 
@@ -95,6 +97,8 @@ api /api/v1/status | jq -e '.paused' >/dev/null || fail "the server does not ans
 $probe noread "$port" 4 >noread.txt 2>&1 &
 noread=$!
 [ "$(post /api/v1/resume "$UM_HTTP_TOKEN")" = 200 ] || fail "resume: $(cat post.out)"
+"$bin" status --state-dir state --json | jq -e '.marks["http.paused"] == null' >/dev/null ||
+  fail "uringmig status still shows the pause after resume"
 wait_api "$pid" '.paused == false and .progress.chunks_done > 0' || true
 api /metrics >metrics2.txt 2>/dev/null || true
 if [ -s metrics2.txt ]; then

@@ -9,6 +9,7 @@
 #include "engine/core/observe/log_ring.hpp"
 #include "engine/core/observe/snapshot.hpp"
 #include "engine/core/settings.hpp"
+#include "engine/core/state_store.hpp"
 #include "io/http_server.hpp"
 
 #include <fmt/format.h>
@@ -24,6 +25,23 @@ namespace {
 
 constexpr std::string_view ws_path = "/api/v1/ws";
 constexpr std::size_t max_log_lines = 500;
+// The state store's mark while paused, for `uringmig status` (and `top` without --http).
+constexpr std::string_view paused_mark = "http.paused";
+
+/// Sets or clears the paused mark in the job's state store, when there is one yet.
+void mark_paused(const std::filesystem::path& state_dir, bool paused) {
+  try {
+    auto st = state_store::open_shared(state_dir);
+    if (!st) return;
+    if (paused) {
+      st->put(paused_mark, "true");
+    } else if (st->get(paused_mark)) {
+      st->erase(paused_mark);
+    }
+  } catch (const std::exception& e) {
+    spdlog::warn("cannot record the pause in the state store: {}", e.what());
+  }
+}
 
 io::http_response json(int status, std::string body) {
   return {status, "application/json", std::move(body)};
@@ -144,9 +162,11 @@ struct service::impl {
       return error(401, "missing or wrong token (send Authorization: Bearer TOKEN)");
     if (name == "pause") {
       the_hub().pause();
+      mark_paused(spec.state_dir, true);
       spdlog::info("paused over HTTP: workers stop after their current chunk or transaction");
     } else if (name == "resume") {
       the_hub().resume();
+      mark_paused(spec.state_dir, false);
       spdlog::info("resumed over HTTP");
     } else if (name == "stop") {
       if (!act.stop) return error(409, "this command cannot be stopped over HTTP");
@@ -176,7 +196,7 @@ struct service::impl {
       if (r.method != "POST") return error(405, "use POST");
       return action(r, name);
     }
-    const bool get = r.method == "GET" || r.method == "HEAD";
+    const bool get = r.method == "GET";
     const auto only_get = [&](auto make) { return get ? make() : error(405, "use GET"); };
     if (path == "/" || path == "/index.html")
       return only_get([] {
@@ -215,7 +235,10 @@ struct service::impl {
 service::service(std::unique_ptr<impl> i) : impl_(std::move(i)) {}
 
 service::~service() {
-  if (impl_ && impl_->server) impl_->server->stop();
+  if (!impl_ || !impl_->server) return;
+  impl_->server->stop();
+  // A pause does not outlive the process.
+  if (the_hub().paused()) mark_paused(impl_->spec.state_dir, false);
 }
 
 std::uint16_t service::port() const {
