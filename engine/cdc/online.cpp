@@ -452,6 +452,7 @@ int follow_phase(io::runtime& rt, state_store& st, const job_spec& opts, const e
                         "applied up to {}{}",
                         why, give_up.count(), po::format_lsn(f ? f->applied : 0), follow_hint()));
       spdlog::warn("follow: {}: reconnecting in {:.1f}s", why, backoff.count() / 1000.0);
+      observe::the_hub().retried("cdc_reconnect");
       if (!co_await io::sleep_unless_stopped(backoff, rt.stop_token())) co_return;
       backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
     }

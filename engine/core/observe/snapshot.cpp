@@ -283,6 +283,7 @@ std::string snapshot_builder::metrics() {
   header(out, "uringmig_retries_total", "counter", "Retried attempts per reason.");
   auto retries = the_hub().retries();
   retries.try_emplace("chunk", 0);
+  retries.try_emplace("cdc_reconnect", 0);
   for (const auto& [reason, n] : retries)
     out += fmt::format("uringmig_retries_total{{reason=\"{}\"}} {}\n", label(reason), n);
   header(out, "uringmig_phase", "gauge", "1 for the job's current phase.");
