@@ -94,7 +94,8 @@ row_query table_plan::base_query() const {
   return q;
 }
 
-asio::awaitable<table_plan> check_entry(const table_entry& e, source& src, pg::connection& target) {
+asio::awaitable<table_plan> check_entry_on(const table_entry& e, source& src, target_table tgt,
+                                           std::string target_name) {
   table_plan p;
   p.entry = e;
   p.src = co_await src.describe(e.source);
@@ -102,17 +103,12 @@ asio::awaitable<table_plan> check_entry(const table_entry& e, source& src, pg::c
     bad(e, fmt::format("source table {} does not exist (names are compared with their exact "
                        "case; quote parts as written: \"Schema\".\"Table\")",
                        codecs::printable(e.source.written)));
-  p.tgt = co_await describe_target(target, e.target);
-  p.target_name = p.tgt.schema + "." + p.tgt.name;
+  p.tgt = std::move(tgt);
+  p.target_name = std::move(target_name);
   for (const auto& k : e.key) {
     (void)source_column_of(p, k, "key");
     check_target_column(p, k, "key");
   }
-  if (p.tgt.found && !key_is_unique(p.tgt, e.key))
-    bad(e, fmt::format("key ({}) is not unique on target table {}: add a unique index or "
-                       "constraint on exactly these columns (the upsert needs one)",
-                       codecs::printable(fmt::format("{}", fmt::join(e.key, ", "))),
-                       codecs::printable(p.target_name)));
   if (!e.watermark.empty()) {
     const source_column& wm = source_column_of(p, e.watermark, "watermark");
     p.watermark_class = wm.cls;
@@ -142,6 +138,18 @@ asio::awaitable<table_plan> check_entry(const table_entry& e, source& src, pg::c
       bad(e, fmt::format("key column \"{}\" must load under the same name", codecs::printable(k)));
   }
   p.key = e.key;
+  co_return p;
+}
+
+asio::awaitable<table_plan> check_entry(const table_entry& e, source& src, pg::connection& target) {
+  target_table tgt = co_await describe_target(target, e.target);
+  std::string name = tgt.schema + "." + tgt.name;
+  table_plan p = co_await check_entry_on(e, src, std::move(tgt), std::move(name));
+  if (p.tgt.found && !key_is_unique(p.tgt, e.key))
+    bad(e, fmt::format("key ({}) is not unique on target table {}: add a unique index or "
+                       "constraint on exactly these columns (the upsert needs one)",
+                       codecs::printable(fmt::format("{}", fmt::join(e.key, ", "))),
+                       codecs::printable(p.target_name)));
   if (!p.tgt.found) p.create_sql = create_table_sql(e.target, p.src, e.key);
   p.mark = co_await stored_mark(target, p.target_name);
   co_return p;

@@ -17,8 +17,13 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <vector>
+
+namespace uringmig::engine {
+struct job_spec;
+}
 
 namespace uringmig::engine::incremental {
 
@@ -103,6 +108,10 @@ class source {
       boost::asio::any_io_executor ex) = 0;
   virtual boost::asio::awaitable<void> close() = 0;
 };
+
+/// The source of `spec` (`postgresql://`, `sqlite:///`, `snowflake://`) on the caller's executor.
+boost::asio::awaitable<std::unique_ptr<source>> open_source(const job_spec& spec,
+                                                            std::stop_token stop);
 
 /// A PostgreSQL source (`postgresql://`): control session on the caller's executor.
 boost::asio::awaitable<std::unique_ptr<source>> open_pg_source(const codecs::endpoint& e);
