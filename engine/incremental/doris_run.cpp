@@ -38,6 +38,7 @@ asio::awaitable<void> open_and_check(doris_context& cx) {
   auto ex = co_await asio::this_coro::executor;
   cx.src = co_await open_source(cx.spec, cx.rt.stop_token());
   cx.http.emplace(ex, cx.side.http);
+  co_await trust_listed_backends(*cx.http, cx.side);
   const auto entries = pick_entries(read_entries(cx.spec.settings), cx.spec.tables);
   for (const auto& e : entries)
     cx.plans.push_back(co_await check_doris_entry(e, *cx.src, *cx.http, cx.side, cx.state));
@@ -256,6 +257,7 @@ int run_doris(const job_spec& spec) {
     try {
       co_await open_and_check(cx);  // every check before anything is written
       j.src = cx.src.get();
+      j.side.trusted = cx.side.trusted;
       run_id = state.begin_run({spec.command, "incremental", cx.src->description(),
                                 codecs::redacted_url(spec.target_endpoint()), std::nullopt});
       out = co_await load_all(cx, j, prog, chunk_rows);

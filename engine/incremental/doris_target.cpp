@@ -7,6 +7,7 @@
 #include "engine/core/job.hpp"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 
@@ -56,6 +57,26 @@ doris_side make_doris_side(const job_spec& spec) {
       d.trusted.push_back(dc::base_url(hp, d.target.tls));
   }
   return d;
+}
+
+asio::awaitable<void> trust_listed_backends(dc::http_client& http, doris_side& d) {
+  dc::http_options o;
+  o.total_timeout = std::chrono::seconds(30);
+  const dc::backend_list bl = co_await dc::list_backends(http, d.endpoint(), o);
+  if (bl.unauthorized)
+    throw usage_error(fmt::format(
+        "Doris refused user '{}' at {} (wrong user or password): fix the target URL",
+        d.target.user, d.fe_url()));
+  if (bl.transport)
+    throw job_error(fmt::format("Doris FE {} cannot be reached: {}: check the target URL",
+                                d.fe_url(), bl.transport->message));
+  for (const auto& hp : bl.backends)
+    d.trusted.push_back(dc::base_url(hp, d.target.tls));
+  if (!bl.error.empty())
+    spdlog::info(
+        "doris: the FE at {} did not list its backends ({}): redirects are followed only to the "
+        "FE and the BEs of be=",
+        d.fe_url(), bl.error);
 }
 
 std::pair<std::string, std::string> doris_table_of(const table_entry& e, const doris_side& d) {

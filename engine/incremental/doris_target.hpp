@@ -44,6 +44,11 @@ struct doris_side {
 /// (group commit: no labels; two-phase commit: each chunk commits on its own).
 doris_side make_doris_side(const job_spec& spec);
 
+/// Reaches the FE, checks the credentials (usage_error when refused) and adds the BEs it lists
+/// to `d.trusted`: the nodes its redirects may lead to with the credentials.
+boost::asio::awaitable<void> trust_listed_backends(connectors::doris::http_client& http,
+                                                   doris_side& d);
+
 /// Database and table of an entry's target: `db.table`, or the URL's database.
 std::pair<std::string, std::string> doris_table_of(const table_entry& e, const doris_side& d);
 

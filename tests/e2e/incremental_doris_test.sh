@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # uses-fixture: pg
 # Incremental loads PostgreSQL -> Doris (the Stream Load double, a Unique Key table) over several
-# runs: inserts, updates, rows with a NULL watermark; after each run the double's table holds
+# runs: inserts, updates, rows with a NULL watermark, deletes found by reconcile; after each run the double's table holds
 # exactly the source's rows, the mark (kept in the state store) is the source's largest
 # watermark, a run with nothing new loads nothing. Then the refusals: a Duplicate Key table, a
 # key that is not the table's key, a column in the wrong case, mode = "full" -- each one line,
@@ -34,7 +34,7 @@ job() {  # job FILE [extra entry lines...]
   } >"$f"
 }
 job job.toml 'target = "dw.orders"' 'key = ["Order Id"]' 'watermark = "Updated At"' \
-  'chunk_by = "Order Id"'
+  'chunk_by = "Order Id"' 'deletes = "reconcile"'
 compare() {
   expected_rows "$src" 'select "Order Id", amount, note, "Updated At" from "Orders"' >want
   recorded_rows "dd/rec/dw.orders.tsv" >got
@@ -43,7 +43,7 @@ compare() {
 run() { "$bin" run --config "${cfg:-job.toml}" --state-dir "$work/state" "$@"; }
 
 expect_exit 0 "$bin" plan --config job.toml --state-dir "$work/state"
-grep -q 'table "Orders" -> dw.orders: mode incremental (upsert), strategy integer ranges' "$work/stdout" ||
+grep -q 'table public.Orders -> dw.orders: mode incremental (upsert), strategy integer ranges on "Order Id"' "$work/stdout" ||
   fail "plan: $(cat "$work/stdout" "$work/err")"
 
 # Run 1: every row, in several chunks (one label each).
@@ -60,11 +60,12 @@ psql -qX -v ON_ERROR_STOP=1 -d "$src" <<'SQL'
 update "Orders" set amount = 0, "Updated At" = '2024-01-02 00:00:00.000001' where "Order Id" in (10, 20, 30);
 insert into "Orders" values (8001, 1, 'new', '2024-01-02 00:00:01'), (8002, 2, 'new', null);
 update "Orders" set note = 'null wm changed' where "Order Id" = 6001;
+delete from "Orders" where "Order Id" in (40, 50);
 SQL
 expect_exit 0 run
 cat "$work/stdout"
 compare "run 2"
-grep -q "dw.orders: 7 rows read, 7 upserted" "$work/stdout" ||
+grep -q "dw.orders: 7 rows read, 7 upserted, 2 deleted, 0 rejected" "$work/stdout" ||
   fail "run 2 should read the row at the mark, the 4 changed rows and the 2 NULL-watermark rows: $(cat "$work/stdout")"
 expect_exit 0 "$bin" status --state-dir "$work/state"
 grep -q "incremental.mark.dw.orders = 2024-01-02 00:00:01" "$work/stdout" ||
