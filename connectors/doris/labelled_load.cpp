@@ -40,9 +40,10 @@ asio::awaitable<label_fate> wait_for_label(http_client& client, const stream_loa
     }
     if (std::chrono::steady_clock::now() >= deadline) co_return label_fate::waiting_too_long;
     const auto d = backoff_for(policy, std::min(polls, 6));
-    spdlog::info("doris: {}: an earlier request with this label is still running ({}); asking "
-                 "again in {} ms",
-                 what, last, d.count());
+    spdlog::info(
+        "doris: {}: an earlier request with this label is still running ({}); asking "
+        "again in {} ms",
+        what, last, d.count());
     if (!co_await io::sleep_unless_stopped(d, policy.stop)) co_return label_fate::stopped;
   }
 }

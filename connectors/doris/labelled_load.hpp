@@ -35,16 +35,15 @@ struct labelled_result {
   /// Loaded by an earlier request with this label (this run's lost answer, or a killed run's):
   /// `answer` is not that load's, its counts are unknown.
   bool earlier = false;
-  bool unauthorized = false;  // the credentials were refused: no retry helps
-  bool interrupted = false;   // stopped while waiting to retry: nothing known to be loaded
+  bool unauthorized = false;          // the credentials were refused: no retry helps
+  bool interrupted = false;           // stopped while waiting to retry: nothing known to be loaded
   std::optional<load_answer> answer;  // the last answer Doris gave
   int attempts = 0;
   std::string error;  // one line: what Doris or the transport said last
 };
 
 /// Loads `rq` (a complete body in `rq.body`; `rq.label` set) once. `what` names it in logs.
-boost::asio::awaitable<labelled_result> load_with_label(http_client& client,
-                                                        stream_load_request rq,
+boost::asio::awaitable<labelled_result> load_with_label(http_client& client, stream_load_request rq,
                                                         const retry_policy& policy,
                                                         std::string what);
 

@@ -3,8 +3,8 @@
 #include <curl/curl.h>
 #include <spdlog/spdlog.h>
 
-#include "codecs/url.hpp"
 #include "codecs/json_text.hpp"
+#include "codecs/url.hpp"
 #include "connectors/doris/json_reader.hpp"
 
 #include <cstdlib>
@@ -400,8 +400,7 @@ asio::awaitable<table_description> describe_table(http_client& client, load_endp
   const json::value* code = a.body->find("code");
   const json::value* data = a.body->find("data");
   const json::value* msg = a.body->find("msg");
-  if (code == nullptr || code->text != "0" || data == nullptr ||
-      data->kind != json::kind::object) {
+  if (code == nullptr || code->text != "0" || data == nullptr || data->kind != json::kind::object) {
     out.error = msg != nullptr ? msg->text : std::string("no table description in the answer");
     if (data != nullptr && data->kind == json::kind::string) out.error += ": " + data->text;
     co_return out;
@@ -423,8 +422,9 @@ asio::awaitable<table_description> describe_table(http_client& client, load_endp
     if (const json::value* t = c.value->find("type")) col.type = t->text;
     const json::value* is_key = c.value->find("is_key");
     const json::value* agg = c.value->find("aggregation_type");
-    col.key = is_key != nullptr ? is_key->text == "Yes"
-                                : agg == nullptr || agg->text.empty() || agg->kind == json::kind::null;
+    col.key = is_key != nullptr
+                  ? is_key->text == "Yes"
+                  : agg == nullptr || agg->text.empty() || agg->kind == json::kind::null;
     out.columns.push_back(std::move(col));
   }
   out.found = true;
@@ -432,8 +432,7 @@ asio::awaitable<table_description> describe_table(http_client& client, load_endp
 }
 
 asio::awaitable<query_rows> run_query(http_client& client, load_endpoint fe, std::string db,
-                                      std::string stmt, std::uint64_t limit,
-                                      http_options options) {
+                                      std::string stmt, std::uint64_t limit, http_options options) {
   check_endpoint(fe);
   std::string body = "{\"stmt\":";
   codecs::append_json_string(body, stmt);
@@ -466,8 +465,7 @@ asio::awaitable<query_rows> run_query(http_client& client, load_endpoint fe, std
   const json::value* code = o.value->find("code");
   const json::value* data = o.value->find("data");
   const json::value* msg = o.value->find("msg");
-  if (code == nullptr || code->text != "0" || data == nullptr ||
-      data->kind != json::kind::object) {
+  if (code == nullptr || code->text != "0" || data == nullptr || data->kind != json::kind::object) {
     out.error = msg != nullptr ? msg->text : std::string("no result in the FE's answer");
     co_return out;
   }
@@ -544,4 +542,3 @@ std::vector<filtered_row> parse_error_log(std::string_view text) {
 }
 
 }  // namespace uringmig::connectors::doris
-

@@ -131,8 +131,8 @@ class doris_worker final : public chunk_worker {
     const dc::load_answer& ans = *r->answer;
     const auto filtered = static_cast<std::int64_t>(ans.number_filtered_rows);
     if (ans.number_total_rows != static_cast<std::uint64_t>(n.read))
-      throw job_error(fmt::format("Doris read {} rows where {} were sent",
-                                  ans.number_total_rows, n.read));
+      throw job_error(
+          fmt::format("Doris read {} rows where {} were sent", ans.number_total_rows, n.read));
     if (filtered > 0) {
       n.rejected = filtered;
       n.upserted = static_cast<std::int64_t>(ans.number_loaded_rows);
@@ -159,9 +159,9 @@ class doris_worker final : public chunk_worker {
         "{} chunk {} (label {})", codecs::printable(t.plan.target_name), wc.chunk_no, rq.label);
     dc::labelled_result r = co_await dc::load_with_label(*http_, rq, j_.side.policy, what);
     if (r.unauthorized)
-      throw usage_error(fmt::format(
-          "Doris refused user '{}' at {} (wrong user or password): fix the target URL",
-          j_.side.target.user, j_.side.fe_url()));
+      throw usage_error(
+          fmt::format("Doris refused user '{}' at {} (wrong user or password): fix the target URL",
+                      j_.side.target.user, j_.side.fe_url()));
     if (r.interrupted) {
       a.interrupted = true;
       co_return std::nullopt;
@@ -233,9 +233,10 @@ class doris_worker final : public chunk_worker {
       throw job_error("reading the keys of Doris table " + t.plan.target_name + ": " +
                       target.error);
     if (target.rows.size() >= max_target_keys)
-      throw job_error(fmt::format("Doris table {} holds {} or more keys in one reconcile pass: "
-                                  "lower incremental.chunk_rows",
-                                  t.plan.target_name, max_target_keys));
+      throw job_error(
+          fmt::format("Doris table {} holds {} or more keys in one reconcile pass: "
+                      "lower incremental.chunk_rows",
+                      t.plan.target_name, max_target_keys));
     std::vector<codecs::doris_column> cols;
     for (const auto& k : key)
       cols.push_back({k, codecs::doris_value_kind::text});

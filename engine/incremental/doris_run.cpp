@@ -68,9 +68,10 @@ asio::awaitable<void> prepare_tables(doris_context& cx, doris_job& j, std::int64
                    codecs::printable(fmt::format("{}", fmt::join(p.skipped, ", "))));
     auto open = load_window(*j.state, p.target_name);
     if (open && (open->key != window_key(p) || cx.spec.restart)) {
-      spdlog::warn("{}: the unfinished run of this table was for other settings; starting a new "
-                   "one",
-                   codecs::printable(p.target_name));
+      spdlog::warn(
+          "{}: the unfinished run of this table was for other settings; starting a new "
+          "one",
+          codecs::printable(p.target_name));
       open.reset();
     }
     if (open) {
@@ -189,9 +190,10 @@ asio::awaitable<outcome> load_all(doris_context& cx, doris_job& j, progress& pro
   std::fflush(stdout);
   if (out.rejected > 0) j.state->put("incremental.rejected", std::to_string(out.rejected));
   if (!j.failures.empty())
-    throw job_error(fmt::format("{} table(s) failed (first: {}); fix the cause and run the same "
-                                "command: done chunks are kept",
-                                j.failures.size(), j.failures.front()));
+    throw job_error(
+        fmt::format("{} table(s) failed (first: {}); fix the cause and run the same "
+                    "command: done chunks are kept",
+                    j.failures.size(), j.failures.front()));
   co_return out;
 }
 

@@ -64,9 +64,9 @@ asio::awaitable<void> trust_listed_backends(dc::http_client& http, doris_side& d
   o.total_timeout = std::chrono::seconds(30);
   const dc::backend_list bl = co_await dc::list_backends(http, d.endpoint(), o);
   if (bl.unauthorized)
-    throw usage_error(fmt::format(
-        "Doris refused user '{}' at {} (wrong user or password): fix the target URL",
-        d.target.user, d.fe_url()));
+    throw usage_error(
+        fmt::format("Doris refused user '{}' at {} (wrong user or password): fix the target URL",
+                    d.target.user, d.fe_url()));
   if (bl.transport)
     throw job_error(fmt::format("Doris FE {} cannot be reached: {}: check the target URL",
                                 d.fe_url(), bl.transport->message));
@@ -105,16 +105,17 @@ asio::awaitable<table_plan> check_doris_entry(const table_entry& e, source& src,
   const auto [db, table] = doris_table_of(e, d);
   const std::string name = db + "." + table;
   if (e.mode == load_mode::full)
-    bad(e, "mode = \"full\" needs a truncate, which a Doris target cannot take over Stream Load: "
-           "use mode = \"incremental\" (the first run loads every row; deletes = \"reconcile\" "
-           "removes keys gone from the source)");
+    bad(e,
+        "mode = \"full\" needs a truncate, which a Doris target cannot take over Stream Load: "
+        "use mode = \"incremental\" (the first run loads every row; deletes = \"reconcile\" "
+        "removes keys gone from the source)");
   dc::http_options o;
   o.total_timeout = std::chrono::seconds(30);
   const dc::table_description t = co_await dc::describe_table(http, d.endpoint(), db, table, o);
   if (t.unauthorized)
-    throw usage_error(fmt::format(
-        "Doris refused user '{}' at {} (wrong user or password): fix the target URL",
-        d.target.user, d.fe_url()));
+    throw usage_error(
+        fmt::format("Doris refused user '{}' at {} (wrong user or password): fix the target URL",
+                    d.target.user, d.fe_url()));
   if (t.transport)
     throw job_error(fmt::format("Doris FE {} cannot be reached: {}: check the target URL",
                                 d.fe_url(), t.transport->message));
@@ -126,8 +127,7 @@ asio::awaitable<table_plan> check_doris_entry(const table_entry& e, source& src,
     bad(e, fmt::format("Doris table {} is a {} table: an incremental load upserts, which needs "
                        "a Unique Key table (UNIQUE KEY({}))",
                        codecs::printable(name),
-                       t.keys_type.empty() ? std::string("non-OLAP") : t.keys_type,
-                       joined(e.key)));
+                       t.keys_type.empty() ? std::string("non-OLAP") : t.keys_type, joined(e.key)));
   target_table tgt;
   tgt.found = true;
   tgt.schema = db;

@@ -57,8 +57,7 @@ std::pair<std::string, std::string> doris_table_of(const table_entry& e, const d
 /// refused (Stream Load cannot truncate). usage_error with one line naming the entry.
 boost::asio::awaitable<table_plan> check_doris_entry(const table_entry& e, source& src,
                                                      connectors::doris::http_client& http,
-                                                     const doris_side& d,
-                                                     const state_store* state);
+                                                     const doris_side& d, const state_store* state);
 
 /// A table's window as the state store keeps it for a Doris target.
 struct stored_window {

@@ -193,20 +193,27 @@ asio::awaitable<table_window> open_window(const table_plan& p, source& src,
   const auto n =
       static_cast<int>(std::min<std::int64_t>((rows + chunk_rows - 1) / chunk_rows, 10000));
   std::vector<range_bound> ranges{range_bound{std::nullopt, std::nullopt, true}};
-  w.strategy = rows <= chunk_rows ? "one chunk (small)" : "one chunk (no chunk_by)";
-  if (n > 1 && !p.entry.chunk_by.empty()) {
-    row_query rq = q;
-    rq.window = incremental;
-    rq.to = w.to;
+  const chunk_strategy how =
+      choose_strategy(p.chunk_class, !p.entry.chunk_by.empty(), rows, chunk_rows);
+  w.strategy = how == chunk_strategy::one_small ? "one chunk (small)" : "one chunk (no chunk_by)";
+  row_query rq = q;
+  rq.window = incremental;
+  rq.to = w.to;
+  const std::string col = codecs::printable(p.entry.chunk_by);
+  if (how == chunk_strategy::ranges) {
     const column_stats cs = co_await src.stats(rq, p.entry.chunk_by);
     if (cs.min && cs.max) ranges = split_range(p.chunk_class, *cs.min, *cs.max, n);
-    const bool time = p.chunk_class == value_class::date ||
-                      p.chunk_class == value_class::timestamp ||
-                      p.chunk_class == value_class::timestamptz;
-    w.strategy = ranges.size() <= 1
-                     ? fmt::format("one chunk (chunk_by of type {})", to_string(p.chunk_class))
-                     : fmt::format("{} ranges on \"{}\"", time ? "date/time" : "integer",
-                                   codecs::printable(p.entry.chunk_by));
+    w.strategy =
+        ranges.size() <= 1
+            ? fmt::format("one chunk (chunk_by of type {})", to_string(p.chunk_class))
+            : fmt::format("{} ranges on \"{}\"",
+                          p.chunk_class == value_class::integer ? "integer" : "date/time", col);
+  } else if (how == chunk_strategy::grouped) {
+    ranges = grouped_ranges(co_await src.boundaries(rq, p.entry.chunk_by, n));
+    w.strategy = ranges.size() <= 1 ? fmt::format("one chunk (values of \"{}\" not grouped)", col)
+                                    : fmt::format("grouped values on \"{}\"", col);
+  } else if (how == chunk_strategy::one_unsplittable) {
+    w.strategy = fmt::format("one chunk (chunk_by of type {})", to_string(p.chunk_class));
   }
   for (auto& r : ranges)
     w.chunks.push_back({static_cast<int>(w.chunks.size()), "rows", std::move(r)});

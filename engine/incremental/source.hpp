@@ -103,6 +103,18 @@ class source {
   /// count(*) and min/max of `column` over the rows of `q` (its columns ignored).
   virtual boost::asio::awaitable<column_stats> stats(const row_query& q,
                                                      const std::string& column) = 0;
+  /// Grouped-value chunks of a text-class `column` (text, varchar, uuid): the first value of
+  /// each of about `groups` equal groups of its non-NULL values over the rows of `q`, ascending
+  /// in the order the source's chunk predicate compares. Empty: the source cannot group (the
+  /// column is then one chunk).
+  virtual boost::asio::awaitable<std::vector<std::string>> boundaries(const row_query& q,
+                                                                      const std::string& column,
+                                                                      int groups) {
+    (void)q;
+    (void)column;
+    (void)groups;
+    co_return std::vector<std::string>{};
+  }
   /// A reader session on `ex`.
   virtual boost::asio::awaitable<std::unique_ptr<source_session>> open_session(
       boost::asio::any_io_executor ex) = 0;

@@ -462,15 +462,15 @@ TEST(doris_double_raw, unique_key_tables_upsert_delete_and_describe_themselves) 
                        "Status"),
             "Success");
   using r = row;
-  EXPECT_EQ(srv.rows("db1", "t1"), (std::vector<r>{{"1", "A", "z"}, {"2", "b", "y"},
-                                                  {"3", "c", "w"}}));
+  EXPECT_EQ(srv.rows("db1", "t1"),
+            (std::vector<r>{{"1", "A", "z"}, {"2", "b", "y"}, {"3", "c", "w"}}));
   // merge_type DELETE: the rows name keys to remove (the key columns alone will do).
   EXPECT_EQ(json_field(be_load(srv, {"label: U3", "merge_type: DELETE", "columns: id"}, "2\n9\n"),
                        "Status"),
             "Success");
   EXPECT_EQ(srv.rows("db1", "t1"), (std::vector<r>{{"1", "A", "z"}, {"3", "c", "w"}}));
-  const std::string dup = be_load(srv, {"label: U4", "merge_type: DELETE"}, "1\t2\n",
-                                  load_path("db1", "dup"));
+  const std::string dup =
+      be_load(srv, {"label: U4", "merge_type: DELETE"}, "1\t2\n", load_path("db1", "dup"));
   EXPECT_EQ(json_field(dup, "Status"), "Fail");
   EXPECT_NE(json_field(dup, "Message").find("only supported in unique tables"), std::string::npos);
   EXPECT_EQ(json_field(be_load(srv, {"label: U5", "merge_type: MERGE"}, "1\tq\tq\n"), "Status"),
@@ -493,7 +493,8 @@ TEST(doris_double_raw, unique_key_tables_upsert_delete_and_describe_themselves) 
   EXPECT_EQ(json_field(missing->body, "code"), "1");
   // StmtExecutionAction: a SELECT of the key in a range, integers as JSON numbers.
   raw_client q(srv.fe_port());
-  const std::string stmt = R"({"stmt":"SELECT `id` FROM `t1` WHERE `id` >= 2 AND `id` < 9","limit":10})";
+  const std::string stmt =
+      R"({"stmt":"SELECT `id` FROM `t1` WHERE `id` >= 2 AND `id` < 9","limit":10})";
   ASSERT_TRUE(q.send(request("POST", "/api/query/default_cluster/db1",
                              {auth, "Content-Type: application/json",
                               "Content-Length: " + std::to_string(stmt.size())}) +

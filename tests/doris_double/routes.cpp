@@ -134,10 +134,10 @@ after fe_table_schema(connection_io& io, const request_head& req, const std::str
   if (auto done = fe_check_auth(io, req, env, rec, pending)) return *done;
   std::optional<table_schema> schema = env.st.schema(db, table);
   if (!schema) {
-    std::string body = "{\"msg\":" +
-                       json_quote("errCode = 2, detailMessage = Unknown table '" + table +
-                                  "' in " + db) +
-                       ",\"code\":1,\"data\":null,\"count\":0}";
+    std::string body =
+        "{\"msg\":" +
+        json_quote("errCode = 2, detailMessage = Unknown table '" + table + "' in " + db) +
+        ",\"code\":1,\"data\":null,\"count\":0}";
     return answer(io, env, rec, req, 200, json_type, body, pending);
   }
   std::string props;
@@ -149,8 +149,9 @@ after fe_table_schema(connection_io& io, const request_head& req, const std::str
                                                               : "NONE";
     std::string type = i < schema->types.size() ? schema->types[i] : "VARCHAR";
     props += (i == 0 ? "" : ",");
-    props += "{\"type\":" + json_quote(type) + ",\"comment\":\"\",\"name\":" +
-             json_quote(schema->names[i]) + ",\"aggregation_type\":" + json_quote(agg) + "}";
+    props += "{\"type\":" + json_quote(type) +
+             ",\"comment\":\"\",\"name\":" + json_quote(schema->names[i]) +
+             ",\"aggregation_type\":" + json_quote(agg) + "}";
   }
   std::string body = "{\"msg\":\"success\",\"code\":0,\"data\":{\"status\":200,\"keysType\":" +
                      json_quote(keys_type_name(schema->model)) + ",\"properties\":[" + props +
@@ -192,8 +193,7 @@ after fe_query(connection_io& io, const request_head& req, const std::string& db
   const query_result r = run_select(env.st, db, stmt, limit);
   std::string answer_body =
       r.error ? "{\"msg\":" + json_quote(*r.error) + ",\"code\":1,\"data\":null,\"count\":0}"
-              : "{\"msg\":\"success\",\"code\":0,\"data\":" + result_set_json(r) +
-                    ",\"count\":0}";
+              : "{\"msg\":\"success\",\"code\":0,\"data\":" + result_set_json(r) + ",\"count\":0}";
   return answer(io, env, rec, req, 200, json_type, answer_body, false);
 }
 

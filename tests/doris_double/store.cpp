@@ -198,7 +198,8 @@ void store::publish_locked(const label_info& info, std::vector<row>&& rows, bool
     return a.size() >= n && b.size() >= n && std::equal(a.begin(), a.begin() + n, b.begin());
   };
   for (row& r : rows) {
-    auto it = std::find_if(t.rows.begin(), t.rows.end(), [&](const row& o) { return same_key(o, r); });
+    auto it =
+        std::find_if(t.rows.begin(), t.rows.end(), [&](const row& o) { return same_key(o, r); });
     if (deletes) {
       if (it != t.rows.end()) t.rows.erase(it);
     } else if (it != t.rows.end()) {
@@ -210,8 +211,7 @@ void store::publish_locked(const label_info& info, std::vector<row>&& rows, bool
   write_record_locked(info, t.rows, true);
 }
 
-void store::write_record_locked(const label_info& info, const std::vector<row>& rows,
-                                bool whole) {
+void store::write_record_locked(const label_info& info, const std::vector<row>& rows, bool whole) {
   if (record_dir_.empty()) return;
   std::string name = file_part(info.db) + "." + file_part(info.table) + ".tsv";
   bool first = record_files_started_.insert(name).second;
