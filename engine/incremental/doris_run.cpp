@@ -235,7 +235,15 @@ int run_doris(const job_spec& spec) {
   io::runtime rt(1 +
                  std::min<std::size_t>(workers, std::max(1u, std::thread::hardware_concurrency())));
   state_store state = state_store::open(spec.state_dir);
-  if (spec.restart) state.reset();
+  if (spec.restart) {
+    // --restart abandons the open windows; the marks (the data Doris holds) stay.
+    std::vector<std::pair<std::string, std::string>> keep;
+    for (const auto& [k, v] : state.status_snapshot().kv)
+      if (k.rfind("incremental.mark.", 0) == 0 || k.rfind("incremental.doris.windows.", 0) == 0)
+        keep.emplace_back(k, v);
+    state.reset();
+    state.put_many(keep);
+  }
   if (state.get("incremental.doris.token").value_or("").empty())
     state.put("incremental.doris.token", random_token());
   progress prog;

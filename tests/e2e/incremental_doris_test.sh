@@ -75,6 +75,10 @@ grep -q "incremental.mark.dw.orders = 2024-01-02 00:00:01" "$work/stdout" ||
 expect_exit 0 run
 compare "run 3"
 grep -q "dw.orders: 3 rows read" "$work/stdout" || fail "run 3: $(cat "$work/stdout")"
+# --restart starts over from the stored mark: the mark is what Doris holds, not run state.
+expect_exit 0 run --restart
+compare "run with --restart"
+grep -q "dw.orders: 3 rows read" "$work/stdout" || fail "--restart lost the mark: $(cat "$work/stdout")"
 
 # Refusals before anything is loaded: exit 2, one line naming the entry.
 before=$(curl -sf "http://127.0.0.1:$FE_PORT/_double/stats" | grep -o '"requests":[0-9]*')
