@@ -38,8 +38,9 @@ bool sqlite_target(const job_spec& spec) {
 int run_or_plan(const job_spec& spec) {
   if (incremental::is_job(spec)) {
     if (spec.follow) throw usage_error("incremental loads run once per command; drop --follow");
-    if (!is(spec.target, codecs::endpoint_kind::postgres))
-      throw usage_error("--target: incremental loads write to PostgreSQL");
+    if (!is(spec.target, codecs::endpoint_kind::postgres) &&
+        !is(spec.target, codecs::endpoint_kind::doris))
+      throw usage_error("--target: incremental loads write to PostgreSQL or Doris");
     return spec.plan_only() ? incremental::plan(spec) : incremental::run(spec);
   }
   if (is(spec.source, codecs::endpoint_kind::snowflake))

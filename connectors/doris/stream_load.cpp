@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 #include <spdlog/spdlog.h>
 
+#include "codecs/json_text.hpp"
 #include "codecs/url.hpp"
 #include "connectors/doris/json_reader.hpp"
 
@@ -381,6 +382,163 @@ asio::awaitable<backend_list> list_backends(http_client& client, load_endpoint f
     if (p > 0 && p < 65536) out.backends.push_back({ip->text, p});
   }
   co_return out;
+}
+
+asio::awaitable<table_description> describe_table(http_client& client, load_endpoint fe,
+                                                  std::string db, std::string table,
+                                                  http_options options) {
+  fe_answer a = co_await fe_get(
+      client, fe, "/api/" + path_segment(db) + "/" + path_segment(table) + "/_schema", options);
+  table_description out;
+  out.transport = std::move(a.transport);
+  out.http_status = a.http_status;
+  out.unauthorized = a.unauthorized;
+  out.error = std::move(a.error);
+  if (!a.body || !out.error.empty() || out.unauthorized) co_return out;
+  // {"msg":"success","code":0,"data":{"status":200,"keysType":..,"properties":[..]},"count":0};
+  // an unknown table: code 1 (okWithCommonError) and the message.
+  const json::value* code = a.body->find("code");
+  const json::value* data = a.body->find("data");
+  const json::value* msg = a.body->find("msg");
+  if (code == nullptr || code->text != "0" || data == nullptr || data->kind != json::kind::object) {
+    out.error = msg != nullptr ? msg->text : std::string("no table description in the answer");
+    if (data != nullptr && data->kind == json::kind::string) out.error += ": " + data->text;
+    co_return out;
+  }
+  json::object_result inner = json::read_object(data->text);
+  const json::value* props = inner ? inner.value->find("properties") : nullptr;
+  std::optional<std::vector<json::value>> items;
+  if (props != nullptr && props->kind == json::kind::array) items = json::read_array(props->text);
+  if (!items) {
+    out.error = "no column list in the FE's table description";
+    co_return out;
+  }
+  if (const json::value* k = inner.value->find("keysType")) out.keys_type = k->text;
+  for (const json::value& item : *items) {
+    json::object_result c = json::read_object(item.text);
+    if (!c) continue;
+    table_description::column col;
+    if (const json::value* n = c.value->find("name")) col.name = n->text;
+    if (const json::value* t = c.value->find("type")) col.type = t->text;
+    const json::value* is_key = c.value->find("is_key");
+    const json::value* agg = c.value->find("aggregation_type");
+    col.key = is_key != nullptr
+                  ? is_key->text == "Yes"
+                  : agg == nullptr || agg->text.empty() || agg->kind == json::kind::null;
+    out.columns.push_back(std::move(col));
+  }
+  out.found = true;
+  co_return out;
+}
+
+asio::awaitable<query_rows> run_query(http_client& client, load_endpoint fe, std::string db,
+                                      std::string stmt, std::uint64_t limit, http_options options) {
+  check_endpoint(fe);
+  std::string body = "{\"stmt\":";
+  codecs::append_json_string(body, stmt);
+  body += ",\"limit\":" + std::to_string(limit) + "}";
+  http_request h;
+  h.method = http_method::post;
+  h.url = fe.base_url + "/api/query/default_cluster/" + path_segment(db);
+  h.user = fe.user;
+  h.password = fe.password;
+  h.headers.emplace_back("Content-Type", "application/json");
+  h.body = std::as_bytes(std::span(body.data(), body.size()));
+  h.options = options;
+  h.options.expect_continue = false;
+  h.options.max_response_body = std::size_t{1} << 30;
+  http_response r = co_await client.request(std::move(h));
+  query_rows out;
+  out.http_status = r.status;
+  if (r.error) {
+    out.transport = std::move(r.error);
+    co_return out;
+  }
+  load_answer_result a = parse_load_answer(r.body);
+  out.unauthorized = r.status == 401 || (a && a.value->unauthorized());
+  json::object_result o = json::read_object(r.body);
+  if (r.status != 200 || !o) {
+    out.error = "HTTP " + std::to_string(r.status) + " from " + origin(fe.base_url) +
+                (o ? std::string() : ": " + o.error);
+    co_return out;
+  }
+  const json::value* code = o.value->find("code");
+  const json::value* data = o.value->find("data");
+  const json::value* msg = o.value->find("msg");
+  if (code == nullptr || code->text != "0" || data == nullptr || data->kind != json::kind::object) {
+    out.error = msg != nullptr ? msg->text : std::string("no result in the FE's answer");
+    co_return out;
+  }
+  json::object_result set = json::read_object(data->text);
+  const json::value* rows = set ? set.value->find("data") : nullptr;
+  const auto list = rows != nullptr && rows->kind == json::kind::array
+                        ? json::read_array(rows->text)
+                        : std::nullopt;
+  if (!list) {
+    out.error = "no result rows in the FE's answer";
+    co_return out;
+  }
+  for (const json::value& row : *list) {
+    const auto fields = json::read_array(row.text);
+    if (!fields) {
+      out.error = "a result row that is not an array";
+      co_return out;
+    }
+    std::vector<std::optional<std::string>> values;
+    for (const json::value& f : *fields) {
+      if (f.kind == json::kind::null)
+        values.emplace_back();
+      else
+        values.emplace_back(f.text);
+    }
+    out.rows.push_back(std::move(values));
+  }
+  co_return out;
+}
+
+asio::awaitable<error_log> fetch_error_log(http_client& client, std::string url,
+                                           http_options options) {
+  http_request h;
+  h.method = http_method::get;
+  h.url = std::move(url);
+  h.options = options;
+  h.options.expect_continue = false;
+  http_response r = co_await client.request(std::move(h));
+  error_log out;
+  out.http_status = r.status;
+  if (r.error) {
+    out.transport = std::move(r.error);
+  } else if (r.status != 200) {
+    out.error = "HTTP " + std::to_string(r.status) + " fetching the error log";
+  } else {
+    out.text = std::move(r.body);
+  }
+  co_return out;
+}
+
+std::vector<filtered_row> parse_error_log(std::string_view text) {
+  std::vector<filtered_row> out;
+  while (!text.empty()) {
+    const std::size_t eol = text.find('\n');
+    std::string_view line = text.substr(0, eol);
+    text = eol == std::string_view::npos ? std::string_view() : text.substr(eol + 1);
+    if (line.empty()) continue;
+    filtered_row f;
+    // "Reason: <why>. src line [<line>]; " -- the last " src line [" starts the row.
+    const std::size_t src = line.rfind(" src line [");
+    if (src == std::string_view::npos) {
+      f.reason = std::string(line);
+    } else {
+      f.reason = std::string(line.substr(0, src));
+      std::string_view rest = line.substr(src + 11);
+      const std::size_t end = rest.rfind("]; ");
+      const std::size_t end2 = rest.rfind(']');
+      f.line = std::string(rest.substr(0, end != std::string_view::npos ? end : end2));
+    }
+    if (f.reason.rfind("Reason: ", 0) == 0) f.reason.erase(0, 8);
+    out.push_back(std::move(f));
+  }
+  return out;
 }
 
 }  // namespace uringmig::connectors::doris

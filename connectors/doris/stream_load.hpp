@@ -146,6 +146,61 @@ struct backend_list {
 boost::asio::awaitable<backend_list> list_backends(http_client& client, load_endpoint fe,
                                                    http_options options);
 
+/// A table as the FE describes it (`GET /api/{db}/{table}/_schema`, TableSchemaAction).
+struct table_description {
+  std::optional<transport_error> transport;
+  int http_status = 0;
+  bool unauthorized = false;
+  bool found = false;
+  /// UNIQUE_KEYS, DUP_KEYS, AGG_KEYS; empty for a table that is not an OLAP table.
+  std::string keys_type;
+  struct column {
+    std::string name;  // as the FE spells it
+    std::string type;  // INT, BIGINT, VARCHAR, DATETIMEV2, ...
+    bool key = false;  // `is_key` "Yes" when the FE tells it, else no aggregation_type
+  };
+  std::vector<column> columns;
+  std::string error;  // no readable answer, or the FE's message (an unknown table: found false)
+};
+
+boost::asio::awaitable<table_description> describe_table(http_client& client, load_endpoint fe,
+                                                         std::string db, std::string table,
+                                                         http_options options);
+
+/// A statement's rows (`POST /api/query/default_cluster/{db}`, StmtExecutionAction): each value
+/// as text (a number as written), NULL as nullopt.
+struct query_rows {
+  std::optional<transport_error> transport;
+  int http_status = 0;
+  bool unauthorized = false;
+  std::vector<std::vector<std::optional<std::string>>> rows;
+  std::string error;  // the FE's message, or no readable answer
+};
+
+/// Runs `stmt` on the FE with `db` as the default database; at most `limit` rows come back.
+boost::asio::awaitable<query_rows> run_query(http_client& client, load_endpoint fe, std::string db,
+                                             std::string stmt, std::uint64_t limit,
+                                             http_options options);
+
+/// The rows a load filtered, from its `ErrorURL` (a BE's `/api/_load_error_log?file=`): one
+/// `Reason: ... src line [...]; ` line each. Fetched without credentials (the log needs none).
+struct error_log {
+  std::optional<transport_error> transport;
+  int http_status = 0;
+  std::string text;
+  std::string error;
+};
+
+boost::asio::awaitable<error_log> fetch_error_log(http_client& client, std::string url,
+                                                  http_options options);
+
+/// One line of an error log: Doris's reason and the source line as the load read it.
+struct filtered_row {
+  std::string reason;
+  std::string line;
+};
+std::vector<filtered_row> parse_error_log(std::string_view text);
+
 /// Round robin over the BEs of `be=` (direct-to-BE mode). Thread-safe.
 class be_rotation {
  public:

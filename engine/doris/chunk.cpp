@@ -6,6 +6,7 @@
 #include "codecs/doris_binary_transcode.hpp"
 #include "codecs/doris_transcode.hpp"
 #include "codecs/sql_text.hpp"
+#include "connectors/doris/labelled_load.hpp"
 #include "engine/core/planner.hpp"
 #include "engine/core/state_store.hpp"
 #include "engine/doris/load.hpp"
@@ -36,8 +37,10 @@ std::string precommit_key(const table_target& t, int chunk_no) {
 }
 
 std::chrono::milliseconds backoff_for(const load_settings& s, int attempt) {
-  auto d = s.backoff * (1LL << std::min(attempt, 16));
-  return std::min<std::chrono::milliseconds>(d, s.backoff_max);
+  connectors::doris::retry_policy p;
+  p.backoff = s.backoff;
+  p.backoff_max = s.backoff_max;
+  return connectors::doris::backoff_for(p, attempt);
 }
 
 std::string chunk_label(const job& j, const table_target& t, int chunk_no) {

@@ -58,9 +58,10 @@ class pg_session final : public source_session {
   asio::awaitable<std::int64_t> copy_rows(const row_query& q, io::buffer_pool& pool,
                                           text_sink sink) override {
     // Literals are quoted and cast to the column's type by name: the types live on the server.
-    const std::string sql = fmt::format("COPY (SELECT {} FROM {} WHERE {}) TO STDOUT",
-                                        column_list(q.columns), qualified(q.table, database_),
-                                        where_of(q, "pg_catalog.text", "pg_catalog.text", false));
+    const std::string sql =
+        fmt::format("COPY (SELECT {} FROM {} WHERE {}) TO STDOUT", column_list(q.columns),
+                    qualified(q.table, database_),
+                    where_of(q, "pg_catalog.text", "pg_catalog.text", false, true));
     pg::result r =
         co_await c_.copy_out(sql, pool, [&](io::buffer b) { return sink(std::move(b)); });
     r.check("reading the source");
@@ -119,15 +120,34 @@ class pg_source final : public source {
 
   asio::awaitable<column_stats> stats(const row_query& q, const std::string& column) override {
     const std::string col = codecs::quote_ident(column);
-    pg::result r = co_await c_.query(fmt::format(
-        "SELECT count(*), min({0})::text, max({0})::text FROM {1} WHERE {2}", col,
-        qualified(q.table, database_), where_of(q, "pg_catalog.text", "pg_catalog.text", false)));
+    pg::result r = co_await c_.query(
+        fmt::format("SELECT count(*), min({0})::text, max({0})::text FROM {1} WHERE {2}", col,
+                    qualified(q.table, database_),
+                    where_of(q, "pg_catalog.text", "pg_catalog.text", false, true)));
     r.check("reading the source's row counts");
     column_stats s;
     s.rows = std::stoll(std::string(r.value(0, 0)));
     if (const auto v = r.get(0, 1)) s.min = std::string(*v);
     if (const auto v = r.get(0, 2)) s.max = std::string(*v);
     co_return s;
+  }
+
+  asio::awaitable<std::vector<std::string>> boundaries(const row_query& q,
+                                                       const std::string& column,
+                                                       int groups) override {
+    // The first value of each of `groups` equal groups, in byte order (chunk_order_expr).
+    const std::string c = chunk_order_expr(column);
+    pg::result r = co_await c_.query(fmt::format(
+        "SELECT DISTINCT ON (g) v FROM (SELECT {0} AS v, ntile({1}) OVER (ORDER BY {0}) AS g "
+        "FROM {2} WHERE ({3}) AND {4} IS NOT NULL) s ORDER BY g, v",
+        c, groups, qualified(q.table, database_),
+        where_of(q, "pg_catalog.text", "pg_catalog.text", false, true),
+        codecs::quote_ident(column)));
+    r.check("reading the source's chunk boundaries");
+    std::vector<std::string> out;
+    for (int i = 0; i < r.rows(); ++i)
+      out.emplace_back(r.value(i, 0));
+    co_return out;
   }
 
   asio::awaitable<std::unique_ptr<source_session>> open_session(asio::any_io_executor ex) override {

@@ -94,7 +94,8 @@ row_query table_plan::base_query() const {
   return q;
 }
 
-asio::awaitable<table_plan> check_entry(const table_entry& e, source& src, pg::connection& target) {
+asio::awaitable<table_plan> check_entry_on(const table_entry& e, source& src, target_table tgt,
+                                           std::string target_name) {
   table_plan p;
   p.entry = e;
   p.src = co_await src.describe(e.source);
@@ -102,17 +103,12 @@ asio::awaitable<table_plan> check_entry(const table_entry& e, source& src, pg::c
     bad(e, fmt::format("source table {} does not exist (names are compared with their exact "
                        "case; quote parts as written: \"Schema\".\"Table\")",
                        codecs::printable(e.source.written)));
-  p.tgt = co_await describe_target(target, e.target);
-  p.target_name = p.tgt.schema + "." + p.tgt.name;
+  p.tgt = std::move(tgt);
+  p.target_name = std::move(target_name);
   for (const auto& k : e.key) {
     (void)source_column_of(p, k, "key");
     check_target_column(p, k, "key");
   }
-  if (p.tgt.found && !key_is_unique(p.tgt, e.key))
-    bad(e, fmt::format("key ({}) is not unique on target table {}: add a unique index or "
-                       "constraint on exactly these columns (the upsert needs one)",
-                       codecs::printable(fmt::format("{}", fmt::join(e.key, ", "))),
-                       codecs::printable(p.target_name)));
   if (!e.watermark.empty()) {
     const source_column& wm = source_column_of(p, e.watermark, "watermark");
     p.watermark_class = wm.cls;
@@ -142,6 +138,18 @@ asio::awaitable<table_plan> check_entry(const table_entry& e, source& src, pg::c
       bad(e, fmt::format("key column \"{}\" must load under the same name", codecs::printable(k)));
   }
   p.key = e.key;
+  co_return p;
+}
+
+asio::awaitable<table_plan> check_entry(const table_entry& e, source& src, pg::connection& target) {
+  target_table tgt = co_await describe_target(target, e.target);
+  std::string name = tgt.schema + "." + tgt.name;
+  table_plan p = co_await check_entry_on(e, src, std::move(tgt), std::move(name));
+  if (p.tgt.found && !key_is_unique(p.tgt, e.key))
+    bad(e, fmt::format("key ({}) is not unique on target table {}: add a unique index or "
+                       "constraint on exactly these columns (the upsert needs one)",
+                       codecs::printable(fmt::format("{}", fmt::join(e.key, ", "))),
+                       codecs::printable(p.target_name)));
   if (!p.tgt.found) p.create_sql = create_table_sql(e.target, p.src, e.key);
   p.mark = co_await stored_mark(target, p.target_name);
   co_return p;
@@ -185,20 +193,27 @@ asio::awaitable<table_window> open_window(const table_plan& p, source& src,
   const auto n =
       static_cast<int>(std::min<std::int64_t>((rows + chunk_rows - 1) / chunk_rows, 10000));
   std::vector<range_bound> ranges{range_bound{std::nullopt, std::nullopt, true}};
-  w.strategy = rows <= chunk_rows ? "one chunk (small)" : "one chunk (no chunk_by)";
-  if (n > 1 && !p.entry.chunk_by.empty()) {
-    row_query rq = q;
-    rq.window = incremental;
-    rq.to = w.to;
+  const chunk_strategy how =
+      choose_strategy(p.chunk_class, !p.entry.chunk_by.empty(), rows, chunk_rows);
+  w.strategy = how == chunk_strategy::one_small ? "one chunk (small)" : "one chunk (no chunk_by)";
+  row_query rq = q;
+  rq.window = incremental;
+  rq.to = w.to;
+  const std::string col = codecs::printable(p.entry.chunk_by);
+  if (how == chunk_strategy::ranges) {
     const column_stats cs = co_await src.stats(rq, p.entry.chunk_by);
     if (cs.min && cs.max) ranges = split_range(p.chunk_class, *cs.min, *cs.max, n);
-    const bool time = p.chunk_class == value_class::date ||
-                      p.chunk_class == value_class::timestamp ||
-                      p.chunk_class == value_class::timestamptz;
-    w.strategy = ranges.size() <= 1
-                     ? fmt::format("one chunk (chunk_by of type {})", to_string(p.chunk_class))
-                     : fmt::format("{} ranges on \"{}\"", time ? "date/time" : "integer",
-                                   codecs::printable(p.entry.chunk_by));
+    w.strategy =
+        ranges.size() <= 1
+            ? fmt::format("one chunk (chunk_by of type {})", to_string(p.chunk_class))
+            : fmt::format("{} ranges on \"{}\"",
+                          p.chunk_class == value_class::integer ? "integer" : "date/time", col);
+  } else if (how == chunk_strategy::grouped) {
+    ranges = grouped_ranges(co_await src.boundaries(rq, p.entry.chunk_by, n));
+    w.strategy = ranges.size() <= 1 ? fmt::format("one chunk (values of \"{}\" not grouped)", col)
+                                    : fmt::format("grouped values on \"{}\"", col);
+  } else if (how == chunk_strategy::one_unsplittable) {
+    w.strategy = fmt::format("one chunk (chunk_by of type {})", to_string(p.chunk_class));
   }
   for (auto& r : ranges)
     w.chunks.push_back({static_cast<int>(w.chunks.size()), "rows", std::move(r)});

@@ -67,6 +67,11 @@ struct table_window {
 boost::asio::awaitable<table_plan> check_entry(const table_entry& e, source& src,
                                                connectors::postgres::connection& target);
 
+/// The checks of check_entry that need only the target's table as described (its columns, and
+/// whether it exists): everything but the key's uniqueness, a missing table's DDL and the mark.
+boost::asio::awaitable<table_plan> check_entry_on(const table_entry& e, source& src,
+                                                  target_table tgt, std::string target_name);
+
 /// Fixes the window of `p` now: reads the source's counts and bounds.
 boost::asio::awaitable<table_window> open_window(const table_plan& p, source& src,
                                                  std::int64_t chunk_rows);

@@ -10,6 +10,7 @@
 #include "engine/core/pg_session.hpp"
 #include "engine/core/progress.hpp"
 #include "engine/core/state_store.hpp"
+#include "engine/incremental/doris_target.hpp"
 #include "engine/incremental/incremental.hpp"
 #include "engine/incremental/load.hpp"
 #include "engine/incremental/snowflake_source.hpp"
@@ -51,18 +52,7 @@ struct context {
 
 asio::awaitable<void> open_sides(context& cx) {
   auto ex = co_await asio::this_coro::executor;
-  const codecs::endpoint& s = cx.spec.source_endpoint();
-  if (s.kind() == codecs::endpoint_kind::postgres) {
-    cx.src = co_await open_pg_source(s);
-  } else if (s.kind() == codecs::endpoint_kind::sqlite) {
-    cx.src = open_sqlite_source(std::get<codecs::sqlite_endpoint>(s.spec));
-  } else if (s.kind() == codecs::endpoint_kind::snowflake) {
-    cx.src = co_await open_snowflake_source(std::get<codecs::snowflake_endpoint>(s.spec),
-                                            cx.spec.settings, cx.rt.stop_token());
-  } else {
-    throw usage_error(
-        "--source: incremental loads read from PostgreSQL, one SQLite file or Snowflake");
-  }
+  cx.src = co_await open_source(cx.spec, cx.rt.stop_token());
   cx.target.emplace(
       co_await connect_endpoint(ex, cx.spec.target_endpoint(), "target", "uringmig incremental"));
   co_await apply_settings(*cx.target, text_profile::portable, "setting up the target session");
@@ -242,11 +232,24 @@ asio::awaitable<outcome> load_all(context& cx, state_store& state, progress& pro
 
 }  // namespace
 
+asio::awaitable<std::unique_ptr<source>> open_source(const job_spec& spec, std::stop_token stop) {
+  const codecs::endpoint& s = spec.source_endpoint();
+  if (s.kind() == codecs::endpoint_kind::postgres) co_return co_await open_pg_source(s);
+  if (s.kind() == codecs::endpoint_kind::sqlite)
+    co_return open_sqlite_source(std::get<codecs::sqlite_endpoint>(s.spec));
+  if (s.kind() == codecs::endpoint_kind::snowflake)
+    co_return co_await open_snowflake_source(std::get<codecs::snowflake_endpoint>(s.spec),
+                                             spec.settings, std::move(stop));
+  throw usage_error(
+      "--source: incremental loads read from PostgreSQL, one SQLite file or Snowflake");
+}
+
 bool is_job(const job_spec& spec) {
   return spec.preset == "incremental" || has_entries(spec.settings);
 }
 
 int plan(const job_spec& spec) {
+  if (spec.target_endpoint().kind() == codecs::endpoint_kind::doris) return plan_doris(spec);
   io::runtime rt(1);
   const std::int64_t chunk_rows = integer_setting(spec.settings, "incremental.chunk_rows");
   if (read_entries(spec.settings).empty())
@@ -273,6 +276,7 @@ int plan(const job_spec& spec) {
 }
 
 int run(const job_spec& spec) {
+  if (spec.target_endpoint().kind() == codecs::endpoint_kind::doris) return run_doris(spec);
   if (read_entries(spec.settings).empty())
     throw usage_error("an incremental job needs [[tables]] entries in its --config file");
   const std::int64_t chunk_rows = integer_setting(spec.settings, "incremental.chunk_rows");

@@ -17,8 +17,13 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <vector>
+
+namespace uringmig::engine {
+struct job_spec;
+}
 
 namespace uringmig::engine::incremental {
 
@@ -98,11 +103,27 @@ class source {
   /// count(*) and min/max of `column` over the rows of `q` (its columns ignored).
   virtual boost::asio::awaitable<column_stats> stats(const row_query& q,
                                                      const std::string& column) = 0;
+  /// Grouped-value chunks of a text-class `column` (text, varchar, uuid): the first value of
+  /// each of about `groups` equal groups of its non-NULL values over the rows of `q`, ascending
+  /// in the order the source's chunk predicate compares. Empty: the source cannot group (the
+  /// column is then one chunk).
+  virtual boost::asio::awaitable<std::vector<std::string>> boundaries(const row_query& q,
+                                                                      const std::string& column,
+                                                                      int groups) {
+    (void)q;
+    (void)column;
+    (void)groups;
+    co_return std::vector<std::string>{};
+  }
   /// A reader session on `ex`.
   virtual boost::asio::awaitable<std::unique_ptr<source_session>> open_session(
       boost::asio::any_io_executor ex) = 0;
   virtual boost::asio::awaitable<void> close() = 0;
 };
+
+/// The source of `spec` (`postgresql://`, `sqlite:///`, `snowflake://`) on the caller's executor.
+boost::asio::awaitable<std::unique_ptr<source>> open_source(const job_spec& spec,
+                                                            std::stop_token stop);
 
 /// A PostgreSQL source (`postgresql://`): control session on the caller's executor.
 boost::asio::awaitable<std::unique_ptr<source>> open_pg_source(const codecs::endpoint& e);

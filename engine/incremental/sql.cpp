@@ -14,7 +14,7 @@ std::string literal(value_class c, const std::string& value, const std::string& 
 }
 
 std::string where_of(const row_query& q, const std::string& watermark_type,
-                     const std::string& chunk_type, bool cast) {
+                     const std::string& chunk_type, bool cast, bool c_order) {
   std::string out;
   const auto add = [&](const std::string& cond) {
     if (!out.empty()) out += " AND ";
@@ -35,7 +35,9 @@ std::string where_of(const row_query& q, const std::string& watermark_type,
     add(codecs::quote_ident(q.watermark) + " IS NULL");
   }
   if (!q.chunk_by.empty() && (q.range.lower || q.range.upper)) {
-    const std::string col = codecs::quote_ident(q.chunk_by);
+    const std::string name = codecs::quote_ident(q.chunk_by);
+    const bool bytes = c_order && q.chunk_class == value_class::text;
+    const std::string col = bytes ? chunk_order_expr(q.chunk_by) : name;
     std::string range;
     if (q.range.lower)
       range = col + " >= " + literal(q.chunk_class, *q.range.lower, chunk_type, cast);
@@ -43,10 +45,14 @@ std::string where_of(const row_query& q, const std::string& watermark_type,
       if (!range.empty()) range += " AND ";
       range += col + " < " + literal(q.chunk_class, *q.range.upper, chunk_type, cast);
     }
-    if (q.range.nulls) range = "(" + range + ") OR " + col + " IS NULL";
+    if (q.range.nulls) range = "(" + range + ") OR " + name + " IS NULL";
     add(range);
   }
   return out.empty() ? "true" : out;
+}
+
+std::string chunk_order_expr(const std::string& column) {
+  return "(" + codecs::quote_ident(column) + ")::text COLLATE \"C\"";
 }
 
 std::string column_list(const std::vector<std::string>& columns, const std::string& prefix) {

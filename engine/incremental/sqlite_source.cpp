@@ -86,28 +86,32 @@ class sqlite_session final : public source_session {
   asio::awaitable<std::int64_t> copy_rows(const row_query& q, io::buffer_pool& pool,
                                           text_sink sink) override {
     const std::string sql = select_sql(q);
-    if (!db_) db_.emplace(co_await io::run_blocking([&] { return open(); }));
-    sq::statement st = co_await io::run_blocking([&] { return db_->prepare(sql); });
+    // Every step on the session's one worker thread (a thread per batch cost a thread start
+    // per megabyte read).
+    std::optional<sq::statement> st;
+    co_await worker_.run([&] {
+      if (!db_) db_.emplace(open());
+      st.emplace(db_->prepare(sql));
+    });
     std::int64_t rows = 0;
     bool more = true;
     const auto ncols = static_cast<int>(q.columns.size());
     while (more) {
-      // A batch of rows on a thread of its own, then into pooled buffers for the sink.
-      std::string batch = co_await io::run_blocking([&] {
-        std::string out;
-        while (out.size() < (1u << 20)) {
-          if (!st.step()) {
+      // A batch of rows on the worker, then into pooled buffers for the sink.
+      std::string batch;
+      co_await worker_.run([&] {
+        while (batch.size() < (1u << 20)) {
+          if (!st->step()) {
             more = false;
             break;
           }
           for (int i = 0; i < ncols; ++i) {
-            if (i > 0) out += '\t';
-            append_value(out, st, i);
+            if (i > 0) batch += '\t';
+            append_value(batch, *st, i);
           }
-          out += '\n';
+          batch += '\n';
           ++rows;
         }
-        return out;
       });
       std::size_t at = 0;
       while (at < batch.size()) {
@@ -128,6 +132,7 @@ class sqlite_session final : public source_session {
   sq::database open() const { return sq::database::open(path_, sq::open_mode::read_only); }
   std::string path_;
   std::optional<sq::database> db_;
+  io::serial_worker worker_;  // last: its thread ends before db_ closes
 };
 
 class sqlite_source final : public source {
@@ -187,6 +192,25 @@ class sqlite_source final : public source {
         s.max = st.column_opt_text(2);
       }
       return s;
+    });
+  }
+
+  asio::awaitable<std::vector<std::string>> boundaries(const row_query& q,
+                                                       const std::string& column,
+                                                       int groups) override {
+    // The first value of each of `groups` equal groups, in the column's own collation (the one
+    // the chunk predicate compares with: BINARY unless the column declares another).
+    const std::string col = codecs::quote_ident(column);
+    const std::string sql = fmt::format(
+        "SELECT min(v) FROM (SELECT {0} AS v, ntile({1}) OVER (ORDER BY {0}) AS g FROM {2} "
+        "WHERE ({3}) AND {0} IS NOT NULL) GROUP BY g ORDER BY g",
+        col, groups, codecs::quote_ident(sqlite_name(q.table)), where_of(q, "", "", false));
+    co_return co_await io::run_blocking([&] {
+      sq::statement st = control().prepare(sql);
+      std::vector<std::string> out;
+      while (st.step())
+        if (auto v = st.column_opt_text(0)) out.push_back(std::move(*v));
+      return out;
     });
   }
 

@@ -490,4 +490,30 @@ std::vector<range_bound> split_range(value_class c, std::string_view min, std::s
   return one_range();
 }
 
+chunk_strategy choose_strategy(value_class chunk_class, bool has_chunk_by, std::int64_t rows,
+                               std::int64_t chunk_rows) {
+  if (rows <= chunk_rows) return chunk_strategy::one_small;
+  if (!has_chunk_by) return chunk_strategy::one_no_chunk_by;
+  switch (chunk_class) {
+    case value_class::integer:
+    case value_class::date:
+    case value_class::timestamp:
+    case value_class::timestamptz:
+      return chunk_strategy::ranges;
+    case value_class::text:
+      return chunk_strategy::grouped;
+    default:
+      return chunk_strategy::one_unsplittable;
+  }
+}
+
+std::vector<range_bound> grouped_ranges(const std::vector<std::string>& firsts) {
+  std::vector<std::string> cuts;
+  for (std::size_t i = 1; i < firsts.size(); ++i)
+    if (cuts.empty() ? firsts[i] != firsts.front() : firsts[i] != cuts.back())
+      cuts.push_back(firsts[i]);
+  if (cuts.empty()) return one_range();
+  return ranges_from(std::move(cuts));
+}
+
 }  // namespace uringmig::engine::incremental

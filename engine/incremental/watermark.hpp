@@ -79,4 +79,20 @@ struct range_bound {
 std::vector<range_bound> split_range(value_class c, std::string_view min, std::string_view max,
                                      int n);
 
+/// How a table's window is cut into chunks.
+enum class chunk_strategy {
+  one_small,        // no more rows than one chunk takes
+  one_no_chunk_by,  // no chunk_by: one chunk
+  ranges,           // integer or date/time ranges of equal width (split_range)
+  grouped,          // text, varchar, uuid: value ranges from the source's group boundaries
+  one_unsplittable  // a chunk_by of another class: one chunk
+};
+chunk_strategy choose_strategy(value_class chunk_class, bool has_chunk_by, std::int64_t rows,
+                               std::int64_t chunk_rows);
+
+/// Ranges from grouped-value boundaries: `firsts` holds the first value of each group, ascending
+/// in the source's order; the ranges are [-inf, f1) with NULL, [f1, f2), ..., [fk, +inf)
+/// (repeated values dropped). One open range when there are fewer than two groups.
+std::vector<range_bound> grouped_ranges(const std::vector<std::string>& firsts);
+
 }  // namespace uringmig::engine::incremental

@@ -4,11 +4,14 @@
 #include <lz4frame.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <limits>
 #include <optional>
 #include <random>
+
+#include <algorithm>
 
 #include "tests/doris_double/handlers.hpp"
 #include "tests/doris_double/stream_load.hpp"
@@ -180,6 +183,24 @@ class lz4_sink : public body_sink {
   bool ended_ = false;
 };
 
+// A keyed table keeps its rows in table order: fields named by `columns` go to their column,
+// the others are NULL (a DELETE load may carry the key columns alone).
+void to_table_order(std::vector<row>& rows, const load_params& p, const table_schema& schema) {
+  if (p.columns.empty() || schema.names.empty()) return;
+  std::vector<std::size_t> at;
+  for (const std::string& c : p.columns) {
+    auto it = std::find(schema.names.begin(), schema.names.end(), c);
+    at.push_back(it == schema.names.end() ? schema.names.size()
+                                          : static_cast<std::size_t>(it - schema.names.begin()));
+  }
+  for (row& r : rows) {
+    row out(schema.names.size());
+    for (std::size_t i = 0; i < r.size() && i < at.size(); ++i)
+      if (at[i] < out.size()) out[at[i]] = std::move(r[i]);
+    r = std::move(out);
+  }
+}
+
 std::string two_phase_json(std::string_view status, std::string_view msg) {
   return "{\n    \"status\": " + json_quote(status) + ",\n    \"msg\": " + json_quote(msg) +
          "\n}\n";
@@ -233,6 +254,13 @@ after serve_stream_load(connection_io& io, const request_head& req, const std::s
         "[ANALYSIS_ERROR]TStatus: errCode = 2, detailMessage = Label format error. regex: "
         "^[-_A-Za-z0-9:]{1,128}$, label: " +
         p.label);
+    return early();
+  }
+  const std::optional<table_schema> schema = env.st.schema(db, table);
+  if (p.deletes && (!schema || schema->model != keys_type::unique)) {
+    resp.fail(
+        "[ANALYSIS_ERROR]TStatus: errCode = 2, detailMessage = load by MERGE or DELETE is only "
+        "supported in unique tables.");
     return early();
   }
   if (auto f = env.st.take(fault::too_many_txns)) {
@@ -333,7 +361,8 @@ after serve_stream_load(connection_io& io, const request_head& req, const std::s
   } else if (env.opts.discard) {
     v = evaluate_counted(counter.lines(), injected ? injected->rows : 0);
   } else {
-    v = evaluate_body(buffer, p, env.st.schema(db, table), injected ? injected->rows : 0);
+    v = evaluate_body(buffer, p, schema, injected ? injected->rows : 0);
+    if (schema && schema->model == keys_type::unique) to_table_order(v.rows, p, *schema);
   }
   resp.write_data_time_ms = ms_since(tw);
   resp.total_rows = v.total;
@@ -356,13 +385,13 @@ after serve_stream_load(connection_io& io, const request_head& req, const std::s
   } else {
     const auto tc = clock::now();
     if (p.two_phase) {
-      env.st.finish(begun.txn_id, txn_state::precommitted, std::move(v.rows));
+      env.st.finish(begun.txn_id, txn_state::precommitted, std::move(v.rows), p.deletes);
     } else if (env.st.take(fault::publish_timeout)) {
-      env.st.finish(begun.txn_id, txn_state::committed, std::move(v.rows));
+      env.st.finish(begun.txn_id, txn_state::committed, std::move(v.rows), p.deletes);
       resp.status = "Publish Timeout";
       resp.message = std::string(messages::publish_timeout);
     } else {
-      env.st.finish(begun.txn_id, txn_state::visible, std::move(v.rows));
+      env.st.finish(begun.txn_id, txn_state::visible, std::move(v.rows), p.deletes);
     }
     resp.commit_and_publish_time_ms = ms_since(tc);
   }

@@ -21,7 +21,7 @@ namespace dd = uringmig::test::doris_double;
 constexpr std::string_view usage =
     "usage: doris_double [--fe-port N] [--be-port N] [--ready-file PATH] [--discard]\n"
     "                    [--record-dir DIR] [--user U] [--password P] [--fe-direct]\n"
-    "                    [--fe-http-401] [--table DB.TABLE=COLUMNS[:name,name...]]...\n"
+    "                    [--fe-http-401] [--table DB.TABLE=COLUMNS[:name,name...[:unique:N]]]...\n"
     "                    [--redirect-to HOST:PORT] [--tls-cert PEM --tls-key PEM]\n"
     "Ports 0 (the default) are chosen by the system; the ready file gets\n"
     "FE_PORT=... and BE_PORT=... lines once both ports listen.\n";
@@ -46,11 +46,16 @@ void parse_table(const std::string& spec, dd::server& srv) {
     usage_error("bad --table: " + spec);
   }
   dd::table_schema schema;
+  std::string model;
   std::string rest = spec.substr(eq + 1);
   std::size_t colon = rest.find(':');
   schema.column_count = std::strtoul(rest.substr(0, colon).c_str(), nullptr, 10);
   if (colon != std::string::npos) {
     std::string names = rest.substr(colon + 1);
+    if (const std::size_t more = names.find(':'); more != std::string::npos) {
+      model = names.substr(more + 1);  // "unique:1": a Unique Key table on its first column
+      names.resize(more);
+    }
     std::size_t start = 0;
     while (start <= names.size()) {
       std::size_t comma = names.find(',', start);
@@ -59,6 +64,7 @@ void parse_table(const std::string& spec, dd::server& srv) {
       start = comma + 1;
     }
   }
+  if (!dd::read_model(model, schema)) usage_error("bad --table model: " + spec);
   srv.set_table(spec.substr(0, dot), spec.substr(dot + 1, eq - dot - 1), schema);
 }
 

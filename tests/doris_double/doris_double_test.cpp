@@ -449,4 +449,64 @@ TEST(doris_double_raw, fe_lists_its_backends_and_can_redirect_elsewhere) {
   EXPECT_EQ(moved->get("Location"), "http://root:s3cret@127.0.0.2:4242/api/db1/t1/_stream_load?");
 }
 
+TEST(doris_double_raw, unique_key_tables_upsert_delete_and_describe_themselves) {
+  server srv(opts());
+  table_schema keyed{3, {"id", "name", "ts"}};
+  ASSERT_TRUE(read_model("unique:1", keyed));
+  keyed.types = {"BIGINT", "VARCHAR", "DATETIME"};
+  srv.set_table("db1", "t1", keyed);
+  srv.set_table("db1", "dup", {2, {"a", "b"}});
+  EXPECT_EQ(json_field(be_load(srv, {"label: U1"}, "1\ta\tx\n2\tb\ty\n"), "Status"), "Success");
+  // Fields named by `columns` land in their columns; the same key replaces the row in place.
+  EXPECT_EQ(json_field(be_load(srv, {"label: U2", "columns: ts,id,name"}, "z\t1\tA\nw\t3\tc\n"),
+                       "Status"),
+            "Success");
+  using r = row;
+  EXPECT_EQ(srv.rows("db1", "t1"),
+            (std::vector<r>{{"1", "A", "z"}, {"2", "b", "y"}, {"3", "c", "w"}}));
+  // merge_type DELETE: the rows name keys to remove (the key columns alone will do).
+  EXPECT_EQ(json_field(be_load(srv, {"label: U3", "merge_type: DELETE", "columns: id"}, "2\n9\n"),
+                       "Status"),
+            "Success");
+  EXPECT_EQ(srv.rows("db1", "t1"), (std::vector<r>{{"1", "A", "z"}, {"3", "c", "w"}}));
+  const std::string dup =
+      be_load(srv, {"label: U4", "merge_type: DELETE"}, "1\t2\n", load_path("db1", "dup"));
+  EXPECT_EQ(json_field(dup, "Status"), "Fail");
+  EXPECT_NE(json_field(dup, "Message").find("only supported in unique tables"), std::string::npos);
+  EXPECT_EQ(json_field(be_load(srv, {"label: U5", "merge_type: MERGE"}, "1\tq\tq\n"), "Status"),
+            "Fail");
+
+  raw_client c(srv.fe_port());
+  ASSERT_TRUE(c.send(request("GET", "/api/db1/t1/_schema", {auth})));
+  auto schema = c.read_response();
+  ASSERT_TRUE(schema);
+  EXPECT_EQ(schema->body,
+            "{\"msg\":\"success\",\"code\":0,\"data\":{\"status\":200,\"keysType\":\"UNIQUE_KEYS\","
+            "\"properties\":[{\"type\":\"BIGINT\",\"comment\":\"\",\"name\":\"id\","
+            "\"aggregation_type\":\"\"},{\"type\":\"VARCHAR\",\"comment\":\"\",\"name\":\"name\","
+            "\"aggregation_type\":\"REPLACE\"},{\"type\":\"DATETIME\",\"comment\":\"\",\"name\":"
+            "\"ts\",\"aggregation_type\":\"REPLACE\"}]},\"count\":0}");
+  raw_client m(srv.fe_port());
+  ASSERT_TRUE(m.send(request("GET", "/api/db1/nope/_schema", {auth})));
+  auto missing = m.read_response();
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(json_field(missing->body, "code"), "1");
+  // StmtExecutionAction: a SELECT of the key in a range, integers as JSON numbers.
+  raw_client q(srv.fe_port());
+  const std::string stmt =
+      R"({"stmt":"SELECT `id` FROM `t1` WHERE `id` >= 2 AND `id` < 9","limit":10})";
+  ASSERT_TRUE(q.send(request("POST", "/api/query/default_cluster/db1",
+                             {auth, "Content-Type: application/json",
+                              "Content-Length: " + std::to_string(stmt.size())}) +
+                     stmt));
+  auto rows = q.read_response();
+  ASSERT_TRUE(rows);
+  EXPECT_EQ(rows->body,
+            "{\"msg\":\"success\",\"code\":0,\"data\":{\"type\":\"result_set\",\"meta\":[{\"name\":"
+            "\"id\",\"type\":\"BIGINT\"}],\"data\":[[3]],\"status\":{},\"time\":1},\"count\":0}");
+  table_schema bad{1, {"a"}};
+  EXPECT_FALSE(read_model("unique:2", bad));
+  EXPECT_FALSE(read_model("sorted:1", bad));
+}
+
 }  // namespace

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <map>
 
+#include "tests/doris_double/query.hpp"
 #include "tests/doris_double/stream_load.hpp"
 
 namespace uringmig::test::doris_double {
@@ -123,6 +124,79 @@ after fe_load_state(connection_io& io, const request_head& req, const std::strin
   return answer(io, env, rec, req, 200, json_type, fe_body("success", 0, state), pending);
 }
 
+// TableSchemaAction: `GET /api/{db}/{table}/_schema`, the columns (name, type, aggregation_type:
+// empty for key columns) and the data model (`keysType`). An unknown table: code 1 and the
+// message.
+after fe_table_schema(connection_io& io, const request_head& req, const std::string& db,
+                      const std::string& table, handler_env& env) {
+  request_record rec = make_record(node::fe, req);
+  const bool pending = has_body(req);
+  if (auto done = fe_check_auth(io, req, env, rec, pending)) return *done;
+  std::optional<table_schema> schema = env.st.schema(db, table);
+  if (!schema) {
+    std::string body =
+        "{\"msg\":" +
+        json_quote("errCode = 2, detailMessage = Unknown table '" + table + "' in " + db) +
+        ",\"code\":1,\"data\":null,\"count\":0}";
+    return answer(io, env, rec, req, 200, json_type, body, pending);
+  }
+  std::string props;
+  for (std::size_t i = 0; i < schema->names.size(); ++i) {
+    const bool key = i < schema->key_count;
+    std::string agg = key                                     ? ""
+                      : schema->model == keys_type::unique    ? "REPLACE"
+                      : schema->model == keys_type::aggregate ? "SUM"
+                                                              : "NONE";
+    std::string type = i < schema->types.size() ? schema->types[i] : "VARCHAR";
+    props += (i == 0 ? "" : ",");
+    props += "{\"type\":" + json_quote(type) +
+             ",\"comment\":\"\",\"name\":" + json_quote(schema->names[i]) +
+             ",\"aggregation_type\":" + json_quote(agg) + "}";
+  }
+  std::string body = "{\"msg\":\"success\",\"code\":0,\"data\":{\"status\":200,\"keysType\":" +
+                     json_quote(keys_type_name(schema->model)) + ",\"properties\":[" + props +
+                     "]},\"count\":0}";
+  return answer(io, env, rec, req, 200, json_type, body, pending);
+}
+
+class string_sink : public body_sink {
+ public:
+  explicit string_sink(std::string& out) : out_(out) {}
+  void write(std::string_view data) override { out_.append(data); }
+
+ private:
+  std::string& out_;
+};
+
+// StmtExecutionAction: `POST /api/query/{ns}/{db}` with {"stmt": ..., "limit": N} (limit
+// default 1000 here), answered {"msg":"success","code":0,"data":{"type":"result_set",...}}.
+after fe_query(connection_io& io, const request_head& req, const std::string& db,
+               handler_env& env) {
+  request_record rec = make_record(node::fe, req);
+  if (auto done = fe_check_auth(io, req, env, rec, has_body(req))) return *done;
+  std::string body;
+  string_sink sink(body);
+  std::uint64_t bytes = 0;
+  if (has_body(req) &&
+      io.read_body(framing_of(req), sink, 1 << 20, bytes) != connection_io::body_result::ok)
+    return after::close;
+  rec.body_bytes = bytes;
+  std::optional<json_members> m = parse_json_object(body);
+  std::string stmt;
+  std::uint64_t limit = 1000;
+  if (m) {
+    for (const auto& [k, v] : *m) {
+      if (k == "stmt" && v) stmt = *v;
+      if (k == "limit" && v) limit = std::strtoull(v->c_str(), nullptr, 10);
+    }
+  }
+  const query_result r = run_select(env.st, db, stmt, limit);
+  std::string answer_body =
+      r.error ? "{\"msg\":" + json_quote(*r.error) + ",\"code\":1,\"data\":null,\"count\":0}"
+              : "{\"msg\":\"success\",\"code\":0,\"data\":" + result_set_json(r) + ",\"count\":0}";
+  return answer(io, env, rec, req, 200, json_type, answer_body, false);
+}
+
 // BackendsAction: `GET /api/backends[?is_alive=true]`, the BEs' addresses and HTTP ports.
 after fe_backends(connection_io& io, const request_head& req, handler_env& env) {
   request_record rec = make_record(node::fe, req);
@@ -177,6 +251,12 @@ after control(connection_io& io, const request_head& req, const std::string& wha
       names = comma == std::string_view::npos ? std::string_view() : names.substr(comma + 1);
     }
     if (schema.column_count == 0) schema.column_count = schema.names.size();
+    if (!read_model(q["keys"], schema)) return reply(400, "{\"ok\":false,\"error\":\"bad keys\"}");
+    for (std::string_view types = q["types"]; !types.empty();) {
+      std::size_t comma = types.find(',');
+      schema.types.emplace_back(trim(types.substr(0, comma)));
+      types = comma == std::string_view::npos ? std::string_view() : types.substr(comma + 1);
+    }
     env.st.set_table(q["db"], q["table"], std::move(schema));
     return reply(200, "{\"ok\":true}");
   }
@@ -250,6 +330,14 @@ after route(connection_io& io, const request_head& req, handler_env& env, node w
     }
     if (parts.size() == 3 && parts[0] == "api" && parts[2] == "get_load_state") {
       return fe_load_state(io, req, parts[1], env);
+    }
+    if (parts.size() == 4 && parts[0] == "api" && parts[1] == "query") {
+      return req.method == "POST" ? fe_query(io, req, parts[3], env)
+                                  : not_allowed(io, req, env, where);
+    }
+    if (parts.size() == 4 && parts[0] == "api" && parts[3] == "_schema") {
+      return req.method == "GET" ? fe_table_schema(io, req, parts[1], parts[2], env)
+                                 : not_allowed(io, req, env, where);
     }
     if (parts.size() == 2 && parts[0] == "api" && parts[1] == "backends") {
       return req.method == "GET" ? fe_backends(io, req, env) : not_allowed(io, req, env, where);

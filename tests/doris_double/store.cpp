@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdlib>
 #include <fstream>
 
 namespace uringmig::test::doris_double {
@@ -52,6 +53,41 @@ std::string_view fault_name(fault f) {
     if (k == f) return n;
   }
   return "unknown";
+}
+
+std::string_view keys_type_name(keys_type k) {
+  switch (k) {
+    case keys_type::duplicate:
+      return "DUP_KEYS";
+    case keys_type::unique:
+      return "UNIQUE_KEYS";
+    case keys_type::aggregate:
+      return "AGG_KEYS";
+  }
+  return "DUP_KEYS";
+}
+
+bool read_model(std::string_view spec, table_schema& schema) {
+  if (spec.empty()) return true;
+  const std::size_t colon = spec.find(':');
+  const std::string_view name = spec.substr(0, colon);
+  if (name == "unique") {
+    schema.model = keys_type::unique;
+  } else if (name == "aggregate") {
+    schema.model = keys_type::aggregate;
+  } else if (name == "duplicate") {
+    schema.model = keys_type::duplicate;
+  } else {
+    return false;
+  }
+  if (colon == std::string_view::npos) return schema.model == keys_type::duplicate;
+  const std::string n(spec.substr(colon + 1));
+  char* end = nullptr;
+  const unsigned long v = std::strtoul(n.c_str(), &end, 10);
+  if (n.empty() || *end != '\0' || v == 0 || (!schema.names.empty() && v > schema.names.size()))
+    return false;
+  schema.key_count = v;
+  return true;
 }
 
 std::string_view txn_state_name(txn_state s) {
@@ -143,31 +179,60 @@ store::begin_result store::begin(const std::string& db, const std::string& table
   return out;
 }
 
-void store::publish_locked(const label_info& info, std::vector<row>&& rows) {
-  if (!record_dir_.empty()) {
-    std::string name = file_part(info.db) + "." + file_part(info.table) + ".tsv";
-    bool first = record_files_started_.insert(name).second;
-    std::ofstream out(record_dir_ / name, first ? std::ios::trunc : std::ios::app);
-    for (const row& r : rows)
-      out << record_line(r);
+void store::publish_locked(const label_info& info, std::vector<row>&& rows, bool deletes) {
+  table_data& t = tables_[{info.db, info.table}];
+  const bool keyed = t.schema.model == keys_type::unique && t.schema.key_count > 0;
+  if (!keep_rows_ && !keyed) {
+    write_record_locked(info, rows, false);
+    return;
   }
-  if (!keep_rows_) return;
-  std::vector<row>& dest = tables_[{info.db, info.table}].rows;
-  for (row& r : rows)
-    dest.push_back(std::move(r));
+  if (!keyed) {
+    write_record_locked(info, rows, false);
+    for (row& r : rows)
+      t.rows.push_back(std::move(r));
+    return;
+  }
+  // Unique Key: the last row of a key wins; DELETE removes the key. Rows keep their place.
+  const std::size_t n = t.schema.key_count;
+  auto same_key = [n](const row& a, const row& b) {
+    return a.size() >= n && b.size() >= n && std::equal(a.begin(), a.begin() + n, b.begin());
+  };
+  for (row& r : rows) {
+    auto it =
+        std::find_if(t.rows.begin(), t.rows.end(), [&](const row& o) { return same_key(o, r); });
+    if (deletes) {
+      if (it != t.rows.end()) t.rows.erase(it);
+    } else if (it != t.rows.end()) {
+      *it = std::move(r);
+    } else {
+      t.rows.push_back(std::move(r));
+    }
+  }
+  write_record_locked(info, t.rows, true);
 }
 
-void store::finish(std::int64_t txn_id, txn_state final_state, std::vector<row> rows) {
+void store::write_record_locked(const label_info& info, const std::vector<row>& rows, bool whole) {
+  if (record_dir_.empty()) return;
+  std::string name = file_part(info.db) + "." + file_part(info.table) + ".tsv";
+  bool first = record_files_started_.insert(name).second;
+  std::ofstream out(record_dir_ / name, first || whole ? std::ios::trunc : std::ios::app);
+  for (const row& r : rows)
+    out << record_line(r);
+}
+
+void store::finish(std::int64_t txn_id, txn_state final_state, std::vector<row> rows,
+                   bool deletes) {
   std::lock_guard lock(m_);
   auto it = txns_.find(txn_id);
   if (it == txns_.end()) return;
   label_info& info = labels_[it->second.label_key];
   info.state = final_state;
   if (final_state == txn_state::visible || final_state == txn_state::committed) {
-    publish_locked(info, std::move(rows));
+    publish_locked(info, std::move(rows), deletes);
     txns_.erase(it);
   } else if (final_state == txn_state::precommitted) {
     it->second.pending = std::move(rows);
+    it->second.deletes = deletes;
   } else {
     txns_.erase(it);
   }
@@ -202,13 +267,15 @@ store::two_phase_result store::two_phase(const std::string& db, std::optional<st
   }
   auto it = txns_.find(info->txn_id);
   std::vector<row> pending;
+  bool deletes = false;
   if (it != txns_.end()) {
     pending = std::move(it->second.pending);
+    deletes = it->second.deletes;
     txns_.erase(it);
   }
   if (commit) {
     info->state = txn_state::visible;
-    publish_locked(*info, std::move(pending));
+    publish_locked(*info, std::move(pending), deletes);
   } else {
     info->state = txn_state::aborted;
   }

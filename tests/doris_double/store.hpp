@@ -91,10 +91,27 @@ struct request_record {
   bool reset = false;  // the double reset the connection
 };
 
+/// Doris's data models, as `keysType` names them (FE TableSchemaAction).
+enum class keys_type { duplicate, unique, aggregate };
+std::string_view keys_type_name(keys_type k);  // DUP_KEYS, UNIQUE_KEYS, AGG_KEYS
+
 struct table_schema {
+  table_schema() = default;
+  table_schema(std::size_t count, std::vector<std::string> column_names)
+      : column_count(count), names(std::move(column_names)) {}
   std::size_t column_count = 0;    // 0: any number of fields is accepted
   std::vector<std::string> names;  // optional; JSON members are taken in this order
+  /// The data model. Unique Key: the first `key_count` of `names` are the key; a committed row
+  /// replaces the row with the same key, and a `merge_type: DELETE` load removes it.
+  keys_type model = keys_type::duplicate;
+  std::size_t key_count = 0;
+  /// Doris type names for `GET /api/{db}/{table}/_schema` (default VARCHAR).
+  std::vector<std::string> types;
 };
+
+/// "unique:N", "aggregate:N", "duplicate[:N]" (N key columns, the first of `names`) into
+/// `schema`; "" leaves it a Duplicate Key table. False when malformed.
+bool read_model(std::string_view spec, table_schema& schema);
 
 class store {
  public:
@@ -122,8 +139,10 @@ class store {
   begin_result begin(const std::string& db, const std::string& table, const std::string& label,
                      bool two_phase);
   /// Ends a running transaction: VISIBLE and COMMITTED publish `rows`,
-  /// PRECOMMITTED keeps them for a 2PC commit, ABORTED drops them.
-  void finish(std::int64_t txn_id, txn_state final_state, std::vector<row> rows);
+  /// PRECOMMITTED keeps them for a 2PC commit, ABORTED drops them. `deletes`: the rows are
+  /// keys to remove (merge_type DELETE on a Unique Key table).
+  void finish(std::int64_t txn_id, txn_state final_state, std::vector<row> rows,
+              bool deletes = false);
 
   struct two_phase_result {
     bool ok = false;
@@ -159,12 +178,15 @@ class store {
   struct txn {
     key label_key;
     std::vector<row> pending;
+    bool deletes = false;
   };
   struct table_data {
     table_schema schema;
     std::vector<row> rows;
   };
-  void publish_locked(const label_info& info, std::vector<row>&& rows);
+  void publish_locked(const label_info& info, std::vector<row>&& rows, bool deletes);
+  /// Appends `rows` to the record file, or (`whole`) rewrites it with them.
+  void write_record_locked(const label_info& info, const std::vector<row>& rows, bool whole);
 
   const bool keep_rows_;
   const std::filesystem::path record_dir_;

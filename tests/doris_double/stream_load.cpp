@@ -164,6 +164,14 @@ header_verdict read_load_headers(const request_head& req) {
     }
   }
   p.two_phase = iequals(req.get("two_phase_commit"), "true");
+  // APPEND (default) or DELETE; MERGE (with a `delete` condition) is not imitated.
+  if (std::string merge = to_lower(req.get("merge_type")); merge == "delete") {
+    p.deletes = true;
+  } else if (merge == "merge") {
+    refuse("[NOT_IMPLEMENTED_ERROR]the test double does not imitate merge_type MERGE");
+  } else if (!merge.empty() && merge != "append") {
+    refuse("[INVALID_ARGUMENT]Invalid merge type: " + req.get("merge_type"));
+  }
   std::string group = to_lower(req.get("group_commit"));
   if (group == "async_mode" || group == "sync_mode") {
     p.group_commit = true;

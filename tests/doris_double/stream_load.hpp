@@ -58,6 +58,7 @@ struct load_params {
   double max_filter_ratio = 0;
   bool two_phase = false;
   bool group_commit = false;
+  bool deletes = false;     // merge_type: DELETE (Unique Key tables only)
   bool compressed = false;  // gz / deflate: inflated before parsing
   bool lz4 = false;         // lz4: LZ4 frames, decoded before parsing
   body_framing framing;

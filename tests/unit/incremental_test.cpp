@@ -121,6 +121,35 @@ TEST(incremental_chunks, integer_ranges_cover_every_value_and_null) {
       "0");
 }
 
+TEST(incremental_chunks, strategy_follows_the_chunk_column_type) {
+  using cs = chunk_strategy;
+  EXPECT_EQ(choose_strategy(value_class::text, true, 1000, 1000), cs::one_small);
+  EXPECT_EQ(choose_strategy(value_class::integer, false, 5000, 1000), cs::one_no_chunk_by);
+  EXPECT_EQ(choose_strategy(value_class::integer, true, 5000, 1000), cs::ranges);
+  EXPECT_EQ(choose_strategy(value_class::date, true, 5000, 1000), cs::ranges);
+  EXPECT_EQ(choose_strategy(value_class::timestamptz, true, 5000, 1000), cs::ranges);
+  EXPECT_EQ(choose_strategy(value_class::text, true, 5000, 1000), cs::grouped);  // text, uuid
+  EXPECT_EQ(choose_strategy(value_class::numeric, true, 5000, 1000), cs::one_unsplittable);
+  EXPECT_EQ(choose_strategy(value_class::other, true, 5000, 1000), cs::one_unsplittable);
+}
+
+TEST(incremental_chunks, grouped_values_cut_at_each_groups_first_value) {
+  const auto r = grouped_ranges({"apple", "kiwi", "kiwi", "pear"});
+  ASSERT_EQ(r.size(), 3u);  // a repeated first value (a value spanning groups) is one cut
+  EXPECT_FALSE(r[0].lower);
+  EXPECT_EQ(r[0].upper, "kiwi");
+  EXPECT_TRUE(r[0].nulls);  // NULL keys go with the first chunk
+  EXPECT_EQ(r[1].lower, "kiwi");
+  EXPECT_EQ(r[1].upper, "pear");
+  EXPECT_EQ(r[2].lower, "pear");
+  EXPECT_FALSE(r[2].upper);
+  EXPECT_FALSE(r[2].nulls);
+  // Fewer than two groups (or a source that cannot group): one open range.
+  EXPECT_EQ(grouped_ranges({}).size(), 1u);
+  EXPECT_EQ(grouped_ranges({"only"}).size(), 1u);
+  EXPECT_EQ(grouped_ranges({"a", "a"}).size(), 1u);
+}
+
 TEST(incremental_chunks, time_ranges_split_the_span) {
   const auto r =
       split_range(value_class::timestamp, "2024-01-01 00:00:00", "2024-01-01 04:00:00", 4);
