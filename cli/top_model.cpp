@@ -59,7 +59,7 @@ std::optional<double> mark_number(const std::optional<json::object>& marks, std:
 /// A bulk job records no phase: it follows from its tables.
 std::string derived_phase(const top_snapshot& s) {
   if (s.state != "running") return s.state.empty() ? "none" : s.state;
-  if (s.tables.empty()) return "schema";
+  if (s.tables.empty()) return "starting";
   bool copying = false;
   bool indexing = false;
   for (const auto& t : s.tables) {
@@ -68,7 +68,7 @@ std::string derived_phase(const top_snapshot& s) {
   }
   if (copying) return "copy";
   if (indexing) return "indexes";
-  return "post-data";
+  return "finishing";
 }
 
 void read_run(const json::object& doc, top_snapshot& s) {
@@ -82,8 +82,10 @@ void read_run(const json::object& doc, top_snapshot& s) {
   s.message = codecs::printable(text(*run, "message"));
 }
 
-void read_tables(const json::object& doc, top_snapshot& s) {
-  const auto* v = doc.find("tables");
+/// `key`: the stored tables ("tables") or the API's live ones ("table_progress", whose status
+/// is called "state" and which carry a live fraction).
+void read_tables(const json::object& doc, std::string_view key, top_snapshot& s) {
+  const auto* v = doc.find(key);
   if (v == nullptr || v->kind != json::kind::array) return;
   const auto items = json::read_array(v->text);
   if (!items) return;
@@ -94,6 +96,8 @@ void read_tables(const json::object& doc, top_snapshot& s) {
     top_table t;
     t.name = codecs::printable(text(*o.value, "schema") + "." + text(*o.value, "name"));
     t.status = text(*o.value, "status");
+    if (t.status.empty()) t.status = text(*o.value, "state");
+    t.fraction = number(*o.value, "fraction");
     t.rows = integer(*o.value, "rows");
     t.bytes = integer(*o.value, "bytes");
     t.chunks_done = static_cast<int>(integer(*o.value, "chunks_done"));
@@ -106,6 +110,7 @@ void read_tables(const json::object& doc, top_snapshot& s) {
 }  // namespace
 
 double top_snapshot::progress() const noexcept {
+  if (fraction) return std::clamp(*fraction, 0.0, 1.0);
   if (chunks_total <= 0) return 0;
   return std::min(1.0, double(chunks_done) / double(chunks_total));
 }
@@ -124,7 +129,11 @@ std::optional<top_snapshot> parse_status_document(std::string_view json_text, st
   top_snapshot s;
   s.live = flag(doc, "live");
   read_run(doc, s);
-  read_tables(doc, s);
+  if (doc.find("table_progress") != nullptr) {
+    read_tables(doc, "table_progress", s);
+  } else {
+    read_tables(doc, "tables", s);
+  }
   if (const auto totals = child(doc, "totals")) {
     s.rows = integer(*totals, "rows");
     s.bytes = integer(*totals, "bytes");
@@ -140,8 +149,16 @@ std::optional<top_snapshot> parse_status_document(std::string_view json_text, st
   // Live fields of the HTTP API's document, when present.
   s.paused = flag(doc, "paused");
   if (const auto e = number(doc, "elapsed_seconds")) s.elapsed_seconds = *e;
-  s.rows_per_second = number(doc, "rows_per_second");
-  s.bytes_per_second = number(doc, "bytes_per_second");
+  if (const auto p = child(doc, "progress")) {
+    s.rows = integer(*p, "rows");
+    s.bytes = integer(*p, "bytes");
+    s.chunks_done = static_cast<int>(integer(*p, "chunks_done"));
+    s.chunks_total = static_cast<int>(integer(*p, "chunks_total"));
+    s.tables_done = static_cast<int>(integer(*p, "tables_done"));
+    s.fraction = number(*p, "fraction");
+    s.rows_per_second = number(*p, "rows_per_second");
+    s.bytes_per_second = number(*p, "bytes_per_second");
+  }
   if (const auto cdc = child(doc, "cdc")) {
     if (const auto b = number(*cdc, "lag_bytes")) s.lag_bytes = static_cast<std::int64_t>(*b);
     if (const auto t = number(*cdc, "lag_seconds")) s.lag_seconds = *t;

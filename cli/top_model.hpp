@@ -20,6 +20,7 @@ struct top_table {
   std::int64_t bytes = 0;
   int chunks_done = 0;
   int chunks_total = 0;
+  std::optional<double> fraction;  // the API's live done fraction (rows inside chunks too)
   bool failed = false;
 };
 
@@ -35,6 +36,7 @@ struct top_snapshot {
   int chunks_done = 0;
   int chunks_total = 0;
   int tables_done = 0;
+  std::optional<double> fraction;         // the API's live done fraction
   std::optional<double> rows_per_second;  // from the document; else top measures it
   std::optional<double> bytes_per_second;
   std::optional<std::int64_t> lag_bytes;
@@ -42,7 +44,8 @@ struct top_snapshot {
   std::string message;
   std::vector<top_table> tables;
 
-  /// Done fraction in [0, 1]: chunks done over chunks planned (0 before a plan exists).
+  /// Done fraction in [0, 1]: the API's, else chunks done over chunks planned (0 before a plan
+  /// exists).
   double progress() const noexcept;
 };
 

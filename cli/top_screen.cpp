@@ -32,6 +32,7 @@ std::string lag_text(const top_snapshot& s) {
 }
 
 double table_fraction(const top_table& t) {
+  if (t.fraction) return std::clamp(*t.fraction, 0.0, 1.0);
   if (t.status == "done" || t.status == "copied" || t.status == "indexing") return 1;
   if (t.chunks_total <= 0) return 0;
   return std::min(1.0, double(t.chunks_done) / double(t.chunks_total));

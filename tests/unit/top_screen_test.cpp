@@ -107,13 +107,30 @@ TEST(top_model, live_fields_of_the_api_document_win) {
   auto doc = document(running_job(1), true);
   doc.pop_back();  // newline
   doc.pop_back();  // closing brace
-  doc += R"(,"phase":"copy","paused":true,"elapsed_seconds":12.5,"rows_per_second":2500,)"
+  doc += R"(,"phase":"copy","paused":true,"elapsed_seconds":12.5,)"
          R"("cdc":{"lag_bytes":10,"lag_seconds":0.25}})";
   const auto s = parsed(doc);
   EXPECT_TRUE(s.paused);
   EXPECT_DOUBLE_EQ(s.elapsed_seconds, 12.5);
-  EXPECT_DOUBLE_EQ(s.rows_per_second.value_or(0), 2500);
   EXPECT_EQ(s.lag_bytes.value_or(0), 10);
+}
+
+TEST(top_model, the_api_live_progress_and_tables_replace_the_stored_ones) {
+  auto doc = document(running_job(1), true);
+  doc.pop_back();
+  doc.pop_back();
+  doc += R"(,"phase":"copy","progress":{"rows":2000,"bytes":9000,"rows_per_second":100,)"
+         R"("bytes_per_second":450,"fraction":0.4,"chunks_done":4,"chunks_total":10,)"
+         R"("tables_done":0},"table_progress":[{"schema":"public","name":"t0","state":"copying",)"
+         R"("rows":2000,"bytes":9000,"chunks_done":4,"chunks_total":10,"fraction":0.45}]})";
+  const auto s = parsed(doc);
+  EXPECT_EQ(s.rows, 2000);
+  EXPECT_DOUBLE_EQ(s.progress(), 0.4);
+  EXPECT_DOUBLE_EQ(s.bytes_per_second.value_or(0), 450);
+  ASSERT_EQ(s.tables.size(), 1U);
+  EXPECT_EQ(s.tables[0].status, "copying");
+  EXPECT_EQ(s.tables[0].rows, 2000);
+  EXPECT_THAT(joined(render_top(s, top_view{}, 100, 12)), HasSubstr("  45%"));
 }
 
 TEST(top_model, refuses_what_is_not_a_status_document) {
