@@ -8,9 +8,9 @@
 
 namespace {
 
-using uringmig::engine::observe::dashboard_page;
 using ::testing::HasSubstr;
 using ::testing::Not;
+using uringmig::engine::observe::dashboard_page;
 
 TEST(dashboard_page, is_the_whole_html_file_embedded_at_build_time) {
   const auto page = dashboard_page();
