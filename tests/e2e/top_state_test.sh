@@ -39,6 +39,16 @@ screen_wait '^uringmig top  #1 run --preset bulk  state directory ' || fail "no 
 screen_wait 'p/r/s need --http URL' || fail "no hint that actions need the API"
 screen_keys p
 screen_wait 'pause, resume and switchover need the job.s API' || fail "p did not say it needs --http"
+# A smaller terminal (SIGWINCH): the whole picture is laid out again, title first, keys last.
+tmux_ resize-window -t top -x 70 -y 12
+for _ in $(seq 300); do
+  [ "$(screen_text | wc -l)" -eq 12 ] && screen_text | head -1 | grep -q '^uringmig top  #1' &&
+    screen_text | tail -1 | grep -q '^pause, resume and switchover' && break
+  sleep 0.1
+done
+screen_text | head -1 | grep -q '^uringmig top  #1' || fail "after a resize: no title on the first line"
+screen_text | tail -1 | grep -q '^pause, resume and switchover' || fail "after a resize: the last line is not the notice: $(screen_text | tail -2)"
+screen_text | grep -q '^public\.gated ' || fail "after a resize: no table rows"
 screen_keys q
 screen_gone || fail "q did not end top"
 screen_wait '^\[exited: 0\]' || fail "top did not exit 0"
