@@ -1,5 +1,7 @@
 #include "cli/terminal.hpp"
 
+#include "cli/top_screen.hpp"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/ioctl.h>
@@ -103,22 +105,7 @@ void terminal_screen::measure() {
 }
 
 void terminal_screen::draw(const std::vector<std::string>& lines) {
-  std::string out;
-  const bool full = shown_.empty();
-  for (std::size_t i = 0; i < lines.size(); ++i) {
-    if (i < shown_.size() && shown_[i] == lines[i]) continue;
-    std::string_view text = lines[i];
-    while (!text.empty() && text.back() == ' ')
-      text.remove_suffix(1);  // the erase below blanks the rest: the last column stays unused
-    out += "\x1b[" + std::to_string(i + 1) + ";1H";
-    out += text;
-    out += "\x1b[K";
-  }
-  if (full) {
-    out += "\x1b[J";  // after the last row: whatever a resize left below it
-  } else if (lines.size() < shown_.size()) {
-    out += "\x1b[" + std::to_string(lines.size() + 1) + ";1H\x1b[J";
-  }
+  const auto out = screen_update(shown_, lines);
   shown_ = lines;
   if (!out.empty()) write_all(out);
 }

@@ -75,6 +75,11 @@ int run_plain(watcher& w, std::ostream& out) {
   bool seen_live = false;
   while (true) {
     w.refresh();
+    if (w.last && !w.error.empty() && seen_live) {
+      // The API answered before and is gone now: the job ended.
+      out << "job ended (" << w.error << ")\n" << std::flush;
+      return 0;
+    }
     if (w.last) {
       out << time_of_day() << ' ' << plain_top_line(*w.last, view_of(w));
       if (!w.error.empty()) out << " (" << w.error << ')';
@@ -86,8 +91,6 @@ int run_plain(watcher& w, std::ostream& out) {
         return 0;
       }
     } else if (!w.error.empty()) {
-      // The API went away after answering: the job ended.
-      if (seen_live) return 0;
       throw std::runtime_error(w.error);
     }
     if (signals.wait(std::chrono::seconds(1))) return 0;

@@ -101,6 +101,27 @@ std::string fit_columns(std::string_view text, int width) {
   return out;
 }
 
+std::string screen_update(const std::vector<std::string>& shown,
+                          const std::vector<std::string>& lines) {
+  std::string out;
+  const bool full = shown.empty();
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    if (i < shown.size() && shown[i] == lines[i]) continue;
+    std::string_view text = lines[i];
+    while (!text.empty() && text.back() == ' ')
+      text.remove_suffix(1);  // the erase blanks the rest: the last column is never written
+    out += fmt::format("\x1b[{};1H", i + 1);
+    out += text;
+    out += "\x1b[K";
+  }
+  if (full) {
+    out += "\x1b[J";  // after the last row: whatever a resize left below it
+  } else if (lines.size() < shown.size()) {
+    out += fmt::format("\x1b[{};1H\x1b[J", lines.size() + 1);
+  }
+  return out;
+}
+
 std::string progress_bar(double fraction, int width) {
   if (width < 3) return std::string(static_cast<std::size_t>(std::max(0, width)), ' ');
   const int inner = width - 2;

@@ -34,6 +34,13 @@ int max_top_scroll(const top_snapshot& s, const top_view& view, int height);
 /// One line for a non-terminal: phase, progress, counts, rates, lag, paused.
 std::string plain_top_line(const top_snapshot& s, const top_view& view);
 
+/// The bytes that turn a terminal showing `shown` (empty: unknown, e.g. after a resize) into
+/// one showing `lines`: each changed row is overwritten in place (cursor to the row, its text
+/// without trailing blanks, erase to the end of the line), never a clear of the whole screen,
+/// so nothing flickers; rows below the last are erased after a full repaint.
+std::string screen_update(const std::vector<std::string>& shown,
+                          const std::vector<std::string>& lines);
+
 /// `[#####.....]` of `width` columns (brackets included) filled to `fraction`.
 std::string progress_bar(double fraction, int width);
 

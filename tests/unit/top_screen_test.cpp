@@ -224,6 +224,18 @@ TEST(top_screen, the_notice_replaces_the_keys_on_the_last_line) {
   EXPECT_THAT(lines.back(), HasSubstr("switch over to the target now? y/n"));
 }
 
+TEST(top_screen, updates_overwrite_changed_rows_in_place_and_never_clear_the_screen) {
+  const std::vector<std::string> a{"title   ", "rows 1  ", "log     "};
+  const std::vector<std::string> b{"title   ", "rows 22 ", "log     "};
+  EXPECT_EQ(screen_update({}, a),
+            "\x1b[1;1Htitle\x1b[K\x1b[2;1Hrows 1\x1b[K\x1b[3;1Hlog\x1b[K\x1b[J");
+  EXPECT_EQ(screen_update(a, b), "\x1b[2;1Hrows 22\x1b[K");
+  EXPECT_EQ(screen_update(b, b), "");
+  EXPECT_EQ(screen_update(a, {"title   "}), "\x1b[2;1H\x1b[J");
+  for (const auto& bytes : {screen_update({}, a), screen_update(a, b)})
+    EXPECT_THAT(bytes, Not(HasSubstr("\x1b[2J")));
+}
+
 TEST(top_screen, columns_count_code_points_and_bars_fill_in_proportion) {
   EXPECT_EQ(fit_columns("h\xc3\xa9llo", 3), "h\xc3\xa9l");
   EXPECT_EQ(fit_columns("ab", 4), "ab  ");
