@@ -89,6 +89,13 @@ kill -0 "$job" 2>/dev/null || fail "the job ended with top"
 [ "$(api_json .paused)" = true ] || fail "the job is no longer paused after top quit"
 tmux_ kill-server
 
+# ---- plain lines over HTTP: paused shows, the lines end with the job ---------------------
+"$bin" top --http "$api_addr" >"$work/plain.out" 2>"$work/plain.err" &
+plain=$!
+for _ in $(seq 600); do grep -q ' paused$' "$work/plain.out" && break; sleep 0.1; done
+grep -q '^[0-9:]\{8\} phase copy [0-9.]*% chunks [0-9]*/[0-9]* tables 0/2 rows [0-9]* rows/s [^ ]* lag - paused$' \
+  "$work/plain.out" || fail "no plain paused line: $(cat "$work/plain.out" "$work/plain.err")"
+
 # ---- resume from another top; the job finishes with the source's data ---------------------
 screen_start "$bin" top --http "$api_addr"
 screen_wait '^PAUSED  phase copy' || fail "a new top does not show PAUSED"
@@ -97,4 +104,8 @@ screen_wait 'resume: accepted' || fail "r was not accepted"
 rc=0; wait "$job" || rc=$?
 [ "$rc" -eq 0 ] || fail "the job exited $rc: $(tail -3 "$work/job.err")"
 [ "$(table_sums "$src")" = "$(table_sums "$dst")" ] || fail "the target differs from the source"
+for _ in $(seq 300); do kill -0 "$plain" 2>/dev/null || break; sleep 0.1; done
+rc=0; wait "$plain" || rc=$?
+[ "$rc" -eq 0 ] || fail "top (plain) exited $rc: $(cat "$work/plain.err")"
+tail -1 "$work/plain.out" | grep -q '^job \(done\|ended\)' || fail "plain mode did not end with the job: $(tail -2 "$work/plain.out")"
 finish top_http
