@@ -105,6 +105,10 @@ rc=0; wait "$job" || rc=$?
 [ "$rc" -eq 0 ] || fail "the job exited $rc: $(tail -3 "$work/job.err")"
 [ "$(table_sums "$src")" = "$(table_sums "$dst")" ] || fail "the target differs from the source"
 for _ in $(seq 300); do kill -0 "$plain" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$plain" 2>/dev/null; then
+  fail "top (plain) did not end with the job"
+  kill "$plain"
+fi
 rc=0; wait "$plain" || rc=$?
 [ "$rc" -eq 0 ] || fail "top (plain) exited $rc: $(cat "$work/plain.err")"
 tail -1 "$work/plain.out" | grep -q '^job \(done\|ended\)' || fail "plain mode did not end with the job: $(tail -2 "$work/plain.out")"
