@@ -80,7 +80,13 @@ class api_feed final : public top_feed {
       : host_(std::move(host)), port_(std::move(port)), token_(std::move(token)) {}
 
   top_snapshot poll(std::vector<std::string>& log) override {
-    const auto a = get("/api/v1/status");
+    io::http_answer a;
+    try {
+      a = get("/api/v1/status");
+    } catch (const std::runtime_error& e) {
+      throw std::runtime_error(std::string(e.what()) +
+                               " (is the job running, started with --http on that address?)");
+    }
     if (a.status != 200) {
       throw std::runtime_error(label() + "/api/v1/status answered HTTP " +
                                std::to_string(a.status));
