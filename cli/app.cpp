@@ -34,7 +34,7 @@ constexpr unsigned with_selection = 1U;  // --tables, --exclude
 constexpr unsigned with_jobs = 2U;       // --jobs, --index-jobs
 constexpr unsigned with_follow = 4U;     // --follow / --no-follow, --restart
 constexpr unsigned with_dry_run = 8U;    // --dry-run
-constexpr unsigned with_deadline = 16U;  // --max-runtime
+constexpr unsigned with_deadline = 16U;  // --max-runtime, --http (the long commands)
 constexpr unsigned with_cdc = 32U;       // --publication, --keep-slot
 constexpr unsigned with_timeout = 64U;   // --timeout, --verify (switchover)
 
@@ -83,6 +83,7 @@ struct flag_values {
   std::string config;
   std::string state_dir;
   std::string max_runtime;
+  std::string http;
   std::string log_level;
   std::vector<std::string> tables;
   std::vector<std::string> exclude;
@@ -118,6 +119,7 @@ struct bound_command {
   CLI::Option* restart = nullptr;
   CLI::Option* dry_run = nullptr;
   CLI::Option* max_runtime = nullptr;
+  CLI::Option* http = nullptr;
   CLI::Option* json = nullptr;
   CLI::Option* publication = nullptr;
   CLI::Option* keep_slot = nullptr;
@@ -178,6 +180,9 @@ bound_command add_job_command(CLI::App& app, const job_command& spec, flag_value
   if ((spec.flags & with_deadline) != 0U) {
     b.max_runtime = s->add_option("--max-runtime", v.max_runtime,
                                   "Stop cleanly after this long: 90s, 14m, 2h, 1h30m");
+    b.http = s->add_option("--http", v.http,
+                           "Serve the HTTP API, /metrics and a dashboard on HOST:PORT while it "
+                           "runs (127.0.0.1:7654); as [http] listen");
   }
   if ((spec.flags & with_cdc) != 0U) {
     b.publication = s->add_option("--publication", v.publication,
@@ -228,6 +233,7 @@ option_layer flags_layer(const bound_command& b, const flag_values& v) {
                                 "' is not a duration (examples: 90s, 14m, 2h, 1h30m)");
     l.settings["online.timeout_s"] = std::to_string(d->count());
   }
+  if (given(b.http)) l.settings["http.listen"] = v.http;
   if (given(b.max_runtime)) {
     const auto d = parse_duration(v.max_runtime);
     if (!d) {
@@ -331,6 +337,9 @@ int run_job_command(const bound_command& b, const flag_values& v, const run_cont
   // The one parse of the URLs and settings the engine runs on: bad input stops here, before
   // the state directory or anything else is touched.
   const engine::job_spec parsed(job);
+
+  // --http: the port is taken now, before anything is touched (in use: exit 2).
+  const auto http = offline ? nullptr : engine::start_http(parsed);
 
   // Inputs are sound; now make sure the runtime can work at all.
   const auto probe = offline           ? io::uring_probe_result{true, 0, {}, {}}

@@ -2,6 +2,7 @@
 
 #include "codecs/json_text.hpp"
 #include "codecs/url.hpp"
+#include "engine/core/observe/log_ring.hpp"
 
 #include <spdlog/logger.h>
 #include <spdlog/sinks/basic_file_sink.h>
@@ -66,6 +67,19 @@ std::string_view level_name(spdlog::level::level_enum level) noexcept {
   }
 }
 
+/// Feeds the HTTP API's recent lines (GET /api/v1/log); behind the redacting layer like the rest.
+class ring_sink final : public spdlog::sinks::sink {
+ public:
+  void log(const spdlog::details::log_msg& msg) override {
+    if (!should_log(msg.level)) return;
+    engine::observe::the_log().push(level_name(msg.level),
+                                    std::string_view(msg.payload.data(), msg.payload.size()));
+  }
+  void flush() override {}
+  void set_pattern(const std::string& /*pattern*/) override {}
+  void set_formatter(std::unique_ptr<spdlog::formatter> /*f*/) override {}
+};
+
 class json_formatter final : public spdlog::formatter {
  public:
   void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
@@ -126,6 +140,9 @@ void init_logging(std::string_view level, const std::filesystem::path& log_file)
   auto human = std::make_shared<spdlog::sinks::stderr_color_sink_mt>(spdlog::color_mode::automatic);
   human->set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%^%l%$] %v");
   std::vector<spdlog::sink_ptr> sinks{make_redacting_sink(std::move(human))};
+  auto ring = std::make_shared<ring_sink>();
+  ring->set_level(spdlog::level::info);  // debug lines would push the useful ones out
+  sinks.push_back(make_redacting_sink(std::move(ring)));
 
   std::shared_ptr<spdlog::sinks::sink> file;
   if (!log_file.empty()) {

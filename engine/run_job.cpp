@@ -9,6 +9,13 @@
 #include "engine/incremental/incremental.hpp"
 #include "engine/shards/shards.hpp"
 #include "engine/verify/verify.hpp"
+#include "io/runtime.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <exception>
+#include <thread>
 
 namespace uringmig::engine {
 
@@ -58,7 +65,53 @@ int run_or_plan(const job_spec& spec) {
   return bulk::run(spec);
 }
 
+/// A switchover over HTTP: `uringmig switchover` run on a thread of its own, one at a time.
+class switchover_runner {
+ public:
+  explicit switchover_runner(const job_spec& spec) : spec_(spec) {}
+  ~switchover_runner() {
+    if (thread_.joinable()) thread_.join();
+  }
+  switchover_runner(const switchover_runner&) = delete;
+  switchover_runner& operator=(const switchover_runner&) = delete;
+
+  std::string start() {
+    if (running_.exchange(true)) return "a switchover is running already";
+    if (thread_.joinable()) thread_.join();
+    thread_ = std::thread([this] {
+      try {
+        job_options o = spec_;
+        o.command = "switchover";
+        o.dry_run = false;
+        const int rc = cdc::run_switchover(job_spec(o));
+        spdlog::info("switchover over HTTP finished (exit code {})", rc);
+      } catch (const std::exception& e) {
+        spdlog::error("switchover over HTTP failed: {}", e.what());
+      }
+      running_.store(false);
+    });
+    return {};
+  }
+
+ private:
+  job_spec spec_;
+  std::atomic<bool> running_{false};
+  std::thread thread_;
+};
+
 }  // namespace
+
+std::unique_ptr<observe::service> start_http(const job_spec& spec) {
+  observe::actions a;
+  a.stop = [] { io::request_stop_all("stopped over HTTP (POST /api/v1/stop)"); };
+  const bool follows = spec.kind == job_command::follow ||
+                       (spec.kind == job_command::run && spec.follow && !spec.plan_only());
+  if (follows) {
+    auto runner = std::make_shared<switchover_runner>(spec);
+    a.switchover = [runner] { return runner->start(); };
+  }
+  return observe::service::start(spec, std::move(a));
+}
 
 int run_job(const job_spec& spec) {
   switch (spec.kind) {

@@ -2,6 +2,9 @@
 #pragma once
 
 #include "engine/core/job.hpp"
+#include "engine/core/observe/service.hpp"
+
+#include <memory>
 
 namespace uringmig::engine {
 
@@ -10,5 +13,11 @@ struct job_spec;  // core/job_spec.hpp: job_options parsed
 /// Runs the job described by `spec` to completion; returns the process exit code.
 /// Throws usage_error / job_error with a one-line, secret-free message.
 int run_job(const job_spec& spec);
+
+/// The job's --http server (`http.listen`), with its actions wired: stop as SIGTERM does, and
+/// for a job that follows, switchover as `uringmig switchover` does. nullptr when not asked
+/// for. Throws usage_error (port in use, ...): call before anything is touched; keep the
+/// result until the job returned.
+std::unique_ptr<observe::service> start_http(const job_spec& spec);
 
 }  // namespace uringmig::engine

@@ -33,6 +33,22 @@ struct runtime::signal_state {
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
 };
 
+namespace {
+
+// The runtimes inside run() now, for request_stop_all.
+std::mutex running_mu;
+std::vector<runtime*> running;
+std::string pending_stop;  // a stop asked for while none ran
+
+}  // namespace
+
+void request_stop_all(const std::string& reason) {
+  std::lock_guard lk(running_mu);
+  if (running.empty()) pending_stop = reason;
+  for (runtime* r : running)
+    r->request_stop(reason);
+}
+
 std::size_t default_thread_count() {
   const unsigned hc = std::thread::hardware_concurrency();
   const std::size_t n = hc == 0 ? 1 : hc;
@@ -99,6 +115,19 @@ void runtime::run_impl(const std::function<void()>& start) {
         sig.set.async_wait(on_signal);
       };
   sig.set.async_wait(on_signal);
+
+  {
+    std::lock_guard lk(running_mu);
+    running.push_back(this);
+    if (!pending_stop.empty()) request_stop(pending_stop);
+  }
+  struct unregister {
+    runtime* self;
+    ~unregister() {
+      std::lock_guard lk(running_mu);
+      std::erase(running, self);
+    }
+  } registered{this};
 
   // Every context stays alive until main is done; then each runs dry.
   for (auto& c : contexts_)

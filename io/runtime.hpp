@@ -75,6 +75,10 @@ boost::asio::awaitable<T> run_on(boost::asio::any_io_executor ex, boost::asio::a
   co_return co_await boost::asio::co_spawn(ex, std::move(task), boost::asio::use_awaitable);
 }
 
+/// A stop as SIGTERM asks for, from anywhere (the HTTP API's /stop): every runtime running
+/// now is asked to stop with `reason`; with none running, the next one to run starts stopped.
+void request_stop_all(const std::string& reason);
+
 /// The number of threads a runtime(0) uses here.
 std::size_t default_thread_count();
 

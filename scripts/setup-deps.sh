@@ -10,7 +10,7 @@ packages=(
   libssl-dev zlib1g-dev liblz4-dev libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   postgresql-15 postgresql-client-15 sqlite3 strace util-linux
-  python3 curl openssl jq tmux chromium
+  python3 curl openssl jq prometheus tmux chromium
 )
 
 missing=()

@@ -4,6 +4,7 @@
 
 #include "engine/cdc/apply_parallel.hpp"
 #include "engine/cdc/apply_sql.hpp"
+#include "engine/core/observe/hub.hpp"
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -522,6 +523,8 @@ asio::awaitable<void> applier::commit_group() {
   committed_lsn_ = group_end_;
   stats_.committed_time = group_commit_time_;
   ++stats_.groups;
+  observe::the_hub().target_txn_finished(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - group_started_).count());
   stats_.changes += group_changes_;
   stats_.rows_written += group_writes_;
   group_active_ = false;

@@ -14,6 +14,7 @@
 #include "engine/cdc/apply.hpp"
 #include "engine/cdc/follow_monitor.hpp"
 #include "engine/core/catalog.hpp"
+#include "engine/core/observe/hub.hpp"
 #include "engine/core/pg_session.hpp"
 #include "engine/core/progress.hpp"
 #include "engine/core/settings.hpp"
@@ -276,6 +277,12 @@ asio::awaitable<follow_result> follow_loop(io::runtime& rt, state_store& st, con
   bool cancelled = false;  // a statement failed because the stop cancelled it
   const follower_heartbeat beat(ex, st);
   for (;;) {
+    if (observe::the_hub().paused() && !stopping) {
+      // Paused over --http: the target transaction in hand commits, then nothing is applied.
+      if (!a.idle() && !co_await unless_stopped(a.flush(), stopping, cancelled)) break;
+      rc.confirm(a.committed_lsn());
+      co_await observe::wait_while_paused(rt.stop_token());
+    }
     // Most messages are read ahead and need no I/O to apply: no coroutine for them.
     std::optional<pg::wal_message> m = rc.try_next();
     if (!m) m = co_await rc.next();

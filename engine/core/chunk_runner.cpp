@@ -1,5 +1,6 @@
 #include "engine/core/chunk_runner.hpp"
 
+#include "engine/core/observe/hub.hpp"
 #include "io/sleep.hpp"
 #include "io/wait_all.hpp"
 
@@ -172,6 +173,7 @@ asio::awaitable<void> chunk_runner::run_chunk(chunk_worker& w, const task& k) {
     const std::chrono::milliseconds wait = o_.backoff(attempt);
     spdlog::warn("{} chunk {}: {} (attempt {}/{}, retrying in {} ms)", t.display, c.chunk_no,
                  a.error, attempt, o_.attempts, wait.count());
+    observe::the_hub().retried("chunk");
     if (!co_await io::sleep_unless_stopped(wait, o_.stop)) {
       // Stopping: the attempt rolled back and the chunk stays to do (not failed).
       spdlog::info("{} chunk {}: not retried: stopping", t.display, c.chunk_no);
@@ -187,6 +189,9 @@ asio::awaitable<void> chunk_runner::worker_loop(std::size_t index) {
   std::exception_ptr error;
   try {
     while (!o_.stop.stop_requested()) {
+      // Paused over --http: the chunk in hand is finished, the next waits.
+      co_await observe::wait_while_paused(o_.stop);
+      if (o_.stop.stop_requested()) break;
       std::optional<task> k = next();
       if (!k) break;
       const chunk_table& t = k->table->t;
@@ -204,6 +209,7 @@ asio::awaitable<void> chunk_runner::worker_loop(std::size_t index) {
         }
       }
       prog_.chunk_started();
+      const auto started = std::chrono::steady_clock::now();
       try {
         co_await run_chunk(*w, *k);
       } catch (...) {
@@ -212,6 +218,8 @@ asio::awaitable<void> chunk_runner::worker_loop(std::size_t index) {
         throw;
       }
       prog_.chunk_finished();
+      observe::the_hub().chunk_finished(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     }
   } catch (...) {
     error = std::current_exception();

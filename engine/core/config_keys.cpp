@@ -166,6 +166,13 @@ constexpr config_key keys[] = {
     {"online", "timeout_s", kt::integer, "60", "switchover: wait this long; as --timeout", 1,
      604800},
     {"online", "verify", kt::boolean, "false", "switchover: compare the tables; as --verify"},
+
+    {"http", "listen", kt::text, "",
+     "serve the HTTP API, /metrics and the dashboard here (HOST:PORT); as --http"},
+    {"http", "token", kt::text, "",
+     "bearer token for pause/resume/switchover/stop (write \"${ENV}\"); never printed"},
+    {"http", "tls_cert", kt::path, "", "PEM certificate chain: serve HTTPS and WSS"},
+    {"http", "tls_key", kt::path, "", "PEM private key of tls_cert"},
 };
 
 bool is_integer_text(std::string_view v, std::int64_t& out) {
@@ -462,13 +469,16 @@ bool boolean_setting(const std::map<std::string, std::string>& settings,
   return v == "true" || v == "1";
 }
 
+bool is_secret_setting(std::string_view flat_name) {
+  // Tokens are secrets: what shows settings says one is set, never what it is.
+  return flat_name.find("token") != std::string_view::npos;
+}
+
 std::string settings_summary(const std::map<std::string, std::string>& settings) {
   std::string out;
   for (const auto& [name, value] : settings) {
     const config_key* key = find_setting(name);
-    // Tokens are secrets: the summary says one is set, never what it is.
-    const bool secret = name.find("token") != std::string::npos;
-    out += fmt::format("setting {} = {}", name, secret ? "(set, not shown)" : value);
+    out += fmt::format("setting {} = {}", name, is_secret_setting(name) ? secret_shown : value);
     if (key != nullptr && !key->default_value.empty())
       out += fmt::format(" (default {})", key->default_value);
     out += '\n';

@@ -104,6 +104,10 @@ std::int64_t integer_setting(const std::map<std::string, std::string>& settings,
 bool boolean_setting(const std::map<std::string, std::string>& settings,
                      std::string_view flat_name);
 
+/// A setting whose value is a secret (a token): shown as `secret_shown`, never as it is.
+bool is_secret_setting(std::string_view flat_name);
+inline constexpr std::string_view secret_shown = "(set, not shown)";
+
 /// What `plan` prints of the settings a job sets: one line per setting,
 /// "setting copy.chunk_size = 64MB (default 1GB)\n"; empty when none is set.
 std::string settings_summary(const std::map<std::string, std::string>& settings);

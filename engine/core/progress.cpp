@@ -3,6 +3,7 @@
 #include "codecs/sql_text.hpp"
 
 #include "codecs/pgoutput.hpp"
+#include "engine/core/observe/hub.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -193,7 +194,13 @@ double table_progress::fraction() const noexcept {
   return std::min(f, 0.99);
 }
 
-progress::progress() : started_(clock::now()) {}
+progress::progress() : started_(clock::now()) {
+  observe::the_hub().attach(this);  // --http shows the newest progress while it lives
+}
+
+progress::~progress() {
+  observe::the_hub().detach(this);
+}
 
 table_progress& progress::add_table(std::string schema, std::string name,
                                     std::int64_t bytes_estimate, std::int64_t rows_estimate,

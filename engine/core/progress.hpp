@@ -96,7 +96,11 @@ struct progress_totals {
 /// The job's live progress. Thread-safe; tables keep their address for its lifetime.
 class progress {
  public:
+  /// Attaches itself to the process's observe hub (--http) until destroyed.
   progress();
+  ~progress();
+  progress(const progress&) = delete;
+  progress& operator=(const progress&) = delete;
 
   /// Registers a table (plan order); the reference stays valid as long as this object.
   table_progress& add_table(std::string schema, std::string name, std::int64_t bytes_estimate,

@@ -190,6 +190,10 @@ void print_status(std::ostream& out, const job_status& s, const std::filesystem:
 
 void print_status_json(std::ostream& out, const job_status& s,
                        const std::filesystem::path& state_dir, bool live) {
+  out << status_json(s, state_dir, live) << '\n';
+}
+
+std::string status_json(const job_status& s, const std::filesystem::path& state_dir, bool live) {
   std::string j = "{\"state_dir\":" + json_str(state_dir.string());
   j += ",\"live\":";
   j += live ? "true" : "false";
@@ -254,7 +258,7 @@ void print_status_json(std::ostream& out, const job_status& s,
       s.tables.size(), t.tables_done, t.tables_failed, t.chunks_total, t.chunks_done,
       t.chunks_failed, t.rows, t.bytes, t.bytes_planned, t.indexes_total, t.indexes_done,
       t.indexes_failed);
-  out << j << '\n';
+  return j;
 }
 
 std::vector<table_summary> summarize(const job_status& s) {

@@ -26,6 +26,9 @@ void print_status(std::ostream& out, const job_status& s, const std::filesystem:
 void print_status_json(std::ostream& out, const job_status& s,
                        const std::filesystem::path& state_dir, bool live);
 
+/// That JSON object as a string (no newline): also the base of the live API's status document.
+std::string status_json(const job_status& s, const std::filesystem::path& state_dir, bool live);
+
 /// The final summary's rows from the state store (resumed chunks included).
 std::vector<table_summary> summarize(const job_status& s);
 

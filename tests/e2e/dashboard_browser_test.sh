@@ -31,7 +31,8 @@ cat >"$work/job.toml" <<'TOML'
 [copy]
 chunk_size = "256kB"
 TOML
-api_addr="127.0.0.1:$(free_port)"
+port=$(free_port)
+addr="127.0.0.1:$port"
 waiting_for() {  # KEY: a session waits for advisory lock KEY
   echo "select exists (select 1 from $locks l where locktype = 'advisory' and objid = $1 and not granted)"
 }
@@ -40,18 +41,18 @@ hold gate_a "$dst" "select pg_advisory_lock(4345);"
 hold gate_b "$dst" "select pg_advisory_lock(4346);"
 wait_true "$dst" "select count(*) = 2 from $locks l where locktype = 'advisory' and granted" ||
   fail "the test could not take its advisory locks"
-"$bin" run --preset bulk --config "$work/job.toml" --jobs 1 --index-jobs 1 --http "$api_addr" \
+"$bin" run --preset bulk --config "$work/job.toml" --jobs 1 --index-jobs 1 --http "$addr" \
   --source "$(url "$src")" --target "$(url "$dst")" --state-dir "$work/state" \
   >"$work/job.out" 2>"$work/job.err" &
 job=$!
-api_wait || fail "the job's API never answered: $(tail -3 "$work/job.err")"
+wait_api "$job" .live || fail "the job's API never answered: $(tail -3 "$work/job.err")"
 
 browse() {  # NAME: loads the page; DOM in $work/NAME.html, browser log in $work/NAME.log
   local name=$1
   timeout 120 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
     --disable-background-networking --disable-component-update --disable-sync \
     --disable-default-apps --user-data-dir="$work/chromium-$name" --enable-logging=stderr --v=0 \
-    --window-size=1280,900 --virtual-time-budget=4000 --dump-dom "http://$api_addr/" \
+    --window-size=1280,900 --virtual-time-budget=4000 --dump-dom "http://$addr/" \
     >"$work/$name.html" 2>"$work/$name.log" || fail "chromium failed on $name: $(tail -3 "$work/$name.log")"
   # Messages of the page itself (console.*, uncaught exceptions) are logged as CONSOLE lines.
   if grep -q 'CONSOLE' "$work/$name.log"; then
@@ -100,7 +101,7 @@ for size in 1280,900 390,844; do
     --disable-background-networking --disable-component-update --disable-sync \
     --user-data-dir="$work/chromium-shot" --hide-scrollbars --window-size="$size" \
     --virtual-time-budget=4000 --screenshot="$artifacts/dashboard_${size%,*}.png" \
-    "http://$api_addr/" >/dev/null 2>&1 || fail "no screenshot at $size"
+    "http://$addr/" >/dev/null 2>&1 || fail "no screenshot at $size"
   [ -s "$artifacts/dashboard_${size%,*}.png" ] || fail "empty screenshot at $size"
 done
 cp "$work/first.html" "$work/second.html" "$artifacts/"

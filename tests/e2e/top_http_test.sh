@@ -30,52 +30,54 @@ chunk_size = "256kB"
 token = "${UM_HTTP_TOKEN}"
 TOML
 export UM_HTTP_TOKEN="top-test-token-$$"
-api_addr="127.0.0.1:$(free_port)"
+port=$(free_port)
+addr="127.0.0.1:$port"
+status_field() { api /api/v1/status | jq -r "$1"; }
 
 hold gate "$dst" "select pg_advisory_lock(4344);"
 wait_true "$dst" "select exists (select 1 from $locks l where locktype = 'advisory' and granted)" ||
   fail "the test could not take its advisory lock"
-"$bin" run --preset bulk --config "$work/job.toml" --jobs 1 --index-jobs 1 --http "$api_addr" \
+"$bin" run --preset bulk --config "$work/job.toml" --jobs 1 --index-jobs 1 --http "$addr" \
   --source "$(url "$src")" --target "$(url "$dst")" --state-dir "$work/state" \
   >"$work/job.out" 2>"$work/job.err" &
 job=$!
-api_wait || fail "the job's API never answered: $(tail -3 "$work/job.err")"
+wait_api "$job" .live || fail "the job's API never answered: $(tail -3 "$work/job.err")"
 wait_true "$dst" "select exists (select 1 from $locks l where locktype = 'advisory' and not granted)" ||
   fail "the copy of gated never reached the gate"
-total=$(api_json .progress.chunks_total)
+total=$(status_field .progress.chunks_total)
 [ "$total" -gt 4 ] || fail "want many chunks, the plan has $total"
 
 # ---- a wrong token --------------------------------------------------------------------------
-UM_HTTP_TOKEN=wrong screen_start "$bin" top --http "$api_addr"
+UM_HTTP_TOKEN=wrong screen_start "$bin" top --http "$addr"
 screen_wait '^phase copy +elapsed' || fail "top --http shows no copy phase"
 screen_wait '^public\.gated +copying' || fail "top --http does not show gated copying"
 screen_wait '^public\.plain_one ' || fail "top --http does not show plain_one"
 screen_keys p
 screen_wait 'pause: the job refused the token \(HTTP 401\)' || fail "a wrong token was not refused"
-[ "$(api_json .paused)" = false ] || fail "a wrong token paused the job"
+[ "$(status_field .paused)" = false ] || fail "a wrong token paused the job"
 screen_keys q
 screen_gone || fail "q did not end top"
 tmux_ kill-server
 
 # ---- pause, the rows stop; switchover asks; q leaves the job paused ------------------------
-screen_start "$bin" top --http "$api_addr"
+screen_start "$bin" top --http "$addr"
 screen_wait '^public\.gated +copying' || fail "top does not show gated copying"
 screen_wait 'p pause  r resume  s switchover' || fail "no action keys with a token"
 screen_keys p
 screen_wait '^PAUSED  phase copy' || fail "p did not show PAUSED"
 screen_wait 'pause: accepted' || fail "p was not accepted"
-[ "$(api_json .paused)" = true ] || fail "the API does not say paused"
+[ "$(status_field .paused)" = true ] || fail "the API does not say paused"
 release gate  # the chunk in flight finishes; no other starts
 for _ in $(seq 600); do
-  [ "$(api_json .progress.in_flight)" = 0 ] && break
+  [ "$(status_field .progress.in_flight)" = 0 ] && break
   sleep 0.1
 done
-[ "$(api_json .progress.in_flight)" = 0 ] || fail "a chunk is still in flight while paused"
-rows=$(api_json .progress.rows)
-done_chunks=$(api_json .progress.chunks_done)
+[ "$(status_field .progress.in_flight)" = 0 ] || fail "a chunk is still in flight while paused"
+rows=$(status_field .progress.rows)
+done_chunks=$(status_field .progress.chunks_done)
 [ "$done_chunks" -lt "$total" ] || fail "paused, yet all $total chunks are done"
 for _ in $(seq 10); do  # watch for movement: none may come while paused
-  [ "$(api_json .progress.rows)" = "$rows" ] || fail "rows moved while paused ($rows -> $(api_json .progress.rows))"
+  [ "$(status_field .progress.rows)" = "$rows" ] || fail "rows moved while paused ($rows -> $(status_field .progress.rows))"
   sleep 0.2
 done
 screen_keys s
@@ -86,18 +88,18 @@ screen_keys q
 screen_gone || fail "q did not end top"
 screen_wait '^\[exited: 0\]' || fail "top did not exit 0"
 kill -0 "$job" 2>/dev/null || fail "the job ended with top"
-[ "$(api_json .paused)" = true ] || fail "the job is no longer paused after top quit"
+[ "$(status_field .paused)" = true ] || fail "the job is no longer paused after top quit"
 tmux_ kill-server
 
 # ---- plain lines over HTTP: paused shows, the lines end with the job ---------------------
-"$bin" top --http "$api_addr" >"$work/plain.out" 2>"$work/plain.err" &
+"$bin" top --http "$addr" >"$work/plain.out" 2>"$work/plain.err" &
 plain=$!
 for _ in $(seq 600); do grep -q ' paused$' "$work/plain.out" && break; sleep 0.1; done
 grep -q '^[0-9:]\{8\} phase copy [0-9.]*% chunks [0-9]*/[0-9]* tables 0/2 rows [0-9]* rows/s [^ ]* lag - paused$' \
   "$work/plain.out" || fail "no plain paused line: $(cat "$work/plain.out" "$work/plain.err")"
 
 # ---- resume from another top; the job finishes with the source's data ---------------------
-screen_start "$bin" top --http "$api_addr"
+screen_start "$bin" top --http "$addr"
 screen_wait '^PAUSED  phase copy' || fail "a new top does not show PAUSED"
 screen_keys r
 screen_wait 'resume: accepted' || fail "r was not accepted"

@@ -2,7 +2,9 @@
 // and a real runtime, one context so the interleaving of the workers is deterministic.
 #include "engine/core/chunk_runner.hpp"
 
+#include "engine/core/observe/hub.hpp"
 #include "io/runtime.hpp"
+#include "io/sleep.hpp"
 #include "tests/support/temp_dir.hpp"
 
 #include <gmock/gmock.h>
@@ -47,6 +49,7 @@ class fake_path final : public chunk_path {
 
   std::map<std::string, std::vector<step>> script;  // "table#chunk" -> attempts (then: ok)
   std::function<void()> on_failure;                 // after an attempt that failed
+  std::function<void(const std::string&)> on_load;  // as a load starts ("table#chunk")
   int yields = 3;                                   // a load gives the context away this often
   /// A load of a table keeps yielding until this many loads of it run at once (bounded): the
   /// runner's state writes run on threads, so plain yields do not make loads overlap for sure.
@@ -71,6 +74,7 @@ class fake_path final : public chunk_path {
   asio::awaitable<chunk_attempt> load(const chunk_table& t, const planned_chunk& c) {
     const std::string key = t.name + "#" + std::to_string(c.chunk_no);
     loads.push_back(key);
+    if (on_load) on_load(key);
     max_running[t.name] = std::max(max_running[t.name], ++running[t.name]);
     max_total = std::max(max_total, ++total);
     auto ex = co_await asio::this_coro::executor;
@@ -341,3 +345,47 @@ TEST(chunk_runner, an_exception_ends_its_worker_the_others_finish_then_it_is_ret
 }
 
 }  // namespace
+
+TEST(chunk_runner, a_pause_lets_the_chunk_in_hand_finish_and_holds_the_next_until_resumed) {
+  harness h({{"t", 100, 3}});
+  auto& hub = observe::the_hub();
+  std::vector<std::string> loads_while_paused;
+  // Paused as the first chunk starts: it finishes; the next one waits for the resume.
+  h.path.on_load = [&](const std::string& key) {
+    if (key != "t#0") return;
+    hub.pause();
+    asio::co_spawn(
+        h.rt.executor(0),
+        [&]() -> asio::awaitable<void> {
+          // Several of the gate's polls (50 ms): a worker that ignored the pause would load.
+          (void)co_await io::sleep_unless_stopped(std::chrono::milliseconds(300), {});
+          loads_while_paused = h.path.loads;
+          hub.resume();
+        },
+        asio::detached);
+  };
+  EXPECT_TRUE(h.run(quick(1)));
+  EXPECT_THAT(loads_while_paused, ElementsAre("t#0"));
+  EXPECT_THAT(h.path.loads, ElementsAre("t#0", "t#1", "t#2"));
+  EXPECT_EQ(h.state.done_chunks("public", "t"), (std::set<int>{0, 1, 2}));
+  EXPECT_FALSE(hub.paused());
+}
+
+TEST(chunk_runner, a_stop_ends_a_pause) {
+  harness h({{"t", 100, 2}});
+  auto& hub = observe::the_hub();
+  hub.pause();
+  std::stop_source stop;
+  asio::co_spawn(
+      h.rt.executor(0),
+      [&]() -> asio::awaitable<void> {
+        (void)co_await io::sleep_unless_stopped(std::chrono::milliseconds(100), {});
+        stop.request_stop();
+      },
+      asio::detached);
+  auto o = quick(1);
+  o.stop = stop.get_token();
+  EXPECT_FALSE(h.run(o));  // stopped with work left, nothing loaded
+  EXPECT_THAT(h.path.loads, IsEmpty());
+  hub.resume();
+}

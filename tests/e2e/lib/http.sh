@@ -1,19 +1,27 @@
-# A job's HTTP API from a test (source it after lib/common.sh).
-#   free_port               a TCP port nobody listens on now (127.0.0.1)
-#   api PATH                GET http://$api_addr PATH, the body on stdout (fails on HTTP errors)
-#   api_wait                polls (bounded: 60 s) until the API at $api_addr answers
-#   api_json JQ             api /api/v1/status | jq -r JQ
-api_addr=${api_addr:-}
+# Shared by the --http e2e scripts (source it after lib/pg.sh): free_port, api PATH,
+# post PATH [TOKEN] (prints the HTTP status; the body lands in $work/post.out), wait_api
+# PID JQ_CONDITION (bounded poll of /api/v1/status, 60 s), probe (tests/e2e/lib/http_probe.py),
+# status_schema, counters FILE (the metrics' counter samples, "name{labels} value" lines).
+probe="python3 $(dirname "${BASH_SOURCE[0]}")/http_probe.py"
+status_schema="$(dirname "${BASH_SOURCE[0]}")/../../data/http/status.schema.json"
 free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
-api() { curl -fsS --max-time 5 "http://$api_addr$1"; }
-api_json() { api /api/v1/status | jq -r "$1"; }
-api_wait() {
+api() { curl -sS --max-time 10 "http://127.0.0.1:$port$1"; }
+post() {
+  local auth=()
+  [ -n "${2:-}" ] && auth=(-H "Authorization: Bearer $2")
+  curl -sS --max-time 10 -o "$work/post.out" -w '%{http_code}' -X POST "${auth[@]}" \
+    "http://127.0.0.1:$port$1"
+}
+wait_api() {  # pid condition: until jq -e CONDITION holds on the status document
   local i
   for i in $(seq 600); do
-    api /api/v1/status >/dev/null 2>&1 && return 0
+    api /api/v1/status >"$work/status.json" 2>/dev/null &&
+      jq -e "$2" "$work/status.json" >/dev/null 2>&1 && return 0
+    kill -0 "$1" 2>/dev/null || return 1
     sleep 0.1
   done
   return 1
 }
+counters() { grep -E '^uringmig_[a-z_]+_total[{ ]' "$1" | sort; }
