@@ -159,7 +159,8 @@ std::optional<top_snapshot> parse_status_document(std::string_view json_text, st
     s.rows_per_second = number(*p, "rows_per_second");
     s.bytes_per_second = number(*p, "bytes_per_second");
   }
-  if (const auto cdc = child(doc, "cdc")) {
+  // The API always carries "cdc"; its lag means something only while the job follows.
+  if (const auto cdc = child(doc, "cdc"); cdc && flag(*cdc, "active")) {
     if (const auto b = number(*cdc, "lag_bytes")) s.lag_bytes = static_cast<std::int64_t>(*b);
     if (const auto t = number(*cdc, "lag_seconds")) s.lag_seconds = *t;
   }

@@ -108,7 +108,7 @@ TEST(top_model, live_fields_of_the_api_document_win) {
   doc.pop_back();  // newline
   doc.pop_back();  // closing brace
   doc += R"(,"phase":"copy","paused":true,"elapsed_seconds":12.5,)"
-         R"("cdc":{"lag_bytes":10,"lag_seconds":0.25}})";
+         R"("cdc":{"active":true,"lag_bytes":10,"lag_seconds":0.25}})";
   const auto s = parsed(doc);
   EXPECT_TRUE(s.paused);
   EXPECT_DOUBLE_EQ(s.elapsed_seconds, 12.5);
@@ -119,14 +119,16 @@ TEST(top_model, the_api_live_progress_and_tables_replace_the_stored_ones) {
   auto doc = document(running_job(1), true);
   doc.pop_back();
   doc.pop_back();
-  doc += R"(,"phase":"copy","progress":{"rows":2000,"bytes":9000,"rows_per_second":100,)"
-         R"("bytes_per_second":450,"fraction":0.4,"chunks_done":4,"chunks_total":10,)"
-         R"("tables_done":0},"table_progress":[{"schema":"public","name":"t0","state":"copying",)"
-         R"("rows":2000,"bytes":9000,"chunks_done":4,"chunks_total":10,"fraction":0.45}]})";
+  doc +=
+      R"(,"phase":"copy","progress":{"rows":2000,"bytes":9000,"rows_per_second":100,)"
+      R"("bytes_per_second":450,"fraction":0.4,"chunks_done":4,"chunks_total":10,)"
+      R"("tables_done":0},"cdc":{"active":false,"lag_bytes":0,"lag_seconds":0},"table_progress":[{"schema":"public","name":"t0","state":"copying",)"
+      R"("rows":2000,"bytes":9000,"chunks_done":4,"chunks_total":10,"fraction":0.45}]})";
   const auto s = parsed(doc);
   EXPECT_EQ(s.rows, 2000);
   EXPECT_DOUBLE_EQ(s.progress(), 0.4);
   EXPECT_DOUBLE_EQ(s.bytes_per_second.value_or(0), 450);
+  EXPECT_FALSE(s.lag_bytes);  // no lag while the job does not follow
   ASSERT_EQ(s.tables.size(), 1U);
   EXPECT_EQ(s.tables[0].status, "copying");
   EXPECT_EQ(s.tables[0].rows, 2000);
