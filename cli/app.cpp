@@ -5,6 +5,7 @@
 #include "cli/logging.hpp"
 #include "cli/options.hpp"
 #include "cli/presets.hpp"
+#include "cli/top.hpp"
 #include "codecs/url.hpp"
 #include "engine/core/job_spec.hpp"
 #include "engine/core/state_store.hpp"
@@ -69,8 +70,8 @@ constexpr job_command job_commands[] = {
      false},
 };
 
-constexpr std::string_view command_names[] = {"run",    "plan",   "follow", "switchover",
-                                              "status", "verify", "doctor", "version"};
+constexpr std::string_view command_names[] = {"run",    "plan",   "follow", "switchover", "status",
+                                              "verify", "doctor", "top",    "version"};
 
 /// Values bound to CLI11; only the options a user actually gave are read back.
 struct flag_values {
@@ -393,6 +394,8 @@ int run_checked(std::span<const std::string> args, const run_context& ctx, std::
   for (auto& c : commands) {
     if (c.preset != nullptr) c.app->footer(preset_help());
   }
+  top_options top;
+  auto* top_cmd = add_top_command(app, top);
   auto* version_cmd = app.add_subcommand("version", "Print the version");
 
   // CLI11 would only say "A subcommand is required"; name the culprit and the choices instead.
@@ -434,6 +437,7 @@ int run_checked(std::span<const std::string> args, const run_context& ctx, std::
     out << "uringmig " << version() << '\n';
     return 0;
   }
+  if (top_cmd->parsed()) return run_top(top, ctx.env ? ctx.env : env_lookup(process_env), out);
   for (const auto& c : commands) {
     if (c.app->parsed()) return run_job_command(c, values, ctx, out, err);
   }

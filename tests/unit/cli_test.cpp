@@ -107,7 +107,7 @@ TEST(cli, unknown_subcommand_is_a_usage_error) {
   EXPECT_EQ(h({"bogus"}), 2);
   EXPECT_EQ(h.err.str(),
             "uringmig: unknown command 'bogus' (valid: run, plan, follow, switchover, status, "
-            "verify, doctor, version; see 'uringmig --help')\n");
+            "verify, doctor, top, version; see 'uringmig --help')\n");
   EXPECT_FALSE(h.seen);
 }
 
