@@ -25,7 +25,8 @@
 # SIZE=0.1 is a quick run (rows, transactions and seconds scaled; pgbench scale stays 10).
 # APPLY_WORKERS (default 2, as uringmig). PERF=1 records uringmig's catch-up of each workload
 # (perf record -g on its pid) and prints its top symbols; PERF_DATA=DIR keeps the recordings.
-# PRESET=asan runs an existing asan build instead of the release build.
+# PRESET=asan runs an existing asan build instead of the release build. FOLLOW_LOGS=DIR keeps each
+# workload's follower log (stderr, log level info) as DIR/follow_<workload>.err.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . perf/lib.sh
@@ -229,6 +230,7 @@ for w in $workloads; do
   changes=$(grep -o 'follow: applied up to [^:]*: [0-9]* transactions, [0-9]* changes' "$scratch/follow.err" |
     tail -1 | awk '{print $(NF - 1)}')
   echo "uringmig: ${t_ours}s, its own CPU ${cpu}s for ${changes} changes"
+  [ -n "${FOLLOW_LOGS:-}" ] && mkdir -p "$FOLLOW_LOGS" && cp "$scratch/follow.err" "$FOLLOW_LOGS/follow_$w.err"
   if [ -n "$perf_pid" ]; then
     perf report -i "$scratch/perf_$w.data" --no-children -g none --stdio --sort dso,sym 2>/dev/null |
       grep -v '^#' | grep -v '^$' | head -25 || true

@@ -53,9 +53,13 @@ asio::awaitable<applier> applier::open(pg::connection target, apply_options o) {
   // jit off: the disabled scan's cost puts a statement that must scan (a REPLICA IDENTITY FULL
   // table without an index) far above jit_above_cost, and compiling it took ~300 ms per
   // statement — for a statement that reads a few pages.
+  // plan_cache_mode force_generic_plan: a prepared statement is planned once, not at each of its
+  // first five executions (most statements of a table with few changes per group never get past
+  // five: a multi-row statement per table and row count). Their rows come from VALUES: the
+  // parameters' values would not change the plan.
   pg::result r = co_await a.conn_.simple(
       "SET session_replication_role = replica; SET synchronous_commit = on; "
-      "SET enable_seqscan = off; SET jit = off");
+      "SET enable_seqscan = off; SET jit = off; SET plan_cache_mode = force_generic_plan");
   r.check("target: SET session_replication_role = replica, synchronous_commit = on");
   r = co_await a.conn_.query(
       "SELECT pg_replication_origin_create($1) WHERE NOT EXISTS "

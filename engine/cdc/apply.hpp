@@ -210,6 +210,8 @@ struct spool_state {
 
 class parallel;
 struct added_column;
+struct target_table;
+using target_tables = std::unordered_map<std::string, target_table>;
 
 }  // namespace detail
 
@@ -306,7 +308,9 @@ class applier {
 
   // cdc/apply_net.cpp: a coalesced table's changes, kept as net effects until the group commits
   // (or a change that cannot be merged makes them go out first).
-  boost::asio::awaitable<bool> coalescible(const detail::relation_info& rel);
+  /// `known`: what the dispatcher asked the target already, or null.
+  boost::asio::awaitable<bool> coalescible(const detail::relation_info& rel,
+                                           const detail::target_table* known);
   /// What a change to a coalesced or set-based table did without I/O: taken; or nothing was
   /// changed and the table's net (multiset) must go out first, then try again; or it goes out as
   /// a statement after them (a key change, a value that was not sent).
@@ -426,6 +430,9 @@ class applier {
   // turn in commit order), called once the COMMIT succeeded.
   std::function<boost::asio::awaitable<void>()> before_commit_;
   std::function<void()> after_commit_;
+  /// Set on a parallel worker: what the dispatcher learned of target tables (detail::parallel
+  /// owns it and outlives the worker). A relation seen for the first time takes it from there.
+  const detail::target_tables* shared_tables_ = nullptr;
 };
 
 }  // namespace uringmig::engine::cdc

@@ -169,41 +169,56 @@ asio::awaitable<void> applier::on_relation(const pgo::relation_message& r) {
   co_await flush_net(r.oid);
   co_await flush_full(r.oid);
 
-  pg::result t = co_await detail::target_columns(conn_, info.qualified);
-  if (t.rows() == 0) {
-    // Stops before this source transaction: what came before (under the table's old name, as
-    // the stream replays it) is committed first.
-    throw schema_change_error(
-        known != relations_.end() ? not_on_target(known->second, info) : not_on_target(info, info),
-        stop_at(), info.qualified);
-  }
-  if (known != relations_.end()) co_await check_schema_change(known->second, info, t);
-  auto row_of = [](const pg::result& res, std::string_view name) {
-    for (int i = 0; i < res.rows(); ++i) {
-      if (res.value(i, 0) == name) return i;
-    }
-    return -1;
+  auto find = [](const std::vector<detail::target_column>& cols, std::string_view name) {
+    return std::find_if(cols.begin(), cols.end(),
+                        [&](const detail::target_column& c) { return c.name == name; });
   };
-  std::vector<std::size_t> missing;
-  for (std::size_t i = 0; i < info.columns.size(); ++i) {
-    if (row_of(t, info.columns[i].name) < 0) missing.push_back(i);
+  // A parallel worker meeting a table first: the dispatcher asked the target already.
+  const detail::target_table* shared = nullptr;
+  if (known == relations_.end() && shared_tables_ != nullptr) {
+    const auto it = shared_tables_->find(info.qualified);
+    if (it != shared_tables_->end() &&
+        std::all_of(info.columns.begin(), info.columns.end(), [&](const auto& c) {
+          return find(it->second.columns, c.name) != it->second.columns.end();
+        })) {
+      shared = &it->second;
+    }
   }
-  if (!missing.empty()) {
-    co_await add_columns(r.oid, info, missing);
-    t = co_await detail::target_columns(conn_, info.qualified);
+  std::vector<detail::target_column> target;
+  if (shared != nullptr) {
+    target = shared->columns;
+  } else {
+    pg::result t = co_await detail::target_columns(conn_, info.qualified);
+    if (t.rows() == 0) {
+      // Stops before this source transaction: what came before (under the table's old name, as
+      // the stream replays it) is committed first.
+      throw schema_change_error(known != relations_.end() ? not_on_target(known->second, info)
+                                                          : not_on_target(info, info),
+                                stop_at(), info.qualified);
+    }
+    if (known != relations_.end()) co_await check_schema_change(known->second, info, t);
+    target = detail::columns_of(t);
+    std::vector<std::size_t> missing;
+    for (std::size_t i = 0; i < info.columns.size(); ++i) {
+      if (find(target, info.columns[i].name) == target.end()) missing.push_back(i);
+    }
+    if (!missing.empty()) {
+      co_await add_columns(r.oid, info, missing);
+      target = detail::columns_of(co_await detail::target_columns(conn_, info.qualified));
+    }
   }
   for (auto& c : info.columns) {
-    const int row = row_of(t, c.name);
-    if (row < 0)
+    const auto col = find(target, c.name);
+    if (col == target.end())
       fail("column " + codecs::quote_ident(c.name) + " of table " + info.qualified +
            " is not on the target");
-    c.write = t.value(row, 1) != "t";
-    c.cast = "::" + std::string(t.value(row, 2));
-    c.text_compare = needs_text_compare(t.value(row, 2));
-    c.full_type = std::string(t.value(row, 3));
+    c.write = !col->generated;
+    c.cast = "::" + col->cast;
+    c.text_compare = needs_text_compare(col->cast);
+    c.full_type = col->full_type;
   }
   info.generation = next_generation_++;
-  info.coalesce = co_await coalescible(info);
+  info.coalesce = co_await coalescible(info, shared);
   co_await classify_full(info);
   relations_[r.oid] = std::move(info);
 }

@@ -76,12 +76,14 @@ asio::awaitable<bool> detail::rows_independent(pg::connection& c, const std::str
   co_return r.rows() == 1 && r.value(0, 0) == "t";
 }
 
-asio::awaitable<bool> applier::coalescible(const detail::relation_info& rel) {
+asio::awaitable<bool> applier::coalescible(const detail::relation_info& rel,
+                                           const detail::target_table* known) {
   if (!opts_.coalesce || (rel.identity != 'd' && rel.identity != 'i')) co_return false;
   std::vector<std::string> key;
   for (const auto& c : rel.columns) {
     if (c.key) key.push_back(c.name);
   }
+  if (known != nullptr && known->key == key) co_return known->independent;
   co_return co_await detail::rows_independent(conn_, rel.qualified, key);
 }
 

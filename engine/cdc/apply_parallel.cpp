@@ -77,6 +77,7 @@ asio::awaitable<applier> parallel::open(pg::connection target, apply_options o) 
     sub.committed_lsn_ = std::max(sub.committed_lsn_, par->origin_lsn_);
     sub.before_commit_ = [p, k]() { return p->wait_turn(k); };
     sub.after_commit_ = [p, k]() { p->committed(k); };
+    sub.shared_tables_ = &p->tables_;
   }
   applier a;
   a.opts_ = std::move(o);
@@ -297,20 +298,24 @@ asio::awaitable<bool> parallel::on_relation(const pgo::relation_message& r) {
       co_return false;
     }
   }
-  if (k.identity != 'f') {
-    std::vector<std::string> key;
-    for (std::size_t i = 0; i < k.names.size(); ++i) {
-      if (k.key[i]) key.push_back(k.names[i]);
-    }
-    const bool independent = co_await detail::rows_independent(
-        *catalog_, codecs::qualified_name(k.nspname, k.relname), key);
-    k.whole = !independent;
+  std::vector<std::string> key;
+  for (std::size_t i = 0; i < k.names.size(); ++i) {
+    if (k.key[i] && k.identity != 'f') key.push_back(k.names[i]);
   }
+  const std::string qualified = codecs::qualified_name(k.nspname, k.relname);
+  std::optional<target_table> t = co_await ask_target_table(*catalog_, qualified, key);
+  if (k.identity != 'f') k.whole = !t || !t->independent;
   // A column to add on the target (the source added it while no one followed): a schema change
   // too, ordered with the changes around it like one seen in the stream.
-  const bool missing =
-      !known && co_await detail::columns_missing(
-                    *catalog_, codecs::qualified_name(k.nspname, k.relname), k.names);
+  const bool missing = !known && t && std::any_of(k.names.begin(), k.names.end(), [&](auto& n) {
+    return std::none_of(t->columns.begin(), t->columns.end(),
+                        [&](const target_column& c) { return c.name == n; });
+  });
+  if (t) {
+    tables_[qualified] = std::move(*t);
+  } else {
+    tables_.erase(qualified);
+  }
   relations_[r.oid] = std::move(k);
   co_return known || missing;
 }

@@ -13,6 +13,7 @@
 #include "codecs/pgoutput_batch.hpp"
 #include "engine/cdc/apply.hpp"
 #include "engine/cdc/apply_order.hpp"
+#include "engine/cdc/apply_sql.hpp"
 #include "io/waiters.hpp"
 
 #include <algorithm>
@@ -123,6 +124,7 @@ class parallel {
   io::waiters waiters_;
   codecs::pgoutput::decoder decoder_{2};
   std::unordered_map<std::uint32_t, key_relation> relations_;
+  target_tables tables_;  // what the lanes' Relation messages need to know of the target
   std::optional<apply_order> order_;
   std::vector<batch_ptr> pool_;   // batches the workers are done with, cleared
   std::size_t pooled_bytes_ = 0;  // their footprint

@@ -9,6 +9,7 @@
 #include "engine/cdc/apply_sql.hpp"
 
 #include <spdlog/spdlog.h>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 
 #include <algorithm>
 #include <string_view>
@@ -68,12 +69,24 @@ asio::awaitable<pg::result> detail::target_columns(pg::connection& c,
   co_return t;
 }
 
-asio::awaitable<bool> detail::columns_missing(pg::connection& c, const std::string& qualified,
-                                              const std::vector<std::string>& names) {
-  const pg::result t = co_await target_columns(c, qualified);
-  if (t.rows() == 0) co_return false;  // no table: the applier says so
-  co_return std::any_of(names.begin(), names.end(),
-                        [&](const std::string& n) { return find_column(t, n) < 0; });
+std::vector<detail::target_column> detail::columns_of(const pg::result& t) {
+  std::vector<target_column> out;
+  out.reserve(static_cast<std::size_t>(t.rows()));
+  for (int i = 0; i < t.rows(); ++i) {
+    out.push_back(target_column{std::string(t.value(i, 0)), t.value(i, 1) == "t",
+                                std::string(t.value(i, 2)), std::string(t.value(i, 3))});
+  }
+  return out;
+}
+
+asio::awaitable<std::optional<detail::target_table>> detail::ask_target_table(
+    pg::connection& c, const std::string& qualified, std::vector<std::string> key) {
+  // Both questions in flight at once on the connection's pipeline: one round trip.
+  using namespace asio::experimental::awaitable_operators;
+  auto [t, independent] =
+      co_await (target_columns(c, qualified) && rows_independent(c, qualified, key));
+  if (t.rows() == 0) co_return std::nullopt;
+  co_return target_table{columns_of(t), std::move(key), independent};
 }
 
 lsn applier::stop_at() const {

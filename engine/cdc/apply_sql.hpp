@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace uringmig::engine::cdc::detail {
@@ -62,10 +63,30 @@ boost::asio::awaitable<bool> rows_independent(connectors::postgres::connection& 
 /// a parameter takes ("integer"), the type with its modifier ("numeric(12,2)"). No rows: no table.
 boost::asio::awaitable<connectors::postgres::result> target_columns(
     connectors::postgres::connection& c, const std::string& qualified);
-/// Whether the target table lacks one of `names` (a column added on the source).
-boost::asio::awaitable<bool> columns_missing(connectors::postgres::connection& c,
-                                             const std::string& qualified,
-                                             const std::vector<std::string>& names);
+/// One row of target_columns().
+struct target_column {
+  std::string name;
+  bool generated = false;
+  std::string cast;       // "integer"
+  std::string full_type;  // "numeric(12,2)"
+};
+std::vector<target_column> columns_of(const connectors::postgres::result& target_columns);
+
+/// What the parallel applier's dispatcher asked the target about a table when a Relation message
+/// first named it (one round trip: target_columns and rows_independent of `key`). Its lanes take
+/// it from there instead of asking the same twice each (with many small tables those round trips
+/// were most of a lane's time).
+struct target_table {
+  std::vector<target_column> columns;
+  std::vector<std::string> key;
+  bool independent = false;
+};
+using target_tables = std::unordered_map<std::string, target_table>;  // by "ns"."rel"
+/// The dispatcher's round trip for `qualified` (empty `key`: no rows_independent); nullopt when
+/// the target has no such table.
+boost::asio::awaitable<std::optional<target_table>> ask_target_table(
+    connectors::postgres::connection& c, const std::string& qualified,
+    std::vector<std::string> key);
 
 /// A column added on the source, as the source's catalog defines it (cdc/apply_columns.cpp).
 struct added_column {
