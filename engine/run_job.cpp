@@ -61,8 +61,8 @@ int run_or_plan(const job_spec& spec) {
 }  // namespace
 
 int run_job(const job_spec& spec) {
-  const bool online = spec.follow || spec.kind == job_command::follow ||
-                      spec.kind == job_command::switchover;
+  const bool online =
+      spec.follow || spec.kind == job_command::follow || spec.kind == job_command::switchover;
   if (online && spec.settings.count("state.url") != 0)
     throw usage_error(
         "the online preset (--follow, follow, switchover) keeps its state in --state-dir: drop "

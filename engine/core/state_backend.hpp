@@ -37,12 +37,11 @@ class state_backend {
                                  int attempts, std::string_view error) = 0;
   virtual std::set<int> done_chunks(std::string_view schema, std::string_view name) const = 0;
 
-  virtual void set_table_status(std::string_view schema, std::string_view name,
-                                table_status status, std::string_view error) = 0;
+  virtual void set_table_status(std::string_view schema, std::string_view name, table_status status,
+                                std::string_view error) = 0;
   virtual std::optional<table_status> get_table_status(std::string_view schema,
                                                        std::string_view name) const = 0;
-  virtual void set_copy_seconds(std::string_view schema, std::string_view name,
-                                double seconds) = 0;
+  virtual void set_copy_seconds(std::string_view schema, std::string_view name, double seconds) = 0;
   virtual void set_index_seconds(std::string_view schema, std::string_view name,
                                  double seconds) = 0;
 
@@ -62,7 +61,6 @@ class state_backend {
                                std::string_view value) = 0;
 
   virtual job_status status_snapshot() const = 0;
-
 };
 
 }  // namespace uringmig::engine::detail

@@ -103,8 +103,7 @@ asio::awaitable<pg::result> query_on(pg::connection& c, std::string sql, pg::par
   co_return co_await c.query(std::move(sql), std::move(p));
 }
 
-asio::awaitable<std::vector<pg::result>> batch_on(pg::connection& c,
-                                                  std::vector<pg::statement> b) {
+asio::awaitable<std::vector<pg::result>> batch_on(pg::connection& c, std::vector<pg::statement> b) {
   co_return co_await c.pipeline(std::move(b));
 }
 
@@ -167,8 +166,8 @@ bool pg_state::connect(const std::string& conninfo, bool create) {
   try {
     conn_ = ctx_.call(connect_on(ctx_.executor(), conninfo));
   } catch (const pg::error& e) {
-    throw usage_error("cannot connect to the state database " + shown_ + ": " +
-                      e.diag().message + " (check --state-url)");
+    throw usage_error("cannot connect to the state database " + shown_ + ": " + e.diag().message +
+                      " (check --state-url)");
   }
   const auto present = query("SELECT to_regclass('uringmig_state.version') IS NOT NULL", {});
   if (present.value(0, 0) != "t") {
@@ -231,7 +230,8 @@ std::unique_ptr<state_backend> open_pg_state(const std::string& url, const std::
   auto parsed = codecs::parse_endpoint(url);
   if (!parsed) throw usage_error("invalid --state-url: " + parsed.error);
   if (parsed.value->kind() != codecs::endpoint_kind::postgres)
-    throw usage_error("--state-url must be a postgresql:// URL (the state lives in a schema there)");
+    throw usage_error(
+        "--state-url must be a postgresql:// URL (the state lives in a schema there)");
   auto p = std::make_unique<pg_state>(codecs::redacted_url(*parsed.value), job);
   if (!p->connect(conninfo_of(*parsed.value), create)) return nullptr;
   if (create) {
@@ -272,15 +272,15 @@ constexpr const char* run_lock_class = "1970433384";
 
 std::int64_t pg_state::begin_run(const run_start& r) {
   std::vector<pg::statement> b;
-  b.push_back(stmt(fmt::format(
-                       "UPDATE uringmig_state.run SET status = 'interrupted', "
+  b.push_back(
+      stmt(fmt::format("UPDATE uringmig_state.run SET status = 'interrupted', "
                        "finished_at = coalesce(finished_at, clock_timestamp()), message = CASE "
                        "WHEN message = '' THEN 'the process ended without recording an outcome' "
                        "ELSE message END WHERE job = $1 AND status = 'running' AND NOT EXISTS "
                        "(SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.classid = "
                        "{} AND l.objid = (run.id % 2147483648)::oid AND l.objsubid = 2)",
                        run_lock_class),
-                   pg::make_params(job_)));
+           pg::make_params(job_)));
   b.push_back(stmt(
       "INSERT INTO uringmig_state.run (job, command, preset, source_redacted, target_redacted, "
       "snapshot, status) VALUES ($1, $2, $3, $4, $5, $6, 'running') RETURNING id",
@@ -299,13 +299,13 @@ void pg_state::set_run_snapshot(std::int64_t run_id, std::string_view snapshot) 
 }
 
 void pg_state::end_run(std::int64_t run_id, run_status status, std::string_view message) {
-  query("UPDATE uringmig_state.run SET status = $2, message = $3, finished_at = "
-        "clock_timestamp() WHERE job = $1 AND id = $4",
-        pg::make_params(job_, std::string(to_string(status)), codecs::redact(message),
-                        num(run_id)));
-  query(fmt::format("SELECT pg_advisory_unlock({}, ($1::bigint % 2147483648)::int)",
-                    run_lock_class),
-        pg::make_params(num(run_id)));
+  query(
+      "UPDATE uringmig_state.run SET status = $2, message = $3, finished_at = "
+      "clock_timestamp() WHERE job = $1 AND id = $4",
+      pg::make_params(job_, std::string(to_string(status)), codecs::redact(message), num(run_id)));
+  query(
+      fmt::format("SELECT pg_advisory_unlock({}, ($1::bigint % 2147483648)::int)", run_lock_class),
+      pg::make_params(num(run_id)));
 }
 
 void pg_state::save_plan(const std::vector<planned_table>& plan) {
@@ -316,17 +316,17 @@ void pg_state::save_plan(const std::vector<planned_table>& plan) {
                      pg::make_params(job_)));
   std::int64_t order = 0;
   for (const auto& pt : plan) {
-    b.push_back(stmt("INSERT INTO uringmig_state.job_table (job, schema, name, plan_order, bytes, "
-                     "rows_estimate, chunk_count) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                     pg::make_params(job_, pt.schema, pt.name, num(order++), num(pt.bytes),
-                                     num(pt.rows_estimate),
-                                     num(static_cast<std::int64_t>(pt.chunks.size())))));
+    b.push_back(stmt(
+        "INSERT INTO uringmig_state.job_table (job, schema, name, plan_order, bytes, "
+        "rows_estimate, chunk_count) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        pg::make_params(job_, pt.schema, pt.name, num(order++), num(pt.bytes),
+                        num(pt.rows_estimate), num(static_cast<std::int64_t>(pt.chunks.size())))));
     for (const auto& c : pt.chunks)
-      b.push_back(stmt("INSERT INTO uringmig_state.chunk (job, schema, name, chunk_no, kind, "
-                       "lower, upper, where_sql) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                       pg::make_params(job_, pt.schema, pt.name, num(std::int64_t{c.chunk_no}),
-                                       std::string(to_string(c.kind)), c.lower, c.upper,
-                                       c.where_sql)));
+      b.push_back(
+          stmt("INSERT INTO uringmig_state.chunk (job, schema, name, chunk_no, kind, "
+               "lower, upper, where_sql) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+               pg::make_params(job_, pt.schema, pt.name, num(std::int64_t{c.chunk_no}),
+                               std::string(to_string(c.kind)), c.lower, c.upper, c.where_sql)));
   }
   b.push_back(stmt("COMMIT", {}));
   batch(std::move(b));
@@ -341,12 +341,14 @@ bool pg_state::has_plan() const {
 std::vector<planned_table> pg_state::load_plan() const {
   std::vector<pg::statement> b;
   b.push_back(stmt("BEGIN ISOLATION LEVEL REPEATABLE READ", {}));
-  b.push_back(stmt("SELECT schema, name, bytes, rows_estimate FROM uringmig_state.job_table "
-                   "WHERE job = $1 ORDER BY plan_order",
-                   pg::make_params(job_)));
-  b.push_back(stmt("SELECT schema, name, chunk_no, kind, lower, upper, where_sql "
-                   "FROM uringmig_state.chunk WHERE job = $1 ORDER BY schema, name, chunk_no",
-                   pg::make_params(job_)));
+  b.push_back(
+      stmt("SELECT schema, name, bytes, rows_estimate FROM uringmig_state.job_table "
+           "WHERE job = $1 ORDER BY plan_order",
+           pg::make_params(job_)));
+  b.push_back(
+      stmt("SELECT schema, name, chunk_no, kind, lower, upper, where_sql "
+           "FROM uringmig_state.chunk WHERE job = $1 ORDER BY schema, name, chunk_no",
+           pg::make_params(job_)));
   b.push_back(stmt("COMMIT", {}));
   const auto out = batch(std::move(b));
   const pg::result& tabs = out[1];
@@ -382,7 +384,7 @@ void pg_state::mark_chunk_done(std::string_view schema, std::string_view name, i
   const auto r = query(
       "WITH old AS (SELECT CASE WHEN status = 'done' THEN rows ELSE 0 END AS rows, "
       "CASE WHEN status = 'done' THEN bytes ELSE 0 END AS bytes FROM uringmig_state.chunk "
-      "WHERE job = $1 AND schema = $2 AND name = $3 AND chunk_no = $4 FOR UPDATE), "
+      "WHERE job = $1 AND schema = $2 AND name = $3 AND chunk_no = $4), "
       "upd AS (UPDATE uringmig_state.chunk SET status = 'done', rows = $5, bytes = $6, "
       "seconds = $7, attempts = attempts + 1, error = NULL, leased_by = NULL, "
       "lease_until = NULL WHERE job = $1 AND schema = $2 AND name = $3 AND chunk_no = $4 "
@@ -399,11 +401,11 @@ void pg_state::mark_chunk_done(std::string_view schema, std::string_view name, i
 
 void pg_state::mark_chunk_failed(std::string_view schema, std::string_view name, int chunk_no,
                                  int attempts, std::string_view error) {
-  query("UPDATE uringmig_state.chunk SET status = 'failed', attempts = $5, error = $6 "
-        "WHERE job = $1 AND schema = $2 AND name = $3 AND chunk_no = $4",
-        pg::make_params(job_, std::string(schema), std::string(name),
-                        num(std::int64_t{chunk_no}), num(std::int64_t{attempts}),
-                        codecs::redact(error)));
+  query(
+      "UPDATE uringmig_state.chunk SET status = 'failed', attempts = $5, error = $6 "
+      "WHERE job = $1 AND schema = $2 AND name = $3 AND chunk_no = $4",
+      pg::make_params(job_, std::string(schema), std::string(name), num(std::int64_t{chunk_no}),
+                      num(std::int64_t{attempts}), codecs::redact(error)));
 }
 
 std::set<int> pg_state::done_chunks(std::string_view schema, std::string_view name) const {
@@ -417,14 +419,15 @@ std::set<int> pg_state::done_chunks(std::string_view schema, std::string_view na
   return out;
 }
 
-void pg_state::set_table_status(std::string_view schema, std::string_view name,
-                                table_status status, std::string_view error) {
+void pg_state::set_table_status(std::string_view schema, std::string_view name, table_status status,
+                                std::string_view error) {
   std::optional<std::string> err;
   if (status == table_status::failed) err = codecs::redact(error);
-  query("UPDATE uringmig_state.job_table SET status = $4, error = $5 "
-        "WHERE job = $1 AND schema = $2 AND name = $3",
-        pg::make_params(job_, std::string(schema), std::string(name),
-                        std::string(to_string(status)), err));
+  query(
+      "UPDATE uringmig_state.job_table SET status = $4, error = $5 "
+      "WHERE job = $1 AND schema = $2 AND name = $3",
+      pg::make_params(job_, std::string(schema), std::string(name), std::string(to_string(status)),
+                      err));
 }
 
 std::optional<table_status> pg_state::get_table_status(std::string_view schema,
@@ -440,39 +443,44 @@ std::optional<table_status> pg_state::get_table_status(std::string_view schema,
 }
 
 void pg_state::set_copy_seconds(std::string_view schema, std::string_view name, double seconds) {
-  query("UPDATE uringmig_state.job_table SET copy_seconds = $4 "
-        "WHERE job = $1 AND schema = $2 AND name = $3",
-        pg::make_params(job_, std::string(schema), std::string(name), num(seconds)));
+  query(
+      "UPDATE uringmig_state.job_table SET copy_seconds = $4 "
+      "WHERE job = $1 AND schema = $2 AND name = $3",
+      pg::make_params(job_, std::string(schema), std::string(name), num(seconds)));
 }
 
 void pg_state::set_index_seconds(std::string_view schema, std::string_view name, double seconds) {
-  query("UPDATE uringmig_state.job_table SET index_seconds = $4 "
-        "WHERE job = $1 AND schema = $2 AND name = $3",
-        pg::make_params(job_, std::string(schema), std::string(name), num(seconds)));
+  query(
+      "UPDATE uringmig_state.job_table SET index_seconds = $4 "
+      "WHERE job = $1 AND schema = $2 AND name = $3",
+      pg::make_params(job_, std::string(schema), std::string(name), num(seconds)));
 }
 
 void pg_state::add_index(std::string_view schema, std::string_view table, std::string_view index,
                          index_kind kind) {
-  query("INSERT INTO uringmig_state.job_index (job, schema, table_name, index_name, kind) "
-        "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-        pg::make_params(job_, std::string(schema), std::string(table), std::string(index),
-                        std::string(to_string(kind))));
+  query(
+      "INSERT INTO uringmig_state.job_index (job, schema, table_name, index_name, kind) "
+      "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+      pg::make_params(job_, std::string(schema), std::string(table), std::string(index),
+                      std::string(to_string(kind))));
 }
 
 void pg_state::mark_index_done(std::string_view schema, std::string_view table,
                                std::string_view index, double seconds) {
-  query("UPDATE uringmig_state.job_index SET status = 'done', seconds = $5, error = NULL "
-        "WHERE job = $1 AND schema = $2 AND table_name = $3 AND index_name = $4",
-        pg::make_params(job_, std::string(schema), std::string(table), std::string(index),
-                        num(seconds)));
+  query(
+      "UPDATE uringmig_state.job_index SET status = 'done', seconds = $5, error = NULL "
+      "WHERE job = $1 AND schema = $2 AND table_name = $3 AND index_name = $4",
+      pg::make_params(job_, std::string(schema), std::string(table), std::string(index),
+                      num(seconds)));
 }
 
 void pg_state::mark_index_failed(std::string_view schema, std::string_view table,
                                  std::string_view index, std::string_view error) {
-  query("UPDATE uringmig_state.job_index SET status = 'failed', error = $5 "
-        "WHERE job = $1 AND schema = $2 AND table_name = $3 AND index_name = $4",
-        pg::make_params(job_, std::string(schema), std::string(table), std::string(index),
-                        codecs::redact(error)));
+  query(
+      "UPDATE uringmig_state.job_index SET status = 'failed', error = $5 "
+      "WHERE job = $1 AND schema = $2 AND table_name = $3 AND index_name = $4",
+      pg::make_params(job_, std::string(schema), std::string(table), std::string(index),
+                      codecs::redact(error)));
 }
 
 std::set<std::string> pg_state::done_indexes(std::string_view schema,
@@ -497,9 +505,10 @@ std::optional<std::string> pg_state::get(std::string_view key) const {
 void pg_state::put_many(const std::vector<std::pair<std::string, std::string>>& entries) {
   std::vector<pg::statement> b;
   for (const auto& [key, value] : entries)
-    b.push_back(stmt("INSERT INTO uringmig_state.kv (job, key, value) VALUES ($1, $2, $3) "
-                     "ON CONFLICT (job, key) DO UPDATE SET value = excluded.value",
-                     pg::make_params(job_, key, value)));
+    b.push_back(
+        stmt("INSERT INTO uringmig_state.kv (job, key, value) VALUES ($1, $2, $3) "
+             "ON CONFLICT (job, key) DO UPDATE SET value = excluded.value",
+             pg::make_params(job_, key, value)));
   batch(std::move(b));
 }
 
@@ -510,9 +519,10 @@ void pg_state::erase(std::string_view key) {
 
 bool pg_state::compare_and_put(std::string_view key, std::string_view expected,
                                std::string_view value) {
-  return query("UPDATE uringmig_state.kv SET value = $4 WHERE job = $1 AND key = $2 "
-               "AND value = $3",
-               pg::make_params(job_, std::string(key), std::string(expected), std::string(value)))
+  return query(
+             "UPDATE uringmig_state.kv SET value = $4 WHERE job = $1 AND key = $2 "
+             "AND value = $3",
+             pg::make_params(job_, std::string(key), std::string(expected), std::string(value)))
              .affected_rows() == 1;
 }
 

@@ -87,37 +87,38 @@ job_status pg_state::status_snapshot() const {
                        "status, message, (SELECT count(*) FROM uringmig_state.run WHERE job = $1) "
                        "FROM uringmig_state.run WHERE job = $1 ORDER BY id DESC LIMIT 1",
                    job_));
-  b.push_back(stmt(
-      "SELECT t.schema, t.name, t.bytes, t.rows_estimate, t.chunk_count, "
-      "coalesce(c.done, 0), coalesce(c.failed, 0), t.status, t.rows_copied, t.bytes_copied, "
-      "t.copy_seconds, t.index_seconds, coalesce(i.total, 0), coalesce(i.done, 0), "
-      "coalesce(i.failed, 0), coalesce(t.error, '') FROM uringmig_state.job_table t "
-      "LEFT JOIN (SELECT schema, name, count(*) FILTER (WHERE status = 'done') AS done, "
-      "count(*) FILTER (WHERE status = 'failed') AS failed FROM uringmig_state.chunk "
-      "WHERE job = $1 GROUP BY schema, name) c ON c.schema = t.schema AND c.name = t.name "
-      "LEFT JOIN (SELECT schema, table_name, count(*) AS total, "
-      "count(*) FILTER (WHERE status = 'done') AS done, "
-      "count(*) FILTER (WHERE status = 'failed') AS failed FROM uringmig_state.job_index "
-      "WHERE job = $1 GROUP BY schema, table_name) i ON i.schema = t.schema "
-      "AND i.table_name = t.name WHERE t.job = $1 ORDER BY t.plan_order",
-      job_));
+  b.push_back(
+      stmt("SELECT t.schema, t.name, t.bytes, t.rows_estimate, t.chunk_count, "
+           "coalesce(c.done, 0), coalesce(c.failed, 0), t.status, t.rows_copied, t.bytes_copied, "
+           "t.copy_seconds, t.index_seconds, coalesce(i.total, 0), coalesce(i.done, 0), "
+           "coalesce(i.failed, 0), coalesce(t.error, '') FROM uringmig_state.job_table t "
+           "LEFT JOIN (SELECT schema, name, count(*) FILTER (WHERE status = 'done') AS done, "
+           "count(*) FILTER (WHERE status = 'failed') AS failed FROM uringmig_state.chunk "
+           "WHERE job = $1 GROUP BY schema, name) c ON c.schema = t.schema AND c.name = t.name "
+           "LEFT JOIN (SELECT schema, table_name, count(*) AS total, "
+           "count(*) FILTER (WHERE status = 'done') AS done, "
+           "count(*) FILTER (WHERE status = 'failed') AS failed FROM uringmig_state.job_index "
+           "WHERE job = $1 GROUP BY schema, table_name) i ON i.schema = t.schema "
+           "AND i.table_name = t.name WHERE t.job = $1 ORDER BY t.plan_order",
+           job_));
   b.push_back(stmt(
       "SELECT i.schema, i.table_name, i.index_name, i.kind, i.status, i.seconds, "
       "coalesce(i.error, '') FROM uringmig_state.job_index i LEFT JOIN uringmig_state.job_table "
       "t ON t.job = i.job AND t.schema = i.schema AND t.name = i.table_name WHERE i.job = $1 "
       "ORDER BY t.plan_order, i.schema, i.table_name, i.index_name",
       job_));
-  b.push_back(stmt(
-      "SELECT c.schema, c.name, c.chunk_no, c.attempts, coalesce(c.error, '') FROM "
-      "uringmig_state.chunk c LEFT JOIN uringmig_state.job_table t ON t.job = c.job AND "
-      "t.schema = c.schema AND t.name = c.name WHERE c.job = $1 AND c.status = 'failed' "
-      "ORDER BY t.plan_order, c.chunk_no",
-      job_));
+  b.push_back(
+      stmt("SELECT c.schema, c.name, c.chunk_no, c.attempts, coalesce(c.error, '') FROM "
+           "uringmig_state.chunk c LEFT JOIN uringmig_state.job_table t ON t.job = c.job AND "
+           "t.schema = c.schema AND t.name = c.name WHERE c.job = $1 AND c.status = 'failed' "
+           "ORDER BY t.plan_order, c.chunk_no",
+           job_));
   b.push_back(stmt("SELECT key, value FROM uringmig_state.kv WHERE job = $1 ORDER BY key", job_));
-  b.push_back(stmt("SELECT count(*) FROM uringmig_state.run r JOIN pg_locks l ON l.locktype = "
-                   "'advisory' AND l.classid = 1970433384 AND l.objid = (r.id % 2147483648)::oid "
-                   "AND l.objsubid = 2 AND l.granted WHERE r.job = $1 AND r.status = 'running'",
-                   job_));
+  b.push_back(
+      stmt("SELECT count(*) FROM uringmig_state.run r JOIN pg_locks l ON l.locktype = "
+           "'advisory' AND l.classid = 1970433384 AND l.objid = (r.id % 2147483648)::oid "
+           "AND l.objsubid = 2 AND l.granted WHERE r.job = $1 AND r.status = 'running'",
+           job_));
   b.push_back(stmt("COMMIT", {}));
   const auto out = batch(std::move(b));
 
@@ -130,8 +131,7 @@ job_status pg_state::status_snapshot() const {
                           text(ix, i, 4), real_of(ix, i, 5), text(ix, i, 6)});
   const pg::result& fc = out[4];
   for (int i = 0; i < fc.rows(); ++i)
-    st.failed_chunks.push_back({text(fc, i, 0), text(fc, i, 1),
-                                static_cast<int>(int_of(fc, i, 2)),
+    st.failed_chunks.push_back({text(fc, i, 0), text(fc, i, 1), static_cast<int>(int_of(fc, i, 2)),
                                 static_cast<int>(int_of(fc, i, 3)), text(fc, i, 4)});
   const pg::result& kv = out[5];
   for (int i = 0; i < kv.rows(); ++i)

@@ -190,7 +190,6 @@ bool sqlite_in_use(const fs::path& dir) {
   return busy;
 }
 
-
 // Every member that runs statements is a function-try-block: a SQLite error leaves it as a
 // job_error naming the state database (fail), which is what callers catch.
 
@@ -282,8 +281,8 @@ std::vector<planned_table> sqlite_state::load_plan() const try {
   std::lock_guard lock(mu);
   transaction t(db, transaction::kind::read);
   std::vector<planned_table> out;
-  auto tabs = db.prepare(
-      "SELECT schema, name, bytes, rows_estimate FROM job_table ORDER BY plan_order");
+  auto tabs =
+      db.prepare("SELECT schema, name, bytes, rows_estimate FROM job_table ORDER BY plan_order");
   auto chunks = db.prepare(
       "SELECT chunk_no, kind, lower, upper, where_sql FROM chunk WHERE schema = ? AND name = ? "
       "ORDER BY chunk_no");
@@ -313,7 +312,7 @@ std::vector<planned_table> sqlite_state::load_plan() const try {
 }
 
 void sqlite_state::mark_chunk_done(std::string_view schema, std::string_view name, int chunk_no,
-                                  std::int64_t rows, std::int64_t bytes, double seconds) try {
+                                   std::int64_t rows, std::int64_t bytes, double seconds) try {
   std::lock_guard lock(mu);
   transaction t(db, transaction::kind::write);
   db.run(
@@ -335,7 +334,7 @@ void sqlite_state::mark_chunk_done(std::string_view schema, std::string_view nam
 }
 
 void sqlite_state::mark_chunk_failed(std::string_view schema, std::string_view name, int chunk_no,
-                                    int attempts, std::string_view error) try {
+                                     int attempts, std::string_view error) try {
   std::lock_guard lock(mu);
   db.run(
       "UPDATE chunk SET status = 'failed', attempts = ?, error = ? "
@@ -347,8 +346,8 @@ void sqlite_state::mark_chunk_failed(std::string_view schema, std::string_view n
 
 std::set<int> sqlite_state::done_chunks(std::string_view schema, std::string_view name) const try {
   std::lock_guard lock(mu);
-  auto q = db.prepare(
-      "SELECT chunk_no FROM chunk WHERE schema = ? AND name = ? AND status = 'done'");
+  auto q =
+      db.prepare("SELECT chunk_no FROM chunk WHERE schema = ? AND name = ? AND status = 'done'");
   q.bind_all(schema, name);
   std::set<int> out;
   while (q.step())
@@ -359,18 +358,18 @@ std::set<int> sqlite_state::done_chunks(std::string_view schema, std::string_vie
 }
 
 void sqlite_state::set_table_status(std::string_view schema, std::string_view name,
-                                   table_status status, std::string_view error) try {
+                                    table_status status, std::string_view error) try {
   std::lock_guard lock(mu);
   std::optional<std::string> err;
   if (status == table_status::failed) err = codecs::redact(error);
   db.run("UPDATE job_table SET status = ?, error = ? WHERE schema = ? AND name = ?",
-                to_string(status), err, schema, name);
+         to_string(status), err, schema, name);
 } catch (const sqlite::error& e) {
   fail(e);
 }
 
 std::optional<table_status> sqlite_state::get_table_status(std::string_view schema,
-                                                          std::string_view name) const try {
+                                                           std::string_view name) const try {
   std::lock_guard lock(mu);
   auto q = db.prepare("SELECT status FROM job_table WHERE schema = ? AND name = ?");
   q.bind_all(schema, name);
@@ -385,25 +384,25 @@ std::optional<table_status> sqlite_state::get_table_status(std::string_view sche
 }
 
 void sqlite_state::set_copy_seconds(std::string_view schema, std::string_view name,
-                                   double seconds) try {
+                                    double seconds) try {
   std::lock_guard lock(mu);
-  db.run("UPDATE job_table SET copy_seconds = ? WHERE schema = ? AND name = ?", seconds,
-                schema, name);
+  db.run("UPDATE job_table SET copy_seconds = ? WHERE schema = ? AND name = ?", seconds, schema,
+         name);
 } catch (const sqlite::error& e) {
   fail(e);
 }
 
 void sqlite_state::set_index_seconds(std::string_view schema, std::string_view name,
-                                    double seconds) try {
+                                     double seconds) try {
   std::lock_guard lock(mu);
-  db.run("UPDATE job_table SET index_seconds = ? WHERE schema = ? AND name = ?", seconds,
-                schema, name);
+  db.run("UPDATE job_table SET index_seconds = ? WHERE schema = ? AND name = ?", seconds, schema,
+         name);
 } catch (const sqlite::error& e) {
   fail(e);
 }
 
-void sqlite_state::add_index(std::string_view schema, std::string_view table, std::string_view index,
-                            index_kind kind) try {
+void sqlite_state::add_index(std::string_view schema, std::string_view table,
+                             std::string_view index, index_kind kind) try {
   std::lock_guard lock(mu);
   db.run(
       "INSERT INTO job_index (schema, table_name, index_name, kind) VALUES (?, ?, ?, ?) "
@@ -414,7 +413,7 @@ void sqlite_state::add_index(std::string_view schema, std::string_view table, st
 }
 
 void sqlite_state::mark_index_done(std::string_view schema, std::string_view table,
-                                  std::string_view index, double seconds) try {
+                                   std::string_view index, double seconds) try {
   std::lock_guard lock(mu);
   db.run(
       "UPDATE job_index SET status = 'done', seconds = ?, error = NULL "
@@ -425,7 +424,7 @@ void sqlite_state::mark_index_done(std::string_view schema, std::string_view tab
 }
 
 void sqlite_state::mark_index_failed(std::string_view schema, std::string_view table,
-                                    std::string_view index, std::string_view error) try {
+                                     std::string_view index, std::string_view error) try {
   std::lock_guard lock(mu);
   db.run(
       "UPDATE job_index SET status = 'failed', error = ? "
@@ -436,7 +435,7 @@ void sqlite_state::mark_index_failed(std::string_view schema, std::string_view t
 }
 
 std::set<std::string> sqlite_state::done_indexes(std::string_view schema,
-                                                std::string_view table) const try {
+                                                 std::string_view table) const try {
   std::lock_guard lock(mu);
   auto q = db.prepare(
       "SELECT index_name FROM job_index WHERE schema = ? AND table_name = ? AND status = 'done'");
@@ -473,7 +472,7 @@ void sqlite_state::put_many(const std::vector<std::pair<std::string, std::string
 }
 
 bool sqlite_state::compare_and_put(std::string_view key, std::string_view expected,
-                                  std::string_view value) try {
+                                   std::string_view value) try {
   std::lock_guard lock(mu);
   db.run("UPDATE kv SET value = ? WHERE key = ? AND value = ?", value, key, expected);
   return db.changes() == 1;
@@ -487,7 +486,6 @@ void sqlite_state::erase(std::string_view key) try {
 } catch (const sqlite::error& e) {
   fail(e);
 }
-
 
 }  // namespace detail
 

@@ -68,7 +68,6 @@ std::string_view to_string(index_status s) noexcept {
   return names.at(static_cast<std::size_t>(s));
 }
 
-
 state_store::state_store(std::unique_ptr<detail::state_backend> p)
     : impl_(std::move(p)), writer_(std::make_unique<io::serial_worker>()) {}
 state_store::state_store(state_store&&) noexcept = default;
@@ -121,7 +120,6 @@ void ensure_private_dir(const fs::path& dir) {
   spdlog::warn("{} was readable by other users (mode {}): made it and its files private", shown,
                mode);
 }
-
 
 state_store state_store::open(const fs::path& dir) {
   return state_store(detail::open_sqlite(dir));
@@ -218,8 +216,7 @@ std::optional<table_status> state_store::get_table_status(std::string_view schem
                                                           std::string_view name) const {
   return impl_->get_table_status(schema, name);
 }
-void state_store::set_copy_seconds(std::string_view schema, std::string_view name,
-                                   double seconds) {
+void state_store::set_copy_seconds(std::string_view schema, std::string_view name, double seconds) {
   impl_->set_copy_seconds(schema, name, seconds);
 }
 void state_store::set_index_seconds(std::string_view schema, std::string_view name,

@@ -143,8 +143,9 @@ struct state_location {
 /// source, target, table selection), so two jobs on one state database never share chunks.
 state_location state_location_of(const job_options& o);
 
-/// Handle to a job's state (`<dir>/state.db`, or a job in a PostgreSQL state schema). Every member is thread-safe (one mutex; each call is a short
-/// statement or transaction). Movable; closing happens in the destructor.
+/// Handle to a job's state (`<dir>/state.db`, or a job in a PostgreSQL state schema). Every member
+/// is thread-safe (one mutex; each call is a short statement or transaction). Movable; closing
+/// happens in the destructor.
 class state_store {
  public:
   /// Opens (creating `dir` and the database when missing) for a job that writes its progress.

@@ -81,7 +81,8 @@ int run_status(const job_options& opts, std::ostream& out) {
   const state_location at = state_location_of(opts);
   auto store = state_store::open_existing(at);
   if (!store && !at.url.empty())
-    throw usage_error("no job " + at.job + " in the state database (check --job, or run the job "
+    throw usage_error("no job " + at.job +
+                      " in the state database (check --job, or run the job "
                       "with this --state-url first)");
   if (!store) {
     throw usage_error("no job state in " + dir.string() + " (run a job with --state-dir " +
