@@ -5,6 +5,7 @@
 
 #include "engine/core/state_store.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <set>
@@ -61,6 +62,12 @@ class state_backend {
                                std::string_view value) = 0;
 
   virtual job_status status_snapshot() const = 0;
+
+  // Chunk leases: a shared state only (state_store.hpp); the embedded store refuses them.
+  virtual std::optional<chunk_claim> claim_chunk(std::string_view worker,
+                                                 std::chrono::milliseconds lease);
+  virtual int renew_leases(std::string_view worker, std::chrono::milliseconds lease);
+  virtual void release_chunk(const chunk_claim& c, std::string_view worker);
 };
 
 }  // namespace uringmig::engine::detail

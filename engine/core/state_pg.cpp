@@ -68,10 +68,14 @@ constexpr const char* schema_sql[] = {
   seconds double precision NOT NULL DEFAULT 0,
   attempts integer NOT NULL DEFAULT 0,
   error text,
+  claim_order bigint NOT NULL DEFAULT 0,
   leased_by text,
   lease_until timestamptz,
   done_by text,
   PRIMARY KEY (job, schema, name, chunk_no)))sql",
+    // What claims scan: the pending chunks of a job, in plan order.
+    "CREATE INDEX chunk_claims ON uringmig_state.chunk (job, claim_order) "
+    "WHERE status = 'pending'",
     R"sql(CREATE TABLE uringmig_state.job_index (
   job text NOT NULL,
   schema text NOT NULL,
@@ -386,8 +390,9 @@ void pg_state::mark_chunk_done(std::string_view schema, std::string_view name, i
       "CASE WHEN status = 'done' THEN bytes ELSE 0 END AS bytes FROM uringmig_state.chunk "
       "WHERE job = $1 AND schema = $2 AND name = $3 AND chunk_no = $4), "
       "upd AS (UPDATE uringmig_state.chunk SET status = 'done', rows = $5, bytes = $6, "
-      "seconds = $7, attempts = attempts + 1, error = NULL, leased_by = NULL, "
-      "lease_until = NULL WHERE job = $1 AND schema = $2 AND name = $3 AND chunk_no = $4 "
+      "seconds = $7, attempts = attempts + 1, error = NULL, done_by = leased_by, "
+      "leased_by = NULL, lease_until = NULL WHERE job = $1 AND schema = $2 AND name = $3 AND "
+      "chunk_no = $4 "
       "RETURNING 1) "
       "UPDATE uringmig_state.job_table t SET rows_copied = t.rows_copied + $5 - old.rows, "
       "bytes_copied = t.bytes_copied + $6 - old.bytes FROM old WHERE t.job = $1 AND "

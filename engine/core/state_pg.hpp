@@ -69,6 +69,10 @@ class pg_state final : public state_backend {
   bool compare_and_put(std::string_view key, std::string_view expected,
                        std::string_view value) override;
   job_status status_snapshot() const override;  // state_pg_read.cpp
+  std::optional<chunk_claim> claim_chunk(std::string_view worker,
+                                         std::chrono::milliseconds lease) override;
+  int renew_leases(std::string_view worker, std::chrono::milliseconds lease) override;
+  void release_chunk(const chunk_claim& c, std::string_view worker) override;
 
   /// One statement (its own transaction); a failure is a job_error naming the state database.
   pg::result query(std::string sql, pg::params p) const;

@@ -166,8 +166,8 @@ state_location state_location_of(const job_options& o) {
     for (const auto& t : o.exclude)
       exclude += t + ",";
     // Redacted: a password changed between two workers' URLs is the same job.
-    at.job = "job-" + fingerprint({o.preset, codecs::redact(o.source_url),
-                                   codecs::redact(o.target_url), tables, exclude});
+    at.job = "job-" + fingerprint({codecs::redact(o.source_url), codecs::redact(o.target_url),
+                                   tables, exclude});
   }
   return at;
 }
@@ -258,6 +258,39 @@ bool state_store::compare_and_put(std::string_view key, std::string_view expecte
 job_status state_store::status_snapshot() const {
   return impl_->status_snapshot();
 }
+
+std::optional<chunk_claim> state_store::claim_chunk(std::string_view worker,
+                                                    std::chrono::milliseconds lease) {
+  return impl_->claim_chunk(worker, lease);
+}
+int state_store::renew_leases(std::string_view worker, std::chrono::milliseconds lease) {
+  return impl_->renew_leases(worker, lease);
+}
+void state_store::release_chunk(const chunk_claim& c, std::string_view worker) {
+  impl_->release_chunk(c, worker);
+}
+
+namespace detail {
+
+namespace {
+[[noreturn]] void no_leases() {
+  throw usage_error(
+      "several workers on one job need a shared state: pass --state-url (a PostgreSQL database "
+      "every worker reaches)");
+}
+}  // namespace
+
+std::optional<chunk_claim> state_backend::claim_chunk(std::string_view, std::chrono::milliseconds) {
+  no_leases();
+}
+int state_backend::renew_leases(std::string_view, std::chrono::milliseconds) {
+  no_leases();
+}
+void state_backend::release_chunk(const chunk_claim&, std::string_view) {
+  no_leases();
+}
+
+}  // namespace detail
 
 boost::asio::awaitable<void> state_store::write_off_context(std::function<void()> fn) {
   co_await writer_->run(std::move(fn));

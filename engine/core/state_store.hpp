@@ -4,6 +4,8 @@
 #include "engine/core/plan_types.hpp"
 
 #include <boost/asio/awaitable.hpp>
+
+#include <chrono>
 #include <cstdint>
 
 #include <filesystem>
@@ -122,6 +124,14 @@ struct job_status {
   int live_runs = 0;
 };
 
+/// A chunk one worker holds under a lease (a shared state: --state-url).
+struct chunk_claim {
+  std::string schema;
+  std::string name;
+  int chunk_no = 0;
+  bool reclaimed = false;  // an earlier lease on it ran out (its worker died or stalled)
+};
+
 /// Makes `dir` (a state directory) private before anything is written in it: creates it 0700
 /// when missing; an existing one of ours that others can read is tightened to 0700 and its
 /// files to 0600 (logged). Throws usage_error when it belongs to another user or others can
@@ -139,8 +149,8 @@ struct state_location {
 };
 
 /// The state of `o`: `state.url` (`--state-url`; "target" is the --target URL) or the
-/// state directory; `state.job` (`--job`), else a name made from the job definition (preset,
-/// source, target, table selection), so two jobs on one state database never share chunks.
+/// state directory; `state.job` (`--job`), else a name made from the job definition (source,
+/// target, table selection), so two jobs on one state database never share chunks.
 state_location state_location_of(const job_options& o);
 
 /// Handle to a job's state (`<dir>/state.db`, or a job in a PostgreSQL state schema). Every member
@@ -229,6 +239,16 @@ class state_store {
   bool compare_and_put(std::string_view key, std::string_view expected, std::string_view value);
 
   job_status status_snapshot() const;
+
+  /// Chunk leases: a shared state (--state-url) only; the embedded store has one process and
+  /// throws usage_error. claim_chunk takes the first chunk in plan order that is pending and
+  /// held by no live lease (SELECT ... FOR UPDATE SKIP LOCKED: claimers never wait on each
+  /// other) and leases it to `worker` for `lease`; nullopt when none is left to take.
+  std::optional<chunk_claim> claim_chunk(std::string_view worker, std::chrono::milliseconds lease);
+  /// The heartbeat: extends every lease `worker` holds on a pending chunk; how many.
+  int renew_leases(std::string_view worker, std::chrono::milliseconds lease);
+  /// Gives a claimed chunk back undone (a stop): another worker may take it at once.
+  void release_chunk(const chunk_claim& c, std::string_view worker);
 
   /// Runs `fn` (calls on this store) on the store's own writer thread, in order, and resumes the
   /// caller when it is done: a SQLite commit, or the WAL checkpoint one commit in ~1 000 pays,
