@@ -74,8 +74,8 @@ constexpr const char* schema_sql[] = {
   done_by text,
   PRIMARY KEY (job, schema, name, chunk_no)))sql",
     // What claims scan: the pending chunks of a job, in plan order.
-    "CREATE INDEX chunk_claims ON uringmig_state.chunk (job, claim_order) "
-    "WHERE status = 'pending'",
+    R"sql(CREATE INDEX chunk_claims ON uringmig_state.chunk (job, claim_order)
+  WHERE status = 'pending')sql",
     R"sql(CREATE TABLE uringmig_state.job_index (
   job text NOT NULL,
   schema text NOT NULL,
