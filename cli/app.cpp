@@ -82,6 +82,8 @@ struct flag_values {
   std::string preset;
   std::string config;
   std::string state_dir;
+  std::string state_url;
+  std::string job_name;
   std::string max_runtime;
   std::string http;
   std::string log_level;
@@ -110,6 +112,8 @@ struct bound_command {
   CLI::Option* preset = nullptr;
   CLI::Option* config = nullptr;
   CLI::Option* state_dir = nullptr;
+  CLI::Option* state_url = nullptr;
+  CLI::Option* job_name = nullptr;
   CLI::Option* log_level = nullptr;
   CLI::Option* tables = nullptr;
   CLI::Option* exclude = nullptr;
@@ -155,6 +159,12 @@ bound_command add_job_command(CLI::App& app, const job_command& spec, flag_value
   b.config = s->add_option("--config", v.config, "TOML file with settings; flags override it");
   b.state_dir =
       s->add_option("--state-dir", v.state_dir, "Where progress and logs live (./uringmig-state)");
+  b.state_url = s->add_option("--state-url", v.state_url,
+                              "Keep the job's state in schema uringmig_state of this PostgreSQL "
+                              "database (\"target\": the target) instead of --state-dir");
+  b.job_name = s->add_option("--job", v.job_name,
+                             "The job's name in a --state-url database (default: made from "
+                             "--source, --target and the tables)");
   b.log_level = s->add_option("--log-level", v.log_level, "trace, debug, info, warn or error")
                     ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
   if ((spec.flags & with_selection) != 0U) {
@@ -213,6 +223,8 @@ option_layer flags_layer(const bound_command& b, const flag_values& v) {
   if (given(b.target_password_file)) l.target_password_file = v.target_password_file;
   if (given(b.preset)) l.preset = v.preset;
   if (given(b.state_dir)) l.state_dir = std::filesystem::path(v.state_dir);
+  if (given(b.state_url)) l.settings["state.url"] = v.state_url;
+  if (given(b.job_name)) l.settings["state.job"] = v.job_name;
   if (given(b.log_level)) l.log_level = v.log_level;
   if (given(b.tables)) l.tables = v.tables;
   if (given(b.exclude)) l.exclude = v.exclude;
@@ -372,7 +384,7 @@ int run_job_command(const bound_command& b, const flag_values& v, const run_cont
     spdlog::info("{}", codecs::redact(summary));
   }
   for (const auto& [key, value] : job.settings)
-    spdlog::debug("setting {} = {}", key, value);
+    spdlog::debug("setting {} = {}", key, codecs::redact(value));
 
   const int rc = ctx.run_job ? ctx.run_job(parsed) : engine::run_job(parsed);
   spdlog::debug("uringmig {} finished with exit code {}", spec.name, rc);

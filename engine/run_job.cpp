@@ -115,6 +115,12 @@ std::unique_ptr<observe::service> start_http(const job_spec& spec) {
 }
 
 int run_job(const job_spec& spec) {
+  const bool online =
+      spec.follow || spec.kind == job_command::follow || spec.kind == job_command::switchover;
+  if (online && spec.settings.count("state.url") != 0)
+    throw usage_error(
+        "the online preset (--follow, follow, switchover) keeps its state in --state-dir: drop "
+        "--state-url");
   switch (spec.kind) {
     case job_command::run:
     case job_command::plan:

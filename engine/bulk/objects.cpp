@@ -24,7 +24,8 @@ namespace {
 
 /// The user's schemas, as the other catalog queries of the bulk clone see them.
 constexpr const char* user_schema_sql =
-    "n.nspname not in ('pg_catalog', 'information_schema', 'uringmig') and n.nspname not like "
+    "n.nspname not in ('pg_catalog', 'information_schema', 'uringmig', 'uringmig_state') and "
+    "n.nspname not like "
     "'pg\\_%'";
 
 }  // namespace

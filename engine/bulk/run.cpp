@@ -335,7 +335,7 @@ void print_objects(const job& j) {
 int bulk::run(const job_spec& opts) {
   // Bad URLs: usage errors before anything is created.
   (void)pg_endpoints(opts, not_postgres);
-  state_store state = state_store::open(opts.state_dir);
+  state_store state = state_store::open(state_location_of(opts));
   if (opts.restart) {
     const auto id = state.get("bulk.job_id");  // still the tag of what a killed run left
     state.reset();
@@ -444,7 +444,7 @@ int bulk::plan(const job_spec& opts) {
   const auto endpoints = pg_endpoints(opts, not_postgres);
   const codecs::endpoint& source = endpoints.first;
   const codecs::endpoint& target = endpoints.second;
-  auto existing = state_store::open_existing(opts.state_dir);
+  auto existing = state_store::open_existing(state_location_of(opts));
   const bool resuming = existing && existing->has_plan() && !opts.restart;
   io::runtime rt(0);
   rt.run([&]() -> asio::awaitable<void> {

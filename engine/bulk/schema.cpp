@@ -26,7 +26,7 @@ asio::awaitable<void> dump_schema(job& j, const std::vector<table_info>& selecte
   pg::result all = co_await src.query(
       "select n.nspname, c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
       "where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema', "
-      "'uringmig') and n.nspname not like 'pg\\_%'");
+      "'uringmig', 'uringmig_state') and n.nspname not like 'pg\\_%'");
   all.check("listing the source tables for pg_dump");
   std::vector<std::string> args = {"--format=custom", "--schema-only", "--no-sync",
                                    "--file=" + j.dump_file.string()};
@@ -272,7 +272,7 @@ asio::awaitable<int> copy_sequences(pg::connection& src, pg::connection& dst) {
   // The sequences the schema restore created on the target, with the source's values.
   pg::result seqs = co_await dst.query(
       "select quote_ident(schemaname) || '.' || quote_ident(sequencename) from pg_sequences "
-      "where schemaname not in ('pg_catalog', 'information_schema', 'uringmig')");
+      "where schemaname not in ('pg_catalog', 'information_schema', 'uringmig', 'uringmig_state')");
   seqs.check("listing the target's sequences");
   // Every read in one pipeline, every setval in another: two round trips for any number of
   // sequences. A sequence the source cannot read is skipped, not fatal: its failure aborts the
@@ -309,7 +309,8 @@ asio::awaitable<std::vector<std::string>> user_tables(pg::connection& c, int lim
   pg::result r = co_await c.query(
       "select n.nspname || '.' || c.relname from pg_class c join pg_namespace n on n.oid = "
       "c.relnamespace where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', "
-      "'information_schema', 'uringmig') and n.nspname not like 'pg\\_%' order by 1 limit " +
+      "'information_schema', 'uringmig', 'uringmig_state') and n.nspname not like 'pg\\_%' order "
+      "by 1 limit " +
       std::to_string(limit));
   r.check("checking whether the target is empty");
   std::vector<std::string> out;

@@ -125,7 +125,8 @@ asio::awaitable<std::vector<table_info>> discover_tables(pg::connection& c, cons
       "from pg_class c join pg_namespace n on n.oid = c.relnamespace "
       "left join pg_class rc on c.relispartition and rc.oid = pg_partition_root(c.oid) "
       "left join pg_namespace rn on rn.oid = rc.relnamespace "
-      "where c.relkind = 'r' and n.nspname not in ('pg_catalog', 'information_schema', 'uringmig') "
+      "where c.relkind = 'r' and n.nspname not in ('pg_catalog', 'information_schema', 'uringmig', "
+      "'uringmig_state') "
       "  and n.nspname not like 'pg\\_%' "
       "order by 4 desc, 1, 2");
   r.check("discovering the source tables");
@@ -198,7 +199,8 @@ asio::awaitable<std::vector<table_info>> discover_matviews(pg::connection& c,
   pg::result r = co_await c.query(
       "select n.nspname, c.relname, c.oid from pg_class c join pg_namespace n on n.oid = "
       "c.relnamespace where c.relkind = 'm' and n.nspname not in ('pg_catalog', "
-      "'information_schema', 'uringmig') and n.nspname not like 'pg\\_%' order by 1, 2");
+      "'information_schema', 'uringmig', 'uringmig_state') and n.nspname not like 'pg\\_%' order "
+      "by 1, 2");
   r.check("discovering the source's materialized views");
   std::vector<table_info> out;
   for (int i = 0; i < r.rows(); ++i) {

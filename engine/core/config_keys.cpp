@@ -43,6 +43,13 @@ constexpr config_key keys[] = {
     {top, "max_runtime", kt::duration, "", "stop cleanly after this long"},
     {top, "log_level", kt::choice, "info", "log level", 0, 0, "trace|debug|info|warn|error"},
 
+    {"state", "url", kt::text, "",
+     "keep the job's state in schema uringmig_state of this PostgreSQL database (\"target\": "
+     "the target); as --state-url"},
+    {"state", "job", kt::text, "",
+     "the job's name in a shared state database (default: made from source, target and "
+     "tables); as --job"},
+
     {"copy", "chunk_size", kt::size, "1GB", "split tables larger than this"},
     {"copy", "chunk_by", kt::choice, "key", "integer key ranges when there is a key, or ctid", 0, 0,
      "key|ctid"},

@@ -1,12 +1,15 @@
+// The state store's face: which implementation a location opens, the state directory's
+// permissions, and the calls every caller makes (forwarded to core/state_backend.hpp).
 #include "engine/core/state_store.hpp"
 
 #include "codecs/url.hpp"
 #include "engine/core/job.hpp"
+#include "engine/core/state_backend.hpp"
 #include "engine/core/state_db.hpp"
+#include "engine/core/state_pg.hpp"
+#include "io/blocking.hpp"
 
-#include <fcntl.h>
 #include <spdlog/spdlog.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -14,136 +17,12 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <mutex>
 #include <system_error>
 #include <utility>
 
 namespace uringmig::engine {
 
-namespace {
-
 namespace fs = std::filesystem;
-namespace sqlite = connectors::sqlite;
-using connectors::sqlite::transaction;
-using detail::fail_not_state_db;
-
-// Version 1. A change to the schema bumps it; open() refuses versions it does not know.
-constexpr int schema_version = 1;
-
-constexpr const char* schema_sql = R"sql(
-CREATE TABLE run (
-  id INTEGER PRIMARY KEY,
-  started_at TEXT NOT NULL,
-  finished_at TEXT,
-  command TEXT NOT NULL,
-  preset TEXT NOT NULL DEFAULT '',
-  source_redacted TEXT NOT NULL DEFAULT '',
-  target_redacted TEXT NOT NULL DEFAULT '',
-  snapshot TEXT,
-  status TEXT NOT NULL CHECK (status IN ('running', 'done', 'failed', 'interrupted')),
-  message TEXT NOT NULL DEFAULT '');
-CREATE TABLE job_table (
-  schema TEXT NOT NULL,
-  name TEXT NOT NULL,
-  plan_order INTEGER NOT NULL,
-  bytes INTEGER NOT NULL DEFAULT 0,
-  rows_estimate INTEGER NOT NULL DEFAULT 0,
-  chunk_count INTEGER NOT NULL DEFAULT 0,
-  status TEXT NOT NULL DEFAULT 'pending'
-    CHECK (status IN ('pending', 'copying', 'copied', 'indexing', 'done', 'failed')),
-  rows_copied INTEGER NOT NULL DEFAULT 0,
-  bytes_copied INTEGER NOT NULL DEFAULT 0,
-  copy_seconds REAL NOT NULL DEFAULT 0,
-  index_seconds REAL NOT NULL DEFAULT 0,
-  error TEXT,
-  PRIMARY KEY (schema, name)) WITHOUT ROWID;
-CREATE TABLE chunk (
-  schema TEXT NOT NULL,
-  name TEXT NOT NULL,
-  chunk_no INTEGER NOT NULL,
-  kind TEXT NOT NULL CHECK (kind IN ('whole', 'int_range', 'ctid_range', 'explicit')),
-  lower TEXT,
-  upper TEXT,
-  where_sql TEXT NOT NULL DEFAULT '',
-  status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'done', 'failed')),
-  rows INTEGER NOT NULL DEFAULT 0,
-  bytes INTEGER NOT NULL DEFAULT 0,
-  seconds REAL NOT NULL DEFAULT 0,
-  attempts INTEGER NOT NULL DEFAULT 0,
-  error TEXT,
-  PRIMARY KEY (schema, name, chunk_no)) WITHOUT ROWID;
-CREATE TABLE job_index (
-  schema TEXT NOT NULL,
-  table_name TEXT NOT NULL,
-  index_name TEXT NOT NULL,
-  kind TEXT NOT NULL CHECK (kind IN ('index', 'primary_key', 'unique_constraint')),
-  status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'done', 'failed')),
-  seconds REAL NOT NULL DEFAULT 0,
-  error TEXT,
-  PRIMARY KEY (schema, table_name, index_name)) WITHOUT ROWID;
-CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-)sql";
-
-fs::path db_file(const fs::path& dir) {
-  return dir / "state.db";
-}
-fs::path lock_file(const fs::path& dir) {
-  return dir / "state.lock";
-}
-
-std::unique_ptr<detail::state_db> open_db(const fs::path& dir, bool read_only) {
-  try {
-    return std::make_unique<detail::state_db>(
-        sqlite::database::open(db_file(dir), read_only ? sqlite::open_mode::read_only
-                                                       : sqlite::open_mode::read_write_create));
-  } catch (const sqlite::error& e) {
-    throw job_error(std::string(e.what()) + " (pass --state-dir with a writable directory)");
-  }
-}
-
-int count_state_tables(const sqlite::database& db, int* other) {
-  auto q = db.prepare(
-      "SELECT count(*) FILTER (WHERE name IN ('run', 'job_table', 'chunk', 'job_index', 'kv')), "
-      "count(*) FROM sqlite_master WHERE type = 'table'");
-  q.step();
-  *other = static_cast<int>(q.column_int64(1) - q.column_int64(0));
-  return static_cast<int>(q.column_int64(0));
-}
-
-/// Checks (and for a writer, creates) the schema. Returns false for an empty read-only file.
-bool check_schema(sqlite::database& db, bool read_only) {
-  const auto version = db.scalar_int("PRAGMA user_version");
-  int other = 0;
-  const int ours = count_state_tables(db, &other);
-  if (version > schema_version) {
-    throw job_error("state database '" + db.path().string() + "' has schema version " +
-                    std::to_string(version) + ", newer than this uringmig knows (" +
-                    std::to_string(schema_version) +
-                    "); use the uringmig that wrote it or another --state-dir");
-  }
-  if (version == 0) {
-    if (ours + other > 0) fail_not_state_db(db.path(), "it holds other tables");
-    if (read_only) return false;
-    transaction t(db, transaction::kind::write);
-    db.exec(schema_sql);
-    db.exec("PRAGMA user_version = " + std::to_string(schema_version));
-    t.commit();
-    return true;
-  }
-  if (ours != 5) fail_not_state_db(db.path(), "tables are missing");
-  return true;
-}
-
-/// check_schema of an existing file, without creating anything; SQLite errors as job_error.
-bool checked_schema(detail::state_db& s) {
-  try {
-    return check_schema(s.db, true);
-  } catch (const sqlite::error& e) {
-    s.fail(e);
-  }
-}
-
-}  // namespace
 
 std::string_view to_string(chunk_kind kind) noexcept {
   switch (kind) {
@@ -189,7 +68,8 @@ std::string_view to_string(index_status s) noexcept {
   return names.at(static_cast<std::size_t>(s));
 }
 
-state_store::state_store(std::unique_ptr<detail::state_db> p) : impl_(std::move(p)) {}
+state_store::state_store(std::unique_ptr<detail::state_backend> p)
+    : impl_(std::move(p)), writer_(std::make_unique<io::serial_worker>()) {}
 state_store::state_store(state_store&&) noexcept = default;
 state_store& state_store::operator=(state_store&&) noexcept = default;
 state_store::~state_store() = default;
@@ -242,362 +122,178 @@ void ensure_private_dir(const fs::path& dir) {
 }
 
 state_store state_store::open(const fs::path& dir) {
-  ensure_private_dir(dir);
-  detail::lock_fd lock;
-  lock.fd = ::open(lock_file(dir).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (lock.fd < 0) {
-    throw job_error("cannot write in state directory '" + dir.string() +
-                    "': " + std::strerror(errno) + " (pass --state-dir with a writable directory)");
-  }
-  if (::flock(lock.fd, LOCK_EX | LOCK_NB) != 0) {
-    throw job_error(
-        "state directory '" + dir.string() +
-        "' is in use by another uringmig job (wait for it or pass another --state-dir)");
-  }
-  auto p = open_db(dir, false);
-  p->lock.fd = std::exchange(lock.fd, -1);
-  try {
-    // journal_mode is the first statement that reads the file: it reports a non-database.
-    p->db.exec("PRAGMA journal_mode = WAL");
-    p->db.exec("PRAGMA synchronous = NORMAL");
-    check_schema(p->db, false);
-  } catch (const sqlite::error& e) {
-    p->fail(e);
-  }
-  return state_store(std::move(p));
+  return state_store(detail::open_sqlite(dir));
 }
 
 std::optional<state_store> state_store::open_existing(const fs::path& dir) {
-  std::error_code ec;
-  if (!fs::is_regular_file(db_file(dir), ec)) return std::nullopt;
-  auto p = open_db(dir, true);
-  if (!checked_schema(*p)) return std::nullopt;
+  auto p = detail::open_sqlite_existing(dir, true);
+  if (!p) return std::nullopt;
   return state_store(std::move(p));
 }
 
 std::optional<state_store> state_store::open_shared(const fs::path& dir) {
-  std::error_code ec;
-  if (!fs::is_regular_file(db_file(dir), ec)) return std::nullopt;
-  auto p = open_db(dir, false);
-  if (!checked_schema(*p)) return std::nullopt;
+  auto p = detail::open_sqlite_existing(dir, false);
+  if (!p) return std::nullopt;
   return state_store(std::move(p));
 }
 
 bool state_store::in_use(const fs::path& dir) {
-  const int fd = ::open(lock_file(dir).c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  const bool busy = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
-  ::close(fd);  // also drops the shared lock if we got it
-  return busy;
+  return detail::sqlite_in_use(dir);
 }
 
-const fs::path& state_store::path() const noexcept {
-  return impl_->db.path();
+state_store state_store::open(const state_location& at) {
+  if (at.url.empty()) return open(at.dir);
+  return state_store(detail::open_pg_state(at.url, at.job, true));
 }
 
-// Every member that runs statements is a function-try-block: a SQLite error leaves it as a
-// job_error naming the state database (impl_->fail), which is what callers catch.
-
-void state_store::reset() try {
-  std::lock_guard lock(impl_->mu);
-  transaction t(impl_->db, transaction::kind::write);
-  impl_->db.exec(
-      "DELETE FROM chunk; DELETE FROM job_index; DELETE FROM job_table; DELETE FROM kv; "
-      "DELETE FROM run;");
-  t.commit();
-} catch (const sqlite::error& e) {
-  impl_->fail(e);
+std::optional<state_store> state_store::open_existing(const state_location& at) {
+  if (at.url.empty()) return open_existing(at.dir);
+  auto p = detail::open_pg_state(at.url, at.job, false);
+  if (!p) return std::nullopt;
+  return state_store(std::move(p));
 }
 
-// Timestamps are ISO 8601 UTC text ("2024-05-01T12:00:00.123Z"): readable in the sqlite3 CLI
-// and understood by julianday().
-std::int64_t state_store::begin_run(const run_start& r) try {
-  std::lock_guard lock(impl_->mu);
-  transaction t(impl_->db, transaction::kind::write);
-  impl_->db.run(
-      "UPDATE run SET status = 'interrupted', "
-      "finished_at = coalesce(finished_at, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')), "
-      "message = CASE WHEN message = '' THEN 'the process ended without recording an outcome' "
-      "ELSE message END WHERE status = 'running'");
-  impl_->db.run(
-      "INSERT INTO run (started_at, command, preset, source_redacted, target_redacted, snapshot, "
-      "status) VALUES (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?, ?, ?, ?, ?, 'running')",
-      r.command, r.preset, codecs::redact(r.source_redacted), codecs::redact(r.target_redacted),
-      r.snapshot);
-  const auto id = impl_->db.last_insert_rowid();
-  t.commit();
-  return id;
-} catch (const sqlite::error& e) {
-  impl_->fail(e);
-}
-
-void state_store::set_run_snapshot(std::int64_t run_id, std::string_view snapshot) try {
-  std::lock_guard lock(impl_->mu);
-  impl_->db.run("UPDATE run SET snapshot = ? WHERE id = ?", snapshot, run_id);
-} catch (const sqlite::error& e) {
-  impl_->fail(e);
-}
-
-void state_store::end_run(std::int64_t run_id, run_status status, std::string_view message) try {
-  std::lock_guard lock(impl_->mu);
-  impl_->db.run(
-      "UPDATE run SET status = ?, message = ?, finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', "
-      "'now') WHERE id = ?",
-      to_string(status), codecs::redact(message), run_id);
-} catch (const sqlite::error& e) {
-  impl_->fail(e);
-}
-
-void state_store::save_plan(const std::vector<planned_table>& plan) try {
-  std::lock_guard lock(impl_->mu);
-  transaction t(impl_->db, transaction::kind::write);
-  impl_->db.exec("DELETE FROM chunk; DELETE FROM job_index; DELETE FROM job_table;");
-  auto tab = impl_->db.prepare(
-      "INSERT INTO job_table (schema, name, plan_order, bytes, rows_estimate, chunk_count) "
-      "VALUES (?, ?, ?, ?, ?, ?)");
-  auto chk = impl_->db.prepare(
-      "INSERT INTO chunk (schema, name, chunk_no, kind, lower, upper, where_sql) "
-      "VALUES (?, ?, ?, ?, ?, ?, ?)");
-  std::int64_t order = 0;
-  for (const auto& pt : plan) {
-    tab.bind_all(pt.schema, pt.name, order++, pt.bytes, pt.rows_estimate,
-                 static_cast<std::int64_t>(pt.chunks.size()))
-        .run();
-    for (const auto& c : pt.chunks) {
-      chk.bind_all(pt.schema, pt.name, c.chunk_no, to_string(c.kind), c.lower, c.upper, c.where_sql)
-          .run();
-    }
+state_location state_location_of(const job_options& o) {
+  state_location at;
+  at.dir = o.state_dir;
+  if (auto it = o.settings.find("state.url"); it != o.settings.end()) at.url = it->second;
+  if (at.url == "target") at.url = o.target_url;
+  if (auto it = o.settings.find("state.job"); it != o.settings.end()) at.job = it->second;
+  if (at.job.empty() && !(o.source_url.empty() && o.target_url.empty())) {
+    std::string tables, exclude;
+    for (const auto& t : o.tables)
+      tables += t + ",";
+    for (const auto& t : o.exclude)
+      exclude += t + ",";
+    // Redacted: a password changed between two workers' URLs is the same job.
+    at.job = "job-" + fingerprint({codecs::redact(o.source_url), codecs::redact(o.target_url),
+                                   tables, exclude});
   }
-  t.commit();
-} catch (const sqlite::error& e) {
-  impl_->fail(e);
+  return at;
 }
 
-bool state_store::has_plan() const try {
-  std::lock_guard lock(impl_->mu);
-  auto q = impl_->db.prepare("SELECT EXISTS (SELECT 1 FROM job_table)");
-  q.step();
-  return q.column_int64(0) != 0;
-} catch (const sqlite::error& e) {
-  impl_->fail(e);
+std::string state_store::where() const {
+  return impl_->where();
 }
 
-std::vector<planned_table> state_store::load_plan() const try {
-  std::lock_guard lock(impl_->mu);
-  transaction t(impl_->db, transaction::kind::read);
-  std::vector<planned_table> out;
-  auto tabs = impl_->db.prepare(
-      "SELECT schema, name, bytes, rows_estimate FROM job_table ORDER BY plan_order");
-  auto chunks = impl_->db.prepare(
-      "SELECT chunk_no, kind, lower, upper, where_sql FROM chunk WHERE schema = ? AND name = ? "
-      "ORDER BY chunk_no");
-  while (tabs.step()) {
-    planned_table pt;
-    pt.schema = std::string(tabs.column_text(0));
-    pt.name = std::string(tabs.column_text(1));
-    pt.bytes = tabs.column_int64(2);
-    pt.rows_estimate = tabs.column_int64(3);
-    chunks.reset();
-    chunks.bind_all(pt.schema, pt.name);
-    while (chunks.step()) {
-      planned_chunk c;
-      c.chunk_no = static_cast<int>(chunks.column_int64(0));
-      c.kind = parse_chunk_kind(std::string(chunks.column_text(1))).value_or(chunk_kind::whole);
-      c.lower = chunks.column_opt_text(2);
-      c.upper = chunks.column_opt_text(3);
-      c.where_sql = std::string(chunks.column_text(4));
-      pt.chunks.push_back(std::move(c));
-    }
-    out.push_back(std::move(pt));
-  }
-  t.commit();
-  return out;
-} catch (const sqlite::error& e) {
-  impl_->fail(e);
+void state_store::reset() {
+  impl_->reset();
 }
-
+std::int64_t state_store::begin_run(const run_start& r) {
+  return impl_->begin_run(r);
+}
+void state_store::set_run_snapshot(std::int64_t run_id, std::string_view snapshot) {
+  impl_->set_run_snapshot(run_id, snapshot);
+}
+void state_store::end_run(std::int64_t run_id, run_status status, std::string_view message) {
+  impl_->end_run(run_id, status, message);
+}
+void state_store::save_plan(const std::vector<planned_table>& plan) {
+  impl_->save_plan(plan);
+}
+bool state_store::has_plan() const {
+  return impl_->has_plan();
+}
+std::vector<planned_table> state_store::load_plan() const {
+  return impl_->load_plan();
+}
 void state_store::mark_chunk_done(std::string_view schema, std::string_view name, int chunk_no,
-                                  std::int64_t rows, std::int64_t bytes, double seconds) try {
-  std::lock_guard lock(impl_->mu);
-  transaction t(impl_->db, transaction::kind::write);
-  impl_->db.run(
-      "UPDATE chunk SET status = 'done', rows = ?, bytes = ?, seconds = ?, "
-      "attempts = attempts + 1, error = NULL WHERE schema = ? AND name = ? AND chunk_no = ?",
-      rows, bytes, seconds, schema, name, chunk_no);
-  if (impl_->db.changes() == 0) {
-    throw job_error("state database: chunk " + std::to_string(chunk_no) + " of " +
-                    std::string(schema) + "." + std::string(name) + " is not in the saved plan");
-  }
-  impl_->db.run(
-      "UPDATE job_table SET (rows_copied, bytes_copied) = (SELECT coalesce(sum(rows), 0), "
-      "coalesce(sum(bytes), 0) FROM chunk c WHERE c.schema = job_table.schema "
-      "AND c.name = job_table.name AND c.status = 'done') WHERE schema = ? AND name = ?",
-      schema, name);
-  t.commit();
-} catch (const sqlite::error& e) {
-  impl_->fail(e);
+                                  std::int64_t rows, std::int64_t bytes, double seconds) {
+  impl_->mark_chunk_done(schema, name, chunk_no, rows, bytes, seconds);
 }
-
 void state_store::mark_chunk_failed(std::string_view schema, std::string_view name, int chunk_no,
-                                    int attempts, std::string_view error) try {
-  std::lock_guard lock(impl_->mu);
-  impl_->db.run(
-      "UPDATE chunk SET status = 'failed', attempts = ?, error = ? "
-      "WHERE schema = ? AND name = ? AND chunk_no = ?",
-      attempts, codecs::redact(error), schema, name, chunk_no);
-} catch (const sqlite::error& e) {
-  impl_->fail(e);
+                                    int attempts, std::string_view error) {
+  impl_->mark_chunk_failed(schema, name, chunk_no, attempts, error);
 }
-
-std::set<int> state_store::done_chunks(std::string_view schema, std::string_view name) const try {
-  std::lock_guard lock(impl_->mu);
-  auto q = impl_->db.prepare(
-      "SELECT chunk_no FROM chunk WHERE schema = ? AND name = ? AND status = 'done'");
-  q.bind_all(schema, name);
-  std::set<int> out;
-  while (q.step())
-    out.insert(static_cast<int>(q.column_int64(0)));
-  return out;
-} catch (const sqlite::error& e) {
-  impl_->fail(e);
+std::set<int> state_store::done_chunks(std::string_view schema, std::string_view name) const {
+  return impl_->done_chunks(schema, name);
 }
-
 void state_store::set_table_status(std::string_view schema, std::string_view name,
-                                   table_status status, std::string_view error) try {
-  std::lock_guard lock(impl_->mu);
-  std::optional<std::string> err;
-  if (status == table_status::failed) err = codecs::redact(error);
-  impl_->db.run("UPDATE job_table SET status = ?, error = ? WHERE schema = ? AND name = ?",
-                to_string(status), err, schema, name);
-} catch (const sqlite::error& e) {
-  impl_->fail(e);
+                                   table_status status, std::string_view error) {
+  impl_->set_table_status(schema, name, status, error);
 }
-
 std::optional<table_status> state_store::get_table_status(std::string_view schema,
-                                                          std::string_view name) const try {
-  std::lock_guard lock(impl_->mu);
-  auto q = impl_->db.prepare("SELECT status FROM job_table WHERE schema = ? AND name = ?");
-  q.bind_all(schema, name);
-  if (!q.step()) return std::nullopt;
-  const auto text = std::string(q.column_text(0));
-  for (int i = 0; i <= static_cast<int>(table_status::failed); ++i) {
-    if (to_string(static_cast<table_status>(i)) == text) return static_cast<table_status>(i);
-  }
-  return std::nullopt;
-} catch (const sqlite::error& e) {
-  impl_->fail(e);
+                                                          std::string_view name) const {
+  return impl_->get_table_status(schema, name);
 }
-
-void state_store::set_copy_seconds(std::string_view schema, std::string_view name,
-                                   double seconds) try {
-  std::lock_guard lock(impl_->mu);
-  impl_->db.run("UPDATE job_table SET copy_seconds = ? WHERE schema = ? AND name = ?", seconds,
-                schema, name);
-} catch (const sqlite::error& e) {
-  impl_->fail(e);
+void state_store::set_copy_seconds(std::string_view schema, std::string_view name, double seconds) {
+  impl_->set_copy_seconds(schema, name, seconds);
 }
-
 void state_store::set_index_seconds(std::string_view schema, std::string_view name,
-                                    double seconds) try {
-  std::lock_guard lock(impl_->mu);
-  impl_->db.run("UPDATE job_table SET index_seconds = ? WHERE schema = ? AND name = ?", seconds,
-                schema, name);
-} catch (const sqlite::error& e) {
-  impl_->fail(e);
+                                    double seconds) {
+  impl_->set_index_seconds(schema, name, seconds);
 }
-
 void state_store::add_index(std::string_view schema, std::string_view table, std::string_view index,
-                            index_kind kind) try {
-  std::lock_guard lock(impl_->mu);
-  impl_->db.run(
-      "INSERT INTO job_index (schema, table_name, index_name, kind) VALUES (?, ?, ?, ?) "
-      "ON CONFLICT DO NOTHING",
-      schema, table, index, to_string(kind));
-} catch (const sqlite::error& e) {
-  impl_->fail(e);
+                            index_kind kind) {
+  impl_->add_index(schema, table, index, kind);
 }
-
 void state_store::mark_index_done(std::string_view schema, std::string_view table,
-                                  std::string_view index, double seconds) try {
-  std::lock_guard lock(impl_->mu);
-  impl_->db.run(
-      "UPDATE job_index SET status = 'done', seconds = ?, error = NULL "
-      "WHERE schema = ? AND table_name = ? AND index_name = ?",
-      seconds, schema, table, index);
-} catch (const sqlite::error& e) {
-  impl_->fail(e);
+                                  std::string_view index, double seconds) {
+  impl_->mark_index_done(schema, table, index, seconds);
 }
-
 void state_store::mark_index_failed(std::string_view schema, std::string_view table,
-                                    std::string_view index, std::string_view error) try {
-  std::lock_guard lock(impl_->mu);
-  impl_->db.run(
-      "UPDATE job_index SET status = 'failed', error = ? "
-      "WHERE schema = ? AND table_name = ? AND index_name = ?",
-      codecs::redact(error), schema, table, index);
-} catch (const sqlite::error& e) {
-  impl_->fail(e);
+                                    std::string_view index, std::string_view error) {
+  impl_->mark_index_failed(schema, table, index, error);
 }
-
 std::set<std::string> state_store::done_indexes(std::string_view schema,
-                                                std::string_view table) const try {
-  std::lock_guard lock(impl_->mu);
-  auto q = impl_->db.prepare(
-      "SELECT index_name FROM job_index WHERE schema = ? AND table_name = ? AND status = 'done'");
-  q.bind_all(schema, table);
-  std::set<std::string> out;
-  while (q.step())
-    out.insert(std::string(q.column_text(0)));
-  return out;
-} catch (const sqlite::error& e) {
-  impl_->fail(e);
+                                                std::string_view table) const {
+  return impl_->done_indexes(schema, table);
 }
-
-std::optional<std::string> state_store::get(std::string_view key) const try {
-  std::lock_guard lock(impl_->mu);
-  auto q = impl_->db.prepare("SELECT value FROM kv WHERE key = ?");
-  q.bind_all(key);
-  if (!q.step()) return std::nullopt;
-  return std::string(q.column_text(0));
-} catch (const sqlite::error& e) {
-  impl_->fail(e);
+std::optional<std::string> state_store::get(std::string_view key) const {
+  return impl_->get(key);
 }
-
 void state_store::put(std::string_view key, std::string_view value) {
-  put_many({{std::string(key), std::string(value)}});
+  impl_->put_many({{std::string(key), std::string(value)}});
 }
+void state_store::put_many(const std::vector<std::pair<std::string, std::string>>& entries) {
+  impl_->put_many(entries);
+}
+void state_store::erase(std::string_view key) {
+  impl_->erase(key);
+}
+bool state_store::compare_and_put(std::string_view key, std::string_view expected,
+                                  std::string_view value) {
+  return impl_->compare_and_put(key, expected, value);
+}
+job_status state_store::status_snapshot() const {
+  return impl_->status_snapshot();
+}
+
+std::optional<chunk_claim> state_store::claim_chunk(std::string_view worker,
+                                                    std::chrono::milliseconds lease) {
+  return impl_->claim_chunk(worker, lease);
+}
+int state_store::renew_leases(std::string_view worker, std::chrono::milliseconds lease) {
+  return impl_->renew_leases(worker, lease);
+}
+void state_store::release_chunk(const chunk_claim& c, std::string_view worker) {
+  impl_->release_chunk(c, worker);
+}
+
+namespace detail {
+
+namespace {
+[[noreturn]] void no_leases() {
+  throw usage_error(
+      "several workers on one job need a shared state: pass --state-url (a PostgreSQL database "
+      "every worker reaches)");
+}
+}  // namespace
+
+std::optional<chunk_claim> state_backend::claim_chunk(std::string_view, std::chrono::milliseconds) {
+  no_leases();
+}
+int state_backend::renew_leases(std::string_view, std::chrono::milliseconds) {
+  no_leases();
+}
+void state_backend::release_chunk(const chunk_claim&, std::string_view) {
+  no_leases();
+}
+
+}  // namespace detail
 
 boost::asio::awaitable<void> state_store::write_off_context(std::function<void()> fn) {
-  co_await impl_->writer.run(std::move(fn));
-}
-
-void state_store::put_many(const std::vector<std::pair<std::string, std::string>>& entries) try {
-  std::lock_guard lock(impl_->mu);
-  transaction t(impl_->db, transaction::kind::write);
-  for (const auto& [key, value] : entries)
-    impl_->db.run(
-        "INSERT INTO kv (key, value) VALUES (?, ?) "
-        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        key, value);
-  t.commit();
-} catch (const sqlite::error& e) {
-  impl_->fail(e);
-}
-
-bool state_store::compare_and_put(std::string_view key, std::string_view expected,
-                                  std::string_view value) try {
-  std::lock_guard lock(impl_->mu);
-  impl_->db.run("UPDATE kv SET value = ? WHERE key = ? AND value = ?", value, key, expected);
-  return impl_->db.changes() == 1;
-} catch (const sqlite::error& e) {
-  impl_->fail(e);
-}
-
-void state_store::erase(std::string_view key) try {
-  std::lock_guard lock(impl_->mu);
-  impl_->db.run("DELETE FROM kv WHERE key = ?", key);
-} catch (const sqlite::error& e) {
-  impl_->fail(e);
+  co_await writer_->run(std::move(fn));
 }
 
 }  // namespace uringmig::engine

@@ -1,8 +1,11 @@
 #pragma once
 
+#include "engine/core/job.hpp"
 #include "engine/core/plan_types.hpp"
 
 #include <boost/asio/awaitable.hpp>
+
+#include <chrono>
 #include <cstdint>
 
 #include <filesystem>
@@ -16,15 +19,22 @@
 #include <utility>
 #include <vector>
 
-// The durable state of a job: `<state-dir>/state.db`, a SQLite database in WAL mode. It holds
-// the run attempts, the plan (tables and chunks), which chunks and indexes are done, and phase
-// marks (`kv`). Resume reads it back; `uringmig status` reads it offline, also while a job runs.
-// The schema is versioned with PRAGMA user_version (see core/state_store.cpp).
+// The durable state of a job: the run attempts, the plan (tables and chunks), which chunks and
+// indexes are done, and phase marks (`kv`). Resume reads it back; `uringmig status` reads it
+// offline, also while a job runs. One interface (core/state_backend.hpp), two implementations:
+// - embedded (default): `<state-dir>/state.db`, a SQLite database in WAL mode, one job per
+//   directory; versioned with PRAGMA user_version (core/state_sqlite.cpp);
+// - shared: schema `uringmig_state` in a PostgreSQL database (`--state-url`), where many jobs
+//   live side by side, each under its name (core/state_pg.cpp); versioned by its `version` table.
+
+namespace uringmig::io {
+class serial_worker;
+}  // namespace uringmig::io
 
 namespace uringmig::engine {
 
 namespace detail {
-struct state_db;  // the connection and its mutex (core/state_store.cpp)
+class state_backend;  // core/state_backend.hpp
 }  // namespace detail
 
 enum class run_status { running, done, failed, interrupted };
@@ -108,6 +118,18 @@ struct job_status {
   std::vector<index_row> indexes;
   std::vector<failed_chunk> failed_chunks;
   std::map<std::string, std::string> kv;
+  /// A shared (PostgreSQL) state only: its database and job, as `status` shows them, and the
+  /// runs of the job whose process is alive (they hold their run's lock).
+  std::string location;
+  int live_runs = 0;
+};
+
+/// A chunk one worker holds under a lease (a shared state: --state-url).
+struct chunk_claim {
+  std::string schema;
+  std::string name;
+  int chunk_no = 0;
+  bool reclaimed = false;  // an earlier lease on it ran out (its worker died or stalled)
 };
 
 /// Makes `dir` (a state directory) private before anything is written in it: creates it 0700
@@ -116,8 +138,24 @@ struct job_status {
 /// write to it (they could swap its files), job_error when it cannot be created.
 void ensure_private_dir(const std::filesystem::path& dir);
 
-/// Handle to `<dir>/state.db`. Every member is thread-safe (one mutex; each call is a short
-/// statement or transaction). Movable; closing happens in the destructor.
+/// Where a job keeps its state.
+struct state_location {
+  /// SQLite: `<dir>/state.db`. Also where the log, stats.csv and the schema dump go (always).
+  std::filesystem::path dir;
+  /// Not empty: a PostgreSQL URL; the state lives in its schema `uringmig_state`.
+  std::string url;
+  /// The job's name in a shared state database; empty (status only): the one job there is.
+  std::string job;
+};
+
+/// The state of `o`: `state.url` (`--state-url`; "target" is the --target URL) or the
+/// state directory; `state.job` (`--job`), else a name made from the job definition (source,
+/// target, table selection), so two jobs on one state database never share chunks.
+state_location state_location_of(const job_options& o);
+
+/// Handle to a job's state (`<dir>/state.db`, or a job in a PostgreSQL state schema). Every member
+/// is thread-safe (one mutex; each call is a short statement or transaction). Movable; closing
+/// happens in the destructor.
 class state_store {
  public:
   /// Opens (creating `dir` and the database when missing) for a job that writes its progress.
@@ -137,6 +175,15 @@ class state_store {
 
   /// Whether a job currently holds `<dir>`'s lock (i.e. a run is live).
   static bool in_use(const std::filesystem::path& dir);
+
+  /// `at.url` empty: open(at.dir). Else the job `at.job` in schema `uringmig_state` of `at.url`,
+  /// created on first use. Throws usage_error with one line when the server cannot be reached
+  /// or the user may not create the schema; job_error for a newer schema version.
+  static state_store open(const state_location& at);
+  /// As open_existing(at.dir), or the job in a PostgreSQL state (nullopt: no schema or no such
+  /// job; an empty `at.job` takes the only job there is, and is a usage_error naming them when
+  /// there are several).
+  static std::optional<state_store> open_existing(const state_location& at);
 
   state_store(state_store&&) noexcept;
   state_store& operator=(state_store&&) noexcept;
@@ -193,16 +240,28 @@ class state_store {
 
   job_status status_snapshot() const;
 
+  /// Chunk leases: a shared state (--state-url) only; the embedded store has one process and
+  /// throws usage_error. claim_chunk takes the first chunk in plan order that is pending and
+  /// held by no live lease (SELECT ... FOR UPDATE SKIP LOCKED: claimers never wait on each
+  /// other) and leases it to `worker` for `lease`; nullopt when none is left to take.
+  std::optional<chunk_claim> claim_chunk(std::string_view worker, std::chrono::milliseconds lease);
+  /// The heartbeat: extends every lease `worker` holds on a pending chunk; how many.
+  int renew_leases(std::string_view worker, std::chrono::milliseconds lease);
+  /// Gives a claimed chunk back undone (a stop): another worker may take it at once.
+  void release_chunk(const chunk_claim& c, std::string_view worker);
+
   /// Runs `fn` (calls on this store) on the store's own writer thread, in order, and resumes the
   /// caller when it is done: a SQLite commit, or the WAL checkpoint one commit in ~1 000 pays,
   /// never stalls the sockets the caller's context serves. Rethrows what `fn` throws.
   boost::asio::awaitable<void> write_off_context(std::function<void()> fn);
 
-  const std::filesystem::path& path() const noexcept;
+  /// For messages: the SQLite file, or the state database's redacted URL and the job's name.
+  std::string where() const;
 
  private:
-  explicit state_store(std::unique_ptr<detail::state_db> p);
-  std::unique_ptr<detail::state_db> impl_;
+  explicit state_store(std::unique_ptr<detail::state_backend> p);
+  std::unique_ptr<detail::state_backend> impl_;
+  std::unique_ptr<io::serial_worker> writer_;  // write_off_context; joined first
 };
 
 /// A short stable hash (16 hex digits, FNV-1a 64) of `parts`, for kv marks such as the plan's

@@ -78,13 +78,18 @@ int run_status(const job_options& opts) {
 
 int run_status(const job_options& opts, std::ostream& out) {
   const auto& dir = opts.state_dir;
-  auto store = state_store::open_existing(dir);
+  const state_location at = state_location_of(opts);
+  auto store = state_store::open_existing(at);
+  if (!store && !at.url.empty())
+    throw usage_error("no job " + at.job +
+                      " in the state database (check --job, or run the job "
+                      "with this --state-url first)");
   if (!store) {
     throw usage_error("no job state in " + dir.string() + " (run a job with --state-dir " +
                       dir.string() + " first)");
   }
   const auto s = store->status_snapshot();
-  const bool live = state_store::in_use(dir);
+  const bool live = at.url.empty() ? state_store::in_use(dir) : s.live_runs > 0;
   if (opts.json) {
     print_status_json(out, s, dir, live);
   } else {
@@ -96,7 +101,8 @@ int run_status(const job_options& opts, std::ostream& out) {
 
 void print_status(std::ostream& out, const job_status& s, const std::filesystem::path& state_dir,
                   bool live) {
-  out << "state     " << (state_dir / "state.db").string() << '\n';
+  out << "state     " << (s.location.empty() ? (state_dir / "state.db").string() : s.location)
+      << '\n';
   if (s.last_run) {
     const auto& r = *s.last_run;
     out << fmt::format("run       #{} {}{}: {}\n", r.id, r.command,
@@ -195,6 +201,7 @@ void print_status_json(std::ostream& out, const job_status& s,
 
 std::string status_json(const job_status& s, const std::filesystem::path& state_dir, bool live) {
   std::string j = "{\"state_dir\":" + json_str(state_dir.string());
+  if (!s.location.empty()) j += ",\"state\":" + json_str(s.location);
   j += ",\"live\":";
   j += live ? "true" : "false";
   j += ",\"runs\":" + std::to_string(s.run_count) + ",\"last_run\":";

@@ -1,4 +1,4 @@
-// state_store's read side for `uringmig status` and the final summary.
+// The SQLite state store's read side for `uringmig status` and the final summary.
 #include "engine/core/state_db.hpp"
 #include "engine/core/state_store.hpp"
 
@@ -10,12 +10,12 @@ namespace uringmig::engine {
 namespace sqlite = connectors::sqlite;
 using connectors::sqlite::transaction;
 
-job_status state_store::status_snapshot() const try {
-  std::lock_guard lock(impl_->mu);
-  transaction t(impl_->db, transaction::kind::read);
+job_status detail::sqlite_state::status_snapshot() const try {
+  std::lock_guard lock(mu);
+  transaction t(db, transaction::kind::read);
   job_status out;
   {
-    auto q = impl_->db.prepare(
+    auto q = db.prepare(
         "SELECT id, started_at, finished_at, (julianday(coalesce(finished_at, "
         "strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))) - julianday(started_at)) * 86400.0, command, "
         "preset, source_redacted, "
@@ -39,7 +39,7 @@ job_status state_store::status_snapshot() const try {
     }
   }
   {
-    auto q = impl_->db.prepare(
+    auto q = db.prepare(
         "SELECT t.schema, t.name, t.bytes, t.rows_estimate, t.chunk_count, "
         "(SELECT count(*) FROM chunk c WHERE c.schema = t.schema AND c.name = t.name "
         "AND c.status = 'done'), "
@@ -74,7 +74,7 @@ job_status state_store::status_snapshot() const try {
     }
   }
   {
-    auto q = impl_->db.prepare(
+    auto q = db.prepare(
         "SELECT i.schema, i.table_name, i.index_name, i.kind, i.status, i.seconds, "
         "coalesce(i.error, '') FROM job_index i LEFT JOIN job_table t ON t.schema = i.schema "
         "AND t.name = i.table_name ORDER BY t.plan_order, i.schema, i.table_name, i.index_name");
@@ -86,7 +86,7 @@ job_status state_store::status_snapshot() const try {
     }
   }
   {
-    auto q = impl_->db.prepare(
+    auto q = db.prepare(
         "SELECT c.schema, c.name, c.chunk_no, c.attempts, coalesce(c.error, '') FROM chunk c "
         "LEFT JOIN job_table t ON t.schema = c.schema AND t.name = c.name "
         "WHERE c.status = 'failed' ORDER BY t.plan_order, c.chunk_no");
@@ -98,14 +98,14 @@ job_status state_store::status_snapshot() const try {
     }
   }
   {
-    auto q = impl_->db.prepare("SELECT key, value FROM kv ORDER BY key");
+    auto q = db.prepare("SELECT key, value FROM kv ORDER BY key");
     while (q.step())
       out.kv.emplace(std::string(q.column_text(0)), std::string(q.column_text(1)));
   }
   t.commit();
   return out;
 } catch (const sqlite::error& e) {
-  impl_->fail(e);
+  fail(e);
 }
 
 std::string fingerprint(const std::vector<std::string>& parts) {

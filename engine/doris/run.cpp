@@ -358,7 +358,7 @@ int doris::run(const job_spec& opts) {
   const std::size_t threads =
       std::min<std::size_t>(cfg.workers, std::max(1u, std::thread::hardware_concurrency()));
   io::runtime rt(1 + threads);
-  state_store state = state_store::open(opts.state_dir);
+  state_store state = state_store::open(state_location_of(opts));
   doris::job j(opts, opts.source_endpoint(), std::move(cfg), state);
   j.stop = rt.stop_token();
   doris::run_state rs;

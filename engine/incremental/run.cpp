@@ -283,7 +283,7 @@ int run(const job_spec& spec) {
   const std::size_t workers = static_cast<std::size_t>(spec.jobs > 0 ? spec.jobs : 2);
   io::runtime rt(1 +
                  std::min<std::size_t>(workers, std::max(1u, std::thread::hardware_concurrency())));
-  state_store state = state_store::open(spec.state_dir);
+  state_store state = state_store::open(state_location_of(spec));
   if (spec.restart) state.reset();
   progress prog;
   std::optional<std::int64_t> run_id;

@@ -265,7 +265,7 @@ asio::awaitable<void> run_all(shard_run& r, const shards::load_options& lo_base,
   try {
     check_file_names(src, r.target);
     check_writable_dir(r.target.dir);
-    r.state.emplace(state_store::open(opts.state_dir));
+    r.state.emplace(state_store::open(state_location_of(opts)));
     state_store& state = *r.state;
     if (opts.restart) state.reset();
     const std::string fp = job_fingerprint(r.ep.source, r.target, src.tables);

@@ -2,6 +2,7 @@
 #include "engine/core/job.hpp"
 
 #include "tests/support/temp_dir.hpp"
+#include "tests/unit/state_store_cases.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -46,178 +47,29 @@ std::string job_error_of(F&& f) {
   return "";
 }
 
-TEST(state_store, plan_round_trip_keeps_order_and_bounds) {
+// The shared suite (state_store_cases.hpp) over `<dir>/state.db`.
+class sqlite_place : public uringmig::test::state_place {
+ public:
+  state_store open() override { return state_store::open(d_.path / "state"); }
+  std::optional<state_store> open_other() override {
+    return state_store::open_shared(d_.path / "state");
+  }
+
+ private:
+  temp_dir d_;
+};
+
+using uringmig::test::state_backend_test;
+INSTANTIATE_TEST_SUITE_P(embedded, state_backend_test,
+                         ::testing::Values(uringmig::test::state_backend_case{
+                             "sqlite", [] { return std::make_unique<sqlite_place>(); }}),
+                         uringmig::test::case_name);
+
+TEST(state_store, state_db_file_in_the_directory) {
   temp_dir d;
   auto s = state_store::open(d.path / "state");
   EXPECT_TRUE(fs::is_regular_file(d.path / "state" / "state.db"));
-  EXPECT_FALSE(s.has_plan());
-  const auto plan = sample_plan();
-  s.save_plan(plan);
-  EXPECT_TRUE(s.has_plan());
-  EXPECT_EQ(s.load_plan(), plan);
-  EXPECT_EQ(to_string(chunk_kind::explicit_range), "explicit");
-  EXPECT_EQ(parse_chunk_kind("explicit"), chunk_kind::explicit_range);
-  EXPECT_EQ(parse_chunk_kind("nope"), std::nullopt);
-
-  // A new plan replaces the old one and its progress.
-  s.mark_chunk_done("public", "big", 0, 10, 100, 0.5);
-  s.save_plan({plan[2]});
-  EXPECT_EQ(s.load_plan(), std::vector<planned_table>{plan[2]});
-  EXPECT_TRUE(s.done_chunks("public", "big").empty());
-}
-
-TEST(state_store, chunks_done_and_failed) {
-  temp_dir d;
-  auto s = state_store::open(d.path);
-  s.save_plan(sample_plan());
-  s.mark_chunk_done("public", "big", 2, 300, 3000, 1.5);
-  s.mark_chunk_done("public", "big", 0, 100, 1000, 0.5);
-  s.mark_chunk_failed("public", "big", 1, 5, "connection lost");
-  EXPECT_THAT(s.done_chunks("public", "big"), ElementsAre(0, 2));
-  EXPECT_TRUE(s.done_chunks("public", "small").empty());
-
-  const auto st = s.status_snapshot();
-  ASSERT_EQ(st.tables.size(), 3U);
-  const auto& big = st.tables[0];
-  EXPECT_EQ(big.name, "big");
-  EXPECT_EQ(big.chunks_total, 3);
-  EXPECT_EQ(big.chunks_done, 2);
-  EXPECT_EQ(big.chunks_failed, 1);
-  EXPECT_EQ(big.rows_copied, 400);
-  EXPECT_EQ(big.bytes_copied, 4000);
-  ASSERT_EQ(st.failed_chunks.size(), 1U);
-  EXPECT_EQ(st.failed_chunks[0].chunk_no, 1);
-  EXPECT_EQ(st.failed_chunks[0].attempts, 5);
-  EXPECT_EQ(st.failed_chunks[0].error, "connection lost");
-
-  // Redone after a failure: done again, error cleared, counted once.
-  s.mark_chunk_done("public", "big", 1, 50, 500, 0.1);
-  s.mark_chunk_done("public", "big", 1, 50, 500, 0.1);
-  const auto again = s.status_snapshot();
-  EXPECT_EQ(again.tables[0].rows_copied, 450);
-  EXPECT_TRUE(again.failed_chunks.empty());
-
-  EXPECT_THAT(job_error_of([&] { s.mark_chunk_done("public", "big", 9, 1, 1, 0); }),
-              HasSubstr("chunk 9 of public.big is not in the saved plan"));
-}
-
-TEST(state_store, table_status_and_times) {
-  temp_dir d;
-  auto s = state_store::open(d.path);
-  s.save_plan(sample_plan());
-  EXPECT_EQ(s.get_table_status("public", "big"), table_status::pending);
-  EXPECT_EQ(s.get_table_status("public", "nope"), std::nullopt);
-  s.set_table_status("public", "big", table_status::copying);
-  s.set_copy_seconds("public", "big", 12.5);
-  s.set_index_seconds("public", "big", 3.25);
-  s.set_table_status("public", "small", table_status::failed, "permission denied");
-  s.set_table_status("Mixed Case", "t\"q", table_status::done, "ignored unless failed");
-  EXPECT_EQ(s.get_table_status("public", "big"), table_status::copying);
-  const auto st = s.status_snapshot();
-  EXPECT_EQ(st.tables[0].status, "copying");
-  EXPECT_DOUBLE_EQ(st.tables[0].copy_seconds, 12.5);
-  EXPECT_DOUBLE_EQ(st.tables[0].index_seconds, 3.25);
-  EXPECT_EQ(st.tables[1].status, "done");
-  EXPECT_EQ(st.tables[1].error, "");
-  EXPECT_EQ(st.tables[2].status, "failed");
-  EXPECT_EQ(st.tables[2].error, "permission denied");
-}
-
-TEST(state_store, indexes) {
-  temp_dir d;
-  auto s = state_store::open(d.path);
-  s.save_plan(sample_plan());
-  s.add_index("public", "big", "big_pkey", index_kind::primary_key);
-  s.add_index("public", "big", "big_k_idx", index_kind::index);
-  s.add_index("public", "big", "big_u", index_kind::unique_constraint);
-  s.mark_index_done("public", "big", "big_pkey", 2.0);
-  s.mark_index_failed("public", "big", "big_u", "duplicate key");
-  s.add_index("public", "big", "big_pkey", index_kind::primary_key);  // resume: kept done
-  EXPECT_THAT(s.done_indexes("public", "big"), ElementsAre("big_pkey"));
-  const auto st = s.status_snapshot();
-  EXPECT_EQ(st.tables[0].indexes_total, 3);
-  EXPECT_EQ(st.tables[0].indexes_done, 1);
-  EXPECT_EQ(st.tables[0].indexes_failed, 1);
-  ASSERT_EQ(st.indexes.size(), 3U);
-  EXPECT_EQ(st.indexes[2].index_name, "big_u");
-  EXPECT_EQ(st.indexes[2].kind, "unique_constraint");
-  EXPECT_EQ(st.indexes[2].error, "duplicate key");
-}
-
-TEST(state_store, kv) {
-  temp_dir d;
-  auto s = state_store::open(d.path);
-  EXPECT_EQ(s.get("schema.pre_data"), std::nullopt);
-  s.put("schema.pre_data", "done");
-  s.put("plan.fingerprint", "abc");
-  s.put("plan.fingerprint", "def");
-  EXPECT_EQ(s.get("schema.pre_data"), "done");
-  EXPECT_EQ(s.get("plan.fingerprint"), "def");
-  s.erase("schema.pre_data");
-  EXPECT_EQ(s.get("schema.pre_data"), std::nullopt);
-  EXPECT_EQ(s.status_snapshot().kv.size(), 1U);
-}
-
-// The switchover's handshake: another process writes marks while the job holds the lock, and
-// a request changes state only from the state it was seen in.
-TEST(state_store, shared_writer_and_compare_and_put) {
-  temp_dir d;
-  EXPECT_FALSE(state_store::open_shared(d.path));
-  auto job = state_store::open(d.path);
-  job.put("online.switchover", "a requested");
-  auto other = state_store::open_shared(d.path);
-  ASSERT_TRUE(other);
-  EXPECT_TRUE(other->compare_and_put("online.switchover", "a requested", "a cancelled"));
-  EXPECT_EQ(job.get("online.switchover"), "a cancelled");
-  EXPECT_FALSE(job.compare_and_put("online.switchover", "a requested", "a accepted"));
-  EXPECT_EQ(other->get("online.switchover"), "a cancelled");
-  EXPECT_FALSE(job.compare_and_put("missing", "", "x"));
-  EXPECT_FALSE(job.get("missing"));
-  other->put("online.switchover_pid", "42");
-  EXPECT_EQ(job.get("online.switchover_pid"), "42");
-}
-
-TEST(state_store, runs_record_outcomes_and_stale_runs_become_interrupted) {
-  temp_dir d;
-  auto s = state_store::open(d.path);
-  const auto first = s.begin_run(
-      {"run", "bulk", "postgresql://u:hunter2@src/db", "postgresql://u@dst/db", std::nullopt});
-  s.set_run_snapshot(first, "00000003-0000001B-1");
-  auto st = s.status_snapshot();
-  ASSERT_TRUE(st.last_run);
-  EXPECT_EQ(st.last_run->status, "running");
-  EXPECT_EQ(st.last_run->snapshot, "00000003-0000001B-1");
-  EXPECT_EQ(st.last_run->source_redacted.find("hunter2"), std::string::npos);
-  EXPECT_FALSE(st.last_run->finished_at);
-  EXPECT_GE(st.last_run->seconds, 0);
-
-  // The first process "died": the next run marks it interrupted.
-  const auto second = s.begin_run({"run", "bulk", "", "", std::nullopt});
-  EXPECT_GT(second, first);
-  s.end_run(second, run_status::failed, "1 table(s) failed: public.x");
-  st = s.status_snapshot();
-  EXPECT_EQ(st.run_count, 2);
-  EXPECT_EQ(st.last_run->id, second);
-  EXPECT_EQ(st.last_run->status, "failed");
-  EXPECT_EQ(st.last_run->message, "1 table(s) failed: public.x");
-  EXPECT_TRUE(st.last_run->finished_at);
-  EXPECT_THAT(st.last_run->started_at, ::testing::MatchesRegex("[0-9-]+T[0-9:.]+Z"));
-}
-
-TEST(state_store, reset_drops_everything) {
-  temp_dir d;
-  auto s = state_store::open(d.path);
-  s.begin_run({"run", "", "", "", std::nullopt});
-  s.save_plan(sample_plan());
-  s.add_index("public", "big", "i", index_kind::index);
-  s.put("k", "v");
-  s.reset();
-  EXPECT_FALSE(s.has_plan());
-  const auto st = s.status_snapshot();
-  EXPECT_FALSE(st.last_run);
-  EXPECT_TRUE(st.tables.empty());
-  EXPECT_TRUE(st.indexes.empty());
-  EXPECT_TRUE(st.kv.empty());
+  EXPECT_EQ(s.where(), (d.path / "state" / "state.db").string());
 }
 
 TEST(state_store, reopen_keeps_data_and_lock_guards_the_directory) {
@@ -245,6 +97,7 @@ TEST(state_store, reopen_keeps_data_and_lock_guards_the_directory) {
 
 TEST(state_store, open_existing_without_state_is_nullopt) {
   temp_dir d;
+  EXPECT_FALSE(state_store::open_shared(d.path));
   EXPECT_FALSE(state_store::open_existing(d.path));
   EXPECT_FALSE(state_store::open_existing(d.path / "missing"));
   EXPECT_FALSE(state_store::in_use(d.path));
@@ -305,26 +158,6 @@ TEST(state_store, newer_schema_version_is_refused) {
   ASSERT_EQ(sqlite3_exec(db, "PRAGMA user_version = 99", nullptr, nullptr, nullptr), SQLITE_OK);
   sqlite3_close(db);
   EXPECT_THAT(job_error_of([&] { state_store::open(d.path); }), HasSubstr("schema version 99"));
-}
-
-TEST(state_store, marks_from_many_threads) {
-  temp_dir d;
-  auto s = state_store::open(d.path);
-  planned_table t{"public", "t", 0, 0, {}};
-  for (int i = 0; i < 200; ++i)
-    t.chunks.push_back({i, chunk_kind::int_range, std::to_string(i), std::to_string(i + 1), ""});
-  s.save_plan({t});
-  std::vector<std::thread> threads;
-  for (int k = 0; k < 4; ++k) {
-    threads.emplace_back([&s, k] {
-      for (int i = k; i < 200; i += 4)
-        s.mark_chunk_done("public", "t", i, 1, 10, 0.001);
-    });
-  }
-  for (auto& th : threads)
-    th.join();
-  EXPECT_EQ(s.done_chunks("public", "t").size(), 200U);
-  EXPECT_EQ(s.status_snapshot().tables[0].rows_copied, 200);
 }
 
 TEST(state_store, fingerprint_is_stable_and_separates_parts) {

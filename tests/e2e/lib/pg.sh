@@ -15,7 +15,7 @@ table_sums() {
   local db=$1 t
   psql -qXAt -d "$db" -c "select format('%I.%I', n.nspname, c.relname) from pg_class c
                join pg_namespace n on n.oid = c.relnamespace where c.relkind = 'r'
-               and n.nspname not in ('pg_catalog', 'information_schema', 'uringmig')
+               and n.nspname not in ('pg_catalog', 'information_schema', 'uringmig', 'uringmig_state')
                and n.nspname not like 'pg\_%' order by 1" |
     while IFS= read -r t; do
       printf '%s\n' "select :'t', count(*), md5(coalesce(string_agg(x, '|' order by x), ''))

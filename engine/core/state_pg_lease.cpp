@@ -1,0 +1,45 @@
+// Chunk leases in the PostgreSQL state store: many workers of one job take chunks from one plan.
+// A claim skips the rows other claimers have locked (FOR UPDATE SKIP LOCKED) and the chunks
+// under a live lease; a lease that ran out (its worker died or stalled) is taken again.
+#include "engine/core/state_pg.hpp"
+
+#include <string>
+
+namespace uringmig::engine::detail {
+
+std::optional<chunk_claim> pg_state::claim_chunk(std::string_view worker,
+                                                 std::chrono::milliseconds lease) {
+  const auto r = query(
+      "WITH c AS (SELECT schema, name, chunk_no, leased_by IS NOT NULL AS reclaimed "
+      "FROM uringmig_state.chunk WHERE job = $1 AND status = 'pending' AND (lease_until IS NULL "
+      "OR lease_until < clock_timestamp()) ORDER BY claim_order LIMIT 1 FOR UPDATE SKIP LOCKED) "
+      "UPDATE uringmig_state.chunk u SET leased_by = $2, "
+      "lease_until = clock_timestamp() + $3 * interval '1 millisecond' FROM c "
+      "WHERE u.job = $1 AND u.schema = c.schema AND u.name = c.name AND u.chunk_no = c.chunk_no "
+      "RETURNING u.schema, u.name, u.chunk_no, c.reclaimed",
+      pg::make_params(job_, std::string(worker), std::to_string(lease.count())));
+  if (r.rows() == 0) return std::nullopt;
+  chunk_claim c;
+  c.schema = std::string(r.value(0, 0));
+  c.name = std::string(r.value(0, 1));
+  c.chunk_no = std::stoi(std::string(r.value(0, 2)));
+  c.reclaimed = r.value(0, 3) == "t";
+  return c;
+}
+
+int pg_state::renew_leases(std::string_view worker, std::chrono::milliseconds lease) {
+  return static_cast<int>(
+      query("UPDATE uringmig_state.chunk SET lease_until = clock_timestamp() + $3 * interval "
+            "'1 millisecond' WHERE job = $1 AND leased_by = $2 AND status = 'pending'",
+            pg::make_params(job_, std::string(worker), std::to_string(lease.count())))
+          .affected_rows());
+}
+
+void pg_state::release_chunk(const chunk_claim& c, std::string_view worker) {
+  query(
+      "UPDATE uringmig_state.chunk SET leased_by = NULL, lease_until = NULL WHERE job = $1 "
+      "AND schema = $2 AND name = $3 AND chunk_no = $4 AND leased_by = $5",
+      pg::make_params(job_, c.schema, c.name, std::to_string(c.chunk_no), std::string(worker)));
+}
+
+}  // namespace uringmig::engine::detail

@@ -1,0 +1,148 @@
+// Chunk leases in the PostgreSQL state store: many claimers (each its own session, as workers on
+// other hosts) take every chunk exactly once; a lease that runs out is taken again, a renewed
+// one is not; a released chunk is free at once; the embedded store refuses leases.
+#include "engine/core/job.hpp"
+#include "engine/core/state_store.hpp"
+
+#include "tests/support/shared_cluster.hpp"
+#include "tests/support/temp_dir.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+namespace {
+
+using namespace uringmig::engine;
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+using uringmig::test::temp_dir;
+
+std::vector<planned_table> plan_of(int tables, int chunks) {
+  std::vector<planned_table> plan;
+  for (int t = 0; t < tables; ++t) {
+    planned_table p{"public", "t" + std::to_string(t), 1000, 100, {}};
+    for (int i = 0; i < chunks; ++i)
+      p.chunks.push_back({i, chunk_kind::int_range, std::to_string(i), std::to_string(i + 1), ""});
+    plan.push_back(p);
+  }
+  return plan;
+}
+
+struct leases_test : ::testing::Test {
+  uringmig::test::fresh_database_info db = uringmig::test::fresh_database("leases");
+  temp_dir d;
+  state_store open() { return state_store::open(state_location{d.path, db.tcp_url, "job"}); }
+};
+
+TEST_F(leases_test, sixteen_claimers_take_every_chunk_exactly_once_in_plan_order) {
+  auto planner = open();
+  planner.save_plan(plan_of(5, 40));
+  std::vector<state_store> workers;
+  for (int k = 0; k < 16; ++k)
+    workers.push_back(open());
+  std::mutex m;
+  std::map<std::tuple<std::string, int>, int> taken;  // chunk -> times claimed
+  std::vector<std::thread> threads;
+  for (int k = 0; k < 16; ++k) {
+    threads.emplace_back([&, k] {
+      auto& s = workers[static_cast<std::size_t>(k)];
+      const std::string me = "w" + std::to_string(k);
+      while (auto c = s.claim_chunk(me, 60s)) {
+        EXPECT_FALSE(c->reclaimed);
+        s.mark_chunk_done(c->schema, c->name, c->chunk_no, 1, 10, 0.0);
+        std::lock_guard lk(m);
+        ++taken[{c->name, c->chunk_no}];
+      }
+    });
+  }
+  for (auto& t : threads)
+    t.join();
+  EXPECT_EQ(taken.size(), 200U);
+  for (const auto& [chunk, times] : taken)
+    EXPECT_EQ(times, 1) << std::get<0>(chunk) << " chunk " << std::get<1>(chunk);
+  const auto st = planner.status_snapshot();
+  for (const auto& t : st.tables) {
+    EXPECT_EQ(t.chunks_done, 40) << t.name;
+    EXPECT_EQ(t.rows_copied, 40) << t.name;
+  }
+  EXPECT_EQ(
+      uringmig::test::query_value(db.conninfo,
+                                  "SELECT count(*) FROM uringmig_state.chunk WHERE done_by IS NULL "
+                                  "OR leased_by IS NOT NULL"),
+      "0");
+  // Nothing left: every claimer hears so.
+  EXPECT_FALSE(workers[0].claim_chunk("w0", 60s));
+
+  // One claimer alone takes chunks in plan order (the first table's first).
+  auto again = open();
+  again.save_plan(plan_of(2, 3));
+  const auto first = again.claim_chunk("solo", 60s);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->name, "t0");
+  EXPECT_EQ(first->chunk_no, 0);
+  EXPECT_EQ(again.claim_chunk("solo", 60s)->chunk_no, 1);
+}
+
+TEST_F(leases_test, a_lease_that_runs_out_is_claimed_again_a_renewed_one_is_not) {
+  auto a = open();
+  auto b = open();
+  a.save_plan(plan_of(1, 2));
+  const auto held = a.claim_chunk("alive", 60s);
+  const auto lost = a.claim_chunk("dying", 1ms);
+  ASSERT_TRUE(held && lost);
+  EXPECT_EQ(a.renew_leases("alive", 60s), 1);
+  // "dying" never renews: once the server's clock passes its lease, b takes that chunk.
+  std::optional<chunk_claim> retaken;
+  const auto until = std::chrono::steady_clock::now() + 20s;
+  while (!(retaken = b.claim_chunk("rescuer", 60s))) {
+    ASSERT_LT(std::chrono::steady_clock::now(), until) << "the lost lease never ran out";
+    std::this_thread::yield();
+  }
+  EXPECT_EQ(retaken->chunk_no, lost->chunk_no);
+  EXPECT_TRUE(retaken->reclaimed);
+  // The renewed lease still holds: nothing else to take.
+  EXPECT_FALSE(b.claim_chunk("rescuer", 60s));
+  // The dead worker's heartbeat (were it to come back) no longer extends what it lost.
+  EXPECT_EQ(a.renew_leases("dying", 60s), 0);
+}
+
+TEST_F(leases_test, a_released_chunk_is_free_at_once_and_a_done_one_never_comes_back) {
+  auto a = open();
+  a.save_plan(plan_of(1, 2));
+  const auto c0 = a.claim_chunk("w1", 60s);
+  const auto c1 = a.claim_chunk("w1", 60s);
+  ASSERT_TRUE(c0 && c1);
+  a.mark_chunk_done(c0->schema, c0->name, c0->chunk_no, 1, 1, 0);
+  a.release_chunk(*c1, "someone-else");  // not the holder: nothing happens
+  EXPECT_FALSE(a.claim_chunk("w2", 60s));
+  a.release_chunk(*c1, "w1");
+  const auto back = a.claim_chunk("w2", 60s);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->chunk_no, c1->chunk_no);
+  EXPECT_FALSE(back->reclaimed);
+  EXPECT_EQ(uringmig::test::query_value(
+                db.conninfo, "SELECT done_by FROM uringmig_state.chunk WHERE chunk_no = 0"),
+            "w1");
+}
+
+TEST(leases, the_embedded_store_refuses_leases_naming_state_url) {
+  temp_dir d;
+  auto s = state_store::open(d.path);
+  s.save_plan(plan_of(1, 1));
+  try {
+    s.claim_chunk("w", 60s);
+    FAIL() << "no exception";
+  } catch (const usage_error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("pass --state-url"));
+  }
+}
+
+}  // namespace
