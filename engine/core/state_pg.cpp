@@ -274,7 +274,19 @@ void pg_state::reset() {
 // marks only the runs nobody holds as interrupted, never a live worker's.
 constexpr const char* run_lock_class = "1970433384";
 
+// One process runs a job at a time, as with a state directory: a session advisory lock on the
+// job's name, held from begin_run until end_run or the session's end (kill -9 included).
+constexpr const char* job_lock_class = "1970433385";
+
 std::int64_t pg_state::begin_run(const run_start& r) {
+  const auto got =
+      query(fmt::format("SELECT pg_try_advisory_lock({}, hashtext($1))", job_lock_class),
+            pg::make_params(job_));
+  if (std::string_view(got.value(0, 0)) != "t") {
+    throw job_error("job '" + job_ +
+                    "' is running in another uringmig process on this state database (one "
+                    "process per job: wait for it, or pass another --job)");
+  }
   std::vector<pg::statement> b;
   b.push_back(
       stmt(fmt::format("UPDATE uringmig_state.run SET status = 'interrupted', "
@@ -310,6 +322,8 @@ void pg_state::end_run(std::int64_t run_id, run_status status, std::string_view 
   query(
       fmt::format("SELECT pg_advisory_unlock({}, ($1::bigint % 2147483648)::int)", run_lock_class),
       pg::make_params(num(run_id)));
+  query(fmt::format("SELECT pg_advisory_unlock({}, hashtext($1))", job_lock_class),
+        pg::make_params(job_));
 }
 
 void pg_state::save_plan(const std::vector<planned_table>& plan) {

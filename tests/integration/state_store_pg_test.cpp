@@ -112,19 +112,31 @@ TEST(state_store_pg, workers_marking_one_table_at_once_count_every_chunk) {
   EXPECT_EQ(st.tables.at(0).bytes_copied, 2400);
 }
 
-TEST(state_store_pg, a_dead_workers_run_becomes_interrupted_a_live_ones_does_not) {
+TEST(state_store_pg, one_process_per_job_and_a_dead_ones_run_becomes_interrupted) {
+  // Until several workers share a job through chunk leases, a job runs in one process at a
+  // time, as with a state directory: a second process on the same job is refused (two would
+  // copy every chunk twice); when the first dies, its run is marked interrupted and the job
+  // can run again.
   const auto db = uringmig::test::fresh_database("state_runs");
   temp_dir d;
   std::int64_t dead = 0;
   std::string dead_pid;
-  auto live = state_store::open(at(db.tcp_url, "job", d));
-  const auto live_run = live.begin_run({"run", "bulk", "", "", std::nullopt});
   {
     auto gone = state_store::open(at(db.tcp_url, "job", d));
     dead = gone.begin_run({"run", "bulk", "", "", std::nullopt});
     dead_pid = uringmig::test::query_value(
         db.conninfo,
         "SELECT backend_pid FROM uringmig_state.run WHERE id = " + std::to_string(dead));
+    auto second = state_store::open(at(db.tcp_url, "job", d));
+    std::string refused;
+    try {
+      second.begin_run({"run", "bulk", "", "", std::nullopt});
+    } catch (const uringmig::engine::job_error& e) {
+      refused = e.what();
+    }
+    EXPECT_THAT(refused, HasSubstr("running in another uringmig process"));
+    auto other_job = state_store::open(at(db.tcp_url, "other", d));
+    EXPECT_NO_THROW(other_job.begin_run({"run", "bulk", "", "", std::nullopt}));
   }  // the process "died": its session ended without end_run
   // The server releases the session's locks when its backend exits: wait for that.
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
@@ -134,14 +146,14 @@ TEST(state_store_pg, a_dead_workers_run_becomes_interrupted_a_live_ones_does_not
     std::this_thread::yield();
   }
   auto next = state_store::open(at(db.tcp_url, "job", d));
-  next.begin_run({"run", "bulk", "", "", std::nullopt});
+  const auto next_run = next.begin_run({"run", "bulk", "", "", std::nullopt});
   const auto status_of = [&](std::int64_t id) {
     return uringmig::test::query_value(
         db.conninfo, "SELECT status FROM uringmig_state.run WHERE id = " + std::to_string(id));
   };
   EXPECT_EQ(status_of(dead), "interrupted");
-  EXPECT_EQ(status_of(live_run), "running");
-  EXPECT_EQ(next.status_snapshot().live_runs, 2);
+  EXPECT_EQ(status_of(next_run), "running");
+  EXPECT_EQ(next.status_snapshot().live_runs, 1);
 }
 
 TEST(state_store_pg, unreachable_state_url_is_one_usage_line_without_the_password) {
