@@ -333,6 +333,7 @@ void pg_state::save_plan(const std::vector<planned_table>& plan) {
     b.push_back(stmt(fmt::format("DELETE FROM uringmig_state.{} WHERE job = $1", t),
                      pg::make_params(job_)));
   std::int64_t order = 0;
+  std::int64_t claim_order = 0;  // claims follow the plan: its tables in order, chunks in order
   for (const auto& pt : plan) {
     b.push_back(stmt(
         "INSERT INTO uringmig_state.job_table (job, schema, name, plan_order, bytes, "
@@ -342,9 +343,10 @@ void pg_state::save_plan(const std::vector<planned_table>& plan) {
     for (const auto& c : pt.chunks)
       b.push_back(
           stmt("INSERT INTO uringmig_state.chunk (job, schema, name, chunk_no, kind, "
-               "lower, upper, where_sql) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+               "lower, upper, where_sql, claim_order) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                pg::make_params(job_, pt.schema, pt.name, num(std::int64_t{c.chunk_no}),
-                               std::string(to_string(c.kind)), c.lower, c.upper, c.where_sql)));
+                               std::string(to_string(c.kind)), c.lower, c.upper, c.where_sql,
+                               num(claim_order++))));
   }
   b.push_back(stmt("COMMIT", {}));
   batch(std::move(b));

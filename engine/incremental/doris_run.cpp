@@ -7,6 +7,7 @@
 #include "engine/core/config_keys.hpp"
 #include "engine/core/progress.hpp"
 #include "engine/incremental/doris_target.hpp"
+#include "engine/incremental/outcome.hpp"
 #include "io/deadline.hpp"
 
 #include <fmt/format.h>
@@ -109,11 +110,6 @@ asio::awaitable<void> prepare_tables(doris_context& cx, doris_job& j, std::int64
   }
 }
 
-struct outcome {
-  bool interrupted = false;
-  std::int64_t rejected = 0;
-};
-
 asio::awaitable<outcome> load_all(doris_context& cx, doris_job& j, progress& prog,
                                   std::int64_t chunk_rows) {
   co_await prepare_tables(cx, j, chunk_rows);
@@ -205,7 +201,7 @@ int plan_doris(const job_spec& spec) {
   const std::int64_t chunk_rows = integer_setting(spec.settings, "incremental.chunk_rows");
   io::runtime rt(1);
   // The marks a plan prints; nothing is created when there is no state yet.
-  std::optional<state_store> state = state_store::open_existing(spec.state_dir);
+  std::optional<state_store> state = state_store::open_existing(state_location_of(spec));
   rt.run([&]() -> asio::awaitable<void> {
     doris_context cx{spec, rt, state ? &*state : nullptr, make_doris_side(spec), {}, {}, {}};
     std::exception_ptr error;
@@ -234,7 +230,7 @@ int run_doris(const job_spec& spec) {
   const std::size_t workers = static_cast<std::size_t>(spec.jobs > 0 ? spec.jobs : 2);
   io::runtime rt(1 +
                  std::min<std::size_t>(workers, std::max(1u, std::thread::hardware_concurrency())));
-  state_store state = state_store::open(spec.state_dir);
+  state_store state = state_store::open(state_location_of(spec));
   if (spec.restart) {
     // --restart abandons the open windows; the marks (the data Doris holds) stay.
     std::vector<std::pair<std::string, std::string>> keep;
@@ -281,27 +277,7 @@ int run_doris(const job_spec& spec) {
     }
     if (cx.src) co_await cx.src->close();
   }());
-  if (!error.empty()) {
-    if (run_id) state.end_run(*run_id, run_status::failed, error);
-    if (usage) throw usage_error(error);
-    throw job_error(error);
-  }
-  if (out.interrupted || rt.stop_token().stop_requested()) {
-    const std::string msg =
-        (rt.stop_reason().empty() ? std::string("stopped") : rt.stop_reason()) +
-        ": chunks in flight finished, state saved; resume with the same command";
-    state.end_run(*run_id, run_status::interrupted, msg);
-    throw job_error(msg);
-  }
-  if (out.rejected > 0) {
-    const std::string msg = fmt::format("{} row(s) rejected by the target: see {}", out.rejected,
-                                        (spec.state_dir / "rejects").string());
-    state.end_run(*run_id, run_status::done, msg);
-    spdlog::warn("{}", msg);
-    return 3;
-  }
-  state.end_run(*run_id, run_status::done, "");
-  return 0;
+  return end_run(state, run_id, error, usage, out, rt, spec.state_dir);
 }
 
 }  // namespace uringmig::engine::incremental

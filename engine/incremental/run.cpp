@@ -13,6 +13,7 @@
 #include "engine/incremental/doris_target.hpp"
 #include "engine/incremental/incremental.hpp"
 #include "engine/incremental/load.hpp"
+#include "engine/incremental/outcome.hpp"
 #include "engine/incremental/snowflake_source.hpp"
 #include "engine/incremental/windows.hpp"
 #include "io/deadline.hpp"
@@ -33,11 +34,6 @@ namespace pg = connectors::postgres;
 namespace incremental {
 
 namespace {
-
-struct outcome {
-  bool interrupted = false;
-  std::int64_t rejected = 0;
-};
 
 struct context {
   context(const job_spec& s, io::runtime& r, std::int64_t rows)
@@ -326,6 +322,12 @@ int run(const job_spec& spec) {
     }
     co_await close_sides(cx);
   }());
+  return end_run(state, run_id, error, usage, out, rt, spec.state_dir);
+}
+
+int end_run(state_store& state, std::optional<std::int64_t> run_id, const std::string& error,
+            bool usage, const outcome& out, io::runtime& rt,
+            const std::filesystem::path& state_dir) {
   if (!error.empty()) {
     if (run_id) state.end_run(*run_id, run_status::failed, error);
     if (usage) throw usage_error(error);
@@ -340,7 +342,7 @@ int run(const job_spec& spec) {
   }
   if (out.rejected > 0) {
     const std::string msg = fmt::format("{} row(s) rejected by the target: see {}", out.rejected,
-                                        (spec.state_dir / "rejects").string());
+                                        (state_dir / "rejects").string());
     state.end_run(*run_id, run_status::done, msg);
     spdlog::warn("{}", msg);
     return 3;

@@ -71,7 +71,9 @@ jq -e '(.lines | length) > 0 and (.lines | map(.msg) | any(test("paused over HTT
 next=$(jq .next log.json)
 api "/api/v1/log?since=$next" | jq -e "all(.lines[]; .seq > $next)" >/dev/null ||
   fail "log?since=next returns old lines"
-api / | grep -qi "<html" || fail "GET / serves no page"
+# (into a file: grep -q would close the pipe early, and curl's write error fails the pipeline)
+api / >page.html
+grep -qi "<html" page.html || fail "GET / serves no page"
 api /metrics >metrics1.txt
 promtool check metrics <metrics1.txt || fail "promtool rejects the mid-run scrape"
 grep -q '^uringmig_rows_total{table="public.big"}' metrics1.txt || fail "no rows_total of big"
