@@ -146,8 +146,12 @@ std::optional<top_snapshot> parse_status_document(std::string_view json_text, st
     s.lag_bytes = static_cast<std::int64_t>(*lag);
   s.lag_seconds = mark_number(marks, "online.lag_seconds");
 
-  // Live fields of the HTTP API's document, when present.
-  s.paused = flag(doc, "paused");
+  // Live fields of the HTTP API's document, when present. Offline, a pause over HTTP shows as
+  // the job's `http.paused` mark — believed only while the job's process lives (a process
+  // killed while paused leaves the mark behind).
+  const auto* paused_mark = marks ? marks->find("http.paused") : nullptr;
+  s.paused =
+      flag(doc, "paused") || (s.live && paused_mark != nullptr && paused_mark->text == "true");
   if (const auto e = number(doc, "elapsed_seconds")) s.elapsed_seconds = *e;
   if (const auto p = child(doc, "progress")) {
     s.rows = integer(*p, "rows");

@@ -68,6 +68,16 @@ std::string joined(const std::vector<std::string>& lines) {
   return out;
 }
 
+TEST(top_model, a_pause_over_http_shows_offline_while_the_job_lives) {
+  auto job = running_job(1);
+  job.kv["http.paused"] = "true";
+  EXPECT_TRUE(parsed(document(job, true)).paused);
+  // The process is gone: a mark a killed job left behind is not a pause.
+  EXPECT_FALSE(parsed(document(job, false)).paused);
+  job.kv["http.paused"] = "false";
+  EXPECT_FALSE(parsed(document(job, true)).paused);
+}
+
 TEST(top_model, reads_the_status_document_of_a_running_bulk_job) {
   const auto s = parsed(document(running_job(2), true));
   EXPECT_EQ(s.run, "#3 run --preset bulk");
