@@ -150,46 +150,20 @@ asio::awaitable<outcome> load_all(doris_context& cx, doris_job& j, progress& pro
     todo.push_back(std::move(ct));
   }
   const auto path = make_doris_path(j);
-  chunk_runner_options o;
-  o.workers = static_cast<std::size_t>(cx.spec.jobs > 0 ? cx.spec.jobs : 2);
-  o.attempts = 3;
-  o.prefix_chunk = false;
-  o.stop = cx.rt.stop_token();
-  chunk_runner runner(*path, *j.state, prog, std::move(todo), std::move(o));
-  {
-    progress_reporter reporter(prog, make_reporter_options(cx.spec));
-    std::exception_ptr error;
-    try {
-      co_await runner.run();
-    } catch (...) {
-      error = std::current_exception();
-    }
-    reporter.stop();
-    if (error) std::rethrow_exception(error);
-  }
   outcome out;
-  out.interrupted = !runner.complete();
+  out.interrupted = !co_await run_chunks(*path, *j.state, prog, std::move(todo), cx.spec, cx.rt);
   for (const auto& t : j.tables) {
     if (!t->failed && !out.interrupted)
       j.state->set_table_status(t->db, t->table, table_status::done);
     out.rejected += t->rows_rejected;
     j.state->put("incremental.rejected." + t->plan.target_name, std::to_string(t->rows_rejected));
-    std::printf(
-        "%s: %lld rows read, %lld upserted, %lld deleted, %lld rejected; watermark %s -> %s%s\n",
-        codecs::printable(t->plan.target_name).c_str(), static_cast<long long>(t->rows_read),
-        static_cast<long long>(t->rows_upserted), static_cast<long long>(t->rows_deleted),
-        static_cast<long long>(t->rows_rejected),
-        codecs::printable(t->plan.mark.value_or("(none)")).c_str(),
-        codecs::printable(doris_mark(*j.state, t->plan.target_name).value_or("(none)")).c_str(),
-        t->failed ? " FAILED" : "");
+    print_table_summary({t->plan.target_name, t->rows_read, t->rows_upserted, t->rows_deleted,
+                         t->rows_rejected, t->plan.mark, doris_mark(*j.state, t->plan.target_name),
+                         t->failed});
   }
   std::fflush(stdout);
   if (out.rejected > 0) j.state->put("incremental.rejected", std::to_string(out.rejected));
-  if (!j.failures.empty())
-    throw job_error(
-        fmt::format("{} table(s) failed (first: {}); fix the cause and run the same "
-                    "command: done chunks are kept",
-                    j.failures.size(), j.failures.front()));
+  throw_if_tables_failed(j.failures);
   co_return out;
 }
 

@@ -3,13 +3,19 @@
 // exit code (0 clean, 3 with rejected rows).
 #pragma once
 
+#include "engine/core/chunk_runner.hpp"
+#include "engine/core/job_spec.hpp"
+#include "engine/core/progress.hpp"
 #include "engine/core/state_store.hpp"
 #include "io/runtime.hpp"
+
+#include <boost/asio/awaitable.hpp>
 
 #include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace uringmig::engine::incremental {
 
@@ -17,6 +23,25 @@ struct outcome {
   bool interrupted = false;
   std::int64_t rejected = 0;
 };
+
+/// Runs `todo` on the shared chunk runner as both targets do (workers from --jobs, default 2;
+/// 3 attempts; the stop of `rt`), with the progress reporter around it. True when every chunk
+/// ran (false: stopped or a table failed).
+boost::asio::awaitable<bool> run_chunks(chunk_path& path, state_store& state, progress& prog,
+                                        std::vector<chunk_table> todo, const job_spec& spec,
+                                        io::runtime& rt);
+
+/// A table's summary line on stdout.
+struct table_summary {
+  std::string target_name;
+  std::int64_t read = 0, upserted = 0, deleted = 0, rejected = 0;
+  std::optional<std::string> mark_before, mark_after;
+  bool failed = false;
+};
+void print_table_summary(const table_summary& t);
+
+/// Throws the run's job_error when any table failed (`failures`: their errors, first first).
+void throw_if_tables_failed(const std::vector<std::string>& failures);
 
 /// Records the run's end in `state` and answers its exit code, or throws: `error` (a usage
 /// error when `usage`) → failed; a stop → interrupted, with the resume hint; rejected rows →

@@ -171,25 +171,8 @@ asio::awaitable<outcome> load_all(context& cx, state_store& state, progress& pro
     todo.push_back(std::move(ct));
   }
   const auto path = make_load_path(j);
-  chunk_runner_options o;
-  o.workers = static_cast<std::size_t>(cx.spec.jobs > 0 ? cx.spec.jobs : 2);
-  o.attempts = 3;
-  o.prefix_chunk = false;
-  o.stop = cx.rt.stop_token();
-  chunk_runner runner(*path, state, prog, std::move(todo), std::move(o));
-  {
-    progress_reporter reporter(prog, make_reporter_options(cx.spec));
-    std::exception_ptr error;
-    try {
-      co_await runner.run();
-    } catch (...) {
-      error = std::current_exception();
-    }
-    reporter.stop();
-    if (error) std::rethrow_exception(error);
-  }
   outcome out;
-  out.interrupted = !runner.complete();
+  out.interrupted = !co_await run_chunks(*path, state, prog, std::move(todo), cx.spec, cx.rt);
   for (const auto& t : j.tables) {
     const auto& tg = t->plan.tgt;
     if (t->failed) {
@@ -207,22 +190,12 @@ asio::awaitable<outcome> load_all(context& cx, state_store& state, progress& pro
     state.put("incremental.mark." + t->plan.target_name,
               (co_await stored_mark(*cx.target, t->plan.target_name)).value_or(""));
     state.put("incremental.rejected." + t->plan.target_name, std::to_string(t->rows_rejected));
-    std::printf(
-        "%s: %lld rows read, %lld upserted, %lld deleted, %lld rejected; watermark %s -> %s%s\n",
-        codecs::printable(t->plan.target_name).c_str(), static_cast<long long>(t->rows_read),
-        static_cast<long long>(t->rows_upserted), static_cast<long long>(t->rows_deleted),
-        static_cast<long long>(t->rows_rejected),
-        codecs::printable(t->plan.mark.value_or("(none)")).c_str(),
-        codecs::printable(t->window.next_mark.value_or("(none)")).c_str(),
-        t->failed ? " FAILED" : "");
+    print_table_summary({t->plan.target_name, t->rows_read, t->rows_upserted, t->rows_deleted,
+                         t->rows_rejected, t->plan.mark, t->window.next_mark, t->failed});
   }
   std::fflush(stdout);
   if (out.rejected > 0) state.put("incremental.rejected", std::to_string(out.rejected));
-  if (!j.failures.empty())
-    throw job_error(
-        fmt::format("{} table(s) failed (first: {}); fix the cause and run the same "
-                    "command: done chunks are kept",
-                    j.failures.size(), j.failures.front()));
+  throw_if_tables_failed(j.failures);
   co_return out;
 }
 
@@ -323,6 +296,45 @@ int run(const job_spec& spec) {
     co_await close_sides(cx);
   }());
   return end_run(state, run_id, error, usage, out, rt, spec.state_dir);
+}
+
+asio::awaitable<bool> run_chunks(chunk_path& path, state_store& state, progress& prog,
+                                 std::vector<chunk_table> todo, const job_spec& spec,
+                                 io::runtime& rt) {
+  chunk_runner_options o;
+  o.workers = static_cast<std::size_t>(spec.jobs > 0 ? spec.jobs : 2);
+  o.attempts = 3;
+  o.prefix_chunk = false;
+  o.stop = rt.stop_token();
+  chunk_runner runner(path, state, prog, std::move(todo), std::move(o));
+  progress_reporter reporter(prog, make_reporter_options(spec));
+  std::exception_ptr error;
+  try {
+    co_await runner.run();
+  } catch (...) {
+    error = std::current_exception();
+  }
+  reporter.stop();
+  if (error) std::rethrow_exception(error);
+  co_return runner.complete();
+}
+
+void print_table_summary(const table_summary& t) {
+  std::printf(
+      "%s: %lld rows read, %lld upserted, %lld deleted, %lld rejected; watermark %s -> %s%s\n",
+      codecs::printable(t.target_name).c_str(), static_cast<long long>(t.read),
+      static_cast<long long>(t.upserted), static_cast<long long>(t.deleted),
+      static_cast<long long>(t.rejected),
+      codecs::printable(t.mark_before.value_or("(none)")).c_str(),
+      codecs::printable(t.mark_after.value_or("(none)")).c_str(), t.failed ? " FAILED" : "");
+}
+
+void throw_if_tables_failed(const std::vector<std::string>& failures) {
+  if (failures.empty()) return;
+  throw job_error(
+      fmt::format("{} table(s) failed (first: {}); fix the cause and run the same "
+                  "command: done chunks are kept",
+                  failures.size(), failures.front()));
 }
 
 int end_run(state_store& state, std::optional<std::int64_t> run_id, const std::string& error,
