@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -67,6 +68,24 @@ class chunk_worker {
   /// The worker ends (also after an exception; then an exception of close() is dropped).
   virtual boost::asio::awaitable<void> close() { co_return; }
 };
+
+/// What a path's open_worker returns: `w` after `open(*w)` (an awaitable), or — when opening
+/// throws — `w` closed first (the connections it did open), then the exception.
+template <class Worker, class Open>
+boost::asio::awaitable<std::unique_ptr<chunk_worker>> opened_worker(std::unique_ptr<Worker> w,
+                                                                    Open open) {
+  std::exception_ptr error;
+  try {
+    co_await open(*w);
+  } catch (...) {
+    error = std::current_exception();
+  }
+  if (error) {
+    co_await w->close();
+    std::rethrow_exception(error);
+  }
+  co_return w;
+}
 
 /// What a path supplies. The hooks run outside the runner's lock, on the worker's executor.
 class chunk_path {

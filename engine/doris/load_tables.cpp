@@ -82,18 +82,8 @@ class load_path final : public chunk_path {
   }
 
   asio::awaitable<std::unique_ptr<chunk_worker>> open_worker(std::size_t index) override {
-    auto w = std::make_unique<load_worker>(j_, rs_);
-    std::exception_ptr error;
-    try {
-      co_await w->open(index);
-    } catch (...) {
-      error = std::current_exception();
-    }
-    if (error) {
-      co_await w->close();
-      std::rethrow_exception(error);
-    }
-    co_return w;
+    co_return co_await opened_worker(std::make_unique<load_worker>(j_, rs_),
+                                     [index](load_worker& w) { return w.open(index); });
   }
 
   void table_finished(const chunk_table& ct, double copy_seconds) override {

@@ -336,18 +336,8 @@ class doris_path final : public chunk_path {
   }
 
   asio::awaitable<std::unique_ptr<chunk_worker>> open_worker(std::size_t) override {
-    auto w = std::make_unique<doris_worker>(j_);
-    std::exception_ptr error;
-    try {
-      co_await w->open();
-    } catch (...) {
-      error = std::current_exception();
-    }
-    if (error) {
-      co_await w->close();
-      std::rethrow_exception(error);
-    }
-    co_return w;
+    co_return co_await opened_worker(std::make_unique<doris_worker>(j_),
+                                     [](doris_worker& w) { return w.open(); });
   }
 
   void table_failed(const chunk_table& ct, const std::string& why) override {

@@ -371,18 +371,8 @@ class load_path final : public chunk_path {
   }
 
   asio::awaitable<std::unique_ptr<chunk_worker>> open_worker(std::size_t) override {
-    auto w = std::make_unique<load_worker>(j_);
-    std::exception_ptr error;
-    try {
-      co_await w->open();
-    } catch (...) {
-      error = std::current_exception();
-    }
-    if (error) {
-      co_await w->close();
-      std::rethrow_exception(error);
-    }
-    co_return w;
+    co_return co_await opened_worker(std::make_unique<load_worker>(j_),
+                                     [](load_worker& w) { return w.open(); });
   }
 
   void table_failed(const chunk_table& ct, const std::string& why) override {
