@@ -366,19 +366,21 @@ TEST(verify, unreachable_target_is_one_line_without_the_password) {
   EXPECT_THROW(engine::verify::run_verify(o), engine::usage_error);
 }
 
-TEST(verify, one_million_rows_timing) {
+// Many chunks' worth of rows with both hashes (the figure printed is for the log; verify's speed
+// belongs in a benchmark, not a test).
+TEST(verify, two_hundred_thousand_rows_both_hashes) {
   auto src = fresh_database("verify_1m_src");
   auto dst = fresh_database("verify_1m_dst");
   on_both(src, dst,
           "create table big(id bigint primary key, name text, amount numeric, at timestamptz, "
           "  tags text[]);"
           "insert into big select g, 'name ' || g, g * 1.5, '2024-01-01'::timestamptz + g * "
-          "  interval '1 second', array['a', g::text] from generate_series(1, 1000000) g");
+          "  interval '1 second', array['a', g::text] from generate_series(1, 200000) g");
   const auto t0 = std::chrono::steady_clock::now();
   auto r = verify(verify_options(src, dst));
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   EXPECT_EQ(r.rc, 0) << r.error;
-  EXPECT_TRUE(contains(r.output, "1000000")) << r.output;
+  EXPECT_TRUE(contains(r.output, "200000")) << r.output;
   auto md5 = verify_options(src, dst);
   md5.settings["verify.hash"] = "md5";
   const auto t1 = std::chrono::steady_clock::now();
@@ -386,7 +388,7 @@ TEST(verify, one_million_rows_timing) {
   const double md5_secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
   std::printf(
-      "[perf] verify of a 1M-row table (both sides): %.2fs (hashtextextended), %.2fs "
+      "[perf] verify of a 200k-row table (both sides): %.2fs (hashtextextended), %.2fs "
       "(md5)\n",
       secs, md5_secs);
 }
