@@ -79,15 +79,16 @@ key = ["id"]
 watermark = "updated"
 chunk_by = "id"
 EOF
-run() {  # label expected_rows: one run, its line
+run() {  # label rows [rows+1]: one run (it must read that many rows), its line
   /usr/bin/time -f "%e %U %S %M" -o "$scratch/time" "$bin" run --config "$scratch/job.toml" \
     --state-dir "$scratch/state" --log-level warn >"$scratch/out" 2>"$scratch/err" ||
     { cat "$scratch/err"; exit 1; }
   local read
   read=$(sed -n 's/^[^ ]*: \([0-9]*\) rows read.*/\1/p' "$scratch/out" | head -1)
-  [ "$read" = "$2" ] || { cat "$scratch/out"; echo "$1: read '$read' rows, expected $2"; exit 1; }
+  [ "$read" = "$2" ] || [ "$read" = "${3:-}" ] ||
+    { cat "$scratch/out"; echo "$1: read '$read' rows, expected $2"; exit 1; }
   read -r wall user sys rss <"$scratch/time"
-  awk -v l="$1" -v w="$wall" -v u="$user" -v s="$sys" -v m="$rss" -v n="$2" 'BEGIN {
+  awk -v l="$1" -v w="$wall" -v u="$user" -v s="$sys" -v m="$rss" -v n="$read" 'BEGIN {
     printf "%s: %d rows in %.2f s, %.0f rows/s; CPU %.2f s (%.2f s per million rows); peak RSS %.0f MiB\n",
       l, n, w, n / w, u + s, (n > 0 ? (u + s) * 1e6 / n : 0), m / 1024 }'
 }
@@ -95,7 +96,7 @@ run "first load" "$rows"
 half=$((changed / 2))
 q -d src -c "update t set a = a + 1, updated = clock_timestamp()::timestamp where id in (select id from t order by random() limit $half)" \
   -c "insert into t select g, 1, 'new ' || g, 1, clock_timestamp()::timestamp from generate_series($((rows + 1)), $((rows + changed - half))) g"
-# The >= mark overlap reads the row at the old mark again.
-run "10 % changed" "$((changed + 1))"
+# The >= mark overlap reads the row at the old mark again (unless it was among the updated).
+run "10 % changed" "$changed" "$((changed + 1))"
 run "no change" 1
 echo "the double took $(loads) in all"
