@@ -94,6 +94,18 @@ std::string sf_name(const table_name& t) {
   return out;
 }
 
+/// A single-quoted string constant: in Snowflake a backslash starts an escape sequence there,
+/// so it is doubled, as is the quote.
+std::string sf_quote(std::string_view text) {
+  std::string out = "'";
+  for (const char ch : text) {
+    if (ch == '\\' || ch == '\'') out += ch;
+    out += ch;
+  }
+  out += '\'';
+  return out;
+}
+
 /// A literal compared with a column of class `c` at the source's precision: numbers bare,
 /// dates and timestamps cast (nanoseconds kept), instants with an explicit UTC offset.
 std::string sf_literal(value_class c, const std::string& value) {
@@ -102,22 +114,22 @@ std::string sf_literal(value_class c, const std::string& value) {
     case value_class::numeric:
       return literal(c, value, "", false);
     case value_class::date:
-      return codecs::quote_literal(value) + "::DATE";
+      return sf_quote(value) + "::DATE";
     case value_class::timestamp:
-      return codecs::quote_literal(value) + "::TIMESTAMP_NTZ(9)";
+      return sf_quote(value) + "::TIMESTAMP_NTZ(9)";
     case value_class::timestamptz: {
       auto t = parse_time(value);
-      if (!t) return codecs::quote_literal(value) + "::TIMESTAMP_TZ(9)";
+      if (!t) return sf_quote(value) + "::TIMESTAMP_TZ(9)";
       const int off = t->offset_s.value_or(0);
       t->offset_s.reset();
       t->offset_text.clear();
       const int a = off < 0 ? -off : off;
-      return codecs::quote_literal(fmt::format("{} {}{:02}:{:02}", format_time(*t),
-                                               off < 0 ? '-' : '+', a / 3600, a / 60 % 60)) +
+      return sf_quote(fmt::format("{} {}{:02}:{:02}", format_time(*t), off < 0 ? '-' : '+',
+                                  a / 3600, a / 60 % 60)) +
              "::TIMESTAMP_TZ(9)";
     }
     default:
-      return codecs::quote_literal(value);
+      return sf_quote(value);
   }
 }
 
@@ -275,6 +287,31 @@ class snowflake_source final : public source {
     co_return s;
   }
 
+  asio::awaitable<std::vector<std::string>> boundaries(const row_query& q,
+                                                       const std::string& column,
+                                                       int groups) override {
+    std::string text;
+    try {
+      (void)co_await control_->sql.query(snowflake_boundaries_select(q, column, groups),
+                                         [&](std::string_view c) -> asio::awaitable<void> {
+                                           text.append(c);
+                                           co_return;
+                                         });
+    } catch (const sf::error& e) {
+      rethrow_sf(e, "reading the chunk boundaries of " + q.table.written);
+    }
+    std::vector<std::string> out;
+    codecs::copy_text_parser p;
+    p.expect_fields(1);
+    const bool ok = p.feed(text, [&](const std::vector<std::optional<std::string_view>>& f) {
+      if (f[0]) out.emplace_back(*f[0]);
+    });
+    if (!ok)
+      throw job_error(fmt::format("Snowflake source: chunk boundaries of {} came back malformed",
+                                  codecs::printable(q.table.written)));
+    co_return out;
+  }
+
   asio::awaitable<std::unique_ptr<source_session>> open_session(asio::any_io_executor ex) override {
     co_return std::make_unique<snowflake_session>(std::make_unique<sf_link>(ex, s_, stop_));
   }
@@ -314,6 +351,16 @@ sf::settings snowflake_settings(const codecs::snowflake_endpoint& e,
 std::string snowflake_select(const row_query& q) {
   return fmt::format("SELECT {} FROM {} WHERE {}", column_list(q.columns), sf_name(q.table),
                      sf_where(q));
+}
+
+std::string snowflake_boundaries_select(const row_query& q, const std::string& column, int groups) {
+  // NTILE's ORDER BY and the chunk predicate's >= / < compare with the column's own collation
+  // (none: UTF-8 code points), and MIN per group too: the cuts ascend in the predicate's order.
+  const std::string col = codecs::quote_ident(column);
+  return fmt::format(
+      "SELECT MIN(V) FROM (SELECT {0} AS V, NTILE({1}) OVER (ORDER BY {0}) AS G FROM {2} "
+      "WHERE ({3}) AND {0} IS NOT NULL) GROUP BY G ORDER BY G",
+      col, groups, sf_name(q.table), sf_where(q));
 }
 
 asio::awaitable<std::unique_ptr<source>> open_snowflake_source(

@@ -23,4 +23,9 @@ boost::asio::awaitable<std::unique_ptr<source>> open_snowflake_source(
 /// case, bounds cast to the column's precision (TIMESTAMP_NTZ(9); LTZ/TZ with a UTC offset).
 std::string snowflake_select(const row_query& q);
 
+/// The first value of each of `groups` equal groups of `column`'s non-NULL values over the rows
+/// of `q`, ascending: NTILE over the column, MIN per tile. Both it and the chunk predicate
+/// compare with the column's own collation (UTF-8 code points when it has none).
+std::string snowflake_boundaries_select(const row_query& q, const std::string& column, int groups);
+
 }  // namespace uringmig::engine::incremental

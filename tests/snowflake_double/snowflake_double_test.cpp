@@ -15,6 +15,7 @@ namespace {
 
 namespace sd = uringmig::test::snowflake_double;
 namespace sn = uringmig::connectors::snowflake;
+namespace sf = uringmig::codecs::snowflake;
 
 }  // namespace
 
@@ -73,6 +74,62 @@ TEST(snowflake_double, sql_conditions_casts_and_aggregates) {
   EXPECT_EQ(sd::run_select("SELECT COUNT(*), ID FROM T", cat).sql_state, "42000");
   EXPECT_EQ(sd::run_select("SELECT 1 FROM T WHERE (ID >> 0 AND", cat).sql_state, "42000");
   EXPECT_EQ(sd::run_select("SELECT 1 FROM T WHERE ID = 1 LIMIT 0", cat).rows.size(), 0U);
+}
+
+// The boundary query of a text-keyed chunking (NTILE over the column, MIN per tile) and the
+// range predicates over its cuts: every non-NULL row in exactly one range, in byte order
+// (UTF-8 code points: Snowflake's order for a column without a collation).
+TEST(snowflake_double, ntile_boundaries_and_text_ranges_partition_the_rows) {
+  sd::table t;
+  sf::column k;
+  k.name = "K";
+  k.type_name = "text";
+  k.type = sf::sf_type::text;
+  k.length = 100;
+  t.columns = {k};
+  const std::vector<std::string> values = {"b", "a\\b", "a'b", "B", "\xc3\xa9t\xc3\xa9",
+                                           "a", "a\\b", "Z",   "c", "ab"};
+  for (const auto& v : values)
+    t.rows.push_back({v});
+  t.rows.push_back({std::nullopt});
+  sd::catalog cat;
+  cat["W"] = t;
+  auto r = sd::run_select(
+      "SELECT MIN(V) FROM (SELECT \"K\" AS V, NTILE(4) OVER (ORDER BY \"K\") AS G FROM "
+      "\"DB\".\"PUBLIC\".\"W\" WHERE (TRUE) AND \"K\" IS NOT NULL) GROUP BY G ORDER BY G",
+      cat);
+  ASSERT_FALSE(r.failed()) << r.message;
+  // Sorted: B Z a a'b a\b a\b ab b c été -> tiles of 3, 3, 2, 2.
+  ASSERT_EQ(r.rows.size(), 4U);
+  EXPECT_EQ(r.rows[0][0], "B");
+  EXPECT_EQ(r.rows[1][0], "a'b");
+  EXPECT_EQ(r.rows[2][0], "ab");
+  EXPECT_EQ(r.rows[3][0], "c");
+  EXPECT_EQ(r.columns.at(0).name, "MIN(V)");
+  EXPECT_EQ(r.columns.at(0).type, sf::sf_type::text);
+  const auto count = [&](const std::string& where) {
+    const auto c = sd::run_select("SELECT COUNT(*) FROM W WHERE " + where, cat);
+    EXPECT_FALSE(c.failed()) << where << ": " << c.message;
+    return c.rows.at(0).at(0).value_or("");
+  };
+  EXPECT_EQ(count("K < 'a''b' OR K IS NULL"), "4");
+  EXPECT_EQ(count("K >= 'a''b' AND K < 'ab'"), "3");  // a'b a\b a\b
+  EXPECT_EQ(count("K = 'a\\\\b'"), "2");              // '\\' is one backslash
+  EXPECT_EQ(count("K = 'a\\'b'"), "1");               // \' a quote
+  EXPECT_EQ(count("K >= 'c'"), "2");
+  EXPECT_EQ(sd::run_select("SELECT K FROM W WHERE K = '\\x41'", cat).sql_state, "42000");
+  // NTILE with more buckets than rows: one row each.
+  r = sd::run_select(
+      "SELECT K, NTILE(20) OVER (ORDER BY K DESC) AS T FROM W WHERE K >= 'c' "
+      "ORDER BY K",
+      cat);
+  ASSERT_FALSE(r.failed()) << r.message;
+  ASSERT_EQ(r.rows.size(), 2U);
+  EXPECT_EQ(r.rows[0][1], "2");
+  EXPECT_EQ(r.columns.at(1).name, "T");
+  EXPECT_EQ(sd::run_select("SELECT K FROM W GROUP BY K ORDER BY G", cat).sql_state, "42000");
+  EXPECT_EQ(sd::run_select("SELECT MIN(K) FROM (SELECT K FROM NOPE) GROUP BY K", cat).sql_state,
+            "42S02");
 }
 
 TEST(snowflake_double, jwt_check_claims_signature_and_expiry) {

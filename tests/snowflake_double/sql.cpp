@@ -2,115 +2,20 @@
 
 #include "codecs/civil_date.hpp"
 #include "codecs/json_text.hpp"
+#include "tests/snowflake_double/sql_lexer.hpp"
 
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <map>
 #include <stdexcept>
 
 namespace uringmig::test::snowflake_double {
 
 namespace {
 
-struct parse_error {
-  std::string message;
-};
-
-std::string upper(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return out;
-}
-
-/// A tokenizer over the statement: identifiers (bare: upper-cased; "quoted": as written),
-/// 'strings', numbers, operators, punctuation.
-class lexer {
- public:
-  explicit lexer(std::string_view s) : s_(s) {}
-
-  enum class kind { end, word, quoted, string, number, symbol };
-  struct token {
-    kind k = kind::end;
-    std::string text;
-  };
-
-  token peek() {
-    const std::size_t save = i_;
-    token t = next();
-    i_ = save;
-    return t;
-  }
-
-  token next() {
-    while (i_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[i_])))
-      ++i_;
-    token t;
-    if (i_ >= s_.size()) return t;
-    const char c = s_[i_];
-    if (std::isalpha(static_cast<unsigned char>(c)) || c == '_') {
-      const std::size_t b = i_;
-      while (i_ < s_.size() &&
-             (std::isalnum(static_cast<unsigned char>(s_[i_])) || s_[i_] == '_' || s_[i_] == '$'))
-        ++i_;
-      t.k = kind::word;
-      t.text = upper(s_.substr(b, i_ - b));
-    } else if (c == '"' || c == '\'') {
-      t.k = c == '"' ? kind::quoted : kind::string;
-      ++i_;
-      for (;;) {
-        if (i_ >= s_.size()) throw parse_error{"unterminated quoted text"};
-        if (s_[i_] == c) {
-          if (i_ + 1 < s_.size() && s_[i_ + 1] == c) {
-            t.text.push_back(c);
-            i_ += 2;
-            continue;
-          }
-          ++i_;
-          break;
-        }
-        t.text.push_back(s_[i_++]);
-      }
-    } else if (std::isdigit(static_cast<unsigned char>(c)) || c == '-' || c == '.') {
-      const std::size_t b = i_++;
-      while (i_ < s_.size() && (std::isdigit(static_cast<unsigned char>(s_[i_])) || s_[i_] == '.'))
-        ++i_;
-      t.k = kind::number;
-      t.text = std::string(s_.substr(b, i_ - b));
-    } else {
-      for (std::string_view op : {"<=", ">=", "<>", "!="}) {
-        if (s_.substr(i_, 2) == op) {
-          i_ += 2;
-          return {kind::symbol, std::string(op)};
-        }
-      }
-      t.k = kind::symbol;
-      t.text = std::string(1, c);
-      ++i_;
-    }
-    return t;
-  }
-
-  bool accept_word(std::string_view w) {
-    const token t = peek();
-    if (t.k != kind::word || t.text != w) return false;
-    next();
-    return true;
-  }
-  void expect_word(std::string_view w) {
-    if (!accept_word(w)) throw parse_error{"syntax error: expected " + std::string(w)};
-  }
-  std::string ident() {
-    const token t = next();
-    if (t.k != kind::word && t.k != kind::quoted)
-      throw parse_error{"syntax error: expected a name"};
-    return t.text;
-  }
-
- private:
-  std::string_view s_;
-  std::size_t i_ = 0;
-};
+using detail::lexer;
+using detail::parse_error;
 
 /// Seconds since the epoch of 'YYYY-MM-DD[ HH:MM:SS[.f]]'; nullopt when not in that form.
 std::optional<sf::epoch_time> parse_iso(const std::string& s) {
@@ -149,6 +54,22 @@ std::optional<sf::epoch_time> parse_iso(const std::string& s) {
   return t;
 }
 
+/// Seconds since midnight of a TIME literal 'HH:MM:SS[.f]'; nullopt when not in that form.
+std::optional<sf::epoch_time> parse_clock(const std::string& s) {
+  int h = 0, mi = 0, se = 0, n = 0;
+  if (std::sscanf(s.c_str(), "%d:%d:%d%n", &h, &mi, &se, &n) != 3) return std::nullopt;
+  sf::epoch_time t;
+  const std::string_view rest = std::string_view(s).substr(static_cast<std::size_t>(n));
+  if (!rest.empty()) {
+    const auto frac = sf::parse_epoch("0" + std::string(rest));
+    if (!frac || rest.front() != '.') return std::nullopt;
+    t.nanos = frac->nanos;
+    t.scale = frac->scale;
+  }
+  t.seconds = h * 3600 + mi * 60 + se;
+  return t;
+}
+
 /// -1, 0, 1 comparing a stored value with a literal, by the column's type.
 int compare(const sf::column& c, const std::string& value, const std::string& literal) {
   if (c.type == sf::sf_type::fixed || c.type == sf::sf_type::real) {
@@ -158,6 +79,7 @@ int compare(const sf::column& c, const std::string& value, const std::string& li
   }
   if (const auto a = sf::instant_of(c, value)) {
     std::optional<sf::epoch_time> b = parse_iso(literal);
+    if (!b && c.type == sf::sf_type::time) b = parse_clock(literal);
     if (!b) b = sf::parse_epoch(literal);
     if (!b) throw parse_error{"cannot compare " + c.name + " with '" + literal + "'"};
     return *a < *b ? -1 : (*b < *a ? 1 : 0);
@@ -304,10 +226,16 @@ int eval(const condition& c, const table& t, const row& r) {
   return 0;
 }
 
-/// A select item: a column, or COUNT(*) / MIN(name) / MAX(name).
+/// A select item: a column, a number, COUNT(*) / MIN(name) / MAX(name), or
+/// NTILE(n) OVER (ORDER BY name [ASC | DESC]); `AS alias` names its result column.
 struct item {
-  std::string aggregate;  // "" for a plain column
-  std::size_t column = 0;
+  std::string kind;  // "" a column, "#" a number, COUNT, MIN, MAX, NTILE
+  std::string name;  // the column (NTILE: its ORDER BY column; COUNT: "*"; "#": the number)
+  std::string alias;
+  std::size_t column = 0;  // `name` in the FROM table
+  std::int64_t buckets = 0;
+  bool desc = false;
+  bool aggregate() const { return kind == "COUNT" || kind == "MIN" || kind == "MAX"; }
 };
 
 /// -1, 0, 1 comparing two stored values of column `c` (times by instant, TIMESTAMP_TZ too).
@@ -318,57 +246,178 @@ int compare_stored(const sf::column& c, const std::string& a, const std::string&
   return compare(c, a, b);
 }
 
-/// One row of aggregates over the rows `keep`, with its columns.
-void aggregate(const table& t, const std::vector<item>& items, const std::vector<std::size_t>& keep,
-               select_result& out) {
-  row r;
-  for (const item& it : items) {
-    if (it.aggregate == "COUNT") {
-      sf::column c{"COUNT(*)", "fixed", sf::sf_type::fixed, std::nullopt, 18, 0, false};
-      out.columns.push_back(c);
-      r.push_back(std::to_string(keep.size()));
-      continue;
-    }
-    sf::column c = t.columns[it.column];
-    c.name = it.aggregate + "(" + c.name + ")";
-    out.columns.push_back(c);
-    std::optional<std::string> best;
-    for (std::size_t i : keep) {
-      const auto& v = t.rows[i][it.column];
-      if (!v) continue;
-      const int cmp = best ? compare_stored(t.columns[it.column], *v, *best) : 0;
-      if (!best || (it.aggregate == "MIN" ? cmp < 0 : cmp > 0)) best = v;
-    }
-    r.push_back(best);
-  }
-  out.rows.push_back(std::move(r));
+/// `keep` ordered by column `c` of `t`, NULLs last, stable.
+void sort_rows(const table& t, std::size_t c, bool desc, std::vector<std::size_t>& keep) {
+  std::stable_sort(keep.begin(), keep.end(), [&](std::size_t a, std::size_t b) {
+    const auto& va = t.rows[a][c];
+    const auto& vb = t.rows[b][c];
+    if (!va || !vb) return va.has_value() && !vb.has_value();
+    const int cmp = compare_stored(t.columns[c], *va, *vb);
+    return desc ? cmp > 0 : cmp < 0;
+  });
 }
 
-/// The select list: (aggregate, name) per item; aggregate "" for a column, "#" for a number,
-/// else COUNT / MIN / MAX. Empty for `*`.
-std::vector<std::pair<std::string, std::string>> select_items(lexer& lx) {
-  std::vector<std::pair<std::string, std::string>> names;
+/// NTILE over the rows `keep` in the item's order: numbered buckets 1..n as equal as can be,
+/// the first (rows % n) one row larger; by row index of `t`.
+std::vector<std::string> ntile(const table& t, const item& it, std::vector<std::size_t> keep) {
+  sort_rows(t, it.column, it.desc, keep);
+  const auto n = static_cast<std::size_t>(it.buckets);
+  const std::size_t size = keep.size() / n;
+  const std::size_t big = (keep.size() % n) * (size + 1);  // rows in the larger buckets
+  std::vector<std::string> out(t.rows.size());
+  for (std::size_t r = 0; r < keep.size(); ++r)
+    out[keep[r]] = std::to_string(
+        (r < big ? r / (size + 1) : keep.size() % n + (r - big) / std::max<std::size_t>(size, 1)) +
+        1);
+  return out;
+}
+
+/// COUNT(*), MIN or MAX of an item over `rows`.
+std::optional<std::string> aggregate_value(const table& t, const item& it,
+                                           const std::vector<std::size_t>& rows) {
+  if (it.kind == "COUNT") return std::to_string(rows.size());
+  std::optional<std::string> best;
+  for (std::size_t i : rows) {
+    const auto& v = t.rows[i][it.column];
+    if (!v) continue;
+    const int cmp = best ? compare_stored(t.columns[it.column], *v, *best) : 0;
+    if (!best || (it.kind == "MIN" ? cmp < 0 : cmp > 0)) best = v;
+  }
+  return best;
+}
+
+/// The rowType entry of an item's result column.
+sf::column result_column(const table& t, const item& it) {
+  sf::column c;
+  if (it.kind == "COUNT" || it.kind == "NTILE" || it.kind == "#") {
+    c = sf::column{it.kind == "COUNT" ? "COUNT(*)" : (it.kind == "#" ? it.name : "NTILE"),
+                   "fixed",
+                   sf::sf_type::fixed,
+                   std::nullopt,
+                   it.kind == "COUNT" ? 18 : 38,
+                   0,
+                   false};
+  } else {
+    c = t.columns[it.column];
+    if (!it.kind.empty()) c.name = it.kind + "(" + c.name + ")";
+  }
+  if (!it.alias.empty()) c.name = it.alias;
+  return c;
+}
+
+/// NTILE(n) OVER (ORDER BY name [ASC | DESC]), after the word NTILE.
+void parse_ntile(lexer& lx, item& it) {
+  lx.next();  // (
+  const auto n = lx.next();
+  if (n.k != lexer::kind::number || lx.next().text != ")")
+    throw parse_error{"syntax error: NTILE takes a number of buckets"};
+  it.kind = "NTILE";
+  it.buckets = std::strtoll(n.text.c_str(), nullptr, 10);
+  if (it.buckets <= 0) throw parse_error{"NTILE's number of buckets must be positive"};
+  lx.expect_word("OVER");
+  if (lx.next().text != "(") throw parse_error{"syntax error: expected ( after OVER"};
+  lx.expect_word("ORDER");
+  lx.expect_word("BY");
+  it.name = lx.ident();
+  it.desc = lx.accept_word("DESC");
+  if (!it.desc) lx.accept_word("ASC");
+  if (lx.next().text != ")") throw parse_error{"syntax error: expected )"};
+}
+
+/// The select list; empty for `*`.
+std::vector<item> select_items(lexer& lx) {
+  std::vector<item> items;
   if (lx.peek().text == "*") {
     lx.next();
-  } else {
-    do {
-      const auto t = lx.next();
-      if (t.k == lexer::kind::word && (t.text == "COUNT" || t.text == "MIN" || t.text == "MAX") &&
-          lx.peek().text == "(") {
-        lx.next();
-        std::string arg = lx.peek().text == "*" ? lx.next().text : lx.ident();
-        if (lx.next().text != ")") throw parse_error{"syntax error: expected )"};
-        names.emplace_back(t.text, arg);
-      } else if (t.k == lexer::kind::word || t.k == lexer::kind::quoted) {
-        names.emplace_back("", t.text);
-      } else if (t.k == lexer::kind::number) {
-        names.emplace_back("#", t.text);  // SELECT 1: a constant
-      } else {
-        throw parse_error{"syntax error: expected a name"};
-      }
-    } while (lx.peek().text == "," && (lx.next(), true));
+    return items;
   }
-  return names;
+  do {
+    item it;
+    const auto t = lx.next();
+    const bool call = t.k == lexer::kind::word && lx.peek().text == "(";
+    if (call && (t.text == "COUNT" || t.text == "MIN" || t.text == "MAX")) {
+      lx.next();
+      it.kind = t.text;
+      it.name = lx.peek().text == "*" ? lx.next().text : lx.ident();
+      if (lx.next().text != ")") throw parse_error{"syntax error: expected )"};
+      if (it.name == "*" && it.kind != "COUNT") throw parse_error{"syntax error: expected a name"};
+    } else if (call && t.text == "NTILE") {
+      parse_ntile(lx, it);
+    } else if (t.k == lexer::kind::word || t.k == lexer::kind::quoted) {
+      it.name = t.text;
+    } else if (t.k == lexer::kind::number) {
+      it.kind = "#";  // SELECT 1: a constant
+      it.name = t.text;
+    } else {
+      throw parse_error{"syntax error: expected a name"};
+    }
+    if (lx.accept_word("AS")) it.alias = lx.ident();
+    items.push_back(std::move(it));
+  } while (lx.peek().text == "," && (lx.next(), true));
+  return items;
+}
+
+/// The clauses after WHERE.
+struct tail {
+  std::optional<std::size_t> group;
+  std::optional<std::size_t> order;
+  bool desc = false;
+  std::optional<std::size_t> limit;
+};
+
+tail parse_tail(lexer& lx, const table& tab) {
+  tail out;
+  if (lx.accept_word("GROUP")) {
+    lx.expect_word("BY");
+    out.group = column_index(tab, lx.ident());
+  }
+  if (lx.accept_word("ORDER")) {
+    lx.expect_word("BY");
+    out.order = column_index(tab, lx.ident());
+    out.desc = lx.accept_word("DESC");
+    if (!out.desc) lx.accept_word("ASC");
+  }
+  if (lx.accept_word("LIMIT")) {
+    const auto n = lx.next();
+    if (n.k != lexer::kind::number) throw parse_error{"syntax error: LIMIT needs a number"};
+    out.limit = std::strtoull(n.text.c_str(), nullptr, 10);
+  }
+  if (lx.peek().text == ";") lx.next();
+  if (lx.peek().k != lexer::kind::end) throw parse_error{"syntax error: unexpected text"};
+  return out;
+}
+
+/// One row per group of `keep` (one group without GROUP BY): group keys and aggregates.
+void grouped(const table& tab, const std::vector<item>& items, const tail& tl,
+             std::vector<std::size_t> keep, select_result& out) {
+  for (const item& it : items)
+    if (!it.aggregate() && it.kind != "#" &&
+        !(tl.group && it.kind.empty() && it.column == *tl.group))
+      throw parse_error{tl.group ? "'" + it.name + "' is not a valid group by expression"
+                                 : "syntax error: columns beside aggregates need GROUP BY"};
+  if (tl.group && tl.order && *tl.order != *tl.group)
+    throw parse_error{"ORDER BY beside GROUP BY names the group column here"};
+  if (tl.order) sort_rows(tab, *tl.order, tl.desc, keep);
+  std::vector<std::vector<std::size_t>> groups;
+  if (tl.group) {
+    std::map<std::optional<std::string>, std::size_t> at;  // groups in order of first row
+    for (std::size_t i : keep) {
+      const auto [g, fresh] = at.try_emplace(tab.rows[i][*tl.group], groups.size());
+      if (fresh) groups.emplace_back();
+      groups[g->second].push_back(i);
+    }
+  } else {
+    groups.push_back(std::move(keep));
+  }
+  for (const item& it : items)
+    out.columns.push_back(result_column(tab, it));
+  for (const auto& g : groups) {
+    row r;
+    for (const item& it : items)
+      r.push_back(it.aggregate() ? aggregate_value(tab, it, g)
+                                 : (it.kind == "#" ? it.name : tab.rows[g.front()][it.column]));
+    out.rows.push_back(std::move(r));
+  }
 }
 
 }  // namespace
@@ -378,41 +427,43 @@ select_result run_select(std::string_view sql, const catalog& tables) {
   try {
     lexer lx(sql);
     lx.expect_word("SELECT");
-    const auto names = select_items(lx);
+    std::vector<item> items = select_items(lx);
     lx.expect_word("FROM");
-    std::string name = lx.ident();
-    while (lx.peek().text == ".") {
+    table derived;  // FROM (SELECT ...): its result
+    const table* from = &derived;
+    if (lx.peek().text == "(") {
       lx.next();
-      name = lx.ident();  // database.schema.table: the table decides
-    }
-    const auto t = tables.find(name);
-    if (t == tables.end()) {
-      out.sql_state = "42S02";
-      out.code = "002003";
-      out.message =
-          "SQL compilation error:\nObject '" + name + "' does not exist or not authorized.";
-      return out;
-    }
-    const table& tab = t->second;
-    out.table = name;
-    std::vector<std::size_t> proj;
-    std::vector<item> aggregates;
-    for (const auto& [agg, n] : names) {
-      if (agg == "COUNT" && n == "*") {
-        aggregates.push_back({agg, 0});
-      } else if (!agg.empty() && agg != "#") {
-        aggregates.push_back({agg, column_index(tab, n)});
-      } else if (agg == "#") {
-        proj.push_back(0);  // the constant's rows are never sent (LIMIT 0 checks)
-      } else {
-        proj.push_back(column_index(tab, n));
+      select_result inner = run_select(lx.parenthesized(), tables);
+      if (inner.failed()) return inner;
+      derived.columns = std::move(inner.columns);
+      derived.rows = std::move(inner.rows);
+      if (lx.accept_word("AS")) (void)lx.ident();
+    } else {
+      std::string name = lx.ident();
+      while (lx.peek().text == ".") {
+        lx.next();
+        name = lx.ident();  // database.schema.table: the table decides
       }
+      const auto t = tables.find(name);
+      if (t == tables.end()) {
+        out.sql_state = "42S02";
+        out.code = "002003";
+        out.message =
+            "SQL compilation error:\nObject '" + name + "' does not exist or not authorized.";
+        return out;
+      }
+      from = &t->second;
+      out.table = name;
     }
-    if (!aggregates.empty() && !proj.empty())
-      throw parse_error{"syntax error: columns beside aggregates need GROUP BY"};
-    if (names.empty())
+    const table& tab = *from;
+    if (items.empty())
       for (std::size_t i = 0; i < tab.columns.size(); ++i)
-        proj.push_back(i);
+        items.push_back({"", tab.columns[i].name, "", i});
+    bool aggregates = false;
+    for (item& it : items) {
+      if (it.kind != "#" && it.name != "*") it.column = column_index(tab, it.name);
+      aggregates = aggregates || it.aggregate();
+    }
     std::vector<std::size_t> keep;
     for (std::size_t i = 0; i < tab.rows.size(); ++i)
       keep.push_back(i);
@@ -423,39 +474,28 @@ select_result run_select(std::string_view sql, const catalog& tables) {
         if (eval(where, tab, tab.rows[i]) == 1) hit.push_back(i);
       keep = std::move(hit);
     }
-    if (lx.accept_word("ORDER")) {
-      lx.expect_word("BY");
-      const std::size_t c = column_index(tab, lx.ident());
-      const bool desc = lx.accept_word("DESC");
-      if (!desc) lx.accept_word("ASC");
-      std::stable_sort(keep.begin(), keep.end(), [&](std::size_t a, std::size_t b) {
-        const auto& va = tab.rows[a][c];
-        const auto& vb = tab.rows[b][c];
-        if (!va || !vb) return va.has_value() && !vb.has_value();  // NULLs last
-        const int cmp = compare_stored(tab.columns[c], *va, *vb);
-        return desc ? cmp > 0 : cmp < 0;
-      });
+    const tail tl = parse_tail(lx, tab);
+    if (tl.group || aggregates) {
+      grouped(tab, items, tl, std::move(keep), out);
+    } else {
+      // Window functions see the rows WHERE kept, before ORDER BY and LIMIT.
+      std::vector<std::vector<std::string>> tiles(items.size());
+      for (std::size_t k = 0; k < items.size(); ++k)
+        if (items[k].kind == "NTILE") tiles[k] = ntile(tab, items[k], keep);
+      if (tl.order) sort_rows(tab, *tl.order, tl.desc, keep);
+      for (const item& it : items)
+        out.columns.push_back(result_column(tab, it));
+      out.rows.reserve(keep.size());
+      for (std::size_t i : keep) {
+        row r;
+        for (std::size_t k = 0; k < items.size(); ++k)
+          r.push_back(items[k].kind == "NTILE" ? std::optional<std::string>(tiles[k][i])
+                      : items[k].kind == "#"   ? std::optional<std::string>(items[k].name)
+                                               : tab.rows[i][items[k].column]);
+        out.rows.push_back(std::move(r));
+      }
     }
-    if (lx.accept_word("LIMIT")) {
-      const auto n = lx.next();
-      if (n.k != lexer::kind::number) throw parse_error{"syntax error: LIMIT needs a number"};
-      keep.resize(std::min<std::size_t>(keep.size(), std::strtoull(n.text.c_str(), nullptr, 10)));
-    }
-    if (lx.peek().text == ";") lx.next();
-    if (lx.peek().k != lexer::kind::end) throw parse_error{"syntax error: unexpected text"};
-    if (!aggregates.empty()) {
-      aggregate(tab, aggregates, keep, out);
-      return out;
-    }
-    for (std::size_t p : proj)
-      out.columns.push_back(tab.columns[p]);
-    out.rows.reserve(keep.size());
-    for (std::size_t i : keep) {
-      row r;
-      for (std::size_t p : proj)
-        r.push_back(tab.rows[i][p]);
-      out.rows.push_back(std::move(r));
-    }
+    if (tl.limit && *tl.limit < out.rows.size()) out.rows.resize(*tl.limit);
   } catch (const parse_error& e) {
     out.sql_state = "42000";
     out.code = "001003";
@@ -494,50 +534,6 @@ std::string row_type_json(const sf::column& c, std::string_view table) {
       ",\"precision\":" + opt(c.precision) + ",\"nullable\":" + (c.nullable ? "true" : "false") +
       ",\"collation\":null}";
   return out;
-}
-
-table generated_table(std::size_t n) {
-  auto col = [](std::string name, std::string type, std::optional<std::int64_t> p,
-                std::optional<std::int64_t> s, std::optional<std::int64_t> len) {
-    sf::column c;
-    c.name = std::move(name);
-    c.type = sf::parse_type(type);
-    c.type_name = std::move(type);
-    c.precision = p;
-    c.scale = s;
-    c.length = len;
-    return c;
-  };
-  table t;
-  t.columns = {col("ID", "fixed", 18, 0, {}),
-               col("NAME", "text", {}, {}, 64),
-               col("AMOUNT", "fixed", 12, 2, {}),
-               col("RATIO", "real", {}, {}, {}),
-               col("ACTIVE", "boolean", {}, {}, {}),
-               col("BORN", "date", {}, {}, {}),
-               col("Updated At", "timestamp_ntz", {}, 9, {}),
-               col("SEEN_TZ", "timestamp_tz", {}, 9, {}),
-               col("PAYLOAD", "binary", {}, {}, 8),
-               col("ATTRS", "variant", {}, {}, {})};
-  t.rows.reserve(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    const std::string id = std::to_string(i + 1);
-    char ts[40];
-    std::snprintf(ts, sizeof ts, "%llu.%09llu", 1700000000ULL + i,
-                  static_cast<unsigned long long>(i % 1000000000));
-    row r{id,
-          i % 17 == 0 ? std::nullopt : std::optional<std::string>("name \"" + id + "\"\tx"),
-          std::to_string(i % 100000) + ".25",
-          "0.5",
-          i % 2 == 0 ? "true" : "false",
-          std::to_string(10000 + i % 5000),
-          std::string(ts),
-          std::string(ts) + " 1500",
-          "0a0b0c0d",
-          "{\"k\": " + id + "}"};
-    t.rows.push_back(std::move(r));
-  }
-  return t;
 }
 
 }  // namespace uringmig::test::snowflake_double

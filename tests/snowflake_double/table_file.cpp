@@ -1,9 +1,11 @@
-// The double's table files (README.md, "Use it"): a header of column specs, then one line of
-// tab-separated jsonv2 texts per row.
+// The double's tables: the table files (README.md, "Use it") — a header of column specs, then
+// one line of tab-separated jsonv2 texts per row — and the generated table.
 
 #include "tests/snowflake_double/sql.hpp"
+#include "tests/snowflake_double/sql_lexer.hpp"
 
 #include <cctype>
+#include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
 
@@ -11,12 +13,7 @@ namespace uringmig::test::snowflake_double {
 
 namespace {
 
-std::string upper(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return out;
-}
+using detail::upper;
 
 std::vector<std::string> split_tabs(const std::string& line) {
   std::vector<std::string> out;
@@ -104,6 +101,50 @@ table load_table(std::istream& in) {
     }
   }
   if (header) throw std::runtime_error("no header line of columns");
+  return t;
+}
+
+table generated_table(std::size_t n) {
+  auto col = [](std::string name, std::string type, std::optional<std::int64_t> p,
+                std::optional<std::int64_t> s, std::optional<std::int64_t> len) {
+    sf::column c;
+    c.name = std::move(name);
+    c.type = sf::parse_type(type);
+    c.type_name = std::move(type);
+    c.precision = p;
+    c.scale = s;
+    c.length = len;
+    return c;
+  };
+  table t;
+  t.columns = {col("ID", "fixed", 18, 0, {}),
+               col("NAME", "text", {}, {}, 64),
+               col("AMOUNT", "fixed", 12, 2, {}),
+               col("RATIO", "real", {}, {}, {}),
+               col("ACTIVE", "boolean", {}, {}, {}),
+               col("BORN", "date", {}, {}, {}),
+               col("Updated At", "timestamp_ntz", {}, 9, {}),
+               col("SEEN_TZ", "timestamp_tz", {}, 9, {}),
+               col("PAYLOAD", "binary", {}, {}, 8),
+               col("ATTRS", "variant", {}, {}, {})};
+  t.rows.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::string id = std::to_string(i + 1);
+    char ts[40];
+    std::snprintf(ts, sizeof ts, "%llu.%09llu", 1700000000ULL + i,
+                  static_cast<unsigned long long>(i % 1000000000));
+    row r{id,
+          i % 17 == 0 ? std::nullopt : std::optional<std::string>("name \"" + id + "\"\tx"),
+          std::to_string(i % 100000) + ".25",
+          "0.5",
+          i % 2 == 0 ? "true" : "false",
+          std::to_string(10000 + i % 5000),
+          std::string(ts),
+          std::string(ts) + " 1500",
+          "0a0b0c0d",
+          "{\"k\": " + id + "}"};
+    t.rows.push_back(std::move(r));
+  }
   return t;
 }
 

@@ -55,6 +55,24 @@ TEST(incremental_snowflake, instants_get_an_explicit_utc_offset) {
             "SELECT \"Payer Id\", \"Name\" FROM \"ANALYTICS\".\"Bi\".\"DimPayer\" WHERE TRUE");
 }
 
+TEST(incremental_snowflake, text_ranges_escape_backslashes_and_boundaries_use_ntile) {
+  row_query q = orders_query();
+  q.filter.clear();
+  q.window = false;
+  q.chunk_by = "Payer Id";
+  q.chunk_class = value_class::text;
+  q.range = {"a\\b'c", "d", false};  // a\b'c: Snowflake reads a backslash as an escape
+  EXPECT_EQ(snowflake_select(q),
+            "SELECT \"Payer Id\", \"Name\" FROM \"ANALYTICS\".\"Bi\".\"DimPayer\" WHERE "
+            "(\"Payer Id\" >= 'a\\\\b''c' AND \"Payer Id\" < 'd')");
+  q.range = {};
+  q.filter = "\"Is Active\" = TRUE";
+  EXPECT_EQ(snowflake_boundaries_select(q, "Payer Id", 4),
+            "SELECT MIN(V) FROM (SELECT \"Payer Id\" AS V, NTILE(4) OVER (ORDER BY \"Payer Id\") "
+            "AS G FROM \"ANALYTICS\".\"Bi\".\"DimPayer\" WHERE ((\"Is Active\" = TRUE)) AND "
+            "\"Payer Id\" IS NOT NULL) GROUP BY G ORDER BY G");
+}
+
 TEST(incremental_snowflake, settings_summary_never_shows_the_token) {
   const std::string out = uringmig::engine::settings_summary(
       {{"snowflake.oauth_token", "tok-secret-1"}, {"snowflake.private_key_file", "/k.pem"}});
