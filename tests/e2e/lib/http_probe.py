@@ -16,6 +16,7 @@ import base64
 import json
 import os
 import socket
+import ssl
 import sys
 import time
 
@@ -65,10 +66,14 @@ def check(schema, value, path="$"):
     return errors
 
 
-def ws_connect(port):
+def ws_connect(port, path="/api/v1/ws", tls_ca=None):
+    """A WebSocket on 127.0.0.1:PORT; over TLS (wss) when tls_ca names the CA to trust."""
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    if tls_ca:
+        ctx = ssl.create_default_context(cafile=tls_ca)
+        s = ctx.wrap_socket(s, server_hostname="localhost")
     key = base64.b64encode(os.urandom(16)).decode()
-    s.sendall((f"GET /api/v1/ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+    s.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
                "Sec-WebSocket-Version: 13\r\n\r\n").encode())
     head = b""
@@ -80,6 +85,20 @@ def ws_connect(port):
     if b" 101 " not in head.split(b"\r\n")[0]:
         raise SystemExit("ws: no 101: " + head.decode(errors="replace"))
     return s
+
+
+def ws_send(s, text):
+    """One masked text frame (a client must mask)."""
+    data = text.encode()
+    mask = os.urandom(4)
+    n = len(data)
+    if n < 126:
+        head = bytes([0x81, 0x80 | n])
+    elif n < 1 << 16:
+        head = bytes([0x81, 0x80 | 126]) + n.to_bytes(2, "big")
+    else:
+        head = bytes([0x81, 0x80 | 127]) + n.to_bytes(8, "big")
+    s.sendall(head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
 
 
 def recv_exact(s, n):
