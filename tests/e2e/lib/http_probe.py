@@ -6,9 +6,13 @@
   http_probe.py ws PORT SECONDS                  WebSocket /api/v1/ws: print the number of
                                                  pushes received in SECONDS, each a JSON object
                                                  with a "phase"; the last one to ws_last.json
-  http_probe.py ws_rows PORT N                   the progress.rows of the next N pushes, one a line
+  http_probe.py ws_rows PORT N [CA]              the progress.rows of the next N pushes, one a line
+                                                 (CA: over TLS, trusting that PEM file)
   http_probe.py noread PORT SECONDS              WebSocket that never reads, held SECONDS; prints
                                                  "dropped" when the server closed it, else "open"
+  http_probe.py slow PORT INTERVAL SECONDS      WebSocket that reads one message every INTERVAL
+                                                 seconds for SECONDS (or until the server closes
+                                                 it); prints the count read and "dropped"/"open"
   http_probe.py flood PORT N                     open N connections, then drop them all
   http_probe.py raw PORT FILE                    send FILE's bytes; print the status code
 """
@@ -164,7 +168,7 @@ def main():
             open("ws_last.json", "w").write(last)
         print(count)
     elif cmd == "ws_rows":
-        s = ws_connect(port)
+        s = ws_connect(port, tls_ca=sys.argv[4] if len(sys.argv) > 4 else None)
         for _ in range(int(sys.argv[3])):
             m = ws_message(s)
             if m is None:
@@ -194,6 +198,26 @@ def main():
         except socket.timeout:
             pass
         print(state)
+    elif cmd == "slow":
+        interval, seconds = float(sys.argv[3]), float(sys.argv[4])
+        s = ws_connect(port)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        end = time.monotonic() + seconds
+        count, state = 0, "open"
+        while time.monotonic() < end:
+            time.sleep(interval)  # the point of this client: it reads slower than pushes come
+            s.settimeout(5)
+            try:
+                m = ws_message(s)
+            except (EOFError, ConnectionResetError):
+                m = None
+            except socket.timeout:
+                continue
+            if m is None:
+                state = "dropped"
+                break
+            count += 1
+        print(count, state)
     elif cmd == "flood":
         socks = []
         for _ in range(int(sys.argv[3])):
