@@ -387,6 +387,7 @@ int run_job_command(const bound_command& b, const flag_values& v, const run_cont
     spdlog::debug("setting {} = {}", key, codecs::redact(value));
 
   const int rc = ctx.run_job ? ctx.run_job(parsed) : engine::run_job(parsed);
+  if (http) http->finished(rc);
   spdlog::debug("uringmig {} finished with exit code {}", spec.name, rc);
   return rc;
 }

@@ -168,7 +168,11 @@ CLI::App* add_top_command(CLI::App& app, top_options& o) {
   s->add_option("--state-dir", o.state_dir,
                 "The job's state directory, read offline (./uringmig-state)");
   s->add_option("--http", o.http,
-                "The job's API (its --http address, e.g. 127.0.0.1:7654): live data and actions");
+                "The job's API (its --http address, e.g. 127.0.0.1:7654, or https://HOST:PORT "
+                "when it serves TLS): live data and actions");
+  s->add_option("--tls-ca", o.tls_ca,
+                "With --http https://...: the CA certificate (PEM) that signed the job's "
+                "certificate (default: the system's CAs)");
   s->add_option("--token", o.token,
                 "The job's [http] token, for p/r/s (prefer UM_HTTP_TOKEN: ps shows arguments)");
   return s;
@@ -177,7 +181,7 @@ CLI::App* add_top_command(CLI::App& app, top_options& o) {
 int run_top(const top_options& o, const env_lookup& env, std::ostream& out) {
   std::string token = o.token;
   if (token.empty()) token = env("UM_HTTP_TOKEN").value_or("");
-  auto feed = o.http.empty() ? state_dir_feed(o.state_dir) : http_feed(o.http, token);
+  auto feed = o.http.empty() ? state_dir_feed(o.state_dir) : http_feed(o.http, token, o.tls_ca);
   watcher w(*feed);
   if (!is_interactive()) return run_plain(w, out);
   w.refresh();

@@ -6,6 +6,7 @@
 #include "engine/core/status.hpp"
 #include "io/http_fetch.hpp"
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -76,13 +77,18 @@ class state_feed final : public top_feed {
 
 class api_feed final : public top_feed {
  public:
-  api_feed(std::string host, std::string port, std::string token)
-      : host_(std::move(host)), port_(std::move(port)), token_(std::move(token)) {}
+  api_feed(std::string host, std::string port, std::string token, std::optional<io::http_tls> tls)
+      : host_(std::move(host)),
+        port_(std::move(port)),
+        token_(std::move(token)),
+        tls_(std::move(tls)) {}
 
   top_snapshot poll(std::vector<std::string>& log) override {
     io::http_answer a;
     try {
       a = get("/api/v1/status");
+    } catch (const io::http_tls_error&) {
+      throw;
     } catch (const std::runtime_error& e) {
       throw std::runtime_error(std::string(e.what()) +
                                " (is the job running, started with --http on that address?)");
@@ -97,13 +103,16 @@ class api_feed final : public top_feed {
     read_log(log);
     return std::move(*s);
   }
-  std::string label() const override { return "http://" + host_ + ":" + port_; }
+  std::string label() const override {
+    return (tls_ ? "https://" : "http://") + host_ + ":" + port_;
+  }
   bool has_actions() const override { return !token_.empty(); }
   std::string act(const std::string& action) override {
     if (token_.empty())
       return action + " needs a token: --token or UM_HTTP_TOKEN (the job's [http] token)";
     try {
-      const auto a = io::http_fetch(host_, port_, "POST", "/api/v1/" + action, token_, timeout);
+      const auto a =
+          io::http_fetch(host_, port_, "POST", "/api/v1/" + action, token_, timeout, tls_);
       if (a.status / 100 == 2) return action + ": accepted";
       if (a.status == 401 || a.status == 403)
         return action + ": the job refused the token (HTTP " + std::to_string(a.status) + ")";
@@ -124,7 +133,7 @@ class api_feed final : public top_feed {
   }
 
   io::http_answer get(const std::string& target) {
-    return io::http_fetch(host_, port_, "GET", target, token_, timeout);
+    return io::http_fetch(host_, port_, "GET", target, token_, timeout, tls_);
   }
 
   /// `GET /api/v1/log?since=N`: the lines after sequence number N. A log the API does not
@@ -160,13 +169,17 @@ class api_feed final : public top_feed {
   std::string host_;
   std::string port_;
   std::string token_;
+  std::optional<io::http_tls> tls_;
   long long since_ = 0;
 };
 
 }  // namespace
 
-bool split_http_url(const std::string& url, std::string& host, std::string& port) {
+bool split_http_url(const std::string& url, std::string& host, std::string& port, bool* https) {
   std::string_view rest = url;
+  const bool secure = rest.substr(0, 8) == "https://";
+  if (https != nullptr) *https = secure;
+  if (secure) rest.remove_prefix(8);
   if (rest.substr(0, 7) == "http://") rest.remove_prefix(7);
   while (!rest.empty() && rest.back() == '/')
     rest.remove_suffix(1);
@@ -202,15 +215,28 @@ std::unique_ptr<top_feed> state_dir_feed(const std::filesystem::path& dir) {
   return std::make_unique<state_feed>(dir, std::move(*store));
 }
 
-std::unique_ptr<top_feed> http_feed(const std::string& url, std::string token) {
+std::unique_ptr<top_feed> http_feed(const std::string& url, std::string token,
+                                    const std::string& tls_ca) {
   std::string host;
   std::string port;
-  if (!split_http_url(url, host, port)) {
+  bool https = false;
+  if (!split_http_url(url, host, port, &https)) {
     throw engine::usage_error("--http '" + url +
                               "' is not an address to watch (examples: 127.0.0.1:7654, "
-                              "http://db-host:7654)");
+                              "http://db-host:7654, https://db-host:7654)");
   }
-  return std::make_unique<api_feed>(std::move(host), std::move(port), std::move(token));
+  std::optional<io::http_tls> tls;
+  if (https) {
+    tls = io::http_tls{tls_ca};
+  } else if (!tls_ca.empty()) {
+    throw engine::usage_error("--tls-ca goes with an https:// address: --http https://" + host +
+                              ":" + port);
+  }
+  std::error_code ec;
+  if (!tls_ca.empty() && !std::filesystem::is_regular_file(tls_ca, ec))
+    throw engine::usage_error("--tls-ca " + tls_ca + ": no such file (the CA's PEM certificate)");
+  return std::make_unique<api_feed>(std::move(host), std::move(port), std::move(token),
+                                    std::move(tls));
 }
 
 }  // namespace uringmig::cli

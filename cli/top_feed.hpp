@@ -34,13 +34,16 @@ class top_feed {
 /// `dir` holds no job state.
 std::unique_ptr<top_feed> state_dir_feed(const std::filesystem::path& dir);
 
-/// Reads `GET /api/v1/status` and `/api/v1/log` of `url` (`http://HOST:PORT` or `HOST:PORT`);
-/// `token` (may be empty: no actions) goes as `Authorization: Bearer`. Throws
-/// engine::usage_error for a URL it cannot use.
-std::unique_ptr<top_feed> http_feed(const std::string& url, std::string token);
+/// Reads `GET /api/v1/status` and `/api/v1/log` of `url` (`http://HOST:PORT`, `HOST:PORT` or
+/// `https://HOST:PORT`); `token` (may be empty: no actions) goes as `Authorization: Bearer`.
+/// Over https the job's certificate is verified against `tls_ca` (a PEM file; empty: the
+/// system's CAs). Throws engine::usage_error for a URL or CA file it cannot use.
+std::unique_ptr<top_feed> http_feed(const std::string& url, std::string token,
+                                    const std::string& tls_ca = {});
 
-/// HOST and PORT of `url` (`http://HOST:PORT[/]`, `HOST:PORT`, `[::1]:PORT`); false when it is
-/// not one.
-bool split_http_url(const std::string& url, std::string& host, std::string& port);
+/// HOST and PORT of `url` (`http://HOST:PORT[/]`, `https://…`, `HOST:PORT`, `[::1]:PORT`); false
+/// when it is not one. `https`, when given, says whether the scheme was https.
+bool split_http_url(const std::string& url, std::string& host, std::string& port,
+                    bool* https = nullptr);
 
 }  // namespace uringmig::cli

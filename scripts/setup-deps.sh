@@ -14,7 +14,7 @@ packages=(
   "${build_packages[@]}" clang-format clang-tidy clang libclang-rt-14-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   postgresql-15 postgresql-client-15 sqlite3 strace util-linux
-  python3 python3-yaml python3-jsonschema curl openssl jq libseccomp-dev prometheus tmux chromium
+  python3 python3-yaml python3-jsonschema curl openssl jq libseccomp-dev prometheus tmux chromium firefox-esr
 )
 
 if [ "${1:-}" = build ]; then

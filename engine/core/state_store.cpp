@@ -122,7 +122,13 @@ void ensure_private_dir(const fs::path& dir) {
 }
 
 state_store state_store::open(const fs::path& dir) {
-  return state_store(detail::open_sqlite(dir));
+  state_store s(detail::open_sqlite(dir));
+  // We hold the lock: a pause mark here was left by a process that was killed while paused.
+  if (s.get(http_paused_mark)) {
+    spdlog::info("the previous run was killed while paused; this run is not paused");
+    s.erase(http_paused_mark);
+  }
+  return s;
 }
 
 std::optional<state_store> state_store::open_existing(const fs::path& dir) {

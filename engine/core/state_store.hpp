@@ -138,6 +138,11 @@ struct chunk_claim {
 /// write to it (they could swap its files), job_error when it cannot be created.
 void ensure_private_dir(const std::filesystem::path& dir);
 
+/// The kv mark a job sets while it is paused over HTTP (`uringmig status`, `top --state-dir`).
+/// It means something only while the process that set it lives: open() drops one left by a
+/// process that died, and `status` does not show it when no job is live.
+inline constexpr std::string_view http_paused_mark = "http.paused";
+
 /// Where a job keeps its state.
 struct state_location {
   /// SQLite: `<dir>/state.db`. Also where the log, stats.csv and the schema dump go (always).
@@ -160,8 +165,9 @@ class state_store {
  public:
   /// Opens (creating `dir` and the database when missing) for a job that writes its progress.
   /// Takes an exclusive lock (`<dir>/state.lock`) for the store's lifetime so two jobs never
-  /// share a state directory. Throws job_error with one line when the directory is not
-  /// writable, the file is not a state database, or another job holds the lock.
+  /// share a state directory; drops marks of a process that died (http_paused_mark). Throws
+  /// job_error with one line when the directory is not writable, the file is not a state
+  /// database, or another job holds the lock.
   static state_store open(const std::filesystem::path& dir);
 
   /// Opens an existing `<dir>/state.db` read-only (no lock; works while a job runs); nullopt

@@ -70,6 +70,12 @@ std::string fraction(int done, int total) {
   return std::to_string(done) + "/" + std::to_string(total);
 }
 
+/// Whether a kv mark is worth showing: a pause mark only while a job is live (a process killed
+/// while paused leaves it behind).
+bool shown_mark(std::string_view key, bool live) {
+  return live || key != http_paused_mark;
+}
+
 }  // namespace
 
 int run_status(const job_options& opts) {
@@ -137,7 +143,8 @@ void print_status(std::ostream& out, const job_status& s, const std::filesystem:
         mark("online.lag_seconds"), mark("online.apply_rate"), mark("online.apply_queue"));
   }
   for (const auto& [key, value] : s.kv) {
-    if (std::find(std::begin(follow_keys), std::end(follow_keys), key) != std::end(follow_keys))
+    if (std::find(std::begin(follow_keys), std::end(follow_keys), key) != std::end(follow_keys) ||
+        !shown_mark(key, live))
       continue;
     out << "mark      " << key << " = " << value << '\n';
   }
@@ -253,6 +260,7 @@ std::string status_json(const job_status& s, const std::filesystem::path& state_
   j += "],\"marks\":{";
   bool first = true;
   for (const auto& [key, value] : s.kv) {
+    if (!shown_mark(key, live)) continue;
     if (!first) j += ',';
     first = false;
     j += json_str(key) + ":" + json_str(value);

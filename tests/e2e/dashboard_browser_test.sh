@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # uses-fixture: pg
-# The web dashboard (GET /) in a real browser: headless Chromium loads it from a running bulk
-# job (run --http) twice; the rendered DOM shows the phase and every table, the overall
-# progress differs between the two loads, the browser logs no console message (no uncaught
-# error), and a screenshot is kept in the build's tests/artifacts/dashboard_browser/.
+# The web dashboard (GET /) in real browsers, against one running bulk job (run --http):
+# - headless Chromium loads it twice; the rendered DOM shows the phase and every table, the
+#   overall progress differs between the two loads, the browser logs no console message;
+# - headless Firefox (driven over its own WebDriver BiDi by lib/firefox_bidi.py) loads it once:
+#   the page goes live on the WebSocket, shows the phase and every table, and its overall
+#   progress moves without a reload; no console message;
+# screenshots of both at a laptop's and a phone's width are kept in the build's
+# tests/artifacts/dashboard_browser/.
 # The job is held at two gates on the target (check constraints that wait for advisory locks
 # the test holds): the first load sees it at gate A, the second at gate B, after gated_a.
 artifacts=$(pwd)/artifacts/dashboard_browser
@@ -12,6 +16,13 @@ artifacts=$(pwd)/artifacts/dashboard_browser
 . "$(dirname "${BASH_SOURCE[0]}")/lib/http.sh"
 mkdir -p "$artifacts"
 rm -f -- "$artifacts"/*
+port=$(free_port)
+addr="127.0.0.1:$port"
+# Firefox starts now, while the databases are made (its start-up takes seconds); it loads the
+# page once $work/firefox.go exists.
+python3 "$(dirname "${BASH_SOURCE[0]}")/lib/firefox_bidi.py" dashboard "http://$addr/" "$work" \
+  "$artifacts" >"$work/firefox.out" 2>"$work/firefox.err" &
+firefox=$!
 src=dash_src_$$; dst=dash_dst_$$
 new_db "$src"; new_db "$dst"
 psql -qX -v ON_ERROR_STOP=1 -d "$src" <<'SQL'
@@ -31,8 +42,6 @@ cat >"$work/job.toml" <<'TOML'
 [copy]
 chunk_size = "256kB"
 TOML
-port=$(free_port)
-addr="127.0.0.1:$port"
 waiting_for() {  # KEY: a session waits for advisory lock KEY
   echo "select exists (select 1 from $locks l where locktype = 'advisory' and objid = $1 and not granted)"
 }
@@ -86,6 +95,18 @@ grep -q 'class="tname">public.plain_one<' "$work/first.html" || fail "first load
 [ "$(dom first phase)" = copy ] || fail "first load: phase '$(dom first phase)', want copy"
 first=$(dom first overall | cut -f2)
 
+# Firefox loads the page at gate A too, and keeps it open while the job moves to gate B.
+touch "$work/firefox.go"
+for _ in $(seq 600); do
+  [ -e "$work/firefox.ready" ] || ! kill -0 "$firefox" 2>/dev/null && break
+  sleep 0.1
+done
+[ -e "$work/firefox.ready" ] || fail "firefox: $(tail -3 "$work/firefox.err")"
+grep -qx 'phase copy' "$work/firefox.out" || fail "firefox: $(head -1 "$work/firefox.out"), want copy"
+for t in gated_a gated_b plain_one; do
+  grep -q "^tables .*public\.$t\b" "$work/firefox.out" || fail "firefox: no $t row"
+done
+
 release gate_a
 wait_true "$dst" "$(waiting_for 4346)" || fail "the copy never reached gate B"
 browse second
@@ -105,6 +126,13 @@ for size in 1280,900 390,844; do
   [ -s "$artifacts/dashboard_${size%,*}.png" ] || fail "empty screenshot at $size"
 done
 cp "$work/first.html" "$work/second.html" "$artifacts/"
+ff_rc=0; wait "$firefox" || ff_rc=$?
+[ "$ff_rc" -eq 0 ] || fail "$(tail -3 "$work/firefox.err")"
+[ "$(grep -c '^fraction' "$work/firefox.out")" -eq 2 ] ||
+  fail "firefox: the progress did not move: $(cat "$work/firefox.out")"
+for w in 1280 390; do
+  [ -s "$artifacts/firefox_dashboard_$w.png" ] || fail "firefox: no screenshot at width $w"
+done
 
 release gate_b
 rc=0; wait "$job" || rc=$?

@@ -117,9 +117,14 @@ wait "$noread" || true
 echo "never-reading client: $(cat noread.txt)"
 [ "$(table_sums "$src")" = "$(table_sums "$dst")" ] || fail "target differs from the source"
 
-# TLS, and /stop: the stop SIGTERM makes (exit 1, resumable), then the rerun finishes.
+# TLS: `top --http https://…` with --tls-ca, and one clear line without it; WSS pushes. A pause
+# that dies with its process (kill -9): `status` does not call the job paused, a new run starts
+# unpaused with no stale mark; /stop: the stop SIGTERM makes (exit 1, resumable), then the
+# rerun finishes.
 openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -days 1 -keyout key.pem \
-  -out cert.pem 2>/dev/null
+  -out cert.pem -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null
+openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -days 1 -keyout other.key \
+  -out other.pem -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null
 cat >tls.toml <<EOF2
 [copy]
 chunk_size = "64kB"
@@ -130,16 +135,53 @@ tls_key = "$work/key.pem"
 EOF2
 dst3=http_tls_$$
 new_db "$dst3"
-port=$(free_port)
-"$bin" run --preset bulk --config tls.toml --jobs 1 --index-jobs 1 --source "$(url "$src")" \
-  --target "$(url "$dst3")" --state-dir state3 --http "127.0.0.1:$port" >tls.out 2>tls.err &
-pid=$!
+tls_post() {
+  curl -sS -k --max-time 10 -o post.out -w '%{http_code}' -X POST \
+    -H "Authorization: Bearer $UM_HTTP_TOKEN" "https://127.0.0.1:$port$1"
+}
+tls_run() {  # the TLS job on state3, serving on $port, as $pid
+  port=$(free_port)
+  "$bin" run --preset bulk --config tls.toml --jobs 1 --index-jobs 1 --source "$(url "$src")" \
+    --target "$(url "$dst3")" --state-dir state3 --http "127.0.0.1:$port" >tls.out 2>tls.err &
+  pid=$!
+}
+tls_run
 api() { curl -sS -k --max-time 10 "https://127.0.0.1:$port$1"; }
 wait_api "$pid" '.progress.chunks_done >= 1' || fail "no status over HTTPS: $(tail -3 tls.err)"
 curl -sS --max-time 5 "http://127.0.0.1:$port/api/v1/status" >/dev/null 2>&1 &&
   fail "plain HTTP answered on a TLS port"
-code=$(curl -sS -k --max-time 10 -o post.out -w '%{http_code}' -X POST \
-  -H "Authorization: Bearer $UM_HTTP_TOKEN" "https://127.0.0.1:$port/api/v1/stop")
+"$bin" top --http "https://127.0.0.1:$port" --tls-ca cert.pem >top_tls.out 2>top_tls.err &
+top=$!
+for _ in $(seq 100); do
+  grep -q ' phase copy ' top_tls.out && break
+  kill -0 "$top" 2>/dev/null || break
+  sleep 0.1
+done
+grep -q '^[0-9:]\{8\} phase copy ' top_tls.out || fail "top over https: $(cat top_tls.out top_tls.err)"
+kill "$top"; wait "$top" 2>/dev/null || true
+for ca in "" other.pem; do
+  expect_exit 1 "$bin" top --http "https://localhost:$port" ${ca:+--tls-ca "$ca"}
+  [ "$(wc -l <err)" = 1 ] && grep -q "^uringmig: the TLS certificate of https://localhost:$port does not verify (" err ||
+    fail "top, certificate not trusted (CA '${ca:-system}'): $(cat err)"
+done
+expect_exit 2 "$bin" top --http "127.0.0.1:$port" --tls-ca cert.pem
+grep -q -- "--tls-ca goes with an https:// address" err || fail "--tls-ca without https: $(cat err)"
+$probe ws_rows "$port" 2 cert.pem >wss.txt || fail "WSS: $(cat wss.txt)"
+[ "$(wc -l <wss.txt)" = 2 ] || fail "WSS: $(wc -l <wss.txt) pushes, want 2"
+[ "$(tls_post /api/v1/pause)" = 200 ] || fail "pause over HTTPS: $(cat post.out)"
+wait_api "$pid" '.paused and .progress.in_flight == 0' || fail "pause over HTTPS: still copying"
+"$bin" status --state-dir state3 --json | jq -e '.marks["http.paused"] == "true"' >/dev/null ||
+  fail "status does not show the pause of a live job"
+kill -9 "$pid"
+wait "$pid" 2>/dev/null || true
+"$bin" status --state-dir state3 >killed_status.txt || fail "status after kill -9"
+grep -i paused killed_status.txt && fail "status calls a job killed while paused paused"
+tls_run
+wait_api "$pid" '.run_id >= 2 and .phase == "copy"' || fail "the rerun never copied: $(tail -3 tls.err)"
+api /api/v1/status | jq -e '.paused == false' >/dev/null || fail "the rerun started paused"
+"$bin" status --state-dir state3 >rerun_status.txt || fail "status of the rerun"
+grep -i paused rerun_status.txt && fail "status calls the rerun paused"
+code=$(tls_post /api/v1/stop)
 [ "$code" = 202 ] || fail "stop over HTTPS: $code $(cat post.out)"
 rc=0
 wait "$pid" || rc=$?

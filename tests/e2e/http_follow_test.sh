@@ -3,7 +3,9 @@
 # --http on an online job (run --preset online): the status shows the follow phase and the CDC
 # fields (schema-checked), /metrics passes promtool while following; a pause holds the source's
 # new rows back from the target (checked on the target and in the pushed documents) until
-# resume; a refused switchover (no token, wrong token) changes nothing; POST /api/v1/switchover
+# resume, also when the pause outlasts the source's wal_sender_timeout (1 s for this job's
+# sessions: the walsender keeps getting standby status updates, the same one streams on after
+# resume, nothing is lost); a refused switchover (no token, wrong token) changes nothing; POST /api/v1/switchover
 # does what `uringmig switchover` does: the follower ends with exit 0 and the target equals the
 # source. Then /stop on a follower stops it as SIGTERM does.
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -25,7 +27,9 @@ token = "${UM_HTTP_TOKEN}"
 EOF2
 export UM_HTTP_TOKEN="follow-tok-$$"
 port=$(free_port)
-"$bin" run --preset online --config job.toml --source "$(url "$src")" --target "$(url "$dst")" \
+# A walsender that hears nothing for 1 s ends the replication connection.
+short_timeout="$(url "$src")&options=-c%20wal_sender_timeout%3D1s"
+"$bin" run --preset online --config job.toml --source "$short_timeout" --target "$(url "$dst")" \
   --state-dir st --http "127.0.0.1:$port" >run.out 2>run.err &
 pid=$!
 # The live phase and the state store's mark (read at most once a second) both say follow.
@@ -42,17 +46,29 @@ grep -q '^uringmig_phase{phase="follow"} 1' metrics.txt || fail "phase gauge whi
 grep -q '^uringmig_target_transaction_duration_seconds_count [1-9]' metrics.txt ||
   fail "no target transaction in the histogram"
 
-# Pause: what the source commits now stays away from the target until resume.
+# Pause: what the source commits now stays away from the target until resume. The pause
+# lasts until the walsender has taken a standby status update 2.5 s (2.5 timeouts) after it
+# began: the connection outlived the timeout, and the same walsender streams on.
+walsender() {
+  psql -qXAt -d "$src" -c "select active_pid from pg_replication_slots where database = current_database()"
+}
+wsnd=$(walsender)
 [ "$(post /api/v1/pause "$UM_HTTP_TOKEN")" = 200 ] || fail "pause: $(cat post.out)"
 wait_api "$pid" '.paused' || fail "not paused"
+paused_at=$(psql -qXAt -d "$src" -c "select now()")
 psql -qX -d "$src" -c "insert into items (v) select 'paused' from generate_series(1, 100)" >/dev/null
-$probe ws_rows "$port" 4 >/dev/null || fail "ws while paused"  # ~1.5 s of pushes
+wait_true "$src" "select coalesce(bool_or(reply_time > '$paused_at'::timestamptz + interval '2.5 s'), false)
+                  from pg_stat_replication where pid = $wsnd" ||
+  fail "the walsender took no status update 2.5 s into the pause: $(tail -3 run.err)"
+[ "$(walsender)" = "$wsnd" ] || fail "the replication connection did not survive the pause"
 [ "$(psql -qXAt -d "$dst" -c "select count(*) from items")" = 5001 ] ||
   fail "rows arrived while paused"
 [ "$(post /api/v1/switchover)" = 401 ] || fail "switchover without a token: not 401"
 [ "$(post /api/v1/switchover nope)" = 401 ] || fail "switchover with a wrong token: not 401"
 [ "$(post /api/v1/resume "$UM_HTTP_TOKEN")" = 200 ] || fail "resume: $(cat post.out)"
 wait_true "$dst" "select count(*) = 5101 from items" || fail "the paused rows never arrived"
+[ "$(walsender)" = "$wsnd" ] || fail "the walsender changed across the pause"
+grep -q "reconnect" run.err && fail "the follower reconnected: $(grep reconnect run.err | head -2)"
 kill -0 "$pid" || fail "the follower ended after refused switchovers"
 
 # Switchover over HTTP, like the command.

@@ -88,6 +88,31 @@ TEST(observe, documents_follow_the_live_progress_and_counters_never_go_back) {
   EXPECT_NE(m.find("uringmig_rows_total{table=\"public.orders\"} 10\n"), std::string::npos) << m;
 }
 
+TEST(observe, the_job_s_last_picture_stays_after_its_progress_ends) {
+  // Between the end of the work (the progress goes) and the server's stop, the documents keep
+  // the job's final phase and figures: not "starting" with no tables.
+  uringmig::test::temp_dir dir{"observe-end"};
+  observe::snapshot_builder b(dir.path);
+  {
+    progress p;
+    auto& t = p.add_table("public", "orders", 1000, 10, 1);
+    t.set_phase(table_phase::copying);
+    t.add(10, 500);
+    t.chunk_done();
+    t.set_phase(table_phase::done);
+    EXPECT_EQ(b.phase(), "finishing");
+  }
+  EXPECT_EQ(b.phase(), "finishing");
+  const std::string status = b.status();
+  EXPECT_NE(status.find("\"phase\":\"finishing\""), std::string::npos) << status;
+  EXPECT_NE(status.find("\"table_progress\":[{\"schema\":\"public\",\"name\":\"orders\","
+                        "\"state\":\"done\",\"rows\":10,"),
+            std::string::npos)
+      << status;
+  EXPECT_NE(b.metrics().find("uringmig_rows_total{table=\"public.orders\"} 10\n"),
+            std::string::npos);
+}
+
 TEST(observe, tables_beyond_the_label_cap_go_under_other) {
   uringmig::test::temp_dir dir{"observe-cap"};
   progress p;

@@ -279,6 +279,13 @@ TEST(top_feed, http_addresses) {
   EXPECT_FALSE(split_http_url("db-host:0", host, port));
   EXPECT_FALSE(split_http_url("db-host:99999", host, port));
   EXPECT_FALSE(split_http_url("https://db-host:1/x", host, port));
+  bool https = false;
+  ASSERT_TRUE(split_http_url("https://db-host:7655/", host, port, &https));
+  EXPECT_TRUE(https);
+  EXPECT_EQ(host, "db-host");
+  EXPECT_EQ(port, "7655");
+  ASSERT_TRUE(split_http_url("http://db-host:7655", host, port, &https));
+  EXPECT_FALSE(https);
   EXPECT_FALSE(split_http_url("::1:7654", host, port));
 }
 

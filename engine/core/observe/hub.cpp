@@ -36,6 +36,12 @@ void hub::attach(const progress* p) {
 void hub::detach(const progress* p) {
   std::lock_guard lk(mu_);
   std::erase(attached_, p);
+  if (attached_.empty() && last_detach_) last_detach_(*p);
+}
+
+void hub::on_last_detach(std::function<void(const progress&)> f) {
+  std::lock_guard lk(mu_);
+  last_detach_ = std::move(f);
 }
 
 void hub::with_progress(const std::function<void(const progress*)>& f) const {

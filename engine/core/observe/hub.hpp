@@ -52,6 +52,10 @@ class hub {
   void detach(const progress* p);
   /// Calls `f` with the attached progress (or nullptr) under the hub's lock: `p` stays valid.
   void with_progress(const std::function<void(const progress*)>& f) const;
+  /// `f` is called under the hub's lock with a progress as it detaches while no other stays
+  /// attached (the job's work is over), so that what --http serves until it stops keeps the
+  /// job's last picture. One at a time; empty: none.
+  void on_last_detach(std::function<void(const progress&)> f);
 
   /// An explicit phase ("done", "failed", "stopping"); "" lets the snapshot derive it.
   void set_phase(std::string phase);
@@ -71,6 +75,7 @@ class hub {
  private:
   mutable std::mutex mu_;
   std::vector<const progress*> attached_;
+  std::function<void(const progress&)> last_detach_;
   std::string phase_;
   std::map<std::string, std::uint64_t> retries_;
   std::atomic<bool> paused_{false};

@@ -26,7 +26,7 @@ namespace {
 constexpr std::string_view ws_path = "/api/v1/ws";
 constexpr std::size_t max_log_lines = 500;
 // The state store's mark while paused, for `uringmig status` (and `top` without --http).
-constexpr std::string_view paused_mark = "http.paused";
+constexpr std::string_view paused_mark = http_paused_mark;
 
 /// Sets or clears the paused mark in the job's state store, when there is one yet.
 void mark_paused(const std::filesystem::path& state_dir, bool paused) {
@@ -243,6 +243,11 @@ service::~service() {
 
 std::uint16_t service::port() const {
   return impl_->server->port();
+}
+
+void service::finished(int exit_code) {
+  if (the_hub().phase().empty()) the_hub().set_phase(exit_code == 0 ? "done" : "failed");
+  impl_->server->notify();
 }
 
 std::unique_ptr<service> service::start(const job_spec& spec, actions a) {

@@ -42,6 +42,9 @@ class service {
   service& operator=(const service&) = delete;
 
   std::uint16_t port() const;
+  /// The command returned `exit_code`: the phase shown until the server stops becomes "done"
+  /// (0) or "failed" (unless an action set one, such as "stopping"), pushed to WebSocket clients.
+  void finished(int exit_code);
 
  private:
   struct impl;

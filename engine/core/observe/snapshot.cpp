@@ -16,22 +16,6 @@
 
 namespace uringmig::engine::observe {
 
-namespace {
-
-using clock = std::chrono::steady_clock;
-// The state store is read at most this often; live counters on every request.
-constexpr auto stored_max_age = std::chrono::milliseconds(1000);
-// Rates over this window.
-constexpr auto rate_window = std::chrono::seconds(5);
-
-std::string num(double v) {
-  return std::isfinite(v) ? fmt::format("{:.3f}", v) : "null";
-}
-
-std::string str(std::string_view s) {
-  return codecs::json_string(s);
-}
-
 struct live_table {
   std::string schema;
   std::string name;
@@ -59,26 +43,40 @@ struct live_state {
   std::uint64_t queued = 0;
 };
 
-live_state read_live() {
+namespace {
+
+using clock = std::chrono::steady_clock;
+// The state store is read at most this often; live counters on every request.
+constexpr auto stored_max_age = std::chrono::milliseconds(1000);
+// Rates over this window.
+constexpr auto rate_window = std::chrono::seconds(5);
+
+std::string num(double v) {
+  return std::isfinite(v) ? fmt::format("{:.3f}", v) : "null";
+}
+
+std::string str(std::string_view s) {
+  return codecs::json_string(s);
+}
+
+/// The live figures of `p` now.
+live_state capture(const progress& p) {
   live_state s;
-  the_hub().with_progress([&](const progress* p) {
-    if (p == nullptr) return;
-    s.attached = true;
-    p->for_each([&](const table_progress& t) {
-      s.tables.push_back({t.schema, t.name, t.phase(), t.rows(), t.bytes(), t.bytes_estimate,
-                          t.rows_estimate, t.chunks_done(), t.chunks_total(), t.fraction(),
-                          t.active_seconds()});
-    });
-    s.totals = p->totals();
-    s.elapsed = p->elapsed_seconds();
-    const auto& f = p->follow();
-    s.follow_active = f.active.load(std::memory_order_relaxed);
-    s.applied_lsn = f.applied_lsn.load(std::memory_order_relaxed);
-    s.lag_bytes = f.lag_bytes.load(std::memory_order_relaxed);
-    s.lag_ms = f.lag_ms.load(std::memory_order_relaxed);
-    s.changes = f.changes.load(std::memory_order_relaxed);
-    s.queued = f.queued_txns.load(std::memory_order_relaxed);
+  s.attached = true;
+  p.for_each([&](const table_progress& t) {
+    s.tables.push_back({t.schema, t.name, t.phase(), t.rows(), t.bytes(), t.bytes_estimate,
+                        t.rows_estimate, t.chunks_done(), t.chunks_total(), t.fraction(),
+                        t.active_seconds()});
   });
+  s.totals = p.totals();
+  s.elapsed = p.elapsed_seconds();
+  const auto& f = p.follow();
+  s.follow_active = f.active.load(std::memory_order_relaxed);
+  s.applied_lsn = f.applied_lsn.load(std::memory_order_relaxed);
+  s.lag_bytes = f.lag_bytes.load(std::memory_order_relaxed);
+  s.lag_ms = f.lag_ms.load(std::memory_order_relaxed);
+  s.changes = f.changes.load(std::memory_order_relaxed);
+  s.queued = f.queued_txns.load(std::memory_order_relaxed);
   return s;
 }
 
@@ -135,10 +133,33 @@ void write_histogram(std::string& out, std::string_view name, std::string_view h
 
 }  // namespace
 
-snapshot_builder::snapshot_builder(std::filesystem::path state_dir)
-    : state_dir_(std::move(state_dir)), stored_(std::make_unique<job_status>()) {}
+struct snapshot_builder::frozen {
+  live_state live;
+};
 
-snapshot_builder::~snapshot_builder() = default;
+snapshot_builder::snapshot_builder(std::filesystem::path state_dir)
+    : state_dir_(std::move(state_dir)), stored_(std::make_unique<job_status>()) {
+  the_hub().on_last_detach([this](const progress& p) {
+    auto f = std::make_unique<frozen>(frozen{capture(p)});
+    std::lock_guard lk(final_mu_);
+    final_ = std::move(f);
+  });
+}
+
+snapshot_builder::~snapshot_builder() {
+  the_hub().on_last_detach({});
+}
+
+live_state snapshot_builder::read_live() const {
+  std::optional<live_state> now;
+  the_hub().with_progress([&](const progress* p) {
+    if (p != nullptr) now = capture(*p);
+  });
+  if (now) return std::move(*now);
+  // Between the end of the job's work and the server's stop: its last picture.
+  std::lock_guard lk(final_mu_);
+  return final_ ? final_->live : live_state{};
+}
 
 const job_status& snapshot_builder::stored() {
   const auto now = clock::now();

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -19,6 +20,8 @@ struct job_status;
 }  // namespace uringmig::engine
 
 namespace uringmig::engine::observe {
+
+struct live_state;
 
 /// Tables beyond this many get the metrics' table label "_other" (plan order).
 inline constexpr std::size_t max_table_labels = 100;
@@ -47,8 +50,11 @@ class snapshot_builder {
     std::int64_t bytes = 0;
     std::uint64_t changes = 0;
   };
+  struct frozen;
   const job_status& stored();
   std::string live_tables_json();
+  /// The attached progress now, else the last picture of the one that detached last.
+  live_state read_live() const;
 
   std::filesystem::path state_dir_;
   std::unique_ptr<state_store> store_;
@@ -56,6 +62,8 @@ class snapshot_builder {
   std::chrono::steady_clock::time_point stored_at_{};
   std::deque<sample> samples_;
   std::map<std::string, std::int64_t> high_water_;  // counters never go back
+  mutable std::mutex final_mu_;                     // the job's thread sets final_
+  std::unique_ptr<frozen> final_;
 };
 
 }  // namespace uringmig::engine::observe

@@ -6,9 +6,13 @@
   http_probe.py ws PORT SECONDS                  WebSocket /api/v1/ws: print the number of
                                                  pushes received in SECONDS, each a JSON object
                                                  with a "phase"; the last one to ws_last.json
-  http_probe.py ws_rows PORT N                   the progress.rows of the next N pushes, one a line
+  http_probe.py ws_rows PORT N [CA]              the progress.rows of the next N pushes, one a line
+                                                 (CA: over TLS, trusting that PEM file)
   http_probe.py noread PORT SECONDS              WebSocket that never reads, held SECONDS; prints
                                                  "dropped" when the server closed it, else "open"
+  http_probe.py slow PORT INTERVAL SECONDS      WebSocket that reads one message every INTERVAL
+                                                 seconds for SECONDS (or until the server closes
+                                                 it); prints the count read and "dropped"/"open"
   http_probe.py flood PORT N                     open N connections, then drop them all
   http_probe.py raw PORT FILE                    send FILE's bytes; print the status code
 """
@@ -16,6 +20,7 @@ import base64
 import json
 import os
 import socket
+import ssl
 import sys
 import time
 
@@ -65,10 +70,14 @@ def check(schema, value, path="$"):
     return errors
 
 
-def ws_connect(port):
+def ws_connect(port, path="/api/v1/ws", tls_ca=None):
+    """A WebSocket on 127.0.0.1:PORT; over TLS (wss) when tls_ca names the CA to trust."""
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    if tls_ca:
+        ctx = ssl.create_default_context(cafile=tls_ca)
+        s = ctx.wrap_socket(s, server_hostname="localhost")
     key = base64.b64encode(os.urandom(16)).decode()
-    s.sendall((f"GET /api/v1/ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+    s.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
                "Sec-WebSocket-Version: 13\r\n\r\n").encode())
     head = b""
@@ -80,6 +89,20 @@ def ws_connect(port):
     if b" 101 " not in head.split(b"\r\n")[0]:
         raise SystemExit("ws: no 101: " + head.decode(errors="replace"))
     return s
+
+
+def ws_send(s, text):
+    """One masked text frame (a client must mask)."""
+    data = text.encode()
+    mask = os.urandom(4)
+    n = len(data)
+    if n < 126:
+        head = bytes([0x81, 0x80 | n])
+    elif n < 1 << 16:
+        head = bytes([0x81, 0x80 | 126]) + n.to_bytes(2, "big")
+    else:
+        head = bytes([0x81, 0x80 | 127]) + n.to_bytes(8, "big")
+    s.sendall(head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
 
 
 def recv_exact(s, n):
@@ -145,7 +168,7 @@ def main():
             open("ws_last.json", "w").write(last)
         print(count)
     elif cmd == "ws_rows":
-        s = ws_connect(port)
+        s = ws_connect(port, tls_ca=sys.argv[4] if len(sys.argv) > 4 else None)
         for _ in range(int(sys.argv[3])):
             m = ws_message(s)
             if m is None:
@@ -175,6 +198,26 @@ def main():
         except socket.timeout:
             pass
         print(state)
+    elif cmd == "slow":
+        interval, seconds = float(sys.argv[3]), float(sys.argv[4])
+        s = ws_connect(port)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        end = time.monotonic() + seconds
+        count, state = 0, "open"
+        while time.monotonic() < end:
+            time.sleep(interval)  # the point of this client: it reads slower than pushes come
+            s.settimeout(5)
+            try:
+                m = ws_message(s)
+            except (EOFError, ConnectionResetError):
+                m = None
+            except socket.timeout:
+                continue
+            if m is None:
+                state = "dropped"
+                break
+            count += 1
+        print(count, state)
     elif cmd == "flood":
         socks = []
         for _ in range(int(sys.argv[3])):
