@@ -1,9 +1,12 @@
 // no_uring_exec [--errno=EPERM|ENOSYS] COMMAND [ARG...]
+// no_uring_exec --enomem-above=N COMMAND [ARG...]
 // no_uring_exec --probe
 //
 // Runs COMMAND with io_uring_setup, io_uring_enter and io_uring_register
 // failing with EPERM (or ENOSYS), as under Docker's default seccomp profile.
 // The seccomp filter survives execve and is inherited by every child.
+// `--enomem-above=N` instead lets io_uring work but refuses a ring of more than N entries with
+// ENOMEM, as a kernel does when it cannot find that much contiguous memory.
 // `--probe` tries io_uring_setup itself and prints the outcome (exit 0 when
 // io_uring works, 1 when not) — run it under no_uring_exec to check the filter.
 
@@ -18,6 +21,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string_view>
 
@@ -87,6 +91,39 @@ int install_filter(unsigned err) {
   return 0;
 }
 
+// io_uring_setup(entries, params) with entries > max fails with ENOMEM; everything else runs.
+int install_ring_limit(unsigned max_entries) {
+  constexpr unsigned arch_offset = offsetof(seccomp_data, arch);
+  constexpr unsigned nr_offset = offsetof(seccomp_data, nr);
+  constexpr unsigned arg0_offset = offsetof(seccomp_data, args);  // low word: little-endian
+  const unsigned deny = SECCOMP_RET_ERRNO | (ENOMEM & SECCOMP_RET_DATA);
+  std::array<sock_filter, 16> program = {
+      stmt(BPF_LD | BPF_W | BPF_ABS, arch_offset),                // 0
+      jump(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 4, 0),   // 1 -> 6
+      jump(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_I386, 6, 0),     // 2 -> 9
+      jump(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_AARCH64, 5, 0),  // 3 -> 9
+      jump(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_ARM, 4, 0),      // 4 -> 9
+      stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),                   // 5 other arch
+      stmt(BPF_LD | BPF_W | BPF_ABS, nr_offset),                  // 6 x86_64, x32
+      stmt(BPF_ALU | BPF_AND | BPF_K, ~x32_syscall_bit),          // 7
+      stmt(BPF_JMP | BPF_JA, 1),                                  // 8 -> 10
+      stmt(BPF_LD | BPF_W | BPF_ABS, nr_offset),                  // 9
+      jump(BPF_JMP | BPF_JEQ | BPF_K, io_uring_setup_nr, 1, 0),   // 10 -> 12
+      stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),                   // 11
+      stmt(BPF_LD | BPF_W | BPF_ABS, arg0_offset),                // 12 entries
+      jump(BPF_JMP | BPF_JGT | BPF_K, max_entries, 0, 1),         // 13 -> 14 / 15
+      stmt(BPF_RET | BPF_K, deny),                                // 14
+      stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),                   // 15
+  };
+  sock_fprog prog{static_cast<unsigned short>(program.size()), program.data()};
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+      ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) != 0) {
+    std::fprintf(stderr, "no_uring_exec: installing the filter: %s\n", std::strerror(errno));
+    return -1;
+  }
+  return 0;
+}
+
 // 120 bytes is sizeof(struct io_uring_params); zeroed means "defaults".
 int probe() {
   std::array<unsigned char, 120> params{};
@@ -103,6 +140,7 @@ int probe() {
 void usage() {
   std::fprintf(stderr,
                "usage: no_uring_exec [--errno=EPERM|ENOSYS] COMMAND [ARG...]\n"
+               "       no_uring_exec --enomem-above=N COMMAND [ARG...]\n"
                "       no_uring_exec --probe\n");
 }
 
@@ -112,6 +150,13 @@ int main(int argc, char** argv) {
   int first = 1;
   unsigned err = EPERM;
   if (argc >= 2 && std::string_view(argv[1]) == "--probe") return probe();
+  if (argc >= 3 && std::string_view(argv[1]).starts_with("--enomem-above=")) {
+    const unsigned max_entries = static_cast<unsigned>(std::strtoul(argv[1] + 15, nullptr, 10));
+    if (install_ring_limit(max_entries) != 0) return 126;
+    ::execvp(argv[2], argv + 2);
+    std::fprintf(stderr, "no_uring_exec: %s: %s\n", argv[2], std::strerror(errno));
+    return errno == ENOENT ? 127 : 126;
+  }
   if (argc >= 2 && std::string_view(argv[1]).starts_with("--errno=")) {
     std::string_view name = std::string_view(argv[1]).substr(8);
     if (name == "EPERM") {
