@@ -311,19 +311,19 @@ asio::awaitable<bool> parallel::on_relation(const pgo::relation_message& r) {
                        [&](const target_column& c) { return c.name == name; });
   };
   // Named first, with each of its columns in what the target said: no need to ask again.
-  auto it = tables_.find(qualified);
-  if (known || it == tables_.end() ||
+  auto tt = tables_.find(qualified);
+  if (known || tt == tables_.end() ||
       !std::all_of(k.names.begin(), k.names.end(),
-                   [&](const std::string& n) { return has(it->second, n); })) {
+                   [&](const std::string& n) { return has(tt->second, n); })) {
     std::optional<target_table> asked = co_await ask_target_table(*catalog_, qualified);
     if (asked) {
-      it = tables_.insert_or_assign(qualified, std::move(*asked)).first;
+      tt = tables_.insert_or_assign(qualified, std::move(*asked)).first;
     } else {
       tables_.erase(qualified);
-      it = tables_.end();
+      tt = tables_.end();
     }
   }
-  const target_table* t = it == tables_.end() ? nullptr : &it->second;
+  const target_table* t = tt == tables_.end() ? nullptr : &tt->second;
   if (k.identity != 'f') k.whole = t == nullptr || !t->independent(key);
   // A column to add on the target (the source added it while no one followed): a schema change
   // too, ordered with the changes around it like one seen in the stream.
