@@ -26,7 +26,11 @@
 # APPLY_WORKERS (default 2, as uringmig). PERF=1 records uringmig's catch-up of each workload
 # (perf record -g on its pid) and prints its top symbols; PERF_DATA=DIR keeps the recordings.
 # PRESET=asan runs an existing asan build instead of the release build. FOLLOW_LOGS=DIR keeps each
-# workload's follower log (stderr, log level info) as DIR/follow_<workload>.err.
+# workload's follower log (stderr, log level info) as DIR/follow_<workload>_<ours|base>.err.
+# BASE=<commit or uringmig binary>: per workload a third follower, uringmig of that commit (built
+# by perf/lib.sh) or that binary, catches up the same backlog; it and this tree's take turns going
+# first, workload by workload; the table then adds its time, its ratio to native, this tree / BASE
+# and its CPU, and the median of this tree / BASE.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . perf/lib.sh
@@ -47,6 +51,15 @@ export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD} CCACHE_NOHASHDIR=1
 cmake --preset "$preset" >/dev/null
 cmake --build --preset "$preset" --target uringmig pg_fixture -j"$(nproc)" >/dev/null
 bin=$PWD/build/$preset/uringmig
+base_bin=
+if [ -n "${BASE:-}" ]; then
+  if [ -f "$BASE" ] && [ -x "$BASE" ]; then
+    base_bin=$(realpath "$BASE")
+    echo "A/B base: the binary $base_bin"
+  else
+    bench_build_base "$BASE"
+  fi
+fi
 fixture=$PWD/build/$preset/tests/pg_fixture
 pgbin=/usr/lib/postgresql/15/bin
 
@@ -179,18 +192,57 @@ wait_marker() {  # db: polls until the marker shows on the target
   echo "$1: not caught up after an hour" >&2; exit 1
 }
 
+# catch_up BIN TARGET_DB TARGET_URL STATE_DIR LABEL: `BIN follow` until TARGET_DB shows the marker,
+# then its switchover; sets t_up (seconds), cpu_up (its CPU seconds) and changes_up.
+catch_up() {
+  local perf_pid=""
+  t0=$(now)
+  "$1" follow --config "$APPLY_CONF" --source "$src_url" --target "$3" \
+    --state-dir "$4" --log-level info >"$scratch/follow.out" 2>"$scratch/follow.err" &
+  fpid=$!
+  if [ "${PERF:-0}" = 1 ]; then
+    perf record -q -g -p "$fpid" -o "$scratch/perf_${w}_$5.data" 2>/dev/null &
+    perf_pid=$!
+  fi
+  wait_marker "$2"
+  t_up=$(since "$t0")
+  cpu_up=$(cpu_of "$fpid")
+  [ -n "$perf_pid" ] && { kill -INT "$perf_pid"; wait "$perf_pid" || true; }
+  "$1" switchover --source "$src_url" --target "$3" --state-dir "$4" \
+    --timeout 3600s --log-level warn >/dev/null
+  wait "$fpid"
+  fpid=
+  changes_up=$(grep -o 'follow: applied up to [^:]*: [0-9]* transactions, [0-9]* changes' "$scratch/follow.err" |
+    tail -1 | awk '{print $(NF - 1)}')
+  echo "uringmig ($5): ${t_up}s, its own CPU ${cpu_up}s for ${changes_up} changes"
+  [ -n "${FOLLOW_LOGS:-}" ] && mkdir -p "$FOLLOW_LOGS" && cp "$scratch/follow.err" "$FOLLOW_LOGS/follow_${w}_$5.err"
+  if [ -n "$perf_pid" ]; then
+    perf report -i "$scratch/perf_${w}_$5.data" --no-children -g none --stdio --sort dso,sym 2>/dev/null |
+      grep -v '^#' | grep -v '^$' | head -25 || true
+    [ -n "${PERF_DATA:-}" ] && mkdir -p "$PERF_DATA" && cp "$scratch/perf_${w}_$5.data" "$PERF_DATA/"
+  fi
+  return 0
+}
+
 results=()
+nwork=0
 for w in $workloads; do
   echo "== $w: setting up"
   db=bench_$w ours=ours_$w native=native_$w st=$scratch/st_$w
+  based=base_$w st_base=$scratch/st_base_$w t_base=0 cpu_base=0
   spsql -d postgres -c "create database $db"
   "setup_$w" "$db"
   spsql -d "$db" -c "vacuum analyze"
   src_url="postgresql://$suser@/$db?host=$shost&port=$sport"
   ours_url="postgresql://$tuser@/$ours?host=$thost&port=$tport"
+  base_url="postgresql://$tuser@/$based?host=$thost&port=$tport"
 
   tpsql -d postgres -c "create database $ours"
   bench_online_to_follow "$APPLY_CONF" "$src_url" "$ours_url" "$st"
+  if [ -n "$base_bin" ]; then
+    tpsql -d postgres -c "create database $based"
+    bin=$base_bin bench_online_to_follow "$APPLY_CONF" "$src_url" "$base_url" "$st_base"
+  fi
 
   tpsql -d postgres -c "create database $native"
   "$pgbin/pg_dump" -s -h "$shost" -p "$sport" -U "$suser" "$db" | tpsql -d "$native" >/dev/null
@@ -210,32 +262,19 @@ for w in $workloads; do
   backlog=$(spsql -d "$db" -Atc "select pg_size_pretty(pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)) from pg_replication_slots where slot_name = 'native_sub_$w'")
   echo "backlog per slot: $backlog"
 
-  perf_pid=
-  t0=$(now)
-  "$bin" follow --config "$APPLY_CONF" --source "$src_url" --target "$ours_url" \
-    --state-dir "$st" --log-level info >"$scratch/follow.out" 2>"$scratch/follow.err" &
-  fpid=$!
-  if [ "${PERF:-0}" = 1 ]; then
-    perf record -q -g -p "$fpid" -o "$scratch/perf_$w.data" 2>/dev/null &
-    perf_pid=$!
-  fi
-  wait_marker "$ours"
-  t_ours=$(since "$t0")
-  cpu=$(cpu_of "$fpid")
-  [ -n "$perf_pid" ] && { kill -INT "$perf_pid"; wait "$perf_pid" || true; }
-  "$bin" switchover --source "$src_url" --target "$ours_url" --state-dir "$st" \
-    --timeout 3600s --log-level warn >/dev/null
-  wait "$fpid"
-  fpid=
-  changes=$(grep -o 'follow: applied up to [^:]*: [0-9]* transactions, [0-9]* changes' "$scratch/follow.err" |
-    tail -1 | awk '{print $(NF - 1)}')
-  echo "uringmig: ${t_ours}s, its own CPU ${cpu}s for ${changes} changes"
-  [ -n "${FOLLOW_LOGS:-}" ] && mkdir -p "$FOLLOW_LOGS" && cp "$scratch/follow.err" "$FOLLOW_LOGS/follow_$w.err"
-  if [ -n "$perf_pid" ]; then
-    perf report -i "$scratch/perf_$w.data" --no-children -g none --stdio --sort dso,sym 2>/dev/null |
-      grep -v '^#' | grep -v '^$' | head -25 || true
-    [ -n "${PERF_DATA:-}" ] && mkdir -p "$PERF_DATA" && cp "$scratch/perf_$w.data" "$PERF_DATA/"
-  fi
+  # Ours and BASE alternate which catches up first, workload by workload.
+  order="ours"
+  [ -n "$base_bin" ] && { [ $((nwork % 2)) = 0 ] && order="ours base" || order="base ours"; }
+  nwork=$((nwork + 1))
+  for who in $order; do
+    if [ "$who" = ours ]; then
+      catch_up "$bin" "$ours" "$ours_url" "$st" ours
+      t_ours=$t_up cpu=$cpu_up changes=$changes_up
+    else
+      catch_up "$base_bin" "$based" "$base_url" "$st_base" base
+      t_base=$t_up cpu_base=$cpu_up
+    fi
+  done
 
   t0=$(now)
   tpsql -d "$native" -c "alter subscription native_sub_$w enable"
@@ -250,22 +289,42 @@ for w in $workloads; do
     diff <(echo "$want") <(echo "$got") | grep '^[<>]' | head -20
     exit 1
   fi
+  if [ -n "$base_bin" ] && [ "$(sums tpsql -d "$based")" != "$want" ]; then
+    echo "$w: BASE's target differs from the source" >&2; exit 1
+  fi
   same=yes
   [ "$(sums tpsql -d "$native")" = "$want" ] || same=no
   tpsql -d "$native" -c "drop subscription native_sub_$w" >/dev/null
-  for d in "$ours" "$native"; do tpsql -d postgres -c "drop database $d" >/dev/null; done
+  for d in "$ours" "$native" ${base_bin:+"$based"}; do tpsql -d postgres -c "drop database $d" >/dev/null; done
   spsql -d postgres -c "drop database $db" >/dev/null
-  results+=("$w $backlog $changes $t_ours $t_native $cpu $same")
+  results+=("$w $backlog $changes $t_ours $t_native $cpu $same $t_base $cpu_base")
 done
 
 echo
-echo "== apply workers $workers, SIZE $size, $(nproc) cores"
-printf '%-8s %10s %9s %10s %10s %7s %8s %10s\n' workload backlog changes uringmig native ratio "CPU s" "CPU s/M"
+echo "== apply workers $workers, SIZE $size, $(nproc) cores${base_bin:+, BASE $BASE}"
+ab=()
+if [ -z "$base_bin" ]; then
+  printf '%-8s %10s %9s %10s %10s %7s %8s %10s\n' workload backlog changes uringmig native ratio "CPU s" "CPU s/M"
+else
+  printf '%-8s %10s %9s %10s %10s %10s %7s %7s %7s %8s %8s\n' workload backlog changes uringmig base native \
+    ratio "base r" "/base" "CPU s/M" "base s/M"
+fi
 for r in "${results[@]}"; do
   # shellcheck disable=SC2086
   set -- $r
-  awk -v w="$1" -v b="$2 $3" -v c="$4" -v o="$5" -v n="$6" -v cpu="$7" -v same="$8" 'BEGIN {
-    printf "%-8s %10s %9d %9.2fs %9.2fs %7.3f %8.2f %10.2f%s\n", w, b, c, o, n, o / n, cpu,
-      (c > 0 ? cpu / c * 1e6 : 0), (same == "yes" ? "" : "  (native target differs)")}'
+  if [ -z "$base_bin" ]; then
+    awk -v w="$1" -v b="$2 $3" -v c="$4" -v o="$5" -v n="$6" -v cpu="$7" -v same="$8" 'BEGIN {
+      printf "%-8s %10s %9d %9.2fs %9.2fs %7.3f %8.2f %10.2f%s\n", w, b, c, o, n, o / n, cpu,
+        (c > 0 ? cpu / c * 1e6 : 0), (same == "yes" ? "" : "  (native target differs)")}'
+  else
+    awk -v w="$1" -v b="$2 $3" -v c="$4" -v o="$5" -v n="$6" -v cpu="$7" -v same="$8" -v a="$9" \
+      -v acpu="${10}" 'BEGIN {
+      printf "%-8s %10s %9d %9.2fs %9.2fs %9.2fs %7.3f %7.3f %7.3f %8.2f %8.2f%s\n", w, b, c, o, a, n,
+        o / n, a / n, o / a, (c > 0 ? cpu / c * 1e6 : 0), (c > 0 ? acpu / c * 1e6 : 0),
+        (same == "yes" ? "" : "  (native target differs)")}'
+    ab+=("$(ratio "$5" "$9")")
+  fi
 done
+[ -n "$base_bin" ] && echo "A/B median ratio this tree / BASE: $(printf '%s\n' "${ab[@]}" | median)"
+echo "ratio = uringmig / native (below 1: faster than native); /base = this tree / BASE"
 echo "goals: ratio <= 1.0 everywhere, <= 0.7 on updates and inserts; CPU <= 1.0 s per million changes"

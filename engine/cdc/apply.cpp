@@ -77,6 +77,12 @@ asio::awaitable<applier> applier::open(pg::connection target, apply_options o) {
     asio::steady_timer t(a.conn_.executor(), std::chrono::milliseconds(100));
     co_await t.async_wait(asio::use_awaitable);
   }
+  if (a.opts_.prefetch_tables) {
+    auto tables = std::make_shared<const detail::target_tables>(
+        co_await detail::fetch_target_tables(a.conn_));
+    a.shared_tables_ = tables.get();
+    a.own_tables_ = std::move(tables);
+  }
   a.origin_lsn_ = co_await detail::origin_progress(a.conn_, a.opts_.origin);
   a.committed_lsn_ = a.origin_lsn_;
   a.seen_end_ = a.origin_lsn_;

@@ -62,6 +62,10 @@ struct apply_options {
   /// (stop_message) is thrown, so that the fixed target resumes exactly at that transaction.
   lsn stop_before = 0;
   std::string stop_message;
+  /// open() asks the target about every table at once (one round trip) and a Relation message
+  /// naming a table first takes the answer; off, each table is asked about when first named (a
+  /// parallel applier's lanes: they take their dispatcher's answers).
+  bool prefetch_tables = true;
 };
 
 /// A column dropped or retyped on the source while following, and not on the target, or a table
@@ -211,6 +215,7 @@ struct spool_state {
 class parallel;
 struct added_column;
 struct target_table;
+struct target_column;
 using target_tables = std::unordered_map<std::string, target_table>;
 
 }  // namespace detail
@@ -308,9 +313,9 @@ class applier {
 
   // cdc/apply_net.cpp: a coalesced table's changes, kept as net effects until the group commits
   // (or a change that cannot be merged makes them go out first).
-  /// `known`: what the dispatcher asked the target already, or null.
-  boost::asio::awaitable<bool> coalescible(const detail::relation_info& rel,
-                                           const detail::target_table* known);
+  /// The group's changes to `rel` may be reduced to their net effect (`target`: what the target
+  /// says of the table).
+  bool coalescible(const detail::relation_info& rel, const detail::target_table& target) const;
   /// What a change to a coalesced or set-based table did without I/O: taken; or nothing was
   /// changed and the table's net (multiset) must go out first, then try again; or it goes out as
   /// a statement after them (a key change, a value that was not sent).
@@ -332,7 +337,7 @@ class applier {
                                               const detail::net_table& t,
                                               const std::vector<std::size_t>& rows);
   // cdc/apply_full.cpp: REPLICA IDENTITY FULL tables without an index, set-based.
-  boost::asio::awaitable<void> classify_full(detail::relation_info& rel);
+  void classify_full(detail::relation_info& rel, const detail::target_table& target);
   /// One change as rows removed (`old`, may be empty) and added (`added`, may be empty); false
   /// when it cannot be taken (a value it needs was not sent): apply it as a statement.
   boost::asio::awaitable<bool> full_change(std::uint32_t oid,
@@ -350,9 +355,9 @@ class applier {
   // cdc/apply_schema.cpp: a relation's definition changed on the source.
   /// Throws schema_change_error when a column of `known` is gone from `now`, or has another type,
   /// and the target (its columns `target`) still has it as it was.
-  boost::asio::awaitable<void> check_schema_change(const detail::relation_info& known,
-                                                   const detail::relation_info& now,
-                                                   const connectors::postgres::result& target);
+  boost::asio::awaitable<void> check_schema_change(
+      const detail::relation_info& known, const detail::relation_info& now,
+      const std::vector<detail::target_column>& target);
   /// Adds the columns of `now` (`missing`: their indexes) to the target table, in the group's
   /// target transaction when one is open, else in one of their own.
   boost::asio::awaitable<void> add_columns(std::uint32_t oid, const detail::relation_info& now,
@@ -430,9 +435,13 @@ class applier {
   // turn in commit order), called once the COMMIT succeeded.
   std::function<boost::asio::awaitable<void>()> before_commit_;
   std::function<void()> after_commit_;
-  /// Set on a parallel worker: what the dispatcher learned of target tables (detail::parallel
-  /// owns it and outlives the worker). A relation seen for the first time takes it from there.
+  /// What the dispatcher learned of target tables (detail::parallel owns it and outlives the
+  /// worker), or own_tables_. A relation seen for the first time takes it from there when it has
+  /// each of the relation's columns (else the target is asked).
   const detail::target_tables* shared_tables_ = nullptr;
+  /// One worker: what open() asked the target (apply_options::prefetch_tables); shared_tables_
+  /// points at it.
+  std::shared_ptr<const detail::target_tables> own_tables_;
 };
 
 }  // namespace uringmig::engine::cdc

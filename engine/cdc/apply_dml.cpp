@@ -173,40 +173,42 @@ asio::awaitable<void> applier::on_relation(const pgo::relation_message& r) {
     return std::find_if(cols.begin(), cols.end(),
                         [&](const detail::target_column& c) { return c.name == name; });
   };
-  // A parallel worker meeting a table first: the dispatcher asked the target already.
-  const detail::target_table* shared = nullptr;
+  // A table named first: what open() or the dispatcher asked the target already, when it has
+  // each of the relation's columns (else the table was created or changed since: ask now).
+  const detail::target_table* facts = nullptr;
   if (known == relations_.end() && shared_tables_ != nullptr) {
     const auto it = shared_tables_->find(info.qualified);
     if (it != shared_tables_->end() &&
         std::all_of(info.columns.begin(), info.columns.end(), [&](const auto& c) {
           return find(it->second.columns, c.name) != it->second.columns.end();
         })) {
-      shared = &it->second;
+      facts = &it->second;
     }
   }
-  std::vector<detail::target_column> target;
-  if (shared != nullptr) {
-    target = shared->columns;
-  } else {
-    pg::result t = co_await detail::target_columns(conn_, info.qualified);
-    if (t.rows() == 0) {
+  std::optional<detail::target_table> asked;
+  if (facts == nullptr) {
+    asked = co_await detail::ask_target_table(conn_, info.qualified);
+    if (!asked) {
       // Stops before this source transaction: what came before (under the table's old name, as
       // the stream replays it) is committed first.
       throw schema_change_error(known != relations_.end() ? not_on_target(known->second, info)
                                                           : not_on_target(info, info),
                                 stop_at(), info.qualified);
     }
-    if (known != relations_.end()) co_await check_schema_change(known->second, info, t);
-    target = detail::columns_of(t);
+    if (known != relations_.end())
+      co_await check_schema_change(known->second, info, asked->columns);
     std::vector<std::size_t> missing;
     for (std::size_t i = 0; i < info.columns.size(); ++i) {
-      if (find(target, info.columns[i].name) == target.end()) missing.push_back(i);
+      if (find(asked->columns, info.columns[i].name) == asked->columns.end()) missing.push_back(i);
     }
     if (!missing.empty()) {
       co_await add_columns(r.oid, info, missing);
-      target = detail::columns_of(co_await detail::target_columns(conn_, info.qualified));
+      asked = co_await detail::ask_target_table(conn_, info.qualified);
+      if (!asked) fail("table " + info.qualified + " is gone from the target");
     }
+    facts = &*asked;
   }
+  const std::vector<detail::target_column>& target = facts->columns;
   for (auto& c : info.columns) {
     const auto col = find(target, c.name);
     if (col == target.end())
@@ -218,8 +220,8 @@ asio::awaitable<void> applier::on_relation(const pgo::relation_message& r) {
     c.full_type = col->full_type;
   }
   info.generation = next_generation_++;
-  info.coalesce = co_await coalescible(info, shared);
-  co_await classify_full(info);
+  info.coalesce = coalescible(info, *facts);
+  classify_full(info, *facts);
   relations_[r.oid] = std::move(info);
 }
 

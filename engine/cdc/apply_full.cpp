@@ -19,6 +19,7 @@
 #include "engine/cdc/apply.hpp"
 #include "engine/cdc/apply_sql.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 namespace uringmig::engine::cdc {
@@ -35,33 +36,18 @@ constexpr std::size_t max_full_entries = 50000;  // distinct rows per table, the
 
 }  // namespace
 
-asio::awaitable<void> applier::classify_full(detail::relation_info& rel) {
+void applier::classify_full(detail::relation_info& rel, const detail::target_table& target) {
   rel.full_set = false;
   rel.full_scan = false;
-  if (rel.identity != 'f') co_return;
-  std::size_t written = 0;
-  for (const auto& c : rel.columns)
-    written += c.write ? 1 : 0;
-  // An index whose first column is a plain column finds candidate rows without a scan (what
-  // PostgreSQL 16's own apply uses for REPLICA IDENTITY FULL): change by change is fine then.
-  pg::result r = co_await conn_.query(
-      "WITH rels AS (SELECT to_regclass($1) AS relid "
-      "  UNION SELECT relid FROM pg_partition_tree(to_regclass($1))) "
-      "SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-      "  JOIN pg_am m ON m.oid = c.relam WHERE i.indrelid = to_regclass($1) AND i.indisvalid "
-      "  AND i.indpred IS NULL AND i.indkey[0] > 0 AND m.amname IN ('btree', 'hash')), "
-      "NOT EXISTS (SELECT 1 FROM pg_trigger g WHERE g.tgrelid IN (SELECT relid FROM rels) "
-      "  AND NOT g.tgisinternal AND g.tgenabled IN ('A', 'R')) "
-      "AND NOT EXISTS (SELECT 1 FROM pg_rewrite w WHERE w.ev_class IN (SELECT relid FROM rels) "
-      "  AND w.rulename <> '_RETURN') "
-      "AND (SELECT count(*) FROM pg_attribute a WHERE a.attrelid = to_regclass($1) "
-      "  AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '') = $2::int",
-      pg::make_params(rel.qualified, std::to_string(written)));
-  r.check("target: indexes, triggers and columns of " + rel.qualified);
-  const bool indexed = r.value(0, 0) == "t";
-  const bool set_ok = r.value(0, 1) == "t";
-  if (indexed) co_return;
-  rel.full_set = opts_.coalesce && set_ok;
+  if (rel.identity != 'f') return;
+  // An index that finds candidate rows without a scan (what PostgreSQL 16's own apply uses for
+  // REPLICA IDENTITY FULL): change by change is fine then.
+  if (target.lookup_index) return;
+  const auto written = std::count_if(rel.columns.begin(), rel.columns.end(),
+                                     [](const detail::column_info& c) { return c.write; });
+  const auto stored = std::count_if(target.columns.begin(), target.columns.end(),
+                                    [](const detail::target_column& c) { return !c.generated; });
+  rel.full_set = opts_.coalesce && !target.ordered && written == stored;
   rel.full_scan = !rel.full_set;
 }
 

@@ -41,50 +41,16 @@ bool same_value(const pgo::column_value& a, const pgo::column_value& b) {
   return a.kind == b.kind && a.data == b.data;
 }
 
-// "{"a","b"}": a text[] literal.
-std::string text_array(const std::vector<std::string>& items) {
-  std::string out = "{";
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    if (i) out += ',';
-    detail::append_array_item(out, items[i]);
-  }
-  return out + "}";
-}
-
 }  // namespace
 
-asio::awaitable<bool> detail::rows_independent(pg::connection& c, const std::string& qualified,
-                                               const std::vector<std::string>& key) {
-  if (key.empty()) co_return false;
-  // Over the table and its partitions (pg_partition_tree has no rows for a plain table): a
-  // unique index without the whole key (two rows with different keys could then collide in
-  // between), an exclusion constraint, a rule, or a trigger that fires in replica mode would
-  // each see the rows' order.
-  pg::result r = co_await c.query(
-      "WITH rels AS (SELECT to_regclass($1) AS relid "
-      "  UNION SELECT relid FROM pg_partition_tree(to_regclass($1))) "
-      "SELECT NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid IN (SELECT relid FROM rels) "
-      "  AND (i.indisexclusion OR (i.indisunique AND NOT $2::text[] <@ ARRAY("
-      "    SELECT a.attname::text FROM pg_attribute a "
-      "    WHERE a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey))))) "
-      "AND NOT EXISTS (SELECT 1 FROM pg_trigger g WHERE g.tgrelid IN (SELECT relid FROM rels) "
-      "  AND NOT g.tgisinternal AND g.tgenabled IN ('A', 'R')) "
-      "AND NOT EXISTS (SELECT 1 FROM pg_rewrite w WHERE w.ev_class IN (SELECT relid FROM rels) "
-      "  AND w.rulename <> '_RETURN')",
-      pg::make_params(qualified, text_array(key)));
-  r.check("target: unique indexes, rules and triggers of " + qualified);
-  co_return r.rows() == 1 && r.value(0, 0) == "t";
-}
-
-asio::awaitable<bool> applier::coalescible(const detail::relation_info& rel,
-                                           const detail::target_table* known) {
-  if (!opts_.coalesce || (rel.identity != 'd' && rel.identity != 'i')) co_return false;
+bool applier::coalescible(const detail::relation_info& rel,
+                          const detail::target_table& target) const {
+  if (!opts_.coalesce || (rel.identity != 'd' && rel.identity != 'i')) return false;
   std::vector<std::string> key;
   for (const auto& c : rel.columns) {
     if (c.key) key.push_back(c.name);
   }
-  if (known != nullptr && known->key == key) co_return known->independent;
-  co_return co_await detail::rows_independent(conn_, rel.qualified, key);
+  return target.independent(key);
 }
 
 // The *_now functions change nothing before they return flush_first: their awaited wrappers send

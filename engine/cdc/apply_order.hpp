@@ -36,8 +36,8 @@ struct key_relation {
   std::vector<bool> key;
   std::string nspname;
   std::string relname;
-  /// Rows with different keys can interact on the target (detail::rows_independent is false):
-  /// its transactions are ordered as a whole, like a keyless table's.
+  /// Rows with different keys can interact on the target (detail::target_table::independent is
+  /// false): its transactions are ordered as a whole, like a keyless table's.
   bool whole = false;
 };
 

@@ -48,6 +48,8 @@ asio::awaitable<applier> parallel::open(pg::connection target, apply_options o) 
   for (std::size_t k = 1; k < o.workers; ++k)
     conns.push_back(co_await o.connect());
   par->catalog_.emplace(co_await o.connect());
+  // Every table at once: a Relation message naming one first needs no round trip.
+  if (o.prefetch_tables) par->tables_ = co_await fetch_target_tables(*par->catalog_);
   // The job's own name exists too (no progress of its own): what drops the job's origins finds
   // it, as with one worker.
   pg::result r = co_await conns[0].query(
@@ -62,6 +64,7 @@ asio::awaitable<applier> parallel::open(pg::connection target, apply_options o) 
     so.origin = o.origin + "_" + std::to_string(k);
     so.sentinel_prefix.clear();  // reported by the dispatcher
     so.stop_before = 0;          // the dispatcher stops there
+    so.prefetch_tables = false;  // the dispatcher's answers are theirs
     worker_state w;
     w.sub.emplace(co_await applier::open(std::move(conns[k]), std::move(so)));
     par->workers_.push_back(std::move(w));
@@ -303,19 +306,30 @@ asio::awaitable<bool> parallel::on_relation(const pgo::relation_message& r) {
     if (k.key[i] && k.identity != 'f') key.push_back(k.names[i]);
   }
   const std::string qualified = codecs::qualified_name(k.nspname, k.relname);
-  std::optional<target_table> t = co_await ask_target_table(*catalog_, qualified, key);
-  if (k.identity != 'f') k.whole = !t || !t->independent;
+  const auto has = [](const target_table& t, const std::string& name) {
+    return std::any_of(t.columns.begin(), t.columns.end(),
+                       [&](const target_column& c) { return c.name == name; });
+  };
+  // Named first, with each of its columns in what the target said: no need to ask again.
+  auto tt = tables_.find(qualified);
+  if (known || tt == tables_.end() ||
+      !std::all_of(k.names.begin(), k.names.end(),
+                   [&](const std::string& n) { return has(tt->second, n); })) {
+    std::optional<target_table> asked = co_await ask_target_table(*catalog_, qualified);
+    if (asked) {
+      tt = tables_.insert_or_assign(qualified, std::move(*asked)).first;
+    } else {
+      tables_.erase(qualified);
+      tt = tables_.end();
+    }
+  }
+  const target_table* t = tt == tables_.end() ? nullptr : &tt->second;
+  if (k.identity != 'f') k.whole = t == nullptr || !t->independent(key);
   // A column to add on the target (the source added it while no one followed): a schema change
   // too, ordered with the changes around it like one seen in the stream.
-  const bool missing = !known && t && std::any_of(k.names.begin(), k.names.end(), [&](auto& n) {
-    return std::none_of(t->columns.begin(), t->columns.end(),
-                        [&](const target_column& c) { return c.name == n; });
-  });
-  if (t) {
-    tables_[qualified] = std::move(*t);
-  } else {
-    tables_.erase(qualified);
-  }
+  const bool missing = !known && t != nullptr &&
+                       std::any_of(k.names.begin(), k.names.end(),
+                                   [&](const std::string& n) { return !has(*t, n); });
   relations_[r.oid] = std::move(k);
   co_return known || missing;
 }

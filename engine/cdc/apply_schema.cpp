@@ -9,7 +9,6 @@
 #include "engine/cdc/apply_sql.hpp"
 
 #include <spdlog/spdlog.h>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 
 #include <algorithm>
 #include <string_view>
@@ -22,10 +21,10 @@ using detail::fail;
 
 namespace {
 
-// The row of `target` (detail::target_columns' result) naming column `name`, or -1.
-int find_column(const pg::result& target, std::string_view name) {
-  for (int i = 0; i < target.rows(); ++i) {
-    if (target.value(i, 0) == name) return i;
+// The column of `target` named `name`, or -1.
+int find_column(const std::vector<detail::target_column>& target, std::string_view name) {
+  for (std::size_t i = 0; i < target.size(); ++i) {
+    if (target[i].name == name) return static_cast<int>(i);
   }
   return -1;
 }
@@ -51,53 +50,15 @@ asio::awaitable<void> run(pg::connection& c, const std::string& sql, pg::params 
 
 }  // namespace
 
-asio::awaitable<pg::result> detail::target_columns(pg::connection& c,
-                                                   const std::string& qualified) {
-  pg::result t = co_await c.query(
-      // The cast names the type without its modifier (the column's assignment applies it), but
-      // character and bit without one mean length 1 and would truncate: bpchar and varbit.
-      "SELECT a.attname, a.attgenerated <> '', CASE "
-      "WHEN a.atttypid = 'bpchar'::regtype THEN 'bpchar' "
-      "WHEN a.atttypid = 'bit'::regtype THEN 'varbit' "
-      "WHEN a.atttypid = 'bpchar[]'::regtype THEN 'bpchar[]' "
-      "WHEN a.atttypid = 'bit[]'::regtype THEN 'varbit[]' "
-      "ELSE format_type(a.atttypid, NULL) END, format_type(a.atttypid, a.atttypmod) "
-      "FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 "
-      "AND NOT a.attisdropped",
-      pg::make_params(qualified));
-  t.check("target: columns of " + qualified);
-  co_return t;
-}
-
-std::vector<detail::target_column> detail::columns_of(const pg::result& t) {
-  std::vector<target_column> out;
-  out.reserve(static_cast<std::size_t>(t.rows()));
-  for (int i = 0; i < t.rows(); ++i) {
-    out.push_back(target_column{std::string(t.value(i, 0)), t.value(i, 1) == "t",
-                                std::string(t.value(i, 2)), std::string(t.value(i, 3))});
-  }
-  return out;
-}
-
-asio::awaitable<std::optional<detail::target_table>> detail::ask_target_table(
-    pg::connection& c, const std::string& qualified, std::vector<std::string> key) {
-  // Both questions in flight at once on the connection's pipeline: one round trip.
-  using namespace asio::experimental::awaitable_operators;
-  auto [t, independent] =
-      co_await (target_columns(c, qualified) && rows_independent(c, qualified, key));
-  if (t.rows() == 0) co_return std::nullopt;
-  co_return target_table{columns_of(t), std::move(key), independent};
-}
-
 lsn applier::stop_at() const {
   // What was applied before this source transaction in the same target transaction rolls back
   // with it: then the follower applies again up to the transaction and stops there.
   return in_txn_ && group_txns_ > 0 ? txn_commit_ : 0;
 }
 
-asio::awaitable<void> applier::check_schema_change(const detail::relation_info& known,
-                                                   const detail::relation_info& now,
-                                                   const pg::result& target) {
+asio::awaitable<void> applier::check_schema_change(
+    const detail::relation_info& known, const detail::relation_info& now,
+    const std::vector<detail::target_column>& target) {
   const lsn at = stop_at();
   const std::string& q = now.qualified;
   std::optional<pg::connection> src;
@@ -119,7 +80,8 @@ asio::awaitable<void> applier::check_schema_change(const detail::relation_info& 
     if (opts_.connect_source) {
       if (!src) src.emplace(co_await opts_.connect_source());
       type = co_await type_name(*src, it->type_oid, it->type_mod);
-      if (target.value(row, 3) == type) continue;  // the target has it already
+      if (target[static_cast<std::size_t>(row)].full_type == type)
+        continue;  // the target has it already
     }
     throw schema_change_error("table " + q + ": column " + col +
                                   " changed its type on the source to " + type +
@@ -177,9 +139,9 @@ asio::awaitable<void> applier::add_columns(std::uint32_t oid, const detail::rela
     co_await run(conn_, "BEGIN");
   }
   co_await run(conn_, "LOCK TABLE " + q + " IN ACCESS EXCLUSIVE MODE");
-  const pg::result target = co_await detail::target_columns(conn_, q);
+  const std::optional<detail::target_table> target = co_await detail::ask_target_table(conn_, q);
   for (const auto& c : cols) {
-    if (find_column(target, c.name) >= 0) continue;
+    if (target && find_column(target->columns, c.name) >= 0) continue;
     co_await add_column(src, now, c);
   }
   if (!in_group) co_await run(conn_, "COMMIT");

@@ -51,42 +51,43 @@ inline std::optional<std::string_view> text_of(const codecs::pgoutput::column_va
   return std::nullopt;
 }
 
-/// True when rows of `qualified` with different values of `key` (column names) cannot interact
-/// on the target: every unique index contains the key, no exclusion constraint, no rule, no
-/// trigger that fires under session_replication_role = replica (over its partitions too). Then
-/// their changes may be reordered or merged (net apply) and run on different connections.
-boost::asio::awaitable<bool> rows_independent(connectors::postgres::connection& c,
-                                              const std::string& qualified,
-                                              const std::vector<std::string>& key);
-
-/// The columns of `qualified` on the target, one row each: name, generated ('t'/'f'), the cast
-/// a parameter takes ("integer"), the type with its modifier ("numeric(12,2)"). No rows: no table.
-boost::asio::awaitable<connectors::postgres::result> target_columns(
-    connectors::postgres::connection& c, const std::string& qualified);
-/// One row of target_columns().
+/// A column of a target table.
 struct target_column {
   std::string name;
   bool generated = false;
   std::string cast;       // "integer"
   std::string full_type;  // "numeric(12,2)"
 };
-std::vector<target_column> columns_of(const connectors::postgres::result& target_columns);
 
-/// What the parallel applier's dispatcher asked the target about a table when a Relation message
-/// first named it (one round trip: target_columns and rows_independent of `key`). Its lanes take
-/// it from there instead of asking the same twice each (with many small tables those round trips
-/// were most of a lane's time).
+/// What the applier knows of a target table (cdc/apply_catalog.cpp): asked for every table at
+/// once when the applier opens, or for one table when a Relation message names one the first
+/// answer lacks (created since) or changes its definition. A parallel applier's dispatcher
+/// holds them; its lanes take them from there.
 struct target_table {
   std::vector<target_column> columns;
-  std::vector<std::string> key;
-  bool independent = false;
+  /// The plain columns of each unique index over the table and its partitions.
+  std::vector<std::vector<std::string>> unique_sets;
+  bool exclusion = false;  // an exclusion constraint (over its partitions too)
+  /// A rule, or a trigger that fires under session_replication_role = replica (over its
+  /// partitions too): it would see the order of rows.
+  bool ordered = false;
+  /// A valid btree or hash index without a predicate whose first column is a plain column: it
+  /// finds a REPLICA IDENTITY FULL row without a scan.
+  bool lookup_index = false;
+  /// Rows with different values of `key` (column names) cannot interact on the target: every
+  /// unique index contains the key, no exclusion constraint, no rule, no trigger that fires in
+  /// replica mode. Then their changes may be reordered or merged (net apply) and run on
+  /// different connections.
+  bool independent(const std::vector<std::string>& key) const;
 };
 using target_tables = std::unordered_map<std::string, target_table>;  // by "ns"."rel"
-/// The dispatcher's round trip for `qualified` (empty `key`: no rows_independent); nullopt when
-/// the target has no such table.
+/// One round trip: every table of the target database outside the system schemas (`qualified`
+/// empty), or the one `qualified` names (none when it does not exist).
+boost::asio::awaitable<target_tables> fetch_target_tables(connectors::postgres::connection& c,
+                                                          const std::string& qualified = {});
+/// fetch_target_tables of one table; nullopt when the target has no such table.
 boost::asio::awaitable<std::optional<target_table>> ask_target_table(
-    connectors::postgres::connection& c, const std::string& qualified,
-    std::vector<std::string> key);
+    connectors::postgres::connection& c, const std::string& qualified);
 
 /// A column added on the source, as the source's catalog defines it (cdc/apply_columns.cpp).
 struct added_column {

@@ -1,6 +1,7 @@
 // engine/cdc/apply against the fixture's PostgreSQL 15: a source database with a publication and
 // a slot, a target database with the same tables; changes made on the source are streamed
 // through the applier and both sides' table contents must match exactly.
+#include "engine/cdc/apply_sql.hpp"
 #include "tests/integration/cdc_apply_support.hpp"
 
 using namespace uringmig::test::cdc_apply;
@@ -9,6 +10,63 @@ INSTANTIATE_TEST_SUITE_P(workers, cdc_apply_w,
                          ::testing::Values(std::make_tuple(std::size_t{1}, true),
                                            std::make_tuple(std::size_t{4}, true),
                                            std::make_tuple(std::size_t{1}, false)));
+
+TEST(cdc_apply_catalog, every_table_in_one_answer_and_independence_judged_from_it) {
+  auto db = fresh_database("cdc_catalog");
+  sql(db,
+      "CREATE TABLE plain (id int PRIMARY KEY, v text); "
+      "CREATE TABLE uniq (id int PRIMARY KEY, e text UNIQUE); "
+      "CREATE TABLE wide (id int PRIMARY KEY, x int, UNIQUE (x, id)); "
+      "CREATE TABLE expr (id int PRIMARY KEY, n text); CREATE UNIQUE INDEX ON expr (lower(n)); "
+      "CREATE TABLE excl (id int PRIMARY KEY, r int4range, EXCLUDE USING gist (r WITH &&)); "
+      "CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END'; "
+      "CREATE TABLE trig (id int PRIMARY KEY); "
+      "CREATE TRIGGER t BEFORE INSERT ON trig FOR EACH ROW EXECUTE FUNCTION f(); "
+      "ALTER TABLE trig ENABLE ALWAYS TRIGGER t; "
+      "CREATE TABLE quiet (id int PRIMARY KEY); "  // its trigger does not fire in replica mode
+      "CREATE TRIGGER t BEFORE INSERT ON quiet FOR EACH ROW EXECUTE FUNCTION f(); "
+      "CREATE TABLE ruled (id int PRIMARY KEY); "
+      "CREATE RULE r AS ON INSERT TO ruled DO ALSO NOTIFY x; "
+      "CREATE TABLE parted (id int PRIMARY KEY, e int) PARTITION BY RANGE (id); "
+      "CREATE TABLE parted_1 PARTITION OF parted FOR VALUES FROM (0) TO (100); "
+      "CREATE UNIQUE INDEX ON parted_1 (e, id); CREATE UNIQUE INDEX ON parted_1 (e); "
+      "CREATE TABLE keyless (a int, b text); "
+      "CREATE TABLE looked (a int, b text); CREATE INDEX ON looked (a); "
+      "CREATE TABLE gen (id int PRIMARY KEY, g int GENERATED ALWAYS AS (id * 2) STORED)");
+  io::runtime rt(1);
+  rt.run([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    auto c = co_await pg::connection::connect(ex, db.socket_url);
+    const auto all = co_await cdc::detail::fetch_target_tables(c);
+    const auto at = [&](const std::string& t) -> const cdc::detail::target_table& {
+      static const cdc::detail::target_table none;
+      const auto it = all.find("\"public\".\"" + t + "\"");
+      EXPECT_NE(it, all.end()) << t;
+      return it == all.end() ? none : it->second;
+    };
+    const std::vector<std::string> id{"id"};
+    EXPECT_TRUE(at("plain").independent(id));
+    EXPECT_FALSE(at("plain").independent({}));
+    EXPECT_FALSE(at("uniq").independent(id));
+    EXPECT_TRUE(at("wide").independent(id));
+    EXPECT_FALSE(at("expr").independent(id));
+    EXPECT_FALSE(at("excl").independent(id));
+    EXPECT_FALSE(at("trig").independent(id));
+    EXPECT_TRUE(at("quiet").independent(id));
+    EXPECT_FALSE(at("ruled").independent(id));
+    EXPECT_FALSE(at("parted").independent(id));  // a partition's unique index without the key
+    EXPECT_FALSE(at("keyless").lookup_index);
+    EXPECT_TRUE(at("looked").lookup_index);
+    const auto& gen = at("gen").columns;
+    EXPECT_TRUE(gen.size() == 2 && !gen[0].generated && gen[1].generated &&
+                gen[1].cast == "integer");
+    // One table by name: the same answer; none for a table the target lacks.
+    const auto one = co_await cdc::detail::ask_target_table(c, "\"public\".\"uniq\"");
+    EXPECT_TRUE(one && one->unique_sets == at("uniq").unique_sets && one->columns.size() == 2);
+    EXPECT_FALSE(co_await cdc::detail::ask_target_table(c, "\"public\".\"nothere\""));
+    co_await c.close();
+  }());
+}
 
 TEST_P(cdc_apply_w, inserts_updates_deletes_key_changes_truncate_rollback_generated) {
   cdc_pair p("cdc_dml",
@@ -164,15 +222,22 @@ TEST_P(cdc_apply_w, transactions_with_our_origin_are_skipped) {
 TEST_P(cdc_apply_w, new_column_on_the_source_is_taken_or_stops_with_a_clear_error) {
   cdc_pair p("cdc_newcol",
              "CREATE TABLE ok (id int PRIMARY KEY, v text); "
-             "CREATE TABLE bad (id int PRIMARY KEY, v text)",
-             "ok, bad");
+             "CREATE TABLE bad (id int PRIMARY KEY, v text); "
+             "CREATE TABLE late (id int PRIMARY KEY, v text)",
+             "ok, bad, late");
+  sql(p.dst, "DROP TABLE late");
   io::runtime rt(1);
   rt.run([&]() -> asio::awaitable<void> {
     auto rc = co_await start_stream(p, "");
     auto a = co_await open_applier(p, p.options());
-    sql(p.src, "INSERT INTO ok VALUES (1, 'a'); INSERT INTO bad VALUES (1, 'a')");
+    // Created on the target after the applier asked about every table: asked about when named.
+    sql(p.dst, "CREATE TABLE late (id int PRIMARY KEY, v text)");
+    sql(p.src,
+        "INSERT INTO ok VALUES (1, 'a'); INSERT INTO bad VALUES (1, 'a'); "
+        "INSERT INTO late VALUES (1, 'x'), (2, 'y')");
     seen s;
     co_await apply_and_flush(rc, a, s, 1);
+    p.expect_same("late", "id");
     // Added on both sides: re-prepared.
     sql(p.dst, "ALTER TABLE ok ADD COLUMN extra int");
     sql(p.src,
