@@ -237,8 +237,7 @@ class copy_worker final : public chunk_worker {
                    "$2 and chunk_no = $3",
                    pg::make_params(t.info.schema, t.info.name, std::to_string(c.chunk_no))));
     r.check("reading the done mark of " + t.info.display());
-    spdlog::info("{} chunk {}: committed by another worker already", t.info.display(),
-                 c.chunk_no);
+    spdlog::info("{} chunk {}: committed by another worker already", t.info.display(), c.chunk_no);
     a.ok = true;
     a.rows = r.rows() > 0 ? std::stoll(std::string(r.value(0, 0))) : 0;
     co_return a;

@@ -126,12 +126,12 @@ struct job {
 
   // Several workers on the job (a --state-url state; workers.cpp).
   bool leased = false;
-  bool coordinator = false;           // this worker planned the round and holds its snapshot
-  std::int64_t coordinator_run = 0;   // the run id of the round's coordinator
-  std::string worker;                 // this worker's name in the state
+  bool coordinator = false;               // this worker planned the round and holds its snapshot
+  std::int64_t coordinator_run = 0;       // the run id of the round's coordinator
+  std::string worker;                     // this worker's name in the state
   std::atomic<bool> inconsistent{false};  // the coordinator died; --allow-inconsistent
-  std::atomic<int> chunks_loaded{0};  // copy.debug.exit_mid_chunk
-  std::string coordinator_lost;       // the coordinator died: the line the run stops with (m)
+  std::atomic<int> chunks_loaded{0};      // copy.debug.exit_mid_chunk
+  std::string coordinator_lost;           // the coordinator died: the line the run stops with (m)
   /// The snapshot a new source session joins: the coordinator's, or none (a fresh one) once it
   /// died under --allow-inconsistent.
   std::string current_snapshot() const;
@@ -226,6 +226,11 @@ bool live_coordinator(state_store& state);
 /// check their definition against its (usage_error naming the difference), wait for its plan
 /// and take its snapshot. A coordinator that dies before its plan is ready is replaced.
 boost::asio::awaitable<void> join_workers(job& j);
+/// A follower's source session enters the coordinator's snapshot. When it is gone (the
+/// coordinator ended meanwhile): false if the job is finished (nothing left to do), else the
+/// coordinator's loss as watch_coordinator handles it (a job_error, or with
+/// --allow-inconsistent a fresh snapshot).
+boost::asio::awaitable<bool> join_coordinator_snapshot(job& j, pg::connection& holder);
 /// The coordinator: the plan and the snapshot are there for the others.
 void publish_plan(job& j);
 /// The heartbeat's watch (state writer thread): a follower whose coordinator died while chunks

@@ -122,15 +122,23 @@ std::vector<std::string> failed_in_state(const job& j) {
 }
 
 /// Workers: the job's last steps, by the one worker that takes them (the others leave).
-asio::awaitable<void> finish_job(job& j, pg::connection& holder, pg::connection& dst,
-                                 const std::vector<table_info>& tables,
-                                 const std::map<std::uint32_t, std::vector<bulk::index_def>>& indexes,
-                                 std::vector<std::string>& failed_tables) {
+asio::awaitable<void> finish_job(
+    job& j, pg::connection& holder, pg::connection& dst, const std::vector<table_info>& tables,
+    const std::map<std::uint32_t, std::vector<bulk::index_def>>& indexes,
+    std::vector<std::string>& failed_tables) {
   // Not in one expression with the &&: GCC 12 fails on a co_await there.
   bool mine = false;
   if (!j.rt.stop_token().stop_requested()) mine = co_await bulk::lock_job_finish(j);
   if (mine) {
-    // Under the snapshot still (the coordinator holds it until the job is finished).
+    // Under the snapshot still: the coordinator holds it until the job is finished. One that
+    // died after the last chunk took it along: what is left reads under a fresh one.
+    if (!j.coordinator && !j.state.run_alive(j.coordinator_run)) {
+      spdlog::warn(
+          "worker {}: the coordinator ended after the last chunk: the schema dump and "
+          "the large objects are read under a fresh snapshot",
+          j.worker);
+      j.snapshot.clear();
+    }
     if (!std::filesystem::exists(j.dump_file)) co_await bulk::dump_schema(j, tables, holder);
     co_await bulk::copy_large_objects(j, holder);
   }
@@ -184,14 +192,17 @@ asio::awaitable<void> bulk_main(job& j, bool resuming, const reporter_options& r
     throw usage_error("the target database is not empty (it has " + list +
                       "): use an empty database, or --restart to replace what is there");
   }
-  if (!resuming && !opts.restart && !follower)
-    co_await bulk::check_large_objects(j, holder, dst);
+  if (!resuming && !opts.restart && !follower) co_await bulk::check_large_objects(j, holder, dst);
 
   // One snapshot for everything: held open by this session until the data is in. The online
   // preset imports its replication slot's snapshot instead (no gap, no overlap with the stream).
   // Workers import the coordinator's, which it holds open until the job is finished.
   if (follower) {
-    co_await join_snapshot(holder, j.snapshot);
+    if (!co_await bulk::join_coordinator_snapshot(j, holder)) {
+      co_await holder.close();
+      co_await dst.close();
+      co_return;  // the job's other workers finished it
+    }
   } else if (!j.imported_snapshot.empty()) {
     co_await join_snapshot(holder, j.imported_snapshot);
     j.snapshot = j.imported_snapshot;
@@ -434,9 +445,12 @@ int bulk::run_phase(const job_spec& opts, state_store& state, io::runtime& rt,
     j.app_name = "uringmig-" + fresh;
   }
   j.retries = std::max(1, opts.config.bulk.retries);
-  const std::int64_t run_id = state.begin_run({opts.command, opts.preset,
+  const std::int64_t run_id = state.begin_run({opts.command,
+                                               opts.preset,
                                                codecs::redacted_url(source),
-                                               codecs::redacted_url(target), {}, workers});
+                                               codecs::redacted_url(target),
+                                               {},
+                                               workers});
   j.run_id = run_id;
   j.leased = workers;
   if (workers) j.worker = bulk::worker_name(opts, run_id);

@@ -35,9 +35,8 @@ std::vector<std::pair<std::string, std::string>> definition(const job& j) {
   // Settings that shape the plan or the data; not the ones of one process (its state, jobs,
   // logs, retries, debug hooks).
   constexpr std::array<std::string_view, 11> own = {
-      "state.",         "progress.",  "stats.",      "http.", "copy.debug.",
-      "copy.allow_inc", "copy.retri", "copy.lock_t", "index.", "pg.bin_dir",
-      "log_level"};
+      "state.",     "progress.",   "stats.", "http.",      "copy.debug.", "copy.allow_inc",
+      "copy.retri", "copy.lock_t", "index.", "pg.bin_dir", "log_level"};
   for (const auto& [key, value] : j.opts.settings) {
     bool skip = false;
     for (std::string_view p : own)
@@ -58,9 +57,11 @@ void check_definition(const job& j) {
     theirs_keys.insert(keys.substr(start, end - start));
     start = end + 1;
   }
-  for (const auto& [key, value] : mine) theirs_keys.erase(key);
+  for (const auto& [key, value] : mine)
+    theirs_keys.erase(key);
   std::vector<std::pair<std::string, std::string>> all = mine;
-  for (const auto& k : theirs_keys) all.emplace_back(k, "");
+  for (const auto& k : theirs_keys)
+    all.emplace_back(k, "");
   for (const auto& [key, value] : all) {
     const std::string theirs = j.state.get("workers.def." + key).value_or("");
     if (theirs == value) continue;
@@ -102,7 +103,8 @@ std::string host_name() {
 
 std::string worker_name(const job_spec& opts, std::int64_t run_id) {
   std::string name = fmt::format("r{}@{}:{}", run_id, host_name(), ::getpid());
-  if (auto it = opts.settings.find("state.worker"); it != opts.settings.end() && !it->second.empty())
+  if (auto it = opts.settings.find("state.worker");
+      it != opts.settings.end() && !it->second.empty())
     name += " #" + it->second;
   return name;
 }
@@ -150,9 +152,9 @@ asio::awaitable<void> join_workers(job& j) {
       j.state.unlock("plan");
       const int reopened = j.state.reopen_chunks();
       spdlog::info("worker {}: coordinating job {}{}", j.worker, j.state.where(),
-                   reopened > 0 ? fmt::format(" ({} chunk(s) of dead or failed workers reopened)",
-                                              reopened)
-                                : "");
+                   reopened > 0
+                       ? fmt::format(" ({} chunk(s) of dead or failed workers reopened)", reopened)
+                       : "");
       co_return;
     }
     try {
@@ -173,14 +175,45 @@ asio::awaitable<void> join_workers(job& j) {
       if (!j.state.run_alive(coordinator)) break;  // it died before its plan was ready
       if (!co_await io::sleep_unless_stopped(poll_every, stop)) throw job_error(j.rt.stop_reason());
     }
-    spdlog::warn("worker {}: the coordinator (run {}) ended before its plan was ready",
-                 j.worker, coordinator);
+    spdlog::warn("worker {}: the coordinator (run {}) ended before its plan was ready", j.worker,
+                 coordinator);
   }
 }
 
+asio::awaitable<bool> join_coordinator_snapshot(job& j, pg::connection& holder) {
+  bool gone = false;
+  try {
+    co_await join_snapshot(holder, j.snapshot);
+  } catch (const job_error&) {
+    gone = true;  // 22023: its exporting transaction ended
+  }
+  if (!gone) co_return true;
+  (void)co_await holder.query("ROLLBACK");
+  if (j.state.get("workers.finished") == std::to_string(j.coordinator_run)) {
+    spdlog::info("worker {}: the job's other workers finished it already", j.worker);
+    co_return false;
+  }
+  if (j.state.chunks_pending() == 0) {
+    j.snapshot.clear();  // no chunk is left to read under it
+    co_await join_snapshot(holder, j.snapshot);
+    co_return true;
+  }
+  watch_coordinator(j);
+  std::string lost;
+  {
+    std::lock_guard lk(j.m);
+    lost = j.coordinator_lost;
+  }
+  if (!lost.empty()) throw job_error(lost);
+  if (!j.inconsistent.load())
+    throw job_error("the coordinator's snapshot " + j.snapshot +
+                    " is gone: run the same command again to resume with a fresh snapshot");
+  co_await join_snapshot(holder, j.current_snapshot());
+  co_return true;
+}
+
 void publish_plan(job& j) {
-  j.state.put_many(
-      {{"workers.snapshot", j.snapshot}, {"workers.ready", std::to_string(j.run_id)}});
+  j.state.put_many({{"workers.snapshot", j.snapshot}, {"workers.ready", std::to_string(j.run_id)}});
 }
 
 void watch_coordinator(job& j) {

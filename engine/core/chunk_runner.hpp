@@ -165,7 +165,7 @@ class chunk_runner {
   struct task {
     table_state* table = nullptr;
     const planned_chunk* chunk = nullptr;
-    bool first = false;  // the table's first chunk handed out by this run
+    bool first = false;   // the table's first chunk handed out by this run
     bool leased = false;  // taken from the state's leases (chunk_leases)
   };
   boost::asio::awaitable<void> worker_loop(std::size_t index);

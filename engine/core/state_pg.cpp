@@ -194,7 +194,12 @@ bool pg_state::connect(const std::string& conninfo, bool create) {
       auto out = ctx_.call(batch_on(conn_, std::move(make)));
       for (const auto& r : out) {
         if (r.ok() || r.aborted()) continue;
-        if (r.error().sqlstate == "42P06") break;  // made meanwhile by a worker on another lock
+        if (r.error().sqlstate == "42P06") {
+          // Made meanwhile by a worker on another lock. The pipeline skipped our COMMIT: end
+          // the aborted transaction, or every later statement fails (25P02).
+          (void)ctx_.call(query_on(conn_, "ROLLBACK", {}));
+          break;
+        }
         if (r.error().sqlstate == "42501")
           throw usage_error("the state database user may not create schema uringmig_state in " +
                             shown_ +

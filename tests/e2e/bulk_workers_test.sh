@@ -12,10 +12,10 @@ new_db "$src"
 new_db "$state"
 psql -qX -v ON_ERROR_STOP=1 -d "$src" <<'SQL'
 create table keyed (id bigint primary key, v text);
-insert into keyed select g, repeat('v', 80) || g from generate_series(1, 200000) g;
+insert into keyed select g, repeat('v', 80) || g from generate_series(1, 80000) g;
 create index keyed_v on keyed (v);
 create table keyless (a int, b text);
-insert into keyless select g % 100, repeat('w', 80) from generate_series(1, 60000) g;
+insert into keyless select g % 100, repeat('w', 80) from generate_series(1, 20000) g;
 create table other (id int primary key);
 insert into other select generate_series(1, 1000);
 create sequence counter start 42;
@@ -64,7 +64,7 @@ d1=workers_d1_$$; new_db "$d1"
 worker a "$d1" one "$work/job.toml"; pa=$pid
 worker b "$d1" one "$work/job.toml"; pb=$pid
 worker c "$d1" one "$work/job.toml"; pc=$pid
-for p in $pa $pb $pc; do wait "$p" || fail "scenario 1: a worker exited $?: $(tail -2 "$work"/[abc].err)"; done
+for p in $pa $pb $pc; do wait "$p" || fail "scenario 1: a worker exited $?: $(tail -n 3 "$work"/[abc].err)"; done
 same_as_source "$d1" "three workers"
 exactly_once "$d1" one "three workers"
 [ "$(q "select count(distinct done_by) from uringmig_state.chunk where job = 'one'")" -ge 2 ] ||
@@ -81,33 +81,39 @@ wait_for "$(ready two)" "$pa" || fail "scenario 2: the coordinator published no 
 worker b2 "$d2" two "$work/dies.toml"; pb=$pid
 worker c2 "$d2" two "$work/job.toml"; pc=$pid
 rc=0; wait "$pb" || rc=$?
-[ "$rc" = 137 ] || fail "scenario 2: the dying worker exited $rc: $(tail -2 "$work/b2.err")"
-for p in $pa $pc; do wait "$p" || fail "scenario 2: a worker exited $?: $(tail -2 "$work"/[ac]2.err)"; done
+[ "$rc" = 137 ] || fail "scenario 2: the dying worker exited $rc: $(tail -n 3 "$work/b2.err")"
+for p in $pa $pc; do wait "$p" || fail "scenario 2: a worker exited $?: $(tail -n 3 "$work"/[ac]2.err)"; done
 grep -q "taken again" "$work/a2.err" "$work/c2.err" || fail "scenario 2: no chunk was taken again"
 same_as_source "$d2" "worker killed"
 exactly_once "$d2" two "worker killed"
 
-# 3. The coordinator killed: a worker without --allow-inconsistent stops with one line; one
-#    with it goes on under fresh snapshots and says so. A worker of another definition is
-#    refused while the job runs.
+# 3. The coordinator killed mid-copy: a worker without --allow-inconsistent stops with one
+#    line; one with it goes on under fresh snapshots and says so. A worker of another
+#    definition, started while the job runs, is refused.
 d3=workers_d3_$$; new_db "$d3"
-worker a3 "$d3" three "$work/job.toml"; pa=$pid
-wait_for "$(ready three)" "$pa" || fail "scenario 3: the coordinator published no plan"
-expect_exit 2 "$bin" run --preset bulk --config "$work/job.toml" --source "$(url "$src")" \
-  --target "$(url "$d3")" --state-dir "$work/dir_x3" --state-url "$(tcp_url "$state")" \
-  --job three --exclude public.other
-grep -q "^uringmig: this worker's --exclude (public.other) differs" "$work/err" ||
-  fail "another definition: $(cat "$work/err")"
-worker b3 "$d3" three "$work/job.toml"; pb=$pid
-worker c3 "$d3" three "$work/job.toml" --allow-inconsistent; pc=$pid
-wait_for "select count(distinct done_by) = 3 from uringmig_state.chunk where job = 'three'" "$pb" ||
+worker p1 "$d3" three "$work/job.toml"; p1=$pid
+worker p2 "$d3" three "$work/job.toml"; p2=$pid
+coordinator="select value from uringmig_state.kv where job = 'three' and key = 'workers.coordinator'"
+wait_for "select exists ($coordinator)" "$p1" || fail "scenario 3: no coordinator"
+worker p3 "$d3" three "$work/job.toml" --allow-inconsistent; p3=$pid
+worker x3 "$d3" three "$work/job.toml" --exclude public.other; px=$pid
+wait_for "select count(distinct done_by) = 3 from uringmig_state.chunk where job = 'three'" "$p3" ||
   fail "scenario 3: the three workers did not all copy"
-kill -9 "$pa"; wait "$pa" 2>/dev/null || true
-rc=0; wait "$pb" || rc=$?
+[ "$(q "select count(*) > 10 from uringmig_state.chunk where job = 'three' and status = 'pending'")" = t ] ||
+  fail "scenario 3: too few chunks left when the coordinator is killed: not a mid-copy test"
+cpid=$(q "$coordinator" | sed 's/.*:\([0-9]*\).*/\1/')
+case $cpid in "$p1") follower=p2 fpid=$p2 ;; "$p2") follower=p1 fpid=$p1 ;;
+  *) fail "scenario 3: the coordinator is neither of the first two workers ($cpid)" ;; esac
+kill -9 "$cpid"; wait "$cpid" 2>/dev/null || true
+rc=0; wait "$px" || rc=$?
+[ "$rc" = 2 ] || fail "scenario 3: the worker of another definition exited $rc"
+grep -q "^uringmig: this worker's --exclude (public.other) differs" "$work/x3.err" ||
+  fail "another definition: $(tail -n 1 "$work/x3.err")"
+rc=0; wait "$fpid" || rc=$?
 [ "$rc" = 1 ] || fail "scenario 3: the consistent worker exited $rc"
-grep -q "^uringmig: the coordinator of job .* ended and its exported snapshot with it" "$work/b3.err" ||
-  fail "scenario 3: no clear stop: $(tail -2 "$work/b3.err")"
-wait "$pc" || fail "scenario 3: the --allow-inconsistent worker exited $?: $(tail -2 "$work/c3.err")"
-grep -q "snapshot: not consistent" "$work/c3.out" || fail "scenario 3: the summary does not say not consistent"
+grep -q "^uringmig: the coordinator of job .* ended and its exported snapshot with it" "$work/$follower.err" ||
+  fail "scenario 3: no clear stop: $(tail -n 1 "$work/$follower.err")"
+wait "$p3" || fail "scenario 3: the --allow-inconsistent worker exited $?: $(tail -n 1 "$work/p3.err")"
+grep -q "snapshot: not consistent" "$work/p3.out" || fail "scenario 3: the summary does not say not consistent"
 same_as_source "$d3" "coordinator killed"
 finish bulk_workers

@@ -12,8 +12,8 @@
 
 #include <chrono>
 #include <map>
-#include <set>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -134,7 +134,8 @@ TEST_F(leases_test, a_released_chunk_is_free_at_once_and_a_done_one_never_comes_
             "w1");
 }
 
-TEST_F(leases_test, workers_share_a_job_a_lone_process_excludes_them_and_named_locks_die_with_their_session) {
+TEST_F(leases_test,
+       workers_share_a_job_a_lone_process_excludes_them_and_named_locks_die_with_their_session) {
   auto w1 = open();
   auto w2 = open();
   const std::int64_t r1 = w1.begin_run({"run", "bulk", "", "", {}, true});
