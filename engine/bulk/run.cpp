@@ -8,6 +8,7 @@
 #include "engine/core/settings.hpp"
 #include "engine/core/status.hpp"
 #include "io/deadline.hpp"
+#include "io/sleep.hpp"
 #include "io/wait_all.hpp"
 
 #include <fmt/format.h>
@@ -278,7 +279,14 @@ asio::awaitable<void> bulk_main(job& j, bool resuming, const reporter_options& r
   }
   spdlog::debug("pre-data restored");
   co_await bulk::prepare_target(dst, opts.restart && !follower);
-  if (j.leased && j.coordinator) publish_plan(j);
+  if (j.leased && j.coordinator) {
+    publish_plan(j);
+    // Tests: a coordinator that dies mid-copy (copy.debug.exit_mid_chunk) once its workers are in.
+    const std::int64_t wait = integer_setting(opts.settings, "copy.debug.wait_workers");
+    while (j.state.status_snapshot().live_runs < wait)
+      if (!co_await io::sleep_unless_stopped(std::chrono::milliseconds(50), j.rt.stop_token()))
+        break;
+  }
   auto marks = co_await bulk::target_done_marks(dst);
 
   // Work lists: chunks not marked done on the target, in plan order.

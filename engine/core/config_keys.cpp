@@ -66,6 +66,8 @@ constexpr config_key keys[] = {
      "(else they stop); as --allow-inconsistent"},
     {"copy.debug", "exit_mid_chunk", kt::integer, "0",
      "tests: exit like kill -9 in the middle of this worker's Nth chunk", 0, 1 << 20},
+    {"copy.debug", "wait_workers", kt::integer, "0",
+     "tests: the coordinator starts copying once this many workers of the job are live", 0, 1024},
     {"copy", "lock_timeout", kt::server_time, "1min",
      "how long to wait for the source tables' ACCESS SHARE locks"},
     {"copy", "queue_file", kt::path, "", "lines schema.table|column|lo..hi: explicit chunks"},
