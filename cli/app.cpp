@@ -100,6 +100,8 @@ struct flag_values {
   std::string timeout;
   bool verify = false;
   bool skip_large_objects = false;
+  std::string worker;
+  bool allow_inconsistent = false;
 };
 
 struct bound_command {
@@ -130,6 +132,8 @@ struct bound_command {
   CLI::Option* timeout = nullptr;
   CLI::Option* skip_large_objects = nullptr;
   CLI::Option* verify = nullptr;
+  CLI::Option* worker = nullptr;
+  CLI::Option* allow_inconsistent = nullptr;
 };
 
 bool given(const CLI::Option* o) {
@@ -207,9 +211,18 @@ bound_command add_job_command(CLI::App& app, const job_command& spec, flag_value
                            "Once caught up, compare every migrated table on both sides (counts "
                            "and checksums) and print them; stop writes on the source first");
   }
-  if (spec.kind == engine::job_command::run)
+  if (spec.kind == engine::job_command::run) {
     b.skip_large_objects = s->add_flag("--skip-large-objects", v.skip_large_objects,
                                        "PostgreSQL targets: do not copy large objects");
+    b.worker = s->add_option("--worker", v.worker,
+                             "Bulk with --state-url: this process is worker N of M on the job "
+                             "(any number of copies of one command work together; N/M names "
+                             "it in the state)");
+    b.allow_inconsistent = s->add_flag(
+        "--allow-inconsistent", v.allow_inconsistent,
+        "Bulk workers: go on under fresh snapshots when the coordinator (holding the job's "
+        "snapshot) dies, instead of stopping");
+  }
   if (spec.kind == engine::job_command::status)
     b.json = s->add_flag("--json", v.json, "Print one JSON object");
   return b;
@@ -238,6 +251,9 @@ option_layer flags_layer(const bound_command& b, const flag_values& v) {
     l.settings["large_objects.skip"] = v.skip_large_objects ? "true" : "false";
   if (given(b.keep_slot)) l.settings["online.keep_slot"] = v.keep_slot ? "true" : "false";
   if (given(b.verify)) l.settings["online.verify"] = v.verify ? "true" : "false";
+  if (given(b.worker)) l.settings["state.worker"] = v.worker;
+  if (given(b.allow_inconsistent))
+    l.settings["copy.allow_inconsistent"] = v.allow_inconsistent ? "true" : "false";
   if (given(b.timeout)) {
     const auto d = parse_duration(v.timeout);
     if (!d)

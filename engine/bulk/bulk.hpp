@@ -25,9 +25,10 @@ int run(const job_spec& opts);
 /// The bulk clone as the first phase of a bigger job (the online preset): on `rt`, recording in
 /// `state` (already open), reading under `imported_snapshot` (exported by a replication slot;
 /// empty: export one). Returns 0 when data, indexes, post-data and sequences are done; throws
-/// usage_error / job_error as run does.
+/// usage_error / job_error as run does. `workers`: the state is shared (--state-url) and this
+/// process is one of the job's workers (chunks under leases; engine/bulk/workers.cpp).
 int run_phase(const job_spec& opts, state_store& state, io::runtime& rt,
-              const std::string& imported_snapshot);
+              const std::string& imported_snapshot, bool workers = false);
 
 /// `uringmig plan` and `run --dry-run`: connect, validate, print the plan; touch nothing.
 int plan(const job_spec& opts);

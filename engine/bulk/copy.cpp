@@ -10,6 +10,8 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <cstdlib>
+
 namespace uringmig::engine::bulk {
 
 namespace asio = boost::asio;
@@ -40,7 +42,7 @@ asio::awaitable<void> recover_source(job& j, pg::connection& src) {
   } else {
     (void)co_await src.query("ROLLBACK");
   }
-  co_await join_snapshot(src, j.snapshot);
+  co_await join_snapshot(src, j.current_snapshot());
 }
 
 asio::awaitable<void> recover_target(pg::connection& dst) {
@@ -168,6 +170,12 @@ asio::awaitable<copy_stats> copy_chunk(job& j, pg::connection& src, pg::connecti
     throw;
   }
   if (s.rows == 0) co_await io::run_on(src.executor(), check_not_rewritten(src, t));
+  if (j.opts.config.bulk.exit_mid_chunk > 0 &&
+      j.chunks_loaded.fetch_add(1) + 1 == j.opts.config.bulk.exit_mid_chunk) {
+    // Tests: a worker that dies holding a lease, its chunk's rows sent but not committed.
+    spdlog::critical("copy.debug.exit_mid_chunk reached: exiting as if killed");
+    std::_Exit(137);
+  }
   // The done mark commits with the rows (one round trip): a crash leaves both or neither.
   co_await commit_on(dst, fmt::format("INSERT INTO uringmig.chunk_done (schema_name, table_name, "
                                       "chunk_no, rows) VALUES ({}, {}, {}, {})",
@@ -186,6 +194,7 @@ void fail_table(job& j, table_work& t, const std::string& why) {
   spdlog::error("table {} failed: {}", t.info.display(), why);
   t.progress->set_phase(table_phase::failed);
   j.state.set_table_status(t.info.schema, t.info.name, table_status::failed, why);
+  release_finish(j, t);
 }
 
 /// A copy worker's two sessions, on one context.
@@ -198,6 +207,7 @@ class copy_worker final : public chunk_worker {
     table_work& t = *j_.tables[ct.id];
     spdlog::debug("{} chunk {}: copying", t.info.display(), c.chunk_no);
     chunk_attempt a;
+    bool done_elsewhere = false;
     try {
       const copy_stats s = co_await copy_chunk(j_, src_, dst_, t, c);
       a.ok = true;
@@ -207,9 +217,29 @@ class copy_worker final : public chunk_worker {
     } catch (const pg::error& e) {
       a.error = e.diag().to_string();
       a.retryable = e.retryable();
+      // Workers: another worker committed this chunk (its lease ran out on this one, or it died
+      // between its commit and its mark in the state): its rows stand, this attempt rolled back.
+      done_elsewhere = j_.leased && e.diag().sqlstate == "23505";
     } catch (const job_error& e) {
       a.error = e.what();
     }
+    if (done_elsewhere) co_return co_await done_by_another(t, c);
+    co_return a;
+  }
+
+  /// The rows another worker's commit of `c` recorded on the target.
+  asio::awaitable<chunk_attempt> done_by_another(table_work& t, const planned_chunk& c) {
+    chunk_attempt a;
+    co_await recover_sessions(j_, src_, dst_, t);
+    pg::result r = co_await io::run_on(
+        dst_.executor(),
+        dst_.query("select rows from uringmig.chunk_done where schema_name = $1 and table_name = "
+                   "$2 and chunk_no = $3",
+                   pg::make_params(t.info.schema, t.info.name, std::to_string(c.chunk_no))));
+    r.check("reading the done mark of " + t.info.display());
+    spdlog::info("{} chunk {}: committed by another worker already", t.info.display(), c.chunk_no);
+    a.ok = true;
+    a.rows = r.rows() > 0 ? std::stoll(std::string(r.value(0, 0))) : 0;
     co_return a;
   }
 
@@ -254,8 +284,10 @@ class copy_path final : public chunk_path {
   }
 
   void table_finished(const chunk_table& ct, double copy_seconds) override {
-    std::lock_guard lk(j_.m);
     table_work& t = *j_.tables[ct.id];
+    // Workers: the one that takes the table's finish lock; the others' tails take over a dead one.
+    if (!claim_finish(j_, t)) return;
+    std::lock_guard lk(j_.m);
     if (!t.failed) table_data_done(j_, t, copy_seconds);
   }
 
@@ -278,7 +310,7 @@ asio::awaitable<pg::connection> open_source(job& j, asio::any_io_executor ex) {
   // Session-level, before the snapshot's transaction: a ROLLBACK after a failed chunk keeps
   // them. Binary COPY ignores them; a table copied in text needs them.
   co_await apply_settings(c, text_profile::postgres, "setting up a source session");
-  co_await join_snapshot(c, j.snapshot);
+  co_await join_snapshot(c, j.current_snapshot());
   co_return c;
 }
 
@@ -313,7 +345,8 @@ asio::awaitable<void> copy_data(job& j, std::size_t jobs) {
   std::vector<chunk_table> tables;
   for (std::size_t i = 0; i < j.tables.size(); ++i) {
     table_work& w = *j.tables[i];
-    if (w.chunks_left == 0) continue;
+    // Workers: the state decides what is left; every table can come back in a claim.
+    if (w.chunks_left == 0 && !j.leased) continue;
     chunk_table t;
     t.id = i;
     t.schema = w.info.schema;
@@ -330,6 +363,13 @@ asio::awaitable<void> copy_data(job& j, std::size_t jobs) {
   o.workers = jobs;
   o.attempts = j.retries;
   o.stop = j.rt.stop_token();
+  if (j.leased) {
+    chunk_leases l;
+    l.worker = j.worker;
+    l.lease = std::chrono::seconds(j.opts.config.bulk.lease_s);
+    l.heartbeat = [&j] { watch_coordinator(j); };
+    o.leases = std::move(l);
+  }
   chunk_runner runner(path, j.state, j.prog, std::move(tables), std::move(o));
   {
     std::lock_guard lk(j.m);
@@ -338,6 +378,7 @@ asio::awaitable<void> copy_data(job& j, std::size_t jobs) {
   std::exception_ptr failure;
   try {
     co_await runner.run();
+    if (j.leased) co_await finish_others(j);
   } catch (...) {
     failure = std::current_exception();
   }
@@ -430,6 +471,7 @@ asio::awaitable<void> finish_table(job& j, pg::connection& dst, table_work& t) {
     if (!failed) j.state.set_table_status(t.info.schema, t.info.name, table_status::done);
   });
   if (!failed) t.progress->set_phase(table_phase::done);
+  release_finish(j, t);
   spdlog::info("table {} done: {} rows, copy {:.2f}s, indexes {:.2f}s", t.info.display(),
                t.rows.load(), t.copy_seconds, t.index_seconds);
 }

@@ -71,6 +71,7 @@ struct table_work {
   double copy_seconds = 0;
   double index_seconds = 0;
   table_progress* progress = nullptr;  // owned by job::prog
+  bool finish_claimed = false;         // workers: this process holds its finish lock (job::m)
 };
 
 /// One index to build, or (index == nullptr) a table to finish: its
@@ -122,6 +123,18 @@ struct job {
   objects_outcome objects;  // large objects and materialized views, for the summary
   std::vector<std::string> post_data_skipped;  // post-data objects waiting for failed tables
   std::set<std::string> excluded;              // "schema.name" of the plan left out by the filters
+
+  // Several workers on the job (a --state-url state; workers.cpp).
+  bool leased = false;
+  bool coordinator = false;               // this worker planned the round and holds its snapshot
+  std::int64_t coordinator_run = 0;       // the run id of the round's coordinator
+  std::string worker;                     // this worker's name in the state
+  std::atomic<bool> inconsistent{false};  // the coordinator died; --allow-inconsistent
+  std::atomic<int> chunks_loaded{0};      // copy.debug.exit_mid_chunk
+  std::string coordinator_lost;           // the coordinator died: the line the run stops with (m)
+  /// The snapshot a new source session joins: the coordinator's, or none (a fresh one) once it
+  /// died under --allow-inconsistent.
+  std::string current_snapshot() const;
 
   job(const job_spec& o, codecs::endpoint s, codecs::endpoint t, io::runtime& r, state_store& st)
       : opts(o), source(std::move(s)), target(std::move(t)), rt(r), state(st) {}
@@ -201,6 +214,41 @@ boost::asio::awaitable<void> index_worker(job& j, std::size_t index);
 /// Under j.m: the table's data is in, `copy_seconds` after its first chunk; queues its indexes.
 void table_data_done(job& j, table_work& t, double copy_seconds);
 void wake_index_workers(job& j);  // under j.m
+
+// workers.cpp
+/// This process's name in a shared state: "r<run id>@host:pid", then " #N/M" of --worker.
+std::string worker_name(const job_spec& opts, std::int64_t run_id);
+/// usage_error for a --worker N/M that is not one, or without a shared state (`workers`).
+void check_worker_flag(const job_spec& opts, bool workers);
+/// Whether the job's workers run now (its coordinator is alive).
+bool live_coordinator(state_store& state);
+/// The first worker to arrive coordinates (j.coordinator; it plans and publishes); the others
+/// check their definition against its (usage_error naming the difference), wait for its plan
+/// and take its snapshot. A coordinator that dies before its plan is ready is replaced.
+boost::asio::awaitable<void> join_workers(job& j);
+/// A follower's source session enters the coordinator's snapshot. When it is gone (the
+/// coordinator ended meanwhile): false if the job is finished (nothing left to do), else the
+/// coordinator's loss as watch_coordinator handles it (a job_error, or with
+/// --allow-inconsistent a fresh snapshot).
+boost::asio::awaitable<bool> join_coordinator_snapshot(job& j, pg::connection& holder);
+/// The coordinator: the plan and the snapshot are there for the others.
+void publish_plan(job& j);
+/// The heartbeat's watch (state writer thread): a follower whose coordinator died while chunks
+/// are left stops the run (j.coordinator_lost), or with --allow-inconsistent goes on under
+/// fresh snapshots.
+void watch_coordinator(job& j);
+/// Whether this worker finishes `t` (its indexes, constraints, ANALYZE): always alone; among
+/// workers, when it takes the table's finish lock (held until release_finish or its end) and
+/// nobody finished the table yet.
+bool claim_finish(job& j, table_work& t);
+void release_finish(job& j, table_work& t);
+/// Workers, once no chunk is left: finishes the tables whose data is in and whose finisher died
+/// (or never came), and waits for the live ones' finishers.
+boost::asio::awaitable<void> finish_others(job& j);
+/// The job's last steps (large objects, post-data, sequences, matviews) run once: false when
+/// another worker did them (or a stop came first).
+boost::asio::awaitable<bool> lock_job_finish(job& j);
+void unlock_job_finish(job& j, bool finished);
 
 // objects.cpp
 /// "schema.name" of every table and partitioned table the schema dump keeps: each selected

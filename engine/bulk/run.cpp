@@ -8,6 +8,7 @@
 #include "engine/core/settings.hpp"
 #include "engine/core/status.hpp"
 #include "io/deadline.hpp"
+#include "io/sleep.hpp"
 #include "io/wait_all.hpp"
 
 #include <fmt/format.h>
@@ -113,39 +114,106 @@ asio::awaitable<void> run_workers(job& j, std::size_t jobs, std::size_t index_jo
   co_await io::wait_all(std::move(ops));
 }
 
+/// Workers: the tables that failed, whichever worker failed them.
+std::vector<std::string> failed_in_state(const job& j) {
+  std::vector<std::string> out;
+  for (const auto& r : j.state.status_snapshot().tables)
+    if (r.status == "failed") out.push_back(r.schema + "." + r.name + ": " + r.error);
+  return out;
+}
+
+/// Workers: the job's last steps, by the one worker that takes them (the others leave).
+asio::awaitable<void> finish_job(
+    job& j, pg::connection& holder, pg::connection& dst, const std::vector<table_info>& tables,
+    const std::map<std::uint32_t, std::vector<bulk::index_def>>& indexes,
+    std::vector<std::string>& failed_tables) {
+  // Not in one expression with the &&: GCC 12 fails on a co_await there.
+  bool mine = false;
+  if (!j.rt.stop_token().stop_requested()) mine = co_await bulk::lock_job_finish(j);
+  if (mine) {
+    // Under the snapshot still: the coordinator holds it until the job is finished. One that
+    // died after the last chunk took it along: what is left reads under a fresh one.
+    if (!j.coordinator && !j.state.run_alive(j.coordinator_run)) {
+      spdlog::warn(
+          "worker {}: the coordinator ended after the last chunk: the schema dump and "
+          "the large objects are read under a fresh snapshot",
+          j.worker);
+      j.snapshot.clear();
+    }
+    if (!std::filesystem::exists(j.dump_file)) co_await bulk::dump_schema(j, tables, holder);
+    co_await bulk::copy_large_objects(j, holder);
+  }
+  (void)co_await holder.query("COMMIT");  // the coordinator: releases the snapshot
+  failed_tables = failed_in_state(j);
+  if (!mine || j.rt.stop_token().stop_requested()) {
+    if (mine) unlock_job_finish(j, false);
+    co_return;
+  }
+  if (j.state.get("phase.post_data") != "done")
+    co_await bulk::restore_post_data(j, holder, indexes);
+  const int seqs = co_await bulk::copy_sequences(holder, dst);
+  j.state.put("phase.sequences", "done");
+  spdlog::info("{} sequence(s) set to the source's values", seqs);
+  if (failed_tables.empty() && j.state.get("phase.matviews") != "done") {
+    co_await bulk::refresh_matviews(j, holder);
+    if (!j.rt.stop_token().stop_requested()) j.state.put("phase.matviews", "done");
+  }
+  unlock_job_finish(j, !j.rt.stop_token().stop_requested());
+}
+
 asio::awaitable<void> bulk_main(job& j, bool resuming, const reporter_options& reporter_opts,
                                 std::vector<std::string>& failed_tables) {
   auto& opts = j.opts;
   auto ex = co_await asio::this_coro::executor;
+  if (j.leased) {
+    co_await join_workers(j);
+    if (j.coordinator) {
+      resuming = j.state.has_plan();
+      if (!resuming) j.state.put("bulk.job_id", j.app_name.substr(std::string("uringmig-").size()));
+    } else if (auto id = j.state.get("bulk.job_id")) {
+      j.app_name = "uringmig-" + *id;  // the coordinator's tag
+    }
+  }
+  // A worker that joined a coordinator's round: its plan, schema and snapshot are there.
+  const bool follower = j.leased && !j.coordinator;
   auto holder = co_await connect_endpoint(ex, j.source, "source", j.app_name);
   // The control connections both live on this context; workers have their own.
   auto dst = co_await connect_endpoint(ex, j.target, "target", j.app_name);
   const preflight pf = co_await check(opts, j.target, holder, dst);
   j.bin_dir = pf.bin_dir;
-  if (resuming || opts.restart) {
+  if ((resuming || opts.restart) && !follower) {
     // A killed run may have left an index build or a schema restore running on the target.
     co_await bulk::end_leftover_sessions(j, dst);
     co_await bulk::drop_invalid_indexes(dst);
   }
-  if (!resuming && !opts.restart && !pf.target_tables.empty()) {
+  if (!resuming && !opts.restart && !follower && !pf.target_tables.empty()) {
     std::string list;
     for (const auto& t : pf.target_tables)
       list += (list.empty() ? "" : ", ") + t;
     throw usage_error("the target database is not empty (it has " + list +
                       "): use an empty database, or --restart to replace what is there");
   }
-  if (!resuming && !opts.restart) co_await bulk::check_large_objects(j, holder, dst);
+  if (!resuming && !opts.restart && !follower) co_await bulk::check_large_objects(j, holder, dst);
 
   // One snapshot for everything: held open by this session until the data is in. The online
   // preset imports its replication slot's snapshot instead (no gap, no overlap with the stream).
-  if (!j.imported_snapshot.empty()) {
+  // Workers import the coordinator's, which it holds open until the job is finished.
+  if (follower) {
+    if (!co_await bulk::join_coordinator_snapshot(j, holder)) {
+      co_await holder.close();
+      co_await dst.close();
+      co_return;  // the job's other workers finished it
+    }
+  } else if (!j.imported_snapshot.empty()) {
     co_await join_snapshot(holder, j.imported_snapshot);
     j.snapshot = j.imported_snapshot;
   } else {
     j.snapshot = co_await export_snapshot(holder);
   }
   j.state.set_run_snapshot(j.run_id, j.snapshot);
-  if (resuming)
+  if (follower)
+    spdlog::info("worker {}: reading under the coordinator's snapshot {}", j.worker, j.snapshot);
+  else if (resuming)
     spdlog::info(
         "resuming the job in {}: copied chunks are skipped; the previous snapshot ended "
         "with its process, so this run reads under a fresh snapshot ({})",
@@ -173,7 +241,7 @@ asio::awaitable<void> bulk_main(job& j, bool resuming, const reporter_options& r
   co_await check_source_tables(holder, tables);
   co_await bulk::lock_source_tables(opts, holder, tables);
   std::vector<planned_table> plan;
-  if (resuming) {
+  if (resuming || follower) {
     plan = j.state.load_plan();
   } else {
     plan = co_await make_plan(holder, tables, opts);
@@ -181,7 +249,7 @@ asio::awaitable<void> bulk_main(job& j, bool resuming, const reporter_options& r
   }
   auto indexes = co_await bulk::list_indexes(holder, tables);
   const auto text_tables = co_await bulk::text_copy_tables(holder, tables);
-  if (resuming && !opts.restart)
+  if (resuming && !opts.restart && !follower)
     co_await bulk::check_target_matches_state(j, dst, pf.target_tables.empty(), plan);
 
   // Schema before data (pg_restore --single-transaction: all or nothing, when it fits).
@@ -192,7 +260,8 @@ asio::awaitable<void> bulk_main(job& j, bool resuming, const reporter_options& r
         "current_setting('max_prepared_transactions')::bigint)");
     if (locks.ok()) j.lock_budget = std::stoll(std::string(locks.value(0, 0)));
   }
-  if (j.state.get("phase.pre_data") != "done" || !std::filesystem::exists(j.dump_file)) {
+  if (!follower &&
+      (j.state.get("phase.pre_data") != "done" || !std::filesystem::exists(j.dump_file))) {
     spdlog::debug("pg_dump of the schema: starting");
     co_await bulk::dump_schema(j, tables, holder);
     spdlog::debug("pg_dump of the schema: done");
@@ -209,7 +278,15 @@ asio::awaitable<void> bulk_main(job& j, bool resuming, const reporter_options& r
     j.state.put("phase.pre_data", "done");
   }
   spdlog::debug("pre-data restored");
-  co_await bulk::prepare_target(dst, opts.restart);
+  co_await bulk::prepare_target(dst, opts.restart && !follower);
+  if (j.leased && j.coordinator) {
+    publish_plan(j);
+    // Tests: a coordinator that dies mid-copy (copy.debug.exit_mid_chunk) once its workers are in.
+    const std::int64_t wait = integer_setting(opts.settings, "copy.debug.wait_workers");
+    while (j.state.status_snapshot().live_runs < wait)
+      if (!co_await io::sleep_unless_stopped(std::chrono::milliseconds(50), j.rt.stop_token()))
+        break;
+  }
   auto marks = co_await bulk::target_done_marks(dst);
 
   // Work lists: chunks not marked done on the target, in plan order.
@@ -247,7 +324,8 @@ asio::awaitable<void> bulk_main(job& j, bool resuming, const reporter_options& r
       ++w->chunks_left;
     }
     to_copy += static_cast<std::size_t>(w->chunks_left);
-    if (w->chunks_left == 0 &&
+    // Workers: their tails finish such a table (one of them, under its finish lock).
+    if (w->chunks_left == 0 && !j.leased &&
         j.state.get_table_status(w->info.schema, w->info.name) != table_status::done) {
       std::lock_guard lk(j.m);
       bulk::table_data_done(j, *w, j.elapsed());
@@ -281,6 +359,12 @@ asio::awaitable<void> bulk_main(job& j, bool resuming, const reporter_options& r
   co_await run_workers(j, jobs, index_jobs);
   spdlog::debug("copies and index builds done");
   reporter.stop();
+  if (j.leased) {
+    co_await finish_job(j, holder, dst, tables, indexes, failed_tables);
+    co_await holder.close();
+    co_await dst.close();
+    co_return;
+  }
   if (!j.rt.stop_token().stop_requested()) co_await bulk::copy_large_objects(j, holder);
   (void)co_await holder.query("COMMIT");  // releases the snapshot
 
@@ -335,18 +419,23 @@ void print_objects(const job& j) {
 int bulk::run(const job_spec& opts) {
   // Bad URLs: usage errors before anything is created.
   (void)pg_endpoints(opts, not_postgres);
-  state_store state = state_store::open(state_location_of(opts));
-  if (opts.restart) {
+  const state_location at = state_location_of(opts);
+  const bool workers = !at.url.empty();
+  bulk::check_worker_flag(opts, workers);
+  state_store state = state_store::open(at);
+  if (opts.restart && workers && bulk::live_coordinator(state)) {
+    spdlog::info("--restart: not applied, the job's workers are running (this one joins them)");
+  } else if (opts.restart) {
     const auto id = state.get("bulk.job_id");  // still the tag of what a killed run left
     state.reset();
     if (id) state.put("bulk.job_id", *id);
   }
   io::runtime rt(0);
-  return run_phase(opts, state, rt, {});
+  return run_phase(opts, state, rt, {}, workers);
 }
 
 int bulk::run_phase(const job_spec& opts, state_store& state, io::runtime& rt,
-                    const std::string& imported_snapshot) {
+                    const std::string& imported_snapshot, bool workers) {
   const auto endpoints = pg_endpoints(opts, not_postgres);
   const codecs::endpoint& source = endpoints.first;
   const codecs::endpoint& target = endpoints.second;
@@ -364,9 +453,15 @@ int bulk::run_phase(const job_spec& opts, state_store& state, io::runtime& rt,
     j.app_name = "uringmig-" + fresh;
   }
   j.retries = std::max(1, opts.config.bulk.retries);
-  const std::int64_t run_id = state.begin_run(
-      {opts.command, opts.preset, codecs::redacted_url(source), codecs::redacted_url(target), {}});
+  const std::int64_t run_id = state.begin_run({opts.command,
+                                               opts.preset,
+                                               codecs::redacted_url(source),
+                                               codecs::redacted_url(target),
+                                               {},
+                                               workers});
   j.run_id = run_id;
+  j.leased = workers;
+  if (workers) j.worker = bulk::worker_name(opts, run_id);
 
   std::vector<std::string> failed;
   std::string error;
@@ -402,6 +497,10 @@ int bulk::run_phase(const job_spec& opts, state_store& state, io::runtime& rt,
     std::cout.flush();
     print_totals(j, j.elapsed());
     print_objects(j);
+    if (j.inconsistent.load())
+      std::printf(
+          "snapshot: not consistent (the coordinator ended; this worker went on under fresh "
+          "snapshots: --allow-inconsistent)\n");
     if (!j.post_data_skipped.empty())
       std::printf("not restored yet (depends on a failed table): %s\n",
                   bulk::join_names(j.post_data_skipped).c_str());
@@ -410,6 +509,15 @@ int bulk::run_phase(const job_spec& opts, state_store& state, io::runtime& rt,
     state.end_run(run_id, run_status::failed, error);
     if (usage) throw usage_error(error);
     throw job_error(error);
+  }
+  std::string lost;
+  {
+    std::lock_guard lk(j.m);
+    lost = j.coordinator_lost;
+  }
+  if (!lost.empty()) {
+    state.end_run(run_id, run_status::interrupted, lost);
+    throw job_error(lost);
   }
   if (rt.stop_token().stop_requested()) {
     const std::string msg = rt.stop_reason() +

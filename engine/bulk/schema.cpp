@@ -30,7 +30,8 @@ asio::awaitable<void> dump_schema(job& j, const std::vector<table_info>& selecte
   all.check("listing the source tables for pg_dump");
   std::vector<std::string> args = {"--format=custom", "--schema-only", "--no-sync",
                                    "--file=" + j.dump_file.string()};
-  if (!j.snapshot.empty()) args.push_back("--snapshot=" + j.snapshot);
+  if (const std::string snap = j.current_snapshot(); !snap.empty())
+    args.push_back("--snapshot=" + snap);
   for (const auto& s : f.include_schemas)
     args.push_back("--schema=" + codecs::quote_ident(s));
   for (const auto& s : f.exclude_schemas)

@@ -33,7 +33,9 @@ chunk_runner::chunk_runner(chunk_path& path, state_store& state, progress& prog,
   for (auto& t : tables) {
     auto ts = std::make_unique<table_state>();
     ts->t = std::move(t);
+    by_name_[{ts->t.schema, ts->t.name}] = ts.get();
     for (const planned_chunk* c : ts->t.chunks) {
+      if (o_.leases) break;  // the state's leases hand the chunks out
       if (ts->t.done.count(c->chunk_no)) continue;
       queue_.push_back({ts.get(), c, false});
       ++ts->left;
@@ -50,6 +52,7 @@ bool chunk_runner::busy() const {
 }
 
 bool chunk_runner::complete() const {
+  if (o_.leases) return state_.chunks_pending() == 0;
   std::lock_guard lk(m_);
   return std::all_of(tables_.begin(), tables_.end(),
                      [](const auto& t) { return t->left == 0 || t->failed; });
@@ -58,6 +61,53 @@ bool chunk_runner::complete() const {
 std::size_t chunk_runner::chunks_queued() const {
   std::lock_guard lk(m_);
   return queue_.size();
+}
+
+std::optional<chunk_runner::task> chunk_runner::hand_out(table_state& ts, const planned_chunk& c,
+                                                         bool leased) {
+  std::lock_guard lk(m_);
+  task k{&ts, &c, false, leased};
+  ++ts.running;
+  ++in_flight_;
+  if (!ts.started) {
+    ts.started = true;
+    ts.first = std::chrono::steady_clock::now();
+    k.first = true;
+  }
+  return k;
+}
+
+asio::awaitable<std::optional<chunk_runner::task>> chunk_runner::next_leased() {
+  const chunk_leases& l = *o_.leases;
+  while (!o_.stop.stop_requested()) {
+    std::optional<chunk_claim> c;
+    co_await state_.write_off_context([&] { c = state_.claim_chunk(l.worker, l.lease); });
+    if (c) {
+      auto it = by_name_.find({c->schema, c->name});
+      const planned_chunk* chunk = nullptr;
+      if (it != by_name_.end())
+        for (const planned_chunk* p : it->second->t.chunks)
+          if (p->chunk_no == c->chunk_no) chunk = p;
+      if (chunk == nullptr) {
+        // The saved plan has it, this worker's tables do not (a filter changed meanwhile).
+        co_await state_.write_off_context([&] {
+          state_.mark_chunk_failed(c->schema, c->name, c->chunk_no, 0,
+                                   "not in the tables of worker " + l.worker);
+        });
+        continue;
+      }
+      if (c->reclaimed)
+        spdlog::warn("{} chunk {}: taken again (the lease of the worker that held it ran out)",
+                     it->second->t.display, c->chunk_no);
+      co_return hand_out(*it->second, *chunk, true);
+    }
+    std::int64_t pending = 0;
+    co_await state_.write_off_context([&] { pending = state_.chunks_pending(); });
+    if (pending == 0) break;
+    // Other workers hold them: one may die and its chunk come free.
+    if (!co_await io::sleep_unless_stopped(l.poll, o_.stop)) break;
+  }
+  co_return std::nullopt;
 }
 
 std::optional<chunk_runner::task> chunk_runner::next() {
@@ -87,9 +137,20 @@ std::optional<chunk_runner::task> chunk_runner::next() {
 }
 
 void chunk_runner::chunk_left(const task& k) {
-  std::lock_guard lk(m_);
-  --in_flight_;
-  --k.table->running;
+  {
+    std::lock_guard lk(m_);
+    --in_flight_;
+    --k.table->running;
+  }
+  if (!k.leased) return;
+  try {
+    // Undone: another worker may take it at once.
+    state_.release_chunk({k.table->t.schema, k.table->t.name, k.chunk->chunk_no, false},
+                         o_.leases->worker);
+  } catch (const std::exception& e) {
+    spdlog::warn("{} chunk {}: lease not given back ({}); it comes free when it runs out",
+                 k.table->t.display, k.chunk->chunk_no, e.what());
+  }
 }
 
 asio::awaitable<void> chunk_runner::chunk_in(const task& k, const chunk_attempt& a) {
@@ -106,13 +167,17 @@ asio::awaitable<void> chunk_runner::chunk_in(const task& k, const chunk_attempt&
     }
   }
   path_.chunk_done(t, *k.chunk, a);
+  bool all_in = false;  // leases: the state has every chunk of the table done, by any worker
+  if (k.leased)
+    co_await state_.write_off_context(
+        [&] { all_in = state_.done_chunks(t.schema, t.name).size() == t.chunks.size(); });
   bool finished = false;
   double seconds = 0;
   {
     std::lock_guard lk(m_);
     --in_flight_;
     --k.table->running;
-    finished = --k.table->left == 0 && !k.table->failed;
+    finished = (k.leased ? all_in : --k.table->left == 0) && !k.table->failed;
     seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - k.table->first).count();
   }
@@ -192,7 +257,7 @@ asio::awaitable<void> chunk_runner::worker_loop(std::size_t index) {
       // Paused over --http: the chunk in hand is finished, the next waits.
       co_await observe::wait_while_paused(o_.stop);
       if (o_.stop.stop_requested()) break;
-      std::optional<task> k = next();
+      std::optional<task> k = o_.leases ? co_await next_leased() : next();
       if (!k) break;
       const chunk_table& t = k->table->t;
       if (k->first) {
@@ -233,10 +298,38 @@ asio::awaitable<void> chunk_runner::worker_loop(std::size_t index) {
   if (error) std::rethrow_exception(error);
 }
 
-asio::awaitable<void> chunk_runner::run() {
+asio::awaitable<void> chunk_runner::workers_then(std::stop_source& done) {
   std::vector<io::spawned> ops;
   for (std::size_t i = 0; i < o_.workers; ++i)
     ops.push_back(asio::co_spawn(path_.executor(i), worker_loop(i), asio::deferred));
+  std::exception_ptr error;
+  try {
+    co_await io::wait_all(std::move(ops));
+  } catch (...) {
+    error = std::current_exception();
+  }
+  done.request_stop();
+  if (error) std::rethrow_exception(error);
+}
+
+asio::awaitable<void> chunk_runner::heartbeat(std::stop_token done) {
+  const chunk_leases& l = *o_.leases;
+  const auto every = std::max(l.lease / 3, std::chrono::milliseconds(1));
+  while (co_await io::sleep_unless_stopped(every, done)) {
+    co_await state_.write_off_context([&] {
+      state_.renew_leases(l.worker, l.lease);
+      if (l.heartbeat) l.heartbeat();
+    });
+  }
+}
+
+asio::awaitable<void> chunk_runner::run() {
+  std::stop_source done;  // the workers ended: so does the heartbeat
+  std::vector<io::spawned> ops;
+  ops.push_back(asio::co_spawn(path_.executor(0), workers_then(done), asio::deferred));
+  // Leases live while the workers run (also while they finish their chunks after a stop).
+  if (o_.leases)
+    ops.push_back(asio::co_spawn(path_.executor(0), heartbeat(done.get_token()), asio::deferred));
   co_await io::wait_all(std::move(ops));
 }
 

@@ -16,12 +16,14 @@
 #include <deque>
 #include <exception>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <stop_token>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace uringmig::engine {
@@ -103,6 +105,20 @@ class chunk_path {
   virtual void table_failed(const chunk_table&, const std::string& /*why*/) {}
 };
 
+/// Several processes on one job (a shared state, --state-url): each chunk comes from a lease in
+/// the state instead of the runner's own queue, so whichever worker is free takes the next one
+/// and a dead worker's chunk is taken again once its lease runs out.
+struct chunk_leases {
+  std::string worker;  // this process's name in the state: "r<run id>@host:pid"
+  std::chrono::milliseconds lease{30000};
+  /// Also called at every renewal (a third of the lease), on the state's writer thread: the
+  /// path's own watch (the bulk clone's: is the snapshot's coordinator alive).
+  std::function<void()> heartbeat;
+  /// While other workers hold every pending chunk, a free worker asks again after this long
+  /// (one of them may die, and its chunk come free).
+  std::chrono::milliseconds poll{200};
+};
+
 struct chunk_runner_options {
   std::size_t workers = 1;
   /// Attempts per chunk, the first included; a retryable failure is tried again until then.
@@ -119,6 +135,9 @@ struct chunk_runner_options {
   /// A table's failure reads "chunk N: <error>"; false: the error names the chunk already.
   bool prefix_chunk = true;
   std::stop_token stop;  // SIGINT, --max-runtime: no chunk starts, a backoff ends at once
+  /// Set: chunks come from the state's leases; a worker ends once no chunk of the job is pending
+  /// (or a stop); a table is finished when the state has all its chunks done, whoever did them.
+  std::optional<chunk_leases> leases;
 };
 
 class chunk_runner {
@@ -146,11 +165,16 @@ class chunk_runner {
   struct task {
     table_state* table = nullptr;
     const planned_chunk* chunk = nullptr;
-    bool first = false;  // the table's first chunk handed out by this run
+    bool first = false;   // the table's first chunk handed out by this run
+    bool leased = false;  // taken from the state's leases (chunk_leases)
   };
   boost::asio::awaitable<void> worker_loop(std::size_t index);
   boost::asio::awaitable<void> run_chunk(chunk_worker& w, const task& k);
   std::optional<task> next();
+  boost::asio::awaitable<std::optional<task>> next_leased();
+  std::optional<task> hand_out(table_state& ts, const planned_chunk& c, bool leased);
+  boost::asio::awaitable<void> workers_then(std::stop_source& done);
+  boost::asio::awaitable<void> heartbeat(std::stop_token done);
   boost::asio::awaitable<void> chunk_in(const task& k, const chunk_attempt& a);
   boost::asio::awaitable<void> chunk_failed(const task& k, const chunk_attempt& a);
   void chunk_left(const task& k);
@@ -163,6 +187,7 @@ class chunk_runner {
   mutable std::mutex m_;
   std::deque<task> queue_;  // guarded by m_
   std::size_t in_flight_ = 0;
+  std::map<std::pair<std::string, std::string>, table_state*> by_name_;  // leases: claim -> table
 };
 
 }  // namespace uringmig::engine

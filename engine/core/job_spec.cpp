@@ -49,6 +49,9 @@ bulk_config read_bulk(const settings_map& s) {
   c.no_acl = boolean_setting(s, "schema.no_acl");
   c.skip_large_objects = boolean_setting(s, "large_objects.skip");
   c.pg_bin_dir = setting_or_default(s, "pg.bin_dir");
+  c.allow_inconsistent = boolean_setting(s, "copy.allow_inconsistent");
+  c.exit_mid_chunk = int_of(s, "copy.debug.exit_mid_chunk");
+  c.lease_s = int_of(s, "state.lease_s");
   return c;
 }
 

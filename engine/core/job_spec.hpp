@@ -33,6 +33,9 @@ struct bulk_config {
   bool no_acl = false;                              // schema.no_acl
   bool skip_large_objects = false;                  // large_objects.skip
   std::string pg_bin_dir;                           // pg.bin_dir; empty: found by version
+  bool allow_inconsistent = false;  // copy.allow_inconsistent: workers outlive the coordinator
+  int exit_mid_chunk = 0;           // copy.debug.exit_mid_chunk: test hook (kill -9 stand-in)
+  int lease_s = 30;                 // state.lease_s: a worker's chunk lease
 };
 
 /// [sqlite]: SQLite sources and targets.

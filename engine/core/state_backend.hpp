@@ -68,6 +68,11 @@ class state_backend {
                                                  std::chrono::milliseconds lease);
   virtual int renew_leases(std::string_view worker, std::chrono::milliseconds lease);
   virtual void release_chunk(const chunk_claim& c, std::string_view worker);
+  virtual bool try_lock(std::string_view what);
+  virtual void unlock(std::string_view what);
+  virtual bool run_alive(std::int64_t run_id) const;
+  virtual std::int64_t chunks_pending() const;
+  virtual int reopen_chunks();
 };
 
 }  // namespace uringmig::engine::detail

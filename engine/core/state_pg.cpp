@@ -194,7 +194,12 @@ bool pg_state::connect(const std::string& conninfo, bool create) {
       auto out = ctx_.call(batch_on(conn_, std::move(make)));
       for (const auto& r : out) {
         if (r.ok() || r.aborted()) continue;
-        if (r.error().sqlstate == "42P06") break;  // made meanwhile by a worker on another lock
+        if (r.error().sqlstate == "42P06") {
+          // Made meanwhile by a worker on another lock. The pipeline skipped our COMMIT: end
+          // the aborted transaction, or every later statement fails (25P02).
+          (void)ctx_.call(query_on(conn_, "ROLLBACK", {}));
+          break;
+        }
         if (r.error().sqlstate == "42501")
           throw usage_error("the state database user may not create schema uringmig_state in " +
                             shown_ +
@@ -270,32 +275,36 @@ void pg_state::reset() {
   batch(std::move(b));
 }
 
-// A run holds a session advisory lock on its id while its process lives ("urmh"): the next run
-// marks only the runs nobody holds as interrupted, never a live worker's.
-constexpr const char* run_lock_class = "1970433384";
-
-// One process runs a job at a time, as with a state directory: a session advisory lock on the
-// job's name, held from begin_run until end_run or the session's end (kill -9 included).
-constexpr const char* job_lock_class = "1970433385";
+// A run holds a session advisory lock on its id while its process lives: the next run marks only
+// the runs nobody holds as interrupted, never a live worker's. One process runs a job at a time,
+// as with a state directory — a session advisory lock on the job's name, held from begin_run
+// until end_run or the session's end (kill -9 included) — except the workers of one bulk job,
+// which hold it shared.
+std::string run_alive_sql(const std::string& id) {
+  return fmt::format(
+      "EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.classid = {} AND "
+      "l.objid = (({}) % 2147483648)::oid AND l.objsubid = 2 AND l.granted)",
+      run_lock_class, id);
+}
 
 std::int64_t pg_state::begin_run(const run_start& r) {
-  const auto got =
-      query(fmt::format("SELECT pg_try_advisory_lock({}, hashtext($1))", job_lock_class),
-            pg::make_params(job_));
+  worker_run_ = r.worker;
+  const auto got = query(fmt::format("SELECT pg_try_advisory_lock{}({}, hashtext($1))",
+                                     r.worker ? "_shared" : "", job_lock_class),
+                         pg::make_params(job_));
   if (std::string_view(got.value(0, 0)) != "t") {
     throw job_error("job '" + job_ +
                     "' is running in another uringmig process on this state database (one "
-                    "process per job: wait for it, or pass another --job)");
+                    "process per job, except the workers of one bulk clone: wait for it, or pass "
+                    "another --job)");
   }
   std::vector<pg::statement> b;
   b.push_back(
       stmt(fmt::format("UPDATE uringmig_state.run SET status = 'interrupted', "
                        "finished_at = coalesce(finished_at, clock_timestamp()), message = CASE "
                        "WHEN message = '' THEN 'the process ended without recording an outcome' "
-                       "ELSE message END WHERE job = $1 AND status = 'running' AND NOT EXISTS "
-                       "(SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.classid = "
-                       "{} AND l.objid = (run.id % 2147483648)::oid AND l.objsubid = 2)",
-                       run_lock_class),
+                       "ELSE message END WHERE job = $1 AND status = 'running' AND NOT {}",
+                       run_alive_sql("run.id")),
            pg::make_params(job_)));
   b.push_back(stmt(
       "INSERT INTO uringmig_state.run (job, command, preset, source_redacted, target_redacted, "
@@ -322,7 +331,8 @@ void pg_state::end_run(std::int64_t run_id, run_status status, std::string_view 
   query(
       fmt::format("SELECT pg_advisory_unlock({}, ($1::bigint % 2147483648)::int)", run_lock_class),
       pg::make_params(num(run_id)));
-  query(fmt::format("SELECT pg_advisory_unlock({}, hashtext($1))", job_lock_class),
+  query(fmt::format("SELECT pg_advisory_unlock{}({}, hashtext($1))", worker_run_ ? "_shared" : "",
+                    job_lock_class),
         pg::make_params(job_));
 }
 

@@ -73,6 +73,11 @@ class pg_state final : public state_backend {
                                          std::chrono::milliseconds lease) override;
   int renew_leases(std::string_view worker, std::chrono::milliseconds lease) override;
   void release_chunk(const chunk_claim& c, std::string_view worker) override;
+  bool try_lock(std::string_view what) override;  // state_pg_lease.cpp, as the four below
+  void unlock(std::string_view what) override;
+  bool run_alive(std::int64_t run_id) const override;
+  std::int64_t chunks_pending() const override;
+  int reopen_chunks() override;
 
   /// One statement (its own transaction); a failure is a job_error naming the state database.
   pg::result query(std::string sql, pg::params p) const;
@@ -88,7 +93,18 @@ class pg_state final : public state_backend {
   mutable pg::connection conn_;     // lives on ctx_
   std::string shown_;               // the URL without secrets
   std::string job_;
+  bool worker_run_ = false;  // begin_run took the job's lock shared (a worker of several)
 };
+
+/// The advisory lock classes of the schema's sessions ("urmh", "urmi", "urmj" in ASCII): a run
+/// (its id), the job (its name: exclusive for a lone process, shared by workers), a named lock
+/// of a job (try_lock).
+inline constexpr const char* run_lock_class = "1970433384";
+inline constexpr const char* job_lock_class = "1970433385";
+inline constexpr const char* named_lock_class = "1970433386";
+
+/// SQL: whether the run whose id is the bigint expression `id` holds its lock (is alive).
+std::string run_alive_sql(const std::string& id);
 
 /// The PostgreSQL state at `url` (a postgresql:// URL) for `job`. Without `create`: nullptr
 /// when the schema or the job is not there; an empty `job` takes the only job there is.

@@ -3,6 +3,8 @@
 // under a live lease; a lease that ran out (its worker died or stalled) is taken again.
 #include "engine/core/state_pg.hpp"
 
+#include <fmt/format.h>
+
 #include <string>
 
 namespace uringmig::engine::detail {
@@ -40,6 +42,47 @@ void pg_state::release_chunk(const chunk_claim& c, std::string_view worker) {
       "UPDATE uringmig_state.chunk SET leased_by = NULL, lease_until = NULL WHERE job = $1 "
       "AND schema = $2 AND name = $3 AND chunk_no = $4 AND leased_by = $5",
       pg::make_params(job_, c.schema, c.name, std::to_string(c.chunk_no), std::string(worker)));
+}
+
+bool pg_state::try_lock(std::string_view what) {
+  return query(fmt::format("SELECT pg_try_advisory_lock({}, hashtext($1 || '/' || $2))",
+                           named_lock_class),
+               pg::make_params(job_, std::string(what)))
+             .value(0, 0) == "t";
+}
+
+void pg_state::unlock(std::string_view what) {
+  query(fmt::format("SELECT pg_advisory_unlock({}, hashtext($1 || '/' || $2))", named_lock_class),
+        pg::make_params(job_, std::string(what)));
+}
+
+bool pg_state::run_alive(std::int64_t run_id) const {
+  return query("SELECT " + run_alive_sql("$1::bigint"), pg::make_params(std::to_string(run_id)))
+             .value(0, 0) == "t";
+}
+
+std::int64_t pg_state::chunks_pending() const {
+  return std::stoll(std::string(
+      query("SELECT count(*) FROM uringmig_state.chunk WHERE job = $1 AND status = 'pending'",
+            pg::make_params(job_))
+          .value(0, 0)));
+}
+
+int pg_state::reopen_chunks() {
+  // A worker's name starts with its run's id ("r<id>@host:pid"): a lease whose run is gone
+  // need not run out. Failed tables are tried again, as a resume on one host does.
+  std::vector<pg::statement> b;
+  b.push_back(
+      {"UPDATE uringmig_state.chunk SET status = 'pending', leased_by = NULL, "
+       "lease_until = NULL WHERE job = $1 AND (status = 'failed' OR (status = 'pending' "
+       "AND leased_by IS NOT NULL AND NOT " +
+           run_alive_sql("coalesce(substring(leased_by from '^r([0-9]+)@')::bigint, 0)") + "))",
+       pg::make_params(job_), false});
+  b.push_back(
+      {"UPDATE uringmig_state.job_table SET status = 'pending', error = NULL WHERE job = "
+       "$1 AND status = 'failed'",
+       pg::make_params(job_), false});
+  return static_cast<int>(batch(std::move(b))[0].affected_rows());
 }
 
 }  // namespace uringmig::engine::detail

@@ -276,6 +276,22 @@ void state_store::release_chunk(const chunk_claim& c, std::string_view worker) {
   impl_->release_chunk(c, worker);
 }
 
+bool state_store::try_lock(std::string_view what) {
+  return impl_->try_lock(what);
+}
+void state_store::unlock(std::string_view what) {
+  impl_->unlock(what);
+}
+bool state_store::run_alive(std::int64_t run_id) const {
+  return impl_->run_alive(run_id);
+}
+std::int64_t state_store::chunks_pending() const {
+  return impl_->chunks_pending();
+}
+int state_store::reopen_chunks() {
+  return impl_->reopen_chunks();
+}
+
 namespace detail {
 
 namespace {
@@ -293,6 +309,21 @@ int state_backend::renew_leases(std::string_view, std::chrono::milliseconds) {
   no_leases();
 }
 void state_backend::release_chunk(const chunk_claim&, std::string_view) {
+  no_leases();
+}
+bool state_backend::try_lock(std::string_view) {
+  no_leases();
+}
+void state_backend::unlock(std::string_view) {
+  no_leases();
+}
+bool state_backend::run_alive(std::int64_t) const {
+  no_leases();
+}
+std::int64_t state_backend::chunks_pending() const {
+  no_leases();
+}
+int state_backend::reopen_chunks() {
   no_leases();
 }
 

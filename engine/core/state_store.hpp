@@ -57,6 +57,9 @@ struct run_start {
   std::string source_redacted;
   std::string target_redacted;
   std::optional<std::string> snapshot;  // the exported snapshot, when known
+  /// A shared state only: one of several workers of the job (bulk --state-url). Workers share
+  /// the job; a process that runs it alone (every other command) excludes them and they it.
+  bool worker = false;
 };
 
 struct run_row {
@@ -255,6 +258,18 @@ class state_store {
   int renew_leases(std::string_view worker, std::chrono::milliseconds lease);
   /// Gives a claimed chunk back undone (a stop): another worker may take it at once.
   void release_chunk(const chunk_claim& c, std::string_view worker);
+
+  /// A named lock of the job (a shared state only), held by this store's session until unlock()
+  /// or the process ends (kill -9 included): whether it was free and is now held.
+  bool try_lock(std::string_view what);
+  void unlock(std::string_view what);
+  /// Whether run `run_id`'s process is alive (it holds its run's lock).
+  bool run_alive(std::int64_t run_id) const;
+  /// Chunks of the plan neither done nor failed, leased or not.
+  std::int64_t chunks_pending() const;
+  /// A new round of workers begins: failed chunks become pending again (a resume retries them)
+  /// and the leases of workers whose run ended are dropped at once. How many chunks it touched.
+  int reopen_chunks();
 
   /// Runs `fn` (calls on this store) on the store's own writer thread, in order, and resumes the
   /// caller when it is done: a SQLite commit, or the WAL checkpoint one commit in ~1 000 pays,

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -131,6 +132,58 @@ TEST_F(leases_test, a_released_chunk_is_free_at_once_and_a_done_one_never_comes_
   EXPECT_EQ(uringmig::test::query_value(
                 db.conninfo, "SELECT done_by FROM uringmig_state.chunk WHERE chunk_no = 0"),
             "w1");
+}
+
+TEST_F(leases_test,
+       workers_share_a_job_a_lone_process_excludes_them_and_named_locks_die_with_their_session) {
+  auto w1 = open();
+  auto w2 = open();
+  const std::int64_t r1 = w1.begin_run({"run", "bulk", "", "", {}, true});
+  const std::int64_t r2 = w2.begin_run({"run", "bulk", "", "", {}, true});
+  EXPECT_TRUE(w2.run_alive(r1));
+  EXPECT_TRUE(w1.run_alive(r2));
+  {
+    auto lone = open();
+    EXPECT_THROW(lone.begin_run({"run", "bulk", "", "", {}, false}), job_error);
+  }
+  EXPECT_TRUE(w1.try_lock("finish public.t0"));
+  EXPECT_FALSE(w2.try_lock("finish public.t0"));
+  EXPECT_TRUE(w2.try_lock("finish public.t1"));  // another name, another lock
+  {
+    auto w3 = open();
+    const std::int64_t r3 = w3.begin_run({"run", "bulk", "", "", {}, true});
+    EXPECT_TRUE(w3.try_lock("plan"));
+    EXPECT_TRUE(w1.run_alive(r3));
+    // w3 ends as kill -9 ends a process: its session, and with it its locks and its run.
+    w3 = open();
+    EXPECT_FALSE(w1.run_alive(r3));
+  }
+  EXPECT_TRUE(w1.try_lock("plan"));
+  w1.unlock("finish public.t0");
+  EXPECT_TRUE(w2.try_lock("finish public.t0"));
+}
+
+TEST_F(leases_test, a_new_round_reopens_failed_chunks_and_the_dead_workers_leases_only) {
+  auto a = open();
+  a.save_plan(plan_of(1, 4));
+  auto live = open();
+  const std::int64_t lr = live.begin_run({"run", "bulk", "", "", {}, true});
+  const std::string live_name = "r" + std::to_string(lr) + "@h:1";
+  const std::string dead_name = "r999999@h:2";  // a run that holds no lock: dead
+  const auto c0 = a.claim_chunk(live_name, 60s);
+  const auto c1 = a.claim_chunk(dead_name, 60s);
+  const auto c2 = a.claim_chunk(dead_name, 60s);
+  ASSERT_TRUE(c0 && c1 && c2);
+  a.mark_chunk_failed(c2->schema, c2->name, c2->chunk_no, 1, "boom");
+  a.set_table_status(c2->schema, c2->name, table_status::failed, "boom");
+  EXPECT_EQ(a.chunks_pending(), 3);  // 0, 1 (leased) and 3; not the failed one
+  EXPECT_EQ(a.reopen_chunks(), 2);   // 1 (its worker is dead) and 2 (failed)
+  EXPECT_EQ(a.chunks_pending(), 4);
+  EXPECT_EQ(a.get_table_status("public", "t0"), table_status::pending);
+  std::set<int> free;
+  while (auto c = a.claim_chunk("next", 60s))
+    free.insert(c->chunk_no);
+  EXPECT_EQ(free, (std::set<int>{1, 2, 3}));  // the live worker keeps chunk 0
 }
 
 TEST(leases, the_embedded_store_refuses_leases_naming_state_url) {

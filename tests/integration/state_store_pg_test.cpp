@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <latch>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -110,6 +111,35 @@ TEST(state_store_pg, workers_marking_one_table_at_once_count_every_chunk) {
   EXPECT_EQ(st.tables.at(0).chunks_done, 120);
   EXPECT_EQ(st.tables.at(0).rows_copied, 240);
   EXPECT_EQ(st.tables.at(0).bytes_copied, 2400);
+}
+
+// Workers started together on a database without the schema: one creates it, the others wait
+// on its lock, find it made and go on (a CREATE that lost the race once left the session in an
+// aborted transaction, and every later call failed with 25P02).
+TEST(state_store_pg, workers_arriving_together_on_a_fresh_database_all_use_it) {
+  for (int round = 0; round < 3; ++round) {
+    const auto db = uringmig::test::fresh_database("state_race");
+    temp_dir d;
+    std::latch go(8);
+    std::vector<std::string> errors(8);
+    std::vector<std::thread> threads;
+    for (std::size_t k = 0; k < 8; ++k) {
+      threads.emplace_back([&, k] {
+        go.arrive_and_wait();
+        try {
+          auto s = state_store::open(at(db.tcp_url, "job", d));
+          s.put("seen", "yes");
+          EXPECT_EQ(s.get("seen"), "yes");
+        } catch (const std::exception& e) {
+          errors[k] = e.what();
+        }
+      });
+    }
+    for (auto& t : threads)
+      t.join();
+    for (const auto& e : errors)
+      EXPECT_EQ(e, "");
+  }
 }
 
 TEST(state_store_pg, one_process_per_job_and_a_dead_ones_run_becomes_interrupted) {

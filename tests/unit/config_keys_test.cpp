@@ -90,10 +90,12 @@ TEST(config_keys, unknown_key_names_the_nearest) {
             }),
             "unknown key 'two_phase_commit' in [copy] (did you mean 'doris.two_phase_commit'?)");
   // Nothing near: the section's keys.
-  EXPECT_THAT(error_of([] {
-                check_settings({{"copy.zzzzzzzz", "1"}});
-              }),
-              HasSubstr("(valid: chunk_size, chunk_by, retries, lock_timeout, queue_file)"));
+  EXPECT_THAT(
+      error_of([] {
+        check_settings({{"copy.zzzzzzzz", "1"}});
+      }),
+      HasSubstr(
+          "(valid: chunk_size, chunk_by, retries, allow_inconsistent, lock_timeout, queue_file)"));
 }
 
 TEST(config_keys, unknown_section_names_the_nearest) {

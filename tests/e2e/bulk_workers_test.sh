@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# uses-fixture: pg
+# Several uringmig processes (standing in for hosts) on one bulk job through a shared state
+# (--state-url): three workers clone identically, each chunk done once; a worker killed
+# mid-chunk has its chunk taken again after its lease; the coordinator killed stops a worker
+# (one clear line) while one with --allow-inconsistent goes on; a worker whose definition
+# differs is refused (exit 2, naming the difference).
+. "$(dirname "${BASH_SOURCE[0]}")/lib/pg.sh"
+src=workers_src_$$
+state=workers_state_$$
+new_db "$src"
+new_db "$state"
+psql -qX -v ON_ERROR_STOP=1 -d "$src" <<'SQL'
+create table keyed (id bigint primary key, v text);
+insert into keyed select g, repeat('v', 80) || g from generate_series(1, 80000) g;
+create index keyed_v on keyed (v);
+create table keyless (a int, b text);
+insert into keyless select g % 100, repeat('w', 80) from generate_series(1, 20000) g;
+create table other (id int primary key);
+insert into other select generate_series(1, 1000);
+create sequence counter start 42;
+analyze;
+SQL
+printf '[copy]\nchunk_size = "128kB"\n[state]\nlease_s = 2\n' >"$work/job.toml"
+# Workers that die (as kill -9 does) in the middle of their 3rd chunk; the coordinator of
+# scenario 3 in its 10th, once three workers are in.
+printf '[copy]\nchunk_size = "128kB"\n[copy.debug]\nexit_mid_chunk = 3\n[state]\nlease_s = 2\n' \
+  >"$work/dies3.toml"
+printf '[copy]\nchunk_size = "128kB"\n[copy.debug]\nexit_mid_chunk = 10\nwait_workers = 3\n[state]\nlease_s = 2\n' \
+  >"$work/dies10.toml"
+table_sums "$src" >"$work/src.sums"
+q() { psql -qXAt -d "$state" -c "$1" 2>/dev/null || echo 0; }
+worker() {  # name target job config extra...: in the background, pid in $pid
+  local name=$1 db=$2 job=$3 cfg=$4; shift 4
+  "$bin" run --preset bulk --config "$cfg" --jobs 1 --index-jobs 1 --log-level info \
+    --source "$(url "$src")" --target "$(url "$db")" --state-dir "$work/dir_$name" \
+    --state-url "$(tcp_url "$state")" --job "$job" "$@" >"$work/$name.out" 2>"$work/$name.err" &
+  pid=$!
+}
+wait_for() {  # sql pid: until the state query prints t (the process still alive)
+  for _ in $(seq 300); do
+    [ "$(q "$1")" = t ] && return 0
+    kill -0 "$2" 2>/dev/null || return 1
+    sleep 0.05
+  done
+  return 1
+}
+ready() { echo "select exists (select 1 from uringmig_state.kv where job = '$1' and key = 'workers.ready')"; }
+same_as_source() {  # db what
+  table_sums "$1" >"$work/$1.sums"
+  diff "$work/src.sums" "$work/$1.sums" >/dev/null || fail "$2: the target differs from the source"
+  [ "$(psql -qXAt -d "$1" -c "select last_value from counter")" = 42 ] || fail "$2: sequence not set"
+}
+exactly_once() {  # db job what
+  local planned
+  planned=$(q "select count(*) from uringmig_state.chunk where job = '$2'")
+  [ "$(q "select count(*) from uringmig_state.chunk where job = '$2' and status = 'done'")" = "$planned" ] ||
+    fail "$3: chunks not done in the state"
+  [ "$(psql -qXAt -d "$1" -c "select count(*) from uringmig.chunk_done")" = "$planned" ] ||
+    fail "$3: the target's done marks differ from the $planned planned chunks"
+  [ "$(q "select count(*) from uringmig_state.job_index where job = '$2' and status = 'done'")" = 3 ] ||
+    fail "$3: the state does not record the three indexes as built"
+}
+
+# 1. Three copies of one command: one plans, all copy, identical result, each chunk once,
+#    each table finished (indexes) by one worker.
+d1=workers_d1_$$; new_db "$d1"
+worker a "$d1" one "$work/job.toml"; pa=$pid
+worker b "$d1" one "$work/job.toml"; pb=$pid
+worker c "$d1" one "$work/job.toml"; pc=$pid
+for p in $pa $pb $pc; do wait "$p" || fail "scenario 1: a worker exited $?: $(tail -n 3 "$work"/[abc].err)"; done
+same_as_source "$d1" "three workers"
+exactly_once "$d1" one "three workers"
+[ "$(q "select count(distinct done_by) from uringmig_state.chunk where job = 'one'")" -ge 2 ] ||
+  fail "three workers: the chunks were not shared"
+[ "$(cat "$work"/[abc].err | grep -c 'table public.keyed done')" = 1 ] ||
+  fail "three workers: public.keyed was finished $(cat "$work"/[abc].err | grep -c 'table public.keyed done') times"
+[ "$(cat "$work"/[abc].err | grep -c 'coordinating job')" = 1 ] || fail "three workers: not one coordinator"
+
+# 2. A worker killed mid-chunk (the debug hook exits as kill -9 does): its chunk is taken again
+#    once its lease runs out; the job ends identical.
+d2=workers_d2_$$; new_db "$d2"
+worker a2 "$d2" two "$work/job.toml"; pa=$pid
+wait_for "$(ready two)" "$pa" || fail "scenario 2: the coordinator published no plan"
+worker b2 "$d2" two "$work/dies3.toml"; pb=$pid
+worker c2 "$d2" two "$work/job.toml"; pc=$pid
+rc=0; wait "$pb" || rc=$?
+[ "$rc" = 137 ] || fail "scenario 2: the dying worker exited $rc: $(tail -n 3 "$work/b2.err")"
+for p in $pa $pc; do wait "$p" || fail "scenario 2: a worker exited $?: $(tail -n 3 "$work"/[ac]2.err)"; done
+grep -q "taken again" "$work/a2.err" "$work/c2.err" || fail "scenario 2: no chunk was taken again"
+same_as_source "$d2" "worker killed"
+exactly_once "$d2" two "worker killed"
+
+# 3. The coordinator killed mid-copy (in its 10th chunk): a worker without --allow-inconsistent
+#    stops with one line; one with it goes on under fresh snapshots and says so. A worker of
+#    another definition, started while the job runs, is refused.
+d3=workers_d3_$$; new_db "$d3"
+worker p1 "$d3" three "$work/dies10.toml"; p1=$pid
+wait_for "select exists (select 1 from uringmig_state.kv where job = 'three' and key = 'workers.coordinator')" "$p1" ||
+  fail "scenario 3: no coordinator"
+# The coordinator waits for three live workers: it is alive while this one is refused.
+expect_exit 2 "$bin" run --preset bulk --config "$work/job.toml" --source "$(url "$src")" \
+  --target "$(url "$d3")" --state-dir "$work/dir_x3" --state-url "$(tcp_url "$state")" \
+  --job three --exclude public.other
+grep -q "^uringmig: this worker's --exclude (public.other) differs" "$work/err" ||
+  fail "another definition: $(tail -n 1 "$work/err")"
+worker p2 "$d3" three "$work/job.toml"; p2=$pid
+worker p3 "$d3" three "$work/job.toml" --allow-inconsistent; p3=$pid
+rc=0; wait "$p1" || rc=$?
+[ "$rc" = 137 ] || fail "scenario 3: the coordinator exited $rc: $(tail -n 1 "$work/p1.err")"
+grep -q "coordinating job" "$work/p1.err" || fail "scenario 3: the first worker did not coordinate"
+rc=0; wait "$p2" || rc=$?
+[ "$rc" = 1 ] || fail "scenario 3: the consistent worker exited $rc"
+grep -q "^uringmig: the coordinator of job .* ended and its exported snapshot with it" "$work/p2.err" ||
+  fail "scenario 3: no clear stop: $(tail -n 1 "$work/p2.err")"
+wait "$p3" || fail "scenario 3: the --allow-inconsistent worker exited $?: $(tail -n 1 "$work/p3.err")"
+grep -q "snapshot: not consistent" "$work/p3.out" || fail "scenario 3: the summary does not say not consistent"
+same_as_source "$d3" "coordinator killed"
+finish bulk_workers
