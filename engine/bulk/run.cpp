@@ -122,6 +122,24 @@ std::vector<std::string> failed_in_state(const job& j) {
   return out;
 }
 
+/// The job's last steps after the copy: post-data, sequences, materialized views (not while a
+/// table failed: views over it would be populated without its rows; a later run does them).
+asio::awaitable<void> finish_schema(
+    job& j, pg::connection& holder, pg::connection& dst,
+    const std::map<std::uint32_t, std::vector<bulk::index_def>>& indexes,
+    const std::vector<std::string>& failed_tables) {
+  if (j.state.get("phase.post_data") != "done")
+    co_await bulk::restore_post_data(j, holder, indexes);
+  spdlog::debug("post-data restored");
+  const int seqs = co_await bulk::copy_sequences(holder, dst);
+  j.state.put("phase.sequences", "done");
+  spdlog::info("{} sequence(s) set to the source's values", seqs);
+  if (failed_tables.empty() && j.state.get("phase.matviews") != "done") {
+    co_await bulk::refresh_matviews(j, holder);
+    if (!j.rt.stop_token().stop_requested()) j.state.put("phase.matviews", "done");
+  }
+}
+
 /// Workers: the job's last steps, by the one worker that takes them (the others leave).
 asio::awaitable<void> finish_job(
     job& j, pg::connection& holder, pg::connection& dst, const std::vector<table_info>& tables,
@@ -149,15 +167,7 @@ asio::awaitable<void> finish_job(
     if (mine) unlock_job_finish(j, false);
     co_return;
   }
-  if (j.state.get("phase.post_data") != "done")
-    co_await bulk::restore_post_data(j, holder, indexes);
-  const int seqs = co_await bulk::copy_sequences(holder, dst);
-  j.state.put("phase.sequences", "done");
-  spdlog::info("{} sequence(s) set to the source's values", seqs);
-  if (failed_tables.empty() && j.state.get("phase.matviews") != "done") {
-    co_await bulk::refresh_matviews(j, holder);
-    if (!j.rt.stop_token().stop_requested()) j.state.put("phase.matviews", "done");
-  }
+  co_await finish_schema(j, holder, dst, indexes, failed_tables);
   unlock_job_finish(j, !j.rt.stop_token().stop_requested());
 }
 
@@ -372,17 +382,7 @@ asio::awaitable<void> bulk_main(job& j, bool resuming, const reporter_options& r
     if (w->failed) failed_tables.push_back(w->info.display() + ": " + w->error);
   if (j.rt.stop_token().stop_requested()) co_return;
 
-  if (j.state.get("phase.post_data") != "done")
-    co_await bulk::restore_post_data(j, holder, indexes);
-  spdlog::debug("post-data restored");
-  const int seqs = co_await bulk::copy_sequences(holder, dst);
-  j.state.put("phase.sequences", "done");
-  spdlog::info("{} sequence(s) set to the source's values", seqs);
-  // Views over a table that failed would be populated without its rows: a later run does it.
-  if (failed_tables.empty() && j.state.get("phase.matviews") != "done") {
-    co_await bulk::refresh_matviews(j, holder);
-    if (!j.rt.stop_token().stop_requested()) j.state.put("phase.matviews", "done");
-  }
+  co_await finish_schema(j, holder, dst, indexes, failed_tables);
   co_await holder.close();
   co_await dst.close();
 }

@@ -66,7 +66,11 @@ std::size_t chunk_runner::chunks_queued() const {
 std::optional<chunk_runner::task> chunk_runner::hand_out(table_state& ts, const planned_chunk& c,
                                                          bool leased) {
   std::lock_guard lk(m_);
-  task k{&ts, &c, false, leased};
+  return start(task{&ts, &c, false, leased});
+}
+
+chunk_runner::task chunk_runner::start(task k) {
+  table_state& ts = *k.table;
   ++ts.running;
   ++in_flight_;
   if (!ts.started) {
@@ -124,14 +128,7 @@ std::optional<chunk_runner::task> chunk_runner::next() {
     }
     task k = *it;
     queue_.erase(it);
-    ++ts.running;
-    ++in_flight_;
-    if (!ts.started) {
-      ts.started = true;
-      ts.first = std::chrono::steady_clock::now();
-      k.first = true;
-    }
-    return k;
+    return start(k);
   }
   return std::nullopt;
 }

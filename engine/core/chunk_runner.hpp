@@ -173,6 +173,7 @@ class chunk_runner {
   std::optional<task> next();
   boost::asio::awaitable<std::optional<task>> next_leased();
   std::optional<task> hand_out(table_state& ts, const planned_chunk& c, bool leased);
+  task start(task k);  // counts it running, marks a table's first chunk; m_ held
   boost::asio::awaitable<void> workers_then(std::stop_source& done);
   boost::asio::awaitable<void> heartbeat(std::stop_token done);
   boost::asio::awaitable<void> chunk_in(const task& k, const chunk_attempt& a);
