@@ -24,6 +24,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace {
 
@@ -56,28 +58,27 @@ constexpr sock_filter jump(unsigned short code, unsigned k, unsigned char jt, un
   return sock_filter{code, jt, jf, k};
 }
 
-int install_filter(unsigned err) {
+// Loads the system call number into the accumulator for every architecture the filters know;
+// allows every call of any other architecture. Ends at index 10, where a filter's own rules go.
+std::vector<sock_filter> syscall_number() {
   constexpr unsigned arch_offset = offsetof(seccomp_data, arch);
   constexpr unsigned nr_offset = offsetof(seccomp_data, nr);
-  const unsigned deny = SECCOMP_RET_ERRNO | (err & SECCOMP_RET_DATA);
   // Jump offsets count instructions to skip; the index of each is on the right.
-  std::array<sock_filter, 15> program = {
-      stmt(BPF_LD | BPF_W | BPF_ABS, arch_offset),                  // 0
-      jump(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 4, 0),     // 1 -> 6
-      jump(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_I386, 6, 0),       // 2 -> 9
-      jump(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_AARCH64, 5, 0),    // 3 -> 9
-      jump(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_ARM, 4, 0),        // 4 -> 9
-      stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),                     // 5 other arch
-      stmt(BPF_LD | BPF_W | BPF_ABS, nr_offset),                    // 6 x86_64, x32
-      stmt(BPF_ALU | BPF_AND | BPF_K, ~x32_syscall_bit),            // 7
-      stmt(BPF_JMP | BPF_JA, 1),                                    // 8 -> 10
-      stmt(BPF_LD | BPF_W | BPF_ABS, nr_offset),                    // 9
-      jump(BPF_JMP | BPF_JEQ | BPF_K, io_uring_setup_nr, 3, 0),     // 10 -> 14
-      jump(BPF_JMP | BPF_JEQ | BPF_K, io_uring_enter_nr, 2, 0),     // 11 -> 14
-      jump(BPF_JMP | BPF_JEQ | BPF_K, io_uring_register_nr, 1, 0),  // 12 -> 14
-      stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),                     // 13
-      stmt(BPF_RET | BPF_K, deny),                                  // 14
+  return {
+      stmt(BPF_LD | BPF_W | BPF_ABS, arch_offset),                // 0
+      jump(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 4, 0),   // 1 -> 6
+      jump(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_I386, 6, 0),     // 2 -> 9
+      jump(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_AARCH64, 5, 0),  // 3 -> 9
+      jump(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_ARM, 4, 0),      // 4 -> 9
+      stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),                   // 5 other arch
+      stmt(BPF_LD | BPF_W | BPF_ABS, nr_offset),                  // 6 x86_64, x32
+      stmt(BPF_ALU | BPF_AND | BPF_K, ~x32_syscall_bit),          // 7
+      stmt(BPF_JMP | BPF_JA, 1),                                  // 8 -> 10
+      stmt(BPF_LD | BPF_W | BPF_ABS, nr_offset),                  // 9
   };
+}
+
+int install(std::vector<sock_filter> program) {
   sock_fprog prog{static_cast<unsigned short>(program.size()), program.data()};
   // Without no_new_privs an unprivileged process may not install a filter.
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
@@ -91,37 +92,36 @@ int install_filter(unsigned err) {
   return 0;
 }
 
+// The three io_uring calls fail with err.
+int install_filter(unsigned err) {
+  const unsigned deny = SECCOMP_RET_ERRNO | (err & SECCOMP_RET_DATA);
+  auto program = syscall_number();
+  program.insert(program.end(),
+                 {
+                     jump(BPF_JMP | BPF_JEQ | BPF_K, io_uring_setup_nr, 3, 0),     // 10 -> 14
+                     jump(BPF_JMP | BPF_JEQ | BPF_K, io_uring_enter_nr, 2, 0),     // 11 -> 14
+                     jump(BPF_JMP | BPF_JEQ | BPF_K, io_uring_register_nr, 1, 0),  // 12 -> 14
+                     stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),                     // 13
+                     stmt(BPF_RET | BPF_K, deny),                                  // 14
+                 });
+  return install(std::move(program));
+}
+
 // io_uring_setup(entries, params) with entries > max fails with ENOMEM; everything else runs.
 int install_ring_limit(unsigned max_entries) {
-  constexpr unsigned arch_offset = offsetof(seccomp_data, arch);
-  constexpr unsigned nr_offset = offsetof(seccomp_data, nr);
   constexpr unsigned arg0_offset = offsetof(seccomp_data, args);  // low word: little-endian
   const unsigned deny = SECCOMP_RET_ERRNO | (ENOMEM & SECCOMP_RET_DATA);
-  std::array<sock_filter, 16> program = {
-      stmt(BPF_LD | BPF_W | BPF_ABS, arch_offset),                // 0
-      jump(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 4, 0),   // 1 -> 6
-      jump(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_I386, 6, 0),     // 2 -> 9
-      jump(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_AARCH64, 5, 0),  // 3 -> 9
-      jump(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_ARM, 4, 0),      // 4 -> 9
-      stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),                   // 5 other arch
-      stmt(BPF_LD | BPF_W | BPF_ABS, nr_offset),                  // 6 x86_64, x32
-      stmt(BPF_ALU | BPF_AND | BPF_K, ~x32_syscall_bit),          // 7
-      stmt(BPF_JMP | BPF_JA, 1),                                  // 8 -> 10
-      stmt(BPF_LD | BPF_W | BPF_ABS, nr_offset),                  // 9
-      jump(BPF_JMP | BPF_JEQ | BPF_K, io_uring_setup_nr, 1, 0),   // 10 -> 12
-      stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),                   // 11
-      stmt(BPF_LD | BPF_W | BPF_ABS, arg0_offset),                // 12 entries
-      jump(BPF_JMP | BPF_JGT | BPF_K, max_entries, 0, 1),         // 13 -> 14 / 15
-      stmt(BPF_RET | BPF_K, deny),                                // 14
-      stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),                   // 15
-  };
-  sock_fprog prog{static_cast<unsigned short>(program.size()), program.data()};
-  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
-      ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) != 0) {
-    std::fprintf(stderr, "no_uring_exec: installing the filter: %s\n", std::strerror(errno));
-    return -1;
-  }
-  return 0;
+  auto program = syscall_number();
+  program.insert(program.end(),
+                 {
+                     jump(BPF_JMP | BPF_JEQ | BPF_K, io_uring_setup_nr, 1, 0),  // 10 -> 12
+                     stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),                  // 11
+                     stmt(BPF_LD | BPF_W | BPF_ABS, arg0_offset),               // 12 entries
+                     jump(BPF_JMP | BPF_JGT | BPF_K, max_entries, 0, 1),        // 13 -> 14 / 15
+                     stmt(BPF_RET | BPF_K, deny),                               // 14
+                     stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),                  // 15
+                 });
+  return install(std::move(program));
 }
 
 // 120 bytes is sizeof(struct io_uring_params); zeroed means "defaults".
