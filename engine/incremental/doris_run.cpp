@@ -181,13 +181,7 @@ int plan_doris(const job_spec& spec) {
     std::exception_ptr error;
     try {
       co_await open_and_check(cx);
-      std::cout << "source " << cx.src->description() << "\n";
-      for (const auto& p : cx.plans) {
-        const auto w = co_await open_window(p, *cx.src, chunk_rows);
-        std::cout << describe_plan(p, w);
-      }
-      std::cout << settings_summary(spec.settings);
-      std::cout.flush();
+      co_await print_plans(*cx.src, cx.plans, chunk_rows, spec.settings);
     } catch (...) {
       error = std::current_exception();
     }

@@ -7,12 +7,14 @@
 #include "engine/core/job_spec.hpp"
 #include "engine/core/progress.hpp"
 #include "engine/core/state_store.hpp"
+#include "engine/incremental/plan.hpp"
 #include "io/runtime.hpp"
 
 #include <boost/asio/awaitable.hpp>
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,6 +32,11 @@ struct outcome {
 boost::asio::awaitable<bool> run_chunks(chunk_path& path, state_store& state, progress& prog,
                                         std::vector<chunk_table> todo, const job_spec& spec,
                                         io::runtime& rt);
+
+/// `plan`'s output: the source, each table's plan and window, the settings.
+boost::asio::awaitable<void> print_plans(source& src, const std::vector<table_plan>& plans,
+                                         std::int64_t chunk_rows,
+                                         const std::map<std::string, std::string>& settings);
 
 /// A table's summary line on stdout.
 struct table_summary {

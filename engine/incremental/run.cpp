@@ -228,13 +228,7 @@ int plan(const job_spec& spec) {
     std::exception_ptr error;
     try {
       co_await open_sides(cx);
-      std::cout << "source " << cx.src->description() << "\n";
-      for (const auto& p : cx.plans) {
-        const auto w = co_await open_window(p, *cx.src, chunk_rows);
-        std::cout << describe_plan(p, w);
-      }
-      std::cout << settings_summary(spec.settings);
-      std::cout.flush();
+      co_await print_plans(*cx.src, cx.plans, chunk_rows, spec.settings);
     } catch (...) {
       error = std::current_exception();
     }
@@ -317,6 +311,18 @@ asio::awaitable<bool> run_chunks(chunk_path& path, state_store& state, progress&
   reporter.stop();
   if (error) std::rethrow_exception(error);
   co_return runner.complete();
+}
+
+asio::awaitable<void> print_plans(source& src, const std::vector<table_plan>& plans,
+                                  std::int64_t chunk_rows,
+                                  const std::map<std::string, std::string>& settings) {
+  std::cout << "source " << src.description() << "\n";
+  for (const auto& p : plans) {
+    const auto w = co_await open_window(p, src, chunk_rows);
+    std::cout << describe_plan(p, w);
+  }
+  std::cout << settings_summary(settings);
+  std::cout.flush();
 }
 
 void print_table_summary(const table_summary& t) {
