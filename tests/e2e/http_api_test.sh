@@ -29,10 +29,10 @@ chunk_size = "64kB"
 token = "${UM_HTTP_TOKEN}"
 EOF2
 export UM_HTTP_TOKEN="tok-$$-secret"
-port=$(free_port)
 "$bin" run --preset bulk --config job.toml --jobs 1 --index-jobs 1 --source "$(url "$src")" \
-  --target "$(url "$dst")" --state-dir state --http "127.0.0.1:$port" >run.out 2>run.err &
+  --target "$(url "$dst")" --state-dir state --http "127.0.0.1:0" >run.out 2>run.err &
 pid=$!
+port=$(served_port run.err "$pid") || { fail "the job never served: $(tail -3 run.err)"; exit 1; }
 
 wait_api "$pid" '.progress.chunks_done >= 1' || fail "the job never served a copying status: $(tail -3 run.err)"
 
@@ -140,10 +140,10 @@ tls_post() {
     -H "Authorization: Bearer $UM_HTTP_TOKEN" "https://127.0.0.1:$port$1"
 }
 tls_run() {  # the TLS job on state3, serving on $port, as $pid
-  port=$(free_port)
   "$bin" run --preset bulk --config tls.toml --jobs 1 --index-jobs 1 --source "$(url "$src")" \
-    --target "$(url "$dst3")" --state-dir state3 --http "127.0.0.1:$port" >tls.out 2>tls.err &
+    --target "$(url "$dst3")" --state-dir state3 --http "127.0.0.1:0" >tls.out 2>tls.err &
   pid=$!
+  port=$(served_port tls.err "$pid") || { fail "the TLS job never served: $(tail -3 tls.err)"; exit 1; }
 }
 tls_run
 api() { curl -sS -k --max-time 10 "https://127.0.0.1:$port$1"; }

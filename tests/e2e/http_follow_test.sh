@@ -26,12 +26,12 @@ cat >job.toml <<'EOF2'
 token = "${UM_HTTP_TOKEN}"
 EOF2
 export UM_HTTP_TOKEN="follow-tok-$$"
-port=$(free_port)
 # A walsender that hears nothing for 1 s ends the replication connection.
 short_timeout="$(url "$src")&options=-c%20wal_sender_timeout%3D1s"
 "$bin" run --preset online --config job.toml --source "$short_timeout" --target "$(url "$dst")" \
-  --state-dir st --http "127.0.0.1:$port" >run.out 2>run.err &
+  --state-dir st --http "127.0.0.1:0" >run.out 2>run.err &
 pid=$!
+port=$(served_port run.err "$pid") || { fail "the job never served: $(tail -3 run.err)"; exit 1; }
 # The live phase and the state store's mark (read at most once a second) both say follow.
 wait_api "$pid" '.phase == "follow" and .cdc.active and .marks["online.phase"] == "follow"' ||
   fail "never following over HTTP: $(tail -3 run.err)"
@@ -85,10 +85,10 @@ grep -q "switchover over HTTP finished (exit code 0)" run.err || fail "switchove
 # /stop: a follower stopped over HTTP ends as on SIGTERM and follows again when rerun.
 dst2=httpf_dst2_$$
 new_db "$dst2"
-port=$(free_port)
 "$bin" run --preset online --config job.toml --source "$(url "$src")" --target "$(url "$dst2")" \
-  --state-dir st2 --http "127.0.0.1:$port" >run2.out 2>run2.err &
+  --state-dir st2 --http "127.0.0.1:0" >run2.out 2>run2.err &
 pid=$!
+port=$(served_port run2.err "$pid") || { fail "the second job never served: $(tail -3 run2.err)"; exit 1; }
 wait_api "$pid" '.phase == "follow"' || fail "second job never following: $(tail -3 run2.err)"
 [ "$(post /api/v1/stop "$UM_HTTP_TOKEN")" = 202 ] || fail "stop: $(cat post.out)"
 rc=0

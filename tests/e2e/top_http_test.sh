@@ -30,17 +30,17 @@ chunk_size = "256kB"
 token = "${UM_HTTP_TOKEN}"
 TOML
 export UM_HTTP_TOKEN="top-test-token-$$"
-port=$(free_port)
-addr="127.0.0.1:$port"
 status_field() { api /api/v1/status | jq -r "$1"; }
 
 hold gate "$dst" "select pg_advisory_lock(4344);"
 wait_true "$dst" "select exists (select 1 from $locks l where locktype = 'advisory' and granted)" ||
   fail "the test could not take its advisory lock"
-"$bin" run --preset bulk --config "$work/job.toml" --jobs 1 --index-jobs 1 --http "$addr" \
+"$bin" run --preset bulk --config "$work/job.toml" --jobs 1 --index-jobs 1 --http 127.0.0.1:0 \
   --source "$(url "$src")" --target "$(url "$dst")" --state-dir "$work/state" \
   >"$work/job.out" 2>"$work/job.err" &
 job=$!
+port=$(served_port "$work/job.err" "$job") || { fail "the job never served: $(tail -3 "$work/job.err")"; exit 1; }
+addr="127.0.0.1:$port"
 wait_api "$job" .live || fail "the job's API never answered: $(tail -3 "$work/job.err")"
 wait_true "$dst" "select exists (select 1 from $locks l where locktype = 'advisory' and not granted)" ||
   fail "the copy of gated never reached the gate"

@@ -26,8 +26,9 @@ TEST(observe, listen_addresses) {
   EXPECT_TRUE(a.loopback);
   EXPECT_FALSE(observe::parse_listen("0.0.0.0:7654", "--http").loopback);
   EXPECT_FALSE(observe::parse_listen("[::]:7654", "--http").loopback);
+  EXPECT_EQ(observe::parse_listen("127.0.0.1:0", "--http").port, 0);  // the kernel picks one
   for (const char* bad :
-       {"7654", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:70000", "host:80", "127.0.0.1:12x"})
+       {"7654", "127.0.0.1:", "127.0.0.1:-1", "127.0.0.1:70000", "host:80", "127.0.0.1:12x"})
     EXPECT_THROW(observe::parse_listen(bad, "--http"), usage_error) << bad;
 }
 

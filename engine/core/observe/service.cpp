@@ -131,8 +131,8 @@ listen_address parse_listen(const std::string& text, const std::string& what) {
   const std::string port_text = text.substr(colon + 1);
   unsigned port = 0;
   const auto [p, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  if (ec != std::errc() || p != port_text.data() + port_text.size() || port == 0 || port > 65535)
-    throw bad("the port is not a number from 1 to 65535");
+  if (ec != std::errc() || p != port_text.data() + port_text.size() || port > 65535)
+    throw bad("the port is not a number from 0 to 65535");
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
     host = host.substr(1, host.size() - 2);
   if (host.empty() || host == "localhost") host = "127.0.0.1";
