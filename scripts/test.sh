@@ -9,14 +9,23 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+# Each step's wall time goes to stderr at the end (the suite's budget is 25 minutes).
+t0=$SECONDS
+times=()
+step() { times+=("$1 $((SECONDS - t0)) s"); t0=$SECONDS; }
+trap 'printf "test.sh timing: %s\n" "${times[@]}" >&2' EXIT
 scripts/setup-deps.sh
+step setup
 cmake --preset asan
 cmake --build --preset asan -j"$(nproc)"
+step build
 rc=0
 ctest --preset asan -j2 "$@" || rc=$?
+step ctest
 if [ $# -eq 0 ]; then
   cmake --preset clang-fuzz
   cmake --build --preset clang-fuzz -j"$(nproc)"
   ctest --preset clang-fuzz || rc=$?
+  step fuzz
 fi
 exit $rc
