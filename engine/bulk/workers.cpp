@@ -109,22 +109,23 @@ asio::awaitable<void> finish_others(job& j) {
   for (auto& w : j.tables)
     mine.emplace(std::pair<std::string_view, std::string_view>(w->info.schema, w->info.name),
                  w.get());
-  co_await engine::finish_others(j.state, j.rt.stop_token(), [&](const table_row& r) {
+  co_await engine::finish_others(j.state, j.rt, [&](const table_row& r) -> asio::awaitable<bool> {
     auto it = mine.find({r.schema, r.name});
-    if (it == mine.end()) return false;
+    if (it == mine.end()) co_return false;
     table_work& w = *it->second;
-    if (!claim_finish(j, w)) return true;
+    if (!claim_finish(j, w)) co_return true;
     spdlog::info("table {}: finishing it (its data is in; no live worker was on it)",
                  w.info.display());
     std::lock_guard lk(j.m);
     table_data_done(j, w, r.copy_seconds);
-    return true;
+    co_return true;
   });
 }
 
 asio::awaitable<bool> lock_job_finish(job& j) {
-  if (!co_await engine::lock_job_finish(j.state, j.rt.stop_token(), j.coordinator_run))
-    co_return false;
+  // Not in one expression with the `if`: GCC 12 mishandles a co_await there.
+  const bool mine = co_await engine::lock_job_finish(j.state, j.rt, j.coordinator_run);
+  if (!mine) co_return false;
   // Tables other workers failed: post-data leaves out what depends on them.
   const job_status st = j.state.status_snapshot();
   std::lock_guard lk(j.m);

@@ -201,23 +201,27 @@ void release_table_finish(state_store& state, const std::string& schema, const s
   }
 }
 
-asio::awaitable<void> finish_others(state_store& state, std::stop_token stop,
-                                    const std::function<bool(const table_row&)>& take) {
+asio::awaitable<void> finish_others(
+    state_store& state, io::runtime& rt,
+    const std::function<asio::awaitable<bool>(const table_row&)>& take) {
+  const auto stop = rt.stop_token();
   while (!stop.stop_requested()) {
     const job_status st = state.status_snapshot();
     bool waiting = false;
     for (const auto& r : st.tables) {
       if (r.status == "done" || r.status == "failed" || r.chunks_done < r.chunks_total) continue;
       // Its data is in, its finish is not: someone's, or ours to take over.
-      waiting = take(r) || waiting;
+      const bool taken = co_await take(r);
+      waiting = waiting || taken;
     }
     if (!waiting) break;
     if (!co_await io::sleep_unless_stopped(poll_every, stop)) break;
   }
 }
 
-asio::awaitable<bool> lock_job_finish(state_store& state, std::stop_token stop,
+asio::awaitable<bool> lock_job_finish(state_store& state, io::runtime& rt,
                                       std::int64_t coordinator_run) {
+  const auto stop = rt.stop_token();
   while (!state.try_lock("finish"))
     if (!co_await io::sleep_unless_stopped(poll_every, stop)) co_return false;
   if (job_finished(state, coordinator_run)) {

@@ -68,11 +68,12 @@ void release_table_finish(state_store& state, const std::string& schema, const s
 /// failed, calls `take` with its row (take tries to finish it: claim_table_finish, then the
 /// path's finish) and waits for it; `take` returns false for a table that is not this
 /// worker's business. Returns when none is left or on a stop.
-boost::asio::awaitable<void> finish_others(state_store& state, std::stop_token stop,
-                                           const std::function<bool(const table_row&)>& take);
+boost::asio::awaitable<void> finish_others(
+    state_store& state, io::runtime& rt,
+    const std::function<boost::asio::awaitable<bool>(const table_row&)>& take);
 
 /// The job's last steps run once: false when another worker did them (or a stop came first).
-boost::asio::awaitable<bool> lock_job_finish(state_store& state, std::stop_token stop,
+boost::asio::awaitable<bool> lock_job_finish(state_store& state, io::runtime& rt,
                                              std::int64_t coordinator_run);
 /// `finished`: the job's last steps are done (the others that come later leave).
 void unlock_job_finish(state_store& state, std::int64_t coordinator_run, bool finished);
