@@ -2,6 +2,7 @@
 
 #include "connectors/sqlite/shard_writer.hpp"
 #include "engine/core/chunk_runner.hpp"
+#include "io/sleep.hpp"
 #include "io/wait_all.hpp"
 
 #include <fmt/format.h>
@@ -40,7 +41,8 @@ struct load_cancelled {};
 
 using op_t = io::spawned;
 
-std::atomic<int> chunks_committing{0};  // copy.debug.exit_mid_chunk
+std::atomic<int> chunks_committing{0};      // copy.debug.exit_mid_chunk
+std::atomic<bool> first_chunk_read{false};  // copy.debug.wait_workers
 using io::wait_all;
 
 double since(std::chrono::steady_clock::time_point t) {
@@ -339,6 +341,12 @@ class load::reader final : public chunk_worker {
     {
       std::lock_guard lk(l_.m_);
       if (l_.failed_) throw load_cancelled{};
+    }
+    if (l_.o_.wait_workers > 0 && !first_chunk_read.exchange(true)) {
+      // Tests: a worker that holds its first chunk's lease until the others are in.
+      const auto stop = l_.rt_.stop_token();
+      while (l_.state_.status_snapshot().live_runs < l_.o_.wait_workers)
+        if (!co_await io::sleep_unless_stopped(std::chrono::milliseconds(50), stop)) break;
     }
     chunk_sink sink(l_, c);
     const auto t0 = std::chrono::steady_clock::now();

@@ -11,7 +11,6 @@
 #include "engine/shards/load.hpp"
 #include "engine/shards/sources.hpp"
 #include "io/deadline.hpp"
-#include "io/sleep.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -326,7 +325,11 @@ asio::awaitable<void> join_job(shard_run& r, source& src, const std::string& fp)
           state.where()));
     check_shared_target(state, r.target);
     use_saved_plan(state, src);
-    if (src.adopt_snapshot) co_await src.adopt_snapshot(published(state, "workers.snapshot"));
+    if (src.adopt_snapshot) {
+      const std::string snapshot = published(state, "workers.snapshot");
+      co_await src.adopt_snapshot(snapshot);
+      spdlog::info("worker {}: reading under the coordinator's snapshot {}", r.worker, snapshot);
+    }
     co_return;
   }
   const bool resuming = state.has_plan() && state.get("shards.fingerprint") == fp;
@@ -340,18 +343,14 @@ asio::awaitable<void> join_job(shard_run& r, source& src, const std::string& fp)
     use_saved_plan(state, src);
   } else {
     prepare_target(r.target, src.tables, opts.restart);
+    mark_shared_target(state, r.target);  // before the plan: a resumed round checks it
     std::vector<planned_table> plan;
     for (const auto& t : src.tables)
       plan.push_back(t.plan);
     state.save_plan(plan);
     state.put("shards.fingerprint", fp);
-    mark_shared_target(state, r.target);
   }
   publish_plan(state, r.run_id, {{"workers.snapshot", src.snapshot}});
-  // Tests: the coordinator starts loading once this many workers of the job are live.
-  const std::int64_t wait = integer_setting(opts.settings, "copy.debug.wait_workers");
-  while (state.status_snapshot().live_runs < wait)
-    if (!co_await io::sleep_unless_stopped(std::chrono::milliseconds(50), r.rt.stop_token())) break;
 }
 
 /// Workers: the finish of a table whose data is in, by whichever worker takes its lock.
@@ -447,6 +446,7 @@ asio::awaitable<void> run_all(shard_run& r, const shards::load_options& lo_base,
       l.lease = std::chrono::seconds(opts.config.bulk.lease_s);
       lo.leases = std::move(l);
       lo.exit_mid_chunk = opts.config.bulk.exit_mid_chunk;
+      lo.wait_workers = integer_setting(opts.settings, "copy.debug.wait_workers");
     } else {
       r.run_id = state.begin_run({opts.command,
                                   opts.preset.empty() ? "shards" : opts.preset,

@@ -21,7 +21,8 @@ analyze;
 SQL
 "$repo/scripts/sample-clients.sh" "$work/src.db" 12000 >/dev/null
 printf '[copy]\nchunk_size = "96kB"\n[sqlite]\nchunk_rows = 1000\n[state]\nlease_s = 1\n' >job.toml
-# The coordinator of scenario 2 waits for three live workers, then dies in its first chunk.
+# The coordinator of scenario 2 holds its first chunk until three workers are live, then dies
+# with that chunk in one file and not in the others.
 printf '[copy]\nchunk_size = "96kB"\n[copy.debug]\nexit_mid_chunk = 1\nwait_workers = 3\n[sqlite]\nchunk_rows = 1000\n[state]\nlease_s = 1\n' >dies.toml
 printf '[copy]\nchunk_size = "96kB"\n[sqlite]\nchunk_rows = 500\n[state]\nlease_s = 1\n' >other.toml
 q() { psql -qXAt -d "$state" -c "$1" 2>/dev/null || echo 0; }
@@ -82,7 +83,9 @@ once one out1 clients "three workers" a.err b.err c.err
 [ "$(cat "$work"/[abc].err | grep -c 'coordinating job')" = 1 ] || fail "three workers: not one coordinator"
 snap=$(q "select value from uringmig_state.kv where job = 'one' and key = 'workers.snapshot'")
 [ -n "$snap" ] || fail "three workers: the coordinator published no snapshot"
-[ "$(grep -l "source snapshot $snap" "$work"/[abc].err | wc -l)" = 1 ] || fail "three workers: snapshot not the coordinator's"
+[ "$(grep -l "source snapshot $snap" "$work"/[abc].err | wc -l)" = 1 ] &&
+  [ "$(grep -l "reading under the coordinator's snapshot $snap" "$work"/[abc].err | wc -l)" = 2 ] ||
+  fail "three workers: not all under the coordinator's snapshot"
 
 # 2. SQLite source: the coordinator dies in its first chunk, once one file has it and the
 #    others not; the other workers take it again after the lease; identical files. While it
