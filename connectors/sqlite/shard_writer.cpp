@@ -29,10 +29,16 @@ shard_writer::shard_writer(shard_writer_options o)
   // checkpoint). A kill -9 still rolls back to the last commit. finish() switches to WAL. The
   // journal is truncated at each commit, not deleted: no file created and unlinked per
   // transaction (measured: 4 % faster at 1M rows into 11 files, 9 % for a tiny table).
+  // Shared: other processes' chunks wait for the file's lock at most one chunk's copy each;
+  // a file another worker finished (WAL) keeps its mode.
+  if (o_.shared) db_.exec("pragma busy_timeout = 600000");
+  const bool finished_elsewhere = o_.shared && db_.scalar_text("pragma journal_mode") == "wal";
   db_.exec(
-      fmt::format("pragma journal_mode = {}; pragma synchronous = off; pragma cache_size = -{}; "
-                  "pragma temp_store = file",
-                  o_.load_wal ? "wal" : "truncate", o_.cache_mib * 1024));
+      fmt::format("{}pragma synchronous = off; pragma cache_size = -{}; pragma temp_store = file",
+                  finished_elsewhere ? ""
+                  : o_.load_wal      ? "pragma journal_mode = wal; "
+                                     : "pragma journal_mode = truncate; ",
+                  o_.cache_mib * 1024));
   db_.exec(
       "create table if not exists _uringmig_chunks(tbl text not null, chunk_no integer not null, "
       "rows integer not null, end_row integer not null, primary key(tbl, chunk_no)) without "
@@ -58,11 +64,11 @@ shard_writer::shard_writer(shard_writer_options o)
   }
   statement exists = db_.prepare("select 1 from sqlite_schema where type = 'table' and name = ?1");
   exists.bind_text(1, o_.table);
-  db_.exec("begin");
+  db_.exec(o_.shared ? "begin immediate" : "begin");
   if (!exists.step()) db_.exec(o_.create_sql);
   exists.reset();
   set_meta("job", o_.fingerprint);
-  set_meta("status", "loading");
+  set_meta("status", "loading", !o_.shared);  // shared: a finished file stays complete
   db_.exec("commit");
 
   params_per_row_ = o_.columns.size();
@@ -74,6 +80,16 @@ shard_writer::shard_writer(shard_writer_options o)
   mark_ = db_.prepare(
       "insert or replace into _uringmig_chunks(tbl, chunk_no, rows, end_row) values (?1, ?2, ?3, "
       "?4)");
+  if (o_.shared) {
+    // Columns without a type: the values stay as bound until the table's own affinity applies.
+    std::string cols;
+    for (std::size_t i = 0; i < o_.columns.size(); ++i)
+      cols += fmt::format("{}c{}", i ? ", " : "", i);
+    db_.exec("create temp table if not exists uringmig_stage(" + cols + ")");
+    insert_into_ = "insert into temp.uringmig_stage";
+  } else {
+    insert_into_ = "insert into main." + quote_ident(o_.table);
+  }
   if (o_.segment_insert) setup_segments();
 }
 
@@ -157,17 +173,18 @@ void shard_writer::flush_segment() {
   if (!deserialize(db_, image))
     throw error(db_.message("loading a segment image", SQLITE_ERROR), SQLITE_ERROR, SQLITE_ERROR);
   // Prepared against this image's schema (root pages differ from image to image).
-  statement transfer = db_.prepare("insert into main." + quote_ident(o_.table) +
-                                   " select * from uringmig_seg." + quote_ident(o_.table));
+  statement transfer =
+      db_.prepare(insert_into_ + " select * from uringmig_seg." + quote_ident(o_.table));
   transfer.run();
   rows_written_ += static_cast<std::int64_t>(segment_->rows());
   segment_->clear();
   segment_seq_ = 0;
 }
 
-void shard_writer::set_meta(std::string_view key, std::string_view value) {
-  statement s =
-      db_.prepare("insert or replace into _uringmig_meta(tbl, key, value) values (?1, ?2, ?3)");
+void shard_writer::set_meta(std::string_view key, std::string_view value, bool replace) {
+  statement s = db_.prepare(
+      fmt::format("insert or {} into _uringmig_meta(tbl, key, value) values (?1, ?2, ?3)",
+                  replace ? "replace" : "ignore"));
   s.bind_text(1, o_.table);
   s.bind_text(2, key);
   s.bind_text(3, value);
@@ -175,6 +192,9 @@ void shard_writer::set_meta(std::string_view key, std::string_view value) {
 }
 
 void shard_writer::clear_unfinished(const std::vector<chunk_range>& ranges) {
+  // Shared: rows reach the table only with their chunk's mark, so none is unfinished (and what
+  // looks so may be another process's chunk in flight).
+  if (o_.shared) return;
   const std::string t = quote_ident(o_.table);
   db_.exec("begin");
   switch (o_.resume) {
@@ -211,14 +231,18 @@ void shard_writer::begin_if_needed() {
 statement& shard_writer::insert_statement(std::size_t rows) {
   auto it = inserts_.find(rows);
   if (it != inserts_.end()) return it->second;
-  std::string sql = "insert into " + quote_ident(o_.table) + "(";
-  bool first = true;
-  for (const auto& c : o_.columns) {
-    if (!first) sql += ", ";
-    sql += quote_ident(c);
-    first = false;
+  std::string sql = insert_into_;
+  if (!o_.shared) {  // the staging table has the batch's columns in order
+    sql += "(";
+    bool first = true;
+    for (const auto& c : o_.columns) {
+      if (!first) sql += ", ";
+      sql += quote_ident(c);
+      first = false;
+    }
+    sql += ")";
   }
-  sql += ") values ";
+  sql += " values ";
   std::string one = "(";
   for (std::size_t i = 0; i < params_per_row_; ++i)
     one += i ? ",?" : "?";
@@ -324,6 +348,10 @@ void shard_writer::flush_pending() {
 }
 
 void shard_writer::end_chunk(int chunk_no, std::int64_t rows) {
+  if (o_.shared) {
+    publish(chunk_no, rows);
+    return;
+  }
   begin_if_needed();
   mark_.bind_text(1, o_.table);
   mark_.bind_int64(2, chunk_no);
@@ -338,14 +366,15 @@ void shard_writer::end_chunk(int chunk_no, std::int64_t rows) {
 
 std::vector<int> shard_writer::maybe_commit() {
   // A segment is copied and committed as soon as it is full (an image can only be swapped
-  // between transactions); rows of an unfinished chunk may commit without its mark.
+  // between transactions); rows of an unfinished chunk may commit without its mark (shared:
+  // into the staging table).
   if (segment_ && segment_->bytes() >= o_.segment_bytes) return commit();
-  if (rows_in_tx_ < o_.commit_rows) return {};
+  if (rows_in_tx_ < o_.commit_rows && !(o_.shared && !ended_.empty())) return {};
   return commit();
 }
 
-std::vector<int> shard_writer::commit() {
-  if (!in_tx_) return {};
+void shard_writer::commit_tx() {
+  if (!in_tx_) return;
   flush_pending();
   flush_segment();
   db_.exec("commit");
@@ -354,9 +383,53 @@ std::vector<int> shard_writer::commit() {
   if (segment_ && !deserialize(db_, empty_image_))
     throw error(db_.message("releasing a segment image", SQLITE_ERROR), SQLITE_ERROR, SQLITE_ERROR);
   rows_in_tx_ = 0;
+}
+
+std::vector<int> shard_writer::commit() {
+  commit_tx();
   for (int c : ended_)
     done_.insert(c);
   return std::exchange(ended_, {});
+}
+
+void shard_writer::publish(int chunk_no, std::int64_t rows) {
+  commit_tx();  // the chunk's last rows into the staging table
+  // The mark first: a write as the transaction's first statement takes the file's write lock,
+  // waiting (busy_timeout) while another process holds it (BEGIN IMMEDIATE would also want
+  // the read-only segment image attached here). Not new: another process's copy of this chunk
+  // is in already, and this one goes.
+  db_.exec("begin");
+  try {
+    statement mark = db_.prepare(
+        "insert or ignore into _uringmig_chunks(tbl, chunk_no, rows, end_row) values (?1, ?2, "
+        "?3, 0)");
+    mark.bind_text(1, o_.table);
+    mark.bind_int64(2, chunk_no);
+    mark.bind_int64(3, rows);
+    mark.run();
+    if (db_.changes() > 0) {
+      std::string cols;
+      for (const auto& c : o_.columns)
+        cols += (cols.empty() ? "" : ", ") + quote_ident(c);
+      db_.exec("insert into main." + quote_ident(o_.table) + "(" + cols +
+               ") select * from temp.uringmig_stage order by rowid");
+      statement end =
+          db_.prepare("update _uringmig_chunks set end_row = ?3 where tbl = ?1 and chunk_no = ?2");
+      end.bind_text(1, o_.table);
+      end.bind_int64(2, chunk_no);
+      end.bind_int64(3, db_.last_insert_rowid());
+      end.run();
+    }
+    db_.exec("delete from temp.uringmig_stage");
+    db_.exec("commit");
+  } catch (...) {
+    try {
+      db_.exec("rollback");
+    } catch (const error&) {  // rolled back already (SQLite ends some failed transactions)
+    }
+    throw;
+  }
+  ended_.push_back(chunk_no);
 }
 
 void shard_writer::finish() {
@@ -368,6 +441,12 @@ void shard_writer::finish() {
     db_.exec(fmt::format("pragma cache_size = -{}", std::max(o_.cache_mib, 16) * 1024));
   for (const auto& sql : o_.index_sql)
     db_.exec(sql);
+  if (o_.shared) {
+    // Complete before WAL: a process that opens the file meanwhile finds it finished.
+    db_.exec("begin");
+    set_meta("status", "complete");
+    db_.exec("commit");
+  }
   // Through delete: a switch from truncate straight to WAL would leave the empty journal behind.
   db_.exec("pragma journal_mode = delete; pragma journal_mode = wal; pragma synchronous = normal");
   db_.exec("begin");

@@ -57,6 +57,13 @@ struct shard_writer_options {
   /// each image is a transaction of at most segment_bytes of records.
   bool segment_insert = true;
   std::size_t segment_bytes = 2 * 1024 * 1024;
+  /// Several processes write this file (the workers of one job): a chunk's rows wait in a
+  /// private staging table (the connection's temp database) and reach the table in one short
+  /// transaction with the chunk's mark, which also finds a chunk another process marked and
+  /// adds it no second time. The file's lock is never held while rows are awaited, so writers
+  /// of different processes cannot wait on each other in a cycle. Chunks must reach the writer
+  /// one at a time; load_wal is not for this (WAL needs every writer on one host).
+  bool shared = false;
 };
 
 /// A chunk's rowid range, for resume_by::ranges.
@@ -83,7 +90,8 @@ class shard_writer {
   /// Rows of a batch (codecs/row_batch.hpp) for the current transaction. The writer keeps the
   /// batch until its rows ran: text and blobs are bound without copying.
   void insert(std::string batch, std::int64_t rows);
-  /// All rows of `chunk_no` for this file have been inserted: its mark joins the transaction.
+  /// All rows of `chunk_no` for this file have been inserted: its mark joins the transaction
+  /// (shared: the rows and the mark commit now, or go when another process marked the chunk).
   void end_chunk(int chunk_no, std::int64_t rows);
   /// Commits when at least commit_rows rows wait; returns the chunks whose marks committed.
   std::vector<int> maybe_commit();
@@ -97,10 +105,14 @@ class shard_writer {
 
  private:
   void begin_if_needed();
+  /// Runs what is buffered and commits the open transaction (shared: of the staging table).
+  void commit_tx();
+  /// shared: the staging table's rows and the chunk's mark into the file, in one transaction.
+  void publish(int chunk_no, std::int64_t rows);
   void flush_pending();
   void run_rows(std::size_t count);
   statement& insert_statement(std::size_t rows);
-  void set_meta(std::string_view key, std::string_view value);
+  void set_meta(std::string_view key, std::string_view value, bool replace = true);
   void setup_segments();
   void insert_segment(std::string& batch, std::int64_t rows);
   void flush_segment();
@@ -123,7 +135,8 @@ class shard_writer {
   std::deque<held_batch> batches_;  // bound by reference: kept until their rows ran
   const char* cursor_ = nullptr;    // the next row to run, in batches_.front()
   std::size_t pending_ = 0;         // rows inserted but not run yet
-  std::vector<int> ended_;          // chunks marked in the open transaction
+  std::vector<int> ended_;          // chunks marked in the open transaction (shared: committed)
+  std::string insert_into_;         // "insert into <where rows go>"
   std::int64_t rows_in_tx_ = 0;
   std::int64_t table_rows_ = 0;  // rows committed by earlier runs (the largest end_row)
   // Segment inserts (segment_insert):

@@ -216,12 +216,6 @@ void table_data_done(job& j, table_work& t, double copy_seconds);
 void wake_index_workers(job& j);  // under j.m
 
 // workers.cpp
-/// This process's name in a shared state: "r<run id>@host:pid", then " #N/M" of --worker.
-std::string worker_name(const job_spec& opts, std::int64_t run_id);
-/// usage_error for a --worker N/M that is not one, or without a shared state (`workers`).
-void check_worker_flag(const job_spec& opts, bool workers);
-/// Whether the job's workers run now (its coordinator is alive).
-bool live_coordinator(state_store& state);
 /// The first worker to arrive coordinates (j.coordinator; it plans and publishes); the others
 /// check their definition against its (usage_error naming the difference), wait for its plan
 /// and take its snapshot. A coordinator that dies before its plan is ready is replaced.

@@ -7,6 +7,7 @@
 #include "engine/core/planner.hpp"
 #include "engine/core/settings.hpp"
 #include "engine/core/status.hpp"
+#include "engine/core/workers.hpp"
 #include "io/deadline.hpp"
 #include "io/sleep.hpp"
 #include "io/wait_all.hpp"
@@ -421,9 +422,9 @@ int bulk::run(const job_spec& opts) {
   (void)pg_endpoints(opts, not_postgres);
   const state_location at = state_location_of(opts);
   const bool workers = !at.url.empty();
-  bulk::check_worker_flag(opts, workers);
+  check_worker_flag(opts, workers);
   state_store state = state_store::open(at);
-  if (opts.restart && workers && bulk::live_coordinator(state)) {
+  if (opts.restart && workers && live_coordinator(state)) {
     spdlog::info("--restart: not applied, the job's workers are running (this one joins them)");
   } else if (opts.restart) {
     const auto id = state.get("bulk.job_id");  // still the tag of what a killed run left
@@ -461,7 +462,7 @@ int bulk::run_phase(const job_spec& opts, state_store& state, io::runtime& rt,
                                                workers});
   j.run_id = run_id;
   j.leased = workers;
-  if (workers) j.worker = bulk::worker_name(opts, run_id);
+  if (workers) j.worker = worker_name(opts, run_id);
 
   std::vector<std::string> failed;
   std::string error;

@@ -52,7 +52,7 @@ bool chunk_runner::busy() const {
 }
 
 bool chunk_runner::complete() const {
-  if (o_.leases) return state_.chunks_pending() == 0;
+  if (o_.leases) return state_.chunks_pending(o_.leases->only) == 0;
   std::lock_guard lk(m_);
   return std::all_of(tables_.begin(), tables_.end(),
                      [](const auto& t) { return t->left == 0 || t->failed; });
@@ -85,7 +85,7 @@ asio::awaitable<std::optional<chunk_runner::task>> chunk_runner::next_leased() {
   const chunk_leases& l = *o_.leases;
   while (!o_.stop.stop_requested()) {
     std::optional<chunk_claim> c;
-    co_await state_.write_off_context([&] { c = state_.claim_chunk(l.worker, l.lease); });
+    co_await state_.write_off_context([&] { c = state_.claim_chunk(l.worker, l.lease, l.only); });
     if (c) {
       auto it = by_name_.find({c->schema, c->name});
       const planned_chunk* chunk = nullptr;
@@ -106,7 +106,7 @@ asio::awaitable<std::optional<chunk_runner::task>> chunk_runner::next_leased() {
       co_return hand_out(*it->second, *chunk, true);
     }
     std::int64_t pending = 0;
-    co_await state_.write_off_context([&] { pending = state_.chunks_pending(); });
+    co_await state_.write_off_context([&] { pending = state_.chunks_pending(l.only); });
     if (pending == 0) break;
     // Other workers hold them: one may die and its chunk come free.
     if (!co_await io::sleep_unless_stopped(l.poll, o_.stop)) break;

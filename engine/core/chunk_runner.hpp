@@ -117,6 +117,9 @@ struct chunk_leases {
   /// While other workers hold every pending chunk, a free worker asks again after this long
   /// (one of them may die, and its chunk come free).
   std::chrono::milliseconds poll{200};
+  /// Set: only this table's chunks (a path that loads one table at a time); the workers end
+  /// once none of its chunks is pending.
+  std::optional<table_key> only;
 };
 
 struct chunk_runner_options {

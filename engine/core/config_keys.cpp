@@ -50,8 +50,8 @@ constexpr config_key keys[] = {
      "the job's name in a shared state database (default: made from source, target and "
      "tables); as --job"},
     {"state", "worker", kt::text, "",
-     "this worker's place among the workers of one bulk job, N/M (names it in the state; "
-     "needs a state url); as --worker"},
+     "this worker's place among the workers of one bulk or shard job, N/M (names it in the "
+     "state; needs a state url); as --worker"},
     {"state", "lease_s", kt::integer, "30",
      "a worker's lease on a chunk, renewed every third of it: a dead worker's chunk is taken "
      "again after this many seconds",
@@ -67,7 +67,9 @@ constexpr config_key keys[] = {
     {"copy.debug", "exit_mid_chunk", kt::integer, "0",
      "tests: exit like kill -9 in the middle of this worker's Nth chunk", 0, 1 << 20},
     {"copy.debug", "wait_workers", kt::integer, "0",
-     "tests: the coordinator starts copying once this many workers of the job are live", 0, 1024},
+     "tests: the coordinator starts copying (shards: its first chunk, once claimed) once this "
+     "many workers of the job are live",
+     0, 1024},
     {"copy", "lock_timeout", kt::server_time, "1min",
      "how long to wait for the source tables' ACCESS SHARE locks"},
     {"copy", "queue_file", kt::path, "", "lines schema.table|column|lo..hi: explicit chunks"},

@@ -65,13 +65,14 @@ class state_backend {
 
   // Chunk leases: a shared state only (state_store.hpp); the embedded store refuses them.
   virtual std::optional<chunk_claim> claim_chunk(std::string_view worker,
-                                                 std::chrono::milliseconds lease);
+                                                 std::chrono::milliseconds lease,
+                                                 const std::optional<table_key>& only);
   virtual int renew_leases(std::string_view worker, std::chrono::milliseconds lease);
   virtual void release_chunk(const chunk_claim& c, std::string_view worker);
   virtual bool try_lock(std::string_view what);
   virtual void unlock(std::string_view what);
   virtual bool run_alive(std::int64_t run_id) const;
-  virtual std::int64_t chunks_pending() const;
+  virtual std::int64_t chunks_pending(const std::optional<table_key>& only) const;
   virtual int reopen_chunks();
 };
 

@@ -69,14 +69,14 @@ class pg_state final : public state_backend {
   bool compare_and_put(std::string_view key, std::string_view expected,
                        std::string_view value) override;
   job_status status_snapshot() const override;  // state_pg_read.cpp
-  std::optional<chunk_claim> claim_chunk(std::string_view worker,
-                                         std::chrono::milliseconds lease) override;
+  std::optional<chunk_claim> claim_chunk(std::string_view worker, std::chrono::milliseconds lease,
+                                         const std::optional<table_key>& only) override;
   int renew_leases(std::string_view worker, std::chrono::milliseconds lease) override;
   void release_chunk(const chunk_claim& c, std::string_view worker) override;
   bool try_lock(std::string_view what) override;  // state_pg_lease.cpp, as the four below
   void unlock(std::string_view what) override;
   bool run_alive(std::int64_t run_id) const override;
-  std::int64_t chunks_pending() const override;
+  std::int64_t chunks_pending(const std::optional<table_key>& only) const override;
   int reopen_chunks() override;
 
   /// One statement (its own transaction); a failure is a job_error naming the state database.

@@ -9,17 +9,31 @@
 
 namespace uringmig::engine::detail {
 
+namespace {
+
+/// Parameters $n and $n+1: the table `only` names, or NULL (any table).
+void add_table(pg::params& p, const std::optional<table_key>& only) {
+  p.emplace_back(only ? std::optional<std::string>(only->schema) : std::nullopt);
+  p.emplace_back(only ? std::optional<std::string>(only->name) : std::nullopt);
+}
+
+}  // namespace
+
 std::optional<chunk_claim> pg_state::claim_chunk(std::string_view worker,
-                                                 std::chrono::milliseconds lease) {
+                                                 std::chrono::milliseconds lease,
+                                                 const std::optional<table_key>& only) {
+  auto params = pg::make_params(job_, std::string(worker), std::to_string(lease.count()));
+  add_table(params, only);
   const auto r = query(
       "WITH c AS (SELECT schema, name, chunk_no, leased_by IS NOT NULL AS reclaimed "
       "FROM uringmig_state.chunk WHERE job = $1 AND status = 'pending' AND (lease_until IS NULL "
-      "OR lease_until < clock_timestamp()) ORDER BY claim_order LIMIT 1 FOR UPDATE SKIP LOCKED) "
+      "OR lease_until < clock_timestamp()) AND ($4::text IS NULL OR (schema = $4 AND name = $5)) "
+      "ORDER BY claim_order LIMIT 1 FOR UPDATE SKIP LOCKED) "
       "UPDATE uringmig_state.chunk u SET leased_by = $2, "
       "lease_until = clock_timestamp() + $3 * interval '1 millisecond' FROM c "
       "WHERE u.job = $1 AND u.schema = c.schema AND u.name = c.name AND u.chunk_no = c.chunk_no "
       "RETURNING u.schema, u.name, u.chunk_no, c.reclaimed",
-      pg::make_params(job_, std::string(worker), std::to_string(lease.count())));
+      params);
   if (r.rows() == 0) return std::nullopt;
   chunk_claim c;
   c.schema = std::string(r.value(0, 0));
@@ -61,10 +75,13 @@ bool pg_state::run_alive(std::int64_t run_id) const {
              .value(0, 0) == "t";
 }
 
-std::int64_t pg_state::chunks_pending() const {
+std::int64_t pg_state::chunks_pending(const std::optional<table_key>& only) const {
+  auto params = pg::make_params(job_);
+  add_table(params, only);
   return std::stoll(std::string(
-      query("SELECT count(*) FROM uringmig_state.chunk WHERE job = $1 AND status = 'pending'",
-            pg::make_params(job_))
+      query("SELECT count(*) FROM uringmig_state.chunk WHERE job = $1 AND status = 'pending' "
+            "AND ($2::text IS NULL OR (schema = $2 AND name = $3))",
+            params)
           .value(0, 0)));
 }
 

@@ -266,8 +266,9 @@ job_status state_store::status_snapshot() const {
 }
 
 std::optional<chunk_claim> state_store::claim_chunk(std::string_view worker,
-                                                    std::chrono::milliseconds lease) {
-  return impl_->claim_chunk(worker, lease);
+                                                    std::chrono::milliseconds lease,
+                                                    const std::optional<table_key>& only) {
+  return impl_->claim_chunk(worker, lease, only);
 }
 int state_store::renew_leases(std::string_view worker, std::chrono::milliseconds lease) {
   return impl_->renew_leases(worker, lease);
@@ -285,8 +286,8 @@ void state_store::unlock(std::string_view what) {
 bool state_store::run_alive(std::int64_t run_id) const {
   return impl_->run_alive(run_id);
 }
-std::int64_t state_store::chunks_pending() const {
-  return impl_->chunks_pending();
+std::int64_t state_store::chunks_pending(const std::optional<table_key>& only) const {
+  return impl_->chunks_pending(only);
 }
 int state_store::reopen_chunks() {
   return impl_->reopen_chunks();
@@ -302,7 +303,8 @@ namespace {
 }
 }  // namespace
 
-std::optional<chunk_claim> state_backend::claim_chunk(std::string_view, std::chrono::milliseconds) {
+std::optional<chunk_claim> state_backend::claim_chunk(std::string_view, std::chrono::milliseconds,
+                                                      const std::optional<table_key>&) {
   no_leases();
 }
 int state_backend::renew_leases(std::string_view, std::chrono::milliseconds) {
@@ -320,7 +322,7 @@ void state_backend::unlock(std::string_view) {
 bool state_backend::run_alive(std::int64_t) const {
   no_leases();
 }
-std::int64_t state_backend::chunks_pending() const {
+std::int64_t state_backend::chunks_pending(const std::optional<table_key>&) const {
   no_leases();
 }
 int state_backend::reopen_chunks() {

@@ -135,6 +135,12 @@ struct chunk_claim {
   bool reclaimed = false;  // an earlier lease on it ran out (its worker died or stalled)
 };
 
+/// One table of the plan: narrows a claim to it (a path that loads one table at a time).
+struct table_key {
+  std::string schema;
+  std::string name;
+};
+
 /// Makes `dir` (a state directory) private before anything is written in it: creates it 0700
 /// when missing; an existing one of ours that others can read is tightened to 0700 and its
 /// files to 0600 (logged). Throws usage_error when it belongs to another user or others can
@@ -253,7 +259,9 @@ class state_store {
   /// throws usage_error. claim_chunk takes the first chunk in plan order that is pending and
   /// held by no live lease (SELECT ... FOR UPDATE SKIP LOCKED: claimers never wait on each
   /// other) and leases it to `worker` for `lease`; nullopt when none is left to take.
-  std::optional<chunk_claim> claim_chunk(std::string_view worker, std::chrono::milliseconds lease);
+  /// `only`: a chunk of that table.
+  std::optional<chunk_claim> claim_chunk(std::string_view worker, std::chrono::milliseconds lease,
+                                         const std::optional<table_key>& only = std::nullopt);
   /// The heartbeat: extends every lease `worker` holds on a pending chunk; how many.
   int renew_leases(std::string_view worker, std::chrono::milliseconds lease);
   /// Gives a claimed chunk back undone (a stop): another worker may take it at once.
@@ -266,7 +274,8 @@ class state_store {
   /// Whether run `run_id`'s process is alive (it holds its run's lock).
   bool run_alive(std::int64_t run_id) const;
   /// Chunks of the plan neither done nor failed, leased or not.
-  std::int64_t chunks_pending() const;
+  /// `only`: of that table.
+  std::int64_t chunks_pending(const std::optional<table_key>& only = std::nullopt) const;
   /// A new round of workers begins: failed chunks become pending again (a resume retries them)
   /// and the leases of workers whose run ended are dropped at once. How many chunks it touched.
   int reopen_chunks();

@@ -2,10 +2,12 @@
 
 #include "connectors/sqlite/shard_writer.hpp"
 #include "engine/core/chunk_runner.hpp"
+#include "io/sleep.hpp"
 #include "io/wait_all.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
@@ -38,6 +40,9 @@ namespace {
 struct load_cancelled {};
 
 using op_t = io::spawned;
+
+std::atomic<int> chunks_committing{0};      // copy.debug.exit_mid_chunk
+std::atomic<bool> first_chunk_read{false};  // copy.debug.wait_workers
 using io::wait_all;
 
 double since(std::chrono::steady_clock::time_point t) {
@@ -149,7 +154,7 @@ asio::any_io_executor load::writer_executor(std::size_t file) {
   return rt_.executor(1 + o_.readers + file % threads);
 }
 
-asio::awaitable<void> load::open_writer(std::size_t f) {
+sq_writer_options load::writer_options(std::size_t f) const {
   sq::shard_writer_options w = o_.writer;
   w.file = target_.file_of(t_.name, static_cast<int>(f));
   w.table = t_.name;
@@ -157,6 +162,12 @@ asio::awaitable<void> load::open_writer(std::size_t f) {
   w.columns = t_.columns;
   w.resume = t_.resume;
   w.index_sql = t_.index_sql;
+  w.shared = o_.leases.has_value();
+  return w;
+}
+
+asio::awaitable<void> load::open_writer(std::size_t f) {
+  sq::shard_writer_options w = writer_options(f);
   w.recycle = [this](std::string&& b) { give_buffer(std::move(b)); };
   auto writer = std::make_unique<sq::shard_writer>(std::move(w));
   std::vector<sq::chunk_range> ranges;
@@ -204,7 +215,14 @@ void load::give_buffer(std::string&& b) {
 void load::chunk_committed(int chunk_no) {
   std::lock_guard lk(m_);
   auto it = files_left_.find(chunk_no);
-  if (it == files_left_.end() || --it->second > 0) return;
+  if (it == files_left_.end()) return;
+  if (o_.exit_mid_chunk > 0 && it->second == static_cast<int>(files_.size()) && it->second > 1 &&
+      chunks_committing.fetch_add(1) + 1 == o_.exit_mid_chunk) {
+    // Tests: a worker that dies holding a lease, its chunk in one file and not in the others.
+    spdlog::critical("copy.debug.exit_mid_chunk reached: exiting as if killed");
+    std::_Exit(137);
+  }
+  if (--it->second > 0) return;
   files_left_.erase(it);
   const auto [rows, bytes] = chunk_stats_[chunk_no];
   state_.mark_chunk_done(t_.schema, t_.name, chunk_no, rows, bytes, since(started_));
@@ -212,6 +230,15 @@ void load::chunk_committed(int chunk_no) {
     tp_->add(rows, 0);
     tp_->chunk_done();
   }
+}
+
+void load::chunk_read(int chunk_no) {
+  {
+    std::lock_guard lk(m_);
+    if (files_left_.count(chunk_no)) return;  // the files' commits mark it
+  }
+  state_.mark_chunk_done(t_.schema, t_.name, chunk_no, 0, 0, since(started_));
+  if (tp_) tp_->chunk_done();
 }
 
 void load::write_msg(file_state& fs, shard_msg& m) {
@@ -233,9 +260,11 @@ void load::write_msg(file_state& fs, shard_msg& m) {
 asio::awaitable<void> load::writer_loop(std::size_t f) {
   file_state& fs = *files_[f];
   sq::shard_writer& w = *fs.writer;
-  // resume_by::sequential needs one chunk at a time per file: messages of other chunks wait
-  // here (at most the other readers' chunks' share of this file) until the current one ends.
-  const bool one_at_a_time = t_.resume == sq::shard_writer_options::resume_by::sequential;
+  // resume_by::sequential needs one chunk at a time per file, and so does a shared file (a
+  // chunk's rows go in with its mark): messages of other chunks wait here (at most the other
+  // readers' chunks' share of this file) until the current one ends.
+  const bool one_at_a_time =
+      t_.resume == sq::shard_writer_options::resume_by::sequential || o_.leases;
   int current = -1;
   std::map<int, std::vector<shard_msg>> parked;
   try {
@@ -283,7 +312,7 @@ asio::awaitable<void> load::writer_loop(std::size_t f) {
     }
     spdlog::debug("{}: writer {} waited {:.3f}s for rows, {:.3f}s busy", t_.name, f,
                   fs.wait_seconds, since(started_) - fs.wait_seconds);
-    if (fs.committed == fs.needed) {
+    if (fs.committed == fs.needed && !o_.leases) {
       // At most one index build per core at a time: each sorts in up to its cache's worth of
       // memory, and a dozen at once would only share the cores anyway.
       const auto t0 = std::chrono::steady_clock::now();
@@ -313,6 +342,12 @@ class load::reader final : public chunk_worker {
       std::lock_guard lk(l_.m_);
       if (l_.failed_) throw load_cancelled{};
     }
+    if (l_.o_.wait_workers > 0 && !first_chunk_read.exchange(true)) {
+      // Tests: a worker that holds its first chunk's lease until the others are in.
+      const auto stop = l_.rt_.stop_token();
+      while (l_.state_.status_snapshot().live_runs < l_.o_.wait_workers)
+        if (!co_await io::sleep_unless_stopped(std::chrono::milliseconds(50), stop)) break;
+    }
     chunk_sink sink(l_, c);
     const auto t0 = std::chrono::steady_clock::now();
     try {
@@ -329,6 +364,7 @@ class load::reader final : public chunk_worker {
     spdlog::debug("{}: reader {} chunk {} in {:.3f}s, {:.3f}s of it waiting for writers",
                   l_.t_.name, index_, c.chunk_no, since(t0), sink.send_wait());
     // Done once every file committed it (chunk_committed), not here.
+    if (l_.o_.leases) l_.chunk_read(c.chunk_no);
     chunk_attempt a;
     a.ok = true;
     a.rows = sink.rows();
@@ -361,9 +397,13 @@ asio::awaitable<void> load::read_chunks(chunk_reader& read) {
   t.name = t_.name;
   t.display = t_.name;
   t.chunks = todo_;
+  if (o_.leases)  // any chunk of the plan may come: a claim names it
+    for (const auto& c : t_.plan.chunks)
+      if (std::find(todo_.begin(), todo_.end(), &c) == todo_.end()) t.chunks.push_back(&c);
   t.progress = tp_;
   chunk_runner_options o;
   o.workers = o_.readers;
+  o.leases = o_.leases;
   o.record = false;  // a chunk is done once every file committed it
   o.stop = rt_.stop_token();
   reader_path path(*this, read);
@@ -403,7 +443,8 @@ asio::awaitable<bool> load::run(chunk_reader read) {
     for (const auto* c : todo_)
       if (!f->writer->done_chunks().count(c->chunk_no)) ++f->needed;
   if (tp_) tp_->set_phase(table_phase::copying);
-  state_.set_table_status(t_.schema, t_.name, table_status::copying);
+  // Workers: the runner marks it at this worker's first chunk (never a table another finished).
+  if (!o_.leases) state_.set_table_status(t_.schema, t_.name, table_status::copying);
 
   std::vector<op_t> writers;
   for (std::size_t f = 0; f < files_.size(); ++f)
@@ -416,8 +457,15 @@ asio::awaitable<bool> load::run(chunk_reader read) {
   for (auto& f : files_)
     f->writer.reset();
   if (error_) std::rethrow_exception(error_);
-  // Every chunk to do has an entry until every file committed it.
-  const bool complete = files_left_.empty();
+  // Every chunk to do has an entry until every file committed it; workers: the state has
+  // every chunk of the table done, whoever did them.
+  bool complete = files_left_.empty();
+  if (o_.leases) {
+    std::int64_t pending = 0;
+    co_await state_.write_off_context([&] { pending = state_.chunks_pending(o_.leases->only); });
+    complete = pending == 0 && !rt_.stop_token().stop_requested();
+    co_return complete;  // the files' finish is finish_table's
+  }
   state_.set_copy_seconds(t_.schema, t_.name, since(started_) - index_seconds_);
   if (complete) {
     state_.set_index_seconds(t_.schema, t_.name, index_seconds_);
@@ -425,6 +473,32 @@ asio::awaitable<bool> load::run(chunk_reader read) {
     if (tp_) tp_->set_phase(table_phase::done);
   }
   co_return complete;
+}
+
+asio::awaitable<void> load::finish_file(std::size_t f) {
+  index_slots_.acquire();
+  struct release {
+    std::counting_semaphore<>& s;
+    ~release() { s.release(); }
+  } r{index_slots_};
+  sq::shard_writer w(writer_options(f));
+  w.finish();
+  co_return;
+}
+
+asio::awaitable<void> load::finish_table() {
+  const auto t0 = std::chrono::steady_clock::now();
+  if (tp_) tp_->set_phase(table_phase::indexing);
+  std::vector<op_t> ops;
+  for (std::size_t f = 0; f < files_.size(); ++f)
+    ops.push_back(asio::co_spawn(writer_executor(f), finish_file(f), asio::deferred));
+  co_await wait_all(std::move(ops));
+  index_seconds_ = since(t0);
+  co_await state_.write_off_context([&] {
+    state_.set_index_seconds(t_.schema, t_.name, index_seconds_);
+    state_.set_table_status(t_.schema, t_.name, table_status::done);
+  });
+  if (tp_) tp_->set_phase(table_phase::done);
 }
 
 }  // namespace uringmig::engine::shards

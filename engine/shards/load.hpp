@@ -5,6 +5,7 @@
 #include "codecs/row_batch.hpp"
 #include "codecs/shard_route.hpp"
 #include "connectors/sqlite/shard_writer.hpp"
+#include "engine/core/chunk_runner.hpp"
 #include "engine/core/job.hpp"
 #include "engine/core/plan_types.hpp"
 #include "engine/core/progress.hpp"
@@ -70,6 +71,7 @@ struct shard_msg {
 };
 
 class load;
+using sq_writer_options = connectors::sqlite::shard_writer_options;
 
 /// Routes one chunk's rows into per-file batches and sends them to the writers. For each row a
 /// reader calls begin_row() with the key's text (nullopt for NULL), writes the row's values
@@ -120,6 +122,16 @@ struct load_options {
   /// Every file's writer starts from these (tuning, fingerprint); the load fills in the
   /// file, the table and its columns.
   connectors::sqlite::shard_writer_options writer;
+  /// Several workers on the job (a shared state): chunks come from the state's leases (this
+  /// table's only), the writers write shared files (writer.shared), and the files' finish
+  /// (indexes, WAL) is not the load's: finish_table() runs it, by one worker.
+  std::optional<chunk_leases> leases;
+  /// Tests: exit as kill -9 does once the Nth chunk of this process is committed in one file
+  /// and not yet in the others.
+  int exit_mid_chunk = 0;
+  /// Tests: the first chunk of this process, once claimed, waits until this many workers of
+  /// the job are live (its lease renewed meanwhile).
+  std::int64_t wait_workers = 0;
 };
 
 /// Loads one table: writer per file (each on a context of its own), readers on theirs.
@@ -133,6 +145,9 @@ class load {
 
   /// Runs the table to the end (or to a stop request): returns false when interrupted.
   boost::asio::awaitable<bool> run(chunk_reader reader);
+  /// Workers: every chunk of the table is in (whoever loaded it); builds the files' indexes and
+  /// makes them durable, marks the table done. The caller holds the table's finish lock.
+  boost::asio::awaitable<void> finish_table();
 
   const table_load& table() const { return t_; }
   const target_spec& target() const { return target_; }
@@ -154,6 +169,10 @@ class load {
   /// Runs the readers over the chunks to do, then closes the writers' channels.
   boost::asio::awaitable<void> read_chunks(chunk_reader& read);
   void chunk_committed(int chunk_no);
+  /// A chunk every file had already (a worker died after its last file's commit): done.
+  void chunk_read(int chunk_no);
+  sq_writer_options writer_options(std::size_t file) const;
+  boost::asio::awaitable<void> finish_file(std::size_t file);
   /// Batch buffers go round: readers fill them, writers hand them back once their rows ran.
   std::string take_buffer();
   void give_buffer(std::string&& b);

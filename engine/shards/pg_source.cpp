@@ -195,6 +195,12 @@ asio::awaitable<source> open_pg_source(const codecs::endpoint& src, const job_op
     if (!parser.finish())
       throw job_error("reading " + info.display() + ": the COPY data ended mid-row");
   };
+  out.snapshot = st->snapshot;
+  out.adopt_snapshot = [st](std::string id) -> asio::awaitable<void> {
+    (void)co_await st->holder->query("ROLLBACK");
+    co_await join_snapshot(*st->holder, id);
+    st->snapshot = std::move(id);
+  };
   out.close = [st, &rt, readers]() -> asio::awaitable<void> {
     for (std::size_t r = 0; r < readers; ++r) {
       if (!st->readers[r]) continue;

@@ -7,6 +7,7 @@
 #include "engine/core/config_keys.hpp"
 #include "engine/core/state_store.hpp"
 #include "engine/core/status.hpp"
+#include "engine/core/workers.hpp"
 #include "engine/shards/load.hpp"
 #include "engine/shards/sources.hpp"
 #include "io/deadline.hpp"
@@ -18,7 +19,9 @@
 #include <unistd.h>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <iostream>
+#include <random>
 #include <thread>
 
 namespace uringmig::engine {
@@ -254,7 +257,145 @@ struct shard_run {
   std::int64_t rows = 0;
   bool interrupted = false;
   std::vector<std::string> not_copied;  // the source's, for the summary
+  bool workers = false;                 // one of several workers (a shared state)
+  std::string worker;                   // its name in the state
 };
+
+/// The saved plan's chunks: rowid ranges must not move under rows already written.
+void use_saved_plan(state_store& state, source& src) {
+  const auto saved = state.load_plan();
+  for (auto& t : src.tables)
+    for (const auto& p : saved)
+      if (p.schema == t.schema && p.name == t.name) t.plan = p;
+}
+
+/// Workers write into one directory: the coordinator leaves a mark there with a token the
+/// state keeps, and every worker must find it (else its files would be a shard set of its own).
+constexpr const char* workers_mark = ".uringmig-workers";
+
+void check_shared_target(const state_store& state, const target_spec& t) {
+  const std::string want = state.get("shards.target_mark").value_or("");
+  std::ifstream in(t.dir / workers_mark);
+  std::string have;
+  std::getline(in, have);
+  if (!want.empty() && have == want) return;
+  throw usage_error(fmt::format(
+      "--target: {} does not hold the files this job's other workers write (no mark {} of "
+      "job {} there): every worker of a shard job must write into one shared directory (a "
+      "network file system with POSIX locks, or one host's disk); mount it at the same path on "
+      "every host",
+      t.dir.string(), (t.dir / workers_mark).string(), state.where()));
+}
+
+void mark_shared_target(state_store& state, const target_spec& t) {
+  const std::string token =
+      fmt::format("{:08x}{:08x}", std::random_device{}(), std::random_device{}());
+  std::ofstream out(t.dir / workers_mark, std::ios::trunc);
+  out << token << "\n";
+  out.close();
+  if (!out)
+    throw usage_error(fmt::format("--target: cannot write {}", (t.dir / workers_mark).string()));
+  state.put("shards.target_mark", token);
+}
+
+/// Workers: the first plans (the shard plan into the state, the target's mark, its snapshot for
+/// the others), the others check their definition against its, find its files and read under
+/// its snapshot.
+asio::awaitable<void> join_job(shard_run& r, source& src, const std::string& fp) {
+  state_store& state = *r.state;
+  const job_spec& opts = r.opts;
+  if (opts.restart && live_coordinator(state))
+    spdlog::info("--restart: not applied, the job's workers are running (this one joins them)");
+  else if (opts.restart)
+    state.reset();
+  r.run_id = state.begin_run({opts.command,
+                              opts.preset.empty() ? "shards" : opts.preset,
+                              codecs::redacted_url(r.ep.source),
+                              codecs::redacted_url(r.ep.target),
+                              {},
+                              true});
+  r.worker = worker_name(opts, r.run_id);
+  const worker_round round = co_await join_workers(state, r.rt, r.run_id, r.worker,
+                                                   definition_of(opts, r.ep.source, r.ep.target));
+  if (!round.coordinator) {
+    if (state.get("shards.fingerprint") != fp)
+      throw usage_error(fmt::format(
+          "this worker finds other tables (or another shard key or count) than job {} plans: "
+          "start every worker of a job with the same source and target",
+          state.where()));
+    check_shared_target(state, r.target);
+    use_saved_plan(state, src);
+    if (src.adopt_snapshot) {
+      const std::string snapshot = published(state, "workers.snapshot");
+      co_await src.adopt_snapshot(snapshot);
+      spdlog::info("worker {}: reading under the coordinator's snapshot {}", r.worker, snapshot);
+    }
+    co_return;
+  }
+  const bool resuming = state.has_plan() && state.get("shards.fingerprint") == fp;
+  if (state.has_plan() && !resuming)
+    throw usage_error(fmt::format(
+        "job {} is another job (different source, target, key or tables): use --restart to "
+        "start over, or another --job",
+        state.where()));
+  if (resuming) {
+    check_shared_target(state, r.target);
+    use_saved_plan(state, src);
+  } else {
+    prepare_target(r.target, src.tables, opts.restart);
+    mark_shared_target(state, r.target);  // before the plan: a resumed round checks it
+    std::vector<planned_table> plan;
+    for (const auto& t : src.tables)
+      plan.push_back(t.plan);
+    state.save_plan(plan);
+    state.put("shards.fingerprint", fp);
+  }
+  publish_plan(state, r.run_id, {{"workers.snapshot", src.snapshot}});
+}
+
+/// Workers: the finish of a table whose data is in, by whichever worker takes its lock.
+asio::awaitable<void> finish_if_mine(shard_run& r, shards::load& l) {
+  const shards::table_load& t = l.table();
+  if (!claim_table_finish(*r.state, t.schema, t.name)) co_return;
+  std::exception_ptr error;
+  try {
+    spdlog::info("table {}: finishing its files (indexes, WAL)", t.name);
+    co_await l.finish_table();
+  } catch (...) {
+    error = std::current_exception();
+  }
+  release_table_finish(*r.state, t.schema, t.name);
+  if (error) std::rethrow_exception(error);
+}
+
+/// Loads every table not done yet (workers: their chunks from the leases, then the finish of
+/// every table whose finisher died).
+asio::awaitable<void> load_tables(shard_run& r, source& src, const shards::load_options& lo) {
+  state_store& state = *r.state;
+  for (const auto& t : src.tables) {
+    if (state.get_table_status(t.schema, t.name) == table_status::done) continue;
+    shards::load_options o = lo;
+    if (o.leases) o.leases->only = table_key{t.schema, t.name};
+    shards::load l(r.rt, state, r.prog, r.target, o, t);
+    const bool done = co_await l.run(src.reader);
+    r.rows += l.rows_written();
+    if (!done) {
+      r.interrupted = true;
+      co_return;
+    }
+    if (r.workers) co_await finish_if_mine(r, l);
+  }
+  if (!r.workers) co_return;
+  co_await finish_others(state, r.rt, [&](const table_row& row) -> asio::awaitable<bool> {
+    for (const auto& t : src.tables) {
+      if (t.schema != row.schema || t.name != row.name) continue;
+      shards::load l(r.rt, state, r.prog, r.target, lo, t);
+      co_await finish_if_mine(r, l);
+      co_return true;
+    }
+    co_return false;
+  });
+}
 
 asio::awaitable<void> run_all(shard_run& r, const shards::load_options& lo_base,
                               const reporter_options& reporter_opts) {
@@ -265,17 +406,23 @@ asio::awaitable<void> run_all(shard_run& r, const shards::load_options& lo_base,
   try {
     check_file_names(src, r.target);
     check_writable_dir(r.target.dir);
-    r.state.emplace(state_store::open(state_location_of(opts)));
+    const state_location at = state_location_of(opts);
+    r.workers = !at.url.empty();
+    check_worker_flag(opts, r.workers);
+    r.state.emplace(state_store::open(at));
     state_store& state = *r.state;
-    if (opts.restart) state.reset();
     const std::string fp = job_fingerprint(r.ep.source, r.target, src.tables);
+    if (r.workers) co_await join_job(r, src, fp);
+    if (opts.restart && !r.workers) state.reset();
     const bool resuming = state.has_plan() && state.get("shards.fingerprint") == fp;
-    if (state.has_plan() && !resuming)
+    if (state.has_plan() && !resuming && !r.workers)
       throw usage_error(fmt::format(
           "the state directory {} holds another job (different source, target, key or tables): "
           "use --restart to start over, or another --state-dir",
           opts.state_dir.string()));
-    if (!resuming) {
+    if (r.workers) {
+      // join_job planned or took the plan.
+    } else if (!resuming) {
       prepare_target(r.target, src.tables, opts.restart);
       std::vector<planned_table> plan;
       for (const auto& t : src.tables)
@@ -283,11 +430,7 @@ asio::awaitable<void> run_all(shard_run& r, const shards::load_options& lo_base,
       state.save_plan(plan);
       state.put("shards.fingerprint", fp);
     } else {
-      // The first run's chunks: rowid ranges must not move under rows already written.
-      const auto saved = state.load_plan();
-      for (auto& t : src.tables)
-        for (const auto& p : saved)
-          if (p.schema == t.schema && p.name == t.name) t.plan = p;
+      use_saved_plan(state, src);
       spdlog::info("resuming the job in {}: chunks every file has are skipped{}",
                    opts.state_dir.string(),
                    r.ep.source.kind() == codecs::endpoint_kind::postgres
@@ -297,11 +440,20 @@ asio::awaitable<void> run_all(shard_run& r, const shards::load_options& lo_base,
     }
     shards::load_options lo = lo_base;
     lo.writer.fingerprint = fp;
-    r.run_id = state.begin_run({opts.command,
-                                opts.preset.empty() ? "shards" : opts.preset,
-                                codecs::redacted_url(r.ep.source),
-                                codecs::redacted_url(r.ep.target),
-                                {}});
+    if (r.workers) {
+      chunk_leases l;
+      l.worker = r.worker;
+      l.lease = std::chrono::seconds(opts.config.bulk.lease_s);
+      lo.leases = std::move(l);
+      lo.exit_mid_chunk = opts.config.bulk.exit_mid_chunk;
+      lo.wait_workers = integer_setting(opts.settings, "copy.debug.wait_workers");
+    } else {
+      r.run_id = state.begin_run({opts.command,
+                                  opts.preset.empty() ? "shards" : opts.preset,
+                                  codecs::redacted_url(r.ep.source),
+                                  codecs::redacted_url(r.ep.target),
+                                  {}});
+    }
     for (std::size_t i = 0; i < src.tables.size(); ++i)
       r.prog.add_table(src.tables[i].schema, src.tables[i].name, src.bytes[i], src.rows[i],
                        static_cast<int>(src.tables[i].plan.chunks.size()));
@@ -314,16 +466,7 @@ asio::awaitable<void> run_all(shard_run& r, const shards::load_options& lo_base,
     progress_reporter reporter(r.prog, reporter_opts);
     std::exception_ptr load_error;
     try {
-      for (const auto& t : src.tables) {
-        if (state.get_table_status(t.schema, t.name) == table_status::done) continue;
-        shards::load l(r.rt, state, r.prog, r.target, lo, t);
-        const bool done = co_await l.run(src.reader);
-        r.rows += l.rows_written();
-        if (!done) {
-          r.interrupted = true;
-          break;
-        }
-      }
+      co_await load_tables(r, src, lo);
     } catch (...) {
       load_error = std::current_exception();
     }
@@ -352,7 +495,7 @@ int shards::run(const job_spec& opts) {
   const int writer_threads = int_setting(opts, "sqlite.writer_threads",
                                          std::min(target.files(), cores), 1, target.files());
   io::runtime rt(1 + readers + static_cast<std::size_t>(writer_threads));
-  shard_run r{opts, ep, target, rt, {}, 0, {}, 0, false, {}};
+  shard_run r{opts, ep, target, rt, {}, 0, {}, 0, false, {}, false, {}};
   const auto started = std::chrono::steady_clock::now();
   std::string error;
   try {

@@ -51,6 +51,11 @@ struct source {
   /// What the source has and the load leaves out (SQLite virtual tables), one phrase each,
   /// for the plan and the summary.
   std::vector<std::string> not_copied;
+  /// A PostgreSQL source: the snapshot it exported (its readers read under it), and how to
+  /// read under another process's instead (the coordinator's, for the workers of one job:
+  /// before the first chunk; a job_error when that snapshot is gone). Empty / unset: SQLite.
+  std::string snapshot;
+  std::function<boost::asio::awaitable<void>(std::string)> adopt_snapshot;
   /// Releases connections (on their own contexts); call before the runtime ends.
   std::function<boost::asio::awaitable<void>()> close;
 };

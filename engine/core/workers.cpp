@@ -1,0 +1,243 @@
+// Several uringmig processes on one job, through a shared (PostgreSQL) state: see workers.hpp.
+#include "engine/core/workers.hpp"
+
+#include "io/sleep.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <unistd.h>
+#include <array>
+#include <charconv>
+#include <map>
+#include <set>
+
+namespace uringmig::engine {
+
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr auto poll_every = std::chrono::milliseconds(200);
+
+/// "<run id> <name>" -> the run id (0: none).
+std::int64_t coordinator_of(const std::optional<std::string>& v) {
+  std::int64_t id = 0;
+  if (v) std::from_chars(v->data(), v->data() + v->size(), id);
+  return id;
+}
+
+std::string host_name() {
+  std::array<char, 256> buf{};
+  if (::gethostname(buf.data(), buf.size() - 1) != 0) return "unknown";
+  return buf.data();
+}
+
+/// usage_error naming the first difference between `mine` and the definition the job's
+/// coordinator recorded.
+void check_definition(const state_store& state, const job_definition& mine) {
+  const auto keys = state.get("workers.definition_keys").value_or("");
+  std::set<std::string> theirs_keys;
+  for (std::size_t start = 0; start < keys.size();) {
+    const auto end = std::min(keys.find('\n', start), keys.size());
+    theirs_keys.insert(keys.substr(start, end - start));
+    start = end + 1;
+  }
+  for (const auto& [key, value] : mine)
+    theirs_keys.erase(key);
+  job_definition all = mine;
+  for (const auto& k : theirs_keys)
+    all.emplace_back(k, "");
+  for (const auto& [key, value] : all) {
+    const std::string theirs = state.get("workers.def." + key).value_or("");
+    if (theirs == value) continue;
+    throw usage_error(fmt::format(
+        "this worker's {} ({}) differs from the one job {} runs with ({}): start every worker "
+        "of a job with the same definition, or pass another --job",
+        key, value.empty() ? "none" : value, state.where(), theirs.empty() ? "none" : theirs));
+  }
+}
+
+void record_definition(state_store& state, const job_definition& def, std::int64_t run_id,
+                       const std::string& worker) {
+  std::vector<std::pair<std::string, std::string>> kv;
+  std::string keys;
+  for (const auto& [key, value] : def) {
+    keys += (keys.empty() ? "" : "\n") + key;
+    kv.emplace_back("workers.def." + key, value);
+  }
+  kv.emplace_back("workers.definition_keys", keys);
+  kv.emplace_back("workers.coordinator", fmt::format("{} {}", run_id, worker));
+  state.put_many(kv);
+  state.erase("workers.ready");
+}
+
+}  // namespace
+
+job_definition definition_of(const job_spec& opts, const codecs::endpoint& source,
+                             const codecs::endpoint& target) {
+  job_definition d;
+  d.emplace_back("--source", codecs::redacted_url(source));
+  d.emplace_back("--target", codecs::redacted_url(target));
+  std::string tables, exclude;
+  for (const auto& t : opts.tables)
+    tables += (tables.empty() ? "" : ",") + t;
+  for (const auto& t : opts.exclude)
+    exclude += (exclude.empty() ? "" : ",") + t;
+  d.emplace_back("--tables", tables);
+  d.emplace_back("--exclude", exclude);
+  // Settings that shape the plan or the data; not the ones of one process (its state, jobs,
+  // logs, retries, debug hooks, threads).
+  constexpr std::array<std::string_view, 12> own = {
+      "state.",     "progress.",   "stats.", "http.",      "copy.debug.", "copy.allow_inc",
+      "copy.retri", "copy.lock_t", "index.", "pg.bin_dir", "log_level",   "sqlite.writer_th"};
+  for (const auto& [key, value] : opts.settings) {
+    bool skip = false;
+    for (std::string_view p : own)
+      skip = skip || key.rfind(p, 0) == 0;
+    if (!skip) d.emplace_back(key, codecs::redact(value));
+  }
+  return d;
+}
+
+std::string worker_name(const job_spec& opts, std::int64_t run_id) {
+  std::string name = fmt::format("r{}@{}:{}", run_id, host_name(), ::getpid());
+  if (auto it = opts.settings.find("state.worker");
+      it != opts.settings.end() && !it->second.empty())
+    name += " #" + it->second;
+  return name;
+}
+
+void check_worker_flag(const job_spec& opts, bool workers) {
+  const auto it = opts.settings.find("state.worker");
+  if (it == opts.settings.end() || it->second.empty()) return;
+  if (!workers)
+    throw usage_error(
+        "--worker needs a state every worker reaches: pass --state-url (a PostgreSQL database, "
+        "or \"target\")");
+  const std::string& v = it->second;
+  const auto slash = v.find('/');
+  int n = -1, m = 0;
+  if (slash != std::string::npos) {
+    std::from_chars(v.data(), v.data() + slash, n);
+    std::from_chars(v.data() + slash + 1, v.data() + v.size(), m);
+  }
+  if (slash == std::string::npos || n < 0 || m < 1 || n > m)
+    throw usage_error("--worker " + v +
+                      ": want N/M, this worker's number N (0 to M, as a Kubernetes completion "
+                      "index or counted from 1) among M workers");
+}
+
+bool live_coordinator(state_store& state) {
+  const std::int64_t id = coordinator_of(state.get("workers.coordinator"));
+  return id != 0 && state.run_alive(id);
+}
+
+asio::awaitable<worker_round> join_workers(state_store& state, io::runtime& rt, std::int64_t run_id,
+                                           const std::string& worker, const job_definition& def) {
+  const auto stop = rt.stop_token();
+  for (;;) {
+    // One worker at a time decides who coordinates.
+    while (!state.try_lock("plan"))
+      if (!co_await io::sleep_unless_stopped(poll_every, stop)) throw job_error(rt.stop_reason());
+    const std::int64_t coordinator = coordinator_of(state.get("workers.coordinator"));
+    if (coordinator == 0 || coordinator == run_id || !state.run_alive(coordinator)) {
+      record_definition(state, def, run_id, worker);
+      state.unlock("plan");
+      const int reopened = state.reopen_chunks();
+      spdlog::info("worker {}: coordinating job {}{}", worker, state.where(),
+                   reopened > 0
+                       ? fmt::format(" ({} chunk(s) of dead or failed workers reopened)", reopened)
+                       : "");
+      co_return worker_round{true, run_id};
+    }
+    try {
+      check_definition(state, def);
+    } catch (...) {
+      state.unlock("plan");
+      throw;
+    }
+    state.unlock("plan");
+    spdlog::info("worker {}: joining job {}; waiting for the plan of its coordinator (run {})",
+                 worker, state.where(), coordinator);
+    for (;;) {
+      if (state.get("workers.ready") == std::to_string(coordinator))
+        co_return worker_round{false, coordinator};
+      if (!state.run_alive(coordinator)) break;  // it died before its plan was ready
+      if (!co_await io::sleep_unless_stopped(poll_every, stop)) throw job_error(rt.stop_reason());
+    }
+    spdlog::warn("worker {}: the coordinator (run {}) ended before its plan was ready", worker,
+                 coordinator);
+  }
+}
+
+void publish_plan(state_store& state, std::int64_t run_id,
+                  std::vector<std::pair<std::string, std::string>> extra) {
+  extra.emplace_back("workers.ready", std::to_string(run_id));
+  state.put_many(extra);
+}
+
+std::string published(const state_store& state, const std::string& key) {
+  return state.get(key).value_or("");
+}
+
+bool claim_table_finish(state_store& state, const std::string& schema, const std::string& name) {
+  const std::string what = "finish " + schema + "." + name;
+  if (!state.try_lock(what)) return false;
+  const auto st = state.get_table_status(schema, name);
+  if (st == table_status::done || st == table_status::failed) {
+    state.unlock(what);
+    return false;
+  }
+  return true;
+}
+
+void release_table_finish(state_store& state, const std::string& schema, const std::string& name) {
+  try {
+    state.unlock("finish " + schema + "." + name);
+  } catch (const std::exception& e) {
+    spdlog::warn("{}.{}: finish lock not released ({}); it is when this process ends", schema, name,
+                 e.what());
+  }
+}
+
+asio::awaitable<void> finish_others(
+    state_store& state, io::runtime& rt,
+    const std::function<asio::awaitable<bool>(const table_row&)>& take) {
+  const auto stop = rt.stop_token();
+  while (!stop.stop_requested()) {
+    const job_status st = state.status_snapshot();
+    bool waiting = false;
+    for (const auto& r : st.tables) {
+      if (r.status == "done" || r.status == "failed" || r.chunks_done < r.chunks_total) continue;
+      // Its data is in, its finish is not: someone's, or ours to take over.
+      const bool taken = co_await take(r);
+      waiting = waiting || taken;
+    }
+    if (!waiting) break;
+    if (!co_await io::sleep_unless_stopped(poll_every, stop)) break;
+  }
+}
+
+asio::awaitable<bool> lock_job_finish(state_store& state, io::runtime& rt,
+                                      std::int64_t coordinator_run) {
+  const auto stop = rt.stop_token();
+  while (!state.try_lock("finish"))
+    if (!co_await io::sleep_unless_stopped(poll_every, stop)) co_return false;
+  if (job_finished(state, coordinator_run)) {
+    state.unlock("finish");
+    co_return false;  // another worker finished the job
+  }
+  co_return true;
+}
+
+void unlock_job_finish(state_store& state, std::int64_t coordinator_run, bool finished) {
+  if (finished) state.put("workers.finished", std::to_string(coordinator_run));
+  state.unlock("finish");
+}
+
+bool job_finished(const state_store& state, std::int64_t coordinator_run) {
+  return state.get("workers.finished") == std::to_string(coordinator_run);
+}
+
+}  // namespace uringmig::engine
