@@ -97,19 +97,25 @@ constexpr const char* schema_sql[] = {
   PRIMARY KEY (job, key)))sql",
 };
 
-// What brings the schema from version N to N + 1 (index N - 1): a new schema is made by
-// schema_sql and all of them. Each is idempotent: workers that arrive together run it in turn.
-constexpr const char* migrations[] = {
-    // 1 -> 2: who a worker is (its host, pid and name), its last sign of life, when a chunk was
-    // done: what `status` shows per worker.
-    "ALTER TABLE uringmig_state.run ADD COLUMN IF NOT EXISTS host text NOT NULL DEFAULT '', "
-    "ADD COLUMN IF NOT EXISTS pid integer NOT NULL DEFAULT 0, "
-    "ADD COLUMN IF NOT EXISTS worker boolean NOT NULL DEFAULT false, "
-    "ADD COLUMN IF NOT EXISTS worker_name text, "
-    "ADD COLUMN IF NOT EXISTS heartbeat_at timestamptz",
-    "ALTER TABLE uringmig_state.chunk ADD COLUMN IF NOT EXISTS done_at timestamptz",
+// What brings the schema up to version `to`, in order: a new schema is made by schema_sql and
+// all of them. Each is idempotent: workers that arrive together run them in turn.
+struct migration {
+  int to;
+  const char* sql;
 };
-static_assert(std::size(migrations) + 1 == pg_state_version);
+constexpr migration migrations[] = {
+    // 2: who a worker is (its host, pid and name), its last sign of life, when a chunk was
+    // done: what `status` shows per worker.
+    {2,
+     "ALTER TABLE uringmig_state.run ADD COLUMN IF NOT EXISTS host text NOT NULL DEFAULT '', "
+     "ADD COLUMN IF NOT EXISTS pid integer NOT NULL DEFAULT 0, "
+     "ADD COLUMN IF NOT EXISTS worker boolean NOT NULL DEFAULT false, "
+     "ADD COLUMN IF NOT EXISTS worker_name text, "
+     "ADD COLUMN IF NOT EXISTS heartbeat_at timestamptz"},
+    {2, "ALTER TABLE uringmig_state.chunk ADD COLUMN IF NOT EXISTS done_at timestamptz"},
+};
+static_assert(std::size(migrations) > 0 &&
+              migrations[std::size(migrations) - 1].to == pg_state_version);
 
 // Serialises the schema's creation between workers that arrive together (pg_advisory_xact_lock;
 // "urmg" in ASCII).
@@ -211,8 +217,8 @@ bool pg_state::connect(const std::string& conninfo, bool create) {
       make.push_back(stmt(create_lock_sql, {}));
       for (const char* sql : schema_sql)
         make.push_back(stmt(sql, {}));
-      for (const char* sql : migrations)
-        make.push_back(stmt(sql, {}));
+      for (const auto& m : migrations)
+        make.push_back(stmt(m.sql, {}));
       make.push_back(stmt("INSERT INTO uringmig_state.version VALUES ($1)",
                           pg::make_params(std::to_string(pg_state_version))));
       make.push_back(stmt("COMMIT", {}));
@@ -254,8 +260,8 @@ void pg_state::migrate(int from) {
   std::vector<pg::statement> b;
   b.push_back(stmt("BEGIN", {}));
   b.push_back(stmt(create_lock_sql, {}));
-  for (int v = from; v < pg_state_version; ++v)
-    b.push_back(stmt(migrations[v - 1], {}));
+  for (const auto& m : migrations)
+    if (m.to > from) b.push_back(stmt(m.sql, {}));
   b.push_back(stmt("UPDATE uringmig_state.version SET version = $1 WHERE version < $1",
                    pg::make_params(std::to_string(pg_state_version))));
   b.push_back(stmt("COMMIT", {}));
