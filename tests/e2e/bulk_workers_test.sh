@@ -18,11 +18,11 @@ psql -qX -v ON_ERROR_STOP=1 -d "$src" <<'SQL'
 create table keyed (id bigint primary key, v text);
 insert into keyed select g, repeat('v', 80) || g from generate_series(1, 80000) g;
 create index keyed_v on keyed (v);
--- Scenario 4's gate: on the target, the rows 2000 and 6000 go in only while the test does not
+-- Scenario 4's gate: on the target, the rows 2000 and 14000 go in only while the test does not
 -- hold advisory lock 4343 there (their chunks wait; the others do not).
 create function gate() returns bool language plpgsql as
   $$ begin perform pg_advisory_xact_lock_shared(4343); return true; end $$;
-alter table keyed add constraint keyed_gate check (id not in (2000, 6000) or gate());
+alter table keyed add constraint keyed_gate check (id not in (2000, 14000) or gate());
 create table keyless (a int, b text);
 insert into keyless select g % 100, repeat('w', 80) from generate_series(1, 20000) g;
 create table other (id int primary key);
@@ -37,6 +37,8 @@ printf '[copy]\nchunk_size = "128kB"\n[copy.debug]\nexit_mid_chunk = 3\n[state]\
   >"$work/dies3.toml"
 printf '[copy]\nchunk_size = "128kB"\n[copy.debug]\nexit_mid_chunk = 10\nwait_workers = 3\n[state]\nlease_s = 2\n' \
   >"$work/dies10.toml"
+# Scenario 4: bigger chunks (fewer to copy while one worker is left).
+printf '[copy]\nchunk_size = "512kB"\n[state]\nlease_s = 2\n' >"$work/big.toml"
 table_sums "$src" >"$work/src.sums"
 q() { psql -qXAt -d "$state" -c "$1" 2>/dev/null || echo 0; }
 worker() {  # name target job config extra...: in the background, pid in $pid
@@ -128,7 +130,7 @@ same_as_source "$d3" "coordinator killed"
 
 # 4. What `status --state-url` and the HTTP API show of the workers. Worker a4 (alone, so it
 #    takes the chunks in plan order) waits at the gate in the chunk of row 2000; b4 joins, copies
-#    the chunks after it and waits in the chunk of row 6000. Both are listed alive, each with the
+#    the chunks after it and waits in the chunk of row 14000. Both are listed alive, each with the
 #    chunk it waits in; b4 killed (-9) is listed dead, still holding its lease (a4 cannot take
 #    it: it waits too); once the gate opens, a4 takes the rest and b4's chunk, and the chunks
 #    the workers did add up to the plan.
@@ -143,11 +145,12 @@ chunk_of() {  # id: the chunk of keyed that holds it
   q "select chunk_no from uringmig_state.chunk where job = 'four' and name = 'keyed' and
      coalesce(lower::bigint, 0) <= $1 and (upper is null or $1 < upper::bigint)"
 }
-worker a4 "$d4" four "$work/job.toml" --http 127.0.0.1:0; pa=$pid
+worker a4 "$d4" four "$work/big.toml" --http 127.0.0.1:0; pa=$pid
 wait_true "$d4" "$(waiting 1)" || fail "scenario 4: a4 never reached the gate: $(tail -n 2 "$work/a4.err")"
-worker b4 "$d4" four "$work/job.toml"; pb=$pid
+worker b4 "$d4" four "$work/big.toml"; pb=$pid
 wait_true "$d4" "$(waiting 2)" || fail "scenario 4: b4 never reached the gate: $(tail -n 2 "$work/b4.err")"
-ca=$(chunk_of 2000); cb=$(chunk_of 6000)
+ca=$(chunk_of 2000); cb=$(chunk_of 14000)
+[ $((ca + 1)) -lt "$cb" ] || fail "scenario 4: rows 2000 and 14000 are in chunks $ca and $cb: b4 copies none before its gate"
 status4 st1.json
 jq -e --argjson pa "$pa" --argjson pb "$pb" --argjson ca "$ca" --argjson cb "$cb" '
   (.workers | length) == 2 and all(.workers[]; .alive and .state == "alive" and .host != "")
