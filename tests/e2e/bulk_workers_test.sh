@@ -175,6 +175,29 @@ jq -e --argjson pa "$pa" --argjson pb "$pb" --argjson cb "$cb" '
 wait_api "$pa" "any(.workers[]; .pid == $pb and .state == \"dead\" and (.leases | length) == 1)" ||
   fail "scenario 4: /api/v1/status does not show b4 dead: $(jq -c .workers "$work/status.json")"
 $probe validate "$status_schema" "$work/status.json" || fail "scenario 4: the status document does not fit its schema"
+# The dashboard page in headless Chromium: its workers table, b4 dead.
+timeout 120 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+  --disable-background-networking --disable-component-update --disable-sync \
+  --disable-default-apps --user-data-dir="$work/chromium" --window-size=1280,900 \
+  --virtual-time-budget=4000 --dump-dom "http://127.0.0.1:$port/" >"$work/page.html" \
+  2>"$work/page.log" || fail "scenario 4: chromium failed: $(tail -n 3 "$work/page.log")"
+python3 - "$work/page.html" >"$work/page.rows" <<'PY'
+import html.parser, sys
+class rows(html.parser.HTMLParser):
+    inside, row, out = False, None, []
+    def handle_starttag(self, tag, attrs):
+        if tag == "tbody" and ("id", "workers") in attrs: self.inside = True
+        elif tag == "tr" and self.inside: self.row = []
+    def handle_endtag(self, tag):
+        if tag == "tbody": self.inside = False
+        elif tag == "tr" and self.row is not None: self.out.append(" | ".join(self.row)); self.row = None
+    def handle_data(self, data):
+        if self.row is not None and data.strip(): self.row.append(data.strip())
+p = rows(); p.feed(open(sys.argv[1]).read()); print("\n".join(p.out))
+PY
+[ "$(grep -c ' | alive | ' "$work/page.rows")" = 1 ] && [ "$(grep -c ' | dead | ' "$work/page.rows")" = 1 ] &&
+  grep -q ":$pb | dead | .*public.keyed #$cb" "$work/page.rows" ||
+  fail "scenario 4: the dashboard's workers table: $(cat "$work/page.rows")"
 release gate
 wait "$pa" || fail "scenario 4: a4 exited $?: $(tail -n 3 "$work/a4.err")"
 grep -q "taken again" "$work/a4.err" || fail "scenario 4: a4 did not take b4's chunk again"
