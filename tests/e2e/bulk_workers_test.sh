@@ -208,6 +208,10 @@ jq -e --argjson n "$planned" --argjson pa "$pa" --argjson pb "$pb" '
   and (.workers[] | select(.pid == $pa) | .state == "done" and .leases == [])
   and (.workers[] | select(.pid == $pb) | .state == "dead" and .leases == [])' "$work/st3.json" >/dev/null ||
   fail "scenario 4: the workers' chunks do not add up to the $planned planned: $(jq -c .workers "$work/st3.json")"
+timeout 60 "$bin" top --state-url "$(tcp_url "$state")" --job four --state-dir "$work/dir_s4" \
+  >"$work/top.out" 2>&1 || fail "scenario 4: top --state-url: $(tail -n 2 "$work/top.out")"
+grep -q "chunks $planned/$planned" "$work/top.out" && tail -n 1 "$work/top.out" | grep -q "^job " ||
+  fail "scenario 4: top --state-url: $(cat "$work/top.out")"
 same_as_source "$d4" "status of workers"
 exactly_once "$d4" four "status of workers"
 finish bulk_workers
