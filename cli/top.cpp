@@ -167,6 +167,9 @@ CLI::App* add_top_command(CLI::App& app, top_options& o) {
       "top", "Watch a running job full screen: phase, progress, tables, log; pause/resume keys");
   s->add_option("--state-dir", o.state_dir,
                 "The job's state directory, read offline (./uringmig-state)");
+  s->add_option("--state-url", o.state_url,
+                "A shared state database (the job's --state-url), read offline: its workers too");
+  s->add_option("--job", o.job, "With --state-url: the job's name (when it holds several)");
   s->add_option("--http", o.http,
                 "The job's API (its --http address, e.g. 127.0.0.1:7654, or https://HOST:PORT "
                 "when it serves TLS): live data and actions");
@@ -181,7 +184,9 @@ CLI::App* add_top_command(CLI::App& app, top_options& o) {
 int run_top(const top_options& o, const env_lookup& env, std::ostream& out) {
   std::string token = o.token;
   if (token.empty()) token = env("UM_HTTP_TOKEN").value_or("");
-  auto feed = o.http.empty() ? state_dir_feed(o.state_dir) : http_feed(o.http, token, o.tls_ca);
+  auto feed = !o.http.empty()        ? http_feed(o.http, token, o.tls_ca)
+              : !o.state_url.empty() ? state_url_feed(o.state_dir, o.state_url, o.job)
+                                     : state_dir_feed(o.state_dir);
   watcher w(*feed);
   if (!is_interactive()) return run_plain(w, out);
   w.refresh();

@@ -13,9 +13,11 @@ namespace uringmig::cli {
 
 struct top_options {
   std::string state_dir = "uringmig-state";
-  std::string http;    // HOST:PORT or http://HOST:PORT; empty: read the state directory
-  std::string token;   // else UM_HTTP_TOKEN
-  std::string tls_ca;  // https: the CA (PEM) of the job's certificate; empty: the system's
+  std::string state_url;  // a shared state database (postgresql://); else the state directory
+  std::string job;        // the job's name in it; empty: the only one there is
+  std::string http;       // HOST:PORT or http://HOST:PORT; empty: read the state directory
+  std::string token;      // else UM_HTTP_TOKEN
+  std::string tls_ca;     // https: the CA (PEM) of the job's certificate; empty: the system's
 };
 
 /// Adds `uringmig top` to `app`, its flags bound to `o`.

@@ -21,20 +21,24 @@ constexpr std::size_t log_tail_bytes = 32 * 1024;  // what a first look at the l
 
 class state_feed final : public top_feed {
  public:
-  state_feed(std::filesystem::path dir, engine::state_store store)
-      : dir_(std::move(dir)), store_(std::move(store)) {}
+  /// `shared`: the store is a shared state database (its runs' locks say whether it is live).
+  state_feed(std::filesystem::path dir, engine::state_store store, bool shared = false)
+      : dir_(std::move(dir)), store_(std::move(store)), shared_(shared) {}
 
   top_snapshot poll(std::vector<std::string>& log) override {
     std::ostringstream doc;
-    engine::print_status_json(doc, store_.status_snapshot(), dir_,
-                              engine::state_store::in_use(dir_));
+    const auto st = store_.status_snapshot();
+    engine::print_status_json(doc, st, dir_,
+                              shared_ ? st.live_runs > 0 : engine::state_store::in_use(dir_));
     std::string error;
     auto s = parse_status_document(doc.str(), error);
     if (!s) throw std::runtime_error(error);
     read_log(log);
     return std::move(*s);
   }
-  std::string label() const override { return "state directory " + dir_.string(); }
+  std::string label() const override {
+    return shared_ ? store_.where() : "state directory " + dir_.string();
+  }
   bool has_actions() const override { return false; }
   std::string act(const std::string&) override {
     return "pause, resume and switchover need the job's API: uringmig top --http URL";
@@ -72,6 +76,7 @@ class state_feed final : public top_feed {
 
   std::filesystem::path dir_;
   engine::state_store store_;
+  bool shared_ = false;
   std::optional<std::uint64_t> offset_;
 };
 
@@ -213,6 +218,17 @@ std::unique_ptr<top_feed> state_dir_feed(const std::filesystem::path& dir) {
                               ", or watch it with --http URL)");
   }
   return std::make_unique<state_feed>(dir, std::move(*store));
+}
+
+std::unique_ptr<top_feed> state_url_feed(const std::filesystem::path& dir, const std::string& url,
+                                         const std::string& job) {
+  auto store = engine::state_store::open_existing(engine::state_location{dir, url, job});
+  if (!store) {
+    throw engine::usage_error(
+        "no job " + job +
+        " in the state database (check --job, or start the job with this --state-url)");
+  }
+  return std::make_unique<state_feed>(dir, std::move(*store), true);
 }
 
 std::unique_ptr<top_feed> http_feed(const std::string& url, std::string token,

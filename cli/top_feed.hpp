@@ -33,6 +33,11 @@ class top_feed {
 /// Reads `<dir>/state.db` and `<dir>/uringmig.log` read-only. Throws engine::usage_error when
 /// `dir` holds no job state.
 std::unique_ptr<top_feed> state_dir_feed(const std::filesystem::path& dir);
+/// Reads the job `job` (empty: the only one there is) of the shared state at `url`, workers
+/// included, and `<dir>/uringmig.log` when there is one. Throws engine::usage_error when the
+/// state database cannot be reached or holds no such job.
+std::unique_ptr<top_feed> state_url_feed(const std::filesystem::path& dir, const std::string& url,
+                                         const std::string& job);
 
 /// Reads `GET /api/v1/status` and `/api/v1/log` of `url` (`http://HOST:PORT`, `HOST:PORT` or
 /// `https://HOST:PORT`); `token` (may be empty: no actions) goes as `Authorization: Bearer`.

@@ -107,6 +107,37 @@ void read_tables(const json::object& doc, std::string_view key, top_snapshot& s)
   }
 }
 
+/// A shared state's workers ("workers"), with the chunks each holds.
+void read_workers(const json::object& doc, top_snapshot& s) {
+  const auto* v = doc.find("workers");
+  if (v == nullptr || v->kind != json::kind::array) return;
+  const auto items = json::read_array(v->text);
+  if (!items) return;
+  for (const auto& item : *items) {
+    if (item.kind != json::kind::object) continue;
+    const auto o = json::read_object(item.text);
+    if (!o) continue;
+    top_worker w;
+    w.name = codecs::printable(text(*o.value, "name"));
+    w.state = text(*o.value, "state");
+    w.alive = flag(*o.value, "alive");
+    w.chunks_done = static_cast<int>(integer(*o.value, "chunks_done"));
+    w.rows = integer(*o.value, "rows");
+    w.rows_per_second = number(*o.value, "rows_per_second").value_or(0);
+    if (const auto* l = o.value->find("leases"); l != nullptr && l->kind == json::kind::array) {
+      for (const auto& lease : json::read_array(l->text).value_or(std::vector<json::value>{})) {
+        const auto lo = json::read_object(lease.text);
+        if (!lo) continue;
+        if (!w.holds.empty()) w.holds += ", ";
+        w.holds += codecs::printable(text(*lo.value, "schema") + "." + text(*lo.value, "name")) +
+                   " #" + std::to_string(integer(*lo.value, "chunk_no"));
+        if (flag(*lo.value, "expired")) w.holds += " (lease ran out)";
+      }
+    }
+    s.workers.push_back(std::move(w));
+  }
+}
+
 }  // namespace
 
 double top_snapshot::progress() const noexcept {
@@ -141,6 +172,7 @@ std::optional<top_snapshot> parse_status_document(std::string_view json_text, st
     s.chunks_total = static_cast<int>(integer(*totals, "chunks_total"));
     s.tables_done = static_cast<int>(integer(*totals, "tables_done"));
   }
+  read_workers(doc, s);
   const auto marks = child(doc, "marks");
   if (const auto lag = mark_number(marks, "online.lag_bytes"))
     s.lag_bytes = static_cast<std::int64_t>(*lag);

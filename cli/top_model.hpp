@@ -24,6 +24,17 @@ struct top_table {
   bool failed = false;
 };
 
+/// A worker of a job on a shared state (the document's "workers").
+struct top_worker {
+  std::string name;   // printable
+  std::string state;  // alive | dead | done | failed
+  bool alive = false;
+  int chunks_done = 0;
+  std::int64_t rows = 0;
+  double rows_per_second = 0;
+  std::string holds;  // "public.t #3, ..." (the chunks it holds now); "" for none
+};
+
 struct top_snapshot {
   std::string run;    // "#3 run --preset bulk", empty when no run is recorded
   std::string state;  // the run's state: running, done, failed, interrupted, stopped ...
@@ -43,6 +54,7 @@ struct top_snapshot {
   std::optional<double> lag_seconds;
   std::string message;
   std::vector<top_table> tables;
+  std::vector<top_worker> workers;  // a shared state's, when the document has them
 
   /// Done fraction in [0, 1]: the API's, else chunks done over chunks planned (0 before a plan
   /// exists).

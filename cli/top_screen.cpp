@@ -11,8 +11,23 @@ namespace uringmig::cli {
 
 namespace {
 
-constexpr int header_lines = 4;     // title, phase line, overall bar, blank
-constexpr int max_log_lines = 200;  // tables come first; the log takes what is left
+constexpr int header_lines = 4;      // title, phase line, overall bar, blank
+constexpr int max_log_lines = 200;   // tables come first; the log takes what is left
+constexpr int max_worker_lines = 8;  // a shared state's workers, above the tables
+
+/// The workers block's lines: its heading and one per worker (none without workers).
+int worker_lines(const top_snapshot& s) {
+  if (s.workers.empty()) return 0;
+  return 1 + std::min<int>(max_worker_lines, static_cast<int>(s.workers.size()));
+}
+
+std::string worker_line(const top_worker& w) {
+  return fit_columns(w.name, 28) + " " + fit_columns(w.state, 6) +
+         fmt::format(" {:>6} {:>9} {:>9}/s  ", w.chunks_done, engine::format_count(w.rows),
+                     engine::format_count(static_cast<std::int64_t>(
+                         std::llround(std::max(0.0, w.rows_per_second))))) +
+         (w.holds.empty() ? "-" : "holds " + w.holds);
+}
 
 bool is_continuation(char c) {
   return (static_cast<unsigned char>(c) & 0xC0U) == 0x80U;
@@ -45,7 +60,7 @@ struct layout {
 
 layout plan_layout(const top_snapshot& s, const top_view& view, int height) {
   layout l;
-  const int body = height - header_lines - 1;  // the last line is the notice
+  const int body = height - header_lines - worker_lines(s) - 1;  // the last line: the notice
   if (body <= 1) return l;
   const int wanted_log = std::min<int>(max_log_lines, static_cast<int>(view.log.size()));
   l.log_rows = std::clamp((body - 2) / 2, 0, wanted_log);
@@ -159,8 +174,17 @@ std::vector<std::string> render_top(const top_snapshot& s, const top_view& view,
   lines.push_back(progress_bar(s.progress(), bar_w) + counts);
   lines.push_back(s.message.empty() ? "" : "message: " + s.message);
 
+  if (!s.workers.empty()) {
+    int alive = 0;
+    for (const auto& w : s.workers)
+      alive += w.alive ? 1 : 0;
+    lines.push_back(fmt::format("workers {} alive of {}{}", alive, s.workers.size(),
+                                s.workers.size() > max_worker_lines ? " (the first shown)" : ""));
+    for (int i = 0; i < worker_lines(s) - 1; ++i)
+      lines.push_back(" " + worker_line(s.workers[static_cast<std::size_t>(i)]));
+  }
   const auto l = plan_layout(s, view, height);
-  if (height - header_lines - 1 > 0) lines.push_back(table_heading(width));
+  if (height - header_lines - worker_lines(s) - 1 > 0) lines.push_back(table_heading(width));
   const int n = static_cast<int>(s.tables.size());
   const int first = std::clamp(view.scroll, 0, std::max(0, n - 1));
   for (int i = 0; i < l.table_rows; ++i) {

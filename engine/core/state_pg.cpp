@@ -6,9 +6,13 @@
 #include "engine/core/pg_session.hpp"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <boost/asio/awaitable.hpp>
 
+#include <array>
+#include <iterator>
 #include <map>
 #include <utility>
 
@@ -93,6 +97,26 @@ constexpr const char* schema_sql[] = {
   PRIMARY KEY (job, key)))sql",
 };
 
+// What brings the schema up to version `to`, in order: a new schema is made by schema_sql and
+// all of them. Each is idempotent: workers that arrive together run them in turn.
+struct migration {
+  int to;
+  const char* sql;
+};
+constexpr migration migrations[] = {
+    // 2: who a worker is (its host, pid and name), its last sign of life, when a chunk was
+    // done: what `status` shows per worker.
+    {2,
+     "ALTER TABLE uringmig_state.run ADD COLUMN IF NOT EXISTS host text NOT NULL DEFAULT '', "
+     "ADD COLUMN IF NOT EXISTS pid integer NOT NULL DEFAULT 0, "
+     "ADD COLUMN IF NOT EXISTS worker boolean NOT NULL DEFAULT false, "
+     "ADD COLUMN IF NOT EXISTS worker_name text, "
+     "ADD COLUMN IF NOT EXISTS heartbeat_at timestamptz"},
+    {2, "ALTER TABLE uringmig_state.chunk ADD COLUMN IF NOT EXISTS done_at timestamptz"},
+};
+static_assert(std::size(migrations) > 0 &&
+              migrations[std::size(migrations) - 1].to == pg_state_version);
+
 // Serialises the schema's creation between workers that arrive together (pg_advisory_xact_lock;
 // "urmg" in ASCII).
 constexpr const char* create_lock_sql = "SELECT pg_advisory_xact_lock(1970433383)";
@@ -120,6 +144,12 @@ std::string num(std::int64_t v) {
 }
 std::string num(double v) {
   return fmt::format("{}", v);
+}
+
+std::string host_name() {
+  std::array<char, 256> buf{};
+  if (::gethostname(buf.data(), buf.size() - 1) != 0) return "unknown";
+  return buf.data();
 }
 
 pg::statement stmt(std::string sql, pg::params p) {
@@ -187,6 +217,8 @@ bool pg_state::connect(const std::string& conninfo, bool create) {
       make.push_back(stmt(create_lock_sql, {}));
       for (const char* sql : schema_sql)
         make.push_back(stmt(sql, {}));
+      for (const auto& m : migrations)
+        make.push_back(stmt(m.sql, {}));
       make.push_back(stmt("INSERT INTO uringmig_state.version VALUES ($1)",
                           pg::make_params(std::to_string(pg_state_version))));
       make.push_back(stmt("COMMIT", {}));
@@ -220,7 +252,28 @@ bool pg_state::connect(const std::string& conninfo, bool create) {
     throw job_error("schema uringmig_state in " + shown_ +
                     " is not a uringmig state (its version table is empty); drop it or pass "
                     "another --state-url");
+  if (version < pg_state_version) migrate(version);
   return true;
+}
+
+void pg_state::migrate(int from) {
+  std::vector<pg::statement> b;
+  b.push_back(stmt("BEGIN", {}));
+  b.push_back(stmt(create_lock_sql, {}));
+  for (const auto& m : migrations)
+    if (m.to > from) b.push_back(stmt(m.sql, {}));
+  b.push_back(stmt("UPDATE uringmig_state.version SET version = $1 WHERE version < $1",
+                   pg::make_params(std::to_string(pg_state_version))));
+  b.push_back(stmt("COMMIT", {}));
+  try {
+    batch(std::move(b));
+  } catch (...) {
+    std::lock_guard lk(mu_);
+    (void)ctx_.call(query_on(conn_, "ROLLBACK", {}));
+    throw;
+  }
+  spdlog::info("state schema uringmig_state in {}: upgraded from version {} to {}", shown_, from,
+               pg_state_version);
 }
 
 std::vector<std::string> pg_state::jobs() const {
@@ -308,11 +361,14 @@ std::int64_t pg_state::begin_run(const run_start& r) {
            pg::make_params(job_)));
   b.push_back(stmt(
       "INSERT INTO uringmig_state.run (job, command, preset, source_redacted, target_redacted, "
-      "snapshot, status) VALUES ($1, $2, $3, $4, $5, $6, 'running') RETURNING id",
+      "snapshot, status, host, pid, worker) VALUES ($1, $2, $3, $4, $5, $6, 'running', $7, $8, "
+      "$9) RETURNING id",
       pg::make_params(job_, r.command, r.preset, codecs::redact(r.source_redacted),
-                      codecs::redact(r.target_redacted), r.snapshot)));
+                      codecs::redact(r.target_redacted), r.snapshot, host_name(),
+                      num(std::int64_t{::getpid()}), std::string(r.worker ? "t" : "f"))));
   const auto out = batch(std::move(b));
   const std::int64_t id = std::stoll(std::string(out[1].value(0, 0)));
+  run_id_ = id;
   query(fmt::format("SELECT pg_advisory_lock({}, ($1::bigint % 2147483648)::int)", run_lock_class),
         pg::make_params(num(id)));
   return id;
@@ -417,7 +473,8 @@ void pg_state::mark_chunk_done(std::string_view schema, std::string_view name, i
       "WHERE job = $1 AND schema = $2 AND name = $3 AND chunk_no = $4), "
       "upd AS (UPDATE uringmig_state.chunk SET status = 'done', rows = $5, bytes = $6, "
       "seconds = $7, attempts = attempts + 1, error = NULL, done_by = leased_by, "
-      "leased_by = NULL, lease_until = NULL WHERE job = $1 AND schema = $2 AND name = $3 AND "
+      "done_at = clock_timestamp(), leased_by = NULL, lease_until = NULL WHERE job = $1 AND schema "
+      "= $2 AND name = $3 AND "
       "chunk_no = $4 "
       "RETURNING 1) "
       "UPDATE uringmig_state.job_table t SET rows_copied = t.rows_copied + $5 - old.rows, "

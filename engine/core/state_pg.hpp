@@ -19,7 +19,7 @@ namespace uringmig::engine::detail {
 namespace pg = connectors::postgres;
 
 /// The schema's version (its `version` table). A change bumps it; older ones are refused.
-inline constexpr int pg_state_version = 1;
+inline constexpr int pg_state_version = 2;
 inline constexpr const char* pg_state_schema = "uringmig_state";
 
 class pg_state final : public state_backend {
@@ -87,6 +87,8 @@ class pg_state final : public state_backend {
 
  private:
   [[noreturn]] void fail(const pg::diagnostics& d) const;
+  /// Brings the schema from version `from` up to pg_state_version (one transaction).
+  void migrate(int from);
 
   mutable io::context_thread ctx_;  // declared first: ends last
   mutable std::mutex mu_;           // one call at a time on the connection
@@ -94,6 +96,7 @@ class pg_state final : public state_backend {
   std::string shown_;               // the URL without secrets
   std::string job_;
   bool worker_run_ = false;  // begin_run took the job's lock shared (a worker of several)
+  std::int64_t run_id_ = 0;  // begin_run's: claims and renewals record their worker on it
 };
 
 /// The advisory lock classes of the schema's sessions ("urmh", "urmi", "urmj" in ASCII): a run

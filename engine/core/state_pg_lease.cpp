@@ -17,22 +17,32 @@ void add_table(pg::params& p, const std::optional<table_key>& only) {
   p.emplace_back(only ? std::optional<std::string>(only->name) : std::nullopt);
 }
 
+// Claims and renewals are a worker's signs of life: they record its name and the time on its
+// run ($4: the run's id), in the same statement (no extra round trip).
+constexpr const char* heartbeat_cte =
+    "beat AS (UPDATE uringmig_state.run SET worker_name = $2, heartbeat_at = clock_timestamp() "
+    "WHERE job = $1 AND id = $4::bigint)";
+
 }  // namespace
 
 std::optional<chunk_claim> pg_state::claim_chunk(std::string_view worker,
                                                  std::chrono::milliseconds lease,
                                                  const std::optional<table_key>& only) {
-  auto params = pg::make_params(job_, std::string(worker), std::to_string(lease.count()));
+  auto params = pg::make_params(job_, std::string(worker), std::to_string(lease.count()),
+                                std::to_string(run_id_));
   add_table(params, only);
   const auto r = query(
-      "WITH c AS (SELECT schema, name, chunk_no, leased_by IS NOT NULL AS reclaimed "
-      "FROM uringmig_state.chunk WHERE job = $1 AND status = 'pending' AND (lease_until IS NULL "
-      "OR lease_until < clock_timestamp()) AND ($4::text IS NULL OR (schema = $4 AND name = $5)) "
-      "ORDER BY claim_order LIMIT 1 FOR UPDATE SKIP LOCKED) "
-      "UPDATE uringmig_state.chunk u SET leased_by = $2, "
-      "lease_until = clock_timestamp() + $3 * interval '1 millisecond' FROM c "
-      "WHERE u.job = $1 AND u.schema = c.schema AND u.name = c.name AND u.chunk_no = c.chunk_no "
-      "RETURNING u.schema, u.name, u.chunk_no, c.reclaimed",
+      fmt::format(
+          "WITH c AS (SELECT schema, name, chunk_no, leased_by IS NOT NULL AS reclaimed "
+          "FROM uringmig_state.chunk WHERE job = $1 AND status = 'pending' AND (lease_until IS "
+          "NULL OR lease_until < clock_timestamp()) AND ($5::text IS NULL OR (schema = $5 AND "
+          "name = $6)) ORDER BY claim_order LIMIT 1 FOR UPDATE SKIP LOCKED), {} "
+          "UPDATE uringmig_state.chunk u SET leased_by = $2, "
+          "lease_until = clock_timestamp() + $3 * interval '1 millisecond' FROM c "
+          "WHERE u.job = $1 AND u.schema = c.schema AND u.name = c.name AND u.chunk_no = "
+          "c.chunk_no "
+          "RETURNING u.schema, u.name, u.chunk_no, c.reclaimed",
+          heartbeat_cte),
       params);
   if (r.rows() == 0) return std::nullopt;
   chunk_claim c;
@@ -45,9 +55,12 @@ std::optional<chunk_claim> pg_state::claim_chunk(std::string_view worker,
 
 int pg_state::renew_leases(std::string_view worker, std::chrono::milliseconds lease) {
   return static_cast<int>(
-      query("UPDATE uringmig_state.chunk SET lease_until = clock_timestamp() + $3 * interval "
-            "'1 millisecond' WHERE job = $1 AND leased_by = $2 AND status = 'pending'",
-            pg::make_params(job_, std::string(worker), std::to_string(lease.count())))
+      query(fmt::format("WITH {} UPDATE uringmig_state.chunk SET lease_until = "
+                        "clock_timestamp() + $3 * interval '1 millisecond' WHERE job = $1 AND "
+                        "leased_by = $2 AND status = 'pending'",
+                        heartbeat_cte),
+            pg::make_params(job_, std::string(worker), std::to_string(lease.count()),
+                            std::to_string(run_id_)))
           .affected_rows());
 }
 

@@ -76,6 +76,68 @@ void read_tables(const pg::result& q, job_status& out) {
   }
 }
 
+// The run a worker's name belongs to: names start with the run's id ("r<id>@host:pid").
+std::string run_of(const char* column) {
+  return std::string("substring(") + column + " from '^r([0-9]+)@')::bigint";
+}
+
+/// The job's workers: runs that take chunks by lease (or did, or hold some) — each with the
+/// chunks of the current plan it did and whether its process lives.
+std::string workers_sql() {
+  return "SELECT r.id, coalesce(r.worker_name, ''), r.host, r.pid, " + run_alive_sql("r.id") +
+         ", r.status, " + iso("r.started_at") + ", " + iso("r.heartbeat_at") +
+         ", coalesce(d.chunks, 0), coalesce(d.rows, 0), coalesce(d.bytes, 0), "
+         "extract(epoch FROM coalesce(r.finished_at, CASE WHEN " +
+         run_alive_sql("r.id") +
+         " THEN clock_timestamp() ELSE greatest(r.heartbeat_at, d.last_done) END, r.started_at) - "
+         "r.started_at) FROM uringmig_state.run r LEFT JOIN (SELECT " +
+         run_of("done_by") +
+         " AS run_id, count(*) AS chunks, sum(rows) AS rows, sum(bytes) AS bytes, "
+         "max(done_at) AS last_done FROM uringmig_state.chunk WHERE job = $1 AND status = 'done' "
+         "GROUP BY 1) d ON d.run_id = r.id WHERE r.job = $1 AND (d.run_id IS NOT NULL OR "
+         "(r.worker AND r.status = 'running') OR EXISTS (SELECT 1 FROM uringmig_state.chunk l "
+         "WHERE l.job = $1 AND l.status = 'pending' AND " +
+         run_of("l.leased_by") + " = r.id)) ORDER BY r.id";
+}
+
+/// The leases held now, by run: the chunk, until when, whether it ran out.
+std::string leases_sql() {
+  return "SELECT " + run_of("c.leased_by") + ", c.schema, c.name, c.chunk_no, " +
+         iso("c.lease_until") +
+         ", c.lease_until < clock_timestamp() FROM uringmig_state.chunk c LEFT JOIN "
+         "uringmig_state.job_table t ON t.job = c.job AND t.schema = c.schema AND t.name = c.name "
+         "WHERE c.job = $1 AND c.status = 'pending' AND c.leased_by IS NOT NULL "
+         "ORDER BY t.plan_order, c.chunk_no";
+}
+
+void read_workers(const pg::result& q, const pg::result& leases, job_status& out) {
+  for (int i = 0; i < q.rows(); ++i) {
+    worker_row w;
+    w.run_id = int_of(q, i, 0);
+    w.host = text(q, i, 2);
+    w.pid = int_of(q, i, 3);
+    // Before its first claim a worker has recorded no name: the one it will give itself.
+    w.name = text(q, i, 1);
+    if (w.name.empty())
+      w.name = "r" + std::to_string(w.run_id) + "@" + w.host + ":" + std::to_string(w.pid);
+    w.alive = text(q, i, 4) == "t";
+    const std::string status = text(q, i, 5);
+    w.state = w.alive ? "alive" : status == "running" || status == "interrupted" ? "dead" : status;
+    w.started_at = text(q, i, 6);
+    w.last_heartbeat = opt_text(q, i, 7);
+    w.chunks_done = static_cast<int>(int_of(q, i, 8));
+    w.rows = int_of(q, i, 9);
+    w.bytes = int_of(q, i, 10);
+    w.seconds = real_of(q, i, 11);
+    for (int k = 0; k < leases.rows(); ++k)
+      if (!leases.is_null(k, 0) && int_of(leases, k, 0) == w.run_id)
+        w.leases.push_back({text(leases, k, 1), text(leases, k, 2),
+                            static_cast<int>(int_of(leases, k, 3)), text(leases, k, 4),
+                            text(leases, k, 5) == "t"});
+    out.workers.push_back(std::move(w));
+  }
+}
+
 }  // namespace
 
 job_status pg_state::status_snapshot() const {
@@ -119,6 +181,8 @@ job_status pg_state::status_snapshot() const {
            "'advisory' AND l.classid = 1970433384 AND l.objid = (r.id % 2147483648)::oid "
            "AND l.objsubid = 2 AND l.granted WHERE r.job = $1 AND r.status = 'running'",
            job_));
+  b.push_back(stmt(workers_sql(), job_));
+  b.push_back(stmt(leases_sql(), job_));
   b.push_back(stmt("COMMIT", {}));
   const auto out = batch(std::move(b));
 
@@ -137,6 +201,7 @@ job_status pg_state::status_snapshot() const {
   for (int i = 0; i < kv.rows(); ++i)
     st.kv.emplace(text(kv, i, 0), text(kv, i, 1));
   st.live_runs = static_cast<int>(int_of(out[6], 0, 0));
+  read_workers(out[7], out[8], st);
   st.location = where();
   return st;
 }

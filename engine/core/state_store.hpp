@@ -113,6 +113,35 @@ struct failed_chunk {
   std::string error;
 };
 
+/// A chunk a worker holds under a lease now (a shared state).
+struct worker_lease {
+  std::string schema;
+  std::string name;
+  int chunk_no = 0;
+  std::string lease_until;  // ISO 8601 UTC
+  bool expired = false;     // ran out: the next claim by any worker takes the chunk again
+};
+
+/// One process of a job on a shared state that takes chunks by lease (a worker of bulk
+/// --state-url), from its run row, its run's lock, and the chunks it did and holds.
+struct worker_row {
+  std::string name;  // as the worker calls itself: "r<run id>@<host>:<pid>[ #<--worker>]"
+  std::int64_t run_id = 0;
+  std::string host;
+  std::int64_t pid = 0;
+  bool alive = false;  // its process holds its run's lock
+  /// alive | dead (ended without recording an outcome: killed) | the outcome it recorded
+  std::string state;
+  std::string started_at;                     // ISO 8601 UTC
+  std::optional<std::string> last_heartbeat;  // its last claim or lease renewal
+  int chunks_done = 0;                        // chunks of the current plan it did
+  std::int64_t rows = 0;
+  std::int64_t bytes = 0;
+  /// Its run's length: to its end, to its last sign of life when dead, else to now.
+  double seconds = 0;
+  std::vector<worker_lease> leases;  // plan order
+};
+
 /// Everything `uringmig status` prints, read in one transaction.
 struct job_status {
   std::optional<run_row> last_run;
@@ -125,6 +154,9 @@ struct job_status {
   /// runs of the job whose process is alive (they hold their run's lock).
   std::string location;
   int live_runs = 0;
+  /// A shared state only: the job's workers (live ones, and those that did chunks of the
+  /// current plan or hold leases), by run id.
+  std::vector<worker_row> workers;
 };
 
 /// A chunk one worker holds under a lease (a shared state: --state-url).

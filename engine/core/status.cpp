@@ -76,6 +76,75 @@ bool shown_mark(std::string_view key, bool live) {
   return live || key != http_paused_mark;
 }
 
+double rows_per_second(const worker_row& w) {
+  return w.seconds > 0 ? double(w.rows) / w.seconds : 0;
+}
+
+/// "public.t #3 (lease to 12:00:03Z)"; a lease that ran out says so.
+std::string lease_text(const worker_lease& l) {
+  const auto t = l.lease_until.find('T');
+  const std::string until = t == std::string::npos ? l.lease_until : l.lease_until.substr(t + 1);
+  return fmt::format("{}.{} #{} ({} {})", codecs::printable(l.schema), codecs::printable(l.name),
+                     l.chunk_no, l.expired ? "lease ran out at" : "lease to", until);
+}
+
+/// The workers of a shared state, when there are any: one line each, then the chunks each
+/// holds. A dead worker's leases are taken again once they run out.
+void print_workers(std::ostream& out, const job_status& s) {
+  if (s.workers.empty()) return;
+  int alive = 0;
+  for (const auto& w : s.workers)
+    alive += w.alive ? 1 : 0;
+  out << fmt::format("\nworkers ({} alive of {})\n", alive, s.workers.size());
+  std::size_t width = 6;
+  for (const auto& w : s.workers)
+    width = std::max(width, std::min<std::size_t>(w.name.size(), 48));
+  const auto row = [&](std::string_view name, std::string_view state, std::string_view heartbeat,
+                       std::string_view chunks, std::string_view rows, std::string_view mbs,
+                       std::string_view rate) {
+    auto text = fmt::format("{:<{}}  {:<6} {:<24} {:>6} {:>12} {:>10} {:>10}", name, width, state,
+                            heartbeat, chunks, rows, mbs, rate);
+    text.erase(text.find_last_not_of(' ') + 1);
+    out << text << '\n';
+  };
+  row("worker", "state", "last heartbeat", "chunks", "rows", "MB", "rows/s");
+  for (const auto& w : s.workers) {
+    row(codecs::printable(w.name), w.state, w.last_heartbeat.value_or("-"),
+        std::to_string(w.chunks_done), std::to_string(w.rows),
+        fmt::format("{:.1f}", double(w.bytes) / mb), fmt::format("{:.0f}", rows_per_second(w)));
+    for (const auto& l : w.leases)
+      out << "  holds " << lease_text(l)
+          << (w.alive ? ""
+                      : ": its worker is dead, the chunk is taken again once the lease runs out")
+          << '\n';
+  }
+}
+
+std::string workers_json(const job_status& s) {
+  std::string j = "[";
+  for (std::size_t i = 0; i < s.workers.size(); ++i) {
+    const auto& w = s.workers[i];
+    if (i > 0) j += ',';
+    j += fmt::format(
+        "{{\"name\":{},\"run_id\":{},\"host\":{},\"pid\":{},\"alive\":{},\"state\":{},"
+        "\"started_at\":{},\"last_heartbeat\":{},\"chunks_done\":{},\"rows\":{},\"bytes\":{},"
+        "\"seconds\":{},\"rows_per_second\":{},\"leases\":[",
+        json_str(w.name), w.run_id, json_str(w.host), w.pid, w.alive ? "true" : "false",
+        json_str(w.state), json_str(w.started_at), json_opt(w.last_heartbeat), w.chunks_done,
+        w.rows, w.bytes, json_num(w.seconds), json_num(rows_per_second(w)));
+    for (std::size_t k = 0; k < w.leases.size(); ++k) {
+      const auto& l = w.leases[k];
+      if (k > 0) j += ',';
+      j += fmt::format(
+          "{{\"schema\":{},\"name\":{},\"chunk_no\":{},\"lease_until\":{},\"expired\":{}}}",
+          json_str(l.schema), json_str(l.name), l.chunk_no, json_str(l.lease_until),
+          l.expired ? "true" : "false");
+    }
+    j += "]}";
+  }
+  return j + "]";
+}
+
 }  // namespace
 
 int run_status(const job_options& opts) {
@@ -152,6 +221,7 @@ void print_status(std::ostream& out, const job_status& s, const std::filesystem:
   out << '\n';
   if (s.tables.empty()) {
     out << "no plan saved yet\n";
+    print_workers(out, s);
     return;
   }
   const auto tot = sum(s);
@@ -180,6 +250,7 @@ void print_status(std::ostream& out, const job_status& s, const std::filesystem:
   row(label, "", fraction(tot.chunks_done, tot.chunks_total), std::to_string(tot.rows),
       fmt::format("{:.1f}", double(tot.bytes) / mb), fraction(tot.indexes_done, tot.indexes_total),
       "", "");
+  print_workers(out, s);
 
   bool header = false;
   const auto problem = [&](const std::string& line) {
@@ -257,7 +328,10 @@ std::string status_json(const job_status& s, const std::filesystem::path& state_
                      json_str(c.schema), json_str(c.name), c.chunk_no, c.attempts,
                      json_str(c.error));
   }
-  j += "],\"marks\":{";
+  j += "]";
+  // A shared state: its workers (none for a job run by one process).
+  if (!s.location.empty()) j += ",\"workers\":" + workers_json(s);
+  j += ",\"marks\":{";
   bool first = true;
   for (const auto& [key, value] : s.kv) {
     if (!shown_mark(key, live)) continue;

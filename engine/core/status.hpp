@@ -13,8 +13,10 @@ namespace uringmig::engine {
 
 /// `uringmig status --state-dir DIR [--json]`: reads DIR/state.db offline (no database
 /// connection; also while a job runs) and prints the last run, per-table chunk and index
-/// progress and totals to stdout; one JSON object with `opts.json`. Returns 0. Throws
-/// usage_error when DIR holds no job state, job_error when state.db is unreadable.
+/// progress and totals to stdout; one JSON object with `opts.json`. With `--state-url URL
+/// [--job NAME]` the same from a shared state, plus its workers (alive or dead, what each did,
+/// the chunks each holds). Returns 0. Throws usage_error when there is no such job state,
+/// job_error when the state is unreadable.
 int run_status(const job_options& opts);
 /// Same, printing to `out`.
 int run_status(const job_options& opts, std::ostream& out);

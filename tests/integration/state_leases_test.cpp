@@ -9,6 +9,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <map>
@@ -184,6 +185,67 @@ TEST_F(leases_test, a_new_round_reopens_failed_chunks_and_the_dead_workers_lease
   while (auto c = a.claim_chunk("next", 60s))
     free.insert(c->chunk_no);
   EXPECT_EQ(free, (std::set<int>{1, 2, 3}));  // the live worker keeps chunk 0
+}
+
+TEST_F(leases_test, status_lists_each_worker_alive_or_dead_with_what_it_did_and_holds) {
+  auto reader = open();
+  reader.save_plan(plan_of(1, 4));
+  auto w1 = open();
+  auto w2 = open();
+  const std::int64_t r1 = w1.begin_run({"run", "bulk", "", "", {}, true});
+  const std::int64_t r2 = w2.begin_run({"run", "bulk", "", "", {}, true});
+  const std::string n1 = "r" + std::to_string(r1) + "@h:1 #1";
+  const std::string n2 = "r" + std::to_string(r2) + "@h:2";
+  EXPECT_TRUE(reader.status_snapshot().workers.size() == 2);  // alive before any claim
+  const auto c0 = w1.claim_chunk(n1, 60s);
+  ASSERT_TRUE(c0);
+  w1.mark_chunk_done(c0->schema, c0->name, c0->chunk_no, 10, 100, 0.5);
+  const auto c1 = w1.claim_chunk(n1, 60s);  // held
+  const auto c2 = w2.claim_chunk(n2, 60s);
+  ASSERT_TRUE(c1 && c2);
+  w2.mark_chunk_done(c2->schema, c2->name, c2->chunk_no, 7, 70, 0.5);
+  const auto c3 = w2.claim_chunk(n2, 60s);  // held when it dies
+  ASSERT_TRUE(c3);
+  w2 = open();  // ends as kill -9 ends a process: its session, its run's lock
+
+  const auto st = reader.status_snapshot();
+  ASSERT_EQ(st.workers.size(), 2U);
+  const worker_row& a = st.workers[0];
+  EXPECT_EQ(a.run_id, r1);
+  EXPECT_EQ(a.name, n1);
+  EXPECT_TRUE(a.alive);
+  EXPECT_EQ(a.state, "alive");
+  EXPECT_EQ(a.pid, ::getpid());
+  EXPECT_FALSE(a.host.empty());
+  EXPECT_TRUE(a.last_heartbeat.has_value());
+  EXPECT_EQ(a.chunks_done, 1);
+  EXPECT_EQ(a.rows, 10);
+  EXPECT_EQ(a.bytes, 100);
+  EXPECT_GT(a.seconds, 0);
+  ASSERT_EQ(a.leases.size(), 1U);
+  EXPECT_EQ(a.leases[0].chunk_no, c1->chunk_no);
+  EXPECT_FALSE(a.leases[0].expired);
+  const worker_row& b = st.workers[1];
+  EXPECT_EQ(b.run_id, r2);
+  EXPECT_FALSE(b.alive);
+  EXPECT_EQ(b.state, "dead");
+  EXPECT_EQ(b.chunks_done, 1);
+  EXPECT_EQ(b.rows, 7);
+  ASSERT_EQ(b.leases.size(), 1U);
+  EXPECT_EQ(b.leases[0].chunk_no, c3->chunk_no);
+  EXPECT_EQ(b.leases[0].lease_until.size(), 24U);  // 2026-12-07T12:00:00.000Z
+
+  // The dead worker's chunk taken again: the lease moves; a worker that ended says how.
+  reader.release_chunk(*c3, n2);
+  const auto again = w1.claim_chunk(n1, 60s);
+  ASSERT_TRUE(again);
+  w1.end_run(r1, run_status::done, "");
+  const auto after = reader.status_snapshot();
+  ASSERT_EQ(after.workers.size(), 2U);
+  EXPECT_EQ(after.workers[0].state, "done");
+  EXPECT_EQ(after.workers[0].leases.size(), 2U);
+  EXPECT_TRUE(after.workers[1].leases.empty());
+  EXPECT_EQ(after.workers[0].chunks_done + after.workers[1].chunks_done, 2);
 }
 
 TEST(leases, the_embedded_store_refuses_leases_naming_state_url) {

@@ -228,6 +228,31 @@ TEST(state_store_pg, newer_schema_version_is_refused) {
   }
 }
 
+TEST(state_store_pg, a_version_1_schema_is_upgraded_in_place_keeping_its_rows) {
+  const auto db = uringmig::test::fresh_database("state_upgrade");
+  temp_dir d;
+  {
+    auto s = state_store::open(at(db.tcp_url, "job", d));
+    s.put("kept", "yes");
+  }
+  // The schema as version 1 made it: without what version 2 added.
+  uringmig::test::exec_sql(
+      db.conninfo,
+      "ALTER TABLE uringmig_state.run DROP COLUMN host, DROP COLUMN pid, DROP COLUMN worker, "
+      "DROP COLUMN worker_name, DROP COLUMN heartbeat_at; ALTER TABLE uringmig_state.chunk DROP "
+      "COLUMN done_at; UPDATE uringmig_state.version SET version = 1");
+  auto s = state_store::open(at(db.tcp_url, "job", d));
+  EXPECT_EQ(uringmig::test::query_value(db.conninfo, "SELECT version FROM uringmig_state.version"),
+            "2");
+  EXPECT_EQ(s.get("kept"), "yes");
+  const std::int64_t run = s.begin_run({"run", "bulk", "", "", {}, true});
+  EXPECT_EQ(uringmig::test::query_value(
+                db.conninfo, "SELECT pid || ' ' || worker FROM uringmig_state.run WHERE id = " +
+                                 std::to_string(run)),
+            std::to_string(::getpid()) + " true");
+  EXPECT_EQ(s.status_snapshot().workers.size(), 1U);
+}
+
 TEST(state_store_pg, status_reads_the_state_url) {
   const auto db = uringmig::test::fresh_database("state_status");
   temp_dir d;

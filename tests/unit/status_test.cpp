@@ -21,6 +21,7 @@ using namespace uringmig;
 using namespace uringmig::engine;
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
+using ::testing::Not;
 namespace fs = std::filesystem;
 
 using uringmig::test::temp_dir;
@@ -191,6 +192,61 @@ TEST(status_command, json_is_one_valid_object) {
   EXPECT_THAT(text, HasSubstr("\"totals\":{\"tables\":2,"));
   EXPECT_FALSE(json_checker("{\"a\":1,}").valid());
   EXPECT_FALSE(json_checker("{\"a\":1}{").valid());
+}
+
+TEST(status_command, a_shared_state_shows_its_workers_alive_or_dead_with_their_leases) {
+  job_status s;
+  s.location = "postgresql://u@h/db (schema uringmig_state, job j)";
+  s.tables.push_back(
+      {"public", "big", 1000, 10, 4, 3, 0, "copying", 3000, 3000000, 0, 0, 0, 0, 0, ""});
+  worker_row a;
+  a.name = "r7@hosta:101 #1";
+  a.run_id = 7;
+  a.host = "hosta";
+  a.pid = 101;
+  a.alive = true;
+  a.state = "alive";
+  a.started_at = "2026-12-07T12:00:00.000Z";
+  a.last_heartbeat = "2026-12-07T12:00:09.000Z";
+  a.chunks_done = 2;
+  a.rows = 2000;
+  a.bytes = 2000000;
+  a.seconds = 4;
+  worker_row b = a;
+  b.name = "r8@hostb:202";
+  b.run_id = 8;
+  b.alive = false;
+  b.state = "dead";
+  b.last_heartbeat.reset();
+  b.chunks_done = 1;
+  b.rows = 1000;
+  b.bytes = 1000000;
+  b.seconds = 0;
+  b.leases.push_back({"public", "big", 3, "2026-12-07T12:00:11.000Z", true});
+  s.workers = {a, b};
+  std::ostringstream out;
+  print_status(out, s, "/tmp/state", true);
+  const auto text = out.str();
+  EXPECT_THAT(text, HasSubstr("\nworkers (1 alive of 2)\n"));
+  EXPECT_THAT(text,
+              MatchesRegex("(.|\n)*\nr7@hosta:101 #1 +alive +2026-12-07T12:00:09.000Z +2 +2000 "
+                           "+2.0 +500\n(.|\n)*"));
+  EXPECT_THAT(text, MatchesRegex("(.|\n)*\nr8@hostb:202 +dead +- +1 +1000 +1.0 +0\n(.|\n)*"));
+  EXPECT_THAT(text, HasSubstr("  holds public.big #3 (lease ran out at 12:00:11.000Z): its worker "
+                              "is dead, the chunk is taken again once the lease runs out\n"));
+
+  const auto json = status_json(s, "/tmp/state", true);
+  EXPECT_TRUE(json_checker(json).valid()) << json;
+  EXPECT_THAT(json,
+              HasSubstr("\"workers\":[{\"name\":\"r7@hosta:101 #1\",\"run_id\":7,"
+                        "\"host\":\"hosta\",\"pid\":101,\"alive\":true,\"state\":\"alive\","));
+  EXPECT_THAT(json, HasSubstr("\"rows_per_second\":500.000,\"leases\":[]}"));
+  EXPECT_THAT(json, HasSubstr("\"last_heartbeat\":null"));
+  EXPECT_THAT(json, HasSubstr("\"leases\":[{\"schema\":\"public\",\"name\":\"big\",\"chunk_no\":3,"
+                              "\"lease_until\":\"2026-12-07T12:00:11.000Z\",\"expired\":true}]"));
+  // The embedded store (no location) has no workers section.
+  s.location.clear();
+  EXPECT_THAT(status_json(s, "/tmp/state", true), Not(HasSubstr("\"workers\"")));
 }
 
 TEST(status_command, json_stays_valid_for_text_that_is_not_utf8) {

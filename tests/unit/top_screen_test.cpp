@@ -16,6 +16,7 @@ namespace {
 using namespace uringmig;
 using namespace uringmig::cli;
 using ::testing::HasSubstr;
+using ::testing::MatchesRegex;
 using ::testing::Not;
 
 engine::table_row table(std::string name, std::string status, int done, int total,
@@ -211,6 +212,65 @@ TEST(top_screen, shows_phase_progress_tables_log_and_keys) {
   const auto paused = joined(render_top(s, v, 120, 30));
   EXPECT_THAT(paused, HasSubstr("PAUSED  phase copy"));
   EXPECT_THAT(paused, HasSubstr("p pause  r resume  s switchover"));
+}
+
+/// `running_job(2)` on a shared state: one live worker holding a chunk, one dead holding one.
+engine::job_status shared_job() {
+  auto st = running_job(2);
+  st.location = "postgresql://u@h/db (schema uringmig_state, job j)";
+  engine::worker_row a;
+  a.name = "r7@hosta:101 #1";
+  a.run_id = 7;
+  a.alive = true;
+  a.state = "alive";
+  a.chunks_done = 5;
+  a.rows = 5000;
+  a.seconds = 10;
+  a.leases.push_back({"public", "t0", 4, "2026-12-07T12:00:03.000Z", false});
+  engine::worker_row b = a;
+  b.name = "r8@hostb:202";
+  b.run_id = 8;
+  b.alive = false;
+  b.state = "dead";
+  b.chunks_done = 2;
+  b.leases = {{"public", "t1", 9, "2026-12-07T11:59:58.000Z", true}};
+  st.workers = {a, b};
+  return st;
+}
+
+TEST(top_model, reads_the_workers_of_a_shared_state) {
+  const auto s = parsed(document(shared_job(), true));
+  ASSERT_EQ(s.workers.size(), 2U);
+  EXPECT_EQ(s.workers[0].name, "r7@hosta:101 #1");
+  EXPECT_TRUE(s.workers[0].alive);
+  EXPECT_EQ(s.workers[0].chunks_done, 5);
+  EXPECT_EQ(s.workers[0].rows, 5000);
+  EXPECT_DOUBLE_EQ(s.workers[0].rows_per_second, 500);
+  EXPECT_EQ(s.workers[0].holds, "public.t0 #4");
+  EXPECT_EQ(s.workers[1].state, "dead");
+  EXPECT_EQ(s.workers[1].holds, "public.t1 #9 (lease ran out)");
+  EXPECT_TRUE(parsed(document(running_job(2), true)).workers.empty());
+}
+
+TEST(top_screen, shows_a_workers_block_above_the_tables_when_there_are_workers) {
+  const auto s = parsed(document(shared_job(), true));
+  top_view v;
+  const auto lines = render_top(s, v, 120, 30);
+  const auto text = joined(lines);
+  EXPECT_THAT(text, HasSubstr("workers 1 alive of 2"));
+  EXPECT_THAT(text, MatchesRegex("(.|\n)*r7@hosta:101 #1 +alive +5 +5.0k +500/s  holds public.t0 #4"
+                                 "(.|\n)*"));
+  EXPECT_THAT(text, HasSubstr("dead"));
+  EXPECT_THAT(text, HasSubstr("holds public.t1 #9 (lease ran out)"));
+  EXPECT_LT(text.find("workers 1 alive"), text.find("public.t0 "));
+  for (const int h : {1, 3, 6, 12}) {
+    const auto small = render_top(s, v, 60, h);
+    ASSERT_EQ(small.size(), static_cast<std::size_t>(h));
+    for (const auto& l : small)
+      EXPECT_EQ(l.size(), 60U) << h << ": " << l;
+  }
+  EXPECT_THAT(joined(render_top(parsed(document(running_job(2), true)), v, 120, 30)),
+              Not(HasSubstr("workers")));
 }
 
 TEST(top_screen, tables_that_do_not_fit_are_cut_and_scroll) {

@@ -144,8 +144,8 @@ listen_address parse_listen(const std::string& text, const std::string& what) {
 }
 
 struct service::impl {
-  impl(const job_spec& s, actions a, std::string tok)
-      : spec(s), act(std::move(a)), token(std::move(tok)), view(s.state_dir) {}
+  impl(const job_spec& s, actions a, std::string tok, const state_location& at)
+      : spec(s), act(std::move(a)), token(std::move(tok)), view(s.state_dir, at.url, at.job) {}
 
   job_spec spec;
   actions act;
@@ -268,7 +268,7 @@ std::unique_ptr<service> service::start(const job_spec& spec, actions a) {
   o.tls_key = setting_or_default(spec.settings, "http.tls_key");
   if (o.tls_cert.empty() != o.tls_key.empty())
     throw usage_error("[http] tls_cert and tls_key go together: set both, or neither");
-  auto i = std::make_unique<impl>(spec, std::move(a), std::move(token));
+  auto i = std::make_unique<impl>(spec, std::move(a), std::move(token), state_location_of(spec));
   auto* self = i.get();
   try {
     i->server = std::make_unique<io::http_server>(

@@ -46,7 +46,8 @@ struct live_state {
 namespace {
 
 using clock = std::chrono::steady_clock;
-// The state store is read at most this often; live counters on every request.
+// The state store (a shared one: every worker's rows) is read at most this often; live counters
+// on every request.
 constexpr auto stored_max_age = std::chrono::milliseconds(1000);
 // Rates over this window.
 constexpr auto rate_window = std::chrono::seconds(5);
@@ -137,8 +138,12 @@ struct snapshot_builder::frozen {
   live_state live;
 };
 
-snapshot_builder::snapshot_builder(std::filesystem::path state_dir)
-    : state_dir_(std::move(state_dir)), stored_(std::make_unique<job_status>()) {
+snapshot_builder::snapshot_builder(std::filesystem::path state_dir, std::string state_url,
+                                   std::string job)
+    : state_dir_(std::move(state_dir)),
+      state_url_(std::move(state_url)),
+      job_(std::move(job)),
+      stored_(std::make_unique<job_status>()) {
   the_hub().on_last_detach([this](const progress& p) {
     auto f = std::make_unique<frozen>(frozen{capture(p)});
     std::lock_guard lk(final_mu_);
@@ -167,7 +172,7 @@ const job_status& snapshot_builder::stored() {
   stored_at_ = now;
   try {
     if (!store_) {
-      if (auto s = state_store::open_existing(state_dir_))
+      if (auto s = state_store::open_existing(state_location{state_dir_, state_url_, job_}))
         store_ = std::make_unique<state_store>(std::move(*s));
     }
     if (store_) *stored_ = store_->status_snapshot();

@@ -29,7 +29,10 @@ inline constexpr std::size_t max_table_labels = 100;
 /// Builds the documents; not thread-safe (the HTTP server's thread owns it).
 class snapshot_builder {
  public:
-  explicit snapshot_builder(std::filesystem::path state_dir);
+  /// The job's state: `state_dir`'s state.db, or with `state_url` the job `job` in that shared
+  /// state database (its workers included).
+  explicit snapshot_builder(std::filesystem::path state_dir, std::string state_url = {},
+                            std::string job = {});
   ~snapshot_builder();
   snapshot_builder(const snapshot_builder&) = delete;
   snapshot_builder& operator=(const snapshot_builder&) = delete;
@@ -57,6 +60,8 @@ class snapshot_builder {
   live_state read_live() const;
 
   std::filesystem::path state_dir_;
+  std::string state_url_;
+  std::string job_;
   std::unique_ptr<state_store> store_;
   std::unique_ptr<job_status> stored_;
   std::chrono::steady_clock::time_point stored_at_{};
