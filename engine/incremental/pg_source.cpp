@@ -12,6 +12,9 @@
 #include <fmt/format.h>
 #include <boost/asio/this_coro.hpp>
 
+#include <algorithm>
+#include <cmath>
+
 namespace uringmig::engine::incremental {
 
 namespace asio = boost::asio;
@@ -77,6 +80,9 @@ class pg_session final : public source_session {
 
 class pg_source final : public source {
  public:
+  /// Blocks read to estimate a large window's row count (8 MB at the default block size).
+  static constexpr std::int64_t sample_blocks = 1000;
+
   pg_source(codecs::endpoint e, pg::connection c, std::string database)
       : e_(std::move(e)), c_(std::move(c)), database_(std::move(database)) {}
 
@@ -129,6 +135,56 @@ class pg_source final : public source {
     s.rows = std::stoll(std::string(r.value(0, 0)));
     if (const auto v = r.get(0, 1)) s.min = std::string(*v);
     if (const auto v = r.get(0, 2)) s.max = std::string(*v);
+    co_return s;
+  }
+
+  asio::awaitable<column_stats> plan_stats(const row_query& q, const std::string& column,
+                                           std::int64_t exact_up_to) override {
+    // No pass over the rows (the load reads them once more anyway): max alone, which the
+    // server answers from the column's index when there is one, and the count exact only while
+    // it is small; above that, estimated from a sample of the table's blocks.
+    const std::string table = qualified(q.table, database_);
+    const std::string where = where_of(q, "pg_catalog.text", "pg_catalog.text", false, true);
+    // max skips NULLs: over the window's range alone (no `OR ... IS NULL`), which the index
+    // answers from its end whatever the planner believes of the range's size.
+    std::string max_where = where;
+    if (q.window && column == q.watermark && (q.from || q.to)) {
+      row_query range = q;
+      range.window = false;
+      max_where = where_of(range, "pg_catalog.text", "pg_catalog.text", false, true);
+      const std::string c = codecs::quote_ident(column);
+      if (q.from)
+        max_where += " AND " + c + " >= " + literal(q.watermark_class, *q.from, "", false);
+      if (q.to) max_where += " AND " + c + " <= " + literal(q.watermark_class, *q.to, "", false);
+    }
+    pg::result m = co_await c_.query(fmt::format("SELECT max({})::text FROM {} WHERE {}",
+                                                 codecs::quote_ident(column), table, max_where));
+    m.check("reading the source's largest " + codecs::printable(column));
+    column_stats s;
+    if (const auto v = m.get(0, 0)) s.max = std::string(*v);
+    pg::result few =
+        co_await c_.query(fmt::format("SELECT count(*) FROM (SELECT FROM {} WHERE {} LIMIT {}) s",
+                                      table, where, exact_up_to + 1));
+    few.check("reading the source's row counts");
+    s.rows = std::stoll(std::string(few.value(0, 0)));
+    if (s.rows <= exact_up_to) co_return s;
+    pg::result rel = co_await c_.query(
+        "SELECT c.relkind IN ('r', 'm'), pg_relation_size(c.oid) / "
+        "current_setting('block_size')::bigint FROM pg_class c WHERE c.oid = $1::regclass",
+        pg::make_params(table));
+    rel.check("reading the source table's size");
+    const std::int64_t blocks = rel.rows() ? std::stoll(std::string(rel.value(0, 1))) : 0;
+    if (rel.rows() == 0 || rel.value(0, 0) != "t" || blocks <= sample_blocks) {
+      co_return co_await stats(q, column);  // a view, or small enough to count
+    }
+    const double percent = 100.0 * static_cast<double>(sample_blocks) / static_cast<double>(blocks);
+    pg::result r = co_await c_.query(fmt::format(
+        "SELECT count(*) FROM {} TABLESAMPLE SYSTEM ({:.6f}) WHERE {}", table, percent, where));
+    r.check("sampling the source's rows");
+    const auto estimate =
+        std::llround(static_cast<double>(std::stoll(std::string(r.value(0, 0)))) * 100.0 / percent);
+    s.rows = std::max<std::int64_t>(exact_up_to + 1, estimate);
+    s.rows_estimated = true;
     co_return s;
   }
 
