@@ -209,7 +209,18 @@ asio::awaitable<table_window> open_window(const table_plan& p, source& src,
   rq.window = incremental;
   rq.to = w.to;
   const std::string col = codecs::printable(p.entry.chunk_by);
-  if (how == chunk_strategy::ranges) {
+  // A window too large to count is cut where a sample of it says, not after another pass.
+  std::vector<range_bound> sampled;
+  if (w.rows_estimated && (how == chunk_strategy::ranges || how == chunk_strategy::grouped))
+    sampled = grouped_ranges(co_await src.sampled_boundaries(rq, p.entry.chunk_by, n));
+  if (sampled.size() > 1) {
+    ranges = std::move(sampled);
+    w.strategy = fmt::format("{} on \"{}\" cut at sampled values",
+                             how == chunk_strategy::grouped          ? "grouped values"
+                             : p.chunk_class == value_class::integer ? "integer ranges"
+                                                                     : "date/time ranges",
+                             col);
+  } else if (how == chunk_strategy::ranges) {
     const column_stats cs = co_await src.stats(rq, p.entry.chunk_by);
     if (cs.min && cs.max) ranges = split_range(p.chunk_class, *cs.min, *cs.max, n);
     w.strategy =

@@ -125,6 +125,15 @@ class source {
     (void)groups;
     co_return std::vector<std::string>{};
   }
+  /// As `boundaries` (integer and date/time columns too, in their own order), from a sample of
+  /// the rows; empty when the source does not sample (`boundaries` or the min/max then).
+  virtual boost::asio::awaitable<std::vector<std::string>> sampled_boundaries(
+      const row_query& q, const std::string& column, int groups) {
+    (void)q;
+    (void)column;
+    (void)groups;
+    co_return std::vector<std::string>{};
+  }
   /// A reader session on `ex`.
   virtual boost::asio::awaitable<std::unique_ptr<source_session>> open_session(
       boost::asio::any_io_executor ex) = 0;

@@ -95,10 +95,10 @@ expect_exit 0 "$bin" status --state-dir "$work/state"
 grep -q "incremental.mark.sales.orders = 2024-01-02 00:00:01" "$work/stdout" ||
   fail "status does not mirror the mark: $(cat "$work/stdout")"
 
-# A window of more rows than a count is kept for (chunk_rows here): its size is sampled, not
-# counted, and the chunks, integer ranges over keys bunched at one end, still read each row of
-# the window exactly once. The source-only column `extra` makes the table large enough
-# (~1 100 blocks) that the sample does not read every block.
+# A window of more rows than a count is kept for (chunk_rows here): its size and its chunk cuts
+# come from a sample of the table's blocks, not from passes over the window, and the chunks
+# (integer ranges over keys bunched at one end) still read each row of the window exactly once.
+# The source-only column `extra` makes the table large enough (~1 100 blocks) to be sampled.
 psql -qX -v ON_ERROR_STOP=1 -d "$src" <<'SQL'
 insert into "Sales"."Orders"
   select case when g <= 10 then 9000 + g else 100000 + g end, g, 'skewed',
@@ -106,7 +106,7 @@ insert into "Sales"."Orders"
   from generate_series(1, 4400) g;
 SQL
 expect_exit 0 "$bin" plan --config job.toml
-grep -q 'Sales.Orders -> sales.orders: .*strategy integer ranges on "Order Id", .* rows to read (sampled)' "$work/stdout" ||
+grep -q 'Sales.Orders -> sales.orders: .*strategy integer ranges on "Order Id" cut at sampled values, .* rows to read (sampled)' "$work/stdout" ||
   fail "plan: the large window's size was not sampled: $(cat "$work/stdout")"
 expect_exit 0 run
 compare "run 4"
