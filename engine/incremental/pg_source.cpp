@@ -12,6 +12,9 @@
 #include <fmt/format.h>
 #include <boost/asio/this_coro.hpp>
 
+#include <algorithm>
+#include <cmath>
+
 namespace uringmig::engine::incremental {
 
 namespace asio = boost::asio;
@@ -77,6 +80,9 @@ class pg_session final : public source_session {
 
 class pg_source final : public source {
  public:
+  /// Blocks read to estimate a large window's row count (8 MB at the default block size).
+  static constexpr std::int64_t sample_blocks = 1000;
+
   pg_source(codecs::endpoint e, pg::connection c, std::string database)
       : e_(std::move(e)), c_(std::move(c)), database_(std::move(database)) {}
 
@@ -132,6 +138,48 @@ class pg_source final : public source {
     co_return s;
   }
 
+  asio::awaitable<column_stats> plan_stats(const row_query& q, const std::string& column,
+                                           std::int64_t exact_up_to) override {
+    // No pass over the rows (the load reads them once more anyway): max alone, which the
+    // server answers from the column's index when there is one, and the count exact only while
+    // it is small; above that, estimated from a sample of the table's blocks.
+    const std::string table = qualified(q.table, database_);
+    const std::string where = where_of(q, "pg_catalog.text", "pg_catalog.text", false, true);
+    // max skips NULLs: over the window's range alone (no `OR ... IS NULL`), which the index
+    // answers from its end whatever the planner believes of the range's size.
+    std::string max_where = where;
+    if (q.window && column == q.watermark && (q.from || q.to)) {
+      row_query range = q;
+      range.window = false;
+      max_where = where_of(range, "pg_catalog.text", "pg_catalog.text", false, true);
+      const std::string c = codecs::quote_ident(column);
+      if (q.from)
+        max_where += " AND " + c + " >= " + literal(q.watermark_class, *q.from, "", false);
+      if (q.to) max_where += " AND " + c + " <= " + literal(q.watermark_class, *q.to, "", false);
+    }
+    pg::result m = co_await c_.query(fmt::format("SELECT max({})::text FROM {} WHERE {}",
+                                                 codecs::quote_ident(column), table, max_where));
+    m.check("reading the source's largest " + codecs::printable(column));
+    column_stats s;
+    if (const auto v = m.get(0, 0)) s.max = std::string(*v);
+    pg::result few =
+        co_await c_.query(fmt::format("SELECT count(*) FROM (SELECT FROM {} WHERE {} LIMIT {}) s",
+                                      table, where, exact_up_to + 1));
+    few.check("reading the source's row counts");
+    s.rows = std::stoll(std::string(few.value(0, 0)));
+    if (s.rows <= exact_up_to) co_return s;
+    const auto percent = co_await sample_percent(table);
+    if (!percent) co_return co_await stats(q, column);  // a view, or small enough to count
+    pg::result r = co_await c_.query(fmt::format(
+        "SELECT count(*) FROM {} TABLESAMPLE SYSTEM ({:.6f}) WHERE {}", table, *percent, where));
+    r.check("sampling the source's rows");
+    const auto estimate = std::llround(static_cast<double>(std::stoll(std::string(r.value(0, 0)))) *
+                                       100.0 / *percent);
+    s.rows = std::max<std::int64_t>(exact_up_to + 1, estimate);
+    s.rows_estimated = true;
+    co_return s;
+  }
+
   asio::awaitable<std::vector<std::string>> boundaries(const row_query& q,
                                                        const std::string& column,
                                                        int groups) override {
@@ -150,6 +198,30 @@ class pg_source final : public source {
     co_return out;
   }
 
+  asio::awaitable<std::vector<std::string>> sampled_boundaries(const row_query& q,
+                                                               const std::string& column,
+                                                               int groups) override {
+    // As `boundaries`, over the blocks plan_stats samples; integer and date/time columns in
+    // their own order (the chunk predicate's), text-class ones in byte order (chunk_order_expr).
+    const std::string table = qualified(q.table, database_);
+    const auto percent = co_await sample_percent(table);
+    if (!percent) co_return std::vector<std::string>{};
+    const std::string o = column == q.chunk_by && q.chunk_class == value_class::text
+                              ? chunk_order_expr(column)
+                              : codecs::quote_ident(column);
+    pg::result r = co_await c_.query(fmt::format(
+        "SELECT DISTINCT ON (g) v FROM (SELECT {0} AS o, ({0})::text AS v, ntile({1}) OVER "
+        "(ORDER BY {0}) AS g FROM {2} TABLESAMPLE SYSTEM ({3:.6f}) WHERE ({4}) AND {5} IS NOT "
+        "NULL) s ORDER BY g, o",
+        o, groups, table, *percent, where_of(q, "pg_catalog.text", "pg_catalog.text", false, true),
+        codecs::quote_ident(column)));
+    r.check("sampling the source's chunk boundaries");
+    std::vector<std::string> out;
+    for (int i = 0; i < r.rows(); ++i)
+      out.emplace_back(r.value(i, 0));
+    co_return out;
+  }
+
   asio::awaitable<std::unique_ptr<source_session>> open_session(asio::any_io_executor ex) override {
     pg::connection c = co_await connect_endpoint(ex, e_, "source", "uringmig incremental");
     co_await apply_settings(c, text_profile::portable, "setting up a source session");
@@ -159,6 +231,20 @@ class pg_source final : public source {
   asio::awaitable<void> close() override { co_await c_.close(); }
 
  private:
+  /// The TABLESAMPLE SYSTEM percentage that reads about sample_blocks of `table`; unset for a
+  /// relation that cannot be sampled (a view, a foreign or partitioned table) or is that small.
+  asio::awaitable<std::optional<double>> sample_percent(const std::string& table) {
+    pg::result rel = co_await c_.query(
+        "SELECT c.relkind IN ('r', 'm'), pg_relation_size(c.oid) / "
+        "current_setting('block_size')::bigint FROM pg_class c WHERE c.oid = $1::regclass",
+        pg::make_params(table));
+    rel.check("reading the source table's size");
+    if (rel.rows() == 0 || rel.value(0, 0) != "t") co_return std::nullopt;
+    const std::int64_t blocks = std::stoll(std::string(rel.value(0, 1)));
+    if (blocks <= sample_blocks) co_return std::nullopt;
+    co_return 100.0 * static_cast<double>(sample_blocks) / static_cast<double>(blocks);
+  }
+
   codecs::endpoint e_;
   pg::connection c_;
   std::string database_;

@@ -74,6 +74,9 @@ void map_columns(table_plan& p) {
   }
 }
 
+/// Above this many rows a window's row count may be estimated (plan_stats).
+constexpr std::int64_t exact_count_limit = 1000;
+
 std::string range_text(const range_bound& r) {
   return fmt::format("[{}, {}){}", r.lower.value_or("-inf"), r.upper.value_or("+inf"),
                      r.nulls ? " + NULL" : "");
@@ -170,13 +173,19 @@ asio::awaitable<table_window> open_window(const table_plan& p, source& src,
   }
   q.window = incremental && w.from.has_value();
   q.from = w.from;
+  // The count only sizes the chunks (exact while it is small: a small window is one chunk);
+  // the window's end, the largest watermark, is exact.
+  const std::int64_t exact_up_to = std::min<std::int64_t>(chunk_rows, exact_count_limit);
   std::int64_t rows = 0;
   if (!p.entry.watermark.empty()) {
-    const column_stats s = co_await src.stats(q, p.entry.watermark);
+    const column_stats s = co_await src.plan_stats(q, p.entry.watermark, exact_up_to);
     rows = s.rows;
+    w.rows_estimated = s.rows_estimated;
     w.to = s.max;
   } else {
-    rows = (co_await src.stats(q, p.key.front())).rows;
+    const column_stats s = co_await src.plan_stats(q, p.key.front(), exact_up_to);
+    rows = s.rows;
+    w.rows_estimated = s.rows_estimated;
   }
   w.next_mark = w.to ? w.to : p.mark;
   std::optional<std::string> largest = w.to;
@@ -200,7 +209,18 @@ asio::awaitable<table_window> open_window(const table_plan& p, source& src,
   rq.window = incremental;
   rq.to = w.to;
   const std::string col = codecs::printable(p.entry.chunk_by);
-  if (how == chunk_strategy::ranges) {
+  // A window too large to count is cut where a sample of it says, not after another pass.
+  std::vector<range_bound> sampled;
+  if (w.rows_estimated && (how == chunk_strategy::ranges || how == chunk_strategy::grouped))
+    sampled = grouped_ranges(co_await src.sampled_boundaries(rq, p.entry.chunk_by, n));
+  if (sampled.size() > 1) {
+    ranges = std::move(sampled);
+    w.strategy = fmt::format("{} on \"{}\" cut at sampled values",
+                             how == chunk_strategy::grouped          ? "grouped values"
+                             : p.chunk_class == value_class::integer ? "integer ranges"
+                                                                     : "date/time ranges",
+                             col);
+  } else if (how == chunk_strategy::ranges) {
     const column_stats cs = co_await src.stats(rq, p.entry.chunk_by);
     if (cs.min && cs.max) ranges = split_range(p.chunk_class, *cs.min, *cs.max, n);
     w.strategy =
@@ -247,12 +267,12 @@ std::string window_key(const table_plan& p) {
 
 std::string describe_plan(const table_plan& p, const table_window& w) {
   const table_entry& e = p.entry;
-  std::string out =
-      fmt::format("table {} -> {}: mode {}, strategy {}, {} chunk(s), ~{} rows to read, mark {}",
-                  codecs::printable(p.src.display), codecs::printable(p.target_name),
-                  e.mode == load_mode::full ? "full (truncate, COPY)" : "incremental (upsert)",
-                  w.strategy, w.chunks.size(), w.rows_estimate,
-                  p.mark ? codecs::printable(*p.mark) : std::string("none (first run: every row)"));
+  std::string out = fmt::format(
+      "table {} -> {}: mode {}, strategy {}, {} chunk(s), ~{} rows to read{}, mark {}",
+      codecs::printable(p.src.display), codecs::printable(p.target_name),
+      e.mode == load_mode::full ? "full (truncate, COPY)" : "incremental (upsert)", w.strategy,
+      w.chunks.size(), w.rows_estimate, w.rows_estimated ? " (sampled)" : "",
+      p.mark ? codecs::printable(*p.mark) : std::string("none (first run: every row)"));
   if (w.from) out += fmt::format(" (reads {} >= {})", codecs::printable(e.watermark), *w.from);
   out += fmt::format(", deletes {}, on_error {}\n",
                      e.deletes == delete_mode::reconcile ? "reconcile" : "none",

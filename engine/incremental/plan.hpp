@@ -55,7 +55,8 @@ struct table_window {
   std::optional<std::string> to;    // the source's max when the window opened
   std::optional<std::string> next_mark;
   std::int64_t rows_estimate = 0;
-  std::string strategy;  // "integer ranges on \"id\" (4 chunks)"
+  bool rows_estimated = false;  // rows_estimate from a sample, not a count
+  std::string strategy;         // "integer ranges on \"id\" (4 chunks)"
   std::vector<window_chunk> chunks;
   bool backwards = false;              // the source's max is below the stored mark
   std::optional<std::string> largest;  // that max, when backwards

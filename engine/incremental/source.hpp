@@ -69,6 +69,7 @@ struct row_query {
 /// count(*), min and max of `column` over a query's rows (min/max unset when no row has one).
 struct column_stats {
   std::int64_t rows = 0;
+  bool rows_estimated = false;  // `rows` is an estimate (plan_stats over many rows)
   std::optional<std::string> min;
   std::optional<std::string> max;
 };
@@ -103,6 +104,15 @@ class source {
   /// count(*) and min/max of `column` over the rows of `q` (its columns ignored).
   virtual boost::asio::awaitable<column_stats> stats(const row_query& q,
                                                      const std::string& column) = 0;
+  /// What planning a load's chunks needs, as cheaply as the source can give it: `max` of
+  /// `column` exact (a window ends there), `rows` exact up to `exact_up_to` and above it an
+  /// estimate (`rows_estimated`); `min` may be unset. The default: `stats`, exact.
+  virtual boost::asio::awaitable<column_stats> plan_stats(const row_query& q,
+                                                          const std::string& column,
+                                                          std::int64_t exact_up_to) {
+    (void)exact_up_to;
+    co_return co_await stats(q, column);
+  }
   /// Grouped-value chunks of a text-class `column` (text, varchar, uuid): the first value of
   /// each of about `groups` equal groups of its non-NULL values over the rows of `q`, ascending
   /// in the order the source's chunk predicate compares. Empty: the source cannot group (the
@@ -110,6 +120,15 @@ class source {
   virtual boost::asio::awaitable<std::vector<std::string>> boundaries(const row_query& q,
                                                                       const std::string& column,
                                                                       int groups) {
+    (void)q;
+    (void)column;
+    (void)groups;
+    co_return std::vector<std::string>{};
+  }
+  /// As `boundaries` (integer and date/time columns too, in their own order), from a sample of
+  /// the rows; empty when the source does not sample (`boundaries` or the min/max then).
+  virtual boost::asio::awaitable<std::vector<std::string>> sampled_boundaries(
+      const row_query& q, const std::string& column, int groups) {
     (void)q;
     (void)column;
     (void)groups;
