@@ -18,8 +18,6 @@
 //   from there, as without the live worker.
 #include "engine/cdc/apply_parallel.hpp"
 
-#include "engine/core/observe/hub.hpp"
-
 #include <spdlog/spdlog.h>
 
 namespace uringmig::engine::cdc::detail {
@@ -41,16 +39,21 @@ asio::awaitable<void> parallel::run_live(std::shared_ptr<parallel> self) {
     self->notify();
     for (const auto& e : b->entries()) {
       if (self->stopping_) break;
+      std::string why;
       try {
         co_await self->live_message(e.m);
+        continue;
       } catch (const std::exception& ex) {
-        if (self->stopping_) break;
-        // The spool has it all: the commit applies it from there (and names a real problem).
-        spdlog::debug("cdc apply: a streamed transaction falls back to its spool: {}", ex.what());
-        if (l.sub) add_stats(l.done, l.sub->stats());  // what it committed stays counted
-        l.sub.reset();  // its connection closes: the target rolls back
-        l.failed = true;
+        why = ex.what();
+      } catch (...) {
+        why = "unknown error";
       }
+      if (self->stopping_) break;
+      // The spool has it all: the commit applies it from there (and names a real problem).
+      spdlog::debug("cdc apply: a streamed transaction falls back to its spool: {}", why);
+      if (l.sub) add_stats(l.done, l.sub->stats());  // what it committed stays counted
+      l.sub.reset();                                 // its connection closes: the target rolls back
+      l.failed = true;
     }
     self->release(std::move(b));
     l.busy = false;
