@@ -498,6 +498,34 @@ asio::awaitable<void> applier::send_batch() {
   }
 }
 
+asio::awaitable<void> applier::send_pending() {
+  co_await flush_all_net();
+  co_await flush_all_full();
+  co_await emit_inserts();
+  co_await send_batch();
+}
+
+asio::awaitable<void> applier::discard() {
+  run_ = detail::insert_run{};
+  net_.clear();
+  net_order_.clear();
+  full_.clear();
+  // The batch may prepare statements (remembered as prepared): it goes out, then rolls back.
+  co_await send_batch();
+  if (group_begun_) {
+    pg::result r = co_await conn_.query("ROLLBACK");
+    r.check("target: ROLLBACK");
+  }
+  in_txn_ = false;
+  group_active_ = false;
+  group_begun_ = false;
+  group_txns_ = 0;
+  group_statements_ = 0;
+  group_changes_ = 0;
+  group_writes_ = 0;
+  group_full_scans_ = 0;
+}
+
 asio::awaitable<void> applier::commit_group() {
   if (in_txn_ || group_txns_ == 0) co_return;
   co_await flush_all_net();

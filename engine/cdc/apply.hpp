@@ -9,6 +9,7 @@
 #include "connectors/postgres/connection.hpp"
 #include "engine/cdc/key_index.hpp"
 #include "engine/cdc/packed_values.hpp"
+#include "io/buffer_pool.hpp"
 
 #include <boost/asio/awaitable.hpp>
 
@@ -189,14 +190,11 @@ struct net_table {
 
 /// A REPLICA IDENTITY FULL table's changes in the group, as a multiset: per distinct row, how many
 /// copies the group added (> 0) or removed (< 0).
-struct full_entry {
-  std::vector<std::optional<std::string>> values;
-  std::int64_t delta = 0;
-};
-
 struct full_table {
-  key_index index;  // encoded row -> entries
-  std::vector<full_entry> entries;
+  key_index index;                  // encoded row -> entries
+  std::vector<std::int64_t> delta;  // per distinct row, in first-change order
+  /// Row k's values: k * columns .. (k + 1) * columns - 1 (one buffer, no string per value).
+  packed_values values;
 };
 
 struct insert_run {
@@ -309,6 +307,9 @@ class applier {
                                           connectors::postgres::params p);
   boost::asio::awaitable<void> emit_inserts();
   boost::asio::awaitable<void> emit_insert_run(detail::insert_run run);
+  /// A long run of a table that has no rule nor replica trigger, as one COPY in the group's
+  /// target transaction (the batch goes out first): the target inserts it in multi-row pages.
+  boost::asio::awaitable<void> copy_insert_run(const detail::insert_run& run);
   detail::insert_run new_insert_run(std::uint32_t oid) const;
 
   // cdc/apply_net.cpp: a coalesced table's changes, kept as net effects until the group commits
@@ -349,6 +350,11 @@ class applier {
   boost::asio::awaitable<void> flush_all_full();
   boost::asio::awaitable<void> send_batch();
   boost::asio::awaitable<void> commit_group();
+  /// Sends everything grouped (nets, multisets, runs, the batch) without committing.
+  boost::asio::awaitable<void> send_pending();
+  /// Rolls back the open target transaction: nothing grouped is applied. The source
+  /// transaction being fed ends with it.
+  boost::asio::awaitable<void> discard();
   /// The prepared statement's name for `key`, preparing `sql` on first use.
   boost::asio::awaitable<std::string> prepared(std::string key, std::string sql, std::string table);
 
@@ -415,6 +421,8 @@ class applier {
   std::vector<connectors::postgres::statement> batch_;
   std::size_t batch_rows_ = 0;
   detail::insert_run run_;
+  std::unique_ptr<io::buffer_pool> copy_pool_;  // copy_insert_run's buffers
+  std::string copy_text_;                       // its rows as COPY text, a piece at a time
   std::unordered_map<std::uint32_t, detail::net_table> net_;
   std::vector<std::uint32_t> net_order_;  // tables with net entries, first change first
   detail::net_table net_spare_;           // a flushed table's memory, for the next one

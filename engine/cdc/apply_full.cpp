@@ -64,7 +64,7 @@ applier::step applier::full_change_now(std::uint32_t oid, std::span<const pgo::c
   }
   detail::full_table& t = full_[oid];
   // Two rows at most (an update's old and new): the multiset goes out before it would be full.
-  if (t.entries.size() + 2 >= max_full_entries) return step::flush_first;
+  if (t.delta.size() + 2 >= max_full_entries) return step::flush_first;
   const auto count = [&](std::span<const pgo::column_value> row, bool from_old, int delta) {
     std::string& key = key_scratch_;
     key.clear();
@@ -72,15 +72,13 @@ applier::step applier::full_change_now(std::uint32_t oid, std::span<const pgo::c
       append_key(key, from_old ? row[i] : value_at(i));
     std::size_t at = t.index.find(key);
     if (at == detail::key_index::npos) {
-      at = t.entries.size();
+      at = t.delta.size();
       t.index.insert(key, at);
-      detail::full_entry e;
-      e.values.reserve(rel.columns.size());
       for (std::size_t i = 0; i < rel.columns.size(); ++i)
-        e.values.push_back(detail::value_of(from_old ? row[i] : value_at(i), rel, i));
-      t.entries.push_back(std::move(e));
+        t.values.push(detail::text_of(from_old ? row[i] : value_at(i), rel, i));
+      t.delta.push_back(0);
     }
-    t.entries[at].delta += delta;
+    t.delta[at] += delta;
   };
   if (!old.empty()) count(old, true, -1);
   if (!added.empty()) count(added, false, 1);
@@ -101,15 +99,19 @@ asio::awaitable<bool> applier::full_change(std::uint32_t oid,
 }
 
 asio::awaitable<void> applier::flush_all_full() {
-  while (!full_.empty())
-    co_await flush_full(full_.begin()->first);
+  for (;;) {
+    const auto it = std::find_if(full_.begin(), full_.end(),
+                                 [](const auto& f) { return !f.second.delta.empty(); });
+    if (it == full_.end()) co_return;
+    co_await flush_full(it->first);
+  }
 }
 
 asio::awaitable<void> applier::flush_full(std::uint32_t oid) {
   auto found = full_.find(oid);
-  if (found == full_.end()) co_return;
+  if (found == full_.end() || found->second.delta.empty()) co_return;
   detail::full_table t = std::move(found->second);
-  full_.erase(found);
+  found->second = detail::full_table{};
   const auto& rel = relation(oid);
   const std::size_t width = rel.columns.size();
 
@@ -118,24 +120,24 @@ asio::awaitable<void> applier::flush_full(std::uint32_t oid) {
   std::size_t removed = 0;
   detail::insert_run inserts = new_insert_run(oid);
   inserts.counted = true;
-  for (auto& e : t.entries) {
-    if (e.delta < 0) {
+  const auto value = [&](std::size_t v) -> std::optional<std::string_view> {
+    if (!t.values.has_text(v)) return std::nullopt;
+    return t.values.text(v);
+  };
+  for (std::size_t e = 0; e < t.delta.size(); ++e) {
+    const std::int64_t delta = t.delta[e];
+    if (delta < 0) {
       for (std::size_t i = 0; i < width; ++i) {
         if (arrays[i].size() > 1) arrays[i] += ',';
-        detail::append_array_item(arrays[i], e.values[i]);
+        detail::append_array_item(arrays[i], value(e * width + i));
       }
       if (arrays[width].size() > 1) arrays[width] += ',';
-      arrays[width] += std::to_string(-e.delta);
-      removed += static_cast<std::size_t>(-e.delta);
+      arrays[width] += std::to_string(-delta);
+      removed += static_cast<std::size_t>(-delta);
     }
-    for (std::int64_t k = 0; k < e.delta; ++k) {
+    for (std::int64_t k = 0; k < delta; ++k) {
       for (std::size_t i = 0; i < width; ++i) {
-        if (!rel.columns[i].write) continue;
-        if (e.values[i]) {
-          inserts.values.push(*e.values[i]);
-        } else {
-          inserts.values.push(std::nullopt);
-        }
+        if (rel.columns[i].write) inserts.values.push_from(t.values, e * width + i);
       }
       ++inserts.rows;
     }
@@ -181,6 +183,11 @@ asio::awaitable<void> applier::flush_full(std::uint32_t oid) {
     off.sql = "SET LOCAL enable_seqscan = off";
     co_await add(std::move(off), 0, true);
   }
+  // Its index and buffers serve the table's next group.
+  t.index.clear();
+  t.delta.clear();
+  t.values.clear();
+  full_[oid] = std::move(t);
   if (inserts.rows != 0) co_await emit_insert_run(std::move(inserts));
 }
 

@@ -33,7 +33,8 @@ using detail::net_op;
 
 namespace {
 
-constexpr std::size_t max_net_rows = 256;         // rows per multi-row UPDATE / DELETE
+constexpr std::size_t max_net_rows = 256;         // rows per multi-row UPDATE / DELETE (VALUES)
+constexpr std::size_t max_array_rows = 4096;      // rows per UPDATE / DELETE of arrays (unnest)
 constexpr std::size_t max_net_entries = 50000;    // per table, then it goes out mid-group
 constexpr std::size_t max_net_unused = 64 << 20;  // bytes of replaced values, then it goes out
 
@@ -294,26 +295,45 @@ asio::awaitable<void> applier::emit_net_keyed(std::uint32_t oid, const std::stri
     if (shape[i] == '1') cols.push_back(i);
   }
   const std::size_t width = cols.size();
+  // Each column's values as one array parameter (unnest): one statement per (table, columns
+  // set) whatever the row count, prepared and planned once — a statement per row count made a
+  // table with a few rows per group cost a PREPARE and a plan per count. Not when a column is an
+  // array itself (unnest would flatten it): rows as VALUES then, a statement per count.
+  const bool as_arrays = std::none_of(
+      cols.begin(), cols.end(), [&](std::size_t c) { return rel.columns[c].cast.ends_with(']'); });
   const std::size_t max_rows =
-      std::clamp<std::size_t>(detail::max_bind_params / width, 1, max_net_rows);
+      as_arrays ? max_array_rows
+                : std::clamp<std::size_t>(detail::max_bind_params / width, 1, max_net_rows);
   const std::string qualified = rel.qualified;
   std::size_t done = 0;
   detail::packed_values values;
+  std::string array;
   while (done < rows.size()) {
-    const std::size_t k = std::bit_floor(std::min(rows.size() - done, max_rows));
+    const std::size_t k = as_arrays ? std::min(rows.size() - done, max_rows)
+                                    : std::bit_floor(std::min(rows.size() - done, max_rows));
     const std::string key = std::string(remove ? "ND:" : "NU:") + std::to_string(oid) + ":" +
-                            std::to_string(rel.generation) + ":" + shape + ":" + std::to_string(k);
+                            std::to_string(rel.generation) + ":" + shape + ":" +
+                            (as_arrays ? std::string("a") : std::to_string(k));
     std::string sql;
     if (statements_.find(key) == statements_.end()) {
-      std::string vals = "(VALUES ";
-      std::size_t n = 1;
-      for (std::size_t r = 0; r < k; ++r) {
-        vals += r ? ", (" : "(";
+      std::string vals;
+      if (as_arrays) {
+        vals = "unnest(";
         for (std::size_t c = 0; c < width; ++c)
-          vals += (c ? ", " : "") + detail::param(n++, rel.columns[cols[c]]);
+          vals += (c ? ", " : "") + detail::param(c + 1, rel.columns[cols[c]]) + "[]";
+        vals += ")";
+      } else {
+        vals = "(VALUES ";
+        std::size_t n = 1;
+        for (std::size_t r = 0; r < k; ++r) {
+          vals += r ? ", (" : "(";
+          for (std::size_t c = 0; c < width; ++c)
+            vals += (c ? ", " : "") + detail::param(n++, rel.columns[cols[c]]);
+          vals += ")";
+        }
         vals += ")";
       }
-      vals += ") AS v(";
+      vals += " AS v(";
       for (std::size_t c = 0; c < width; ++c)
         vals += (c ? ", c" : "c") + std::to_string(cols[c]);
       vals += ")";
@@ -336,9 +356,24 @@ asio::awaitable<void> applier::emit_net_keyed(std::uint32_t oid, const std::stri
     pg::statement s;
     s.sql = co_await prepared(key, std::move(sql), qualified);
     s.prepared = true;
-    for (std::size_t r = done; r < done + k; ++r) {
-      for (std::size_t c : cols)
-        values.push_from(t.values, rows[r] * row_width + c);
+    if (as_arrays) {
+      for (std::size_t c : cols) {
+        array = "{";
+        for (std::size_t r = done; r < done + k; ++r) {
+          if (r != done) array += ',';
+          const std::size_t v = rows[r] * row_width + c;
+          detail::append_array_item(array, t.values.has_text(v)
+                                               ? std::optional<std::string_view>(t.values.text(v))
+                                               : std::nullopt);
+        }
+        array += '}';
+        values.push(array);
+      }
+    } else {
+      for (std::size_t r = done; r < done + k; ++r) {
+        for (std::size_t c : cols)
+          values.push_from(t.values, rows[r] * row_width + c);
+      }
     }
     values.release(s.packed, s.packed_at);
     done += k;

@@ -90,6 +90,7 @@ asio::awaitable<applier> parallel::open(pg::connection target, apply_options o) 
   a.par_ = par;
   for (std::size_t k = 0; k < par->workers_.size(); ++k)
     asio::co_spawn(ex, run_worker(par, k), asio::detached);
+  asio::co_spawn(ex, run_live(par), asio::detached);
   co_return a;
 }
 
@@ -257,17 +258,20 @@ std::optional<std::pair<std::string, lsn>> parallel::take_sentinel() {
   return s;
 }
 
+void add_stats(apply_stats& to, const apply_stats& x) {
+  to.txns += x.txns;
+  to.changes += x.changes;
+  to.rows_written += x.rows_written;
+  to.groups += x.groups;
+  to.skipped_txns += x.skipped_txns;
+  to.committed_time = std::max(to.committed_time, x.committed_time);
+}
+
 apply_stats parallel::stats() const {
-  apply_stats s;
-  for (const auto& w : workers_) {
-    const apply_stats x = w.sub->stats();
-    s.txns += x.txns;
-    s.changes += x.changes;
-    s.rows_written += x.rows_written;
-    s.groups += x.groups;
-    s.skipped_txns += x.skipped_txns;
-    s.committed_time = std::max(s.committed_time, x.committed_time);
-  }
+  apply_stats s = live_.done;  // the workers' and the live worker's
+  for (const auto& w : workers_)
+    add_stats(s, w.sub->stats());
+  if (live_.sub) add_stats(s, live_.sub->stats());
   s.committed = order_->committed_lsn();
   s.queued_txns = order_->in_flight() + (txn_ ? 1 : 0);
   s.pending_time = order_->in_flight() != 0 ? order_->oldest_time() : (txn_ ? txn_->time : 0);
@@ -278,6 +282,7 @@ std::vector<int> parallel::backend_pids() const {
   std::vector<int> pids;
   for (const auto& w : workers_)
     pids.push_back(w.sub->backend_pids().front());
+  if (live_.sub) pids.push_back(live_.sub->backend_pids().front());
   return pids;
 }
 
@@ -358,14 +363,26 @@ asio::awaitable<void> parallel::feed(std::span<const std::byte> payload) {
     if (l != nullptr && l->transactional() && l->xid && is_sentinel(opts_, l->prefix)) {
       stream_sentinels_[*l->xid].emplace_back(std::string(l->content), l->message_lsn);
     }
+    const auto* start = std::get_if<pgo::stream_start_message>(&m);
+    // A block applied live goes out after every transaction before it committed (why:
+    // cdc/apply_stream.cpp).
+    if (start != nullptr && live_block(*start)) co_await drain();
     co_await room();
-    push_raw(0, m, payload);
+    push_raw(0, m, payload);  // spooled, also when applied live
+    if (live_.block) {
+      push_live(m, payload);
+      if (std::holds_alternative<pgo::stream_stop_message>(m)) live_.block = false;
+    }
     co_return;
   }
   if (const auto* ab = std::get_if<pgo::stream_abort_message>(&m)) {
     if (ab->subxid == ab->xid) stream_sentinels_.erase(ab->xid);
     co_await room();
     push_raw(0, m, payload);
+    if (live_.xid != 0 && ab->xid == live_.xid) {
+      push_live(m, payload);
+      live_.xid = 0;  // rolled back, or (a subtransaction) left to the spool
+    }
     co_return;
   }
   if (const auto* c = std::get_if<pgo::stream_commit_message>(&m)) {
@@ -374,8 +391,13 @@ asio::awaitable<void> parallel::feed(std::span<const std::byte> payload) {
     const lsn end = c->end_lsn;
     co_await stop_if_due(c->commit_lsn);
     const std::int64_t time = c->commit_time;
+    const bool live = live_.xid != 0 && c->xid == live_.xid;
+    if (live) live_.xid = 0;
     if (end <= origin_lsn_) {
+      if (live) push_live(pgo::stream_abort_message{c->xid, c->xid}, {});  // rolled back
       push_raw(0, m, payload);  // applied before: the worker drops its spool
+    } else if (live && co_await live_commit(m, payload, end)) {
+      push_raw(0, pgo::stream_abort_message{c->xid, c->xid}, {});  // its spool is not needed
     } else {
       batch_ptr one = acquire();
       one->add(m, payload);

@@ -8,7 +8,9 @@
 // - a worker's target transaction holds only source transactions consecutive in commit order;
 // - a transaction touching a (relation, replica identity key) held by an uncommitted earlier one
 //   runs on that one's worker, after it, or waits for its commit; TRUNCATE, relation changes,
-//   streamed and large transactions are barriers (everything before committed, then run alone).
+//   streamed and large transactions are barriers (everything before committed, then run alone);
+// - a streamed transaction applied as it streams (cdc/apply_stream.cpp) commits only at its Stream
+//   Commit, once everything before it committed, on a connection and origin of its own.
 
 #include "codecs/pgoutput_batch.hpp"
 #include "engine/cdc/apply.hpp"
@@ -33,6 +35,9 @@ namespace uringmig::engine::cdc::detail {
 boost::asio::awaitable<lsn> origin_progress(connectors::postgres::connection& c,
                                             const std::string& origin);
 
+/// Adds the counts of `x` to `to` (the latest commit time of both).
+void add_stats(apply_stats& to, const apply_stats& x);
+
 /// A unit of a lane's work: a whole source transaction (`seq` > 0, in commit order), or raw
 /// messages fed as they come (seq 0: relations, stream blocks, a large transaction's changes),
 /// decoded once by the dispatcher, in a batch from its pool.
@@ -44,6 +49,21 @@ struct work_item {
 struct worker_state {
   std::optional<applier> sub;
   std::deque<work_item> queue;
+};
+
+/// The streamed transaction applied while it streams (cdc/apply_stream.cpp): one at a time, in a
+/// target transaction of its own connection (origin `<origin>_<workers>`), committed at its
+/// Stream Commit. Worker 0 spools it as well: on a rolled-back subtransaction or a failure the
+/// live target transaction rolls back and the spool is applied at the commit, as without it.
+struct live_state {
+  std::optional<applier> sub;
+  std::deque<std::unique_ptr<codecs::pgoutput::message_batch>> queue;
+  std::uint32_t xid = 0;   // dispatcher: the transaction applied live (0: none)
+  bool block = false;      // dispatcher: in one of its stream blocks
+  bool failed = false;     // its worker: it fell back to the spool
+  bool committed = false;  // its worker: the Stream Commit committed it
+  bool busy = false;       // its worker: taking a batch
+  apply_stats done;        // stats of live appliers closed after a failure
 };
 
 class parallel {
@@ -79,6 +99,18 @@ class parallel {
   };
 
   static boost::asio::awaitable<void> run_worker(std::shared_ptr<parallel> self, std::size_t k);
+  // cdc/apply_stream.cpp: a streamed transaction applied as it streams.
+  static boost::asio::awaitable<void> run_live(std::shared_ptr<parallel> self);
+  /// The dispatcher, at a Stream Start: whether the block is the live transaction's (the first
+  /// block of a transaction makes it live when none is).
+  bool live_block(const codecs::pgoutput::stream_start_message& s);
+  void push_live(const codecs::pgoutput::message& m, std::span<const std::byte> payload);
+  /// The live worker: one message of the live transaction.
+  boost::asio::awaitable<void> live_message(const codecs::pgoutput::message& m);
+  /// The dispatcher, at the live transaction's Stream Commit (`end`): everything before it
+  /// commits, then it; false when it fell back to the spool (nothing of it committed).
+  boost::asio::awaitable<bool> live_commit(const codecs::pgoutput::message& m,
+                                           std::span<const std::byte> payload, lsn end);
   boost::asio::awaitable<void> wait_change();
   void notify() { io::wake_all(waiters_.take_all()); }
   /// Changes one worker takes in a row before the next worker's turn: big enough that each
@@ -135,6 +167,7 @@ class parallel {
   lsn origin_lsn_ = 0;
   std::optional<txn_buffer> txn_;  // the source transaction being read
   std::unordered_map<std::uint32_t, std::vector<std::pair<std::string, lsn>>> stream_sentinels_;
+  live_state live_;
   std::deque<std::pair<std::string, lsn>> sentinels_;
 };
 

@@ -128,7 +128,7 @@ boost::asio::awaitable<std::int64_t> copy_values(connectors::postgres::connectio
 
 /// Appends one element to a PostgreSQL array literal being built in `out` (after "{" or ","):
 /// NULL unquoted, anything else double-quoted with '"' and '\\' escaped.
-inline void append_array_item(std::string& out, const std::optional<std::string>& v) {
+inline void append_array_item(std::string& out, std::optional<std::string_view> v) {
   if (!v) {
     out += "NULL";
     return;

@@ -21,6 +21,8 @@ class packed_values {
 
   std::size_t size() const { return at_.size(); }
   bool is_set(std::size_t i) const { return at_[i] != unset; }
+  /// Set and not NULL: text(i) is its value.
+  bool has_text(std::size_t i) const { return at_[i] >= 0; }
   /// Appends a value (nullopt: NULL).
   void push(std::optional<std::string_view> v) {
     at_.push_back(null);

@@ -104,3 +104,36 @@ TEST(cdc_apply_net, a_unique_index_containing_the_key_lets_changes_coalesce) {
     co_await rc.stop();
   }());
 }
+
+TEST(cdc_apply_net, awkward_values_arrive_unchanged_through_copy_arrays_and_values) {
+  // 300 inserts in a group go out as COPY (tabs, newlines, backslashes, "\N" as text); updates
+  // and deletes of q as arrays (quotes, braces, commas, 'NULL' as text, NULL); w has an array
+  // column: its updates go out as VALUES.
+  cdc_pair p("cdc_net_values",
+             "CREATE TABLE w (id int, sub text, v text, tags text[], j jsonb, "
+             "PRIMARY KEY (id, sub)); CREATE TABLE q (id int PRIMARY KEY, v text)",
+             "w, q");
+  io::runtime rt(1);
+  rt.run([&]() -> asio::awaitable<void> {
+    auto rc = co_await start_stream(p, "");
+    auto a = co_await open_applier(p, p.options());
+    sql(p.src,
+        R"(BEGIN; INSERT INTO w SELECT g, E'a\tb\n' || g, E'x\\y"{},' || g,
+           ARRAY['p,q', NULL, E'r"s'], '{"k": 1}' FROM generate_series(1, 300) g;
+           INSERT INTO q SELECT g, E'\\N' || g FROM generate_series(1, 300) g; COMMIT)");
+    sql(p.src,
+        R"(BEGIN; UPDATE q SET v = CASE WHEN id % 3 = 0 THEN NULL WHEN id % 3 = 1 THEN 'NULL'
+           ELSE E'q"\\{},\t' || id END WHERE id <= 100;
+           UPDATE w SET tags = ARRAY[v, NULL], j = '{"k": [1, "{x}"]}' WHERE id <= 50;
+           DELETE FROM q WHERE id > 250; DELETE FROM w WHERE id > 280; COMMIT)");
+    seen s;
+    co_await apply_and_flush(rc, a, s, 1);
+    co_await apply_and_flush(rc, a, s, 1);
+    p.expect_same("w", "id, sub");
+    p.expect_same("q", "id");
+    EXPECT_EQ(p.target("SELECT count(*) FROM q WHERE v IS NULL"), "33");
+    EXPECT_EQ(p.target("SELECT count(*) FROM q WHERE v = 'NULL'"), "34");
+    EXPECT_EQ(p.target("SELECT count(*) FROM w"), "280");
+    co_await rc.stop();
+  }());
+}

@@ -318,3 +318,118 @@ TEST(cdc_apply_parallel, a_unique_index_without_the_key_keeps_its_transactions_i
     co_await rc.stop();
   }());
 }
+
+namespace {
+
+/// Polls `f` (every 20 ms, up to 10 s) while the applier's coroutines run; true once it holds.
+asio::awaitable<bool> eventually(const std::function<bool()>& f) {
+  asio::steady_timer t(co_await asio::this_coro::executor);
+  for (int i = 0; i < 500; ++i) {
+    if (f()) co_return true;
+    t.expires_after(std::chrono::milliseconds(20));
+    co_await t.async_wait(asio::use_awaitable);
+  }
+  co_return f();
+}
+
+}  // namespace
+
+TEST(cdc_apply_parallel, a_streamed_transaction_is_applied_while_it_streams_exactly_once) {
+  cdc_pair p("cdc_live",
+             "CREATE TABLE k (id int PRIMARY KEY, v text); CREATE TABLE log (n int); "
+             "ALTER TABLE log REPLICA IDENTITY FULL",
+             "k, log");
+  io::runtime rt(1);
+  rt.run([&]() -> asio::awaitable<void> {
+    auto rc = co_await start_stream(p, "-c logical_decoding_work_mem=64kB");
+    sql(p.src, "INSERT INTO k VALUES (0, 'before')");
+    sql(p.src,
+        "BEGIN; INSERT INTO k SELECT g, repeat('a', 100) FROM generate_series(1, 3000) g; "
+        "INSERT INTO log SELECT g FROM generate_series(1, 500) g; ROLLBACK");
+    // `log` has no key: applying this transaction twice would double its rows.
+    sql(p.src,
+        "BEGIN; INSERT INTO k SELECT g, repeat('b', 100) FROM generate_series(1, 3000) g; "
+        "UPDATE k SET v = 'u' WHERE id % 3 = 0; "
+        "INSERT INTO log SELECT g FROM generate_series(1, 500) g; "
+        "DELETE FROM k WHERE id % 7 = 0; COMMIT");
+    sql(p.src, "INSERT INTO k VALUES (-1, 'after')");
+    end_marker(p, "live");
+    seen all;
+    co_await collect_until(rc, all, "live");
+    co_await rc.stop();
+    // The first stream block of each streamed transaction, the abort of the first.
+    pgo::decoder dec{2};
+    std::vector<std::size_t> first_stops;
+    std::size_t abort_at = 0;
+    bool first_block = false;
+    for (std::size_t i = 0; i < all.payloads.size(); ++i) {
+      auto r = dec.decode(all.payloads[i]);
+      if (!r) {
+        ADD_FAILURE() << r.error().to_string();
+        co_return;
+      }
+      if (const auto* s = std::get_if<pgo::stream_start_message>(&*r))
+        first_block = s->first_segment;
+      if (std::holds_alternative<pgo::stream_stop_message>(*r) && first_block)
+        first_stops.push_back(i);
+      if (std::holds_alternative<pgo::stream_abort_message>(*r)) abort_at = i;
+    }
+    EXPECT_EQ(first_stops.size(), 2u) << "both large transactions should stream";
+    EXPECT_EQ(all.top_aborts, 1);
+    if (first_stops.size() != 2 || abort_at < first_stops[0] || abort_at > first_stops[1]) {
+      ADD_FAILURE() << "the first streamed transaction should abort before the second streams";
+      co_return;
+    }
+
+    // A lock on k held in the target database: a target transaction wrote to it.
+    const auto locks = [&] {
+      return p.target(
+          "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+          "WHERE c.relname = 'k' AND l.mode = 'RowExclusiveLock' AND l.pid <> pg_backend_pid() "
+          "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())");
+    };
+    cdc::apply_options o = p.options();
+    o.workers = 2;
+    std::size_t fed = 0;
+    const auto feed_to = [&](cdc::applier& a, std::size_t last) -> asio::awaitable<void> {
+      for (; fed <= last; ++fed)
+        co_await a.feed(all.payloads[fed]);
+    };
+    {
+      auto a = co_await open_applier(p, o);
+      // Still open on the source, its first block is on the target already...
+      co_await feed_to(a, first_stops[0]);
+      EXPECT_TRUE(co_await eventually([&] { return locks() == "1"; }))
+          << "the streamed transaction was not applied while it streamed";
+      // ...and rolls back with it there.
+      co_await feed_to(a, abort_at);
+      EXPECT_TRUE(co_await eventually([&] { return locks() == "0"; }));
+      co_await feed_to(a, first_stops[1]);
+      EXPECT_TRUE(co_await eventually([&] { return locks() == "1"; }));
+      // A crash in the middle of the second one: its target transaction rolls back.
+    }
+    EXPECT_TRUE(co_await eventually([&] { return locks() == "0"; }));
+    {
+      auto a = co_await open_applier(p, o);
+      fed = 0;
+      co_await feed_to(a, all.payloads.size() - 1);
+      co_await a.flush();
+      EXPECT_GE(a.stats().txns, 2u);
+    }
+    p.expect_same("k", "id");
+    p.expect_same("log", "n");
+    EXPECT_EQ(p.target("SELECT count(*) FROM log"), "500");
+    // The whole stream again: everything was applied.
+    {
+      auto a = co_await open_applier(p, o);
+      fed = 0;
+      co_await feed_to(a, all.payloads.size() - 1);
+      co_await a.flush();
+      EXPECT_EQ(a.stats().txns, 0u);
+    }
+    EXPECT_EQ(p.target("SELECT count(*) FROM log"), "500");
+    // Its spool went when it committed (lane 0 drops it in the background) or with the applier.
+    EXPECT_TRUE(co_await eventually([&] { return std::filesystem::is_empty(p.spool); }))
+        << "spool files left behind";
+  }());
+}
