@@ -340,6 +340,10 @@ std::string run_alive_sql(const std::string& id) {
       run_lock_class, id);
 }
 
+std::string worker_run_sql(const std::string& column) {
+  return "substring(" + column + " from '^r([0-9]+)@')::bigint";
+}
+
 std::int64_t pg_state::begin_run(const run_start& r) {
   worker_run_ = r.worker;
   const auto got = query(fmt::format("SELECT pg_try_advisory_lock{}({}, hashtext($1))",
