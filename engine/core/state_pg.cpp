@@ -300,6 +300,7 @@ std::unique_ptr<state_backend> open_pg_state(const std::string& url, const std::
     if (job.empty()) throw usage_error("a job in a state database needs a name (--job NAME)");
     return p;
   }
+  p->with_workers(true);
   const auto names = p->jobs();
   if (job.empty()) {
     if (names.empty()) return nullptr;

@@ -35,6 +35,10 @@ class pg_state final : public state_backend {
   /// The jobs recorded in the schema, by name.
   std::vector<std::string> jobs() const;
   void set_job(std::string job) { job_ = std::move(job); }
+  /// status_snapshot reads the job's workers too: a store opened to read (open_existing:
+  /// `status`, the HTTP API, `top`); the job's own store skips that scan of every chunk (its
+  /// workers poll the status while they wait).
+  void with_workers(bool on) { with_workers_ = on; }
 
   std::string where() const override;
   void reset() override;
@@ -97,6 +101,7 @@ class pg_state final : public state_backend {
   std::string job_;
   bool worker_run_ = false;  // begin_run took the job's lock shared (a worker of several)
   std::int64_t run_id_ = 0;  // begin_run's: claims and renewals record their worker on it
+  bool with_workers_ = false;
 };
 
 /// The advisory lock classes of the schema's sessions ("urmh", "urmi", "urmj" in ASCII): a run

@@ -176,8 +176,10 @@ job_status pg_state::status_snapshot() const {
            "'advisory' AND l.classid = 1970433384 AND l.objid = (r.id % 2147483648)::oid "
            "AND l.objsubid = 2 AND l.granted WHERE r.job = $1 AND r.status = 'running'",
            job_));
-  b.push_back(stmt(workers_sql(), job_));
-  b.push_back(stmt(leases_sql(), job_));
+  if (with_workers_) {
+    b.push_back(stmt(workers_sql(), job_));
+    b.push_back(stmt(leases_sql(), job_));
+  }
   b.push_back(stmt("COMMIT", {}));
   const auto out = batch(std::move(b));
 
@@ -196,7 +198,7 @@ job_status pg_state::status_snapshot() const {
   for (int i = 0; i < kv.rows(); ++i)
     st.kv.emplace(text(kv, i, 0), text(kv, i, 1));
   st.live_runs = static_cast<int>(int_of(out[6], 0, 0));
-  read_workers(out[7], out[8], st);
+  if (with_workers_) read_workers(out[7], out[8], st);
   st.location = where();
   return st;
 }

@@ -196,8 +196,9 @@ TEST_F(leases_test, a_new_round_reopens_failed_chunks_and_the_dead_workers_lease
 }
 
 TEST_F(leases_test, status_lists_each_worker_alive_or_dead_with_what_it_did_and_holds) {
-  auto reader = open();
-  reader.save_plan(plan_of(1, 4));
+  open().save_plan(plan_of(1, 4));
+  // As `status` and the HTTP API read (the job's own store does not list its workers).
+  auto reader = std::move(*state_store::open_existing(state_location{d.path, db.tcp_url, "job"}));
   auto w1 = open();
   auto w2 = open();
   const std::int64_t r1 = w1.begin_run({"run", "bulk", "", "", {}, true});
@@ -216,6 +217,7 @@ TEST_F(leases_test, status_lists_each_worker_alive_or_dead_with_what_it_did_and_
   ASSERT_TRUE(c3);
   w2 = open();  // ends as kill -9 ends a process: its session, its run's lock
   ASSERT_TRUE(ends(reader, r2));
+  EXPECT_TRUE(w1.status_snapshot().workers.empty());
 
   const auto st = reader.status_snapshot();
   ASSERT_EQ(st.workers.size(), 2U);
