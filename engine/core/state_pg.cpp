@@ -300,6 +300,7 @@ std::unique_ptr<state_backend> open_pg_state(const std::string& url, const std::
     if (job.empty()) throw usage_error("a job in a state database needs a name (--job NAME)");
     return p;
   }
+  p->with_workers(true);
   const auto names = p->jobs();
   if (job.empty()) {
     if (names.empty()) return nullptr;
@@ -338,6 +339,10 @@ std::string run_alive_sql(const std::string& id) {
       "EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.classid = {} AND "
       "l.objid = (({}) % 2147483648)::oid AND l.objsubid = 2 AND l.granted)",
       run_lock_class, id);
+}
+
+std::string worker_run_sql(const std::string& column) {
+  return "substring(" + column + " from '^r([0-9]+)@')::bigint";
 }
 
 std::int64_t pg_state::begin_run(const run_start& r) {

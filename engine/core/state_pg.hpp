@@ -35,6 +35,10 @@ class pg_state final : public state_backend {
   /// The jobs recorded in the schema, by name.
   std::vector<std::string> jobs() const;
   void set_job(std::string job) { job_ = std::move(job); }
+  /// status_snapshot reads the job's workers too: a store opened to read (open_existing:
+  /// `status`, the HTTP API, `top`); the job's own store skips that scan of every chunk (its
+  /// workers poll the status while they wait).
+  void with_workers(bool on) { with_workers_ = on; }
 
   std::string where() const override;
   void reset() override;
@@ -97,6 +101,7 @@ class pg_state final : public state_backend {
   std::string job_;
   bool worker_run_ = false;  // begin_run took the job's lock shared (a worker of several)
   std::int64_t run_id_ = 0;  // begin_run's: claims and renewals record their worker on it
+  bool with_workers_ = false;
 };
 
 /// The advisory lock classes of the schema's sessions ("urmh", "urmi", "urmj" in ASCII): a run
@@ -108,6 +113,9 @@ inline constexpr const char* named_lock_class = "1970433386";
 
 /// SQL: whether the run whose id is the bigint expression `id` holds its lock (is alive).
 std::string run_alive_sql(const std::string& id);
+/// SQL: the run (its id, a bigint; NULL when none) of the worker named in the text column
+/// `column`: a worker's name starts with its run's id ("r<id>@host:pid").
+std::string worker_run_sql(const std::string& column);
 
 /// The PostgreSQL state at `url` (a postgresql:// URL) for `job`. Without `create`: nullptr
 /// when the schema or the job is not there; an empty `job` takes the only job there is.

@@ -99,14 +99,14 @@ std::int64_t pg_state::chunks_pending(const std::optional<table_key>& only) cons
 }
 
 int pg_state::reopen_chunks() {
-  // A worker's name starts with its run's id ("r<id>@host:pid"): a lease whose run is gone
-  // need not run out. Failed tables are tried again, as a resume on one host does.
+  // A lease whose worker's run is gone need not run out. Failed tables are tried again, as a resume
+  // on one host does.
   std::vector<pg::statement> b;
   b.push_back(
       {"UPDATE uringmig_state.chunk SET status = 'pending', leased_by = NULL, "
        "lease_until = NULL WHERE job = $1 AND (status = 'failed' OR (status = 'pending' "
        "AND leased_by IS NOT NULL AND NOT " +
-           run_alive_sql("coalesce(substring(leased_by from '^r([0-9]+)@')::bigint, 0)") + "))",
+           run_alive_sql("coalesce(" + worker_run_sql("leased_by") + ", 0)") + "))",
        pg::make_params(job_), false});
   b.push_back(
       {"UPDATE uringmig_state.job_table SET status = 'pending', error = NULL WHERE job = "

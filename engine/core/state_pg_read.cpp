@@ -76,11 +76,6 @@ void read_tables(const pg::result& q, job_status& out) {
   }
 }
 
-// The run a worker's name belongs to: names start with the run's id ("r<id>@host:pid").
-std::string run_of(const char* column) {
-  return std::string("substring(") + column + " from '^r([0-9]+)@')::bigint";
-}
-
 /// The job's workers: runs that take chunks by lease (or did, or hold some) — each with the
 /// chunks of the current plan it did and whether its process lives.
 std::string workers_sql() {
@@ -91,18 +86,18 @@ std::string workers_sql() {
          run_alive_sql("r.id") +
          " THEN clock_timestamp() ELSE greatest(r.heartbeat_at, d.last_done) END, r.started_at) - "
          "r.started_at) FROM uringmig_state.run r LEFT JOIN (SELECT " +
-         run_of("done_by") +
+         worker_run_sql("done_by") +
          " AS run_id, count(*) AS chunks, sum(rows) AS rows, sum(bytes) AS bytes, "
          "max(done_at) AS last_done FROM uringmig_state.chunk WHERE job = $1 AND status = 'done' "
          "GROUP BY 1) d ON d.run_id = r.id WHERE r.job = $1 AND (d.run_id IS NOT NULL OR "
          "(r.worker AND r.status = 'running') OR EXISTS (SELECT 1 FROM uringmig_state.chunk l "
          "WHERE l.job = $1 AND l.status = 'pending' AND " +
-         run_of("l.leased_by") + " = r.id)) ORDER BY r.id";
+         worker_run_sql("l.leased_by") + " = r.id)) ORDER BY r.id";
 }
 
 /// The leases held now, by run: the chunk, until when, whether it ran out.
 std::string leases_sql() {
-  return "SELECT " + run_of("c.leased_by") + ", c.schema, c.name, c.chunk_no, " +
+  return "SELECT " + worker_run_sql("c.leased_by") + ", c.schema, c.name, c.chunk_no, " +
          iso("c.lease_until") +
          ", c.lease_until < clock_timestamp() FROM uringmig_state.chunk c LEFT JOIN "
          "uringmig_state.job_table t ON t.job = c.job AND t.schema = c.schema AND t.name = c.name "
@@ -181,8 +176,10 @@ job_status pg_state::status_snapshot() const {
            "'advisory' AND l.classid = 1970433384 AND l.objid = (r.id % 2147483648)::oid "
            "AND l.objsubid = 2 AND l.granted WHERE r.job = $1 AND r.status = 'running'",
            job_));
-  b.push_back(stmt(workers_sql(), job_));
-  b.push_back(stmt(leases_sql(), job_));
+  if (with_workers_) {
+    b.push_back(stmt(workers_sql(), job_));
+    b.push_back(stmt(leases_sql(), job_));
+  }
   b.push_back(stmt("COMMIT", {}));
   const auto out = batch(std::move(b));
 
@@ -201,7 +198,7 @@ job_status pg_state::status_snapshot() const {
   for (int i = 0; i < kv.rows(); ++i)
     st.kv.emplace(text(kv, i, 0), text(kv, i, 1));
   st.live_runs = static_cast<int>(int_of(out[6], 0, 0));
-  read_workers(out[7], out[8], st);
+  if (with_workers_) read_workers(out[7], out[8], st);
   st.location = where();
   return st;
 }

@@ -154,8 +154,8 @@ struct job_status {
   /// runs of the job whose process is alive (they hold their run's lock).
   std::string location;
   int live_runs = 0;
-  /// A shared state only: the job's workers (live ones, and those that did chunks of the
-  /// current plan or hold leases), by run id.
+  /// A shared state opened to read (open_existing: status, HTTP, top) only: the job's workers
+  /// (live ones, and those that did chunks of the current plan or hold leases), by run id.
   std::vector<worker_row> workers;
 };
 

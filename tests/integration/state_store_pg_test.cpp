@@ -250,7 +250,8 @@ TEST(state_store_pg, a_version_1_schema_is_upgraded_in_place_keeping_its_rows) {
                 db.conninfo, "SELECT pid || ' ' || worker FROM uringmig_state.run WHERE id = " +
                                  std::to_string(run)),
             std::to_string(::getpid()) + " true");
-  EXPECT_EQ(s.status_snapshot().workers.size(), 1U);
+  EXPECT_EQ(state_store::open_existing(at(db.tcp_url, "job", d))->status_snapshot().workers.size(),
+            1U);
 }
 
 TEST(state_store_pg, status_reads_the_state_url) {
