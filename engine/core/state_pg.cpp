@@ -4,6 +4,7 @@
 #include "codecs/url.hpp"
 #include "engine/core/job.hpp"
 #include "engine/core/pg_session.hpp"
+#include "engine/core/workers.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -11,7 +12,6 @@
 
 #include <boost/asio/awaitable.hpp>
 
-#include <array>
 #include <iterator>
 #include <map>
 #include <utility>
@@ -144,12 +144,6 @@ std::string num(std::int64_t v) {
 }
 std::string num(double v) {
   return fmt::format("{}", v);
-}
-
-std::string host_name() {
-  std::array<char, 256> buf{};
-  if (::gethostname(buf.data(), buf.size() - 1) != 0) return "unknown";
-  return buf.data();
 }
 
 pg::statement stmt(std::string sql, pg::params p) {

@@ -27,12 +27,6 @@ std::int64_t coordinator_of(const std::optional<std::string>& v) {
   return id;
 }
 
-std::string host_name() {
-  std::array<char, 256> buf{};
-  if (::gethostname(buf.data(), buf.size() - 1) != 0) return "unknown";
-  return buf.data();
-}
-
 /// usage_error naming the first difference between `mine` and the definition the job's
 /// coordinator recorded.
 void check_definition(const state_store& state, const job_definition& mine) {
@@ -98,6 +92,12 @@ job_definition definition_of(const job_spec& opts, const codecs::endpoint& sourc
     if (!skip) d.emplace_back(key, codecs::redact(value));
   }
   return d;
+}
+
+std::string host_name() {
+  std::array<char, 256> buf{};
+  if (::gethostname(buf.data(), buf.size() - 1) != 0) return "unknown";
+  return buf.data();
 }
 
 std::string worker_name(const job_spec& opts, std::int64_t run_id) {

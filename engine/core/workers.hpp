@@ -32,6 +32,8 @@ job_definition definition_of(const job_spec& opts, const codecs::endpoint& sourc
 
 /// This process's name in a shared state: "r<run id>@host:pid", then " #N/M" of --worker.
 std::string worker_name(const job_spec& opts, std::int64_t run_id);
+/// This host's name ("unknown" if it has none): in worker names and on a shared state's runs.
+std::string host_name();
 /// usage_error for a --worker N/M that is not one, or without a shared state (`workers`).
 void check_worker_flag(const job_spec& opts, bool workers);
 /// Whether the job's workers run now (its coordinator is alive).
