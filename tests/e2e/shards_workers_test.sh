@@ -21,9 +21,9 @@ analyze;
 SQL
 "$repo/scripts/sample-clients.sh" "$work/src.db" 12000 >/dev/null
 printf '[copy]\nchunk_size = "96kB"\n[sqlite]\nchunk_rows = 1000\n[state]\nlease_s = 1\n' >job.toml
-# The coordinator of scenario 2 holds its first chunk until three workers are live, then dies
-# with that chunk in one file and not in the others.
-printf '[copy]\nchunk_size = "96kB"\n[copy.debug]\nexit_mid_chunk = 1\nwait_workers = 3\n[sqlite]\nchunk_rows = 1000\n[state]\nlease_s = 1\n' >dies.toml
+# The coordinator of scenario 2 holds its first chunk until the test releases it (once the
+# other workers joined), then dies with that chunk in one file and not in the others.
+printf '[copy]\nchunk_size = "96kB"\n[copy.debug]\nexit_mid_chunk = 1\nhold_first_chunk = true\n[sqlite]\nchunk_rows = 1000\n[state]\nlease_s = 1\n' >dies.toml
 printf '[copy]\nchunk_size = "96kB"\n[sqlite]\nchunk_rows = 500\n[state]\nlease_s = 1\n' >other.toml
 q() { psql -qXAt -d "$state" -c "$1" 2>/dev/null || echo 0; }
 worker() {  # name source target job config extra...: in the background, pid in $pid
@@ -113,6 +113,12 @@ grep -q "^uringmig: --target: .*out2 does not hold the files this job's other wo
 mv mark.saved out2/.uringmig-workers
 worker e "$sqsrc" "$t2" two job.toml; pe=$pid
 worker f "$sqsrc" "$t2" two job.toml; pf=$pid
+for _ in $(seq 300); do  # both joined the coordinator's round: then it may die
+  [ "$(cat e.err f.err | grep -c 'joining job')" = 2 ] && break
+  kill -0 "$pe" 2>/dev/null && kill -0 "$pf" 2>/dev/null || break
+  sleep 0.05
+done
+q "insert into uringmig_state.kv (job, key, value) values ('two', 'debug.release', '1')" >/dev/null
 rc=0; wait "$pd" || rc=$?
 [ "$rc" = 137 ] || fail "scenario 2: the dying coordinator exited $rc: $(tail -n 2 "$work/d.err")"
 for p in $pe $pf; do wait "$p" || fail "scenario 2: a worker exited $?: $(tail -n 2 "$work"/[ef].err)"; done
