@@ -67,9 +67,10 @@ constexpr config_key keys[] = {
     {"copy.debug", "exit_mid_chunk", kt::integer, "0",
      "tests: exit like kill -9 in the middle of this worker's Nth chunk", 0, 1 << 20},
     {"copy.debug", "wait_workers", kt::integer, "0",
-     "tests: the coordinator starts copying (shards: its first chunk, once claimed) once this "
-     "many workers of the job are live",
-     0, 1024},
+     "tests: the coordinator starts copying once this many workers of the job are live", 0, 1024},
+    {"copy.debug", "hold_first_chunk", kt::boolean, "false",
+     "tests: a shard worker's first chunk, once claimed, waits for the mark debug.release in "
+     "the job's state (its lease renewed meanwhile)"},
     {"copy", "lock_timeout", kt::server_time, "1min",
      "how long to wait for the source tables' ACCESS SHARE locks"},
     {"copy", "queue_file", kt::path, "", "lines schema.table|column|lo..hi: explicit chunks"},

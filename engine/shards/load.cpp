@@ -42,7 +42,7 @@ struct load_cancelled {};
 using op_t = io::spawned;
 
 std::atomic<int> chunks_committing{0};      // copy.debug.exit_mid_chunk
-std::atomic<bool> first_chunk_read{false};  // copy.debug.wait_workers
+std::atomic<bool> first_chunk_read{false};  // copy.debug.hold_first_chunk
 using io::wait_all;
 
 double since(std::chrono::steady_clock::time_point t) {
@@ -342,10 +342,10 @@ class load::reader final : public chunk_worker {
       std::lock_guard lk(l_.m_);
       if (l_.failed_) throw load_cancelled{};
     }
-    if (l_.o_.wait_workers > 0 && !first_chunk_read.exchange(true)) {
-      // Tests: a worker that holds its first chunk's lease until the others are in.
+    if (l_.o_.hold_first_chunk && !first_chunk_read.exchange(true)) {
+      // Tests: a worker that holds its first chunk's lease until the test lets it go on.
       const auto stop = l_.rt_.stop_token();
-      while (l_.state_.status_snapshot().live_runs < l_.o_.wait_workers)
+      while (!l_.state_.get("debug.release"))
         if (!co_await io::sleep_unless_stopped(std::chrono::milliseconds(50), stop)) break;
     }
     chunk_sink sink(l_, c);

@@ -129,9 +129,9 @@ struct load_options {
   /// Tests: exit as kill -9 does once the Nth chunk of this process is committed in one file
   /// and not yet in the others.
   int exit_mid_chunk = 0;
-  /// Tests: the first chunk of this process, once claimed, waits until this many workers of
-  /// the job are live (its lease renewed meanwhile).
-  std::int64_t wait_workers = 0;
+  /// Tests: the first chunk of this process, once claimed, waits for the state's mark
+  /// debug.release (its lease renewed meanwhile).
+  bool hold_first_chunk = false;
 };
 
 /// Loads one table: writer per file (each on a context of its own), readers on theirs.

@@ -446,7 +446,7 @@ asio::awaitable<void> run_all(shard_run& r, const shards::load_options& lo_base,
       l.lease = std::chrono::seconds(opts.config.bulk.lease_s);
       lo.leases = std::move(l);
       lo.exit_mid_chunk = opts.config.bulk.exit_mid_chunk;
-      lo.wait_workers = integer_setting(opts.settings, "copy.debug.wait_workers");
+      lo.hold_first_chunk = boolean_setting(opts.settings, "copy.debug.hold_first_chunk");
     } else {
       r.run_id = state.begin_run({opts.command,
                                   opts.preset.empty() ? "shards" : opts.preset,

@@ -16,15 +16,15 @@ new_db "$state"
 psql -qX -v ON_ERROR_STOP=1 -d "$src" <<'SQL'
 create table clients (id bigint primary key, phone text, note text);
 insert into clients select g, case when g % 50 = 0 then null else '79' || (g * 7919 % 1000000) end,
-  repeat('n', 40) || g from generate_series(1, 12000) g;
+  repeat('n', 40) || g from generate_series(1, 6000) g;
 analyze;
 SQL
-"$repo/scripts/sample-clients.sh" "$work/src.db" 12000 >/dev/null
-printf '[copy]\nchunk_size = "96kB"\n[sqlite]\nchunk_rows = 1000\n[state]\nlease_s = 1\n' >job.toml
-# The coordinator of scenario 2 holds its first chunk until three workers are live, then dies
-# with that chunk in one file and not in the others.
-printf '[copy]\nchunk_size = "96kB"\n[copy.debug]\nexit_mid_chunk = 1\nwait_workers = 3\n[sqlite]\nchunk_rows = 1000\n[state]\nlease_s = 1\n' >dies.toml
-printf '[copy]\nchunk_size = "96kB"\n[sqlite]\nchunk_rows = 500\n[state]\nlease_s = 1\n' >other.toml
+"$repo/scripts/sample-clients.sh" "$work/src.db" 6000 >/dev/null
+printf '[copy]\nchunk_size = "48kB"\n[sqlite]\nchunk_rows = 500\n[state]\nlease_s = 1\n' >job.toml
+# The coordinator of scenario 2 holds its first chunk until the test releases it (once the
+# other workers joined), then dies with that chunk in one file and not in the others.
+printf '[copy]\nchunk_size = "48kB"\n[copy.debug]\nexit_mid_chunk = 1\nhold_first_chunk = true\n[sqlite]\nchunk_rows = 500\n[state]\nlease_s = 1\n' >dies.toml
+printf '[copy]\nchunk_size = "48kB"\n[sqlite]\nchunk_rows = 250\n[state]\nlease_s = 1\n' >other.toml
 q() { psql -qXAt -d "$state" -c "$1" 2>/dev/null || echo 0; }
 worker() {  # name source target job config extra...: in the background, pid in $pid
   local name=$1 from=$2 to=$3 job=$4 cfg=$5
@@ -103,7 +103,7 @@ for _ in $(seq 300); do
 done
 expect_exit 2 "$bin" run --config other.toml --source "$sqsrc" --target "$t2" --state-dir "$work/sd_x" \
   --state-url "$(tcp_url "$state")" --job two
-grep -q "^uringmig: this worker's sqlite.chunk_rows (500) differs" "$work/err" ||
+grep -q "^uringmig: this worker's sqlite.chunk_rows (250) differs" "$work/err" ||
   fail "another definition: $(tail -n 1 "$work/err")"
 mv out2/.uringmig-workers mark.saved
 expect_exit 2 "$bin" run --config job.toml --source "$sqsrc" --target "$t2" --state-dir "$work/sd_y" \
@@ -113,6 +113,12 @@ grep -q "^uringmig: --target: .*out2 does not hold the files this job's other wo
 mv mark.saved out2/.uringmig-workers
 worker e "$sqsrc" "$t2" two job.toml; pe=$pid
 worker f "$sqsrc" "$t2" two job.toml; pf=$pid
+for _ in $(seq 300); do  # both joined the coordinator's round: then it may die
+  [ "$(cat e.err f.err | grep -c 'joining job')" = 2 ] && break
+  kill -0 "$pe" 2>/dev/null && kill -0 "$pf" 2>/dev/null || break
+  sleep 0.05
+done
+q "insert into uringmig_state.kv (job, key, value) values ('two', 'debug.release', '1')" >/dev/null
 rc=0; wait "$pd" || rc=$?
 [ "$rc" = 137 ] || fail "scenario 2: the dying coordinator exited $rc: $(tail -n 2 "$work/d.err")"
 for p in $pe $pf; do wait "$p" || fail "scenario 2: a worker exited $?: $(tail -n 2 "$work"/[ef].err)"; done
