@@ -181,7 +181,7 @@ int plan_doris(const job_spec& spec) {
     std::exception_ptr error;
     try {
       co_await open_and_check(cx);
-      co_await print_plans(*cx.src, cx.plans, chunk_rows, spec.settings);
+      co_await print_plans(*cx.src, cx.plans, chunk_rows, 1, spec.settings);
     } catch (...) {
       error = std::current_exception();
     }

@@ -35,7 +35,7 @@ boost::asio::awaitable<bool> run_chunks(chunk_path& path, state_store& state, pr
 
 /// `plan`'s output: the source, each table's plan and window, the settings.
 boost::asio::awaitable<void> print_plans(source& src, const std::vector<table_plan>& plans,
-                                         std::int64_t chunk_rows,
+                                         std::int64_t chunk_rows, int workers,
                                          const std::map<std::string, std::string>& settings);
 
 /// A table's summary line on stdout.

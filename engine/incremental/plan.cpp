@@ -158,8 +158,8 @@ asio::awaitable<table_plan> check_entry(const table_entry& e, source& src, pg::c
   co_return p;
 }
 
-asio::awaitable<table_window> open_window(const table_plan& p, source& src,
-                                          std::int64_t chunk_rows) {
+asio::awaitable<table_window> open_window(const table_plan& p, source& src, std::int64_t chunk_rows,
+                                          int workers) {
   table_window w;
   row_query q = p.base_query();
   const bool incremental = p.entry.mode == load_mode::incremental;
@@ -199,11 +199,13 @@ asio::awaitable<table_window> open_window(const table_plan& p, source& src,
     w.next_mark = p.mark;
   }
   w.rows_estimate = rows;
-  const auto n =
-      static_cast<int>(std::min<std::int64_t>((rows + chunk_rows - 1) / chunk_rows, 10000));
+  auto n = static_cast<int>(std::min<std::int64_t>((rows + chunk_rows - 1) / chunk_rows, 10000));
+  // Cuts from a sample cost no pass over the window: enough rows go to every worker.
+  const bool split = w.rows_estimated && n < workers && rows >= split_rows * workers;
+  if (split) n = workers;
   std::vector<range_bound> ranges{range_bound{std::nullopt, std::nullopt, true}};
-  const chunk_strategy how =
-      choose_strategy(p.chunk_class, !p.entry.chunk_by.empty(), rows, chunk_rows);
+  const chunk_strategy how = choose_strategy(p.chunk_class, !p.entry.chunk_by.empty(), rows,
+                                             split ? rows / workers : chunk_rows);
   w.strategy = how == chunk_strategy::one_small ? "one chunk (small)" : "one chunk (no chunk_by)";
   row_query rq = q;
   rq.window = incremental;

@@ -73,9 +73,14 @@ boost::asio::awaitable<table_plan> check_entry(const table_entry& e, source& src
 boost::asio::awaitable<table_plan> check_entry_on(const table_entry& e, source& src,
                                                   target_table tgt, std::string target_name);
 
-/// Fixes the window of `p` now: reads the source's counts and bounds.
+/// Fixes the window of `p` now: reads the source's counts and bounds. A window whose size is
+/// sampled (many rows) is cut into at least `workers` chunks when it holds split_rows rows per
+/// worker, so that every worker upserts a part.
 boost::asio::awaitable<table_window> open_window(const table_plan& p, source& src,
-                                                 std::int64_t chunk_rows);
+                                                 std::int64_t chunk_rows, int workers = 1);
+
+/// Rows per worker a sampled window needs before open_window splits it among the workers.
+inline constexpr std::int64_t split_rows = 2000;
 
 /// A stable text of what shapes a window (entry, columns): a resumed window must match it.
 std::string window_key(const table_plan& p);

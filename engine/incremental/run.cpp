@@ -86,7 +86,8 @@ asio::awaitable<void> prepare_tables(context& cx, load_job& j, std::int64_t run_
                    codecs::printable(fmt::format("{}", fmt::join(p.skipped, ", "))));
     (void)co_await rebuild_indexes(*cx.target, p.target_name);
     if (!co_await resume_window(*cx.target, *t, run_id, cx.spec.restart)) {
-      t->window = co_await open_window(p, *cx.src, cx.chunk_rows);
+      t->window =
+          co_await open_window(p, *cx.src, cx.chunk_rows, cx.spec.jobs > 0 ? cx.spec.jobs : 2);
       if (t->window.backwards)
         spdlog::warn(
             "{}: watermark {} moved backwards: the source's largest value {} is below "
@@ -228,7 +229,8 @@ int plan(const job_spec& spec) {
     std::exception_ptr error;
     try {
       co_await open_sides(cx);
-      co_await print_plans(*cx.src, cx.plans, chunk_rows, spec.settings);
+      co_await print_plans(*cx.src, cx.plans, chunk_rows, spec.jobs > 0 ? spec.jobs : 2,
+                           spec.settings);
     } catch (...) {
       error = std::current_exception();
     }
@@ -314,11 +316,11 @@ asio::awaitable<bool> run_chunks(chunk_path& path, state_store& state, progress&
 }
 
 asio::awaitable<void> print_plans(source& src, const std::vector<table_plan>& plans,
-                                  std::int64_t chunk_rows,
+                                  std::int64_t chunk_rows, int workers,
                                   const std::map<std::string, std::string>& settings) {
   std::cout << "source " << src.description() << "\n";
   for (const auto& p : plans) {
-    const auto w = co_await open_window(p, src, chunk_rows);
+    const auto w = co_await open_window(p, src, chunk_rows, workers);
     std::cout << describe_plan(p, w);
   }
   std::cout << settings_summary(settings);

@@ -95,10 +95,12 @@ expect_exit 0 "$bin" status --state-dir "$work/state"
 grep -q "incremental.mark.sales.orders = 2024-01-02 00:00:01" "$work/stdout" ||
   fail "status does not mirror the mark: $(cat "$work/stdout")"
 
-# A window of more rows than a count is kept for (chunk_rows here): its size and its chunk cuts
-# come from a sample of the table's blocks, not from passes over the window, and the chunks
-# (integer ranges over keys bunched at one end) still read each row of the window exactly once.
-# The source-only column `extra` makes the table large enough (~1 100 blocks) to be sampled.
+# A window of more rows than a count is kept for (1 000): its size and its chunk cuts come from a
+# sample of the table's blocks, not from passes over the window; fewer rows than chunk_rows, it is
+# still cut in two, one chunk per worker; and the chunks (integer ranges over keys bunched at one
+# end) read each row of the window exactly once. The source-only column `extra` makes the table
+# large enough (~1 100 blocks) to be sampled.
+sed -i 's/^chunk_rows = 1000$/chunk_rows = 100000/' job.toml
 psql -qX -v ON_ERROR_STOP=1 -d "$src" <<'SQL'
 insert into "Sales"."Orders"
   select case when g <= 10 then 9000 + g else 100000 + g end, g, 'skewed',
@@ -106,8 +108,10 @@ insert into "Sales"."Orders"
   from generate_series(1, 4400) g;
 SQL
 expect_exit 0 "$bin" plan --config job.toml
-grep -q 'Sales.Orders -> sales.orders: .*strategy integer ranges on "Order Id" cut at sampled values, .* rows to read (sampled)' "$work/stdout" ||
+grep -q 'Sales.Orders -> sales.orders: .*strategy integer ranges on "Order Id" cut at sampled values, 3 chunk(s), .* rows to read (sampled)' "$work/stdout" ||
   fail "plan: the large window's size was not sampled: $(cat "$work/stdout")"
+grep -q '^  chunk 1 rows \[[0-9]*, +inf)$' "$work/stdout" && grep -q '^  chunk 2 reconcile' "$work/stdout" ||
+  fail "plan: the window was not cut in two: $(cat "$work/stdout")"
 expect_exit 0 run
 compare "run 4"
 # 4 400 new rows; read again, unchanged: the 4 rows within the lookback of the mark and the 2
