@@ -1,6 +1,7 @@
 #include "codecs/copy_text.hpp"
 
 #include <array>
+#include <cstdint>
 #include <cstring>
 
 namespace uringmig::codecs {
@@ -31,13 +32,30 @@ constexpr std::array<char, 256> copy_escapes = [] {
   return t;
 }();
 
+/// From `p`, past the bytes that surely need no escape, 8 at a time: a word stops it when one of
+/// its bytes is a control character (every escaped byte but the backslash is one) or a backslash.
+const char* skip_plain(const char* p, const char* end) {
+  constexpr std::uint64_t ones = 0x0101010101010101ULL;
+  constexpr std::uint64_t highs = 0x8080808080808080ULL;
+  while (end - p >= 8) {
+    std::uint64_t w = 0;
+    std::memcpy(&w, p, sizeof w);
+    const std::uint64_t control = (w - ones * 0x20) & ~w & highs;  // a byte below 0x20
+    const std::uint64_t x = w ^ (ones * static_cast<unsigned char>('\\'));
+    const std::uint64_t backslash = (x - ones) & ~x & highs;  // a zero byte of x
+    if ((control | backslash) != 0) break;
+    p += 8;
+  }
+  return p;
+}
+
 }  // namespace
 
 void append_copy_text_escaped(std::string& out, std::string_view raw) {
   const char* p = raw.data();
   const char* const end = p + raw.size();
   while (p != end) {
-    const char* q = p;  // the run that needs no escape goes in at once
+    const char* q = skip_plain(p, end);  // the run that needs no escape goes in at once
     while (q != end && copy_escapes[static_cast<unsigned char>(*q)] == 0)
       ++q;
     out.append(p, q);

@@ -1,7 +1,8 @@
 // Net apply: inside one group (one target transaction), a coalesced table's changes are reduced to
 // their net effect per key and go out as multi-row statements when the group commits — one
-// DELETE … USING (VALUES …) for the keys that end deleted or replaced, one UPDATE … FROM
-// (VALUES …) per set of changed columns, one multi-row INSERT. A hot row updated a thousand times
+// DELETE … USING unnest(…) for the keys that end deleted or replaced, one UPDATE … FROM
+// unnest(…) per set of changed columns (VALUES where a column is an array), one multi-row
+// INSERT (or COPY). A hot row updated a thousand times
 // in a group is written once; a thousand rows updated once each cost a few statements instead of
 // a thousand. The result equals applying the changes in order because
 // - the group commits atomically: nobody sees the states in between;
@@ -307,7 +308,6 @@ asio::awaitable<void> applier::emit_net_keyed(std::uint32_t oid, const std::stri
   const std::string qualified = rel.qualified;
   std::size_t done = 0;
   detail::packed_values values;
-  std::string array;
   while (done < rows.size()) {
     const std::size_t k = as_arrays ? std::min(rows.size() - done, max_rows)
                                     : std::bit_floor(std::min(rows.size() - done, max_rows));
@@ -358,16 +358,17 @@ asio::awaitable<void> applier::emit_net_keyed(std::uint32_t oid, const std::stri
     s.prepared = true;
     if (as_arrays) {
       for (std::size_t c : cols) {
-        array = "{";
-        for (std::size_t r = done; r < done + k; ++r) {
-          if (r != done) array += ',';
-          const std::size_t v = rows[r] * row_width + c;
-          detail::append_array_item(array, t.values.has_text(v)
-                                               ? std::optional<std::string_view>(t.values.text(v))
-                                               : std::nullopt);
-        }
-        array += '}';
-        values.push(array);
+        values.push_written([&](std::string& array) {
+          array += '{';
+          for (std::size_t r = done; r < done + k; ++r) {
+            if (r != done) array += ',';
+            const std::size_t v = rows[r] * row_width + c;
+            detail::append_array_item(array, t.values.has_text(v)
+                                                 ? std::optional<std::string_view>(t.values.text(v))
+                                                 : std::nullopt);
+          }
+          array += '}';
+        });
       }
     } else {
       for (std::size_t r = done; r < done + k; ++r) {

@@ -4,6 +4,7 @@
 
 #include "engine/cdc/apply.hpp"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -134,9 +135,21 @@ inline void append_array_item(std::string& out, std::optional<std::string_view> 
     return;
   }
   out += '"';
-  for (char c : *v) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
+  // Most values hold neither '"' nor '\\': found by memchr, appended whole.
+  std::string_view rest = *v;
+  while (!rest.empty()) {
+    const auto* q = static_cast<const char*>(std::memchr(rest.data(), '"', rest.size()));
+    const auto* b = static_cast<const char*>(std::memchr(rest.data(), '\\', rest.size()));
+    const char* at = q == nullptr ? b : (b == nullptr ? q : std::min(q, b));
+    if (at == nullptr) {
+      out.append(rest);
+      break;
+    }
+    const auto n = static_cast<std::size_t>(at - rest.data());
+    out.append(rest.substr(0, n));
+    out += '\\';
+    out += *at;
+    rest.remove_prefix(n + 1);
   }
   out += '"';
 }

@@ -29,6 +29,13 @@ class packed_values {
     if (v) put(at_.size() - 1, *v);
   }
   void push_unset() { at_.push_back(unset); }
+  /// Appends a value that `write(std::string&)` appends in place (no copy of its text).
+  template <class F>
+  void push_written(F&& write) {
+    at_.push_back(static_cast<std::int64_t>(bytes_.size()));
+    write(bytes_);
+    bytes_.push_back('\0');
+  }
   /// Replaces value `i`, in its old place when the new text fits there (a hot row's values do not
   /// pile up); returns the bytes the buffer holds unused from now on.
   std::size_t set(std::size_t i, std::optional<std::string_view> v) {

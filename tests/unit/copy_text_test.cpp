@@ -168,3 +168,55 @@ TEST(copy_text_writer, fields_round_trip_through_the_parser) {
   }));
   EXPECT_EQ(rows, 1);
 }
+
+TEST(copy_text_writer, escapes_every_special_byte_at_every_place_in_a_long_value) {
+  // The escaper skips plain bytes 8 at a time: a special byte at each offset of a word, next to
+  // UTF-8 and high bytes, must be escaped exactly as byte by byte.
+  const auto reference = [](std::string_view raw) {
+    std::string out;
+    for (char c : raw) {
+      const char* esc = nullptr;
+      switch (c) {
+        case '\\':
+          esc = "\\\\";
+          break;
+        case '\b':
+          esc = "\\b";
+          break;
+        case '\f':
+          esc = "\\f";
+          break;
+        case '\n':
+          esc = "\\n";
+          break;
+        case '\r':
+          esc = "\\r";
+          break;
+        case '\t':
+          esc = "\\t";
+          break;
+        case '\v':
+          esc = "\\v";
+          break;
+        default:
+          break;
+      }
+      if (esc != nullptr) {
+        out += esc;
+      } else {
+        out += c;
+      }
+    }
+    return out;
+  };
+  const std::string plain = "abcdefgh\xc3\xa9\xe2\x82\xac\x7f\x80\xff \x1f\x01";
+  for (char special : {'\\', '\b', '\f', '\n', '\r', '\t', '\v', '\x1f', ' '}) {
+    for (std::size_t at = 0; at < 24; ++at) {
+      std::string raw = plain + plain + plain;
+      raw.insert(at, 1, special);
+      std::string got;
+      uc::append_copy_text_escaped(got, raw);
+      EXPECT_EQ(got, reference(raw)) << "byte " << static_cast<int>(special) << " at " << at;
+    }
+  }
+}
