@@ -139,7 +139,8 @@ tls_post() {
   curl -sS -k --max-time 10 -o post.out -w '%{http_code}' -X POST \
     -H "Authorization: Bearer $UM_HTTP_TOKEN" "https://127.0.0.1:$port$1"
 }
-tls_run() {  # the TLS job on state3, serving on $port, as $pid
+tls_run() {  # the TLS job on state3, serving on $port, as $pid (a fresh log: served_port reads it)
+  rm -f tls.err
   "$bin" run --preset bulk --config tls.toml --jobs 1 --index-jobs 1 --source "$(url "$src")" \
     --target "$(url "$dst3")" --state-dir state3 --http "127.0.0.1:0" >tls.out 2>tls.err &
   pid=$!

@@ -25,6 +25,7 @@ printf '[copy]\nchunk_size = "48kB"\n[sqlite]\nchunk_rows = 500\n[state]\nlease_
 # other workers joined), then dies with that chunk in one file and not in the others.
 printf '[copy]\nchunk_size = "48kB"\n[copy.debug]\nexit_mid_chunk = 1\nhold_first_chunk = true\n[sqlite]\nchunk_rows = 500\n[state]\nlease_s = 1\n' >dies.toml
 printf '[copy]\nchunk_size = "48kB"\n[sqlite]\nchunk_rows = 250\n[state]\nlease_s = 1\n' >other.toml
+printf '[copy]\nchunk_size = "48kB"\n[copy.debug]\nhold_first_chunk = true\n[sqlite]\nchunk_rows = 500\n[state]\nlease_s = 1\n' >holds.toml
 q() { psql -qXAt -d "$state" -c "$1" 2>/dev/null || echo 0; }
 worker() {  # name source target job config extra...: in the background, pid in $pid
   local name=$1 from=$2 to=$3 job=$4 cfg=$5
@@ -71,9 +72,16 @@ pgsrc=$(tcp_url "$src")
 "$bin" run --config job.toml --source "$pgsrc" --target "sqlite://$work/ref1?shards=3&shard_key=phone" \
   --state-dir "$work/sd_ref1" >ref1.out 2>ref1.err || fail "single process: $(tail -3 ref1.err)"
 t1="sqlite://$work/out1?shards=3&shard_key=phone"
-worker a "$pgsrc" "$t1" one job.toml; pa=$pid
+# a holds its first chunk until b or c has done one: the chunks are shared whoever is fastest.
+worker a "$pgsrc" "$t1" one holds.toml; pa=$pid
 worker b "$pgsrc" "$t1" one job.toml; pb=$pid
 worker c "$pgsrc" "$t1" one job.toml; pc=$pid
+for _ in $(seq 600); do
+  [ "$(q "select count(*) from uringmig_state.chunk where job = 'one' and status = 'done'")" -ge 1 ] && break
+  kill -0 "$pa" 2>/dev/null || break
+  sleep 0.05
+done
+q "insert into uringmig_state.kv (job, key, value) values ('one', 'debug.release', '1')" >/dev/null
 for p in $pa $pb $pc; do wait "$p" || fail "scenario 1: a worker exited $?: $(tail -n 2 "$work"/[abc].err)"; done
 [ "$(dump out1 clients id)" = "$(dump ref1 clients id)" ] || fail "three workers: the shard files differ from one process's"
 finished out1 clients
