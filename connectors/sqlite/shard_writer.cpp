@@ -387,6 +387,7 @@ void shard_writer::commit_tx() {
 
 std::vector<int> shard_writer::commit() {
   commit_tx();
+  std::lock_guard lk(done_mu_);
   for (int c : ended_)
     done_.insert(c);
   return std::exchange(ended_, {});

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -81,8 +82,16 @@ class shard_writer {
   shard_writer(const shard_writer&) = delete;
   shard_writer& operator=(const shard_writer&) = delete;
 
-  /// Chunks this file has fully received (read at open).
-  const std::set<int>& done_chunks() const noexcept { return done_; }
+  /// Chunks this file has fully received: read at open, then each commit adds its chunks. Safe
+  /// to call from another thread than the one writing (readers ask while the writer commits).
+  std::set<int> done_chunks() const {
+    std::lock_guard lk(done_mu_);
+    return done_;
+  }
+  bool chunk_done(int chunk_no) const {
+    std::lock_guard lk(done_mu_);
+    return done_.count(chunk_no) > 0;
+  }
   /// Deletes what earlier, killed runs left of chunks that are not done, in one transaction.
   /// `ranges`: every chunk's range (resume_by::ranges only).
   void clear_unfinished(const std::vector<chunk_range>& ranges);
@@ -122,6 +131,7 @@ class shard_writer {
 
   shard_writer_options o_;
   database db_;
+  mutable std::mutex done_mu_;  // done_ changes on the writer's thread at commit
   std::set<int> done_;
   bool in_tx_ = false;
   std::size_t params_per_row_ = 0;

@@ -24,7 +24,6 @@
 #include <cstdio>
 #include <iostream>
 #include <random>
-#include <sstream>
 
 namespace uringmig::engine {
 

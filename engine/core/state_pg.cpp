@@ -12,7 +12,6 @@
 
 #include <boost/asio/awaitable.hpp>
 
-#include <iterator>
 #include <map>
 #include <utility>
 
@@ -21,101 +20,6 @@ namespace uringmig::engine::detail {
 namespace asio = boost::asio;
 
 namespace {
-
-// Every table of the schema; `job` leads each key. Timestamps are timestamptz; the reader
-// prints them as the SQLite store does (ISO 8601 UTC text).
-constexpr const char* schema_sql[] = {
-    "CREATE SCHEMA uringmig_state",
-    "CREATE TABLE uringmig_state.version (version integer NOT NULL)",
-    R"sql(CREATE TABLE uringmig_state.run (
-  job text NOT NULL,
-  id bigserial PRIMARY KEY,
-  started_at timestamptz NOT NULL DEFAULT clock_timestamp(),
-  finished_at timestamptz,
-  command text NOT NULL,
-  preset text NOT NULL DEFAULT '',
-  source_redacted text NOT NULL DEFAULT '',
-  target_redacted text NOT NULL DEFAULT '',
-  snapshot text,
-  status text NOT NULL CHECK (status IN ('running', 'done', 'failed', 'interrupted')),
-  message text NOT NULL DEFAULT '',
-  backend_pid integer NOT NULL DEFAULT pg_backend_pid()))sql",
-    "CREATE INDEX ON uringmig_state.run (job, id)",
-    R"sql(CREATE TABLE uringmig_state.job_table (
-  job text NOT NULL,
-  schema text NOT NULL,
-  name text NOT NULL,
-  plan_order bigint NOT NULL,
-  bytes bigint NOT NULL DEFAULT 0,
-  rows_estimate bigint NOT NULL DEFAULT 0,
-  chunk_count integer NOT NULL DEFAULT 0,
-  status text NOT NULL DEFAULT 'pending'
-    CHECK (status IN ('pending', 'copying', 'copied', 'indexing', 'done', 'failed')),
-  rows_copied bigint NOT NULL DEFAULT 0,
-  bytes_copied bigint NOT NULL DEFAULT 0,
-  copy_seconds double precision NOT NULL DEFAULT 0,
-  index_seconds double precision NOT NULL DEFAULT 0,
-  error text,
-  PRIMARY KEY (job, schema, name)))sql",
-    R"sql(CREATE TABLE uringmig_state.chunk (
-  job text NOT NULL,
-  schema text NOT NULL,
-  name text NOT NULL,
-  chunk_no integer NOT NULL,
-  kind text NOT NULL CHECK (kind IN ('whole', 'int_range', 'ctid_range', 'explicit')),
-  lower text,
-  upper text,
-  where_sql text NOT NULL DEFAULT '',
-  status text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'done', 'failed')),
-  rows bigint NOT NULL DEFAULT 0,
-  bytes bigint NOT NULL DEFAULT 0,
-  seconds double precision NOT NULL DEFAULT 0,
-  attempts integer NOT NULL DEFAULT 0,
-  error text,
-  claim_order bigint NOT NULL DEFAULT 0,
-  leased_by text,
-  lease_until timestamptz,
-  done_by text,
-  PRIMARY KEY (job, schema, name, chunk_no)))sql",
-    // What claims scan: the pending chunks of a job, in plan order.
-    R"sql(CREATE INDEX chunk_claims ON uringmig_state.chunk (job, claim_order)
-  WHERE status = 'pending')sql",
-    R"sql(CREATE TABLE uringmig_state.job_index (
-  job text NOT NULL,
-  schema text NOT NULL,
-  table_name text NOT NULL,
-  index_name text NOT NULL,
-  kind text NOT NULL CHECK (kind IN ('index', 'primary_key', 'unique_constraint')),
-  status text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'done', 'failed')),
-  seconds double precision NOT NULL DEFAULT 0,
-  error text,
-  PRIMARY KEY (job, schema, table_name, index_name)))sql",
-    R"sql(CREATE TABLE uringmig_state.kv (
-  job text NOT NULL,
-  key text NOT NULL,
-  value text NOT NULL,
-  PRIMARY KEY (job, key)))sql",
-};
-
-// What brings the schema up to version `to`, in order: a new schema is made by schema_sql and
-// all of them. Each is idempotent: workers that arrive together run them in turn.
-struct migration {
-  int to;
-  const char* sql;
-};
-constexpr migration migrations[] = {
-    // 2: who a worker is (its host, pid and name), its last sign of life, when a chunk was
-    // done: what `status` shows per worker.
-    {2,
-     "ALTER TABLE uringmig_state.run ADD COLUMN IF NOT EXISTS host text NOT NULL DEFAULT '', "
-     "ADD COLUMN IF NOT EXISTS pid integer NOT NULL DEFAULT 0, "
-     "ADD COLUMN IF NOT EXISTS worker boolean NOT NULL DEFAULT false, "
-     "ADD COLUMN IF NOT EXISTS worker_name text, "
-     "ADD COLUMN IF NOT EXISTS heartbeat_at timestamptz"},
-    {2, "ALTER TABLE uringmig_state.chunk ADD COLUMN IF NOT EXISTS done_at timestamptz"},
-};
-static_assert(std::size(migrations) > 0 &&
-              migrations[std::size(migrations) - 1].to == pg_state_version);
 
 // Serialises the schema's creation between workers that arrive together (pg_advisory_xact_lock;
 // "urmg" in ASCII).
@@ -209,10 +113,8 @@ bool pg_state::connect(const std::string& conninfo, bool create) {
       std::vector<pg::statement> make;
       make.push_back(stmt("BEGIN", {}));
       make.push_back(stmt(create_lock_sql, {}));
-      for (const char* sql : schema_sql)
+      for (const char* sql : pg_state_ddl(0))
         make.push_back(stmt(sql, {}));
-      for (const auto& m : migrations)
-        make.push_back(stmt(m.sql, {}));
       make.push_back(stmt("INSERT INTO uringmig_state.version VALUES ($1)",
                           pg::make_params(std::to_string(pg_state_version))));
       make.push_back(stmt("COMMIT", {}));
@@ -254,8 +156,8 @@ void pg_state::migrate(int from) {
   std::vector<pg::statement> b;
   b.push_back(stmt("BEGIN", {}));
   b.push_back(stmt(create_lock_sql, {}));
-  for (const auto& m : migrations)
-    if (m.to > from) b.push_back(stmt(m.sql, {}));
+  for (const char* sql : pg_state_ddl(from))
+    b.push_back(stmt(sql, {}));
   b.push_back(stmt("UPDATE uringmig_state.version SET version = $1 WHERE version < $1",
                    pg::make_params(std::to_string(pg_state_version))));
   b.push_back(stmt("COMMIT", {}));

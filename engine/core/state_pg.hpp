@@ -21,6 +21,9 @@ namespace pg = connectors::postgres;
 /// The schema's version (its `version` table). A change bumps it; older ones are refused.
 inline constexpr int pg_state_version = 2;
 inline constexpr const char* pg_state_schema = "uringmig_state";
+/// The DDL that brings the schema from version `from` (0: no schema yet) to pg_state_version,
+/// in order (state_pg_schema.cpp).
+std::vector<const char*> pg_state_ddl(int from);
 
 class pg_state final : public state_backend {
  public:

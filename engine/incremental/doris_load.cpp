@@ -12,6 +12,7 @@
 #include "connectors/postgres/error.hpp"
 #include "engine/core/job.hpp"
 #include "engine/incremental/doris_target.hpp"
+#include "engine/incremental/job_path.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -327,34 +328,10 @@ class doris_worker final : public chunk_worker {
   std::optional<dc::http_client> http_;
 };
 
-class doris_path final : public chunk_path {
- public:
-  explicit doris_path(doris_job& j) : j_(j) {}
-
-  asio::any_io_executor executor(std::size_t index) override {
-    return j_.rt->executor(1 + index % (j_.rt->size() - 1));
-  }
-
-  asio::awaitable<std::unique_ptr<chunk_worker>> open_worker(std::size_t) override {
-    co_return co_await opened_worker(std::make_unique<doris_worker>(j_),
-                                     [](doris_worker& w) { return w.open(); });
-  }
-
-  void table_failed(const chunk_table& ct, const std::string& why) override {
-    std::lock_guard lk(j_.m);
-    j_.tables[ct.id]->failed = true;
-    j_.tables[ct.id]->error = why;
-    j_.failures.push_back(why);
-  }
-
- private:
-  doris_job& j_;
-};
-
 }  // namespace
 
 std::unique_ptr<chunk_path> make_doris_path(doris_job& j) {
-  return std::make_unique<doris_path>(j);
+  return std::make_unique<job_path<doris_job, doris_worker>>(j);
 }
 
 }  // namespace uringmig::engine::incremental

@@ -82,14 +82,7 @@ asio::awaitable<void> prepare_tables(doris_context& cx, doris_job& j, std::int64
                    t->win.window.chunks.size());
     } else {
       t->win.window = co_await open_window(p, *cx.src, chunk_rows);
-      if (t->win.window.backwards)
-        spdlog::warn(
-            "{}: watermark {} moved backwards: the source's largest value {} is below the "
-            "stored mark {}; the mark stays (rows rewritten with older values are read only "
-            "within lookback)",
-            codecs::printable(p.target_name), codecs::printable(p.entry.watermark),
-            codecs::printable(t->win.window.largest.value_or("")),
-            codecs::printable(p.mark.value_or("")));
+      warn_if_backwards(p, t->win.window);
       t->win.key = window_key(p);
       co_await j.state->write_off_context([&] {
         t->win.id = next_window_id(*j.state, p.target_name);
@@ -97,15 +90,7 @@ asio::awaitable<void> prepare_tables(doris_context& cx, doris_job& j, std::int64
       });
     }
     prepare_doris_table(*t, j.side);
-    for (const auto& c : t->win.window.chunks) {
-      planned_chunk pc;
-      pc.chunk_no = c.chunk_no;
-      pc.kind = chunk_kind::explicit_range;
-      pc.lower = c.range.lower;
-      pc.upper = c.range.upper;
-      pc.where_sql = c.kind;
-      t->planned.push_back(std::move(pc));
-    }
+    t->planned = runner_chunks(t->win.window);
     j.tables.push_back(std::move(t));
   }
 }
@@ -119,11 +104,7 @@ asio::awaitable<outcome> load_all(doris_context& cx, doris_job& j, progress& pro
     parts.push_back(fmt::format("{}#{}", t->plan.target_name, t->win.id));
     plan.push_back({t->db, t->table, 0, t->win.window.rows_estimate, t->planned});
   }
-  const std::string fp = fingerprint(parts);
-  if (j.state->get("incremental.windows") != fp) {
-    j.state->save_plan(plan);
-    j.state->put("incremental.windows", fp);
-  }
+  save_windows_plan(*j.state, parts, plan);
   std::vector<chunk_table> todo;
   for (std::size_t i = 0; i < j.tables.size(); ++i) {
     doris_table& t = *j.tables[i];

@@ -5,6 +5,7 @@
 #include "connectors/postgres/connection.hpp"
 #include "connectors/postgres/error.hpp"
 #include "engine/core/pg_session.hpp"
+#include "engine/incremental/job_path.hpp"
 #include "engine/incremental/sql.hpp"
 #include "io/channel.hpp"
 
@@ -362,30 +363,6 @@ class load_worker final : public chunk_worker {
   std::set<std::string> staged_;
 };
 
-class load_path final : public chunk_path {
- public:
-  explicit load_path(load_job& j) : j_(j) {}
-
-  asio::any_io_executor executor(std::size_t index) override {
-    return j_.rt->executor(1 + index % (j_.rt->size() - 1));
-  }
-
-  asio::awaitable<std::unique_ptr<chunk_worker>> open_worker(std::size_t) override {
-    co_return co_await opened_worker(std::make_unique<load_worker>(j_),
-                                     [](load_worker& w) { return w.open(); });
-  }
-
-  void table_failed(const chunk_table& ct, const std::string& why) override {
-    std::lock_guard lk(j_.m);
-    j_.tables[ct.id]->failed = true;
-    j_.tables[ct.id]->error = why;
-    j_.failures.push_back(why);
-  }
-
- private:
-  load_job& j_;
-};
-
 }  // namespace
 
 void prepare_sql(run_table& t, std::size_t i) {
@@ -415,7 +392,7 @@ void prepare_sql(run_table& t, std::size_t i) {
 }
 
 std::unique_ptr<chunk_path> make_load_path(load_job& j) {
-  return std::make_unique<load_path>(j);
+  return std::make_unique<job_path<load_job, load_worker>>(j);
 }
 
 }  // namespace uringmig::engine::incremental

@@ -33,6 +33,17 @@ boost::asio::awaitable<bool> run_chunks(chunk_path& path, state_store& state, pr
                                         std::vector<chunk_table> todo, const job_spec& spec,
                                         io::runtime& rt);
 
+/// The chunk runner's chunks of a window (explicit ranges, in the window's numbers).
+std::vector<planned_chunk> runner_chunks(const table_window& w);
+
+/// Warns when the source's largest watermark is below the stored mark (the mark stays).
+void warn_if_backwards(const table_plan& p, const table_window& w);
+
+/// Saves the windows' plan in the state store when it changed (`parts`: what identifies each
+/// table's window).
+void save_windows_plan(state_store& state, const std::vector<std::string>& parts,
+                       const std::vector<planned_table>& plan);
+
 /// `plan`'s output: the source, each table's plan and window, the settings.
 boost::asio::awaitable<void> print_plans(source& src, const std::vector<table_plan>& plans,
                                          std::int64_t chunk_rows, int workers,

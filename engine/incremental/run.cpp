@@ -88,29 +88,14 @@ asio::awaitable<void> prepare_tables(context& cx, load_job& j, std::int64_t run_
     if (!co_await resume_window(*cx.target, *t, run_id, cx.spec.restart)) {
       t->window =
           co_await open_window(p, *cx.src, cx.chunk_rows, cx.spec.jobs > 0 ? cx.spec.jobs : 2);
-      if (t->window.backwards)
-        spdlog::warn(
-            "{}: watermark {} moved backwards: the source's largest value {} is below "
-            "the stored mark {}; the mark stays (rows rewritten with older values are "
-            "read only within lookback)",
-            codecs::printable(p.target_name), codecs::printable(p.entry.watermark),
-            codecs::printable(t->window.largest.value_or("")),
-            codecs::printable(p.mark.value_or("")));
+      warn_if_backwards(p, t->window);
       co_await create_window(*cx.target, *t, run_id);
     } else {
       spdlog::info("{}: resuming its unfinished run ({} of {} chunks done)",
                    codecs::printable(p.target_name), t->done.size(), t->window.chunks.size());
     }
     prepare_sql(*t, i);
-    for (const auto& c : t->window.chunks) {
-      planned_chunk pc;
-      pc.chunk_no = c.chunk_no;
-      pc.kind = chunk_kind::explicit_range;
-      pc.lower = c.range.lower;
-      pc.upper = c.range.upper;
-      pc.where_sql = c.kind;
-      t->planned.push_back(std::move(pc));
-    }
+    t->planned = runner_chunks(t->window);
     j.tables.push_back(std::move(t));
   }
 }
@@ -124,11 +109,7 @@ void mirror_state(state_store& state, const load_job& j) {
     planned_table pt{t->plan.tgt.schema, t->plan.tgt.name, 0, t->window.rows_estimate, t->planned};
     plan.push_back(std::move(pt));
   }
-  const std::string fp = fingerprint(parts);
-  if (state.get("incremental.windows") != fp) {
-    state.save_plan(plan);
-    state.put("incremental.windows", fp);
-  }
+  save_windows_plan(state, parts, plan);
   for (const auto& t : j.tables) {
     const auto have = state.done_chunks(t->plan.tgt.schema, t->plan.tgt.name);
     for (const int c : t->done)
@@ -325,6 +306,37 @@ asio::awaitable<void> print_plans(source& src, const std::vector<table_plan>& pl
   }
   std::cout << settings_summary(settings);
   std::cout.flush();
+}
+
+std::vector<planned_chunk> runner_chunks(const table_window& w) {
+  std::vector<planned_chunk> out;
+  for (const auto& c : w.chunks) {
+    planned_chunk pc;
+    pc.chunk_no = c.chunk_no;
+    pc.kind = chunk_kind::explicit_range;
+    pc.lower = c.range.lower;
+    pc.upper = c.range.upper;
+    pc.where_sql = c.kind;
+    out.push_back(std::move(pc));
+  }
+  return out;
+}
+
+void warn_if_backwards(const table_plan& p, const table_window& w) {
+  if (!w.backwards) return;
+  spdlog::warn(
+      "{}: watermark {} moved backwards: the source's largest value {} is below the stored mark "
+      "{}; the mark stays (rows rewritten with older values are read only within lookback)",
+      codecs::printable(p.target_name), codecs::printable(p.entry.watermark),
+      codecs::printable(w.largest.value_or("")), codecs::printable(p.mark.value_or("")));
+}
+
+void save_windows_plan(state_store& state, const std::vector<std::string>& parts,
+                       const std::vector<planned_table>& plan) {
+  const std::string fp = fingerprint(parts);
+  if (state.get("incremental.windows") == fp) return;
+  state.save_plan(plan);
+  state.put("incremental.windows", fp);
 }
 
 void print_table_summary(const table_summary& t) {

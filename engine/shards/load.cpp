@@ -60,7 +60,7 @@ chunk_sink::chunk_sink(load& l, const planned_chunk& c)
       batches_(l.files_.size()),
       counts_(l.files_.size()) {
   for (std::size_t f = 0; f < l.files_.size(); ++f)
-    skip_[f] = l.files_[f]->writer->done_chunks().count(c.chunk_no) > 0;
+    skip_[f] = l.files_[f]->writer->chunk_done(c.chunk_no);
 }
 
 const table_load& chunk_sink::table() const {
@@ -433,7 +433,7 @@ asio::awaitable<bool> load::run(chunk_reader read) {
   for (const auto& c : t_.plan.chunks) {
     int missing = 0;
     for (const auto& f : files_)
-      if (!f->writer->done_chunks().count(c.chunk_no)) ++missing;
+      if (!f->writer->chunk_done(c.chunk_no)) ++missing;
     if (missing > 0) {
       todo_.push_back(&c);
       files_left_[c.chunk_no] = missing;
@@ -441,7 +441,7 @@ asio::awaitable<bool> load::run(chunk_reader read) {
   }
   for (auto& f : files_)
     for (const auto* c : todo_)
-      if (!f->writer->done_chunks().count(c->chunk_no)) ++f->needed;
+      if (!f->writer->chunk_done(c->chunk_no)) ++f->needed;
   if (tp_) tp_->set_phase(table_phase::copying);
   // Workers: the runner marks it at this worker's first chunk (never a table another finished).
   if (!o_.leases) state_.set_table_status(t_.schema, t_.name, table_status::copying);
