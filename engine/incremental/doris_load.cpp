@@ -328,10 +328,15 @@ class doris_worker final : public chunk_worker {
   std::optional<dc::http_client> http_;
 };
 
+asio::awaitable<std::unique_ptr<chunk_worker>> open_doris_worker(doris_job& j) {
+  co_return co_await opened_worker(std::make_unique<doris_worker>(j),
+                                   [](doris_worker& w) { return w.open(); });
+}
+
 }  // namespace
 
 std::unique_ptr<chunk_path> make_doris_path(doris_job& j) {
-  return std::make_unique<job_path<doris_job, doris_worker>>(j);
+  return std::make_unique<job_path<doris_job>>(j, &open_doris_worker);
 }
 
 }  // namespace uringmig::engine::incremental

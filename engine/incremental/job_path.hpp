@@ -1,6 +1,7 @@
-// The chunk runner's path of an incremental job, whichever its target: workers of type Worker
-// (constructed from the job, opened with `open()`), spread over the runtime's data threads; a
-// table that fails is marked on the job and its reason kept.
+// The chunk runner's path of an incremental job, whichever its target: workers opened by the
+// target's `open` (a function, not a template parameter: the workers are types of one .cpp, and
+// a coroutine frame made here holding one would break GCC's -Wsubobject-linkage), spread over
+// the runtime's data threads; a table that fails is marked on the job and its reason kept.
 #pragma once
 
 #include "engine/core/chunk_runner.hpp"
@@ -14,18 +15,18 @@
 
 namespace uringmig::engine::incremental {
 
-template <class Job, class Worker>
+template <class Job>
 class job_path final : public chunk_path {
  public:
-  explicit job_path(Job& j) : j_(j) {}
+  using opener = boost::asio::awaitable<std::unique_ptr<chunk_worker>> (*)(Job&);
+  job_path(Job& j, opener open) : j_(j), open_(open) {}
 
   boost::asio::any_io_executor executor(std::size_t index) override {
     return j_.rt->executor(1 + index % (j_.rt->size() - 1));
   }
 
   boost::asio::awaitable<std::unique_ptr<chunk_worker>> open_worker(std::size_t) override {
-    co_return co_await opened_worker(std::make_unique<Worker>(j_),
-                                     [](Worker& w) { return w.open(); });
+    co_return co_await open_(j_);
   }
 
   void table_failed(const chunk_table& ct, const std::string& why) override {
@@ -37,6 +38,7 @@ class job_path final : public chunk_path {
 
  private:
   Job& j_;
+  opener open_;
 };
 
 }  // namespace uringmig::engine::incremental

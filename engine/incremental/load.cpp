@@ -363,6 +363,11 @@ class load_worker final : public chunk_worker {
   std::set<std::string> staged_;
 };
 
+asio::awaitable<std::unique_ptr<chunk_worker>> open_load_worker(load_job& j) {
+  co_return co_await opened_worker(std::make_unique<load_worker>(j),
+                                   [](load_worker& w) { return w.open(); });
+}
+
 }  // namespace
 
 void prepare_sql(run_table& t, std::size_t i) {
@@ -392,7 +397,7 @@ void prepare_sql(run_table& t, std::size_t i) {
 }
 
 std::unique_ptr<chunk_path> make_load_path(load_job& j) {
-  return std::make_unique<job_path<load_job, load_worker>>(j);
+  return std::make_unique<job_path<load_job>>(j, &open_load_worker);
 }
 
 }  // namespace uringmig::engine::incremental
