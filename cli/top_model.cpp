@@ -82,9 +82,9 @@ void read_run(const json::object& doc, top_snapshot& s) {
   s.message = codecs::printable(text(*run, "message"));
 }
 
-/// `key`: the stored tables ("tables") or the API's live ones ("table_progress", whose status
-/// is called "state" and which carry a live fraction).
-void read_tables(const json::object& doc, std::string_view key, top_snapshot& s) {
+/// Calls `fn` with each object of the array `key` of `doc` (what is not an object is skipped).
+template <class Fn>
+void for_each_object(const json::object& doc, std::string_view key, Fn fn) {
   const auto* v = doc.find(key);
   if (v == nullptr || v->kind != json::kind::array) return;
   const auto items = json::read_array(v->text);
@@ -92,50 +92,46 @@ void read_tables(const json::object& doc, std::string_view key, top_snapshot& s)
   for (const auto& item : *items) {
     if (item.kind != json::kind::object) continue;
     const auto o = json::read_object(item.text);
-    if (!o) continue;
+    if (o) fn(*o.value);
+  }
+}
+
+/// `key`: the stored tables ("tables") or the API's live ones ("table_progress", whose status
+/// is called "state" and which carry a live fraction).
+void read_tables(const json::object& doc, std::string_view key, top_snapshot& s) {
+  for_each_object(doc, key, [&](const json::object& o) {
     top_table t;
-    t.name = codecs::printable(text(*o.value, "schema") + "." + text(*o.value, "name"));
-    t.status = text(*o.value, "status");
-    if (t.status.empty()) t.status = text(*o.value, "state");
-    t.fraction = number(*o.value, "fraction");
-    t.rows = integer(*o.value, "rows");
-    t.bytes = integer(*o.value, "bytes");
-    t.chunks_done = static_cast<int>(integer(*o.value, "chunks_done"));
-    t.chunks_total = static_cast<int>(integer(*o.value, "chunks_total"));
+    t.name = codecs::printable(text(o, "schema") + "." + text(o, "name"));
+    t.status = text(o, "status");
+    if (t.status.empty()) t.status = text(o, "state");
+    t.fraction = number(o, "fraction");
+    t.rows = integer(o, "rows");
+    t.bytes = integer(o, "bytes");
+    t.chunks_done = static_cast<int>(integer(o, "chunks_done"));
+    t.chunks_total = static_cast<int>(integer(o, "chunks_total"));
     t.failed = t.status == "failed";
     s.tables.push_back(std::move(t));
-  }
+  });
 }
 
 /// A shared state's workers ("workers"), with the chunks each holds.
 void read_workers(const json::object& doc, top_snapshot& s) {
-  const auto* v = doc.find("workers");
-  if (v == nullptr || v->kind != json::kind::array) return;
-  const auto items = json::read_array(v->text);
-  if (!items) return;
-  for (const auto& item : *items) {
-    if (item.kind != json::kind::object) continue;
-    const auto o = json::read_object(item.text);
-    if (!o) continue;
+  for_each_object(doc, "workers", [&](const json::object& o) {
     top_worker w;
-    w.name = codecs::printable(text(*o.value, "name"));
-    w.state = text(*o.value, "state");
-    w.alive = flag(*o.value, "alive");
-    w.chunks_done = static_cast<int>(integer(*o.value, "chunks_done"));
-    w.rows = integer(*o.value, "rows");
-    w.rows_per_second = number(*o.value, "rows_per_second").value_or(0);
-    if (const auto* l = o.value->find("leases"); l != nullptr && l->kind == json::kind::array) {
-      for (const auto& lease : json::read_array(l->text).value_or(std::vector<json::value>{})) {
-        const auto lo = json::read_object(lease.text);
-        if (!lo) continue;
-        if (!w.holds.empty()) w.holds += ", ";
-        w.holds += codecs::printable(text(*lo.value, "schema") + "." + text(*lo.value, "name")) +
-                   " #" + std::to_string(integer(*lo.value, "chunk_no"));
-        if (flag(*lo.value, "expired")) w.holds += " (lease ran out)";
-      }
-    }
+    w.name = codecs::printable(text(o, "name"));
+    w.state = text(o, "state");
+    w.alive = flag(o, "alive");
+    w.chunks_done = static_cast<int>(integer(o, "chunks_done"));
+    w.rows = integer(o, "rows");
+    w.rows_per_second = number(o, "rows_per_second").value_or(0);
+    for_each_object(o, "leases", [&](const json::object& lo) {
+      if (!w.holds.empty()) w.holds += ", ";
+      w.holds += codecs::printable(text(lo, "schema") + "." + text(lo, "name")) + " #" +
+                 std::to_string(integer(lo, "chunk_no"));
+      if (flag(lo, "expired")) w.holds += " (lease ran out)";
+    });
     s.workers.push_back(std::move(w));
-  }
+  });
 }
 
 }  // namespace

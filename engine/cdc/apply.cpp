@@ -457,14 +457,27 @@ void applier::touch_group() {
   group_started_ = std::chrono::steady_clock::now();
 }
 
-asio::awaitable<void> applier::add(pg::statement s, std::size_t rows, bool counted) {
+void applier::begin_group() {
   touch_group();
-  if (!group_begun_) {
-    pg::statement begin;
-    begin.sql = "BEGIN";
-    batch_.push_back(std::move(begin));
-    group_begun_ = true;
-  }
+  if (group_begun_) return;
+  pg::statement begin;
+  begin.sql = "BEGIN";
+  batch_.push_back(std::move(begin));
+  group_begun_ = true;
+}
+
+void applier::clear_group() {
+  group_active_ = false;
+  group_begun_ = false;
+  group_txns_ = 0;
+  group_statements_ = 0;
+  group_changes_ = 0;
+  group_writes_ = 0;
+  group_full_scans_ = 0;
+}
+
+asio::awaitable<void> applier::add(pg::statement s, std::size_t rows, bool counted) {
+  begin_group();
   batch_.push_back(std::move(s));
   batch_rows_ += rows;
   group_writes_ += rows;
@@ -517,13 +530,7 @@ asio::awaitable<void> applier::discard() {
     r.check("target: ROLLBACK");
   }
   in_txn_ = false;
-  group_active_ = false;
-  group_begun_ = false;
-  group_txns_ = 0;
-  group_statements_ = 0;
-  group_changes_ = 0;
-  group_writes_ = 0;
-  group_full_scans_ = 0;
+  clear_group();
 }
 
 asio::awaitable<void> applier::commit_group() {
@@ -536,11 +543,7 @@ asio::awaitable<void> applier::commit_group() {
     co_await send_batch();
     co_await before_commit_();
   }
-  if (!group_begun_) {
-    pg::statement begin;
-    begin.sql = "BEGIN";
-    batch_.push_back(std::move(begin));
-  }
+  begin_group();
   if (group_changes_ == 0) {
     // Only skipped or empty transactions: an xid makes the commit record carry the progress.
     pg::statement xid;
@@ -565,13 +568,7 @@ asio::awaitable<void> applier::commit_group() {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - group_started_).count());
   stats_.changes += group_changes_;
   stats_.rows_written += group_writes_;
-  group_active_ = false;
-  group_begun_ = false;
-  group_txns_ = 0;
-  group_statements_ = 0;
-  group_changes_ = 0;
-  group_writes_ = 0;
-  group_full_scans_ = 0;
+  clear_group();
   if (after_commit_) after_commit_();
 }
 

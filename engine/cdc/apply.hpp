@@ -297,6 +297,10 @@ class applier {
                                             std::int64_t commit_time);
 
   void touch_group();
+  /// touch_group, and the group's BEGIN queued unless it was.
+  void begin_group();
+  /// The group's counters back to none (after its COMMIT or ROLLBACK).
+  void clear_group();
   /// Appends `s` (`rows` rows) to the batch; `counted`: the rows are source changes not counted
   /// in the group yet (net statements were counted as their changes came in).
   boost::asio::awaitable<void> add(connectors::postgres::statement s, std::size_t rows,

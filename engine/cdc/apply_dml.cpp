@@ -331,13 +331,7 @@ asio::awaitable<void> applier::copy_insert_run(const detail::insert_run& run) {
   }
   sql += ") FROM STDIN";
   // In the group's transaction, after everything before it (COPY runs outside the pipeline).
-  touch_group();
-  if (!group_begun_) {
-    pg::statement begin;
-    begin.sql = "BEGIN";
-    batch_.push_back(std::move(begin));
-    group_begun_ = true;
-  }
+  begin_group();
   co_await send_batch();
   if (!copy_pool_)
     copy_pool_ = std::make_unique<io::buffer_pool>(copy_piece_bytes, 4 * copy_piece_bytes);

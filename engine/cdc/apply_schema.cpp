@@ -127,13 +127,7 @@ asio::awaitable<void> applier::add_columns(std::uint32_t oid, const detail::rela
   // the same time (each sees the Relation message): the lock makes one do it, the others see it.
   const bool in_group = in_txn_ || group_begun_;
   if (in_group) {
-    touch_group();
-    if (!group_begun_) {
-      pg::statement begin;
-      begin.sql = "BEGIN";
-      batch_.push_back(std::move(begin));
-      group_begun_ = true;
-    }
+    begin_group();
     co_await send_batch();
   } else {
     co_await run(conn_, "BEGIN");
