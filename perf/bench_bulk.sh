@@ -29,19 +29,7 @@ base_bin=
 
 bench_two_clusters "$fixture"
 
-echo "== data: pgbench scale $scale + $mixed_rows mixed-type rows"
-spsql -d postgres -c "create database bench"
-PGPASSWORD= /usr/lib/postgresql/15/bin/pgbench -q -i -s "$scale" -h "$shost" -p "$sport" -U "$suser" bench 2>&1 | tail -1
-spsql -d bench <<SQL
-create table mixed (id bigint primary key, name text, amount numeric(12,2), ratio float8,
-  at timestamptz, tags text[], doc jsonb, flag boolean, raw bytea);
-insert into mixed select g, 'name ' || g, g % 100000 / 100.0, g / 7.0, now() - g * interval '1 s',
-  array['t' || g % 10, 'x'], jsonb_build_object('g', g, 'k', g % 13), g % 2 = 0, decode(md5(g::text), 'hex')
-from generate_series(1, $mixed_rows) g;
-create index mixed_name on mixed (name);
-vacuum analyze;
-checkpoint;
-SQL
+bench_bulk_source "$scale" "$mixed_rows"
 size=$(spsql -d bench -Atc "select pg_size_pretty(pg_database_size('bench'))")
 echo "source database: $size"
 

@@ -68,6 +68,27 @@ bench_stop_clusters() {
 spsql() { psql -qX -v ON_ERROR_STOP=1 -h "$shost" -p "$sport" -U "$suser" "$@"; }
 tpsql() { psql -qX -v ON_ERROR_STOP=1 -h "$thost" -p "$tport" -U "$tuser" "$@"; }
 
+# bench_bulk_source SCALE MIXED_ROWS: database `bench` on the source cluster — pgbench at SCALE
+# plus a table `mixed` of MIXED_ROWS rows of mixed types (numeric, float, timestamptz, arrays,
+# jsonb, boolean, bytea) with a secondary index; vacuumed and checkpointed.
+bench_bulk_source() {
+  local scale=$1 mixed_rows=$2
+  echo "== data: pgbench scale $scale + $mixed_rows mixed-type rows"
+  spsql -d postgres -c "create database bench"
+  PGPASSWORD= /usr/lib/postgresql/15/bin/pgbench -q -i -s "$scale" -h "$shost" -p "$sport" \
+    -U "$suser" bench 2>&1 | tail -1
+  spsql -d bench <<SQL
+create table mixed (id bigint primary key, name text, amount numeric(12,2), ratio float8,
+  at timestamptz, tags text[], doc jsonb, flag boolean, raw bytea);
+insert into mixed select g, 'name ' || g, g % 100000 / 100.0, g / 7.0, now() - g * interval '1 s',
+  array['t' || g % 10, 'x'], jsonb_build_object('g', g, 'k', g % 13), g % 2 = 0, decode(md5(g::text), 'hex')
+from generate_series(1, $mixed_rows) g;
+create index mixed_name on mixed (name);
+vacuum analyze;
+checkpoint;
+SQL
+}
+
 # bench_online_to_follow CONFIG SRC_URL DST_URL STATE_DIR — `uringmig run --preset online` ($bin)
 # until its copy is done and it follows (the state's online.phase), then stops it (SIGTERM): the
 # slot and the copied target are ready for a benchmark's backlog. Exits on a run that dies.
