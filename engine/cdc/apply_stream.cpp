@@ -50,7 +50,12 @@ asio::awaitable<void> parallel::run_live(std::shared_ptr<parallel> self) {
       }
       if (self->stopping_) break;
       // The spool has it all: the commit applies it from there (and names a real problem).
-      spdlog::debug("cdc apply: a streamed transaction falls back to its spool: {}", why);
+      // Said once a transaction at info: slower, not wrong (e.g. the target's
+      // max_replication_slots has no room for the live worker's origin).
+      spdlog::info(
+          "cdc apply: a streamed transaction is applied from its spool after its commit, not "
+          "while it streams: {}",
+          why);
       if (l.sub) add_stats(l.done, l.sub->stats());  // what it committed stays counted
       l.sub.reset();                                 // its connection closes: the target rolls back
       l.failed = true;

@@ -1,6 +1,7 @@
 // The PostgreSQL state store's read side for `uringmig status` and the final summary: the same
 // job_status as the SQLite store's, read in one repeatable-read transaction.
 #include "engine/core/state_pg.hpp"
+#include "engine/core/workers.hpp"
 
 #include <string>
 
@@ -113,8 +114,7 @@ void read_workers(const pg::result& q, const pg::result& leases, job_status& out
     w.pid = int_of(q, i, 3);
     // Before its first claim a worker has recorded no name: the one it will give itself.
     w.name = text(q, i, 1);
-    if (w.name.empty())
-      w.name = "r" + std::to_string(w.run_id) + "@" + w.host + ":" + std::to_string(w.pid);
+    if (w.name.empty()) w.name = worker_name(w.run_id, w.host, w.pid);
     w.alive = text(q, i, 4) == "t";
     const std::string status = text(q, i, 5);
     w.state = w.alive ? "alive" : status == "running" || status == "interrupted" ? "dead" : status;

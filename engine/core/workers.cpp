@@ -100,8 +100,12 @@ std::string host_name() {
   return buf.data();
 }
 
+std::string worker_name(std::int64_t run_id, std::string_view host, std::int64_t pid) {
+  return fmt::format("r{}@{}:{}", run_id, host, pid);
+}
+
 std::string worker_name(const job_spec& opts, std::int64_t run_id) {
-  std::string name = fmt::format("r{}@{}:{}", run_id, host_name(), ::getpid());
+  std::string name = worker_name(run_id, host_name(), ::getpid());
   if (auto it = opts.settings.find("state.worker");
       it != opts.settings.end() && !it->second.empty())
     name += " #" + it->second;
