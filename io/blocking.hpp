@@ -16,45 +16,66 @@
 
 namespace uringmig::io {
 
+namespace detail {
+
+/// One blocking call's outcome, handed from the thread that runs it to the coroutine that
+/// waits for it: run() on the other thread, then co_await wait() (in that order or not).
+template <class T>
+struct blocking_call {
+  std::mutex m;
+  bool done = false;
+  std::optional<wake_handler> waiter;
+  std::exception_ptr error;
+  std::conditional_t<std::is_void_v<T>, bool, std::optional<T>> value{};
+
+  template <class F>
+  void run(F& fn) {
+    try {
+      if constexpr (std::is_void_v<T>) {
+        fn();
+      } else {
+        value.emplace(fn());
+      }
+    } catch (...) {
+      error = std::current_exception();
+    }
+    std::unique_lock lk(m);
+    done = true;
+    auto w = std::move(waiter);
+    lk.unlock();
+    if (w) wake(std::move(*w));
+  }
+
+  /// Parks until run() ended (not at all if it did).
+  boost::asio::awaitable<void> wait() {
+    co_await park([this](wake_handler& h) {
+      std::lock_guard lk(m);
+      if (done) return false;
+      waiter = std::move(h);
+      return true;
+    });
+  }
+
+  /// What fn returned, or what it threw rethrown.
+  T result() {
+    if (error) std::rethrow_exception(error);
+    if constexpr (!std::is_void_v<T>) return std::move(*value);
+  }
+};
+
+}  // namespace detail
+
 /// Runs a blocking call (a child process, a SQLite transaction) on a thread of
 /// its own and resumes the caller on its executor with the result; the io
 /// thread keeps serving its other coroutines meanwhile. Rethrows what `fn` throws.
 template <class F>
 boost::asio::awaitable<std::invoke_result_t<F>> run_blocking(F fn) {
   using T = std::invoke_result_t<F>;
-  struct state {
-    std::mutex m;
-    bool done = false;
-    std::optional<wake_handler> waiter;
-    std::exception_ptr error;
-    std::conditional_t<std::is_void_v<T>, bool, std::optional<T>> value{};
-  };
-  state st;
-  std::thread worker([&st, &fn] {
-    try {
-      if constexpr (std::is_void_v<T>) {
-        fn();
-      } else {
-        st.value.emplace(fn());
-      }
-    } catch (...) {
-      st.error = std::current_exception();
-    }
-    std::unique_lock lk(st.m);
-    st.done = true;
-    auto w = std::move(st.waiter);
-    lk.unlock();
-    if (w) wake(std::move(*w));
-  });
-  co_await park([&st](wake_handler& h) {
-    std::lock_guard lk(st.m);
-    if (st.done) return false;
-    st.waiter = std::move(h);
-    return true;
-  });
+  detail::blocking_call<T> call;
+  std::thread worker([&call, &fn] { call.run(fn); });
+  co_await call.wait();
   worker.join();
-  if (st.error) std::rethrow_exception(st.error);
-  if constexpr (!std::is_void_v<T>) co_return std::move(*st.value);
+  co_return call.result();
 }
 
 /// One thread that runs short blocking calls (SQLite commits) in the order they come, for
@@ -79,32 +100,10 @@ class serial_worker {
   /// rethrows what `fn` threw.
   template <class F>
   boost::asio::awaitable<void> run(F fn) {
-    struct state {
-      std::mutex m;
-      bool done = false;
-      std::optional<wake_handler> waiter;
-      std::exception_ptr error;
-    };
-    state st;
-    enqueue([&st, &fn] {
-      try {
-        fn();
-      } catch (...) {
-        st.error = std::current_exception();
-      }
-      std::unique_lock lk(st.m);
-      st.done = true;
-      auto w = std::move(st.waiter);
-      lk.unlock();
-      if (w) wake(std::move(*w));
-    });
-    co_await park([&st](wake_handler& h) {
-      std::lock_guard lk(st.m);
-      if (st.done) return false;
-      st.waiter = std::move(h);
-      return true;
-    });
-    if (st.error) std::rethrow_exception(st.error);
+    detail::blocking_call<void> call;
+    enqueue([&call, &fn] { call.run(fn); });
+    co_await call.wait();
+    call.result();
   }
 
  private:

@@ -292,15 +292,14 @@ struct fe_answer {
   std::string error;
 };
 
-asio::awaitable<fe_answer> fe_get(http_client& client, const load_endpoint& fe, std::string path,
-                                  http_options options) {
+/// Sends `h` (its method, headers, body and options set) to the FE at `path`, with the FE's
+/// credentials and without `Expect: 100-continue`.
+asio::awaitable<fe_answer> fe_call(http_client& client, const load_endpoint& fe,
+                                   const std::string& path, http_request h) {
   check_endpoint(fe);
-  http_request h;
-  h.method = http_method::get;
   h.url = fe.base_url + path;
   h.user = fe.user;
   h.password = fe.password;
-  h.options = options;
   h.options.expect_continue = false;
   http_response r = co_await client.request(std::move(h));
   fe_answer out;
@@ -320,6 +319,14 @@ asio::awaitable<fe_answer> fe_get(http_client& client, const load_endpoint& fe, 
     out.body = std::move(*o.value);
   }
   co_return out;
+}
+
+asio::awaitable<fe_answer> fe_get(http_client& client, const load_endpoint& fe, std::string path,
+                                  http_options options) {
+  http_request h;
+  h.method = http_method::get;
+  h.options = options;
+  co_return co_await fe_call(client, fe, path, std::move(h));
 }
 
 }  // namespace
@@ -433,38 +440,27 @@ asio::awaitable<table_description> describe_table(http_client& client, load_endp
 
 asio::awaitable<query_rows> run_query(http_client& client, load_endpoint fe, std::string db,
                                       std::string stmt, std::uint64_t limit, http_options options) {
-  check_endpoint(fe);
   std::string body = "{\"stmt\":";
   codecs::append_json_string(body, stmt);
   body += ",\"limit\":" + std::to_string(limit) + "}";
   http_request h;
   h.method = http_method::post;
-  h.url = fe.base_url + "/api/query/default_cluster/" + path_segment(db);
-  h.user = fe.user;
-  h.password = fe.password;
   h.headers.emplace_back("Content-Type", "application/json");
   h.body = std::as_bytes(std::span(body.data(), body.size()));
   h.options = options;
-  h.options.expect_continue = false;
   h.options.max_response_body = std::size_t{1} << 30;
-  http_response r = co_await client.request(std::move(h));
+  fe_answer a =
+      co_await fe_call(client, fe, "/api/query/default_cluster/" + path_segment(db), std::move(h));
   query_rows out;
-  out.http_status = r.status;
-  if (r.error) {
-    out.transport = std::move(r.error);
-    co_return out;
-  }
-  load_answer_result a = parse_load_answer(r.body);
-  out.unauthorized = r.status == 401 || (a && a.value->unauthorized());
-  json::object_result o = json::read_object(r.body);
-  if (r.status != 200 || !o) {
-    out.error = "HTTP " + std::to_string(r.status) + " from " + origin(fe.base_url) +
-                (o ? std::string() : ": " + o.error);
-    co_return out;
-  }
-  const json::value* code = o.value->find("code");
-  const json::value* data = o.value->find("data");
-  const json::value* msg = o.value->find("msg");
+  out.http_status = a.http_status;
+  out.transport = std::move(a.transport);
+  out.unauthorized = a.unauthorized;
+  out.error = std::move(a.error);
+  if (out.transport || !a.body) co_return out;
+  const json::object* o = &*a.body;
+  const json::value* code = o->find("code");
+  const json::value* data = o->find("data");
+  const json::value* msg = o->find("msg");
   if (code == nullptr || code->text != "0" || data == nullptr || data->kind != json::kind::object) {
     out.error = msg != nullptr ? msg->text : std::string("no result in the FE's answer");
     co_return out;
