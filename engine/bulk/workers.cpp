@@ -62,7 +62,7 @@ void publish_plan(job& j) {
 }
 
 void watch_coordinator(job& j) {
-  if (j.coordinator || j.inconsistent.load() || j.state.run_alive(j.coordinator_run)) return;
+  if (j.coordinator || j.inconsistent.load() || j.state.run_alive(j.coordinator_run, true)) return;
   if (j.state.chunks_pending() == 0) return;  // its snapshot is needed no more
   if (j.opts.config.bulk.allow_inconsistent) {
     j.inconsistent = true;

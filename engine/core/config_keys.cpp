@@ -56,6 +56,10 @@ constexpr config_key keys[] = {
      "a worker's lease on a chunk, renewed every third of it: a dead worker's chunk is taken "
      "again after this many seconds",
      1, 3600},
+    {"state", "reconnect_s", kt::integer, "60",
+     "a lost connection to the state database (--state-url) is made again for up to this many "
+     "seconds, with the worker's locks, before the worker stops",
+     0, 86400},
 
     {"copy", "chunk_size", kt::size, "1GB", "split tables larger than this"},
     {"copy", "chunk_by", kt::choice, "key", "integer key ranges when there is a key, or ctid", 0, 0,

@@ -71,7 +71,7 @@ class state_backend {
   virtual void release_chunk(const chunk_claim& c, std::string_view worker);
   virtual bool try_lock(std::string_view what);
   virtual void unlock(std::string_view what);
-  virtual bool run_alive(std::int64_t run_id) const;
+  virtual bool run_alive(std::int64_t run_id, bool through_restart) const;
   virtual std::int64_t chunks_pending(const std::optional<table_key>& only) const;
   virtual int reopen_chunks();
 };

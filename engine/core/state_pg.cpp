@@ -25,24 +25,6 @@ namespace {
 // "urmg" in ASCII).
 constexpr const char* create_lock_sql = "SELECT pg_advisory_xact_lock(1970433383)";
 
-asio::awaitable<pg::connection> connect_on(asio::any_io_executor ex, std::string conninfo) {
-  pg::connect_options o;
-  o.application_name = "uringmig-state";
-  co_return co_await pg::connection::connect(std::move(ex), std::move(conninfo), o);
-}
-
-asio::awaitable<pg::result> query_on(pg::connection& c, std::string sql, pg::params p) {
-  co_return co_await c.query(std::move(sql), std::move(p));
-}
-
-asio::awaitable<std::vector<pg::result>> batch_on(pg::connection& c, std::vector<pg::statement> b) {
-  co_return co_await c.pipeline(std::move(b));
-}
-
-asio::awaitable<void> close_on(pg::connection c) {
-  if (c.is_open()) co_await c.close();
-}
-
 std::string num(std::int64_t v) {
   return std::to_string(v);
 }
@@ -50,17 +32,13 @@ std::string num(double v) {
   return fmt::format("{}", v);
 }
 
-pg::statement stmt(std::string sql, pg::params p) {
-  pg::statement s;
-  s.sql = std::move(sql);
-  s.params = std::move(p);
-  return s;
-}
+/// The statements of this file (make_stmt, spelt short).
+constexpr auto& stmt = make_stmt;
 
 }  // namespace
 
-pg_state::pg_state(std::string shown_url, std::string job)
-    : shown_(std::move(shown_url)), job_(std::move(job)) {}
+pg_state::pg_state(std::string shown_url, std::string job, int reconnect_s)
+    : shown_(std::move(shown_url)), job_(std::move(job)), reconnect_s_(reconnect_s) {}
 
 pg_state::~pg_state() {
   try {
@@ -77,26 +55,11 @@ void pg_state::fail(const pg::diagnostics& d) const {
   throw job_error("state database " + shown_ + ": " + d.to_string());
 }
 
-pg::result pg_state::query(std::string sql, pg::params p) const {
-  std::lock_guard lk(mu_);
-  pg::result r = ctx_.call(query_on(conn_, std::move(sql), std::move(p)));
-  if (!r.ok()) fail(r.error());
-  return r;
-}
-
-std::vector<pg::result> pg_state::batch(std::vector<pg::statement> b) const {
-  std::lock_guard lk(mu_);
-  auto out = ctx_.call(batch_on(conn_, std::move(b)));
-  for (const auto& r : out)
-    if (!r.ok() && !r.aborted()) fail(r.error());
-  for (const auto& r : out)
-    if (!r.ok()) fail(r.error());
-  return out;
-}
-
 bool pg_state::connect(const std::string& conninfo, bool create) {
+  conninfo_ = conninfo;
   try {
     conn_ = ctx_.call(connect_on(ctx_.executor(), conninfo));
+    note_session();
   } catch (const pg::error& e) {
     throw usage_error("cannot connect to the state database " + shown_ + ": " + e.diag().message +
                       " (check --state-url)");
@@ -184,13 +147,13 @@ std::vector<std::string> pg_state::jobs() const {
 }
 
 std::unique_ptr<state_backend> open_pg_state(const std::string& url, const std::string& job,
-                                             bool create) {
+                                             bool create, int reconnect_s) {
   auto parsed = codecs::parse_endpoint(url);
   if (!parsed) throw usage_error("invalid --state-url: " + parsed.error);
   if (parsed.value->kind() != codecs::endpoint_kind::postgres)
     throw usage_error(
         "--state-url must be a postgresql:// URL (the state lives in a schema there)");
-  auto p = std::make_unique<pg_state>(codecs::redacted_url(*parsed.value), job);
+  auto p = std::make_unique<pg_state>(codecs::redacted_url(*parsed.value), job, reconnect_s);
   if (!p->connect(conninfo_of(*parsed.value), create)) return nullptr;
   if (create) {
     if (job.empty()) throw usage_error("a job in a state database needs a name (--job NAME)");
@@ -230,11 +193,17 @@ void pg_state::reset() {
 // as with a state directory — a session advisory lock on the job's name, held from begin_run
 // until end_run or the session's end (kill -9 included) — except the workers of one bulk job,
 // which hold it shared.
-std::string run_alive_sql(const std::string& id) {
-  return fmt::format(
+std::string run_alive_sql(const std::string& id, int grace_s) {
+  std::string sql = fmt::format(
       "EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.classid = {} AND "
       "l.objid = (({}) % 2147483648)::oid AND l.objsubid = 2 AND l.granted)",
       run_lock_class, id);
+  if (grace_s <= 0) return sql;
+  return fmt::format(
+      "({} OR EXISTS (SELECT 1 FROM uringmig_state.run g WHERE g.id = ({}) AND g.status = "
+      "'running' AND g.started_at < pg_postmaster_start_time() AND pg_postmaster_start_time() > "
+      "clock_timestamp() - {} * interval '1 second'))",
+      sql, id, grace_s);
 }
 
 std::string worker_run_sql(const std::string& column) {
@@ -252,6 +221,7 @@ std::int64_t pg_state::begin_run(const run_start& r) {
                     "process per job, except the workers of one bulk clone: wait for it, or pass "
                     "another --job)");
   }
+  job_locked_ = true;
   std::vector<pg::statement> b;
   b.push_back(
       stmt(fmt::format("UPDATE uringmig_state.run SET status = 'interrupted', "
@@ -272,6 +242,7 @@ std::int64_t pg_state::begin_run(const run_start& r) {
   run_id_ = id;
   query(fmt::format("SELECT pg_advisory_lock({}, ($1::bigint % 2147483648)::int)", run_lock_class),
         pg::make_params(num(id)));
+  run_locked_ = true;
   return id;
 }
 
@@ -285,9 +256,11 @@ void pg_state::end_run(std::int64_t run_id, run_status status, std::string_view 
       "UPDATE uringmig_state.run SET status = $2, message = $3, finished_at = "
       "clock_timestamp() WHERE job = $1 AND id = $4",
       pg::make_params(job_, std::string(to_string(status)), codecs::redact(message), num(run_id)));
+  run_locked_ = false;
   query(
       fmt::format("SELECT pg_advisory_unlock({}, ($1::bigint % 2147483648)::int)", run_lock_class),
       pg::make_params(num(run_id)));
+  job_locked_ = false;
   query(fmt::format("SELECT pg_advisory_unlock{}({}, hashtext($1))", worker_run_ ? "_shared" : "",
                     job_lock_class),
         pg::make_params(job_));

@@ -72,19 +72,22 @@ void pg_state::release_chunk(const chunk_claim& c, std::string_view worker) {
 }
 
 bool pg_state::try_lock(std::string_view what) {
-  return query(fmt::format("SELECT pg_try_advisory_lock({}, hashtext($1 || '/' || $2))",
-                           named_lock_class),
-               pg::make_params(job_, std::string(what)))
-             .value(0, 0) == "t";
+  const bool got =
+      query(named_lock_sql("pg_try_advisory_lock"), pg::make_params(job_, std::string(what)))
+          .value(0, 0) == "t";
+  if (got) ++named_locks_[std::string(what)];
+  return got;
 }
 
 void pg_state::unlock(std::string_view what) {
-  query(fmt::format("SELECT pg_advisory_unlock({}, hashtext($1 || '/' || $2))", named_lock_class),
-        pg::make_params(job_, std::string(what)));
+  if (auto it = named_locks_.find(std::string(what)); it != named_locks_.end() && --it->second == 0)
+    named_locks_.erase(it);
+  query(named_lock_sql("pg_advisory_unlock"), pg::make_params(job_, std::string(what)));
 }
 
-bool pg_state::run_alive(std::int64_t run_id) const {
-  return query("SELECT " + run_alive_sql("$1::bigint"), pg::make_params(std::to_string(run_id)))
+bool pg_state::run_alive(std::int64_t run_id, bool through_restart) const {
+  return query("SELECT " + run_alive_sql("$1::bigint", through_restart ? reconnect_s_ : 0),
+               pg::make_params(std::to_string(run_id)))
              .value(0, 0) == "t";
 }
 

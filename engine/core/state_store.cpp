@@ -3,6 +3,7 @@
 #include "engine/core/state_store.hpp"
 
 #include "codecs/url.hpp"
+#include "engine/core/config_keys.hpp"
 #include "engine/core/job.hpp"
 #include "engine/core/state_backend.hpp"
 #include "engine/core/state_db.hpp"
@@ -149,12 +150,12 @@ bool state_store::in_use(const fs::path& dir) {
 
 state_store state_store::open(const state_location& at) {
   if (at.url.empty()) return open(at.dir);
-  return state_store(detail::open_pg_state(at.url, at.job, true));
+  return state_store(detail::open_pg_state(at.url, at.job, true, at.reconnect_s));
 }
 
 std::optional<state_store> state_store::open_existing(const state_location& at) {
   if (at.url.empty()) return open_existing(at.dir);
-  auto p = detail::open_pg_state(at.url, at.job, false);
+  auto p = detail::open_pg_state(at.url, at.job, false, at.reconnect_s);
   if (!p) return std::nullopt;
   return state_store(std::move(p));
 }
@@ -165,6 +166,8 @@ state_location state_location_of(const job_options& o) {
   if (auto it = o.settings.find("state.url"); it != o.settings.end()) at.url = it->second;
   if (at.url == "target") at.url = o.target_url;
   if (auto it = o.settings.find("state.job"); it != o.settings.end()) at.job = it->second;
+  if (o.settings.count("state.reconnect_s") != 0)
+    at.reconnect_s = static_cast<int>(integer_setting(o.settings, "state.reconnect_s"));
   if (at.job.empty() && !(o.source_url.empty() && o.target_url.empty())) {
     std::string tables, exclude;
     for (const auto& t : o.tables)
@@ -283,8 +286,8 @@ bool state_store::try_lock(std::string_view what) {
 void state_store::unlock(std::string_view what) {
   impl_->unlock(what);
 }
-bool state_store::run_alive(std::int64_t run_id) const {
-  return impl_->run_alive(run_id);
+bool state_store::run_alive(std::int64_t run_id, bool through_restart) const {
+  return impl_->run_alive(run_id, through_restart);
 }
 std::int64_t state_store::chunks_pending(const std::optional<table_key>& only) const {
   return impl_->chunks_pending(only);
@@ -319,7 +322,7 @@ bool state_backend::try_lock(std::string_view) {
 void state_backend::unlock(std::string_view) {
   no_leases();
 }
-bool state_backend::run_alive(std::int64_t) const {
+bool state_backend::run_alive(std::int64_t, bool) const {
   no_leases();
 }
 std::int64_t state_backend::chunks_pending(const std::optional<table_key>&) const {

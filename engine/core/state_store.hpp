@@ -192,6 +192,8 @@ struct state_location {
   std::string url;
   /// The job's name in a shared state database; empty (status only): the one job there is.
   std::string job;
+  /// A shared state database: how long a lost connection to it is tried again (state.reconnect_s).
+  int reconnect_s = 60;  // as detail::default_reconnect_s
 };
 
 /// The state of `o`: `state.url` (`--state-url`; "target" is the --target URL) or the
@@ -303,8 +305,11 @@ class state_store {
   /// or the process ends (kill -9 included): whether it was free and is now held.
   bool try_lock(std::string_view what);
   void unlock(std::string_view what);
-  /// Whether run `run_id`'s process is alive (it holds its run's lock).
-  bool run_alive(std::int64_t run_id) const;
+  /// Whether run `run_id`'s process is alive (it holds its run's lock). `through_restart`:
+  /// also a run that was running when the state's server restarted, for state.reconnect_s
+  /// (its locks ended with the restart; a live worker takes them back when it reconnects) —
+  /// for a worker watching its coordinator, not for one choosing a coordinator.
+  bool run_alive(std::int64_t run_id, bool through_restart = false) const;
   /// Chunks of the plan neither done nor failed, leased or not.
   /// `only`: of that table.
   std::int64_t chunks_pending(const std::optional<table_key>& only = std::nullopt) const;
