@@ -238,3 +238,22 @@ TEST(cdc_key_index, finds_what_was_inserted_and_clears) {
   idx.insert(keys[7], 3);
   EXPECT_EQ(idx.find(keys[7]), 3U);
 }
+
+TEST(cdc_key_index, keys_differing_in_their_last_byte_only) {
+  // Such keys share a block of slots (the last byte's low bits place them in it): every last
+  // byte, also those equal modulo 16, is told apart, across blocks that overflow into others.
+  cdc::key_index idx;
+  std::size_t n = 0;
+  for (int p = 0; p < 200; ++p) {
+    for (int b = 0; b < 256; ++b)
+      idx.insert("id" + std::to_string(p) + static_cast<char>(b), n++);
+  }
+  EXPECT_EQ(idx.size(), n);
+  n = 0;
+  for (int p = 0; p < 200; ++p) {
+    for (int b = 0; b < 256; ++b)
+      ASSERT_EQ(idx.find("id" + std::to_string(p) + static_cast<char>(b)), n++) << p << " " << b;
+  }
+  EXPECT_EQ(idx.find("id200x"), cdc::key_index::npos);
+  EXPECT_EQ(idx.find("id1"), cdc::key_index::npos);  // "id1" and a byte are there, not "id1"
+}
