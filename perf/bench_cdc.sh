@@ -25,7 +25,8 @@
 # SIZE=0.1 is a quick run (rows, transactions and seconds scaled; pgbench scale stays 10).
 # APPLY_WORKERS (default 2, as uringmig). PERF=1 records uringmig's catch-up of each workload
 # (perf record -g on its pid) and prints its top symbols; PERF_DATA=DIR keeps the recordings.
-# PRESET=asan runs an existing asan build instead of the release build. FOLLOW_LOGS=DIR keeps each
+# SOURCE_TCP=1: the followers reach the source over TCP on 127.0.0.1 (a password), not its Unix
+# socket. PRESET=asan runs an existing asan build instead of the release build. FOLLOW_LOGS=DIR keeps each
 # workload's follower log (stderr, log level info) as DIR/follow_<workload>_<ours|base>.err.
 # BASE=<commit or uringmig binary>: per workload a third follower, uringmig of that commit (built
 # by perf/lib.sh) or that binary, catches up the same backlog; it and this tree's take turns going
@@ -74,6 +75,15 @@ tpsql -d postgres -c "alter system set wal_init_zero = off" -c "select pg_reload
 # too).
 spsql -d postgres -c "alter system set logical_decoding_work_mem = '$(scaled 65536)kB'" \
   -c "select pg_reload_conf()" >/dev/null
+# SOURCE_TCP=1: both followers reach the source over TCP on 127.0.0.1 (as a remote source), the
+# clusters' superuser with a password; else over its Unix socket.
+src_tcp=
+native_conn="host=$shost port=$sport user=$suser"
+if [ "${SOURCE_TCP:-0}" = 1 ]; then
+  src_tcp=bench-secret
+  spsql -d postgres -c "alter role \"$suser\" password '$src_tcp'" >/dev/null
+  native_conn="host=127.0.0.1 port=$sport user=$suser password=$src_tcp"
+fi
 APPLY_CONF=$scratch/apply.toml
 printf '[online]\napply_workers = %s\n' "$workers" >"$APPLY_CONF"
 marker="update marker set note = 'backlog done' where id = 1"
@@ -234,6 +244,7 @@ for w in $workloads; do
   "setup_$w" "$db"
   spsql -d "$db" -c "vacuum analyze"
   src_url="postgresql://$suser@/$db?host=$shost&port=$sport"
+  [ -n "$src_tcp" ] && src_url="postgresql://$suser:$src_tcp@127.0.0.1:$sport/$db"
   ours_url="postgresql://$tuser@/$ours?host=$thost&port=$tport"
   base_url="postgresql://$tuser@/$based?host=$thost&port=$tport"
 
@@ -247,7 +258,7 @@ for w in $workloads; do
   tpsql -d postgres -c "create database $native"
   "$pgbin/pg_dump" -s -h "$shost" -p "$sport" -U "$suser" "$db" | tpsql -d "$native" >/dev/null
   spsql -d "$db" -c "create publication native_pub for all tables"
-  tpsql -d "$native" -c "create subscription native_sub_$w connection 'host=$shost port=$sport user=$suser dbname=$db' publication native_pub with (streaming = on)"
+  tpsql -d "$native" -c "create subscription native_sub_$w connection '$native_conn dbname=$db' publication native_pub with (streaming = on)"
   for _ in $(seq 1 3000); do
     n=$(tpsql -d "$native" -Atc "select count(*) from pg_subscription_rel where srsubstate <> 'r'")
     [ "$n" = 0 ] && break

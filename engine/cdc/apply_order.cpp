@@ -46,52 +46,46 @@ std::optional<dep_key> row_key(std::uint32_t oid, const key_relation* rel,
 }
 
 owner_map::owner owner_map::find(dep_key key) const {
-  if (size_ == 0) return {};
+  if (used_ == 0) return {};
   for (std::size_t i = home(key);; i = (i + 1) & mask_) {
     const slot& s = slots_[i];
     if (s.o.seq == 0) return {};
-    if (s.key == key) return s.o;
+    if (s.key == key) return s.o.seq > committed_ ? s.o : owner{};
   }
 }
 
 void owner_map::set(dep_key key, owner o) {
-  if ((size_ + 1) * 2 > slots_.size()) grow();
+  if ((used_ + 1) * 2 > slots_.size()) rebuild();
   std::size_t i = home(key);
   while (slots_[i].o.seq != 0 && slots_[i].key != key)
     i = (i + 1) & mask_;
-  if (slots_[i].o.seq == 0) ++size_;
+  if (slots_[i].o.seq == 0) ++used_;
   slots_[i] = slot{key, o};
 }
 
-void owner_map::release(dep_key key, std::uint64_t seq) {
-  if (size_ == 0) return;
-  std::size_t i = home(key);
-  for (;; i = (i + 1) & mask_) {
-    if (slots_[i].o.seq == 0) return;
-    if (slots_[i].key == key) break;
-  }
-  if (slots_[i].o.seq != seq) return;
-  // Backward shift: later keys of the probe run move up, so no run has a hole.
-  for (std::size_t j = (i + 1) & mask_;; j = (j + 1) & mask_) {
-    if (slots_[j].o.seq == 0) break;
-    const std::size_t h = home(slots_[j].key);
-    // j stays when its home lies cyclically in (i, j].
-    const bool stays = i <= j ? (i < h && h <= j) : (i < h || h <= j);
-    if (stays) continue;
-    slots_[i] = slots_[j];
-    i = j;
-  }
-  slots_[i] = slot{};
-  --size_;
+std::size_t owner_map::size() const {
+  return static_cast<std::size_t>(std::count_if(
+      slots_.begin(), slots_.end(), [this](const slot& s) { return s.o.seq > committed_; }));
 }
 
-void owner_map::grow() {
+void owner_map::rebuild() {
+  // Only keys of transactions not committed move over; the table doubles when they still fill
+  // a quarter of it.
   std::vector<slot> old = std::move(slots_);
-  slots_.assign(old.empty() ? 1024 : old.size() * 2, slot{});
-  mask_ = slots_.size() - 1;
-  size_ = 0;
+  const std::size_t live = static_cast<std::size_t>(std::count_if(
+      old.begin(), old.end(), [this](const slot& s) { return s.o.seq > committed_; }));
+  std::size_t size = old.empty() ? 1024 : old.size();
+  if ((live + 1) * 4 > size) size *= 2;
+  slots_.assign(size, slot{});
+  mask_ = size - 1;
+  used_ = 0;
   for (const slot& s : old) {
-    if (s.o.seq != 0) set(s.key, s.o);
+    if (s.o.seq <= committed_) continue;
+    std::size_t i = home(s.key);
+    while (slots_[i].o.seq != 0)
+      i = (i + 1) & mask_;
+    slots_[i] = s;
+    ++used_;
   }
 }
 
@@ -127,7 +121,7 @@ std::uint64_t apply_order::assign(std::size_t lane, lsn end, std::int64_t time,
   const std::uint64_t seq = next_seq_++;
   for (const auto& key : keys)
     owners_.set(key, {seq, lane});
-  inflight_.push_back(txn{seq, end, time, std::move(keys)});
+  inflight_.push_back(txn{seq, end, time});
   return seq;
 }
 
@@ -152,12 +146,10 @@ void apply_order::committed(std::size_t lane) {
   lane_state& l = lanes_[lane];
   committed_seq_ = std::max(committed_seq_, l.last);
   while (!inflight_.empty() && inflight_.front().seq <= committed_seq_) {
-    txn& t = inflight_.front();
-    committed_lsn_ = std::max(committed_lsn_, t.end);
-    for (const auto& key : t.keys)
-      owners_.release(key, t.seq);
+    committed_lsn_ = std::max(committed_lsn_, inflight_.front().end);
     inflight_.pop_front();
   }
+  owners_.release_through(committed_seq_);
   l.first = 0;
   l.last = 0;
 }

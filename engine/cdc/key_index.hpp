@@ -61,11 +61,17 @@ class key_index {
   };
 
   static std::uint64_t hash(std::string_view key) {
-    // std::hash is a good mix of the bytes; spread it once more for the mask's low bits.
-    std::uint64_t h = std::hash<std::string_view>{}(key);
+    // The key's bytes but the last, mixed (std::hash, spread once more for the mask's high bits),
+    // pick an aligned block of 16 slots; the last byte's low bits the slot in it. Keys that differ
+    // in their last byte only (consecutive ids: "1230" … "1239") are neighbours: a run of ids
+    // written together costs a cache miss per block instead of one per key (the first probe's
+    // miss was most of a change's cost in the net, measured with perf). Probing stays linear.
+    if (key.empty()) return 0;
+    std::uint64_t h = std::hash<std::string_view>{}(key.substr(0, key.size() - 1));
     h ^= h >> 33;
     h *= 0xff51afd7ed558ccdULL;
-    return h ^ (h >> 33);
+    h ^= h >> 33;
+    return (h & ~std::uint64_t{15}) | (static_cast<unsigned char>(key.back()) & 15U);
   }
   std::string_view key_of(const slot& s) const { return {keys_.data() + s.offset, s.len}; }
 
