@@ -19,7 +19,7 @@ namespace uringmig::engine::detail {
 namespace pg = connectors::postgres;
 
 /// The schema's version (its `version` table). A change bumps it; older ones are refused.
-inline constexpr int pg_state_version = 2;
+inline constexpr int pg_state_version = 3;
 inline constexpr const char* pg_state_schema = "uringmig_state";
 /// The DDL that brings the schema from version `from` (0: no schema yet) to pg_state_version,
 /// in order (state_pg_schema.cpp).
@@ -116,9 +116,6 @@ inline constexpr const char* named_lock_class = "1970433386";
 
 /// SQL: whether the run whose id is the bigint expression `id` holds its lock (is alive).
 std::string run_alive_sql(const std::string& id);
-/// SQL: the run (its id, a bigint; NULL when none) of the worker named in the text column
-/// `column`: a worker's name starts with its run's id ("r<id>@host:pid").
-std::string worker_run_sql(const std::string& column);
 
 /// The PostgreSQL state at `url` (a postgresql:// URL) for `job`. Without `create`: nullptr
 /// when the schema or the job is not there; an empty `job` takes the only job there is.

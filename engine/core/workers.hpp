@@ -36,7 +36,7 @@ job_definition definition_of(const job_spec& opts, const codecs::endpoint& sourc
 
 /// This process's name in a shared state: "r<run id>@host:pid", then " #N/M" of --worker.
 std::string worker_name(const job_spec& opts, std::int64_t run_id);
-/// Its first part, "r<run id>@host:pid" (state_pg's worker_run_sql reads the run id back).
+/// Its first part, "r<run id>@host:pid".
 std::string worker_name(std::int64_t run_id, std::string_view host, std::int64_t pid);
 /// This host's name ("unknown" if it has none): in worker names and on a shared state's runs.
 std::string host_name();
