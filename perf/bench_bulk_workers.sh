@@ -36,7 +36,7 @@ bench_two_clusters "$bench_dir/tests/pg_fixture"
 (
   . "$dstdir/conninfo.env"
   tpsql -d postgres -c "alter system set shared_preload_libraries = 'pg_stat_statements'" \
-    -c "alter system set pg_stat_statements.max = 10000" -c "alter system set wal_init_zero = off"
+    -c "alter system set wal_init_zero = off"
   ctl=("$PGFIX_BIN_DIR/pg_ctl" -D "$PGFIX_DATA_DIR" -l "$PGFIX_LOG" -m fast -w restart)
   if [ -n "$PGFIX_OS_USER" ] && [ "$(id -un)" != "$PGFIX_OS_USER" ]; then
     runuser -u "$PGFIX_OS_USER" -- "${ctl[@]}" >/dev/null
@@ -47,6 +47,7 @@ bench_two_clusters "$bench_dir/tests/pg_fixture"
 tpsql -d postgres -c "create database uringstate" >/dev/null
 tpsql -d uringstate -c "create extension pg_stat_statements" >/dev/null
 state_url="postgresql://$tuser@/uringstate?host=$thost&port=$tport"
+quiet_tpsql() { PGOPTIONS="-c client_min_messages=warning" tpsql "$@"; }  # no drop NOTICEs
 echo 'select 1;' >"$scratch/select1.sql"
 # The client's cost of one statement: a round trip on the state's socket (ms).
 rtt_ms=$(PGPASSWORD= /usr/lib/postgresql/15/bin/pgbench -n -M extended -c 1 -T 3 \
@@ -86,8 +87,8 @@ reset_traffic() { tpsql -d uringstate -Atc "select pg_stat_statements_reset()" >
 job() {
   local kind=$1 name=$2 n=$3 i pids=() t0 state_args job_args
   if [ "$kind" = bulk ]; then
-    tpsql -d postgres -c "drop database if exists bench" -c "create database bench" -c checkpoint \
-      >/dev/null
+    quiet_tpsql -d postgres -c "drop database if exists bench" -c "create database bench" \
+      -c checkpoint >/dev/null
     job_args=(--preset bulk --config "$scratch/job.toml" --jobs 2 --index-jobs 2
       --source "$src_url" --target "$dst_url")
   else
@@ -95,7 +96,7 @@ job() {
     job_args=(--jobs 2 --source "sqlite://$scratch/src.db"
       --target "sqlite://$scratch/shards?shards=10&shard_key=MOBILE_NUMBER")
   fi
-  tpsql -d uringstate -c "drop schema if exists uringmig_state cascade" >/dev/null
+  quiet_tpsql -d uringstate -c "drop schema if exists uringmig_state cascade" >/dev/null
   reset_traffic
   t0=$(now)
   for i in $(seq "$(( n > 0 ? n : 1 ))"); do
