@@ -58,8 +58,9 @@ struct shard_writer_options {
   /// each image is a transaction of at most segment_bytes of records.
   bool segment_insert = true;
   std::size_t segment_bytes = 2 * 1024 * 1024;
-  /// Several processes write this file (the workers of one job): a chunk's rows wait in a
-  /// private staging table (the connection's temp database) and reach the table in one short
+  /// Several processes write this file (the workers of one job): a chunk's rows wait in its
+  /// segment image (rows past a segment's size, or of bound INSERTs, in a private staging table:
+  /// the connection's temp database) and reach the table in one short
   /// transaction with the chunk's mark, which also finds a chunk another process marked and
   /// adds it no second time. The file's lock is never held while rows are awaited, so writers
   /// of different processes cannot wait on each other in a cycle. Chunks must reach the writer
