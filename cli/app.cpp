@@ -221,8 +221,8 @@ bound_command add_job_command(CLI::App& app, const job_command& spec, flag_value
                       "it in the state)");
     b.allow_inconsistent = s->add_flag(
         "--allow-inconsistent", v.allow_inconsistent,
-        "Bulk workers: go on under fresh snapshots when the coordinator (holding the job's "
-        "snapshot) dies, instead of stopping");
+        "Bulk and shard workers: go on under fresh snapshots when the coordinator (holding the "
+        "job's snapshot) dies, instead of stopping");
   }
   if (spec.kind == engine::job_command::status)
     b.json = s->add_flag("--json", v.json, "Print one JSON object");

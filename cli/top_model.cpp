@@ -156,6 +156,8 @@ std::optional<top_snapshot> parse_status_document(std::string_view json_text, st
   top_snapshot s;
   s.live = flag(doc, "live");
   read_run(doc, s);
+  // The job's, not its newest run's: a shared state's job runs while any worker lives.
+  if (const std::string job = text(doc, "job_state"); !job.empty() && job != "none") s.state = job;
   if (doc.find("table_progress") != nullptr) {
     read_tables(doc, "table_progress", s);
   } else {

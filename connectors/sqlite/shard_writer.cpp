@@ -167,14 +167,14 @@ void shard_writer::insert_segment(std::string& batch, std::int64_t rows) {
   recycle(std::move(batch));
 }
 
-void shard_writer::flush_segment() {
+void shard_writer::flush_segment(const std::string& into) {
   if (!segment_ || segment_->rows() == 0) return;
   const std::string& image = segment_->build();
   if (!deserialize(db_, image))
     throw error(db_.message("loading a segment image", SQLITE_ERROR), SQLITE_ERROR, SQLITE_ERROR);
   // Prepared against this image's schema (root pages differ from image to image).
-  statement transfer =
-      db_.prepare(insert_into_ + " select * from uringmig_seg." + quote_ident(o_.table));
+  statement transfer = db_.prepare((into.empty() ? insert_into_ : into) +
+                                   " select * from uringmig_seg." + quote_ident(o_.table));
   transfer.run();
   rows_written_ += static_cast<std::int64_t>(segment_->rows());
   segment_->clear();
@@ -379,10 +379,13 @@ void shard_writer::commit_tx() {
   flush_segment();
   db_.exec("commit");
   in_tx_ = false;
-  // Out of the transaction: the image can be swapped for a tiny one, freeing the builder's.
+  release_segment_image();
+  rows_in_tx_ = 0;
+}
+
+void shard_writer::release_segment_image() {
   if (segment_ && !deserialize(db_, empty_image_))
     throw error(db_.message("releasing a segment image", SQLITE_ERROR), SQLITE_ERROR, SQLITE_ERROR);
-  rows_in_tx_ = 0;
 }
 
 std::vector<int> shard_writer::commit() {
@@ -394,7 +397,15 @@ std::vector<int> shard_writer::commit() {
 }
 
 void shard_writer::publish(int chunk_no, std::int64_t rows) {
-  commit_tx();  // the chunk's last rows into the staging table
+  // Bound rows and full segments wait in the staging table; the chunk's last segment (a whole
+  // chunk's share of a file, mostly) goes from its image straight into the table below: its
+  // rows are written once, not twice.
+  if (in_tx_) {
+    flush_pending();
+    db_.exec("commit");
+    in_tx_ = false;
+    rows_in_tx_ = 0;
+  }
   // The mark first: a write as the transaction's first statement takes the file's write lock,
   // waiting (busy_timeout) while another process holds it (BEGIN IMMEDIATE would also want
   // the read-only segment image attached here). Not new: another process's copy of this chunk
@@ -412,14 +423,19 @@ void shard_writer::publish(int chunk_no, std::int64_t rows) {
       std::string cols;
       for (const auto& c : o_.columns)
         cols += (cols.empty() ? "" : ", ") + quote_ident(c);
-      db_.exec("insert into main." + quote_ident(o_.table) + "(" + cols +
-               ") select * from temp.uringmig_stage order by rowid");
+      const std::string into = "insert into main." + quote_ident(o_.table) + "(" + cols + ")";
+      db_.exec(into + " select * from temp.uringmig_stage order by rowid");
+      flush_segment(into);
       statement end =
           db_.prepare("update _uringmig_chunks set end_row = ?3 where tbl = ?1 and chunk_no = ?2");
       end.bind_text(1, o_.table);
       end.bind_int64(2, chunk_no);
       end.bind_int64(3, db_.last_insert_rowid());
       end.run();
+    } else if (segment_) {  // another process's copy of the chunk is in: this one goes
+      rows_written_ += static_cast<std::int64_t>(segment_->rows());
+      segment_->clear();
+      segment_seq_ = 0;
     }
     db_.exec("delete from temp.uringmig_stage");
     db_.exec("commit");
@@ -430,6 +446,7 @@ void shard_writer::publish(int chunk_no, std::int64_t rows) {
     }
     throw;
   }
+  release_segment_image();
   ended_.push_back(chunk_no);
 }
 

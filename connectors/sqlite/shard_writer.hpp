@@ -58,8 +58,9 @@ struct shard_writer_options {
   /// each image is a transaction of at most segment_bytes of records.
   bool segment_insert = true;
   std::size_t segment_bytes = 2 * 1024 * 1024;
-  /// Several processes write this file (the workers of one job): a chunk's rows wait in a
-  /// private staging table (the connection's temp database) and reach the table in one short
+  /// Several processes write this file (the workers of one job): a chunk's rows wait in its
+  /// segment image (rows past a segment's size, or of bound INSERTs, in a private staging table:
+  /// the connection's temp database) and reach the table in one short
   /// transaction with the chunk's mark, which also finds a chunk another process marked and
   /// adds it no second time. The file's lock is never held while rows are awaited, so writers
   /// of different processes cannot wait on each other in a cycle. Chunks must reach the writer
@@ -116,15 +117,21 @@ class shard_writer {
   void begin_if_needed();
   /// Runs what is buffered and commits the open transaction (shared: of the staging table).
   void commit_tx();
-  /// shared: the staging table's rows and the chunk's mark into the file, in one transaction.
+  /// shared: the chunk's mark and its rows (the staging table's, then its last segment's
+  /// straight from the image) into the file, in one transaction.
   void publish(int chunk_no, std::int64_t rows);
+  /// Ends the transaction's use of the segment image: swaps in a tiny one (out of a
+  /// transaction), freeing the builder's.
+  void release_segment_image();
   void flush_pending();
   void run_rows(std::size_t count);
   statement& insert_statement(std::size_t rows);
   void set_meta(std::string_view key, std::string_view value, bool replace = true);
   void setup_segments();
   void insert_segment(std::string& batch, std::int64_t rows);
-  void flush_segment();
+  /// The segment's rows into `into` ("insert into ..."; default: the load's table, or the
+  /// staging table when shared).
+  void flush_segment(const std::string& into = {});
   void recycle(std::string&& b) {
     if (o_.recycle) o_.recycle(std::move(b));
   }

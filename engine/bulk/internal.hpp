@@ -11,6 +11,7 @@
 #include "engine/core/plan_types.hpp"
 #include "engine/core/progress.hpp"
 #include "engine/core/state_store.hpp"
+#include "engine/core/workers.hpp"
 #include "io/buffer_pool.hpp"
 #include "io/runtime.hpp"
 
@@ -126,12 +127,11 @@ struct job {
 
   // Several workers on the job (a --state-url state; workers.cpp).
   bool leased = false;
-  bool coordinator = false;               // this worker planned the round and holds its snapshot
-  std::int64_t coordinator_run = 0;       // the run id of the round's coordinator
-  std::string worker;                     // this worker's name in the state
-  std::atomic<bool> inconsistent{false};  // the coordinator died; --allow-inconsistent
-  std::atomic<int> chunks_loaded{0};      // copy.debug.exit_mid_chunk
-  std::string coordinator_lost;           // the coordinator died: the line the run stops with (m)
+  bool coordinator = false;           // this worker planned the round and holds its snapshot
+  std::int64_t coordinator_run = 0;   // the run id of the round's coordinator
+  std::string worker;                 // this worker's name in the state
+  std::atomic<int> chunks_loaded{0};  // copy.debug.exit_mid_chunk
+  coordinator_watch watch;            // followers: on the coordinator and its snapshot
   /// The snapshot a new source session joins: the coordinator's, or none (a fresh one) once it
   /// died under --allow-inconsistent.
   std::string current_snapshot() const;
@@ -223,13 +223,11 @@ boost::asio::awaitable<void> join_workers(job& j);
 /// A follower's source session enters the coordinator's snapshot. When it is gone (the
 /// coordinator ended meanwhile): false if the job is finished (nothing left to do), else the
 /// coordinator's loss as watch_coordinator handles it (a job_error, or with
-/// --allow-inconsistent a fresh snapshot).
+/// --allow-inconsistent a fresh snapshot): engine::join_coordinator_snapshot.
 boost::asio::awaitable<bool> join_coordinator_snapshot(job& j, pg::connection& holder);
 /// The coordinator: the plan and the snapshot are there for the others.
 void publish_plan(job& j);
-/// The heartbeat's watch (state writer thread): a follower whose coordinator died while chunks
-/// are left stops the run (j.coordinator_lost), or with --allow-inconsistent goes on under
-/// fresh snapshots.
+/// The heartbeat's watch (state writer thread): engine::watch_coordinator on j.watch.
 void watch_coordinator(job& j);
 /// Whether this worker finishes `t` (its indexes, constraints, ANALYZE): always alone; among
 /// workers, when it takes the table's finish lock (held until release_finish or its end) and

@@ -497,7 +497,7 @@ int bulk::run_phase(const job_spec& opts, state_store& state, io::runtime& rt,
     std::cout.flush();
     print_totals(j, j.elapsed());
     print_objects(j);
-    if (j.inconsistent.load())
+    if (j.watch.inconsistent())
       std::printf(
           "snapshot: not consistent (the coordinator ended; this worker went on under fresh "
           "snapshots: --allow-inconsistent)\n");
@@ -510,12 +510,7 @@ int bulk::run_phase(const job_spec& opts, state_store& state, io::runtime& rt,
     if (usage) throw usage_error(error);
     throw job_error(error);
   }
-  std::string lost;
-  {
-    std::lock_guard lk(j.m);
-    lost = j.coordinator_lost;
-  }
-  if (!lost.empty()) {
+  if (const std::string lost = j.watch.lost(); !lost.empty()) {
     state.end_run(run_id, run_status::interrupted, lost);
     throw job_error(lost);
   }

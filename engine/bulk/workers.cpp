@@ -11,7 +11,7 @@ namespace uringmig::engine::bulk {
 namespace asio = boost::asio;
 
 std::string job::current_snapshot() const {
-  return inconsistent.load() ? std::string() : snapshot;
+  return watch.inconsistent() ? std::string() : snapshot;
 }
 
 asio::awaitable<void> join_workers(job& j) {
@@ -23,38 +23,13 @@ asio::awaitable<void> join_workers(job& j) {
     j.state.erase("workers.snapshot");
   else
     j.snapshot = published(j.state, "workers.snapshot");
+  j.watch.start(r, j.worker, j.snapshot, j.opts.config.bulk.allow_inconsistent);
 }
 
 asio::awaitable<bool> join_coordinator_snapshot(job& j, pg::connection& holder) {
-  bool gone = false;
-  try {
-    co_await join_snapshot(holder, j.snapshot);
-  } catch (const job_error&) {
-    gone = true;  // 22023: its exporting transaction ended
-  }
-  if (!gone) co_return true;
-  (void)co_await holder.query("ROLLBACK");
-  if (job_finished(j.state, j.coordinator_run)) {
-    spdlog::info("worker {}: the job's other workers finished it already", j.worker);
-    co_return false;
-  }
-  if (j.state.chunks_pending() == 0) {
-    j.snapshot.clear();  // no chunk is left to read under it
-    co_await join_snapshot(holder, j.snapshot);
-    co_return true;
-  }
-  watch_coordinator(j);
-  std::string lost;
-  {
-    std::lock_guard lk(j.m);
-    lost = j.coordinator_lost;
-  }
-  if (!lost.empty()) throw job_error(lost);
-  if (!j.inconsistent.load())
-    throw job_error("the coordinator's snapshot " + j.snapshot +
-                    " is gone: run the same command again to resume with a fresh snapshot");
-  co_await join_snapshot(holder, j.current_snapshot());
-  co_return true;
+  const bool go_on = co_await engine::join_coordinator_snapshot(j.state, j.rt, j.watch, holder);
+  j.snapshot = j.watch.snapshot();
+  co_return go_on;
 }
 
 void publish_plan(job& j) {
@@ -62,25 +37,7 @@ void publish_plan(job& j) {
 }
 
 void watch_coordinator(job& j) {
-  if (j.coordinator || j.inconsistent.load() || j.state.run_alive(j.coordinator_run, true)) return;
-  if (j.state.chunks_pending() == 0) return;  // its snapshot is needed no more
-  if (j.opts.config.bulk.allow_inconsistent) {
-    j.inconsistent = true;
-    spdlog::warn(
-        "worker {}: the coordinator (run {}) ended and its exported snapshot with it; going on "
-        "under fresh snapshots (--allow-inconsistent): the copy is not consistent",
-        j.worker, j.coordinator_run);
-    return;
-  }
-  {
-    std::lock_guard lk(j.m);
-    j.coordinator_lost = fmt::format(
-        "the coordinator of job {} (run {}) ended and its exported snapshot with it: the workers "
-        "stopped so that the copy stays consistent; run the same command again to resume under "
-        "a fresh snapshot, or pass --allow-inconsistent to go on without one",
-        j.state.where(), j.coordinator_run);
-  }
-  j.rt.request_stop("the coordinator ended");
+  engine::watch_coordinator(j.state, j.rt, j.watch);
 }
 
 bool claim_finish(job& j, table_work& t) {

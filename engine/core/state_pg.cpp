@@ -111,7 +111,16 @@ bool pg_state::connect(const std::string& conninfo, bool create) {
     throw job_error("schema uringmig_state in " + shown_ +
                     " is not a uringmig state (its version table is empty); drop it or pass "
                     "another --state-url");
-  if (version < pg_state_version) migrate(version);
+  if (version < pg_state_version) {
+    // Reading (status, top, the HTTP API, plan) changes nothing: its user may only read.
+    if (!create)
+      throw usage_error(fmt::format(
+          "the state schema uringmig_state in {} has version {}, older than this uringmig's "
+          "({}): run the job's workers once with this uringmig (they upgrade it), or read it "
+          "with the uringmig that wrote it",
+          shown_, version, pg_state_version));
+    migrate(version);
+  }
   return true;
 }
 
@@ -204,10 +213,6 @@ std::string run_alive_sql(const std::string& id, int grace_s) {
       "'running' AND g.started_at < pg_postmaster_start_time() AND pg_postmaster_start_time() > "
       "clock_timestamp() - {} * interval '1 second'))",
       sql, id, grace_s);
-}
-
-std::string worker_run_sql(const std::string& column) {
-  return "substring(" + column + " from '^r([0-9]+)@')::bigint";
 }
 
 std::int64_t pg_state::begin_run(const run_start& r) {
@@ -347,7 +352,8 @@ void pg_state::mark_chunk_done(std::string_view schema, std::string_view name, i
       "WHERE job = $1 AND schema = $2 AND name = $3 AND chunk_no = $4), "
       "upd AS (UPDATE uringmig_state.chunk SET status = 'done', rows = $5, bytes = $6, "
       "seconds = $7, attempts = attempts + 1, error = NULL, done_by = leased_by, "
-      "done_at = clock_timestamp(), leased_by = NULL, lease_until = NULL WHERE job = $1 AND schema "
+      "done_run = leased_run, done_at = clock_timestamp(), leased_by = NULL, leased_run = NULL, "
+      "lease_until = NULL WHERE job = $1 AND schema "
       "= $2 AND name = $3 AND "
       "chunk_no = $4 "
       "RETURNING 1) "

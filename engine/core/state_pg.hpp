@@ -26,7 +26,7 @@ namespace pg = connectors::postgres;
 inline constexpr int default_reconnect_s = 60;
 
 /// The schema's version (its `version` table). A change bumps it; older ones are refused.
-inline constexpr int pg_state_version = 2;
+inline constexpr int pg_state_version = 3;
 inline constexpr const char* pg_state_schema = "uringmig_state";
 /// The DDL that brings the schema from version `from` (0: no schema yet) to pg_state_version,
 /// in order (state_pg_schema.cpp).
@@ -154,9 +154,6 @@ inline constexpr const char* named_lock_class = "1970433386";
 /// running (a restart ends every session: a live worker takes its locks back when it connects
 /// again).
 std::string run_alive_sql(const std::string& id, int grace_s = 0);
-/// SQL: the run (its id, a bigint; NULL when none) of the worker named in the text column
-/// `column`: a worker's name starts with its run's id ("r<id>@host:pid").
-std::string worker_run_sql(const std::string& column);
 
 /// The state connection's calls, awaited on its context (state_pg_conn.cpp).
 boost::asio::awaitable<pg::connection> connect_on(boost::asio::any_io_executor ex,

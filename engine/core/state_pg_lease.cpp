@@ -37,7 +37,7 @@ std::optional<chunk_claim> pg_state::claim_chunk(std::string_view worker,
           "FROM uringmig_state.chunk WHERE job = $1 AND status = 'pending' AND (lease_until IS "
           "NULL OR lease_until < clock_timestamp()) AND ($5::text IS NULL OR (schema = $5 AND "
           "name = $6)) ORDER BY claim_order LIMIT 1 FOR UPDATE SKIP LOCKED), {} "
-          "UPDATE uringmig_state.chunk u SET leased_by = $2, "
+          "UPDATE uringmig_state.chunk u SET leased_by = $2, leased_run = nullif($4::bigint, 0), "
           "lease_until = clock_timestamp() + $3 * interval '1 millisecond' FROM c "
           "WHERE u.job = $1 AND u.schema = c.schema AND u.name = c.name AND u.chunk_no = "
           "c.chunk_no "
@@ -66,8 +66,8 @@ int pg_state::renew_leases(std::string_view worker, std::chrono::milliseconds le
 
 void pg_state::release_chunk(const chunk_claim& c, std::string_view worker) {
   query(
-      "UPDATE uringmig_state.chunk SET leased_by = NULL, lease_until = NULL WHERE job = $1 "
-      "AND schema = $2 AND name = $3 AND chunk_no = $4 AND leased_by = $5",
+      "UPDATE uringmig_state.chunk SET leased_by = NULL, leased_run = NULL, lease_until = NULL "
+      "WHERE job = $1 AND schema = $2 AND name = $3 AND chunk_no = $4 AND leased_by = $5",
       pg::make_params(job_, c.schema, c.name, std::to_string(c.chunk_no), std::string(worker)));
 }
 
@@ -106,10 +106,10 @@ int pg_state::reopen_chunks() {
   // on one host does.
   std::vector<pg::statement> b;
   b.push_back(
-      {"UPDATE uringmig_state.chunk SET status = 'pending', leased_by = NULL, "
+      {"UPDATE uringmig_state.chunk SET status = 'pending', leased_by = NULL, leased_run = NULL, "
        "lease_until = NULL WHERE job = $1 AND (status = 'failed' OR (status = 'pending' "
        "AND leased_by IS NOT NULL AND NOT " +
-           run_alive_sql("coalesce(" + worker_run_sql("leased_by") + ", 0)") + "))",
+           run_alive_sql("coalesce(leased_run, 0)") + "))",
        pg::make_params(job_), false});
   b.push_back(
       {"UPDATE uringmig_state.job_table SET status = 'pending', error = NULL WHERE job = "

@@ -86,20 +86,17 @@ std::string workers_sql() {
          "extract(epoch FROM coalesce(r.finished_at, CASE WHEN " +
          run_alive_sql("r.id") +
          " THEN clock_timestamp() ELSE greatest(r.heartbeat_at, d.last_done) END, r.started_at) - "
-         "r.started_at) FROM uringmig_state.run r LEFT JOIN (SELECT " +
-         worker_run_sql("done_by") +
-         " AS run_id, count(*) AS chunks, sum(rows) AS rows, sum(bytes) AS bytes, "
+         "r.started_at) FROM uringmig_state.run r LEFT JOIN (SELECT done_run AS run_id, count(*) "
+         "AS chunks, sum(rows) AS rows, sum(bytes) AS bytes, "
          "max(done_at) AS last_done FROM uringmig_state.chunk WHERE job = $1 AND status = 'done' "
          "GROUP BY 1) d ON d.run_id = r.id WHERE r.job = $1 AND (d.run_id IS NOT NULL OR "
          "(r.worker AND r.status = 'running') OR EXISTS (SELECT 1 FROM uringmig_state.chunk l "
-         "WHERE l.job = $1 AND l.status = 'pending' AND " +
-         worker_run_sql("l.leased_by") + " = r.id)) ORDER BY r.id";
+         "WHERE l.job = $1 AND l.status = 'pending' AND l.leased_run = r.id)) ORDER BY r.id";
 }
 
 /// The leases held now, by run: the chunk, until when, whether it ran out.
 std::string leases_sql() {
-  return "SELECT " + worker_run_sql("c.leased_by") + ", c.schema, c.name, c.chunk_no, " +
-         iso("c.lease_until") +
+  return "SELECT c.leased_run, c.schema, c.name, c.chunk_no, " + iso("c.lease_until") +
          ", c.lease_until < clock_timestamp() FROM uringmig_state.chunk c LEFT JOIN "
          "uringmig_state.job_table t ON t.job = c.job AND t.schema = c.schema AND t.name = c.name "
          "WHERE c.job = $1 AND c.status = 'pending' AND c.leased_by IS NOT NULL "

@@ -99,6 +99,17 @@ constexpr migration migrations[] = {
      "ADD COLUMN IF NOT EXISTS worker_name text, "
      "ADD COLUMN IF NOT EXISTS heartbeat_at timestamptz"},
     {2, "ALTER TABLE uringmig_state.chunk ADD COLUMN IF NOT EXISTS done_at timestamptz"},
+    // 3: a chunk's leaseholder and finisher by run id too (status groups by them, a new round
+    // reopens the chunks of dead runs), not only by worker name; the rows of a version 2 take
+    // it from the names ("r<run id>@host:pid").
+    {3,
+     "ALTER TABLE uringmig_state.chunk ADD COLUMN IF NOT EXISTS leased_run bigint, "
+     "ADD COLUMN IF NOT EXISTS done_run bigint"},
+    {3,
+     "UPDATE uringmig_state.chunk SET leased_run = coalesce(leased_run, substring(leased_by from "
+     "'^r([0-9]+)@')::bigint), done_run = coalesce(done_run, substring(done_by from "
+     "'^r([0-9]+)@')::bigint) WHERE (leased_run IS NULL AND leased_by IS NOT NULL) OR (done_run "
+     "IS NULL AND done_by IS NOT NULL)"},
 };
 static_assert(std::size(migrations) > 0 &&
               migrations[std::size(migrations) - 1].to == pg_state_version);

@@ -22,6 +22,15 @@ std::string run_state(const run_row& r, bool live) {
   return live ? "running" : "stopped without an outcome (killed?); the next run resumes";
 }
 
+/// Whether the process of `s`'s last run lives: on a shared state its own worker row says so
+/// (others may live while it is dead), else `live`.
+bool last_run_live(const job_status& s, bool live) {
+  if (s.location.empty() || !s.last_run) return live;
+  for (const auto& w : s.workers)
+    if (w.run_id == s.last_run->id) return w.alive;
+  return live;
+}
+
 std::string json_str(std::string_view s) {
   return codecs::json_string(s);
 }
@@ -181,7 +190,8 @@ void print_status(std::ostream& out, const job_status& s, const std::filesystem:
   if (s.last_run) {
     const auto& r = *s.last_run;
     out << fmt::format("run       #{} {}{}: {}\n", r.id, r.command,
-                       r.preset.empty() ? "" : " --preset " + r.preset, run_state(r, live));
+                       r.preset.empty() ? "" : " --preset " + r.preset,
+                       run_state(r, last_run_live(s, live)));
     if (r.finished_at) {
       out << fmt::format("started   {}, finished {} ({})\n", r.started_at, *r.finished_at,
                          format_seconds(r.seconds));
@@ -193,6 +203,10 @@ void print_status(std::ostream& out, const job_status& s, const std::filesystem:
     out << "snapshot  " << r.snapshot.value_or("none") << '\n';
     if (!r.message.empty()) out << "message   " << r.message << '\n';
     out << "runs      " << s.run_count << " recorded\n";
+    if (!s.location.empty())
+      out << "job       " << job_state(s, live)
+          << (s.live_runs > 0 ? fmt::format(" ({} of its processes alive)", s.live_runs) : "")
+          << '\n';
   } else {
     out << "run       none recorded\n";
   }
@@ -282,6 +296,7 @@ std::string status_json(const job_status& s, const std::filesystem::path& state_
   if (!s.location.empty()) j += ",\"state\":" + json_str(s.location);
   j += ",\"live\":";
   j += live ? "true" : "false";
+  j += ",\"job_state\":" + json_str(job_state(s, live));
   j += ",\"runs\":" + std::to_string(s.run_count) + ",\"last_run\":";
   if (s.last_run) {
     const auto& r = *s.last_run;
@@ -290,9 +305,9 @@ std::string status_json(const job_status& s, const std::filesystem::path& state_
         "\"finished_at\":{},\"seconds\":{},\"snapshot\":{},\"source\":{},\"target\":{},"
         "\"message\":{}}}",
         r.id, json_str(r.command), json_str(r.preset), json_str(r.status),
-        json_str(run_state(r, live)), json_str(r.started_at), json_opt(r.finished_at),
-        json_num(r.seconds), json_opt(r.snapshot), json_str(r.source_redacted),
-        json_str(r.target_redacted), json_str(r.message));
+        json_str(run_state(r, last_run_live(s, live))), json_str(r.started_at),
+        json_opt(r.finished_at), json_num(r.seconds), json_opt(r.snapshot),
+        json_str(r.source_redacted), json_str(r.target_redacted), json_str(r.message));
   } else {
     j += "null";
   }
@@ -348,6 +363,14 @@ std::string status_json(const job_status& s, const std::filesystem::path& state_
       t.chunks_failed, t.rows, t.bytes, t.bytes_planned, t.indexes_total, t.indexes_done,
       t.indexes_failed);
   return j;
+}
+
+std::string job_state(const job_status& s, bool live) {
+  if (!s.location.empty() && s.live_runs > 0) return "running";
+  if (!s.last_run) return "none";
+  const std::string& st = s.last_run->status;
+  if (st != "running") return st;
+  return live && s.location.empty() ? "running" : "stopped";
 }
 
 std::vector<table_summary> summarize(const job_status& s) {

@@ -31,6 +31,13 @@ void print_status_json(std::ostream& out, const job_status& s,
 /// That JSON object as a string (no newline): also the base of the live API's status document.
 std::string status_json(const job_status& s, const std::filesystem::path& state_dir, bool live);
 
+/// The job's state: "running" while it runs — on a shared state while any of its processes
+/// lives (the newest run may be a worker that was killed or left while others go on), else
+/// while `live` and its last run is running; otherwise its last run's outcome ("done",
+/// "failed", "interrupted"), "stopped" for one that ended without recording one, "none" before
+/// any run.
+std::string job_state(const job_status& s, bool live);
+
 /// The final summary's rows from the state store (resumed chunks included).
 std::vector<table_summary> summarize(const job_status& s);
 

@@ -1,6 +1,7 @@
 // Several uringmig processes on one job, through a shared (PostgreSQL) state: see workers.hpp.
 #include "engine/core/workers.hpp"
 
+#include "engine/core/pg_session.hpp"
 #include "io/sleep.hpp"
 
 #include <fmt/format.h>
@@ -183,6 +184,83 @@ void publish_plan(state_store& state, std::int64_t run_id,
 
 std::string published(const state_store& state, const std::string& key) {
   return state.get(key).value_or("");
+}
+
+void coordinator_watch::start(const worker_round& round, std::string worker, std::string snapshot,
+                              bool allow_inconsistent) {
+  std::lock_guard lk(m_);
+  round_ = round;
+  worker_ = std::move(worker);
+  snapshot_ = std::move(snapshot);
+  allow_inconsistent_ = allow_inconsistent;
+}
+
+std::string coordinator_watch::snapshot() const {
+  if (inconsistent_.load()) return {};
+  std::lock_guard lk(m_);
+  return snapshot_;
+}
+
+std::string coordinator_watch::lost() const {
+  std::lock_guard lk(m_);
+  return lost_;
+}
+
+void watch_coordinator(state_store& state, io::runtime& rt, coordinator_watch& w) {
+  if (w.round_.coordinator || w.inconsistent_.load() || !w.lost().empty() ||
+      state.run_alive(w.round_.coordinator_run, true))
+    return;
+  if (state.chunks_pending() == 0) return;  // its snapshot is needed no more
+  if (w.allow_inconsistent_) {
+    w.inconsistent_ = true;
+    spdlog::warn(
+        "worker {}: the coordinator (run {}) ended and its exported snapshot with it; going on "
+        "under fresh snapshots (--allow-inconsistent): the copy is not consistent",
+        w.worker_, w.round_.coordinator_run);
+    return;
+  }
+  {
+    std::lock_guard lk(w.m_);
+    w.lost_ = fmt::format(
+        "the coordinator of job {} (run {}) ended and its exported snapshot with it: the workers "
+        "stopped so that the copy stays consistent; run the same command again to resume under "
+        "a fresh snapshot, or pass --allow-inconsistent to go on without one",
+        state.where(), w.round_.coordinator_run);
+  }
+  rt.request_stop("the coordinator ended");
+}
+
+asio::awaitable<bool> join_coordinator_snapshot(state_store& state, io::runtime& rt,
+                                                coordinator_watch& w,
+                                                connectors::postgres::connection& session) {
+  const std::string snapshot = w.snapshot();
+  bool gone = false;
+  try {
+    co_await join_snapshot(session, snapshot);
+  } catch (const job_error&) {
+    gone = true;  // 22023: its exporting transaction ended
+  }
+  if (!gone) co_return true;
+  (void)co_await session.query("ROLLBACK");
+  if (job_finished(state, w.round_.coordinator_run)) {
+    spdlog::info("worker {}: the job's other workers finished it already", w.worker_);
+    co_return false;
+  }
+  if (state.chunks_pending() == 0) {
+    {
+      std::lock_guard lk(w.m_);
+      w.snapshot_.clear();  // no chunk is left to read under it
+    }
+    co_await join_snapshot(session, {});
+    co_return true;
+  }
+  watch_coordinator(state, rt, w);
+  if (std::string lost = w.lost(); !lost.empty()) throw job_error(lost);
+  if (!w.inconsistent())
+    throw job_error("the coordinator's snapshot " + snapshot +
+                    " is gone: run the same command again to resume with a fresh snapshot");
+  co_await join_snapshot(session, {});
+  co_return true;
 }
 
 bool claim_table_finish(state_store& state, const std::string& schema, const std::string& name) {

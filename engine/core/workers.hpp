@@ -6,14 +6,17 @@
 #pragma once
 
 #include "codecs/url.hpp"
+#include "connectors/postgres/connection.hpp"
 #include "engine/core/job_spec.hpp"
 #include "engine/core/state_store.hpp"
 #include "io/runtime.hpp"
 
 #include <boost/asio/awaitable.hpp>
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <stop_token>
 #include <string>
 #include <string_view>
@@ -33,7 +36,7 @@ job_definition definition_of(const job_spec& opts, const codecs::endpoint& sourc
 
 /// This process's name in a shared state: "r<run id>@host:pid", then " #N/M" of --worker.
 std::string worker_name(const job_spec& opts, std::int64_t run_id);
-/// Its first part, "r<run id>@host:pid" (state_pg's worker_run_sql reads the run id back).
+/// Its first part, "r<run id>@host:pid".
 std::string worker_name(std::int64_t run_id, std::string_view host, std::int64_t pid);
 /// This host's name ("unknown" if it has none): in worker names and on a shared state's runs.
 std::string host_name();
@@ -61,6 +64,51 @@ void publish_plan(state_store& state, std::int64_t run_id,
                   std::vector<std::pair<std::string, std::string>> extra = {});
 /// A key the coordinator published with publish_plan (its `extra`).
 std::string published(const state_store& state, const std::string& key);
+
+/// A worker's watch on the coordinator whose exported snapshot its source sessions read under
+/// (the bulk clone's, a shard job's PostgreSQL source's). The heartbeat (the state's thread)
+/// and the source sessions share it.
+class coordinator_watch {
+ public:
+  /// `round`: this worker's; `snapshot`: the coordinator's, as published; `allow_inconsistent`:
+  /// go on under fresh snapshots once the coordinator ended (--allow-inconsistent).
+  void start(const worker_round& round, std::string worker, std::string snapshot,
+             bool allow_inconsistent);
+  /// The snapshot a new source session joins: the coordinator's, or empty (a fresh one) once it
+  /// ended under --allow-inconsistent or when no chunk is left to read under it.
+  std::string snapshot() const;
+  /// The coordinator ended and this worker went on under fresh snapshots.
+  bool inconsistent() const { return inconsistent_.load(); }
+  /// The line the worker stops with once the coordinator ended (empty while it did not).
+  std::string lost() const;
+
+ private:
+  friend void watch_coordinator(state_store& state, io::runtime& rt, coordinator_watch& w);
+  friend boost::asio::awaitable<bool> join_coordinator_snapshot(
+      state_store& state, io::runtime& rt, coordinator_watch& w,
+      connectors::postgres::connection& session);
+
+  mutable std::mutex m_;
+  worker_round round_;
+  std::string worker_;
+  std::string snapshot_;  // (m_)
+  bool allow_inconsistent_ = false;
+  std::atomic<bool> inconsistent_{false};
+  std::string lost_;  // (m_)
+};
+
+/// The heartbeat's check: a worker whose coordinator ended while chunks are left stops the run
+/// (rt.request_stop; w.lost() says why), or with --allow-inconsistent goes on under fresh
+/// snapshots (said once, at warn). Nothing for the coordinator itself.
+void watch_coordinator(state_store& state, io::runtime& rt, coordinator_watch& w);
+
+/// `session` enters w.snapshot() in a new REPEATABLE READ READ ONLY transaction. When that
+/// snapshot is gone (the coordinator ended meanwhile): false if the job's other workers finished
+/// it (nothing left to do); a fresh snapshot when no chunk is left or under
+/// --allow-inconsistent; else a job_error (w.lost(), or "run the same command again").
+boost::asio::awaitable<bool> join_coordinator_snapshot(state_store& state, io::runtime& rt,
+                                                       coordinator_watch& w,
+                                                       connectors::postgres::connection& session);
 
 /// The named lock under which one worker finishes a table: whether this process took it and
 /// nobody finished (or failed) the table yet. Held until release_table_finish or the process's

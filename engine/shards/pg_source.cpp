@@ -59,6 +59,8 @@ namespace {
 struct pg_state {
   codecs::endpoint endpoint;
   std::string snapshot;
+  state_store* state = nullptr;        // a follower's: the job's shared state
+  coordinator_watch* watch = nullptr;  // a follower's: its sessions join the coordinator's snapshot
   std::optional<pg::connection> holder;
   std::vector<std::optional<pg::connection>> readers;
   std::map<std::string, table_info> infos;  // by target table name
@@ -157,9 +159,11 @@ asio::awaitable<source> open_pg_source(const codecs::endpoint& src, const job_op
       st->readers[r].emplace(co_await connect_endpoint(rex, st->endpoint, "source"));
       pg::connection& rc = *st->readers[r];
       co_await apply_settings(rc, text_profile::portable, "setting up a source reader");
-      co_await join_snapshot(rc, st->snapshot);
+      if (!st->watch)
+        co_await join_snapshot(rc, st->snapshot);
+      else if (!co_await join_coordinator_snapshot(*st->state, rt, *st->watch, rc))
+        throw job_error("the job's other workers finished it while this worker held a chunk");
     }
-    (void)rt;
     pg::connection& conn = *st->readers[r];
     const table_load& t = sink.table();
     const table_info& info = st->infos.at(t.name);
@@ -196,10 +200,14 @@ asio::awaitable<source> open_pg_source(const codecs::endpoint& src, const job_op
       throw job_error("reading " + info.display() + ": the COPY data ended mid-row");
   };
   out.snapshot = st->snapshot;
-  out.adopt_snapshot = [st](std::string id) -> asio::awaitable<void> {
+  out.follow_coordinator = [st, &rt](state_store& state,
+                                     coordinator_watch& watch) -> asio::awaitable<void> {
     (void)co_await st->holder->query("ROLLBACK");
-    co_await join_snapshot(*st->holder, id);
-    st->snapshot = std::move(id);
+    st->state = &state;
+    st->watch = &watch;
+    if (!co_await join_coordinator_snapshot(state, rt, watch, *st->holder))
+      throw job_error("the job's other workers finished it already");
+    st->snapshot = watch.snapshot();
   };
   out.close = [st, &rt, readers]() -> asio::awaitable<void> {
     for (std::size_t r = 0; r < readers; ++r) {

@@ -259,6 +259,7 @@ struct shard_run {
   std::vector<std::string> not_copied;  // the source's, for the summary
   bool workers = false;                 // one of several workers (a shared state)
   std::string worker;                   // its name in the state
+  coordinator_watch watch;              // workers: on the coordinator and its snapshot
 };
 
 /// The saved plan's chunks: rowid ranges must not move under rows already written.
@@ -317,6 +318,9 @@ asio::awaitable<void> join_job(shard_run& r, source& src, const std::string& fp)
   r.worker = worker_name(opts, r.run_id);
   const worker_round round = co_await join_workers(state, r.rt, r.run_id, r.worker,
                                                    definition_of(opts, r.ep.source, r.ep.target));
+  r.watch.start(round, r.worker,
+                round.coordinator ? src.snapshot : published(state, "workers.snapshot"),
+                opts.config.bulk.allow_inconsistent);
   if (!round.coordinator) {
     if (state.get("shards.fingerprint") != fp)
       throw usage_error(fmt::format(
@@ -325,10 +329,10 @@ asio::awaitable<void> join_job(shard_run& r, source& src, const std::string& fp)
           state.where()));
     check_shared_target(state, r.target);
     use_saved_plan(state, src);
-    if (src.adopt_snapshot) {
-      const std::string snapshot = published(state, "workers.snapshot");
-      co_await src.adopt_snapshot(snapshot);
-      spdlog::info("worker {}: reading under the coordinator's snapshot {}", r.worker, snapshot);
+    if (src.follow_coordinator) {
+      co_await src.follow_coordinator(state, r.watch);
+      spdlog::info("worker {}: reading under the coordinator's snapshot {}", r.worker,
+                   r.watch.snapshot());
     }
     co_return;
   }
@@ -447,6 +451,8 @@ asio::awaitable<void> run_all(shard_run& r, const shards::load_options& lo_base,
       lo.leases = std::move(l);
       lo.exit_mid_chunk = opts.config.bulk.exit_mid_chunk;
       lo.hold_first_chunk = boolean_setting(opts.settings, "copy.debug.hold_first_chunk");
+      if (src.follow_coordinator)
+        lo.leases->heartbeat = [&r] { watch_coordinator(*r.state, r.rt, r.watch); };
     } else {
       r.run_id = state.begin_run({opts.command,
                                   opts.preset.empty() ? "shards" : opts.preset,
@@ -495,7 +501,7 @@ int shards::run(const job_spec& opts) {
   const int writer_threads = int_setting(opts, "sqlite.writer_threads",
                                          std::min(target.files(), cores), 1, target.files());
   io::runtime rt(1 + readers + static_cast<std::size_t>(writer_threads));
-  shard_run r{opts, ep, target, rt, {}, 0, {}, 0, false, {}, false, {}};
+  shard_run r{opts, ep, target, rt, {}, 0, {}, 0, false, {}, false, {}, {}};
   const auto started = std::chrono::steady_clock::now();
   std::string error;
   try {
@@ -527,10 +533,18 @@ int shards::run(const job_spec& opts) {
   std::printf("wall time %.2fs: %lld rows written (%.0f rows/s) into %d file(s) per table\n", secs,
               static_cast<long long>(r.rows), r.rows / std::max(secs, 1e-9), target.files());
   print_not_copied(r.not_copied);
+  if (r.watch.inconsistent())
+    std::printf(
+        "snapshot: not consistent (the coordinator ended; this worker went on under fresh "
+        "snapshots: --allow-inconsistent)\n");
   std::fflush(stdout);
   if (!error.empty()) {
     if (r.run_id) state.end_run(r.run_id, run_status::failed, error);
     throw job_error(error);
+  }
+  if (const std::string lost = r.watch.lost(); !lost.empty()) {
+    state.end_run(r.run_id, run_status::interrupted, lost);
+    throw job_error(lost);
   }
   if (r.interrupted || rt.stop_token().stop_requested()) {
     const std::string msg =

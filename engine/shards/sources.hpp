@@ -7,6 +7,7 @@
 #include "engine/core/catalog.hpp"
 #include "engine/core/job.hpp"
 #include "engine/core/job_spec.hpp"
+#include "engine/core/workers.hpp"
 #include "engine/shards/load.hpp"
 #include "io/runtime.hpp"
 
@@ -52,10 +53,12 @@ struct source {
   /// for the plan and the summary.
   std::vector<std::string> not_copied;
   /// A PostgreSQL source: the snapshot it exported (its readers read under it), and how to
-  /// read under another process's instead (the coordinator's, for the workers of one job:
-  /// before the first chunk; a job_error when that snapshot is gone). Empty / unset: SQLite.
+  /// read under the job's coordinator's instead (the workers of one job: before the first
+  /// chunk; `watch` and `state` outlive the source): its sessions join the snapshot `watch`
+  /// names, as join_coordinator_snapshot does. Empty / unset: SQLite.
   std::string snapshot;
-  std::function<boost::asio::awaitable<void>(std::string)> adopt_snapshot;
+  std::function<boost::asio::awaitable<void>(state_store& state, coordinator_watch& watch)>
+      follow_coordinator;
   /// Releases connections (on their own contexts); call before the runtime ends.
   std::function<boost::asio::awaitable<void>()> close;
 };

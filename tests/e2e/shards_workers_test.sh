@@ -5,7 +5,10 @@
 # same shard files as one process, each chunk done once and each table's files finished once;
 # a worker killed with a chunk in one file and not in the others (the debug hook exits as
 # kill -9 does) has its chunk taken again after its lease and the job ends identical; a worker
-# whose definition differs, or that does not see the job's directory, is refused (exit 2).
+# whose definition differs, or that does not see the job's directory, is refused (exit 2); the
+# coordinator of a PostgreSQL source killed before the other workers' readers joined its
+# snapshot stops a worker with one line, while one with --allow-inconsistent goes on under
+# fresh snapshots and says so.
 # shellcheck disable=SC1091
 . "$(dirname "${BASH_SOURCE[0]}")/lib/pg.sh"
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -134,4 +137,32 @@ grep -q "taken again" "$work/e.err" "$work/f.err" || fail "scenario 2: no chunk 
 [ "$(dump out2 clients INN)" = "$(dump ref2 clients INN)" ] || fail "worker killed: the shard files differ from one process's"
 finished out2 clients
 once two out2 clients "worker killed" d.err e.err f.err
+
+# 3. PostgreSQL source: every worker holds its first chunk (its reader not yet in the
+#    coordinator's snapshot) when the coordinator is killed; g stops with one line (exit 1),
+#    h (--allow-inconsistent) reads under fresh snapshots and ends the job identical.
+t3="sqlite://$work/out3?shards=3&shard_key=phone"
+worker c3 "$pgsrc" "$t3" three holds.toml; pc3=$pid
+for _ in $(seq 300); do
+  [ "$(q "select exists (select 1 from uringmig_state.kv where job = 'three' and key = 'workers.ready')")" = t ] && break
+  kill -0 "$pc3" 2>/dev/null || break
+  sleep 0.05
+done
+worker g "$pgsrc" "$t3" three holds.toml; pg_=$pid
+worker h "$pgsrc" "$t3" three holds.toml --allow-inconsistent; ph=$pid
+for _ in $(seq 300); do  # each of the three holds a chunk
+  [ "$(q "select count(distinct leased_by) from uringmig_state.chunk where job = 'three' and status = 'pending' and leased_by is not null")" = 3 ] && break
+  kill -0 "$pg_" 2>/dev/null && kill -0 "$ph" 2>/dev/null || break
+  sleep 0.05
+done
+kill -9 "$pc3"; wait "$pc3" 2>/dev/null || true
+q "insert into uringmig_state.kv (job, key, value) values ('three', 'debug.release', '1')" >/dev/null
+rc=0; wait "$pg_" || rc=$?
+[ "$rc" = 1 ] || fail "scenario 3: the consistent worker exited $rc: $(tail -n 2 "$work/g.err")"
+grep -q "^uringmig: the coordinator of job .* ended and its exported snapshot with it" "$work/g.err" ||
+  fail "scenario 3: no clear stop: $(tail -n 1 "$work/g.err")"
+wait "$ph" || fail "scenario 3: the --allow-inconsistent worker exited $?: $(tail -n 2 "$work/h.err")"
+grep -q "snapshot: not consistent" "$work/h.out" || fail "scenario 3: the summary does not say not consistent"
+[ "$(dump out3 clients id)" = "$(dump ref1 clients id)" ] || fail "coordinator killed: the shard files differ from one process's"
+finished out3 clients
 finish shards_workers

@@ -178,8 +178,8 @@ TEST_F(leases_test, a_new_round_reopens_failed_chunks_and_the_dead_workers_lease
   auto live = open();
   const std::int64_t lr = live.begin_run({"run", "bulk", "", "", {}, true});
   const std::string live_name = "r" + std::to_string(lr) + "@h:1";
-  const std::string dead_name = "r999999@h:2";  // a run that holds no lock: dead
-  const auto c0 = a.claim_chunk(live_name, 60s);
+  const std::string dead_name = "r999999@h:2";       // claims of a store without a live run: dead
+  const auto c0 = live.claim_chunk(live_name, 60s);  // its run on its chunk
   const auto c1 = a.claim_chunk(dead_name, 60s);
   const auto c2 = a.claim_chunk(dead_name, 60s);
   ASSERT_TRUE(c0 && c1 && c2);

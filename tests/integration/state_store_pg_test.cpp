@@ -240,10 +240,11 @@ TEST(state_store_pg, a_version_1_schema_is_upgraded_in_place_keeping_its_rows) {
       db.conninfo,
       "ALTER TABLE uringmig_state.run DROP COLUMN host, DROP COLUMN pid, DROP COLUMN worker, "
       "DROP COLUMN worker_name, DROP COLUMN heartbeat_at; ALTER TABLE uringmig_state.chunk DROP "
-      "COLUMN done_at; UPDATE uringmig_state.version SET version = 1");
+      "COLUMN done_at, DROP COLUMN leased_run, DROP COLUMN done_run; UPDATE "
+      "uringmig_state.version SET version = 1");
   auto s = state_store::open(at(db.tcp_url, "job", d));
   EXPECT_EQ(uringmig::test::query_value(db.conninfo, "SELECT version FROM uringmig_state.version"),
-            "2");
+            "3");
   EXPECT_EQ(s.get("kept"), "yes");
   const std::int64_t run = s.begin_run({"run", "bulk", "", "", {}, true});
   EXPECT_EQ(uringmig::test::query_value(
@@ -252,6 +253,84 @@ TEST(state_store_pg, a_version_1_schema_is_upgraded_in_place_keeping_its_rows) {
             std::to_string(::getpid()) + " true");
   EXPECT_EQ(state_store::open_existing(at(db.tcp_url, "job", d))->status_snapshot().workers.size(),
             1U);
+}
+
+TEST(state_store_pg, a_version_2_schema_is_upgraded_keeping_who_leased_and_did_each_chunk) {
+  const auto db = uringmig::test::fresh_database("state_upgrade2");
+  temp_dir d;
+  std::int64_t run = 0;
+  std::string name;
+  {
+    auto s = state_store::open(at(db.tcp_url, "job", d));
+    s.save_plan(plan_of("orders", 3));
+    run = s.begin_run({"run", "bulk", "", "", {}, true});
+    name = "r" + std::to_string(run) + "@host:1 #1/2";
+    const auto done = s.claim_chunk(name, std::chrono::seconds(60));
+    ASSERT_TRUE(done);
+    s.mark_chunk_done(done->schema, done->name, done->chunk_no, 5, 50, 0.1);
+    ASSERT_TRUE(s.claim_chunk(name, std::chrono::seconds(60)));
+    // The schema as version 2 left it: the run ids only in the worker names.
+    uringmig::test::exec_sql(db.conninfo,
+                             "ALTER TABLE uringmig_state.chunk DROP COLUMN leased_run, DROP COLUMN "
+                             "done_run; UPDATE uringmig_state.version SET version = 2");
+    auto again = state_store::open(at(db.tcp_url, "job", d));
+    EXPECT_EQ(
+        uringmig::test::query_value(db.conninfo, "SELECT version FROM uringmig_state.version"),
+        "3");
+    const std::string id = std::to_string(run);
+    EXPECT_EQ(
+        uringmig::test::query_value(
+            db.conninfo,
+            "SELECT string_agg(chunk_no || ':' || coalesce(leased_run::text, '-') || ':' || "
+            "coalesce(done_run::text, '-'), ' ' ORDER BY chunk_no) FROM uringmig_state.chunk"),
+        "0:-:" + id + " 1:" + id + ":- 2:-:-");
+    // What status reads per worker comes from those ids, with the run still alive.
+    const auto st = state_store::open_existing(at(db.tcp_url, "job", d))->status_snapshot();
+    ASSERT_EQ(st.workers.size(), 1U);
+    EXPECT_EQ(st.workers[0].run_id, run);
+    EXPECT_EQ(st.workers[0].chunks_done, 1);
+    ASSERT_EQ(st.workers[0].leases.size(), 1U);
+    EXPECT_EQ(st.workers[0].leases[0].chunk_no, 1);
+  }
+  // Its process gone, a new round reopens the chunk its run leased.
+  auto next = state_store::open(at(db.tcp_url, "job", d));
+  EXPECT_EQ(next.reopen_chunks(), 1);
+}
+
+TEST(state_store_pg, reading_an_older_schema_changes_nothing_and_says_what_upgrades_it) {
+  const auto db = uringmig::test::fresh_database("state_readonly");
+  const std::string role = "state_reader_" + std::to_string(::getpid());
+  temp_dir d;
+  {
+    auto s = state_store::open(at(db.tcp_url, "job", d));
+    s.save_plan(plan_of("orders", 2));
+  }
+  uringmig::test::exec_sql(db.conninfo, "DROP ROLE IF EXISTS " + role + "; CREATE ROLE " + role +
+                                            " LOGIN PASSWORD 'pw-secret'; GRANT USAGE ON SCHEMA "
+                                            "uringmig_state TO " +
+                                            role +
+                                            "; GRANT SELECT ON ALL TABLES IN SCHEMA "
+                                            "uringmig_state TO " +
+                                            role);
+  const auto& c = uringmig::test::shared_cluster();
+  const std::string url =
+      "postgresql://" + role + ":pw-secret@127.0.0.1:" + std::to_string(c.port) + "/" + db.name;
+  // The current version: a user who may only read reads it.
+  auto now = state_store::open_existing(at(url, "job", d));
+  ASSERT_TRUE(now);
+  EXPECT_EQ(now->status_snapshot().tables.size(), 1U);
+  // An older one: one line saying what upgrades it, and the schema as it was.
+  uringmig::test::exec_sql(db.conninfo, "UPDATE uringmig_state.version SET version = 2");
+  const auto msg = usage_error_of([&] { state_store::open_existing(at(url, "job", d)); });
+  EXPECT_THAT(msg, HasSubstr("has version 2, older than this uringmig's (3): run the job's "
+                             "workers once with this uringmig"));
+  EXPECT_EQ(msg.find("pw-secret"), std::string::npos);
+  EXPECT_EQ(msg.find('\n'), std::string::npos);
+  // Even a user who may write: reading does not upgrade.
+  EXPECT_THAT(usage_error_of([&] { state_store::open_existing(at(db.tcp_url, "job", d)); }),
+              HasSubstr("older than this uringmig's"));
+  EXPECT_EQ(uringmig::test::query_value(db.conninfo, "SELECT version FROM uringmig_state.version"),
+            "2");
 }
 
 TEST(state_store_pg, status_reads_the_state_url) {

@@ -249,6 +249,48 @@ TEST(status_command, a_shared_state_shows_its_workers_alive_or_dead_with_their_l
   EXPECT_THAT(status_json(s, "/tmp/state", true), Not(HasSubstr("\"workers\"")));
 }
 
+TEST(status_command, a_shared_job_runs_while_any_worker_lives_whatever_its_newest_run_says) {
+  job_status s;
+  s.location = "postgresql://u@h/db (schema uringmig_state, job j)";
+  run_row newest;
+  newest.id = 9;
+  newest.command = "run";
+  newest.preset = "bulk";
+  newest.status = "running";  // killed with -9: its row still says running
+  s.last_run = newest;
+  s.run_count = 2;
+  s.live_runs = 1;  // run 8 lives
+  worker_row older;
+  older.run_id = 8;
+  older.alive = true;
+  older.state = "alive";
+  worker_row killed = older;
+  killed.run_id = 9;
+  killed.alive = false;
+  killed.state = "dead";
+  s.workers = {older, killed};
+  std::ostringstream out;
+  print_status(out, s, "/tmp/state", true);
+  EXPECT_THAT(out.str(), HasSubstr("run       #9 run --preset bulk: stopped without an outcome"));
+  EXPECT_THAT(out.str(), HasSubstr("\njob       running (1 of its processes alive)\n"));
+  EXPECT_THAT(status_json(s, "/tmp/state", true), HasSubstr("\"job_state\":\"running\""));
+  // The newest worker left (or failed) while another goes on: still running.
+  s.last_run->status = "interrupted";
+  EXPECT_EQ(job_state(s, true), "running");
+  // None lives: the newest run's outcome.
+  s.live_runs = 0;
+  EXPECT_EQ(job_state(s, false), "interrupted");
+  s.last_run->status = "running";
+  EXPECT_EQ(job_state(s, false), "stopped");
+  // One process on a state directory: its last run says it.
+  s.location.clear();
+  EXPECT_EQ(job_state(s, true), "running");
+  s.last_run->status = "done";
+  EXPECT_EQ(job_state(s, true), "done");
+  s.last_run.reset();
+  EXPECT_EQ(job_state(s, false), "none");
+}
+
 TEST(status_command, json_stays_valid_for_text_that_is_not_utf8) {
   // A server message in Latin-1 (a non-UTF8 source database) reaches the state as is.
   temp_dir d;

@@ -101,6 +101,20 @@ TEST(top_model, a_running_row_without_a_live_job_is_stopped) {
   EXPECT_EQ(s.phase, "stopped");
 }
 
+TEST(top_model, a_shared_job_runs_while_any_worker_lives_after_its_newest_one_stopped) {
+  auto job = running_job(1);
+  job.location = "postgresql://u@h/db (schema uringmig_state, job j)";
+  job.last_run->status = "interrupted";  // the newest worker stopped; another goes on
+  job.live_runs = 1;
+  auto s = parsed(document(job, true));
+  EXPECT_EQ(s.state, "running");
+  EXPECT_EQ(s.phase, "copy");
+  job.last_run->status = "running";  // killed with -9
+  EXPECT_EQ(parsed(document(job, true)).state, "running");
+  job.live_runs = 0;  // the last one gone
+  EXPECT_EQ(parsed(document(job, false)).state, "stopped");
+}
+
 TEST(top_model, phase_follows_the_tables_then_the_online_marks) {
   auto job = running_job(1);
   job.tables[0].status = "indexing";
