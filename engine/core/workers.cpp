@@ -184,7 +184,8 @@ void publish_plan(state_store& state, std::int64_t run_id,
 
 asio::awaitable<void> wait_for_workers(state_store& state, io::runtime& rt, const job_spec& opts) {
   const std::int64_t wait = integer_setting(opts.settings, "copy.debug.wait_workers");
-  while (state.status_snapshot().live_runs < wait)
+  // Not past the job's end: the workers that came may have done every chunk meanwhile.
+  while (state.status_snapshot().live_runs < wait && state.chunks_pending() > 0)
     if (!co_await io::sleep_unless_stopped(std::chrono::milliseconds(50), rt.stop_token())) break;
 }
 

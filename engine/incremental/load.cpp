@@ -17,6 +17,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 
 namespace uringmig::engine::incremental {
@@ -149,6 +150,10 @@ class load_worker final : public chunk_worker {
       }
       co_await finish(t, wc, n);
       a.ok = true;
+      if (j_.exit_after_commit > 0 && j_.committed.fetch_add(1) + 1 == j_.exit_after_commit) {
+        spdlog::critical("copy.debug.exit_mid_chunk reached: exiting as if killed");
+        std::_Exit(137);
+      }
     } catch (const pg::error& e) {
       error = e.diag().to_string();
       retryable = e.retryable();

@@ -224,6 +224,7 @@ asio::awaitable<outcome> load_all(context& cx, state_store& state, progress& pro
   j.target = cx.spec.target_endpoint();
   j.rt = &cx.rt;
   j.rejects_dir = cx.spec.state_dir / "rejects";
+  j.exit_after_commit = cx.spec.config.bulk.exit_mid_chunk;
   if (cx.w.coordinator) {
     co_await prepare_tables(cx, j, run_id);
     mirror_state(state, j);
@@ -232,8 +233,9 @@ asio::awaitable<outcome> load_all(context& cx, state_store& state, progress& pro
       for (const auto& t : j.tables)
         runs.emplace_back("incremental.table_run." + t->plan.target_name,
                           std::to_string(t->table_run_id));
-      publish_plan(state, cx.w.run, std::move(runs));
+      // Tests: the workers are in before any can take a chunk (the coordinator takes the first).
       co_await wait_for_workers(state, cx.rt, cx.spec);
+      publish_plan(state, cx.w.run, std::move(runs));
     }
   } else {
     co_await take_tables(cx, j, state);

@@ -27,7 +27,7 @@ psql -qX -v ON_ERROR_STOP=1 -d "$dst" <<'SQL'
 create table refs_copy (id int primary key, note text);
 create index refs_note on refs_copy (note);
 SQL
-config() {  # file chunk_rows
+config() {  # file chunk_rows [debug line]
   cat >"$1" <<EOF
 source = "$(url "$src")"
 target = "$(url "$dst")"
@@ -38,6 +38,7 @@ chunk_rows = $2
 lease_s = 1
 [copy.debug]
 wait_workers = 3
+${3:-}
 [[tables]]
 source = "public.items"
 target = "public.items_copy"
@@ -55,10 +56,11 @@ EOF
 }
 config job.toml 1000
 config other.toml 2000
+config dies.toml 1000 "exit_mid_chunk = 1"
 q() { psql -qXAt -d "$state" -c "$1"; }
 t() { psql -qXAt -d "$dst" -c "$1"; }
-worker() {  # name: in the background, pid in $pid
-  "$bin" run --config job.toml --jobs 1 --state-dir "$work/sd_$1" --state-url "$(tcp_url "$state")" \
+worker() {  # name N/M [config]: in the background, pid in $pid
+  "$bin" run --config "${3:-job.toml}" --jobs 1 --state-dir "$work/sd_$1" --state-url "$(tcp_url "$state")" \
     --job inc --worker "$2" >"$work/$1.out" 2>"$work/$1.err" &
   pid=$!
 }
@@ -130,12 +132,19 @@ create trigger chunk_marked after update on uringmig.chunks for each row
 create trigger mark_moved after update on uringmig.watermarks for each row execute function mark_moved();
 SQL
 
-# 2. A third of the rows change: only those move.
+# 2. A third of the rows change: only those move. The coordinator dies (as kill -9) right after
+#    its first chunk committed on the target, before the state has it done: the worker that
+#    takes the chunk again after the lease finds its mark on the target and skips it.
 psql -qX -v ON_ERROR_STOP=1 -d "$src" -c "update items set v = v || '!', ts = ts + interval '1 day' where id % 3 = 0"
-worker d 1/3; pd=$pid
+worker d 1/3 dies.toml; pd=$pid
+for _ in $(seq 100); do grep -q "coordinating job" d.err && break; sleep 0.05; done
 worker e 2/3; pe=$pid
 worker f 3/3; pf=$pid
-for p in $pd $pe $pf; do wait "$p" || fail "round 2: a worker exited $?: $(tail -n 2 "$work"/[def].err)"; done
+rc=0; wait "$pd" || rc=$?
+[ "$rc" = 137 ] || fail "round 2: the dying coordinator exited $rc: $(tail -n 2 "$work/d.err")"
+for p in $pe $pf; do wait "$p" || fail "round 2: a worker exited $?: $(tail -n 2 "$work"/[ef].err)"; done
+cat e.err f.err | grep -q "chunk .: already done on the target .*; skipped" ||
+  fail "round 2: the chunk committed before its worker died was not skipped"
 want_mark="2024-01-02 00:00:07.998+00" round "round 2" d.err e.err f.err
 counted "round 2"
 [ "$upserted" = 2666 ] || fail "round 2: $upserted rows upserted, not only the 2666 changed ones"
