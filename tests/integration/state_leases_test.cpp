@@ -9,7 +9,6 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <libpq-fe.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -258,42 +257,6 @@ TEST_F(leases_test, status_lists_each_worker_alive_or_dead_with_what_it_did_and_
   EXPECT_EQ(after.workers[0].leases.size(), 2U);
   EXPECT_TRUE(after.workers[1].leases.empty());
   EXPECT_EQ(after.workers[0].chunks_done + after.workers[1].chunks_done, 2);
-}
-
-/// One value from `sql` on `c`.
-std::string one(PGconn* c, const char* sql) {
-  PGresult* r = PQexec(c, sql);
-  std::string v = PQntuples(r) == 1 ? PQgetvalue(r, 0, 0) : "";
-  PQclear(r);
-  return v;
-}
-
-TEST_F(leases_test, a_worker_starting_is_never_taken_for_dead_by_another_starting_one) {
-  auto a = open();
-  auto b = open();
-  PGconn* c = PQconnectdb(db.conninfo.c_str());
-  ASSERT_EQ(PQstatus(c), CONNECTION_OK);
-  // The first run of a fresh state database is run 1: its lock is held here, as a slow session
-  // would be late to take it.
-  one(c, "SELECT pg_advisory_lock(1970433384, 1)");
-  std::int64_t first = 0;
-  std::thread starting([&] { first = a.begin_run({"run", "incremental", "", "", {}, true}); });
-  bool waits = false;
-  for (int i = 0; i < 1000 && !waits; ++i) {
-    waits = one(c,
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = "
-                "1970433384 AND objid = 1 AND NOT granted") == "1";
-    if (!waits) std::this_thread::sleep_for(10ms);
-  }
-  EXPECT_TRUE(waits);
-  // Another worker starts meanwhile: it must not close run 1 as a process that died.
-  const std::int64_t second = b.begin_run({"run", "incremental", "", "", {}, true});
-  one(c, "SELECT pg_advisory_unlock(1970433384, 1)");
-  starting.join();
-  PQfinish(c);
-  EXPECT_EQ(first, 1);
-  EXPECT_NE(second, first);
-  EXPECT_EQ(b.status_snapshot().live_runs, 2);
 }
 
 TEST(leases, the_embedded_store_refuses_leases_naming_state_url) {
