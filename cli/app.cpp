@@ -216,7 +216,8 @@ bound_command add_job_command(CLI::App& app, const job_command& spec, flag_value
                                        "PostgreSQL targets: do not copy large objects");
     b.worker =
         s->add_option("--worker", v.worker,
-                      "Bulk and shards with --state-url: this process is worker N of M on the job "
+                      "Bulk, shards and incremental into PostgreSQL with --state-url: this process "
+                      "is worker N of M on the job "
                       "(any number of copies of one command work together; N/M names "
                       "it in the state)");
     b.allow_inconsistent = s->add_flag(

@@ -9,7 +9,6 @@
 #include "engine/core/status.hpp"
 #include "engine/core/workers.hpp"
 #include "io/deadline.hpp"
-#include "io/sleep.hpp"
 #include "io/wait_all.hpp"
 
 #include <fmt/format.h>
@@ -292,10 +291,7 @@ asio::awaitable<void> bulk_main(job& j, bool resuming, const reporter_options& r
   if (j.leased && j.coordinator) {
     publish_plan(j);
     // Tests: a coordinator that dies mid-copy (copy.debug.exit_mid_chunk) once its workers are in.
-    const std::int64_t wait = integer_setting(opts.settings, "copy.debug.wait_workers");
-    while (j.state.status_snapshot().live_runs < wait)
-      if (!co_await io::sleep_unless_stopped(std::chrono::milliseconds(50), j.rt.stop_token()))
-        break;
+    co_await wait_for_workers(j.state, j.rt, opts);
   }
   auto marks = co_await bulk::target_done_marks(dst);
 

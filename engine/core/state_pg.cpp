@@ -223,8 +223,8 @@ std::int64_t pg_state::begin_run(const run_start& r) {
   if (std::string_view(got.value(0, 0)) != "t") {
     throw job_error("job '" + job_ +
                     "' is running in another uringmig process on this state database (one "
-                    "process per job, except the workers of one bulk clone: wait for it, or pass "
-                    "another --job)");
+                    "process per job, except the workers of one bulk, shard or incremental job: "
+                    "wait for it, or pass another --job)");
   }
   job_locked_ = true;
   std::vector<pg::statement> b;
@@ -235,19 +235,23 @@ std::int64_t pg_state::begin_run(const run_start& r) {
                        "ELSE message END WHERE job = $1 AND status = 'running' AND NOT {}",
                        run_alive_sql("run.id")),
            pg::make_params(job_)));
+  // The run's lock is taken in the statement that inserts it: another process's begin_run that
+  // sees the row 'running' sees its lock too (taken after the commit, a worker starting in
+  // between marked a live run interrupted, and live_runs missed it).
   b.push_back(stmt(
-      "INSERT INTO uringmig_state.run (job, command, preset, source_redacted, target_redacted, "
-      "snapshot, status, host, pid, worker) VALUES ($1, $2, $3, $4, $5, $6, 'running', $7, $8, "
-      "$9) RETURNING id",
+      fmt::format(
+          "WITH ins AS (INSERT INTO uringmig_state.run (job, command, preset, source_redacted, "
+          "target_redacted, snapshot, status, host, pid, worker) VALUES ($1, $2, $3, $4, $5, $6, "
+          "'running', $7, $8, $9) RETURNING id) SELECT id, pg_advisory_lock({}, (id % "
+          "2147483648)::int)::text FROM ins",
+          run_lock_class),
       pg::make_params(job_, r.command, r.preset, codecs::redact(r.source_redacted),
                       codecs::redact(r.target_redacted), r.snapshot, host_name(),
                       num(std::int64_t{::getpid()}), std::string(r.worker ? "t" : "f"))));
   const auto out = batch(std::move(b));
   const std::int64_t id = std::stoll(std::string(out[1].value(0, 0)));
   run_id_ = id;
-  query(fmt::format("SELECT pg_advisory_lock({}, ($1::bigint % 2147483648)::int)", run_lock_class),
-        pg::make_params(num(id)));
-  run_locked_ = true;
+  run_locked_ = true;  // taken by the INSERT above
   return id;
 }
 

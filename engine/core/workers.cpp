@@ -1,6 +1,7 @@
 // Several uringmig processes on one job, through a shared (PostgreSQL) state: see workers.hpp.
 #include "engine/core/workers.hpp"
 
+#include "engine/core/config_keys.hpp"
 #include "engine/core/pg_session.hpp"
 #include "io/sleep.hpp"
 
@@ -180,6 +181,13 @@ void publish_plan(state_store& state, std::int64_t run_id,
                   std::vector<std::pair<std::string, std::string>> extra) {
   extra.emplace_back("workers.ready", std::to_string(run_id));
   state.put_many(extra);
+}
+
+asio::awaitable<void> wait_for_workers(state_store& state, io::runtime& rt, const job_spec& opts) {
+  const std::int64_t wait = integer_setting(opts.settings, "copy.debug.wait_workers");
+  // Not past the job's end: the workers that came may have done every chunk meanwhile.
+  while (state.status_snapshot().live_runs < wait && state.chunks_pending() > 0)
+    if (!co_await io::sleep_unless_stopped(std::chrono::milliseconds(50), rt.stop_token())) break;
 }
 
 std::string published(const state_store& state, const std::string& key) {

@@ -62,6 +62,10 @@ boost::asio::awaitable<worker_round> join_workers(state_store& state, io::runtim
 /// The coordinator: its plan (and with `extra`, what else the path shares) is in the state.
 void publish_plan(state_store& state, std::int64_t run_id,
                   std::vector<std::pair<std::string, std::string>> extra = {});
+/// Tests (copy.debug.wait_workers): the coordinator, its plan published, waits until that many
+/// workers of the job are live (or a stop), so that the chunks are shared whoever is fastest.
+boost::asio::awaitable<void> wait_for_workers(state_store& state, io::runtime& rt,
+                                              const job_spec& opts);
 /// A key the coordinator published with publish_plan (its `extra`).
 std::string published(const state_store& state, const std::string& key);
 

@@ -17,6 +17,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 
 namespace uringmig::engine::incremental {
@@ -132,6 +133,15 @@ class load_worker final : public chunk_worker {
     try {
       co_await ensure_stage(t, wc.kind == "reconcile");
       (void)co_await run(*dst_, "BEGIN");
+      if (co_await done_on_target(t, wc)) {
+        (void)co_await run(*dst_, "ROLLBACK");
+        spdlog::info(
+            "{} chunk {}: already done on the target (its worker committed it before "
+            "it died); skipped",
+            codecs::printable(t.plan.target_name), wc.chunk_no);
+        a.ok = true;
+        co_return a;
+      }
       // Not a conditional expression: GCC 12 evaluates both co_awaits of one.
       if (wc.kind == "reconcile") {
         n = co_await reconcile(t, wc);
@@ -140,6 +150,10 @@ class load_worker final : public chunk_worker {
       }
       co_await finish(t, wc, n);
       a.ok = true;
+      if (j_.exit_after_commit > 0 && j_.committed.fetch_add(1) + 1 == j_.exit_after_commit) {
+        spdlog::critical("copy.debug.exit_mid_chunk reached: exiting as if killed");
+        std::_Exit(137);
+      }
     } catch (const pg::error& e) {
       error = e.diag().to_string();
       retryable = e.retryable();
@@ -326,6 +340,17 @@ class load_worker final : public chunk_worker {
     co_return n;
   }
 
+  /// Locks the chunk's row for this transaction (a worker that took the chunk over from one
+  /// whose lease ran out waits for that one's transaction to end) and tells whether its done
+  /// mark is there already: then its rows are in, exactly once.
+  asio::awaitable<bool> done_on_target(const run_table& t, const window_chunk& wc) {
+    pg::result r = co_await run(
+        *dst_, fmt::format("SELECT status = 'done' FROM uringmig.chunks WHERE table_run_id = {} "
+                           "AND chunk_no = {} FOR UPDATE",
+                           t.table_run_id, wc.chunk_no));
+    co_return r.rows() == 1 && r.value(0, 0) == "t";
+  }
+
   /// The chunk's done mark; with the table run's last chunk, the run's end and the new mark.
   asio::awaitable<void> finish(const run_table& t, const window_chunk& wc, const chunk_counts& n) {
     const std::string id = std::to_string(t.table_run_id);
@@ -336,7 +361,9 @@ class load_worker final : public chunk_worker {
             "rows_deleted = {}, rows_rejected = {}, finished = now(), error = NULL "
             "WHERE table_run_id = {} AND chunk_no = {}",
             n.read, n.upserted, n.deleted, n.rejected, id, wc.chunk_no));
-    // Chunks of one table run finish one at a time from here: the last sees every other done.
+    // Chunks of one table run finish one at a time from here, whichever worker process runs
+    // them: the next statement reads (READ COMMITTED) every chunk committed before, so exactly
+    // one — the last — sees every other done and moves the mark (only a running table run).
     (void)co_await run(
         *dst_,
         fmt::format("SELECT 1 FROM uringmig.table_runs WHERE table_run_id = {} FOR UPDATE", id));
@@ -345,7 +372,8 @@ class load_worker final : public chunk_worker {
         fmt::format(
             "WITH fin AS (UPDATE uringmig.table_runs SET status = 'done', finished = now(), "
             "watermark_after = coalesce(next_mark, watermark_before) WHERE table_run_id = {0} AND "
-            "NOT EXISTS (SELECT 1 FROM uringmig.chunks c WHERE c.table_run_id = {0} AND c.status "
+            "status = 'running' AND NOT EXISTS (SELECT 1 FROM uringmig.chunks c WHERE "
+            "c.table_run_id = {0} AND c.status "
             "<> "
             "'done') RETURNING target_table, watermark_after) "
             "UPDATE uringmig.watermarks w SET mark = fin.watermark_after, updated = now(), "

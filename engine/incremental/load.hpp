@@ -51,6 +51,10 @@ struct load_job {
   std::vector<std::unique_ptr<run_table>> tables;
   std::filesystem::path rejects_dir;  // <state-dir>/rejects
   io::buffer_pool pool{256 * 1024, 64u << 20};
+  /// Tests (copy.debug.exit_mid_chunk = N): exit as kill -9 does once this process's Nth chunk
+  /// committed on the target, before the state store marks it done.
+  int exit_after_commit = 0;
+  std::atomic<int> committed{0};
   std::mutex m;  // rejects files, failures
   std::vector<std::string> failures;
 };

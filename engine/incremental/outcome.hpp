@@ -28,10 +28,12 @@ struct outcome {
 
 /// Runs `todo` on the shared chunk runner as both targets do (workers from --jobs, default 2;
 /// 3 attempts; the stop of `rt`), with the progress reporter around it. True when every chunk
-/// ran (false: stopped or a table failed).
+/// ran (false: stopped or a table failed). `leases`: one of several workers on the job, its
+/// chunks from the state's leases (true once no chunk of the job is pending).
 boost::asio::awaitable<bool> run_chunks(chunk_path& path, state_store& state, progress& prog,
                                         std::vector<chunk_table> todo, const job_spec& spec,
-                                        io::runtime& rt);
+                                        io::runtime& rt,
+                                        std::optional<chunk_leases> leases = std::nullopt);
 
 /// The chunk runner's chunks of a window (explicit ranges, in the window's numbers).
 std::vector<planned_chunk> runner_chunks(const table_window& w);
@@ -55,6 +57,7 @@ struct table_summary {
   std::int64_t read = 0, upserted = 0, deleted = 0, rejected = 0;
   std::optional<std::string> mark_before, mark_after;
   bool failed = false;
+  bool by_worker = false;  // one of several workers: the counts are its own chunks'
 };
 void print_table_summary(const table_summary& t);
 

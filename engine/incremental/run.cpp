@@ -10,6 +10,7 @@
 #include "engine/core/pg_session.hpp"
 #include "engine/core/progress.hpp"
 #include "engine/core/state_store.hpp"
+#include "engine/core/workers.hpp"
 #include "engine/incremental/doris_target.hpp"
 #include "engine/incremental/incremental.hpp"
 #include "engine/incremental/load.hpp"
@@ -35,23 +36,31 @@ namespace incremental {
 
 namespace {
 
+/// One of several workers on the job (a shared state, --state-url).
+struct worker_role {
+  bool on = false;
+  bool coordinator = true;  // it opens the windows (a process alone always does)
+  std::string name;         // its name in the state
+  std::int64_t run = 0;     // its run in the state
+};
+
 struct context {
   context(const job_spec& s, io::runtime& r, std::int64_t rows)
-      : spec(s), rt(r), chunk_rows(rows) {}
+      : spec(s), rt(r), chunk_rows(rows), restart(s.restart) {}
   const job_spec& spec;
   io::runtime& rt;
   std::int64_t chunk_rows = 0;
+  bool restart = false;  // --restart, when it applies (not while the job's workers run)
+  worker_role w;
   std::unique_ptr<source> src;
   std::optional<pg::connection> target;
   std::vector<table_plan> plans;
 };
 
-asio::awaitable<void> open_sides(context& cx) {
-  auto ex = co_await asio::this_coro::executor;
-  cx.src = co_await open_source(cx.spec, cx.rt.stop_token());
-  cx.target.emplace(
-      co_await connect_endpoint(ex, cx.spec.target_endpoint(), "target", "uringmig incremental"));
-  co_await apply_settings(*cx.target, text_profile::portable, "setting up the target session");
+/// Every entry checked against both sides (again: a worker that joined after its coordinator
+/// created missing target tables).
+asio::awaitable<void> check_entries(context& cx) {
+  cx.plans.clear();
   const auto entries = pick_entries(read_entries(cx.spec.settings), cx.spec.tables);
   for (const auto& e : entries)
     cx.plans.push_back(co_await check_entry(e, *cx.src, *cx.target));
@@ -61,6 +70,15 @@ asio::awaitable<void> open_sides(context& cx) {
         throw usage_error(fmt::format("{} and {} load the same target table {}",
                                       cx.plans[k].entry.label(), cx.plans[i].entry.label(),
                                       codecs::printable(cx.plans[i].target_name)));
+}
+
+asio::awaitable<void> open_sides(context& cx) {
+  auto ex = co_await asio::this_coro::executor;
+  cx.src = co_await open_source(cx.spec, cx.rt.stop_token());
+  cx.target.emplace(
+      co_await connect_endpoint(ex, cx.spec.target_endpoint(), "target", "uringmig incremental"));
+  co_await apply_settings(*cx.target, text_profile::portable, "setting up the target session");
+  co_await check_entries(cx);
 }
 
 asio::awaitable<void> close_sides(context& cx) {
@@ -85,7 +103,7 @@ asio::awaitable<void> prepare_tables(context& cx, load_job& j, std::int64_t run_
                    codecs::printable(p.target_name),
                    codecs::printable(fmt::format("{}", fmt::join(p.skipped, ", "))));
     (void)co_await rebuild_indexes(*cx.target, p.target_name);
-    if (!co_await resume_window(*cx.target, *t, run_id, cx.spec.restart)) {
+    if (!co_await resume_window(*cx.target, *t, run_id, cx.restart)) {
       t->window =
           co_await open_window(p, *cx.src, cx.chunk_rows, cx.spec.jobs > 0 ? cx.spec.jobs : 2);
       warn_if_backwards(p, t->window);
@@ -97,6 +115,86 @@ asio::awaitable<void> prepare_tables(context& cx, load_job& j, std::int64_t run_
     prepare_sql(*t, i);
     t->planned = runner_chunks(t->window);
     j.tables.push_back(std::move(t));
+  }
+}
+
+/// A worker that joined a round: the windows its coordinator opened (the table runs it
+/// published), never one of its own.
+asio::awaitable<void> take_tables(context& cx, load_job& j, const state_store& state) {
+  for (std::size_t i = 0; i < cx.plans.size(); ++i) {
+    auto t = std::make_unique<run_table>();
+    t->plan = std::move(cx.plans[i]);
+    const std::string id = published(state, "incremental.table_run." + t->plan.target_name);
+    if (id.empty())
+      throw usage_error(fmt::format(
+          "{}: not a table job {} loads: start every worker of a job with the same --config",
+          codecs::printable(t->plan.target_name), state.where()));
+    co_await load_window(*cx.target, *t, std::stoll(id));
+    prepare_sql(*t, i);
+    t->planned = runner_chunks(t->window);
+    j.tables.push_back(std::move(t));
+  }
+}
+
+/// Workers: the first to arrive coordinates (opens the windows on the target, below); the
+/// others take its windows once it published them.
+asio::awaitable<void> join_job(context& cx, state_store& state, std::optional<std::int64_t>& run_id,
+                               std::optional<std::int64_t>& target_run) {
+  run_id = state.begin_run({cx.spec.command, "incremental", cx.src->description(),
+                            codecs::redacted_url(cx.spec.target_endpoint()), std::nullopt, true});
+  cx.w.on = true;
+  cx.w.run = *run_id;
+  cx.w.name = worker_name(cx.spec, *run_id);
+  const worker_round r = co_await join_workers(
+      state, cx.rt, *run_id, cx.w.name,
+      definition_of(cx.spec, cx.spec.source_endpoint(), cx.spec.target_endpoint()));
+  cx.w.coordinator = r.coordinator;
+  cx.restart = cx.restart && r.coordinator;
+  bool created = false;
+  for (const auto& p : cx.plans)
+    created = created || !p.create_sql.empty();
+  if (r.coordinator) {
+    co_await ensure_state_schema(*cx.target);
+  } else if (created) {
+    co_await check_entries(cx);  // its coordinator created the missing target tables
+  }
+  target_run =
+      co_await begin_target_run(*cx.target, cx.src->description(), state.where(), r.coordinator);
+}
+
+/// Workers: a table whose chunks are all in gets its dropped indexes rebuilt and its done
+/// status once, by whichever worker takes its finish lock (also one whose finisher died).
+asio::awaitable<void> finish_tables(context& cx, state_store& state, load_job& j) {
+  co_await finish_others(state, cx.rt, [&](const table_row& r) -> asio::awaitable<bool> {
+    run_table* t = nullptr;
+    for (const auto& x : j.tables)
+      if (x->plan.tgt.schema == r.schema && x->plan.tgt.name == r.name) t = x.get();
+    if (t == nullptr) co_return false;
+    if (!claim_table_finish(state, r.schema, r.name)) co_return true;
+    std::exception_ptr error;
+    try {
+      const int rebuilt = co_await rebuild_indexes(*cx.target, t->plan.target_name);
+      state.set_table_status(r.schema, r.name, table_status::done);
+      spdlog::info("{}: finished by worker {} ({} dropped index(es) rebuilt)",
+                   codecs::printable(t->plan.target_name), cx.w.name, rebuilt);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    release_table_finish(state, r.schema, r.name);
+    if (error) std::rethrow_exception(error);
+    co_return true;
+  });
+}
+
+/// Workers: the tables other workers failed fail this one's run too.
+void add_others_failures(const state_store& state, load_job& j) {
+  for (const auto& r : state.status_snapshot().tables) {
+    if (r.status != "failed") continue;
+    bool mine = false;
+    for (const auto& t : j.tables)
+      mine = mine || (t->failed && t->plan.tgt.schema == r.schema && t->plan.tgt.name == r.name);
+    if (!mine)
+      j.failures.push_back(fmt::format("{}.{} (another worker): {}", r.schema, r.name, r.error));
   }
 }
 
@@ -126,8 +224,22 @@ asio::awaitable<outcome> load_all(context& cx, state_store& state, progress& pro
   j.target = cx.spec.target_endpoint();
   j.rt = &cx.rt;
   j.rejects_dir = cx.spec.state_dir / "rejects";
-  co_await prepare_tables(cx, j, run_id);
-  mirror_state(state, j);
+  j.exit_after_commit = cx.spec.config.bulk.exit_mid_chunk;
+  if (cx.w.coordinator) {
+    co_await prepare_tables(cx, j, run_id);
+    mirror_state(state, j);
+    if (cx.w.on) {
+      std::vector<std::pair<std::string, std::string>> runs;
+      for (const auto& t : j.tables)
+        runs.emplace_back("incremental.table_run." + t->plan.target_name,
+                          std::to_string(t->table_run_id));
+      // Tests: the workers are in before any can take a chunk (the coordinator takes the first).
+      co_await wait_for_workers(state, cx.rt, cx.spec);
+      publish_plan(state, cx.w.run, std::move(runs));
+    }
+  } else {
+    co_await take_tables(cx, j, state);
+  }
   std::vector<chunk_table> todo;
   for (std::size_t i = 0; i < j.tables.size(); ++i) {
     run_table& t = *j.tables[i];
@@ -144,17 +256,28 @@ asio::awaitable<outcome> load_all(context& cx, state_store& state, progress& pro
     for (const auto& c : t.planned)
       ct.chunks.push_back(&c);
     ct.done = t.done;
-    if (ct.done.size() == ct.chunks.size()) {
+    const bool all_in = ct.done.size() == ct.chunks.size();
+    if (all_in && !cx.w.on) {
       state.set_table_status(tg.schema, tg.name, table_status::done);
       t.progress->set_phase(table_phase::done);
       continue;
     }
-    state.set_table_status(tg.schema, tg.name, table_status::copying);
+    // Workers: the claims map onto every table; one whose chunks are all in is finished below.
+    if (!all_in && cx.w.coordinator)
+      state.set_table_status(tg.schema, tg.name, table_status::copying);
     todo.push_back(std::move(ct));
   }
   const auto path = make_load_path(j);
   outcome out;
-  out.interrupted = !co_await run_chunks(*path, state, prog, std::move(todo), cx.spec, cx.rt);
+  std::optional<chunk_leases> leases;
+  if (cx.w.on) {
+    leases.emplace();
+    leases->worker = cx.w.name;
+    leases->lease = std::chrono::seconds(cx.spec.config.bulk.lease_s);
+  }
+  out.interrupted =
+      !co_await run_chunks(*path, state, prog, std::move(todo), cx.spec, cx.rt, std::move(leases));
+  if (cx.w.on && !out.interrupted) co_await finish_tables(cx, state, j);
   for (const auto& t : j.tables) {
     const auto& tg = t->plan.tgt;
     if (t->failed) {
@@ -163,19 +286,22 @@ asio::awaitable<outcome> load_all(context& cx, state_store& state, progress& pro
           "UPDATE uringmig.table_runs SET error = $2 WHERE table_run_id = $1",
           pg::make_params(std::to_string(t->table_run_id), t->error));
     }
-    if (!t->failed && !out.interrupted) {
+    if (!cx.w.on && !t->failed && !out.interrupted) {
       (void)co_await rebuild_indexes(*cx.target, t->plan.target_name);
       state.set_table_status(tg.schema, tg.name, table_status::done);
     }
     out.rejected += t->rows_rejected;
     // The mirror of the target's mark, as it stands now (moved only by a finished window).
-    state.put("incremental.mark." + t->plan.target_name,
-              (co_await stored_mark(*cx.target, t->plan.target_name)).value_or(""));
+    const auto mark = co_await stored_mark(*cx.target, t->plan.target_name);
+    state.put("incremental.mark." + t->plan.target_name, mark.value_or(""));
     state.put("incremental.rejected." + t->plan.target_name, std::to_string(t->rows_rejected));
+    // A worker's mark after is the target's: another worker may finish the window.
     print_table_summary({t->plan.target_name, t->rows_read, t->rows_upserted, t->rows_deleted,
-                         t->rows_rejected, t->plan.mark, t->window.next_mark, t->failed});
+                         t->rows_rejected, t->plan.mark, cx.w.on ? mark : t->window.next_mark,
+                         t->failed, cx.w.on});
   }
   std::fflush(stdout);
+  if (cx.w.on) add_others_failures(state, j);
   if (out.rejected > 0) state.put("incremental.rejected", std::to_string(out.rejected));
   throw_if_tables_failed(j.failures);
   co_return out;
@@ -222,15 +348,28 @@ int plan(const job_spec& spec) {
 }
 
 int run(const job_spec& spec) {
-  if (spec.target_endpoint().kind() == codecs::endpoint_kind::doris) return run_doris(spec);
+  if (spec.target_endpoint().kind() == codecs::endpoint_kind::doris) {
+    if (const auto it = spec.settings.find("state.worker");
+        it != spec.settings.end() && !it->second.empty())
+      throw usage_error(
+          "--worker: an incremental load into Doris runs as one process (its windows and marks "
+          "are entries of the job's state that one process moves); drop --worker");
+    return run_doris(spec);
+  }
   if (read_entries(spec.settings).empty())
     throw usage_error("an incremental job needs [[tables]] entries in its --config file");
   const std::int64_t chunk_rows = integer_setting(spec.settings, "incremental.chunk_rows");
   const std::size_t workers = static_cast<std::size_t>(spec.jobs > 0 ? spec.jobs : 2);
   io::runtime rt(1 +
                  std::min<std::size_t>(workers, std::max(1u, std::thread::hardware_concurrency())));
-  state_store state = state_store::open(state_location_of(spec));
-  if (spec.restart) state.reset();
+  const state_location at = state_location_of(spec);
+  const bool shared = !at.url.empty();  // one of several workers on the job
+  check_worker_flag(spec, shared);
+  state_store state = state_store::open(at);
+  const bool restart = spec.restart && !(shared && live_coordinator(state));
+  if (spec.restart && !restart)
+    spdlog::info("--restart: not applied, the job's workers are running (this one joins them)");
+  if (restart) state.reset();
   progress prog;
   std::optional<std::int64_t> run_id;
   std::optional<std::int64_t> target_run;
@@ -244,13 +383,18 @@ int run(const job_spec& spec) {
   rt.run([&]() -> asio::awaitable<void> {
     io::deadline deadline(rt, spec.max_runtime);
     context cx{spec, rt, chunk_rows};
+    cx.restart = restart;
     try {
       co_await open_sides(cx);  // every check before anything is written
-      co_await ensure_state_schema(*cx.target);
-      run_id = state.begin_run({spec.command, "incremental", cx.src->description(),
-                                codecs::redacted_url(spec.target_endpoint()), std::nullopt});
-      target_run =
-          co_await begin_target_run(*cx.target, cx.src->description(), spec.state_dir.string());
+      if (shared) {
+        co_await join_job(cx, state, run_id, target_run);
+      } else {
+        co_await ensure_state_schema(*cx.target);
+        run_id = state.begin_run({spec.command, "incremental", cx.src->description(),
+                                  codecs::redacted_url(spec.target_endpoint()), std::nullopt});
+        target_run =
+            co_await begin_target_run(*cx.target, cx.src->description(), spec.state_dir.string());
+      }
       out = co_await load_all(cx, state, prog, *target_run);
     } catch (const usage_error& e) {
       usage = true;
@@ -277,12 +421,13 @@ int run(const job_spec& spec) {
 
 asio::awaitable<bool> run_chunks(chunk_path& path, state_store& state, progress& prog,
                                  std::vector<chunk_table> todo, const job_spec& spec,
-                                 io::runtime& rt) {
+                                 io::runtime& rt, std::optional<chunk_leases> leases) {
   chunk_runner_options o;
   o.workers = static_cast<std::size_t>(spec.jobs > 0 ? spec.jobs : 2);
   o.attempts = 3;
   o.prefix_chunk = false;
   o.stop = rt.stop_token();
+  o.leases = std::move(leases);
   chunk_runner runner(path, state, prog, std::move(todo), std::move(o));
   progress_reporter reporter(prog, make_reporter_options(spec));
   std::exception_ptr error;
@@ -341,12 +486,13 @@ void save_windows_plan(state_store& state, const std::vector<std::string>& parts
 
 void print_table_summary(const table_summary& t) {
   std::printf(
-      "%s: %lld rows read, %lld upserted, %lld deleted, %lld rejected; watermark %s -> %s%s\n",
+      "%s: %lld rows read, %lld upserted, %lld deleted, %lld rejected; watermark %s -> %s%s%s\n",
       codecs::printable(t.target_name).c_str(), static_cast<long long>(t.read),
       static_cast<long long>(t.upserted), static_cast<long long>(t.deleted),
       static_cast<long long>(t.rejected),
       codecs::printable(t.mark_before.value_or("(none)")).c_str(),
-      codecs::printable(t.mark_after.value_or("(none)")).c_str(), t.failed ? " FAILED" : "");
+      codecs::printable(t.mark_after.value_or("(none)")).c_str(),
+      t.by_worker ? " (this worker's chunks)" : "", t.failed ? " FAILED" : "");
 }
 
 void throw_if_tables_failed(const std::vector<std::string>& failures) {

@@ -26,13 +26,15 @@ asio::awaitable<void> exec(pg::connection& c, const std::string& sql, pg::params
 }  // namespace
 
 asio::awaitable<std::int64_t> begin_target_run(pg::connection& c, const std::string& source,
-                                               const std::string& state_dir) {
+                                               const std::string& state_dir, bool close_earlier) {
   // A run that died (kill -9) stays 'running' until a later run of the job closes it.
-  pg::result done = co_await c.query(
-      "UPDATE uringmig.runs SET status = 'interrupted', finished = now() WHERE status = 'running' "
-      "AND state_dir = $1",
-      pg::make_params(state_dir));
-  done.check("closing earlier runs on the target");
+  if (close_earlier) {
+    pg::result done = co_await c.query(
+        "UPDATE uringmig.runs SET status = 'interrupted', finished = now() WHERE status = "
+        "'running' AND state_dir = $1",
+        pg::make_params(state_dir));
+    done.check("closing earlier runs on the target");
+  }
   pg::result r = co_await c.query(
       "INSERT INTO uringmig.runs (source, state_dir) VALUES ($1, $2) RETURNING run_id",
       pg::make_params(source, state_dir));
@@ -47,10 +49,45 @@ asio::awaitable<void> end_target_run(pg::connection& c, std::int64_t id, const s
       pg::make_params(std::to_string(id), status, message));
 }
 
+asio::awaitable<void> load_window(pg::connection& c, run_table& t, std::int64_t table_run_id) {
+  const std::string id = std::to_string(table_run_id);
+  pg::result r = co_await c.query(
+      "SELECT wm_from, wm_to, next_mark, watermark_before, window_key = $2 FROM "
+      "uringmig.table_runs WHERE table_run_id = $1 AND target_table = $3",
+      pg::make_params(id, window_key(t.plan), t.plan.target_name));
+  r.check("reading the target's table runs");
+  if (r.rows() == 0 || r.value(0, 4) != "t")
+    throw usage_error(fmt::format(
+        "{}: this worker's entry differs from the one the job's coordinator planned (table run "
+        "{} on the target): start every worker of a job with the same --config",
+        codecs::printable(t.plan.target_name), id));
+  t.table_run_id = table_run_id;
+  t.window.from = opt(r, 0, 0);
+  t.window.to = opt(r, 0, 1);
+  t.window.next_mark = opt(r, 0, 2);
+  t.plan.mark = opt(r, 0, 3);  // the mark the window starts from, whatever moved since
+  pg::result ch = co_await c.query(
+      "SELECT chunk_no, kind, lower_bound, upper_bound, with_nulls, status = 'done' "
+      "FROM uringmig.chunks WHERE table_run_id = $1 ORDER BY chunk_no",
+      pg::make_params(id));
+  ch.check("reading the target's chunks");
+  t.window.chunks.clear();
+  t.done.clear();
+  for (int i = 0; i < ch.rows(); ++i) {
+    window_chunk w;
+    w.chunk_no = std::stoi(std::string(ch.value(i, 0)));
+    w.kind = std::string(ch.value(i, 1));
+    w.range = {opt(ch, i, 2), opt(ch, i, 3), ch.value(i, 4) == "t"};
+    if (ch.value(i, 5) == "t") t.done.insert(w.chunk_no);
+    t.window.chunks.push_back(std::move(w));
+  }
+  t.window.strategy = fmt::format("resumed ({} of {} chunks done)", t.done.size(), ch.rows());
+}
+
 asio::awaitable<bool> resume_window(pg::connection& c, run_table& t, std::int64_t run_id,
                                     bool restart) {
   pg::result r = co_await c.query(
-      "SELECT table_run_id, window_key = $2, wm_from, wm_to, next_mark FROM uringmig.table_runs "
+      "SELECT table_run_id, window_key = $2 FROM uringmig.table_runs "
       "WHERE target_table = $1 AND status = 'running' ORDER BY table_run_id DESC LIMIT 1",
       pg::make_params(t.plan.target_name, window_key(t.plan)));
   r.check("reading the target's table runs");
@@ -66,25 +103,7 @@ asio::awaitable<bool> resume_window(pg::connection& c, run_table& t, std::int64_
                   pg::make_params(id));
     co_return false;
   }
-  t.table_run_id = std::stoll(id);
-  t.window.from = opt(r, 0, 2);
-  t.window.to = opt(r, 0, 3);
-  t.window.next_mark = opt(r, 0, 4);
-  pg::result ch = co_await c.query(
-      "SELECT chunk_no, kind, lower_bound, upper_bound, with_nulls, status = 'done' "
-      "FROM uringmig.chunks WHERE table_run_id = $1 ORDER BY chunk_no",
-      pg::make_params(id));
-  ch.check("reading the target's chunks");
-  t.window.chunks.clear();
-  for (int i = 0; i < ch.rows(); ++i) {
-    window_chunk w;
-    w.chunk_no = std::stoi(std::string(ch.value(i, 0)));
-    w.kind = std::string(ch.value(i, 1));
-    w.range = {opt(ch, i, 2), opt(ch, i, 3), ch.value(i, 4) == "t"};
-    if (ch.value(i, 5) == "t") t.done.insert(w.chunk_no);
-    t.window.chunks.push_back(std::move(w));
-  }
-  t.window.strategy = fmt::format("resumed ({} of {} chunks done)", t.done.size(), ch.rows());
+  co_await load_window(c, t, std::stoll(id));
   co_await exec(c, "UPDATE uringmig.table_runs SET run_id = $2 WHERE table_run_id = $1",
                 pg::make_params(id, std::to_string(run_id)));
   co_return true;

@@ -13,10 +13,13 @@
 
 namespace uringmig::engine::incremental {
 
-/// A new row in uringmig.runs; its id.
+/// A new row in uringmig.runs; its id. `close_earlier`: the runs of `state_dir` still marked
+/// running (processes that died) become interrupted first — not by a worker that joins a
+/// round, whose fellow workers' runs are live.
 boost::asio::awaitable<std::int64_t> begin_target_run(connectors::postgres::connection& c,
                                                       const std::string& source,
-                                                      const std::string& state_dir);
+                                                      const std::string& state_dir,
+                                                      bool close_earlier = true);
 boost::asio::awaitable<void> end_target_run(connectors::postgres::connection& c, std::int64_t id,
                                             const std::string& status, const std::string& message);
 
@@ -25,6 +28,11 @@ boost::asio::awaitable<void> end_target_run(connectors::postgres::connection& c,
 /// 'abandoned' (its chunks were upserts: nothing to undo), and so is any with `restart`.
 boost::asio::awaitable<bool> resume_window(connectors::postgres::connection& c, run_table& t,
                                            std::int64_t run_id, bool restart);
+
+/// Table run `table_run_id` of `t` (the window its job's coordinator opened) loaded into `t`:
+/// window, done chunks, the mark it starts from. usage_error when it is not a run of `t`'s entry.
+boost::asio::awaitable<void> load_window(connectors::postgres::connection& c, run_table& t,
+                                         std::int64_t table_run_id);
 
 /// Records `t.window` as a new table run with its chunks in one transaction, with the truncate
 /// of a full load and, with disable_indexes, the drop of its non-key indexes (kept to rebuild).
