@@ -367,7 +367,7 @@ asio::awaitable<void> copy_data(job& j, std::size_t jobs) {
     chunk_leases l;
     l.worker = j.worker;
     l.lease = std::chrono::seconds(j.opts.config.bulk.lease_s);
-    l.heartbeat = [&j] { watch_coordinator(j); };
+    l.heartbeat = [&j] { j.coord.watch(); };
     o.leases = std::move(l);
   }
   chunk_runner runner(path, j.state, j.prog, std::move(tables), std::move(o));

@@ -5,6 +5,7 @@
 #include "connectors/postgres/connection.hpp"
 #include "engine/core/catalog.hpp"
 #include "engine/core/chunk_runner.hpp"
+#include "engine/core/coordinator_snapshot.hpp"
 #include "engine/core/job.hpp"
 #include "engine/core/job_spec.hpp"
 #include "engine/core/pg_session.hpp"
@@ -126,15 +127,13 @@ struct job {
 
   // Several workers on the job (a --state-url state; workers.cpp).
   bool leased = false;
-  bool coordinator = false;               // this worker planned the round and holds its snapshot
-  std::int64_t coordinator_run = 0;       // the run id of the round's coordinator
-  std::string worker;                     // this worker's name in the state
-  std::atomic<bool> inconsistent{false};  // the coordinator died; --allow-inconsistent
-  std::atomic<int> chunks_loaded{0};      // copy.debug.exit_mid_chunk
-  std::string coordinator_lost;           // the coordinator died: the line the run stops with (m)
+  std::string worker;                 // this worker's name in the state
+  std::atomic<int> chunks_loaded{0};  // copy.debug.exit_mid_chunk
+  /// The round's coordinator (it planned and holds the snapshot) and its watch.
+  coordinator_snapshot coord{state, rt};
   /// The snapshot a new source session joins: the coordinator's, or none (a fresh one) once it
   /// died under --allow-inconsistent.
-  std::string current_snapshot() const;
+  std::string current_snapshot() const { return coord.current(snapshot); }
 
   job(const job_spec& o, codecs::endpoint s, codecs::endpoint t, io::runtime& r, state_store& st)
       : opts(o), source(std::move(s)), target(std::move(t)), rt(r), state(st) {}
@@ -216,21 +215,12 @@ void table_data_done(job& j, table_work& t, double copy_seconds);
 void wake_index_workers(job& j);  // under j.m
 
 // workers.cpp
-/// The first worker to arrive coordinates (j.coordinator; it plans and publishes); the others
-/// check their definition against its (usage_error naming the difference), wait for its plan
-/// and take its snapshot. A coordinator that dies before its plan is ready is replaced.
+/// The first worker to arrive coordinates (j.coord; it plans and publishes); the others check
+/// their definition against its (usage_error naming the difference), wait for its plan and take
+/// its snapshot. A coordinator that dies before its plan is ready is replaced.
 boost::asio::awaitable<void> join_workers(job& j);
-/// A follower's source session enters the coordinator's snapshot. When it is gone (the
-/// coordinator ended meanwhile): false if the job is finished (nothing left to do), else the
-/// coordinator's loss as watch_coordinator handles it (a job_error, or with
-/// --allow-inconsistent a fresh snapshot).
-boost::asio::awaitable<bool> join_coordinator_snapshot(job& j, pg::connection& holder);
 /// The coordinator: the plan and the snapshot are there for the others.
 void publish_plan(job& j);
-/// The heartbeat's watch (state writer thread): a follower whose coordinator died while chunks
-/// are left stops the run (j.coordinator_lost), or with --allow-inconsistent goes on under
-/// fresh snapshots.
-void watch_coordinator(job& j);
 /// Whether this worker finishes `t` (its indexes, constraints, ANALYZE): always alone; among
 /// workers, when it takes the table's finish lock (held until release_finish or its end) and
 /// nobody finished the table yet.

@@ -151,7 +151,7 @@ asio::awaitable<void> finish_job(
   if (mine) {
     // Under the snapshot still: the coordinator holds it until the job is finished. One that
     // died after the last chunk took it along: what is left reads under a fresh one.
-    if (!j.coordinator && !j.state.run_alive(j.coordinator_run)) {
+    if (!j.coord.coordinator() && !j.state.run_alive(j.coord.coordinator_run())) {
       spdlog::warn(
           "worker {}: the coordinator ended after the last chunk: the schema dump and "
           "the large objects are read under a fresh snapshot",
@@ -177,7 +177,7 @@ asio::awaitable<void> bulk_main(job& j, bool resuming, const reporter_options& r
   auto ex = co_await asio::this_coro::executor;
   if (j.leased) {
     co_await join_workers(j);
-    if (j.coordinator) {
+    if (j.coord.coordinator()) {
       resuming = j.state.has_plan();
       if (!resuming) j.state.put("bulk.job_id", j.app_name.substr(std::string("uringmig-").size()));
     } else if (auto id = j.state.get("bulk.job_id")) {
@@ -185,7 +185,7 @@ asio::awaitable<void> bulk_main(job& j, bool resuming, const reporter_options& r
     }
   }
   // A worker that joined a coordinator's round: its plan, schema and snapshot are there.
-  const bool follower = j.leased && !j.coordinator;
+  const bool follower = j.leased && !j.coord.coordinator();
   auto holder = co_await connect_endpoint(ex, j.source, "source", j.app_name);
   // The control connections both live on this context; workers have their own.
   auto dst = co_await connect_endpoint(ex, j.target, "target", j.app_name);
@@ -209,7 +209,7 @@ asio::awaitable<void> bulk_main(job& j, bool resuming, const reporter_options& r
   // preset imports its replication slot's snapshot instead (no gap, no overlap with the stream).
   // Workers import the coordinator's, which it holds open until the job is finished.
   if (follower) {
-    if (!co_await bulk::join_coordinator_snapshot(j, holder)) {
+    if (!co_await j.coord.join(holder, j.snapshot)) {
       co_await holder.close();
       co_await dst.close();
       co_return;  // the job's other workers finished it
@@ -289,13 +289,10 @@ asio::awaitable<void> bulk_main(job& j, bool resuming, const reporter_options& r
   }
   spdlog::debug("pre-data restored");
   co_await bulk::prepare_target(dst, opts.restart && !follower);
-  if (j.leased && j.coordinator) {
+  if (j.leased && j.coord.coordinator()) {
     publish_plan(j);
     // Tests: a coordinator that dies mid-copy (copy.debug.exit_mid_chunk) once its workers are in.
-    const std::int64_t wait = integer_setting(opts.settings, "copy.debug.wait_workers");
-    while (j.state.status_snapshot().live_runs < wait)
-      if (!co_await io::sleep_unless_stopped(std::chrono::milliseconds(50), j.rt.stop_token()))
-        break;
+    co_await debug_wait_workers(j.state, j.rt, opts);
   }
   auto marks = co_await bulk::target_done_marks(dst);
 
@@ -497,7 +494,7 @@ int bulk::run_phase(const job_spec& opts, state_store& state, io::runtime& rt,
     std::cout.flush();
     print_totals(j, j.elapsed());
     print_objects(j);
-    if (j.inconsistent.load())
+    if (j.coord.inconsistent())
       std::printf(
           "snapshot: not consistent (the coordinator ended; this worker went on under fresh "
           "snapshots: --allow-inconsistent)\n");
@@ -510,12 +507,7 @@ int bulk::run_phase(const job_spec& opts, state_store& state, io::runtime& rt,
     if (usage) throw usage_error(error);
     throw job_error(error);
   }
-  std::string lost;
-  {
-    std::lock_guard lk(j.m);
-    lost = j.coordinator_lost;
-  }
-  if (!lost.empty()) {
+  if (const std::string lost = j.coord.lost(); !lost.empty()) {
     state.end_run(run_id, run_status::interrupted, lost);
     throw job_error(lost);
   }

@@ -1,5 +1,6 @@
 // The bulk clone's part of several processes on one job (engine/core/workers.hpp does the
-// rest): the coordinator's snapshot, the watch on it, and the bulk tables' finish.
+// rest, core/coordinator_snapshot.hpp the watch on the coordinator's snapshot): the round
+// joined and published, and the bulk tables' finish.
 #include "engine/core/workers.hpp"
 #include "engine/bulk/internal.hpp"
 
@@ -10,77 +11,18 @@ namespace uringmig::engine::bulk {
 
 namespace asio = boost::asio;
 
-std::string job::current_snapshot() const {
-  return inconsistent.load() ? std::string() : snapshot;
-}
-
 asio::awaitable<void> join_workers(job& j) {
   const worker_round r = co_await engine::join_workers(j.state, j.rt, j.run_id, j.worker,
                                                        definition_of(j.opts, j.source, j.target));
-  j.coordinator = r.coordinator;
-  j.coordinator_run = r.coordinator_run;
-  if (j.coordinator)
-    j.state.erase("workers.snapshot");
+  j.coord.joined(r, j.worker, j.opts.config.bulk.allow_inconsistent);
+  if (r.coordinator)
+    j.state.erase(published_snapshot_key);
   else
-    j.snapshot = published(j.state, "workers.snapshot");
-}
-
-asio::awaitable<bool> join_coordinator_snapshot(job& j, pg::connection& holder) {
-  bool gone = false;
-  try {
-    co_await join_snapshot(holder, j.snapshot);
-  } catch (const job_error&) {
-    gone = true;  // 22023: its exporting transaction ended
-  }
-  if (!gone) co_return true;
-  (void)co_await holder.query("ROLLBACK");
-  if (job_finished(j.state, j.coordinator_run)) {
-    spdlog::info("worker {}: the job's other workers finished it already", j.worker);
-    co_return false;
-  }
-  if (j.state.chunks_pending() == 0) {
-    j.snapshot.clear();  // no chunk is left to read under it
-    co_await join_snapshot(holder, j.snapshot);
-    co_return true;
-  }
-  watch_coordinator(j);
-  std::string lost;
-  {
-    std::lock_guard lk(j.m);
-    lost = j.coordinator_lost;
-  }
-  if (!lost.empty()) throw job_error(lost);
-  if (!j.inconsistent.load())
-    throw job_error("the coordinator's snapshot " + j.snapshot +
-                    " is gone: run the same command again to resume with a fresh snapshot");
-  co_await join_snapshot(holder, j.current_snapshot());
-  co_return true;
+    j.snapshot = published(j.state, published_snapshot_key);
 }
 
 void publish_plan(job& j) {
-  engine::publish_plan(j.state, j.run_id, {{"workers.snapshot", j.snapshot}});
-}
-
-void watch_coordinator(job& j) {
-  if (j.coordinator || j.inconsistent.load() || j.state.run_alive(j.coordinator_run)) return;
-  if (j.state.chunks_pending() == 0) return;  // its snapshot is needed no more
-  if (j.opts.config.bulk.allow_inconsistent) {
-    j.inconsistent = true;
-    spdlog::warn(
-        "worker {}: the coordinator (run {}) ended and its exported snapshot with it; going on "
-        "under fresh snapshots (--allow-inconsistent): the copy is not consistent",
-        j.worker, j.coordinator_run);
-    return;
-  }
-  {
-    std::lock_guard lk(j.m);
-    j.coordinator_lost = fmt::format(
-        "the coordinator of job {} (run {}) ended and its exported snapshot with it: the workers "
-        "stopped so that the copy stays consistent; run the same command again to resume under "
-        "a fresh snapshot, or pass --allow-inconsistent to go on without one",
-        j.state.where(), j.coordinator_run);
-  }
-  j.rt.request_stop("the coordinator ended");
+  engine::publish_plan(j.state, j.run_id, {{published_snapshot_key, j.snapshot}});
 }
 
 bool claim_finish(job& j, table_work& t) {
@@ -124,7 +66,7 @@ asio::awaitable<void> finish_others(job& j) {
 
 asio::awaitable<bool> lock_job_finish(job& j) {
   // Not in one expression with the `if`: GCC 12 mishandles a co_await there.
-  const bool mine = co_await engine::lock_job_finish(j.state, j.rt, j.coordinator_run);
+  const bool mine = co_await engine::lock_job_finish(j.state, j.rt, j.coord.coordinator_run());
   if (!mine) co_return false;
   // Tables other workers failed: post-data leaves out what depends on them.
   const job_status st = j.state.status_snapshot();
@@ -140,7 +82,7 @@ asio::awaitable<bool> lock_job_finish(job& j) {
 }
 
 void unlock_job_finish(job& j, bool finished) {
-  engine::unlock_job_finish(j.state, j.coordinator_run, finished);
+  engine::unlock_job_finish(j.state, j.coord.coordinator_run(), finished);
 }
 
 }  // namespace uringmig::engine::bulk

@@ -1,6 +1,7 @@
 // Several uringmig processes on one job, through a shared (PostgreSQL) state: see workers.hpp.
 #include "engine/core/workers.hpp"
 
+#include "engine/core/config_keys.hpp"
 #include "io/sleep.hpp"
 
 #include <fmt/format.h>
@@ -82,9 +83,12 @@ job_definition definition_of(const job_spec& opts, const codecs::endpoint& sourc
   d.emplace_back("--exclude", exclude);
   // Settings that shape the plan or the data; not the ones of one process (its state, jobs,
   // logs, retries, debug hooks, threads).
-  constexpr std::array<std::string_view, 12> own = {
-      "state.",     "progress.",   "stats.", "http.",      "copy.debug.", "copy.allow_inc",
-      "copy.retri", "copy.lock_t", "index.", "pg.bin_dir", "log_level",   "sqlite.writer_th"};
+  constexpr std::array<std::string_view, 18> own = {
+      "state.",           "progress.",      "stats.",        "http.",
+      "copy.debug.",      "copy.allow_inc", "copy.retri",    "copy.lock_t",
+      "index.",           "pg.bin_dir",     "log_level",     "sqlite.writer_th",
+      "doris.debug.",     "doris.retries",  "doris.backoff", "doris.concurrency",
+      "doris.expect_100", "doris.buffer"};
   for (const auto& [key, value] : opts.settings) {
     bool skip = false;
     for (std::string_view p : own)
@@ -183,6 +187,13 @@ void publish_plan(state_store& state, std::int64_t run_id,
 
 std::string published(const state_store& state, const std::string& key) {
   return state.get(key).value_or("");
+}
+
+asio::awaitable<void> debug_wait_workers(state_store& state, io::runtime& rt,
+                                         const job_spec& opts) {
+  const std::int64_t wait = integer_setting(opts.settings, "copy.debug.wait_workers");
+  while (wait > 0 && state.status_snapshot().live_runs < wait)
+    if (!co_await io::sleep_unless_stopped(std::chrono::milliseconds(50), rt.stop_token())) break;
 }
 
 bool claim_table_finish(state_store& state, const std::string& schema, const std::string& name) {

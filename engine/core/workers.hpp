@@ -1,8 +1,8 @@
 // Several uringmig processes on one job through a shared (PostgreSQL) state, whatever the path:
 // who coordinates (plans) a round, the job definition every worker must share, the named locks
 // under which one worker finishes a table and one finishes the job. Chunks themselves come from
-// the state's leases (chunk_runner's chunk_leases); what a path publishes besides its plan (the
-// bulk clone's snapshot) stays with the path.
+// the state's leases (chunk_runner's chunk_leases); the snapshot the bulk clone's and the Doris
+// load's workers share, with the watch on its coordinator, in coordinator_snapshot.hpp.
 #pragma once
 
 #include "codecs/url.hpp"
@@ -61,6 +61,11 @@ void publish_plan(state_store& state, std::int64_t run_id,
                   std::vector<std::pair<std::string, std::string>> extra = {});
 /// A key the coordinator published with publish_plan (its `extra`).
 std::string published(const state_store& state, const std::string& key);
+
+/// Tests (copy.debug.wait_workers): the coordinator, once it published, goes on when that many
+/// of the job's workers are live (or on a stop).
+boost::asio::awaitable<void> debug_wait_workers(state_store& state, io::runtime& rt,
+                                                const job_spec& opts);
 
 /// The named lock under which one worker finishes a table: whether this process took it and
 /// nobody finished (or failed) the table yet. Held until release_table_finish or the process's
