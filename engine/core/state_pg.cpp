@@ -231,8 +231,11 @@ void pg_state::reset() {
 // until end_run or the session's end (kill -9 included) — except the workers of one job (bulk,
 // shards, Doris), which hold it shared.
 std::string run_alive_sql(const std::string& id) {
+  // Advisory locks belong to a database: another state database on the server has runs of the
+  // same ids.
   return fmt::format(
-      "EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.classid = {} AND "
+      "EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.database = (SELECT "
+      "oid FROM pg_database WHERE datname = current_database()) AND l.classid = {} AND "
       "l.objid = (({}) % 2147483648)::oid AND l.objsubid = 2 AND l.granted)",
       run_lock_class, id);
 }
