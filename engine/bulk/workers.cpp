@@ -4,7 +4,6 @@
 #include "engine/core/workers.hpp"
 #include "engine/bulk/internal.hpp"
 
-#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 namespace uringmig::engine::bulk {
