@@ -20,9 +20,9 @@ asio::awaitable<void> join_workers(job& j) {
   j.coordinator = r.coordinator;
   j.coordinator_run = r.coordinator_run;
   if (j.coordinator)
-    j.state.erase("workers.snapshot");
+    j.state.erase(published_snapshot_key);
   else
-    j.snapshot = published(j.state, "workers.snapshot");
+    j.snapshot = published(j.state, published_snapshot_key);
   j.watch.start(r, j.worker, j.snapshot, j.opts.config.bulk.allow_inconsistent);
 }
 
@@ -33,7 +33,7 @@ asio::awaitable<bool> join_coordinator_snapshot(job& j, pg::connection& holder) 
 }
 
 void publish_plan(job& j) {
-  engine::publish_plan(j.state, j.run_id, {{"workers.snapshot", j.snapshot}});
+  engine::publish_plan(j.state, j.run_id, {{published_snapshot_key, j.snapshot}});
 }
 
 void watch_coordinator(job& j) {

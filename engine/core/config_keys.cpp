@@ -50,8 +50,8 @@ constexpr config_key keys[] = {
      "the job's name in a shared state database (default: made from source, target and "
      "tables); as --job"},
     {"state", "worker", kt::text, "",
-     "this worker's place among the workers of one bulk, shard or incremental job, N/M (names "
-     "it in the state; needs a state url); as --worker"},
+     "this worker's place among the workers of one bulk, shard, Doris or incremental job, N/M "
+     "(names it in the state; needs a state url); as --worker"},
     {"state", "lease_s", kt::integer, "30",
      "a worker's lease on a chunk, renewed every third of it: a dead worker's chunk is taken "
      "again after this many seconds",

@@ -200,11 +200,14 @@ void pg_state::reset() {
 // A run holds a session advisory lock on its id while its process lives: the next run marks only
 // the runs nobody holds as interrupted, never a live worker's. One process runs a job at a time,
 // as with a state directory — a session advisory lock on the job's name, held from begin_run
-// until end_run or the session's end (kill -9 included) — except the workers of one bulk job,
-// which hold it shared.
+// until end_run or the session's end (kill -9 included) — except the workers of one job (bulk,
+// shards, Doris, incremental), which hold it shared.
 std::string run_alive_sql(const std::string& id, int grace_s) {
+  // Advisory locks belong to a database: another state database on the server has runs of the
+  // same ids.
   std::string sql = fmt::format(
-      "EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.classid = {} AND "
+      "EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.database = (SELECT "
+      "oid FROM pg_database WHERE datname = current_database()) AND l.classid = {} AND "
       "l.objid = (({}) % 2147483648)::oid AND l.objsubid = 2 AND l.granted)",
       run_lock_class, id);
   if (grace_s <= 0) return sql;
@@ -223,8 +226,8 @@ std::int64_t pg_state::begin_run(const run_start& r) {
   if (std::string_view(got.value(0, 0)) != "t") {
     throw job_error("job '" + job_ +
                     "' is running in another uringmig process on this state database (one "
-                    "process per job, except the workers of one bulk, shard or incremental job: "
-                    "wait for it, or pass another --job)");
+                    "process per job, except the workers of a bulk, shard, Doris or incremental "
+                    "job: wait for it, or pass another --job)");
   }
   job_locked_ = true;
   std::vector<pg::statement> b;

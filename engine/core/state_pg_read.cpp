@@ -169,9 +169,9 @@ job_status pg_state::status_snapshot() const {
            job_));
   b.push_back(stmt("SELECT key, value FROM uringmig_state.kv WHERE job = $1 ORDER BY key", job_));
   b.push_back(
-      stmt("SELECT count(*) FROM uringmig_state.run r JOIN pg_locks l ON l.locktype = "
-           "'advisory' AND l.classid = 1970433384 AND l.objid = (r.id % 2147483648)::oid "
-           "AND l.objsubid = 2 AND l.granted WHERE r.job = $1 AND r.status = 'running'",
+      stmt("SELECT count(*) FROM uringmig_state.run r WHERE r.job = $1 AND r.status = "
+           "'running' AND " +
+               run_alive_sql("r.id"),
            job_));
   if (with_workers_) {
     b.push_back(stmt(workers_sql(), job_));

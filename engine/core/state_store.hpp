@@ -57,7 +57,7 @@ struct run_start {
   std::string source_redacted;
   std::string target_redacted;
   std::optional<std::string> snapshot;  // the exported snapshot, when known
-  /// A shared state only: one of several workers of the job (bulk --state-url). Workers share
+  /// A shared state only: one of several workers of the job (--state-url). Workers share
   /// the job; a process that runs it alone (every other command) excludes them and they it.
   bool worker = false;
 };

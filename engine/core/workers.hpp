@@ -66,6 +66,8 @@ void publish_plan(state_store& state, std::int64_t run_id,
 /// workers of the job are live (or a stop), so that the chunks are shared whoever is fastest.
 boost::asio::awaitable<void> wait_for_workers(state_store& state, io::runtime& rt,
                                               const job_spec& opts);
+/// The key under which a coordinator publishes its exported snapshot (publish_plan's `extra`).
+inline constexpr const char* published_snapshot_key = "workers.snapshot";
 /// A key the coordinator published with publish_plan (its `extra`).
 std::string published(const state_store& state, const std::string& key);
 
@@ -85,6 +87,9 @@ class coordinator_watch {
   bool inconsistent() const { return inconsistent_.load(); }
   /// The line the worker stops with once the coordinator ended (empty while it did not).
   std::string lost() const;
+  /// The round start() was given: whether this worker coordinates it, and who does.
+  bool coordinator() const { return round_.coordinator; }
+  std::int64_t coordinator_run() const { return round_.coordinator_run; }
 
  private:
   friend void watch_coordinator(state_store& state, io::runtime& rt, coordinator_watch& w);

@@ -312,6 +312,13 @@ asio::awaitable<label_fate> wait_for_label(job& j, connectors::doris::http_clien
   }
 }
 
+/// Drops a chunk's precommit mark once its transaction is committed, whoever committed it (this
+/// attempt, or an earlier one whose worker died: a mark left behind would be committed again).
+asio::awaitable<void> forget_precommit(job& j, const table_target& t, int chunk_no) {
+  if (j.cfg.two_phase)
+    co_await j.state.write_off_context([&] { j.state.erase(precommit_key(t, chunk_no)); });
+}
+
 /// Rows Doris took against rows sent. Empty when they match.
 std::string count_mismatch(const job& j, const connectors::doris::load_answer& a,
                            std::int64_t sent) {
@@ -433,6 +440,7 @@ asio::awaitable<chunk_result> load_chunk(job& j, worker& w, table_target& t,
     const connectors::doris::load_answer& ans = *o.answer;
     if (ans.already_loaded()) {
       spdlog::info("doris: {} was loaded by an earlier attempt (label FINISHED)", what);
+      co_await forget_precommit(j, t, c.chunk_no);
       res.ok = true;
       res.rows = sent_whole.value_or(0);
       break;
@@ -445,6 +453,7 @@ asio::awaitable<chunk_result> load_chunk(job& j, worker& w, table_target& t,
       const label_fate fate = co_await wait_for_label(j, *w.http, label, what, state);
       if (fate == label_fate::loaded) {
         spdlog::info("doris: {} was loaded by an earlier attempt (label VISIBLE)", what);
+        co_await forget_precommit(j, t, c.chunk_no);
         res.ok = true;
         res.rows = sent_whole.value_or(0);
         break;
@@ -455,10 +464,12 @@ asio::awaitable<chunk_result> load_chunk(job& j, worker& w, table_target& t,
         co_return res;
       }
       if (fate == label_fate::precommitted) {
-        // A precommit of ours that the state store did not see (killed right after it).
+        // A precommit of an attempt that died before its commit (killed right after it, or a
+        // worker that died holding the chunk).
         two_phase_verdict v = co_await finish_two_phase(j, *w.http, -1, label, true);
         if (v.done) {
           spdlog::info("doris: {}: committed the earlier attempt's precommitted transaction", what);
+          co_await forget_precommit(j, t, c.chunk_no);
           res.ok = true;
           break;
         }
@@ -501,7 +512,7 @@ asio::awaitable<chunk_result> load_chunk(job& j, worker& w, table_target& t,
                        " failed: " + v.message;
           break;
         }
-        co_await j.state.write_off_context([&] { j.state.erase(precommit_key(t, c.chunk_no)); });
+        co_await forget_precommit(j, t, c.chunk_no);
       }
       if (ans.status == "Publish Timeout")
         spdlog::info("doris: {}: committed, publish timed out (visible shortly)", what);

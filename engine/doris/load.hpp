@@ -10,16 +10,13 @@
 #include "connectors/doris/stream_load.hpp"
 #include "connectors/postgres/connection.hpp"
 #include "engine/core/catalog.hpp"
+#include "engine/core/workers.hpp"
 #include "engine/core/job.hpp"
 #include "engine/core/job_spec.hpp"
 #include "engine/core/plan_types.hpp"
 #include "engine/core/progress.hpp"
 #include "engine/core/state_store.hpp"
 #include "io/buffer_pool.hpp"
-
-namespace uringmig::io {
-class runtime;
-}
 
 #include <boost/asio/awaitable.hpp>
 
@@ -72,8 +69,9 @@ struct table_target {
   connectors::doris::http_headers headers;     // every load of this table
   planned_table plan;
   table_progress* progress = nullptr;
-  bool failed = false;  // guarded by job::m
-  std::string error;    // guarded by job::m
+  bool failed = false;     // guarded by job::m
+  bool finishing = false;  // workers: one of this process's is marking it done (job::m)
+  std::string error;       // guarded by job::m
   std::atomic<std::int64_t> rows{0};
   std::atomic<std::int64_t> filtered{0};
 
@@ -99,9 +97,17 @@ struct job {
   std::deque<std::unique_ptr<table_target>> tables;
   std::mutex m;
   std::atomic<int> precommits{0};
+  io::runtime& rt;
   std::stop_token stop;  // the runtime's: a retry's backoff ends early when it is requested
 
-  job(const job_spec& o, codecs::endpoint s, load_settings c, state_store& st);
+  // Several workers on the job (a --state-url state).
+  bool leased = false;
+  std::int64_t run_id = 0;
+  std::string worker;  // this process's name in the state
+  /// The round's coordinator (it planned and holds the snapshot) and the watch on it.
+  coordinator_watch coord;
+
+  job(const job_spec& o, codecs::endpoint s, load_settings c, state_store& st, io::runtime& r);
   /// The FE's base URL, or the next BE's in direct mode.
   std::string next_base_url();
   std::string fe_base_url() const;
@@ -118,8 +124,8 @@ struct worker {
 };
 
 /// Sets up a source session for reading (text forms Doris reads back exactly) and joins the
-/// job's exported snapshot.
-boost::asio::awaitable<void> join_snapshot(const job& j, connectors::postgres::connection& c);
+/// job's exported snapshot (a worker's: as join_coordinator_snapshot).
+boost::asio::awaitable<void> join_snapshot(job& j, connectors::postgres::connection& c);
 
 /// Every stored column of a source table (generated ones too: Doris keeps their values as
 /// data) with its format_type() text, type OID and NOT NULL, in attnum order.
@@ -157,7 +163,8 @@ struct chunk_result {
 boost::asio::awaitable<chunk_result> load_chunk(job& j, worker& w, table_target& t,
                                                 const planned_chunk& c);
 
-/// Commits (or aborts) precommitted transactions a killed run left in the state store.
+/// Commits (or aborts) precommitted transactions a killed run (or worker) left in the state
+/// store; a committed one's chunk is marked done.
 boost::asio::awaitable<void> settle_precommitted(job& j, connectors::doris::http_client& http,
                                                  bool commit);
 
@@ -180,6 +187,8 @@ struct run_state {
 
 /// Loads every table's chunks not done yet on the chunk runner (`j.cfg.workers` workers on the
 /// runtime's contexts 1..n), reporting progress; sets `rs.interrupted` when a stop left chunks.
+/// Workers (`j.leased`): the chunks come from the state's leases, a table is finished (marked
+/// done) by one worker, and the ones whose finisher died are finished after the last chunk.
 boost::asio::awaitable<void> load_tables(job& j, io::runtime& rt, run_state& rs,
                                          const reporter_options& reporter_opts);
 

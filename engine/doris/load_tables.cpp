@@ -4,6 +4,7 @@
 #include "codecs/sql_text.hpp"
 #include "engine/core/chunk_runner.hpp"
 #include "engine/core/pg_session.hpp"
+#include "engine/core/workers.hpp"
 #include "engine/doris/load.hpp"
 #include "io/blocking.hpp"
 #include "io/runtime.hpp"
@@ -18,6 +19,36 @@ namespace uringmig::engine::doris {
 namespace asio = boost::asio;
 
 namespace {
+
+/// Marks a table done in the state and the progress.
+void mark_loaded(job& j, table_target& t, double copy_seconds) {
+  j.state.set_copy_seconds(t.info.schema, t.info.name, copy_seconds);
+  j.state.set_table_status(t.info.schema, t.info.name, table_status::done);
+  if (t.progress) t.progress->set_phase(table_phase::done);
+  spdlog::info("doris: table {} is loaded (every chunk is in)",
+               codecs::printable(t.info.display()));
+}
+
+/// A table whose last chunk is in: done. Workers: by the one that takes its finish lock, once.
+void finish_table(job& j, table_target& t, double copy_seconds) {
+  if (!j.leased) {
+    mark_loaded(j, t, copy_seconds);
+    return;
+  }
+  {
+    // Two of this process's workers may both see the last chunk in; the finish lock is the
+    // state session's, which this process holds once for all of them.
+    std::lock_guard lk(j.m);
+    if (t.finishing) return;
+    t.finishing = true;
+  }
+  if (claim_table_finish(j.state, t.info.schema, t.info.name)) {
+    mark_loaded(j, t, copy_seconds);
+    release_table_finish(j.state, t.info.schema, t.info.name);
+  }
+  std::lock_guard lk(j.m);
+  t.finishing = false;
+}
 
 /// A source reader and an HTTP client, on the worker's own context.
 class load_worker final : public chunk_worker {
@@ -87,10 +118,7 @@ class load_path final : public chunk_path {
   }
 
   void table_finished(const chunk_table& ct, double copy_seconds) override {
-    table_target& t = *j_.tables[ct.id];
-    j_.state.set_copy_seconds(t.info.schema, t.info.name, copy_seconds);
-    j_.state.set_table_status(t.info.schema, t.info.name, table_status::done);
-    if (t.progress) t.progress->set_phase(table_phase::done);
+    finish_table(j_, *j_.tables[ct.id], copy_seconds);
   }
 
   void table_failed(const chunk_table& ct, const std::string& why) override {
@@ -106,6 +134,18 @@ class load_path final : public chunk_path {
   io::runtime& rt_;
   run_state& rs_;
 };
+
+/// Workers, once no chunk is left: the tables whose data is in and whose finisher died.
+asio::awaitable<void> finish_others(job& j, io::runtime& rt) {
+  co_await engine::finish_others(j.state, rt, [&](const table_row& r) -> asio::awaitable<bool> {
+    for (auto& t : j.tables)
+      if (t->info.schema == r.schema && t->info.name == r.name) {
+        finish_table(j, *t, r.copy_seconds);
+        co_return true;
+      }
+    co_return false;
+  });
+}
 
 }  // namespace
 
@@ -127,12 +167,14 @@ asio::awaitable<void> load_tables(job& j, io::runtime& rt, run_state& rs,
       ct.chunks.push_back(&c);
       if (done.count(c.chunk_no)) ct.done.insert(c.chunk_no);
     }
-    if (ct.done.size() == ct.chunks.size()) {
+    // Workers: the state's leases decide what is left, and its status is the job's (the runner
+    // marks a table copying at its first chunk; the one that finishes it marks it done).
+    if (!j.leased && ct.done.size() == ct.chunks.size()) {
       state.set_table_status(t->info.schema, t->info.name, table_status::done);
       t->progress->set_phase(table_phase::done);
       continue;
     }
-    state.set_table_status(t->info.schema, t->info.name, table_status::copying);
+    if (!j.leased) state.set_table_status(t->info.schema, t->info.name, table_status::copying);
     ct.id = i;
     ct.schema = t->info.schema;
     ct.name = t->info.name;
@@ -153,10 +195,18 @@ asio::awaitable<void> load_tables(job& j, io::runtime& rt, run_state& rs,
   o.workers = j.cfg.workers;
   o.prefix_chunk = false;  // load_chunk's errors name the table, the chunk and the label
   o.stop = rt.stop_token();
+  if (j.leased) {
+    chunk_leases l;
+    l.worker = j.worker;
+    l.lease = std::chrono::seconds(j.opts.config.bulk.lease_s);
+    l.heartbeat = [&j] { watch_coordinator(j.state, j.rt, j.coord); };
+    o.leases = std::move(l);
+  }
   chunk_runner runner(path, state, j.prog, std::move(to_load), std::move(o));
   std::exception_ptr worker_error;
   try {
     co_await runner.run();
+    if (j.leased) co_await finish_others(j, rt);
   } catch (...) {
     worker_error = std::current_exception();
   }

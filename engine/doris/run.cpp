@@ -8,6 +8,7 @@
 #include "engine/core/planner.hpp"
 #include "engine/core/settings.hpp"
 #include "engine/core/status.hpp"
+#include "engine/core/workers.hpp"
 #include "engine/doris/doris.hpp"
 #include "engine/doris/load.hpp"
 #include "io/deadline.hpp"
@@ -85,12 +86,14 @@ load_settings make_settings(const job_spec& opts, const codecs::doris_endpoint& 
   return s;
 }
 
-job::job(const job_spec& o, codecs::endpoint s, load_settings c, state_store& st)
+job::job(const job_spec& o, codecs::endpoint s, load_settings c, state_store& st, io::runtime& r)
     : opts(o),
       source(std::move(s)),
       cfg(std::move(c)),
       state(st),
-      pool(256 * 1024, std::max<std::size_t>(64u << 20, cfg.workers * 2 * cfg.channel_bytes)) {
+      pool(256 * 1024, std::max<std::size_t>(64u << 20, cfg.workers * 2 * cfg.channel_bytes)),
+      rt(r),
+      stop(r.stop_token()) {
   for (const auto& hp : cfg.target.be)
     be_urls.push_back(connectors::doris::base_url(hp, cfg.target.tls));
   if (!be_urls.empty()) bes = std::make_unique<connectors::doris::be_rotation>(be_urls);
@@ -118,10 +121,14 @@ connectors::doris::http_client_options job::http_options() const {
   return o;
 }
 
-asio::awaitable<void> join_snapshot(const job& j, pg::connection& c) {
+asio::awaitable<void> join_snapshot(job& j, pg::connection& c) {
   // Text forms Doris reads back exactly (codecs/doris_format.hpp).
   co_await apply_settings(c, text_profile::portable, "setting up a source reader");
-  co_await engine::join_snapshot(c, j.snapshot);
+  if (!j.leased) {
+    co_await engine::join_snapshot(c, j.snapshot);
+    co_return;
+  }
+  (void)co_await join_coordinator_snapshot(j.state, j.rt, j.coord, c);
 }
 
 /// Every stored column (generated ones too: Doris keeps their values as data), quoted for
@@ -276,23 +283,47 @@ asio::awaitable<void> plan_tables(job& j, pg::connection& holder) {
   }
 }
 
-/// Starts over (--restart), resumes the plan in the state store or saves this one, and records
-/// the run.
+/// The saved plan's chunks replace the ones just made (a resume, a worker joining a round).
+void use_saved_plan(job& j) {
+  const auto saved = j.state.load_plan();
+  for (auto& t : j.tables)
+    for (const auto& p : saved)
+      if (p.schema == t->info.schema && p.name == t->info.name) t->plan = p;
+}
+
+/// --restart: precommitted transactions of the job being replaced must not stay open in Doris.
+asio::awaitable<void> start_over(job& j, connectors::doris::http_client& http) {
+  if (!j.state.get("doris.token").value_or("").empty())
+    co_await settle_precommitted(j, http, false);
+  j.state.reset();
+}
+
+run_start run_record(const job& j) {
+  std::string preset = "doris";
+  if (!j.opts.preset.empty()) preset = j.opts.preset;
+  std::optional<std::string> snapshot;  // workers: not known yet (set_run_snapshot)
+  if (!j.snapshot.empty()) snapshot = j.snapshot;
+  return {j.opts.command,
+          preset,
+          codecs::redacted_url(j.source),
+          codecs::redacted_url(j.opts.target_endpoint()),
+          snapshot,
+          j.leased};
+}
+
+/// Starts over (--restart; workers: join_round did), resumes the plan in the state store or
+/// saves this one, and records the run (workers: join_round did).
 asio::awaitable<void> open_state(job& j, connectors::doris::http_client& http,
                                  const std::string& fp, std::optional<std::int64_t>& run_id) {
   state_store& state = j.state;
-  if (j.opts.restart) {
-    // Precommitted transactions of the job being replaced must not stay open in Doris.
-    if (!state.get("doris.token").value_or("").empty())
-      co_await settle_precommitted(j, http, false);
-    state.reset();
-  }
+  if (j.opts.restart && !j.leased) co_await start_over(j, http);
   const bool resuming = state.has_plan() && state.get("doris.fingerprint") == fp;
   if (state.has_plan() && !resuming)
     throw usage_error(fmt::format(
-        "the state directory {} holds another job (different source, target or tables): use "
-        "--restart to start over, or another --state-dir",
-        j.opts.state_dir.string()));
+        "{} holds another job (different source, target or tables): use --restart to start "
+        "over, or another {}",
+        j.leased ? "job " + state.where() : "the state directory " + j.opts.state_dir.string(),
+        j.leased ? "--job" : "--state-dir"));
   if (!resuming) {
     std::vector<planned_table> saved;
     for (const auto& t : j.tables)
@@ -301,51 +332,149 @@ asio::awaitable<void> open_state(job& j, connectors::doris::http_client& http,
     state.put("doris.fingerprint", fp);
     state.put("doris.token", random_token());
   } else {
-    const auto saved = state.load_plan();
-    for (auto& t : j.tables)
-      for (const auto& p : saved)
-        if (p.schema == t->info.schema && p.name == t->info.name) t->plan = p;
+    use_saved_plan(j);
     spdlog::info(
         "resuming the job in {}: chunks already loaded are skipped (their labels make Doris "
         "refuse them again); the previous snapshot ended with its process, so this run reads "
         "under a fresh one",
-        j.opts.state_dir.string());
+        j.leased ? state.where() : j.opts.state_dir.string());
   }
   j.token = *state.get("doris.token");
-  std::string preset = "doris";
-  if (!j.opts.preset.empty()) preset = j.opts.preset;
-  run_id = state.begin_run({j.opts.command, preset, codecs::redacted_url(j.source),
-                            codecs::redacted_url(j.opts.target_endpoint()), j.snapshot});
+  if (!j.leased) run_id = state.begin_run(run_record(j));
 }
 
-}  // namespace
+/// Workers (a --state-url state): starts over on --restart unless the job's workers run,
+/// records the run and joins the job's round (the first to arrive coordinates).
+asio::awaitable<void> join_round(job& j, connectors::doris::http_client& http,
+                                 std::optional<std::int64_t>& run_id) {
+  state_store& state = j.state;
+  if (j.opts.restart && live_coordinator(state))
+    spdlog::info("--restart: not applied, the job's workers are running (this one joins them)");
+  else if (j.opts.restart)
+    co_await start_over(j, http);
+  run_id = state.begin_run(run_record(j));
+  j.run_id = *run_id;
+  j.worker = worker_name(j.opts, j.run_id);
+  const worker_round r = co_await join_workers(
+      state, j.rt, j.run_id, j.worker, definition_of(j.opts, j.source, j.opts.target_endpoint()));
+  j.coord.start(r, j.worker, {}, j.opts.config.bulk.allow_inconsistent);
+  if (r.coordinator) state.erase(published_snapshot_key);
+}
 
-asio::awaitable<void> run_all(job& j, io::runtime& rt, run_state& rs,
-                              std::optional<std::int64_t>& run_id,
+/// A worker that joined a round: the coordinator's plan and labels (the same tables, checked).
+void take_plan(job& j, const std::string& fp) {
+  if (j.state.get("doris.fingerprint") != fp)
+    throw usage_error(fmt::format(
+        "this worker finds other tables (or another Doris database, format or load mode) than "
+        "job {} plans: start every worker of a job with the same source, target and settings",
+        j.state.where()));
+  use_saved_plan(j);
+  j.token = j.state.get("doris.token").value_or("");
+}
+
+/// Workers: the job's last step, once every chunk is in: precommits a dead worker left (its
+/// chunk done meanwhile by another) are committed. Not after a stop: live workers may be
+/// between a precommit and its commit then.
+asio::awaitable<void> finish_job(job& j, connectors::doris::http_client& http) {
+  if (j.rt.stop_token().stop_requested() || j.state.chunks_pending() > 0) co_return;
+  // Not in one expression with the `if`: GCC 12 mishandles a co_await there.
+  const bool mine = co_await lock_job_finish(j.state, j.rt, j.coord.coordinator_run());
+  if (!mine) co_return;
+  std::exception_ptr error;
+  try {
+    co_await settle_precommitted(j, http, true);
+    spdlog::info("worker {}: job {} is finished (no chunk is left to load)", j.worker,
+                 j.state.where());
+  } catch (...) {
+    error = std::current_exception();
+  }
+  unlock_job_finish(j.state, j.coord.coordinator_run(), !error);
+  if (error) std::rethrow_exception(error);
+}
+
+/// The source snapshot: exported (and held open by `holder` until the chunks are in), or a
+/// follower's coordinator's. False: the job's other workers finished it.
+asio::awaitable<bool> enter_snapshot(job& j, pg::connection& holder) {
+  // No co_await inside a condition: GCC 12 mishandles it.
+  const bool follower = j.leased && !j.coord.coordinator();
+  bool joined = true;
+  if (follower) {
+    j.snapshot = published(j.state, published_snapshot_key);
+    j.coord.start({false, j.coord.coordinator_run()}, j.worker, j.snapshot,
+                  j.opts.config.bulk.allow_inconsistent);
+    joined = co_await join_coordinator_snapshot(j.state, j.rt, j.coord, holder);
+    j.snapshot = j.coord.snapshot();
+    if (joined)
+      spdlog::info("worker {}: reading under the coordinator's snapshot {}", j.worker, j.snapshot);
+  } else {
+    j.snapshot = co_await export_snapshot(holder);
+    spdlog::info("source snapshot {}", j.snapshot);
+    if (j.leased)
+      j.coord.start({true, j.run_id}, j.worker, j.snapshot, j.opts.config.bulk.allow_inconsistent);
+  }
+  if (joined && j.leased) j.state.set_run_snapshot(j.run_id, j.snapshot);
+  co_return joined;
+}
+
+asio::awaitable<void> run_all(job& j, run_state& rs, std::optional<std::int64_t>& run_id,
                               const reporter_options& reporter_opts) {
   auto ex = co_await asio::this_coro::executor;
   pg::connection holder = co_await connect_endpoint(ex, j.source, "source");
   co_await apply_settings(holder, text_profile::portable, "setting up the source session");
-  j.snapshot = co_await export_snapshot(holder);
-  spdlog::info("source snapshot {}", j.snapshot);
   std::exception_ptr error;
   try {
-    co_await plan_tables(j, holder);
-    const std::string fp = job_fingerprint(j.source, j.cfg, j.tables);
     connectors::doris::http_client http(ex, j.http_options());
-    co_await preflight(j, http);
-    co_await open_state(j, http, fp, run_id);
-    // A run killed between precommit and commit left transactions for us to commit.
-    co_await settle_precommitted(j, http, true);
-
-    co_await load_tables(j, rt, rs, reporter_opts);
+    if (j.leased) {
+      // Before the round: a --restart aborts the replaced job's precommits through the FE.
+      co_await preflight(j, http);
+      co_await join_round(j, http, run_id);
+    }
+    const bool follower = j.leased && !j.coord.coordinator();
+    const bool joined = co_await enter_snapshot(j, holder);
+    if (joined) {
+      co_await plan_tables(j, holder);
+      const std::string fp = job_fingerprint(j.source, j.cfg, j.tables);
+      if (!j.leased) co_await preflight(j, http);
+      if (follower) {
+        take_plan(j, fp);
+      } else {
+        co_await open_state(j, http, fp, run_id);
+        // A run (or worker) killed between precommit and commit left transactions to commit.
+        co_await settle_precommitted(j, http, true);
+      }
+      if (j.leased && !follower) {
+        publish_plan(j.state, j.run_id, {{published_snapshot_key, j.snapshot}});
+        co_await wait_for_workers(j.state, j.rt, j.opts);
+      }
+      co_await load_tables(j, j.rt, rs, reporter_opts);
+      if (j.leased) co_await finish_job(j, http);
+    }
   } catch (...) {
     error = std::current_exception();
   }
-  (void)co_await holder.query("COMMIT");
+  (void)co_await holder.query("COMMIT");  // the coordinator: releases the workers' snapshot
   co_await holder.close();
   if (error) std::rethrow_exception(error);
 }
+
+/// The tables that failed (printable names); workers: whichever worker failed them (added to
+/// `rs.failures` when another did).
+std::vector<std::string> failed_tables(const job& j, run_state& rs, bool recorded) {
+  std::vector<std::string> failed;
+  for (const auto& tt : j.tables)
+    if (tt->failed) failed.push_back(codecs::printable(tt->info.display()));
+  if (!j.leased || !recorded) return failed;
+  for (const auto& r : j.state.status_snapshot().tables) {
+    if (r.status != "failed") continue;
+    const std::string name = codecs::printable(r.schema + "." + r.name);
+    if (std::find(failed.begin(), failed.end(), name) != failed.end()) continue;
+    failed.push_back(name);
+    rs.failures.push_back(name + ": " + r.error);
+  }
+  return failed;
+}
+
+}  // namespace
 
 }  // namespace doris
 
@@ -358,9 +487,12 @@ int doris::run(const job_spec& opts) {
   const std::size_t threads =
       std::min<std::size_t>(cfg.workers, std::max(1u, std::thread::hardware_concurrency()));
   io::runtime rt(1 + threads);
-  state_store state = state_store::open(state_location_of(opts));
-  doris::job j(opts, opts.source_endpoint(), std::move(cfg), state);
-  j.stop = rt.stop_token();
+  const state_location at = state_location_of(opts);
+  const bool workers = !at.url.empty();
+  check_worker_flag(opts, workers);
+  state_store state = state_store::open(at);
+  doris::job j(opts, opts.source_endpoint(), std::move(cfg), state, rt);
+  j.leased = workers;
   doris::run_state rs;
   std::optional<std::int64_t> run_id;
   const auto started = std::chrono::steady_clock::now();
@@ -368,7 +500,7 @@ int doris::run(const job_spec& opts) {
   try {
     rt.run([&]() -> asio::awaitable<void> {
       io::deadline deadline(rt, opts.max_runtime);
-      co_await doris::run_all(j, rt, rs, run_id, reporter_opts);
+      co_await doris::run_all(j, rs, run_id, reporter_opts);
     }());
   } catch (const usage_error& e) {
     if (run_id) state.end_run(*run_id, run_status::failed, e.what());
@@ -378,17 +510,24 @@ int doris::run(const job_spec& opts) {
   } catch (const std::exception& e) {
     error = e.what();
   }
+  const std::vector<std::string> failed = failed_tables(j, rs, run_id.has_value());
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (run_id) {
     std::cout.flush();
     print_summary(std::cout, summarize(state.status_snapshot()));
+    // Workers: the table above is the job's; the rows are this worker's.
     std::printf(
-        "wall time %.2fs: %lld rows loaded into Doris (%.0f rows/s)%s\n", secs,
-        static_cast<long long>(rs.rows), rs.rows / std::max(secs, 1e-9),
+        "wall time %.2fs: %lld rows loaded into Doris%s (%.0f rows/s)%s\n", secs,
+        static_cast<long long>(rs.rows), j.leased ? (" by worker " + j.worker).c_str() : "",
+        rs.rows / std::max(secs, 1e-9),
         rs.filtered > 0
             ? fmt::format(", {} rows filtered by Doris (max_filter_ratio)", rs.filtered).c_str()
             : "");
+    if (j.coord.inconsistent())
+      std::printf(
+          "snapshot: not consistent (the coordinator ended; this worker went on under fresh "
+          "snapshots: --allow-inconsistent)\n");
     for (const auto& f : rs.failures)
       std::printf("failed: %s\n", f.c_str());
     std::fflush(stdout);
@@ -397,10 +536,14 @@ int doris::run(const job_spec& opts) {
     if (run_id) state.end_run(*run_id, run_status::failed, error);
     throw job_error(error);
   }
+  if (const std::string lost = j.coord.lost(); !lost.empty()) {
+    state.end_run(*run_id, run_status::interrupted, lost);
+    throw job_error(lost);
+  }
   if (!rs.failures.empty()) {
     std::string names;
-    for (const auto& tt : j.tables)
-      if (tt->failed) names += (names.empty() ? "" : ", ") + codecs::printable(tt->info.display());
+    for (const auto& f : failed)
+      names += (names.empty() ? "" : ", ") + f;
     const std::string msg = fmt::format(
         "{} table(s) failed to load: {} (first: {}); fix the cause and run the "
         "same command to load what is missing",

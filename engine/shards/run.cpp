@@ -319,7 +319,7 @@ asio::awaitable<void> join_job(shard_run& r, source& src, const std::string& fp)
   const worker_round round = co_await join_workers(state, r.rt, r.run_id, r.worker,
                                                    definition_of(opts, r.ep.source, r.ep.target));
   r.watch.start(round, r.worker,
-                round.coordinator ? src.snapshot : published(state, "workers.snapshot"),
+                round.coordinator ? src.snapshot : published(state, published_snapshot_key),
                 opts.config.bulk.allow_inconsistent);
   if (!round.coordinator) {
     if (state.get("shards.fingerprint") != fp)
@@ -354,7 +354,7 @@ asio::awaitable<void> join_job(shard_run& r, source& src, const std::string& fp)
     state.save_plan(plan);
     state.put("shards.fingerprint", fp);
   }
-  publish_plan(state, r.run_id, {{"workers.snapshot", src.snapshot}});
+  publish_plan(state, r.run_id, {{published_snapshot_key, src.snapshot}});
 }
 
 /// Workers: the finish of a table whose data is in, by whichever worker takes its lock.

@@ -142,6 +142,39 @@ TEST(state_store_pg, workers_arriving_together_on_a_fresh_database_all_use_it) {
   }
 }
 
+TEST(state_store_pg, a_run_of_the_same_id_in_another_state_database_is_not_this_ones) {
+  // Two state databases on one server number their runs alike: a live run in one must not make
+  // the dead run of the same id in the other look alive (its workers would wait on a dead
+  // coordinator, a resume would take it for a live worker).
+  const auto live_db = uringmig::test::fresh_database("state_live");
+  const auto dead_db = uringmig::test::fresh_database("state_dead");
+  temp_dir d;
+  auto live = state_store::open(at(live_db.tcp_url, "job", d));
+  const auto live_run = live.begin_run({"run", "bulk", "", "", std::nullopt});
+  std::int64_t dead_run = 0;
+  std::string dead_pid;
+  {
+    auto gone = state_store::open(at(dead_db.tcp_url, "job", d));
+    dead_run = gone.begin_run({"run", "bulk", "", "", std::nullopt});
+    dead_pid = uringmig::test::query_value(
+        dead_db.conninfo,
+        "SELECT backend_pid FROM uringmig_state.run WHERE id = " + std::to_string(dead_run));
+  }  // the process "died": its session ended without end_run
+  ASSERT_EQ(live_run, dead_run);
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (uringmig::test::query_value(
+             dead_db.conninfo, "SELECT count(*) FROM pg_stat_activity WHERE pid = " + dead_pid) !=
+         "0") {
+    ASSERT_LT(std::chrono::steady_clock::now(), until) << "the closed session never ended";
+    std::this_thread::yield();
+  }
+  auto reader = state_store::open(at(dead_db.tcp_url, "job", d));
+  EXPECT_TRUE(live.run_alive(live_run));
+  EXPECT_FALSE(reader.run_alive(dead_run));
+  EXPECT_EQ(reader.status_snapshot().live_runs, 0);
+  EXPECT_EQ(live.status_snapshot().live_runs, 1);
+}
+
 TEST(state_store_pg, one_process_per_job_and_a_dead_ones_run_becomes_interrupted) {
   // Until several workers share a job through chunk leases, a job runs in one process at a
   // time, as with a state directory: a second process on the same job is refused (two would
