@@ -84,9 +84,12 @@ job_definition definition_of(const job_spec& opts, const codecs::endpoint& sourc
   d.emplace_back("--exclude", exclude);
   // Settings that shape the plan or the data; not the ones of one process (its state, jobs,
   // logs, retries, debug hooks, threads).
-  constexpr std::array<std::string_view, 12> own = {
-      "state.",     "progress.",   "stats.", "http.",      "copy.debug.", "copy.allow_inc",
-      "copy.retri", "copy.lock_t", "index.", "pg.bin_dir", "log_level",   "sqlite.writer_th"};
+  constexpr std::array<std::string_view, 18> own = {
+      "state.",           "progress.",      "stats.",        "http.",
+      "copy.debug.",      "copy.allow_inc", "copy.retri",    "copy.lock_t",
+      "index.",           "pg.bin_dir",     "log_level",     "sqlite.writer_th",
+      "doris.debug.",     "doris.retries",  "doris.backoff", "doris.concurrency",
+      "doris.expect_100", "doris.buffer"};
   for (const auto& [key, value] : opts.settings) {
     bool skip = false;
     for (std::string_view p : own)

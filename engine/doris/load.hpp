@@ -10,12 +10,12 @@
 #include "connectors/doris/stream_load.hpp"
 #include "connectors/postgres/connection.hpp"
 #include "engine/core/catalog.hpp"
-#include "engine/core/workers.hpp"
 #include "engine/core/job.hpp"
 #include "engine/core/job_spec.hpp"
 #include "engine/core/plan_types.hpp"
 #include "engine/core/progress.hpp"
 #include "engine/core/state_store.hpp"
+#include "engine/core/workers.hpp"
 #include "io/buffer_pool.hpp"
 
 #include <boost/asio/awaitable.hpp>
