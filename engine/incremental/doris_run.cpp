@@ -321,7 +321,6 @@ int run_doris(const job_spec& spec) {
       co_await open_and_check(cx);  // every check before anything is written
       j.src = cx.src.get();
       j.side.trusted = cx.side.trusted;
-      cx.restart = restart;
       if (shared) {
         cx.w = co_await join_round(state, rt, spec, cx.src->description(), run_id);
         cx.restart = restart && cx.w.coordinator;
