@@ -216,9 +216,9 @@ bound_command add_job_command(CLI::App& app, const job_command& spec, flag_value
                                        "PostgreSQL targets: do not copy large objects");
     b.worker =
         s->add_option("--worker", v.worker,
-                      "Bulk, shards, Doris and incremental into PostgreSQL with --state-url: this "
-                      "process is worker N of M on the job (any number of copies of one command "
-                      "work together; N/M names it in the state)");
+                      "Bulk, shards, Doris and incremental loads with --state-url: this process is "
+                      "worker N of M on the job (any number of copies of one command work "
+                      "together; N/M names it in the state)");
     b.allow_inconsistent = s->add_flag(
         "--allow-inconsistent", v.allow_inconsistent,
         "Bulk, shard and Doris workers: go on under fresh snapshots when the coordinator (holding "

@@ -311,8 +311,10 @@ class doris_worker final : public chunk_worker {
     f << out;
   }
 
-  /// The chunk is in Doris: its done mark; the window's last one moves the watermark.
+  /// The chunk is in Doris: its done mark; the window's last one moves the watermark. Workers:
+  /// the chunk runner's mark in the state (finish_doris_tables moves the watermark).
   asio::awaitable<void> done(doris_table& t, const window_chunk& wc) {
+    if (j_.shared) co_return;
     co_await j_.state->write_off_context([&] {
       std::lock_guard lk(j_.m);
       t.win.done.insert(wc.chunk_no);

@@ -1,11 +1,15 @@
 // `plan` and `run --preset incremental` into Doris: every entry checked against the source and
 // the Doris table first, each table's window opened (or resumed) in the state store, the chunks
 // loaded on the chunk runner, the summary and the exit code (0; 3 when Doris filtered rows).
+// With a shared state (--state-url) one of several workers: the coordinator opens the windows,
+// the others take the published ones, chunks come from the state's leases and the table's mark
+// moves once, under its finish lock, when the state has every chunk of the window done.
 
 #include "codecs/sql_text.hpp"
 #include "connectors/postgres/error.hpp"
 #include "engine/core/config_keys.hpp"
 #include "engine/core/progress.hpp"
+#include "engine/core/workers.hpp"
 #include "engine/incremental/doris_target.hpp"
 #include "engine/incremental/outcome.hpp"
 #include "io/deadline.hpp"
@@ -33,6 +37,8 @@ struct doris_context {
   std::unique_ptr<source> src;
   std::optional<dc::http_client> http;
   std::vector<table_plan> plans;
+  bool restart = false;  // --restart, when it applies (not while the job's workers run)
+  worker_role w;
 };
 
 asio::awaitable<void> open_and_check(doris_context& cx) {
@@ -51,9 +57,18 @@ asio::awaitable<void> open_and_check(doris_context& cx) {
                                       codecs::printable(cx.plans[i].target_name)));
 }
 
-std::string random_token() {
-  std::random_device rd;
-  return fmt::format("{:08x}", rd());
+/// The token in every label of the job (new after --restart), made once.
+std::string label_token(state_store& state) {
+  const std::string key = "incremental.doris.token";
+  if (state.get(key).value_or("").empty()) {
+    std::random_device rd;
+    state.put(key, fmt::format("{:08x}", rd()));
+  }
+  return *state.get(key);
+}
+
+std::string window_id_key(const std::string& target) {
+  return "incremental.doris.window_id." + target;
 }
 
 /// Opens or resumes every table's window (in the state store).
@@ -68,7 +83,7 @@ asio::awaitable<void> prepare_tables(doris_context& cx, doris_job& j, std::int64
                    codecs::printable(p.target_name),
                    codecs::printable(fmt::format("{}", fmt::join(p.skipped, ", "))));
     auto open = load_window(*j.state, p.target_name);
-    if (open && (open->key != window_key(p) || cx.spec.restart)) {
+    if (open && (open->key != window_key(p) || cx.restart)) {
       spdlog::warn(
           "{}: the unfinished run of this table was for other settings; starting a new "
           "one",
@@ -95,16 +110,90 @@ asio::awaitable<void> prepare_tables(doris_context& cx, doris_job& j, std::int64
   }
 }
 
+/// A worker that joined a round: the windows its coordinator opened (the ids it published),
+/// never one of its own. A window gone from the state was finished by the other workers.
+void take_tables(doris_context& cx, doris_job& j) {
+  for (std::size_t i = 0; i < cx.plans.size(); ++i) {
+    auto t = std::make_unique<doris_table>();
+    t->plan = std::move(cx.plans[i]);
+    const std::string id = published(*j.state, window_id_key(t->plan.target_name));
+    if (id.empty())
+      throw usage_error(fmt::format(
+          "{}: not a table job {} loads: start every worker of a job with the same --config",
+          codecs::printable(t->plan.target_name), j.state->where()));
+    auto open = load_window(*j.state, t->plan.target_name);
+    if (!open || std::to_string(open->id) != id) {
+      spdlog::info("{}: its window was finished by the job's other workers",
+                   codecs::printable(t->plan.target_name));
+      continue;
+    }
+    std::tie(t->db, t->table) = doris_table_of(t->plan.entry, j.side);
+    t->win = std::move(*open);
+    prepare_doris_table(*t, j.side);
+    t->planned = runner_chunks(t->win.window);
+    j.tables.push_back(std::move(t));
+  }
+}
+
+/// Workers: the coordinator's windows into the state (the done chunks of a resumed window as
+/// the state's chunk marks), then published; every worker's done chunks are the state's.
+asio::awaitable<void> share_windows(doris_context& cx, doris_job& j) {
+  state_store& state = *j.state;
+  if (cx.w.coordinator) {
+    std::vector<std::pair<std::string, std::string>> ids;
+    for (const auto& t : j.tables) {
+      const auto have = state.done_chunks(t->db, t->table);
+      for (const int c : t->win.done)
+        if (have.count(c) == 0) state.mark_chunk_done(t->db, t->table, c, 0, 0, 0);
+      ids.emplace_back(window_id_key(t->plan.target_name), std::to_string(t->win.id));
+    }
+    // Tests: the workers are in before any can take a chunk (the coordinator takes the first).
+    co_await wait_for_workers(state, cx.rt, cx.spec);
+    publish_plan(state, cx.w.run, std::move(ids));
+  }
+  for (const auto& t : j.tables)
+    t->win.done = state.done_chunks(t->db, t->table);
+}
+
+/// Workers: a table whose chunks are all in (the state's marks, whoever loaded them) moves its
+/// mark and closes its window once, under its finish lock.
+asio::awaitable<void> finish_doris_tables(doris_context& cx, doris_job& j) {
+  auto find = [&j](const table_row& r) -> doris_table* {
+    for (const auto& x : j.tables)
+      if (x->db == r.schema && x->table == r.name) return x.get();
+    return nullptr;
+  };
+  co_await finish_tables(
+      *j.state, cx.rt, [&](const table_row& r) { return find(r) != nullptr; },
+      [&](const table_row& r) -> asio::awaitable<void> {
+        const doris_table& t = *find(r);
+        const auto done = j.state->done_chunks(t.db, t.table);
+        if (done.size() != t.win.window.chunks.size())
+          throw job_error(fmt::format("{}: {} of {} chunks done in the state at its finish",
+                                      t.plan.target_name, done.size(), t.win.window.chunks.size()));
+        finish_window(*j.state, t.plan.target_name, t.win.window.next_mark);
+        spdlog::info("{}: finished by worker {} (watermark -> {})",
+                     codecs::printable(t.plan.target_name), cx.w.name,
+                     codecs::printable(t.win.window.next_mark.value_or("(none)")));
+        co_return;
+      });
+}
+
 asio::awaitable<outcome> load_all(doris_context& cx, doris_job& j, progress& prog,
                                   std::int64_t chunk_rows) {
-  co_await prepare_tables(cx, j, chunk_rows);
-  std::vector<std::string> parts;
-  std::vector<planned_table> plan;
-  for (const auto& t : j.tables) {
-    parts.push_back(fmt::format("{}#{}", t->plan.target_name, t->win.id));
-    plan.push_back({t->db, t->table, 0, t->win.window.rows_estimate, t->planned});
+  if (cx.w.coordinator) {
+    co_await prepare_tables(cx, j, chunk_rows);
+    std::vector<std::string> parts;
+    std::vector<planned_table> plan;
+    for (const auto& t : j.tables) {
+      parts.push_back(fmt::format("{}#{}", t->plan.target_name, t->win.id));
+      plan.push_back({t->db, t->table, 0, t->win.window.rows_estimate, t->planned});
+    }
+    save_windows_plan(*j.state, parts, plan);
+  } else {
+    take_tables(cx, j);
   }
-  save_windows_plan(*j.state, parts, plan);
+  if (cx.w.on) co_await share_windows(cx, j);
   std::vector<chunk_table> todo;
   for (std::size_t i = 0; i < j.tables.size(); ++i) {
     doris_table& t = *j.tables[i];
@@ -120,29 +209,43 @@ asio::awaitable<outcome> load_all(doris_context& cx, doris_job& j, progress& pro
     for (const auto& c : t.planned)
       ct.chunks.push_back(&c);
     ct.done = t.win.done;
-    if (ct.done.size() == ct.chunks.size()) {
+    const bool all_in = ct.done.size() == ct.chunks.size();
+    if (all_in && !cx.w.on) {
       // Every chunk in (a run killed before it moved the mark): move it now.
       finish_window(*j.state, t.plan.target_name, t.win.window.next_mark);
       j.state->set_table_status(t.db, t.table, table_status::done);
       t.progress->set_phase(table_phase::done);
       continue;
     }
-    j.state->set_table_status(t.db, t.table, table_status::copying);
+    // Workers: the claims map onto every table; one whose chunks are all in is finished below.
+    if (!all_in && cx.w.coordinator)
+      j.state->set_table_status(t.db, t.table, table_status::copying);
     todo.push_back(std::move(ct));
   }
   const auto path = make_doris_path(j);
   outcome out;
-  out.interrupted = !co_await run_chunks(*path, *j.state, prog, std::move(todo), cx.spec, cx.rt);
+  out.interrupted = !co_await run_chunks(*path, *j.state, prog, std::move(todo), cx.spec, cx.rt,
+                                         leases_of(cx.w, cx.spec));
+  if (cx.w.on && !out.interrupted) co_await finish_doris_tables(cx, j);
   for (const auto& t : j.tables) {
-    if (!t->failed && !out.interrupted)
+    if (!cx.w.on && !t->failed && !out.interrupted)
       j.state->set_table_status(t->db, t->table, table_status::done);
     out.rejected += t->rows_rejected;
     j.state->put("incremental.rejected." + t->plan.target_name, std::to_string(t->rows_rejected));
     print_table_summary({t->plan.target_name, t->rows_read, t->rows_upserted, t->rows_deleted,
                          t->rows_rejected, t->plan.mark, doris_mark(*j.state, t->plan.target_name),
-                         t->failed});
+                         t->failed, cx.w.on});
   }
   std::fflush(stdout);
+  if (cx.w.on)
+    add_others_failures(
+        *j.state,
+        [&j](const table_row& r) {
+          for (const auto& t : j.tables)
+            if (t->failed && t->db == r.schema && t->table == r.name) return true;
+          return false;
+        },
+        j.failures);
   if (out.rejected > 0) j.state->put("incremental.rejected", std::to_string(out.rejected));
   throw_if_tables_failed(j.failures);
   co_return out;
@@ -158,7 +261,8 @@ int plan_doris(const job_spec& spec) {
   // The marks a plan prints; nothing is created when there is no state yet.
   std::optional<state_store> state = state_store::open_existing(state_location_of(spec));
   rt.run([&]() -> asio::awaitable<void> {
-    doris_context cx{spec, rt, state ? &*state : nullptr, make_doris_side(spec), {}, {}, {}};
+    doris_context cx{spec,  rt, state ? &*state : nullptr, make_doris_side(spec), {}, {}, {},
+                     false, {}};
     std::exception_ptr error;
     try {
       co_await open_and_check(cx);
@@ -179,8 +283,14 @@ int run_doris(const job_spec& spec) {
   const std::size_t workers = static_cast<std::size_t>(spec.jobs > 0 ? spec.jobs : 2);
   io::runtime rt(1 +
                  std::min<std::size_t>(workers, std::max(1u, std::thread::hardware_concurrency())));
-  state_store state = state_store::open(state_location_of(spec));
-  if (spec.restart) {
+  const state_location at = state_location_of(spec);
+  const bool shared = !at.url.empty();  // one of several workers on the job
+  check_worker_flag(spec, shared);
+  state_store state = state_store::open(at);
+  const bool restart = spec.restart && !(shared && live_coordinator(state));
+  if (spec.restart && !restart)
+    spdlog::info("--restart: not applied, the job's workers are running (this one joins them)");
+  if (restart) {
     // --restart abandons the open windows; the marks (the data Doris holds) stay.
     std::vector<std::pair<std::string, std::string>> keep;
     for (const auto& [k, v] : state.status_snapshot().kv)
@@ -189,8 +299,6 @@ int run_doris(const job_spec& spec) {
     state.reset();
     state.put_many(keep);
   }
-  if (state.get("incremental.doris.token").value_or("").empty())
-    state.put("incremental.doris.token", random_token());
   progress prog;
   std::optional<std::int64_t> run_id;
   outcome out;
@@ -204,17 +312,24 @@ int run_doris(const job_spec& spec) {
   j.side.policy.stop = rt.stop_token();
   j.rt = &rt;
   j.state = &state;
-  j.token = *state.get("incremental.doris.token");
+  j.shared = shared;
   j.rejects_dir = spec.state_dir / "rejects";
   rt.run([&]() -> asio::awaitable<void> {
     io::deadline deadline(rt, spec.max_runtime);
-    doris_context cx{spec, rt, &state, j.side, {}, {}, {}};
+    doris_context cx{spec, rt, &state, j.side, {}, {}, {}, restart, {}};
     try {
       co_await open_and_check(cx);  // every check before anything is written
       j.src = cx.src.get();
       j.side.trusted = cx.side.trusted;
-      run_id = state.begin_run({spec.command, "incremental", cx.src->description(),
-                                codecs::redacted_url(spec.target_endpoint()), std::nullopt});
+      if (shared) {
+        cx.w = co_await join_round(state, rt, spec, cx.src->description(), run_id);
+        cx.restart = restart && cx.w.coordinator;
+      } else {
+        run_id = state.begin_run({spec.command, "incremental", cx.src->description(),
+                                  codecs::redacted_url(spec.target_endpoint()), std::nullopt});
+      }
+      // Workers: the coordinator makes it before it publishes; the others read it after.
+      j.token = label_token(state);
       out = co_await load_all(cx, j, prog, chunk_rows);
     } catch (const usage_error& e) {
       usage = true;

@@ -104,6 +104,9 @@ struct doris_job {
   io::runtime* rt = nullptr;
   state_store* state = nullptr;
   std::string token;  // in every label: new with --restart
+  /// One of several workers (a shared state): the state's chunk marks are the done chunks
+  /// (the chunk runner's), the window's entry is not rewritten per chunk.
+  bool shared = false;
   std::vector<std::unique_ptr<doris_table>> tables;
   std::filesystem::path rejects_dir;
   io::buffer_pool pool{256 * 1024, 64u << 20};

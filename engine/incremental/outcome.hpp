@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -34,6 +35,37 @@ boost::asio::awaitable<bool> run_chunks(chunk_path& path, state_store& state, pr
                                         std::vector<chunk_table> todo, const job_spec& spec,
                                         io::runtime& rt,
                                         std::optional<chunk_leases> leases = std::nullopt);
+
+/// One of several workers on the job (a shared state, --state-url), for both targets.
+struct worker_role {
+  bool on = false;
+  bool coordinator = true;  // it opens the windows (a process alone always does)
+  std::string name;         // its name in the state
+  std::int64_t run = 0;     // its run in the state
+};
+
+/// Workers: records this worker's run in `state` (`run_id`) and joins the job's round
+/// (core/workers join_workers: the first coordinates, the others are checked against its
+/// definition and wait until it published its plan).
+boost::asio::awaitable<worker_role> join_round(state_store& state, io::runtime& rt,
+                                               const job_spec& spec, const std::string& source,
+                                               std::optional<std::int64_t>& run_id);
+
+/// The chunk runner's leases of a worker; none for a process alone.
+std::optional<chunk_leases> leases_of(const worker_role& w, const job_spec& spec);
+
+/// Workers, once no chunk is left: every table of this worker (`mine`) whose chunks are all in,
+/// whoever loaded them, is finished once: under its finish lock (claim_table_finish) `finish`
+/// runs, then the table is marked done; a finisher that dies leaves it to another worker.
+boost::asio::awaitable<void> finish_tables(
+    state_store& state, io::runtime& rt, const std::function<bool(const table_row&)>& mine,
+    const std::function<boost::asio::awaitable<void>(const table_row&)>& finish);
+
+/// Workers: the tables other workers failed (not failed here: `failed_here`) fail this one's
+/// run too; added to `failures`.
+void add_others_failures(const state_store& state,
+                         const std::function<bool(const table_row&)>& failed_here,
+                         std::vector<std::string>& failures);
 
 /// The chunk runner's chunks of a window (explicit ranges, in the window's numbers).
 std::vector<planned_chunk> runner_chunks(const table_window& w);

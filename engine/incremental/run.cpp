@@ -36,14 +36,6 @@ namespace incremental {
 
 namespace {
 
-/// One of several workers on the job (a shared state, --state-url).
-struct worker_role {
-  bool on = false;
-  bool coordinator = true;  // it opens the windows (a process alone always does)
-  std::string name;         // its name in the state
-  std::int64_t run = 0;     // its run in the state
-};
-
 struct context {
   context(const job_spec& s, io::runtime& r, std::int64_t rows)
       : spec(s), rt(r), chunk_rows(rows), restart(s.restart) {}
@@ -140,62 +132,36 @@ asio::awaitable<void> take_tables(context& cx, load_job& j, const state_store& s
 /// others take its windows once it published them.
 asio::awaitable<void> join_job(context& cx, state_store& state, std::optional<std::int64_t>& run_id,
                                std::optional<std::int64_t>& target_run) {
-  run_id = state.begin_run({cx.spec.command, "incremental", cx.src->description(),
-                            codecs::redacted_url(cx.spec.target_endpoint()), std::nullopt, true});
-  cx.w.on = true;
-  cx.w.run = *run_id;
-  cx.w.name = worker_name(cx.spec, *run_id);
-  const worker_round r = co_await join_workers(
-      state, cx.rt, *run_id, cx.w.name,
-      definition_of(cx.spec, cx.spec.source_endpoint(), cx.spec.target_endpoint()));
-  cx.w.coordinator = r.coordinator;
-  cx.restart = cx.restart && r.coordinator;
+  cx.w = co_await join_round(state, cx.rt, cx.spec, cx.src->description(), run_id);
+  cx.restart = cx.restart && cx.w.coordinator;
   bool created = false;
   for (const auto& p : cx.plans)
     created = created || !p.create_sql.empty();
-  if (r.coordinator) {
+  if (cx.w.coordinator) {
     co_await ensure_state_schema(*cx.target);
   } else if (created) {
     co_await check_entries(cx);  // its coordinator created the missing target tables
   }
   target_run =
-      co_await begin_target_run(*cx.target, cx.src->description(), state.where(), r.coordinator);
+      co_await begin_target_run(*cx.target, cx.src->description(), state.where(), cx.w.coordinator);
 }
 
 /// Workers: a table whose chunks are all in gets its dropped indexes rebuilt and its done
 /// status once, by whichever worker takes its finish lock (also one whose finisher died).
-asio::awaitable<void> finish_tables(context& cx, state_store& state, load_job& j) {
-  co_await finish_others(state, cx.rt, [&](const table_row& r) -> asio::awaitable<bool> {
-    run_table* t = nullptr;
+asio::awaitable<void> finish_pg_tables(context& cx, state_store& state, load_job& j) {
+  auto find = [&j](const table_row& r) -> run_table* {
     for (const auto& x : j.tables)
-      if (x->plan.tgt.schema == r.schema && x->plan.tgt.name == r.name) t = x.get();
-    if (t == nullptr) co_return false;
-    if (!claim_table_finish(state, r.schema, r.name)) co_return true;
-    std::exception_ptr error;
-    try {
-      const int rebuilt = co_await rebuild_indexes(*cx.target, t->plan.target_name);
-      state.set_table_status(r.schema, r.name, table_status::done);
-      spdlog::info("{}: finished by worker {} ({} dropped index(es) rebuilt)",
-                   codecs::printable(t->plan.target_name), cx.w.name, rebuilt);
-    } catch (...) {
-      error = std::current_exception();
-    }
-    release_table_finish(state, r.schema, r.name);
-    if (error) std::rethrow_exception(error);
-    co_return true;
-  });
-}
-
-/// Workers: the tables other workers failed fail this one's run too.
-void add_others_failures(const state_store& state, load_job& j) {
-  for (const auto& r : state.status_snapshot().tables) {
-    if (r.status != "failed") continue;
-    bool mine = false;
-    for (const auto& t : j.tables)
-      mine = mine || (t->failed && t->plan.tgt.schema == r.schema && t->plan.tgt.name == r.name);
-    if (!mine)
-      j.failures.push_back(fmt::format("{}.{} (another worker): {}", r.schema, r.name, r.error));
-  }
+      if (x->plan.tgt.schema == r.schema && x->plan.tgt.name == r.name) return x.get();
+    return nullptr;
+  };
+  co_await finish_tables(
+      state, cx.rt, [&](const table_row& r) { return find(r) != nullptr; },
+      [&](const table_row& r) -> asio::awaitable<void> {
+        const run_table& t = *find(r);
+        const int rebuilt = co_await rebuild_indexes(*cx.target, t.plan.target_name);
+        spdlog::info("{}: finished by worker {} ({} dropped index(es) rebuilt)",
+                     codecs::printable(t.plan.target_name), cx.w.name, rebuilt);
+      });
 }
 
 /// The state store's mirror: the plan (the windows) and the chunks the target has done.
@@ -269,15 +235,9 @@ asio::awaitable<outcome> load_all(context& cx, state_store& state, progress& pro
   }
   const auto path = make_load_path(j);
   outcome out;
-  std::optional<chunk_leases> leases;
-  if (cx.w.on) {
-    leases.emplace();
-    leases->worker = cx.w.name;
-    leases->lease = std::chrono::seconds(cx.spec.config.bulk.lease_s);
-  }
-  out.interrupted =
-      !co_await run_chunks(*path, state, prog, std::move(todo), cx.spec, cx.rt, std::move(leases));
-  if (cx.w.on && !out.interrupted) co_await finish_tables(cx, state, j);
+  out.interrupted = !co_await run_chunks(*path, state, prog, std::move(todo), cx.spec, cx.rt,
+                                         leases_of(cx.w, cx.spec));
+  if (cx.w.on && !out.interrupted) co_await finish_pg_tables(cx, state, j);
   for (const auto& t : j.tables) {
     const auto& tg = t->plan.tgt;
     if (t->failed) {
@@ -301,7 +261,16 @@ asio::awaitable<outcome> load_all(context& cx, state_store& state, progress& pro
                          t->failed, cx.w.on});
   }
   std::fflush(stdout);
-  if (cx.w.on) add_others_failures(state, j);
+  if (cx.w.on)
+    add_others_failures(
+        state,
+        [&j](const table_row& r) {
+          for (const auto& t : j.tables)
+            if (t->failed && t->plan.tgt.schema == r.schema && t->plan.tgt.name == r.name)
+              return true;
+          return false;
+        },
+        j.failures);
   if (out.rejected > 0) state.put("incremental.rejected", std::to_string(out.rejected));
   throw_if_tables_failed(j.failures);
   co_return out;
@@ -348,14 +317,7 @@ int plan(const job_spec& spec) {
 }
 
 int run(const job_spec& spec) {
-  if (spec.target_endpoint().kind() == codecs::endpoint_kind::doris) {
-    if (const auto it = spec.settings.find("state.worker");
-        it != spec.settings.end() && !it->second.empty())
-      throw usage_error(
-          "--worker: an incremental load into Doris runs as one process (its windows and marks "
-          "are entries of the job's state that one process moves); drop --worker");
-    return run_doris(spec);
-  }
+  if (spec.target_endpoint().kind() == codecs::endpoint_kind::doris) return run_doris(spec);
   if (read_entries(spec.settings).empty())
     throw usage_error("an incremental job needs [[tables]] entries in its --config file");
   const std::int64_t chunk_rows = integer_setting(spec.settings, "incremental.chunk_rows");
@@ -439,6 +401,57 @@ asio::awaitable<bool> run_chunks(chunk_path& path, state_store& state, progress&
   reporter.stop();
   if (error) std::rethrow_exception(error);
   co_return runner.complete();
+}
+
+asio::awaitable<worker_role> join_round(state_store& state, io::runtime& rt, const job_spec& spec,
+                                        const std::string& source,
+                                        std::optional<std::int64_t>& run_id) {
+  run_id = state.begin_run({spec.command, "incremental", source,
+                            codecs::redacted_url(spec.target_endpoint()), std::nullopt, true});
+  worker_role w;
+  w.on = true;
+  w.run = *run_id;
+  w.name = worker_name(spec, *run_id);
+  const worker_round r =
+      co_await join_workers(state, rt, *run_id, w.name,
+                            definition_of(spec, spec.source_endpoint(), spec.target_endpoint()));
+  w.coordinator = r.coordinator;
+  co_return w;
+}
+
+std::optional<chunk_leases> leases_of(const worker_role& w, const job_spec& spec) {
+  if (!w.on) return std::nullopt;
+  chunk_leases l;
+  l.worker = w.name;
+  l.lease = std::chrono::seconds(spec.config.bulk.lease_s);
+  return l;
+}
+
+asio::awaitable<void> finish_tables(
+    state_store& state, io::runtime& rt, const std::function<bool(const table_row&)>& mine,
+    const std::function<asio::awaitable<void>(const table_row&)>& finish) {
+  co_await finish_others(state, rt, [&](const table_row& r) -> asio::awaitable<bool> {
+    if (!mine(r)) co_return false;
+    if (!claim_table_finish(state, r.schema, r.name)) co_return true;
+    std::exception_ptr error;
+    try {
+      co_await finish(r);
+      state.set_table_status(r.schema, r.name, table_status::done);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    release_table_finish(state, r.schema, r.name);
+    if (error) std::rethrow_exception(error);
+    co_return true;
+  });
+}
+
+void add_others_failures(const state_store& state,
+                         const std::function<bool(const table_row&)>& failed_here,
+                         std::vector<std::string>& failures) {
+  for (const auto& r : state.status_snapshot().tables)
+    if (r.status == "failed" && !failed_here(r))
+      failures.push_back(fmt::format("{}.{} (another worker): {}", r.schema, r.name, r.error));
 }
 
 asio::awaitable<void> print_plans(source& src, const std::vector<table_plan>& plans,

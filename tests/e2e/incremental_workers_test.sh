@@ -6,8 +6,8 @@
 # written once (the state's and the target's), the watermark moves once per window and the
 # indexes a full load dropped are rebuilt once. A second round moves only the changed rows. A
 # worker killed (kill -9) while its chunk waits on a row lock the test holds has its chunk taken
-# again after its lease, and the job ends identical; a worker of another definition is refused,
-# and so is --worker with a Doris target (one process per job there).
+# again after its lease, and the job ends identical; a worker of another definition is refused.
+# (A Doris target on several workers: incremental_doris_workers_test.sh.)
 # shellcheck disable=SC1091
 . "$(dirname "${BASH_SOURCE[0]}")/lib/pg.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/lib/hold.sh"
@@ -183,9 +183,4 @@ for p in $pg $ph $pi; do
 done
 want_mark="2024-01-04 00:00:07.998+00" round "round 3" g.err h.err i.err
 counted "round 3"
-# An incremental load into Doris runs as one process: --worker is refused before anything.
-expect_exit 2 "$bin" run --config job.toml --target "doris://root@127.0.0.1:9/db" --state-dir "$work/sd_y" \
-  --state-url "$(tcp_url "$state")" --job doris --worker 1/2
-grep -q "^uringmig: --worker: an incremental load into Doris runs as one process" "$work/err" ||
-  fail "Doris with --worker: $(tail -n 1 "$work/err")"
 finish incremental_workers
