@@ -143,14 +143,19 @@ bool live_coordinator(state_store& state) {
 }
 
 asio::awaitable<worker_round> join_workers(state_store& state, io::runtime& rt, std::int64_t run_id,
-                                           const std::string& worker, const job_definition& def) {
+                                           const std::string& worker, const job_definition& def,
+                                           bool published_round_outlives_coordinator) {
   const auto stop = rt.stop_token();
   for (;;) {
     // One worker at a time decides who coordinates.
     while (!state.try_lock("plan"))
       if (!co_await io::sleep_unless_stopped(poll_every, stop)) throw job_error(rt.stop_reason());
     const std::int64_t coordinator = coordinator_of(state.get("workers.coordinator"));
-    if (coordinator == 0 || coordinator == run_id || !state.run_alive(coordinator)) {
+    const bool round_goes_on =
+        published_round_outlives_coordinator && coordinator != 0 && coordinator != run_id &&
+        state.get("workers.ready") == std::to_string(coordinator) && state.chunks_pending() > 0;
+    if (!round_goes_on &&
+        (coordinator == 0 || coordinator == run_id || !state.run_alive(coordinator))) {
       record_definition(state, def, run_id, worker);
       state.unlock("plan");
       const int reopened = state.reopen_chunks();

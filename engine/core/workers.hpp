@@ -56,9 +56,13 @@ struct worker_round {
 /// chunks of dead or failed workers; it calls publish_plan() once its plan is in the state.
 /// The others wait until the coordinator published. A coordinator that dies before it published
 /// is replaced. A stop while waiting is a job_error with the runtime's stop reason.
-boost::asio::awaitable<worker_round> join_workers(state_store& state, io::runtime& rt,
-                                                  std::int64_t run_id, const std::string& worker,
-                                                  const job_definition& def);
+/// `published_round_outlives_coordinator` (a path that reads under no snapshot of the
+/// coordinator's: incremental loads): a round whose plan was published and still has chunks
+/// left is joined even when its coordinator died — a new coordinator would plan again under the
+/// round's live workers.
+boost::asio::awaitable<worker_round> join_workers(
+    state_store& state, io::runtime& rt, std::int64_t run_id, const std::string& worker,
+    const job_definition& def, bool published_round_outlives_coordinator = false);
 /// The coordinator: its plan (and with `extra`, what else the path shares) is in the state.
 void publish_plan(state_store& state, std::int64_t run_id,
                   std::vector<std::pair<std::string, std::string>> extra = {});

@@ -414,7 +414,8 @@ asio::awaitable<worker_role> join_round(state_store& state, io::runtime& rt, con
   w.name = worker_name(spec, *run_id);
   const worker_round r =
       co_await join_workers(state, rt, *run_id, w.name,
-                            definition_of(spec, spec.source_endpoint(), spec.target_endpoint()));
+                            definition_of(spec, spec.source_endpoint(), spec.target_endpoint()),
+                            true);  // no snapshot of the coordinator's: its round goes on
   w.coordinator = r.coordinator;
   co_return w;
 }
