@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
+# uses-fixture: pg
 # Incremental loads from the Snowflake SQL API double into the Doris double (a Unique Key table)
 # over three runs, with every fault of the Snowflake double (429, 503, a partition cut
 # mid-body, a partition late, an expired token) and Doris faults (an answer lost after the
 # commit: the retry finds the label FINISHED; a transient -235): after each run the Doris table
-# holds exactly the double's rows; the second run reads only what changed.
-. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+# holds exactly the double's rows; the second run reads only what changed. Run 4: the same job
+# on a shared state (--state-url) by two workers that split its chunks.
+. "$(dirname "${BASH_SOURCE[0]}")/lib/pg.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/lib/snowflake.sh"
 # lib/doris.sh's exit trap stops its doubles; keep the Snowflake double's too.
 . "$(dirname "${BASH_SOURCE[0]}")/lib/doris.sh"
@@ -75,4 +77,32 @@ grep -q "orders: 4 rows read, 4 upserted" "$work/stdout" ||
 run "run 3"
 same "run 3"
 grep -q "orders: 1 rows read" "$work/stdout" || fail "run 3: $(cat "$work/stdout")"
+
+# Run 4: two workers on one job through a shared state (a PostgreSQL database): the job is new
+# there, so its first window reads every row; the coordinator opens it and both load chunks.
+rows 3000 | sed -e 's/^9\tname 9\t9.25\t.*/9\tchanged by 4\t9.25\t1700009300.000000000/' >"$work/t.tsv"
+printf '6000\tnew\t9.99\t1700009200.000000000\n' >>"$work/t.tsv"
+state=incsfdw_state_$$
+new_db "$state"
+printf '[copy.debug]\nwait_workers = 2\n' >>job.toml
+start_sf "$work" --partition-rows 300 --table ORDERS="$work/t.tsv"
+export SF_PORT=$SNOWFLAKE_PORT
+pids=()
+for w in 1 2; do
+  "$bin" run --config job.toml --state-dir "$work/w$w" --state-url "$(tcp_url "$state")" \
+    --job sfdoris --worker "$w/2" >"$work/w$w.out" 2>"$work/w$w.err" &
+  pids+=($!)
+done
+for w in 1 2; do
+  wait "${pids[$((w - 1))]}" || fail "run 4: worker $w exited $?: $(tail -n 3 "$work/w$w.err")"
+done
+stop_sf
+same "run 4"
+sq() { psql -qXAt -d "$state" -c "$1"; }
+[ "$(sq "select count(*) from uringmig_state.chunk where job = 'sfdoris' and status <> 'done'")" = 0 ] ||
+  fail "run 4: chunks not done in the state"
+[ "$(sq "select count(*) from uringmig_state.chunk where job = 'sfdoris'")" -ge 3 ] ||
+  fail "run 4: the window was not cut into chunks"
+[ "$(cat "$work"/w[12].err | grep -c 'coordinating job')" = 1 ] || fail "run 4: not one coordinator"
+echo "run 4: $(sq "select count(*) || ' chunks by ' || count(distinct done_run) || ' worker(s)' from uringmig_state.chunk where job = 'sfdoris'")"
 finish incremental_snowflake_doris
