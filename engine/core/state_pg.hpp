@@ -116,6 +116,8 @@ class pg_state final : public state_backend {
   /// locks, trying for up to reconnect_s_ seconds; a job_error when it cannot, or when another
   /// process took one of the locks meanwhile. Called with mu_ held.
   void recover(const pg::diagnostics& why) const;
+  /// Before a call: recover's last word if it gave up, or a closed connection made again.
+  void ensure_connection() const;
   /// Takes back the locks this session held (state_pg_lease.cpp); the name of the first one
   /// another session holds now, or empty. A lock still held by this process's lost session
   /// (the server has not noticed a cut connection yet) is freed by ending that session.

@@ -55,15 +55,17 @@ bool connection_gone(const pg::diagnostics& d) {
 
 }  // namespace
 
+void pg_state::ensure_connection() const {
+  if (!given_up_.empty()) throw job_error(given_up_);
+  if (!conn_.is_open())
+    recover(conn_.failure().value_or(pg::connection_failure("the connection is closed")));
+}
+
 pg::result pg_state::query(std::string sql, pg::params p) const {
   std::lock_guard lk(mu_);
   for (;;) {
     pg::diagnostics gone;
-    if (!given_up_.empty()) throw job_error(given_up_);
-    if (!conn_.is_open()) {
-      recover(conn_.failure().value_or(pg::connection_failure("the connection is closed")));
-      continue;
-    }
+    ensure_connection();
     try {
       pg::result r = ctx_.call(query_on(conn_, sql, p));
       if (r.ok()) return r;
@@ -81,11 +83,7 @@ std::vector<pg::result> pg_state::batch(std::vector<pg::statement> b) const {
   std::lock_guard lk(mu_);
   for (;;) {
     pg::diagnostics gone;
-    if (!given_up_.empty()) throw job_error(given_up_);
-    if (!conn_.is_open()) {
-      recover(conn_.failure().value_or(pg::connection_failure("the connection is closed")));
-      continue;
-    }
+    ensure_connection();
     try {
       auto out = ctx_.call(batch_on(conn_, b));
       const pg::result* lost = nullptr;
