@@ -280,16 +280,11 @@ int run_doris(const job_spec& spec) {
   if (read_entries(spec.settings).empty())
     throw usage_error("an incremental job needs [[tables]] entries in its --config file");
   const std::int64_t chunk_rows = integer_setting(spec.settings, "incremental.chunk_rows");
-  const std::size_t workers = static_cast<std::size_t>(spec.jobs > 0 ? spec.jobs : 2);
-  io::runtime rt(1 +
-                 std::min<std::size_t>(workers, std::max(1u, std::thread::hardware_concurrency())));
-  const state_location at = state_location_of(spec);
-  const bool shared = !at.url.empty();  // one of several workers on the job
-  check_worker_flag(spec, shared);
-  state_store state = state_store::open(at);
-  const bool restart = spec.restart && !(shared && live_coordinator(state));
-  if (spec.restart && !restart)
-    spdlog::info("--restart: not applied, the job's workers are running (this one joins them)");
+  io::runtime rt(runtime_threads(spec));
+  run_state rs = open_run_state(spec);
+  state_store& state = rs.state;
+  const bool shared = rs.shared;
+  const bool restart = rs.restart;
   if (restart) {
     // --restart abandons the open windows; the marks (the data Doris holds) stay.
     std::vector<std::pair<std::string, std::string>> keep;

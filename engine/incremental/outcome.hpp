@@ -44,6 +44,20 @@ struct worker_role {
   std::int64_t run = 0;     // its run in the state
 };
 
+/// Threads of an incremental run's runtime: one for the job, one per worker (--jobs, default 2)
+/// up to the cores.
+std::size_t runtime_threads(const job_spec& spec);
+
+/// An incremental run's state (`shared`: a --state-url one, this process one of the job's
+/// workers; the --worker flag checked) and whether its --restart applies: not while the job's
+/// workers run (this one joins them; said at info).
+struct run_state {
+  state_store state;
+  bool shared = false;
+  bool restart = false;
+};
+run_state open_run_state(const job_spec& spec);
+
 /// Workers: records this worker's run in `state` (`run_id`) and joins the job's round
 /// (core/workers join_workers: the first coordinates, the others are checked against its
 /// definition and wait until it published its plan).

@@ -316,21 +316,32 @@ int plan(const job_spec& spec) {
   return 0;
 }
 
+std::size_t runtime_threads(const job_spec& spec) {
+  const std::size_t workers = static_cast<std::size_t>(spec.jobs > 0 ? spec.jobs : 2);
+  return 1 + std::min<std::size_t>(workers, std::max(1u, std::thread::hardware_concurrency()));
+}
+
+run_state open_run_state(const job_spec& spec) {
+  const state_location at = state_location_of(spec);
+  const bool shared = !at.url.empty();  // one of several workers on the job
+  check_worker_flag(spec, shared);
+  run_state rs{state_store::open(at), shared, false};
+  rs.restart = spec.restart && !(shared && live_coordinator(rs.state));
+  if (spec.restart && !rs.restart)
+    spdlog::info("--restart: not applied, the job's workers are running (this one joins them)");
+  return rs;
+}
+
 int run(const job_spec& spec) {
   if (spec.target_endpoint().kind() == codecs::endpoint_kind::doris) return run_doris(spec);
   if (read_entries(spec.settings).empty())
     throw usage_error("an incremental job needs [[tables]] entries in its --config file");
   const std::int64_t chunk_rows = integer_setting(spec.settings, "incremental.chunk_rows");
-  const std::size_t workers = static_cast<std::size_t>(spec.jobs > 0 ? spec.jobs : 2);
-  io::runtime rt(1 +
-                 std::min<std::size_t>(workers, std::max(1u, std::thread::hardware_concurrency())));
-  const state_location at = state_location_of(spec);
-  const bool shared = !at.url.empty();  // one of several workers on the job
-  check_worker_flag(spec, shared);
-  state_store state = state_store::open(at);
-  const bool restart = spec.restart && !(shared && live_coordinator(state));
-  if (spec.restart && !restart)
-    spdlog::info("--restart: not applied, the job's workers are running (this one joins them)");
+  io::runtime rt(runtime_threads(spec));
+  run_state rs = open_run_state(spec);
+  state_store& state = rs.state;
+  const bool shared = rs.shared;
+  const bool restart = rs.restart;
   if (restart) state.reset();
   progress prog;
   std::optional<std::int64_t> run_id;
